@@ -1,0 +1,5 @@
+-- Undo V13: every request back to the old code path.
+UPDATE feature_flags
+SET enabled = false,
+    "rolloutPercent" = 0
+WHERE key = 'dynamic_services';

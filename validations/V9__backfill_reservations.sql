@@ -1,0 +1,102 @@
+-- check: every_service_type_has_a_service
+-- when: before-migrate
+-- severity: critical
+-- description: every ServiceType value used by a reservation has a services row, or the backfill would leave rows behind
+SELECT DISTINCT r.service
+FROM reservations r
+LEFT JOIN services s ON s.code = r.service::text
+WHERE s.id IS NULL;
+
+-- check: unmigrated_percent
+-- metric: percent
+-- proceed: = 0
+-- review: <= 1
+-- description: share of reservations without serviceId (0 proceed, up to 1 manual review, more rollback)
+SELECT 100.0 * count(*) FILTER (WHERE "serviceId" IS NULL) / greatest(count(*), 1)
+FROM reservations;
+
+-- check: service_mapping_matches
+-- severity: critical
+-- description: serviceId points at the services row whose code is the old enum value
+SELECT r.id, r.service::text AS old_code, s.code AS new_code
+FROM reservations r
+JOIN services s ON s.id = r."serviceId"
+WHERE r.service::text <> s.code;
+
+-- check: period_distribution_max_percent
+-- metric: percent
+-- proceed: < 95
+-- description: share of the most common period; 95 or more means the parser is clearly wrong
+SELECT coalesce(max(share), 0)
+FROM (
+  SELECT 100.0 * count(*) / sum(count(*)) OVER () AS share
+  FROM reservations
+  WHERE period IS NOT NULL
+  GROUP BY period
+) AS shares;
+
+-- check: estimated_duration_matches
+-- severity: warning
+-- description: estimatedDuration equals durationMinutes plus bufferMinutes of the service
+SELECT r.id, s.code, r."estimatedDuration", s."durationMinutes" + s."bufferMinutes" AS expected
+FROM reservations r
+JOIN services s ON s.id = r."serviceId"
+WHERE r."estimatedDuration" IS DISTINCT FROM s."durationMinutes" + s."bufferMinutes";
+
+-- check: service_name_matches
+-- severity: warning
+-- description: serviceName equals the name of the service
+SELECT r.id, s.code, r."serviceName", s.name AS expected
+FROM reservations r
+JOIN services s ON s.id = r."serviceId"
+WHERE r."serviceName" IS DISTINCT FROM s.name;
+
+-- check: old_columns_intact
+-- severity: critical
+-- description: service and preferredTime are set on every row (the backfill only reads them)
+SELECT id, service, "preferredTime"
+FROM reservations
+WHERE service IS NULL OR "preferredTime" IS NULL;
+
+-- check: every_time_format_classified
+-- severity: critical
+-- description: no backfilled row is left without a period
+SELECT id, "preferredTime", "createdAt"
+FROM reservations
+WHERE period IS NULL;
+
+-- check: same_time_text_one_period
+-- severity: critical
+-- description: a recognised preferredTime text always maps to the same period
+SELECT "preferredTime", count(DISTINCT period) AS periods, min(period) AS first, max(period) AS second
+FROM reservations
+WHERE phasegate_parse_period_strict("preferredTime") IS NOT NULL
+GROUP BY "preferredTime"
+HAVING count(DISTINCT period) > 1;
+
+-- check: fallback_period_percent
+-- metric: percent
+-- proceed: <= 15
+-- review: <= 30
+-- description: share of rows whose period came from the createdAt fallback (blank or unrecognised preferredTime); staff should confirm these
+SELECT 100.0 * count(*) FILTER (WHERE phasegate_parse_period_strict("preferredTime") IS NULL) / greatest(count(*), 1)
+FROM reservations;
+
+-- check: new_columns_reset
+-- when: after-rollback
+-- severity: critical
+-- description: serviceId, serviceName, estimatedDuration and period are NULL on every row again
+SELECT id, "serviceId", "serviceName", "estimatedDuration", period
+FROM reservations
+WHERE "serviceId" IS NOT NULL
+   OR "serviceName" IS NOT NULL
+   OR "estimatedDuration" IS NOT NULL
+   OR period IS NOT NULL;
+
+-- check: old_columns_intact_after_rollback
+-- when: after-rollback
+-- severity: critical
+-- description: service and preferredTime are still set on every row
+SELECT id, service, "preferredTime"
+FROM reservations
+WHERE service IS NULL OR "preferredTime" IS NULL;

@@ -1,0 +1,608 @@
+//! Applying and reversing migrations (SPEC 4 migrate/rollback, 7.2): each
+//! step and its checks in one transaction, the ledger written in that same
+//! transaction, lock and statement timeouts on every step, and bounded
+//! retries when a lock cannot be had.
+//!
+//! The caller holds the migration lock (see `db::acquire_lock`) for the
+//! whole run; nothing here takes it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use postgres::{Client, GenericClient};
+use serde::Serialize;
+
+use crate::check::{self, Check, CheckResult, Verdict, When};
+use crate::error::{db_err, display_path, sql_error, Error, Result};
+use crate::ledger::{self, Applied};
+use crate::set::{Directives, MigrationSet, Phase, SqlFile, Step};
+
+/// How a run treats timeouts and REVIEW verdicts.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `lock_timeout` for every migration and rollback (default 2s).
+    pub lock_timeout: Duration,
+    /// `statement_timeout`; `None` leaves the server's setting.
+    pub statement_timeout: Option<Duration>,
+    /// Retries after a lock timeout (SQLSTATE 55P03), with exponential
+    /// backoff and jitter.
+    pub lock_retries: u32,
+    /// Continue past a phase whose verdict is REVIEW.
+    pub accept_review: bool,
+    pub run_id: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            lock_timeout: Duration::from_secs(2),
+            statement_timeout: None,
+            lock_retries: 5,
+            accept_review: false,
+            run_id: ledger::new_run_id(),
+        }
+    }
+}
+
+/// What the engine needs from whoever drives it: confirmations and a place
+/// to say what it is doing.
+pub trait Ui {
+    /// Asks the operator to type `expected`; true when they did.
+    fn confirm(&mut self, prompt: &str, expected: &str) -> bool;
+    /// A line of progress for humans.
+    fn progress(&mut self, line: &str);
+}
+
+/// Which migrations `migrate` applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Latest,
+    /// Up to and including this phase.
+    Phase(u32),
+    /// Up to and including this version.
+    Version(i32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Apply,
+    Rollback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Committed.
+    Done,
+    /// A check said ROLLBACK: the step's transaction was rolled back.
+    Aborted,
+    /// An error: the step's transaction was rolled back.
+    Failed,
+}
+
+/// What happened to one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepOutcome {
+    pub version: i32,
+    pub name: String,
+    pub phase: u32,
+    pub action: Action,
+    pub status: StepStatus,
+    pub duration_ms: f64,
+    pub retries: u32,
+    pub rows: Option<u64>,
+    pub checks: Vec<CheckResult>,
+    pub error: Option<String>,
+}
+
+/// The result of a run: every step done before a failure is reported, and
+/// the failure too.
+#[derive(Debug, Default, Serialize)]
+pub struct RunOutcome {
+    pub steps: Vec<StepOutcome>,
+    pub verdict: Option<Verdict>,
+    /// The phase after which a REVIEW verdict stopped the run.
+    pub stopped_for_review: Option<u32>,
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub failure: Option<Error>,
+}
+
+impl RunOutcome {
+    pub fn checks(&self) -> impl Iterator<Item = &CheckResult> {
+        self.steps.iter().flat_map(|s| s.checks.iter())
+    }
+    pub fn verdict(&self) -> Verdict {
+        check::worst(self.checks())
+    }
+    fn fail(mut self, e: Error) -> Self {
+        self.error = Some(e.to_string());
+        self.failure = Some(e);
+        self.verdict = Some(self.verdict());
+        self
+    }
+    fn finish(mut self) -> Self {
+        self.verdict = Some(self.verdict());
+        self
+    }
+}
+
+/// Refuses to work on a database whose ledger disagrees with the files:
+/// an applied migration whose file changed or vanished, or a gap.
+pub fn check_consistency(set: &MigrationSet, applied: &BTreeMap<i32, Applied>) -> Result<()> {
+    for (v, a) in applied {
+        match set.step(*v) {
+            None => {
+                return Err(Error::Refused(format!(
+                    "migration {v} ({}) was applied but its file is missing from {}; restore the file before migrating",
+                    a.name,
+                    display_path(&set.dir.join(crate::set::MIGRATIONS))
+                )))
+            }
+            Some(step) if a.checksum != step.refinery_checksum().to_string() => {
+                return Err(Error::Refused(format!(
+                    "migration {v} was applied but its file has changed since ({}); restore the applied version or add a new migration",
+                    display_path(&step.forward.path)
+                )))
+            }
+            _ => {}
+        }
+    }
+    if let Some(&max) = applied.keys().max() {
+        if let Some(gap) = set.steps().find(|s| s.version < max && !applied.contains_key(&s.version)) {
+            return Err(Error::Refused(format!(
+                "migration {} is not applied but a later one ({max}) is; the ledger has a gap",
+                gap.version
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The steps `migrate` would apply, in order.
+pub fn pending<'a>(set: &'a MigrationSet, applied: &BTreeMap<i32, Applied>, target: Target) -> Vec<&'a Step> {
+    set.steps()
+        .filter(|s| !applied.contains_key(&s.version))
+        .filter(|s| match target {
+            Target::Latest => true,
+            Target::Phase(p) => s.phase <= p,
+            Target::Version(v) => s.version <= v,
+        })
+        .collect()
+}
+
+/// Applies pending migrations in order. Stops at the first error, at a
+/// ROLLBACK verdict (that step's transaction is rolled back), or at the end
+/// of a phase whose verdict is REVIEW unless `accept_review`.
+pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &Options, ui: &mut dyn Ui) -> Result<RunOutcome> {
+    ledger::ensure(client)?;
+    let applied = ledger::applied(client)?;
+    check_consistency(set, &applied)?;
+    let todo = pending(set, &applied, target);
+    let mut out = RunOutcome::default();
+    if todo.is_empty() {
+        ui.progress("nothing to migrate: every selected migration is applied");
+        return Ok(out.finish());
+    }
+    for phase in &set.phases {
+        let steps: Vec<&Step> = todo.iter().copied().filter(|s| s.phase == phase.id).collect();
+        if steps.is_empty() {
+            continue;
+        }
+        let entering = !phase.steps.iter().any(|s| applied.contains_key(&s.version));
+        if entering && phase.needs_confirmation() {
+            let prompt = format!(
+                "phase {} ({}) is irreversible: {}. Type the phase name to continue",
+                phase.id,
+                phase.name,
+                phase.reason.as_deref().unwrap_or("")
+            );
+            if !ui.confirm(&prompt, &phase.name) {
+                return Ok(out.fail(Error::Refused(format!(
+                    "phase {} ({}) is irreversible and was not confirmed; type its name at the prompt or pass --yes",
+                    phase.id, phase.name
+                ))));
+            }
+        }
+        ui.progress(&format!("phase {} {}: {}", phase.id, phase.name, phase.summary));
+        for step in steps {
+            let (so, err) = apply_step(client, step, opts, ui);
+            let done = so.status == StepStatus::Done;
+            out.steps.push(so);
+            if let Some(e) = err {
+                return Ok(out.fail(e));
+            }
+            if !done {
+                return Ok(out.finish());
+            }
+        }
+        let phase_verdict = check::worst(out.steps.iter().filter(|s| s.phase == phase.id).flat_map(|s| s.checks.iter()));
+        let more = todo.iter().any(|s| s.phase > phase.id);
+        if phase_verdict == Verdict::Review && !opts.accept_review && more {
+            ui.progress(&format!(
+                "phase {} ended with REVIEW: a human must look before the next phase (rerun with --accept-review to continue)",
+                phase.id
+            ));
+            out.stopped_for_review = Some(phase.id);
+            return Ok(out.finish());
+        }
+    }
+    Ok(out.finish())
+}
+
+/// Reverses phase `phase_id`, newest migration first.
+pub fn rollback(client: &mut Client, set: &MigrationSet, phase_id: u32, opts: &Options, ui: &mut dyn Ui) -> Result<RunOutcome> {
+    let phase = set.phase(phase_id).ok_or_else(|| Error::Refused(format!("phasegate has no phase {phase_id} in {}", display_path(&set.dir.join(crate::set::MANIFEST)))))?;
+    refuse_irreversible(phase)?;
+    ledger::ensure(client)?;
+    let applied = ledger::applied(client)?;
+    let to_reverse = plan_rollback(set, phase, &applied)?;
+    let prompt = format!(
+        "this reverses phase {} ({}): migrations {}. Type `rollback phase {}` to continue",
+        phase.id,
+        phase.name,
+        to_reverse.iter().map(|s| s.version.to_string()).collect::<Vec<_>>().join(", "),
+        phase.id
+    );
+    if !ui.confirm(&prompt, &format!("rollback phase {}", phase.id)) {
+        return Err(Error::Refused(format!("rollback of phase {} was not confirmed; type `rollback phase {}` at the prompt or pass --yes", phase.id, phase.id)));
+    }
+    let mut out = RunOutcome::default();
+    for step in to_reverse {
+        let a = &applied[&step.version];
+        let (so, err) = rollback_step(client, step, a, opts, ui);
+        let done = so.status == StepStatus::Done;
+        out.steps.push(so);
+        if let Some(e) = err {
+            return Ok(out.fail(e));
+        }
+        if !done {
+            return Ok(out.finish());
+        }
+    }
+    Ok(out.finish())
+}
+
+pub fn refuse_irreversible(phase: &Phase) -> Result<()> {
+    if phase.reversible {
+        return Ok(());
+    }
+    Err(Error::Refused(format!(
+        "phase {} ({}) is irreversible: {}. It has no rollback: restore the database from the backup taken before phase {} (pg_restore, or your provider's point-in-time recovery), then re-apply from there; or fix forward with a new migration",
+        phase.id,
+        phase.name,
+        phase.reason.as_deref().unwrap_or("no reason given"),
+        phase.id
+    )))
+}
+
+/// The applied steps of `phase` in the order they will be reversed, after
+/// checking that no later phase is applied.
+pub fn plan_rollback<'a>(set: &'a MigrationSet, phase: &Phase, applied: &BTreeMap<i32, Applied>) -> Result<Vec<&'a Step>> {
+    for later in set.phases.iter().filter(|p| p.id > phase.id) {
+        if later.steps.iter().any(|s| applied.contains_key(&s.version)) {
+            return Err(Error::Refused(format!(
+                "phase {} ({}) is applied after phase {}; roll it back first: cargo xtask rollback --phase {}",
+                later.id, later.name, phase.id, later.id
+            )));
+        }
+    }
+    let mut steps: Vec<&Step> = set
+        .phase(phase.id)
+        .map(|p| p.steps.iter().filter(|s| applied.contains_key(&s.version)).collect())
+        .unwrap_or_default();
+    if steps.is_empty() {
+        return Err(Error::Refused(format!("phase {} ({}) is not applied; nothing to roll back", phase.id, phase.name)));
+    }
+    steps.reverse();
+    Ok(steps)
+}
+
+fn fmt_ms(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+/// `SET [LOCAL] lock_timeout / statement_timeout` for a file.
+fn timeouts_sql(d: &Directives, opts: &Options, local: bool) -> String {
+    let scope = if local { "SET LOCAL" } else { "SET" };
+    let lock = d.lock_timeout.unwrap_or(opts.lock_timeout);
+    let mut s = format!("{scope} lock_timeout = '{}';", fmt_ms(lock));
+    match d.statement_timeout.or(opts.statement_timeout) {
+        Some(st) => s.push_str(&format!(" {scope} statement_timeout = '{}';", fmt_ms(st))),
+        None if !local => s.push_str(" SET statement_timeout = 0;"),
+        None => {}
+    }
+    s
+}
+
+const RESET_TIMEOUTS: &str = "RESET lock_timeout; RESET statement_timeout;";
+
+fn is_lock_timeout(e: &Error) -> bool {
+    matches!(e, Error::Sql { sqlstate: Some(c), .. } if c == "55P03")
+}
+
+/// Runs a file's SQL, mapping errors to the file and line.
+fn exec_file(client: &mut impl GenericClient, file: &SqlFile) -> Result<()> {
+    client.batch_execute(&file.text).map_err(|e| sql_error(&file.path, 1, &file.text, 0, &e))
+}
+
+fn run_checks<'a>(client: &mut impl GenericClient, version: i32, checks: impl Iterator<Item = &'a Check>, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
+    let mut out = Vec::new();
+    for c in checks {
+        let r = check::run(client, version, c)?;
+        ui.progress(&format!("    check {:<40} {:>12} {}", r.check, crate::report::fmt_value(r.value, &r.unit), r.verdict));
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Retries `attempt` after lock timeouts with exponential backoff and jitter.
+fn with_lock_retries<T>(opts: &Options, ui: &mut dyn Ui, what: &str, mut attempt: impl FnMut(&mut dyn Ui) -> Result<T>) -> (Result<T>, u32) {
+    let mut retries = 0;
+    loop {
+        match attempt(ui) {
+            Err(e) if is_lock_timeout(&e) && retries < opts.lock_retries => {
+                retries += 1;
+                let base = 200u64 << retries.min(6);
+                let jitter = (std::process::id() as u64 ^ Instant::now().elapsed().subsec_nanos() as u64 ^ (retries as u64 * 7919)) % (base / 2 + 1);
+                let wait = Duration::from_millis(base + jitter);
+                ui.progress(&format!("  {what}: lock not available ({e}); retry {retries}/{} in {}", opts.lock_retries, fmt_ms(wait)));
+                std::thread::sleep(wait);
+            }
+            other => return (other, retries),
+        }
+    }
+}
+
+/// The result of one attempt at a step: checks, rows touched, and whether
+/// the transaction committed.
+struct Attempt {
+    checks: Vec<CheckResult>,
+    rows: Option<u64>,
+    committed: bool,
+}
+
+fn apply_step(client: &mut Client, step: &Step, opts: &Options, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
+    let started = Instant::now();
+    ui.progress(&format!("  apply V{} {}", step.version, step.name));
+    let d = &step.forward.directives;
+    let what = format!("V{}", step.version);
+    let (res, retries) = with_lock_retries(opts, ui, &what, |ui| {
+        if d.no_transaction {
+            apply_outside_tx(client, step, opts, ui)
+        } else if let Some(batch) = d.batch {
+            apply_batched(client, step, batch, opts, ui)
+        } else {
+            apply_in_tx(client, step, opts, ui)
+        }
+    });
+    finish_step(step, Action::Apply, started, retries, res)
+}
+
+fn finish_step(step: &Step, action: Action, started: Instant, retries: u32, res: Result<Attempt>) -> (StepOutcome, Option<Error>) {
+    let (status, checks, rows, err) = match res {
+        Ok(a) if a.committed => (StepStatus::Done, a.checks, a.rows, None),
+        Ok(a) => (StepStatus::Aborted, a.checks, a.rows, None),
+        Err(e) => (StepStatus::Failed, Vec::new(), None, Some(e)),
+    };
+    let error = err.as_ref().map(|e| e.to_string());
+    (StepOutcome {
+        version: step.version,
+        name: step.name.clone(),
+        phase: step.phase,
+        action,
+        status,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        retries,
+        rows,
+        checks,
+        error,
+    }, err)
+}
+
+fn apply_in_tx(client: &mut Client, step: &Step, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
+    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    tx.batch_execute(&timeouts_sql(&step.forward.directives, opts, true)).map_err(db_err("setting timeouts"))?;
+    let mut checks = run_checks(&mut tx, step.version, step.checks_when(When::BeforeMigrate), ui)?;
+    if check::worst(&checks) == Verdict::Rollback {
+        return Ok(Attempt { checks, rows: None, committed: false });
+    }
+    exec_file(&mut tx, &step.forward)?;
+    ledger::record_apply(&mut tx, step, &opts.run_id)?;
+    checks.extend(run_checks(&mut tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
+    if check::worst(&checks) == Verdict::Rollback {
+        tx.rollback().map_err(db_err("rolling back"))?;
+        ui.progress(&format!("  V{}: a critical check failed; its transaction was rolled back, the database is as before it", step.version));
+        return Ok(Attempt { checks, rows: None, committed: false });
+    }
+    tx.commit().map_err(db_err("committing"))?;
+    Ok(Attempt { checks, rows: None, committed: true })
+}
+
+/// Records the ledger and runs the after-migrate checks of a step whose SQL
+/// ran outside a transaction. When a check fails, the step's rollback file
+/// undoes what the SQL did, so the database is as before the step.
+fn record_after_outside(client: &mut Client, step: &Step, mut checks: Vec<CheckResult>, rows: Option<u64>, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
+    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    ledger::record_apply(&mut tx, step, &opts.run_id)?;
+    checks.extend(run_checks(&mut tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
+    if check::worst(&checks) < Verdict::Rollback {
+        tx.commit().map_err(db_err("committing"))?;
+        return Ok(Attempt { checks, rows, committed: true });
+    }
+    tx.rollback().map_err(db_err("rolling back"))?;
+    match &step.rollback {
+        Some(rb) => {
+            ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction; undoing it with {}", step.version, display_path(&rb.path)));
+            run_rollback_sql(client, rb, &rb.text, opts)?;
+        }
+        None => ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction and has no rollback file; its changes remain", step.version)),
+    }
+    Ok(Attempt { checks, rows, committed: false })
+}
+
+fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
+    let checks = run_checks(client, step.version, step.checks_when(When::BeforeMigrate), ui)?;
+    if check::worst(&checks) == Verdict::Rollback {
+        return Ok(Attempt { checks, rows: None, committed: false });
+    }
+    client.batch_execute(&timeouts_sql(&step.forward.directives, opts, false)).map_err(db_err("setting timeouts"))?;
+    let res = exec_file(client, &step.forward);
+    client.batch_execute(RESET_TIMEOUTS).map_err(db_err("resetting timeouts"))?;
+    res?;
+    record_after_outside(client, step, checks, None, opts, ui)
+}
+
+/// `-- phasegate: batch N`: the UPDATE runs again and again, one transaction
+/// per batch, until it changes no rows. A crash loses at most one batch and a
+/// rerun resumes, because the UPDATE selects only rows not yet done.
+fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
+    let checks = run_checks(client, step.version, step.checks_when(When::BeforeMigrate), ui)?;
+    if check::worst(&checks) == Verdict::Rollback {
+        return Ok(Attempt { checks, rows: None, committed: false });
+    }
+    let sql = step.forward.text.replace(":batch_size", &batch.to_string());
+    let body = crate::sqltext::statements(&sql).into_iter().next().map(|s| sql[s.start..s.end].to_string()).unwrap_or_default();
+    let mut total = 0u64;
+    let started = Instant::now();
+    loop {
+        let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+        tx.batch_execute(&timeouts_sql(&step.forward.directives, opts, true)).map_err(db_err("setting timeouts"))?;
+        let n = tx.execute(body.as_str(), &[]).map_err(|e| sql_error(&step.forward.path, 1, &sql, 0, &e))?;
+        tx.commit().map_err(db_err("committing a batch"))?;
+        total += n;
+        if n == 0 {
+            break;
+        }
+        let rate = total as f64 / started.elapsed().as_secs_f64().max(1e-3);
+        ui.progress(&format!("    batch: {total} rows ({rate:.0} rows/s)"));
+    }
+    record_after_outside(client, step, checks, Some(total), opts, ui)
+}
+
+/// Runs rollback SQL (in a transaction unless the file says otherwise).
+fn run_rollback_sql(client: &mut Client, file: &SqlFile, text: &str, opts: &Options) -> Result<()> {
+    let f = SqlFile { path: file.path.clone(), text: text.to_string(), directives: file.directives.clone() };
+    if f.directives.no_transaction {
+        client.batch_execute(&timeouts_sql(&f.directives, opts, false)).map_err(db_err("setting timeouts"))?;
+        let r = exec_file(client, &f);
+        client.batch_execute(RESET_TIMEOUTS).map_err(db_err("resetting timeouts"))?;
+        r
+    } else {
+        let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+        tx.batch_execute(&timeouts_sql(&f.directives, opts, true)).map_err(db_err("setting timeouts"))?;
+        exec_file(&mut tx, &f)?;
+        tx.commit().map_err(db_err("committing"))
+    }
+}
+
+/// The rollback SQL and after-rollback checks to use for an applied step:
+/// those stored at apply time, so a rollback still runs if files changed or
+/// vanished.
+fn stored_rollback(step: &Step, a: &Applied, ui: &mut dyn Ui) -> Result<(SqlFile, Vec<Check>)> {
+    let file = step.rollback.clone().ok_or_else(|| Error::Refused(format!("migration {} has no rollback file", step.version)))?;
+    let (text, checks) = match (&a.rollback_sql, &a.validation_sql) {
+        (Some(rb), Some(val)) => {
+            if rb != &file.text {
+                ui.progress(&format!("  note: {} changed since V{} was applied; running the SQL stored at apply time", display_path(&file.path), step.version));
+            }
+            let checks = if val == &step.validation.text { step.checks.clone() } else { check::parse_file(&step.validation.path, val)? };
+            (rb.clone(), checks)
+        }
+        _ => {
+            ui.progress(&format!("  note: V{} has no stored rollback (applied by another tool); using {}", step.version, display_path(&file.path)));
+            (file.text.clone(), step.checks.clone())
+        }
+    };
+    let directives = crate::set::SqlFile { path: file.path.clone(), text: text.clone(), directives: file.directives.clone() };
+    Ok((directives, checks))
+}
+
+fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts: &Options, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
+    let started = Instant::now();
+    ui.progress(&format!("  rollback V{} {}", step.version, step.name));
+    let what = format!("rollback V{}", step.version);
+    let (res, retries) = with_lock_retries(opts, ui, &what, |ui| {
+        let (file, checks) = stored_rollback(step, a, ui)?;
+        let after = checks.iter().filter(|c| c.when == When::AfterRollback);
+        if file.directives.no_transaction {
+            run_rollback_sql(client, &file, &file.text, opts)?;
+            let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+            ledger::record_rollback(&mut tx, step.version)?;
+            let results = run_checks(&mut tx, step.version, after, ui)?;
+            let committed = check::worst(&results) < Verdict::Rollback;
+            if committed {
+                tx.commit().map_err(db_err("committing"))?;
+            }
+            return Ok(Attempt { checks: results, rows: None, committed });
+        }
+        let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+        tx.batch_execute(&timeouts_sql(&file.directives, opts, true)).map_err(db_err("setting timeouts"))?;
+        exec_file(&mut tx, &file)?;
+        ledger::record_rollback(&mut tx, step.version)?;
+        let results = run_checks(&mut tx, step.version, after, ui)?;
+        if check::worst(&results) == Verdict::Rollback {
+            tx.rollback().map_err(db_err("rolling back"))?;
+            ui.progress(&format!("  rollback V{}: an after-rollback check failed; the rollback was undone, V{} stays applied", step.version, step.version));
+            return Ok(Attempt { checks: results, rows: None, committed: false });
+        }
+        tx.commit().map_err(db_err("committing"))?;
+        Ok(Attempt { checks: results, rows: None, committed: true })
+    });
+    finish_step(step, Action::Rollback, started, retries, res)
+}
+
+/// Runs checks against the current database in a read-only transaction that
+/// is rolled back, so validation never changes anything.
+pub fn validate(client: &mut Client, set: &MigrationSet, phase: Option<u32>, when: Option<When>, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
+    let applied = ledger::applied(client)?;
+    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    tx.batch_execute("SET TRANSACTION READ ONLY").map_err(db_err("starting a read-only transaction"))?;
+    let mut results = Vec::new();
+    for step in set.steps().filter(|s| phase.is_none_or(|p| s.phase == p)) {
+        let is_applied = applied.contains_key(&step.version);
+        let w = match (when, is_applied) {
+            (Some(w), _) => w,
+            (None, true) => When::AfterMigrate,
+            (None, false) => continue,
+        };
+        // after-migrate checks describe applied steps; after-rollback and
+        // before-migrate checks describe steps that are not applied.
+        if (w == When::AfterMigrate) != is_applied {
+            continue;
+        }
+        let checks: Vec<Check> = match applied.get(&step.version).and_then(|a| a.validation_sql.as_ref()) {
+            Some(stored) if stored != &step.validation.text => check::parse_file(&step.validation.path, stored)?,
+            _ => step.checks.clone(),
+        };
+        results.extend(run_checks(&mut tx, step.version, checks.iter().filter(|c| c.when == w), ui)?);
+    }
+    tx.rollback().map_err(db_err("ending the read-only transaction"))?;
+    Ok(results)
+}
+
+/// Loads the set's seed files (rehearsals only): `rows` sets
+/// `phasegate.seed_rows` for files that read it.
+pub fn seed(client: &mut Client, set: &MigrationSet, rows: Option<u64>) -> Result<usize> {
+    let Some(seed) = &set.seed else { return Ok(0) };
+    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    if let Some(n) = rows {
+        tx.batch_execute(&format!("SET LOCAL phasegate.seed_rows = '{n}'")).map_err(db_err("setting phasegate.seed_rows"))?;
+    }
+    for f in &seed.files {
+        exec_file(&mut tx, f)?;
+    }
+    tx.commit().map_err(db_err("committing the seed"))?;
+    Ok(seed.files.len())
+}
+
+/// A `Ui` that says nothing and confirms nothing.
+pub struct Quiet;
+
+impl Ui for Quiet {
+    fn confirm(&mut self, _prompt: &str, _expected: &str) -> bool {
+        false
+    }
+    fn progress(&mut self, _line: &str) {}
+}

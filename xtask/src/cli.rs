@@ -1,0 +1,247 @@
+//! Command-line arguments (clap derives), all in one place. Nothing here
+//! touches a database; `commands` turns these into engine calls.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::check::When;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    about = "phasegate: phased, reversible, validated PostgreSQL migrations",
+    long_about = "phasegate applies versioned migrations in phases (additive, data, switchover, cleanup), \
+runs each migration's validation checks inside its transaction, answers PROCEED, REVIEW or ROLLBACK at \
+every gate, and reverses a phase with its paired rollback SQL.",
+    after_help = "Examples:
+  cargo xtask demo                                  migrate the clinic set on a disposable PostgreSQL
+  cargo xtask status --database-url postgres://app@db/clinic
+  cargo xtask migrate --phase 2                     apply phases up to 2, validating each migration
+  cargo xtask validate --format json                run the applied migrations' checks
+  cargo xtask rollback --phase 2                    reverse phase 2 (asks you to type `rollback phase 2`)
+
+Exit codes: 0 PROCEED, 1 error or refused, 2 usage, 3 REVIEW, 4 ROLLBACK, 5 verify mismatch."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations in order, each with its checks in one transaction
+    #[command(after_help = "Examples:
+  cargo xtask migrate                      apply every pending phase
+  cargo xtask migrate --phase 1            apply up to and including phase 1
+  cargo xtask migrate --dry-run            print the SQL that would run
+  cargo xtask migrate --yes                also enter irreversible phases without a prompt")]
+    Migrate(MigrateArgs),
+    /// Reverse one phase, newest migration first, with its after-rollback checks
+    #[command(after_help = "Examples:
+  cargo xtask rollback --phase 3           asks you to type `rollback phase 3`
+  cargo xtask rollback --phase 2 --dry-run print the rollback SQL stored at apply time
+  cargo xtask rollback --phase 2 --yes     for scripts")]
+    Rollback(RollbackArgs),
+    /// Run checks against the current database and print the decision table
+    #[command(after_help = "Examples:
+  cargo xtask validate                     after-migrate checks of every applied migration
+  cargo xtask validate --phase 2 --format json
+  cargo xtask validate --phase 3 --when after-rollback")]
+    Validate(ValidateArgs),
+    /// Per phase: applied, partly applied or pending; drift and pairing gaps
+    #[command(after_help = "Example:\n  cargo xtask status --format json")]
+    Status(StatusArgs),
+    /// The phases with their risk, lock levels and whether data can be lost
+    #[command(after_help = "Example:\n  cargo xtask plan --dir examples/tenant-keys")]
+    Plan(PlanArgs),
+    /// Scaffold a forward, rollback and validation trio in a phase
+    #[command(after_help = "Example:\n  cargo xtask new add_reminders --phase 1")]
+    New(NewArgs),
+    /// Print the normalised schema of a database
+    #[command(after_help = "Example:\n  cargo xtask snapshot > schema.txt")]
+    Snapshot(SnapshotArgs),
+    /// The audit log: who ran what, when, and with which verdict
+    #[command(after_help = "Example:\n  cargo xtask history --limit 20")]
+    History(HistoryArgs),
+    /// Start a disposable PostgreSQL, migrate the set with its seed data, print the decision table
+    #[command(after_help = "Example:\n  cargo xtask demo                          needs Docker (PHASEGATE_PG_IMAGE names the image)")]
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SetArgs {
+    /// The migration set: a folder with phases.toml, migrations/, rollback/, validations/
+    #[arg(long, default_value = ".", value_name = "PATH")]
+    pub dir: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// PostgreSQL connection string (the password is never printed)
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: String,
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// Where run logs go (default: <dir>/logs)
+    #[arg(long, value_name = "PATH")]
+    pub log_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TimeoutArgs {
+    /// lock_timeout for every migration and rollback statement
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub lock_timeout: std::time::Duration,
+    /// statement_timeout (a file's directive overrides it)
+    #[arg(long, value_parser = parse_duration)]
+    pub statement_timeout: Option<std::time::Duration>,
+    /// Retries after a lock timeout, with exponential backoff and jitter
+    #[arg(long, default_value_t = 5)]
+    pub lock_retries: u32,
+    /// Wait this long for another migrator's lock instead of failing at once
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub lock_wait: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::set::parse_duration(s)
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Apply up to and including this phase
+    #[arg(long, conflicts_with = "to_version")]
+    pub phase: Option<u32>,
+    /// Apply up to and including this version
+    #[arg(long)]
+    pub to_version: Option<i32>,
+    /// Print the SQL that would run and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Enter irreversible phases without asking
+    #[arg(long)]
+    pub yes: bool,
+    /// Continue past a phase whose verdict is REVIEW
+    #[arg(long)]
+    pub accept_review: bool,
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// The phase to reverse
+    #[arg(long)]
+    pub phase: u32,
+    /// Print the rollback SQL that would run and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WhenArg {
+    BeforeMigrate,
+    AfterMigrate,
+    AfterRollback,
+}
+
+impl From<WhenArg> for When {
+    fn from(w: WhenArg) -> When {
+        match w {
+            WhenArg::BeforeMigrate => When::BeforeMigrate,
+            WhenArg::AfterMigrate => When::AfterMigrate,
+            WhenArg::AfterRollback => When::AfterRollback,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Only this phase's checks
+    #[arg(long)]
+    pub phase: Option<u32>,
+    /// Which checks: after-migrate checks of applied migrations (default), or
+    /// after-rollback / before-migrate checks of migrations not applied
+    #[arg(long, value_enum)]
+    pub when: Option<WhenArg>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub set: SetArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NewArgs {
+    /// snake_case name of the migration
+    pub name: String,
+    /// The phase it belongs to (the last phase's versions are extended)
+    #[arg(long)]
+    pub phase: u32,
+    #[command(flatten)]
+    pub set: SetArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Also print a row fingerprint of every table
+    #[arg(long)]
+    pub rows: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// How many recent runs to show
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// Reservations the seed generates
+    #[arg(long, default_value_t = 100_000)]
+    pub seed_rows: u64,
+    /// Image for the disposable server
+    #[arg(long, env = "PHASEGATE_PG_IMAGE", default_value = crate::pg::DEFAULT_IMAGE)]
+    pub image: String,
+    /// Use this server instead of a container (a database is created and dropped on it)
+    #[arg(long, env = "PHASEGATE_TEST_DATABASE_URL", hide_env_values = true)]
+    pub server_url: Option<String>,
+}

@@ -1,0 +1,330 @@
+//! The commands, one file each. Every command is `run(args, ctx) -> i32`
+//! (the exit code of SPEC 3.4); the shared `Run` gives each one its log
+//! file, its audit row, its confirmations and its output format.
+
+pub mod demo;
+pub mod history;
+pub mod migrate;
+pub mod new;
+pub mod plan;
+pub mod rollback;
+pub mod snapshot;
+pub mod status;
+pub mod validate;
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use postgres::Client;
+
+use crate::apply::{self, Ui};
+use crate::check::Verdict;
+use crate::cli::{Cli, Command, ConnectArgs, Format, TimeoutArgs};
+use crate::error::{display_path, Error, Result};
+use crate::report::Style;
+use crate::{db, ledger};
+
+/// Where a command reads and writes.
+pub struct Io<'a> {
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    pub input: &'a mut dyn BufRead,
+}
+
+/// Facts about the caller the binary gathers (the engine reads no environment).
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pub os_user: String,
+    pub hostname: String,
+    /// Colour human output (a terminal, and NO_COLOR unset).
+    pub color: bool,
+}
+
+pub struct Ctx<'a, 'b> {
+    pub io: &'a mut Io<'b>,
+    pub env: &'a Env,
+}
+
+/// Parses `args` (argv, program name first) and runs the command.
+pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>, io: &mut Io, env: &Env) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = e.exit_code();
+            let text = e.render().to_string();
+            let _ = if e.use_stderr() { write!(io.err, "{text}") } else { write!(io.out, "{text}") };
+            return code;
+        }
+    };
+    let mut ctx = Ctx { io, env };
+    match cli.command {
+        Command::Migrate(a) => migrate::run(a, &mut ctx),
+        Command::Rollback(a) => rollback::run(a, &mut ctx),
+        Command::Validate(a) => validate::run(a, &mut ctx),
+        Command::Status(a) => status::run(a, &mut ctx),
+        Command::Plan(a) => plan::run(a, &mut ctx),
+        Command::New(a) => new::run(a, &mut ctx),
+        Command::Snapshot(a) => snapshot::run(a, &mut ctx),
+        Command::History(a) => history::run(a, &mut ctx),
+        Command::Demo(a) => demo::run(a, &mut ctx),
+    }
+}
+
+/// The exit code of SPEC 3.4 for a verdict.
+pub fn exit_for(verdict: Verdict) -> i32 {
+    match verdict {
+        Verdict::Proceed => 0,
+        Verdict::Review => 3,
+        Verdict::Rollback => 4,
+    }
+}
+
+/// What a command hands back to be printed and audited.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub verdict: Option<Verdict>,
+    /// Set to override the verdict's exit code (a failure, a refusal).
+    pub exit: Option<i32>,
+    pub error: Option<Error>,
+    pub steps: serde_json::Value,
+    pub checks: serde_json::Value,
+    /// Command-specific JSON fields.
+    pub json: serde_json::Map<String, serde_json::Value>,
+    /// Human output, printed in text mode.
+    pub text: String,
+}
+
+impl Report {
+    fn exit_code(&self) -> i32 {
+        if let Some(e) = self.exit {
+            return e;
+        }
+        if self.error.is_some() {
+            return 1;
+        }
+        self.verdict.map(exit_for).unwrap_or(0)
+    }
+}
+
+/// One command run: its log file, its connection, its audit row.
+pub struct Run<'c, 'a, 'b> {
+    ctx: &'c mut Ctx<'a, 'b>,
+    pub command: &'static str,
+    pub phase: Option<u32>,
+    pub run_id: String,
+    pub format: Format,
+    pub yes: bool,
+    started: Instant,
+    started_at: time::OffsetDateTime,
+    log: Option<File>,
+    log_path: Option<PathBuf>,
+    pub client: Option<Client>,
+    pub style: Style,
+    /// Whether to write an audit row (not for dry runs).
+    pub audit: bool,
+}
+
+impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
+    pub fn new(ctx: &'c mut Ctx<'a, 'b>, command: &'static str, phase: Option<u32>, format: Format, log_dir: Option<PathBuf>) -> Self {
+        let started_at = time::OffsetDateTime::now_utc();
+        let style = Style { color: ctx.env.color && format == Format::Text };
+        let mut run = Run {
+            ctx,
+            command,
+            phase,
+            run_id: ledger::new_run_id(),
+            format,
+            yes: false,
+            started: Instant::now(),
+            started_at,
+            log: None,
+            log_path: None,
+            client: None,
+            style,
+            audit: true,
+        };
+        if let Some(dir) = log_dir {
+            let stamp = started_at
+                .format(&time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
+                .unwrap_or_default();
+            let phase = phase.map(|p| format!("-phase{p}")).unwrap_or_default();
+            let path = dir.join(format!("{command}{phase}-{stamp}-{}.log", &run.run_id[..8]));
+            if std::fs::create_dir_all(&dir).is_ok() {
+                if let Ok(f) = File::create(&path) {
+                    run.log = Some(f);
+                    run.log_path = Some(path);
+                }
+            }
+            run.log_line(&format!(
+                "phasegate {command} run {} by {}@{} at {}",
+                run.run_id,
+                run.ctx.env.os_user,
+                run.ctx.env.hostname,
+                started_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+            ));
+        }
+        run
+    }
+
+    pub fn log_line(&mut self, line: &str) {
+        if let Some(f) = &mut self.log {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+
+    /// Prints a line for humans (text mode) and logs it.
+    pub fn say(&mut self, line: &str) {
+        self.log_line(line);
+        if self.format == Format::Text {
+            let _ = writeln!(self.ctx.io.out, "{line}");
+        }
+    }
+
+    /// Connects (and, for commands that change the database, takes the
+    /// migration lock first).
+    pub fn connect(&mut self, c: &ConnectArgs, lock_wait: Option<Duration>) -> Result<&mut Client> {
+        let app = format!("phasegate {} ({}@{} pid {})", self.command, self.ctx.env.os_user, self.ctx.env.hostname, std::process::id());
+        self.log_line(&format!("connecting to {}", db::redact(&c.database_url)));
+        let mut client = db::connect(&c.database_url, &app)?;
+        if let Some(wait) = lock_wait {
+            db::acquire_lock(&mut client, wait)?;
+            self.log_line("holding the migration lock");
+        }
+        Ok(self.client.insert(client))
+    }
+
+    /// Prints the report, writes the audit row and returns the exit code.
+    pub fn finish(mut self, mut report: Report) -> i32 {
+        let code = report.exit_code();
+        let error = report.error.take().map(|e| e.to_string());
+        let duration_ms = self.started.elapsed().as_millis() as i64;
+        match self.format {
+            Format::Text => {
+                let text = std::mem::take(&mut report.text);
+                if !text.is_empty() {
+                    let _ = write!(self.ctx.io.out, "{text}");
+                }
+                self.log_line(&text);
+                if let Some(e) = &error {
+                    let _ = writeln!(self.ctx.io.err, "error: {e}");
+                }
+            }
+            Format::Json => {
+                let mut doc = serde_json::Map::new();
+                doc.insert("command".into(), self.command.into());
+                doc.insert("run_id".into(), self.run_id.clone().into());
+                doc.insert("verdict".into(), serde_json::to_value(report.verdict).unwrap_or_default());
+                doc.insert("exit_code".into(), code.into());
+                doc.insert("error".into(), error.clone().into());
+                doc.insert("steps".into(), report.steps.clone());
+                doc.insert("checks".into(), report.checks.clone());
+                for (k, v) in std::mem::take(&mut report.json) {
+                    doc.insert(k, v);
+                }
+                let text = serde_json::to_string_pretty(&serde_json::Value::Object(doc)).unwrap_or_default();
+                let _ = writeln!(self.ctx.io.out, "{text}");
+                self.log_line(&text);
+            }
+        }
+        if let Some(e) = &error {
+            self.log_line(&format!("error: {e}"));
+        }
+        self.log_line(&format!("exit {code} after {duration_ms} ms"));
+        if self.audit {
+            if let Some(client) = self.client.as_mut() {
+                let record = ledger::RunRecord {
+                    run_id: self.run_id.clone(),
+                    command: self.command.to_string(),
+                    args: Vec::new(),
+                    phase: self.phase.map(|p| p as i32),
+                    started_at: self.started_at,
+                    duration_ms,
+                    client_host: self.ctx.env.hostname.clone(),
+                    os_user: self.ctx.env.os_user.clone(),
+                    verdict: report.verdict.map(|v| v.to_string()),
+                    exit_code: code,
+                    error: error.clone(),
+                    steps: if report.steps.is_null() { serde_json::json!([]) } else { report.steps.clone() },
+                    checks: if report.checks.is_null() { serde_json::json!([]) } else { report.checks.clone() },
+                    log_file: self.log_path.as_ref().map(|p| display_path(p)),
+                };
+                // The ledger may not exist yet for read-only commands.
+                let res = ledger::ensure(client).and_then(|_| ledger::audit(client, &record));
+                if let Err(e) = res {
+                    self.log_line(&format!("warning: audit row not written: {e}"));
+                    let _ = writeln!(self.ctx.io.err, "warning: audit row not written: {e}");
+                }
+            }
+        }
+        if let Some(p) = &self.log_path {
+            if self.format == Format::Text && self.command != "snapshot" {
+                let _ = writeln!(self.ctx.io.err, "log: {}", display_path(p));
+            }
+        }
+        code
+    }
+}
+
+impl Ui for Run<'_, '_, '_> {
+    fn confirm(&mut self, prompt: &str, expected: &str) -> bool {
+        if self.yes {
+            self.log_line(&format!("{prompt}: confirmed by --yes"));
+            return true;
+        }
+        let _ = write!(self.ctx.io.err, "{prompt}\n> ");
+        let _ = self.ctx.io.err.flush();
+        let mut line = String::new();
+        let ok = matches!(self.ctx.io.input.read_line(&mut line), Ok(n) if n > 0) && line.trim() == expected;
+        self.log_line(&format!("{prompt}: typed {:?} -> {}", line.trim(), if ok { "confirmed" } else { "refused" }));
+        ok
+    }
+
+    fn progress(&mut self, line: &str) {
+        self.say(line);
+    }
+}
+
+/// The engine options from the timeout flags.
+pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str) -> apply::Options {
+    apply::Options {
+        lock_timeout: t.lock_timeout,
+        statement_timeout: t.statement_timeout,
+        lock_retries: t.lock_retries,
+        accept_review,
+        run_id: run_id.to_string(),
+    }
+}
+
+/// The log folder of a run: `--log-dir`, or `logs/` in the set's folder.
+pub fn log_dir(c: &ConnectArgs) -> PathBuf {
+    c.log_dir.clone().unwrap_or_else(|| c.set.dir.join("logs"))
+}
+
+/// A report for an error before anything ran.
+pub fn failed(e: Error) -> Report {
+    Report { error: Some(e), ..Default::default() }
+}
+
+/// The report of a migrate or rollback run.
+pub fn outcome_report(outcome: apply::RunOutcome, style: Style) -> Report {
+    let mut text = Vec::new();
+    let _ = crate::report::run_summary(&mut text, &outcome, style);
+    let verdict = outcome.verdict();
+    let steps = serde_json::to_value(&outcome.steps).unwrap_or_default();
+    let checks = serde_json::to_value(outcome.checks().collect::<Vec<_>>()).unwrap_or_default();
+    let mut json = serde_json::Map::new();
+    json.insert("stopped_for_review".into(), serde_json::to_value(outcome.stopped_for_review).unwrap_or_default());
+    Report {
+        verdict: Some(verdict),
+        exit: None,
+        error: outcome.failure,
+        steps,
+        checks,
+        json,
+        text: String::from_utf8_lossy(&text).into_owned(),
+    }
+}

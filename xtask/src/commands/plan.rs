@@ -1,0 +1,40 @@
+//! `plan`: each phase's risk, the locks it takes, and whether data can be lost.
+
+use super::{failed, Ctx, Report, Run};
+use crate::cli::PlanArgs;
+use crate::{risk, set};
+
+pub fn run(a: PlanArgs, ctx: &mut Ctx) -> i32 {
+    let mut run = Run::new(ctx, "plan", None, a.set.format, None);
+    run.audit = false;
+    let set = match set::load(&a.dir_or_default()) {
+        Ok(s) => s,
+        Err(e) => return run.finish(failed(e)),
+    };
+    let plans: Vec<risk::PhasePlan> = set.phases.iter().map(risk::plan_phase).collect();
+    let mut text = String::new();
+    for p in &plans {
+        text.push_str(&format!(
+            "phase {} {:<12} risk {:<12} data loss {:<3} locks {}\n",
+            p.id,
+            p.name,
+            format!("{:?}", p.risk).to_lowercase(),
+            if p.data_loss { "yes" } else { "no" },
+            if p.locks.is_empty() { "none".to_string() } else { p.locks.join(", ") }
+        ));
+        for e in &p.effects {
+            if e.lock != "none" {
+                text.push_str(&format!("    {}:{} {} -> {}\n", e.file, e.line, e.statement, e.lock));
+            }
+        }
+    }
+    let mut json = serde_json::Map::new();
+    json.insert("phases".into(), serde_json::to_value(&plans).unwrap_or_default());
+    run.finish(Report { text, json, ..Default::default() })
+}
+
+impl PlanArgs {
+    fn dir_or_default(&self) -> std::path::PathBuf {
+        self.set.dir.clone()
+    }
+}

@@ -1,0 +1,132 @@
+//! Connecting to PostgreSQL, hiding passwords, and the migration lock
+//! (SPEC 7.1): a session-level advisory lock held by the migrator's own
+//! connection for the whole run.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use postgres::{Client, NoTls};
+
+use crate::error::{db_err, pg_message, Error, Result};
+
+/// The advisory lock key every phasegate run takes ("phasegat" in ASCII).
+pub const LOCK_KEY: i64 = 0x7068_6173_6567_6174;
+
+/// Connects with `application_name` set so other sessions can see who we are.
+pub fn connect(url: &str, application_name: &str) -> Result<Client> {
+    let mut config = postgres::Config::from_str(url)
+        .map_err(|e| Error::Connect { target: redact(url), message: format!("invalid connection string: {}", strip_secret(&e.to_string(), url)) })?;
+    config.application_name(application_name);
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    config.connect(NoTls).map_err(|e| Error::Connect { target: redact(url), message: strip_secret(&pg_message(&e), url) })
+}
+
+/// The password of a connection string, if it has one.
+fn password_of(url: &str) -> Option<String> {
+    postgres::Config::from_str(url)
+        .ok()
+        .and_then(|c| c.get_password().map(|p| String::from_utf8_lossy(p).to_string()))
+        .filter(|p| !p.is_empty())
+}
+
+/// Removes the connection string's password from a message, whatever quoted it.
+fn strip_secret(message: &str, url: &str) -> String {
+    match password_of(url) {
+        Some(p) => message.replace(&p, "***"),
+        None => message.to_string(),
+    }
+}
+
+/// The connection string with its password replaced by `***`, for messages.
+pub fn redact(url: &str) -> String {
+    if let Ok(mut u) = url::Url::parse(url) {
+        if u.scheme().starts_with("postgres") {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k.eq_ignore_ascii_case("password") { "***".to_string() } else { v.to_string() };
+                    (k.to_string(), v)
+                })
+                .collect();
+            if !pairs.is_empty() {
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            return u.to_string().replace("%2A%2A%2A", "***");
+        }
+    }
+    // key=value form
+    url.split_whitespace()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => kv.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Who holds the migration lock, as one line: pid, user, application, client
+/// address and since when their session started.
+pub fn lock_holder(client: &mut Client) -> Result<Option<String>> {
+    let row = client
+        .query_opt(
+            "SELECT a.pid, coalesce(a.usename::text, '?'), coalesce(nullif(a.application_name, ''), '?'),
+                    coalesce(host(a.client_addr), 'local'), to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'),
+                    extract(epoch FROM now() - a.backend_start)::bigint
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND ((l.classid::bigint << 32) | l.objid::bigint) = $1
+             LIMIT 1",
+            &[&LOCK_KEY],
+        )
+        .map_err(db_err("looking up the migration lock holder"))?;
+    Ok(row.map(|r| {
+        let (pid, user, app, addr, since, secs): (i32, String, String, String, String, i64) =
+            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
+        format!("pid {pid} ({app}, user {user} from {addr}) since {since}, {secs}s ago")
+    }))
+}
+
+/// Takes the migration lock on this session; fails fast naming the holder, or
+/// waits up to `wait` for it.
+pub fn acquire_lock(client: &mut Client, wait: Duration) -> Result<()> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let got: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
+            .map_err(db_err("taking the migration lock"))?
+            .get(0);
+        if got {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let holder = lock_holder(client)?.unwrap_or_else(|| "a session that released it just now; retry".into());
+            return Err(Error::Locked { holder });
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn release_lock(client: &mut Client) -> Result<()> {
+    client
+        .query_one("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .map_err(db_err("releasing the migration lock"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_every_form() {
+        assert_eq!(redact("postgres://u:s3cret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("postgresql://u@h/db?password=s3cret&sslmode=disable"), "postgresql://u@h/db?password=***&sslmode=disable");
+        assert_eq!(redact("host=h user=u password=s3cret dbname=d"), "host=h user=u password=*** dbname=d");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+}

@@ -1,0 +1,266 @@
+//! The ledger (SPEC 6): refinery's `refinery_schema_history` is the forward
+//! ledger; `phasegate_applied` keeps the rollback and validation SQL stored at
+//! apply time; `phasegate_runs` is the append-only audit of every command.
+
+use std::collections::BTreeMap;
+
+use postgres::{Client, GenericClient};
+use refinery::Migrate;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::{db_err, Error, Result};
+use crate::set::{sha256_hex, Step};
+
+pub const HISTORY: &str = "refinery_schema_history";
+pub const APPLIED: &str = "phasegate_applied";
+pub const RUNS: &str = "phasegate_runs";
+
+/// Serialises ledger creation between concurrent first runs.
+const SETUP_LOCK_KEY: i64 = 0x7068_6173_6567_6175;
+
+const SETUP_SQL: &str = r#"
+CREATE TABLE IF NOT EXISTS phasegate_applied (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    phase integer NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    forward_sha256 text NOT NULL,
+    rollback_sql text,
+    rollback_sha256 text,
+    validation_sql text NOT NULL,
+    validation_sha256 text NOT NULL,
+    run_id uuid
+);
+CREATE TABLE IF NOT EXISTS phasegate_runs (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id uuid NOT NULL UNIQUE,
+    command text NOT NULL,
+    args jsonb NOT NULL DEFAULT '[]',
+    phase integer,
+    started_at timestamptz NOT NULL,
+    finished_at timestamptz NOT NULL DEFAULT now(),
+    duration_ms bigint NOT NULL,
+    db_user text NOT NULL DEFAULT current_user,
+    client_host text,
+    os_user text,
+    verdict text,
+    exit_code integer NOT NULL,
+    error text,
+    steps jsonb NOT NULL DEFAULT '[]',
+    checks jsonb NOT NULL DEFAULT '[]',
+    log_file text
+);
+CREATE OR REPLACE FUNCTION phasegate_runs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'phasegate_runs is an append-only audit log';
+END $$;
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'phasegate_runs_append_only') THEN
+    CREATE TRIGGER phasegate_runs_append_only BEFORE UPDATE OR DELETE ON phasegate_runs
+      FOR EACH ROW EXECUTE FUNCTION phasegate_runs_append_only();
+  END IF;
+END $$;
+"#;
+
+/// Creates the ledger tables if they do not exist (refinery's own DDL for its
+/// history table).
+pub fn ensure(client: &mut Client) -> Result<()> {
+    client.query_one("SELECT pg_advisory_lock($1)", &[&SETUP_LOCK_KEY]).map_err(db_err("locking ledger setup"))?;
+    let res = (|| {
+        client.assert_migrations_table(HISTORY).map_err(|e| Error::Database {
+            context: format!("creating {HISTORY}"),
+            message: e.to_string(),
+        })?;
+        client.batch_execute(SETUP_SQL).map_err(db_err("creating the phasegate ledger tables"))
+    })();
+    client.query_one("SELECT pg_advisory_unlock($1)", &[&SETUP_LOCK_KEY]).map_err(db_err("unlocking ledger setup"))?;
+    res
+}
+
+/// Whether the ledger tables exist (a fresh database has none).
+pub fn exists(client: &mut impl GenericClient) -> Result<bool> {
+    let row = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL", &[&HISTORY, &APPLIED])
+        .map_err(db_err("reading the ledger"))?;
+    Ok(row.get(0))
+}
+
+/// One applied migration as the ledger remembers it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Applied {
+    pub version: i32,
+    pub name: String,
+    pub applied_on: String,
+    /// refinery's checksum of the forward file at apply time.
+    pub checksum: String,
+    pub phase: Option<i32>,
+    pub rollback_sql: Option<String>,
+    pub rollback_sha256: Option<String>,
+    pub validation_sql: Option<String>,
+    pub validation_sha256: Option<String>,
+}
+
+/// The applied migrations by version; empty when there is no ledger yet.
+pub fn applied(client: &mut impl GenericClient) -> Result<BTreeMap<i32, Applied>> {
+    if !exists(client)? {
+        return Ok(BTreeMap::new());
+    }
+    let rows = client
+        .query(
+            "SELECT h.version, h.name, h.applied_on, h.checksum, a.phase, a.rollback_sql, a.rollback_sha256,
+                    a.validation_sql, a.validation_sha256
+             FROM refinery_schema_history h LEFT JOIN phasegate_applied a ON a.version = h.version
+             ORDER BY h.version",
+            &[],
+        )
+        .map_err(db_err("reading the ledger"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let a = Applied {
+                version: r.get(0),
+                name: r.get::<_, Option<String>>(1).unwrap_or_default(),
+                applied_on: r.get::<_, Option<String>>(2).unwrap_or_default(),
+                checksum: r.get::<_, Option<String>>(3).unwrap_or_default(),
+                phase: r.get(4),
+                rollback_sql: r.get(5),
+                rollback_sha256: r.get(6),
+                validation_sql: r.get(7),
+                validation_sha256: r.get(8),
+            };
+            (a.version, a)
+        })
+        .collect())
+}
+
+/// Records an applied migration in refinery's history and in
+/// `phasegate_applied`, inside the caller's transaction.
+pub fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &str) -> Result<()> {
+    let now = time::OffsetDateTime::now_utc().format(&Rfc3339).expect("RFC 3339 formats any time");
+    let name = step.name.clone();
+    tx.execute(
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES ($1, $2, $3, $4)",
+        &[&step.version, &name, &now, &step.refinery_checksum().to_string()],
+    )
+    .map_err(db_err(format!("recording migration {} in {HISTORY}", step.version)))?;
+    let rollback_sql = step.rollback.as_ref().map(|r| r.text.clone());
+    let rollback_sha = step.rollback.as_ref().map(|r| r.sha256());
+    let phase = step.phase as i32;
+    tx.execute(
+        "INSERT INTO phasegate_applied (version, name, phase, forward_sha256, rollback_sql, rollback_sha256, validation_sql, validation_sha256, run_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::uuid)",
+        &[&step.version, &name, &phase, &step.forward.sha256(), &rollback_sql, &rollback_sha, &step.validation.text, &step.validation.sha256(), &run_id],
+    )
+    .map_err(db_err(format!("recording migration {} in {APPLIED}", step.version)))?;
+    Ok(())
+}
+
+/// Removes a migration from both ledgers, inside the rollback's transaction.
+pub fn record_rollback(tx: &mut impl GenericClient, version: i32) -> Result<()> {
+    let n = tx
+        .execute("DELETE FROM refinery_schema_history WHERE version = $1", &[&version])
+        .map_err(db_err(format!("removing migration {version} from {HISTORY}")))?;
+    if n != 1 {
+        return Err(Error::Refused(format!("migration {version} is no longer in {HISTORY}: another run changed the ledger")));
+    }
+    tx.execute("DELETE FROM phasegate_applied WHERE version = $1", &[&version])
+        .map_err(db_err(format!("removing migration {version} from {APPLIED}")))?;
+    Ok(())
+}
+
+/// One row of the audit log.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub command: String,
+    pub args: Vec<String>,
+    pub phase: Option<i32>,
+    pub started_at: time::OffsetDateTime,
+    pub duration_ms: i64,
+    pub client_host: String,
+    pub os_user: String,
+    pub verdict: Option<String>,
+    pub exit_code: i32,
+    pub error: Option<String>,
+    pub steps: serde_json::Value,
+    pub checks: serde_json::Value,
+    pub log_file: Option<String>,
+}
+
+/// Appends a run to `phasegate_runs`.
+pub fn audit(client: &mut Client, r: &RunRecord) -> Result<()> {
+    let started = r.started_at.format(&Rfc3339).expect("RFC 3339 formats any time");
+    let args = serde_json::to_string(&r.args).expect("strings serialise");
+    let steps = r.steps.to_string();
+    let checks = r.checks.to_string();
+    client
+        .execute(
+            "INSERT INTO phasegate_runs (run_id, command, args, phase, started_at, duration_ms, client_host, os_user, verdict, exit_code, error, steps, checks, log_file)
+             VALUES ($1::text::uuid, $2, $3::text::jsonb, $4, $5::text::timestamptz, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13::text::jsonb, $14)",
+            &[&r.run_id, &r.command, &args, &r.phase, &started, &r.duration_ms, &r.client_host, &r.os_user, &r.verdict, &r.exit_code, &r.error, &steps, &checks, &r.log_file],
+        )
+        .map_err(db_err("writing the audit log"))?;
+    Ok(())
+}
+
+/// A past run, for `history`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HistoryRow {
+    pub id: i64,
+    pub run_id: String,
+    pub command: String,
+    pub phase: Option<i32>,
+    pub started_at: String,
+    pub duration_ms: i64,
+    pub db_user: String,
+    pub client_host: Option<String>,
+    pub os_user: Option<String>,
+    pub verdict: Option<String>,
+    pub exit_code: i32,
+    pub error: Option<String>,
+    pub checks: serde_json::Value,
+    pub log_file: Option<String>,
+}
+
+pub fn history(client: &mut Client, limit: i64) -> Result<Vec<HistoryRow>> {
+    if !exists(client)? {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "SELECT id, run_id::text, command, phase, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), duration_ms,
+                    db_user, client_host, os_user, verdict, exit_code, error, checks::text, log_file
+             FROM (SELECT * FROM phasegate_runs ORDER BY id DESC LIMIT $1) r ORDER BY id",
+            &[&limit],
+        )
+        .map_err(db_err("reading the audit log"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| HistoryRow {
+            id: r.get(0),
+            run_id: r.get(1),
+            command: r.get(2),
+            phase: r.get(3),
+            started_at: r.get(4),
+            duration_ms: r.get(5),
+            db_user: r.get(6),
+            client_host: r.get(7),
+            os_user: r.get(8),
+            verdict: r.get(9),
+            exit_code: r.get(10),
+            error: r.get(11),
+            checks: serde_json::from_str(r.get::<_, &str>(12)).unwrap_or_default(),
+            log_file: r.get(13),
+        })
+        .collect())
+}
+
+/// A fresh run id (a random UUID).
+pub fn new_run_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The checksum recorded for a file's text, to compare with what is stored.
+pub fn checksum_of(text: &str) -> String {
+    sha256_hex(text)
+}

@@ -1,0 +1,24 @@
+//! phasegate: phased, reversible, validated PostgreSQL migrations.
+//!
+//! The engine is the library: `set` loads a migration set, `check` is the
+//! validation language, `ledger` the forward ledger and audit, `apply`
+//! migrates and rolls back, `snapshot` describes a schema, `pg` provides
+//! disposable servers, `risk` plans, `report` renders. `cli` and `commands`
+//! are the command-line front end on top; the engine never depends on them.
+
+pub mod apply;
+pub mod check;
+pub mod cli;
+pub mod commands;
+pub mod db;
+pub mod error;
+pub mod ledger;
+pub mod pg;
+pub mod report;
+pub mod risk;
+pub mod set;
+pub mod snapshot;
+pub mod sqltext;
+
+pub use check::Verdict;
+pub use error::{Error, Result};

@@ -1,0 +1,103 @@
+//! Rendering results for people (an aligned decision table) and machines
+//! (stable JSON). The JSON shape is documented in the README.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::apply::{RunOutcome, StepOutcome, StepStatus};
+use crate::check::{CheckResult, Verdict};
+
+/// Formats a check value with its unit: `0 rows`, `0.4 percent`.
+pub fn fmt_value(v: f64, unit: &str) -> String {
+    let n = if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string() };
+    format!("{n} {unit}")
+}
+
+/// ANSI colours, off unless the output is a terminal and NO_COLOR is unset
+/// (the CLI decides).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    pub fn verdict(&self, v: Verdict) -> String {
+        if !self.color {
+            return v.to_string();
+        }
+        let code = match v {
+            Verdict::Proceed => "32",
+            Verdict::Review => "33",
+            Verdict::Rollback => "31;1",
+        };
+        format!("\x1b[{code}m{v}\x1b[0m")
+    }
+}
+
+/// The decision table: one line per check.
+pub fn decision_table(out: &mut dyn Write, results: &[CheckResult], style: Style) -> std::io::Result<()> {
+    if results.is_empty() {
+        return writeln!(out, "no checks ran");
+    }
+    let w_check = results.iter().map(|r| r.check.len()).max().unwrap_or(5).max(5);
+    let vals: Vec<String> = results.iter().map(|r| fmt_value(r.value, &r.unit)).collect();
+    let w_val = vals.iter().map(|v| v.len()).max().unwrap_or(5).max(5);
+    let w_thr = results.iter().map(|r| r.threshold.len()).max().unwrap_or(9).max(9);
+    writeln!(out, "{:<5} {:<w_check$}  {:<14} {:>w_val$}  {:<w_thr$}  VERDICT", "V", "CHECK", "WHEN", "VALUE", "THRESHOLD")?;
+    for (r, v) in results.iter().zip(&vals) {
+        writeln!(out, "{:<5} {:<w_check$}  {:<14} {:>w_val$}  {:<w_thr$}  {}", format!("V{}", r.version), r.check, r.when.as_str(), v, r.threshold, style.verdict(r.verdict))?;
+        for e in r.evidence.iter().take(3) {
+            writeln!(out, "      evidence: {e}")?;
+        }
+    }
+    let worst = crate::check::worst(results);
+    writeln!(out, "verdict: {}", style.verdict(worst))
+}
+
+/// One line per step of a run, then the decision table of its checks.
+pub fn run_summary(out: &mut dyn Write, outcome: &RunOutcome, style: Style) -> std::io::Result<()> {
+    for s in &outcome.steps {
+        writeln!(out, "{}", step_line(s))?;
+    }
+    let checks: Vec<CheckResult> = outcome.checks().cloned().collect();
+    if !checks.is_empty() {
+        decision_table(out, &checks, style)?;
+    }
+    if let Some(p) = outcome.stopped_for_review {
+        writeln!(out, "stopped after phase {p}: REVIEW; a human must look before the next phase (--accept-review continues)")?;
+    }
+    Ok(())
+}
+
+fn step_line(s: &StepOutcome) -> String {
+    let action = match s.action {
+        crate::apply::Action::Apply => "applied",
+        crate::apply::Action::Rollback => "rolled back",
+    };
+    let status = match s.status {
+        StepStatus::Done => action.to_string(),
+        StepStatus::Aborted => "ABORTED (transaction rolled back)".to_string(),
+        StepStatus::Failed => "FAILED (transaction rolled back)".to_string(),
+    };
+    let mut line = format!("phase {} V{:<3} {:<40} {:<34} {:>9.1} ms", s.phase, s.version, s.name, status, s.duration_ms);
+    if s.retries > 0 {
+        line.push_str(&format!("  ({} lock retries)", s.retries));
+    }
+    if let Some(r) = s.rows {
+        line.push_str(&format!("  {r} rows"));
+    }
+    line
+}
+
+/// The JSON document every command prints with `--format json`.
+#[derive(Debug, Serialize)]
+pub struct JsonReport<'a, T: Serialize> {
+    pub command: &'a str,
+    pub run_id: &'a str,
+    pub verdict: Option<Verdict>,
+    pub exit_code: i32,
+    pub error: Option<String>,
+    #[serde(flatten)]
+    pub body: T,
+}

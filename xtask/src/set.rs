@@ -1,0 +1,580 @@
+//! Loading a migration set (SPEC 3): phases.toml, the forward, rollback and
+//! validation files paired by file name, file directives and checks. Every
+//! broken rule is a load error naming the file and line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::check::{self, Check};
+use crate::error::{Error, Location, Result};
+use crate::sqltext;
+
+pub const MANIFEST: &str = "phases.toml";
+pub const MIGRATIONS: &str = "migrations";
+pub const ROLLBACK: &str = "rollback";
+pub const VALIDATIONS: &str = "validations";
+pub const SEED: &str = "seed";
+
+/// A loaded, validated migration set.
+#[derive(Debug, Clone)]
+pub struct MigrationSet {
+    pub dir: PathBuf,
+    pub phases: Vec<Phase>,
+    pub seed: Option<Seed>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Seed {
+    /// Seed files run after this phase, in rehearsals only.
+    pub after_phase: u32,
+    pub files: Vec<SqlFile>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub id: u32,
+    pub name: String,
+    pub summary: String,
+    pub reversible: bool,
+    /// Why an irreversible phase cannot be rolled back.
+    pub reason: Option<String>,
+    /// The schema that already exists: irreversible without being a point of
+    /// no return, so entering it asks for no confirmation.
+    pub baseline: bool,
+    pub steps: Vec<Step>,
+}
+
+impl Phase {
+    /// Entering this phase asks the operator to type its name.
+    pub fn needs_confirmation(&self) -> bool {
+        !self.reversible && !self.baseline
+    }
+}
+
+/// One migration with its pairs.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub version: i32,
+    pub name: String,
+    pub phase: u32,
+    pub forward: SqlFile,
+    pub rollback: Option<SqlFile>,
+    pub validation: SqlFile,
+    pub checks: Vec<Check>,
+}
+
+impl Step {
+    /// `V3__add_columns`, the name refinery records.
+    pub fn file_stem(&self) -> String {
+        format!("V{}__{}", self.version, self.name)
+    }
+    /// refinery's checksum of the forward migration, as its ledger stores it.
+    pub fn refinery_checksum(&self) -> u64 {
+        refinery::Migration::unapplied(&self.file_stem(), &self.forward.text)
+            .map(|m| m.checksum())
+            .unwrap_or(0)
+    }
+    pub fn checks_when(&self, when: check::When) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(move |c| c.when == when)
+    }
+}
+
+/// Per-file directives (SPEC 3.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Directives {
+    pub no_transaction: bool,
+    pub batch: Option<u64>,
+    pub lock_timeout: Option<Duration>,
+    pub statement_timeout: Option<Duration>,
+}
+
+/// A SQL file of the set.
+#[derive(Debug, Clone)]
+pub struct SqlFile {
+    /// Path for messages: the set directory joined with the relative path.
+    pub path: PathBuf,
+    pub text: String,
+    pub directives: Directives,
+}
+
+impl SqlFile {
+    pub fn sha256(&self) -> String {
+        sha256_hex(&self.text)
+    }
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    let d = Sha256::digest(text.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    #[serde(default)]
+    phase: Vec<toml::Spanned<PhaseToml>>,
+    seed: Option<toml::Spanned<SeedToml>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhaseToml {
+    id: toml::Spanned<u32>,
+    name: String,
+    #[serde(default)]
+    summary: String,
+    versions: toml::Spanned<Vec<toml::Spanned<i32>>>,
+    #[serde(default = "yes")]
+    reversible: bool,
+    reason: Option<String>,
+    #[serde(default)]
+    baseline: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedToml {
+    after_phase: toml::Spanned<u32>,
+}
+
+/// Loads and validates the migration set in `dir`.
+pub fn load(dir: &Path) -> Result<MigrationSet> {
+    let manifest_path = dir.join(MANIFEST);
+    let text = read_text(&manifest_path)?;
+    let line_at = |offset: usize| sqltext::line_of(&text, offset);
+    let merr = |line: usize, message: String| Error::Load { at: Location::line(&manifest_path, line), message };
+    let manifest: Manifest = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map(|s| line_at(s.start)).unwrap_or(1);
+        merr(line, e.message().trim().replace('\n', " "))
+    })?;
+    if manifest.phase.is_empty() {
+        return Err(merr(1, "no `[[phase]]` defined".into()));
+    }
+
+    let migrations = list_sql(dir, MIGRATIONS, true)?;
+    let rollbacks = list_sql(dir, ROLLBACK, false)?;
+    let validations = list_sql(dir, VALIDATIONS, false)?;
+
+    // Every rollback and validation pairs with a forward migration of the same name.
+    for (kind, files) in [(ROLLBACK, &rollbacks), (VALIDATIONS, &validations)] {
+        for (v, (name, path)) in files {
+            match migrations.get(v) {
+                Some((fname, _)) if fname == name => {}
+                _ => {
+                    return Err(Error::Load {
+                        at: Location::file(path),
+                        message: format!(
+                            "{kind} file has no forward migration {}",
+                            crate::error::display_path(&dir.join(MIGRATIONS).join(format!("V{v}__{name}.sql")))
+                        ),
+                    })
+                }
+            }
+        }
+    }
+
+    let mut phases: Vec<Phase> = Vec::new();
+    let mut owner: BTreeMap<i32, u32> = BTreeMap::new();
+    let all_versions: Vec<i32> = migrations.keys().copied().collect();
+    let mut next_index = 0usize;
+    for sp in &manifest.phase {
+        let p = sp.get_ref();
+        let pline = line_at(sp.span().start);
+        let id = *p.id.get_ref();
+        let id_line = line_at(p.id.span().start);
+        if let Some(prev) = phases.last() {
+            if id <= prev.id {
+                return Err(merr(id_line, format!("phase ids must ascend: phase {id} comes after phase {}", prev.id)));
+            }
+        }
+        if p.name.trim().is_empty() {
+            return Err(merr(pline, format!("phase {id} has an empty name")));
+        }
+        if !p.reversible && p.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            return Err(merr(pline, format!("phase {id} is irreversible and needs a `reason` saying why")));
+        }
+        if p.baseline && p.reversible {
+            return Err(merr(pline, format!("phase {id} is a baseline and must be `reversible = false`")));
+        }
+        let versions = p.versions.get_ref();
+        if versions.is_empty() {
+            return Err(merr(line_at(p.versions.span().start), format!("phase {id} lists no versions")));
+        }
+        let mut steps = Vec::new();
+        for sv in versions {
+            let v = *sv.get_ref();
+            let vline = line_at(sv.span().start);
+            if let Some(other) = owner.insert(v, id) {
+                return Err(merr(vline, format!("version {v} belongs to phase {other} and phase {id}; every migration belongs to exactly one phase")));
+            }
+            let Some((name, fpath)) = migrations.get(&v) else {
+                return Err(merr(vline, format!("phase {id} lists version {v} but {} has no V{v}__*.sql", crate::error::display_path(&dir.join(MIGRATIONS)))));
+            };
+            // Versions ascend and are contiguous: the next migration file in order.
+            if all_versions.get(next_index) != Some(&v) {
+                let expected = all_versions.get(next_index).map_or("none".to_string(), |e| e.to_string());
+                return Err(merr(vline, format!(
+                    "phase {id} lists version {v} out of order: the next migration is version {expected}; a phase's versions are contiguous and ascend with the phase ids"
+                )));
+            }
+            next_index += 1;
+            let forward = load_sql(fpath, true)?;
+            let rollback = match (rollbacks.get(&v), p.reversible) {
+                (Some((_, rpath)), true) => Some(load_sql(rpath, true)?),
+                (None, true) => {
+                    return Err(Error::Load {
+                        at: Location::file(dir.join(ROLLBACK).join(format!("V{v}__{name}.sql"))),
+                        message: format!("missing rollback for migration {v} of reversible phase {id} (create it, or mark the phase `reversible = false` with a `reason`)"),
+                    })
+                }
+                (Some((_, rpath)), false) => {
+                    return Err(Error::Load {
+                        at: Location::file(rpath),
+                        message: format!("phase {id} is irreversible, so migration {v} must have no rollback file"),
+                    })
+                }
+                (None, false) => None,
+            };
+            let Some((_, vpath)) = validations.get(&v) else {
+                return Err(Error::Load {
+                    at: Location::file(dir.join(VALIDATIONS).join(format!("V{v}__{name}.sql"))),
+                    message: format!("missing validation for migration {v}: every migration needs at least one check"),
+                });
+            };
+            let validation = load_sql(vpath, false)?;
+            let checks = check::parse_file(&validation.path, &validation.text)?;
+            steps.push(Step { version: v, name: name.clone(), phase: id, forward, rollback, validation, checks });
+        }
+        phases.push(Phase {
+            id,
+            name: p.name.clone(),
+            summary: p.summary.clone(),
+            reversible: p.reversible,
+            reason: p.reason.clone(),
+            baseline: p.baseline,
+            steps,
+        });
+    }
+    if let Some(v) = all_versions.get(next_index) {
+        let (_, path) = &migrations[v];
+        return Err(Error::Load { at: Location::file(path), message: format!("migration {v} belongs to no phase in {MANIFEST}") });
+    }
+
+    let seed = match &manifest.seed {
+        None => None,
+        Some(s) => {
+            let after = *s.get_ref().after_phase.get_ref();
+            if !phases.iter().any(|p| p.id == after) {
+                return Err(merr(line_at(s.get_ref().after_phase.span().start), format!("seed.after_phase = {after} names no phase")));
+            }
+            let seed_dir = dir.join(SEED);
+            let mut files = Vec::new();
+            if seed_dir.is_dir() {
+                let mut paths: Vec<PathBuf> = read_dir(&seed_dir)?
+                    .into_iter()
+                    .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+                    .collect();
+                paths.sort();
+                for p in paths {
+                    files.push(load_sql(&p, false)?);
+                }
+            }
+            Some(Seed { after_phase: after, files })
+        }
+    };
+
+    Ok(MigrationSet { dir: dir.to_path_buf(), phases, seed })
+}
+
+impl MigrationSet {
+    pub fn steps(&self) -> impl Iterator<Item = &Step> {
+        self.phases.iter().flat_map(|p| p.steps.iter())
+    }
+    pub fn phase(&self, id: u32) -> Option<&Phase> {
+        self.phases.iter().find(|p| p.id == id)
+    }
+    pub fn step(&self, version: i32) -> Option<&Step> {
+        self.steps().find(|s| s.version == version)
+    }
+    pub fn phase_of(&self, version: i32) -> Option<&Phase> {
+        self.phases.iter().find(|p| p.steps.iter().any(|s| s.version == version))
+    }
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let io = |e| Error::Io { path: dir.to_path_buf(), source: e };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        out.push(entry.map_err(io)?.path());
+    }
+    Ok(out)
+}
+
+/// `V{n}__{name}.sql` files of a folder, by version: (name, path).
+fn list_sql(dir: &Path, sub: &str, required: bool) -> Result<BTreeMap<i32, (String, PathBuf)>> {
+    let folder = dir.join(sub);
+    let mut out: BTreeMap<i32, (String, PathBuf)> = BTreeMap::new();
+    if !folder.is_dir() {
+        if required {
+            return Err(Error::Load { at: Location::file(&folder), message: "folder not found: a migration set needs migrations/ beside phases.toml".into() });
+        }
+        return Ok(out);
+    }
+    let mut paths = read_dir(&folder)?;
+    paths.sort();
+    for path in paths {
+        let fname = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+        if path.is_dir() {
+            return Err(Error::Load { at: Location::file(&path), message: format!("sub-folders are not allowed in {sub}/ (refinery would load them as forward migrations)") });
+        }
+        if fname.starts_with('.') || !fname.ends_with(".sql") {
+            continue;
+        }
+        let (version, name) = parse_file_name(&fname).ok_or_else(|| Error::Load {
+            at: Location::file(&path),
+            message: "file name must be V{version}__{name}.sql, e.g. V3__add_columns.sql".into(),
+        })?;
+        if let Some((_, other)) = out.get(&version) {
+            return Err(Error::Load {
+                at: Location::file(&path),
+                message: format!("duplicate version {version}: also {}", crate::error::display_path(other)),
+            });
+        }
+        out.insert(version, (name, path));
+    }
+    Ok(out)
+}
+
+/// Parses `V{n}__{name}.sql`.
+pub fn parse_file_name(fname: &str) -> Option<(i32, String)> {
+    let stem = fname.strip_suffix(".sql")?;
+    let rest = stem.strip_prefix('V')?;
+    let (num, name) = rest.split_once("__")?;
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    let version = num.parse::<i32>().ok().filter(|v| *v > 0)?;
+    Some((version, name.to_string()))
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&e.into_bytes()[..valid]).to_string();
+        Error::Load { at: Location::line(path, sqltext::line_of(&text, valid)), message: "file is not valid UTF-8".into() }
+    })
+}
+
+/// Reads a SQL file and its directives. `migration` files (forward and
+/// rollback) may carry directives; other files must not.
+fn load_sql(path: &Path, migration: bool) -> Result<SqlFile> {
+    let text = read_text(path)?;
+    let directives = parse_directives(path, &text, migration)?;
+    let statements = sqltext::statements(&text);
+    if statements.is_empty() {
+        return Err(Error::Load { at: Location::line(path, 1), message: "file holds no SQL statement".into() });
+    }
+    if directives.no_transaction && statements.len() > 1 {
+        return Err(Error::Load {
+            at: Location::line(path, statements[1].line),
+            message: "a `no-transaction` file holds exactly one statement (split the others into their own migrations)".into(),
+        });
+    }
+    if directives.batch.is_some() {
+        if statements.len() != 1 {
+            return Err(Error::Load { at: Location::line(path, statements[1].line), message: "a `batch` file holds exactly one UPDATE".into() });
+        }
+        if !text.contains(":batch_size") {
+            return Err(Error::Load { at: Location::line(path, statements[0].line), message: "a `batch` UPDATE must select its rows with `LIMIT :batch_size`".into() });
+        }
+    }
+    Ok(SqlFile { path: path.to_path_buf(), text, directives })
+}
+
+const DIRECTIVE: &str = "-- phasegate:";
+
+fn parse_directives(path: &Path, text: &str, migration: bool) -> Result<Directives> {
+    let mut d = Directives::default();
+    let mut in_header = true;
+    for (i, line) in text.lines().enumerate() {
+        let ln = i + 1;
+        let t = line.trim();
+        let err = |m: String| Error::Load { at: Location::line(path, ln), message: m };
+        if let Some(rest) = t.strip_prefix(DIRECTIVE) {
+            if !in_header {
+                return Err(err("directives go at the top of the file, before any SQL".into()));
+            }
+            if !migration {
+                return Err(err("directives are only allowed in migration and rollback files".into()));
+            }
+            let rest = rest.trim();
+            let (key, arg) = rest.split_once(char::is_whitespace).map_or((rest, ""), |(k, a)| (k, a.trim()));
+            match key {
+                "no-transaction" if arg.is_empty() => d.no_transaction = true,
+                "batch" => {
+                    let n = arg.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| err(format!("`batch` needs a positive row count, got `{arg}`")))?;
+                    d.batch = Some(n);
+                }
+                "lock-timeout" => d.lock_timeout = Some(parse_duration(arg).map_err(err)?),
+                "statement-timeout" => d.statement_timeout = Some(parse_duration(arg).map_err(err)?),
+                _ => {
+                    return Err(err(format!(
+                        "unknown directive `{rest}` (expected no-transaction, batch N, lock-timeout D, statement-timeout D)"
+                    )))
+                }
+            }
+            continue;
+        }
+        if !(t.is_empty() || t.starts_with("--")) {
+            in_header = false;
+        }
+    }
+    if d.no_transaction && d.batch.is_some() {
+        return Err(Error::Load { at: Location::line(path, 1), message: "`no-transaction` and `batch` cannot be combined".into() });
+    }
+    Ok(d)
+}
+
+/// Parses `500ms`, `2s`, `5m`, `1h`.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 2s, 5m)"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" | "" => Duration::from_secs(n),
+        "m" | "min" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("`{s}` is not a duration (e.g. 500ms, 2s, 5m)")),
+    };
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let p = dir.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    const CHECK: &str = "-- check: ok\nSELECT 1 WHERE false;\n";
+
+    fn base() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        write(p, "phases.toml", "[[phase]]\nid = 1\nname = \"additive\"\nversions = [1, 2]\n\n[[phase]]\nid = 2\nname = \"cleanup\"\nversions = [3]\nreversible = false\nreason = \"drops things\"\n");
+        for (v, n) in [(1, "a"), (2, "b"), (3, "c")] {
+            write(p, &format!("migrations/V{v}__{n}.sql"), "CREATE TABLE t(x int);\n");
+            write(p, &format!("validations/V{v}__{n}.sql"), CHECK);
+            if v < 3 {
+                write(p, &format!("rollback/V{v}__{n}.sql"), "DROP TABLE t;\n");
+            }
+        }
+        d
+    }
+
+    fn err(d: &tempfile::TempDir) -> String {
+        load(d.path()).unwrap_err().to_string().replace(&format!("{}/", d.path().display()), "")
+    }
+
+    #[test]
+    fn loads_a_well_formed_set() {
+        let d = base();
+        let set = load(d.path()).unwrap();
+        assert_eq!(set.phases.len(), 2);
+        assert_eq!(set.phases[0].steps.len(), 2);
+        assert!(set.phases[1].steps[0].rollback.is_none());
+        assert!(set.phases[1].needs_confirmation());
+    }
+
+    #[test]
+    fn missing_rollback_names_the_file() {
+        let d = base();
+        fs::remove_file(d.path().join("rollback/V2__b.sql")).unwrap();
+        assert_eq!(err(&d), "rollback/V2__b.sql: missing rollback for migration 2 of reversible phase 1 (create it, or mark the phase `reversible = false` with a `reason`)");
+    }
+
+    #[test]
+    fn missing_validation_names_the_file() {
+        let d = base();
+        fs::remove_file(d.path().join("validations/V1__a.sql")).unwrap();
+        assert!(err(&d).starts_with("validations/V1__a.sql: missing validation for migration 1"));
+    }
+
+    #[test]
+    fn rollback_for_irreversible_phase_is_refused() {
+        let d = base();
+        write(d.path(), "rollback/V3__c.sql", "SELECT 1;");
+        assert!(err(&d).starts_with("rollback/V3__c.sql: phase 2 is irreversible"));
+    }
+
+    #[test]
+    fn orphan_pair_and_bad_names_are_errors() {
+        let d = base();
+        write(d.path(), "validations/V9__zzz.sql", CHECK);
+        assert!(err(&d).starts_with("validations/V9__zzz.sql: validations file has no forward migration"));
+        let d = base();
+        write(d.path(), "migrations/V4_bad.sql", "SELECT 1;");
+        assert!(err(&d).starts_with("migrations/V4_bad.sql: file name must be"));
+        let d = base();
+        write(d.path(), "migrations/V02__dup.sql", "SELECT 1;");
+        assert!(err(&d).contains("duplicate version 2"));
+    }
+
+    #[test]
+    fn manifest_rules_name_the_line() {
+        let d = base();
+        write(d.path(), "phases.toml", "[[phase]]\nid = 1\nname = \"a\"\nversions = [1, 3]\n[[phase]]\nid = 2\nname = \"b\"\nversions = [2]\n");
+        assert!(err(&d).starts_with("phases.toml:4: phase 1 lists version 3 out of order"), "{}", err(&d));
+        write(d.path(), "phases.toml", "[[phase]]\nid = 2\nname = \"a\"\nversions = [1, 2]\n[[phase]]\nid = 1\nname = \"b\"\nversions = [3]\n");
+        assert!(err(&d).starts_with("phases.toml:6: phase ids must ascend"), "{}", err(&d));
+        write(d.path(), "phases.toml", "[[phase]]\nid = 1\nname = \"a\"\nversions = [1, 2, 3]\ncolour = 1\n");
+        assert!(err(&d).starts_with("phases.toml:5: unknown field `colour`"), "{}", err(&d));
+        write(d.path(), "phases.toml", "[[phase]]\nid = 1\nname = \"a\"\nversions = [1, 2]\n[[phase]]\nid = 2\nname = \"b\"\nversions = [3]\nreversible = false\n");
+        assert!(err(&d).starts_with("phases.toml:5: phase 2 is irreversible and needs a `reason`"), "{}", err(&d));
+        write(d.path(), "phases.toml", "[[phase]]\nid = 1\nname = \"a\"\nversions = [1]\n");
+        assert!(err(&d).contains("migration 2 belongs to no phase"), "{}", err(&d));
+    }
+
+    #[test]
+    fn directives_are_checked() {
+        let d = base();
+        write(d.path(), "migrations/V2__b.sql", "-- phasegate: no-transaction\nCREATE INDEX CONCURRENTLY i ON t(x);\n");
+        let set = load(d.path()).unwrap();
+        assert!(set.step(2).unwrap().forward.directives.no_transaction);
+        write(d.path(), "migrations/V2__b.sql", "-- phasegate: fast\nSELECT 1;\n");
+        assert!(err(&d).starts_with("migrations/V2__b.sql:1: unknown directive `fast`"));
+        write(d.path(), "migrations/V2__b.sql", "-- phasegate: no-transaction\nSELECT 1;\nSELECT 2;\n");
+        assert!(err(&d).starts_with("migrations/V2__b.sql:3: a `no-transaction` file holds exactly one statement"));
+        write(d.path(), "migrations/V2__b.sql", "SELECT 1;\n-- phasegate: lock-timeout 2s\n");
+        assert!(err(&d).starts_with("migrations/V2__b.sql:2: directives go at the top"));
+        write(d.path(), "migrations/V2__b.sql", "-- only a comment\n");
+        assert!(err(&d).starts_with("migrations/V2__b.sql:1: file holds no SQL statement"));
+        fs::write(d.path().join("migrations/V2__b.sql"), b"SELECT 1;\n\xff\xfe").unwrap();
+        assert!(err(&d).starts_with("migrations/V2__b.sql:2: file is not valid UTF-8"), "{}", err(&d));
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert!(parse_duration("fast").is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! Just enough SQL lexing to split a file into statements and to map a
+//! character offset back to a line and column: quotes, quoted identifiers,
+//! dollar quotes, line and (nested) block comments are respected.
+
+/// A statement of a SQL text: its byte range (without the terminating `;`)
+/// and the 1-based line it starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub start: usize,
+    pub end: usize,
+    pub line: usize,
+}
+
+/// Splits `text` into statements that hold something besides comments and
+/// whitespace.
+pub fn statements(text: &str) -> Vec<Statement> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut start = 0;
+    let mut has_code = false;
+    let mut code_start = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let mut depth = 0;
+                while i < b.len() {
+                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            b'\'' | b'"' => {
+                if !has_code {
+                    has_code = true;
+                    code_start = i;
+                }
+                let q = c;
+                i += 1;
+                while i < b.len() {
+                    if b[i] == q {
+                        if b.get(i + 1) == Some(&q) {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
+            b'$' => {
+                if let Some(tag_len) = dollar_tag(&b[i..]) {
+                    if !has_code {
+                        has_code = true;
+                        code_start = i;
+                    }
+                    let tag = &text[i..i + tag_len];
+                    i += tag_len;
+                    match text[i..].find(tag) {
+                        Some(pos) => i += pos + tag_len,
+                        None => i = b.len(),
+                    }
+                    continue;
+                }
+            }
+            b';' => {
+                if has_code {
+                    out.push(Statement { start: code_start, end: i, line: line_of(text, code_start) });
+                }
+                has_code = false;
+                start = i + 1;
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        if !c.is_ascii_whitespace() && !has_code {
+            has_code = true;
+            code_start = i;
+        }
+        i += 1;
+    }
+    let _ = start;
+    if has_code {
+        let end = text.trim_end().len().max(code_start);
+        out.push(Statement { start: code_start, end, line: line_of(text, code_start) });
+    }
+    out
+}
+
+/// Length of a dollar-quote tag (`$$` or `$tag$`) at the start of `b`.
+fn dollar_tag(b: &[u8]) -> Option<usize> {
+    if b.first() != Some(&b'$') {
+        return None;
+    }
+    let mut j = 1;
+    while j < b.len() {
+        let c = b[j];
+        if c == b'$' {
+            return Some(j + 1);
+        }
+        let ok = c == b'_' || c.is_ascii_alphabetic() || (j > 1 && c.is_ascii_digit());
+        if !ok {
+            return None;
+        }
+        j += 1;
+    }
+    None
+}
+
+/// 1-based line of a byte offset.
+pub fn line_of(text: &str, byte: usize) -> usize {
+    text[..byte.min(text.len())].bytes().filter(|&c| c == b'\n').count() + 1
+}
+
+/// 1-based (line, column) of a 1-based character position as PostgreSQL
+/// reports it, relative to `text`.
+pub fn position_to_line_col(text: &str, char_pos: usize) -> (usize, usize) {
+    let mut line = 1;
+    let mut col = 1;
+    for (n, ch) in text.chars().enumerate() {
+        if n + 1 >= char_pos {
+            break;
+        }
+        if ch == '\n' {
+            line += 1;
+            col = 1;
+        } else {
+            col += 1;
+        }
+    }
+    (line, col)
+}
+
+/// The text without its comments, whitespace collapsed; used to classify
+/// statements by their leading keywords.
+pub fn strip_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let code = match line.find("--") {
+            Some(p) if !line[..p].contains('\'') => &line[..p],
+            _ => line,
+        };
+        out.push_str(code);
+        out.push(' ');
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_respecting_quotes_and_dollar_bodies() {
+        let sql = "-- head\nCREATE TABLE a (x text default ';');\n\nCREATE FUNCTION f() RETURNS int AS $fn$ SELECT 1; $fn$ LANGUAGE sql;\n/* c; */ SELECT 2";
+        let st = statements(sql);
+        assert_eq!(st.len(), 3);
+        assert_eq!(st[0].line, 2);
+        assert!(sql[st[1].start..st[1].end].ends_with("LANGUAGE sql"));
+        assert_eq!(&sql[st[2].start..st[2].end], "SELECT 2");
+    }
+
+    #[test]
+    fn comment_only_text_has_no_statement() {
+        assert!(statements("-- nothing\n/* here */\n").is_empty());
+    }
+
+    #[test]
+    fn maps_positions_to_lines() {
+        assert_eq!(position_to_line_col("ab\ncd\nef", 5), (2, 2));
+        assert_eq!(position_to_line_col("ab", 1), (1, 1));
+    }
+}
