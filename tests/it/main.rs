@@ -1,1 +1,7 @@
-fn main(){}
+//! phasegate's integration tests: one binary (it links once), every test
+//! against a real PostgreSQL started by the harness (testcontainers, or the
+//! server PHASEGATE_TEST_DATABASE_URL names). No test passes without one.
+
+mod clinic;
+mod gates;
+mod harness;

@@ -553,10 +553,23 @@ fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts: &Options, 
     finish_step(step, Action::Rollback, started, retries, res)
 }
 
+/// The latest phase with an applied migration.
+pub fn current_phase(set: &MigrationSet, applied: &BTreeMap<i32, Applied>) -> Option<u32> {
+    set.phases.iter().rev().find(|p| p.steps.iter().any(|s| applied.contains_key(&s.version))).map(|p| p.id)
+}
+
 /// Runs checks against the current database in a read-only transaction that
-/// is rolled back, so validation never changes anything.
+/// is rolled back, so validation never changes anything. Without a phase,
+/// the after-migrate checks of the current phase run.
 pub fn validate(client: &mut Client, set: &MigrationSet, phase: Option<u32>, when: Option<When>, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
     let applied = ledger::applied(client)?;
+    // By default, the current phase's checks: a later phase may drop what an
+    // earlier phase's checks look at (a cleanup drops the old columns).
+    let phase = match (phase, when) {
+        (Some(p), _) => Some(p),
+        (None, None | Some(When::AfterMigrate)) => current_phase(set, &applied),
+        (None, _) => None,
+    };
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
     tx.batch_execute("SET TRANSACTION READ ONLY").map_err(db_err("starting a read-only transaction"))?;
     let mut results = Vec::new();

@@ -46,6 +46,11 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
         Err(e) => return failed(e),
     };
     let (phases, drift) = compute(&set, &applied);
+    // The applied migrations' checks, read-only, so status shows where each gate stands.
+    let checks = match crate::apply::validate(client, &set, None, None, &mut crate::apply::Quiet) {
+        Ok(c) => c,
+        Err(e) => return failed(e),
+    };
     let mut text = String::new();
     for p in &phases {
         text.push_str(&format!(
@@ -64,10 +69,22 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
     for d in &drift {
         text.push_str(&format!("drift: {}: {}\n", d.file, d.message));
     }
+    if !checks.is_empty() {
+        let mut table = Vec::new();
+        let _ = crate::report::decision_table(&mut table, &checks, run.style);
+        text.push_str(&String::from_utf8_lossy(&table));
+    }
     let mut json = serde_json::Map::new();
     json.insert("phases".into(), serde_json::to_value(&phases).unwrap_or_default());
     json.insert("drift".into(), serde_json::to_value(&drift).unwrap_or_default());
-    Report { exit: Some(if drift.is_empty() { 0 } else { 1 }), text, json, ..Default::default() }
+    Report {
+        verdict: Some(crate::check::worst(&checks)),
+        exit: Some(if drift.is_empty() { 0 } else { 1 }),
+        checks: serde_json::to_value(&checks).unwrap_or_default(),
+        text,
+        json,
+        ..Default::default()
+    }
 }
 
 pub fn compute(set: &set::MigrationSet, applied: &std::collections::BTreeMap<i32, ledger::Applied>) -> (Vec<PhaseStatus>, Vec<Drift>) {

@@ -1,0 +1,233 @@
+//! The test harness: one disposable PostgreSQL per test binary, a database
+//! per test (cloned from a template where seed data is needed), and the CLI
+//! run in-process with its output captured.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use xtask::pg::{Backend, Server, INSTALL_HINT};
+
+/// The repository root (the clinic set lives there).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(name)
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+static CONTAINER_ID: OnceLock<String> = OnceLock::new();
+
+extern "C" {
+    fn atexit(cb: extern "C" fn()) -> std::os::raw::c_int;
+}
+
+/// Removes this binary's container when the test process exits (statics are
+/// never dropped).
+extern "C" fn remove_container() {
+    if let Some(id) = CONTAINER_ID.get() {
+        let _ = std::process::Command::new("docker").args(["rm", "-f", "-v", id]).output();
+    }
+}
+
+/// Containers left by earlier test processes that died.
+fn remove_stale_containers() {
+    let Ok(out) = std::process::Command::new("docker")
+        .args(["ps", "-a", "--filter", "label=phasegate.disposable=1", "--format", "{{.ID}} {{.Label \"phasegate.owner-pid\"}}"])
+        .output()
+    else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(id), Some(pid)) = (parts.next(), parts.next()) else { continue };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::process::Command::new("docker").args(["rm", "-f", "-v", id]).output();
+        }
+    }
+}
+
+/// The backend the tests use: PHASEGATE_TEST_DATABASE_URL, else a container
+/// from PHASEGATE_PG_IMAGE (default the official image).
+pub fn backend() -> Backend {
+    match std::env::var("PHASEGATE_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Backend::Url(url),
+        _ => Backend::Docker { image: std::env::var("PHASEGATE_PG_IMAGE").unwrap_or_else(|_| xtask::pg::DEFAULT_IMAGE.to_string()) },
+    }
+}
+
+/// The shared server; panics with what to install when none can start.
+pub fn server() -> &'static Server {
+    SERVER.get_or_init(|| {
+        if matches!(backend(), Backend::Docker { .. }) {
+            remove_stale_containers();
+        }
+        let server = Server::start(&backend()).unwrap_or_else(|e| panic!("no PostgreSQL for the tests: {e}\nto run them: {INSTALL_HINT}"));
+        if let Some(id) = server.container_id() {
+            let _ = CONTAINER_ID.set(id.to_string());
+            unsafe {
+                atexit(remove_container);
+            }
+        }
+        server
+    })
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A database for one test; dropped with the guard unless the test failed,
+/// when it is kept and its name printed.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn new(label: &str) -> TestDb {
+        Self::create(label, None)
+    }
+
+    pub fn from_template(label: &str, template: &str) -> TestDb {
+        Self::create(label, Some(template))
+    }
+
+    fn create(label: &str, template: Option<&str>) -> TestDb {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("t_{label}_{}_{n}", std::process::id());
+        let url = server().create_database(&name, template).unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+        TestDb { name, url }
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        xtask::db::connect(&self.url, "phasegate-test").expect("connect to the test database")
+    }
+
+    /// The whole-state snapshot: schema, and every table's rows (ledger excluded).
+    pub fn snapshot(&self) -> xtask::snapshot::Snapshot {
+        xtask::snapshot::take(&mut self.client(), &Default::default()).expect("snapshot")
+    }
+
+    /// The ledger tables' contents (refinery history and phasegate_applied).
+    pub fn ledger(&self) -> Vec<String> {
+        let mut c = self.client();
+        let mut out = Vec::new();
+        for q in [
+            "SELECT coalesce(string_agg(version || ' ' || name || ' ' || checksum, ',' ORDER BY version), '') FROM refinery_schema_history",
+            "SELECT coalesce(string_agg(version || ' ' || forward_sha256, ',' ORDER BY version), '') FROM phasegate_applied",
+        ] {
+            match c.query_one(q, &[]) {
+                Ok(r) => out.push(r.get(0)),
+                Err(_) => out.push("<no ledger>".into()),
+            }
+        }
+        out
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept database {} for inspection: {}", self.name, xtask::db::redact(&self.url));
+            return;
+        }
+        let _ = server().drop_database(&self.name);
+    }
+}
+
+/// A template database with the clinic set's phase 0 applied and its seed
+/// loaded (100k reservations); tests clone it instead of seeding again.
+pub fn clinic_seeded_template() -> &'static str {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let name = format!("tpl_clinic_seeded_{}", std::process::id());
+        let url = server().create_database(&name, None).expect("create template database");
+        let out = cli(&["migrate", "--phase", "0", "--database-url", &url, "--dir", repo().to_str().unwrap(), "--log-dir", log_dir().to_str().unwrap()], "");
+        assert_eq!(out.code, 0, "baseline migrate failed: {out:?}");
+        let set = xtask::set::load(&repo()).expect("the clinic set loads");
+        let mut client = xtask::db::connect(&url, "phasegate-test").unwrap();
+        xtask::apply::seed(&mut client, &set, None).expect("seed");
+        drop(client);
+        server().make_template(&name).expect("mark template");
+        name
+    })
+}
+
+/// Where test runs write their logs.
+pub fn log_dir() -> PathBuf {
+    let d = repo().join("target/test-logs");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
+    }
+}
+
+/// Runs the CLI in-process: `args` without the program name, `stdin` as typed input.
+pub fn cli(args: &[&str], stdin: &str) -> Output {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let mut input = std::io::Cursor::new(stdin.as_bytes().to_vec());
+    let env = xtask::commands::Env { os_user: "tester".into(), hostname: "test-host".into(), color: false };
+    let mut io = xtask::commands::Io { out: &mut out, err: &mut err, input: &mut input };
+    let argv: Vec<String> = std::iter::once("xtask".to_string()).chain(args.iter().map(|s| s.to_string())).collect();
+    let code = xtask::commands::main(argv, &mut io, &env);
+    Output { code, stdout: String::from_utf8_lossy(&out).into_owned(), stderr: String::from_utf8_lossy(&err).into_owned() }
+}
+
+/// Runs a command against a database and a migration set.
+pub fn run(db: &TestDb, dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut full: Vec<&str> = args.to_vec();
+    let dir_s = dir.to_str().unwrap().to_string();
+    let logs = log_dir().to_str().unwrap().to_string();
+    full.extend(["--database-url", &db.url, "--dir", &dir_s, "--log-dir", &logs]);
+    cli(&full, stdin)
+}
+
+/// Copies a migration set to a temporary folder the test may edit.
+pub fn copy_set(src: &Path) -> tempfile::TempDir {
+    let dst = tempfile::tempdir().unwrap();
+    for sub in ["", "migrations", "rollback", "validations", "seed"] {
+        let from = src.join(sub);
+        if !from.is_dir() {
+            continue;
+        }
+        std::fs::create_dir_all(dst.path().join(sub)).unwrap();
+        for e in std::fs::read_dir(&from).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, dst.path().join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    dst
+}
+
+/// Asserts two snapshots are equal, printing a unified diff when not.
+#[track_caller]
+pub fn assert_same_state(before: &xtask::snapshot::Snapshot, after: &xtask::snapshot::Snapshot, what: &str) {
+    if before.schema != after.schema {
+        panic!("{what}: schema differs\n{}", xtask::snapshot::schema_diff(&before.schema, &after.schema, "before", "after"));
+    }
+    for (t, f) in &before.tables {
+        match after.tables.get(t) {
+            Some(g) if g == f => {}
+            Some(g) => panic!("{what}: rows of {t} changed: {} rows {} -> {} rows {}", f.rows, f.hash, g.rows, g.hash),
+            None => panic!("{what}: table {t} is gone"),
+        }
+    }
+    if let Some(t) = after.tables.keys().find(|t| !before.tables.contains_key(*t)) {
+        panic!("{what}: table {t} appeared");
+    }
+}
