@@ -197,3 +197,66 @@ fn no_backend_says_what_to_install() {
     assert!(err.contains(xtask::pg::INSTALL_HINT), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn dry_run_prints_the_sql_and_changes_nothing() {
+    let db = TestDb::new("dryrun");
+    let dir = fixture("accounts");
+    assert_eq!(run(&db, &dir, &["migrate", "--phase", "1"], "").code, 0);
+    let (before, ledger_before) = (db.snapshot(), db.ledger());
+    let out = run(&db, &dir, &["migrate", "--dry-run"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("-- phase 2 · V2 add_domain"), "{}", out.stdout);
+    assert!(out.stdout.contains("UPDATE accounts SET domain = split_part(email, '@', 2);"));
+    assert!(out.stdout.contains("ALTER TABLE accounts DROP COLUMN legacy;"));
+    let out = run(&db, &dir, &["rollback", "--phase", "1", "--dry-run"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("DROP TABLE accounts;"), "{}", out.stdout);
+    crate::harness::assert_same_state(&before, &db.snapshot(), "after dry runs");
+    assert_eq!(ledger_before, db.ledger());
+    let runs = run(&db, &dir, &["history", "--format", "json"], "").json();
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "dry runs write no audit row");
+}
+
+#[test]
+fn new_scaffolds_a_trio_that_loads_and_applies() {
+    let db = TestDb::new("scaffold");
+    let set = copy_set(&fixture("accounts"));
+    // Versions stay contiguous: only the last phase takes new migrations.
+    let out = crate::harness::cli(&["new", "add_index", "--phase", "1", "--dir", set.path().to_str().unwrap()], "");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("new migrations go in the last phase"), "{}", out.stderr);
+    let out = crate::harness::cli(&["new", "add_notes", "--phase", "3", "--dir", set.path().to_str().unwrap()], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("migrations/V4__add_notes.sql") && out.stdout.contains("validations/V4__add_notes.sql"));
+    assert!(!set.path().join("rollback/V4__add_notes.sql").exists(), "phase 3 is irreversible: no rollback file");
+    let loaded = xtask::set::load(set.path()).unwrap();
+    assert_eq!(loaded.phase(3).unwrap().steps.iter().map(|s| s.version).collect::<Vec<_>>(), vec![3, 4]);
+    let out = run(&db, set.path(), &["migrate", "--yes"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn plan_rates_each_clinic_phase() {
+    let out = crate::harness::cli(&["plan", "--format", "json", "--dir", crate::harness::repo().to_str().unwrap()], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc = out.json();
+    let risks: Vec<(&str, &str, bool, bool)> = doc["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["risk"].as_str().unwrap(), p["data_loss"].as_bool().unwrap(), p["rollback_discards"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        risks,
+        [
+            ("baseline", "low", false, false),
+            ("additive", "low", false, true),
+            ("data", "medium", false, true),
+            ("switchover", "medium", false, true),
+            ("cleanup", "catastrophic", true, false)
+        ]
+    );
+    let cleanup = &doc["phases"][4];
+    assert!(cleanup["locks"].as_array().unwrap().iter().any(|l| l == "ACCESS EXCLUSIVE"), "{cleanup}");
+}

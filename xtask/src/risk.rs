@@ -34,7 +34,11 @@ pub struct PhasePlan {
     pub name: String,
     pub reversible: bool,
     pub risk: Risk,
+    /// The phase itself destroys data that exists nowhere else.
     pub data_loss: bool,
+    /// Its rollback drops or overwrites data (whatever was written to the
+    /// phase's objects since it was applied is discarded).
+    pub rollback_discards: bool,
     pub locks: Vec<&'static str>,
     pub effects: Vec<Effect>,
     pub rollback_effects: Vec<Effect>,
@@ -84,7 +88,11 @@ pub fn classify(stmt: &str) -> (&'static str, Risk) {
     if starts("DELETE") {
         return ("ROW EXCLUSIVE", Risk::High);
     }
-    if starts("UPDATE") || starts("INSERT") || starts("WITH") || starts("MERGE") {
+    // An INSERT adds rows and changes none: additive.
+    if starts("INSERT") {
+        return ("ROW EXCLUSIVE", Risk::Low);
+    }
+    if starts("UPDATE") || starts("WITH") || starts("MERGE") {
         return ("ROW EXCLUSIVE", Risk::Medium);
     }
     // DO blocks, procedures: assume they change data.
@@ -109,11 +117,12 @@ pub fn plan_phase(p: &Phase) -> PhasePlan {
     let rollback_effects: Vec<Effect> = p.steps.iter().filter_map(|s| s.rollback.as_ref()).flat_map(file_effects).collect();
     let worst = effects.iter().map(|e| e.risk).max().unwrap_or(Risk::Low);
     let risk = if !p.reversible && !p.baseline { Risk::Catastrophic } else { worst };
-    let data_loss = (!p.reversible && !p.baseline && worst >= Risk::High) || rollback_effects.iter().any(|e| e.risk >= Risk::Medium);
+    let data_loss = !p.baseline && worst >= Risk::High;
+    let rollback_discards = rollback_effects.iter().any(|e| e.risk >= Risk::Medium || e.statement.to_uppercase().contains("DROP COLUMN"));
     let mut locks: Vec<&'static str> = effects.iter().map(|e| e.lock).filter(|l| *l != "none").collect();
     locks.sort();
     locks.dedup();
-    PhasePlan { id: p.id, name: p.name.clone(), reversible: p.reversible, risk, data_loss, locks, effects, rollback_effects }
+    PhasePlan { id: p.id, name: p.name.clone(), reversible: p.reversible, risk, data_loss, rollback_discards, locks, effects, rollback_effects }
 }
 
 #[cfg(test)]

@@ -85,7 +85,7 @@ fn add_version(manifest: &str, phase_id: u32, version: i32) -> Option<String> {
             if let Some(close) = line.rfind(']') {
                 let inner = line[..close].rsplit('[').next().unwrap_or("").trim();
                 let sep = if inner.is_empty() { "" } else { ", " };
-                out.push_str(&line[..close].trim_end().to_string());
+                out.push_str(line[..close].trim_end());
                 out.push_str(&format!("{sep}{version}"));
                 out.push_str(&line[close..]);
                 done = true;

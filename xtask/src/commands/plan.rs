@@ -15,11 +15,12 @@ pub fn run(a: PlanArgs, ctx: &mut Ctx) -> i32 {
     let mut text = String::new();
     for p in &plans {
         text.push_str(&format!(
-            "phase {} {:<12} risk {:<12} data loss {:<3} locks {}\n",
+            "phase {} {:<12} risk {:<12} data loss {:<3} rollback discards data {:<3} locks {}\n",
             p.id,
             p.name,
             format!("{:?}", p.risk).to_lowercase(),
             if p.data_loss { "yes" } else { "no" },
+            if p.rollback_discards { "yes" } else { "no" },
             if p.locks.is_empty() { "none".to_string() } else { p.locks.join(", ") }
         ));
         for e in &p.effects {
