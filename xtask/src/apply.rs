@@ -322,9 +322,19 @@ fn is_lock_timeout(e: &Error) -> bool {
     matches!(e, Error::Sql { sqlstate: Some(c), .. } if c == "55P03")
 }
 
-/// Runs a file's SQL, mapping errors to the file and line.
+/// Runs a file's SQL, mapping errors to the file and line. A file that runs
+/// outside a transaction sends its statements one at a time (several
+/// statements in one message would form an implicit transaction, where
+/// `CREATE INDEX CONCURRENTLY` is refused).
 fn exec_file(client: &mut impl GenericClient, file: &SqlFile) -> Result<()> {
-    client.batch_execute(&file.text).map_err(|e| sql_error(&file.path, 1, &file.text, 0, &e))
+    if !file.directives.no_transaction {
+        return client.batch_execute(&file.text).map_err(|e| sql_error(&file.path, 1, &file.text, 0, &e));
+    }
+    for st in crate::sqltext::statements(&file.text) {
+        let text = &file.text[st.start..st.end];
+        client.batch_execute(text).map_err(|e| sql_error(&file.path, st.line, text, 0, &e))?;
+    }
+    Ok(())
 }
 
 fn run_checks<'a>(client: &mut impl GenericClient, version: i32, checks: impl Iterator<Item = &'a Check>, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {

@@ -66,6 +66,15 @@ pub enum Command {
     /// The audit log: who ran what, when, and with which verdict
     #[command(after_help = "Example:\n  cargo xtask history --limit 20")]
     History(HistoryArgs),
+    /// Rehearse every phase in a disposable PostgreSQL: migrate, check, roll back, compare, re-apply
+    #[command(after_help = "Examples:
+  cargo xtask verify                                 the clinic set, phase by phase, on Docker
+  cargo xtask verify --phase 2 --backend local       one phase, on initdb/pg_ctl in a temp folder
+  cargo xtask verify --from sqlx ../billing/migrations    audit another project's down migrations
+  cargo xtask verify --junit target/verify.xml       a JUnit report for CI
+
+Exit 5 when a rollback does not restore the prior state (schema or rows).")]
+    Verify(VerifyArgs),
     /// Start a disposable PostgreSQL, migrate the set with its seed data, print the decision table
     #[command(after_help = "Example:\n  cargo xtask demo                          needs Docker (PHASEGATE_PG_IMAGE names the image)")]
     Demo(DemoArgs),
@@ -231,6 +240,64 @@ pub struct HistoryArgs {
     pub limit: i64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// A container (testcontainers; PHASEGATE_PG_IMAGE names the image)
+    Docker,
+    /// An existing server (--server-url / PHASEGATE_TEST_DATABASE_URL); a database is created and dropped
+    Url,
+    /// initdb and pg_ctl from this machine, in a temporary folder
+    Local,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FromArg {
+    Diesel,
+    Sqlx,
+    GolangMigrate,
+    Refinery,
+}
+
+/// Where disposable databases come from.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Image for the docker backend
+    #[arg(long, env = "PHASEGATE_PG_IMAGE", default_value = crate::pg::DEFAULT_IMAGE)]
+    pub image: String,
+    /// Server for the url backend (a database is created and dropped on it)
+    #[arg(long, env = "PHASEGATE_TEST_DATABASE_URL", hide_env_values = true)]
+    pub server_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// Rehearse only this phase (earlier ones are applied first)
+    #[arg(long)]
+    pub phase: Option<u32>,
+    /// Where the disposable PostgreSQL comes from
+    #[arg(long, value_enum, default_value_t = BackendArg::Docker)]
+    pub backend: BackendArg,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Rehearse another tool's migrations folder (each migration is a phase, its down script the rollback)
+    #[arg(long, value_enum, requires = "from_dir")]
+    pub from: Option<FromArg>,
+    /// The foreign migrations folder for --from
+    #[arg(value_name = "DIR")]
+    pub from_dir: Option<PathBuf>,
+    /// A column-order-only difference fails (it is a warning otherwise)
+    #[arg(long)]
+    pub strict: bool,
+    /// Write a JUnit XML report here
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Reservations (or other rows) the seed generates (sets phasegate.seed_rows)
+    #[arg(long)]
+    pub seed_rows: Option<u64>,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     #[command(flatten)]
@@ -238,10 +305,6 @@ pub struct DemoArgs {
     /// Reservations the seed generates
     #[arg(long, default_value_t = 100_000)]
     pub seed_rows: u64,
-    /// Image for the disposable server
-    #[arg(long, env = "PHASEGATE_PG_IMAGE", default_value = crate::pg::DEFAULT_IMAGE)]
-    pub image: String,
-    /// Use this server instead of a container (a database is created and dropped on it)
-    #[arg(long, env = "PHASEGATE_TEST_DATABASE_URL", hide_env_values = true)]
-    pub server_url: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }

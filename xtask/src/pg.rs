@@ -4,6 +4,8 @@
 //! template so that a fresh database costs a `CREATE DATABASE ... TEMPLATE`,
 //! not a container start.
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use postgres::Client;
@@ -24,6 +26,9 @@ pub enum Backend {
     Docker { image: String },
     /// An existing server; databases are created and dropped on it.
     Url(String),
+    /// PostgreSQL binaries on this machine (`initdb`, `pg_ctl`), a cluster
+    /// in a temporary folder on a free port.
+    Local,
 }
 
 /// What to install when no backend can start, said once.
@@ -33,6 +38,100 @@ pub const INSTALL_HINT: &str = "start a Docker engine (Debian: apt-get install d
 pub struct Server {
     admin_url: String,
     container: Option<Container<Postgres>>,
+    /// Held for its Drop, which stops the cluster.
+    _local: Option<LocalCluster>,
+}
+
+/// A cluster started with pg_ctl; stopped and removed on drop.
+struct LocalCluster {
+    dir: tempfile::TempDir,
+    bindir: PathBuf,
+    run_as: Option<String>,
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = as_user(&self.run_as, &self.bindir.join("pg_ctl"), &["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"]).output();
+    }
+}
+
+/// A command, run as `user` (through runuser) when one is given.
+fn as_user(user: &Option<String>, program: &Path, args: &[&str]) -> Command {
+    match user {
+        Some(u) => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", u, "--"]).arg(program).args(args);
+            c
+        }
+        None => {
+            let mut c = Command::new(program);
+            c.args(args);
+            c
+        }
+    }
+}
+
+/// The folder holding initdb and pg_ctl: `pg_config --bindir`, else the
+/// newest /usr/lib/postgresql/*/bin.
+fn find_bindir() -> Option<PathBuf> {
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if p.join("initdb").is_file() {
+            return Some(p);
+        }
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|b| b.join("initdb").is_file())
+        .collect();
+    found.sort_by_key(|p| p.parent().and_then(|v| v.file_name()).and_then(|v| v.to_str()).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0));
+    found.pop()
+}
+
+fn start_local() -> Result<Server> {
+    use std::os::unix::fs::MetadataExt;
+    let refuse = |m: String| Error::Refused(format!("local backend: {m}"));
+    let bindir = find_bindir().ok_or_else(|| refuse("no initdb found (pg_config --bindir, /usr/lib/postgresql/*/bin); install PostgreSQL server binaries, e.g. apt-get install postgresql".into()))?;
+    // PostgreSQL refuses to run as root: drop to the postgres user if there is one.
+    let root = std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
+    let run_as = if root {
+        let ok = Command::new("id").args(["-u", "postgres"]).output().map(|o| o.status.success()).unwrap_or(false);
+        if !ok {
+            return Err(refuse("running as root, and PostgreSQL will not run as root; create an unprivileged `postgres` user (useradd --system postgres) or run as a normal user".into()));
+        }
+        Some("postgres".to_string())
+    } else {
+        None
+    };
+    let dir = tempfile::Builder::new().prefix("phasegate-local-").tempdir().map_err(|e| refuse(format!("temporary folder: {e}")))?;
+    if let Some(u) = &run_as {
+        let st = Command::new("chown").args([u.as_str(), &dir.path().to_string_lossy()]).status();
+        if !st.map(|s| s.success()).unwrap_or(false) {
+            return Err(refuse(format!("cannot hand {} to user {u}", dir.path().display())));
+        }
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| refuse(format!("no free port: {e}")))?.port();
+    let data = dir.path().join("data");
+    let data_s = data.to_string_lossy().to_string();
+    let out = as_user(&run_as, &bindir.join("initdb"), &["-D", &data_s, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
+        .output()
+        .map_err(|e| refuse(format!("initdb: {e}")))?;
+    if !out.status.success() {
+        return Err(refuse(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr).trim().replace('\n', " "))));
+    }
+    let opts = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", dir.path().display());
+    let log = dir.path().join("server.log").to_string_lossy().to_string();
+    let out = as_user(&run_as, &bindir.join("pg_ctl"), &["-D", &data_s, "-o", &opts, "-l", &log, "-w", "start"])
+        .output()
+        .map_err(|e| refuse(format!("pg_ctl: {e}")))?;
+    let cluster = LocalCluster { dir, bindir, run_as };
+    if !out.status.success() {
+        let tail = std::fs::read_to_string(&log).unwrap_or_default();
+        return Err(refuse(format!("pg_ctl start failed: {}", tail.lines().last().unwrap_or("").trim())));
+    }
+    Ok(Server { admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), container: None, _local: Some(cluster) })
 }
 
 impl std::fmt::Debug for Server {
@@ -46,10 +145,11 @@ const PASSWORD: &str = "phasegate";
 impl Server {
     pub fn start(backend: &Backend) -> Result<Server> {
         match backend {
+            Backend::Local => start_local(),
             Backend::Url(url) => {
                 let mut c = db::connect(url, "phasegate-pg")?;
                 c.simple_query("SELECT 1").map_err(db_err("probing the server"))?;
-                Ok(Server { admin_url: url.clone(), container: None })
+                Ok(Server { admin_url: url.clone(), container: None, _local: None })
             }
             Backend::Docker { image } => {
                 let (name, tag) = image.rsplit_once(':').filter(|(n, _)| !n.is_empty()).unwrap_or((image.as_str(), "latest"));
@@ -83,7 +183,7 @@ impl Server {
                 if let Some(e) = last {
                     return Err(e);
                 }
-                Ok(Server { admin_url, container: Some(container) })
+                Ok(Server { admin_url, container: Some(container), _local: None })
             }
         }
     }

@@ -101,3 +101,100 @@ pub struct JsonReport<'a, T: Serialize> {
     #[serde(flatten)]
     pub body: T,
 }
+
+const VERIFY_STEPS: [&str; 5] = ["migrate", "rollback", "compare", "re-apply", "compare "];
+
+/// The verify report: phases by steps with timings and verdicts, then each
+/// finding with its diff and the command that shows it again.
+pub fn verify_table(out: &mut dyn Write, r: &crate::rehearse::Rehearsal, style: Style, rerun: &str) -> std::io::Result<()> {
+    let w_name = r.phases.iter().map(|p| p.name.len()).max().unwrap_or(5).clamp(5, 40);
+    write!(out, "{:<4} {:<w_name$}", "", "PHASE")?;
+    for s in VERIFY_STEPS {
+        write!(out, " {:>16}", s.trim().to_uppercase())?;
+    }
+    writeln!(out, " {:>10}  {:<8} RESULT", "TOTAL", "VERDICT")?;
+    for p in &r.phases {
+        write!(out, "{:<4} {:<w_name$}", p.phase, truncate(&p.name, w_name))?;
+        // Steps in order; "compare" appears twice (after rollback, after re-apply).
+        let mut compares = p.steps.iter().filter(|s| s.step == "compare");
+        for s in VERIFY_STEPS {
+            let step = if s.starts_with("compare") { compares.next() } else { p.steps.iter().find(|x| x.step == s) };
+            let cell = match step {
+                None => "-".to_string(),
+                Some(x) => format!("{:.0} ms {}", x.ms, if x.ok { "ok" } else { "FAIL" }),
+            };
+            write!(out, " {cell:>16}")?;
+        }
+        writeln!(out, " {:>7.0} ms  {:<8} {}", p.ms, style.verdict(p.verdict), p.result)?;
+    }
+    let mut any = false;
+    for p in &r.phases {
+        for f in &p.findings {
+            any = true;
+            let level = if f.is_mismatch(r.strict) { "error" } else { "warning" };
+            writeln!(out, "\n{level}: phase {} {}: {}", p.phase, p.name, f.summary())?;
+            match f {
+                crate::rehearse::Finding::SchemaDiffers { diff, .. } | crate::rehearse::Finding::ColumnOrderOnly { diff, .. } => {
+                    writeln!(out, "{diff}")?;
+                }
+                _ => {}
+            }
+            if f.is_mismatch(r.strict) {
+                writeln!(out, "  see it again: {rerun} --phase {}", p.phase)?;
+            }
+        }
+    }
+    if any {
+        writeln!(out)?;
+    }
+    let verdict = if r.mismatch() { "a rollback does not restore the prior state" } else { "every rollback restores the prior state" };
+    writeln!(out, "verify: {} phases in {:.1} s; {verdict}", r.phases.len(), r.ms / 1000.0)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).collect::<String>() + "…"
+    }
+}
+
+/// JUnit XML: one test case per phase, failing when its rollback does not
+/// restore the prior state or its migration failed.
+pub fn junit(r: &crate::rehearse::Rehearsal, set_name: &str) -> String {
+    use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
+    let mut suite = TestSuite::new(format!("phasegate verify {set_name}"));
+    for p in &r.phases {
+        let failing: Vec<&crate::rehearse::Finding> = p
+            .findings
+            .iter()
+            .filter(|f| f.is_mismatch(r.strict) || matches!(f, crate::rehearse::Finding::MigrateFailed { .. }))
+            .collect();
+        let status = if failing.is_empty() {
+            TestCaseStatus::success()
+        } else {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            st.set_message(failing.iter().map(|f| f.summary()).collect::<Vec<_>>().join("; "));
+            let detail: Vec<String> = failing
+                .iter()
+                .map(|f| match f {
+                    crate::rehearse::Finding::SchemaDiffers { diff, .. } => format!("{}\n{diff}", f.summary()),
+                    _ => f.summary(),
+                })
+                .collect();
+            st.set_description(detail.join("\n\n"));
+            st
+        };
+        let mut case = TestCase::new(format!("phase {} {}", p.phase, p.name), status);
+        case.set_classname(format!("verify.{}", set_name.replace(['/', '.'], "_")));
+        case.set_time(std::time::Duration::from_secs_f64(p.ms / 1000.0));
+        let out: Vec<String> = p.findings.iter().filter(|f| !f.is_mismatch(r.strict)).map(|f| f.summary()).collect();
+        if !out.is_empty() {
+            case.set_system_out(out.join("\n"));
+        }
+        suite.add_test_case(case);
+    }
+    let mut rep = JReport::new("phasegate");
+    rep.add_test_suite(suite);
+    rep.to_string().unwrap_or_default()
+}

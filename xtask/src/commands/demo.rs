@@ -21,9 +21,9 @@ fn body(a: &DemoArgs, run: &mut Run) -> Report {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
-    let backend = match &a.server_url {
+    let backend = match &a.server.server_url {
         Some(u) => Backend::Url(u.clone()),
-        None => Backend::Docker { image: a.image.clone() },
+        None => Backend::Docker { image: a.server.image.clone() },
     };
     let started = std::time::Instant::now();
     let server = match Server::start(&backend) {

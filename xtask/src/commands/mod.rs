@@ -11,6 +11,7 @@ pub mod rollback;
 pub mod snapshot;
 pub mod status;
 pub mod validate;
+pub mod verify;
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -71,6 +72,7 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>, io: &mu
         Command::Snapshot(a) => snapshot::run(a, &mut ctx),
         Command::History(a) => history::run(a, &mut ctx),
         Command::Demo(a) => demo::run(a, &mut ctx),
+        Command::Verify(a) => verify::run(a, &mut ctx),
     }
 }
 
