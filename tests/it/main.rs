@@ -5,3 +5,4 @@
 mod clinic;
 mod gates;
 mod harness;
+mod verify;

@@ -322,17 +322,21 @@ fn is_lock_timeout(e: &Error) -> bool {
     matches!(e, Error::Sql { sqlstate: Some(c), .. } if c == "55P03")
 }
 
-/// Runs a file's SQL, mapping errors to the file and line. A file that runs
-/// outside a transaction sends its statements one at a time (several
-/// statements in one message would form an implicit transaction, where
-/// `CREATE INDEX CONCURRENTLY` is refused).
+/// Runs a file's SQL statement by statement, so an error names the line of
+/// the statement that failed (and the column, when PostgreSQL gives one).
+/// Inside a transaction this is the same as sending the file at once; outside
+/// one it is required (several statements in one message form an implicit
+/// transaction, where `CREATE INDEX CONCURRENTLY` is refused). A file with a
+/// SQL-standard function body (`BEGIN ATOMIC`, whose semicolons the splitter
+/// cannot see past) is sent whole.
 fn exec_file(client: &mut impl GenericClient, file: &SqlFile) -> Result<()> {
-    if !file.directives.no_transaction {
+    if file.text.to_ascii_uppercase().contains("BEGIN ATOMIC") {
         return client.batch_execute(&file.text).map_err(|e| sql_error(&file.path, 1, &file.text, 0, &e));
     }
     for st in crate::sqltext::statements(&file.text) {
-        let text = &file.text[st.start..st.end];
-        client.batch_execute(text).map_err(|e| sql_error(&file.path, st.line, text, 0, &e))?;
+        client
+            .batch_execute(&file.text[st.start..st.end])
+            .map_err(|e| crate::error::statement_error(&file.path, &file.text, st.start, st.line, &e))?;
     }
     Ok(())
 }

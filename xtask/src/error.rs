@@ -130,6 +130,19 @@ pub fn sql_error(file: &Path, first_line: usize, sql: &str, prefix_chars: usize,
     Error::Sql { at, message: pg_message(err), sqlstate: sqlstate(err).map(str::to_string) }
 }
 
+/// Maps an error from running one statement of a file's `text` (the
+/// statement starts at byte `start`, on line `line`) to the file, line and
+/// column.
+pub fn statement_error(file: &Path, text: &str, start: usize, line: usize, err: &postgres::Error) -> Error {
+    let mut at = Location::line(file, line);
+    if let Some(postgres::error::ErrorPosition::Original(p)) = err.as_db_error().and_then(|d| d.position()) {
+        let abs = text[..start].chars().count() + *p as usize;
+        let (l, c) = crate::sqltext::position_to_line_col(text, abs);
+        at = Location { file: file.to_path_buf(), line: l, column: c };
+    }
+    Error::Sql { at, message: pg_message(err), sqlstate: sqlstate(err).map(str::to_string) }
+}
+
 /// The SQLSTATE of a database error, if it came from the server.
 pub fn sqlstate(err: &postgres::Error) -> Option<&str> {
     err.as_db_error().map(|d| d.code().code())

@@ -45,7 +45,7 @@ pub enum Finding {
     /// Only column positions differ: a warning unless `--strict`.
     ColumnOrderOnly { against: Against, diff: String },
     /// Rows of a table that existed before differ in these columns.
-    RowsChanged { against: Against, table: String, columns: Vec<String> },
+    RowsChanged { against: Against, table: String, columns: Vec<String>, rows_before: i64, rows_after: i64 },
     /// The rollback raised an error (file and line in the message).
     RollbackFailed { error: String },
     /// Applying the phase again after its rollback raised an error.
@@ -72,6 +72,10 @@ impl Finding {
     pub fn is_mismatch(&self, strict: bool) -> bool {
         match self {
             Finding::ColumnOrderOnly { .. } => strict,
+            // Rows that differ between the first run and the re-run of a
+            // phase (now() defaults, sequences) are not a rollback failing
+            // to restore anything: reported, and failing only with --strict.
+            Finding::RowsChanged { against: Against::FirstForward, .. } => strict,
             Finding::NoRollback { .. } | Finding::MigrateFailed { .. } => false,
             _ => true,
         }
@@ -86,7 +90,10 @@ impl Finding {
         match self {
             Finding::SchemaDiffers { against: a, objects, .. } => format!("schema differs ({}): {}", against(a), objects.join(", ")),
             Finding::ColumnOrderOnly { against: a, .. } => format!("column order only ({})", against(a)),
-            Finding::RowsChanged { against: a, table, columns } => format!("rows changed in {table} ({}): columns {}", against(a), columns.join(", ")),
+            Finding::RowsChanged { against: a, table, columns, rows_before, rows_after } => {
+                let count = if rows_before != rows_after { format!("{rows_before} -> {rows_after} rows, ") } else { String::new() };
+                format!("rows changed in {table} ({}): {count}columns {}", against(a), columns.join(", "))
+            }
             Finding::RollbackFailed { error } => format!("rollback failed: {error}"),
             Finding::ReapplyFailed { error } => format!("re-apply failed: {error}"),
             Finding::MigrateFailed { error } => format!("migrate failed: {error}"),
@@ -209,10 +216,7 @@ fn compare(client: &mut Client, reference: &Snapshot, ref_cols: &BTreeMap<String
                 }
             }
         }
-        if changed.is_empty() {
-            changed.push(format!("row count {} -> {}", f.rows, fp.rows));
-        }
-        findings.push(Finding::RowsChanged { against, table: t.clone(), columns: changed });
+        findings.push(Finding::RowsChanged { against, table: t.clone(), columns: changed, rows_before: f.rows, rows_after: fp.rows });
     }
     Ok((findings, now))
 }
@@ -302,9 +306,11 @@ pub fn rehearse(client: &mut Client, set: &MigrationSet, opts: &Options, ui: &mu
                 }
                 timed(&mut steps, "rollback", t, back_err.is_none(), back.as_ref().ok().map(|o| o.verdict()));
                 if let Some(e) = back_err {
+                    // The rollback's transaction was undone: the phase stays
+                    // applied, so later phases can still be rehearsed.
                     findings.push(Finding::RollbackFailed { error: e });
                     phases.push(PhaseRehearsal { phase: phase.id, name: phase.name.clone(), reversible: true, steps, findings, verdict, result: "mismatch", ms: pstart.elapsed().as_secs_f64() * 1000.0 });
-                    break;
+                    continue;
                 }
                 let t = Instant::now();
                 let (f, _) = compare(client, &before, &before_cols, Against::BeforePhase)?;

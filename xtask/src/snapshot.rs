@@ -93,6 +93,9 @@ pub struct SnapshotOptions {
     /// sequences they own are left out too. The schema `phasegate_backup` is
     /// always left out, whatever this says.
     pub exclude_tables: Vec<String>,
+    /// Other objects left out, by their block header (e.g. `function
+    /// public.phasegate_runs_append_only()`).
+    pub exclude_objects: Vec<String>,
     /// Whether to fingerprint table rows (count and hash).
     pub fingerprint_rows: bool,
 }
@@ -107,6 +110,7 @@ impl Default for SnapshotOptions {
                 "public.phasegate_applied".to_string(),
                 "public.phasegate_runs".to_string(),
             ],
+            exclude_objects: vec!["function public.phasegate_runs_append_only()".to_string()],
             fingerprint_rows: true,
         }
     }
@@ -625,6 +629,7 @@ pub fn take(client: &mut Client, opts: &SnapshotOptions) -> Result<Snapshot, pos
         }
     }
 
+    blocks.retain(|header, _| !opts.exclude_objects.iter().any(|o| o == header));
     let schema = render(&blocks);
 
     let mut fingerprints = BTreeMap::new();

@@ -57,7 +57,7 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
         Err(e) => return failed(e),
     };
     let start_ms = t.elapsed().as_secs_f64() * 1000.0;
-    let name = format!("phasegate_verify_{}", std::process::id());
+    let name = format!("phasegate_verify_{}_{}", std::process::id(), &run.run_id[..8]);
     let t = Instant::now();
     let url = match server.create_database(&name, None) {
         Ok(u) => u,

@@ -1,0 +1,295 @@
+//! verify: each defect fixture is classified exactly; the clinic set is
+//! restored phase by phase; foreign projects (diesel, sqlx) get the same
+//! per-migration result as a `pg_dump --schema-only` round trip.
+
+use std::path::Path;
+
+use crate::harness::{cli, fixture, repo, server, Output, TestDb};
+
+/// Runs verify on the shared test server (url backend).
+fn verify(args: &[&str]) -> Output {
+    let mut full = vec!["verify", "--backend", "url", "--server-url", server().admin_url(), "--format", "json"];
+    full.extend_from_slice(args);
+    cli(&full, "")
+}
+
+/// The findings of a verify run as stable lines: `phase kind against: detail`.
+fn findings(out: &Output, strip: &str) -> Vec<String> {
+    let doc = out.json();
+    let mut lines = Vec::new();
+    for p in doc["rehearsal"]["phases"].as_array().unwrap_or_else(|| panic!("no rehearsal: {out:?}")) {
+        for f in p["findings"].as_array().unwrap() {
+            let kind = f["kind"].as_str().unwrap();
+            let against = f["against"].as_str().map(|a| format!(" {a}")).unwrap_or_default();
+            let detail = match kind {
+                "schema_differs" => f["objects"].as_array().unwrap().iter().map(|o| o.as_str().unwrap().to_string()).collect::<Vec<_>>().join(", "),
+                "rows_changed" => format!(
+                    "{} {}->{} [{}]",
+                    f["table"].as_str().unwrap(),
+                    f["rows_before"],
+                    f["rows_after"],
+                    f["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect::<Vec<_>>().join(", ")
+                ),
+                "rollback_failed" | "reapply_failed" | "migrate_failed" => f["error"].as_str().unwrap().replace(strip, ""),
+                _ => String::new(),
+            };
+            lines.push(format!("{} {kind}{against}: {detail}", p["phase"]).trim_end_matches(": ").to_string());
+        }
+    }
+    lines
+}
+
+/// Verifies a fixture set and asserts its exit code and exact findings.
+#[track_caller]
+fn check(name: &str, extra: &[&str], exit: i32, expected: &[&str]) {
+    let dir = fixture(name);
+    let mut args = vec!["--dir", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = verify(&args);
+    let strip = format!("{}/", dir.display());
+    assert_eq!(findings(&out, &strip), expected, "{name}: {}", out.stdout);
+    assert_eq!(out.code, exit, "{name}: {out:?}");
+}
+
+#[test]
+fn rollback_that_leaves_an_index() {
+    check(
+        "verify_leaves_index",
+        &[],
+        5,
+        &[
+            "1 schema_differs before_phase: table public.customers",
+            "1 reapply_failed: migrations/V2__change.sql:1: relation \"customers_name_idx\" already exists (SQLSTATE 42P07)",
+        ],
+    );
+}
+
+#[test]
+fn rollback_that_leaves_a_function() {
+    check(
+        "verify_leaves_function",
+        &[],
+        5,
+        &[
+            "1 schema_differs before_phase: function public.customer_label(public.customers)",
+            "1 reapply_failed: migrations/V2__change.sql:1: function \"customer_label\" already exists with same argument types (SQLSTATE 42723)",
+        ],
+    );
+}
+
+#[test]
+fn rollback_that_leaves_a_type() {
+    check(
+        "verify_leaves_type",
+        &[],
+        5,
+        &["1 schema_differs before_phase: type public.tier", "1 reapply_failed: migrations/V2__change.sql:1: type \"tier\" already exists (SQLSTATE 42710)"],
+    );
+}
+
+#[test]
+fn rollback_that_leaves_a_constraint() {
+    check(
+        "verify_leaves_constraint",
+        &[],
+        5,
+        &[
+            "1 schema_differs before_phase: table public.customers",
+            "1 reapply_failed: migrations/V2__change.sql:1: constraint \"customers_email_at\" for relation \"customers\" already exists (SQLSTATE 42710)",
+        ],
+    );
+}
+
+#[test]
+fn rollback_that_loses_rows_of_a_pre_existing_table() {
+    check(
+        "verify_loses_rows",
+        &[],
+        5,
+        &[
+            "1 rows_changed before_phase: public.customers 3->2 [id, email, name, legacy_code, created_on]",
+            "1 rows_changed first_forward: public.customers 4->3 [id, email, name, legacy_code, created_on]",
+        ],
+    );
+}
+
+#[test]
+fn forward_migration_that_rewrites_pre_existing_data() {
+    check("verify_rewrites_data", &[], 5, &["1 rows_changed before_phase: public.customers 3->3 [email]"]);
+}
+
+#[test]
+fn column_order_only_is_a_warning_unless_strict() {
+    // Re-applying drops the column again, so the re-applied state matches the first forward run.
+    check("verify_column_order", &[], 0, &["1 column_order_only before_phase"]);
+    check("verify_column_order", &["--strict"], 5, &["1 column_order_only before_phase"]);
+}
+
+#[test]
+fn down_script_that_fails() {
+    check(
+        "verify_rollback_fails",
+        &[],
+        5,
+        &["1 rollback_failed: rollback/V2__change.sql:2: index \"customers_created_on_idx\" does not exist (SQLSTATE 42704)"],
+    );
+}
+
+#[test]
+fn reapply_that_fails() {
+    check(
+        "verify_reapply_fails",
+        &[],
+        5,
+        &["1 reapply_failed: migrations/V2__change.sql:1: duplicate key value violates unique constraint \"pg_ts_config_cfgname_index\" (SQLSTATE 23505); detail: Key (cfgname, cfgnamespace)=(customer_search, 2200) already exists."],
+    );
+}
+
+#[test]
+fn correct_set_is_restored() {
+    check("verify_correct", &[], 0, &[]);
+    let out = verify(&["--dir", fixture("verify_correct").to_str().unwrap()]);
+    let doc = out.json();
+    let results: Vec<&str> = doc["rehearsal"]["phases"].as_array().unwrap().iter().map(|p| p["result"].as_str().unwrap()).collect();
+    assert_eq!(results, ["forward only", "restored"]);
+}
+
+#[test]
+fn clinic_set_passes_verify_with_a_junit_report() {
+    let junit = tempfile::NamedTempFile::new().unwrap();
+    let out = verify(&["--dir", repo().to_str().unwrap(), "--seed-rows", "20000", "--junit", junit.path().to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let doc = out.json();
+    let phases = doc["rehearsal"]["phases"].as_array().unwrap();
+    let results: Vec<&str> = phases.iter().map(|p| p["result"].as_str().unwrap()).collect();
+    assert_eq!(results, ["forward only", "restored", "restored", "restored", "forward only"]);
+    for p in &phases[1..4] {
+        let steps: Vec<&str> = p["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+        assert_eq!(steps, ["snapshot", "migrate", "snapshot", "rollback", "compare", "re-apply", "compare"], "{p}");
+    }
+    let xml = std::fs::read_to_string(junit.path()).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 5, "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
+}
+
+#[test]
+fn junit_report_names_the_failing_phase() {
+    let junit = tempfile::NamedTempFile::new().unwrap();
+    let out = verify(&["--dir", fixture("verify_leaves_index").to_str().unwrap(), "--junit", junit.path().to_str().unwrap()]);
+    assert_eq!(out.code, 5);
+    let xml = std::fs::read_to_string(junit.path()).unwrap();
+    assert!(xml.contains("<testcase name=\"phase 1 change\""), "{xml}");
+    assert!(xml.contains("<failure message=\"schema differs (after rollback, compared with before the phase): table public.customers; re-apply failed:"), "{xml}");
+    assert!(xml.contains("customers_name_idx"), "the diff is in the report: {xml}");
+}
+
+// ---- foreign layouts against a pg_dump round trip ----
+
+/// `pg_dump --schema-only` of a database, without the per-run \restrict keys.
+fn pg_dump(url: &str) -> String {
+    let out = std::process::Command::new("pg_dump")
+        .args(["--schema-only", "--no-owner", "--no-privileges", url])
+        .output()
+        .expect("pg_dump is needed by this test (Debian: apt-get install postgresql-client)");
+    assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")).collect::<Vec<_>>().join("\n")
+}
+
+/// Runs a migration file the way its tool does: in one transaction, or
+/// statement by statement when it must run outside one.
+fn exec(client: &mut postgres::Client, f: &xtask::set::SqlFile) -> Result<(), postgres::Error> {
+    if f.directives.no_transaction {
+        for st in xtask::sqltext::statements(&f.text) {
+            client.batch_execute(&f.text[st.start..st.end])?;
+        }
+        Ok(())
+    } else {
+        let mut tx = client.transaction()?;
+        tx.batch_execute(&f.text)?;
+        tx.commit()
+    }
+}
+
+/// The pg_dump round trip per migration: dump, up, down, dump, compare, up again.
+fn pg_dump_round_trip(set: &xtask::set::MigrationSet) -> Vec<(String, &'static str)> {
+    let db = TestDb::new("pgdump");
+    let mut client = db.client();
+    let mut out = Vec::new();
+    for p in &set.phases {
+        let step = &p.steps[0];
+        let before = pg_dump(&db.url);
+        exec(&mut client, &step.forward).unwrap_or_else(|e| panic!("{}: up failed: {e}", p.name));
+        let Some(down) = &step.rollback else {
+            out.push((p.name.clone(), "no down"));
+            continue;
+        };
+        if exec(&mut client, down).is_err() {
+            out.push((p.name.clone(), "down failed"));
+            continue;
+        }
+        let after = pg_dump(&db.url);
+        out.push((p.name.clone(), if before == after { "identical" } else { "differs" }));
+        exec(&mut client, &step.forward).unwrap_or_else(|e| panic!("{}: up again failed: {e}", p.name));
+    }
+    out
+}
+
+/// What a pg_dump round trip sees for each phasegate classification: it
+/// compares the schema only, so changed rows look identical to it, and any
+/// column-order change is a difference.
+fn as_pg_dump(result: &str, kinds: &[&str]) -> &'static str {
+    if kinds.contains(&"rollback_failed") {
+        "down failed"
+    } else if kinds.contains(&"no_rollback") {
+        "no down"
+    } else if kinds.iter().any(|k| *k == "schema_differs" || *k == "column_order_only") {
+        "differs"
+    } else {
+        assert!(result == "restored" || kinds.iter().all(|k| *k == "rows_changed"), "unexpected result {result} {kinds:?}");
+        "identical"
+    }
+}
+
+#[track_caller]
+fn foreign_matches_pg_dump(layout: xtask::foreign::Layout, from: &str, dir: &Path, rows_changed: &[&str]) -> serde_json::Value {
+    let set = xtask::foreign::load(layout, dir).unwrap();
+    assert!(set.phases.len() >= 30, "dozens of migrations");
+    let out = verify(&["--from", from, dir.to_str().unwrap()]);
+    assert_eq!(out.code, 5, "defective downs exit 5: {}", out.stdout);
+    let doc = out.json();
+    let phases = doc["rehearsal"]["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), set.phases.len(), "every migration is rehearsed, none skipped");
+    let ours: Vec<(String, &'static str)> = phases
+        .iter()
+        .map(|p| {
+            let kinds: Vec<&str> = p["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+            (p["name"].as_str().unwrap().to_string(), as_pg_dump(p["result"].as_str().unwrap(), &kinds))
+        })
+        .collect();
+    assert_eq!(ours, pg_dump_round_trip(&set), "per-migration classification, phasegate vs pg_dump");
+    // Where pg_dump sees nothing, phasegate names the table whose rows changed.
+    let changed: Vec<&str> = phases
+        .iter()
+        .filter(|p| p["findings"].as_array().unwrap().iter().any(|f| f["kind"] == "rows_changed" && f["against"] == "before_phase"))
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(changed, rows_changed);
+    doc
+}
+
+#[test]
+fn verify_from_diesel_matches_a_pg_dump_round_trip() {
+    let dir = fixture("foreign/diesel/migrations");
+    foreign_matches_pg_dump(xtask::foreign::Layout::Diesel, "diesel", &dir, &[]);
+}
+
+#[test]
+fn verify_from_sqlx_matches_a_pg_dump_round_trip() {
+    let dir = fixture("foreign/sqlx/migrations");
+    let doc = foreign_matches_pg_dump(xtask::foreign::Layout::Sqlx, "sqlx", &dir, &["20240124090000_lowercase_customer_emails"]);
+    // Re-seeding rows with now() defaults differs from the first run: a warning, not a failure.
+    let seed = doc["rehearsal"]["phases"].as_array().unwrap().iter().find(|p| p["name"] == "20240110101000_seed_demo_customers").unwrap().clone();
+    assert_eq!(seed["result"], "restored", "{seed}");
+    assert_eq!(seed["findings"][0]["kind"], "rows_changed");
+    assert_eq!(seed["findings"][0]["against"], "first_forward");
+}
