@@ -8,7 +8,8 @@ use crate::harness::{cli, fixture, repo, server, Output, TestDb};
 
 /// Runs verify on the shared test server (url backend).
 fn verify(args: &[&str]) -> Output {
-    let mut full = vec!["verify", "--backend", "url", "--server-url", server().admin_url(), "--format", "json"];
+    let logs = crate::harness::log_dir();
+    let mut full = vec!["verify", "--backend", "url", "--server-url", server().admin_url(), "--format", "json", "--log-dir", logs.to_str().unwrap()];
     full.extend_from_slice(args);
     cli(&full, "")
 }
@@ -181,6 +182,19 @@ fn junit_report_names_the_failing_phase() {
     assert!(xml.contains("<testcase name=\"phase 1 change\""), "{xml}");
     assert!(xml.contains("<failure message=\"schema differs (after rollback, compared with before the phase): table public.customers; re-apply failed:"), "{xml}");
     assert!(xml.contains("customers_name_idx"), "the diff is in the report: {xml}");
+}
+
+#[test]
+fn local_backend_runs_initdb_and_pg_ctl() {
+    // The local backend needs PostgreSQL's server binaries on this machine
+    // (Debian: postgresql); without them the error says so and this fails.
+    let logs = crate::harness::log_dir();
+    let dir = fixture("verify_correct");
+    let out = cli(&["verify", "--backend", "local", "--format", "json", "--dir", dir.to_str().unwrap(), "--log-dir", logs.to_str().unwrap()], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc = out.json();
+    let results: Vec<&str> = doc["rehearsal"]["phases"].as_array().unwrap().iter().map(|p| p["result"].as_str().unwrap()).collect();
+    assert_eq!(results, ["forward only", "restored"]);
 }
 
 // ---- foreign layouts against a pg_dump round trip ----

@@ -296,6 +296,9 @@ pub struct VerifyArgs {
     /// Reservations (or other rows) the seed generates (sets phasegate.seed_rows)
     #[arg(long)]
     pub seed_rows: Option<u64>,
+    /// Where the run log goes (default: <dir>/logs)
+    #[arg(long, value_name = "PATH")]
+    pub log_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use postgres::Client;
 use testcontainers::runners::SyncRunner;
+use testcontainers::core::Mount;
 use testcontainers::{Container, ImageExt};
 use testcontainers_modules::postgres::Postgres;
 
@@ -37,6 +38,9 @@ pub const INSTALL_HINT: &str = "start a Docker engine (Debian: apt-get install d
 /// A running server and the URL of its maintenance database.
 pub struct Server {
     admin_url: String,
+    /// One maintenance connection, reused: a fresh database then costs a
+    /// CREATE DATABASE round trip, not a connection setup as well.
+    admin: std::sync::Mutex<Option<Client>>,
     container: Option<Container<Postgres>>,
     /// Held for its Drop, which stops the cluster.
     _local: Option<LocalCluster>,
@@ -131,7 +135,7 @@ fn start_local() -> Result<Server> {
         let tail = std::fs::read_to_string(&log).unwrap_or_default();
         return Err(refuse(format!("pg_ctl start failed: {}", tail.lines().last().unwrap_or("").trim())));
     }
-    Ok(Server { admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), container: None, _local: Some(cluster) })
+    Ok(Server { admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), admin: Default::default(), container: None, _local: Some(cluster) })
 }
 
 impl std::fmt::Debug for Server {
@@ -149,7 +153,7 @@ impl Server {
             Backend::Url(url) => {
                 let mut c = db::connect(url, "phasegate-pg")?;
                 c.simple_query("SELECT 1").map_err(db_err("probing the server"))?;
-                Ok(Server { admin_url: url.clone(), container: None, _local: None })
+                Ok(Server { admin_url: url.clone(), admin: Default::default(), container: None, _local: None })
             }
             Backend::Docker { image } => {
                 let (name, tag) = image.rsplit_once(':').filter(|(n, _)| !n.is_empty()).unwrap_or((image.as_str(), "latest"));
@@ -161,6 +165,9 @@ impl Server {
                     .with_label("phasegate.disposable", "1")
                     .with_label("phasegate.owner-pid", std::process::id().to_string())
                     .with_shm_size(256 * 1024 * 1024)
+                    // The data directory in memory: a disposable server needs no
+                    // durability, and CREATE DATABASE on overlay filesystems is slow.
+                    .with_mount(Mount::tmpfs_mount("/var/lib/postgresql/data").with_size("4g"))
                     .with_startup_timeout(Duration::from_secs(60))
                     .start()
                     .map_err(|e| Error::Refused(format!("cannot start a PostgreSQL container from image {image}: {e}; {INSTALL_HINT}")))?;
@@ -183,7 +190,7 @@ impl Server {
                 if let Some(e) = last {
                     return Err(e);
                 }
-                Ok(Server { admin_url, container: Some(container), _local: None })
+                Ok(Server { admin_url, admin: Default::default(), container: Some(container), _local: None })
             }
         }
     }
@@ -205,34 +212,33 @@ impl Server {
         }
     }
 
-    fn admin(&self) -> Result<Client> {
-        db::connect(&self.admin_url, "phasegate-pg")
+    /// Runs maintenance SQL on the shared admin connection.
+    fn admin_exec(&self, sql: &str, context: String) -> Result<()> {
+        let mut guard = self.admin.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.as_mut().is_none_or(|c| c.is_closed()) {
+            *guard = Some(db::connect(&self.admin_url, "phasegate-pg")?);
+        }
+        let client = guard.as_mut().expect("connected above");
+        client.batch_execute(sql).map_err(db_err(context))
     }
 
     /// Creates database `name`, empty or as a copy of `template`.
     pub fn create_database(&self, name: &str, template: Option<&str>) -> Result<String> {
-        let mut c = self.admin()?;
         let sql = match template {
             Some(t) => format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(name), quote_ident(t)),
             None => format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(name)),
         };
-        c.batch_execute(&sql).map_err(db_err(format!("creating database {name}")))?;
+        self.admin_exec(&sql, format!("creating database {name}"))?;
         Ok(self.url_for(name))
     }
 
     /// Marks a database as a template, so clones may be made of it.
     pub fn make_template(&self, name: &str) -> Result<()> {
-        let mut c = self.admin()?;
-        c.batch_execute(&format!("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", quote_ident(name)))
-            .map_err(db_err(format!("marking {name} as a template")))?;
-        Ok(())
+        self.admin_exec(&format!("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", quote_ident(name)), format!("marking {name} as a template"))
     }
 
     pub fn drop_database(&self, name: &str) -> Result<()> {
-        let mut c = self.admin()?;
-        c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)))
-            .map_err(db_err(format!("dropping database {name}")))?;
-        Ok(())
+        self.admin_exec(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)), format!("dropping database {name}"))
     }
 
     /// The container's id, when this server runs in one.

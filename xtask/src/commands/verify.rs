@@ -12,7 +12,8 @@ use crate::rehearse::{self, Rehearsal};
 use crate::{apply, db, report, set};
 
 pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "verify", a.phase, a.set.format, Some(a.set.dir.join("logs")));
+    let log_dir = a.log_dir.clone().unwrap_or_else(|| a.set.dir.join("logs"));
+    let mut run = Run::new(ctx, "verify", a.phase, a.set.format, Some(log_dir));
     run.yes = true;
     run.audit = false;
     let report = body(&a, &mut run);
