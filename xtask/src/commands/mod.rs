@@ -50,6 +50,28 @@ pub struct Ctx<'a, 'b> {
     pub env: &'a Env,
 }
 
+/// The whole process: reads what the engine may not (arguments, environment,
+/// terminal), runs the command on the real stdin/stdout/stderr, returns the
+/// exit code. `xtask`'s main and the test suite's `phasegate` binary call it.
+pub fn main_process() -> i32 {
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("PHASEGATE_LOG"))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let env = Env {
+        os_user: std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into()),
+        hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    let mut io = Io { out: &mut out, err: &mut err, input: &mut input };
+    main(std::env::args_os(), &mut io, &env)
+}
+
 /// Parses `args` (argv, program name first) and runs the command.
 pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>, io: &mut Io, env: &Env) -> i32 {
     let cli = match Cli::try_parse_from(args) {
