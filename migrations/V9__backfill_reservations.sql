@@ -1,20 +1,26 @@
+-- phasegate: batch 5000
 -- Phase 2 (data): fill "serviceId", "serviceName", "estimatedDuration" and
 -- period for every row that does not have them yet (rows written since V8
 -- are already filled by the sync trigger), with the same parser the trigger
 -- uses. Old columns are only read, never written.
--- Safe under live traffic: a single UPDATE takes ROW EXCLUSIVE (reads and
--- inserts continue); only updates of the same rows wait, for as long as this
--- statement runs (measured: about 4 s for 100k rows on the rehearsal machine,
--- where a no-op UPDATE of every row takes 2.4 s). It is idempotent (only rows
--- with "serviceId" IS NULL) and the sync trigger does not re-derive anything
--- here because service and "preferredTime" do not change. For tables of many
--- millions of rows switch to a batched backfill (-- phasegate: batch N).
-
+-- Safe under live traffic: phasegate runs this UPDATE in batches of
+-- :batch_size rows, one short transaction each, walking the primary key
+-- (:last_key is the largest id the previous batch returned), so concurrent
+-- writers wait for at most one batch's row locks. Each batch records its
+-- progress: a crash or Ctrl-C resumes after the last committed batch. Rows
+-- inserted meanwhile are filled by the sync trigger and never selected here,
+-- so the backfill ends even under steady inserts.
 UPDATE reservations r
 SET "serviceId"         = s.id,
     "serviceName"       = s.name,
     "estimatedDuration" = s."durationMinutes" + s."bufferMinutes",
     period              = phasegate_parse_period(r."preferredTime", r."createdAt")
 FROM services s
-WHERE s.code = r.service::text
-  AND r."serviceId" IS NULL;
+WHERE r.id IN (
+        SELECT id FROM reservations
+        WHERE (:last_key IS NULL OR id > :last_key)
+          AND "serviceId" IS NULL
+        ORDER BY id
+        LIMIT :batch_size)
+  AND s.code = r.service::text
+RETURNING r.id;

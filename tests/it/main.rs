@@ -5,4 +5,5 @@
 mod clinic;
 mod gates;
 mod harness;
+mod safety;
 mod verify;

@@ -30,6 +30,9 @@ pub struct Options {
     /// Continue past a phase whose verdict is REVIEW.
     pub accept_review: bool,
     pub run_id: String,
+    /// A connection string for a second session that watches who blocks the
+    /// migration, so a lock timeout names the blocker. `None`: no watcher.
+    pub monitor_url: Option<String>,
 }
 
 impl Default for Options {
@@ -40,6 +43,7 @@ impl Default for Options {
             lock_retries: 5,
             accept_review: false,
             run_id: ledger::new_run_id(),
+            monitor_url: None,
         }
     }
 }
@@ -185,6 +189,7 @@ pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &O
         ui.progress("nothing to migrate: every selected migration is applied");
         return Ok(out.finish());
     }
+    let watch = Watch::start(client, opts);
     for phase in &set.phases {
         let steps: Vec<&Step> = todo.iter().copied().filter(|s| s.phase == phase.id).collect();
         if steps.is_empty() {
@@ -207,7 +212,7 @@ pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &O
         }
         ui.progress(&format!("phase {} {}: {}", phase.id, phase.name, phase.summary));
         for step in steps {
-            let (so, err) = apply_step(client, step, opts, ui);
+            let (so, err) = apply_step(client, step, opts, &watch, ui);
             let done = so.status == StepStatus::Done;
             out.steps.push(so);
             if let Some(e) = err {
@@ -249,9 +254,10 @@ pub fn rollback(client: &mut Client, set: &MigrationSet, phase_id: u32, opts: &O
         return Err(Error::Refused(format!("rollback of phase {} was not confirmed; type `rollback phase {}` at the prompt or pass --yes", phase.id, phase.id)));
     }
     let mut out = RunOutcome::default();
+    let watch = Watch::start(client, opts);
     for step in to_reverse {
         let a = &applied[&step.version];
-        let (so, err) = rollback_step(client, step, a, opts, ui);
+        let (so, err) = rollback_step(client, step, a, opts, &watch, ui);
         let done = so.status == StepStatus::Done;
         out.steps.push(so);
         if let Some(e) = err {
@@ -351,18 +357,50 @@ fn run_checks<'a>(client: &mut impl GenericClient, version: i32, checks: impl It
     Ok(out)
 }
 
-/// Retries `attempt` after lock timeouts with exponential backoff and jitter.
-fn with_lock_retries<T>(opts: &Options, ui: &mut dyn Ui, what: &str, mut attempt: impl FnMut(&mut dyn Ui) -> Result<T>) -> (Result<T>, u32) {
+/// Who blocks this run's session: a watcher on a connection of its own.
+pub(crate) struct Watch(Option<crate::db::BlockerWatch>);
+
+impl Watch {
+    fn start(client: &mut Client, opts: &Options) -> Watch {
+        let pid: Option<i32> = client.query_one("SELECT pg_backend_pid()", &[]).ok().map(|r| r.get(0));
+        Watch(match (&opts.monitor_url, pid) {
+            (Some(url), Some(pid)) => crate::db::BlockerWatch::start(url, pid),
+            _ => None,
+        })
+    }
+    fn reset(&self) {
+        if let Some(w) = &self.0 {
+            w.reset();
+        }
+    }
+    fn describe(&self) -> String {
+        let seen = self.0.as_ref().map(|w| w.seen()).unwrap_or_default();
+        if seen.is_empty() {
+            return "a session the lock monitor did not catch (see pg_locks / pg_stat_activity)".into();
+        }
+        seen.iter().map(|b| b.to_string()).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// Retries `attempt` after lock timeouts (SQLSTATE 55P03) with exponential
+/// backoff and full jitter, printing each retry; the last failure names the
+/// blocking sessions the watcher saw.
+fn with_lock_retries<T>(opts: &Options, ui: &mut dyn Ui, what: &str, watch: &Watch, mut attempt: impl FnMut(&mut dyn Ui) -> Result<T>) -> (Result<T>, u32) {
     let mut retries = 0;
+    watch.reset();
     loop {
         match attempt(ui) {
             Err(e) if is_lock_timeout(&e) && retries < opts.lock_retries => {
                 retries += 1;
-                let base = 200u64 << retries.min(6);
-                let jitter = (std::process::id() as u64 ^ Instant::now().elapsed().subsec_nanos() as u64 ^ (retries as u64 * 7919)) % (base / 2 + 1);
-                let wait = Duration::from_millis(base + jitter);
-                ui.progress(&format!("  {what}: lock not available ({e}); retry {retries}/{} in {}", opts.lock_retries, fmt_ms(wait)));
+                let base = 250u64 << retries.min(6);
+                let jitter = (uuid::Uuid::new_v4().as_u128() as u64) % (base + 1);
+                let wait = Duration::from_millis(base / 2 + jitter / 2);
+                ui.progress(&format!("  {what}: lock not available within {}; blocked by {}; retry {retries}/{} in {}", fmt_ms(opts.lock_timeout), watch.describe(), opts.lock_retries, fmt_ms(wait)));
                 std::thread::sleep(wait);
+            }
+            Err(e) if is_lock_timeout(&e) => {
+                let err = Error::LockTimeout { what: what.to_string(), retries, lock_timeout: fmt_ms(opts.lock_timeout), blockers: watch.describe() };
+                return (Err(err), retries);
             }
             other => return (other, retries),
         }
@@ -377,12 +415,12 @@ struct Attempt {
     committed: bool,
 }
 
-fn apply_step(client: &mut Client, step: &Step, opts: &Options, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
+fn apply_step(client: &mut Client, step: &Step, opts: &Options, watch: &Watch, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
     let started = Instant::now();
     ui.progress(&format!("  apply V{} {}", step.version, step.name));
     let d = &step.forward.directives;
     let what = format!("V{}", step.version);
-    let (res, retries) = with_lock_retries(opts, ui, &what, |ui| {
+    let (res, retries) = with_lock_retries(opts, ui, &what, watch, |ui| {
         if d.no_transaction {
             apply_outside_tx(client, step, opts, ui)
         } else if let Some(batch) = d.batch {
@@ -440,6 +478,7 @@ fn apply_in_tx(client: &mut Client, step: &Step, opts: &Options, ui: &mut dyn Ui
 fn record_after_outside(client: &mut Client, step: &Step, mut checks: Vec<CheckResult>, rows: Option<u64>, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
     ledger::record_apply(&mut tx, step, &opts.run_id)?;
+    ledger::clear_batch(&mut tx, step.version)?;
     checks.extend(run_checks(&mut tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
     if check::worst(&checks) < Verdict::Rollback {
         tx.commit().map_err(db_err("committing"))?;
@@ -461,38 +500,205 @@ fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, ui: &mut d
     if check::worst(&checks) == Verdict::Rollback {
         return Ok(Attempt { checks, rows: None, committed: false });
     }
+    let index = concurrent_index_name(&step.forward.text);
+    if let Some(name) = &index {
+        if index_is_invalid(client, name)? {
+            ui.progress(&format!("  V{}: index {name} is INVALID (left by an interrupted concurrent build); dropping it to build it again", step.version));
+            drop_index_concurrently(client, name)?;
+        }
+    }
     client.batch_execute(&timeouts_sql(&step.forward.directives, opts, false)).map_err(db_err("setting timeouts"))?;
     let res = exec_file(client, &step.forward);
     client.batch_execute(RESET_TIMEOUTS).map_err(db_err("resetting timeouts"))?;
+    if let (Err(_), Some(name)) = (&res, &index) {
+        // A failed concurrent build leaves an INVALID index that every write
+        // still maintains: drop it now rather than leave it behind.
+        if index_is_invalid(client, name)? {
+            drop_index_concurrently(client, name)?;
+            return Err(match res.expect_err("matched an error above") {
+                Error::Sql { at, message, sqlstate } => Error::Sql { at, message: format!("{message}; the INVALID index {name} it left was dropped"), sqlstate },
+                other => other,
+            });
+        }
+    }
     res?;
     record_after_outside(client, step, checks, None, opts, ui)
 }
 
+/// The index a `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON`
+/// statement builds, as written (quotes kept), if the file is one.
+pub fn concurrent_index_name(sql: &str) -> Option<String> {
+    let text = crate::sqltext::strip_comments(sql);
+    let mut tokens: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for ch in text.chars() {
+        match ch {
+            '"' => {
+                quoted = !quoted;
+                cur.push(ch);
+            }
+            c if c.is_whitespace() && !quoted => {
+                if !cur.is_empty() {
+                    tokens.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+        if tokens.len() > 10 {
+            break;
+        }
+    }
+    if !cur.is_empty() {
+        tokens.push(cur);
+    }
+    let up: Vec<String> = tokens.iter().map(|t| t.to_uppercase()).collect();
+    let mut i = 0;
+    let expect = |word: &str, i: &mut usize, optional: bool| -> bool {
+        if up.get(*i).map(String::as_str) == Some(word) {
+            *i += 1;
+            true
+        } else {
+            optional
+        }
+    };
+    if !expect("CREATE", &mut i, false) {
+        return None;
+    }
+    expect("UNIQUE", &mut i, true);
+    if !expect("INDEX", &mut i, false) || !expect("CONCURRENTLY", &mut i, false) {
+        return None;
+    }
+    if up.get(i).map(String::as_str) == Some("IF") {
+        i += 3;
+    }
+    let name = tokens.get(i)?;
+    (up[i] != "ON").then(|| name.clone())
+}
+
+fn index_is_invalid(client: &mut Client, name: &str) -> Result<bool> {
+    let row = client
+        .query_opt("SELECT NOT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)", &[&name])
+        .map_err(db_err(format!("checking index {name}")))?;
+    Ok(row.map(|r| r.get(0)).unwrap_or(false))
+}
+
+fn drop_index_concurrently(client: &mut Client, name: &str) -> Result<()> {
+    client.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}")).map_err(db_err(format!("dropping the INVALID index {name}")))
+}
+
+/// The value substituted for `:last_key`: a number as is, text quoted, and
+/// NULL before the first batch.
+fn key_literal(key: Option<&str>) -> String {
+    match key {
+        None => "NULL".into(),
+        Some(k) if k.parse::<i64>().is_ok() || k.parse::<f64>().is_ok_and(f64::is_finite) => k.to_string(),
+        Some(k) => format!("'{}'", k.replace('\'', "''")),
+    }
+}
+
+fn batch_sql(template: &str, batch: u64, key: Option<&str>) -> String {
+    template.replace(":batch_size", &batch.to_string()).replace(":last_key", &key_literal(key))
+}
+
+/// `SELECT count(*)` over the subquery that selects a batch's rows (the one
+/// ending in `LIMIT :batch_size`), without the limit: the exact number of
+/// rows still to do, for the progress bar's ETA.
+fn remaining_count_sql(template: &str, key: Option<&str>) -> Option<String> {
+    let lower = template.to_ascii_lowercase();
+    let limit = lower.find("limit :batch_size")?;
+    let bytes = template.as_bytes();
+    let mut depth = 0i32;
+    let mut open = None;
+    for i in (0..limit).rev() {
+        match bytes[i] {
+            b')' => depth += 1,
+            b'(' if depth == 0 => {
+                open = Some(i);
+                break;
+            }
+            b'(' => depth -= 1,
+            _ => {}
+        }
+    }
+    let inner = template[open? + 1..limit].trim();
+    if !inner.to_ascii_lowercase().starts_with("select") {
+        return None;
+    }
+    Some(format!("SELECT count(*) FROM ({}) phasegate_remaining", inner.replace(":last_key", &key_literal(key))))
+}
+
 /// `-- phasegate: batch N`: the UPDATE runs again and again, one transaction
-/// per batch, until it changes no rows. A crash loses at most one batch and a
-/// rerun resumes, because the UPDATE selects only rows not yet done.
+/// per batch, until it changes no rows. With `:last_key` and `RETURNING
+/// <key>` the batches are keyset-paginated (each starts after the largest key
+/// the previous one returned). Each batch records its progress in
+/// `phasegate_batches` in its own transaction, so a rerun after a crash or
+/// Ctrl-C resumes after the last committed batch.
 fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
     let checks = run_checks(client, step.version, step.checks_when(When::BeforeMigrate), ui)?;
     if check::worst(&checks) == Verdict::Rollback {
         return Ok(Attempt { checks, rows: None, committed: false });
     }
-    let sql = step.forward.text.replace(":batch_size", &batch.to_string());
-    let body = crate::sqltext::statements(&sql).into_iter().next().map(|s| sql[s.start..s.end].to_string()).unwrap_or_default();
-    let mut total = 0u64;
+    let file = &step.forward;
+    let st = crate::sqltext::statements(&file.text).into_iter().next().ok_or_else(|| Error::Refused(format!("{}: no statement", display_path(&file.path))))?;
+    let template = file.text[st.start..st.end].to_string();
+    let keyset = template.contains(":last_key");
+    let (mut key, mut done) = match ledger::batch_progress(client, step.version)? {
+        Some((k, d)) => {
+            ui.progress(&format!("  V{}: resuming the backfill after key {} ({d} rows done before)", step.version, k.as_deref().unwrap_or("-")));
+            (k, d as u64)
+        }
+        None => (None, 0),
+    };
+    let total = match remaining_count_sql(&template, key.as_deref()) {
+        Some(q) => client.query_one(q.as_str(), &[]).ok().map(|r| r.get::<_, i64>(0) as u64),
+        None => None,
+    };
+    let bar = indicatif::ProgressBar::with_draw_target(total, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("  {msg} [{bar:30}] {human_pos}/{human_len} rows {per_sec} ETA {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(format!("V{} backfill", step.version));
     let started = Instant::now();
+    let mut last_line = Instant::now();
+    let mut this_run = 0u64;
     loop {
+        let sql = batch_sql(&template, batch, key.as_deref());
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
-        tx.batch_execute(&timeouts_sql(&step.forward.directives, opts, true)).map_err(db_err("setting timeouts"))?;
-        let n = tx.execute(body.as_str(), &[]).map_err(|e| sql_error(&step.forward.path, 1, &sql, 0, &e))?;
+        tx.batch_execute(&timeouts_sql(&file.directives, opts, true)).map_err(db_err("setting timeouts"))?;
+        let err = |e: postgres::Error| crate::error::statement_error(&file.path, &file.text, st.start, st.line, &e);
+        let (n, next_key) = if keyset {
+            let q = format!("WITH phasegate_batch AS ({sql}) SELECT count(*)::bigint, max(k)::text FROM phasegate_batch AS t(k)");
+            let row = tx.query_one(q.as_str(), &[]).map_err(err)?;
+            (row.get::<_, i64>(0) as u64, row.get::<_, Option<String>>(1))
+        } else {
+            (tx.execute(sql.as_str(), &[]).map_err(err)?, None)
+        };
+        if n > 0 {
+            if next_key.is_some() {
+                key = next_key;
+            }
+            done += n;
+            this_run += n;
+            ledger::record_batch(&mut tx, step.version, key.as_deref(), done as i64)?;
+        }
         tx.commit().map_err(db_err("committing a batch"))?;
-        total += n;
+        bar.inc(n);
         if n == 0 {
             break;
         }
-        let rate = total as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        ui.progress(&format!("    batch: {total} rows ({rate:.0} rows/s)"));
+        if last_line.elapsed() >= Duration::from_secs(2) {
+            last_line = Instant::now();
+            let rate = this_run as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            let eta = total.map(|t| format!(", ETA {:.0}s", t.saturating_sub(this_run) as f64 / rate.max(1e-3))).unwrap_or_default();
+            ui.progress(&format!("    V{} backfill: {done} rows ({rate:.0} rows/s{eta})", step.version));
+        }
     }
-    record_after_outside(client, step, checks, Some(total), opts, ui)
+    bar.finish_and_clear();
+    let rate = this_run as f64 / started.elapsed().as_secs_f64().max(1e-3);
+    ui.progress(&format!("    V{} backfill done: {done} rows in {:.1}s ({rate:.0} rows/s)", step.version, started.elapsed().as_secs_f64()));
+    record_after_outside(client, step, checks, Some(done), opts, ui)
 }
 
 /// Runs rollback SQL (in a transaction unless the file says otherwise).
@@ -533,11 +739,11 @@ fn stored_rollback(step: &Step, a: &Applied, ui: &mut dyn Ui) -> Result<(SqlFile
     Ok((directives, checks))
 }
 
-fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts: &Options, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
+fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts: &Options, watch: &Watch, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
     let started = Instant::now();
     ui.progress(&format!("  rollback V{} {}", step.version, step.name));
     let what = format!("rollback V{}", step.version);
-    let (res, retries) = with_lock_retries(opts, ui, &what, |ui| {
+    let (res, retries) = with_lock_retries(opts, ui, &what, watch, |ui| {
         let (file, checks) = stored_rollback(step, a, ui)?;
         let after = checks.iter().filter(|c| c.when == When::AfterRollback);
         if file.directives.no_transaction {
@@ -632,4 +838,29 @@ impl Ui for Quiet {
         false
     }
     fn progress(&mut self, _line: &str) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_index_a_concurrent_build_makes() {
+        assert_eq!(concurrent_index_name("-- x\nCREATE INDEX CONCURRENTLY IF NOT EXISTS \"a b_idx\" ON t (x);"), Some("\"a b_idx\"".into()));
+        assert_eq!(concurrent_index_name("create unique index concurrently i on t(x)"), Some("i".into()));
+        assert_eq!(concurrent_index_name("CREATE INDEX CONCURRENTLY ON t (x)"), None);
+        assert_eq!(concurrent_index_name("CREATE INDEX i ON t (x)"), None);
+    }
+
+    #[test]
+    fn counts_the_rows_a_batch_selects() {
+        let t = "UPDATE t SET x = 1 WHERE id IN (SELECT id FROM t WHERE (:last_key IS NULL OR id > :last_key) AND x IS NULL ORDER BY id LIMIT :batch_size) RETURNING id";
+        assert_eq!(
+            remaining_count_sql(t, Some("41")).unwrap(),
+            "SELECT count(*) FROM (SELECT id FROM t WHERE (41 IS NULL OR id > 41) AND x IS NULL ORDER BY id) phasegate_remaining"
+        );
+        assert_eq!(batch_sql(t, 500, None).matches("NULL IS NULL").count(), 1);
+        assert_eq!(key_literal(Some("o'k")), "'o''k'");
+        assert!(remaining_count_sql("UPDATE t SET x = 1", None).is_none());
+    }
 }

@@ -130,3 +130,92 @@ mod tests {
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
     }
 }
+
+/// A session that blocks another, as seen from pg_stat_activity.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Blocker {
+    pub pid: i32,
+    pub user: String,
+    pub application: String,
+    pub state: String,
+    /// Seconds since the blocker's transaction began (it has held its locks
+    /// at most that long).
+    pub xact_seconds: f64,
+    pub query: String,
+}
+
+impl std::fmt::Display for Blocker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pid {} ({}, user {}, {}) holding its locks in a transaction open for {:.1}s, last query: {}",
+            self.pid, self.application, self.user, self.state, self.xact_seconds, self.query
+        )
+    }
+}
+
+/// The sessions blocking `pid` right now.
+pub fn blockers_of(client: &mut Client, pid: i32) -> Result<Vec<Blocker>> {
+    let rows = client
+        .query(
+            "SELECT a.pid, coalesce(a.usename::text, '?'), coalesce(nullif(a.application_name, ''), '?'), coalesce(a.state, '?'),
+                    coalesce(extract(epoch FROM now() - a.xact_start), 0)::float8,
+                    left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 200)
+             FROM pg_stat_activity a WHERE a.pid = ANY(pg_blocking_pids($1)) ORDER BY a.xact_start",
+            &[&pid],
+        )
+        .map_err(db_err("looking up blocking sessions"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Blocker { pid: r.get(0), user: r.get(1), application: r.get(2), state: r.get(3), xact_seconds: r.get(4), query: r.get(5) })
+        .collect())
+}
+
+/// Watches, from a connection of its own, which sessions block a backend
+/// while a migration step runs, so a lock timeout can name them.
+pub struct BlockerWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Blocker>>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl BlockerWatch {
+    /// Starts watching `pid`; `None` when no monitoring connection can be made
+    /// (the migration goes on; only the blocker's name would be missing).
+    pub fn start(url: &str, pid: i32) -> Option<BlockerWatch> {
+        let mut client = connect(url, "phasegate lock monitor").ok()?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, v) = (stop.clone(), seen.clone());
+        let handle = std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(b) = blockers_of(&mut client, pid) {
+                    if !b.is_empty() {
+                        *v.lock().unwrap_or_else(|p| p.into_inner()) = b;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Some(BlockerWatch { stop, seen, handle: Some(handle) })
+    }
+
+    /// Forgets what was seen, at the start of a step.
+    pub fn reset(&self) {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The blockers seen most recently (empty when nothing blocked).
+    pub fn seen(&self) -> Vec<Blocker> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Drop for BlockerWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

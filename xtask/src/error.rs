@@ -70,6 +70,10 @@ pub enum Error {
     #[error("another phasegate run holds the migration lock: {holder}")]
     Locked { holder: String },
 
+    /// A step could not take its locks within lock_timeout, every retry.
+    #[error("{what}: lock not available after {retries} retries (lock_timeout {lock_timeout}); blocked by {blockers}")]
+    LockTimeout { what: String, retries: u32, lock_timeout: String, blockers: String },
+
     /// The operation is not allowed in the current state; the message says why
     /// and what to do instead.
     #[error("{0}")]

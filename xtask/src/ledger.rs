@@ -14,6 +14,8 @@ use crate::set::{sha256_hex, Step};
 pub const HISTORY: &str = "refinery_schema_history";
 pub const APPLIED: &str = "phasegate_applied";
 pub const RUNS: &str = "phasegate_runs";
+/// Progress of batched backfills, so a rerun resumes where a crash stopped.
+pub const BATCHES: &str = "phasegate_batches";
 
 /// Serialises ledger creation between concurrent first runs.
 const SETUP_LOCK_KEY: i64 = 0x7068_6173_6567_6175;
@@ -49,6 +51,12 @@ CREATE TABLE IF NOT EXISTS phasegate_runs (
     steps jsonb NOT NULL DEFAULT '[]',
     checks jsonb NOT NULL DEFAULT '[]',
     log_file text
+);
+CREATE TABLE IF NOT EXISTS phasegate_batches (
+    version integer PRIMARY KEY,
+    last_key text,
+    rows_done bigint NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE OR REPLACE FUNCTION phasegate_runs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -155,6 +163,31 @@ pub fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &str) -> R
     Ok(())
 }
 
+/// Where a batched backfill stopped: (last key, rows done), if it started.
+pub fn batch_progress(client: &mut impl GenericClient, version: i32) -> Result<Option<(Option<String>, i64)>> {
+    let row = client
+        .query_opt("SELECT last_key, rows_done FROM phasegate_batches WHERE version = $1", &[&version])
+        .map_err(db_err("reading backfill progress"))?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+/// Records a batch's progress, inside the batch's transaction.
+pub fn record_batch(tx: &mut impl GenericClient, version: i32, last_key: Option<&str>, rows_done: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO phasegate_batches (version, last_key, rows_done) VALUES ($1, $2, $3)
+         ON CONFLICT (version) DO UPDATE SET last_key = EXCLUDED.last_key, rows_done = EXCLUDED.rows_done, updated_at = now()",
+        &[&version, &last_key, &rows_done],
+    )
+    .map_err(db_err("recording backfill progress"))?;
+    Ok(())
+}
+
+/// Forgets a backfill's progress once its migration is recorded (or rolled back).
+pub fn clear_batch(tx: &mut impl GenericClient, version: i32) -> Result<()> {
+    tx.execute("DELETE FROM phasegate_batches WHERE version = $1", &[&version]).map_err(db_err("clearing backfill progress"))?;
+    Ok(())
+}
+
 /// Removes a migration from both ledgers, inside the rollback's transaction.
 pub fn record_rollback(tx: &mut impl GenericClient, version: i32) -> Result<()> {
     let n = tx
@@ -165,7 +198,7 @@ pub fn record_rollback(tx: &mut impl GenericClient, version: i32) -> Result<()> 
     }
     tx.execute("DELETE FROM phasegate_applied WHERE version = $1", &[&version])
         .map_err(db_err(format!("removing migration {version} from {APPLIED}")))?;
-    Ok(())
+    clear_batch(tx, version)
 }
 
 /// One row of the audit log.

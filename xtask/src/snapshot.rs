@@ -109,6 +109,7 @@ impl Default for SnapshotOptions {
                 "public.refinery_schema_history".to_string(),
                 "public.phasegate_applied".to_string(),
                 "public.phasegate_runs".to_string(),
+                "public.phasegate_batches".to_string(),
             ],
             exclude_objects: vec!["function public.phasegate_runs_append_only()".to_string()],
             fingerprint_rows: true,

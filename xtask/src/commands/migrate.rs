@@ -32,7 +32,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
     if a.dry_run {
         return dry_run(a, run, &set, target);
     }
-    let opts = apply_options(&a.timeouts, a.accept_review, &run.run_id);
+    let opts = apply_options(&a.timeouts, a.accept_review, &run.run_id, &a.connect.database_url);
     if let Err(e) = run.connect(&a.connect, Some(a.timeouts.lock_wait)) {
         return failed(e);
     }

@@ -312,14 +312,16 @@ impl Ui for Run<'_, '_, '_> {
     }
 }
 
-/// The engine options from the timeout flags.
-pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str) -> apply::Options {
+/// The engine options from the timeout flags; the lock monitor connects to
+/// the same database.
+pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str, url: &str) -> apply::Options {
     apply::Options {
         lock_timeout: t.lock_timeout,
         statement_timeout: t.statement_timeout,
         lock_retries: t.lock_retries,
         accept_review,
         run_id: run_id.to_string(),
+        monitor_url: Some(url.to_string()),
     }
 }
 

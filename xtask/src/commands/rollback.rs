@@ -47,7 +47,7 @@ fn body(a: &RollbackArgs, run: &mut Run) -> Report {
         text.push_str("-- dry run: nothing was changed\n");
         return Report { text, ..Default::default() };
     }
-    let opts = apply_options(&a.timeouts, false, &run.run_id);
+    let opts = apply_options(&a.timeouts, false, &run.run_id, &a.connect.database_url);
     if let Err(e) = run.connect(&a.connect, Some(a.timeouts.lock_wait)) {
         return failed(e);
     }

@@ -1,0 +1,158 @@
+//! Lock safety and non-transactional work (SPEC 7.2, 7.4): lock timeouts are
+//! retried and the blocker named; a failed concurrent index build leaves no
+//! INVALID index, and one left by an interrupted run is rebuilt; batched
+//! backfills finish under concurrent inserts and resume from their progress.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::harness::{assert_same_state, fixture, run, TestDb};
+
+#[test]
+fn lock_timeout_is_retried_then_names_the_blocker_and_changes_nothing() {
+    let db = TestDb::new("lockwait");
+    let dir = fixture("accounts");
+    assert_eq!(run(&db, &dir, &["migrate", "--phase", "1"], "").code, 0);
+    let (before, ledger) = (db.snapshot(), db.ledger());
+
+    // An application transaction reads accounts and stays open: V2's ALTER
+    // TABLE needs ACCESS EXCLUSIVE and must not queue behind it for long.
+    let mut app = xtask::db::connect(&db.url, "long-report-job").unwrap();
+    let pid: i32 = app.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let mut tx = app.transaction().unwrap();
+    tx.query("SELECT count(*) FROM accounts", &[]).unwrap();
+
+    let out = run(&db, &dir, &["migrate", "--lock-timeout", "300ms", "--lock-retries", "2"], "");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.stdout.matches("lock not available within 300ms").count(), 2, "each retry is printed: {}", out.stdout);
+    assert!(out.stdout.contains("retry 1/2") && out.stdout.contains("retry 2/2"), "{}", out.stdout);
+    let err = out.stderr.lines().find(|l| l.starts_with("error:")).unwrap();
+    assert!(err.contains("V2: lock not available after 2 retries (lock_timeout 300ms); blocked by"), "{err}");
+    assert!(err.contains(&format!("pid {pid} (long-report-job")), "the blocker's pid and application: {err}");
+    assert!(err.contains("idle in transaction") && err.contains("SELECT count(*) FROM accounts"), "its state and query: {err}");
+    tx.rollback().unwrap();
+
+    assert_same_state(&before, &db.snapshot(), "after the lock timeout");
+    assert_eq!(ledger, db.ledger());
+    let out = run(&db, &dir, &["migrate", "--phase", "2"], "");
+    assert_eq!(out.code, 0, "once the blocker is gone: {out:?}");
+}
+
+fn invalid_indexes(db: &TestDb) -> Vec<String> {
+    db.client()
+        .query("SELECT c.relname::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE NOT i.indisvalid", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn failed_concurrent_index_build_leaves_no_invalid_index() {
+    let db = TestDb::new("cic");
+    let dir = fixture("concurrent_index");
+    assert_eq!(run(&db, &dir, &["migrate", "--phase", "0"], "").code, 0);
+    let out = run(&db, &dir, &["migrate"], "");
+    assert_eq!(out.code, 1, "duplicate references: {out:?}");
+    let err = out.stderr.lines().find(|l| l.starts_with("error:")).unwrap();
+    assert!(err.contains("migrations/V2__orders_reference_unique.sql:2"), "{err}");
+    assert!(err.contains("could not create unique index \"orders_reference_key\""), "{err}");
+    assert!(err.contains("the INVALID index orders_reference_key it left was dropped"), "{err}");
+    assert!(invalid_indexes(&db).is_empty());
+
+    db.client().batch_execute("DELETE FROM orders WHERE id = 1001").unwrap();
+    let out = run(&db, &dir, &["migrate"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn invalid_index_left_by_an_interrupted_build_is_rebuilt() {
+    let db = TestDb::new("cicrerun");
+    let dir = fixture("concurrent_index");
+    assert_eq!(run(&db, &dir, &["migrate", "--phase", "0"], "").code, 0);
+    // What a killed `CREATE INDEX CONCURRENTLY` leaves: an INVALID index of
+    // that name, which `IF NOT EXISTS` would silently keep.
+    let mut c = db.client();
+    let _ = c.batch_execute("CREATE UNIQUE INDEX CONCURRENTLY orders_reference_key ON orders (reference)");
+    assert_eq!(invalid_indexes(&db), ["orders_reference_key"]);
+    c.batch_execute("DELETE FROM orders WHERE id = 1001").unwrap();
+
+    let out = run(&db, &dir, &["migrate"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("index orders_reference_key is INVALID (left by an interrupted concurrent build); dropping it to build it again"), "{}", out.stdout);
+    assert!(invalid_indexes(&db).is_empty());
+    let unique: bool = c
+        .query_one("SELECT i.indisunique AND i.indisvalid FROM pg_index i WHERE i.indexrelid = 'orders_reference_key'::regclass", &[])
+        .unwrap()
+        .get(0);
+    assert!(unique);
+}
+
+#[test]
+fn batched_backfill_finishes_under_concurrent_inserts() {
+    let db = TestDb::new("backfill");
+    let dir = fixture("batched_backfill");
+    assert_eq!(run(&db, &dir, &["migrate", "--phase", "0"], "").code, 0);
+
+    // A writer inserts events the whole time, as the application would.
+    let stop = Arc::new(AtomicBool::new(false));
+    let inserted = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (stop, inserted, failures, url) = (stop.clone(), inserted.clone(), failures.clone(), db.url.clone());
+        std::thread::spawn(move || {
+            let mut c = xtask::db::connect(&url, "app-writer").unwrap();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) && n < 100_000 {
+                n += 1;
+                match c.execute("INSERT INTO events (payload) VALUES ($1)", &[&format!("click:live-{n}")]) {
+                    Ok(_) => inserted.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => failures.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        })
+    };
+    let out = run(&db, &dir, &["migrate", "--format", "json"], "");
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc = out.json();
+    let v3 = doc["steps"].as_array().unwrap().iter().find(|s| s["version"] == 3).unwrap();
+    // The pre-existing rows, plus any the writer inserted before V2's trigger existed.
+    let rows = v3["rows"].as_u64().unwrap();
+    assert!((20_000..=20_000 + inserted.load(Ordering::Relaxed)).contains(&rows), "backfilled {rows}: {v3}");
+    assert!(inserted.load(Ordering::Relaxed) > 0, "the writer ran during the migration");
+    assert_eq!(failures.load(Ordering::Relaxed), 0, "no insert failed");
+    let missing: i64 = db.client().query_one("SELECT count(*) FROM events WHERE kind IS NULL", &[]).unwrap().get(0);
+    assert_eq!(missing, 0, "rows written during the backfill are not missed");
+    let progress: i64 = db.client().query_one("SELECT count(*) FROM phasegate_batches", &[]).unwrap().get(0);
+    assert_eq!(progress, 0, "progress is cleared once the migration is recorded");
+}
+
+#[test]
+fn batched_backfill_resumes_after_the_last_committed_batch() {
+    let db = TestDb::new("resume");
+    let dir = fixture("batched_backfill");
+    assert_eq!(run(&db, &dir, &["migrate", "--to-version", "2"], "").code, 0);
+    // The state a crash after 7 batches leaves: those rows done, the
+    // progress row committed with them, the migration not recorded.
+    db.client()
+        .batch_execute(
+            "UPDATE events SET kind = events_kind(payload) WHERE id <= 7000;
+             INSERT INTO phasegate_batches (version, last_key, rows_done) VALUES (3, '7000', 7000);",
+        )
+        .unwrap();
+    let out = run(&db, &dir, &["migrate", "--format", "json"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc = out.json();
+    let v3 = doc["steps"].as_array().unwrap().iter().find(|s| s["version"] == 3).unwrap();
+    assert_eq!(v3["rows"], 20_000, "7000 done before plus 13000 now: {v3}");
+    let log = std::fs::read_dir(crate::harness::log_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .find(|t| t.contains(&format!("run {}", doc["run_id"].as_str().unwrap())))
+        .expect("the run's log file");
+    assert!(log.contains("V3: resuming the backfill after key 7000 (7000 rows done before)"), "{log}");
+    assert!(log.contains("V3 backfill done: 20000 rows"), "{log}");
+}
