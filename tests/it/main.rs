@@ -6,4 +6,5 @@ mod clinic;
 mod gates;
 mod harness;
 mod safety;
+mod traffic;
 mod verify;
