@@ -362,11 +362,9 @@ pub(crate) struct Watch(Option<crate::db::BlockerWatch>);
 
 impl Watch {
     fn start(client: &mut Client, opts: &Options) -> Watch {
+        let Some(url) = &opts.monitor_url else { return Watch(None) };
         let pid: Option<i32> = client.query_one("SELECT pg_backend_pid()", &[]).ok().map(|r| r.get(0));
-        Watch(match (&opts.monitor_url, pid) {
-            (Some(url), Some(pid)) => crate::db::BlockerWatch::start(url, pid),
-            _ => None,
-        })
+        Watch(pid.and_then(|pid| crate::db::BlockerWatch::start(url, pid)))
     }
     fn reset(&self) {
         if let Some(w) = &self.0 {

@@ -75,6 +75,12 @@ pub enum Command {
 
 Exit 5 when a rollback does not restore the prior state (schema or rows).")]
     Verify(VerifyArgs),
+    /// Measure the SPEC section 10 targets in one run; print a table and write JSON
+    #[command(after_help = "Examples:
+  cargo xtask bench                           every benchmark (several minutes; needs Docker, psql, pg_dump)
+  cargo xtask bench --only backfill --backfill-rows 1000000
+  cargo xtask bench --only fresh-db --only snapshot")]
+    Bench(BenchArgs),
     /// Start a disposable PostgreSQL, migrate the set with its seed data, print the decision table
     #[command(after_help = "Example:\n  cargo xtask demo                          needs Docker (PHASEGATE_PG_IMAGE names the image)")]
     Demo(DemoArgs),
@@ -299,6 +305,26 @@ pub struct VerifyArgs {
     /// Where the run log goes (default: <dir>/logs)
     #[arg(long, value_name = "PATH")]
     pub log_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// Run only these: fresh-db, verify, overhead, snapshot, backfill, verify-from
+    #[arg(long)]
+    pub only: Vec<String>,
+    /// Reservations for the backfill benchmark
+    #[arg(long, default_value_t = 1_000_000)]
+    pub backfill_rows: u64,
+    /// Reservations for the verify and overhead benchmarks
+    #[arg(long, default_value_t = 100_000)]
+    pub verify_rows: u64,
+    /// Where the JSON results go
+    #[arg(long, default_value = "target/bench.json", value_name = "FILE")]
+    pub json: PathBuf,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -73,6 +73,17 @@ END $$;
 /// Creates the ledger tables if they do not exist (refinery's own DDL for its
 /// history table).
 pub fn ensure(client: &mut Client) -> Result<()> {
+    let all: bool = client
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL AND to_regclass('phasegate_applied') IS NOT NULL
+                AND to_regclass('phasegate_runs') IS NOT NULL AND to_regclass('phasegate_batches') IS NOT NULL",
+            &[],
+        )
+        .map_err(db_err("reading the ledger"))?
+        .get(0);
+    if all {
+        return Ok(());
+    }
     client.query_one("SELECT pg_advisory_lock($1)", &[&SETUP_LOCK_KEY]).map_err(db_err("locking ledger setup"))?;
     let res = (|| {
         client.assert_migrations_table(HISTORY).map_err(|e| Error::Database {
@@ -146,18 +157,32 @@ pub fn applied(client: &mut impl GenericClient) -> Result<BTreeMap<i32, Applied>
 pub fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &str) -> Result<()> {
     let now = time::OffsetDateTime::now_utc().format(&Rfc3339).expect("RFC 3339 formats any time");
     let name = step.name.clone();
-    tx.execute(
+    // Typed parameters: one round trip each, no separate prepare.
+    use postgres::types::Type;
+    let checksum = step.refinery_checksum().to_string();
+    tx.query_typed(
         "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES ($1, $2, $3, $4)",
-        &[&step.version, &name, &now, &step.refinery_checksum().to_string()],
+        &[(&step.version, Type::INT4), (&name, Type::VARCHAR), (&now, Type::VARCHAR), (&checksum, Type::VARCHAR)],
     )
     .map_err(db_err(format!("recording migration {} in {HISTORY}", step.version)))?;
     let rollback_sql = step.rollback.as_ref().map(|r| r.text.clone());
     let rollback_sha = step.rollback.as_ref().map(|r| r.sha256());
     let phase = step.phase as i32;
-    tx.execute(
+    let (forward_sha, validation_sha) = (step.forward.sha256(), step.validation.sha256());
+    tx.query_typed(
         "INSERT INTO phasegate_applied (version, name, phase, forward_sha256, rollback_sql, rollback_sha256, validation_sql, validation_sha256, run_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::uuid)",
-        &[&step.version, &name, &phase, &step.forward.sha256(), &rollback_sql, &rollback_sha, &step.validation.text, &step.validation.sha256(), &run_id],
+        &[
+            (&step.version, Type::INT4),
+            (&name, Type::TEXT),
+            (&phase, Type::INT4),
+            (&forward_sha, Type::TEXT),
+            (&rollback_sql, Type::TEXT),
+            (&rollback_sha, Type::TEXT),
+            (&step.validation.text, Type::TEXT),
+            (&validation_sha, Type::TEXT),
+            (&run_id, Type::TEXT),
+        ],
     )
     .map_err(db_err(format!("recording migration {} in {APPLIED}", step.version)))?;
     Ok(())

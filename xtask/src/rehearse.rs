@@ -4,7 +4,6 @@
 //! again and compare with the first forward state. Each difference is
 //! classified so the report can say exactly what a rollback failed to undo.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use postgres::Client;
@@ -148,41 +147,18 @@ fn timed(steps: &mut Vec<StepTiming>, step: &'static str, t: Instant, ok: bool, 
     steps.push(StepTiming { step, ms: t.elapsed().as_secs_f64() * 1000.0, ok, verdict });
 }
 
-fn snap(client: &mut Client) -> Result<Snapshot> {
-    snapshot::take(client, &SnapshotOptions::default()).map_err(db_err("taking a snapshot"))
+fn snap(client: &mut Client, column_hashes: bool) -> Result<Snapshot> {
+    let opts = SnapshotOptions { column_hashes, ..SnapshotOptions::default() };
+    snapshot::take(client, &opts).map_err(db_err("taking a snapshot"))
 }
 
-/// Per-column hashes of a table (order-free sums of md5 halves), one scan;
-/// used to name the columns whose values changed.
-fn column_hashes(client: &mut Client, table: &str, columns: &[String]) -> Result<Vec<String>> {
-    if columns.is_empty() {
-        return Ok(Vec::new());
-    }
-    let exprs: Vec<String> = columns
-        .iter()
-        .map(|c| {
-            let q = crate::pg::quote_ident(c);
-            format!("coalesce(sum(('x' || substr(md5(coalesce({q}::text, '\u{1}null')), 1, 15))::bit(60)::bigint), 0)::text")
-        })
-        .collect();
-    let sql = format!("SELECT {} FROM {table}", exprs.join(", "));
-    let row = client.query_one(sql.as_str(), &[]).map_err(db_err(format!("hashing the columns of {table}")))?;
-    Ok((0..columns.len()).map(|i| row.get::<_, String>(i)).collect())
-}
-
-/// Column hashes of every table in a snapshot, to name changed columns later.
-fn all_column_hashes(client: &mut Client, s: &Snapshot) -> Result<BTreeMap<String, Vec<String>>> {
-    let mut out = BTreeMap::new();
-    for (t, f) in &s.tables {
-        out.insert(t.clone(), column_hashes(client, t, &f.columns)?);
-    }
-    Ok(out)
-}
-
-/// Compares the database now with a reference snapshot: schema text, then
-/// the rows of every reference table over the reference's columns.
-fn compare(client: &mut Client, reference: &Snapshot, ref_cols: &BTreeMap<String, Vec<String>>, against: Against) -> Result<(Vec<Finding>, Snapshot)> {
-    let now = snap(client)?;
+/// Compares the database now with a reference snapshot (taken with column
+/// hashes): schema text, then the rows of every reference table over the
+/// reference's columns, naming the columns whose values changed. Returns the
+/// findings and the snapshot taken now (with column hashes when `keep` asks
+/// for it, to serve as the next reference).
+fn compare(client: &mut Client, reference: &Snapshot, against: Against, keep: bool) -> Result<(Vec<Finding>, Snapshot)> {
+    let now = snap(client, keep)?;
     let mut findings = Vec::new();
     if now.schema != reference.schema {
         let diff = snapshot::schema_diff(&reference.schema, &now.schema, "before", "after");
@@ -193,27 +169,25 @@ fn compare(client: &mut Client, reference: &Snapshot, ref_cols: &BTreeMap<String
         }
     }
     for (t, f) in &reference.tables {
-        if !now.tables.contains_key(t) {
+        let Some(cur) = now.tables.get(t) else {
             continue; // the table is gone: the schema difference names it
-        }
-        let live: Vec<String> = now.tables[t].columns.clone();
-        let cols: Vec<String> = f.columns.iter().filter(|c| live.contains(c)).cloned().collect();
-        let fp = snapshot::fingerprint_table(client, t, &cols).map_err(db_err(format!("fingerprinting {t}")))?;
-        let same_cols = cols.len() == f.columns.len();
-        if same_cols && fp.rows == f.rows && fp.hash == f.hash {
+        };
+        if cur.columns == f.columns && cur.rows == f.rows && cur.hash == f.hash {
             continue;
         }
-        // Name the columns whose values changed (or that are gone).
-        let now_hashes = column_hashes(client, t, &cols)?;
+        // Same table, other rows or other columns: hash the reference's
+        // columns that still exist, one by one, to name what changed.
+        let cols: Vec<String> = f.columns.iter().filter(|c| cur.columns.contains(c)).cloned().collect();
+        let fp = snapshot::fingerprint_table(client, t, &cols).map_err(db_err(format!("fingerprinting {t}")))?;
+        if cols.len() == f.columns.len() && fp.rows == f.rows && fp.hash == f.hash {
+            continue; // only columns added since differ: the schema difference names them
+        }
         let mut changed: Vec<String> = Vec::new();
         for (i, c) in f.columns.iter().enumerate() {
             match cols.iter().position(|x| x == c) {
                 None => changed.push(format!("{c} (dropped)")),
-                Some(j) => {
-                    if ref_cols.get(t).and_then(|h| h.get(i)) != now_hashes.get(j) {
-                        changed.push(c.clone());
-                    }
-                }
+                Some(j) if f.column_hashes.get(i) != fp.column_hashes.get(j) => changed.push(c.clone()),
+                Some(_) => {}
             }
         }
         findings.push(Finding::RowsChanged { against, table: t.clone(), columns: changed, rows_before: f.rows, rows_after: fp.rows });
@@ -252,6 +226,7 @@ pub fn rehearse(client: &mut Client, set: &MigrationSet, opts: &Options, ui: &mu
     let started = Instant::now();
     let mut ui = Rehearsing { inner: ui };
     let mut phases = Vec::new();
+    let mut next_before: Option<Snapshot> = None;
     for phase in &set.phases {
         if opts.phase.is_some_and(|p| phase.id > p) {
             break;
@@ -264,10 +239,12 @@ pub fn rehearse(client: &mut Client, set: &MigrationSet, opts: &Options, ui: &mu
         ui.progress(&format!("rehearse phase {} {}", phase.id, phase.name));
 
         let t = Instant::now();
-        let before = if rehearse_this { Some(snap(client)?) } else { None };
-        let before_cols = match &before {
-            Some(b) => all_column_hashes(client, b)?,
-            None => BTreeMap::new(),
+        // The state after the previous phase's re-apply is this phase's
+        // "before": reuse that snapshot instead of taking it again.
+        let before = match (rehearse_this, next_before.take()) {
+            (true, Some(b)) => Some(b),
+            (true, None) => Some(snap(client, true)?),
+            (false, _) => None,
         };
         if rehearse_this {
             timed(&mut steps, "snapshot", t, true, None);
@@ -287,8 +264,7 @@ pub fn rehearse(client: &mut Client, set: &MigrationSet, opts: &Options, ui: &mu
         if rehearse_this {
             let before = before.expect("taken when rehearsing");
             let t = Instant::now();
-            let forward = snap(client)?;
-            let forward_cols = all_column_hashes(client, &forward)?;
+            let forward = snap(client, true)?;
             timed(&mut steps, "snapshot", t, true, None);
             if !phase.reversible {
                 if !phase.baseline {
@@ -313,7 +289,7 @@ pub fn rehearse(client: &mut Client, set: &MigrationSet, opts: &Options, ui: &mu
                     continue;
                 }
                 let t = Instant::now();
-                let (f, _) = compare(client, &before, &before_cols, Against::BeforePhase)?;
+                let (f, _) = compare(client, &before, Against::BeforePhase, false)?;
                 timed(&mut steps, "compare", t, f.iter().all(|x| !x.is_mismatch(opts.strict)), None);
                 findings.extend(f);
 
@@ -327,9 +303,10 @@ pub fn rehearse(client: &mut Client, set: &MigrationSet, opts: &Options, ui: &mu
                 }
                 timed(&mut steps, "re-apply", t, true, Some(again.verdict()));
                 let t = Instant::now();
-                let (f, _) = compare(client, &forward, &forward_cols, Against::FirstForward)?;
+                let (f, now) = compare(client, &forward, Against::FirstForward, true)?;
                 timed(&mut steps, "compare", t, f.iter().all(|x| !x.is_mismatch(opts.strict)), None);
                 findings.extend(f);
+                next_before = Some(now);
             }
         }
 
@@ -337,6 +314,7 @@ pub fn rehearse(client: &mut Client, set: &MigrationSet, opts: &Options, ui: &mu
             if seed.after_phase == phase.id && !seed.files.is_empty() {
                 let t = Instant::now();
                 apply::seed(client, set, opts.seed_rows)?;
+                next_before = None; // the seed changed the state
                 ui.progress(&format!("seed loaded after phase {} in {} ms", phase.id, t.elapsed().as_millis()));
                 steps.push(StepTiming { step: "seed", ms: t.elapsed().as_secs_f64() * 1000.0, ok: true, verdict: None });
             }

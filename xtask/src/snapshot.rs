@@ -98,6 +98,9 @@ pub struct SnapshotOptions {
     pub exclude_objects: Vec<String>,
     /// Whether to fingerprint table rows (count and hash).
     pub fingerprint_rows: bool,
+    /// Also hash each column on its own (in the same scan), so a later
+    /// comparison can name the columns whose values changed.
+    pub column_hashes: bool,
 }
 
 impl Default for SnapshotOptions {
@@ -113,6 +116,7 @@ impl Default for SnapshotOptions {
             ],
             exclude_objects: vec!["function public.phasegate_runs_append_only()".to_string()],
             fingerprint_rows: true,
+            column_hashes: false,
         }
     }
 }
@@ -138,6 +142,9 @@ pub struct TableFingerprint {
     /// Hex SHA-256 over the row count and the two 64-bit-lane sums (see
     /// `fingerprint_sql` in this module).
     pub hash: String,
+    /// One order-free hash per column of `columns` (when asked for).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub column_hashes: Vec<String>,
 }
 
 /// Session settings that make the catalog deparsers and the row text output
@@ -454,27 +461,43 @@ fn quote_ident(name: &str) -> String {
 /// Ordinary tables are read with `ONLY` (rows of inheritance children are
 /// fingerprinted with the children); partitioned tables are read as a whole,
 /// i.e. over all their partitions.
-fn fingerprint_sql(rel_sql: &str, relkind: &str, columns: &[String]) -> String {
+fn fingerprint_sql(rel_sql: &str, relkind: &str, columns: &[String], per_column: bool) -> String {
     let row = columns
         .iter()
         .map(|c| format!("r.{}", quote_ident(c)))
         .collect::<Vec<_>>()
         .join(", ");
     let only = if relkind == "p" { "" } else { "ONLY " };
+    // Per column: the same order-free sum, over md5 of the value's text (a
+    // marker for NULL), computed in the same scan.
+    let cols: String = if per_column {
+        columns
+            .iter()
+            .map(|c| {
+                format!(
+                    ", coalesce(sum(('x' || substr(md5(coalesce(fp.{}::text, E'\\x01null')), 1, 15))::bit(60)::bigint), 0)::text",
+                    quote_ident(c)
+                )
+            })
+            .collect()
+    } else {
+        String::new()
+    };
+    let all = if per_column { ", r.*" } else { "" };
     format!(
         "SELECT count(*)::text, \
-                coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint), 0)::text, \
-                coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint), 0)::text \
-         FROM (SELECT md5(ROW({row})::text) AS h FROM {only}{rel_sql} r) s"
+                coalesce(sum(('x' || substr(phasegate_h, 1, 16))::bit(64)::bigint), 0)::text, \
+                coalesce(sum(('x' || substr(phasegate_h, 17, 16))::bit(64)::bigint), 0)::text{cols} \
+         FROM (SELECT md5(ROW({row})::text) AS phasegate_h{all} FROM {only}{rel_sql} r) fp"
     )
 }
 
+/// One table's fingerprint sums: (count, lane 1, lane 2, per-column sums).
+type Sums = (i64, String, String, Vec<String>);
+
 /// Run many fingerprint statements in as few round trips as possible; returns
-/// one (count, sum1, sum2) per statement, in order.
-fn run_fingerprints(
-    tx: &mut Transaction<'_>,
-    statements: &[String],
-) -> Result<Vec<(i64, String, String)>, postgres::Error> {
+/// the sums of each statement, in order.
+fn run_fingerprints(tx: &mut Transaction<'_>, statements: &[String]) -> Result<Vec<Sums>, postgres::Error> {
     let mut out = Vec::with_capacity(statements.len());
     for chunk in statements.chunks(100) {
         let sql = chunk.join(";\n");
@@ -483,14 +506,15 @@ fn run_fingerprints(
                 let count = row.get(0).unwrap_or("0").parse::<i64>().unwrap_or(-1);
                 let s1 = row.get(1).unwrap_or("0").to_string();
                 let s2 = row.get(2).unwrap_or("0").to_string();
-                out.push((count, s1, s2));
+                let cols = (3..row.len()).map(|i| row.get(i).unwrap_or("0").to_string()).collect();
+                out.push((count, s1, s2, cols));
             }
         }
     }
     Ok(out)
 }
 
-fn fingerprint_from(columns: Vec<String>, rows: i64, s1: &str, s2: &str) -> TableFingerprint {
+fn fingerprint_from(columns: Vec<String>, (rows, s1, s2, column_hashes): Sums) -> TableFingerprint {
     let mut h = Sha256::new();
     h.update(format!("rows {rows}\nlane1 {s1}\nlane2 {s2}\n").as_bytes());
     let hash = h
@@ -499,6 +523,7 @@ fn fingerprint_from(columns: Vec<String>, rows: i64, s1: &str, s2: &str) -> Tabl
         .map(|b| format!("{b:02x}"))
         .collect::<String>();
     TableFingerprint {
+        column_hashes,
         rows,
         columns,
         hash,
@@ -534,7 +559,7 @@ pub fn take(client: &mut Client, opts: &SnapshotOptions) -> Result<Snapshot, pos
         q_functions(),
         q_types(),
     ] {
-        for row in tx.query(sql.as_str(), &[])? {
+        for row in tx.query_typed(sql.as_str(), &[])? {
             let header: String = row.get(0);
             let lines: Vec<String> = row.get(1);
             blocks.entry(header).or_default().extend(lines);
@@ -543,7 +568,7 @@ pub fn take(client: &mut Client, opts: &SnapshotOptions) -> Result<Snapshot, pos
 
     // Relations: (header, lines, key, raw key, relkind).
     let mut tables: Vec<(String, String)> = Vec::new(); // (key, relkind) to fingerprint
-    for row in tx.query(q_relations().as_str(), &[])? {
+    for row in tx.query_typed(q_relations().as_str(), &[])? {
         let key: String = row.get(2);
         let raw: String = row.get(3);
         if is_excluded(&key, &raw) {
@@ -559,7 +584,7 @@ pub fn take(client: &mut Client, opts: &SnapshotOptions) -> Result<Snapshot, pos
     }
 
     // Sequences: skipped when excluded themselves or owned by an excluded table.
-    for row in tx.query(q_sequences().as_str(), &[])? {
+    for row in tx.query_typed(q_sequences().as_str(), &[])? {
         let key: String = row.get(2);
         let raw: String = row.get(3);
         let owner_key: Option<String> = row.get(4);
@@ -581,7 +606,7 @@ pub fn take(client: &mut Client, opts: &SnapshotOptions) -> Result<Snapshot, pos
 
     // Columns: attach to existing blocks; remember the column lists.
     let mut columns_of: HashMap<String, Vec<String>> = HashMap::new();
-    for row in tx.query(q_columns().as_str(), &[])? {
+    for row in tx.query_typed(q_columns().as_str(), &[])? {
         let header: String = row.get(0);
         let Some(block) = blocks.get_mut(&header) else {
             continue;
@@ -607,22 +632,21 @@ pub fn take(client: &mut Client, opts: &SnapshotOptions) -> Result<Snapshot, pos
     }
 
     // Secondary queries with a single line per row.
-    for sql in [
-        q_constraints(),
-        q_triggers(),
-        q_policies(),
-        q_rules(),
-        q_statistics(),
-    ] {
-        for row in tx.query(sql.as_str(), &[])? {
-            let header: String = row.get(0);
-            if let Some(block) = blocks.get_mut(&header) {
-                block.push(row.get(1));
-            }
+    // One round trip for all of them (lines are sorted when rendered).
+    let secondary = [q_constraints(), q_triggers(), q_policies(), q_rules(), q_statistics()]
+        .iter()
+        .enumerate()
+        .map(|(i, q)| format!("SELECT * FROM ({q}) q{i}"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    for row in tx.query_typed(secondary.as_str(), &[])? {
+        let header: String = row.get(0);
+        if let Some(block) = blocks.get_mut(&header) {
+            block.push(row.get(1));
         }
     }
     // Indexes: several lines per row.
-    for row in tx.query(q_indexes().as_str(), &[])? {
+    for row in tx.query_typed(q_indexes().as_str(), &[])? {
         let header: String = row.get(0);
         if let Some(block) = blocks.get_mut(&header) {
             let lines: Vec<String> = row.get(1);
@@ -642,11 +666,11 @@ pub fn take(client: &mut Client, opts: &SnapshotOptions) -> Result<Snapshot, pos
         let statements: Vec<String> = tables
             .iter()
             .zip(&cols)
-            .map(|((key, relkind), c)| fingerprint_sql(key, relkind, c))
+            .map(|((key, relkind), c)| fingerprint_sql(key, relkind, c, opts.column_hashes))
             .collect();
         let results = run_fingerprints(&mut tx, &statements)?;
-        for (((key, _), c), (rows, s1, s2)) in tables.into_iter().zip(cols).zip(results) {
-            fingerprints.insert(key, fingerprint_from(c, rows, &s1, &s2));
+        for (((key, _), c), sums) in tables.into_iter().zip(cols).zip(results) {
+            fingerprints.insert(key, fingerprint_from(c, sums));
         }
     }
     tx.commit()?;
@@ -713,11 +737,11 @@ pub fn fingerprint_table(
     )?;
     let rel_sql: String = row.get(0);
     let relkind: String = row.get(1);
-    let sql = fingerprint_sql(&rel_sql, &relkind, columns);
+    let sql = fingerprint_sql(&rel_sql, &relkind, columns, true);
     let mut res = run_fingerprints(&mut tx, &[sql])?;
     tx.commit()?;
-    let (rows, s1, s2) = res.pop().unwrap_or((0, "0".into(), "0".into()));
-    Ok(fingerprint_from(columns.to_vec(), rows, &s1, &s2))
+    let sums = res.pop().unwrap_or((0, "0".into(), "0".into(), Vec::new()));
+    Ok(fingerprint_from(columns.to_vec(), sums))
 }
 
 /// A unified diff of two schema texts (`similar::TextDiff`, 3 lines of

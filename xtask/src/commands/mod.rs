@@ -2,6 +2,7 @@
 //! (the exit code of SPEC 3.4); the shared `Run` gives each one its log
 //! file, its audit row, its confirmations and its output format.
 
+pub mod bench;
 pub mod demo;
 pub mod history;
 pub mod migrate;
@@ -94,6 +95,7 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>, io: &mu
         Command::Snapshot(a) => snapshot::run(a, &mut ctx),
         Command::History(a) => history::run(a, &mut ctx),
         Command::Demo(a) => demo::run(a, &mut ctx),
+        Command::Bench(a) => bench::run(a, &mut ctx),
         Command::Verify(a) => verify::run(a, &mut ctx),
     }
 }

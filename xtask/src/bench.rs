@@ -1,0 +1,468 @@
+//! Benchmarks of SPEC section 10, measured in one run on one machine so the
+//! figures are comparable as ratios: fresh-database cost, verify of the
+//! clinic set end to end, the framework's overhead over `psql -f`, snapshot
+//! time on 500 tables, the batched backfill against a single UPDATE under a
+//! concurrent writer, and `verify --from` against a pg_dump round trip.
+//! Benchmarks print figures; they never pass or fail a test suite.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::apply::{self, Target, Ui};
+use crate::error::{db_err, Error, Result};
+use crate::pg::{Backend, Server};
+use crate::{db, rehearse, set, snapshot};
+
+/// One measured figure beside its target.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    pub bench: String,
+    pub measured: String,
+    pub target: String,
+    /// met, missed, or info (no target).
+    pub result: &'static str,
+    pub values: serde_json::Value,
+}
+
+fn figure(bench: &str, measured: String, target: &str, met: Option<bool>, values: serde_json::Value) -> Figure {
+    let result = match met {
+        Some(true) => "met",
+        Some(false) => "missed",
+        None => "info",
+    };
+    Figure { bench: bench.into(), measured, target: target.into(), result, values }
+}
+
+pub struct Options<'a> {
+    pub backend: Backend,
+    pub clinic_dir: &'a Path,
+    pub only: Vec<String>,
+    pub backfill_rows: u64,
+    pub verify_rows: u64,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Progress goes nowhere during benchmarks (it would cost time); confirmations are granted.
+struct Silent;
+impl Ui for Silent {
+    fn confirm(&mut self, _p: &str, _e: &str) -> bool {
+        true
+    }
+    fn progress(&mut self, _line: &str) {}
+}
+
+fn wanted(o: &Options, name: &str) -> bool {
+    o.only.is_empty() || o.only.iter().any(|x| x == name)
+}
+
+/// Runs the selected benchmarks; `say` reports progress to the operator.
+pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
+    let mut figures = Vec::new();
+    let t = Instant::now();
+    let server = Server::start(&o.backend)?;
+    let start_ms = ms(t.elapsed());
+    say(&format!("server ready in {start_ms:.0} ms"));
+    let set = set::load(o.clinic_dir)?;
+    let mut n = 0;
+    let mut fresh = |server: &Server, label: &str| -> Result<(String, String)> {
+        n += 1;
+        let name = format!("bench_{label}_{}_{n}", std::process::id());
+        let url = server.create_database(&name, None)?;
+        Ok((name, url))
+    };
+
+    if wanted(o, "fresh-db") {
+        let mut clones = Vec::new();
+        for i in 0..20 {
+            let name = format!("bench_clone_{}_{i}", std::process::id());
+            let t = Instant::now();
+            server.create_database(&name, None)?;
+            clones.push(ms(t.elapsed()));
+            server.drop_database(&name)?;
+        }
+        let clone = median(clones);
+        figures.push(figure(
+            "fresh database: CREATE DATABASE from a template (median of 20)",
+            format!("{clone:.1} ms"),
+            "< 100 ms",
+            Some(clone < 100.0),
+            serde_json::json!({"clone_ms": clone}),
+        ));
+        figures.push(figure(
+            "fresh database: container start vs template clone",
+            format!("start {start_ms:.0} ms, clone {clone:.1} ms ({:.0}x)", start_ms / clone.max(0.01)),
+            "start + clone < 1.5 s",
+            Some(start_ms + clone < 1500.0),
+            serde_json::json!({"container_start_ms": start_ms, "clone_ms": clone}),
+        ));
+    }
+
+    if wanted(o, "verify") {
+        say(&format!("verify: clinic set with {} seeded rows", o.verify_rows));
+        let (name, url) = fresh(&server, "verify")?;
+        let t = Instant::now();
+        let mut client = db::connect(&url, "phasegate bench")?;
+        db::acquire_lock(&mut client, Duration::ZERO)?;
+        let opts = rehearse::Options { phase: None, strict: false, seed_rows: Some(o.verify_rows), apply: apply::Options { accept_review: true, ..Default::default() } };
+        let r = rehearse::rehearse(&mut client, &set, &opts, &mut Silent)?;
+        drop(client);
+        let total = start_ms + ms(t.elapsed());
+        server.drop_database(&name)?;
+        let steps: Vec<serde_json::Value> = r
+            .phases
+            .iter()
+            .map(|p| serde_json::json!({"phase": p.phase, "name": p.name, "ms": p.ms, "steps": p.steps}))
+            .collect();
+        let per_phase = r.phases.iter().map(|p| format!("{} {:.1}s", p.name, p.ms / 1000.0)).collect::<Vec<_>>().join(", ");
+        figures.push(figure(
+            "verify of the clinic set end to end (container start included)",
+            format!("{:.1} s ({per_phase}; {})", total / 1000.0, if r.mismatch() { "MISMATCH" } else { "all restored" }),
+            "< 15 s on 2 cores",
+            Some(total < 15_000.0 && !r.mismatch()),
+            serde_json::json!({"total_ms": total, "container_start_ms": start_ms, "phases": steps, "rows": o.verify_rows}),
+        ));
+    }
+
+    if wanted(o, "overhead") {
+        figures.push(overhead(&server, &set, o, say)?);
+    }
+    if wanted(o, "snapshot") {
+        figures.push(snapshot_500(&server, say)?);
+    }
+    if wanted(o, "backfill") {
+        figures.extend(backfill(&server, &set, o, say)?);
+    }
+    if wanted(o, "verify-from") {
+        figures.push(verify_from(&server, say)?);
+    }
+    Ok(figures)
+}
+
+/// A clinic database with phase 0 applied and `rows` reservations seeded, as a template.
+fn seeded_template(server: &Server, set: &set::MigrationSet, rows: u64, to_version: Option<i32>, label: &str) -> Result<String> {
+    let name = format!("bench_tpl_{label}_{}", std::process::id());
+    let url = server.create_database(&name, None)?;
+    let mut c = db::connect(&url, "phasegate bench")?;
+    let opts = apply::Options { accept_review: true, ..Default::default() };
+    apply::migrate(&mut c, set, Target::Phase(0), &opts, &mut Silent)?;
+    apply::seed(&mut c, set, Some(rows))?;
+    if let Some(v) = to_version {
+        let o = apply::migrate(&mut c, set, Target::Version(v), &opts, &mut Silent)?;
+        if let Some(e) = o.failure {
+            return Err(e);
+        }
+    }
+    c.batch_execute("VACUUM ANALYZE").map_err(db_err("vacuum"))?;
+    drop(c);
+    server.make_template(&name)?;
+    Ok(name)
+}
+
+fn clone_of(server: &Server, template: &str, label: &str) -> Result<(String, String)> {
+    let name = format!("bench_{label}_{}", std::process::id());
+    let url = server.create_database(&name, Some(template))?;
+    Ok((name, url))
+}
+
+/// phasegate applying phases 1-4 (checks excluded) against `psql -f` of the
+/// same files on clones of the same seeded database.
+fn overhead(server: &Server, set: &set::MigrationSet, o: &Options, say: &mut dyn FnMut(&str)) -> Result<Figure> {
+    say("overhead: phasegate migrate vs psql -f, phases 1-4");
+    let tpl = seeded_template(server, set, o.verify_rows, None, "overhead")?;
+    let (a, url_a) = clone_of(server, &tpl, "ovh_pg")?;
+    let mut c = db::connect(&url_a, "phasegate bench")?;
+    db::acquire_lock(&mut c, Duration::ZERO)?;
+    let t = Instant::now();
+    let out = apply::migrate(&mut c, set, Target::Latest, &apply::Options { accept_review: true, ..Default::default() }, &mut Silent)?;
+    let total = ms(t.elapsed());
+    if let Some(e) = out.failure {
+        return Err(e);
+    }
+    let checks: f64 = out.checks().map(|c| c.duration_ms).sum();
+    let phasegate = total - checks;
+    drop(c);
+    server.drop_database(&a)?;
+
+    let (b, url_b) = clone_of(server, &tpl, "ovh_psql")?;
+    let dir = tempfile::tempdir().map_err(|e| Error::Io { path: "tempdir".into(), source: e })?;
+    let t = Instant::now();
+    for step in set.steps().filter(|s| s.phase >= 1) {
+        // The batch file as one statement doing the same work (one batch of every row).
+        let sql = step.forward.text.replace(":batch_size", "2147483647").replace(":last_key", "NULL");
+        let f = dir.path().join(format!("V{}.sql", step.version));
+        std::fs::write(&f, sql).map_err(|e| Error::Io { path: f.clone(), source: e })?;
+        let mut cmd = Command::new("psql");
+        cmd.args(["-q", "-X", "-v", "ON_ERROR_STOP=1"]);
+        if !step.forward.directives.no_transaction {
+            cmd.arg("-1");
+        }
+        let st = cmd.arg("-f").arg(&f).arg(&url_b).output().map_err(|e| Error::Refused(format!("psql: {e}; install postgresql-client")))?;
+        if !st.status.success() {
+            return Err(Error::Refused(format!("psql -f V{} failed: {}", step.version, String::from_utf8_lossy(&st.stderr).trim())));
+        }
+    }
+    let psql = ms(t.elapsed());
+    server.drop_database(&b)?;
+    server.drop_database(&tpl)?;
+    let ratio = phasegate / psql;
+    Ok(figure(
+        "framework overhead over psql -f (phases 1-4, checks excluded)",
+        format!("phasegate {:.2} s vs psql {:.2} s = {ratio:.2}x (checks took {:.2} s more)", phasegate / 1000.0, psql / 1000.0, checks / 1000.0),
+        "<= 1.1x",
+        Some(ratio <= 1.1),
+        serde_json::json!({"phasegate_ms": phasegate, "checks_ms": checks, "psql_ms": psql, "ratio": ratio}),
+    ))
+}
+
+/// snapshot::take on a schema of 500 tables.
+fn snapshot_500(server: &Server, say: &mut dyn FnMut(&str)) -> Result<Figure> {
+    say("snapshot: 500 tables");
+    let name = format!("bench_snap_{}", std::process::id());
+    let url = server.create_database(&name, None)?;
+    let mut c = db::connect(&url, "phasegate bench")?;
+    c.batch_execute(
+        "DO $$ BEGIN FOR i IN 1..500 LOOP
+           EXECUTE format('CREATE TABLE t%s (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, code text NOT NULL UNIQUE, amount numeric(10,2) NOT NULL DEFAULT 0 CHECK (amount >= 0), created_at timestamptz NOT NULL DEFAULT now())', i);
+           EXECUTE format('CREATE INDEX t%s_created_at_idx ON t%s (created_at)', i, i);
+           EXECUTE format('INSERT INTO t%s (code) SELECT ''c'' || g FROM generate_series(1, 20) g', i);
+         END LOOP; END $$;",
+    )
+    .map_err(db_err("creating 500 tables"))?;
+    let mut schema_only = Vec::new();
+    let mut with_rows = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        snapshot::take(&mut c, &snapshot::SnapshotOptions { fingerprint_rows: false, ..Default::default() }).map_err(db_err("snapshot"))?;
+        schema_only.push(ms(t.elapsed()));
+        let t = Instant::now();
+        snapshot::take(&mut c, &Default::default()).map_err(db_err("snapshot"))?;
+        with_rows.push(ms(t.elapsed()));
+    }
+    drop(c);
+    server.drop_database(&name)?;
+    let (s, r) = (median(schema_only), median(with_rows));
+    Ok(figure(
+        "snapshot of a 500-table schema (median of 5)",
+        format!("schema {s:.0} ms, schema + row fingerprints {r:.0} ms"),
+        "one round trip per catalog (no target)",
+        None,
+        serde_json::json!({"schema_ms": s, "with_rows_ms": r}),
+    ))
+}
+
+/// What a concurrent writer saw during a backfill.
+#[derive(Debug, Default, Clone, Serialize)]
+struct WriterStats {
+    statements: u64,
+    errors: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+/// A writer confirming existing reservations (rows the backfill also
+/// updates) and booking new ones, until stopped.
+fn writer(url: String, stop: Arc<AtomicBool>, max_id: i64) -> std::thread::JoinHandle<WriterStats> {
+    std::thread::spawn(move || {
+        let mut c = match db::connect(&url, "bench writer") {
+            Ok(c) => c,
+            Err(_) => return WriterStats { errors: 1, ..Default::default() },
+        };
+        let mut lat = Vec::new();
+        let mut errors = 0u64;
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        while !stop.load(Ordering::Relaxed) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let id = (x % max_id.max(1) as u64) as i64 + 1;
+            let t = Instant::now();
+            let r = c.execute("UPDATE reservations SET status = 'CONFIRMED' WHERE id = $1", &[&id]);
+            lat.push(ms(t.elapsed()));
+            if r.is_err() {
+                errors += 1;
+            }
+            let t = Instant::now();
+            let r = c.execute(
+                "INSERT INTO reservations (\"patientName\", phone, \"birthDate\", gender, \"treatmentType\", service, \"preferredDate\", \"preferredTime\")
+                 VALUES ('벤치', '010-0000-0000', '1990-01-01', 'FEMALE', 'FIRST_VISIT', 'SKIN_CARE', current_date + 30, '10:00')",
+                &[],
+            );
+            lat.push(ms(t.elapsed()));
+            if r.is_err() {
+                errors += 1;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let n = lat.len() as u64;
+        WriterStats { statements: n, errors, p50_ms: percentile(lat.clone(), 0.5), p99_ms: percentile(lat.clone(), 0.99), max_ms: percentile(lat, 1.0) }
+    })
+}
+
+/// The clinic V9 backfill on `rows` reservations: batched (phasegate) and as
+/// one UPDATE, each on a clone of the same database, each with a writer.
+fn backfill(server: &Server, set: &set::MigrationSet, o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
+    say(&format!("backfill: seeding {} reservations (phases 0-1 and V8 applied)", o.backfill_rows));
+    let tpl = seeded_template(server, set, o.backfill_rows, Some(8), "backfill")?;
+    let v9 = set.step(9).ok_or_else(|| Error::Refused("the clinic set has no V9".into()))?;
+    let batch = v9.forward.directives.batch.unwrap_or(5000);
+
+    let run_one = |label: &str, batched: bool| -> Result<(f64, u64, WriterStats)> {
+        let (name, url) = clone_of(server, &tpl, label)?;
+        let mut c = db::connect(&url, "phasegate bench")?;
+        let max_id: i64 = c.query_one("SELECT max(id) FROM reservations", &[]).map_err(db_err("max id"))?.get(0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let w = writer(url.clone(), stop.clone(), max_id);
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        let rows = if batched {
+            db::acquire_lock(&mut c, Duration::ZERO)?;
+            let out = apply::migrate(&mut c, set, Target::Version(9), &apply::Options { accept_review: true, ..Default::default() }, &mut Silent)?;
+            if let Some(e) = out.failure {
+                stop.store(true, Ordering::Relaxed);
+                let _ = w.join();
+                return Err(e);
+            }
+            out.steps.iter().find(|s| s.version == 9).and_then(|s| s.rows).unwrap_or(0)
+        } else {
+            let sql = v9.forward.text.replace(":batch_size", "2147483647").replace(":last_key", "NULL");
+            let st = crate::sqltext::statements(&sql).into_iter().next().expect("one statement");
+            c.execute(&sql[st.start..st.end], &[]).map_err(db_err("single UPDATE"))?
+        };
+        let secs = t.elapsed().as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        let stats = w.join().unwrap_or_default();
+        drop(c);
+        server.drop_database(&name)?;
+        Ok((rows as f64 / secs, rows, stats))
+    };
+    say("backfill: batched");
+    let (b_rate, b_rows, b_w) = run_one("bf_batched", true)?;
+    say("backfill: single UPDATE");
+    let (s_rate, s_rows, s_w) = run_one("bf_single", false)?;
+    server.drop_database(&tpl)?;
+    let ratio = b_rate / s_rate.max(1e-9);
+    let values = serde_json::json!({
+        "rows": o.backfill_rows, "batch_size": batch,
+        "batched": {"rows": b_rows, "rows_per_s": b_rate, "writer": b_w},
+        "single_update": {"rows": s_rows, "rows_per_s": s_rate, "writer": s_w},
+        "ratio": ratio,
+    });
+    Ok(vec![
+        figure(
+            "batched backfill rows/s vs a single UPDATE",
+            format!("batched {b_rate:.0} rows/s, single UPDATE {s_rate:.0} rows/s = {:.0}%", ratio * 100.0),
+            ">= 50%",
+            Some(ratio >= 0.5),
+            values.clone(),
+        ),
+        figure(
+            "concurrent writer during the batched backfill",
+            format!(
+                "{} errors, p50 {:.1} ms, p99 {:.1} ms (single UPDATE: {} errors, p50 {:.1} ms, p99 {:.1} ms, max {:.0} ms)",
+                b_w.errors, b_w.p50_ms, b_w.p99_ms, s_w.errors, s_w.p50_ms, s_w.p99_ms, s_w.max_ms
+            ),
+            "0 errors, p99 < 50 ms",
+            Some(b_w.errors == 0 && b_w.p99_ms < 50.0 && b_w.statements > 0),
+            values,
+        ),
+    ])
+}
+
+/// A generated sqlx project of 200 migrations; phasegate `verify --from`
+/// against a pg_dump round trip (dump, up, down, dump, diff) per migration.
+fn verify_from(server: &Server, say: &mut dyn FnMut(&str)) -> Result<Figure> {
+    const N: usize = 200;
+    say(&format!("verify --from: {N} generated sqlx migrations"));
+    let dir = tempfile::tempdir().map_err(|e| Error::Io { path: "tempdir".into(), source: e })?;
+    let write = |name: String, text: String| std::fs::write(dir.path().join(&name), text).map_err(|e| Error::Io { path: name.into(), source: e });
+    for i in 1..=N {
+        let v = 20_240_000_000_000u64 + i as u64;
+        let (up, down) = match i % 4 {
+            0 => (format!("CREATE TABLE t{i} (id bigint PRIMARY KEY, note text, created_at timestamptz NOT NULL DEFAULT now());\nCREATE INDEX t{i}_created_idx ON t{i} (created_at);"), format!("DROP TABLE t{i};")),
+            1 => (format!("CREATE TYPE e{i} AS ENUM ('a', 'b', 'c');"), format!("DROP TYPE e{i};")),
+            2 => (format!("CREATE FUNCTION f{i}(x int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT x + {i} $$;"), format!("DROP FUNCTION f{i}(int);")),
+            _ => (format!("CREATE VIEW v{i} AS SELECT {i} AS n, now() AS at;"), format!("DROP VIEW v{i};")),
+        };
+        write(format!("{v}_m{i}.up.sql"), up)?;
+        write(format!("{v}_m{i}.down.sql"), down)?;
+    }
+    let set = crate::foreign::load(crate::foreign::Layout::Sqlx, dir.path())?;
+
+    let (a, url_a) = {
+        let name = format!("bench_vf_pg_{}", std::process::id());
+        (name.clone(), server.create_database(&name, None)?)
+    };
+    let t = Instant::now();
+    let mut c = db::connect(&url_a, "phasegate bench")?;
+    db::acquire_lock(&mut c, Duration::ZERO)?;
+    let r = rehearse::rehearse(&mut c, &set, &rehearse::Options { phase: None, strict: false, seed_rows: None, apply: apply::Options::default() }, &mut Silent)?;
+    let phasegate = ms(t.elapsed());
+    drop(c);
+    server.drop_database(&a)?;
+
+    let name_b = format!("bench_vf_dump_{}", std::process::id());
+    let url_b = server.create_database(&name_b, None)?;
+    let dump = |url: &str| -> Result<String> {
+        let o = Command::new("pg_dump").args(["--schema-only", "--no-owner", url]).output().map_err(|e| Error::Refused(format!("pg_dump: {e}; install postgresql-client")))?;
+        Ok(String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")).collect::<Vec<_>>().join("\n"))
+    };
+    let psql = |url: &str, sql: &str| -> Result<()> {
+        let o = Command::new("psql").args(["-q", "-X", "-1", "-v", "ON_ERROR_STOP=1", "-c", sql, url]).output().map_err(|e| Error::Refused(format!("psql: {e}")))?;
+        if o.status.success() {
+            Ok(())
+        } else {
+            Err(Error::Refused(String::from_utf8_lossy(&o.stderr).to_string()))
+        }
+    };
+    let t = Instant::now();
+    let mut differing = 0;
+    for p in &set.phases {
+        let s = &p.steps[0];
+        let before = dump(&url_b)?;
+        psql(&url_b, &s.forward.text)?;
+        if let Some(d) = &s.rollback {
+            psql(&url_b, &d.text)?;
+            if dump(&url_b)? != before {
+                differing += 1;
+            }
+            psql(&url_b, &s.forward.text)?;
+        }
+    }
+    let round_trip = ms(t.elapsed());
+    server.drop_database(&name_b)?;
+    let mismatches = r.phases.iter().filter(|p| p.result == "mismatch").count();
+    let speedup = round_trip / phasegate;
+    Ok(figure(
+        "verify --from on 200 migrations vs a pg_dump --schema-only round trip",
+        format!(
+            "phasegate {:.1} s vs pg_dump round trip {:.1} s = {speedup:.1}x faster; verdicts: {mismatches} vs {differing} differing",
+            phasegate / 1000.0,
+            round_trip / 1000.0
+        ),
+        ">= 5x faster, same verdicts",
+        Some(speedup >= 5.0 && mismatches == differing),
+        serde_json::json!({"migrations": N, "phasegate_ms": phasegate, "pg_dump_round_trip_ms": round_trip, "speedup": speedup, "phasegate_mismatches": mismatches, "pg_dump_differing": differing}),
+    ))
+}
