@@ -13,6 +13,7 @@ pub mod commands;
 pub mod db;
 pub mod error;
 pub mod ledger;
+pub mod lint;
 pub mod pg;
 pub mod report;
 pub mod risk;

@@ -132,6 +132,13 @@ pub fn line_of(text: &str, byte: usize) -> usize {
     text[..byte.min(text.len())].bytes().filter(|&c| c == b'\n').count() + 1
 }
 
+/// 1-based (line, column) of a byte offset; the column counts characters.
+pub fn line_col_of(text: &str, byte: usize) -> (usize, usize) {
+    let byte = byte.min(text.len());
+    let line_start = text[..byte].rfind('\n').map_or(0, |p| p + 1);
+    (line_of(text, byte), text[line_start..byte].chars().count() + 1)
+}
+
 /// 1-based (line, column) of a 1-based character position as PostgreSQL
 /// reports it, relative to `text`.
 pub fn position_to_line_col(text: &str, char_pos: usize) -> (usize, usize) {
@@ -189,5 +196,7 @@ mod tests {
     fn maps_positions_to_lines() {
         assert_eq!(position_to_line_col("ab\ncd\nef", 5), (2, 2));
         assert_eq!(position_to_line_col("ab", 1), (1, 1));
+        assert_eq!(line_col_of("ab\nçd\nef", 6), (2, 3));
+        assert_eq!(line_col_of("ab", 0), (1, 1));
     }
 }
