@@ -49,7 +49,7 @@ use serde::Serialize;
 use squawk_linter::{Linter, Rule, Violation};
 use squawk_syntax::{SourceFile, SyntaxKind};
 
-use crate::error::{display_path, Error};
+use crate::error::{display_path, Error, Location};
 use crate::set::{self, MigrationSet, Phase, SqlFile};
 use crate::sqltext;
 
@@ -89,14 +89,8 @@ pub struct Finding {
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.file)?;
-        if self.line > 0 {
-            write!(f, ":{}", self.line)?;
-            if self.column > 0 {
-                write!(f, ":{}", self.column)?;
-            }
-        }
-        write!(f, ": {} {}: {}", self.severity, self.rule, self.message)?;
+        let at = Location { file: self.file.clone().into(), line: self.line, column: self.column };
+        write!(f, "{at}: {} {}: {}", self.severity, self.rule, self.message)?;
         if let Some(fix) = &self.fix {
             write!(f, " (fix: {fix})")?;
         }
@@ -344,83 +338,47 @@ impl Tok {
 }
 
 /// Tokens of one statement; comments and dollar-quoted bodies are skipped.
+/// Works on bytes: every byte it splits on is ASCII, so the pieces between
+/// are whole UTF-8 characters.
 fn tokens(sql: &str) -> Vec<Tok> {
-    let b: Vec<char> = sql.chars().collect();
+    let b = sql.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
-        if c.is_whitespace() {
+        if let Some(end) = sqltext::comment_end(b, i) {
+            i = end;
+        } else if c.is_ascii_whitespace() {
             i += 1;
-        } else if c == '-' && b.get(i + 1) == Some(&'-') {
-            while i < b.len() && b[i] != '\n' {
-                i += 1;
+        } else if c == b'\'' || c == b'"' {
+            let start = i + 1;
+            i = start;
+            while i < b.len() && !(b[i] == c && b.get(i + 1) != Some(&c)) {
+                i += if b[i] == c { 2 } else { 1 };
             }
-        } else if c == '/' && b.get(i + 1) == Some(&'*') {
-            let mut depth = 0;
-            while i < b.len() {
-                if b[i] == '/' && b.get(i + 1) == Some(&'*') {
-                    depth += 1;
-                    i += 2;
-                } else if b[i] == '*' && b.get(i + 1) == Some(&'/') {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-        } else if c == '\'' || c == '"' {
-            let mut s = String::new();
+            let q = if c == b'"' { "\"\"" } else { "''" };
+            let text = String::from_utf8_lossy(&b[start..i.min(b.len())]).replace(q, &q[..1]);
             i += 1;
-            while i < b.len() {
-                if b[i] == c {
-                    if b.get(i + 1) == Some(&c) {
-                        s.push(c);
-                        i += 2;
-                        continue;
-                    }
-                    break;
-                }
-                s.push(b[i]);
-                i += 1;
-            }
-            i += 1;
-            out.push(if c == '"' { Tok::Quoted(s) } else { Tok::Literal });
-        } else if c == '$' && b.get(i + 1).is_some_and(|n| *n == '$' || n.is_alphabetic() || *n == '_') {
-            let start = i;
-            let mut j = i + 1;
-            while j < b.len() && (b[j].is_alphanumeric() || b[j] == '_') {
-                j += 1;
-            }
-            if b.get(j) != Some(&'$') {
-                out.push(Tok::Punct('$'));
-                i += 1;
-                continue;
-            }
-            let tag: String = b[start..=j].iter().collect();
-            let rest: String = b[j + 1..].iter().collect();
-            i = match rest.find(&tag) {
-                Some(p) => j + 1 + rest[..p].chars().count() + tag.chars().count(),
-                None => b.len(),
-            };
+            out.push(if c == b'"' { Tok::Quoted(text) } else { Tok::Literal });
+        } else if let Some(tag_len) = sqltext::dollar_tag(&b[i..]) {
+            let tag = &sql[i..i + tag_len];
+            i += tag_len;
+            i = sql[i..].find(tag).map_or(b.len(), |p| i + p + tag_len);
             out.push(Tok::Literal);
         } else if c.is_ascii_digit() {
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == '.') {
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
                 i += 1;
             }
             out.push(Tok::Literal);
-        } else if c.is_alphabetic() || c == '_' {
-            let mut s = String::new();
-            while i < b.len() && (b[i].is_alphanumeric() || b[i] == '_' || b[i] == '$') {
-                s.push(b[i].to_ascii_lowercase());
+        } else if word(c) {
+            let start = i;
+            while i < b.len() && word(b[i]) {
                 i += 1;
             }
-            out.push(Tok::Word(s));
+            out.push(Tok::Word(String::from_utf8_lossy(&b[start..i]).to_ascii_lowercase()));
         } else {
-            out.push(Tok::Punct(c));
+            out.push(Tok::Punct(c as char));
             i += 1;
         }
     }
