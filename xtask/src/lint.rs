@@ -24,7 +24,17 @@
 //!   a schema that already exists; squawk itself skips tables created in the
 //!   same transaction (they have no rows yet);
 //! - squawk rules that conflict with phasegate's model are off (`DISABLED`,
-//!   each with its reason).
+//!   each with its reason: the timeout rules, because the engine sets the
+//!   timeouts; squawk's CONCURRENTLY-in-transaction rule, replaced by one that
+//!   reads the directive; the type-preference rules, which judge the schema's
+//!   design rather than what a migration does to a live table);
+//! - kept on purpose: `transaction-nesting` (a BEGIN or COMMIT in a file
+//!   would break the step's one transaction with its ledger rows and checks)
+//!   and `prefer-robust-stmts` as a warning (it only speaks outside a
+//!   transaction, i.e. in no-transaction files, where a failed statement is
+//!   not undone and a re-run should not trip over what it left);
+//! - a squawk parse error is a `syntax-error` finding; a batch file's
+//!   `:batch_size` is replaced by a number of the same length first.
 //!
 //! phasegate's own rules, which need the directives squawk does not know:
 //! - `set-structure`: a load error (SPEC 3); linting stops there;
