@@ -166,7 +166,7 @@ const LOCK: &[Rule] = &[
 ];
 
 /// squawk rules reported as warnings (advice); all others are errors.
-const ADVICE: &[Rule] = &[Rule::PreferRobustStmts, Rule::RequireEnumValueOrdering];
+const ADVICE: &[Rule] = &[Rule::PreferRobustStmts, Rule::RequireEnumValueOrdering, Rule::UnusedIgnore];
 
 const NO_TX_FIX: &str = "put it alone in a migration file that starts with `-- phasegate: no-transaction`";
 const NOT_VALID_FIX: &str =
@@ -647,6 +647,8 @@ mod tests {
         let found = lint("ALTER TABLE t DROP COLUMN b;\n", Some("ALTER TABLE t ADD COLUMN b text;\n"));
         assert_eq!(found, vec![("ban-drop-column".into(), "migrations/V2__change.sql".into(), 1, Severity::Error)]);
         assert_eq!(lint("ALTER TABLE t DROP COLUMN b;\n", None), vec![]);
+        let ignored = "-- squawk-ignore ban-drop-column -- b was never read\nALTER TABLE t DROP COLUMN b;\n";
+        assert_eq!(lint(ignored, Some("ALTER TABLE t ADD COLUMN b text;\n")), vec![]);
         assert_eq!(rules(&lint("DROP TABLE u;\n", Some("CREATE TABLE u (a int);\n"))), vec!["ban-drop-table"]);
     }
 
