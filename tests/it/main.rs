@@ -1,10 +1,12 @@
 //! phasegate's integration tests: one binary (it links once), every test
 //! against a real PostgreSQL started by the harness (testcontainers, or the
 //! server PHASEGATE_TEST_DATABASE_URL names). No test passes without one.
+//! Only `lint` needs none: it reads files.
 
 mod clinic;
 mod gates;
 mod harness;
+mod lint;
 mod safety;
 mod traffic;
 mod verify;

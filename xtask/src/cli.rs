@@ -57,6 +57,15 @@ pub enum Command {
     /// The phases with their risk, lock levels and whether data can be lost
     #[command(after_help = "Example:\n  cargo xtask plan --dir examples/tenant-keys")]
     Plan(PlanArgs),
+    /// Lint the set: its structure and the lock safety of every SQL file, phase-aware
+    #[command(after_help = "Examples:
+  cargo xtask lint                             the set in the current folder
+  cargo xtask lint --dir examples/tenant-keys  another set
+  cargo xtask lint --format json               findings as JSON, for CI annotations
+  cargo xtask lint --strict                    warnings fail too (exit 1)
+
+Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors found or the set does not load.")]
+    Lint(LintArgs),
     /// Scaffold a forward, rollback and validation trio in a phase
     #[command(after_help = "Example:\n  cargo xtask new add_reminders --phase 1")]
     New(NewArgs),
@@ -215,6 +224,15 @@ pub struct StatusArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub set: SetArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LintArgs {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// Fail (exit 1) on warnings too
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, Args)]

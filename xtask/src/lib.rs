@@ -3,8 +3,9 @@
 //! The engine is the library: `set` loads a migration set, `check` is the
 //! validation language, `ledger` the forward ledger and audit, `apply`
 //! migrates and rolls back, `snapshot` describes a schema, `pg` provides
-//! disposable servers, `risk` plans, `report` renders. `cli` and `commands`
-//! are the command-line front end on top; the engine never depends on them.
+//! disposable servers, `risk` plans, `lint` checks files for lock safety,
+//! `report` renders. `cli` and `commands` are the command-line front end on
+//! top; the engine never depends on them.
 
 pub mod apply;
 pub mod bench;
@@ -15,6 +16,7 @@ pub mod db;
 pub mod error;
 pub mod foreign;
 pub mod ledger;
+pub mod lint;
 pub mod pg;
 pub mod rehearse;
 pub mod report;

@@ -1,7 +1,7 @@
 //! What a phase does to a live database (SPEC 4 `plan`): the lock level each
 //! statement takes, whether it changes or destroys data, and the phase's
 //! risk: low (additive), medium (data changes), high (destructive),
-//! catastrophic (irreversible).
+//! catastrophic (irreversible); beside it, the phase's lint findings.
 
 use serde::Serialize;
 
@@ -42,6 +42,8 @@ pub struct PhasePlan {
     pub locks: Vec<&'static str>,
     pub effects: Vec<Effect>,
     pub rollback_effects: Vec<Effect>,
+    /// The lint findings of the phase's forward and rollback files.
+    pub findings: Vec<crate::lint::Finding>,
 }
 
 /// Classifies one statement by its leading keywords.
@@ -122,7 +124,8 @@ pub fn plan_phase(p: &Phase) -> PhasePlan {
     let mut locks: Vec<&'static str> = effects.iter().map(|e| e.lock).filter(|l| *l != "none").collect();
     locks.sort();
     locks.dedup();
-    PhasePlan { id: p.id, name: p.name.clone(), reversible: p.reversible, risk, data_loss, rollback_discards, locks, effects, rollback_effects }
+    let findings = crate::lint::lint_phase(p);
+    PhasePlan { id: p.id, name: p.name.clone(), reversible: p.reversible, risk, data_loss, rollback_discards, locks, effects, rollback_effects, findings }
 }
 
 #[cfg(test)]

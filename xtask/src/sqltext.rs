@@ -23,28 +23,8 @@ pub fn statements(text: &str) -> Vec<Statement> {
     while i < b.len() {
         let c = b[i];
         match c {
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0;
-                while i < b.len() {
-                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
+            b'-' | b'/' if comment_end(b, i).is_some() => {
+                i = comment_end(b, i).unwrap_or(b.len());
                 continue;
             }
             b'\'' | b'"' => {
@@ -107,8 +87,40 @@ pub fn statements(text: &str) -> Vec<Statement> {
     out
 }
 
+/// Where the comment starting at `b[i]` (`-- ...` to the end of the line, or
+/// a nested `/* ... */`) ends; `None` when no comment starts there.
+pub fn comment_end(b: &[u8], mut i: usize) -> Option<usize> {
+    match (b.get(i), b.get(i + 1)) {
+        (Some(b'-'), Some(b'-')) => {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+            Some(i)
+        }
+        (Some(b'/'), Some(b'*')) => {
+            let mut depth = 0;
+            while i < b.len() {
+                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                    depth += 1;
+                    i += 2;
+                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            Some(i.min(b.len()))
+        }
+        _ => None,
+    }
+}
+
 /// Length of a dollar-quote tag (`$$` or `$tag$`) at the start of `b`.
-fn dollar_tag(b: &[u8]) -> Option<usize> {
+pub fn dollar_tag(b: &[u8]) -> Option<usize> {
     if b.first() != Some(&b'$') {
         return None;
     }
@@ -130,6 +142,13 @@ fn dollar_tag(b: &[u8]) -> Option<usize> {
 /// 1-based line of a byte offset.
 pub fn line_of(text: &str, byte: usize) -> usize {
     text[..byte.min(text.len())].bytes().filter(|&c| c == b'\n').count() + 1
+}
+
+/// 1-based (line, column) of a byte offset; the column counts characters.
+pub fn line_col_of(text: &str, byte: usize) -> (usize, usize) {
+    let byte = byte.min(text.len());
+    let line_start = text[..byte].rfind('\n').map_or(0, |p| p + 1);
+    (line_of(text, byte), text[line_start..byte].chars().count() + 1)
 }
 
 /// 1-based (line, column) of a 1-based character position as PostgreSQL
@@ -189,5 +208,7 @@ mod tests {
     fn maps_positions_to_lines() {
         assert_eq!(position_to_line_col("ab\ncd\nef", 5), (2, 2));
         assert_eq!(position_to_line_col("ab", 1), (1, 1));
+        assert_eq!(line_col_of("ab\nçd\nef", 6), (2, 3));
+        assert_eq!(line_col_of("ab", 0), (1, 1));
     }
 }

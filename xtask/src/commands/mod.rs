@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod demo;
 pub mod history;
+pub mod lint;
 pub mod migrate;
 pub mod new;
 pub mod plan;
@@ -91,6 +92,7 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>, io: &mu
         Command::Validate(a) => validate::run(a, &mut ctx),
         Command::Status(a) => status::run(a, &mut ctx),
         Command::Plan(a) => plan::run(a, &mut ctx),
+        Command::Lint(a) => lint::run(a, &mut ctx),
         Command::New(a) => new::run(a, &mut ctx),
         Command::Snapshot(a) => snapshot::run(a, &mut ctx),
         Command::History(a) => history::run(a, &mut ctx),

@@ -1,4 +1,5 @@
-//! `plan`: each phase's risk, the locks it takes, and whether data can be lost.
+//! `plan`: each phase's risk, the locks it takes, whether data can be lost,
+//! and its lint findings.
 
 use super::{failed, Ctx, Report, Run};
 use crate::cli::PlanArgs;
@@ -15,12 +16,13 @@ pub fn run(a: PlanArgs, ctx: &mut Ctx) -> i32 {
     let mut text = String::new();
     for p in &plans {
         text.push_str(&format!(
-            "phase {} {:<12} risk {:<12} data loss {:<3} rollback discards data {:<3} locks {}\n",
+            "phase {} {:<12} risk {:<12} data loss {:<3} rollback discards data {:<3} lint {:<20} locks {}\n",
             p.id,
             p.name,
             format!("{:?}", p.risk).to_lowercase(),
             if p.data_loss { "yes" } else { "no" },
             if p.rollback_discards { "yes" } else { "no" },
+            lint_count(&p.findings),
             if p.locks.is_empty() { "none".to_string() } else { p.locks.join(", ") }
         ));
         for e in &p.effects {
@@ -28,10 +30,30 @@ pub fn run(a: PlanArgs, ctx: &mut Ctx) -> i32 {
                 text.push_str(&format!("    {}:{} {} -> {}\n", e.file, e.line, e.statement, e.lock));
             }
         }
+        for f in &p.findings {
+            text.push_str(&format!("    {f}\n"));
+        }
     }
     let mut json = serde_json::Map::new();
     json.insert("phases".into(), serde_json::to_value(&plans).unwrap_or_default());
     run.finish(Report { text, json, ..Default::default() })
+}
+
+/// `none`, or `2 errors, 1 warning`.
+fn lint_count(findings: &[crate::lint::Finding]) -> String {
+    let (errors, warnings, _) = crate::lint::summary(findings);
+    let mut parts = Vec::new();
+    if errors > 0 {
+        parts.push(format!("{errors} error{}", if errors == 1 { "" } else { "s" }));
+    }
+    if warnings > 0 {
+        parts.push(format!("{warnings} warning{}", if warnings == 1 { "" } else { "s" }));
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 impl PlanArgs {
