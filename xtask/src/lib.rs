@@ -7,6 +7,7 @@
 //! are the command-line front end on top; the engine never depends on them.
 
 pub mod apply;
+pub mod backup;
 pub mod check;
 pub mod cli;
 pub mod commands;

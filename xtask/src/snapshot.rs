@@ -98,7 +98,8 @@ pub struct SnapshotOptions {
 }
 
 impl Default for SnapshotOptions {
-    /// Leaves out the ledgers (refinery's and phasegate's own) and
+    /// Leaves out the ledgers (refinery's and phasegate's own, the backup
+    /// ledger included) and
     /// fingerprints rows.
     fn default() -> Self {
         SnapshotOptions {
@@ -106,6 +107,7 @@ impl Default for SnapshotOptions {
                 "public.refinery_schema_history".to_string(),
                 "public.phasegate_applied".to_string(),
                 "public.phasegate_runs".to_string(),
+                "public.phasegate_backups".to_string(),
             ],
             fingerprint_rows: true,
         }

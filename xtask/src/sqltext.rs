@@ -23,28 +23,8 @@ pub fn statements(text: &str) -> Vec<Statement> {
     while i < b.len() {
         let c = b[i];
         match c {
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0;
-                while i < b.len() {
-                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
+            b'-' | b'/' if comment_end(b, i).is_some() => {
+                i = comment_end(b, i).expect("checked");
                 continue;
             }
             b'\'' | b'"' => {
@@ -107,8 +87,40 @@ pub fn statements(text: &str) -> Vec<Statement> {
     out
 }
 
+/// Where a comment starting at byte `i` ends (`--` to the end of the line,
+/// `/* */` nested), or `None` when no comment starts there.
+pub fn comment_end(b: &[u8], mut i: usize) -> Option<usize> {
+    match (b.get(i), b.get(i + 1)) {
+        (Some(b'-'), Some(b'-')) => {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+            Some(i)
+        }
+        (Some(b'/'), Some(b'*')) => {
+            let mut depth = 0;
+            while i < b.len() {
+                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                    depth += 1;
+                    i += 2;
+                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            Some(i)
+        }
+        _ => None,
+    }
+}
+
 /// Length of a dollar-quote tag (`$$` or `$tag$`) at the start of `b`.
-fn dollar_tag(b: &[u8]) -> Option<usize> {
+pub fn dollar_tag(b: &[u8]) -> Option<usize> {
     if b.first() != Some(&b'$') {
         return None;
     }

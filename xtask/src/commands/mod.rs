@@ -296,6 +296,7 @@ pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str) -> appl
         lock_retries: t.lock_retries,
         accept_review,
         run_id: run_id.to_string(),
+        backup: true,
     }
 }
 
