@@ -2,8 +2,9 @@
 //!
 //! The engine is the library: `set` loads a migration set, `check` is the
 //! validation language, `ledger` the forward ledger and audit, `apply`
-//! migrates and rolls back, `snapshot` describes a schema, `pg` provides
-//! disposable servers, `risk` plans, `report` renders. `cli` and `commands`
+//! migrates and rolls back, `backup` saves and restores the rows a rollback
+//! changes, `health` probes a live database, `snapshot` describes a schema,
+//! `pg` provides disposable servers, `risk` plans, `report` renders. `cli` and `commands`
 //! are the command-line front end on top; the engine never depends on them.
 
 pub mod apply;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod commands;
 pub mod db;
 pub mod error;
+pub mod health;
 pub mod ledger;
 pub mod pg;
 pub mod report;

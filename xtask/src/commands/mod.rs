@@ -3,10 +3,12 @@
 //! file, its audit row, its confirmations and its output format.
 
 pub mod demo;
+pub mod health;
 pub mod history;
 pub mod migrate;
 pub mod new;
 pub mod plan;
+pub mod restore;
 pub mod rollback;
 pub mod snapshot;
 pub mod status;
@@ -64,6 +66,8 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>, io: &mu
     match cli.command {
         Command::Migrate(a) => migrate::run(a, &mut ctx),
         Command::Rollback(a) => rollback::run(a, &mut ctx),
+        Command::Restore(a) => restore::run(a, &mut ctx),
+        Command::Health(a) => health::run(a, &mut ctx),
         Command::Validate(a) => validate::run(a, &mut ctx),
         Command::Status(a) => status::run(a, &mut ctx),
         Command::Plan(a) => plan::run(a, &mut ctx),
@@ -99,7 +103,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> i32 {
         if let Some(e) = self.exit {
             return e;
         }
@@ -126,6 +130,8 @@ pub struct Run<'c, 'a, 'b> {
     pub style: Style,
     /// Whether to write an audit row (not for dry runs).
     pub audit: bool,
+    /// Options worth recording in the audit row (e.g. `--no-backup`).
+    pub args: Vec<String>,
 }
 
 impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
@@ -146,6 +152,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
             client: None,
             style,
             audit: true,
+            args: Vec::new(),
         };
         if let Some(dir) = log_dir {
             let stamp = started_at
@@ -168,6 +175,27 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
             ));
         }
         run
+    }
+
+    /// The run's log file, when one could be created.
+    pub fn log_path(&self) -> Option<&std::path::Path> {
+        self.log_path.as_deref()
+    }
+
+    /// Who runs this: `user@host`.
+    pub fn operator(&self) -> String {
+        format!("{}@{}", self.ctx.env.os_user, self.ctx.env.hostname)
+    }
+
+    /// Seconds since the run started, and when it started (RFC 3339).
+    pub fn started(&self) -> (f64, String) {
+        (self.started.elapsed().as_secs_f64(), self.started_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
+    }
+
+    /// Writes a line to stderr (notes that are not the command's output).
+    pub fn note(&mut self, line: &str) {
+        self.log_line(line);
+        let _ = writeln!(self.ctx.io.err, "{line}");
     }
 
     pub fn log_line(&mut self, line: &str) {
@@ -239,7 +267,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
                 let record = ledger::RunRecord {
                     run_id: self.run_id.clone(),
                     command: self.command.to_string(),
-                    args: Vec::new(),
+                    args: self.args.clone(),
                     phase: self.phase.map(|p| p as i32),
                     started_at: self.started_at,
                     duration_ms,
