@@ -5,3 +5,5 @@
 mod clinic;
 mod gates;
 mod harness;
+mod health;
+mod tenant_keys;
