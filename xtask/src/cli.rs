@@ -321,9 +321,10 @@ pub struct HistoryArgs {
 pub struct DemoArgs {
     #[command(flatten)]
     pub set: SetArgs,
-    /// Reservations the seed generates
-    #[arg(long, default_value_t = 100_000)]
-    pub seed_rows: u64,
+    /// Rows the seed generates (phasegate.seed_rows); default: the seed's own
+    /// (100k reservations for the clinic set, 3000 tenants for examples/tenant-keys)
+    #[arg(long)]
+    pub seed_rows: Option<u64>,
     /// Image for the disposable server
     #[arg(long, env = "PHASEGATE_PG_IMAGE", default_value = crate::pg::DEFAULT_IMAGE)]
     pub image: String,
