@@ -44,9 +44,9 @@ pub fn decision_table(out: &mut dyn Write, results: &[CheckResult], style: Style
     let vals: Vec<String> = results.iter().map(|r| fmt_value(r.value, &r.unit)).collect();
     let w_val = vals.iter().map(|v| v.len()).max().unwrap_or(5).max(5);
     let w_thr = results.iter().map(|r| r.threshold.len()).max().unwrap_or(9).max(9);
-    writeln!(out, "{:<5} {:<w_check$}  {:<14} {:>w_val$}  {:<w_thr$}  VERDICT", "V", "CHECK", "WHEN", "VALUE", "THRESHOLD")?;
+    writeln!(out, "{:<5} {:<w_check$}  {:<15} {:>w_val$}  {:<w_thr$}  VERDICT", "V", "CHECK", "WHEN", "VALUE", "THRESHOLD")?;
     for (r, v) in results.iter().zip(&vals) {
-        writeln!(out, "{:<5} {:<w_check$}  {:<14} {:>w_val$}  {:<w_thr$}  {}", format!("V{}", r.version), r.check, r.when.as_str(), v, r.threshold, style.verdict(r.verdict))?;
+        writeln!(out, "{:<5} {:<w_check$}  {:<15} {:>w_val$}  {:<w_thr$}  {}", format!("V{}", r.version), r.check, r.when.as_str(), v, r.threshold, style.verdict(r.verdict))?;
         for e in r.evidence.iter().take(3) {
             writeln!(out, "      evidence: {e}")?;
         }

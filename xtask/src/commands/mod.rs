@@ -187,9 +187,10 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
         format!("{}@{}", self.ctx.env.os_user, self.ctx.env.hostname)
     }
 
-    /// Seconds since the run started, and when it started (RFC 3339).
+    /// Seconds since the run started, and when it started (UTC).
     pub fn started(&self) -> (f64, String) {
-        (self.started.elapsed().as_secs_f64(), self.started_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
+        let at = self.started_at.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC")).unwrap_or_default();
+        (self.started.elapsed().as_secs_f64(), at)
     }
 
     /// Writes a line to stderr (notes that are not the command's output).
