@@ -35,12 +35,15 @@ pub const LEDGER: &str = "phasegate_backups";
 
 /// What a statement does to a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Change {
     Update,
     Delete,
     Truncate,
+    /// Serialised as in SQL (and as the ledger stores it).
+    #[serde(rename = "DROP TABLE")]
     DropTable,
+    #[serde(rename = "DROP COLUMN")]
     DropColumn,
 }
 
@@ -744,6 +747,7 @@ pub fn restore(tx: &mut impl GenericClient, backups: &[Stored], restore_run_id: 
                     &[],
                 )
                 .map_err(db_err(format!("re-inserting deleted rows of {} from {}", b.table, b.backup_table)))?;
+            advance_sequences(tx, &b.table, &cols)?;
             (n, 0)
         } else {
             (0, absent as u64)
@@ -754,6 +758,26 @@ pub fn restore(tx: &mut impl GenericClient, backups: &[Stored], restore_run_id: 
         out.push(Restored { table: b.table.clone(), backup_table: b.backup_table.clone(), updated, inserted, unchanged, skipped });
     }
     Ok(out)
+}
+
+/// Moves the sequences behind identity and serial columns past the values
+/// re-inserted rows brought back, so the next insert does not collide.
+fn advance_sequences(tx: &mut impl GenericClient, table: &str, cols: &[String]) -> Result<()> {
+    for c in cols {
+        let seq: Option<String> = tx
+            .query_one("SELECT pg_get_serial_sequence($1, $2)", &[&table, c])
+            .map_err(db_err(format!("looking up the sequence of {table}.{c}")))?
+            .get(0);
+        let Some(seq) = seq else { continue };
+        tx.batch_execute(&format!(
+            "SELECT setval('{seq}', m) FROM (SELECT max({col})::bigint AS m FROM {table}) AS x, {seq} AS s
+             WHERE m > CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END",
+            seq = seq.replace('\'', "''"),
+            col = quote_ident(c)
+        ))
+        .map_err(db_err(format!("advancing {seq} past the restored rows")))?;
+    }
+    Ok(())
 }
 
 /// Convenience for callers holding a `Client`: restore in one transaction.
