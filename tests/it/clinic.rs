@@ -3,32 +3,7 @@
 //! the schema and rows of the state before its phase, and the normalised
 //! schema after every phase is an insta snapshot.
 
-use crate::harness::{assert_same_state, clinic_seeded_template, repo, run, TestDb};
-
-fn check_verdicts(doc: &serde_json::Value) -> Vec<(String, String)> {
-    doc["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (format!("V{} {}", c["version"], c["check"].as_str().unwrap()), c["verdict"].as_str().unwrap().to_string()))
-        .collect()
-}
-
-/// Compares a normalised schema with tests/snapshots/NAME.snap.
-#[track_caller]
-fn schema_snapshot(name: &str, schema: &str) {
-    insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
-        insta::assert_snapshot!(name, schema);
-    });
-}
-
-#[track_caller]
-fn assert_all_proceed(doc: &serde_json::Value) {
-    let v = check_verdicts(doc);
-    assert!(!v.is_empty(), "no checks ran: {doc:#}");
-    let bad: Vec<_> = v.iter().filter(|(_, verdict)| verdict != "PROCEED").collect();
-    assert!(bad.is_empty(), "checks not PROCEED: {bad:?}\n{doc:#}");
-}
+use crate::harness::{assert_all_proceed, assert_same_state, clinic_seeded_template, migrate_phase_by_phase, repo, roll_back_phase_by_phase_and_reapply, run, schema_snapshot, TestDb};
 
 #[test]
 fn migrate_walks_every_phase_on_the_seed_with_every_check_proceed() {
@@ -71,16 +46,7 @@ fn migrate_walks_every_phase_on_the_seed_with_every_check_proceed() {
 fn rollbacks_restore_the_state_before_each_phase() {
     let db = TestDb::from_template("rollback", clinic_seeded_template());
     let dir = repo();
-    let mut before = vec![db.snapshot()];
-    schema_snapshot("clinic_schema_after_phase_0", &before[0].schema);
-    for phase in 1..=3 {
-        let out = run(&db, &dir, &["migrate", "--phase", &phase.to_string(), "--format", "json"], "");
-        assert_eq!(out.code, 0, "migrate --phase {phase}: {out:?}");
-        assert_all_proceed(&out.json());
-        let snap = db.snapshot();
-        schema_snapshot(&format!("clinic_schema_after_phase_{phase}"), &snap.schema);
-        before.push(snap);
-    }
+    let before = migrate_phase_by_phase(&db, &dir, "clinic", 1, 3);
 
     let out = run(&db, &dir, &["rollback", "--phase", "1", "--yes"], "");
     assert_eq!(out.code, 1);
@@ -92,17 +58,5 @@ fn rollbacks_restore_the_state_before_each_phase() {
     assert_eq!(out.code, 1, "unconfirmed rollback is refused");
     assert_same_state(&before[3], &db.snapshot(), "after a refused rollback");
 
-    for phase in (1..=3).rev() {
-        let out = run(&db, &dir, &["rollback", "--phase", &phase.to_string(), "--yes", "--format", "json"], "");
-        assert_eq!(out.code, 0, "rollback --phase {phase}: {out:?}");
-        let doc = out.json();
-        assert_all_proceed(&doc);
-        assert!(doc["checks"].as_array().unwrap().iter().all(|c| c["when"] == "after-rollback"));
-        assert_same_state(&before[phase - 1], &db.snapshot(), &format!("after rolling back phase {phase}"));
-    }
-
-    // Re-applying gives the same state as the first time.
-    let out = run(&db, &dir, &["migrate", "--phase", "3"], "");
-    assert_eq!(out.code, 0, "{out:?}");
-    assert_same_state(&before[3], &db.snapshot(), "after re-applying phases 1-3");
+    roll_back_phase_by_phase_and_reapply(&db, &dir, &before, 1, 3);
 }

@@ -140,18 +140,37 @@ impl Drop for TestDb {
 /// loaded (100k reservations); tests clone it instead of seeding again.
 pub fn clinic_seeded_template() -> &'static str {
     static TEMPLATE: OnceLock<String> = OnceLock::new();
-    TEMPLATE.get_or_init(|| {
-        let name = format!("tpl_clinic_seeded_{}", std::process::id());
-        let url = server().create_database(&name, None).expect("create template database");
-        let out = cli(&["migrate", "--phase", "0", "--database-url", &url, "--dir", repo().to_str().unwrap(), "--log-dir", log_dir().to_str().unwrap()], "");
-        assert_eq!(out.code, 0, "baseline migrate failed: {out:?}");
-        let set = xtask::set::load(&repo()).expect("the clinic set loads");
-        let mut client = xtask::db::connect(&url, "phasegate-test").unwrap();
-        xtask::apply::seed(&mut client, &set, None).expect("seed");
-        drop(client);
-        server().make_template(&name).expect("mark template");
-        name
-    })
+    TEMPLATE.get_or_init(|| seeded_template("clinic", &repo()))
+}
+
+/// The tenant API keys set (SPEC 9.2).
+pub fn tenant_keys() -> PathBuf {
+    repo().join("examples/tenant-keys")
+}
+
+/// A template database with the tenant keys set's phase 0 applied and its
+/// seed loaded (3000 tenants).
+pub fn tenant_keys_seeded_template() -> &'static str {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE.get_or_init(|| seeded_template("tenant_keys", &tenant_keys()))
+}
+
+/// Applies a set up to its seed phase, loads the seed and marks the
+/// database as a template.
+fn seeded_template(label: &str, dir: &Path) -> String {
+    let name = format!("tpl_{label}_seeded_{}", std::process::id());
+    let url = server().create_database(&name, None).expect("create template database");
+    let set = xtask::set::load(dir).expect("the set loads");
+    let after = set.seed.as_ref().map(|s| s.after_phase).unwrap_or(0).to_string();
+    let out = cli(&["migrate", "--phase", &after, "--database-url", &url, "--dir", dir.to_str().unwrap(), "--log-dir", log_dir().to_str().unwrap()], "");
+    assert_eq!(out.code, 0, "baseline migrate failed: {out:?}");
+    let mut client = xtask::db::connect(&url, "phasegate-test").unwrap();
+    let started = std::time::Instant::now();
+    xtask::apply::seed(&mut client, &set, None).expect("seed");
+    eprintln!("seeded {label} in {} ms", started.elapsed().as_millis());
+    drop(client);
+    server().make_template(&name).expect("mark template");
+    name
 }
 
 /// Where test runs write their logs.
@@ -230,4 +249,66 @@ pub fn assert_same_state(before: &xtask::snapshot::Snapshot, after: &xtask::snap
     if let Some(t) = after.tables.keys().find(|t| !before.tables.contains_key(*t)) {
         panic!("{what}: table {t} appeared");
     }
+}
+
+pub fn check_verdicts(doc: &serde_json::Value) -> Vec<(String, String)> {
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (format!("V{} {}", c["version"], c["check"].as_str().unwrap()), c["verdict"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// Compares a normalised schema with tests/snapshots/NAME.snap.
+#[track_caller]
+pub fn schema_snapshot(name: &str, schema: &str) {
+    insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!(name, schema);
+    });
+}
+
+#[track_caller]
+pub fn assert_all_proceed(doc: &serde_json::Value) {
+    let v = check_verdicts(doc);
+    assert!(!v.is_empty(), "no checks ran: {doc:#}");
+    let bad: Vec<_> = v.iter().filter(|(_, verdict)| verdict != "PROCEED").collect();
+    assert!(bad.is_empty(), "checks not PROCEED: {bad:?}\n{doc:#}");
+}
+
+/// Snapshots the state, then migrates phase by phase up to `last`, asserting
+/// every check PROCEEDs and comparing each schema with the insta snapshot
+/// `<label>_schema_after_phase_N`. Returns the snapshot after each phase
+/// (index 0: before the first).
+#[track_caller]
+pub fn migrate_phase_by_phase(db: &TestDb, dir: &Path, label: &str, first: u32, last: u32) -> Vec<xtask::snapshot::Snapshot> {
+    let mut states = vec![db.snapshot()];
+    schema_snapshot(&format!("{label}_schema_after_phase_{}", first - 1), &states[0].schema);
+    for phase in first..=last {
+        let out = run(db, dir, &["migrate", "--phase", &phase.to_string(), "--format", "json"], "");
+        assert_eq!(out.code, 0, "migrate --phase {phase}: {out:?}");
+        assert_all_proceed(&out.json());
+        let snap = db.snapshot();
+        schema_snapshot(&format!("{label}_schema_after_phase_{phase}"), &snap.schema);
+        states.push(snap);
+    }
+    states
+}
+
+/// Rolls back phases `last` down to `first`, asserting each restores the
+/// state before it (`states` from `migrate_phase_by_phase`), then re-applies
+/// them and compares with the first forward state.
+#[track_caller]
+pub fn roll_back_phase_by_phase_and_reapply(db: &TestDb, dir: &Path, states: &[xtask::snapshot::Snapshot], first: u32, last: u32) {
+    for phase in (first..=last).rev() {
+        let out = run(db, dir, &["rollback", "--phase", &phase.to_string(), "--yes", "--format", "json"], "");
+        assert_eq!(out.code, 0, "rollback --phase {phase}: {out:?}");
+        let doc = out.json();
+        assert_all_proceed(&doc);
+        assert!(doc["checks"].as_array().unwrap().iter().all(|c| c["when"] == "after-rollback" || c["when"] == "before-rollback"), "{doc:#}");
+        assert_same_state(&states[(phase - first) as usize], &db.snapshot(), &format!("after rolling back phase {phase}"));
+    }
+    let out = run(db, dir, &["migrate", "--phase", &last.to_string()], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_same_state(&states[(last - first + 1) as usize], &db.snapshot(), &format!("after re-applying phases {first}-{last}"));
 }

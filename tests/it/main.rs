@@ -3,10 +3,13 @@
 //! server PHASEGATE_TEST_DATABASE_URL names). No test passes without one.
 //! Only `lint` needs none: it reads files.
 
+mod backups;
 mod clinic;
 mod gates;
 mod harness;
+mod health;
 mod lint;
 mod safety;
+mod tenant_keys;
 mod traffic;
 mod verify;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use postgres::{Client, GenericClient};
 use serde::Serialize;
 
+use crate::backup::{self, Backup};
 use crate::check::{self, Check, CheckResult, Verdict, When};
 use crate::error::{db_err, display_path, sql_error, Error, Result};
 use crate::ledger::{self, Applied};
@@ -33,6 +34,8 @@ pub struct Options {
     /// A connection string for a second session that watches who blocks the
     /// migration, so a lock timeout names the blocker. `None`: no watcher.
     pub monitor_url: Option<String>,
+    /// Back up the rows a rollback changes (SPEC 7.3); off with `--no-backup`.
+    pub backup: bool,
 }
 
 impl Default for Options {
@@ -44,6 +47,7 @@ impl Default for Options {
             accept_review: false,
             run_id: ledger::new_run_id(),
             monitor_url: None,
+            backup: true,
         }
     }
 }
@@ -97,6 +101,8 @@ pub struct StepOutcome {
     pub retries: u32,
     pub rows: Option<u64>,
     pub checks: Vec<CheckResult>,
+    /// Rows a rollback saved before changing them (SPEC 7.3).
+    pub backups: Vec<Backup>,
     pub error: Option<String>,
 }
 
@@ -119,6 +125,13 @@ impl RunOutcome {
     }
     pub fn verdict(&self) -> Verdict {
         check::worst(self.checks())
+    }
+    /// A copy for reports (the error as text, not the error itself).
+    pub fn summary(&self) -> RunOutcome {
+        RunOutcome { steps: self.steps.clone(), verdict: self.verdict, stopped_for_review: self.stopped_for_review, error: self.error.clone(), failure: None }
+    }
+    pub fn backups(&self) -> impl Iterator<Item = &Backup> {
+        self.steps.iter().flat_map(|s| s.backups.iter())
     }
     fn fail(mut self, e: Error) -> Self {
         self.error = Some(e.to_string());
@@ -411,6 +424,13 @@ struct Attempt {
     checks: Vec<CheckResult>,
     rows: Option<u64>,
     committed: bool,
+    backups: Vec<Backup>,
+}
+
+impl Attempt {
+    fn new(checks: Vec<CheckResult>, rows: Option<u64>, committed: bool) -> Attempt {
+        Attempt { checks, rows, committed, backups: Vec::new() }
+    }
 }
 
 fn apply_step(client: &mut Client, step: &Step, opts: &Options, watch: &Watch, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
@@ -431,10 +451,10 @@ fn apply_step(client: &mut Client, step: &Step, opts: &Options, watch: &Watch, u
 }
 
 fn finish_step(step: &Step, action: Action, started: Instant, retries: u32, res: Result<Attempt>) -> (StepOutcome, Option<Error>) {
-    let (status, checks, rows, err) = match res {
-        Ok(a) if a.committed => (StepStatus::Done, a.checks, a.rows, None),
-        Ok(a) => (StepStatus::Aborted, a.checks, a.rows, None),
-        Err(e) => (StepStatus::Failed, Vec::new(), None, Some(e)),
+    let (status, checks, rows, backups, err) = match res {
+        Ok(a) if a.committed => (StepStatus::Done, a.checks, a.rows, a.backups, None),
+        Ok(a) => (StepStatus::Aborted, a.checks, a.rows, a.backups, None),
+        Err(e) => (StepStatus::Failed, Vec::new(), None, Vec::new(), Some(e)),
     };
     let error = err.as_ref().map(|e| e.to_string());
     (StepOutcome {
@@ -447,6 +467,7 @@ fn finish_step(step: &Step, action: Action, started: Instant, retries: u32, res:
         retries,
         rows,
         checks,
+        backups,
         error,
     }, err)
 }
@@ -456,7 +477,7 @@ fn apply_in_tx(client: &mut Client, step: &Step, opts: &Options, ui: &mut dyn Ui
     tx.batch_execute(&timeouts_sql(&step.forward.directives, opts, true)).map_err(db_err("setting timeouts"))?;
     let mut checks = run_checks(&mut tx, step.version, step.checks_when(When::BeforeMigrate), ui)?;
     if check::worst(&checks) == Verdict::Rollback {
-        return Ok(Attempt { checks, rows: None, committed: false });
+        return Ok(Attempt::new(checks, None, false));
     }
     exec_file(&mut tx, &step.forward)?;
     ledger::record_apply(&mut tx, step, &opts.run_id)?;
@@ -464,10 +485,10 @@ fn apply_in_tx(client: &mut Client, step: &Step, opts: &Options, ui: &mut dyn Ui
     if check::worst(&checks) == Verdict::Rollback {
         tx.rollback().map_err(db_err("rolling back"))?;
         ui.progress(&format!("  V{}: a critical check failed; its transaction was rolled back, the database is as before it", step.version));
-        return Ok(Attempt { checks, rows: None, committed: false });
+        return Ok(Attempt::new(checks, None, false));
     }
     tx.commit().map_err(db_err("committing"))?;
-    Ok(Attempt { checks, rows: None, committed: true })
+    Ok(Attempt::new(checks, None, true))
 }
 
 /// Records the ledger and runs the after-migrate checks of a step whose SQL
@@ -480,7 +501,7 @@ fn record_after_outside(client: &mut Client, step: &Step, mut checks: Vec<CheckR
     checks.extend(run_checks(&mut tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
     if check::worst(&checks) < Verdict::Rollback {
         tx.commit().map_err(db_err("committing"))?;
-        return Ok(Attempt { checks, rows, committed: true });
+        return Ok(Attempt::new(checks, rows, true));
     }
     tx.rollback().map_err(db_err("rolling back"))?;
     match &step.rollback {
@@ -490,13 +511,13 @@ fn record_after_outside(client: &mut Client, step: &Step, mut checks: Vec<CheckR
         }
         None => ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction and has no rollback file; its changes remain", step.version)),
     }
-    Ok(Attempt { checks, rows, committed: false })
+    Ok(Attempt::new(checks, rows, false))
 }
 
 fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
     let checks = run_checks(client, step.version, step.checks_when(When::BeforeMigrate), ui)?;
     if check::worst(&checks) == Verdict::Rollback {
-        return Ok(Attempt { checks, rows: None, committed: false });
+        return Ok(Attempt::new(checks, None, false));
     }
     let index = concurrent_index_name(&step.forward.text);
     if let Some(name) = &index {
@@ -635,7 +656,7 @@ fn remaining_count_sql(template: &str, key: Option<&str>) -> Option<String> {
 fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
     let checks = run_checks(client, step.version, step.checks_when(When::BeforeMigrate), ui)?;
     if check::worst(&checks) == Verdict::Rollback {
-        return Ok(Attempt { checks, rows: None, committed: false });
+        return Ok(Attempt::new(checks, None, false));
     }
     let file = &step.forward;
     let st = crate::sqltext::statements(&file.text).into_iter().next().ok_or_else(|| Error::Refused(format!("{}: no statement", display_path(&file.path))))?;
@@ -743,32 +764,66 @@ fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts: &Options, 
     let what = format!("rollback V{}", step.version);
     let (res, retries) = with_lock_retries(opts, ui, &what, watch, |ui| {
         let (file, checks) = stored_rollback(step, a, ui)?;
+        let before = checks.iter().filter(|c| c.when == When::BeforeRollback);
         let after = checks.iter().filter(|c| c.when == When::AfterRollback);
+        let targets = if opts.backup { backup::targets(&file.text) } else { Vec::new() };
         if file.directives.no_transaction {
+            let mut results = run_checks(client, step.version, before, ui)?;
+            if check::worst(&results) == Verdict::Rollback {
+                ui.progress(&format!("  rollback V{}: a before-rollback check failed; nothing was changed", step.version));
+                return Ok(Attempt::new(results, None, false));
+            }
+            // SQL outside a transaction: the backup commits first, on its own.
+            let mut backups = Vec::new();
+            if !targets.is_empty() {
+                let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+                let session = backup::Session::prepare(&mut tx, &opts.run_id, step.version, &targets, true)?;
+                backups = session.finish(&mut tx, &opts.run_id)?;
+                tx.commit().map_err(db_err("committing the backup"))?;
+                report_backups(ui, &backups);
+            }
             run_rollback_sql(client, &file, &file.text, opts)?;
             let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
             ledger::record_rollback(&mut tx, step.version)?;
-            let results = run_checks(&mut tx, step.version, after, ui)?;
+            results.extend(run_checks(&mut tx, step.version, after, ui)?);
             let committed = check::worst(&results) < Verdict::Rollback;
             if committed {
                 tx.commit().map_err(db_err("committing"))?;
             }
-            return Ok(Attempt { checks: results, rows: None, committed });
+            return Ok(Attempt { checks: results, rows: None, committed, backups });
         }
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
         tx.batch_execute(&timeouts_sql(&file.directives, opts, true)).map_err(db_err("setting timeouts"))?;
+        let mut results = run_checks(&mut tx, step.version, before, ui)?;
+        if check::worst(&results) == Verdict::Rollback {
+            tx.rollback().map_err(db_err("rolling back"))?;
+            ui.progress(&format!("  rollback V{}: a before-rollback check failed; nothing was changed", step.version));
+            return Ok(Attempt::new(results, None, false));
+        }
+        let session = backup::Session::prepare(&mut tx, &opts.run_id, step.version, &targets, false)?;
         exec_file(&mut tx, &file)?;
         ledger::record_rollback(&mut tx, step.version)?;
-        let results = run_checks(&mut tx, step.version, after, ui)?;
+        results.extend(run_checks(&mut tx, step.version, after, ui)?);
         if check::worst(&results) == Verdict::Rollback {
             tx.rollback().map_err(db_err("rolling back"))?;
             ui.progress(&format!("  rollback V{}: an after-rollback check failed; the rollback was undone, V{} stays applied", step.version, step.version));
-            return Ok(Attempt { checks: results, rows: None, committed: false });
+            return Ok(Attempt::new(results, None, false));
         }
+        // Last before commit: dropping the backup triggers takes ACCESS
+        // EXCLUSIVE on the table, held only until the commit just below.
+        let backups = session.finish(&mut tx, &opts.run_id)?;
         tx.commit().map_err(db_err("committing"))?;
-        Ok(Attempt { checks: results, rows: None, committed: true })
+        report_backups(ui, &backups);
+        Ok(Attempt { checks: results, rows: None, committed: true, backups })
     });
     finish_step(step, Action::Rollback, started, retries, res)
+}
+
+fn report_backups(ui: &mut dyn Ui, backups: &[Backup]) {
+    for b in backups {
+        let changes: Vec<&str> = b.changes.iter().map(|c| c.as_str()).collect();
+        ui.progress(&format!("    backup: {} rows of {} ({}) saved to {}", b.rows, b.table, changes.join(", "), b.backup_table));
+    }
 }
 
 /// The latest phase with an applied migration.
@@ -798,9 +853,9 @@ pub fn validate(client: &mut Client, set: &MigrationSet, phase: Option<u32>, whe
             (None, true) => When::AfterMigrate,
             (None, false) => continue,
         };
-        // after-migrate checks describe applied steps; after-rollback and
-        // before-migrate checks describe steps that are not applied.
-        if (w == When::AfterMigrate) != is_applied {
+        // after-migrate and before-rollback checks describe applied steps;
+        // after-rollback and before-migrate checks steps that are not applied.
+        if matches!(w, When::AfterMigrate | When::BeforeRollback) != is_applied {
             continue;
         }
         let checks: Vec<Check> = match applied.get(&step.version).and_then(|a| a.validation_sql.as_ref()) {

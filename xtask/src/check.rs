@@ -42,6 +42,9 @@ pub enum Severity {
 pub enum When {
     BeforeMigrate,
     AfterMigrate,
+    /// Inside the rollback's transaction, before its script: what the
+    /// rollback is about to change (e.g. the tenants it affects).
+    BeforeRollback,
     AfterRollback,
 }
 
@@ -51,6 +54,7 @@ impl When {
             "before-migrate" => Some(When::BeforeMigrate),
             "after-migrate" => Some(When::AfterMigrate),
             "after-rollback" => Some(When::AfterRollback),
+            "before-rollback" => Some(When::BeforeRollback),
             _ => None,
         }
     }
@@ -59,6 +63,7 @@ impl When {
             When::BeforeMigrate => "before-migrate",
             When::AfterMigrate => "after-migrate",
             When::AfterRollback => "after-rollback",
+            When::BeforeRollback => "before-rollback",
         }
     }
 }
@@ -283,7 +288,7 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
                 "when" => {
                     dup(when.is_some())?;
                     when = Some(When::parse(v).ok_or_else(|| {
-                        err(line, format!("unknown `when: {v}` (expected after-migrate, after-rollback or before-migrate)"))
+                        err(line, format!("unknown `when: {v}` (expected after-migrate, after-rollback, before-migrate or before-rollback)"))
                     })?);
                 }
                 other => {
@@ -482,6 +487,14 @@ mod tests {
         assert!(e.starts_with("validations/V1__x.sql:2: `proceed` threshold"), "{e}");
         let e = parse("-- check: a\nSELECT 1;\n-- check: a\nSELECT 2").unwrap_err().to_string();
         assert!(e.starts_with("validations/V1__x.sql:3: check `a` is defined twice"), "{e}");
+    }
+
+    #[test]
+    fn before_rollback_is_a_moment() {
+        let checks = parse("-- check: affected_tenants\n-- when: before-rollback\n-- metric: tenants\n-- proceed: >= 0\nSELECT 3").unwrap();
+        assert_eq!(checks[0].when, When::BeforeRollback);
+        let e = parse("-- check: a\n-- when: before-lunch\nSELECT 1").unwrap_err().to_string();
+        assert!(e.contains("expected after-migrate, after-rollback, before-migrate or before-rollback"), "{e}");
     }
 
     #[test]

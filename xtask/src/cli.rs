@@ -22,6 +22,8 @@ every gate, and reverses a phase with its paired rollback SQL.",
   cargo xtask migrate --phase 2                     apply phases up to 2, validating each migration
   cargo xtask validate --format json                run the applied migrations' checks
   cargo xtask rollback --phase 2                    reverse phase 2 (asks you to type `rollback phase 2`)
+  cargo xtask restore --run 3f2a9c1e                put back the rows that rollback backed up
+  cargo xtask health --watch --interval 30s --duration 1h
 
 Exit codes: 0 PROCEED, 1 error or refused, 2 usage, 3 REVIEW, 4 ROLLBACK, 5 verify mismatch."
 )]
@@ -43,8 +45,33 @@ pub enum Command {
     #[command(after_help = "Examples:
   cargo xtask rollback --phase 3           asks you to type `rollback phase 3`
   cargo xtask rollback --phase 2 --dry-run print the rollback SQL stored at apply time
-  cargo xtask rollback --phase 2 --yes     for scripts")]
+  cargo xtask rollback --phase 2 --yes     for scripts
+  cargo xtask rollback --phase 2 --no-backup
+                                           skip the backup of changed rows (recorded in the audit row)
+
+Before a rollback script changes rows (UPDATE, DELETE, TRUNCATE, DROP TABLE, DROP COLUMN) the rows it
+touches are copied to phasegate_backup.<table>_<run> in the same transaction; `restore --run ID` puts
+them back. Every rollback writes a Markdown report beside its log.")]
     Rollback(RollbackArgs),
+    /// Put back the rows a rollback backed up
+    #[command(after_help = "Examples:
+  cargo xtask restore --run 3f2a9c1e       the id `rollback` printed (or its first 8 characters)
+  cargo xtask restore --run 3f2a9c1e --dry-run
+                                           list the backups and change nothing
+
+Updated rows are set back by primary key, deleted rows inserted again, dropped columns filled back in,
+all in one transaction under the migration lock. Refuses when a table or column the backup needs no
+longer exists: re-apply the phase that creates it first.")]
+    Restore(RestoreArgs),
+    /// Connectivity, probe latency, long transactions, lock waits, invalid indexes and the current checks
+    #[command(after_help = "Examples:
+  cargo xtask health                                          one round, details and the decision table
+  cargo xtask health --watch --interval 30s --duration 1h    a line per round for an hour after a rollback
+  cargo xtask health --probe 'SELECT count(*) FROM api_keys' --warn 200ms --fail 500ms
+
+Exit codes: 0 healthy; 3 a warning threshold was crossed or a check said REVIEW (in any round);
+4 the probe crossed its failure threshold or a check said ROLLBACK; 1 the database could not be reached.")]
+    Health(HealthArgs),
     /// Run checks against the current database and print the decision table
     #[command(after_help = "Examples:
   cargo xtask validate                     after-migrate checks of every applied migration
@@ -72,7 +99,7 @@ Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors found or th
     /// Print the normalised schema of a database
     #[command(after_help = "Example:\n  cargo xtask snapshot > schema.txt")]
     Snapshot(SnapshotArgs),
-    /// The audit log: who ran what, when, and with which verdict
+    /// The audit log: who ran what, when, with which verdict, and the backups each run took
     #[command(after_help = "Example:\n  cargo xtask history --limit 20")]
     History(HistoryArgs),
     /// Rehearse every phase in a disposable PostgreSQL: migrate, check, roll back, compare, re-apply
@@ -180,14 +207,71 @@ pub struct RollbackArgs {
     /// Do not ask for confirmation
     #[arg(long)]
     pub yes: bool,
+    /// Do not back up the rows the rollback changes
+    #[arg(long)]
+    pub no_backup: bool,
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// The rollback run whose backups to restore (its id, or at least the first 8 characters)
+    #[arg(long, value_name = "ID")]
+    pub run: String,
+    /// List the backups and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Repeat rounds, one line each, until --duration or --rounds
+    #[arg(long)]
+    pub watch: bool,
+    /// Time between the starts of two rounds
+    #[arg(long, default_value = "30s", value_parser = parse_duration, requires = "watch")]
+    pub interval: std::time::Duration,
+    /// Stop watching after this long (default: until interrupted)
+    #[arg(long, value_parser = parse_duration, requires = "watch")]
+    pub duration: Option<std::time::Duration>,
+    /// Stop watching after this many rounds
+    #[arg(long, requires = "watch")]
+    pub rounds: Option<u32>,
+    /// The probe query whose latency is measured
+    #[arg(long, default_value = "SELECT 1", value_name = "SQL")]
+    pub probe: String,
+    /// Probe latency that warns
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub warn: std::time::Duration,
+    /// Probe latency that fails (the probe is cancelled at twice this)
+    #[arg(long, default_value = "1000ms", value_parser = parse_duration)]
+    pub fail: std::time::Duration,
+    /// A transaction open longer than this warns
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub max_transaction: std::time::Duration,
+    /// A lock wait longer than this warns
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub max_lock_wait: std::time::Duration,
+    /// Skip the current phase's checks (they scan tables)
+    #[arg(long)]
+    pub no_checks: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum WhenArg {
     BeforeMigrate,
     AfterMigrate,
+    BeforeRollback,
     AfterRollback,
 }
 
@@ -196,6 +280,7 @@ impl From<WhenArg> for When {
         match w {
             WhenArg::BeforeMigrate => When::BeforeMigrate,
             WhenArg::AfterMigrate => When::AfterMigrate,
+            WhenArg::BeforeRollback => When::BeforeRollback,
             WhenArg::AfterRollback => When::AfterRollback,
         }
     }
@@ -208,8 +293,9 @@ pub struct ValidateArgs {
     /// Only this phase's checks
     #[arg(long)]
     pub phase: Option<u32>,
-    /// Which checks: after-migrate checks of applied migrations (default), or
-    /// after-rollback / before-migrate checks of migrations not applied
+    /// Which checks: after-migrate (default) or before-rollback checks of
+    /// applied migrations, or after-rollback / before-migrate checks of
+    /// migrations not applied
     #[arg(long, value_enum)]
     pub when: Option<WhenArg>,
 }
@@ -349,9 +435,10 @@ pub struct BenchArgs {
 pub struct DemoArgs {
     #[command(flatten)]
     pub set: SetArgs,
-    /// Reservations the seed generates
-    #[arg(long, default_value_t = 100_000)]
-    pub seed_rows: u64,
+    /// Rows the seed generates (phasegate.seed_rows); default: the seed's own
+    /// (100k reservations for the clinic set, 3000 tenants for examples/tenant-keys)
+    #[arg(long)]
+    pub seed_rows: Option<u64>,
     #[command(flatten)]
     pub server: ServerArgs,
 }

@@ -1,6 +1,7 @@
 //! The ledger (SPEC 6): refinery's `refinery_schema_history` is the forward
 //! ledger; `phasegate_applied` keeps the rollback and validation SQL stored at
-//! apply time; `phasegate_runs` is the append-only audit of every command.
+//! apply time; `phasegate_runs` is the append-only audit of every command;
+//! `phasegate_backups` records the rows rollbacks saved (see `backup`).
 
 use std::collections::BTreeMap;
 
@@ -16,6 +17,7 @@ pub const APPLIED: &str = "phasegate_applied";
 pub const RUNS: &str = "phasegate_runs";
 /// Progress of batched backfills, so a rerun resumes where a crash stopped.
 pub const BATCHES: &str = "phasegate_batches";
+pub const BACKUPS: &str = "phasegate_backups";
 
 /// Serialises ledger creation between concurrent first runs.
 const SETUP_LOCK_KEY: i64 = 0x7068_6173_6567_6175;
@@ -58,6 +60,22 @@ CREATE TABLE IF NOT EXISTS phasegate_batches (
     rows_done bigint NOT NULL DEFAULT 0,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE TABLE IF NOT EXISTS phasegate_backups (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id uuid NOT NULL,
+    version integer NOT NULL,
+    table_name text NOT NULL,
+    backup_table text NOT NULL UNIQUE,
+    kind text NOT NULL CHECK (kind IN ('rows', 'columns')),
+    changes text[] NOT NULL,
+    columns text[] NOT NULL,
+    key_columns text[] NOT NULL,
+    rows bigint NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    restored_at timestamptz,
+    restored_by uuid
+);
+CREATE INDEX IF NOT EXISTS phasegate_backups_run_id_idx ON phasegate_backups (run_id);
 CREATE OR REPLACE FUNCTION phasegate_runs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION 'phasegate_runs is an append-only audit log';

@@ -239,6 +239,14 @@ impl Created {
                         c.objects.insert(name);
                     }
                 }
+                // A migration that only VALIDATEs a constraint is undone by
+                // dropping it and adding it back NOT VALID: PostgreSQL has no
+                // other way to mark it unvalidated again.
+                if tok.is_word("validate") && rest.first().is_some_and(|x| x.is_word("constraint")) {
+                    if let Some(name) = rest.get(1).and_then(Tok::ident) {
+                        c.objects.insert(name);
+                    }
+                }
                 if tok.is_word("alter") && rest.first().is_some_and(|x| x.is_word("column")) {
                     if let Some(col) = rest.get(1).and_then(Tok::ident) {
                         if words_at(&rest[2..], &["set", "not", "null"]) {

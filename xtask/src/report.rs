@@ -44,9 +44,9 @@ pub fn decision_table(out: &mut dyn Write, results: &[CheckResult], style: Style
     let vals: Vec<String> = results.iter().map(|r| fmt_value(r.value, &r.unit)).collect();
     let w_val = vals.iter().map(|v| v.len()).max().unwrap_or(5).max(5);
     let w_thr = results.iter().map(|r| r.threshold.len()).max().unwrap_or(9).max(9);
-    writeln!(out, "{:<5} {:<w_check$}  {:<14} {:>w_val$}  {:<w_thr$}  VERDICT", "V", "CHECK", "WHEN", "VALUE", "THRESHOLD")?;
+    writeln!(out, "{:<5} {:<w_check$}  {:<15} {:>w_val$}  {:<w_thr$}  VERDICT", "V", "CHECK", "WHEN", "VALUE", "THRESHOLD")?;
     for (r, v) in results.iter().zip(&vals) {
-        writeln!(out, "{:<5} {:<w_check$}  {:<14} {:>w_val$}  {:<w_thr$}  {}", format!("V{}", r.version), r.check, r.when.as_str(), v, r.threshold, style.verdict(r.verdict))?;
+        writeln!(out, "{:<5} {:<w_check$}  {:<15} {:>w_val$}  {:<w_thr$}  {}", format!("V{}", r.version), r.check, r.when.as_str(), v, r.threshold, style.verdict(r.verdict))?;
         for e in r.evidence.iter().take(3) {
             writeln!(out, "      evidence: {e}")?;
         }
@@ -197,4 +197,136 @@ pub fn junit(r: &crate::rehearse::Rehearsal, set_name: &str) -> String {
     let mut rep = JReport::new("phasegate");
     rep.add_test_suite(suite);
     rep.to_string().unwrap_or_default()
+}
+
+/// What the Markdown report of a rollback says (SPEC 6 logs, the seed
+/// document's after-rollback checklist).
+#[derive(Debug)]
+pub struct RollbackDoc<'a> {
+    pub run_id: &'a str,
+    pub phase: u32,
+    pub phase_name: &'a str,
+    pub phase_summary: &'a str,
+    pub set_dir: &'a str,
+    pub database: &'a str,
+    pub operator: &'a str,
+    pub db_user: &'a str,
+    pub started_at: &'a str,
+    pub duration_s: f64,
+    pub verdict: Option<Verdict>,
+    pub exit_code: i32,
+    pub error: Option<&'a str>,
+    pub outcome: Option<&'a RunOutcome>,
+    pub no_backup: bool,
+    pub restore_command: &'a str,
+    pub health_command: &'a str,
+    pub log_file: Option<&'a str>,
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The rollback report: what ran, when, by whom, every check's value and
+/// verdict, the rows backed up, and the after-rollback checklist, ready to
+/// paste into an incident channel.
+pub fn rollback_markdown(d: &RollbackDoc) -> String {
+    let mut s = String::new();
+    let verdict = d.verdict.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+    let result = if d.error.is_some() { "FAILED".to_string() } else { verdict.clone() };
+    s.push_str(&format!("# Rollback of phase {} ({}): {}\n\n", d.phase, d.phase_name, result));
+    s.push_str("| | |\n|---|---|\n");
+    s.push_str(&format!("| run | `{}` |\n", d.run_id));
+    s.push_str(&format!("| started | {} (took {:.1} s) |\n", d.started_at, d.duration_s));
+    s.push_str(&format!("| by | {} (database user `{}`) |\n", md_cell(d.operator), md_cell(d.db_user)));
+    s.push_str(&format!("| database | `{}` |\n", md_cell(d.database)));
+    s.push_str(&format!("| migration set | `{}` |\n", md_cell(d.set_dir)));
+    s.push_str(&format!("| phase | {} {}: {} |\n", d.phase, md_cell(d.phase_name), md_cell(d.phase_summary)));
+    s.push_str(&format!("| verdict | {} (exit {}) |\n", verdict, d.exit_code));
+    if let Some(l) = d.log_file {
+        s.push_str(&format!("| log | `{}` |\n", md_cell(l)));
+    }
+    if let Some(e) = d.error {
+        s.push_str(&format!("\n## Error\n\n```\n{e}\n```\n"));
+    }
+    let steps = d.outcome.map(|o| o.steps.as_slice()).unwrap_or_default();
+    s.push_str("\n## What ran\n\n");
+    if steps.is_empty() {
+        s.push_str("Nothing: the rollback stopped before its first migration.\n");
+    } else {
+        s.push_str("| migration | name | result | duration | lock retries |\n|---|---|---|---:|---:|\n");
+        for st in steps {
+            let status = match st.status {
+                StepStatus::Done => "rolled back",
+                StepStatus::Aborted => "ABORTED (transaction rolled back)",
+                StepStatus::Failed => "FAILED (transaction rolled back)",
+            };
+            s.push_str(&format!("| V{} | {} | {} | {:.1} ms | {} |\n", st.version, md_cell(&st.name), status, st.duration_ms, st.retries));
+        }
+    }
+    let checks: Vec<&CheckResult> = d.outcome.map(|o| o.checks().collect()).unwrap_or_default();
+    s.push_str("\n## Checks\n\n");
+    if checks.is_empty() {
+        s.push_str("No check ran.\n");
+    } else {
+        s.push_str("| migration | check | when | value | threshold | verdict |\n|---|---|---|---:|---|---|\n");
+        for c in &checks {
+            s.push_str(&format!(
+                "| V{} | `{}` | {} | {} | {} | **{}** |\n",
+                c.version,
+                md_cell(&c.check),
+                c.when.as_str(),
+                fmt_value(c.value, &c.unit),
+                md_cell(&c.threshold),
+                c.verdict
+            ));
+        }
+        for c in checks.iter().filter(|c| c.verdict != Verdict::Proceed) {
+            for e in c.evidence.iter().take(3) {
+                s.push_str(&format!("\n- `{}` evidence: `{}`", c.check, md_cell(&e.to_string())));
+            }
+        }
+        s.push('\n');
+    }
+    let backups: Vec<&crate::backup::Backup> = d.outcome.map(|o| o.backups().collect()).unwrap_or_default();
+    let backed_up: i64 = backups.iter().map(|b| b.rows).sum();
+    s.push_str("\n## Rows backed up\n\n");
+    if d.no_backup {
+        s.push_str("None: the rollback ran with `--no-backup`.\n");
+    } else if backups.is_empty() {
+        s.push_str("None needed: the rollback changed no rows that existed before it.\n");
+    } else {
+        s.push_str("| table | changed by | rows | backup table |\n|---|---|---:|---|\n");
+        for b in &backups {
+            let changes: Vec<&str> = b.changes.iter().map(|c| c.as_str()).collect();
+            s.push_str(&format!("| `{}` | {} | {} | `{}` |\n", md_cell(&b.table), changes.join(", "), b.rows, md_cell(&b.backup_table)));
+        }
+        s.push_str(&format!("\nRestore them with `{}`.\n", d.restore_command));
+    }
+    let affected: Vec<String> = checks
+        .iter()
+        .filter(|c| c.when == crate::check::When::BeforeRollback)
+        .map(|c| format!("`{}` = {}", c.check, fmt_value(c.value, &c.unit)))
+        .collect();
+    let ok = d.error.is_none() && d.verdict == Some(Verdict::Proceed);
+    let tick = |b: bool| if b { "x" } else { " " };
+    s.push_str("\n## After the rollback\n\n");
+    s.push_str(&format!("- [{}] Rollback committed and its after-rollback checks say PROCEED\n", tick(ok)));
+    if d.no_backup {
+        s.push_str("- [ ] Affected rows backed up: skipped (`--no-backup`)\n");
+    } else {
+        s.push_str(&format!("- [{}] Affected rows backed up: {} rows in {} table(s)\n", tick(ok), backed_up, backups.len()));
+    }
+    s.push_str("- [ ] Internal team notified (within 5 minutes)\n");
+    s.push_str("- [ ] Engineering lead informed\n");
+    if affected.is_empty() {
+        s.push_str("- [ ] Customer email sent if customers are affected (within 30 minutes)\n");
+    } else {
+        s.push_str(&format!("- [ ] Customer email sent (within 30 minutes): affected {}\n", affected.join(", ")));
+    }
+    s.push_str("- [ ] Status page updated\n");
+    s.push_str("- [ ] Customer Success briefed\n");
+    s.push_str(&format!("- [ ] Health watched for 1 hour: `{}`\n", d.health_command));
+    s.push_str("- [ ] Postmortem scheduled (within 72 hours)\n");
+    s
 }

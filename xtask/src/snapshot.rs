@@ -104,7 +104,8 @@ pub struct SnapshotOptions {
 }
 
 impl Default for SnapshotOptions {
-    /// Leaves out the ledgers (refinery's and phasegate's own) and
+    /// Leaves out the ledgers (refinery's and phasegate's own, the backup
+    /// ledger included) and
     /// fingerprints rows.
     fn default() -> Self {
         SnapshotOptions {
@@ -113,6 +114,7 @@ impl Default for SnapshotOptions {
                 "public.phasegate_applied".to_string(),
                 "public.phasegate_runs".to_string(),
                 "public.phasegate_batches".to_string(),
+                "public.phasegate_backups".to_string(),
             ],
             exclude_objects: vec!["function public.phasegate_runs_append_only()".to_string()],
             fingerprint_rows: true,

@@ -44,7 +44,7 @@ fn body(a: &DemoArgs, run: &mut Run) -> Report {
 }
 
 /// Applies the set up to the seed phase, loads the seed, applies the rest.
-fn migrate_with_seed(url: &str, set: &set::MigrationSet, rows: u64, run: &mut Run) -> Report {
+fn migrate_with_seed(url: &str, set: &set::MigrationSet, rows: Option<u64>, run: &mut Run) -> Report {
     let mut client = match db::connect(url, "phasegate demo") {
         Ok(c) => c,
         Err(e) => return failed(e),
@@ -61,10 +61,11 @@ fn migrate_with_seed(url: &str, set: &set::MigrationSet, rows: u64, run: &mut Ru
             Err(e) => return failed(e),
         }
         let t = std::time::Instant::now();
-        if let Err(e) = apply::seed(&mut client, set, Some(rows)) {
+        if let Err(e) = apply::seed(&mut client, set, rows) {
             return failed(e);
         }
-        run.say(&format!("seed: {} file(s), {rows} rows requested, {} ms", seed.files.len(), t.elapsed().as_millis()));
+        let requested = rows.map(|r| format!("{r} rows requested")).unwrap_or_else(|| "default size".into());
+        run.say(&format!("seed: {} file(s), {requested}, {} ms", seed.files.len(), t.elapsed().as_millis()));
     }
     match apply::migrate(&mut client, set, Target::Latest, &opts, run) {
         Ok(mut o) => {

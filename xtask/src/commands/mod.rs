@@ -4,11 +4,13 @@
 
 pub mod bench;
 pub mod demo;
+pub mod health;
 pub mod history;
 pub mod lint;
 pub mod migrate;
 pub mod new;
 pub mod plan;
+pub mod restore;
 pub mod rollback;
 pub mod snapshot;
 pub mod status;
@@ -89,6 +91,8 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>, io: &mu
     match cli.command {
         Command::Migrate(a) => migrate::run(a, &mut ctx),
         Command::Rollback(a) => rollback::run(a, &mut ctx),
+        Command::Restore(a) => restore::run(a, &mut ctx),
+        Command::Health(a) => health::run(a, &mut ctx),
         Command::Validate(a) => validate::run(a, &mut ctx),
         Command::Status(a) => status::run(a, &mut ctx),
         Command::Plan(a) => plan::run(a, &mut ctx),
@@ -127,7 +131,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> i32 {
         if let Some(e) = self.exit {
             return e;
         }
@@ -154,6 +158,8 @@ pub struct Run<'c, 'a, 'b> {
     pub style: Style,
     /// Whether to write an audit row (not for dry runs).
     pub audit: bool,
+    /// Options worth recording in the audit row (e.g. `--no-backup`).
+    pub args: Vec<String>,
 }
 
 impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
@@ -174,6 +180,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
             client: None,
             style,
             audit: true,
+            args: Vec::new(),
         };
         if let Some(dir) = log_dir {
             let stamp = started_at
@@ -196,6 +203,28 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
             ));
         }
         run
+    }
+
+    /// The run's log file, when one could be created.
+    pub fn log_path(&self) -> Option<&std::path::Path> {
+        self.log_path.as_deref()
+    }
+
+    /// Who runs this: `user@host`.
+    pub fn operator(&self) -> String {
+        format!("{}@{}", self.ctx.env.os_user, self.ctx.env.hostname)
+    }
+
+    /// Seconds since the run started, and when it started (UTC).
+    pub fn started(&self) -> (f64, String) {
+        let at = self.started_at.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC")).unwrap_or_default();
+        (self.started.elapsed().as_secs_f64(), at)
+    }
+
+    /// Writes a line to stderr (notes that are not the command's output).
+    pub fn note(&mut self, line: &str) {
+        self.log_line(line);
+        let _ = writeln!(self.ctx.io.err, "{line}");
     }
 
     pub fn log_line(&mut self, line: &str) {
@@ -267,7 +296,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
                 let record = ledger::RunRecord {
                     run_id: self.run_id.clone(),
                     command: self.command.to_string(),
-                    args: Vec::new(),
+                    args: self.args.clone(),
                     phase: self.phase.map(|p| p as i32),
                     started_at: self.started_at,
                     duration_ms,
@@ -326,6 +355,7 @@ pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str, url: &s
         accept_review,
         run_id: run_id.to_string(),
         monitor_url: Some(url.to_string()),
+        backup: true,
     }
 }
 

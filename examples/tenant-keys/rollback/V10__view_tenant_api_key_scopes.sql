@@ -1,0 +1,2 @@
+-- Undo V10: drop the reporting view.
+DROP VIEW tenant_api_key_scopes;

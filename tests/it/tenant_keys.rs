@@ -1,0 +1,140 @@
+//! The tenant API keys set (SPEC 9.2) on its 3000-tenant seed: every phase
+//! PROCEEDs and rolls back to the exact state before it; the phase 2
+//! rollback backs up exactly the keys it widens, reports how many tenants
+//! are affected, writes its report, and `restore` brings the keys back byte
+//! for byte.
+
+use crate::harness::{migrate_phase_by_phase, roll_back_phase_by_phase_and_reapply, run, tenant_keys, tenant_keys_seeded_template, TestDb};
+
+#[test]
+fn tenant_keys_rollbacks_restore_the_state_before_each_phase() {
+    let db = TestDb::from_template("tk_rollback", tenant_keys_seeded_template());
+    let dir = tenant_keys();
+    let states = migrate_phase_by_phase(&db, &dir, "tenant_keys", 1, 3);
+
+    // The seed matches the seed document: 15-20% of tenants have branch-scoped keys.
+    let (tenants, scoped): (i64, i64) = {
+        let r = db.client().query_one("SELECT (SELECT count(*) FROM tenants), (SELECT count(DISTINCT tenant_id) FROM api_keys WHERE scope = 'branch')", &[]).unwrap();
+        (r.get(0), r.get(1))
+    };
+    let share = 100.0 * scoped as f64 / tenants as f64;
+    assert!(tenants >= 3000 && (15.0..=20.0).contains(&share), "{scoped} of {tenants} tenants branch-scoped ({share:.1}%)");
+
+    // health on the fully migrated set: every probe and check fine.
+    let out = run(&db, &dir, &["health", "--format", "json"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!out.json()["rounds"][0]["checks"].as_array().unwrap().is_empty(), "the current phase's checks ran");
+
+    roll_back_phase_by_phase_and_reapply(&db, &dir, &states, 1, 3);
+}
+
+/// Every row of api_keys as text, by id.
+fn keys_text(db: &TestDb, filter: &str) -> Vec<(String, String)> {
+    db.client()
+        .query(&format!("SELECT id::text, k::text FROM api_keys k {filter} ORDER BY id"), &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[test]
+fn phase_2_rollback_backs_up_exactly_the_affected_keys_and_restore_brings_them_back() {
+    let db = TestDb::from_template("tk_backup", tenant_keys_seeded_template());
+    let dir = tenant_keys();
+    let out = run(&db, &dir, &["migrate", "--phase", "2"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    let all_before = keys_text(&db, "");
+    let affected = keys_text(&db, "WHERE scope = 'branch'");
+    let tenants: i64 = db.client().query_one("SELECT count(DISTINCT tenant_id) FROM api_keys WHERE scope = 'branch'", &[]).unwrap().get(0);
+    assert!(affected.len() > 100 && tenants > 100, "{} keys of {tenants} tenants", affected.len());
+    let phase_2_state = db.snapshot();
+
+    let out = run(&db, &dir, &["rollback", "--phase", "2", "--yes", "--format", "json"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc = out.json();
+    let run_id = doc["run_id"].as_str().unwrap().to_string();
+
+    // Exactly the affected keys, as they were, in one backup table.
+    let backups = doc["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 1, "{doc:#}");
+    assert_eq!(backups[0]["table"], "public.api_keys");
+    assert_eq!(backups[0]["changes"], serde_json::json!(["UPDATE"]));
+    assert_eq!(backups[0]["rows"].as_i64().unwrap(), affected.len() as i64);
+    let backup_table = backups[0]["backup_table"].as_str().unwrap();
+    assert!(backup_table.starts_with(&format!("phasegate_backup.api_keys_{}", &run_id[..8])), "{backup_table}");
+    let saved: Vec<(String, String)> =
+        db.client().query(&format!("SELECT id::text, b::text FROM {backup_table} b ORDER BY id"), &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(saved, affected, "the backup holds exactly the affected keys, byte for byte");
+    assert_eq!(keys_text(&db, "WHERE scope = 'branch'").len(), 0, "every key is tenant-wide again");
+
+    // The affected counts are checks, in the decision table and JSON.
+    let metric = |name: &str| doc["checks"].as_array().unwrap().iter().find(|c| c["check"] == name).unwrap_or_else(|| panic!("no check {name}: {doc:#}")).clone();
+    assert_eq!(metric("affected_tenants")["value"].as_f64().unwrap(), tenants as f64);
+    assert_eq!(metric("affected_tenants")["when"], "before-rollback");
+    assert_eq!(metric("affected_keys")["value"].as_f64().unwrap(), affected.len() as f64);
+
+    // The report beside the log names every check and the restore command.
+    let report = std::fs::read_to_string(doc["report_file"].as_str().unwrap()).unwrap();
+    for c in doc["checks"].as_array().unwrap() {
+        assert!(report.contains(&format!("`{}`", c["check"].as_str().unwrap())), "report lacks {}:\n{report}", c["check"]);
+    }
+    assert!(report.contains(&format!("cargo xtask restore --run {run_id}")), "{report}");
+    assert!(report.contains(&format!("| `public.api_keys` | UPDATE | {} |", affected.len())), "{report}");
+    assert!(report.contains("- [ ] Customer email sent (within 30 minutes): affected"), "{report}");
+    assert!(report.contains(&format!("`affected_tenants` = {tenants} tenants")), "{report}");
+
+    // history lists the run and its backup.
+    let history = run(&db, &dir, &["history", "--format", "json"], "").json();
+    let rolled = history["runs"].as_array().unwrap().iter().find(|r| r["run_id"] == run_id.as_str()).expect("the rollback is in the history").clone();
+    assert_eq!(rolled["backups"][0]["rows"].as_i64().unwrap(), affected.len() as i64);
+    let text = run(&db, &dir, &["history"], "").stdout;
+    assert!(text.contains(&format!("cargo xtask restore --run {}", &run_id[..8])), "{text}");
+
+    // restore (by the short id) puts every key back as it was.
+    let out = run(&db, &dir, &["restore", "--run", &run_id[..8]], "no\n");
+    assert_eq!(out.code, 1, "an unconfirmed restore is refused: {out:?}");
+    let out = run(&db, &dir, &["restore", "--run", &run_id[..8], "--yes", "--format", "json"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    let restored = &out.json()["restored"][0];
+    assert_eq!(restored["updated"].as_i64().unwrap(), affected.len() as i64, "{restored}");
+    assert_eq!(restored["inserted"], 0);
+    assert_eq!(keys_text(&db, ""), all_before, "every key is back byte for byte");
+    crate::harness::assert_same_state(&phase_2_state, &db.snapshot(), "after the restore");
+    let audited: i64 = db.client().query_one("SELECT count(*) FROM phasegate_runs WHERE command = 'restore' AND exit_code = 0", &[]).unwrap().get(0);
+    assert_eq!(audited, 1, "the restore is audited");
+}
+
+#[test]
+fn restore_refuses_when_the_columns_are_gone_and_no_backup_is_audited() {
+    let db = TestDb::from_template("tk_refuse", tenant_keys_seeded_template());
+    let dir = tenant_keys();
+    assert_eq!(run(&db, &dir, &["migrate", "--phase", "2"], "").code, 0);
+    let out = run(&db, &dir, &["rollback", "--phase", "2", "--yes", "--format", "json"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    let run_id = out.json()["run_id"].as_str().unwrap().to_string();
+    let out = run(&db, &dir, &["rollback", "--phase", "1", "--yes", "--format", "json"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    let backups = out.json()["backups"].as_array().unwrap().clone();
+    assert_eq!(backups.len(), 1, "DROP COLUMN saves the key and the dropped columns: {backups:?}");
+    assert_eq!(backups[0]["kind"], "columns");
+    assert_eq!(backups[0]["columns"], serde_json::json!(["id", "scope", "branch_id"]));
+
+    let before = db.snapshot();
+    let out = run(&db, &dir, &["restore", "--run", &run_id, "--yes"], "");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("public.api_keys has no column branch_id, scope any more") || out.stderr.contains("public.api_keys has no column scope, branch_id any more"), "{}", out.stderr);
+    assert!(out.stderr.contains("re-apply the phase that adds it"), "{}", out.stderr);
+    crate::harness::assert_same_state(&before, &db.snapshot(), "after a refused restore");
+
+    // --no-backup: nothing saved, and the audit row says so.
+    assert_eq!(run(&db, &dir, &["migrate", "--phase", "2"], "").code, 0);
+    let out = run(&db, &dir, &["rollback", "--phase", "2", "--yes", "--no-backup", "--format", "json"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc = out.json();
+    assert_eq!(doc["backups"], serde_json::json!([]));
+    let args: String = db.client().query_one("SELECT args::text FROM phasegate_runs WHERE run_id = $1::text::uuid", &[&doc["run_id"].as_str().unwrap()]).unwrap().get(0);
+    assert!(args.contains("--no-backup"), "{args}");
+    let report = std::fs::read_to_string(doc["report_file"].as_str().unwrap()).unwrap();
+    assert!(report.contains("None: the rollback ran with `--no-backup`."), "{report}");
+}

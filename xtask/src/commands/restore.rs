@@ -1,0 +1,64 @@
+//! `restore --run ID`: put back the rows a rollback backed up, in one
+//! transaction under the migration lock, audited like every command.
+
+use super::{failed, log_dir, Ctx, Report, Run};
+use crate::backup;
+use crate::cli::RestoreArgs;
+use crate::error::Error;
+
+pub fn run(a: RestoreArgs, ctx: &mut Ctx) -> i32 {
+    let mut run = Run::new(ctx, "restore", None, a.connect.set.format, Some(log_dir(&a.connect)));
+    run.yes = a.yes;
+    run.audit = !a.dry_run;
+    run.args = vec!["--run".into(), a.run.clone()];
+    let report = body(&a, &mut run);
+    run.finish(report)
+}
+
+fn body(a: &RestoreArgs, run: &mut Run) -> Report {
+    let lock = if a.dry_run { None } else { Some(a.timeouts.lock_wait) };
+    if let Err(e) = run.connect(&a.connect, lock) {
+        return failed(e);
+    }
+    let client = run.client.as_mut().expect("connected");
+    let (run_id, backups) = match backup::of_run(client, &a.run) {
+        Ok(x) => x,
+        Err(e) => return failed(e),
+    };
+    let mut text = String::new();
+    let total: i64 = backups.iter().map(|b| b.rows).sum();
+    let mut json = serde_json::Map::new();
+    json.insert("restored_run".into(), run_id.clone().into());
+    json.insert("backups".into(), serde_json::to_value(&backups).unwrap_or_default());
+    run.say(&format!("run {run_id} backed up {total} rows in {} table(s):", backups.len()));
+    for b in &backups {
+        let restored = b.restored_at.as_ref().map(|t| format!("  (restored before, at {t})")).unwrap_or_default();
+        run.say(&format!("  V{} {} ({}): {} rows in {}{restored}", b.version, b.table, b.changes.join(", "), b.rows, b.backup_table));
+    }
+    if a.dry_run {
+        text.push_str("dry run: nothing was changed\n");
+        return Report { text, json, ..Default::default() };
+    }
+    let short = &run_id[..8];
+    let prompt = format!("this writes {total} backed-up rows back into {} table(s). Type `restore {short}` to continue", backups.len());
+    if !crate::apply::Ui::confirm(run, &prompt, &format!("restore {short}")) {
+        return failed(Error::Refused(format!("restore of run {run_id} was not confirmed; type `restore {short}` at the prompt or pass --yes")));
+    }
+    let client = run.client.as_mut().expect("connected");
+    let restored = match backup::restore_in_tx(client, &backups, &run.run_id.clone(), a.timeouts.lock_timeout.as_millis()) {
+        Ok(r) => r,
+        Err(e) => return Report { json, ..failed(e) },
+    };
+    for r in &restored {
+        text.push_str(&format!(
+            "restored {}: {} rows updated, {} inserted, {} already as backed up{}\n",
+            r.table,
+            r.updated,
+            r.inserted,
+            r.unchanged,
+            if r.skipped > 0 { format!(", {} skipped (their rows no longer exist)", r.skipped) } else { String::new() }
+        ));
+    }
+    json.insert("restored".into(), serde_json::to_value(&restored).unwrap_or_default());
+    Report { text, json, ..Default::default() }
+}
