@@ -9,15 +9,15 @@ LEFT JOIN information_schema.columns ic
  AND ic.column_name = c.column_name
 WHERE ic.column_name IS NULL OR ic.is_nullable <> 'YES';
 
--- check: new_constraints_validated
+-- check: new_constraints_added_not_valid
 -- severity: critical
--- description: the foreign key and the period check exist and are validated
+-- description: the foreign key and the period check exist, not yet validated (V6 validates them)
 SELECT n.conname, c.convalidated
 FROM unnest(ARRAY['reservations_serviceId_fkey', 'reservations_period_check']) AS n(conname)
 LEFT JOIN pg_constraint c
   ON c.conname = n.conname
  AND c.conrelid = 'reservations'::regclass
-WHERE c.oid IS NULL OR NOT c.convalidated;
+WHERE c.oid IS NULL OR c.convalidated;
 
 -- check: old_columns_intact
 -- severity: critical

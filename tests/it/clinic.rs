@@ -16,7 +16,7 @@ fn migrate_walks_every_phase_on_the_seed_with_every_check_proceed() {
     let doc = out.json();
     assert!(doc["error"].as_str().unwrap().contains("phase 4 (cleanup) is irreversible and was not confirmed"), "{doc:#}");
     let versions: Vec<i64> = doc["steps"].as_array().unwrap().iter().map(|s| s["version"].as_i64().unwrap()).collect();
-    assert_eq!(versions, (2..=13).collect::<Vec<_>>());
+    assert_eq!(versions, (2..=15).collect::<Vec<_>>());
     assert_all_proceed(&doc);
     let metric = |name: &str| doc["checks"].as_array().unwrap().iter().find(|c| c["check"] == name).unwrap_or_else(|| panic!("no check {name}"))["value"].as_f64().unwrap();
     assert_eq!(metric("unmigrated_percent"), 0.0);
@@ -30,7 +30,7 @@ fn migrate_walks_every_phase_on_the_seed_with_every_check_proceed() {
     let out = run(&db, &dir, &["migrate", "--format", "json"], "cleanup\n");
     assert_eq!(out.code, 0, "{out:?}");
     let doc = out.json();
-    assert_eq!(doc["steps"][0]["version"], 14);
+    assert_eq!(doc["steps"][0]["version"], 16);
     assert_all_proceed(&doc);
     schema_snapshot("clinic_schema_after_phase_4", &db.snapshot().schema);
 

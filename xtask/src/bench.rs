@@ -320,12 +320,13 @@ fn writer(url: String, stop: Arc<AtomicBool>, max_id: i64) -> std::thread::JoinH
     })
 }
 
-/// The clinic V9 backfill on `rows` reservations: batched (phasegate) and as
-/// one UPDATE, each on a clone of the same database, each with a writer.
+/// The clinic set's batched backfill on `rows` reservations: batched
+/// (phasegate) and as one UPDATE, each on a clone of the same database, each
+/// with a writer.
 fn backfill(server: &Server, set: &set::MigrationSet, o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
-    say(&format!("backfill: seeding {} reservations (phases 0-1 and V8 applied)", o.backfill_rows));
-    let tpl = seeded_template(server, set, o.backfill_rows, Some(8), "backfill")?;
-    let v9 = set.step(9).ok_or_else(|| Error::Refused("the clinic set has no V9".into()))?;
+    let v9 = set.steps().find(|s| s.forward.directives.batch.is_some()).ok_or_else(|| Error::Refused("the set has no batched backfill".into()))?;
+    say(&format!("backfill: seeding {} reservations (applied up to V{})", o.backfill_rows, v9.version - 1));
+    let tpl = seeded_template(server, set, o.backfill_rows, Some(v9.version - 1), "backfill")?;
     let batch = v9.forward.directives.batch.unwrap_or(5000);
 
     let run_one = |label: &str, batched: bool| -> Result<(f64, u64, WriterStats)> {
@@ -338,13 +339,13 @@ fn backfill(server: &Server, set: &set::MigrationSet, o: &Options, say: &mut dyn
         let t = Instant::now();
         let rows = if batched {
             db::acquire_lock(&mut c, Duration::ZERO)?;
-            let out = apply::migrate(&mut c, set, Target::Version(9), &apply::Options { accept_review: true, ..Default::default() }, &mut Silent)?;
+            let out = apply::migrate(&mut c, set, Target::Version(v9.version), &apply::Options { accept_review: true, ..Default::default() }, &mut Silent)?;
             if let Some(e) = out.failure {
                 stop.store(true, Ordering::Relaxed);
                 let _ = w.join();
                 return Err(e);
             }
-            out.steps.iter().find(|s| s.version == 9).and_then(|s| s.rows).unwrap_or(0)
+            out.steps.iter().find(|s| s.version == v9.version).and_then(|s| s.rows).unwrap_or(0)
         } else {
             let sql = v9.forward.text.replace(":batch_size", "2147483647").replace(":last_key", "NULL");
             let st = crate::sqltext::statements(&sql).into_iter().next().expect("one statement");

@@ -85,7 +85,7 @@ FROM reservations;
 -- check: new_columns_reset
 -- when: after-rollback
 -- severity: critical
--- description: serviceId, serviceName, estimatedDuration and period are NULL again on every row the backfill could have filled; rows the application inserts during the rollback are filled by V8's sync trigger, which is still in place, so only rows created before the rollback began (now() is its transaction's start; a second's margin for inserts still committing) are checked
+-- description: serviceId, serviceName, estimatedDuration and period are NULL again on every row the backfill could have filled; rows the application inserts during the rollback are filled by V9's sync trigger, which is still in place, so only rows created before the rollback began (now() is its transaction's start; a second's margin for inserts still committing) are checked
 SELECT id, "serviceId", "serviceName", "estimatedDuration", period
 FROM reservations
 WHERE "createdAt" < now() - interval '1 second'

@@ -1,3 +1,3 @@
--- Undo V12: drop the capacity trigger and its function.
+-- Undo V14: drop the capacity trigger and its function.
 DROP TRIGGER IF EXISTS reservations_20_check_capacity ON reservations;
 DROP FUNCTION IF EXISTS phasegate_check_reservation_capacity();

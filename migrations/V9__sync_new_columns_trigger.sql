@@ -1,6 +1,6 @@
 -- Phase 2 (data): keep the new columns filled for every row the OLD
 -- application writes (it only sets service and "preferredTime"), so the
--- backfill in V9 does not race with live inserts and updates.
+-- backfill in V10 does not race with live inserts and updates.
 --   phasegate_parse_period_strict(text)        MORNING / AFTERNOON, or NULL
 --                                              when the text says nothing usable
 --   phasegate_parse_period(text, timestamptz)  never NULL: the strict parse,
@@ -25,7 +25,7 @@
 -- ("anytime", "상관없음"): the hour the reservation was made ("createdAt" in
 -- Asia/Seoul): before noon -> MORNING, noon or later -> AFTERNOON; a NULL
 -- "createdAt" -> MORNING. Staff confirm these bookings by phone anyway; the
--- V9 check fallback_period_percent reports how many rows used this rule.
+-- V10 check fallback_period_percent reports how many rows used this rule.
 
 CREATE FUNCTION phasegate_parse_period_strict(raw text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$

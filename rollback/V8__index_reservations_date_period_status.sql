@@ -1,3 +1,3 @@
 -- phasegate: no-transaction
--- Undo V7: drop the index without blocking reads or writes.
+-- Undo V8: drop the index without blocking reads or writes.
 DROP INDEX CONCURRENTLY IF EXISTS "reservations_preferredDate_period_status_idx";

@@ -1,6 +1,6 @@
 -- phasegate: batch 5000
 -- Phase 2 (data): fill "serviceId", "serviceName", "estimatedDuration" and
--- period for every row that does not have them yet (rows written since V8
+-- period for every row that does not have them yet (rows written since V9
 -- are already filled by the sync trigger), with the same parser the trigger
 -- uses. Old columns are only read, never written.
 -- Safe under live traffic: phasegate runs this UPDATE in batches of

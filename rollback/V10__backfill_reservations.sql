@@ -1,6 +1,6 @@
--- Undo V9: reset the new columns to NULL on every row (the state before the
+-- Undo V10: reset the new columns to NULL on every row (the state before the
 -- backfill); service and "preferredTime" are not touched. The sync trigger
--- of V8 is still in place but re-derives only when service or
+-- of V9 is still in place but re-derives only when service or
 -- "preferredTime" change, which they do not here. Abort if an old column has
 -- lost data (that needs a restore from backup, not a rollback).
 UPDATE reservations

@@ -1,6 +1,6 @@
--- Undo V11: restore the one-way (old columns -> new columns) sync function
--- of V8, byte for byte, so the schema equals the one before phase 3. The
--- trigger itself was not changed by V11.
+-- Undo V13: restore the one-way (old columns -> new columns) sync function
+-- of V9, byte for byte, so the schema equals the one before phase 3. The
+-- trigger itself was not changed by V13.
 CREATE OR REPLACE FUNCTION phasegate_sync_reservation_columns() RETURNS trigger
 LANGUAGE plpgsql AS $$
 -- phasegate sync: one-way (old columns -> new columns), phase 2

@@ -1,4 +1,4 @@
--- Undo V13: every request back to the old code path.
+-- Undo V15: every request back to the old code path.
 UPDATE feature_flags
 SET enabled = false,
     "rolloutPercent" = 0

@@ -1,0 +1,19 @@
+-- check: new_constraints_validated
+-- severity: critical
+-- description: the foreign key and the period check exist and are validated
+SELECT n.conname, c.convalidated
+FROM unnest(ARRAY['reservations_serviceId_fkey', 'reservations_period_check']) AS n(conname)
+LEFT JOIN pg_constraint c
+  ON c.conname = n.conname
+ AND c.conrelid = 'reservations'::regclass
+WHERE c.oid IS NULL OR NOT c.convalidated;
+
+-- check: constraints_not_valid_again
+-- when: after-rollback
+-- description: both constraints are back as V5 left them: present, not validated
+SELECT n.conname, c.convalidated
+FROM unnest(ARRAY['reservations_serviceId_fkey', 'reservations_period_check']) AS n(conname)
+LEFT JOIN pg_constraint c
+  ON c.conname = n.conname
+ AND c.conrelid = 'reservations'::regclass
+WHERE c.oid IS NULL OR c.convalidated;
