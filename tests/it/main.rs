@@ -2,6 +2,7 @@
 //! against a real PostgreSQL started by the harness (testcontainers, or the
 //! server PHASEGATE_TEST_DATABASE_URL names). No test passes without one.
 
+mod bad_input;
 mod clinic;
 mod gates;
 mod harness;
