@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod clinic;
+mod crash;
 mod gates;
 mod harness;
 mod safety;
