@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod clinic;
+mod concurrency;
 mod crash;
 mod gates;
 mod harness;
