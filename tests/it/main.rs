@@ -9,5 +9,6 @@ mod crash;
 mod gates;
 mod harness;
 mod safety;
+mod secrets;
 mod traffic;
 mod verify;
