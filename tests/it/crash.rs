@@ -467,11 +467,15 @@ fn trial(refs: &References, t: &Trial, reference: &Snapshot) -> TrialReport {
     TrialReport { killed, partial }
 }
 
-/// Runs the trials, collecting failures; prints one summary line and fails
-/// when a trial failed or too few ran.
-fn run_trials(suite: &str, trials: Vec<(Trial, &Snapshot)>, expected: usize) {
+/// Makes `count` trials from the seed's stream `stream` and runs them,
+/// collecting failures; prints one summary line and fails when a trial
+/// failed or too few ran.
+fn run_trials(suite: &str, stream: u64, count: usize, mut make: impl FnMut(&mut Rng, usize) -> (Trial, &'static Snapshot)) {
     let refs = references();
     let seed = seed();
+    let mut rng = Rng::new(seed, stream);
+    let trials: Vec<(Trial, &Snapshot)> = (0..count).map(|n| make(&mut rng, n)).collect();
+    let expected = count;
     let (mut killed, mut finished, mut failures) = (0, 0, Vec::new());
     let mut partial: BTreeMap<String, usize> = BTreeMap::new();
     let total = trials.len();
@@ -524,56 +528,38 @@ fn anywhere(rng: &mut Rng, timing: &Timing, step: &'static str) -> KillAt {
 #[test]
 fn migrate_killed_at_random_points_converges() {
     let refs = references();
-    let mut rng = Rng::new(seed(), 1);
-    let trials = (0..MIGRATE_TRIALS)
-        .map(|n| {
-            let t = Trial { n, start: 0, args: to_strings(&["migrate"]), direction: Direction::Forward, kill: anywhere(&mut rng, &refs.migrate, "apply V3 "), drop_connection: rng.coin() };
-            (t, &refs.after[3])
-        })
-        .collect();
-    run_trials("migrate", trials, MIGRATE_TRIALS);
+    run_trials("migrate", 1, MIGRATE_TRIALS, |rng, n| {
+        let kill = anywhere(rng, &refs.migrate, "apply V3 ");
+        (Trial { n, start: 0, args: to_strings(&["migrate"]), direction: Direction::Forward, kill, drop_connection: rng.coin() }, &refs.after[3])
+    });
 }
 
 #[test]
 fn backfill_killed_mid_batch_resumes() {
     let refs = references();
-    let mut rng = Rng::new(seed(), 2);
     // tests/fixtures/crash: V4 fills 20000 rows, 500 a batch.
     let batches = 20000 / 500;
-    let trials = (0..BACKFILL_TRIALS)
-        .map(|n| {
-            let kill = if rng.below(4) == 0 {
-                KillAt::Delay(rng.millis(refs.backfill.duration))
-            } else {
-                KillAt::AfterRows { version: 4, rows: 500 * (1 + rng.below(batches - 1) as i64), delay: rng.millis(Duration::from_millis(20)) }
-            };
-            let t = Trial { n, start: 1, args: to_strings(&["migrate", "--phase", "2"]), direction: Direction::Forward, kill, drop_connection: rng.coin() };
-            (t, &refs.after[2])
-        })
-        .collect();
-    run_trials("backfill", trials, BACKFILL_TRIALS);
+    run_trials("backfill", 2, BACKFILL_TRIALS, |rng, n| {
+        let kill = if rng.below(4) == 0 {
+            KillAt::Delay(rng.millis(refs.backfill.duration))
+        } else {
+            KillAt::AfterRows { version: 4, rows: 500 * (1 + rng.below(batches - 1) as i64), delay: rng.millis(Duration::from_millis(20)) }
+        };
+        (Trial { n, start: 1, args: to_strings(&["migrate", "--phase", "2"]), direction: Direction::Forward, kill, drop_connection: rng.coin() }, &refs.after[2])
+    });
 }
 
 #[test]
 fn rollback_killed_at_random_points_converges() {
     let refs = references();
-    let mut rng = Rng::new(seed(), 3);
-    let trials = (0..ROLLBACK_TRIALS)
-        .map(|n| {
-            let p = 1 + rng.below(3) as usize;
-            let timing = refs.rollback[p].as_ref().expect("reference rollback");
-            let t = Trial {
-                n,
-                start: p,
-                args: to_strings(&["rollback", "--phase", &p.to_string(), "--yes"]),
-                direction: Direction::Back(p as u32),
-                kill: anywhere(&mut rng, timing, if p == 1 { "rollback V3 " } else { "rollback V" }),
-                drop_connection: rng.coin(),
-            };
-            (t, refs.rolled_back[p].as_ref().expect("reference rollback"))
-        })
-        .collect();
-    run_trials("rollback", trials, ROLLBACK_TRIALS);
+    run_trials("rollback", 3, ROLLBACK_TRIALS, |rng, n| {
+        let p = 1 + rng.below(3) as usize;
+        let timing = refs.rollback[p].as_ref().expect("reference rollback");
+        let kill = anywhere(rng, timing, if p == 1 { "rollback V3 " } else { "rollback V" });
+        let args = to_strings(&["rollback", "--phase", &p.to_string(), "--yes"]);
+        let t = Trial { n, start: p, args, direction: Direction::Back(p as u32), kill, drop_connection: rng.coin() };
+        (t, refs.rolled_back[p].as_ref().expect("reference rollback"))
+    });
 }
 
 /// An interruption set up exactly rather than by chance: the database is
