@@ -110,7 +110,7 @@ fn new_writer(url: String, shared: Arc<Shared>, lat: Latencies, seed: u64) {
         });
         let t = Instant::now();
         let day = (g.next() % 365 + 1) as i32;
-        let period = if g.next() % 2 == 0 { "MORNING" } else { "AFTERNOON" };
+        let period = if g.next().is_multiple_of(2) { "MORNING" } else { "AFTERNOON" };
         let res = c.query_one(&*insert, &[&"이 신규", &"010-1111-1111", &period, &day, &SERVICES[(g.next() % 6) as usize]]);
         times.push(t.elapsed());
         match res {
