@@ -67,6 +67,9 @@ fn second_migrator_fails_fast_naming_the_holder() {
     assert!(out.stderr.contains("holder-under-test"), "the holder's application is named: {}", out.stderr);
     assert_eq!(out.stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "one error line: {}", out.stderr);
     assert!(db.client().query_opt("SELECT 1 FROM pg_tables WHERE tablename = 'accounts'", &[]).unwrap().is_none(), "nothing was applied");
+    let audited: Vec<(i32, String)> = db.client().query("SELECT exit_code, error FROM phasegate_runs", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(audited.len(), 1, "the refused run is audited: {audited:?}");
+    assert!(audited[0].0 == 1 && audited[0].1.contains(&format!("holds the migration lock: pid {pid}")), "{audited:?}");
 
     xtask::db::release_lock(&mut holder).unwrap();
     let out = run(&db, &fixture("accounts"), &["migrate", "--phase", "2"], "");

@@ -4,12 +4,16 @@
 //! Only `lint` needs none: it reads files.
 
 mod backups;
+mod bad_input;
 mod clinic;
+mod concurrency;
+mod crash;
 mod gates;
 mod harness;
 mod health;
 mod lint;
 mod safety;
+mod secrets;
 mod tenant_keys;
 mod traffic;
 mod verify;

@@ -59,6 +59,9 @@ pub fn redact(url: &str) -> String {
             return u.to_string().replace("%2A%2A%2A", "***");
         }
     }
+    if url.contains("://") {
+        return redact_unparsed_url(url);
+    }
     // key=value form
     url.split_whitespace()
         .map(|kv| match kv.split_once('=') {
@@ -67,6 +70,34 @@ pub fn redact(url: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// A URL that `url::Url` rejects (a port that is not a number, a raw `#`
+/// in the password) still names its password: mask the userinfo after its
+/// first `:` up to the last `@`, and every `password=` query value.
+fn redact_unparsed_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else { return url.to_string() };
+    let (head, rest) = url.split_at(scheme_end + 3);
+    let (main, query) = rest.split_at(rest.find('?').unwrap_or(rest.len()));
+    let main = match main.rfind('@') {
+        Some(at) => match main[..at].find(':') {
+            Some(colon) => format!("{}:***{}", &main[..colon], &main[at..]),
+            None => main.to_string(),
+        },
+        None => main.to_string(),
+    };
+    let query = query
+        .split_inclusive('&')
+        .map(|kv| match kv.trim_start_matches('?').split_once('=') {
+            Some((k, v)) if k.eq_ignore_ascii_case("password") => {
+                let prefix = if kv.starts_with('?') { "?" } else { "" };
+                let amp = if v.ends_with('&') { "&" } else { "" };
+                format!("{prefix}{k}=***{amp}")
+            }
+            _ => kv.to_string(),
+        })
+        .collect::<String>();
+    format!("{head}{main}{query}")
 }
 
 /// Who holds the migration lock, as one line: pid, user, application, client
@@ -128,6 +159,15 @@ mod tests {
         assert_eq!(redact("postgresql://u@h/db?password=s3cret&sslmode=disable"), "postgresql://u@h/db?password=***&sslmode=disable");
         assert_eq!(redact("host=h user=u password=s3cret dbname=d"), "host=h user=u password=*** dbname=d");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn redacts_passwords_of_urls_that_do_not_parse() {
+        assert_eq!(redact("postgres://u:s3cret@h:notaport/db"), "postgres://u:***@h:notaport/db");
+        assert_eq!(redact("postgres://u:s3c#r@t@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgresql://u@h:x/db?sslmode=disable&password=s3cret&a=b"), "postgresql://u@h:x/db?sslmode=disable&password=***&a=b");
+        assert_eq!(redact("postgresql://u@h:x/db?password=s3cret"), "postgresql://u@h:x/db?password=***");
+        assert_eq!(redact("postgres://h:notaport/db"), "postgres://h:notaport/db");
     }
 }
 

@@ -242,16 +242,17 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
     }
 
     /// Connects (and, for commands that change the database, takes the
-    /// migration lock first).
+    /// migration lock first). A run refused the lock keeps its connection,
+    /// so its audit row records who tried and who held the lock.
     pub fn connect(&mut self, c: &ConnectArgs, lock_wait: Option<Duration>) -> Result<&mut Client> {
         let app = format!("phasegate {} ({}@{} pid {})", self.command, self.ctx.env.os_user, self.ctx.env.hostname, std::process::id());
         self.log_line(&format!("connecting to {}", db::redact(&c.database_url)));
-        let mut client = db::connect(&c.database_url, &app)?;
+        let client = self.client.insert(db::connect(&c.database_url, &app)?);
         if let Some(wait) = lock_wait {
-            db::acquire_lock(&mut client, wait)?;
+            db::acquire_lock(client, wait)?;
             self.log_line("holding the migration lock");
         }
-        Ok(self.client.insert(client))
+        Ok(self.client.as_mut().expect("connected above"))
     }
 
     /// Prints the report, writes the audit row and returns the exit code.

@@ -1,0 +1,169 @@
+//! A password never appears in any output, log file or audit row (SPEC 4,
+//! 6): every command and its error paths run as real processes connecting
+//! as a role with a distinctive password, in each form a connection string
+//! can carry it (URL, `?password=`, key=value, DATABASE_URL), with tracing on.
+
+use std::path::Path;
+
+use crate::harness::{command, copy_set, fixture, server, Child, TestDb};
+
+/// The role's password; `#` forces percent-encoding in a URL, so both the
+/// raw and the encoded form are searched for through their common prefix.
+const SECRET: &str = "Quartz-Zebra#9041";
+const ENCODED: &str = "Quartz-Zebra%239041";
+/// A wrong password is a secret too.
+const WRONG: &str = "Ocelot-Mistyped-77";
+const NEEDLES: &[&str] = &["Quartz-Zebra", "Ocelot-Mistyped"];
+
+/// One command line to run, with the exit code it should have (so the test
+/// knows each path really ran).
+struct Case {
+    name: &'static str,
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+    exit: i32,
+}
+
+fn leaks(text: &str) -> Option<&'static str> {
+    NEEDLES.iter().copied().find(|n| text.contains(n))
+}
+
+fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn no_password_in_any_output_log_or_audit_row() {
+    let db = TestDb::new("secrets");
+    let role = format!("phasegate_secret_{}", std::process::id());
+    let mut admin = xtask::db::connect(server().admin_url(), "phasegate-test").unwrap();
+    admin.batch_execute(&format!("CREATE ROLE {role} LOGIN CREATEDB PASSWORD '{SECRET}'; ALTER DATABASE {} OWNER TO {role};", db.name)).unwrap();
+    let host_port = db.url.split('@').nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
+    let (host, port) = host_port.split_once(':').unwrap();
+    let url = format!("postgres://{role}:{ENCODED}@{host_port}/{}", db.name);
+    let query_form = format!("postgres://{role}@{host_port}/{}?password={ENCODED}", db.name);
+    let key_value = format!("host={host} port={port} user={role} password={SECRET} dbname={}", db.name);
+    let wrong = format!("postgres://{role}:{WRONG}@{host_port}/{}", db.name);
+    let server_url = format!("postgres://{role}:{ENCODED}@{host_port}/postgres");
+
+    let logs = tempfile::tempdir().unwrap();
+    let accounts = fixture("accounts");
+    let scratch = copy_set(&accounts);
+    let broken = copy_set(&accounts);
+    std::fs::write(broken.path().join("migrations/V3__drop_legacy.sql"), "ALTER TABLE accounts DROP COLUMN no_such_column;\n").unwrap();
+    let drifted = copy_set(&accounts);
+    std::fs::write(drifted.path().join("migrations/V1__create_accounts.sql"), "SELECT 1;\n").unwrap();
+
+    let log_dir = logs.path().to_str().unwrap().to_string();
+    let case = |name: &'static str, dir: &Path, conn: Option<&str>, args: &[&str], exit: i32| {
+        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        v.extend(["--dir".into(), dir.to_str().unwrap().into()]);
+        if let Some(c) = conn {
+            v.extend(["--database-url".into(), c.into(), "--log-dir".into(), log_dir.clone()]);
+        }
+        Case { name, args: v, env: Vec::new(), exit }
+    };
+    let acc = accounts.as_path();
+    let mut cases = vec![
+        case("migrate", acc, Some(&url), &["migrate", "--phase", "2"], 0),
+        case("migrate (json, nothing to do)", acc, Some(&url), &["migrate", "--phase", "2", "--format", "json"], 0),
+        case("migrate --dry-run", acc, Some(&url), &["migrate", "--dry-run"], 0),
+        case("validate", acc, Some(&url), &["validate"], 0),
+        case("validate (json)", acc, Some(&url), &["validate", "--format", "json"], 0),
+        case("status", acc, Some(&url), &["status"], 0),
+        case("status (?password= form, json)", acc, Some(&query_form), &["status", "--format", "json"], 0),
+        case("snapshot --rows", acc, Some(&url), &["snapshot", "--rows"], 0),
+        case("history", acc, Some(&url), &["history"], 0),
+        case("history (json)", acc, Some(&url), &["history", "--format", "json"], 0),
+        case("plan", acc, None, &["plan"], 0),
+        case("new", scratch.path(), None, &["new", "add_notes", "--phase", "3"], 0),
+        case("rollback --dry-run", acc, Some(&url), &["rollback", "--phase", "2", "--dry-run"], 0),
+        case("rollback", acc, Some(&url), &["rollback", "--phase", "2", "--yes"], 0),
+        case("rollback refused (not applied)", acc, Some(&url), &["rollback", "--phase", "2", "--yes"], 1),
+        case("error: wrong password", acc, Some(&wrong), &["migrate"], 1),
+        case("error: unreachable", acc, Some(&format!("postgres://{role}:{ENCODED}@127.0.0.1:1/{}", db.name)), &["status"], 1),
+        case("error: invalid connection string", acc, Some(&format!("postgres://{role}:{ENCODED}@{host}:notaport/{}", db.name)), &["status"], 1),
+        case("status (unencoded # in the password)", acc, Some(&format!("postgres://{role}:{SECRET}@{host_port}/{}", db.name)), &["status"], 0),
+        case("error: sql error", broken.path(), Some(&url), &["migrate", "--yes"], 1),
+        case("error: drift", drifted.path(), Some(&url), &["migrate"], 1),
+        case("error: usage", acc, Some(&url), &["migrate", "--phase", "two"], 2),
+    ];
+    cases.push(Case {
+        name: "migrate (key=value in DATABASE_URL, tracing on)",
+        args: ["migrate", "--phase", "1", "--dir", acc.to_str().unwrap(), "--log-dir", &log_dir].iter().map(|s| s.to_string()).collect(),
+        env: vec![("DATABASE_URL", key_value.clone()), ("PHASEGATE_LOG", "trace".into())],
+        exit: 0,
+    });
+    cases.push(Case {
+        name: "error: wrong password, tracing on",
+        args: ["status", "--database-url", &wrong, "--dir", acc.to_str().unwrap(), "--log-dir", &log_dir].iter().map(|s| s.to_string()).collect(),
+        env: vec![("PHASEGATE_LOG", "trace".into())],
+        exit: 1,
+    });
+    for (name, url, exit) in [("verify --backend url", &server_url, 0), ("error: verify with a wrong password", &server_url.replace(ENCODED, WRONG), 1)] {
+        cases.push(Case {
+            name,
+            args: ["verify", "--backend", "url", "--server-url", url, "--dir", acc.to_str().unwrap(), "--log-dir", &log_dir].iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
+            exit,
+        });
+    }
+
+    let mut leaked = Vec::new();
+    for (i, c) in cases.iter().enumerate() {
+        let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
+        let mut cmd = command(&args);
+        for (k, v) in &c.env {
+            cmd.env(k, v);
+        }
+        let out = Child::spawn(cmd).wait();
+        assert_eq!(out.code, c.exit, "case {i} `{}` should exit {}: {out:?}", c.name, c.exit);
+        if let Some(n) = leaks(&out.stdout).or_else(|| leaks(&out.stderr)) {
+            leaked.push(format!("case `{}`: `{n}` in its output: {out:?}", c.name));
+        }
+    }
+
+    // A held lock: the refusal names the holder, not the password.
+    let mut holder = xtask::db::connect(&url, "secret-holder").unwrap();
+    xtask::db::acquire_lock(&mut holder, std::time::Duration::ZERO).unwrap();
+    let out = Child::spawn(command(&["migrate", "--database-url", &url, "--dir", acc.to_str().unwrap(), "--log-dir", &log_dir])).wait();
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("holds the migration lock"), "{out:?}");
+    if let Some(n) = leaks(&out.stdout).or_else(|| leaks(&out.stderr)) {
+        leaked.push(format!("case `error: lock held`: `{n}` in its output: {out:?}"));
+    }
+    drop(holder);
+    let commands = cases.len() + 1;
+
+    let mut files = Vec::new();
+    files_under(logs.path(), &mut files);
+    assert!(files.len() >= 20, "every database command writes a log file: {files:?}");
+    for f in &files {
+        let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
+        if let Some(n) = leaks(&text) {
+            leaked.push(format!("log file {}: `{n}`", f.display()));
+        }
+    }
+    let rows: Vec<String> = db.client().query("SELECT r::text FROM phasegate_runs r", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    // history, snapshot and dry runs read without an audit row.
+    assert!(rows.len() >= 12, "every database command is audited: {} rows: {rows:#?}", rows.len());
+    for r in &rows {
+        if let Some(n) = leaks(r) {
+            leaked.push(format!("audit row: `{n}` in {r}"));
+        }
+    }
+    eprintln!(
+        "secrets: {commands} commands, {} log files, {} audit rows searched; leaks {}",
+        files.len(),
+        rows.len(),
+        leaked.len()
+    );
+    assert!(leaked.is_empty(), "the password leaked:\n{}", leaked.join("\n"));
+}
