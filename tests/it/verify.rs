@@ -174,6 +174,15 @@ fn clinic_set_passes_verify_with_a_junit_report() {
 }
 
 #[test]
+fn tenant_keys_set_passes_verify() {
+    let out = verify(&["--dir", repo().join("examples/tenant-keys").to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    let doc = out.json();
+    let results: Vec<&str> = doc["rehearsal"]["phases"].as_array().unwrap().iter().map(|p| p["result"].as_str().unwrap()).collect();
+    assert_eq!(results, ["forward only", "restored", "restored", "restored"]);
+}
+
+#[test]
 fn junit_report_names_the_failing_phase() {
     let junit = tempfile::NamedTempFile::new().unwrap();
     let out = verify(&["--dir", fixture("verify_leaves_index").to_str().unwrap(), "--junit", junit.path().to_str().unwrap()]);

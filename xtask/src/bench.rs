@@ -418,7 +418,8 @@ fn verify_from(server: &Server, say: &mut dyn FnMut(&str)) -> Result<Figure> {
     let t = Instant::now();
     let mut c = db::connect(&url_a, "phasegate bench")?;
     db::acquire_lock(&mut c, Duration::ZERO)?;
-    let r = rehearse::rehearse(&mut c, &set, &rehearse::Options { phase: None, strict: false, seed_rows: None, apply: apply::Options::default() }, &mut Silent)?;
+    let apply = apply::Options { backup: false, ..Default::default() }; // as `verify --from` runs
+    let r = rehearse::rehearse(&mut c, &set, &rehearse::Options { phase: None, strict: false, seed_rows: None, apply }, &mut Silent)?;
     let phasegate = ms(t.elapsed());
     drop(c);
     server.drop_database(&a)?;

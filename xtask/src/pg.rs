@@ -238,6 +238,9 @@ impl Server {
     }
 
     pub fn drop_database(&self, name: &str) -> Result<()> {
+        // A template cannot be dropped: clear the flag first (an error here
+        // only means there is no such database, which the DROP tolerates).
+        let _ = self.admin_exec(&format!("ALTER DATABASE {} WITH IS_TEMPLATE false", quote_ident(name)), String::new());
         self.admin_exec(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)), format!("dropping database {name}"))
     }
 

@@ -109,7 +109,10 @@ fn rehearse_on(url: &str, set: &set::MigrationSet, a: &VerifyArgs, run: &mut Run
         phase: a.phase,
         strict: a.strict,
         seed_rows: a.seed_rows,
-        apply: apply::Options { run_id: run.run_id.clone(), accept_review: true, ..Default::default() },
+        // Another tool's down scripts are audited for what they restore;
+        // phasegate's own sets rehearse their rollbacks with backups, as
+        // production runs them.
+        apply: apply::Options { run_id: run.run_id.clone(), accept_review: true, backup: a.from.is_none(), ..Default::default() },
     };
     rehearse::rehearse(&mut client, set, &opts, run)
 }
