@@ -156,3 +156,18 @@ fn batched_backfill_resumes_after_the_last_committed_batch() {
     assert!(log.contains("V3: resuming the backfill after key 7000 (7000 rows done before)"), "{log}");
     assert!(log.contains("V3 backfill done: 20000 rows"), "{log}");
 }
+
+#[test]
+fn failing_check_after_a_non_transactional_rollback_keeps_the_ledger_true() {
+    let db = TestDb::new("nontxrb");
+    let dir = fixture("nontx_rollback_check_fails");
+    assert_eq!(run(&db, &dir, &["migrate"], "").code, 0);
+    let out = run(&db, &dir, &["rollback", "--phase", "1", "--yes", "--format", "json"], "");
+    assert_eq!(out.code, 4, "the failing check decides the verdict: {out:?}");
+    // DROP INDEX CONCURRENTLY ran outside a transaction and cannot be undone,
+    // so the ledger must not claim V2 is still applied.
+    let gone: bool = db.client().query_one("SELECT to_regclass('orders_reference_key') IS NULL", &[]).unwrap().get(0);
+    assert!(gone);
+    let status = run(&db, &dir, &["status", "--format", "json"], "").json();
+    assert_eq!(status["phases"][1]["state"], "pending", "{status:#}");
+}

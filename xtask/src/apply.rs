@@ -271,7 +271,7 @@ pub fn rollback(client: &mut Client, set: &MigrationSet, phase_id: u32, opts: &O
     for step in to_reverse {
         let a = &applied[&step.version];
         let (so, err) = rollback_step(client, step, a, opts, &watch, ui);
-        let done = so.status == StepStatus::Done;
+        let done = so.status == StepStatus::Done && check::worst(&so.checks) < Verdict::Rollback;
         out.steps.push(so);
         if let Some(e) = err {
             return Ok(out.fail(e));
@@ -783,14 +783,17 @@ fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts: &Options, 
                 report_backups(ui, &backups);
             }
             run_rollback_sql(client, &file, &file.text, opts)?;
+            // The SQL ran outside a transaction and cannot be undone: the
+            // ledger must say so whatever the checks find (they still set
+            // the verdict, and the run stops at a failing one).
             let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
             ledger::record_rollback(&mut tx, step.version)?;
             results.extend(run_checks(&mut tx, step.version, after, ui)?);
-            let committed = check::worst(&results) < Verdict::Rollback;
-            if committed {
-                tx.commit().map_err(db_err("committing"))?;
+            tx.commit().map_err(db_err("committing"))?;
+            if check::worst(&results) == Verdict::Rollback {
+                ui.progress(&format!("  rollback V{}: an after-rollback check failed after SQL that ran outside a transaction; the rollback stands, investigate before going on", step.version));
             }
-            return Ok(Attempt { checks: results, rows: None, committed, backups });
+            return Ok(Attempt { checks: results, rows: None, committed: true, backups });
         }
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
         tx.batch_execute(&timeouts_sql(&file.directives, opts, true)).map_err(db_err("setting timeouts"))?;
