@@ -157,7 +157,7 @@ pub fn check_consistency(set: &MigrationSet, applied: &BTreeMap<i32, Applied>) -
                     display_path(&set.dir.join(crate::set::MIGRATIONS))
                 )))
             }
-            Some(step) if a.checksum != step.refinery_checksum().to_string() => {
+            Some(step) if a.forward_changed(step) => {
                 return Err(Error::Refused(format!(
                     "migration {v} was applied but its file has changed since ({}); restore the applied version or add a new migration",
                     display_path(&step.forward.path)
@@ -837,13 +837,18 @@ pub fn current_phase(set: &MigrationSet, applied: &BTreeMap<i32, Applied>) -> Op
 /// Runs checks against the current database in a read-only transaction that
 /// is rolled back, so validation never changes anything. Without a phase,
 /// the after-migrate checks of the current phase run.
-pub fn validate(client: &mut Client, set: &MigrationSet, phase: Option<u32>, when: Option<When>, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
+pub fn validate(client: &mut Client, set: &MigrationSet, phase: Option<u32>, when: Option<When>) -> Result<Vec<CheckResult>> {
     let applied = ledger::applied(client)?;
+    validate_applied(client, set, &applied, phase, when)
+}
+
+/// `validate` for a caller that has just read the ledger.
+pub fn validate_applied(client: &mut Client, set: &MigrationSet, applied: &BTreeMap<i32, Applied>, phase: Option<u32>, when: Option<When>) -> Result<Vec<CheckResult>> {
     // By default, the current phase's checks: a later phase may drop what an
     // earlier phase's checks look at (a cleanup drops the old columns).
     let phase = match (phase, when) {
         (Some(p), _) => Some(p),
-        (None, None | Some(When::AfterMigrate)) => current_phase(set, &applied),
+        (None, None | Some(When::AfterMigrate)) => current_phase(set, applied),
         (None, _) => None,
     };
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
@@ -865,7 +870,7 @@ pub fn validate(client: &mut Client, set: &MigrationSet, phase: Option<u32>, whe
             Some(stored) if stored != &step.validation.text => check::parse_file(&step.validation.path, stored)?,
             _ => step.checks.clone(),
         };
-        results.extend(run_checks(&mut tx, step.version, checks.iter().filter(|c| c.when == w), ui)?);
+        results.extend(run_checks(&mut tx, step.version, checks.iter().filter(|c| c.when == w), &mut Quiet)?);
     }
     tx.rollback().map_err(db_err("ending the read-only transaction"))?;
     Ok(results)

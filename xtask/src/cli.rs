@@ -379,6 +379,16 @@ pub struct ServerArgs {
     pub server_url: Option<String>,
 }
 
+impl ServerArgs {
+    /// The url backend when a server is named, else a container.
+    pub fn backend(&self) -> crate::pg::Backend {
+        match &self.server_url {
+            Some(u) => crate::pg::Backend::Url(u.clone()),
+            None => crate::pg::Backend::Docker { image: self.image.clone() },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
     #[command(flatten)]

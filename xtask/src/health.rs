@@ -132,7 +132,7 @@ pub fn round(n: u32, url: &str, application_name: &str, set: Option<&MigrationSe
     findings.push(invalid_indexes(&mut client));
     let mut checks = Vec::new();
     if let (true, Some(set)) = (opts.checks, set) {
-        match apply::validate(&mut client, set, None, None, &mut apply::Quiet) {
+        match apply::validate(&mut client, set, None, None) {
             Ok(results) => {
                 let v = check::worst(&results);
                 let level = match v {

@@ -10,14 +10,11 @@ use refinery::Migrate;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::{db_err, Error, Result};
-use crate::set::{sha256_hex, Step};
+use crate::set::Step;
 
 pub const HISTORY: &str = "refinery_schema_history";
 pub const APPLIED: &str = "phasegate_applied";
 pub const RUNS: &str = "phasegate_runs";
-/// Progress of batched backfills, so a rerun resumes where a crash stopped.
-pub const BATCHES: &str = "phasegate_batches";
-pub const BACKUPS: &str = "phasegate_backups";
 
 /// Serialises ledger creation between concurrent first runs.
 const SETUP_LOCK_KEY: i64 = 0x7068_6173_6567_6175;
@@ -135,6 +132,13 @@ pub struct Applied {
     pub rollback_sha256: Option<String>,
     pub validation_sql: Option<String>,
     pub validation_sha256: Option<String>,
+}
+
+impl Applied {
+    /// The forward file changed since it was applied (refinery's checksum differs).
+    pub fn forward_changed(&self, step: &Step) -> bool {
+        self.checksum != step.refinery_checksum().to_string()
+    }
 }
 
 /// The applied migrations by version; empty when there is no ledger yet.
@@ -334,9 +338,4 @@ pub fn history(client: &mut Client, limit: i64) -> Result<Vec<HistoryRow>> {
 /// A fresh run id (a random UUID).
 pub fn new_run_id() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-/// The checksum recorded for a file's text, to compare with what is stored.
-pub fn checksum_of(text: &str) -> String {
-    sha256_hex(text)
 }

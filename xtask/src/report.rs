@@ -3,7 +3,6 @@
 
 use std::io::Write;
 
-use serde::Serialize;
 
 use crate::apply::{RunOutcome, StepOutcome, StepStatus};
 use crate::check::{CheckResult, Verdict};
@@ -88,18 +87,6 @@ fn step_line(s: &StepOutcome) -> String {
         line.push_str(&format!("  {r} rows"));
     }
     line
-}
-
-/// The JSON document every command prints with `--format json`.
-#[derive(Debug, Serialize)]
-pub struct JsonReport<'a, T: Serialize> {
-    pub command: &'a str,
-    pub run_id: &'a str,
-    pub verdict: Option<Verdict>,
-    pub exit_code: i32,
-    pub error: Option<String>,
-    #[serde(flatten)]
-    pub body: T,
 }
 
 const VERIFY_STEPS: [&str; 5] = ["migrate", "rollback", "compare", "re-apply", "compare "];

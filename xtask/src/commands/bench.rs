@@ -5,15 +5,11 @@ use super::{failed, Ctx, Report, Run};
 use crate::bench;
 use crate::cli::BenchArgs;
 use crate::error::{display_path, Error};
-use crate::pg::Backend;
 
 pub fn run(a: BenchArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "bench", None, a.set.format, None);
     run.audit = false;
-    let backend = match &a.server.server_url {
-        Some(u) => Backend::Url(u.clone()),
-        None => Backend::Docker { image: a.server.image.clone() },
-    };
+    let backend = a.server.backend();
     let opts = bench::Options { backend, clinic_dir: &a.set.dir, only: a.only.clone(), backfill_rows: a.backfill_rows, verify_rows: a.verify_rows };
     let figures = match bench::run(&opts, &mut |line| run.say(line)) {
         Ok(f) => f,

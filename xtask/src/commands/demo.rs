@@ -5,7 +5,7 @@
 use super::{failed, outcome_report, Ctx, Report, Run};
 use crate::apply::{self, Target};
 use crate::cli::DemoArgs;
-use crate::pg::{Backend, Server};
+use crate::pg::Server;
 use crate::{db, set};
 
 pub fn run(a: DemoArgs, ctx: &mut Ctx) -> i32 {
@@ -21,10 +21,7 @@ fn body(a: &DemoArgs, run: &mut Run) -> Report {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
-    let backend = match &a.server.server_url {
-        Some(u) => Backend::Url(u.clone()),
-        None => Backend::Docker { image: a.server.image.clone() },
-    };
+    let backend = a.server.backend();
     let started = std::time::Instant::now();
     let server = match Server::start(&backend) {
         Ok(s) => s,

@@ -47,7 +47,7 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
     };
     let (phases, drift) = compute(&set, &applied);
     // The applied migrations' checks, read-only, so status shows where each gate stands.
-    let checks = match crate::apply::validate(client, &set, None, None, &mut crate::apply::Quiet) {
+    let checks = match crate::apply::validate_applied(client, &set, &applied, None, None) {
         Ok(c) => c,
         Err(e) => return failed(e),
     };
@@ -104,7 +104,7 @@ pub fn compute(set: &set::MigrationSet, applied: &std::collections::BTreeMap<i32
             drift.push(Drift { version: *v, kind: "missing_file", file: format!("V{v}__{}.sql", a.name), message: format!("migration {v} was applied but its file is missing") });
             continue;
         };
-        if a.checksum != step.refinery_checksum().to_string() {
+        if a.forward_changed(step) {
             drift.push(Drift {
                 version: *v,
                 kind: "forward_changed",

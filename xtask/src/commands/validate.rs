@@ -20,7 +20,7 @@ fn body(a: &ValidateArgs, run: &mut Run) -> Report {
         return failed(e);
     }
     let mut client = run.client.take().expect("connected");
-    let res = apply::validate(&mut client, &set, a.phase, a.when.map(Into::into), &mut apply::Quiet);
+    let res = apply::validate(&mut client, &set, a.phase, a.when.map(Into::into));
     run.client = Some(client);
     match res {
         Ok(results) => {
