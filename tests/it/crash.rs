@@ -2,7 +2,7 @@
 //! each a real `phasegate` process, are killed with SIGKILL at seeded random
 //! points of the crash fixture (tests/fixtures/crash). After every kill the
 //! ledger must match the schema, and one re-run must converge to the state of
-//! an uninterrupted run (compared with `xtask::snapshot`: schema text and row
+//! an uninterrupted run (compared with `phasegate::snapshot`: schema text and row
 //! fingerprints).
 //!
 //! The seed is printed; `PHASEGATE_CRASH_SEED=<n>` replays the same kill
@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use postgres::Client;
-use xtask::snapshot::Snapshot;
+use phasegate::snapshot::Snapshot;
 
 use crate::harness::{assert_same_state, command, fixture, process, server, Child, Output, TestDb, PROCESS_BOUND};
 
@@ -290,7 +290,7 @@ pub struct References {
 }
 
 fn snapshot_of(url: &str) -> Snapshot {
-    xtask::snapshot::take(&mut xtask::db::connect(url, "phasegate-test").expect("connect"), &Default::default()).expect("snapshot")
+    phasegate::snapshot::take(&mut phasegate::db::connect(url, "phasegate-test").expect("connect"), &Default::default()).expect("snapshot")
 }
 
 /// Runs a command to completion against `url` and the crash fixture, timed.

@@ -1,5 +1,5 @@
-//! The `cargo xtask` binary: runs the command and exits with its code.
+//! This repository's `cargo xtask`: phasegate's CLI, and its exit code.
 
 fn main() {
-    std::process::exit(xtask::commands::main_process());
+    std::process::exit(phasegate_cli::main_process());
 }

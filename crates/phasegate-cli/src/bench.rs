@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::apply::{self, Target, Ui};
-use crate::error::{db_err, Error, Result};
-use crate::pg::{Backend, Server};
-use crate::{db, rehearse, set, snapshot};
+use phasegate::apply::{self, Target, Ui};
+use phasegate::error::{db_err, Error, Result};
+use phasegate::pg::{Backend, Server};
+use phasegate::{db, rehearse, set, snapshot};
 
 /// One measured figure beside its target.
 #[derive(Debug, Clone, Serialize)]
@@ -348,7 +348,7 @@ fn backfill(server: &Server, set: &set::MigrationSet, o: &Options, say: &mut dyn
             out.steps.iter().find(|s| s.version == v9.version).and_then(|s| s.rows).unwrap_or(0)
         } else {
             let sql = v9.forward.text.replace(":batch_size", "2147483647").replace(":last_key", "NULL");
-            let st = crate::sqltext::statements(&sql).into_iter().next().expect("one statement");
+            let st = phasegate::sqltext::statements(&sql).into_iter().next().expect("one statement");
             c.execute(&sql[st.start..st.end], &[]).map_err(db_err("single UPDATE"))?
         };
         let secs = t.elapsed().as_secs_f64();
@@ -409,7 +409,7 @@ fn verify_from(server: &Server, say: &mut dyn FnMut(&str)) -> Result<Figure> {
         write(format!("{v}_m{i}.up.sql"), up)?;
         write(format!("{v}_m{i}.down.sql"), down)?;
     }
-    let set = crate::foreign::load(crate::foreign::Layout::Sqlx, dir.path())?;
+    let set = phasegate::foreign::load(phasegate::foreign::Layout::Sqlx, dir.path())?;
 
     let (a, url_a) = {
         let name = format!("bench_vf_pg_{}", std::process::id());

@@ -130,16 +130,9 @@ impl Rehearsal {
     pub fn verdict(&self) -> Verdict {
         self.phases.iter().map(|p| p.verdict).max().unwrap_or(Verdict::Proceed)
     }
-    /// Exit code: 5 when a rollback does not restore the prior state, 1 when
-    /// a forward migration failed, else by verdict.
-    pub fn exit_code(&self) -> i32 {
-        if self.mismatch() {
-            return 5;
-        }
-        if self.phases.iter().any(|p| p.findings.iter().any(|f| matches!(f, Finding::MigrateFailed { .. }))) {
-            return if self.verdict() == Verdict::Rollback { 4 } else { 1 };
-        }
-        crate::commands::exit_for(self.verdict())
+    /// Whether a forward migration failed (an error, or a check said ROLLBACK).
+    pub fn migrate_failed(&self) -> bool {
+        self.phases.iter().any(|p| p.findings.iter().any(|f| matches!(f, Finding::MigrateFailed { .. })))
     }
 }
 
@@ -195,19 +188,6 @@ fn compare(client: &mut Client, reference: &Snapshot, against: Against, keep: bo
     Ok((findings, now))
 }
 
-/// Auto-confirming UI for rehearsals: progress goes to the caller's UI.
-struct Rehearsing<'a> {
-    inner: &'a mut dyn Ui,
-}
-
-impl Ui for Rehearsing<'_> {
-    fn confirm(&mut self, _prompt: &str, _expected: &str) -> bool {
-        true
-    }
-    fn progress(&mut self, line: &str) {
-        self.inner.progress(line);
-    }
-}
 
 fn outcome_error(o: &RunOutcome) -> Option<String> {
     if let Some(e) = &o.error {
@@ -224,7 +204,7 @@ fn outcome_error(o: &RunOutcome) -> Option<String> {
 /// holds the migration lock on).
 pub fn rehearse(client: &mut Client, set: &MigrationSet, opts: &Options, ui: &mut dyn Ui) -> Result<Rehearsal> {
     let started = Instant::now();
-    let mut ui = Rehearsing { inner: ui };
+    let mut ui = crate::ui::Confirming { inner: ui };
     let mut phases = Vec::new();
     let mut next_before: Option<Snapshot> = None;
     for phase in &set.phases {

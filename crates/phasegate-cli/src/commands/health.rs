@@ -5,10 +5,11 @@
 use std::time::{Duration, Instant};
 
 use super::{exit_for, failed, log_dir, Ctx, Report, Run};
-use crate::check::Verdict;
+use phasegate::check::Verdict;
 use crate::cli::HealthArgs;
-use crate::health::{self, Round};
-use crate::{report, set};
+use phasegate::health::{self, Round};
+use crate::report;
+use phasegate::set;
 
 pub fn run(a: HealthArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "health", None, a.connect.set.format, Some(log_dir(&a.connect)));
@@ -96,7 +97,7 @@ fn summarise(a: &HealthArgs, run: &mut Run, rounds: Vec<Round>) -> Report {
     json.insert("rounds".into(), serde_json::to_value(&rounds).unwrap_or_default());
     let error = (unreachable > 0).then(|| {
         let detail = rounds.iter().find(|r| !r.connected).and_then(|r| r.finding("connectivity")).and_then(|f| f.detail.clone()).unwrap_or_default();
-        crate::Error::Refused(format!("{unreachable} of {} round(s) could not reach the database: {detail}", rounds.len()))
+        phasegate::Error::Refused(format!("{unreachable} of {} round(s) could not reach the database: {detail}", rounds.len()))
     });
     Report { verdict: Some(verdict), exit: Some(exit), error, checks, json, text, ..Default::default() }
 }

@@ -5,11 +5,12 @@ use std::time::Instant;
 
 use super::{failed, Ctx, Report, Run};
 use crate::cli::{BackendArg, FromArg, VerifyArgs};
-use crate::error::{display_path, Error};
-use crate::foreign::{self, Layout};
-use crate::pg::{Backend, Server};
-use crate::rehearse::{self, Rehearsal};
-use crate::{apply, db, report, set};
+use phasegate::error::{display_path, Error};
+use phasegate::foreign::{self, Layout};
+use phasegate::pg::{Backend, Server};
+use phasegate::rehearse::{self, Rehearsal};
+use crate::report;
+use phasegate::{apply, db, set};
 
 pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> i32 {
     let log_dir = a.log_dir.clone().unwrap_or_else(|| a.set.dir.join("logs"));
@@ -87,7 +88,7 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
     json.insert("rehearsal".into(), serde_json::to_value(&rehearsal).unwrap_or_default());
     Report {
         verdict: Some(rehearsal.verdict()),
-        exit: Some(rehearsal.exit_code()),
+        exit: Some(super::verify_exit(&rehearsal)),
         text: String::from_utf8_lossy(&text).into_owned(),
         json,
         ..Default::default()
@@ -102,7 +103,7 @@ fn verify_command(a: &VerifyArgs) -> String {
     }
 }
 
-fn rehearse_on(url: &str, set: &set::MigrationSet, a: &VerifyArgs, run: &mut Run) -> crate::Result<Rehearsal> {
+fn rehearse_on(url: &str, set: &set::MigrationSet, a: &VerifyArgs, run: &mut Run) -> phasegate::Result<Rehearsal> {
     let mut client = db::connect(url, "phasegate verify")?;
     db::acquire_lock(&mut client, std::time::Duration::ZERO)?;
     let opts = rehearse::Options {

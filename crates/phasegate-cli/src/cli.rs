@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::check::When;
+use phasegate::check::When;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -168,7 +168,7 @@ pub struct TimeoutArgs {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    crate::set::parse_duration(s)
+    phasegate::set::parse_duration(s)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -372,7 +372,7 @@ pub enum FromArg {
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
     /// Image for the docker backend
-    #[arg(long, env = "PHASEGATE_PG_IMAGE", default_value = crate::pg::DEFAULT_IMAGE)]
+    #[arg(long, env = "PHASEGATE_PG_IMAGE", default_value = phasegate::pg::DEFAULT_IMAGE)]
     pub image: String,
     /// Server for the url backend (a database is created and dropped on it)
     #[arg(long, env = "PHASEGATE_TEST_DATABASE_URL", hide_env_values = true)]
@@ -381,10 +381,10 @@ pub struct ServerArgs {
 
 impl ServerArgs {
     /// The url backend when a server is named, else a container.
-    pub fn backend(&self) -> crate::pg::Backend {
+    pub fn backend(&self) -> phasegate::pg::Backend {
         match &self.server_url {
-            Some(u) => crate::pg::Backend::Url(u.clone()),
-            None => crate::pg::Backend::Docker { image: self.image.clone() },
+            Some(u) => phasegate::pg::Backend::Url(u.clone()),
+            None => phasegate::pg::Backend::Docker { image: self.image.clone() },
         }
     }
 }

@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::{failed, log_dir, Ctx, Report, Run};
 use crate::cli::StatusArgs;
-use crate::error::display_path;
-use crate::{ledger, set};
+use phasegate::error::display_path;
+use phasegate::{ledger, set};
 
 #[derive(Debug, Serialize)]
 pub struct PhaseStatus {
@@ -47,7 +47,7 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
     };
     let (phases, drift) = compute(&set, &applied);
     // The applied migrations' checks, read-only, so status shows where each gate stands.
-    let checks = match crate::apply::validate_applied(client, &set, &applied, None, None) {
+    let checks = match phasegate::apply::validate_applied(client, &set, &applied, None, None) {
         Ok(c) => c,
         Err(e) => return failed(e),
     };
@@ -78,7 +78,7 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
     json.insert("phases".into(), serde_json::to_value(&phases).unwrap_or_default());
     json.insert("drift".into(), serde_json::to_value(&drift).unwrap_or_default());
     Report {
-        verdict: Some(crate::check::worst(&checks)),
+        verdict: Some(phasegate::check::worst(&checks)),
         exit: Some(if drift.is_empty() { 0 } else { 1 }),
         checks: serde_json::to_value(&checks).unwrap_or_default(),
         text,

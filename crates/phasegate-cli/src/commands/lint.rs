@@ -1,9 +1,9 @@
 //! `lint`: the set's structure and the lock safety of every SQL file,
-//! phase-aware (`crate::lint`). Needs no database.
+//! phase-aware (`phasegate::lint`). Needs no database.
 
 use super::{Ctx, Report, Run};
 use crate::cli::LintArgs;
-use crate::lint::{self, Severity};
+use phasegate::lint::{self, Severity};
 
 pub fn run(a: LintArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "lint", None, a.set.format, None);

@@ -1,10 +1,10 @@
 //! `migrate`: apply pending migrations, each with its checks in one transaction.
 
 use super::{apply_options, failed, log_dir, outcome_report, Ctx, Report, Run};
-use crate::apply::{self, Target};
+use phasegate::apply::{self, Target};
 use crate::cli::MigrateArgs;
-use crate::error::display_path;
-use crate::{ledger, set};
+use phasegate::error::display_path;
+use phasegate::{ledger, set};
 
 pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "migrate", a.phase, a.connect.set.format, Some(log_dir(&a.connect)));
@@ -26,7 +26,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
     };
     if let Target::Phase(p) = target {
         if set.phase(p).is_none() {
-            return failed(crate::Error::Refused(format!("no phase {p} in {}", display_path(&set.dir.join(set::MANIFEST)))));
+            return failed(phasegate::Error::Refused(format!("no phase {p} in {}", display_path(&set.dir.join(set::MANIFEST)))));
         }
     }
     if a.dry_run {

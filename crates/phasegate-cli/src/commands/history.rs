@@ -2,7 +2,7 @@
 
 use super::{failed, log_dir, Ctx, Report, Run};
 use crate::cli::HistoryArgs;
-use crate::{backup, ledger};
+use phasegate::{backup, ledger};
 
 pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "history", None, a.connect.set.format, Some(log_dir(&a.connect)));

@@ -1,9 +1,10 @@
 //! `validate`: run checks against the current database, print the decision table.
 
 use super::{failed, log_dir, Ctx, Report, Run};
-use crate::apply;
+use phasegate::apply;
 use crate::cli::ValidateArgs;
-use crate::{check, report, set};
+use crate::report;
+use phasegate::{check, set};
 
 pub fn run(a: ValidateArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "validate", a.phase, a.connect.set.format, Some(log_dir(&a.connect)));

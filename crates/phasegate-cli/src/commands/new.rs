@@ -5,8 +5,8 @@ use std::path::Path;
 
 use super::{failed, Ctx, Report, Run};
 use crate::cli::NewArgs;
-use crate::error::{display_path, Error};
-use crate::set;
+use phasegate::error::{display_path, Error};
+use phasegate::set;
 
 pub fn run(a: NewArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "new", Some(a.phase), a.set.format, None);
@@ -25,7 +25,7 @@ pub fn run(a: NewArgs, ctx: &mut Ctx) -> i32 {
 
 /// Creates the trio in the last phase (versions stay contiguous) and returns
 /// the paths created.
-pub fn scaffold(dir: &Path, name: &str, phase_id: u32) -> crate::Result<Vec<String>> {
+pub fn scaffold(dir: &Path, name: &str, phase_id: u32) -> phasegate::Result<Vec<String>> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
         return Err(Error::Refused(format!("migration name `{name}` must be snake_case (a-z, 0-9, _)")));
     }
@@ -44,7 +44,7 @@ pub fn scaffold(dir: &Path, name: &str, phase_id: u32) -> crate::Result<Vec<Stri
     let manifest = std::fs::read_to_string(&manifest_path).map_err(|e| Error::Io { path: manifest_path.clone(), source: e })?;
     let updated = add_version(&manifest, phase_id, version).ok_or_else(|| Error::Refused("could not find the phase's `versions` in phases.toml".into()))?;
     let mut created = Vec::new();
-    let mut write = |rel: String, text: String| -> crate::Result<()> {
+    let mut write = |rel: String, text: String| -> phasegate::Result<()> {
         let p = dir.join(&rel);
         if p.exists() {
             return Err(Error::Refused(format!("{} already exists", display_path(&p))));

@@ -26,12 +26,13 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use postgres::Client;
 
-use crate::apply::{self, Ui};
-use crate::check::Verdict;
+use phasegate::apply;
+use phasegate::ui::{BatchProgress, Ui};
+use phasegate::check::Verdict;
 use crate::cli::{Cli, Command, ConnectArgs, Format, TimeoutArgs};
-use crate::error::{display_path, Error, Result};
+use phasegate::error::{display_path, Error, Result};
 use crate::report::Style;
-use crate::{db, ledger};
+use phasegate::{db, ledger};
 
 /// Where a command reads and writes.
 pub struct Io<'a> {
@@ -115,6 +116,19 @@ pub fn exit_for(verdict: Verdict) -> i32 {
     }
 }
 
+/// verify's exit code: 5 when a rollback does not restore the prior state,
+/// 1 when a forward migration failed (4 when a check said ROLLBACK), else
+/// by verdict.
+pub fn verify_exit(r: &phasegate::rehearse::Rehearsal) -> i32 {
+    if r.mismatch() {
+        return 5;
+    }
+    if r.migrate_failed() {
+        return if r.verdict() == Verdict::Rollback { 4 } else { 1 };
+    }
+    exit_for(r.verdict())
+}
+
 /// What a command hands back to be printed and audited.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -160,6 +174,8 @@ pub struct Run<'c, 'a, 'b> {
     pub audit: bool,
     /// Options worth recording in the audit row (e.g. `--no-backup`).
     pub args: Vec<String>,
+    /// The progress bar of a running backfill.
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
@@ -181,6 +197,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
             style,
             audit: true,
             args: Vec::new(),
+            bar: None,
         };
         if let Some(dir) = log_dir {
             let stamp = started_at
@@ -343,6 +360,36 @@ impl Ui for Run<'_, '_, '_> {
 
     fn progress(&mut self, line: &str) {
         self.say(line);
+    }
+
+    fn check_done(&mut self, r: &phasegate::check::CheckResult) {
+        self.say(&format!("    check {:<40} {:>12} {}", r.check, crate::report::fmt_value(r.value, &r.unit), r.verdict));
+    }
+
+    fn batch(&mut self, p: BatchProgress<'_>) {
+        match p {
+            BatchProgress::Started { label, total, done, .. } => {
+                let bar = indicatif::ProgressBar::with_draw_target(total.map(|t| t + done), indicatif::ProgressDrawTarget::stderr());
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template("  {msg} [{bar:30}] {human_pos}/{human_len} rows {per_sec} ETA {eta}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                bar.set_message(label.to_string());
+                bar.set_position(done);
+                bar.reset_eta();
+                self.bar = Some(bar);
+            }
+            BatchProgress::Advanced { rows, .. } => {
+                if let Some(b) = &self.bar {
+                    b.inc(rows);
+                }
+            }
+            BatchProgress::Finished { .. } => {
+                if let Some(b) = self.bar.take() {
+                    b.finish_and_clear();
+                }
+            }
+        }
     }
 }
 

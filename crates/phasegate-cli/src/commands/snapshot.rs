@@ -2,8 +2,8 @@
 
 use super::{failed, log_dir, Ctx, Report, Run};
 use crate::cli::SnapshotArgs;
-use crate::error::db_err;
-use crate::snapshot;
+use phasegate::error::db_err;
+use phasegate::snapshot;
 
 pub fn run(a: SnapshotArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "snapshot", None, a.connect.set.format, Some(log_dir(&a.connect)));

@@ -3,10 +3,10 @@
 //! apply the rest (irreversible phases included), print the decision table.
 
 use super::{failed, outcome_report, Ctx, Report, Run};
-use crate::apply::{self, Target};
+use phasegate::apply::{self, Target};
 use crate::cli::DemoArgs;
-use crate::pg::Server;
-use crate::{db, set};
+use phasegate::pg::Server;
+use phasegate::{db, set};
 
 pub fn run(a: DemoArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "demo", None, a.set.format, Some(a.set.dir.join("logs")));
@@ -53,7 +53,7 @@ fn migrate_with_seed(url: &str, set: &set::MigrationSet, rows: Option<u64>, run:
     let mut steps = Vec::new();
     if let Some(seed) = &set.seed {
         match apply::migrate(&mut client, set, Target::Phase(seed.after_phase), &opts, run) {
-            Ok(o) if o.failure.is_none() && o.verdict() < crate::Verdict::Rollback => steps.extend(o.steps),
+            Ok(o) if o.failure.is_none() && o.verdict() < phasegate::Verdict::Rollback => steps.extend(o.steps),
             Ok(o) => return outcome_report(o, run.style),
             Err(e) => return failed(e),
         }

@@ -9,11 +9,9 @@
 //! front end on top; the engine never depends on them.
 
 pub mod apply;
+pub mod ui;
 pub mod backup;
-pub mod bench;
 pub mod check;
-pub mod cli;
-pub mod commands;
 pub mod db;
 pub mod error;
 pub mod foreign;
@@ -22,7 +20,6 @@ pub mod ledger;
 pub mod lint;
 pub mod pg;
 pub mod rehearse;
-pub mod report;
 pub mod risk;
 pub mod set;
 pub mod snapshot;

@@ -4,7 +4,7 @@
 use super::{failed, Ctx, Report, Run};
 use crate::bench;
 use crate::cli::BenchArgs;
-use crate::error::{display_path, Error};
+use phasegate::error::{display_path, Error};
 
 pub fn run(a: BenchArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "bench", None, a.set.format, None);

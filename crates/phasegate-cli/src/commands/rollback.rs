@@ -2,11 +2,11 @@
 //! up the rows it changes, and write a Markdown report beside the log.
 
 use super::{apply_options, failed, log_dir, outcome_report, Ctx, Report, Run};
-use crate::apply;
+use phasegate::apply;
 use crate::cli::RollbackArgs;
-use crate::error::{display_path, Error};
+use phasegate::error::{display_path, Error};
 use crate::report::{rollback_markdown, RollbackDoc};
-use crate::{db, ledger, set};
+use phasegate::{db, ledger, set};
 
 pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "rollback", Some(a.phase), a.connect.set.format, Some(log_dir(&a.connect)));
@@ -100,7 +100,7 @@ fn dry_run(a: &RollbackArgs, run: &mut Run, set: &set::MigrationSet, phase: &set
         let stored = applied[&s.version].rollback_sql.clone();
         let sql = stored.or_else(|| s.rollback.as_ref().map(|r| r.text.clone())).unwrap_or_default();
         text.push_str(&format!("-- rollback phase {} · V{} {} (SQL stored at apply time)\n{}\n", s.phase, s.version, s.name, sql.trim_end()));
-        for t in crate::backup::targets(&sql) {
+        for t in phasegate::backup::targets(&sql) {
             let cols = if t.columns.is_empty() { String::new() } else { format!(" ({})", t.columns.join(", ")) };
             text.push_str(&format!("-- backs up first: {} {}{cols}\n", t.change.as_str(), t.table));
         }

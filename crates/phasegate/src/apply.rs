@@ -52,14 +52,7 @@ impl Default for Options {
     }
 }
 
-/// What the engine needs from whoever drives it: confirmations and a place
-/// to say what it is doing.
-pub trait Ui {
-    /// Asks the operator to type `expected`; true when they did.
-    fn confirm(&mut self, prompt: &str, expected: &str) -> bool;
-    /// A line of progress for humans.
-    fn progress(&mut self, line: &str);
-}
+pub use crate::ui::{Quiet, Ui};
 
 /// Which migrations `migrate` applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,7 +357,7 @@ fn run_checks<'a>(client: &mut impl GenericClient, version: i32, checks: impl It
     let mut out = Vec::new();
     for c in checks {
         let r = check::run(client, version, c)?;
-        ui.progress(&format!("    check {:<40} {:>12} {}", r.check, crate::report::fmt_value(r.value, &r.unit), r.verdict));
+        ui.check_done(&r);
         out.push(r);
     }
     Ok(out)
@@ -673,12 +666,8 @@ fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: &Options, u
         Some(q) => client.query_one(q.as_str(), &[]).ok().map(|r| r.get::<_, i64>(0) as u64),
         None => None,
     };
-    let bar = indicatif::ProgressBar::with_draw_target(total, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("  {msg} [{bar:30}] {human_pos}/{human_len} rows {per_sec} ETA {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_message(format!("V{} backfill", step.version));
+    let label = format!("V{} backfill", step.version);
+    ui.batch(crate::ui::BatchProgress::Started { version: step.version, label: &label, total, done });
     let started = Instant::now();
     let mut last_line = Instant::now();
     let mut this_run = 0u64;
@@ -703,7 +692,7 @@ fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: &Options, u
             ledger::record_batch(&mut tx, step.version, key.as_deref(), done as i64)?;
         }
         tx.commit().map_err(db_err("committing a batch"))?;
-        bar.inc(n);
+        ui.batch(crate::ui::BatchProgress::Advanced { version: step.version, rows: n });
         if n == 0 {
             break;
         }
@@ -714,7 +703,7 @@ fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: &Options, u
             ui.progress(&format!("    V{} backfill: {done} rows ({rate:.0} rows/s{eta})", step.version));
         }
     }
-    bar.finish_and_clear();
+    ui.batch(crate::ui::BatchProgress::Finished { version: step.version });
     let rate = this_run as f64 / started.elapsed().as_secs_f64().max(1e-3);
     ui.progress(&format!("    V{} backfill done: {done} rows in {:.1}s ({rate:.0} rows/s)", step.version, started.elapsed().as_secs_f64()));
     record_after_outside(client, step, checks, Some(done), opts, ui)
@@ -891,15 +880,6 @@ pub fn seed(client: &mut Client, set: &MigrationSet, rows: Option<u64>) -> Resul
     Ok(seed.files.len())
 }
 
-/// A `Ui` that says nothing and confirms nothing.
-pub struct Quiet;
-
-impl Ui for Quiet {
-    fn confirm(&mut self, _prompt: &str, _expected: &str) -> bool {
-        false
-    }
-    fn progress(&mut self, _line: &str) {}
-}
 
 #[cfg(test)]
 mod tests {

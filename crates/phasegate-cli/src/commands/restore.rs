@@ -2,9 +2,9 @@
 //! transaction under the migration lock, audited like every command.
 
 use super::{failed, log_dir, Ctx, Report, Run};
-use crate::backup;
+use phasegate::backup;
 use crate::cli::RestoreArgs;
-use crate::error::Error;
+use phasegate::error::Error;
 
 pub fn run(a: RestoreArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "restore", None, a.connect.set.format, Some(log_dir(&a.connect)));
@@ -41,7 +41,7 @@ fn body(a: &RestoreArgs, run: &mut Run) -> Report {
     }
     let short = &run_id[..8];
     let prompt = format!("this writes {total} backed-up rows back into {} table(s). Type `restore {short}` to continue", backups.len());
-    if !crate::apply::Ui::confirm(run, &prompt, &format!("restore {short}")) {
+    if !phasegate::apply::Ui::confirm(run, &prompt, &format!("restore {short}")) {
         return failed(Error::Refused(format!("restore of run {run_id} was not confirmed; type `restore {short}` at the prompt or pass --yes")));
     }
     let client = run.client.as_mut().expect("connected");

@@ -3,7 +3,7 @@
 
 use super::{failed, Ctx, Report, Run};
 use crate::cli::PlanArgs;
-use crate::{risk, set};
+use phasegate::{risk, set};
 
 pub fn run(a: PlanArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "plan", None, a.set.format, None);
@@ -40,8 +40,8 @@ pub fn run(a: PlanArgs, ctx: &mut Ctx) -> i32 {
 }
 
 /// `none`, or `2 errors, 1 warning`.
-fn lint_count(findings: &[crate::lint::Finding]) -> String {
-    let (errors, warnings, _) = crate::lint::summary(findings);
+fn lint_count(findings: &[phasegate::lint::Finding]) -> String {
+    let (errors, warnings, _) = phasegate::lint::summary(findings);
     let mut parts = Vec::new();
     if errors > 0 {
         parts.push(format!("{errors} error{}", if errors == 1 { "" } else { "s" }));
