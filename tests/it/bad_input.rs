@@ -237,7 +237,7 @@ fn every_kind_of_bad_input_is_one_line_and_changes_nothing() {
     let db = TestDb::new("bad_input");
     let out = run(&db, &fixture("bad_input"), &["migrate", "--phase", "1"], "");
     assert_eq!(out.code, 0, "the base set applies: {out:?}");
-    let mut admin = phasegate::db::connect(server().admin_url(), "phasegate-test").unwrap();
+    let mut admin = phasegate::connect(server().admin_url(), "phasegate-test").unwrap();
     admin
         .batch_execute(&format!("DO $$ BEGIN CREATE ROLE {ROLE} LOGIN PASSWORD 'the-password'; EXCEPTION WHEN duplicate_object THEN NULL; END $$"))
         .unwrap();

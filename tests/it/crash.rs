@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use postgres::Client;
-use phasegate::snapshot::Snapshot;
+use phasegate::Snapshot;
 
 use crate::harness::{assert_same_state, command, fixture, process, server, Child, Output, TestDb, PROCESS_BOUND};
 
@@ -290,7 +290,7 @@ pub struct References {
 }
 
 fn snapshot_of(url: &str) -> Snapshot {
-    phasegate::snapshot::take(&mut phasegate::db::connect(url, "phasegate-test").expect("connect"), &Default::default()).expect("snapshot")
+    phasegate::take_snapshot(&mut phasegate::connect(url, "phasegate-test").expect("connect"), &Default::default()).expect("snapshot")
 }
 
 /// Runs a command to completion against `url` and the crash fixture, timed.

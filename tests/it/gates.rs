@@ -2,7 +2,7 @@
 //! leaves the database as it was, a warning stops for review, the lock is
 //! exclusive, drift and missing pairs are reported, errors name file and line.
 
-use crate::harness::{copy_set, fixture, run, server, TestDb};
+use crate::harness::{cli, copy_set, fixture, log_dir, run, server, TestDb};
 
 fn checks(out: &crate::harness::Output) -> Vec<serde_json::Value> {
     out.json()["checks"].as_array().cloned().unwrap_or_default()
@@ -56,9 +56,9 @@ fn warning_check_commits_but_stops_for_review() {
 #[test]
 fn second_migrator_fails_fast_naming_the_holder() {
     let db = TestDb::new("lock");
-    let mut holder = phasegate::db::connect(&db.url, "holder-under-test").unwrap();
+    let mut holder = phasegate::connect(&db.url, "holder-under-test").unwrap();
     let pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
-    phasegate::db::acquire_lock(&mut holder, std::time::Duration::ZERO).unwrap();
+    phasegate::acquire_lock(&mut holder, std::time::Duration::ZERO).unwrap();
 
     let out = run(&db, &fixture("accounts"), &["migrate"], "");
     assert_eq!(out.code, 1, "{out:?}");
@@ -71,7 +71,7 @@ fn second_migrator_fails_fast_naming_the_holder() {
     assert_eq!(audited.len(), 1, "the refused run is audited: {audited:?}");
     assert!(audited[0].0 == 1 && audited[0].1.contains(&format!("holds the migration lock: pid {pid}")), "{audited:?}");
 
-    phasegate::db::release_lock(&mut holder).unwrap();
+    phasegate::release_lock(&mut holder).unwrap();
     let out = run(&db, &fixture("accounts"), &["migrate", "--phase", "2"], "");
     assert_eq!(out.code, 0, "once released, migrate proceeds: {out:?}");
 }
@@ -196,9 +196,13 @@ fn rollback_is_typed_confirmation_and_after_rollback_checks_run() {
 #[test]
 fn no_backend_says_what_to_install() {
     server(); // the engine works here; now ask for an image that cannot exist
-    let err = phasegate::pg::Server::start(&phasegate::pg::Backend::Docker { image: "phasegate/no-such-image:0".into() }).unwrap_err().to_string();
-    assert!(err.contains(phasegate::pg::INSTALL_HINT), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let dir = fixture("accounts");
+    let out = cli(&["verify", "--dir", dir.to_str().unwrap(), "--backend", "docker", "--image", "phasegate/no-such-image:0", "--log-dir", log_dir().to_str().unwrap()], "");
+    assert_eq!(out.code, 1, "{out:?}");
+    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "{}", out.stderr);
+    assert!(errors[0].contains("cannot start a PostgreSQL container from image phasegate/no-such-image:0"), "{}", errors[0]);
+    assert!(errors[0].ends_with(phasegate_cli::INSTALL_HINT), "{}", errors[0]);
 }
 
 #[test]
@@ -233,7 +237,7 @@ fn new_scaffolds_a_trio_that_loads_and_applies() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("migrations/V4__add_notes.sql") && out.stdout.contains("validations/V4__add_notes.sql"));
     assert!(!set.path().join("rollback/V4__add_notes.sql").exists(), "phase 3 is irreversible: no rollback file");
-    let loaded = phasegate::set::load(set.path()).unwrap();
+    let loaded = phasegate::load_set(set.path()).unwrap();
     assert_eq!(loaded.phase(3).unwrap().steps.iter().map(|s| s.version).collect::<Vec<_>>(), vec![3, 4]);
     let out = run(&db, set.path(), &["migrate", "--yes"], "");
     assert_eq!(out.code, 0, "{out:?}");

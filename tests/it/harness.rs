@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use phasegate::pg::{Backend, Server, INSTALL_HINT};
+use phasegate::{Backend, Server};
 
 /// The repository root (the clinic set lives there).
 pub fn repo() -> PathBuf {
@@ -54,7 +54,7 @@ fn remove_stale_containers() {
 pub fn backend() -> Backend {
     match std::env::var("PHASEGATE_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Backend::Url(url),
-        _ => Backend::Docker { image: std::env::var("PHASEGATE_PG_IMAGE").unwrap_or_else(|_| phasegate::pg::DEFAULT_IMAGE.to_string()) },
+        _ => Backend::Docker { image: std::env::var("PHASEGATE_PG_IMAGE").unwrap_or_else(|_| phasegate::DEFAULT_IMAGE.to_string()) },
     }
 }
 
@@ -64,7 +64,7 @@ pub fn server() -> &'static Server {
         if matches!(backend(), Backend::Docker { .. }) {
             remove_stale_containers();
         }
-        let server = Server::start(&backend()).unwrap_or_else(|e| panic!("no PostgreSQL for the tests: {e}\nto run them: {INSTALL_HINT}"));
+        let server = Server::start(&backend()).unwrap_or_else(|e| panic!("no PostgreSQL for the tests: {e}\nto run them: {}", phasegate_cli::INSTALL_HINT));
         if let Some(id) = server.container_id() {
             let _ = CONTAINER_ID.set(id.to_string());
             unsafe {
@@ -101,12 +101,12 @@ impl TestDb {
     }
 
     pub fn client(&self) -> postgres::Client {
-        phasegate::db::connect(&self.url, "phasegate-test").expect("connect to the test database")
+        phasegate::connect(&self.url, "phasegate-test").expect("connect to the test database")
     }
 
     /// The whole-state snapshot: schema, and every table's rows (ledger excluded).
-    pub fn snapshot(&self) -> phasegate::snapshot::Snapshot {
-        phasegate::snapshot::take(&mut self.client(), &Default::default()).expect("snapshot")
+    pub fn snapshot(&self) -> phasegate::Snapshot {
+        phasegate::take_snapshot(&mut self.client(), &Default::default()).expect("snapshot")
     }
 
     /// The ledger tables' contents (refinery history and phasegate_applied).
@@ -129,7 +129,7 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("kept database {} for inspection: {}", self.name, phasegate::db::redact(&self.url));
+            eprintln!("kept database {} for inspection: {}", self.name, phasegate::redact(&self.url));
             return;
         }
         let _ = server().drop_database(&self.name);
@@ -160,13 +160,13 @@ pub fn tenant_keys_seeded_template() -> &'static str {
 fn seeded_template(label: &str, dir: &Path) -> String {
     let name = format!("tpl_{label}_seeded_{}", std::process::id());
     let url = server().create_database(&name, None).expect("create template database");
-    let set = phasegate::set::load(dir).expect("the set loads");
+    let set = phasegate::load_set(dir).expect("the set loads");
     let after = set.seed.as_ref().map(|s| s.after_phase).unwrap_or(0).to_string();
     let out = cli(&["migrate", "--phase", &after, "--database-url", &url, "--dir", dir.to_str().unwrap(), "--log-dir", log_dir().to_str().unwrap()], "");
     assert_eq!(out.code, 0, "baseline migrate failed: {out:?}");
-    let mut client = phasegate::db::connect(&url, "phasegate-test").unwrap();
+    let mut client = phasegate::connect(&url, "phasegate-test").unwrap();
     let started = std::time::Instant::now();
-    phasegate::apply::seed(&mut client, &set, None).expect("seed");
+    phasegate::seed(&mut client, &set, None).expect("seed");
     eprintln!("seeded {label} in {} ms", started.elapsed().as_millis());
     drop(client);
     server().make_template(&name).expect("mark template");
@@ -198,10 +198,10 @@ pub fn cli(args: &[&str], stdin: &str) -> Output {
     let mut out = Vec::new();
     let mut err = Vec::new();
     let mut input = std::io::Cursor::new(stdin.as_bytes().to_vec());
-    let env = phasegate_cli::Env { os_user: "tester".into(), hostname: "test-host".into(), color: false };
+    let env = phasegate_cli::Env { os_user: "tester".into(), hostname: "test-host".into(), color: false, bin: "cargo xtask".into() };
     let mut io = phasegate_cli::Io { out: &mut out, err: &mut err, input: &mut input };
     let argv: Vec<String> = std::iter::once("xtask".to_string()).chain(args.iter().map(|s| s.to_string())).collect();
-    let code = phasegate_cli::main(argv, &mut io, &env);
+    let code = phasegate_cli::run_argv(argv, &mut io, &env);
     Output { code, stdout: String::from_utf8_lossy(&out).into_owned(), stderr: String::from_utf8_lossy(&err).into_owned() }
 }
 
@@ -235,9 +235,9 @@ pub fn copy_set(src: &Path) -> tempfile::TempDir {
 
 /// Asserts two snapshots are equal, printing a unified diff when not.
 #[track_caller]
-pub fn assert_same_state(before: &phasegate::snapshot::Snapshot, after: &phasegate::snapshot::Snapshot, what: &str) {
+pub fn assert_same_state(before: &phasegate::Snapshot, after: &phasegate::Snapshot, what: &str) {
     if before.schema != after.schema {
-        panic!("{what}: schema differs\n{}", phasegate::snapshot::schema_diff(&before.schema, &after.schema, "before", "after"));
+        panic!("{what}: schema differs\n{}", phasegate::schema_diff(&before.schema, &after.schema, "before", "after"));
     }
     for (t, f) in &before.tables {
         match after.tables.get(t) {
@@ -281,7 +281,7 @@ pub fn assert_all_proceed(doc: &serde_json::Value) {
 /// `<label>_schema_after_phase_N`. Returns the snapshot after each phase
 /// (index 0: before the first).
 #[track_caller]
-pub fn migrate_phase_by_phase(db: &TestDb, dir: &Path, label: &str, first: u32, last: u32) -> Vec<phasegate::snapshot::Snapshot> {
+pub fn migrate_phase_by_phase(db: &TestDb, dir: &Path, label: &str, first: u32, last: u32) -> Vec<phasegate::Snapshot> {
     let mut states = vec![db.snapshot()];
     schema_snapshot(&format!("{label}_schema_after_phase_{}", first - 1), &states[0].schema);
     for phase in first..=last {
@@ -299,7 +299,7 @@ pub fn migrate_phase_by_phase(db: &TestDb, dir: &Path, label: &str, first: u32, 
 /// state before it (`states` from `migrate_phase_by_phase`), then re-applies
 /// them and compares with the first forward state.
 #[track_caller]
-pub fn roll_back_phase_by_phase_and_reapply(db: &TestDb, dir: &Path, states: &[phasegate::snapshot::Snapshot], first: u32, last: u32) {
+pub fn roll_back_phase_by_phase_and_reapply(db: &TestDb, dir: &Path, states: &[phasegate::Snapshot], first: u32, last: u32) {
     for phase in (first..=last).rev() {
         let out = run(db, dir, &["rollback", "--phase", &phase.to_string(), "--yes", "--format", "json"], "");
         assert_eq!(out.code, 0, "rollback --phase {phase}: {out:?}");

@@ -17,7 +17,7 @@ fn lock_timeout_is_retried_then_names_the_blocker_and_changes_nothing() {
 
     // An application transaction reads accounts and stays open: V2's ALTER
     // TABLE needs ACCESS EXCLUSIVE and must not queue behind it for long.
-    let mut app = phasegate::db::connect(&db.url, "long-report-job").unwrap();
+    let mut app = phasegate::connect(&db.url, "long-report-job").unwrap();
     let pid: i32 = app.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
     let mut tx = app.transaction().unwrap();
     tx.query("SELECT count(*) FROM accounts", &[]).unwrap();
@@ -101,7 +101,7 @@ fn batched_backfill_finishes_under_concurrent_inserts() {
     let writer = {
         let (stop, inserted, failures, url) = (stop.clone(), inserted.clone(), failures.clone(), db.url.clone());
         std::thread::spawn(move || {
-            let mut c = phasegate::db::connect(&url, "app-writer").unwrap();
+            let mut c = phasegate::connect(&url, "app-writer").unwrap();
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) && n < 100_000 {
                 n += 1;

@@ -43,7 +43,7 @@ fn files_under(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 fn no_password_in_any_output_log_or_audit_row() {
     let db = TestDb::new("secrets");
     let role = format!("phasegate_secret_{}", std::process::id());
-    let mut admin = phasegate::db::connect(server().admin_url(), "phasegate-test").unwrap();
+    let mut admin = phasegate::connect(server().admin_url(), "phasegate-test").unwrap();
     admin.batch_execute(&format!("CREATE ROLE {role} LOGIN CREATEDB PASSWORD '{SECRET}'; ALTER DATABASE {} OWNER TO {role};", db.name)).unwrap();
     let host_port = db.url.split('@').nth(1).and_then(|r| r.split('/').next()).unwrap().to_string();
     let (host, port) = host_port.split_once(':').unwrap();
@@ -131,8 +131,8 @@ fn no_password_in_any_output_log_or_audit_row() {
     }
 
     // A held lock: the refusal names the holder, not the password.
-    let mut holder = phasegate::db::connect(&url, "secret-holder").unwrap();
-    phasegate::db::acquire_lock(&mut holder, std::time::Duration::ZERO).unwrap();
+    let mut holder = phasegate::connect(&url, "secret-holder").unwrap();
+    phasegate::acquire_lock(&mut holder, std::time::Duration::ZERO).unwrap();
     let out = Child::spawn(command(&["migrate", "--database-url", &url, "--dir", acc.to_str().unwrap(), "--log-dir", &log_dir])).wait();
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("holds the migration lock"), "{out:?}");

@@ -28,7 +28,7 @@ impl Shared {
             self.failures.fetch_add(1, Ordering::Relaxed);
             let mut errs = self.errors.lock().unwrap();
             if errs.len() < 10 {
-                errs.push(phasegate::error::pg_message(&e));
+                errs.push(phasegate::pg_message(&e));
             }
         }
     }
@@ -54,7 +54,7 @@ type Latencies = Arc<Mutex<Vec<(String, Vec<Duration>)>>>;
 /// preferredTime) and confirms its own bookings; prepared statements with
 /// explicit columns, as a real application caches them.
 fn old_writer(url: String, shared: Arc<Shared>, lat: Latencies, seed: u64) {
-    let mut c = phasegate::db::connect(&url, "app-v1-writer").unwrap();
+    let mut c = phasegate::connect(&url, "app-v1-writer").unwrap();
     let insert = c
         .prepare(
             "INSERT INTO reservations (\"patientName\", phone, \"birthDate\", gender, \"treatmentType\", service, \"preferredDate\", \"preferredTime\")
@@ -97,7 +97,7 @@ fn new_writer(url: String, shared: Arc<Shared>, lat: Latencies, seed: u64) {
             continue;
         }
         let (c, insert, read) = conn.get_or_insert_with(|| {
-            let mut c = phasegate::db::connect(&url, "app-v2-writer").unwrap();
+            let mut c = phasegate::connect(&url, "app-v2-writer").unwrap();
             let insert = c
                 .prepare(
                     "INSERT INTO reservations (\"patientName\", phone, \"birthDate\", gender, \"treatmentType\", \"serviceId\", \"serviceName\", \"estimatedDuration\", period, \"preferredDate\")
@@ -130,7 +130,7 @@ fn new_writer(url: String, shared: Arc<Shared>, lat: Latencies, seed: u64) {
 
 /// A reader of the old version: a day's bookings, as the clinic's front desk sees them.
 fn reader(url: String, shared: Arc<Shared>, lat: Latencies, seed: u64) {
-    let mut c = phasegate::db::connect(&url, "app-v1-reader").unwrap();
+    let mut c = phasegate::connect(&url, "app-v1-reader").unwrap();
     let q = c
         .prepare("SELECT id, \"patientName\", service::text, \"preferredTime\", status FROM reservations WHERE \"preferredDate\" = current_date + $1::int ORDER BY id LIMIT 50")
         .unwrap();

@@ -220,9 +220,9 @@ fn pg_dump(url: &str) -> String {
 
 /// Runs a migration file the way its tool does: in one transaction, or
 /// statement by statement when it must run outside one.
-fn exec(client: &mut postgres::Client, f: &phasegate::set::SqlFile) -> Result<(), postgres::Error> {
+fn exec(client: &mut postgres::Client, f: &phasegate::SqlFile) -> Result<(), postgres::Error> {
     if f.directives.no_transaction {
-        for st in phasegate::sqltext::statements(&f.text) {
+        for st in phasegate::split_statements(&f.text) {
             client.batch_execute(&f.text[st.start..st.end])?;
         }
         Ok(())
@@ -234,7 +234,7 @@ fn exec(client: &mut postgres::Client, f: &phasegate::set::SqlFile) -> Result<()
 }
 
 /// The pg_dump round trip per migration: dump, up, down, dump, compare, up again.
-fn pg_dump_round_trip(set: &phasegate::set::MigrationSet) -> Vec<(String, &'static str)> {
+fn pg_dump_round_trip(set: &phasegate::MigrationSet) -> Vec<(String, &'static str)> {
     let db = TestDb::new("pgdump");
     let mut client = db.client();
     let mut out = Vec::new();
@@ -274,8 +274,8 @@ fn as_pg_dump(result: &str, kinds: &[&str]) -> &'static str {
 }
 
 #[track_caller]
-fn foreign_matches_pg_dump(layout: phasegate::foreign::Layout, from: &str, dir: &Path, rows_changed: &[&str]) -> serde_json::Value {
-    let set = phasegate::foreign::load(layout, dir).unwrap();
+fn foreign_matches_pg_dump(layout: phasegate::Layout, from: &str, dir: &Path, rows_changed: &[&str]) -> serde_json::Value {
+    let set = phasegate::load_foreign(layout, dir).unwrap();
     assert!(set.phases.len() >= 30, "dozens of migrations");
     let out = verify(&["--from", from, dir.to_str().unwrap()]);
     assert_eq!(out.code, 5, "defective downs exit 5: {}", out.stdout);
@@ -303,13 +303,13 @@ fn foreign_matches_pg_dump(layout: phasegate::foreign::Layout, from: &str, dir: 
 #[test]
 fn verify_from_diesel_matches_a_pg_dump_round_trip() {
     let dir = fixture("foreign/diesel/migrations");
-    foreign_matches_pg_dump(phasegate::foreign::Layout::Diesel, "diesel", &dir, &[]);
+    foreign_matches_pg_dump(phasegate::Layout::Diesel, "diesel", &dir, &[]);
 }
 
 #[test]
 fn verify_from_sqlx_matches_a_pg_dump_round_trip() {
     let dir = fixture("foreign/sqlx/migrations");
-    let doc = foreign_matches_pg_dump(phasegate::foreign::Layout::Sqlx, "sqlx", &dir, &["20240124090000_lowercase_customer_emails"]);
+    let doc = foreign_matches_pg_dump(phasegate::Layout::Sqlx, "sqlx", &dir, &["20240124090000_lowercase_customer_emails"]);
     // Re-seeding rows with now() defaults differs from the first run: a warning, not a failure.
     let seed = doc["rehearsal"]["phases"].as_array().unwrap().iter().find(|p| p["name"] == "20240110101000_seed_demo_customers").unwrap().clone();
     assert_eq!(seed["result"], "restored", "{seed}");

@@ -1,5 +1,5 @@
-//! This repository's `cargo xtask`: phasegate's CLI, and its exit code.
+//! This repository's `cargo xtask`: phasegate's command line under that name.
 
-fn main() {
-    std::process::exit(phasegate_cli::main_process());
+fn main() -> std::process::ExitCode {
+    phasegate_cli::main("cargo xtask")
 }

@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use phasegate::apply::{self, Target, Ui};
-use phasegate::error::{db_err, Error, Result};
-use phasegate::pg::{Backend, Server};
-use phasegate::{db, rehearse, set, snapshot};
+use anyhow::{anyhow, bail, Context, Result};
+
+use phasegate::{ApplyOptions, Backend, MigrationSet, RehearseOptions, Server, SnapshotOptions, Target, Ui};
 
 /// One measured figure beside its target.
 #[derive(Debug, Clone, Serialize)]
@@ -83,7 +82,7 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     let server = Server::start(&o.backend)?;
     let start_ms = ms(t.elapsed());
     say(&format!("server ready in {start_ms:.0} ms"));
-    let set = set::load(o.clinic_dir)?;
+    let set = phasegate::load_set(o.clinic_dir)?;
     let mut n = 0;
     let mut fresh = |server: &Server, label: &str| -> Result<(String, String)> {
         n += 1;
@@ -122,10 +121,10 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
         say(&format!("verify: clinic set with {} seeded rows", o.verify_rows));
         let (name, url) = fresh(&server, "verify")?;
         let t = Instant::now();
-        let mut client = db::connect(&url, "phasegate bench")?;
-        db::acquire_lock(&mut client, Duration::ZERO)?;
-        let opts = rehearse::Options { phase: None, strict: false, seed_rows: Some(o.verify_rows), apply: apply::Options { accept_review: true, ..Default::default() } };
-        let r = rehearse::rehearse(&mut client, &set, &opts, &mut Silent)?;
+        let mut client = phasegate::connect(&url, "phasegate bench")?;
+        phasegate::acquire_lock(&mut client, Duration::ZERO)?;
+        let opts = RehearseOptions { phase: None, strict: false, seed_rows: Some(o.verify_rows), apply: ApplyOptions { accept_review: true, ..Default::default() } };
+        let r = phasegate::rehearse(&mut client, &set, &opts, &mut Silent)?;
         drop(client);
         let total = start_ms + ms(t.elapsed());
         server.drop_database(&name)?;
@@ -160,20 +159,20 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
 }
 
 /// A clinic database with phase 0 applied and `rows` reservations seeded, as a template.
-fn seeded_template(server: &Server, set: &set::MigrationSet, rows: u64, to_version: Option<i32>, label: &str) -> Result<String> {
+fn seeded_template(server: &Server, set: &MigrationSet, rows: u64, to_version: Option<i32>, label: &str) -> Result<String> {
     let name = format!("bench_tpl_{label}_{}", std::process::id());
     let url = server.create_database(&name, None)?;
-    let mut c = db::connect(&url, "phasegate bench")?;
-    let opts = apply::Options { accept_review: true, ..Default::default() };
-    apply::migrate(&mut c, set, Target::Phase(0), &opts, &mut Silent)?;
-    apply::seed(&mut c, set, Some(rows))?;
+    let mut c = phasegate::connect(&url, "phasegate bench")?;
+    let opts = ApplyOptions { accept_review: true, ..Default::default() };
+    phasegate::migrate(&mut c, set, Target::Phase(0), &opts, &mut Silent)?;
+    phasegate::seed(&mut c, set, Some(rows))?;
     if let Some(v) = to_version {
-        let o = apply::migrate(&mut c, set, Target::Version(v), &opts, &mut Silent)?;
+        let o = phasegate::migrate(&mut c, set, Target::Version(v), &opts, &mut Silent)?;
         if let Some(e) = o.failure {
-            return Err(e);
+            return Err(e.into());
         }
     }
-    c.batch_execute("VACUUM ANALYZE").map_err(db_err("vacuum"))?;
+    c.batch_execute("VACUUM ANALYZE").context("vacuum")?;
     drop(c);
     server.make_template(&name)?;
     Ok(name)
@@ -187,17 +186,17 @@ fn clone_of(server: &Server, template: &str, label: &str) -> Result<(String, Str
 
 /// phasegate applying phases 1-4 (checks excluded) against `psql -f` of the
 /// same files on clones of the same seeded database.
-fn overhead(server: &Server, set: &set::MigrationSet, o: &Options, say: &mut dyn FnMut(&str)) -> Result<Figure> {
+fn overhead(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMut(&str)) -> Result<Figure> {
     say("overhead: phasegate migrate vs psql -f, phases 1-4");
     let tpl = seeded_template(server, set, o.verify_rows, None, "overhead")?;
     let (a, url_a) = clone_of(server, &tpl, "ovh_pg")?;
-    let mut c = db::connect(&url_a, "phasegate bench")?;
-    db::acquire_lock(&mut c, Duration::ZERO)?;
+    let mut c = phasegate::connect(&url_a, "phasegate bench")?;
+    phasegate::acquire_lock(&mut c, Duration::ZERO)?;
     let t = Instant::now();
-    let out = apply::migrate(&mut c, set, Target::Latest, &apply::Options { accept_review: true, ..Default::default() }, &mut Silent)?;
+    let out = phasegate::migrate(&mut c, set, Target::Latest, &ApplyOptions { accept_review: true, ..Default::default() }, &mut Silent)?;
     let total = ms(t.elapsed());
     if let Some(e) = out.failure {
-        return Err(e);
+        return Err(e.into());
     }
     let checks: f64 = out.checks().map(|c| c.duration_ms).sum();
     let phasegate = total - checks;
@@ -205,21 +204,21 @@ fn overhead(server: &Server, set: &set::MigrationSet, o: &Options, say: &mut dyn
     server.drop_database(&a)?;
 
     let (b, url_b) = clone_of(server, &tpl, "ovh_psql")?;
-    let dir = tempfile::tempdir().map_err(|e| Error::Io { path: "tempdir".into(), source: e })?;
+    let dir = tempfile::tempdir().context("creating a temporary folder")?;
     let t = Instant::now();
     for step in set.steps().filter(|s| s.phase >= 1) {
         // The batch file as one statement doing the same work (one batch of every row).
         let sql = step.forward.text.replace(":batch_size", "2147483647").replace(":last_key", "NULL");
         let f = dir.path().join(format!("V{}.sql", step.version));
-        std::fs::write(&f, sql).map_err(|e| Error::Io { path: f.clone(), source: e })?;
+        std::fs::write(&f, sql).with_context(|| f.display().to_string())?;
         let mut cmd = Command::new("psql");
         cmd.args(["-q", "-X", "-v", "ON_ERROR_STOP=1"]);
         if !step.forward.directives.no_transaction {
             cmd.arg("-1");
         }
-        let st = cmd.arg("-f").arg(&f).arg(&url_b).output().map_err(|e| Error::Refused(format!("psql: {e}; install postgresql-client")))?;
+        let st = cmd.arg("-f").arg(&f).arg(&url_b).output().context("running psql (install postgresql-client)")?;
         if !st.status.success() {
-            return Err(Error::Refused(format!("psql -f V{} failed: {}", step.version, String::from_utf8_lossy(&st.stderr).trim())));
+            bail!("psql -f V{} failed: {}", step.version, String::from_utf8_lossy(&st.stderr).trim());
         }
     }
     let psql = ms(t.elapsed());
@@ -240,7 +239,7 @@ fn snapshot_500(server: &Server, say: &mut dyn FnMut(&str)) -> Result<Figure> {
     say("snapshot: 500 tables");
     let name = format!("bench_snap_{}", std::process::id());
     let url = server.create_database(&name, None)?;
-    let mut c = db::connect(&url, "phasegate bench")?;
+    let mut c = phasegate::connect(&url, "phasegate bench")?;
     c.batch_execute(
         "DO $$ BEGIN FOR i IN 1..500 LOOP
            EXECUTE format('CREATE TABLE t%s (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, code text NOT NULL UNIQUE, amount numeric(10,2) NOT NULL DEFAULT 0 CHECK (amount >= 0), created_at timestamptz NOT NULL DEFAULT now())', i);
@@ -248,15 +247,15 @@ fn snapshot_500(server: &Server, say: &mut dyn FnMut(&str)) -> Result<Figure> {
            EXECUTE format('INSERT INTO t%s (code) SELECT ''c'' || g FROM generate_series(1, 20) g', i);
          END LOOP; END $$;",
     )
-    .map_err(db_err("creating 500 tables"))?;
+    .context("creating 500 tables")?;
     let mut schema_only = Vec::new();
     let mut with_rows = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        snapshot::take(&mut c, &snapshot::SnapshotOptions { fingerprint_rows: false, ..Default::default() }).map_err(db_err("snapshot"))?;
+        phasegate::take_snapshot(&mut c, &SnapshotOptions { fingerprint_rows: false, ..Default::default() }).context("snapshot")?;
         schema_only.push(ms(t.elapsed()));
         let t = Instant::now();
-        snapshot::take(&mut c, &Default::default()).map_err(db_err("snapshot"))?;
+        phasegate::take_snapshot(&mut c, &Default::default()).context("snapshot")?;
         with_rows.push(ms(t.elapsed()));
     }
     drop(c);
@@ -285,7 +284,7 @@ struct WriterStats {
 /// updates) and booking new ones, until stopped.
 fn writer(url: String, stop: Arc<AtomicBool>, max_id: i64) -> std::thread::JoinHandle<WriterStats> {
     std::thread::spawn(move || {
-        let mut c = match db::connect(&url, "bench writer") {
+        let mut c = match phasegate::connect(&url, "bench writer") {
             Ok(c) => c,
             Err(_) => return WriterStats { errors: 1, ..Default::default() },
         };
@@ -323,33 +322,33 @@ fn writer(url: String, stop: Arc<AtomicBool>, max_id: i64) -> std::thread::JoinH
 /// The clinic set's batched backfill on `rows` reservations: batched
 /// (phasegate) and as one UPDATE, each on a clone of the same database, each
 /// with a writer.
-fn backfill(server: &Server, set: &set::MigrationSet, o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
-    let v9 = set.steps().find(|s| s.forward.directives.batch.is_some()).ok_or_else(|| Error::Refused("the set has no batched backfill".into()))?;
+fn backfill(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
+    let v9 = set.steps().find(|s| s.forward.directives.batch.is_some()).ok_or_else(|| anyhow!("the set has no batched backfill"))?;
     say(&format!("backfill: seeding {} reservations (applied up to V{})", o.backfill_rows, v9.version - 1));
     let tpl = seeded_template(server, set, o.backfill_rows, Some(v9.version - 1), "backfill")?;
     let batch = v9.forward.directives.batch.unwrap_or(5000);
 
     let run_one = |label: &str, batched: bool| -> Result<(f64, u64, WriterStats)> {
         let (name, url) = clone_of(server, &tpl, label)?;
-        let mut c = db::connect(&url, "phasegate bench")?;
-        let max_id: i64 = c.query_one("SELECT max(id) FROM reservations", &[]).map_err(db_err("max id"))?.get(0);
+        let mut c = phasegate::connect(&url, "phasegate bench")?;
+        let max_id: i64 = c.query_one("SELECT max(id) FROM reservations", &[]).context("max id")?.get(0);
         let stop = Arc::new(AtomicBool::new(false));
         let w = writer(url.clone(), stop.clone(), max_id);
         std::thread::sleep(Duration::from_millis(300));
         let t = Instant::now();
         let rows = if batched {
-            db::acquire_lock(&mut c, Duration::ZERO)?;
-            let out = apply::migrate(&mut c, set, Target::Version(v9.version), &apply::Options { accept_review: true, ..Default::default() }, &mut Silent)?;
+            phasegate::acquire_lock(&mut c, Duration::ZERO)?;
+            let out = phasegate::migrate(&mut c, set, Target::Version(v9.version), &ApplyOptions { accept_review: true, ..Default::default() }, &mut Silent)?;
             if let Some(e) = out.failure {
                 stop.store(true, Ordering::Relaxed);
                 let _ = w.join();
-                return Err(e);
+                return Err(e.into());
             }
             out.steps.iter().find(|s| s.version == v9.version).and_then(|s| s.rows).unwrap_or(0)
         } else {
             let sql = v9.forward.text.replace(":batch_size", "2147483647").replace(":last_key", "NULL");
-            let st = phasegate::sqltext::statements(&sql).into_iter().next().expect("one statement");
-            c.execute(&sql[st.start..st.end], &[]).map_err(db_err("single UPDATE"))?
+            let st = phasegate::split_statements(&sql).into_iter().next().expect("one statement");
+            c.execute(&sql[st.start..st.end], &[]).context("single UPDATE")?
         };
         let secs = t.elapsed().as_secs_f64();
         stop.store(true, Ordering::Relaxed);
@@ -396,8 +395,8 @@ fn backfill(server: &Server, set: &set::MigrationSet, o: &Options, say: &mut dyn
 fn verify_from(server: &Server, say: &mut dyn FnMut(&str)) -> Result<Figure> {
     const N: usize = 200;
     say(&format!("verify --from: {N} generated sqlx migrations"));
-    let dir = tempfile::tempdir().map_err(|e| Error::Io { path: "tempdir".into(), source: e })?;
-    let write = |name: String, text: String| std::fs::write(dir.path().join(&name), text).map_err(|e| Error::Io { path: name.into(), source: e });
+    let dir = tempfile::tempdir().context("creating a temporary folder")?;
+    let write = |name: String, text: String| std::fs::write(dir.path().join(&name), text).with_context(|| name.clone());
     for i in 1..=N {
         let v = 20_240_000_000_000u64 + i as u64;
         let (up, down) = match i % 4 {
@@ -409,17 +408,17 @@ fn verify_from(server: &Server, say: &mut dyn FnMut(&str)) -> Result<Figure> {
         write(format!("{v}_m{i}.up.sql"), up)?;
         write(format!("{v}_m{i}.down.sql"), down)?;
     }
-    let set = phasegate::foreign::load(phasegate::foreign::Layout::Sqlx, dir.path())?;
+    let set = phasegate::load_foreign(phasegate::Layout::Sqlx, dir.path())?;
 
     let (a, url_a) = {
         let name = format!("bench_vf_pg_{}", std::process::id());
         (name.clone(), server.create_database(&name, None)?)
     };
     let t = Instant::now();
-    let mut c = db::connect(&url_a, "phasegate bench")?;
-    db::acquire_lock(&mut c, Duration::ZERO)?;
-    let apply = apply::Options { backup: false, ..Default::default() }; // as `verify --from` runs
-    let r = rehearse::rehearse(&mut c, &set, &rehearse::Options { phase: None, strict: false, seed_rows: None, apply }, &mut Silent)?;
+    let mut c = phasegate::connect(&url_a, "phasegate bench")?;
+    phasegate::acquire_lock(&mut c, Duration::ZERO)?;
+    let apply = ApplyOptions { backup: false, ..Default::default() }; // as `verify --from` runs
+    let r = phasegate::rehearse(&mut c, &set, &RehearseOptions { phase: None, strict: false, seed_rows: None, apply }, &mut Silent)?;
     let phasegate = ms(t.elapsed());
     drop(c);
     server.drop_database(&a)?;
@@ -427,15 +426,15 @@ fn verify_from(server: &Server, say: &mut dyn FnMut(&str)) -> Result<Figure> {
     let name_b = format!("bench_vf_dump_{}", std::process::id());
     let url_b = server.create_database(&name_b, None)?;
     let dump = |url: &str| -> Result<String> {
-        let o = Command::new("pg_dump").args(["--schema-only", "--no-owner", url]).output().map_err(|e| Error::Refused(format!("pg_dump: {e}; install postgresql-client")))?;
+        let o = Command::new("pg_dump").args(["--schema-only", "--no-owner", url]).output().context("running pg_dump (install postgresql-client)")?;
         Ok(String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")).collect::<Vec<_>>().join("\n"))
     };
     let psql = |url: &str, sql: &str| -> Result<()> {
-        let o = Command::new("psql").args(["-q", "-X", "-1", "-v", "ON_ERROR_STOP=1", "-c", sql, url]).output().map_err(|e| Error::Refused(format!("psql: {e}")))?;
+        let o = Command::new("psql").args(["-q", "-X", "-1", "-v", "ON_ERROR_STOP=1", "-c", sql, url]).output().context("running psql")?;
         if o.status.success() {
             Ok(())
         } else {
-            Err(Error::Refused(String::from_utf8_lossy(&o.stderr).to_string()))
+            Err(anyhow!("{}", String::from_utf8_lossy(&o.stderr).trim()))
         }
     };
     let t = Instant::now();

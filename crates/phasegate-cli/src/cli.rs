@@ -3,31 +3,34 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use phasegate::check::When;
+use phasegate::When;
 
+/// phasegate's arguments: the top-level parser of the `phasegate` binary,
+/// and a clap `Args` another project mounts in its own CLI, flattened or as
+/// a subcommand (`Db(phasegate_cli::Args)`), then hands to
+/// [`crate::run`]. The examples in the help say `phasegate`; [`command`]
+/// rewrites them to the caller's program name.
 #[derive(Debug, Parser)]
 #[command(
-    name = "cargo xtask",
-    bin_name = "cargo xtask",
     version,
     about = "phasegate: phased, reversible, validated PostgreSQL migrations",
     long_about = "phasegate applies versioned migrations in phases (additive, data, switchover, cleanup), \
 runs each migration's validation checks inside its transaction, answers PROCEED, REVIEW or ROLLBACK at \
 every gate, and reverses a phase with its paired rollback SQL.",
     after_help = "Examples:
-  cargo xtask demo                                  migrate the clinic set on a disposable PostgreSQL
-  cargo xtask status --database-url postgres://app@db/clinic
-  cargo xtask migrate --phase 2                     apply phases up to 2, validating each migration
-  cargo xtask validate --format json                run the applied migrations' checks
-  cargo xtask rollback --phase 2                    reverse phase 2 (asks you to type `rollback phase 2`)
-  cargo xtask restore --run 3f2a9c1e                put back the rows that rollback backed up
-  cargo xtask health --watch --interval 30s --duration 1h
+  phasegate demo                                  migrate the clinic set on a disposable PostgreSQL
+  phasegate status --database-url postgres://app@db/clinic
+  phasegate migrate --phase 2                     apply phases up to 2, validating each migration
+  phasegate validate --format json                run the applied migrations' checks
+  phasegate rollback --phase 2                    reverse phase 2 (asks you to type `rollback phase 2`)
+  phasegate restore --run 3f2a9c1e                put back the rows that rollback backed up
+  phasegate health --watch --interval 30s --duration 1h
 
 Exit codes: 0 PROCEED, 1 error or refused, 2 usage, 3 REVIEW, 4 ROLLBACK, 5 verify mismatch."
 )]
-pub struct Cli {
+pub struct Args {
     #[command(subcommand)]
     pub command: Command,
 }
@@ -36,17 +39,17 @@ pub struct Cli {
 pub enum Command {
     /// Apply pending migrations in order, each with its checks in one transaction
     #[command(after_help = "Examples:
-  cargo xtask migrate                      apply every pending phase
-  cargo xtask migrate --phase 1            apply up to and including phase 1
-  cargo xtask migrate --dry-run            print the SQL that would run
-  cargo xtask migrate --yes                also enter irreversible phases without a prompt")]
+  phasegate migrate                      apply every pending phase
+  phasegate migrate --phase 1            apply up to and including phase 1
+  phasegate migrate --dry-run            print the SQL that would run
+  phasegate migrate --yes                also enter irreversible phases without a prompt")]
     Migrate(MigrateArgs),
     /// Reverse one phase, newest migration first, with its after-rollback checks
     #[command(after_help = "Examples:
-  cargo xtask rollback --phase 3           asks you to type `rollback phase 3`
-  cargo xtask rollback --phase 2 --dry-run print the rollback SQL stored at apply time
-  cargo xtask rollback --phase 2 --yes     for scripts
-  cargo xtask rollback --phase 2 --no-backup
+  phasegate rollback --phase 3           asks you to type `rollback phase 3`
+  phasegate rollback --phase 2 --dry-run print the rollback SQL stored at apply time
+  phasegate rollback --phase 2 --yes     for scripts
+  phasegate rollback --phase 2 --no-backup
                                            skip the backup of changed rows (recorded in the audit row)
 
 Before a rollback script changes rows (UPDATE, DELETE, TRUNCATE, DROP TABLE, DROP COLUMN) the rows it
@@ -55,8 +58,8 @@ them back. Every rollback writes a Markdown report beside its log.")]
     Rollback(RollbackArgs),
     /// Put back the rows a rollback backed up
     #[command(after_help = "Examples:
-  cargo xtask restore --run 3f2a9c1e       the id `rollback` printed (or its first 8 characters)
-  cargo xtask restore --run 3f2a9c1e --dry-run
+  phasegate restore --run 3f2a9c1e       the id `rollback` printed (or its first 8 characters)
+  phasegate restore --run 3f2a9c1e --dry-run
                                            list the backups and change nothing
 
 Updated rows are set back by primary key, deleted rows inserted again, dropped columns filled back in,
@@ -65,61 +68,82 @@ longer exists: re-apply the phase that creates it first.")]
     Restore(RestoreArgs),
     /// Connectivity, probe latency, long transactions, lock waits, invalid indexes and the current checks
     #[command(after_help = "Examples:
-  cargo xtask health                                          one round, details and the decision table
-  cargo xtask health --watch --interval 30s --duration 1h    a line per round for an hour after a rollback
-  cargo xtask health --probe 'SELECT count(*) FROM api_keys' --warn 200ms --fail 500ms
+  phasegate health                                          one round, details and the decision table
+  phasegate health --watch --interval 30s --duration 1h    a line per round for an hour after a rollback
+  phasegate health --probe 'SELECT count(*) FROM api_keys' --warn 200ms --fail 500ms
 
 Exit codes: 0 healthy; 3 a warning threshold was crossed or a check said REVIEW (in any round);
 4 the probe crossed its failure threshold or a check said ROLLBACK; 1 the database could not be reached.")]
     Health(HealthArgs),
     /// Run checks against the current database and print the decision table
     #[command(after_help = "Examples:
-  cargo xtask validate                     after-migrate checks of every applied migration
-  cargo xtask validate --phase 2 --format json
-  cargo xtask validate --phase 3 --when after-rollback")]
+  phasegate validate                     after-migrate checks of every applied migration
+  phasegate validate --phase 2 --format json
+  phasegate validate --phase 3 --when after-rollback")]
     Validate(ValidateArgs),
     /// Per phase: applied, partly applied or pending; drift and pairing gaps
-    #[command(after_help = "Example:\n  cargo xtask status --format json")]
+    #[command(after_help = "Example:\n  phasegate status --format json")]
     Status(StatusArgs),
     /// The phases with their risk, lock levels and whether data can be lost
-    #[command(after_help = "Example:\n  cargo xtask plan --dir examples/tenant-keys")]
+    #[command(after_help = "Example:\n  phasegate plan --dir examples/tenant-keys")]
     Plan(PlanArgs),
     /// Lint the set: its structure and the lock safety of every SQL file, phase-aware
     #[command(after_help = "Examples:
-  cargo xtask lint                             the set in the current folder
-  cargo xtask lint --dir examples/tenant-keys  another set
-  cargo xtask lint --format json               findings as JSON, for CI annotations
-  cargo xtask lint --strict                    warnings fail too (exit 1)
+  phasegate lint                             the set in the current folder
+  phasegate lint --dir examples/tenant-keys  another set
+  phasegate lint --format json               findings as JSON, for CI annotations
+  phasegate lint --strict                    warnings fail too (exit 1)
 
 Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors found or the set does not load.")]
     Lint(LintArgs),
     /// Scaffold a forward, rollback and validation trio in a phase
-    #[command(after_help = "Example:\n  cargo xtask new add_reminders --phase 1")]
+    #[command(after_help = "Example:\n  phasegate new add_reminders --phase 1")]
     New(NewArgs),
     /// Print the normalised schema of a database
-    #[command(after_help = "Example:\n  cargo xtask snapshot > schema.txt")]
+    #[command(after_help = "Example:\n  phasegate snapshot > schema.txt")]
     Snapshot(SnapshotArgs),
     /// The audit log: who ran what, when, with which verdict, and the backups each run took
-    #[command(after_help = "Example:\n  cargo xtask history --limit 20")]
+    #[command(after_help = "Example:\n  phasegate history --limit 20")]
     History(HistoryArgs),
     /// Rehearse every phase in a disposable PostgreSQL: migrate, check, roll back, compare, re-apply
     #[command(after_help = "Examples:
-  cargo xtask verify                                 the clinic set, phase by phase, on Docker
-  cargo xtask verify --phase 2 --backend local       one phase, on initdb/pg_ctl in a temp folder
-  cargo xtask verify --from sqlx ../billing/migrations    audit another project's down migrations
-  cargo xtask verify --junit target/verify.xml       a JUnit report for CI
+  phasegate verify                                 the clinic set, phase by phase, on Docker
+  phasegate verify --phase 2 --backend local       one phase, on initdb/pg_ctl in a temp folder
+  phasegate verify --from sqlx ../billing/migrations    audit another project's down migrations
+  phasegate verify --junit target/verify.xml       a JUnit report for CI
 
 Exit 5 when a rollback does not restore the prior state (schema or rows).")]
     Verify(VerifyArgs),
     /// Measure the SPEC section 10 targets in one run; print a table and write JSON
     #[command(after_help = "Examples:
-  cargo xtask bench                           every benchmark (several minutes; needs Docker, psql, pg_dump)
-  cargo xtask bench --only backfill --backfill-rows 1000000
-  cargo xtask bench --only fresh-db --only snapshot")]
+  phasegate bench                           every benchmark (several minutes; needs Docker, psql, pg_dump)
+  phasegate bench --only backfill --backfill-rows 1000000
+  phasegate bench --only fresh-db --only snapshot")]
     Bench(BenchArgs),
     /// Start a disposable PostgreSQL, migrate the set with its seed data, print the decision table
-    #[command(after_help = "Example:\n  cargo xtask demo                          needs Docker (PHASEGATE_PG_IMAGE names the image)")]
+    #[command(after_help = "Example:\n  phasegate demo                          needs Docker (PHASEGATE_PG_IMAGE names the image)")]
     Demo(DemoArgs),
+}
+
+/// The clap command with `bin` as the program name help and usage show, and
+/// the examples of every help page rewritten from `phasegate` to `bin`.
+pub fn command(bin: &str) -> clap::Command {
+    rename_examples(Args::command().name(bin.to_string()).bin_name(bin.to_string()), bin)
+}
+
+fn rename_examples(mut cmd: clap::Command, bin: &str) -> clap::Command {
+    if bin == "phasegate" {
+        return cmd;
+    }
+    if let Some(help) = cmd.get_after_help() {
+        let text = help.to_string().replace("  phasegate ", &format!("  {bin} "));
+        cmd = cmd.after_help(text);
+    }
+    let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |sc| rename_examples(sc, bin));
+    }
+    cmd
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -129,7 +153,7 @@ pub enum Format {
     Json,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct SetArgs {
     /// The migration set: a folder with phases.toml, migrations/, rollback/, validations/
     #[arg(long, default_value = ".", value_name = "PATH")]
@@ -139,7 +163,7 @@ pub struct SetArgs {
     pub format: Format,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct ConnectArgs {
     /// PostgreSQL connection string (the password is never printed)
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
@@ -151,7 +175,7 @@ pub struct ConnectArgs {
     pub log_dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct TimeoutArgs {
     /// lock_timeout for every migration and rollback statement
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
@@ -168,10 +192,10 @@ pub struct TimeoutArgs {
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    phasegate::set::parse_duration(s)
+    phasegate::parse_duration(s)
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct MigrateArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -194,7 +218,7 @@ pub struct MigrateArgs {
     pub timeouts: TimeoutArgs,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct RollbackArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -214,7 +238,7 @@ pub struct RollbackArgs {
     pub timeouts: TimeoutArgs,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct RestoreArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -231,7 +255,7 @@ pub struct RestoreArgs {
     pub timeouts: TimeoutArgs,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct HealthArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -286,7 +310,7 @@ impl From<WhenArg> for When {
     }
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct ValidateArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -300,19 +324,19 @@ pub struct ValidateArgs {
     pub when: Option<WhenArg>,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct StatusArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub set: SetArgs,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct LintArgs {
     #[command(flatten)]
     pub set: SetArgs,
@@ -321,7 +345,7 @@ pub struct LintArgs {
     pub strict: bool,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct NewArgs {
     /// snake_case name of the migration
     pub name: String,
@@ -332,7 +356,7 @@ pub struct NewArgs {
     pub set: SetArgs,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct SnapshotArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -341,7 +365,7 @@ pub struct SnapshotArgs {
     pub rows: bool,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct HistoryArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -369,10 +393,10 @@ pub enum FromArg {
 }
 
 /// Where disposable databases come from.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct ServerArgs {
     /// Image for the docker backend
-    #[arg(long, env = "PHASEGATE_PG_IMAGE", default_value = phasegate::pg::DEFAULT_IMAGE)]
+    #[arg(long, env = "PHASEGATE_PG_IMAGE", default_value = phasegate::DEFAULT_IMAGE)]
     pub image: String,
     /// Server for the url backend (a database is created and dropped on it)
     #[arg(long, env = "PHASEGATE_TEST_DATABASE_URL", hide_env_values = true)]
@@ -381,15 +405,15 @@ pub struct ServerArgs {
 
 impl ServerArgs {
     /// The url backend when a server is named, else a container.
-    pub fn backend(&self) -> phasegate::pg::Backend {
+    pub fn backend(&self) -> phasegate::Backend {
         match &self.server_url {
-            Some(u) => phasegate::pg::Backend::Url(u.clone()),
-            None => phasegate::pg::Backend::Docker { image: self.image.clone() },
+            Some(u) => phasegate::Backend::Url(u.clone()),
+            None => phasegate::Backend::Docker { image: self.image.clone() },
         }
     }
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct VerifyArgs {
     #[command(flatten)]
     pub set: SetArgs,
@@ -421,7 +445,7 @@ pub struct VerifyArgs {
     pub log_dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct BenchArgs {
     #[command(flatten)]
     pub set: SetArgs,
@@ -441,7 +465,7 @@ pub struct BenchArgs {
     pub server: ServerArgs,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, ClapArgs)]
 pub struct DemoArgs {
     #[command(flatten)]
     pub set: SetArgs,

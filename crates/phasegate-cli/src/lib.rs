@@ -1,10 +1,57 @@
 //! phasegate's command line: clap arguments, one file per command, the
-//! text / JSON / JUnit / Markdown renderers, exit codes and progress bars.
-//! Mount it in another project's xtask with [`Args`] and [`run`].
+//! text / JSON / JUnit / Markdown renderers, exit codes (SPEC 3.4) and
+//! progress bars, on top of the `phasegate` engine.
+//!
+//! Mount it in another project's xtask:
+//!
+//! ```no_run
+//! use clap::Parser;
+//!
+//! #[derive(Parser)]
+//! enum Xtask {
+//!     /// Database migrations (phasegate)
+//!     Db(phasegate_cli::Args),
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     match Xtask::parse() {
+//!         Xtask::Db(args) => phasegate_cli::run(args, "cargo xtask db"),
+//!     }
+//! }
+//! ```
+//!
+//! or make it the whole program: `fn main() -> ExitCode { phasegate_cli::main("cargo xtask") }`.
 
 pub mod bench;
 pub mod cli;
 pub mod commands;
+pub mod errors;
 pub mod report;
 
-pub use commands::{main, main_process, Env, Io};
+use std::process::ExitCode;
+
+pub use cli::{command, Args};
+pub use commands::{run_argv, Env, Io};
+pub use errors::INSTALL_HINT;
+
+/// Parses the process's arguments as program `bin` (the name help, usage
+/// and hints show, e.g. `cargo xtask`) and runs the command.
+pub fn main(bin: &str) -> ExitCode {
+    let env = Env::of_process(bin);
+    let matches = command(bin).get_matches();
+    match <Args as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(args) => exit_code(commands::run_process(args, &env)),
+        Err(e) => e.exit(),
+    }
+}
+
+/// Runs arguments the caller parsed (phasegate mounted in its own CLI);
+/// `bin` is how the user reaches phasegate there (`cargo xtask db`), for
+/// the commands that hints and reports name.
+pub fn run(args: Args, bin: &str) -> ExitCode {
+    exit_code(commands::run_process(args, &Env::of_process(bin)))
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

@@ -1,5 +1,5 @@
-//! The `phasegate` binary: runs the command and exits with its code.
+//! The `phasegate` binary.
 
-fn main() {
-    std::process::exit(phasegate_cli::main_process());
+fn main() -> std::process::ExitCode {
+    phasegate_cli::main("phasegate")
 }

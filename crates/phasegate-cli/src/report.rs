@@ -4,8 +4,7 @@
 use std::io::Write;
 
 
-use phasegate::apply::{RunOutcome, StepOutcome, StepStatus};
-use phasegate::check::{CheckResult, Verdict};
+use phasegate::{Action, Backup, CheckResult, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepOutcome, StepStatus, Verdict, When};
 
 /// Formats a check value with its unit: `0 rows`, `0.4 percent`.
 pub fn fmt_value(v: f64, unit: &str) -> String {
@@ -50,7 +49,7 @@ pub fn decision_table(out: &mut dyn Write, results: &[CheckResult], style: Style
             writeln!(out, "      evidence: {e}")?;
         }
     }
-    let worst = phasegate::check::worst(results);
+    let worst = phasegate::worst_verdict(results);
     writeln!(out, "verdict: {}", style.verdict(worst))
 }
 
@@ -71,8 +70,8 @@ pub fn run_summary(out: &mut dyn Write, outcome: &RunOutcome, style: Style) -> s
 
 fn step_line(s: &StepOutcome) -> String {
     let action = match s.action {
-        phasegate::apply::Action::Apply => "applied",
-        phasegate::apply::Action::Rollback => "rolled back",
+        Action::Apply => "applied",
+        Action::Rollback => "rolled back",
     };
     let status = match s.status {
         StepStatus::Done => action.to_string(),
@@ -93,7 +92,7 @@ const VERIFY_STEPS: [&str; 5] = ["migrate", "rollback", "compare", "re-apply", "
 
 /// The verify report: phases by steps with timings and verdicts, then each
 /// finding with its diff and the command that shows it again.
-pub fn verify_table(out: &mut dyn Write, r: &phasegate::rehearse::Rehearsal, style: Style, rerun: &str) -> std::io::Result<()> {
+pub fn verify_table(out: &mut dyn Write, r: &Rehearsal, style: Style, rerun: &str) -> std::io::Result<()> {
     let w_name = r.phases.iter().map(|p| p.name.len()).max().unwrap_or(5).clamp(5, 40);
     write!(out, "{:<4} {:<w_name$}", "", "PHASE")?;
     for s in VERIFY_STEPS {
@@ -121,7 +120,7 @@ pub fn verify_table(out: &mut dyn Write, r: &phasegate::rehearse::Rehearsal, sty
             let level = if f.is_mismatch(r.strict) { "error" } else { "warning" };
             writeln!(out, "\n{level}: phase {} {}: {}", p.phase, p.name, f.summary())?;
             match f {
-                phasegate::rehearse::Finding::SchemaDiffers { diff, .. } | phasegate::rehearse::Finding::ColumnOrderOnly { diff, .. } => {
+                Finding::SchemaDiffers { diff, .. } | Finding::ColumnOrderOnly { diff, .. } => {
                     writeln!(out, "{diff}")?;
                 }
                 _ => {}
@@ -148,14 +147,14 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// JUnit XML: one test case per phase, failing when its rollback does not
 /// restore the prior state or its migration failed.
-pub fn junit(r: &phasegate::rehearse::Rehearsal, set_name: &str) -> String {
+pub fn junit(r: &Rehearsal, set_name: &str) -> String {
     use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
     let mut suite = TestSuite::new(format!("phasegate verify {set_name}"));
     for p in &r.phases {
-        let failing: Vec<&phasegate::rehearse::Finding> = p
+        let failing: Vec<&Finding> = p
             .findings
             .iter()
-            .filter(|f| f.is_mismatch(r.strict) || matches!(f, phasegate::rehearse::Finding::MigrateFailed { .. }))
+            .filter(|f| f.is_mismatch(r.strict) || matches!(f, Finding::MigrateFailed { .. }))
             .collect();
         let status = if failing.is_empty() {
             TestCaseStatus::success()
@@ -165,7 +164,7 @@ pub fn junit(r: &phasegate::rehearse::Rehearsal, set_name: &str) -> String {
             let detail: Vec<String> = failing
                 .iter()
                 .map(|f| match f {
-                    phasegate::rehearse::Finding::SchemaDiffers { diff, .. } => format!("{}\n{diff}", f.summary()),
+                    Finding::SchemaDiffers { diff, .. } => format!("{}\n{diff}", f.summary()),
                     _ => f.summary(),
                 })
                 .collect();
@@ -275,7 +274,7 @@ pub fn rollback_markdown(d: &RollbackDoc) -> String {
         }
         s.push('\n');
     }
-    let backups: Vec<&phasegate::backup::Backup> = d.outcome.map(|o| o.backups().collect()).unwrap_or_default();
+    let backups: Vec<&Backup> = d.outcome.map(|o| o.backups().collect()).unwrap_or_default();
     let backed_up: i64 = backups.iter().map(|b| b.rows).sum();
     s.push_str("\n## Rows backed up\n\n");
     if d.no_backup {
@@ -292,7 +291,7 @@ pub fn rollback_markdown(d: &RollbackDoc) -> String {
     }
     let affected: Vec<String> = checks
         .iter()
-        .filter(|c| c.when == phasegate::check::When::BeforeRollback)
+        .filter(|c| c.when == When::BeforeRollback)
         .map(|c| format!("`{}` = {}", c.check, fmt_value(c.value, &c.unit)))
         .collect();
     let ok = d.error.is_none() && d.verdict == Some(Verdict::Proceed);

@@ -74,10 +74,111 @@ pub enum Error {
     #[error("{what}: lock not available after {retries} retries (lock_timeout {lock_timeout}); blocked by {blockers}")]
     LockTimeout { what: String, retries: u32, lock_timeout: String, blockers: String },
 
-    /// The operation is not allowed in the current state; the message says why
-    /// and what to do instead.
+    /// A phase id the manifest does not have.
+    #[error("no phase {phase} in {}", display_path(manifest))]
+    NoSuchPhase { phase: u32, manifest: PathBuf },
+
+    /// The operator did not type the confirmation.
     #[error("{0}")]
-    Refused(String),
+    NotConfirmed(Confirmation),
+
+    /// A rollback of a phase while a later phase is applied.
+    #[error("phase {later} ({later_name}) is applied after phase {phase}; roll it back first")]
+    LaterPhaseApplied { phase: u32, later: u32, later_name: String },
+
+    /// A rollback of an irreversible phase.
+    #[error("phase {phase} ({name}) is irreversible: {reason}. It has no rollback: restore the database from the backup taken before phase {phase} (pg_restore, or your provider's point-in-time recovery), then re-apply from there; or fix forward with a new migration")]
+    Irreversible { phase: u32, name: String, reason: String },
+
+    /// A rollback of a phase none of whose migrations is applied.
+    #[error("phase {phase} ({name}) is not applied; nothing to roll back")]
+    NotApplied { phase: u32, name: String },
+
+    /// The ledger disagrees with the files (an applied file changed or vanished).
+    #[error("{0}")]
+    Drift(crate::ledger::Drift),
+
+    /// A migration is not applied while a later one is.
+    #[error("migration {missing} is not applied but a later one ({later}) is; the ledger has a gap")]
+    LedgerGap { missing: i32, later: i32 },
+
+    /// Another run removed a migration from the ledger while this one worked.
+    #[error("migration {version} is no longer in refinery_schema_history: another run changed the ledger")]
+    LedgerChanged { version: i32 },
+
+    /// A step of a reversible phase has no rollback file.
+    #[error("migration {version} has no rollback file")]
+    NoRollbackFile { version: i32 },
+
+    /// Not a run id (restore).
+    #[error("`{given}` is not a run id: give the id the rollback printed (at least its first 8 characters)")]
+    NotARunId { given: String },
+
+    /// The database holds no backup at all.
+    #[error("this database has no backups: no rollback has backed up rows here")]
+    NoBackups,
+
+    /// The run took no backup.
+    #[error("run {run} has no backups: it changed no rows, ran without backups, or is not a rollback")]
+    RunHasNoBackups { run: String },
+
+    /// A run id prefix that matches several runs.
+    #[error("run id {run} is ambiguous: it starts {}; give more characters", matches.join(", "))]
+    AmbiguousRun { run: String, matches: Vec<String> },
+
+    /// A backup cannot be restored into the database as it is now.
+    #[error("cannot restore {backup_table}: {reason}")]
+    RestoreBlocked { backup_table: String, reason: RestoreBlock },
+
+    /// No disposable PostgreSQL could be started.
+    #[error("{backend} backend: {message}")]
+    Backend { backend: &'static str, message: String },
+}
+
+/// What the operator was asked to confirm and did not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    /// Entering an irreversible phase (typing its name).
+    EnterIrreversible { phase: u32, name: String },
+    /// Rolling back a phase (typing `rollback phase N`).
+    Rollback { phase: u32 },
+    /// Restoring a run's backups (typing `restore <id>`).
+    Restore { run: String, short: String },
+}
+
+impl fmt::Display for Confirmation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Confirmation::EnterIrreversible { phase, name } => {
+                write!(f, "phase {phase} ({name}) is irreversible and was not confirmed; type its name at the prompt")
+            }
+            Confirmation::Rollback { phase } => write!(f, "rollback of phase {phase} was not confirmed; type `rollback phase {phase}` at the prompt"),
+            Confirmation::Restore { run, short } => write!(f, "restore of run {run} was not confirmed; type `restore {short}` at the prompt"),
+        }
+    }
+}
+
+/// Why a backup cannot be restored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreBlock {
+    /// The backed-up table no longer exists.
+    TableGone { table: String },
+    /// Columns the backup holds no longer exist.
+    ColumnsGone { table: String, columns: Vec<String> },
+    /// The table has no primary key to match rows by.
+    NoPrimaryKey { table: String },
+}
+
+impl fmt::Display for RestoreBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestoreBlock::TableGone { table } => write!(f, "table {table} no longer exists; re-apply the phase that creates it, then restore again"),
+            RestoreBlock::ColumnsGone { table, columns } => {
+                write!(f, "{table} has no column {} any more (a later rollback dropped it); re-apply the phase that adds it, then restore again", columns.join(", "))
+            }
+            RestoreBlock::NoPrimaryKey { table } => write!(f, "{table} has no primary key, so its rows cannot be matched; copy them back by hand"),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

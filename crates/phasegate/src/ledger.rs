@@ -9,12 +9,11 @@ use postgres::{Client, GenericClient};
 use refinery::Migrate;
 use time::format_description::well_known::Rfc3339;
 
-use crate::error::{db_err, Error, Result};
-use crate::set::Step;
+use crate::error::{db_err, display_path, Error, Result};
+use crate::set::{MigrationSet, Step};
 
 pub const HISTORY: &str = "refinery_schema_history";
 pub const APPLIED: &str = "phasegate_applied";
-pub const RUNS: &str = "phasegate_runs";
 
 /// Serialises ledger creation between concurrent first runs.
 const SETUP_LOCK_KEY: i64 = 0x7068_6173_6567_6175;
@@ -141,6 +140,78 @@ impl Applied {
     }
 }
 
+/// How the ledger and the files disagree about one applied migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftKind {
+    /// The forward file of an applied migration is gone.
+    MissingFile,
+    /// The forward file changed since it was applied.
+    ForwardChanged,
+    /// The rollback file changed since (a rollback runs the SQL stored at apply time).
+    RollbackChanged,
+    /// The validation file changed since.
+    ValidationChanged,
+}
+
+/// One disagreement between the ledger and the files.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Drift {
+    pub version: i32,
+    pub kind: DriftKind,
+    /// The file concerned, as the set names it.
+    pub file: String,
+    /// One line for people.
+    pub message: String,
+}
+
+impl Drift {
+    /// Whether migrating must stop: an applied forward file changed or vanished.
+    /// (Changed rollback and validation files are reported; the SQL stored at
+    /// apply time is what runs.)
+    pub fn blocks_migrate(&self) -> bool {
+        matches!(self.kind, DriftKind::MissingFile | DriftKind::ForwardChanged)
+    }
+}
+
+impl std::fmt::Display for Drift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            DriftKind::MissingFile => write!(f, "{}; restore the file before migrating", self.message),
+            DriftKind::ForwardChanged => write!(f, "{} ({}); restore the applied version or add a new migration", self.message, self.file),
+            DriftKind::RollbackChanged | DriftKind::ValidationChanged => write!(f, "{} ({})", self.message, self.file),
+        }
+    }
+}
+
+/// Every disagreement between the ledger and the set's files, by version.
+pub fn drift(set: &MigrationSet, applied: &BTreeMap<i32, Applied>) -> Vec<Drift> {
+    let mut out = Vec::new();
+    let mut push = |version: i32, kind: DriftKind, file: String, message: String| out.push(Drift { version, kind, file, message });
+    for (&v, a) in applied {
+        let Some(step) = set.step(v) else {
+            let dir = set.dir.join(crate::set::MIGRATIONS);
+            let message = format!("migration {v} ({}) was applied but its file is missing from {}", a.name, display_path(&dir));
+            push(v, DriftKind::MissingFile, display_path(&dir.join(format!("V{v}__{}.sql", a.name))), message);
+            continue;
+        };
+        if a.forward_changed(step) {
+            push(v, DriftKind::ForwardChanged, display_path(&step.forward.path), format!("migration {v} was applied but its file has changed since"));
+        }
+        if let (Some(stored), Some(file)) = (&a.rollback_sha256, &step.rollback) {
+            if stored != &file.sha256() {
+                let message = format!("rollback of migration {v} changed since it was applied (a rollback runs the SQL stored at apply time)");
+                push(v, DriftKind::RollbackChanged, display_path(&file.path), message);
+            }
+        }
+        if a.validation_sha256.as_ref().is_some_and(|stored| stored != &step.validation.sha256()) {
+            let message = format!("validation of migration {v} changed since it was applied");
+            push(v, DriftKind::ValidationChanged, display_path(&step.validation.path), message);
+        }
+    }
+    out
+}
+
 /// The applied migrations by version; empty when there is no ledger yet.
 pub fn applied(client: &mut impl GenericClient) -> Result<BTreeMap<i32, Applied>> {
     if !exists(client)? {
@@ -241,7 +312,7 @@ pub fn record_rollback(tx: &mut impl GenericClient, version: i32) -> Result<()> 
         .execute("DELETE FROM refinery_schema_history WHERE version = $1", &[&version])
         .map_err(db_err(format!("removing migration {version} from {HISTORY}")))?;
     if n != 1 {
-        return Err(Error::Refused(format!("migration {version} is no longer in {HISTORY}: another run changed the ledger")));
+        return Err(Error::LedgerChanged { version });
     }
     tx.execute("DELETE FROM phasegate_applied WHERE version = $1", &[&version])
         .map_err(db_err(format!("removing migration {version} from {APPLIED}")))?;

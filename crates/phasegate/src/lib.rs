@@ -1,29 +1,78 @@
-//! phasegate: phased, reversible, validated PostgreSQL migrations.
+//! phasegate's engine: phased, reversible, validated PostgreSQL migrations.
 //!
-//! The engine is the library: `set` loads a migration set, `check` is the
-//! validation language, `ledger` the forward ledger and audit, `apply`
-//! migrates and rolls back, `backup` saves and restores the rows a rollback
-//! changes, `health` probes a live database, `snapshot` describes a schema,
-//! `pg` provides disposable servers, `risk` plans, `lint` checks files for
-//! lock safety, `report` renders. `cli` and `commands` are the command-line
-//! front end on top; the engine never depends on them.
+//! **API boundary.** This crate knows no command line, no exit codes and no
+//! terminal: it never prints, never reads the environment, and asks its
+//! caller (through [`Ui`]) for confirmations and to show progress. The
+//! `phasegate-cli` crate is one such caller; an adopter's own tool or test
+//! suite can be another.
+//!
+//! The flow: [`load_set`] reads and validates a migration set; [`migrate`]
+//! and [`rollback`] move a database forward or back a step at a time, each
+//! step with its checks in one transaction; [`validate`] runs checks
+//! read-only; [`rehearse`] is `verify` (every phase forward, back, compared
+//! and forward again on a disposable server from [`Server`]); [`restore`]
+//! puts back the rows a rollback backed up; [`lint_dir`], [`plan_phase`] and
+//! [`health_round`] read files or probe a live database.
+//!
+//! Modules are private; this list is the API.
 
-pub mod apply;
-pub mod ui;
-pub mod backup;
-pub mod check;
-pub mod db;
-pub mod error;
-pub mod foreign;
-pub mod health;
-pub mod ledger;
-pub mod lint;
-pub mod pg;
-pub mod rehearse;
-pub mod risk;
-pub mod set;
-pub mod snapshot;
-pub mod sqltext;
+mod apply;
+mod backup;
+mod check;
+mod db;
+mod error;
+mod foreign;
+mod health;
+mod ledger;
+mod lint;
+mod pg;
+mod rehearse;
+mod risk;
+mod set;
+mod snapshot;
+mod sqltext;
+mod ui;
 
-pub use check::Verdict;
-pub use error::{Error, Result};
+// Errors.
+pub use error::{display_path, pg_message, Confirmation, Error, Location, RestoreBlock, Result};
+
+// A migration set and the validation language.
+pub use check::{worst as worst_verdict, Check, CheckKind, CheckResult, Condition, Severity, Verdict, When};
+pub use set::{load as load_set, parse_duration, Directives, MigrationSet, Phase, Seed, SqlFile, Step, MANIFEST, MIGRATIONS, ROLLBACK, SEED, VALIDATIONS};
+
+// Moving a database: migrate, roll back, validate, seed.
+pub use apply::{
+    check_consistency, current_phase, migrate, pending, plan_rollback, refuse_irreversible, rollback, seed, validate, validate_applied, Action,
+    Options as ApplyOptions, RunOutcome, StepOutcome, StepStatus, Target,
+};
+pub use ui::{BatchProgress, Confirming, Quiet, Ui};
+
+// The ledger and the audit log.
+pub use ledger::{
+    applied as applied_migrations, audit, drift, ensure as ensure_ledger, history, new_run_id, Applied, Drift, DriftKind, HistoryRow, RunRecord,
+};
+
+// Backups of the rows rollbacks change, and restoring them.
+pub use backup::{
+    of_run as backups_of_run, of_runs as backups_of_runs, restore_in_tx as restore, targets as backup_targets, Backup, BackupKind, Change,
+    Restored, Stored as StoredBackup, Target as BackupTarget, SCHEMA as BACKUP_SCHEMA,
+};
+
+// Connections and the migration lock.
+pub use db::{acquire_lock, connect, redact, release_lock, Blocker};
+
+// Rehearsals (verify), snapshots and disposable servers.
+pub use foreign::{load as load_foreign, Layout};
+pub use pg::{quote_ident, Backend, Server, DEFAULT_IMAGE};
+pub use rehearse::{rehearse, Against, Finding as RehearsalFinding, Options as RehearseOptions, PhaseRehearsal, Rehearsal, StepTiming};
+pub use snapshot::{column_order_only, schema_diff, take_snapshot, Snapshot, SnapshotOptions, TableFingerprint};
+
+// Reading files: lint and plan.
+pub use lint::{lint_dir, lint_phase, lint_set, summary as lint_summary, Finding as LintFinding, Severity as LintSeverity};
+pub use risk::{plan_phase, Effect, PhasePlan, Risk};
+
+// A live database's health.
+pub use health::{round as health_round, Finding as HealthFinding, Level as HealthLevel, Options as HealthOptions, Round as HealthRound};
+
+// SQL text.
+pub use sqltext::{statements as split_statements, Statement};

@@ -32,9 +32,6 @@ pub enum Backend {
     Local,
 }
 
-/// What to install when no backend can start, said once.
-pub const INSTALL_HINT: &str = "start a Docker engine (Debian: apt-get install docker.io && dockerd &) and build the local image with `bash ci/build-pg-image.sh` (then export PHASEGATE_PG_IMAGE=phasegate/postgres:15), or set PHASEGATE_TEST_DATABASE_URL to a PostgreSQL server where phasegate may create databases";
-
 /// A running server and the URL of its maintenance database.
 pub struct Server {
     admin_url: String,
@@ -96,7 +93,7 @@ fn find_bindir() -> Option<PathBuf> {
 
 fn start_local() -> Result<Server> {
     use std::os::unix::fs::MetadataExt;
-    let refuse = |m: String| Error::Refused(format!("local backend: {m}"));
+    let refuse = |message: String| Error::Backend { backend: "local", message };
     let bindir = find_bindir().ok_or_else(|| refuse("no initdb found (pg_config --bindir, /usr/lib/postgresql/*/bin); install PostgreSQL server binaries, e.g. apt-get install postgresql".into()))?;
     // PostgreSQL refuses to run as root: drop to the postgres user if there is one.
     let root = std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
@@ -170,10 +167,10 @@ impl Server {
                     .with_mount(Mount::tmpfs_mount("/var/lib/postgresql/data").with_size("4g"))
                     .with_startup_timeout(Duration::from_secs(60))
                     .start()
-                    .map_err(|e| Error::Refused(format!("cannot start a PostgreSQL container from image {image}: {e}; {INSTALL_HINT}")))?;
+                    .map_err(|e| Error::Backend { backend: "docker", message: format!("cannot start a PostgreSQL container from image {image}: {e}") })?;
                 let port = container
                     .get_host_port_ipv4(5432)
-                    .map_err(|e| Error::Refused(format!("the PostgreSQL container published no port: {e}")))?;
+                    .map_err(|e| Error::Backend { backend: "docker", message: format!("the PostgreSQL container published no port: {e}") })?;
                 let admin_url = format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres");
                 // The ready line can precede the first accepted connection by a moment.
                 let mut last = None;

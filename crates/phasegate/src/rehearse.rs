@@ -9,7 +9,8 @@ use std::time::Instant;
 use postgres::Client;
 use serde::Serialize;
 
-use crate::apply::{self, RunOutcome, Target, Ui};
+use crate::apply::{self, RunOutcome, Target};
+use crate::ui::Ui;
 use crate::check::Verdict;
 use crate::error::{db_err, Result};
 use crate::set::MigrationSet;

@@ -819,3 +819,9 @@ pub fn column_order_only(before: &str, after: &str) -> bool {
         .filter(|c| c.tag() != similar::ChangeTag::Equal)
         .all(|c| is_position(c.value().trim_end_matches('\n')))
 }
+
+/// [`take`] for callers outside the engine: a database error becomes an
+/// [`crate::Error`].
+pub fn take_snapshot(client: &mut Client, opts: &SnapshotOptions) -> crate::Result<Snapshot> {
+    take(client, opts).map_err(crate::error::db_err("taking a snapshot"))
+}

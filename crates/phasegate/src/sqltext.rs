@@ -12,79 +12,146 @@ pub struct Statement {
 }
 
 /// Splits `text` into statements that hold something besides comments and
-/// whitespace.
+/// whitespace: the tokens between semicolons.
 pub fn statements(text: &str) -> Vec<Statement> {
-    let b = text.as_bytes();
     let mut out = Vec::new();
-    let mut i = 0;
-    let mut start = 0;
-    let mut has_code = false;
-    let mut code_start = 0;
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b'-' | b'/' if comment_end(b, i).is_some() => {
-                i = comment_end(b, i).unwrap_or(b.len());
-                continue;
+    let mut first: Option<&Lexeme> = None;
+    let mut last: Option<&Lexeme> = None;
+    let lexemes = lex(text);
+    for l in &lexemes {
+        if l.token == Token::Punct(';') {
+            if let (Some(f), Some(e)) = (first.take(), last.take()) {
+                out.push(Statement { start: f.start, end: e.end, line: line_of(text, f.start) });
             }
-            b'\'' | b'"' => {
-                if !has_code {
-                    has_code = true;
-                    code_start = i;
-                }
-                let q = c;
-                i += 1;
-                while i < b.len() {
-                    if b[i] == q {
-                        if b.get(i + 1) == Some(&q) {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-                continue;
-            }
-            b'$' => {
-                if let Some(tag_len) = dollar_tag(&b[i..]) {
-                    if !has_code {
-                        has_code = true;
-                        code_start = i;
-                    }
-                    let tag = &text[i..i + tag_len];
-                    i += tag_len;
-                    match text[i..].find(tag) {
-                        Some(pos) => i += pos + tag_len,
-                        None => i = b.len(),
-                    }
-                    continue;
-                }
-            }
-            b';' => {
-                if has_code {
-                    out.push(Statement { start: code_start, end: i, line: line_of(text, code_start) });
-                }
-                has_code = false;
-                start = i + 1;
-                i += 1;
-                continue;
-            }
-            _ => {}
+            continue;
         }
-        if !c.is_ascii_whitespace() && !has_code {
-            has_code = true;
-            code_start = i;
-        }
-        i += 1;
+        first.get_or_insert(l);
+        last = Some(l);
     }
-    let _ = start;
-    if has_code {
-        let end = text.trim_end().len().max(code_start);
-        out.push(Statement { start: code_start, end, line: line_of(text, code_start) });
+    if let (Some(f), Some(e)) = (first, last) {
+        out.push(Statement { start: f.start, end: e.end, line: line_of(text, f.start) });
     }
     out
+}
+
+/// A SQL token, just enough to find statements, names and keywords.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    /// An unquoted word (keyword or identifier), lower-cased as PostgreSQL
+    /// folds it (ASCII only).
+    Word(String),
+    /// A double-quoted identifier, its `""` unescaped.
+    Quoted(String),
+    /// A string (also dollar-quoted or `E'...'`) or number literal.
+    Literal,
+    /// Any other character: `;`, `(`, `.`, operators, `:` of `:name`, ...
+    Punct(char),
+}
+
+impl Token {
+    pub fn is_word(&self, w: &str) -> bool {
+        matches!(self, Token::Word(x) if x == w)
+    }
+    /// The identifier this token names, normalised as PostgreSQL would.
+    pub fn ident(&self) -> Option<String> {
+        match self {
+            Token::Word(w) => Some(w.clone()),
+            Token::Quoted(q) => Some(q.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// A token and its byte range in the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lexeme {
+    pub token: Token,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The tokens of a SQL text; comments and whitespace are skipped.
+pub fn tokens(sql: &str) -> Vec<Token> {
+    lex(sql).into_iter().map(|l| l.token).collect()
+}
+
+/// The tokens of a SQL text with their byte ranges. Quotes, quoted
+/// identifiers, dollar quotes, `E'...'` escapes and (nested) block comments
+/// are respected; an unterminated one runs to the end of the text. Works on
+/// bytes: every byte it splits on is ASCII, so every range is on character
+/// boundaries.
+pub fn lex(sql: &str) -> Vec<Lexeme> {
+    let b = sql.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let start = i;
+        let token = if let Some(end) = comment_end(b, i) {
+            i = end;
+            continue;
+        } else if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        } else if c == b'\'' || c == b'"' {
+            let (text, end) = quoted(b, i, c, false);
+            i = end;
+            if c == b'"' {
+                Token::Quoted(text)
+            } else {
+                Token::Literal
+            }
+        } else if (c == b'e' || c == b'E') && b.get(i + 1) == Some(&b'\'') {
+            i = quoted(b, i + 1, b'\'', true).1;
+            Token::Literal
+        } else if let Some(tag_len) = dollar_tag(&b[i..]) {
+            let tag = &sql[i..i + tag_len];
+            i += tag_len;
+            i = sql[i..].find(tag).map_or(b.len(), |p| i + p + tag_len);
+            Token::Literal
+        } else if c.is_ascii_digit() {
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
+                i += 1;
+            }
+            Token::Literal
+        } else if word(c) {
+            while i < b.len() && word(b[i]) {
+                i += 1;
+            }
+            Token::Word(sql[start..i].to_ascii_lowercase())
+        } else {
+            // A multi-byte character outside a word cannot start here (bytes
+            // >= 0x80 are word bytes), so this is one ASCII character.
+            i += 1;
+            Token::Punct(c as char)
+        };
+        out.push(Lexeme { token, start, end: i.min(b.len()) });
+    }
+    out
+}
+
+/// A quoted string or identifier starting at `b[open]` (the quote): its
+/// text with doubled quotes (and, for `E'...'`, backslash escapes) undone,
+/// and the index after the closing quote.
+fn quoted(b: &[u8], open: usize, q: u8, backslash: bool) -> (String, usize) {
+    let mut text = Vec::new();
+    let mut i = open + 1;
+    while i < b.len() {
+        if backslash && b[i] == b'\\' && i + 1 < b.len() {
+            text.push(b[i + 1]);
+            i += 2;
+        } else if b[i] == q && b.get(i + 1) == Some(&q) {
+            text.push(q);
+            i += 2;
+        } else if b[i] == q {
+            return (String::from_utf8_lossy(&text).into_owned(), i + 1);
+        } else {
+            text.push(b[i]);
+            i += 1;
+        }
+    }
+    (String::from_utf8_lossy(&text).into_owned(), b.len())
 }
 
 /// Where the comment starting at `b[i]` (`-- ...` to the end of the line, or
@@ -170,19 +237,19 @@ pub fn position_to_line_col(text: &str, char_pos: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// The text without its comments, whitespace collapsed; used to classify
-/// statements by their leading keywords.
+/// The text without its comments, whitespace collapsed to one space; used
+/// to classify statements by their leading keywords.
 pub fn strip_comments(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
-        let code = match line.find("--") {
-            Some(p) if !line[..p].contains('\'') => &line[..p],
-            _ => line,
-        };
-        out.push_str(code);
-        out.push(' ');
+    let mut prev_end = None;
+    for l in lex(text) {
+        if prev_end.is_some_and(|e| e != l.start) {
+            out.push(' ');
+        }
+        out.push_str(&text[l.start..l.end]);
+        prev_end = Some(l.end);
     }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    out
 }
 
 #[cfg(test)]
@@ -197,6 +264,33 @@ mod tests {
         assert_eq!(st[0].line, 2);
         assert!(sql[st[1].start..st[1].end].ends_with("LANGUAGE sql"));
         assert_eq!(&sql[st[2].start..st[2].end], "SELECT 2");
+    }
+
+    #[test]
+    fn tokens_fold_words_and_unescape_quotes() {
+        use Token::*;
+        let t = tokens("ALTER TABLE \"My \"\"T\"\"\" -- c\n DROP COLUMN x, ADD y int DEFAULT E'a\\'b;' /* ; */ ; $f$ ; $f$ 12.5");
+        assert_eq!(
+            t,
+            vec![
+                Word("alter".into()),
+                Word("table".into()),
+                Quoted("My \"T\"".into()),
+                Word("drop".into()),
+                Word("column".into()),
+                Word("x".into()),
+                Punct(','),
+                Word("add".into()),
+                Word("y".into()),
+                Word("int".into()),
+                Word("default".into()),
+                Literal,
+                Punct(';'),
+                Literal,
+                Literal,
+            ]
+        );
+        assert_eq!(strip_comments("CREATE  INDEX -- x\n CONCURRENTLY i ON t(a)"), "CREATE INDEX CONCURRENTLY i ON t(a)");
     }
 
     #[test]

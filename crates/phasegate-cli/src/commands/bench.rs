@@ -1,10 +1,19 @@
 //! `bench`: the SPEC section 10 measurements in one run, as a table of
 //! figures beside their targets, and as JSON.
 
+use anyhow::Context;
+use serde::Serialize;
+
 use super::{failed, Ctx, Report, Run};
-use crate::bench;
+use crate::bench::{self, Figure};
 use crate::cli::BenchArgs;
-use phasegate::error::{display_path, Error};
+use phasegate::display_path;
+
+/// `bench --format json`, and the file `--json` names.
+#[derive(Serialize)]
+struct BenchJson<'a> {
+    figures: &'a [Figure],
+}
 
 pub fn run(a: BenchArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "bench", None, a.set.format, None);
@@ -15,12 +24,13 @@ pub fn run(a: BenchArgs, ctx: &mut Ctx) -> i32 {
         Ok(f) => f,
         Err(e) => return run.finish(failed(e)),
     };
-    let doc = serde_json::json!({ "figures": figures });
+    let doc = BenchJson { figures: &figures };
     if let Some(parent) = a.json.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
-    if let Err(e) = std::fs::write(&a.json, serde_json::to_string_pretty(&doc).unwrap_or_default()) {
-        return run.finish(failed(Error::Io { path: a.json.clone(), source: e }));
+    let written = std::fs::write(&a.json, serde_json::to_string_pretty(&doc).expect("figures serialise")).with_context(|| display_path(&a.json));
+    if let Err(e) = written {
+        return run.finish(failed(e));
     }
     let w = figures.iter().map(|f| f.bench.len()).max().unwrap_or(10);
     let mut text = String::new();
@@ -28,7 +38,6 @@ pub fn run(a: BenchArgs, ctx: &mut Ctx) -> i32 {
         text.push_str(&format!("{:<w$}  {:<7} target {:<28} {}\n", f.bench, f.result, f.target, f.measured));
     }
     text.push_str(&format!("results written to {}\n", display_path(&a.json)));
-    let mut json = serde_json::Map::new();
-    json.insert("figures".into(), serde_json::to_value(&figures).unwrap_or_default());
-    run.finish(Report { text, json, ..Default::default() })
+    let report = Report { text, ..Default::default() }.with_body(&doc);
+    run.finish(report)
 }

@@ -3,10 +3,8 @@
 //! apply the rest (irreversible phases included), print the decision table.
 
 use super::{failed, outcome_report, Ctx, Report, Run};
-use phasegate::apply::{self, Target};
 use crate::cli::DemoArgs;
-use phasegate::pg::Server;
-use phasegate::{db, set};
+use phasegate::{MigrationSet, Server, Target};
 
 pub fn run(a: DemoArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "demo", None, a.set.format, Some(a.set.dir.join("logs")));
@@ -17,7 +15,7 @@ pub fn run(a: DemoArgs, ctx: &mut Ctx) -> i32 {
 }
 
 fn body(a: &DemoArgs, run: &mut Run) -> Report {
-    let set = match set::load(&a.set.dir) {
+    let set = match phasegate::load_set(&a.set.dir) {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
@@ -41,30 +39,30 @@ fn body(a: &DemoArgs, run: &mut Run) -> Report {
 }
 
 /// Applies the set up to the seed phase, loads the seed, applies the rest.
-fn migrate_with_seed(url: &str, set: &set::MigrationSet, rows: Option<u64>, run: &mut Run) -> Report {
-    let mut client = match db::connect(url, "phasegate demo") {
+fn migrate_with_seed(url: &str, set: &MigrationSet, rows: Option<u64>, run: &mut Run) -> Report {
+    let mut client = match phasegate::connect(url, "phasegate demo") {
         Ok(c) => c,
         Err(e) => return failed(e),
     };
-    if let Err(e) = db::acquire_lock(&mut client, std::time::Duration::ZERO) {
+    if let Err(e) = phasegate::acquire_lock(&mut client, std::time::Duration::ZERO) {
         return failed(e);
     }
-    let opts = apply::Options { run_id: run.run_id.clone(), accept_review: true, ..Default::default() };
+    let opts = phasegate::ApplyOptions { run_id: run.run_id.clone(), accept_review: true, ..Default::default() };
     let mut steps = Vec::new();
     if let Some(seed) = &set.seed {
-        match apply::migrate(&mut client, set, Target::Phase(seed.after_phase), &opts, run) {
+        match phasegate::migrate(&mut client, set, Target::Phase(seed.after_phase), &opts, run) {
             Ok(o) if o.failure.is_none() && o.verdict() < phasegate::Verdict::Rollback => steps.extend(o.steps),
             Ok(o) => return outcome_report(o, run.style),
             Err(e) => return failed(e),
         }
         let t = std::time::Instant::now();
-        if let Err(e) = apply::seed(&mut client, set, rows) {
+        if let Err(e) = phasegate::seed(&mut client, set, rows) {
             return failed(e);
         }
         let requested = rows.map(|r| format!("{r} rows requested")).unwrap_or_else(|| "default size".into());
         run.say(&format!("seed: {} file(s), {requested}, {} ms", seed.files.len(), t.elapsed().as_millis()));
     }
-    match apply::migrate(&mut client, set, Target::Latest, &opts, run) {
+    match phasegate::migrate(&mut client, set, Target::Latest, &opts, run) {
         Ok(mut o) => {
             steps.append(&mut o.steps);
             o.steps = steps;

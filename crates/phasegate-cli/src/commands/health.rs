@@ -4,12 +4,19 @@
 
 use std::time::{Duration, Instant};
 
-use super::{exit_for, failed, log_dir, Ctx, Report, Run};
-use phasegate::check::Verdict;
+use anyhow::anyhow;
+use serde::Serialize;
+
+use super::{exit_for, failed, json, log_dir, Ctx, Report, Run};
 use crate::cli::HealthArgs;
-use phasegate::health::{self, Round};
 use crate::report;
-use phasegate::set;
+use phasegate::{HealthLevel, HealthOptions, HealthRound as Round, Verdict};
+
+/// `health --format json`.
+#[derive(Serialize)]
+struct HealthJson<'a> {
+    rounds: &'a [Round],
+}
 
 pub fn run(a: HealthArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "health", None, a.connect.set.format, Some(log_dir(&a.connect)));
@@ -20,15 +27,15 @@ pub fn run(a: HealthArgs, ctx: &mut Ctx) -> i32 {
 fn body(a: &HealthArgs, run: &mut Run) -> Report {
     // The checks need the migration set; without one (no phases.toml in
     // --dir) health still probes the database.
-    let set = if a.no_checks || !a.connect.set.dir.join(set::MANIFEST).exists() {
+    let set = if a.no_checks || !a.connect.set.dir.join(phasegate::MANIFEST).exists() {
         None
     } else {
-        match set::load(&a.connect.set.dir) {
+        match phasegate::load_set(&a.connect.set.dir) {
             Ok(s) => Some(s),
             Err(e) => return failed(e),
         }
     };
-    let opts = health::Options {
+    let opts = HealthOptions {
         probe: a.probe.clone(),
         probe_warn: a.warn,
         probe_fail: a.fail,
@@ -43,12 +50,12 @@ fn body(a: &HealthArgs, run: &mut Run) -> Report {
     loop {
         n += 1;
         let round_start = Instant::now();
-        let (r, client) = health::round(n, &a.connect.database_url, &app, set.as_ref(), &opts);
+        let (r, client) = phasegate::health_round(n, &a.connect.database_url, &app, set.as_ref(), &opts);
         if let Some(c) = client {
             run.client = Some(c);
         }
         if a.watch {
-            run.say(&health::round_line(&r));
+            run.say(&round_line(&r));
         }
         rounds.push(r);
         if !a.watch || a.rounds.is_some_and(|max| n >= max) {
@@ -85,19 +92,61 @@ fn summarise(a: &HealthArgs, run: &mut Run, rounds: Vec<Round>) -> Report {
         }
     } else {
         for r in rounds.iter().filter(|r| r.verdict > Verdict::Proceed) {
-            for f in r.findings.iter().filter(|f| f.level > health::Level::Ok) {
+            for f in r.findings.iter().filter(|f| f.level > HealthLevel::Ok) {
                 text.push_str(&format!("round {} {}: {}\n", r.round, f.name, f.detail.clone().unwrap_or_else(|| f.level.as_str().into())));
             }
         }
     }
     text.push_str(&format!("health: {} round(s), {crossed} crossed a threshold; verdict {}\n", rounds.len(), run.style.verdict(verdict)));
     let exit = if unreachable > 0 { 1 } else { exit_for(verdict) };
-    let checks = serde_json::to_value(&last.checks).unwrap_or_default();
-    let mut json = serde_json::Map::new();
-    json.insert("rounds".into(), serde_json::to_value(&rounds).unwrap_or_default());
+    let checks = json(&last.checks);
     let error = (unreachable > 0).then(|| {
         let detail = rounds.iter().find(|r| !r.connected).and_then(|r| r.finding("connectivity")).and_then(|f| f.detail.clone()).unwrap_or_default();
-        phasegate::Error::Refused(format!("{unreachable} of {} round(s) could not reach the database: {detail}", rounds.len()))
+        anyhow!("{unreachable} of {} round(s) could not reach the database: {detail}", rounds.len())
     });
-    Report { verdict: Some(verdict), exit: Some(exit), error, checks, json, text, ..Default::default() }
+    Report { verdict: Some(verdict), exit: Some(exit), error, checks, text, ..Default::default() }.with_body(&HealthJson { rounds: &rounds })
+}
+
+/// One line for a round, for watch mode.
+fn round_line(r: &Round) -> String {
+    let mut parts = vec![format!("{} round {:<3}", r.at, r.round)];
+    for f in &r.findings {
+        let short = match f.name {
+            "connectivity" => "connect",
+            "probe" => "probe",
+            "long_transactions" => "oldest-tx",
+            "lock_waits" => "lock-waits",
+            "invalid_indexes" => "invalid-indexes",
+            "checks" => "checks",
+            other => other,
+        };
+        let value = match f.unit {
+            "ms" => format!("{:.0}ms", f.value),
+            "s" => format!("{:.0}s", f.value),
+            _ => format!("{}", f.value as i64),
+        };
+        parts.push(format!("{short} {} {value}", f.level.as_str()));
+    }
+    parts.push(format!("=> {}", r.verdict));
+    parts.join("  ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phasegate::{HealthFinding as Finding, HealthLevel as Level, Verdict};
+
+    #[test]
+    fn a_round_line_names_every_finding_and_the_verdict() {
+        let f = |name, level, value, unit| Finding { name, level, value, unit, threshold: String::new(), detail: None };
+        let r = Round {
+            round: 2,
+            at: "2026-01-22T10:00:00Z".into(),
+            connected: true,
+            findings: vec![f("connectivity", Level::Ok, 3.2, "ms"), f("probe", Level::Fail, 1204.0, "ms"), f("lock_waits", Level::Ok, 0.0, "waiting")],
+            checks: Vec::new(),
+            verdict: Verdict::Rollback,
+        };
+        assert_eq!(round_line(&r), "2026-01-22T10:00:00Z round 2    connect ok 3ms  probe FAIL 1204ms  lock-waits ok 0  => ROLLBACK");
+    }
 }

@@ -1,8 +1,23 @@
 //! `history`: the audit log of past runs and the backups each one took.
 
+use serde::Serialize;
+
 use super::{failed, log_dir, Ctx, Report, Run};
 use crate::cli::HistoryArgs;
-use phasegate::{backup, ledger};
+use phasegate::{HistoryRow, StoredBackup};
+
+/// `history --format json`: each run with the backups it took.
+#[derive(Serialize)]
+struct HistoryJson<'a> {
+    runs: Vec<RunJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct RunJson<'a> {
+    #[serde(flatten)]
+    run: &'a HistoryRow,
+    backups: &'a [StoredBackup],
+}
 
 pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "history", None, a.connect.set.format, Some(log_dir(&a.connect)));
@@ -11,12 +26,12 @@ pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> i32 {
         Ok(c) => c,
         Err(e) => return run.finish(failed(e)),
     };
-    let rows = match ledger::history(client, a.limit) {
+    let rows = match phasegate::history(client, a.limit) {
         Ok(r) => r,
         Err(e) => return run.finish(failed(e)),
     };
     let ids: Vec<String> = rows.iter().map(|r| r.run_id.clone()).collect();
-    let backups = match backup::of_runs(client, &ids) {
+    let backups = match phasegate::backups_of_runs(client, &ids) {
         Ok(b) => b,
         Err(e) => return run.finish(failed(e)),
     };
@@ -39,12 +54,13 @@ pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> i32 {
         for b in backups.get(&r.run_id).into_iter().flatten() {
             let restored = b.restored_at.as_ref().map(|t| format!(", restored {t}")).unwrap_or_default();
             text.push_str(&format!(
-                "      backup V{} {} ({}): {} rows in {}{restored}  (cargo xtask restore --run {})\n",
+                "      backup V{} {} ({}): {} rows in {}{restored}  ({} restore --run {})\n",
                 b.version,
                 b.table,
                 b.changes.join(", "),
                 b.rows,
                 b.backup_table,
+                run.bin(),
                 &r.run_id[..8]
             ));
         }
@@ -52,15 +68,7 @@ pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> i32 {
     if rows.is_empty() {
         text.push_str("no runs recorded\n");
     }
-    let mut json = serde_json::Map::new();
-    let runs: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| {
-            let mut v = serde_json::to_value(r).unwrap_or_default();
-            v["backups"] = serde_json::to_value(backups.get(&r.run_id).cloned().unwrap_or_default()).unwrap_or_default();
-            v
-        })
-        .collect();
-    json.insert("runs".into(), runs.into());
-    run.finish(Report { text, json, ..Default::default() })
+    let runs = rows.iter().map(|r| RunJson { run: r, backups: backups.get(&r.run_id).map(Vec::as_slice).unwrap_or_default() }).collect();
+    let report = Report { text, ..Default::default() }.with_body(&HistoryJson { runs });
+    run.finish(report)
 }

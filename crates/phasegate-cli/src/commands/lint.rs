@@ -1,15 +1,32 @@
 //! `lint`: the set's structure and the lock safety of every SQL file,
 //! phase-aware (`phasegate::lint`). Needs no database.
 
+use serde::Serialize;
+
 use super::{Ctx, Report, Run};
 use crate::cli::LintArgs;
-use phasegate::lint::{self, Severity};
+use phasegate::{LintFinding, LintSeverity as Severity};
+
+/// `lint --format json`.
+#[derive(Serialize)]
+struct LintJson<'a> {
+    findings: &'a [LintFinding],
+    summary: Summary,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    findings: usize,
+    errors: usize,
+    warnings: usize,
+    files: usize,
+}
 
 pub fn run(a: LintArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "lint", None, a.set.format, None);
     run.audit = false;
-    let findings = lint::lint_dir(&a.set.dir);
-    let (errors, warnings, files) = lint::summary(&findings);
+    let findings = phasegate::lint_dir(&a.set.dir);
+    let (errors, warnings, files) = phasegate::lint_summary(&findings);
     let mut text = String::new();
     for f in &findings {
         text.push_str(&format!("{f}\n"));
@@ -23,8 +40,7 @@ pub fn run(a: LintArgs, ctx: &mut Ctx) -> i32 {
         noun(files, "file", "files"),
     ));
     let failed = errors > 0 || (a.strict && findings.iter().any(|f| f.severity == Severity::Warning));
-    let mut json = serde_json::Map::new();
-    json.insert("findings".into(), serde_json::to_value(&findings).unwrap_or_default());
-    json.insert("summary".into(), serde_json::json!({ "findings": findings.len(), "errors": errors, "warnings": warnings, "files": files }));
-    run.finish(Report { exit: Some(i32::from(failed)), text, json, ..Default::default() })
+    let summary = Summary { findings: findings.len(), errors, warnings, files };
+    let report = Report { exit: Some(i32::from(failed)), text, ..Default::default() }.with_body(&LintJson { findings: &findings, summary });
+    run.finish(report)
 }

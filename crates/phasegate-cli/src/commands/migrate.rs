@@ -1,10 +1,10 @@
 //! `migrate`: apply pending migrations, each with its checks in one transaction.
 
+use serde::Serialize;
+
 use super::{apply_options, failed, log_dir, outcome_report, Ctx, Report, Run};
-use phasegate::apply::{self, Target};
 use crate::cli::MigrateArgs;
-use phasegate::error::display_path;
-use phasegate::{ledger, set};
+use phasegate::{display_path, MigrationSet, Target};
 
 pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "migrate", a.phase, a.connect.set.format, Some(log_dir(&a.connect)));
@@ -15,7 +15,7 @@ pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> i32 {
 }
 
 fn body(a: &MigrateArgs, run: &mut Run) -> Report {
-    let set = match set::load(&a.connect.set.dir) {
+    let set = match phasegate::load_set(&a.connect.set.dir) {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
@@ -26,7 +26,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
     };
     if let Target::Phase(p) = target {
         if set.phase(p).is_none() {
-            return failed(phasegate::Error::Refused(format!("no phase {p} in {}", display_path(&set.dir.join(set::MANIFEST)))));
+            return failed(phasegate::Error::NoSuchPhase { phase: p, manifest: set.dir.join(phasegate::MANIFEST) });
         }
     }
     if a.dry_run {
@@ -37,7 +37,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
         return failed(e);
     }
     let mut client = run.client.take().expect("connected");
-    let res = apply::migrate(&mut client, &set, target, &opts, run);
+    let res = phasegate::migrate(&mut client, &set, target, &opts, run);
     run.client = Some(client);
     match res {
         Ok(outcome) => outcome_report(outcome, run.style),
@@ -45,20 +45,35 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
     }
 }
 
+/// `migrate --dry-run --format json`.
+#[derive(Serialize)]
+struct DryRunJson<'a> {
+    dry_run: bool,
+    pending: Vec<PendingJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct PendingJson<'a> {
+    version: i32,
+    name: &'a str,
+    phase: u32,
+    sql: &'a str,
+}
+
 /// Prints the SQL that would run; changes nothing (no ledger, no audit row).
-fn dry_run(a: &MigrateArgs, run: &mut Run, set: &set::MigrationSet, target: Target) -> Report {
+fn dry_run(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, target: Target) -> Report {
     if let Err(e) = run.connect(&a.connect, None) {
         return failed(e);
     }
     let client = run.client.as_mut().expect("connected");
-    let applied = match ledger::applied(client) {
+    let applied = match phasegate::applied_migrations(client) {
         Ok(a) => a,
         Err(e) => return failed(e),
     };
-    if let Err(e) = apply::check_consistency(set, &applied) {
+    if let Err(e) = phasegate::check_consistency(set, &applied) {
         return failed(e);
     }
-    let todo = apply::pending(set, &applied, target);
+    let todo = phasegate::pending(set, &applied, target);
     let mut text = String::new();
     if todo.is_empty() {
         text.push_str("nothing to migrate\n");
@@ -69,11 +84,6 @@ fn dry_run(a: &MigrateArgs, run: &mut Run, set: &set::MigrationSet, target: Targ
         text.push_str("\n\n");
     }
     text.push_str("-- dry run: nothing was changed\n");
-    let mut json = serde_json::Map::new();
-    json.insert("dry_run".into(), true.into());
-    json.insert(
-        "pending".into(),
-        serde_json::json!(todo.iter().map(|s| serde_json::json!({"version": s.version, "name": s.name, "phase": s.phase, "sql": s.forward.text})).collect::<Vec<_>>()),
-    );
-    Report { text, json, ..Default::default() }
+    let pending = todo.iter().map(|s| PendingJson { version: s.version, name: &s.name, phase: s.phase, sql: &s.forward.text }).collect();
+    Report { text, ..Default::default() }.with_body(&DryRunJson { dry_run: true, pending })
 }

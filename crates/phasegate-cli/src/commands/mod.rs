@@ -23,16 +23,13 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::FromArgMatches;
 use postgres::Client;
+use serde::Serialize;
 
-use phasegate::apply;
-use phasegate::ui::{BatchProgress, Ui};
-use phasegate::check::Verdict;
-use crate::cli::{Cli, Command, ConnectArgs, Format, TimeoutArgs};
-use phasegate::error::{display_path, Error, Result};
+use crate::cli::{Args, Command, ConnectArgs, Format, TimeoutArgs};
 use crate::report::Style;
-use phasegate::{db, ledger};
+use phasegate::{BatchProgress, CheckResult, Rehearsal, RunOutcome, Ui, Verdict};
 
 /// Where a command reads and writes.
 pub struct Io<'a> {
@@ -41,13 +38,29 @@ pub struct Io<'a> {
     pub input: &'a mut dyn BufRead,
 }
 
-/// Facts about the caller the binary gathers (the engine reads no environment).
-#[derive(Debug, Clone, Default)]
+/// Facts about the caller the binary gathers (the engine reads no
+/// environment), and the program name help, usage and hints show.
+#[derive(Debug, Clone)]
 pub struct Env {
     pub os_user: String,
     pub hostname: String,
     /// Colour human output (a terminal, and NO_COLOR unset).
     pub color: bool,
+    /// `phasegate`, `cargo xtask`, `cargo xtask db`: how the user runs us.
+    pub bin: String,
+}
+
+impl Env {
+    /// The real process's user, host and terminal.
+    pub fn of_process(bin: &str) -> Env {
+        use std::io::IsTerminal;
+        Env {
+            os_user: std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into()),
+            hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            bin: bin.to_string(),
+        }
+    }
 }
 
 pub struct Ctx<'a, 'b> {
@@ -55,55 +68,52 @@ pub struct Ctx<'a, 'b> {
     pub env: &'a Env,
 }
 
-/// The whole process: reads what the engine may not (arguments, environment,
-/// terminal), runs the command on the real stdin/stdout/stderr, returns the
-/// exit code. `xtask`'s main and the test suite's `phasegate` binary call it.
-pub fn main_process() -> i32 {
-    use std::io::IsTerminal;
+/// Runs `args` on the real stdin, stdout and stderr.
+pub fn run_process(args: Args, env: &Env) -> i32 {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("PHASEGATE_LOG"))
         .with_writer(std::io::stderr)
         .try_init();
-    let env = Env {
-        os_user: std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into()),
-        hostname: gethostname::gethostname().to_string_lossy().into_owned(),
-        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    };
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
     let mut io = Io { out: &mut out, err: &mut err, input: &mut input };
-    main(std::env::args_os(), &mut io, &env)
+    dispatch(args, &mut Ctx { io: &mut io, env })
 }
 
-/// Parses `args` (argv, program name first) and runs the command.
-pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>, io: &mut Io, env: &Env) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(c) => c,
+/// Parses `argv` (program name first) as `env.bin` and runs the command;
+/// usage errors and `--help` are printed and give clap's exit code.
+pub fn run_argv(argv: impl IntoIterator<Item = impl Into<OsString> + Clone>, io: &mut Io, env: &Env) -> i32 {
+    let parsed = crate::cli::command(&env.bin).try_get_matches_from(argv).and_then(|m| Args::from_arg_matches(&m));
+    match parsed {
+        Ok(args) => dispatch(args, &mut Ctx { io, env }),
         Err(e) => {
             let code = e.exit_code();
             let text = e.render().to_string();
             let _ = if e.use_stderr() { write!(io.err, "{text}") } else { write!(io.out, "{text}") };
-            return code;
+            code
         }
-    };
-    let mut ctx = Ctx { io, env };
-    match cli.command {
-        Command::Migrate(a) => migrate::run(a, &mut ctx),
-        Command::Rollback(a) => rollback::run(a, &mut ctx),
-        Command::Restore(a) => restore::run(a, &mut ctx),
-        Command::Health(a) => health::run(a, &mut ctx),
-        Command::Validate(a) => validate::run(a, &mut ctx),
-        Command::Status(a) => status::run(a, &mut ctx),
-        Command::Plan(a) => plan::run(a, &mut ctx),
-        Command::Lint(a) => lint::run(a, &mut ctx),
-        Command::New(a) => new::run(a, &mut ctx),
-        Command::Snapshot(a) => snapshot::run(a, &mut ctx),
-        Command::History(a) => history::run(a, &mut ctx),
-        Command::Demo(a) => demo::run(a, &mut ctx),
-        Command::Bench(a) => bench::run(a, &mut ctx),
-        Command::Verify(a) => verify::run(a, &mut ctx),
+    }
+}
+
+/// Runs one parsed command.
+pub fn dispatch(args: Args, ctx: &mut Ctx) -> i32 {
+    match args.command {
+        Command::Migrate(a) => migrate::run(a, ctx),
+        Command::Rollback(a) => rollback::run(a, ctx),
+        Command::Restore(a) => restore::run(a, ctx),
+        Command::Health(a) => health::run(a, ctx),
+        Command::Validate(a) => validate::run(a, ctx),
+        Command::Status(a) => status::run(a, ctx),
+        Command::Plan(a) => plan::run(a, ctx),
+        Command::Lint(a) => lint::run(a, ctx),
+        Command::New(a) => new::run(a, ctx),
+        Command::Snapshot(a) => snapshot::run(a, ctx),
+        Command::History(a) => history::run(a, ctx),
+        Command::Demo(a) => demo::run(a, ctx),
+        Command::Bench(a) => bench::run(a, ctx),
+        Command::Verify(a) => verify::run(a, ctx),
     }
 }
 
@@ -119,7 +129,7 @@ pub fn exit_for(verdict: Verdict) -> i32 {
 /// verify's exit code: 5 when a rollback does not restore the prior state,
 /// 1 when a forward migration failed (4 when a check said ROLLBACK), else
 /// by verdict.
-pub fn verify_exit(r: &phasegate::rehearse::Rehearsal) -> i32 {
+pub fn verify_exit(r: &Rehearsal) -> i32 {
     if r.mismatch() {
         return 5;
     }
@@ -129,17 +139,24 @@ pub fn verify_exit(r: &phasegate::rehearse::Rehearsal) -> i32 {
     exit_for(r.verdict())
 }
 
+/// A value of a derived `Serialize` type as JSON (it cannot fail: no maps
+/// with non-string keys, no failing custom serialisers).
+pub fn json(v: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(v).expect("a derived Serialize value serialises")
+}
+
 /// What a command hands back to be printed and audited.
 #[derive(Debug, Default)]
 pub struct Report {
     pub verdict: Option<Verdict>,
     /// Set to override the verdict's exit code (a failure, a refusal).
     pub exit: Option<i32>,
-    pub error: Option<Error>,
+    pub error: Option<anyhow::Error>,
+    /// The steps and checks, for the JSON document and the audit row.
     pub steps: serde_json::Value,
     pub checks: serde_json::Value,
-    /// Command-specific JSON fields.
-    pub json: serde_json::Map<String, serde_json::Value>,
+    /// The command's own JSON fields (a `Serialize` struct per command).
+    pub body: serde_json::Map<String, serde_json::Value>,
     /// Human output, printed in text mode.
     pub text: String,
 }
@@ -154,6 +171,33 @@ impl Report {
         }
         self.verdict.map(exit_for).unwrap_or(0)
     }
+
+    /// Sets the command's own JSON fields from its `Serialize` struct.
+    pub fn with_body(mut self, body: &impl Serialize) -> Report {
+        self.set_body(body);
+        self
+    }
+
+    pub fn set_body(&mut self, body: &impl Serialize) {
+        match json(body) {
+            serde_json::Value::Object(m) => self.body = m,
+            other => unreachable!("a command's JSON body is a struct, not {other}"),
+        }
+    }
+}
+
+/// The JSON document every command prints with `--format json`.
+#[derive(Serialize)]
+struct Document<'a> {
+    command: &'a str,
+    run_id: &'a str,
+    verdict: Option<Verdict>,
+    exit_code: i32,
+    error: Option<&'a str>,
+    steps: &'a serde_json::Value,
+    checks: &'a serde_json::Value,
+    #[serde(flatten)]
+    body: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// One command run: its log file, its connection, its audit row.
@@ -186,7 +230,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
             ctx,
             command,
             phase,
-            run_id: ledger::new_run_id(),
+            run_id: phasegate::new_run_id(),
             format,
             yes: false,
             started: Instant::now(),
@@ -227,6 +271,12 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
         self.log_path.as_deref()
     }
 
+    /// How the user runs phasegate (`cargo xtask`, `phasegate`), for the
+    /// commands printed as hints.
+    pub fn bin(&self) -> &str {
+        &self.ctx.env.bin
+    }
+
     /// Who runs this: `user@host`.
     pub fn operator(&self) -> String {
         format!("{}@{}", self.ctx.env.os_user, self.ctx.env.hostname)
@@ -261,12 +311,12 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
     /// Connects (and, for commands that change the database, takes the
     /// migration lock first). A run refused the lock keeps its connection,
     /// so its audit row records who tried and who held the lock.
-    pub fn connect(&mut self, c: &ConnectArgs, lock_wait: Option<Duration>) -> Result<&mut Client> {
+    pub fn connect(&mut self, c: &ConnectArgs, lock_wait: Option<Duration>) -> phasegate::Result<&mut Client> {
         let app = format!("phasegate {} ({}@{} pid {})", self.command, self.ctx.env.os_user, self.ctx.env.hostname, std::process::id());
-        self.log_line(&format!("connecting to {}", db::redact(&c.database_url)));
-        let client = self.client.insert(db::connect(&c.database_url, &app)?);
+        self.log_line(&format!("connecting to {}", phasegate::redact(&c.database_url)));
+        let client = self.client.insert(phasegate::connect(&c.database_url, &app)?);
         if let Some(wait) = lock_wait {
-            db::acquire_lock(client, wait)?;
+            phasegate::acquire_lock(client, wait)?;
             self.log_line("holding the migration lock");
         }
         Ok(self.client.as_mut().expect("connected above"))
@@ -275,7 +325,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
     /// Prints the report, writes the audit row and returns the exit code.
     pub fn finish(mut self, mut report: Report) -> i32 {
         let code = report.exit_code();
-        let error = report.error.take().map(|e| e.to_string());
+        let error = report.error.take().map(|e| crate::errors::render(&e, &self.ctx.env.bin));
         let duration_ms = self.started.elapsed().as_millis() as i64;
         match self.format {
             Format::Text => {
@@ -289,18 +339,17 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
                 }
             }
             Format::Json => {
-                let mut doc = serde_json::Map::new();
-                doc.insert("command".into(), self.command.into());
-                doc.insert("run_id".into(), self.run_id.clone().into());
-                doc.insert("verdict".into(), serde_json::to_value(report.verdict).unwrap_or_default());
-                doc.insert("exit_code".into(), code.into());
-                doc.insert("error".into(), error.clone().into());
-                doc.insert("steps".into(), report.steps.clone());
-                doc.insert("checks".into(), report.checks.clone());
-                for (k, v) in std::mem::take(&mut report.json) {
-                    doc.insert(k, v);
-                }
-                let text = serde_json::to_string_pretty(&serde_json::Value::Object(doc)).unwrap_or_default();
+                let doc = Document {
+                    command: self.command,
+                    run_id: &self.run_id,
+                    verdict: report.verdict,
+                    exit_code: code,
+                    error: error.as_deref(),
+                    steps: &report.steps,
+                    checks: &report.checks,
+                    body: &report.body,
+                };
+                let text = serde_json::to_string_pretty(&doc).expect("the document serialises");
                 let _ = writeln!(self.ctx.io.out, "{text}");
                 self.log_line(&text);
             }
@@ -311,7 +360,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
         self.log_line(&format!("exit {code} after {duration_ms} ms"));
         if self.audit {
             if let Some(client) = self.client.as_mut() {
-                let record = ledger::RunRecord {
+                let record = phasegate::RunRecord {
                     run_id: self.run_id.clone(),
                     command: self.command.to_string(),
                     args: self.args.clone(),
@@ -325,10 +374,10 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
                     error: error.clone(),
                     steps: if report.steps.is_null() { serde_json::json!([]) } else { report.steps.clone() },
                     checks: if report.checks.is_null() { serde_json::json!([]) } else { report.checks.clone() },
-                    log_file: self.log_path.as_ref().map(|p| display_path(p)),
+                    log_file: self.log_path.as_ref().map(|p| phasegate::display_path(p)),
                 };
                 // The ledger may not exist yet for read-only commands.
-                let res = ledger::ensure(client).and_then(|_| ledger::audit(client, &record));
+                let res = phasegate::ensure_ledger(client).and_then(|_| phasegate::audit(client, &record));
                 if let Err(e) = res {
                     self.log_line(&format!("warning: audit row not written: {e}"));
                     let _ = writeln!(self.ctx.io.err, "warning: audit row not written: {e}");
@@ -337,7 +386,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
         }
         if let Some(p) = &self.log_path {
             if self.format == Format::Text && self.command != "snapshot" {
-                let _ = writeln!(self.ctx.io.err, "log: {}", display_path(p));
+                let _ = writeln!(self.ctx.io.err, "log: {}", phasegate::display_path(p));
             }
         }
         code
@@ -362,7 +411,7 @@ impl Ui for Run<'_, '_, '_> {
         self.say(line);
     }
 
-    fn check_done(&mut self, r: &phasegate::check::CheckResult) {
+    fn check_done(&mut self, r: &CheckResult) {
         self.say(&format!("    check {:<40} {:>12} {}", r.check, crate::report::fmt_value(r.value, &r.unit), r.verdict));
     }
 
@@ -395,8 +444,8 @@ impl Ui for Run<'_, '_, '_> {
 
 /// The engine options from the timeout flags; the lock monitor connects to
 /// the same database.
-pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str, url: &str) -> apply::Options {
-    apply::Options {
+pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str, url: &str) -> phasegate::ApplyOptions {
+    phasegate::ApplyOptions {
         lock_timeout: t.lock_timeout,
         statement_timeout: t.statement_timeout,
         lock_retries: t.lock_retries,
@@ -413,26 +462,28 @@ pub fn log_dir(c: &ConnectArgs) -> PathBuf {
 }
 
 /// A report for an error before anything ran.
-pub fn failed(e: Error) -> Report {
-    Report { error: Some(e), ..Default::default() }
+pub fn failed(e: impl Into<anyhow::Error>) -> Report {
+    Report { error: Some(e.into()), ..Default::default() }
+}
+
+/// The JSON body of a migrate or rollback run.
+#[derive(Serialize)]
+struct RunJson {
+    stopped_for_review: Option<u32>,
 }
 
 /// The report of a migrate or rollback run.
-pub fn outcome_report(outcome: apply::RunOutcome, style: Style) -> Report {
+pub fn outcome_report(outcome: RunOutcome, style: Style) -> Report {
     let mut text = Vec::new();
     let _ = crate::report::run_summary(&mut text, &outcome, style);
-    let verdict = outcome.verdict();
-    let steps = serde_json::to_value(&outcome.steps).unwrap_or_default();
-    let checks = serde_json::to_value(outcome.checks().collect::<Vec<_>>()).unwrap_or_default();
-    let mut json = serde_json::Map::new();
-    json.insert("stopped_for_review".into(), serde_json::to_value(outcome.stopped_for_review).unwrap_or_default());
     Report {
-        verdict: Some(verdict),
+        verdict: Some(outcome.verdict()),
         exit: None,
-        error: outcome.failure,
-        steps,
-        checks,
-        json,
+        steps: json(&outcome.steps),
+        checks: json(&outcome.checks().collect::<Vec<_>>()),
         text: String::from_utf8_lossy(&text).into_owned(),
+        error: outcome.failure.map(anyhow::Error::from),
+        ..Default::default()
     }
+    .with_body(&RunJson { stopped_for_review: outcome.stopped_for_review })
 }

@@ -3,10 +3,18 @@
 
 use std::path::Path;
 
+use anyhow::{anyhow, bail, Context};
+use serde::Serialize;
+
 use super::{failed, Ctx, Report, Run};
 use crate::cli::NewArgs;
-use phasegate::error::{display_path, Error};
-use phasegate::set;
+use phasegate::{display_path, Error, MANIFEST, MIGRATIONS, ROLLBACK, VALIDATIONS};
+
+/// `new --format json`: the files created.
+#[derive(Serialize)]
+struct NewJson<'a> {
+    files: &'a [String],
+}
 
 pub fn run(a: NewArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "new", Some(a.phase), a.set.format, None);
@@ -14,9 +22,7 @@ pub fn run(a: NewArgs, ctx: &mut Ctx) -> i32 {
     let report = match scaffold(&a.set.dir, &a.name, a.phase) {
         Ok(files) => {
             let text = files.iter().map(|f| format!("created {f}\n")).collect::<String>();
-            let mut json = serde_json::Map::new();
-            json.insert("files".into(), files.into());
-            Report { text, json, ..Default::default() }
+            Report { text, ..Default::default() }.with_body(&NewJson { files: &files })
         }
         Err(e) => failed(e),
     };
@@ -25,44 +31,44 @@ pub fn run(a: NewArgs, ctx: &mut Ctx) -> i32 {
 
 /// Creates the trio in the last phase (versions stay contiguous) and returns
 /// the paths created.
-pub fn scaffold(dir: &Path, name: &str, phase_id: u32) -> phasegate::Result<Vec<String>> {
+pub fn scaffold(dir: &Path, name: &str, phase_id: u32) -> anyhow::Result<Vec<String>> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-        return Err(Error::Refused(format!("migration name `{name}` must be snake_case (a-z, 0-9, _)")));
+        bail!("migration name `{name}` must be snake_case (a-z, 0-9, _)");
     }
-    let loaded = set::load(dir)?;
-    let phase = loaded.phase(phase_id).ok_or_else(|| Error::Refused(format!("no phase {phase_id} in {}", display_path(&dir.join(set::MANIFEST)))))?;
+    let loaded = phasegate::load_set(dir)?;
+    let phase = loaded.phase(phase_id).ok_or_else(|| Error::NoSuchPhase { phase: phase_id, manifest: dir.join(MANIFEST) })?;
     let last = loaded.phases.last().expect("a set has phases");
     if last.id != phase_id {
-        return Err(Error::Refused(format!(
+        bail!(
             "phase {phase_id} is followed by phase {}; versions are contiguous per phase, so new migrations go in the last phase (or renumber by hand)",
             last.id
-        )));
+        );
     }
     let version = loaded.steps().map(|s| s.version).max().unwrap_or(0) + 1;
     let file = format!("V{version}__{name}.sql");
-    let manifest_path = dir.join(set::MANIFEST);
-    let manifest = std::fs::read_to_string(&manifest_path).map_err(|e| Error::Io { path: manifest_path.clone(), source: e })?;
-    let updated = add_version(&manifest, phase_id, version).ok_or_else(|| Error::Refused("could not find the phase's `versions` in phases.toml".into()))?;
+    let manifest_path = dir.join(MANIFEST);
+    let manifest = std::fs::read_to_string(&manifest_path).with_context(|| display_path(&manifest_path))?;
+    let updated = add_version(&manifest, phase_id, version).ok_or_else(|| anyhow!("{}: could not find phase {phase_id}'s `versions`", display_path(&manifest_path)))?;
     let mut created = Vec::new();
-    let mut write = |rel: String, text: String| -> phasegate::Result<()> {
+    let mut write = |rel: String, text: String| -> anyhow::Result<()> {
         let p = dir.join(&rel);
         if p.exists() {
-            return Err(Error::Refused(format!("{} already exists", display_path(&p))));
+            bail!("{} already exists", display_path(&p));
         }
-        std::fs::create_dir_all(p.parent().expect("has a parent")).map_err(|e| Error::Io { path: p.clone(), source: e })?;
-        std::fs::write(&p, text).map_err(|e| Error::Io { path: p.clone(), source: e })?;
+        std::fs::create_dir_all(p.parent().expect("has a parent")).with_context(|| display_path(&p))?;
+        std::fs::write(&p, text).with_context(|| display_path(&p))?;
         created.push(display_path(&p));
         Ok(())
     };
-    write(format!("{}/{file}", set::MIGRATIONS), format!("-- {name}: what this changes and why it is safe under live traffic.\nSELECT 1;\n"))?;
+    write(format!("{}/{file}", MIGRATIONS), format!("-- {name}: what this changes and why it is safe under live traffic.\nSELECT 1;\n"))?;
     if phase.reversible {
-        write(format!("{}/{file}", set::ROLLBACK), format!("-- Reverses {file}: restore exactly the schema and rows before it.\nSELECT 1;\n"))?;
+        write(format!("{}/{file}", ROLLBACK), format!("-- Reverses {file}: restore exactly the schema and rows before it.\nSELECT 1;\n"))?;
     }
     write(
-        format!("{}/{file}", set::VALIDATIONS),
+        format!("{}/{file}", VALIDATIONS),
         format!("-- check: {name}_applied\n-- description: returns the rows that prove {name} did NOT do its job\nSELECT 1 WHERE false;\n\n-- check: {name}_reversed\n-- when: after-rollback\nSELECT 1 WHERE false;\n"),
     )?;
-    std::fs::write(&manifest_path, updated).map_err(|e| Error::Io { path: manifest_path, source: e })?;
+    std::fs::write(&manifest_path, updated).with_context(|| display_path(&manifest_path))?;
     Ok(created)
 }
 

@@ -1,18 +1,26 @@
 //! `plan`: each phase's risk, the locks it takes, whether data can be lost,
 //! and its lint findings.
 
+use serde::Serialize;
+
 use super::{failed, Ctx, Report, Run};
 use crate::cli::PlanArgs;
-use phasegate::{risk, set};
+use phasegate::{LintFinding, PhasePlan};
+
+/// `plan --format json`.
+#[derive(Serialize)]
+struct PlanJson<'a> {
+    phases: &'a [PhasePlan],
+}
 
 pub fn run(a: PlanArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "plan", None, a.set.format, None);
     run.audit = false;
-    let set = match set::load(&a.dir_or_default()) {
+    let set = match phasegate::load_set(&a.set.dir) {
         Ok(s) => s,
         Err(e) => return run.finish(failed(e)),
     };
-    let plans: Vec<risk::PhasePlan> = set.phases.iter().map(risk::plan_phase).collect();
+    let plans: Vec<PhasePlan> = set.phases.iter().map(phasegate::plan_phase).collect();
     let mut text = String::new();
     for p in &plans {
         text.push_str(&format!(
@@ -34,14 +42,13 @@ pub fn run(a: PlanArgs, ctx: &mut Ctx) -> i32 {
             text.push_str(&format!("    {f}\n"));
         }
     }
-    let mut json = serde_json::Map::new();
-    json.insert("phases".into(), serde_json::to_value(&plans).unwrap_or_default());
-    run.finish(Report { text, json, ..Default::default() })
+    let report = Report { text, ..Default::default() }.with_body(&PlanJson { phases: &plans });
+    run.finish(report)
 }
 
 /// `none`, or `2 errors, 1 warning`.
-fn lint_count(findings: &[phasegate::lint::Finding]) -> String {
-    let (errors, warnings, _) = phasegate::lint::summary(findings);
+fn lint_count(findings: &[LintFinding]) -> String {
+    let (errors, warnings, _) = phasegate::lint_summary(findings);
     let mut parts = Vec::new();
     if errors > 0 {
         parts.push(format!("{errors} error{}", if errors == 1 { "" } else { "s" }));
@@ -53,11 +60,5 @@ fn lint_count(findings: &[phasegate::lint::Finding]) -> String {
         "none".into()
     } else {
         parts.join(", ")
-    }
-}
-
-impl PlanArgs {
-    fn dir_or_default(&self) -> std::path::PathBuf {
-        self.set.dir.clone()
     }
 }

@@ -1,10 +1,19 @@
 //! `restore --run ID`: put back the rows a rollback backed up, in one
 //! transaction under the migration lock, audited like every command.
 
+use serde::Serialize;
+
 use super::{failed, log_dir, Ctx, Report, Run};
-use phasegate::backup;
 use crate::cli::RestoreArgs;
-use phasegate::error::Error;
+use phasegate::{Confirmation, Error, Restored, StoredBackup, Ui};
+
+/// `restore --format json`.
+#[derive(Serialize, Default)]
+struct RestoreJson {
+    restored_run: String,
+    backups: Vec<StoredBackup>,
+    restored: Option<Vec<Restored>>,
+}
 
 pub fn run(a: RestoreArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "restore", None, a.connect.set.format, Some(log_dir(&a.connect)));
@@ -21,15 +30,12 @@ fn body(a: &RestoreArgs, run: &mut Run) -> Report {
         return failed(e);
     }
     let client = run.client.as_mut().expect("connected");
-    let (run_id, backups) = match backup::of_run(client, &a.run) {
+    let (run_id, backups) = match phasegate::backups_of_run(client, &a.run) {
         Ok(x) => x,
         Err(e) => return failed(e),
     };
     let mut text = String::new();
     let total: i64 = backups.iter().map(|b| b.rows).sum();
-    let mut json = serde_json::Map::new();
-    json.insert("restored_run".into(), run_id.clone().into());
-    json.insert("backups".into(), serde_json::to_value(&backups).unwrap_or_default());
     run.say(&format!("run {run_id} backed up {total} rows in {} table(s):", backups.len()));
     for b in &backups {
         let restored = b.restored_at.as_ref().map(|t| format!("  (restored before, at {t})")).unwrap_or_default();
@@ -37,17 +43,18 @@ fn body(a: &RestoreArgs, run: &mut Run) -> Report {
     }
     if a.dry_run {
         text.push_str("dry run: nothing was changed\n");
-        return Report { text, json, ..Default::default() };
+        return Report { text, ..Default::default() }.with_body(&RestoreJson { restored_run: run_id, backups, restored: None });
     }
     let short = &run_id[..8];
     let prompt = format!("this writes {total} backed-up rows back into {} table(s). Type `restore {short}` to continue", backups.len());
-    if !phasegate::apply::Ui::confirm(run, &prompt, &format!("restore {short}")) {
-        return failed(Error::Refused(format!("restore of run {run_id} was not confirmed; type `restore {short}` at the prompt or pass --yes")));
+    if !run.confirm(&prompt, &format!("restore {short}")) {
+        return failed(Error::NotConfirmed(Confirmation::Restore { run: run_id.clone(), short: short.to_string() }));
     }
     let client = run.client.as_mut().expect("connected");
-    let restored = match backup::restore_in_tx(client, &backups, &run.run_id.clone(), a.timeouts.lock_timeout.as_millis()) {
+    let mut doc = RestoreJson { restored_run: run_id.clone(), ..Default::default() };
+    let restored = match phasegate::restore(client, &backups, &run.run_id.clone(), a.timeouts.lock_timeout.as_millis()) {
         Ok(r) => r,
-        Err(e) => return Report { json, ..failed(e) },
+        Err(e) => return failed(e).with_body(&RestoreJson { backups, ..doc }),
     };
     for r in &restored {
         text.push_str(&format!(
@@ -59,6 +66,7 @@ fn body(a: &RestoreArgs, run: &mut Run) -> Report {
             if r.skipped > 0 { format!(", {} skipped (their rows no longer exist)", r.skipped) } else { String::new() }
         ));
     }
-    json.insert("restored".into(), serde_json::to_value(&restored).unwrap_or_default());
-    Report { text, json, ..Default::default() }
+    doc.backups = backups;
+    doc.restored = Some(restored);
+    Report { text, ..Default::default() }.with_body(&doc)
 }

@@ -1,12 +1,21 @@
 //! `rollback --phase N`: reverse one phase, newest migration first, backing
 //! up the rows it changes, and write a Markdown report beside the log.
 
+use serde::Serialize;
+
 use super::{apply_options, failed, log_dir, outcome_report, Ctx, Report, Run};
-use phasegate::apply;
 use crate::cli::RollbackArgs;
-use phasegate::error::{display_path, Error};
 use crate::report::{rollback_markdown, RollbackDoc};
-use phasegate::{db, ledger, set};
+use phasegate::{display_path, Backup, MigrationSet, Phase, RunOutcome};
+
+/// `rollback --format json`: the backups taken, whether backups were on,
+/// and the Markdown report written.
+#[derive(Serialize, Default)]
+struct RollbackJson {
+    backups: Vec<Backup>,
+    backup: bool,
+    report_file: Option<String>,
+}
 
 pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "rollback", Some(a.phase), a.connect.set.format, Some(log_dir(&a.connect)));
@@ -15,9 +24,11 @@ pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> i32 {
     if a.no_backup {
         run.args.push("--no-backup".into());
     }
-    let (mut report, outcome, phase) = body(&a, &mut run);
+    let mut doc = RollbackJson { backup: !a.no_backup, ..Default::default() };
+    let (mut report, outcome, phase) = body(&a, &mut run, &mut doc);
     if !a.dry_run {
-        write_markdown(&a, &mut run, &mut report, outcome.as_ref(), phase);
+        doc.report_file = write_markdown(&a, &mut run, &report, outcome.as_ref(), phase);
+        report.set_body(&doc);
     }
     run.finish(report)
 }
@@ -31,16 +42,16 @@ fn set_dir_flag(a: &RollbackArgs) -> String {
     }
 }
 
-fn body(a: &RollbackArgs, run: &mut Run) -> (Report, Option<apply::RunOutcome>, Option<(String, String)>) {
-    let set = match set::load(&a.connect.set.dir) {
+fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson) -> (Report, Option<RunOutcome>, Option<(String, String)>) {
+    let set = match phasegate::load_set(&a.connect.set.dir) {
         Ok(s) => s,
         Err(e) => return (failed(e), None, None),
     };
     let Some(phase) = set.phase(a.phase) else {
-        return (failed(Error::Refused(format!("no phase {} in {}", a.phase, display_path(&set.dir.join(set::MANIFEST))))), None, None);
+        return (failed(phasegate::Error::NoSuchPhase { phase: a.phase, manifest: set.dir.join(phasegate::MANIFEST) }), None, None);
     };
     let names = Some((phase.name.clone(), phase.summary.clone()));
-    if let Err(e) = apply::refuse_irreversible(phase) {
+    if let Err(e) = phasegate::refuse_irreversible(phase) {
         return (failed(e), None, names);
     }
     if a.dry_run {
@@ -55,7 +66,7 @@ fn body(a: &RollbackArgs, run: &mut Run) -> (Report, Option<apply::RunOutcome>, 
         run.say("backups: skipped (--no-backup); the rows this rollback changes are not saved");
     }
     let mut client = run.client.take().expect("connected");
-    let res = apply::rollback(&mut client, &set, a.phase, &opts, run);
+    let res = phasegate::rollback(&mut client, &set, a.phase, &opts, run);
     run.client = Some(client);
     match res {
         Ok(outcome) => {
@@ -66,32 +77,30 @@ fn body(a: &RollbackArgs, run: &mut Run) -> (Report, Option<apply::RunOutcome>, 
             if !backups.is_empty() {
                 let rows: i64 = backups.iter().map(|b| b.rows).sum();
                 report.text.push_str(&format!(
-                    "backed up {rows} rows in {} table(s) before changing them; restore them with: cargo xtask restore --run {}{}\n",
+                    "backed up {rows} rows in {} table(s) before changing them; restore them with: {}\n",
                     backups.len(),
-                    run.run_id,
-                    set_dir_flag(a)
+                    restore_command(a, run)
                 ));
             } else if !a.no_backup && !failed_run {
                 report.text.push_str("backups: none needed (the rollback changed no existing rows)\n");
             }
-            report.json.insert("backups".into(), serde_json::to_value(&backups).unwrap_or_default());
-            report.json.insert("backup".into(), (!a.no_backup).into());
+            doc.backups = backups;
             (report, Some(summary), names)
         }
         Err(e) => (failed(e), None, names),
     }
 }
 
-fn dry_run(a: &RollbackArgs, run: &mut Run, set: &set::MigrationSet, phase: &set::Phase) -> Report {
+fn dry_run(a: &RollbackArgs, run: &mut Run, set: &MigrationSet, phase: &Phase) -> Report {
     if let Err(e) = run.connect(&a.connect, None) {
         return failed(e);
     }
     let client = run.client.as_mut().expect("connected");
-    let applied = match ledger::applied(client) {
+    let applied = match phasegate::applied_migrations(client) {
         Ok(x) => x,
         Err(e) => return failed(e),
     };
-    let steps = match apply::plan_rollback(set, phase, &applied) {
+    let steps = match phasegate::plan_rollback(set, phase, &applied) {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
@@ -100,7 +109,7 @@ fn dry_run(a: &RollbackArgs, run: &mut Run, set: &set::MigrationSet, phase: &set
         let stored = applied[&s.version].rollback_sql.clone();
         let sql = stored.or_else(|| s.rollback.as_ref().map(|r| r.text.clone())).unwrap_or_default();
         text.push_str(&format!("-- rollback phase {} · V{} {} (SQL stored at apply time)\n{}\n", s.phase, s.version, s.name, sql.trim_end()));
-        for t in phasegate::backup::targets(&sql) {
+        for t in phasegate::backup_targets(&sql) {
             let cols = if t.columns.is_empty() { String::new() } else { format!(" ({})", t.columns.join(", ")) };
             text.push_str(&format!("-- backs up first: {} {}{cols}\n", t.change.as_str(), t.table));
         }
@@ -110,9 +119,14 @@ fn dry_run(a: &RollbackArgs, run: &mut Run, set: &set::MigrationSet, phase: &set
     Report { text, ..Default::default() }
 }
 
-/// Writes `rollback-phaseN-<time>-<id>.md` beside the log file.
-fn write_markdown(a: &RollbackArgs, run: &mut Run, report: &mut Report, outcome: Option<&apply::RunOutcome>, phase: Option<(String, String)>) {
-    let Some(log) = run.log_path().map(|p| p.to_path_buf()) else { return };
+/// `cargo xtask restore --run <id> [--dir D]`, under the caller's program name.
+fn restore_command(a: &RollbackArgs, run: &Run) -> String {
+    format!("{} restore --run {}{}", run.bin(), run.run_id, set_dir_flag(a))
+}
+
+/// Writes `rollback-phaseN-<time>-<id>.md` beside the log file; returns its path.
+fn write_markdown(a: &RollbackArgs, run: &mut Run, report: &Report, outcome: Option<&RunOutcome>, phase: Option<(String, String)>) -> Option<String> {
+    let log = run.log_path().map(|p| p.to_path_buf())?;
     let path = log.with_extension("md");
     let db_user = run
         .client
@@ -121,12 +135,12 @@ fn write_markdown(a: &RollbackArgs, run: &mut Run, report: &mut Report, outcome:
         .map(|r| r.get::<_, String>(0))
         .unwrap_or_else(|| "?".into());
     let (duration_s, started_at) = run.started();
-    let error = report.error.as_ref().map(|e| e.to_string());
+    let error = report.error.as_ref().map(|e| crate::errors::render(e, run.bin()));
     let (phase_name, phase_summary) = phase.unwrap_or_default();
-    let restore_command = format!("cargo xtask restore --run {}{}", run.run_id, set_dir_flag(a));
-    let health_command = format!("cargo xtask health{} --watch --interval 30s --duration 1h", set_dir_flag(a));
+    let restore_command = restore_command(a, run);
+    let health_command = format!("{} health{} --watch --interval 30s --duration 1h", run.bin(), set_dir_flag(a));
     let log_file = display_path(&log);
-    let database = db::redact(&a.connect.database_url);
+    let database = phasegate::redact(&a.connect.database_url);
     let operator = run.operator();
     let doc = RollbackDoc {
         run_id: &run.run_id,
@@ -152,9 +166,12 @@ fn write_markdown(a: &RollbackArgs, run: &mut Run, report: &mut Report, outcome:
     match std::fs::write(&path, text) {
         Ok(()) => {
             let shown = display_path(&path);
-            report.json.insert("report_file".into(), shown.clone().into());
             run.note(&format!("report: {shown}"));
+            Some(shown)
         }
-        Err(e) => run.note(&format!("warning: could not write the rollback report {}: {e}", display_path(&path))),
+        Err(e) => {
+            run.note(&format!("warning: could not write the rollback report {}: {e}", display_path(&path)));
+            None
+        }
     }
 }

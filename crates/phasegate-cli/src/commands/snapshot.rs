@@ -1,9 +1,15 @@
 //! `snapshot`: print the normalised schema (and optionally row fingerprints).
 
+use serde::Serialize;
+
 use super::{failed, log_dir, Ctx, Report, Run};
 use crate::cli::SnapshotArgs;
-use phasegate::error::db_err;
-use phasegate::snapshot;
+use phasegate::{Snapshot, SnapshotOptions};
+
+#[derive(Serialize)]
+struct SnapshotJson<'a> {
+    snapshot: &'a Snapshot,
+}
 
 pub fn run(a: SnapshotArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "snapshot", None, a.connect.set.format, Some(log_dir(&a.connect)));
@@ -12,8 +18,8 @@ pub fn run(a: SnapshotArgs, ctx: &mut Ctx) -> i32 {
         Ok(c) => c,
         Err(e) => return run.finish(failed(e)),
     };
-    let opts = snapshot::SnapshotOptions { fingerprint_rows: a.rows, ..Default::default() };
-    let snap = match snapshot::take(client, &opts).map_err(db_err("taking the snapshot")) {
+    let opts = SnapshotOptions { fingerprint_rows: a.rows, ..Default::default() };
+    let snap = match phasegate::take_snapshot(client, &opts) {
         Ok(s) => s,
         Err(e) => return run.finish(failed(e)),
     };
@@ -24,7 +30,6 @@ pub fn run(a: SnapshotArgs, ctx: &mut Ctx) -> i32 {
     for (t, f) in &snap.tables {
         text.push_str(&format!("rows {t}: {} rows, hash {}\n", f.rows, f.hash));
     }
-    let mut json = serde_json::Map::new();
-    json.insert("snapshot".into(), serde_json::to_value(&snap).unwrap_or_default());
-    run.finish(Report { text, json, ..Default::default() })
+    let report = Report { text, ..Default::default() }.with_body(&SnapshotJson { snapshot: &snap });
+    run.finish(report)
 }

@@ -1,10 +1,8 @@
 //! `validate`: run checks against the current database, print the decision table.
 
-use super::{failed, log_dir, Ctx, Report, Run};
-use phasegate::apply;
+use super::{failed, json, log_dir, Ctx, Report, Run};
 use crate::cli::ValidateArgs;
 use crate::report;
-use phasegate::{check, set};
 
 pub fn run(a: ValidateArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "validate", a.phase, a.connect.set.format, Some(log_dir(&a.connect)));
@@ -13,7 +11,7 @@ pub fn run(a: ValidateArgs, ctx: &mut Ctx) -> i32 {
 }
 
 fn body(a: &ValidateArgs, run: &mut Run) -> Report {
-    let set = match set::load(&a.connect.set.dir) {
+    let set = match phasegate::load_set(&a.connect.set.dir) {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
@@ -21,15 +19,15 @@ fn body(a: &ValidateArgs, run: &mut Run) -> Report {
         return failed(e);
     }
     let mut client = run.client.take().expect("connected");
-    let res = apply::validate(&mut client, &set, a.phase, a.when.map(Into::into));
+    let res = phasegate::validate(&mut client, &set, a.phase, a.when.map(Into::into));
     run.client = Some(client);
     match res {
         Ok(results) => {
             let mut text = Vec::new();
             let _ = report::decision_table(&mut text, &results, run.style);
             Report {
-                verdict: Some(check::worst(&results)),
-                checks: serde_json::to_value(&results).unwrap_or_default(),
+                verdict: Some(phasegate::worst_verdict(&results)),
+                checks: json(&results),
                 text: String::from_utf8_lossy(&text).into_owned(),
                 ..Default::default()
             }

@@ -3,14 +3,21 @@
 
 use std::time::Instant;
 
+use anyhow::anyhow;
+use serde::Serialize;
+
 use super::{failed, Ctx, Report, Run};
 use crate::cli::{BackendArg, FromArg, VerifyArgs};
-use phasegate::error::{display_path, Error};
-use phasegate::foreign::{self, Layout};
-use phasegate::pg::{Backend, Server};
-use phasegate::rehearse::{self, Rehearsal};
 use crate::report;
-use phasegate::{apply, db, set};
+use phasegate::{display_path, Backend, Layout, MigrationSet, Rehearsal, Server};
+
+/// `verify --format json`.
+#[derive(Serialize)]
+struct VerifyJson<'a> {
+    server_start_ms: f64,
+    database_create_ms: f64,
+    rehearsal: &'a Rehearsal,
+}
 
 pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> i32 {
     let log_dir = a.log_dir.clone().unwrap_or_else(|| a.set.dir.join("logs"));
@@ -21,12 +28,12 @@ pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> i32 {
     run.finish(report)
 }
 
-fn backend(a: &VerifyArgs) -> Result<Backend, Error> {
+fn backend(a: &VerifyArgs) -> anyhow::Result<Backend> {
     Ok(match a.backend {
         BackendArg::Docker => Backend::Docker { image: a.server.image.clone() },
         BackendArg::Local => Backend::Local,
         BackendArg::Url => Backend::Url(
-            a.server.server_url.clone().ok_or_else(|| Error::Refused("--backend url needs --server-url or PHASEGATE_TEST_DATABASE_URL".into()))?,
+            a.server.server_url.clone().ok_or_else(|| anyhow!("--backend url needs --server-url or PHASEGATE_TEST_DATABASE_URL"))?,
         ),
     })
 }
@@ -40,10 +47,10 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
                 FromArg::GolangMigrate => Layout::GolangMigrate,
                 FromArg::Refinery => Layout::Refinery,
             };
-            foreign::load(layout, dir)
+            phasegate::load_foreign(layout, dir).map_err(anyhow::Error::from)
         }
-        (None, Some(dir)) => Err(Error::Refused(format!("{} given without --from; to verify a phasegate set use --dir", display_path(dir)))),
-        _ => set::load(&a.set.dir),
+        (None, Some(dir)) => Err(anyhow!("{} given without --from; to verify a phasegate set use --dir", display_path(dir))),
+        _ => phasegate::load_set(&a.set.dir).map_err(anyhow::Error::from),
     };
     let set = match loaded {
         Ok(s) => s,
@@ -77,43 +84,39 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
     };
     if let Some(path) = &a.junit {
         if let Err(e) = std::fs::write(path, report::junit(&rehearsal, &display_path(&set.dir))) {
-            return failed(Error::Io { path: path.clone(), source: e });
+            return failed(phasegate::Error::Io { path: path.clone(), source: e });
         }
     }
     let mut text = Vec::new();
-    let _ = report::verify_table(&mut text, &rehearsal, run.style, &verify_command(a));
-    let mut json = serde_json::Map::new();
-    json.insert("server_start_ms".into(), start_ms.into());
-    json.insert("database_create_ms".into(), create_ms.into());
-    json.insert("rehearsal".into(), serde_json::to_value(&rehearsal).unwrap_or_default());
+    let _ = report::verify_table(&mut text, &rehearsal, run.style, &verify_command(a, run.bin()));
     Report {
         verdict: Some(rehearsal.verdict()),
         exit: Some(super::verify_exit(&rehearsal)),
         text: String::from_utf8_lossy(&text).into_owned(),
-        json,
         ..Default::default()
     }
+    .with_body(&VerifyJson { server_start_ms: start_ms, database_create_ms: create_ms, rehearsal: &rehearsal })
 }
 
 /// The command that reruns this verify (for "see it again" hints).
-fn verify_command(a: &VerifyArgs) -> String {
+fn verify_command(a: &VerifyArgs, bin: &str) -> String {
     match (a.from, &a.from_dir) {
-        (Some(k), Some(d)) => format!("cargo xtask verify --from {} {}", format!("{k:?}").to_lowercase().replace("golangmigrate", "golang-migrate"), display_path(d)),
-        _ => format!("cargo xtask verify --dir {}", display_path(&a.set.dir)),
+        (Some(k), Some(d)) => format!("{bin} verify --from {} {}", format!("{k:?}").to_lowercase().replace("golangmigrate", "golang-migrate"), display_path(d)),
+        _ => format!("{bin} verify --dir {}", display_path(&a.set.dir)),
     }
 }
 
-fn rehearse_on(url: &str, set: &set::MigrationSet, a: &VerifyArgs, run: &mut Run) -> phasegate::Result<Rehearsal> {
-    let mut client = db::connect(url, "phasegate verify")?;
-    db::acquire_lock(&mut client, std::time::Duration::ZERO)?;
-    let opts = rehearse::Options {
+fn rehearse_on(url: &str, set: &MigrationSet, a: &VerifyArgs, run: &mut Run) -> phasegate::Result<Rehearsal> {
+    let mut client = phasegate::connect(url, "phasegate verify")?;
+    phasegate::acquire_lock(&mut client, std::time::Duration::ZERO)?;
+    let opts = phasegate::RehearseOptions {
         phase: a.phase,
         strict: a.strict,
         seed_rows: a.seed_rows,
         // Another tool's down scripts are audited for what they restore;
         // phasegate's own sets rehearse their rollbacks with backups, as
         // production runs them.
-        apply: apply::Options { run_id: run.run_id.clone(), accept_review: true, backup: a.from.is_none(), ..Default::default() },
+        apply: phasegate::ApplyOptions { run_id: run.run_id.clone(), accept_review: true, backup: a.from.is_none(), ..Default::default() },
     };
-    rehearse::rehearse(&mut client, set, &opts, run)
+    phasegate::rehearse(&mut client, set, &opts, run)
 }

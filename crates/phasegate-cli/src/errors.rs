@@ -1,0 +1,49 @@
+//! Errors as the command line shows them: the engine's message, plus the
+//! hint only a command line can give (a flag to pass, the command to run
+//! next, under the caller's program name).
+
+use phasegate::{Confirmation, Error, RestoreBlock};
+
+/// What to install when no PostgreSQL can be started for a rehearsal.
+pub const INSTALL_HINT: &str = "start a Docker engine (Debian: apt-get install docker.io && dockerd &) and build the local image with `bash ci/build-pg-image.sh` (then export PHASEGATE_PG_IMAGE=phasegate/postgres:15), or set PHASEGATE_TEST_DATABASE_URL to a PostgreSQL server where phasegate may create databases";
+
+/// One line for an error; `bin` is the program name (`cargo xtask`,
+/// `phasegate`, `cargo xtask db`).
+pub fn render(e: &anyhow::Error, bin: &str) -> String {
+    let Some(err) = e.downcast_ref::<Error>() else {
+        return one_line(&format!("{e:#}"));
+    };
+    let hint = match err {
+        Error::NotConfirmed(Confirmation::EnterIrreversible { .. } | Confirmation::Rollback { .. } | Confirmation::Restore { .. }) => {
+            " or pass --yes".to_string()
+        }
+        Error::LaterPhaseApplied { later, .. } => format!(": {bin} rollback --phase {later}"),
+        Error::NotARunId { .. } => format!("; `{bin} history` lists them"),
+        Error::RunHasNoBackups { .. } => format!(" (`{bin} history` lists runs and their backups)"),
+        Error::RestoreBlocked { reason: RestoreBlock::TableGone { .. } | RestoreBlock::ColumnsGone { .. }, .. } => {
+            format!(" (`{bin} migrate --phase N`)")
+        }
+        Error::Backend { backend: "docker", .. } => format!("; {INSTALL_HINT}"),
+        _ => String::new(),
+    };
+    one_line(&format!("{err}{hint}"))
+}
+
+fn one_line(s: &str) -> String {
+    s.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_name_the_program() {
+        let e = anyhow::Error::from(Error::LaterPhaseApplied { phase: 1, later: 2, later_name: "data".into() });
+        assert_eq!(render(&e, "cargo xtask db"), "phase 2 (data) is applied after phase 1; roll it back first: cargo xtask db rollback --phase 2");
+        let e = anyhow::Error::from(Error::NotConfirmed(Confirmation::Rollback { phase: 3 }));
+        assert!(render(&e, "phasegate").ends_with("at the prompt or pass --yes"));
+        let e = anyhow::anyhow!("plain\nmessage");
+        assert_eq!(render(&e, "phasegate"), "plain message");
+    }
+}

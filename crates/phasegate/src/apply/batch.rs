@@ -1,0 +1,144 @@
+//! Batched backfills (SPEC 7.4): `-- phasegate: batch N` runs the file's
+//! one UPDATE again and again, one transaction per batch, walking the key,
+//! recording progress so a killed run resumes, and reporting each batch to
+//! the caller's `Ui` (which draws the bar).
+
+use std::time::{Duration, Instant};
+
+use postgres::Client;
+
+use super::exec::{run_checks, timeouts_sql, Attempt};
+use super::forward::record_after_outside;
+use super::Options;
+use crate::check::{self, Verdict, When};
+use crate::error::{db_err, Error, Location, Result};
+use crate::ledger;
+use crate::set::Step;
+use crate::ui::{BatchProgress, Ui};
+
+/// The value substituted for `:last_key`: a number as is, text quoted, and
+/// NULL before the first batch.
+fn key_literal(key: Option<&str>) -> String {
+    match key {
+        None => "NULL".into(),
+        Some(k) if k.parse::<i64>().is_ok() || k.parse::<f64>().is_ok_and(f64::is_finite) => k.to_string(),
+        Some(k) => format!("'{}'", k.replace('\'', "''")),
+    }
+}
+
+fn batch_sql(template: &str, batch: u64, key: Option<&str>) -> String {
+    template.replace(":batch_size", &batch.to_string()).replace(":last_key", &key_literal(key))
+}
+
+/// `SELECT count(*)` over the subquery that selects a batch's rows (the one
+/// ending in `LIMIT :batch_size`), without the limit: the exact number of
+/// rows still to do, for the progress bar's ETA.
+fn remaining_count_sql(template: &str, key: Option<&str>) -> Option<String> {
+    let lower = template.to_ascii_lowercase();
+    let limit = lower.find("limit :batch_size")?;
+    let bytes = template.as_bytes();
+    let mut depth = 0i32;
+    let mut open = None;
+    for i in (0..limit).rev() {
+        match bytes[i] {
+            b')' => depth += 1,
+            b'(' if depth == 0 => {
+                open = Some(i);
+                break;
+            }
+            b'(' => depth -= 1,
+            _ => {}
+        }
+    }
+    let inner = template[open? + 1..limit].trim();
+    if !inner.to_ascii_lowercase().starts_with("select") {
+        return None;
+    }
+    Some(format!("SELECT count(*) FROM ({}) phasegate_remaining", inner.replace(":last_key", &key_literal(key))))
+}
+
+/// `-- phasegate: batch N`: the UPDATE runs again and again, one transaction
+/// per batch, until it changes no rows. With `:last_key` and `RETURNING
+/// <key>` the batches are keyset-paginated (each starts after the largest key
+/// the previous one returned). Each batch records its progress in
+/// `phasegate_batches` in its own transaction, so a rerun after a crash or
+/// Ctrl-C resumes after the last committed batch.
+pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
+    let checks = run_checks(client, step.version, step.checks_when(When::BeforeMigrate), ui)?;
+    if check::worst(&checks) == Verdict::Rollback {
+        return Ok(Attempt::new(checks, None, false));
+    }
+    let file = &step.forward;
+    let st = crate::sqltext::statements(&file.text).into_iter().next().ok_or_else(|| Error::Load { at: Location::line(&file.path, 1), message: "file holds no SQL statement".into() })?;
+    let template = file.text[st.start..st.end].to_string();
+    let keyset = template.contains(":last_key");
+    let (mut key, mut done) = match ledger::batch_progress(client, step.version)? {
+        Some((k, d)) => {
+            ui.progress(&format!("  V{}: resuming the backfill after key {} ({d} rows done before)", step.version, k.as_deref().unwrap_or("-")));
+            (k, d as u64)
+        }
+        None => (None, 0),
+    };
+    let total = match remaining_count_sql(&template, key.as_deref()) {
+        Some(q) => client.query_one(q.as_str(), &[]).ok().map(|r| r.get::<_, i64>(0) as u64),
+        None => None,
+    };
+    let label = format!("V{} backfill", step.version);
+    ui.batch(BatchProgress::Started { version: step.version, label: &label, total, done });
+    let started = Instant::now();
+    let mut last_line = Instant::now();
+    let mut this_run = 0u64;
+    loop {
+        let sql = batch_sql(&template, batch, key.as_deref());
+        let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+        tx.batch_execute(&timeouts_sql(&file.directives, opts, true)).map_err(db_err("setting timeouts"))?;
+        let err = |e: postgres::Error| crate::error::statement_error(&file.path, &file.text, st.start, st.line, &e);
+        let (n, next_key) = if keyset {
+            let q = format!("WITH phasegate_batch AS ({sql}) SELECT count(*)::bigint, max(k)::text FROM phasegate_batch AS t(k)");
+            let row = tx.query_one(q.as_str(), &[]).map_err(err)?;
+            (row.get::<_, i64>(0) as u64, row.get::<_, Option<String>>(1))
+        } else {
+            (tx.execute(sql.as_str(), &[]).map_err(err)?, None)
+        };
+        if n > 0 {
+            if next_key.is_some() {
+                key = next_key;
+            }
+            done += n;
+            this_run += n;
+            ledger::record_batch(&mut tx, step.version, key.as_deref(), done as i64)?;
+        }
+        tx.commit().map_err(db_err("committing a batch"))?;
+        ui.batch(BatchProgress::Advanced { version: step.version, rows: n });
+        if n == 0 {
+            break;
+        }
+        if last_line.elapsed() >= Duration::from_secs(2) {
+            last_line = Instant::now();
+            let rate = this_run as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            let eta = total.map(|t| format!(", ETA {:.0}s", t.saturating_sub(this_run) as f64 / rate.max(1e-3))).unwrap_or_default();
+            ui.progress(&format!("    V{} backfill: {done} rows ({rate:.0} rows/s{eta})", step.version));
+        }
+    }
+    ui.batch(BatchProgress::Finished { version: step.version });
+    let rate = this_run as f64 / started.elapsed().as_secs_f64().max(1e-3);
+    ui.progress(&format!("    V{} backfill done: {done} rows in {:.1}s ({rate:.0} rows/s)", step.version, started.elapsed().as_secs_f64()));
+    record_after_outside(client, step, checks, Some(done), opts, ui)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_the_rows_a_batch_selects() {
+        let t = "UPDATE t SET x = 1 WHERE id IN (SELECT id FROM t WHERE (:last_key IS NULL OR id > :last_key) AND x IS NULL ORDER BY id LIMIT :batch_size) RETURNING id";
+        assert_eq!(
+            remaining_count_sql(t, Some("41")).unwrap(),
+            "SELECT count(*) FROM (SELECT id FROM t WHERE (41 IS NULL OR id > 41) AND x IS NULL ORDER BY id) phasegate_remaining"
+        );
+        assert_eq!(batch_sql(t, 500, None).matches("NULL IS NULL").count(), 1);
+        assert_eq!(key_literal(Some("o'k")), "'o''k'");
+        assert!(remaining_count_sql("UPDATE t SET x = 1", None).is_none());
+    }
+}

@@ -1,0 +1,104 @@
+//! What applying and reversing a step share: running a file statement by
+//! statement, running checks, the timeouts of a file, and the outcome of
+//! one attempt at a step.
+
+use std::time::{Duration, Instant};
+
+use postgres::GenericClient;
+
+use super::{Action, Options, StepOutcome, StepStatus};
+use crate::backup::Backup;
+use crate::check::{self, Check, CheckResult};
+use crate::error::{sql_error, Error, Result};
+use crate::set::{Directives, SqlFile, Step};
+use crate::ui::Ui;
+
+pub(super) fn fmt_ms(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+/// `SET [LOCAL] lock_timeout / statement_timeout` for a file.
+pub(super) fn timeouts_sql(d: &Directives, opts: &Options, local: bool) -> String {
+    let scope = if local { "SET LOCAL" } else { "SET" };
+    let lock = d.lock_timeout.unwrap_or(opts.lock_timeout);
+    let mut s = format!("{scope} lock_timeout = '{}';", fmt_ms(lock));
+    match d.statement_timeout.or(opts.statement_timeout) {
+        Some(st) => s.push_str(&format!(" {scope} statement_timeout = '{}';", fmt_ms(st))),
+        None if !local => s.push_str(" SET statement_timeout = 0;"),
+        None => {}
+    }
+    s
+}
+
+pub(super) const RESET_TIMEOUTS: &str = "RESET lock_timeout; RESET statement_timeout;";
+
+pub(super) fn is_lock_timeout(e: &Error) -> bool {
+    matches!(e, Error::Sql { sqlstate: Some(c), .. } if c == "55P03")
+}
+
+/// Runs a file's SQL statement by statement, so an error names the line of
+/// the statement that failed (and the column, when PostgreSQL gives one).
+/// Inside a transaction this is the same as sending the file at once; outside
+/// one it is required (several statements in one message form an implicit
+/// transaction, where `CREATE INDEX CONCURRENTLY` is refused). A file with a
+/// SQL-standard function body (`BEGIN ATOMIC`, whose semicolons the splitter
+/// cannot see past) is sent whole.
+pub(crate) fn exec_file(client: &mut impl GenericClient, file: &SqlFile) -> Result<()> {
+    if file.text.to_ascii_uppercase().contains("BEGIN ATOMIC") {
+        return client.batch_execute(&file.text).map_err(|e| sql_error(&file.path, 1, &file.text, 0, &e));
+    }
+    for st in crate::sqltext::statements(&file.text) {
+        client
+            .batch_execute(&file.text[st.start..st.end])
+            .map_err(|e| crate::error::statement_error(&file.path, &file.text, st.start, st.line, &e))?;
+    }
+    Ok(())
+}
+
+pub(super) fn run_checks<'a>(client: &mut impl GenericClient, version: i32, checks: impl Iterator<Item = &'a Check>, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
+    let mut out = Vec::new();
+    for c in checks {
+        let r = check::run(client, version, c)?;
+        ui.check_done(&r);
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// The result of one attempt at a step: checks, rows touched, and whether
+/// the transaction committed.
+pub(super) struct Attempt {
+    pub checks: Vec<CheckResult>,
+    pub rows: Option<u64>,
+    pub committed: bool,
+    pub backups: Vec<Backup>,
+}
+
+impl Attempt {
+    pub fn new(checks: Vec<CheckResult>, rows: Option<u64>, committed: bool) -> Attempt {
+        Attempt { checks, rows, committed, backups: Vec::new() }
+    }
+}
+
+pub(super) fn finish_step(step: &Step, action: Action, started: Instant, retries: u32, res: Result<Attempt>) -> (StepOutcome, Option<Error>) {
+    let (status, checks, rows, backups, err) = match res {
+        Ok(a) if a.committed => (StepStatus::Done, a.checks, a.rows, a.backups, None),
+        Ok(a) => (StepStatus::Aborted, a.checks, a.rows, a.backups, None),
+        Err(e) => (StepStatus::Failed, Vec::new(), None, Vec::new(), Some(e)),
+    };
+    let error = err.as_ref().map(|e| e.to_string());
+    (StepOutcome {
+        version: step.version,
+        name: step.name.clone(),
+        phase: step.phase,
+        action,
+        status,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        retries,
+        rows,
+        checks,
+        backups,
+        error,
+    }, err)
+}
+

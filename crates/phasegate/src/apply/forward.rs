@@ -1,0 +1,166 @@
+//! Applying one step: in a transaction with its checks and ledger row, or
+//! outside one (`no-transaction` files, with recovery of the INVALID index a
+//! failed concurrent build leaves), undone by its rollback file when a
+//! critical check fails afterwards.
+
+use std::time::Instant;
+
+use postgres::Client;
+
+use super::batch::apply_batched;
+use super::exec::{exec_file, finish_step, run_checks, timeouts_sql, Attempt, RESET_TIMEOUTS};
+use super::retry::{with_lock_retries, Watch};
+use super::reverse::run_rollback_sql;
+use super::{Action, Options, StepOutcome};
+use crate::check::{self, CheckResult, Verdict, When};
+use crate::error::{db_err, display_path, Error, Result};
+use crate::ledger;
+use crate::set::Step;
+use crate::ui::Ui;
+
+pub(super) fn apply_step(client: &mut Client, step: &Step, opts: &Options, watch: &Watch, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
+    let started = Instant::now();
+    ui.progress(&format!("  apply V{} {}", step.version, step.name));
+    let d = &step.forward.directives;
+    let what = format!("V{}", step.version);
+    let (res, retries) = with_lock_retries(opts, ui, &what, watch, |ui| {
+        if d.no_transaction {
+            apply_outside_tx(client, step, opts, ui)
+        } else if let Some(batch) = d.batch {
+            apply_batched(client, step, batch, opts, ui)
+        } else {
+            apply_in_tx(client, step, opts, ui)
+        }
+    });
+    finish_step(step, Action::Apply, started, retries, res)
+}
+
+fn apply_in_tx(client: &mut Client, step: &Step, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
+    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    tx.batch_execute(&timeouts_sql(&step.forward.directives, opts, true)).map_err(db_err("setting timeouts"))?;
+    let mut checks = run_checks(&mut tx, step.version, step.checks_when(When::BeforeMigrate), ui)?;
+    if check::worst(&checks) == Verdict::Rollback {
+        return Ok(Attempt::new(checks, None, false));
+    }
+    exec_file(&mut tx, &step.forward)?;
+    ledger::record_apply(&mut tx, step, &opts.run_id)?;
+    checks.extend(run_checks(&mut tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
+    if check::worst(&checks) == Verdict::Rollback {
+        tx.rollback().map_err(db_err("rolling back"))?;
+        ui.progress(&format!("  V{}: a critical check failed; its transaction was rolled back, the database is as before it", step.version));
+        return Ok(Attempt::new(checks, None, false));
+    }
+    tx.commit().map_err(db_err("committing"))?;
+    Ok(Attempt::new(checks, None, true))
+}
+
+/// Records the ledger and runs the after-migrate checks of a step whose SQL
+/// ran outside a transaction. When a check fails, the step's rollback file
+/// undoes what the SQL did, so the database is as before the step.
+pub(super) fn record_after_outside(client: &mut Client, step: &Step, mut checks: Vec<CheckResult>, rows: Option<u64>, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
+    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    ledger::record_apply(&mut tx, step, &opts.run_id)?;
+    ledger::clear_batch(&mut tx, step.version)?;
+    checks.extend(run_checks(&mut tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
+    if check::worst(&checks) < Verdict::Rollback {
+        tx.commit().map_err(db_err("committing"))?;
+        return Ok(Attempt::new(checks, rows, true));
+    }
+    tx.rollback().map_err(db_err("rolling back"))?;
+    match &step.rollback {
+        Some(rb) => {
+            ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction; undoing it with {}", step.version, display_path(&rb.path)));
+            run_rollback_sql(client, rb, &rb.text, opts)?;
+        }
+        None => ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction and has no rollback file; its changes remain", step.version)),
+    }
+    Ok(Attempt::new(checks, rows, false))
+}
+
+fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
+    let checks = run_checks(client, step.version, step.checks_when(When::BeforeMigrate), ui)?;
+    if check::worst(&checks) == Verdict::Rollback {
+        return Ok(Attempt::new(checks, None, false));
+    }
+    let index = concurrent_index_name(&step.forward.text);
+    if let Some(name) = &index {
+        if index_is_invalid(client, name)? {
+            ui.progress(&format!("  V{}: index {name} is INVALID (left by an interrupted concurrent build); dropping it to build it again", step.version));
+            drop_index_concurrently(client, name)?;
+        }
+    }
+    client.batch_execute(&timeouts_sql(&step.forward.directives, opts, false)).map_err(db_err("setting timeouts"))?;
+    let res = exec_file(client, &step.forward);
+    client.batch_execute(RESET_TIMEOUTS).map_err(db_err("resetting timeouts"))?;
+    if let (Err(_), Some(name)) = (&res, &index) {
+        // A failed concurrent build leaves an INVALID index that every write
+        // still maintains: drop it now rather than leave it behind.
+        if index_is_invalid(client, name)? {
+            drop_index_concurrently(client, name)?;
+            return Err(match res.expect_err("matched an error above") {
+                Error::Sql { at, message, sqlstate } => Error::Sql { at, message: format!("{message}; the INVALID index {name} it left was dropped"), sqlstate },
+                other => other,
+            });
+        }
+    }
+    res?;
+    record_after_outside(client, step, checks, None, opts, ui)
+}
+
+/// The index a `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON`
+/// statement builds, in a form `to_regclass` and `DROP INDEX` accept
+/// (quoted names keep their quotes), if the file is one.
+pub(super) fn concurrent_index_name(sql: &str) -> Option<String> {
+    use crate::sqltext::Token;
+    let t = crate::sqltext::tokens(sql);
+    let mut i = 0;
+    let eat = |w: &str, i: &mut usize| t.get(*i).is_some_and(|x| x.is_word(w)).then(|| *i += 1).is_some();
+    if !eat("create", &mut i) {
+        return None;
+    }
+    eat("unique", &mut i);
+    if !eat("index", &mut i) || !eat("concurrently", &mut i) {
+        return None;
+    }
+    if eat("if", &mut i) && !(eat("not", &mut i) && eat("exists", &mut i)) {
+        return None;
+    }
+    let mut name = String::new();
+    loop {
+        match t.get(i)? {
+            Token::Word(w) if w != "on" => name.push_str(w),
+            Token::Quoted(q) => name.push_str(&crate::pg::quote_ident(q)),
+            _ => return None,
+        }
+        if t.get(i + 1) != Some(&Token::Punct('.')) {
+            return Some(name);
+        }
+        name.push('.');
+        i += 2;
+    }
+}
+
+fn index_is_invalid(client: &mut Client, name: &str) -> Result<bool> {
+    let row = client
+        .query_opt("SELECT NOT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)", &[&name])
+        .map_err(db_err(format!("checking index {name}")))?;
+    Ok(row.map(|r| r.get(0)).unwrap_or(false))
+}
+
+fn drop_index_concurrently(client: &mut Client, name: &str) -> Result<()> {
+    client.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}")).map_err(db_err(format!("dropping the INVALID index {name}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_index_a_concurrent_build_makes() {
+        assert_eq!(concurrent_index_name("-- x\nCREATE INDEX CONCURRENTLY IF NOT EXISTS \"a b_idx\" ON t (x);"), Some("\"a b_idx\"".into()));
+        assert_eq!(concurrent_index_name("create unique index concurrently i on t(x)"), Some("i".into()));
+        assert_eq!(concurrent_index_name("CREATE INDEX CONCURRENTLY ON t (x)"), None);
+        assert_eq!(concurrent_index_name("CREATE INDEX i ON t (x)"), None);
+        assert_eq!(concurrent_index_name("CREATE INDEX CONCURRENTLY app.\"I\" ON t (x)"), Some("app.\"I\"".into()));
+    }
+}

@@ -1,0 +1,316 @@
+//! Applying and reversing migrations (SPEC 4 migrate/rollback, 7.2): each
+//! step and its checks in one transaction, the ledger written in that same
+//! transaction, lock and statement timeouts on every step, and bounded
+//! retries when a lock cannot be had.
+//!
+//! This file is the orchestration (which steps, in which order, where a run
+//! stops); `forward` and `reverse` run one step, `exec` holds what both
+//! share (a file's statements, checks, timeouts), `retry` the lock-timeout
+//! retries, `batch` batched backfills and `validate` read-only checks.
+//!
+//! The caller holds the migration lock (see `db::acquire_lock`) for the
+//! whole run; nothing here takes it.
+
+mod batch;
+mod exec;
+mod forward;
+mod retry;
+mod reverse;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use postgres::Client;
+use serde::Serialize;
+
+use crate::backup::Backup;
+use crate::check::{self, CheckResult, Verdict};
+use crate::error::{db_err, Confirmation, Error, Result};
+use forward::apply_step;
+use retry::Watch;
+use reverse::rollback_step;
+use crate::ledger::{self, Applied};
+use crate::set::{MigrationSet, Phase, Step};
+use crate::ui::Ui;
+
+pub(crate) use exec::exec_file;
+pub use validate::{current_phase, validate, validate_applied};
+
+/// How a run treats timeouts and REVIEW verdicts.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `lock_timeout` for every migration and rollback (default 2s).
+    pub lock_timeout: Duration,
+    /// `statement_timeout`; `None` leaves the server's setting.
+    pub statement_timeout: Option<Duration>,
+    /// Retries after a lock timeout (SQLSTATE 55P03), with exponential
+    /// backoff and jitter.
+    pub lock_retries: u32,
+    /// Continue past a phase whose verdict is REVIEW.
+    pub accept_review: bool,
+    pub run_id: String,
+    /// A connection string for a second session that watches who blocks the
+    /// migration, so a lock timeout names the blocker. `None`: no watcher.
+    pub monitor_url: Option<String>,
+    /// Back up the rows a rollback changes (SPEC 7.3); off with `--no-backup`.
+    pub backup: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            lock_timeout: Duration::from_secs(2),
+            statement_timeout: None,
+            lock_retries: 5,
+            accept_review: false,
+            run_id: ledger::new_run_id(),
+            monitor_url: None,
+            backup: true,
+        }
+    }
+}
+
+
+/// Which migrations `migrate` applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Latest,
+    /// Up to and including this phase.
+    Phase(u32),
+    /// Up to and including this version.
+    Version(i32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Apply,
+    Rollback,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Committed.
+    Done,
+    /// A check said ROLLBACK: the step's transaction was rolled back.
+    Aborted,
+    /// An error: the step's transaction was rolled back.
+    Failed,
+}
+
+/// What happened to one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepOutcome {
+    pub version: i32,
+    pub name: String,
+    pub phase: u32,
+    pub action: Action,
+    pub status: StepStatus,
+    pub duration_ms: f64,
+    pub retries: u32,
+    pub rows: Option<u64>,
+    pub checks: Vec<CheckResult>,
+    /// Rows a rollback saved before changing them (SPEC 7.3).
+    pub backups: Vec<Backup>,
+    pub error: Option<String>,
+}
+
+/// The result of a run: every step done before a failure is reported, and
+/// the failure too.
+#[derive(Debug, Default, Serialize)]
+pub struct RunOutcome {
+    pub steps: Vec<StepOutcome>,
+    pub verdict: Option<Verdict>,
+    /// The phase after which a REVIEW verdict stopped the run.
+    pub stopped_for_review: Option<u32>,
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub failure: Option<Error>,
+}
+
+impl RunOutcome {
+    pub fn checks(&self) -> impl Iterator<Item = &CheckResult> {
+        self.steps.iter().flat_map(|s| s.checks.iter())
+    }
+    pub fn verdict(&self) -> Verdict {
+        check::worst(self.checks())
+    }
+    /// A copy for reports (the error as text, not the error itself).
+    pub fn summary(&self) -> RunOutcome {
+        RunOutcome { steps: self.steps.clone(), verdict: self.verdict, stopped_for_review: self.stopped_for_review, error: self.error.clone(), failure: None }
+    }
+    pub fn backups(&self) -> impl Iterator<Item = &Backup> {
+        self.steps.iter().flat_map(|s| s.backups.iter())
+    }
+    fn fail(mut self, e: Error) -> Self {
+        self.error = Some(e.to_string());
+        self.failure = Some(e);
+        self.verdict = Some(self.verdict());
+        self
+    }
+    fn finish(mut self) -> Self {
+        self.verdict = Some(self.verdict());
+        self
+    }
+}
+
+
+/// Refuses to work on a database whose ledger disagrees with the files:
+/// an applied migration whose file changed or vanished, or a gap.
+pub fn check_consistency(set: &MigrationSet, applied: &BTreeMap<i32, Applied>) -> Result<()> {
+    if let Some(d) = ledger::drift(set, applied).into_iter().find(ledger::Drift::blocks_migrate) {
+        return Err(Error::Drift(d));
+    }
+    if let Some(&later) = applied.keys().max() {
+        if let Some(gap) = set.steps().find(|s| s.version < later && !applied.contains_key(&s.version)) {
+            return Err(Error::LedgerGap { missing: gap.version, later });
+        }
+    }
+    Ok(())
+}
+
+/// The steps `migrate` would apply, in order.
+pub fn pending<'a>(set: &'a MigrationSet, applied: &BTreeMap<i32, Applied>, target: Target) -> Vec<&'a Step> {
+    set.steps()
+        .filter(|s| !applied.contains_key(&s.version))
+        .filter(|s| match target {
+            Target::Latest => true,
+            Target::Phase(p) => s.phase <= p,
+            Target::Version(v) => s.version <= v,
+        })
+        .collect()
+}
+
+/// Applies pending migrations in order. Stops at the first error, at a
+/// ROLLBACK verdict (that step's transaction is rolled back), or at the end
+/// of a phase whose verdict is REVIEW unless `accept_review`.
+pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &Options, ui: &mut dyn Ui) -> Result<RunOutcome> {
+    ledger::ensure(client)?;
+    let applied = ledger::applied(client)?;
+    check_consistency(set, &applied)?;
+    let todo = pending(set, &applied, target);
+    let mut out = RunOutcome::default();
+    if todo.is_empty() {
+        ui.progress("nothing to migrate: every selected migration is applied");
+        return Ok(out.finish());
+    }
+    let watch = Watch::start(client, opts);
+    for phase in &set.phases {
+        let steps: Vec<&Step> = todo.iter().copied().filter(|s| s.phase == phase.id).collect();
+        if steps.is_empty() {
+            continue;
+        }
+        let entering = !phase.steps.iter().any(|s| applied.contains_key(&s.version));
+        if entering && phase.needs_confirmation() {
+            let prompt = format!(
+                "phase {} ({}) is irreversible: {}. Type the phase name to continue",
+                phase.id,
+                phase.name,
+                phase.reason.as_deref().unwrap_or("")
+            );
+            if !ui.confirm(&prompt, &phase.name) {
+                return Ok(out.fail(Error::NotConfirmed(Confirmation::EnterIrreversible { phase: phase.id, name: phase.name.clone() })));
+            }
+        }
+        ui.progress(&format!("phase {} {}: {}", phase.id, phase.name, phase.summary));
+        for step in steps {
+            let (so, err) = apply_step(client, step, opts, &watch, ui);
+            let done = so.status == StepStatus::Done;
+            out.steps.push(so);
+            if let Some(e) = err {
+                return Ok(out.fail(e));
+            }
+            if !done {
+                return Ok(out.finish());
+            }
+        }
+        let phase_verdict = check::worst(out.steps.iter().filter(|s| s.phase == phase.id).flat_map(|s| s.checks.iter()));
+        let more = todo.iter().any(|s| s.phase > phase.id);
+        if phase_verdict == Verdict::Review && !opts.accept_review && more {
+            ui.progress(&format!("phase {} ended with REVIEW: a human must look before the next phase", phase.id));
+            out.stopped_for_review = Some(phase.id);
+            return Ok(out.finish());
+        }
+    }
+    Ok(out.finish())
+}
+
+/// Reverses phase `phase_id`, newest migration first.
+pub fn rollback(client: &mut Client, set: &MigrationSet, phase_id: u32, opts: &Options, ui: &mut dyn Ui) -> Result<RunOutcome> {
+    let phase = set.phase(phase_id).ok_or_else(|| Error::NoSuchPhase { phase: phase_id, manifest: set.dir.join(crate::set::MANIFEST) })?;
+    refuse_irreversible(phase)?;
+    ledger::ensure(client)?;
+    let applied = ledger::applied(client)?;
+    let to_reverse = plan_rollback(set, phase, &applied)?;
+    let prompt = format!(
+        "this reverses phase {} ({}): migrations {}. Type `rollback phase {}` to continue",
+        phase.id,
+        phase.name,
+        to_reverse.iter().map(|s| s.version.to_string()).collect::<Vec<_>>().join(", "),
+        phase.id
+    );
+    if !ui.confirm(&prompt, &format!("rollback phase {}", phase.id)) {
+        return Err(Error::NotConfirmed(Confirmation::Rollback { phase: phase.id }));
+    }
+    let mut out = RunOutcome::default();
+    let watch = Watch::start(client, opts);
+    for step in to_reverse {
+        let a = &applied[&step.version];
+        let (so, err) = rollback_step(client, step, a, opts, &watch, ui);
+        let done = so.status == StepStatus::Done && check::worst(&so.checks) < Verdict::Rollback;
+        out.steps.push(so);
+        if let Some(e) = err {
+            return Ok(out.fail(e));
+        }
+        if !done {
+            return Ok(out.finish());
+        }
+    }
+    Ok(out.finish())
+}
+
+/// Refuses to roll back an irreversible phase, saying what to do instead.
+pub fn refuse_irreversible(phase: &Phase) -> Result<()> {
+    if phase.reversible {
+        return Ok(());
+    }
+    Err(Error::Irreversible { phase: phase.id, name: phase.name.clone(), reason: phase.reason.clone().unwrap_or_else(|| "no reason given".into()) })
+}
+
+/// The applied steps of `phase` in the order they will be reversed, after
+/// checking that no later phase is applied.
+pub fn plan_rollback<'a>(set: &'a MigrationSet, phase: &Phase, applied: &BTreeMap<i32, Applied>) -> Result<Vec<&'a Step>> {
+    for later in set.phases.iter().filter(|p| p.id > phase.id) {
+        if later.steps.iter().any(|s| applied.contains_key(&s.version)) {
+            return Err(Error::LaterPhaseApplied { phase: phase.id, later: later.id, later_name: later.name.clone() });
+        }
+    }
+    let mut steps: Vec<&Step> = set
+        .phase(phase.id)
+        .map(|p| p.steps.iter().filter(|s| applied.contains_key(&s.version)).collect())
+        .unwrap_or_default();
+    if steps.is_empty() {
+        return Err(Error::NotApplied { phase: phase.id, name: phase.name.clone() });
+    }
+    steps.reverse();
+    Ok(steps)
+}
+
+/// Loads the set's seed files (rehearsals only): `rows` sets
+/// `phasegate.seed_rows` for files that read it.
+pub fn seed(client: &mut Client, set: &MigrationSet, rows: Option<u64>) -> Result<usize> {
+    let Some(seed) = &set.seed else { return Ok(0) };
+    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    if let Some(n) = rows {
+        tx.batch_execute(&format!("SET LOCAL phasegate.seed_rows = '{n}'")).map_err(db_err("setting phasegate.seed_rows"))?;
+    }
+    for f in &seed.files {
+        exec_file(&mut tx, f)?;
+    }
+    tx.commit().map_err(db_err("committing the seed"))?;
+    Ok(seed.files.len())
+}
+
+

@@ -1,0 +1,128 @@
+//! Reversing one step: the rollback SQL stored at apply time, its
+//! before- and after-rollback checks, the removal of its ledger row and the
+//! backup of the rows it changes, all in one transaction (or, for a file
+//! that runs outside a transaction, the backup committed first).
+
+use std::time::Instant;
+
+use postgres::Client;
+
+use super::exec::{exec_file, finish_step, run_checks, timeouts_sql, Attempt, RESET_TIMEOUTS};
+use super::retry::{with_lock_retries, Watch};
+use super::{Action, Options, StepOutcome};
+use crate::backup::{self, Backup};
+use crate::check::{self, Check, Verdict, When};
+use crate::error::{db_err, display_path, Error, Result};
+use crate::ledger::{self, Applied};
+use crate::set::{SqlFile, Step};
+use crate::ui::Ui;
+
+/// Runs rollback SQL (in a transaction unless the file says otherwise).
+pub(super) fn run_rollback_sql(client: &mut Client, file: &SqlFile, text: &str, opts: &Options) -> Result<()> {
+    let f = SqlFile { path: file.path.clone(), text: text.to_string(), directives: file.directives.clone() };
+    if f.directives.no_transaction {
+        client.batch_execute(&timeouts_sql(&f.directives, opts, false)).map_err(db_err("setting timeouts"))?;
+        let r = exec_file(client, &f);
+        client.batch_execute(RESET_TIMEOUTS).map_err(db_err("resetting timeouts"))?;
+        r
+    } else {
+        let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+        tx.batch_execute(&timeouts_sql(&f.directives, opts, true)).map_err(db_err("setting timeouts"))?;
+        exec_file(&mut tx, &f)?;
+        tx.commit().map_err(db_err("committing"))
+    }
+}
+
+/// The rollback SQL and after-rollback checks to use for an applied step:
+/// those stored at apply time, so a rollback still runs if files changed or
+/// vanished.
+fn stored_rollback(step: &Step, a: &Applied, ui: &mut dyn Ui) -> Result<(SqlFile, Vec<Check>)> {
+    let file = step.rollback.clone().ok_or_else(|| Error::NoRollbackFile { version: step.version })?;
+    let (text, checks) = match (&a.rollback_sql, &a.validation_sql) {
+        (Some(rb), Some(val)) => {
+            if rb != &file.text {
+                ui.progress(&format!("  note: {} changed since V{} was applied; running the SQL stored at apply time", display_path(&file.path), step.version));
+            }
+            let checks = if val == &step.validation.text { step.checks.clone() } else { check::parse_file(&step.validation.path, val)? };
+            (rb.clone(), checks)
+        }
+        _ => {
+            ui.progress(&format!("  note: V{} has no stored rollback (applied by another tool); using {}", step.version, display_path(&file.path)));
+            (file.text.clone(), step.checks.clone())
+        }
+    };
+    let directives = crate::set::SqlFile { path: file.path.clone(), text: text.clone(), directives: file.directives.clone() };
+    Ok((directives, checks))
+}
+
+pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts: &Options, watch: &Watch, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
+    let started = Instant::now();
+    ui.progress(&format!("  rollback V{} {}", step.version, step.name));
+    let what = format!("rollback V{}", step.version);
+    let (res, retries) = with_lock_retries(opts, ui, &what, watch, |ui| {
+        let (file, checks) = stored_rollback(step, a, ui)?;
+        let before = checks.iter().filter(|c| c.when == When::BeforeRollback);
+        let after = checks.iter().filter(|c| c.when == When::AfterRollback);
+        let targets = if opts.backup { backup::targets(&file.text) } else { Vec::new() };
+        if file.directives.no_transaction {
+            let mut results = run_checks(client, step.version, before, ui)?;
+            if check::worst(&results) == Verdict::Rollback {
+                ui.progress(&format!("  rollback V{}: a before-rollback check failed; nothing was changed", step.version));
+                return Ok(Attempt::new(results, None, false));
+            }
+            // SQL outside a transaction: the backup commits first, on its own.
+            let mut backups = Vec::new();
+            if !targets.is_empty() {
+                let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+                let session = backup::Session::prepare(&mut tx, &opts.run_id, step.version, &targets, true)?;
+                backups = session.finish(&mut tx, &opts.run_id)?;
+                tx.commit().map_err(db_err("committing the backup"))?;
+                report_backups(ui, &backups);
+            }
+            run_rollback_sql(client, &file, &file.text, opts)?;
+            // The SQL ran outside a transaction and cannot be undone: the
+            // ledger must say so whatever the checks find (they still set
+            // the verdict, and the run stops at a failing one).
+            let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+            ledger::record_rollback(&mut tx, step.version)?;
+            results.extend(run_checks(&mut tx, step.version, after, ui)?);
+            tx.commit().map_err(db_err("committing"))?;
+            if check::worst(&results) == Verdict::Rollback {
+                ui.progress(&format!("  rollback V{}: an after-rollback check failed after SQL that ran outside a transaction; the rollback stands, investigate before going on", step.version));
+            }
+            return Ok(Attempt { checks: results, rows: None, committed: true, backups });
+        }
+        let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+        tx.batch_execute(&timeouts_sql(&file.directives, opts, true)).map_err(db_err("setting timeouts"))?;
+        let mut results = run_checks(&mut tx, step.version, before, ui)?;
+        if check::worst(&results) == Verdict::Rollback {
+            tx.rollback().map_err(db_err("rolling back"))?;
+            ui.progress(&format!("  rollback V{}: a before-rollback check failed; nothing was changed", step.version));
+            return Ok(Attempt::new(results, None, false));
+        }
+        let session = backup::Session::prepare(&mut tx, &opts.run_id, step.version, &targets, false)?;
+        exec_file(&mut tx, &file)?;
+        ledger::record_rollback(&mut tx, step.version)?;
+        results.extend(run_checks(&mut tx, step.version, after, ui)?);
+        if check::worst(&results) == Verdict::Rollback {
+            tx.rollback().map_err(db_err("rolling back"))?;
+            ui.progress(&format!("  rollback V{}: an after-rollback check failed; the rollback was undone, V{} stays applied", step.version, step.version));
+            return Ok(Attempt::new(results, None, false));
+        }
+        // Last before commit: dropping the backup triggers takes ACCESS
+        // EXCLUSIVE on the table, held only until the commit just below.
+        let backups = session.finish(&mut tx, &opts.run_id)?;
+        tx.commit().map_err(db_err("committing"))?;
+        report_backups(ui, &backups);
+        Ok(Attempt { checks: results, rows: None, committed: true, backups })
+    });
+    finish_step(step, Action::Rollback, started, retries, res)
+}
+
+fn report_backups(ui: &mut dyn Ui, backups: &[Backup]) {
+    for b in backups {
+        let changes: Vec<&str> = b.changes.iter().map(|c| c.as_str()).collect();
+        ui.progress(&format!("    backup: {} rows of {} ({}) saved to {}", b.rows, b.table, changes.join(", "), b.backup_table));
+    }
+}
+

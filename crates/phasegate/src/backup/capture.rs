@@ -1,0 +1,278 @@
+//! Taking a backup inside a rollback's transaction: backup tables `LIKE`
+//! the source watched by statement-level AFTER triggers with transition
+//! tables (UPDATE, DELETE), or copies made before the script runs (TRUNCATE,
+//! DROP TABLE, DROP COLUMN); then the triggers dropped, empty backups dropped
+//! and the rest recorded in the `phasegate_backups` ledger.
+
+use std::collections::BTreeMap;
+
+use postgres::GenericClient;
+
+use super::{idents, Backup, BackupKind, Change, Target, LEDGER, SCHEMA};
+use crate::error::{db_err, Result};
+use crate::pg::quote_ident;
+
+/// A table resolved in the catalogs.
+struct Table {
+    oid: u32,
+    qualified: String,
+    relname: String,
+    columns: Vec<String>,
+    key: Vec<String>,
+}
+
+fn resolve(client: &mut impl GenericClient, name: &str) -> Result<Option<Table>> {
+    let row = client
+        .query_opt(
+            "SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relname
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+               AND n.nspname <> $2",
+            &[&name, &SCHEMA],
+        )
+        .map_err(db_err(format!("looking up table {name}")))?;
+    let Some(row) = row else { return Ok(None) };
+    let oid: u32 = row.get(0);
+    let (columns, key) = columns_and_key(client, oid)?;
+    Ok(Some(Table { oid, qualified: row.get(1), relname: row.get(2), columns, key }))
+}
+
+fn columns_and_key(client: &mut impl GenericClient, oid: u32) -> Result<(Vec<String>, Vec<String>)> {
+    let columns = client
+        .query("SELECT attname::text FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum", &[&oid])
+        .map_err(db_err("reading columns"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let key = client
+        .query(
+            "SELECT a.attname::text FROM pg_index i
+             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+             WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord",
+            &[&oid],
+        )
+        .map_err(db_err("reading the primary key"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok((columns, key))
+}
+
+/// A generated name (`<table>_<run>`, never a keyword), quoted only when
+/// it must be, so messages show `phasegate_backup.api_keys_3f2a9c1e`.
+fn generated_ident(s: &str) -> String {
+    let plain = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_') && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        s.to_string()
+    } else {
+        quote_ident(s)
+    }
+}
+
+
+
+/// The backups of one rollback step while its transaction is open.
+pub struct Session {
+    version: i32,
+    short: String,
+    pending: Vec<Backup>,
+    /// (trigger name, table, function) to drop before commit.
+    triggers: Vec<(String, String, String)>,
+}
+
+impl Session {
+    /// Creates the backup tables, copies and triggers for `targets` inside
+    /// the caller's transaction. With `copy_only`, UPDATE and DELETE targets
+    /// are copied whole instead of watched by a trigger (for rollback files
+    /// that run outside a transaction).
+    pub fn prepare(tx: &mut impl GenericClient, run_id: &str, version: i32, targets: &[Target], copy_only: bool) -> Result<Session> {
+        let short: String = run_id.chars().filter(|c| *c != '-').take(8).collect();
+        let mut s = Session { version, short, pending: Vec::new(), triggers: Vec::new() };
+        if targets.is_empty() {
+            return Ok(s);
+        }
+        // Group by table, in the order the script names them.
+        let mut by_table: BTreeMap<u32, (Table, Vec<Change>, Vec<String>, usize)> = BTreeMap::new();
+        for (n, t) in targets.iter().enumerate() {
+            let Some(table) = resolve(tx, &t.table)? else { continue };
+            let e = by_table.entry(table.oid).or_insert_with(|| (table, Vec::new(), Vec::new(), n));
+            if !e.1.contains(&t.change) {
+                e.1.push(t.change);
+            }
+            for c in &t.columns {
+                if !e.2.contains(c) {
+                    e.2.push(c.clone());
+                }
+            }
+        }
+        if by_table.is_empty() {
+            return Ok(s);
+        }
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {SCHEMA}")).map_err(db_err("creating the phasegate_backup schema"))?;
+        let mut tables: Vec<_> = by_table.into_values().collect();
+        tables.sort_by_key(|t| t.3);
+        for (table, changes, dropped, _) in tables {
+            let whole = changes.iter().any(|c| matches!(c, Change::Truncate | Change::DropTable));
+            let dml = changes.iter().any(|c| matches!(c, Change::Update | Change::Delete));
+            if whole || (dml && copy_only) {
+                let name = s.create_table(tx, &table, &format!("SELECT * FROM {}", table.qualified), BackupKind::Rows, changes.clone(), table.columns.clone())?;
+                let _ = name;
+                continue;
+            }
+            if dml {
+                s.watch(tx, &table, changes.iter().copied().filter(|c| matches!(c, Change::Update | Change::Delete)).collect())?;
+            }
+            let dropped: Vec<String> = dropped.into_iter().filter(|c| table.columns.contains(c) && !table.key.contains(c)).collect();
+            if !dropped.is_empty() {
+                let mut cols = table.key.clone();
+                cols.extend(dropped.iter().cloned());
+                let any_set = dropped.iter().map(|c| format!("{} IS NOT NULL", quote_ident(c))).collect::<Vec<_>>().join(" OR ");
+                let select = format!("SELECT {} FROM {} WHERE {any_set}", idents(&cols, ""), table.qualified);
+                s.create_table(tx, &table, &select, BackupKind::Columns, vec![Change::DropColumn], cols)?;
+            }
+        }
+        Ok(s)
+    }
+
+    /// A free name `<table>_<run>` (then `_2`, `_3`, ...) in the backup schema.
+    fn free_name(&self, tx: &mut impl GenericClient, relname: &str) -> Result<String> {
+        let base: String = relname.chars().take(40).collect();
+        for n in 1.. {
+            let name = if n == 1 { format!("{base}_{}", self.short) } else { format!("{base}_{}_{n}", self.short) };
+            let taken: bool = tx
+                .query_one("SELECT to_regclass(quote_ident($1) || '.' || quote_ident($2)) IS NOT NULL", &[&SCHEMA, &name])
+                .map_err(db_err("naming a backup table"))?
+                .get(0);
+            if !taken && !self.pending.iter().any(|b| b.backup_table == format!("{SCHEMA}.{}", generated_ident(&name))) {
+                return Ok(name);
+            }
+        }
+        unreachable!("some name is free")
+    }
+
+    fn create_table(&mut self, tx: &mut impl GenericClient, table: &Table, select: &str, kind: BackupKind, changes: Vec<Change>, columns: Vec<String>) -> Result<String> {
+        let name = self.free_name(tx, &table.relname)?;
+        let qualified = format!("{SCHEMA}.{}", generated_ident(&name));
+        tx.batch_execute(&format!("CREATE TABLE {qualified} AS {select}"))
+            .map_err(db_err(format!("backing up {} to {qualified}", table.qualified)))?;
+        textify(tx, &qualified)?;
+        self.pending.push(Backup {
+            version: self.version,
+            table: table.qualified.clone(),
+            backup_table: qualified,
+            kind,
+            changes,
+            columns,
+            key_columns: table.key.clone(),
+            rows: 0,
+        });
+        Ok(name)
+    }
+
+    /// A backup table LIKE the source and AFTER triggers with transition
+    /// tables that copy the old rows of every UPDATE / DELETE statement.
+    fn watch(&mut self, tx: &mut impl GenericClient, table: &Table, changes: Vec<Change>) -> Result<()> {
+        let name = self.free_name(tx, &table.relname)?;
+        let qualified = format!("{SCHEMA}.{}", generated_ident(&name));
+        let function = format!("{SCHEMA}.{}", generated_ident(&format!("copy_{name}")));
+        let mut sql = format!("CREATE TABLE {qualified} (LIKE {});", table.qualified);
+        if !table.key.is_empty() {
+            sql.push_str(&format!(" ALTER TABLE {qualified} ADD PRIMARY KEY ({});", idents(&table.key, "")));
+        }
+        let conflict = if table.key.is_empty() { "" } else { " ON CONFLICT DO NOTHING" };
+        sql.push_str(&format!(
+            " CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $phasegate$
+BEGIN
+  INSERT INTO {qualified} SELECT * FROM phasegate_old{conflict};
+  RETURN NULL;
+END $phasegate$;"
+        ));
+        for c in &changes {
+            let (event, suffix) = if *c == Change::Update { ("UPDATE", "u") } else { ("DELETE", "d") };
+            let trigger = format!("phasegate_backup_{}_{suffix}", self.short);
+            sql.push_str(&format!(
+                " CREATE TRIGGER {} AFTER {event} ON {} REFERENCING OLD TABLE AS phasegate_old FOR EACH STATEMENT EXECUTE FUNCTION {function}();",
+                quote_ident(&trigger),
+                table.qualified
+            ));
+            self.triggers.push((trigger, table.qualified.clone(), function.clone()));
+        }
+        tx.batch_execute(&sql).map_err(db_err(format!("preparing the backup of {} ({})", table.qualified, qualified)))?;
+        textify(tx, &qualified)?;
+        self.pending.push(Backup {
+            version: self.version,
+            table: table.qualified.clone(),
+            backup_table: qualified,
+            kind: BackupKind::Rows,
+            changes,
+            columns: table.columns.clone(),
+            key_columns: table.key.clone(),
+            rows: 0,
+        });
+        Ok(())
+    }
+
+    /// Drops the triggers, counts the saved rows, drops empty backups and
+    /// records the rest in the ledger; still inside the caller's transaction.
+    pub fn finish(mut self, tx: &mut impl GenericClient, run_id: &str) -> Result<Vec<Backup>> {
+        let mut sql = String::new();
+        let mut functions: Vec<&str> = Vec::new();
+        for (trigger, table, function) in &self.triggers {
+            sql.push_str(&format!("DROP TRIGGER {} ON {table};", quote_ident(trigger)));
+            if !functions.contains(&function.as_str()) {
+                functions.push(function);
+            }
+        }
+        for f in functions {
+            sql.push_str(&format!("DROP FUNCTION {f}();"));
+        }
+        if !sql.is_empty() {
+            tx.batch_execute(&sql).map_err(db_err("removing the backup triggers"))?;
+        }
+        let mut kept = Vec::new();
+        for mut b in std::mem::take(&mut self.pending) {
+            b.rows = tx.query_one(&format!("SELECT count(*) FROM {}", b.backup_table), &[]).map_err(db_err("counting backed-up rows"))?.get(0);
+            if b.rows == 0 {
+                tx.batch_execute(&format!("DROP TABLE {}", b.backup_table)).map_err(db_err("dropping an empty backup"))?;
+                continue;
+            }
+            let changes: Vec<&str> = b.changes.iter().map(|c| c.as_str()).collect();
+            tx.execute(
+                "INSERT INTO phasegate_backups (run_id, version, table_name, backup_table, kind, changes, columns, key_columns, rows)
+                 VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[&run_id, &b.version, &b.table, &b.backup_table, &b.kind.as_str(), &changes, &b.columns, &b.key_columns, &b.rows],
+            )
+            .map_err(db_err(format!("recording the backup {} in {LEDGER}", b.backup_table)))?;
+            kept.push(b);
+        }
+        Ok(kept)
+    }
+}
+
+
+/// Stores the backup's columns of user-defined types (enums, domains,
+/// composites, their arrays) as text: a backup must not depend on a type
+/// that a later migration drops (an irreversible cleanup's `DROP TYPE` would
+/// fail on it). Rows reach these columns by assignment casts to text;
+/// `restore` casts them back to the live column's type.
+fn textify(tx: &mut impl GenericClient, backup_table: &str) -> Result<()> {
+    let cols: Vec<String> = tx
+        .query(
+            "SELECT a.attname::text FROM pg_attribute a
+             JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace n ON n.oid = t.typnamespace
+             WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+            &[&backup_table],
+        )
+        .map_err(db_err(format!("reading the column types of {backup_table}")))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if cols.is_empty() {
+        return Ok(());
+    }
+    let alters = cols.iter().map(|c| format!("ALTER COLUMN {c} TYPE text USING {c}::text", c = quote_ident(c))).collect::<Vec<_>>().join(", ");
+    tx.batch_execute(&format!("ALTER TABLE {backup_table} {alters}")).map_err(db_err(format!("storing user-typed columns of {backup_table} as text")))
+}
+

@@ -1,0 +1,154 @@
+//! `restore`: putting back the rows a backup saved, by primary key, in the
+//! caller's transaction, refusing before writing anything when the table,
+//! a column or the primary key it needs is gone.
+
+use postgres::{Client, GenericClient};
+use serde::Serialize;
+
+use super::{idents, BackupKind, Stored};
+use crate::error::{db_err, Error, RestoreBlock, Result};
+use crate::pg::quote_ident;
+
+/// What restoring one backup did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Restored {
+    pub table: String,
+    pub backup_table: String,
+    /// Live rows set back to their backed-up values.
+    pub updated: u64,
+    /// Backed-up rows that no longer existed and were inserted again.
+    pub inserted: u64,
+    /// Backed-up rows already identical to the live ones.
+    pub unchanged: u64,
+    /// Rows of a column backup whose row no longer exists.
+    pub skipped: u64,
+}
+
+
+struct Col {
+    name: String,
+    generated: bool,
+    identity_always: bool,
+    /// The live column's type, to cast backed-up values back to it.
+    type_sql: String,
+}
+
+fn live_columns(client: &mut impl GenericClient, table: &str) -> Result<Option<Vec<Col>>> {
+    let oid: Option<u32> = client.query_one("SELECT to_regclass($1)::oid", &[&table]).map_err(db_err(format!("looking up {table}")))?.get(0);
+    let Some(oid) = oid else { return Ok(None) };
+    let rows = client
+        .query(
+            "SELECT attname::text, attgenerated <> '', attidentity = 'a', format_type(atttypid, atttypmod) FROM pg_attribute
+             WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            &[&oid],
+        )
+        .map_err(db_err(format!("reading the columns of {table}")))?;
+    Ok(Some(rows.iter().map(|r| Col { name: r.get(0), generated: r.get(1), identity_always: r.get(2), type_sql: r.get(3) }).collect()))
+}
+
+/// Puts back the rows of `backups` (one run's), newest backup first, in the
+/// caller's transaction: UPDATE by primary key where the row still exists,
+/// INSERT where it does not (whole-row backups), UPDATE of the saved columns
+/// (column backups). Refuses, changing nothing, when a table or column the
+/// backup needs is gone or the table has no primary key.
+fn restore(tx: &mut impl GenericClient, backups: &[Stored], restore_run_id: &str) -> Result<Vec<Restored>> {
+    let mut out = Vec::new();
+    for b in backups.iter().rev() {
+        let Some(live) = live_columns(tx, &b.table)? else {
+            return Err(blocked(b, RestoreBlock::TableGone { table: b.table.clone() }));
+        };
+        let missing: Vec<&str> = b.columns.iter().filter(|c| !live.iter().any(|l| &l.name == *c)).map(String::as_str).collect();
+        if !missing.is_empty() {
+            return Err(blocked(b, RestoreBlock::ColumnsGone { table: b.table.clone(), columns: missing.iter().map(|c| c.to_string()).collect() }));
+        }
+        if b.key_columns.is_empty() {
+            return Err(blocked(b, RestoreBlock::NoPrimaryKey { table: b.table.clone() }));
+        }
+        let gen = |c: &str| live.iter().any(|l| l.name == c && l.generated);
+        let ident_always = |c: &str| live.iter().any(|l| l.name == c && l.identity_always);
+        // Backed-up values as the live column's type (user types are stored as text).
+        let val = |c: &str| match live.iter().find(|l| l.name == c) {
+            Some(l) => format!("CAST(b.{} AS {})", quote_ident(c), l.type_sql),
+            None => format!("b.{}", quote_ident(c)),
+        };
+        let key_match = b.key_columns.iter().map(|k| format!("t.{} = {}", quote_ident(k), val(k))).collect::<Vec<_>>().join(" AND ");
+        let set_cols: Vec<&String> = b.columns.iter().filter(|c| !b.key_columns.contains(c) && !gen(c) && !ident_always(c)).collect();
+        let differs = if set_cols.is_empty() {
+            "false".to_string()
+        } else {
+            set_cols.iter().map(|c| format!("t.{c}::text IS DISTINCT FROM b.{c}::text", c = quote_ident(c))).collect::<Vec<_>>().join(" OR ")
+        };
+        let total: i64 = tx.query_one(&format!("SELECT count(*) FROM {}", b.backup_table), &[]).map_err(db_err(format!("reading {}", b.backup_table)))?.get(0);
+        let updated = if set_cols.is_empty() {
+            0
+        } else {
+            let assign = set_cols.iter().map(|c| format!("{} = {}", quote_ident(c), val(c))).collect::<Vec<_>>().join(", ");
+            tx.execute(&format!("UPDATE {} AS t SET {assign} FROM {} AS b WHERE {key_match} AND ({differs})", b.table, b.backup_table), &[])
+                .map_err(db_err(format!("restoring {} from {}", b.table, b.backup_table)))?
+        };
+        let absent: i64 = tx
+            .query_one(&format!("SELECT count(*) FROM {} AS b WHERE NOT EXISTS (SELECT 1 FROM {} AS t WHERE {key_match})", b.backup_table, b.table), &[])
+            .map_err(db_err(format!("reading {}", b.backup_table)))?
+            .get(0);
+        let (inserted, skipped) = if b.kind == BackupKind::Rows && absent > 0 {
+            let cols: Vec<String> = b.columns.iter().filter(|c| !gen(c)).cloned().collect();
+            let overriding = if cols.iter().any(|c| ident_always(c)) { " OVERRIDING SYSTEM VALUE" } else { "" };
+            let n = tx
+                .execute(
+                    &format!(
+                        "INSERT INTO {} ({}){overriding} SELECT {} FROM {} AS b WHERE NOT EXISTS (SELECT 1 FROM {} AS t WHERE {key_match})",
+                        b.table,
+                        idents(&cols, ""),
+                        cols.iter().map(|c| val(c)).collect::<Vec<_>>().join(", "),
+                        b.backup_table,
+                        b.table
+                    ),
+                    &[],
+                )
+                .map_err(db_err(format!("re-inserting deleted rows of {} from {}", b.table, b.backup_table)))?;
+            advance_sequences(tx, &b.table, &cols)?;
+            (n, 0)
+        } else {
+            (0, absent as u64)
+        };
+        tx.execute("UPDATE phasegate_backups SET restored_at = now(), restored_by = $2::text::uuid WHERE id = $1", &[&b.id, &restore_run_id])
+            .map_err(db_err("recording the restore"))?;
+        let unchanged = (total as u64).saturating_sub(updated + inserted + skipped);
+        out.push(Restored { table: b.table.clone(), backup_table: b.backup_table.clone(), updated, inserted, unchanged, skipped });
+    }
+    Ok(out)
+}
+
+fn blocked(b: &Stored, reason: RestoreBlock) -> Error {
+    Error::RestoreBlocked { backup_table: b.backup_table.clone(), reason }
+}
+
+/// Moves the sequences behind identity and serial columns past the values
+/// re-inserted rows brought back, so the next insert does not collide.
+fn advance_sequences(tx: &mut impl GenericClient, table: &str, cols: &[String]) -> Result<()> {
+    for c in cols {
+        let seq: Option<String> = tx
+            .query_one("SELECT pg_get_serial_sequence($1, $2)", &[&table, c])
+            .map_err(db_err(format!("looking up the sequence of {table}.{c}")))?
+            .get(0);
+        let Some(seq) = seq else { continue };
+        tx.batch_execute(&format!(
+            "SELECT setval('{seq}', m) FROM (SELECT max({col})::bigint AS m FROM {table}) AS x, {seq} AS s
+             WHERE m > CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END",
+            seq = seq.replace('\'', "''"),
+            col = quote_ident(c)
+        ))
+        .map_err(db_err(format!("advancing {seq} past the restored rows")))?;
+    }
+    Ok(())
+}
+
+/// Convenience for callers holding a `Client`: restore in one transaction.
+pub fn restore_in_tx(client: &mut Client, backups: &[Stored], restore_run_id: &str, lock_timeout_ms: u128) -> Result<Vec<Restored>> {
+    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    tx.batch_execute(&format!("SET LOCAL lock_timeout = '{lock_timeout_ms}ms'")).map_err(db_err("setting lock_timeout"))?;
+    let out = restore(&mut tx, backups, restore_run_id)?;
+    tx.commit().map_err(db_err("committing the restore"))?;
+    Ok(out)
+}
+
