@@ -72,20 +72,24 @@ pub fn redact(url: &str) -> String {
         .join(" ")
 }
 
-/// A URL that `url::Url` rejects (a port that is not a number, a raw `#`
-/// in the password) still names its password: mask the userinfo after its
-/// first `:` up to the last `@`, and every `password=` query value.
+/// A URL that `url::Url` rejects (a port that is not a number, a raw `#`,
+/// `?` or `/` in the password) still names its password: mask the userinfo
+/// after its first `:` up to the last `@` (over-masking is safe, showing a
+/// password is not), and every `password=` query value after that.
 fn redact_unparsed_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else { return url.to_string() };
     let (head, rest) = url.split_at(scheme_end + 3);
-    let (main, query) = rest.split_at(rest.find('?').unwrap_or(rest.len()));
-    let main = match main.rfind('@') {
-        Some(at) => match main[..at].find(':') {
-            Some(colon) => format!("{}:***{}", &main[..colon], &main[at..]),
-            None => main.to_string(),
-        },
-        None => main.to_string(),
+    let (userinfo, rest) = match rest.rfind('@') {
+        Some(at) => {
+            let masked = match rest[..at].find(':') {
+                Some(colon) => format!("{}:***", &rest[..colon]),
+                None => rest[..at].to_string(),
+            };
+            (masked + "@", &rest[at + 1..])
+        }
+        None => (String::new(), rest),
     };
+    let (main, query) = rest.split_at(rest.find('?').unwrap_or(rest.len()));
     let query = query
         .split_inclusive('&')
         .map(|kv| match kv.trim_start_matches('?').split_once('=') {
@@ -97,7 +101,7 @@ fn redact_unparsed_url(url: &str) -> String {
             _ => kv.to_string(),
         })
         .collect::<String>();
-    format!("{head}{main}{query}")
+    format!("{head}{userinfo}{main}{query}")
 }
 
 /// Who holds the migration lock, as one line: pid, user, application, client

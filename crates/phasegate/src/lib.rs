@@ -33,6 +33,9 @@ mod snapshot;
 mod sqltext;
 mod ui;
 
+#[cfg(test)]
+mod proptests;
+
 // Errors.
 pub use error::{display_path, pg_message, Confirmation, Error, Location, RestoreBlock, Result};
 

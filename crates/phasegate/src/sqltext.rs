@@ -91,7 +91,7 @@ pub fn lex(sql: &str) -> Vec<Lexeme> {
         let token = if let Some(end) = comment_end(b, i) {
             i = end;
             continue;
-        } else if c.is_ascii_whitespace() {
+        } else if is_space(c) {
             i += 1;
             continue;
         } else if c == b'\'' || c == b'"' {
@@ -129,6 +129,12 @@ pub fn lex(sql: &str) -> Vec<Lexeme> {
         out.push(Lexeme { token, start, end: i.min(b.len()) });
     }
     out
+}
+
+/// PostgreSQL's whitespace: space, tab, newline, carriage return, form feed
+/// and vertical tab.
+pub fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
 /// A quoted string or identifier starting at `b[open]` (the quote): its

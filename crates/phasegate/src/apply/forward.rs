@@ -110,7 +110,7 @@ fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, ui: &mut d
 /// The index a `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON`
 /// statement builds, in a form `to_regclass` and `DROP INDEX` accept
 /// (quoted names keep their quotes), if the file is one.
-pub(super) fn concurrent_index_name(sql: &str) -> Option<String> {
+pub(crate) fn concurrent_index_name(sql: &str) -> Option<String> {
     use crate::sqltext::Token;
     let t = crate::sqltext::tokens(sql);
     let mut i = 0;

@@ -35,6 +35,8 @@ use crate::set::{MigrationSet, Phase, Step};
 use crate::ui::Ui;
 
 pub(crate) use exec::exec_file;
+#[cfg(test)]
+pub(crate) use forward::concurrent_index_name;
 pub use validate::{current_phase, validate, validate_applied};
 
 /// How a run treats timeouts and REVIEW verdicts.
