@@ -7,7 +7,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use crate::harness::{assert_same_state, cli, copy_set, fixture, run, server, TestDb};
+use crate::harness::{assert_same_state, copy_set, fixture, on, run, server, TestDb};
 
 /// Which database a kind talks to.
 #[derive(Debug, Clone, Copy)]
@@ -217,16 +217,11 @@ fn expect_rejected(db: &TestDb, kind: &Kind) {
     let (before, ledger_before) = (db.snapshot(), db.ledger());
     let url = url_for(db, kind.target);
     let dir = set.path().to_str().unwrap();
-    let logs = crate::harness::log_dir().join("bad_input");
-    let mut args = kind.command.to_vec();
-    args.extend(["--database-url", &url, "--dir", dir, "--log-dir", logs.to_str().unwrap()]);
-    let out = cli(&args, "");
-    assert_eq!(out.code, 1, "{}: exit code: {out:?}", kind.name);
-    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
-    assert_eq!(errors.len(), 1, "{}: one error line: {}", kind.name, out.stderr);
+    let out = on(&url, set.path(), kind.command).logs(crate::harness::log_dir().join("bad_input")).run();
+    out.expect_exit(1);
     let others: Vec<&str> = out.stderr.lines().filter(|l| !l.starts_with("error: ") && !l.starts_with("log: ")).collect();
     assert!(others.is_empty(), "{}: stderr holds more than the error: {others:?}", kind.name);
-    let line = errors[0].trim_start_matches("error: ").replace(&format!("{dir}/"), "");
+    let line = out.error_line().replace(&format!("{dir}/"), "");
     assert!(line.starts_with(kind.error), "{}:\n  got      `{line}`\n  expected `{}...`", kind.name, kind.error);
     assert_same_state(&before, &db.snapshot(), kind.name);
     assert_eq!(ledger_before, db.ledger(), "{}: the ledger changed", kind.name);

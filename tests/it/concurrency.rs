@@ -5,7 +5,7 @@
 //! `--lock-wait 60s` all eight succeed in turn.
 
 use crate::crash::references;
-use crate::harness::{assert_same_state, command, fixture, Child, Output, TestDb};
+use crate::harness::{assert_same_state, fixture, on, Child, Output, TestDb};
 
 const PROCESSES: usize = 8;
 
@@ -31,10 +31,8 @@ fn race(lock_wait: &str, allowed: &[Role]) {
     let db = TestDb::new("race");
     let dir = fixture("crash");
     let logs = crate::harness::log_dir().join("race");
-    let args = [
-        "migrate", "--lock-wait", lock_wait, "--database-url", &db.url, "--dir", dir.to_str().unwrap(), "--log-dir", logs.to_str().unwrap(),
-    ];
-    let children: Vec<Child> = (0..PROCESSES).map(|_| Child::spawn(command(&args))).collect();
+    let cmd = on(&db, &dir, &["migrate", "--lock-wait", lock_wait]).logs(logs);
+    let children: Vec<Child> = (0..PROCESSES).map(|_| cmd.spawn()).collect();
     let pids: Vec<u32> = children.iter().map(|c| c.pid).collect();
     let outputs: Vec<Output> = children.into_iter().map(Child::wait).collect();
 

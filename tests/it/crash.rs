@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use postgres::Client;
 use phasegate::Snapshot;
 
-use crate::harness::{assert_same_state, command, fixture, process, server, Child, Output, TestDb, PROCESS_BOUND};
+use crate::harness::{assert_same_state, fixture, on, server, Cmd, Output, TestDb, PROCESS_BOUND};
 
 pub const SEED_VAR: &str = "PHASEGATE_CRASH_SEED";
 
@@ -296,27 +296,17 @@ fn snapshot_of(url: &str) -> Snapshot {
 /// Runs a command to completion against `url` and the crash fixture, timed.
 fn timed(url: &str, args: &[&str]) -> (Output, Duration) {
     let started = Instant::now();
-    let out = process(&args_ref(&full_args(url, args)));
+    let out = crash_cmd(url, args).process();
     (out, started.elapsed())
 }
 
-fn logs() -> String {
-    crate::harness::log_dir().join("crash").to_str().unwrap().to_string()
+fn logs() -> std::path::PathBuf {
+    crate::harness::log_dir().join("crash")
 }
 
-fn full_args(url: &str, args: &[&str]) -> Vec<String> {
-    let dir = fixture("crash");
-    let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    v.extend(["--database-url".into(), url.into(), "--dir".into(), dir.to_str().unwrap().into(), "--log-dir".into(), logs()]);
-    v
-}
-
-fn args_ref(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
-fn process_args(url: &str, args: &[&str]) -> std::process::Command {
-    command(&args_ref(&full_args(url, args)))
+/// `args` against `url` with the crash fixture.
+fn crash_cmd(url: &str, args: &[&str]) -> Cmd {
+    on(url, &fixture("crash"), args).logs(logs())
 }
 
 #[track_caller]
@@ -414,8 +404,8 @@ fn trial(refs: &References, t: &Trial, reference: &Snapshot) -> TrialReport {
         0 => TestDb::new("crash"),
         p => TestDb::from_template("crash", &refs.templates[p]),
     };
-    let args = args_ref(&t.args);
-    let mut child = Child::spawn(process_args(&db.url, &args));
+    let args: Vec<&str> = t.args.iter().map(String::as_str).collect();
+    let mut child = crash_cmd(&db.url, &args).spawn();
     let started = Instant::now();
     match &t.kill {
         KillAt::Delay(d) => std::thread::sleep(d.saturating_sub(started.elapsed())),
@@ -455,10 +445,7 @@ fn trial(refs: &References, t: &Trial, reference: &Snapshot) -> TrialReport {
         Direction::Forward => true,
     };
     if rerun {
-        let mut again = args.clone();
-        again.extend(["--lock-wait", "30s"]);
-        let out = process(&args_ref(&full_args(&db.url, &again)));
-        assert_eq!(out.code, 0, "the re-run after the kill did not succeed: {out:?}");
+        crash_cmd(&db.url, &args).args(&["--lock-wait", "30s"]).process().expect_exit(0);
     }
     if let Err(e) = ledger_matches_schema(&mut db.client(), None) {
         panic!("after the re-run, the ledger does not match the schema: {e}");
@@ -569,12 +556,7 @@ fn rollback_killed_at_random_points_converges() {
 fn recovers(name: &str, dir: &std::path::Path, to_version: i32, interrupted: &str, state: (&str, &str)) -> (Output, TestDb) {
     let refs = references();
     let db = TestDb::new("recover");
-    let logs = logs();
-    let run = |args: &[&str]| {
-        let mut full = args.to_vec();
-        full.extend(["--database-url", &db.url, "--dir", dir.to_str().unwrap(), "--log-dir", &logs]);
-        process(&full)
-    };
+    let run = |args: &[&str]| on(&db, dir, args).logs(logs()).process();
     must_succeed(name, &run(&["migrate", "--to-version", &to_version.to_string()]));
     let mut c = db.client();
     let _ = c.batch_execute(interrupted);

@@ -2,11 +2,7 @@
 //! leaves the database as it was, a warning stops for review, the lock is
 //! exclusive, drift and missing pairs are reported, errors name file and line.
 
-use crate::harness::{cli, copy_set, fixture, log_dir, run, server, TestDb};
-
-fn checks(out: &crate::harness::Output) -> Vec<serde_json::Value> {
-    out.json()["checks"].as_array().cloned().unwrap_or_default()
-}
+use crate::harness::{copy_set, fixture, log_dir, on, run, server, Cmd, TestDb};
 
 #[test]
 fn critical_check_failure_leaves_database_exactly_as_before() {
@@ -20,7 +16,7 @@ fn critical_check_failure_leaves_database_exactly_as_before() {
     assert_eq!(out.code, 4, "a critical check failing must exit 4: {out:?}");
     let doc = out.json();
     assert_eq!(doc["verdict"], "ROLLBACK");
-    let failing: Vec<_> = checks(&out).into_iter().filter(|c| c["verdict"] == "ROLLBACK").collect();
+    let failing: Vec<_> = out.checks().into_iter().filter(|c| c["verdict"] == "ROLLBACK").collect();
     assert_eq!(failing.len(), 1, "{doc:#}");
     assert_eq!(failing[0]["check"], "every_domain_is_one_test");
     assert_eq!(failing[0]["value"], 2.0);
@@ -159,14 +155,9 @@ fn sql_error_names_file_line_and_column_and_changes_nothing() {
 
 #[test]
 fn unreachable_database_is_one_line_without_the_password() {
-    let out = crate::harness::cli(
-        &["status", "--database-url", "postgres://app:hunter2secret@127.0.0.1:1/clinic", "--dir", fixture("accounts").to_str().unwrap(), "--log-dir", crate::harness::log_dir().to_str().unwrap()],
-        "",
-    );
-    assert_eq!(out.code, 1);
-    let errs: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errs.len(), 1, "{}", out.stderr);
-    assert!(errs[0].starts_with("error: cannot connect to postgres://app:***@127.0.0.1:1/clinic"), "{}", errs[0]);
+    let out = on("postgres://app:hunter2secret@127.0.0.1:1/clinic", &fixture("accounts"), &["status"]).run();
+    out.expect_exit(1);
+    assert!(out.error_line().starts_with("cannot connect to postgres://app:***@127.0.0.1:1/clinic"), "{}", out.error_line());
     assert!(!out.stderr.contains("hunter2secret") && !out.stdout.contains("hunter2secret"));
 }
 
@@ -180,7 +171,7 @@ fn rollback_is_typed_confirmation_and_after_rollback_checks_run() {
     assert!(out.stderr.contains("type `rollback phase 2`"), "{}", out.stderr);
     let out = run(&db, &dir, &["rollback", "--phase", "2", "--format", "json"], "rollback phase 2\n");
     assert_eq!(out.code, 0, "{out:?}");
-    let c = checks(&out);
+    let c = out.checks();
     assert_eq!(c.len(), 1);
     assert_eq!(c[0]["check"], "domain_column_dropped");
     assert_eq!(c[0]["when"], "after-rollback");
@@ -196,13 +187,10 @@ fn rollback_is_typed_confirmation_and_after_rollback_checks_run() {
 #[test]
 fn no_backend_says_what_to_install() {
     server(); // the engine works here; now ask for an image that cannot exist
-    let dir = fixture("accounts");
-    let out = cli(&["verify", "--dir", dir.to_str().unwrap(), "--backend", "docker", "--image", "phasegate/no-such-image:0", "--log-dir", log_dir().to_str().unwrap()], "");
-    assert_eq!(out.code, 1, "{out:?}");
-    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
-    assert_eq!(errors.len(), 1, "{}", out.stderr);
-    assert!(errors[0].contains("cannot start a PostgreSQL container from image phasegate/no-such-image:0"), "{}", errors[0]);
-    assert!(errors[0].ends_with(phasegate_cli::INSTALL_HINT), "{}", errors[0]);
+    let out = Cmd::new(&["verify", "--backend", "docker", "--image", "phasegate/no-such-image:0"]).dir(&fixture("accounts")).logs(log_dir()).run();
+    let error = out.expect_exit(1).error_line();
+    assert!(error.contains("cannot start a PostgreSQL container from image phasegate/no-such-image:0"), "{error}");
+    assert!(error.ends_with(phasegate_cli::INSTALL_HINT), "{error}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `health`: one line per round in watch mode, and a non-zero exit when the
 //! probe crosses its threshold (a slow probe, or one blocked by a held lock).
 
-use crate::harness::{fixture, run, TestDb};
+use crate::harness::{fixture, on, run, TestDb};
 
 fn round_lines(stdout: &str) -> Vec<&str> {
     stdout.lines().filter(|l| l.contains(" round ")).collect()
@@ -53,8 +53,8 @@ fn health_fails_when_a_held_lock_blocks_the_probe() {
 
 #[test]
 fn health_exits_1_naming_no_password_when_the_database_is_unreachable() {
-    let out = crate::harness::cli(&["health", "--database-url", "postgres://app:s3cret@127.0.0.1:1/nowhere", "--dir", fixture("accounts").to_str().unwrap(), "--log-dir", crate::harness::log_dir().to_str().unwrap()], "");
-    assert_eq!(out.code, 1, "{out:?}");
+    let out = on("postgres://app:s3cret@127.0.0.1:1/nowhere", &fixture("accounts"), &["health"]).run();
+    out.expect_exit(1);
     assert!(out.stdout.contains("connectivity       FAIL"), "{}", out.stdout);
     assert!(!out.stdout.contains("s3cret") && !out.stderr.contains("s3cret"), "{out:?}");
 }

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::harness::{command, copy_set, fixture, server, Child, TestDb};
+use crate::harness::{copy_set, fixture, on, server, Cmd, TestDb};
 
 /// The role's password; `#` forces percent-encoding in a URL, so both the
 /// raw and the encoded form are searched for through their common prefix.
@@ -19,8 +19,7 @@ const NEEDLES: &[&str] = &["Quartz-Zebra", "Ocelot-Mistyped"];
 /// knows each path really ran).
 struct Case {
     name: &'static str,
-    args: Vec<String>,
-    env: Vec<(&'static str, String)>,
+    cmd: Cmd,
     exit: i32,
 }
 
@@ -61,14 +60,13 @@ fn no_password_in_any_output_log_or_audit_row() {
     let drifted = copy_set(&accounts);
     std::fs::write(drifted.path().join("migrations/V1__create_accounts.sql"), "SELECT 1;\n").unwrap();
 
-    let log_dir = logs.path().to_str().unwrap().to_string();
+    let log_dir = logs.path();
     let case = |name: &'static str, dir: &Path, conn: Option<&str>, args: &[&str], exit: i32| {
-        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        v.extend(["--dir".into(), dir.to_str().unwrap().into()]);
-        if let Some(c) = conn {
-            v.extend(["--database-url".into(), c.into(), "--log-dir".into(), log_dir.clone()]);
-        }
-        Case { name, args: v, env: Vec::new(), exit }
+        let cmd = match conn {
+            Some(c) => on(c, dir, args).logs(log_dir),
+            None => Cmd::new(args).dir(dir),
+        };
+        Case { name, cmd, exit }
     };
     let acc = accounts.as_path();
     let mut cases = vec![
@@ -97,33 +95,17 @@ fn no_password_in_any_output_log_or_audit_row() {
     ];
     cases.push(Case {
         name: "migrate (key=value in DATABASE_URL, tracing on)",
-        args: ["migrate", "--phase", "1", "--dir", acc.to_str().unwrap(), "--log-dir", &log_dir].iter().map(|s| s.to_string()).collect(),
-        env: vec![("DATABASE_URL", key_value.clone()), ("PHASEGATE_LOG", "trace".into())],
+        cmd: Cmd::new(&["migrate", "--phase", "1"]).dir(acc).logs(log_dir).env("DATABASE_URL", &key_value).env("PHASEGATE_LOG", "trace"),
         exit: 0,
     });
-    cases.push(Case {
-        name: "error: wrong password, tracing on",
-        args: ["status", "--database-url", &wrong, "--dir", acc.to_str().unwrap(), "--log-dir", &log_dir].iter().map(|s| s.to_string()).collect(),
-        env: vec![("PHASEGATE_LOG", "trace".into())],
-        exit: 1,
-    });
+    cases.push(Case { name: "error: wrong password, tracing on", cmd: on(&wrong, acc, &["status"]).logs(log_dir).env("PHASEGATE_LOG", "trace"), exit: 1 });
     for (name, url, exit) in [("verify --backend url", &server_url, 0), ("error: verify with a wrong password", &server_url.replace(ENCODED, WRONG), 1)] {
-        cases.push(Case {
-            name,
-            args: ["verify", "--backend", "url", "--server-url", url, "--dir", acc.to_str().unwrap(), "--log-dir", &log_dir].iter().map(|s| s.to_string()).collect(),
-            env: Vec::new(),
-            exit,
-        });
+        cases.push(Case { name, cmd: Cmd::new(&["verify", "--backend", "url", "--server-url", url]).dir(acc).logs(log_dir), exit });
     }
 
     let mut leaked = Vec::new();
     for (i, c) in cases.iter().enumerate() {
-        let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
-        let mut cmd = command(&args);
-        for (k, v) in &c.env {
-            cmd.env(k, v);
-        }
-        let out = Child::spawn(cmd).wait();
+        let out = c.cmd.process();
         assert_eq!(out.code, c.exit, "case {i} `{}` should exit {}: {out:?}", c.name, c.exit);
         if let Some(n) = leaks(&out.stdout).or_else(|| leaks(&out.stderr)) {
             leaked.push(format!("case `{}`: `{n}` in its output: {out:?}", c.name));
@@ -133,7 +115,7 @@ fn no_password_in_any_output_log_or_audit_row() {
     // A held lock: the refusal names the holder, not the password.
     let mut holder = phasegate::connect(&url, "secret-holder").unwrap();
     phasegate::acquire_lock(&mut holder, std::time::Duration::ZERO).unwrap();
-    let out = Child::spawn(command(&["migrate", "--database-url", &url, "--dir", acc.to_str().unwrap(), "--log-dir", &log_dir])).wait();
+    let out = on(&url, acc, &["migrate"]).logs(log_dir).process();
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("holds the migration lock"), "{out:?}");
     if let Some(n) = leaks(&out.stdout).or_else(|| leaks(&out.stderr)) {

@@ -1,0 +1,33 @@
+//! The test harness: one disposable PostgreSQL per test binary and a
+//! database per test (`server`), phasegate command lines run in-process or as
+//! processes of their own (`cmd`, `child`), and assertions on whole database
+//! states and schema snapshots (`state`).
+
+mod child;
+mod cmd;
+mod server;
+mod state;
+
+use std::path::PathBuf;
+
+pub use child::{Child, BIN, PROCESS_BOUND};
+pub use cmd::{cli, on, run, Cmd, Output};
+pub use server::{clinic_seeded_template, server, tenant_keys, tenant_keys_seeded_template, TestDb};
+pub use state::{assert_all_proceed, assert_same_state, copy_set, migrate_phase_by_phase, roll_back_phase_by_phase_and_reapply, schema_snapshot};
+
+/// The repository root (the clinic set lives there).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures").join(name)
+}
+
+/// Where test runs write their logs.
+pub fn log_dir() -> PathBuf {
+    let d = repo().join("target/test-logs");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+

@@ -1,0 +1,107 @@
+//! Assertions on whole database states (schema and every table's rows),
+//! insta snapshots of the normalised schema, and the phase-by-phase walk
+//! both shipped sets go through.
+
+use std::path::Path;
+
+use super::{run, TestDb};
+
+/// Copies a migration set to a temporary folder the test may edit.
+pub fn copy_set(src: &Path) -> tempfile::TempDir {
+    let dst = tempfile::tempdir().unwrap();
+    for sub in ["", "migrations", "rollback", "validations", "seed"] {
+        let from = src.join(sub);
+        if !from.is_dir() {
+            continue;
+        }
+        std::fs::create_dir_all(dst.path().join(sub)).unwrap();
+        for e in std::fs::read_dir(&from).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                std::fs::copy(&p, dst.path().join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    dst
+}
+
+/// Asserts two snapshots are equal, printing a unified diff when not.
+#[track_caller]
+pub fn assert_same_state(before: &phasegate::Snapshot, after: &phasegate::Snapshot, what: &str) {
+    if before.schema != after.schema {
+        panic!("{what}: schema differs\n{}", phasegate::schema_diff(&before.schema, &after.schema, "before", "after"));
+    }
+    for (t, f) in &before.tables {
+        match after.tables.get(t) {
+            Some(g) if g == f => {}
+            Some(g) => panic!("{what}: rows of {t} changed: {} rows {} -> {} rows {}", f.rows, f.hash, g.rows, g.hash),
+            None => panic!("{what}: table {t} is gone"),
+        }
+    }
+    if let Some(t) = after.tables.keys().find(|t| !before.tables.contains_key(*t)) {
+        panic!("{what}: table {t} appeared");
+    }
+}
+
+pub fn check_verdicts(doc: &serde_json::Value) -> Vec<(String, String)> {
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (format!("V{} {}", c["version"], c["check"].as_str().unwrap()), c["verdict"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// Compares a normalised schema with tests/snapshots/NAME.snap.
+#[track_caller]
+pub fn schema_snapshot(name: &str, schema: &str) {
+    insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!(name, schema);
+    });
+}
+
+#[track_caller]
+pub fn assert_all_proceed(doc: &serde_json::Value) {
+    let v = check_verdicts(doc);
+    assert!(!v.is_empty(), "no checks ran: {doc:#}");
+    let bad: Vec<_> = v.iter().filter(|(_, verdict)| verdict != "PROCEED").collect();
+    assert!(bad.is_empty(), "checks not PROCEED: {bad:?}\n{doc:#}");
+}
+
+/// Snapshots the state, then migrates phase by phase up to `last`, asserting
+/// every check PROCEEDs and comparing each schema with the insta snapshot
+/// `<label>_schema_after_phase_N`. Returns the snapshot after each phase
+/// (index 0: before the first).
+#[track_caller]
+pub fn migrate_phase_by_phase(db: &TestDb, dir: &Path, label: &str, first: u32, last: u32) -> Vec<phasegate::Snapshot> {
+    let mut states = vec![db.snapshot()];
+    schema_snapshot(&format!("{label}_schema_after_phase_{}", first - 1), &states[0].schema);
+    for phase in first..=last {
+        let out = run(db, dir, &["migrate", "--phase", &phase.to_string(), "--format", "json"], "");
+        assert_eq!(out.code, 0, "migrate --phase {phase}: {out:?}");
+        assert_all_proceed(&out.json());
+        let snap = db.snapshot();
+        schema_snapshot(&format!("{label}_schema_after_phase_{phase}"), &snap.schema);
+        states.push(snap);
+    }
+    states
+}
+
+/// Rolls back phases `last` down to `first`, asserting each restores the
+/// state before it (`states` from `migrate_phase_by_phase`), then re-applies
+/// them and compares with the first forward state.
+#[track_caller]
+pub fn roll_back_phase_by_phase_and_reapply(db: &TestDb, dir: &Path, states: &[phasegate::Snapshot], first: u32, last: u32) {
+    for phase in (first..=last).rev() {
+        let out = run(db, dir, &["rollback", "--phase", &phase.to_string(), "--yes", "--format", "json"], "");
+        assert_eq!(out.code, 0, "rollback --phase {phase}: {out:?}");
+        let doc = out.json();
+        assert_all_proceed(&doc);
+        assert!(doc["checks"].as_array().unwrap().iter().all(|c| c["when"] == "after-rollback" || c["when"] == "before-rollback"), "{doc:#}");
+        assert_same_state(&states[(phase - first) as usize], &db.snapshot(), &format!("after rolling back phase {phase}"));
+    }
+    let out = run(db, dir, &["migrate", "--phase", &last.to_string()], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_same_state(&states[(last - first + 1) as usize], &db.snapshot(), &format!("after re-applying phases {first}-{last}"));
+}
+
