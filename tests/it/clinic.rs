@@ -40,6 +40,13 @@ fn migrate_walks_every_phase_on_the_seed_with_every_check_proceed() {
     let states: Vec<&str> = status["phases"].as_array().unwrap().iter().map(|p| p["state"].as_str().unwrap()).collect();
     assert_eq!(states, ["applied"; 5]);
     assert_all_proceed(&status);
+
+    // Past the point of no return, an earlier phase cannot be rolled back,
+    // and the error does not suggest rolling back the irreversible one.
+    let out = run(&db, &dir, &["rollback", "--phase", "3", "--yes"], "");
+    let error = out.expect_exit(1).error_line();
+    assert!(error.starts_with("phase 4 (cleanup) is applied after phase 3 and is irreversible: phase 3 can no longer be rolled back"), "{error}");
+    assert!(!error.contains("rollback --phase 4"), "{error}");
 }
 
 #[test]

@@ -20,12 +20,12 @@ use phasegate::When;
 runs each migration's validation checks inside its transaction, answers PROCEED, REVIEW or ROLLBACK at \
 every gate, and reverses a phase with its paired rollback SQL.",
     after_help = "Examples:
-  phasegate demo                                  migrate the clinic set on a disposable PostgreSQL
+  phasegate demo                                migrate the clinic set on a disposable PostgreSQL
   phasegate status --database-url postgres://app@db/clinic
-  phasegate migrate --phase 2                     apply phases up to 2, validating each migration
-  phasegate validate --format json                run the applied migrations' checks
-  phasegate rollback --phase 2                    reverse phase 2 (asks you to type `rollback phase 2`)
-  phasegate restore --run 3f2a9c1e                put back the rows that rollback backed up
+  phasegate migrate --phase 2                   apply phases up to 2, validating each migration
+  phasegate validate --format json              run the applied migrations' checks
+  phasegate rollback --phase 2                  reverse phase 2 (you type `rollback phase 2`)
+  phasegate restore --run 3f2a9c1e              put back the rows that rollback backed up
   phasegate health --watch --interval 30s --duration 1h
 
 Exit codes: 0 PROCEED, 1 error or refused, 2 usage, 3 REVIEW, 4 ROLLBACK, 5 verify mismatch."
@@ -39,28 +39,28 @@ pub struct Args {
 pub enum Command {
     /// Apply pending migrations in order, each with its checks in one transaction
     #[command(after_help = "Examples:
-  phasegate migrate                      apply every pending phase
-  phasegate migrate --phase 1            apply up to and including phase 1
-  phasegate migrate --dry-run            print the SQL that would run
-  phasegate migrate --yes                also enter irreversible phases without a prompt")]
+  phasegate migrate                    apply every pending phase
+  phasegate migrate --phase 1          apply up to and including phase 1
+  phasegate migrate --dry-run          print the SQL that would run
+  phasegate migrate --yes              also enter irreversible phases without a prompt")]
     Migrate(MigrateArgs),
     /// Reverse one phase, newest migration first, with its after-rollback checks
     #[command(after_help = "Examples:
-  phasegate rollback --phase 3           asks you to type `rollback phase 3`
+  phasegate rollback --phase 3         asks you to type `rollback phase 3`
   phasegate rollback --phase 2 --dry-run print the rollback SQL stored at apply time
-  phasegate rollback --phase 2 --yes     for scripts
+  phasegate rollback --phase 2 --yes   for scripts
   phasegate rollback --phase 2 --no-backup
-                                           skip the backup of changed rows (recorded in the audit row)
+                                       skip the backup of changed rows (recorded in the audit row)
 
-Before a rollback script changes rows (UPDATE, DELETE, TRUNCATE, DROP TABLE, DROP COLUMN) the rows it
-touches are copied to phasegate_backup.<table>_<run> in the same transaction; `restore --run ID` puts
-them back. Every rollback writes a Markdown report beside its log.")]
+Before a rollback script changes rows (UPDATE, DELETE, TRUNCATE, DROP TABLE, DROP COLUMN), the
+rows it touches are copied to phasegate_backup.<table>_<run> in the same transaction; `restore --run
+ID` puts them back. Every rollback writes a Markdown report beside its log.")]
     Rollback(RollbackArgs),
     /// Put back the rows a rollback backed up
     #[command(after_help = "Examples:
-  phasegate restore --run 3f2a9c1e       the id `rollback` printed (or its first 8 characters)
+  phasegate restore --run 3f2a9c1e     the id `rollback` printed (or its first 8 characters)
   phasegate restore --run 3f2a9c1e --dry-run
-                                           list the backups and change nothing
+                                       list the backups and change nothing
 
 Updated rows are set back by primary key, deleted rows inserted again, dropped columns filled back in,
 all in one transaction under the migration lock. Refuses when a table or column the backup needs no
@@ -68,8 +68,8 @@ longer exists: re-apply the phase that creates it first.")]
     Restore(RestoreArgs),
     /// Connectivity, probe latency, long transactions, lock waits, invalid indexes and the current checks
     #[command(after_help = "Examples:
-  phasegate health                                          one round, details and the decision table
-  phasegate health --watch --interval 30s --duration 1h    a line per round for an hour after a rollback
+  phasegate health                                        one round, details and the decision table
+  phasegate health --watch --interval 30s --duration 1h  a line per round for an hour after a rollback
   phasegate health --probe 'SELECT count(*) FROM api_keys' --warn 200ms --fail 500ms
 
 Exit codes: 0 healthy; 3 a warning threshold was crossed or a check said REVIEW (in any round);
@@ -77,7 +77,7 @@ Exit codes: 0 healthy; 3 a warning threshold was crossed or a check said REVIEW 
     Health(HealthArgs),
     /// Run checks against the current database and print the decision table
     #[command(after_help = "Examples:
-  phasegate validate                     after-migrate checks of every applied migration
+  phasegate validate                   after-migrate checks of the current phase (the latest applied)
   phasegate validate --phase 2 --format json
   phasegate validate --phase 3 --when after-rollback")]
     Validate(ValidateArgs),
@@ -89,10 +89,10 @@ Exit codes: 0 healthy; 3 a warning threshold was crossed or a check said REVIEW 
     Plan(PlanArgs),
     /// Lint the set: its structure and the lock safety of every SQL file, phase-aware
     #[command(after_help = "Examples:
-  phasegate lint                             the set in the current folder
+  phasegate lint                           the set in the current folder
   phasegate lint --dir examples/tenant-keys  another set
-  phasegate lint --format json               findings as JSON, for CI annotations
-  phasegate lint --strict                    warnings fail too (exit 1)
+  phasegate lint --format json             findings as JSON, for CI annotations
+  phasegate lint --strict                  warnings fail too (exit 1)
 
 Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors found or the set does not load.")]
     Lint(LintArgs),
@@ -107,16 +107,16 @@ Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors found or th
     History(HistoryArgs),
     /// Rehearse every phase in a disposable PostgreSQL: migrate, check, roll back, compare, re-apply
     #[command(after_help = "Examples:
-  phasegate verify                                 the clinic set, phase by phase, on Docker
-  phasegate verify --phase 2 --backend local       one phase, on initdb/pg_ctl in a temp folder
-  phasegate verify --from sqlx ../billing/migrations    audit another project's down migrations
-  phasegate verify --junit target/verify.xml       a JUnit report for CI
+  phasegate verify                               the clinic set, phase by phase, on Docker
+  phasegate verify --phase 2 --backend local     one phase, on initdb/pg_ctl in a temp folder
+  phasegate verify --from sqlx ../billing/migrations  audit another project's down migrations
+  phasegate verify --junit target/verify.xml     a JUnit report for CI
 
 Exit 5 when a rollback does not restore the prior state (schema or rows).")]
     Verify(VerifyArgs),
     /// Measure the SPEC section 10 targets in one run; print a table and write JSON
     #[command(after_help = "Examples:
-  phasegate bench                           every benchmark (several minutes; needs Docker, psql, pg_dump)
+  phasegate bench                         every benchmark (several minutes; needs Docker, psql, pg_dump)
   phasegate bench --only backfill --backfill-rows 1000000
   phasegate bench --only fresh-db --only snapshot")]
     Bench(BenchArgs),
@@ -136,14 +136,31 @@ fn rename_examples(mut cmd: clap::Command, bin: &str) -> clap::Command {
         return cmd;
     }
     if let Some(help) = cmd.get_after_help() {
-        let text = help.to_string().replace("  phasegate ", &format!("  {bin} "));
-        cmd = cmd.after_help(text);
+        let text: Vec<String> = help.to_string().lines().map(|l| rename_example(l, bin)).collect();
+        cmd = cmd.after_help(text.join("\n"));
     }
     let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
     for name in names {
         cmd = cmd.mut_subcommand(name, |sc| rename_examples(sc, bin));
     }
     cmd
+}
+
+/// `  phasegate migrate --phase 1     why` as `  cargo xtask migrate --phase 1   why`:
+/// the program name swapped, the explanation kept in its column.
+fn rename_example(line: &str, bin: &str) -> String {
+    let longer = bin.len() as isize - "phasegate".len() as isize;
+    let Some(rest) = line.strip_prefix("  phasegate ") else { return line.to_string() };
+    let renamed = match rest.find("   ") {
+        Some(gap) if longer != 0 => {
+            let (command, after) = rest.split_at(gap);
+            let spaces = after.len() - after.trim_start().len();
+            let keep = (spaces as isize - longer).max(2) as usize;
+            format!("{command}{}{}", " ".repeat(keep), after.trim_start())
+        }
+        _ => rest.to_string(),
+    };
+    format!("  {bin} {renamed}")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

@@ -86,6 +86,10 @@ pub enum Error {
     #[error("phase {later} ({later_name}) is applied after phase {phase}; roll it back first")]
     LaterPhaseApplied { phase: u32, later: u32, later_name: String },
 
+    /// A rollback of a phase an applied irreversible phase came after.
+    #[error("phase {later} ({later_name}) is applied after phase {phase} and is irreversible: phase {phase} can no longer be rolled back; restore the database from the backup taken before phase {later}, or fix forward with a new migration")]
+    PastPointOfNoReturn { phase: u32, later: u32, later_name: String },
+
     /// A rollback of an irreversible phase.
     #[error("phase {phase} ({name}) is irreversible: {reason}. It has no rollback: restore the database from the backup taken before phase {phase} (pg_restore, or your provider's point-in-time recovery), then re-apply from there; or fix forward with a new migration")]
     Irreversible { phase: u32, name: String, reason: String },

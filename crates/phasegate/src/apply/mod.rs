@@ -286,6 +286,9 @@ pub fn refuse_irreversible(phase: &Phase) -> Result<()> {
 pub fn plan_rollback<'a>(set: &'a MigrationSet, phase: &Phase, applied: &BTreeMap<i32, Applied>) -> Result<Vec<&'a Step>> {
     for later in set.phases.iter().filter(|p| p.id > phase.id) {
         if later.steps.iter().any(|s| applied.contains_key(&s.version)) {
+            if !later.reversible {
+                return Err(Error::PastPointOfNoReturn { phase: phase.id, later: later.id, later_name: later.name.clone() });
+            }
             return Err(Error::LaterPhaseApplied { phase: phase.id, later: later.id, later_name: later.name.clone() });
         }
     }

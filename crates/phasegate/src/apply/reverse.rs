@@ -37,7 +37,7 @@ pub(super) fn run_rollback_sql(client: &mut Client, file: &SqlFile, text: &str, 
 /// those stored at apply time, so a rollback still runs if files changed or
 /// vanished.
 fn stored_rollback(step: &Step, a: &Applied, ui: &mut dyn Ui) -> Result<(SqlFile, Vec<Check>)> {
-    let file = step.rollback.clone().ok_or_else(|| Error::NoRollbackFile { version: step.version })?;
+    let file = step.rollback.clone().ok_or(Error::NoRollbackFile { version: step.version })?;
     let (text, checks) = match (&a.rollback_sql, &a.validation_sql) {
         (Some(rb), Some(val)) => {
             if rb != &file.text {
