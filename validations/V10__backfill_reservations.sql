@@ -11,8 +11,8 @@ WHERE s.id IS NULL;
 -- metric: percent
 -- proceed: = 0
 -- review: <= 1
--- description: share of reservations without serviceId (0 proceed, up to 1 manual review, more rollback)
-SELECT 100.0 * count(*) FILTER (WHERE "serviceId" IS NULL) / greatest(count(*), 1)
+-- description: share of reservations without serviceId (0 proceed, up to 1 manual review, more rollback); NULL, shown as no rows, when there are no reservations
+SELECT 100.0 * count(*) FILTER (WHERE "serviceId" IS NULL) / NULLIF(count(*), 0)
 FROM reservations;
 
 -- check: service_mapping_matches
@@ -26,8 +26,8 @@ WHERE r.service::text <> s.code;
 -- check: period_distribution_max_percent
 -- metric: percent
 -- proceed: < 95
--- description: share of the most common period; 95 or more means the parser is clearly wrong
-SELECT coalesce(max(share), 0)
+-- description: share of the most common period; 95 or more means the parser is clearly wrong; NULL, shown as no rows, when no reservation has a period
+SELECT max(share)
 FROM (
   SELECT 100.0 * count(*) / sum(count(*)) OVER () AS share
   FROM reservations
@@ -78,8 +78,8 @@ HAVING count(DISTINCT period) > 1;
 -- metric: percent
 -- proceed: <= 15
 -- review: <= 30
--- description: share of rows whose period came from the createdAt fallback (blank or unrecognised preferredTime); staff should confirm these
-SELECT 100.0 * count(*) FILTER (WHERE phasegate_parse_period_strict("preferredTime") IS NULL) / greatest(count(*), 1)
+-- description: share of rows whose period came from the createdAt fallback (blank or unrecognised preferredTime); staff should confirm these; NULL, shown as no rows, when there are no reservations
+SELECT 100.0 * count(*) FILTER (WHERE phasegate_parse_period_strict("preferredTime") IS NULL) / NULLIF(count(*), 0)
 FROM reservations;
 
 -- check: new_columns_reset

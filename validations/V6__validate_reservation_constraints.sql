@@ -1,3 +1,14 @@
+-- check: new_constraints_added_not_valid
+-- when: before-migrate
+-- severity: critical
+-- description: V5 added the foreign key and the period check NOT VALID (no scan under its ACCESS EXCLUSIVE lock); this migration validates them
+SELECT n.conname, c.convalidated
+FROM unnest(ARRAY['reservations_serviceId_fkey', 'reservations_period_check']) AS n(conname)
+LEFT JOIN pg_constraint c
+  ON c.conname = n.conname
+ AND c.conrelid = 'reservations'::regclass
+WHERE c.oid IS NULL OR c.convalidated;
+
 -- check: new_constraints_validated
 -- severity: critical
 -- description: the foreign key and the period check exist and are validated

@@ -154,6 +154,8 @@ fn kinds() -> Vec<Kind> {
         k("thresholds_without_metric", |d| edit(d, "validations/V2__add_tier.sql", "-- metric: percent\n", ""), "validations/V2__add_tier.sql:6: check `gold_share` has thresholds but no `-- metric: <unit>`"),
         k("threshold_not_a_condition", |d| edit(d, "validations/V2__add_tier.sql", "<= 100", "about 100"), "validations/V2__add_tier.sql:7: `proceed` threshold `about 100` is not a condition"),
         k("threshold_not_a_number", |d| edit(d, "validations/V2__add_tier.sql", "<= 100", "<= lots"), "validations/V2__add_tier.sql:7: `proceed` threshold `lots` is not a number"),
+        k("empty_unknown_verdict", |d| edit(d, "validations/V2__add_tier.sql", "<= 100\n", "<= 100\n-- empty: skip\n"), "validations/V2__add_tier.sql:8: unknown `empty: skip` (expected proceed, review or rollback)"),
+        k("empty_on_an_assertion", |d| edit(d, "validations/V3__fill_tier.sql", "\nSELECT", "\n-- empty: review\nSELECT"), "validations/V3__fill_tier.sql:2: `empty:` is for metric checks; check `tier_filled` is an assertion"),
         k("threshold_bounds_reversed", |d| edit(d, "validations/V2__add_tier.sql", "<= 100", "between 100 and 0"), "validations/V2__add_tier.sql:7: `proceed` threshold `between 100 and 0`: the lower bound is above the upper bound"),
         // Result shapes, SQL errors (in V2, the first pending migration: its
         // transaction must leave nothing behind).
@@ -161,7 +163,6 @@ fn kinds() -> Vec<Kind> {
         k("metric_returns_no_row", |d| edit(d, "validations/V2__add_tier.sql", "FROM customers;", "FROM customers WHERE false GROUP BY id;"), "validations/V2__add_tier.sql:8: metric check `gold_share` returned no rows"),
         k("metric_returns_two_columns", |d| edit(d, "validations/V2__add_tier.sql", "SELECT 100.0", "SELECT 1 AS a, 100.0"), "validations/V2__add_tier.sql:8: metric check `gold_share` returned 2 columns"),
         k("metric_returns_text", |d| edit(d, "validations/V2__add_tier.sql", GOLD_SHARE, "SELECT 'high' AS level;"), "validations/V2__add_tier.sql:8: metric check `gold_share` returned \"high\" in column `level`, not a number"),
-        k("metric_returns_null", |d| edit(d, "validations/V2__add_tier.sql", GOLD_SHARE, "SELECT NULL::numeric AS share;"), "validations/V2__add_tier.sql:8: metric check `gold_share` returned NULL in column `share`"),
         k("sql_syntax_error", |d| edit(d, "migrations/V2__add_tier.sql", "(tier);", "(tier) WHERE;"), "migrations/V2__add_tier.sql:2:58: syntax error at end of input"),
         k("sql_unknown_column", |d| edit(d, "migrations/V2__add_tier.sql", "(tier);", "(tiers);"), "migrations/V2__add_tier.sql:2: column \"tiers\" does not exist"),
         k(

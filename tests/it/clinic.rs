@@ -1,9 +1,13 @@
 //! The clinic reservations set (SPEC 9.1) on its 100k-row seed: every phase
 //! PROCEEDs, phase 4 waits for its typed confirmation, each rollback restores
 //! the schema and rows of the state before its phase, and the normalised
-//! schema after every phase is an insta snapshot.
+//! schema after every phase is an insta snapshot. On an empty database (a
+//! new environment) every phase migrates, validates and rolls back too, its
+//! shares showing "no rows" instead of a verdict on a made-up 0.
 
-use crate::harness::{assert_all_proceed, assert_same_state, clinic_seeded_template, migrate_phase_by_phase, repo, roll_back_phase_by_phase_and_reapply, run, schema_snapshot, TestDb};
+use crate::harness::{
+    assert_all_proceed, assert_same_state, clinic_seeded_template, migrate_phase_by_phase, repo, roll_back_phase_by_phase_and_reapply, run, schema_snapshot, walk_every_phase, TestDb,
+};
 
 #[test]
 fn migrate_walks_every_phase_on_the_seed_with_every_check_proceed() {
@@ -47,6 +51,22 @@ fn migrate_walks_every_phase_on_the_seed_with_every_check_proceed() {
     let error = out.expect_exit(1).error_line();
     assert!(error.starts_with("phase 4 (cleanup) is applied after phase 3 and is irreversible: phase 3 can no longer be rolled back"), "{error}");
     assert!(!error.contains("rollback --phase 4"), "{error}");
+
+    let out = run(&db, &dir, &["validate", "--format", "json"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_all_proceed(&out.json());
+}
+
+/// The checks of V10 that compute a share of the reservations.
+const CLINIC_SHARES: [&str; 3] = ["V10 unmigrated_percent", "V10 period_distribution_max_percent", "V10 fallback_period_percent"];
+
+#[test]
+fn every_phase_migrates_validates_and_rolls_back_on_an_empty_database() {
+    let db = TestDb::new("clinic_empty");
+    // Each share has nothing to measure: shown empty, not judged as 0.
+    walk_every_phase(&db, &repo(), 3).assert_only_these_were_empty(2, &CLINIC_SHARES);
+    let n: i64 = db.client().query_one("SELECT count(*) FROM reservations", &[]).unwrap().get(0);
+    assert_eq!(n, 0, "nothing was seeded");
 }
 
 #[test]

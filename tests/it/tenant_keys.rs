@@ -2,9 +2,13 @@
 //! PROCEEDs and rolls back to the exact state before it; the phase 2
 //! rollback backs up exactly the keys it widens, reports how many tenants
 //! are affected, writes its report, and `restore` brings the keys back byte
-//! for byte.
+//! for byte. On an empty database (a new environment) every phase migrates,
+//! validates and rolls back too, its shares showing "no rows"; `-- empty:`
+//! decides their verdict.
 
-use crate::harness::{migrate_phase_by_phase, roll_back_phase_by_phase_and_reapply, run, tenant_keys, tenant_keys_seeded_template, TestDb};
+use crate::harness::{
+    assert_all_proceed, copy_set, empty_metrics, migrate_phase_by_phase, roll_back_phase_by_phase_and_reapply, run, tenant_keys, tenant_keys_seeded_template, walk_every_phase, TestDb,
+};
 
 #[test]
 fn tenant_keys_rollbacks_restore_the_state_before_each_phase() {
@@ -25,7 +29,54 @@ fn tenant_keys_rollbacks_restore_the_state_before_each_phase() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(!out.json()["rounds"][0]["checks"].as_array().unwrap().is_empty(), "the current phase's checks ran");
 
+    // Phase 3 changes no data, so phase 2's shares still hold: not empty, as measured.
+    let out = run(&db, &dir, &["validate", "--phase", "2", "--format", "json"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc = out.json();
+    assert_all_proceed(&doc);
+    assert_eq!(empty_metrics(&doc), Vec::<String>::new(), "on the seed every metric has something to measure");
+    let value = |name: &str| doc["checks"].as_array().unwrap().iter().find(|c| c["check"] == name).unwrap_or_else(|| panic!("no {name}: {doc:#}"))["value"].as_f64().unwrap();
+    assert_eq!(value("branch_hints_honoured_percent"), 100.0);
+    assert!((value("branch_scoped_tenants_percent") - share).abs() < 1e-6, "{doc:#}");
+
     roll_back_phase_by_phase_and_reapply(&db, &dir, &states, 1, 3);
+}
+
+/// The checks of V5 that compute a share of keys or tenants.
+const TENANT_SHARES: [&str; 3] = ["V5 branch_hints_honoured_percent", "V5 unusable_branch_hints_percent", "V5 branch_scoped_tenants_percent"];
+
+#[test]
+fn tenant_keys_migrate_validate_and_roll_back_on_an_empty_database() {
+    let db = TestDb::new("tk_empty");
+    walk_every_phase(&db, &tenant_keys(), 3).assert_only_these_were_empty(2, &TENANT_SHARES);
+    let n: i64 = db.client().query_one("SELECT count(*) FROM tenants", &[]).unwrap().get(0);
+    assert_eq!(n, 0, "nothing was seeded");
+}
+
+#[test]
+fn the_empty_header_decides_the_verdict_of_nothing_to_measure() {
+    let set = copy_set(&tenant_keys());
+    let file = set.path().join("validations/V5__assign_branch_scopes.sql");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let header = "-- review: <= 50\n";
+    assert_eq!(text.matches(header).count(), 1, "branch_scoped_tenants_percent has one review threshold");
+    std::fs::write(&file, text.replace(header, &format!("{header}-- empty: review\n"))).unwrap();
+
+    let db = TestDb::new("tk_empty_review");
+    let out = run(&db, set.path(), &["migrate", "--phase", "2", "--format", "json"], "");
+    assert_eq!(out.code, 3, "an empty population asked for review: {out:?}");
+    let doc = out.json();
+    let check = doc["checks"].as_array().unwrap().iter().find(|c| c["check"] == "branch_scoped_tenants_percent").expect("the check ran").clone();
+    assert_eq!((&check["verdict"], &check["empty"], &check["value"]), (&"REVIEW".into(), &true.into(), &serde_json::Value::Null), "{check}");
+    assert_eq!(check["threshold"], "between 5 and 30 / review <= 50 / empty REVIEW");
+    let reviewed: Vec<&str> = doc["checks"].as_array().unwrap().iter().filter(|c| c["verdict"] != "PROCEED").map(|c| c["check"].as_str().unwrap()).collect();
+    assert_eq!(reviewed, ["branch_scoped_tenants_percent"], "the other empty shares keep the default, proceed");
+
+    // The text output says so too.
+    let out = run(&db, set.path(), &["validate", "--phase", "2"], "");
+    assert_eq!(out.code, 3, "{out:?}");
+    let line = out.stdout.lines().find(|l| l.contains("branch_scoped_tenants_percent")).unwrap_or_else(|| panic!("{out:?}"));
+    assert!(line.contains(" no rows ") && line.contains("empty REVIEW") && line.ends_with("REVIEW"), "{line}");
 }
 
 /// Every row of api_keys as text, by id.

@@ -6,11 +6,16 @@ use std::io::Write;
 
 use phasegate::{Action, Backup, CheckResult, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepOutcome, StepStatus, Verdict, When};
 
-/// Formats a check value with its unit: `0 rows`, `0.4 percent`.
-pub fn fmt_value(v: f64, unit: &str) -> String {
+/// Formats a check value with its unit: `0 rows`, `0.4 percent`; a metric
+/// with nothing to measure (its query returned NULL) is `no rows`.
+pub fn fmt_value(v: Option<f64>, unit: &str) -> String {
+    let Some(v) = v else { return EMPTY_VALUE.to_string() };
     let n = if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string() };
     format!("{n} {unit}")
 }
+
+/// How a metric with nothing to measure shows in every human-readable output.
+pub const EMPTY_VALUE: &str = "no rows";
 
 /// ANSI colours, off unless the output is a terminal and NO_COLOR is unset
 /// (the CLI decides).
@@ -315,4 +320,88 @@ pub fn rollback_markdown(d: &RollbackDoc) -> String {
     s.push_str(&format!("- [ ] Health watched for 1 hour: `{}`\n", d.health_command));
     s.push_str("- [ ] Postmortem scheduled (within 72 hours)\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phasegate::{Severity, When};
+
+    /// A metric result: `value` None is a metric with nothing to measure.
+    fn metric(check: &str, when: When, value: Option<f64>, verdict: Verdict) -> CheckResult {
+        CheckResult {
+            version: 5,
+            check: check.into(),
+            when,
+            severity: Severity::Critical,
+            verdict,
+            value,
+            empty: value.is_none(),
+            unit: "tenants".into(),
+            threshold: ">= 0".into(),
+            evidence: Vec::new(),
+            file: "validations/V5__x.sql".into(),
+            line: 1,
+            duration_ms: 0.1,
+        }
+    }
+
+    #[test]
+    fn a_metric_with_nothing_to_measure_shows_as_no_rows() {
+        assert_eq!(fmt_value(None, "percent"), "no rows");
+        assert_eq!(fmt_value(Some(0.0), "percent"), "0 percent");
+        assert_eq!(fmt_value(Some(12.5), "percent"), "12.5 percent");
+
+        let results = [metric("share", When::AfterMigrate, None, Verdict::Proceed), metric("count", When::AfterMigrate, Some(3.0), Verdict::Proceed)];
+        let mut out = Vec::new();
+        decision_table(&mut out, &results, Style::default()).unwrap();
+        let table = String::from_utf8(out).unwrap();
+        let line = table.lines().find(|l| l.contains("share")).unwrap();
+        assert!(line.contains(" no rows ") && line.ends_with("PROCEED"), "{table}");
+
+        let json = serde_json::to_value(&results[0]).unwrap();
+        assert_eq!((&json["value"], &json["empty"]), (&serde_json::Value::Null, &serde_json::Value::Bool(true)), "{json}");
+        assert_eq!(serde_json::to_value(&results[1]).unwrap()["empty"], false);
+    }
+
+    #[test]
+    fn the_rollback_report_shows_an_empty_metric_as_no_rows() {
+        let step = phasegate::StepOutcome {
+            version: 5,
+            name: "assign".into(),
+            phase: 2,
+            action: phasegate::Action::Rollback,
+            status: StepStatus::Done,
+            duration_ms: 1.0,
+            retries: 0,
+            rows: Some(0),
+            checks: vec![metric("affected_tenants", When::BeforeRollback, None, Verdict::Proceed)],
+            backups: Vec::new(),
+            error: None,
+        };
+        let outcome = RunOutcome { steps: vec![step], verdict: Some(Verdict::Proceed), ..Default::default() };
+        let doc = RollbackDoc {
+            run_id: "r",
+            phase: 2,
+            phase_name: "data",
+            phase_summary: "s",
+            set_dir: ".",
+            database: "db",
+            operator: "me",
+            db_user: "me",
+            started_at: "now",
+            duration_s: 0.1,
+            verdict: Some(Verdict::Proceed),
+            exit_code: 0,
+            error: None,
+            outcome: Some(&outcome),
+            no_backup: false,
+            restore_command: "restore",
+            health_command: "health",
+            log_file: None,
+        };
+        let md = rollback_markdown(&doc);
+        assert!(md.contains("| V5 | `affected_tenants` | before-rollback | no rows | >= 0 | **PROCEED** |"), "{md}");
+        assert!(md.contains("affected `affected_tenants` = no rows"), "{md}");
+    }
 }

@@ -19,6 +19,18 @@ pub enum Verdict {
     Rollback,
 }
 
+impl Verdict {
+    /// Parses the lowercase form used in check headers: `proceed`, `review`, `rollback`.
+    pub fn parse(s: &str) -> Option<Verdict> {
+        match s {
+            "proceed" => Some(Verdict::Proceed),
+            "review" => Some(Verdict::Review),
+            "rollback" => Some(Verdict::Rollback),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -152,8 +164,9 @@ impl fmt::Display for Condition {
 pub enum CheckKind {
     /// The query returns offending rows; none passes.
     Assertion,
-    /// The query returns one number; thresholds decide.
-    Metric { unit: String, proceed: Condition, review: Option<Condition> },
+    /// The query returns one number; thresholds decide. A NULL means there
+    /// is nothing to measure (an empty population): `empty` is the verdict.
+    Metric { unit: String, proceed: Condition, review: Option<Condition>, empty: Verdict },
 }
 
 /// One check of a validation file.
@@ -173,12 +186,21 @@ pub struct Check {
 }
 
 impl Check {
-    /// The rule as text, for reports: `= 0 / <= 1` or `0 rows`.
+    /// The rule as text, for reports: `= 0 / review <= 1` or `0 rows`; an
+    /// `empty:` verdict other than the default is appended (`/ empty REVIEW`).
     pub fn threshold(&self) -> String {
         match &self.kind {
             CheckKind::Assertion => "0 rows".into(),
-            CheckKind::Metric { proceed, review: Some(r), .. } => format!("{proceed} / review {r}"),
-            CheckKind::Metric { proceed, review: None, .. } => proceed.to_string(),
+            CheckKind::Metric { proceed, review, empty, .. } => {
+                let mut s = proceed.to_string();
+                if let Some(r) = review {
+                    s.push_str(&format!(" / review {r}"));
+                }
+                if *empty != Verdict::Proceed {
+                    s.push_str(&format!(" / empty {empty}"));
+                }
+                s
+            }
         }
     }
 }
@@ -248,8 +270,8 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
             i += 1;
         }
         let header_line = start + 1;
-        let (mut name, mut description, mut severity, mut metric, mut proceed, mut review, mut when) =
-            (String::new(), None, None, None, None, None, None);
+        let (mut name, mut description, mut severity, mut metric, mut proceed, mut review, mut when, mut empty) =
+            (String::new(), None, None, None, None, None, None, None);
         for (line, k, v) in &fields {
             let line = *line;
             let dup = |set: bool| if set { Err(err(line, format!("`{k}` given twice in check header"))) } else { Ok(()) };
@@ -291,9 +313,14 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
                         err(line, format!("unknown `when: {v}` (expected after-migrate, after-rollback, before-migrate or before-rollback)"))
                     })?);
                 }
+                "empty" => {
+                    dup(empty.is_some())?;
+                    let v = Verdict::parse(v).ok_or_else(|| err(line, format!("unknown `empty: {v}` (expected proceed, review or rollback)")))?;
+                    empty = Some((line, v));
+                }
                 other => {
                     return Err(err(line, format!(
-                        "unknown check key `{other}` (expected check, description, severity, metric, proceed, review, when)"
+                        "unknown check key `{other}` (expected check, description, severity, metric, proceed, review, empty, when)"
                     )))
                 }
             }
@@ -302,13 +329,18 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
             return Err(err(header_line, format!("check `{name}` is defined twice in this file")));
         }
         let kind = match (metric, proceed, review) {
-            (Some((_, unit)), Some((_, p)), r) => CheckKind::Metric { unit, proceed: p, review: r.map(|r| r.1) },
+            (Some((_, unit)), Some((_, p)), r) => {
+                CheckKind::Metric { unit, proceed: p, review: r.map(|r| r.1), empty: empty.map_or(Verdict::Proceed, |e| e.1) }
+            }
             (Some((line, _)), None, _) => {
                 return Err(err(line, format!("metric check `{name}` has no thresholds: add `-- proceed: <condition>` (and optionally `-- review:`)")))
             }
             (None, p, r) => {
                 if let Some((line, _)) = p.or(r) {
                     return Err(err(line, format!("check `{name}` has thresholds but no `-- metric: <unit>`; an assertion check passes when it returns no rows")));
+                }
+                if let Some((line, _)) = empty {
+                    return Err(err(line, format!("`empty:` is for metric checks; check `{name}` is an assertion, which passes when it returns no rows")));
                 }
                 CheckKind::Assertion
             }
@@ -354,8 +386,12 @@ pub struct CheckResult {
     pub when: When,
     pub severity: Severity,
     pub verdict: Verdict,
-    /// The metric's value, or the number of offending rows of an assertion.
-    pub value: f64,
+    /// The metric's value, or the number of offending rows of an assertion;
+    /// `None` (JSON `null`) when a metric had nothing to measure.
+    pub value: Option<f64>,
+    /// The metric query returned NULL: nothing to measure (an empty
+    /// population); the verdict is the check's `empty:` header.
+    pub empty: bool,
     pub unit: String,
     pub threshold: String,
     /// The first offending rows of an assertion, as JSON objects.
@@ -392,14 +428,14 @@ pub fn run(client: &mut impl GenericClient, version: i32, check: &Check) -> Resu
                 (_, Severity::Warning) => Verdict::Review,
                 (_, Severity::Critical) => Verdict::Rollback,
             };
-            (verdict, count as f64, "rows".to_string(), evidence)
+            (verdict, Some(count as f64), "rows".to_string(), evidence)
         }
-        CheckKind::Metric { unit, proceed, review } => {
+        CheckKind::Metric { unit, proceed, review, empty } => {
             let q = format!("{METRIC_PREFIX}{}\n) q LIMIT 2", check.sql);
             let rows = client.query(q.as_str(), &[]).map_err(|e| sql_err(METRIC_PREFIX, e))?;
             let shape = |m: String| Error::Load {
                 at: at(check.sql_line),
-                message: format!("metric check `{}` {m}; a metric query returns one row with one number", check.name),
+                message: format!("metric check `{}` {m}; a metric query returns one row with one number (NULL when there is nothing to measure)", check.name),
             };
             if rows.len() != 1 {
                 return Err(shape(format!("returned {} rows", if rows.is_empty() { "no".to_string() } else { "several".to_string() })));
@@ -411,17 +447,11 @@ pub fn run(client: &mut impl GenericClient, version: i32, check: &Check) -> Resu
             }
             let (col, v) = map.into_iter().next().expect("one column");
             let value = match &v {
-                serde_json::Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
-                serde_json::Value::Null => return Err(shape(format!("returned NULL in column `{col}`"))),
+                serde_json::Value::Number(n) => Some(n.as_f64().unwrap_or(f64::NAN)),
+                serde_json::Value::Null => None,
                 other => return Err(shape(format!("returned {other} in column `{col}`, not a number"))),
             };
-            let verdict = if proceed.holds(value) {
-                Verdict::Proceed
-            } else if review.is_some_and(|r| r.holds(value)) {
-                Verdict::Review
-            } else {
-                Verdict::Rollback
-            };
+            let verdict = metric_verdict(proceed, review.as_ref(), *empty, value);
             (verdict, value, unit.clone(), Vec::new())
         }
     };
@@ -434,6 +464,7 @@ pub fn run(client: &mut impl GenericClient, version: i32, check: &Check) -> Resu
         severity: check.severity,
         verdict,
         value,
+        empty: value.is_none(),
         unit,
         threshold: check.threshold(),
         evidence,
@@ -441,6 +472,18 @@ pub fn run(client: &mut impl GenericClient, version: i32, check: &Check) -> Resu
         line: check.line,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
+}
+
+/// A metric's verdict: `proceed` satisfied is PROCEED, else `review`
+/// satisfied is REVIEW, else ROLLBACK; no value (NULL: nothing to measure)
+/// is the `empty` verdict.
+fn metric_verdict(proceed: &Condition, review: Option<&Condition>, empty: Verdict, value: Option<f64>) -> Verdict {
+    match value {
+        None => empty,
+        Some(v) if proceed.holds(v) => Verdict::Proceed,
+        Some(v) if review.is_some_and(|r| r.holds(v)) => Verdict::Review,
+        Some(_) => Verdict::Rollback,
+    }
 }
 
 /// The worst verdict of a set of results; PROCEED when there are none.
@@ -474,7 +517,7 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let e = parse("-- check: a\n-- colour: red\nSELECT 1").unwrap_err().to_string();
-        assert_eq!(e, "validations/V1__x.sql:2: unknown check key `colour` (expected check, description, severity, metric, proceed, review, when)");
+        assert_eq!(e, "validations/V1__x.sql:2: unknown check key `colour` (expected check, description, severity, metric, proceed, review, empty, when)");
         let e = parse("-- check: a\n-- metric: percent\nSELECT 1").unwrap_err().to_string();
         assert!(e.starts_with("validations/V1__x.sql:2: metric check `a` has no thresholds"), "{e}");
         let e = parse("-- check: a\n-- proceed: = 0\nSELECT 1").unwrap_err().to_string();
@@ -495,6 +538,50 @@ mod tests {
         assert_eq!(checks[0].when, When::BeforeRollback);
         let e = parse("-- check: a\n-- when: before-lunch\nSELECT 1").unwrap_err().to_string();
         assert!(e.contains("expected after-migrate, after-rollback, before-migrate or before-rollback"), "{e}");
+    }
+
+    #[test]
+    fn empty_header_sets_the_verdict_of_nothing_to_measure() {
+        let metric = |header: &str| parse(&format!("-- check: share\n-- metric: percent\n-- proceed: = 100\n{header}SELECT NULL::numeric")).map(|c| c[0].clone());
+        let empty = |c: &Check| match c.kind {
+            CheckKind::Metric { empty, .. } => empty,
+            CheckKind::Assertion => panic!("not a metric"),
+        };
+        assert_eq!(empty(&metric("").unwrap()), Verdict::Proceed, "the default is proceed");
+        for (word, verdict) in [("proceed", Verdict::Proceed), ("review", Verdict::Review), ("rollback", Verdict::Rollback)] {
+            assert_eq!(empty(&metric(&format!("-- empty: {word}\n")).unwrap()), verdict, "{word}");
+        }
+        // Before `metric:` too: headers are unordered.
+        let c = parse("-- check: share\n-- empty: review\n-- metric: percent\n-- proceed: = 100\nSELECT 1").unwrap();
+        assert_eq!(empty(&c[0]), Verdict::Review);
+        assert_eq!(c[0].threshold(), "= 100 / empty REVIEW");
+        assert_eq!(metric("").unwrap().threshold(), "= 100", "the default adds nothing to the threshold");
+    }
+
+    #[test]
+    fn empty_header_errors_name_the_line() {
+        let e = parse("-- check: share\n-- metric: percent\n-- proceed: = 0\n-- empty: skip\nSELECT 1").unwrap_err().to_string();
+        assert_eq!(e, "validations/V1__x.sql:4: unknown `empty: skip` (expected proceed, review or rollback)");
+        let e = parse("-- check: share\n-- metric: percent\n-- proceed: = 0\n-- empty: PROCEED\nSELECT 1").unwrap_err().to_string();
+        assert!(e.starts_with("validations/V1__x.sql:4: unknown `empty: PROCEED`"), "{e}");
+        let e = parse("-- check: share\n-- metric: percent\n-- proceed: = 0\n-- empty:\nSELECT 1").unwrap_err().to_string();
+        assert!(e.starts_with("validations/V1__x.sql:4: unknown `empty: `"), "{e}");
+        let e = parse("-- check: rows_left\n-- severity: warning\n-- empty: review\nSELECT 1 WHERE false").unwrap_err().to_string();
+        assert_eq!(e, "validations/V1__x.sql:3: `empty:` is for metric checks; check `rows_left` is an assertion, which passes when it returns no rows");
+        let e = parse("-- check: share\n-- metric: percent\n-- proceed: = 0\n-- empty: review\n-- empty: rollback\nSELECT 1").unwrap_err().to_string();
+        assert!(e.starts_with("validations/V1__x.sql:5: `empty` given twice"), "{e}");
+    }
+
+    #[test]
+    fn a_null_metric_takes_the_empty_verdict_and_a_number_the_thresholds() {
+        let (p, r) = (Condition::Eq { value: 0.0 }, Condition::Le { value: 1.0 });
+        for empty in [Verdict::Proceed, Verdict::Review, Verdict::Rollback] {
+            assert_eq!(metric_verdict(&p, Some(&r), empty, None), empty);
+            assert_eq!(metric_verdict(&p, Some(&r), empty, Some(0.0)), Verdict::Proceed);
+            assert_eq!(metric_verdict(&p, Some(&r), empty, Some(0.5)), Verdict::Review);
+            assert_eq!(metric_verdict(&p, Some(&r), empty, Some(2.0)), Verdict::Rollback);
+        }
+        assert_eq!(metric_verdict(&p, None, Verdict::Proceed, Some(0.5)), Verdict::Rollback);
     }
 
     #[test]

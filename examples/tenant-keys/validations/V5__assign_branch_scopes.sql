@@ -1,8 +1,8 @@
 -- check: branch_hints_honoured_percent
 -- metric: percent
 -- proceed: = 100
--- description: share of keys whose metadata names a branch of their own tenant that are now scoped to that branch
-SELECT 100.0 * count(*) FILTER (WHERE k.scope = 'branch' AND k.branch_id = b.id) / greatest(count(*), 1)
+-- description: share of keys whose metadata names a branch of their own tenant that are now scoped to that branch; NULL, shown as no rows, when no key has such a hint
+SELECT 100.0 * count(*) FILTER (WHERE k.scope = 'branch' AND k.branch_id = b.id) / NULLIF(count(*), 0)
 FROM api_keys k
 JOIN branches b ON b.tenant_id = k.tenant_id AND b.id::text = lower(btrim(k.metadata ->> 'branch_id'))
 WHERE jsonb_typeof(k.metadata -> 'branch_id') = 'string';
@@ -19,8 +19,8 @@ WHERE scope = 'branch'
 -- metric: percent
 -- proceed: <= 10
 -- review: <= 25
--- description: share of branch hints that name no branch of the key's tenant (those keys stay tenant-wide; support should contact their tenants)
-SELECT 100.0 * count(*) FILTER (WHERE scope = 'tenant') / greatest(count(*), 1)
+-- description: share of branch hints that name no branch of the key's tenant (those keys stay tenant-wide; support should contact their tenants); NULL, shown as no rows, when no key has a branch hint
+SELECT 100.0 * count(*) FILTER (WHERE scope = 'tenant') / NULLIF(count(*), 0)
 FROM api_keys
 WHERE jsonb_typeof(metadata -> 'branch_id') = 'string';
 
@@ -28,9 +28,9 @@ WHERE jsonb_typeof(metadata -> 'branch_id') = 'string';
 -- metric: percent
 -- proceed: between 5 and 30
 -- review: <= 50
--- description: share of tenants with at least one branch-scoped key (15-20% expected)
+-- description: share of tenants with at least one branch-scoped key (15-20% expected); NULL, shown as no rows, when there are no tenants
 SELECT 100.0 * (SELECT count(DISTINCT tenant_id) FROM api_keys WHERE scope = 'branch')
-       / greatest((SELECT count(*) FROM tenants), 1);
+       / NULLIF((SELECT count(*) FROM tenants), 0);
 
 -- check: affected_keys
 -- when: before-rollback

@@ -13,7 +13,9 @@ use std::path::PathBuf;
 pub use child::{Child, BIN, PROCESS_BOUND};
 pub use cmd::{cli, on, run, Cmd, Output};
 pub use server::{clinic_seeded_template, server, tenant_keys, tenant_keys_seeded_template, TestDb};
-pub use state::{assert_all_proceed, assert_same_state, copy_set, migrate_phase_by_phase, roll_back_phase_by_phase_and_reapply, schema_snapshot};
+pub use state::{
+    assert_all_proceed, assert_same_state, copy_set, empty_metrics, migrate_phase_by_phase, roll_back_phase_by_phase_and_reapply, schema_snapshot, walk_every_phase,
+};
 
 /// The repository root (the clinic set lives there).
 pub fn repo() -> PathBuf {

@@ -69,8 +69,10 @@ pub fn assert_all_proceed(doc: &serde_json::Value) {
 }
 
 /// Snapshots the state, then migrates phase by phase up to `last`, asserting
-/// every check PROCEEDs and comparing each schema with the insta snapshot
-/// `<label>_schema_after_phase_N`. Returns the snapshot after each phase
+/// every check PROCEEDs (and PROCEEDs again in `validate`, with no metric
+/// empty: a seeded database gives each something to measure) and comparing
+/// each schema with the insta snapshot `<label>_schema_after_phase_N`.
+/// Returns the snapshot after each phase
 /// (index 0: before the first).
 #[track_caller]
 pub fn migrate_phase_by_phase(db: &TestDb, dir: &Path, label: &str, first: u32, last: u32) -> Vec<phasegate::Snapshot> {
@@ -80,6 +82,8 @@ pub fn migrate_phase_by_phase(db: &TestDb, dir: &Path, label: &str, first: u32, 
         let out = run(db, dir, &["migrate", "--phase", &phase.to_string(), "--format", "json"], "");
         assert_eq!(out.code, 0, "migrate --phase {phase}: {out:?}");
         assert_all_proceed(&out.json());
+        let doc = proceeds(db, dir, &["validate"]);
+        assert_eq!(empty_metrics(&doc), Vec::<String>::new(), "validate after phase {phase}: {doc:#}");
         let snap = db.snapshot();
         schema_snapshot(&format!("{label}_schema_after_phase_{phase}"), &snap.schema);
         states.push(snap);
@@ -105,3 +109,88 @@ pub fn roll_back_phase_by_phase_and_reapply(db: &TestDb, dir: &Path, states: &[p
     assert_same_state(&states[(last - first + 1) as usize], &db.snapshot(), &format!("after re-applying phases {first}-{last}"));
 }
 
+/// The metric checks that said "nothing to measure" (JSON `"empty": true`,
+/// `"value": null`) in a command's output, as `V<version> <check>`.
+pub fn empty_metrics(doc: &serde_json::Value) -> Vec<String> {
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["empty"] == true)
+        .map(|c| {
+            assert!(c["value"].is_null(), "an empty metric has no value: {c}");
+            format!("V{} {}", c["version"], c["check"].as_str().unwrap())
+        })
+        .collect()
+}
+
+/// Runs a command with `--format json`, asserting exit 0 and every check
+/// PROCEED; returns the document.
+#[track_caller]
+fn proceeds(db: &TestDb, dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut full = args.to_vec();
+    full.extend(["--format", "json"]);
+    let out = run(db, dir, &full, "");
+    assert_eq!(out.code, 0, "{args:?}: {out:?}");
+    let doc = out.json();
+    assert_all_proceed(&doc);
+    doc
+}
+
+/// What a set's walk over a database reported.
+#[derive(Debug)]
+pub struct Walk {
+    /// Every metric that had nothing to measure, per command (`validate`,
+    /// `migrate --phase 3`, `rollback --phase 2`, ...), in order.
+    pub empty: Vec<(String, Vec<String>)>,
+    /// The text (decision tables) of `validate` after each reversible phase.
+    pub validate_text: String,
+}
+
+impl Walk {
+    /// Asserts that exactly `shares` (`V<version> <check>`, the checks of
+    /// phase `phase` computing a share) had nothing to measure: in `migrate`
+    /// and `validate` of that phase and in the final `migrate --yes`, and
+    /// nowhere else; and that the decision table shows each as "no rows",
+    /// PROCEED.
+    #[track_caller]
+    pub fn assert_only_these_were_empty(&self, phase: u32, shares: &[&str]) {
+        for (what, empty) in &self.empty {
+            let expected: &[&str] = if [format!("migrate --phase {phase}"), format!("validate after phase {phase}"), "migrate --yes".into()].contains(what) { shares } else { &[] };
+            assert_eq!(empty, expected, "{what}: {self:?}");
+        }
+        for share in shares {
+            let name = share.split_once(' ').unwrap().1;
+            let line = self.validate_text.lines().find(|l| l.contains(name)).unwrap_or_else(|| panic!("no {name} in:\n{}", self.validate_text));
+            assert!(line.contains(" no rows ") && line.ends_with("PROCEED"), "{line}");
+        }
+    }
+}
+
+/// The life of a set on one database, every command exiting 0 with every
+/// check PROCEED: each phase up to `last_reversible` migrated and validated
+/// (JSON and text), then rolled back from `last_reversible` down to 1,
+/// newest first, then every phase migrated at once (`--yes` confirms the
+/// irreversible ones) and validated again. `validate` runs the current
+/// phase's checks: an earlier phase's after-migrate checks describe the
+/// state right after it, which a later phase changes.
+#[track_caller]
+pub fn walk_every_phase(db: &TestDb, dir: &Path, last_reversible: u32) -> Walk {
+    let (mut empty, mut validate_text) = (Vec::new(), String::new());
+    let mut record = |what: String, doc: &serde_json::Value| empty.push((what, empty_metrics(doc)));
+    for phase in 1..=last_reversible {
+        let p = phase.to_string();
+        record(format!("migrate --phase {p}"), &proceeds(db, dir, &["migrate", "--phase", &p]));
+        record(format!("validate after phase {p}"), &proceeds(db, dir, &["validate"]));
+        let text = run(db, dir, &["validate"], "");
+        assert_eq!(text.code, 0, "{text:?}");
+        validate_text.push_str(&text.stdout);
+    }
+    for phase in (1..=last_reversible).rev() {
+        let p = phase.to_string();
+        record(format!("rollback --phase {p}"), &proceeds(db, dir, &["rollback", "--phase", &p, "--yes"]));
+    }
+    record("migrate --yes".into(), &proceeds(db, dir, &["migrate", "--yes"]));
+    record("validate after every phase".into(), &proceeds(db, dir, &["validate"]));
+    Walk { empty, validate_text }
+}
