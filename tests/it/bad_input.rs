@@ -77,7 +77,7 @@ fn kinds() -> Vec<Kind> {
         k("missing_validation", |d| remove(d, "validations/V2__add_tier.sql"), "validations/V2__add_tier.sql: missing validation for migration 2"),
         k("rollback_in_irreversible_phase", |d| write(d, "rollback/V4__drop_legacy.sql", "SELECT 1;"), "rollback/V4__drop_legacy.sql: phase 3 is irreversible, so migration 4 must have no rollback file"),
         // phases.toml.
-        k("manifest_missing", |d| remove(d, "phases.toml"), "phases.toml: No such file or directory"),
+        k("manifest_missing", |d| remove(d, "phases.toml"), "no migration set in "),
         k("manifest_not_toml", |d| edit(d, "phases.toml", "[[phase]]\nid = 2", "[[phase]\nid = 2"), "phases.toml:9: "),
         k("manifest_unknown_field", |d| edit(d, "phases.toml", "versions = [1]\n", "versions = [1]\ncolour = \"red\"\n"), "phases.toml:8: unknown field `colour`"),
         k("manifest_without_phases", |d| write(d, "phases.toml", "# nothing yet\n"), "phases.toml:1: no `[[phase]]` defined"),

@@ -255,3 +255,17 @@ fn plan_rates_each_clinic_phase() {
     let cleanup = &doc["phases"][4];
     assert!(cleanup["locks"].as_array().unwrap().iter().any(|l| l == "ACCESS EXCLUSIVE"), "{cleanup}");
 }
+
+#[test]
+fn a_folder_without_a_set_is_one_line_and_gets_no_logs_folder() {
+    let empty = tempfile::tempdir().unwrap();
+    for args in [&["migrate"][..], &["status"], &["rollback", "--phase", "1", "--yes"], &["validate"]] {
+        let out = Cmd::new(args).url("postgres://app@127.0.0.1:1/nowhere").dir(empty.path()).run();
+        let error = out.expect_exit(1).error_line();
+        assert_eq!(error, format!("no migration set in {}: phases.toml not found; pass --dir", empty.path().display()), "{args:?}");
+    }
+    let out = Cmd::new(&["lint"]).dir(empty.path()).run();
+    out.expect_exit(1);
+    assert!(out.stdout.contains("no migration set in"), "{}", out.stdout);
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0, "nothing was created in a folder without a set");
+}

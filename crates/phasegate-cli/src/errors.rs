@@ -24,6 +24,7 @@ pub fn render(e: &anyhow::Error, bin: &str) -> String {
             format!(" (`{bin} migrate --phase N`)")
         }
         Error::Backend { backend: "docker", .. } => format!("; {INSTALL_HINT}"),
+        Error::NoMigrationSet { .. } => "; pass --dir".to_string(),
         _ => String::new(),
     };
     one_line(&format!("{err}{hint}"))

@@ -52,6 +52,10 @@ pub enum Error {
     #[error("{}: {source}", display_path(path))]
     Io { path: PathBuf, source: std::io::Error },
 
+    /// The folder holds no migration set (no phases.toml).
+    #[error("no migration set in {}: phases.toml not found", display_path(dir))]
+    NoMigrationSet { dir: PathBuf },
+
     /// The database could not be reached or refused the login. `target` is the
     /// connection string with its password removed.
     #[error("cannot connect to {target}: {message}")]

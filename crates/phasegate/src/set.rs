@@ -148,6 +148,9 @@ struct SeedToml {
 /// Loads and validates the migration set in `dir`.
 pub fn load(dir: &Path) -> Result<MigrationSet> {
     let manifest_path = dir.join(MANIFEST);
+    if !manifest_path.is_file() {
+        return Err(Error::NoMigrationSet { dir: dir.to_path_buf() });
+    }
     let text = read_text(&manifest_path)?;
     let line_at = |offset: usize| sqltext::line_of(&text, offset);
     let merr = |line: usize, message: String| Error::Load { at: Location::line(&manifest_path, line), message };

@@ -7,7 +7,7 @@ use crate::cli::DemoArgs;
 use phasegate::{MigrationSet, Server, Target};
 
 pub fn run(a: DemoArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "demo", None, a.set.format, Some(a.set.dir.join("logs")));
+    let mut run = Run::new(ctx, "demo", None, a.set.format, super::logs_for(&a.set.dir, None));
     run.yes = true;
     run.audit = false;
     let report = body(&a, &mut run);

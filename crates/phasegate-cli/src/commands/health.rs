@@ -19,7 +19,7 @@ struct HealthJson<'a> {
 }
 
 pub fn run(a: HealthArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "health", None, a.connect.set.format, Some(log_dir(&a.connect)));
+    let mut run = Run::new(ctx, "health", None, a.connect.set.format, log_dir(&a.connect));
     let report = body(&a, &mut run);
     run.finish(report)
 }

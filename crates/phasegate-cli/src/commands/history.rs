@@ -20,7 +20,7 @@ struct RunJson<'a> {
 }
 
 pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "history", None, a.connect.set.format, Some(log_dir(&a.connect)));
+    let mut run = Run::new(ctx, "history", None, a.connect.set.format, log_dir(&a.connect));
     run.audit = false;
     let client = match run.connect(&a.connect, None) {
         Ok(c) => c,

@@ -7,7 +7,7 @@ use crate::cli::MigrateArgs;
 use phasegate::{display_path, MigrationSet, Target};
 
 pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "migrate", a.phase, a.connect.set.format, Some(log_dir(&a.connect)));
+    let mut run = Run::new(ctx, "migrate", a.phase, a.connect.set.format, log_dir(&a.connect));
     run.yes = a.yes;
     run.audit = !a.dry_run;
     let report = body(&a, &mut run);

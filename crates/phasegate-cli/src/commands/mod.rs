@@ -456,9 +456,19 @@ pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str, url: &s
     }
 }
 
-/// The log folder of a run: `--log-dir`, or `logs/` in the set's folder.
-pub fn log_dir(c: &ConnectArgs) -> PathBuf {
-    c.log_dir.clone().unwrap_or_else(|| c.set.dir.join("logs"))
+/// The log folder of a run: `--log-dir`, or `logs/` in the set's folder,
+/// but only where there is a set: a command run in the wrong folder leaves
+/// nothing behind there.
+pub fn log_dir(c: &ConnectArgs) -> Option<PathBuf> {
+    logs_for(&c.set.dir, c.log_dir.as_ref())
+}
+
+/// [`log_dir`] for commands without a connection (verify, demo).
+pub fn logs_for(set_dir: &std::path::Path, explicit: Option<&PathBuf>) -> Option<PathBuf> {
+    match explicit {
+        Some(d) => Some(d.clone()),
+        None => set_dir.join(phasegate::MANIFEST).is_file().then(|| set_dir.join("logs")),
+    }
 }
 
 /// A report for an error before anything ran.

@@ -16,7 +16,7 @@ struct RestoreJson {
 }
 
 pub fn run(a: RestoreArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "restore", None, a.connect.set.format, Some(log_dir(&a.connect)));
+    let mut run = Run::new(ctx, "restore", None, a.connect.set.format, log_dir(&a.connect));
     run.yes = a.yes;
     run.audit = !a.dry_run;
     run.args = vec!["--run".into(), a.run.clone()];

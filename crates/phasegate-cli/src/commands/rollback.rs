@@ -18,7 +18,7 @@ struct RollbackJson {
 }
 
 pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "rollback", Some(a.phase), a.connect.set.format, Some(log_dir(&a.connect)));
+    let mut run = Run::new(ctx, "rollback", Some(a.phase), a.connect.set.format, log_dir(&a.connect));
     run.yes = a.yes;
     run.audit = !a.dry_run;
     if a.no_backup {

@@ -12,7 +12,7 @@ struct SnapshotJson<'a> {
 }
 
 pub fn run(a: SnapshotArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "snapshot", None, a.connect.set.format, Some(log_dir(&a.connect)));
+    let mut run = Run::new(ctx, "snapshot", None, a.connect.set.format, log_dir(&a.connect));
     run.audit = false;
     let client = match run.connect(&a.connect, None) {
         Ok(c) => c,

@@ -47,7 +47,7 @@ struct StatusJson<'a> {
 }
 
 pub fn run(a: StatusArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "status", None, a.connect.set.format, Some(log_dir(&a.connect)));
+    let mut run = Run::new(ctx, "status", None, a.connect.set.format, log_dir(&a.connect));
     let report = body(&a, &mut run);
     run.finish(report)
 }

@@ -5,7 +5,7 @@ use crate::cli::ValidateArgs;
 use crate::report;
 
 pub fn run(a: ValidateArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "validate", a.phase, a.connect.set.format, Some(log_dir(&a.connect)));
+    let mut run = Run::new(ctx, "validate", a.phase, a.connect.set.format, log_dir(&a.connect));
     let report = body(&a, &mut run);
     run.finish(report)
 }

@@ -20,8 +20,7 @@ struct VerifyJson<'a> {
 }
 
 pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> i32 {
-    let log_dir = a.log_dir.clone().unwrap_or_else(|| a.set.dir.join("logs"));
-    let mut run = Run::new(ctx, "verify", a.phase, a.set.format, Some(log_dir));
+    let mut run = Run::new(ctx, "verify", a.phase, a.set.format, super::logs_for(&a.set.dir, a.log_dir.as_ref()));
     run.yes = true;
     run.audit = false;
     let report = body(&a, &mut run);
