@@ -78,6 +78,17 @@ pub enum Error {
     /// and what to do instead.
     #[error("{0}")]
     Refused(String),
+
+    /// No migration layout phasegate reads matches this folder: `at` names
+    /// the first file none of them claims (or the folder, when it holds no
+    /// migration file at all).
+    #[error("{at}: no migration layout reads this (tried {})", tried.join(", "))]
+    UnknownLayout { at: Location, tried: Vec<&'static str> },
+
+    /// A `${name}` placeholder (Flyway) or environment variable (goose
+    /// ENVSUBST) in a migration file has no value.
+    #[error("{at}: no value for placeholder `{name}`")]
+    MissingPlaceholder { at: Location, name: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

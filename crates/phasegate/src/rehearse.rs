@@ -194,7 +194,7 @@ fn outcome_error(o: &RunOutcome) -> Option<String> {
         return Some(e.clone());
     }
     if o.verdict() == Verdict::Rollback {
-        let failing: Vec<String> = o.checks().filter(|c| c.verdict == Verdict::Rollback).map(|c| format!("V{} {}", c.version, c.check)).collect();
+        let failing: Vec<String> = o.checks().filter(|c| c.verdict == Verdict::Rollback).map(|c| c.failure_line()).collect();
         return Some(format!("checks said ROLLBACK: {}", failing.join(", ")));
     }
     None
