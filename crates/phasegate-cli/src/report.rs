@@ -91,17 +91,43 @@ fn step_line(s: &StepOutcome) -> String {
 
 const VERIFY_STEPS: [&str; 5] = ["migrate", "rollback", "compare", "re-apply", "compare "];
 
-/// The verify report: phases by steps with timings and verdicts, then each
-/// finding with its diff and the command that shows it again.
-pub fn verify_table(out: &mut dyn Write, r: &phasegate::rehearse::Rehearsal, style: Style, rerun: &str) -> std::io::Result<()> {
+/// Where each phase of a `verify --from` rehearsal came from, by phase id
+/// (empty for a phasegate set).
+pub type Origins = std::collections::BTreeMap<u32, phasegate::foreign::Origin>;
+
+/// The origins of a set's steps, by phase id.
+pub fn origins(set: &phasegate::set::MigrationSet) -> Origins {
+    set.phases.iter().filter_map(|p| p.steps.first().and_then(|s| s.origin.clone()).map(|o| (p.id, o))).collect()
+}
+
+/// `phase 3 V1.2__add (flyway 1.2, db/V1.2__add.sql)`: a phase with its origin.
+fn phase_title(id: u32, name: &str, origins: &Origins) -> String {
+    match origins.get(&id) {
+        Some(o) => format!("phase {id} {name} ({}, {}:{})", o.label(), phasegate::error::display_path(&o.file), o.line),
+        None => format!("phase {id} {name}"),
+    }
+}
+
+/// The verify report: phases by steps with timings and verdicts (and, for
+/// another tool's migrations, each one's tool and label), then each finding
+/// with its diff and the command that shows it again.
+pub fn verify_table(out: &mut dyn Write, r: &phasegate::rehearse::Rehearsal, origins: &Origins, style: Style, rerun: &str) -> std::io::Result<()> {
     let w_name = r.phases.iter().map(|p| p.name.len()).max().unwrap_or(5).clamp(5, 40);
+    let w_origin = origins.values().map(|o| o.label().len()).max().unwrap_or(0).clamp(0, 40);
     write!(out, "{:<4} {:<w_name$}", "", "PHASE")?;
+    if w_origin > 0 {
+        write!(out, " {:<w_origin$}", "ORIGIN", w_origin = w_origin.max(6))?;
+    }
     for s in VERIFY_STEPS {
         write!(out, " {:>16}", s.trim().to_uppercase())?;
     }
     writeln!(out, " {:>10}  {:<8} RESULT", "TOTAL", "VERDICT")?;
     for p in &r.phases {
         write!(out, "{:<4} {:<w_name$}", p.phase, truncate(&p.name, w_name))?;
+        if w_origin > 0 {
+            let label = origins.get(&p.phase).map(|o| o.label()).unwrap_or_default();
+            write!(out, " {:<w_origin$}", truncate(&label, w_origin), w_origin = w_origin.max(6))?;
+        }
         // Steps in order; "compare" appears twice (after rollback, after re-apply).
         let mut compares = p.steps.iter().filter(|s| s.step == "compare");
         for s in VERIFY_STEPS {
@@ -119,7 +145,7 @@ pub fn verify_table(out: &mut dyn Write, r: &phasegate::rehearse::Rehearsal, sty
         for f in &p.findings {
             any = true;
             let level = if f.is_mismatch(r.strict) { "error" } else { "warning" };
-            writeln!(out, "\n{level}: phase {} {}: {}", p.phase, p.name, f.summary())?;
+            writeln!(out, "\n{level}: {}: {}", phase_title(p.phase, &p.name, origins), f.summary())?;
             match f {
                 phasegate::rehearse::Finding::SchemaDiffers { diff, .. } | phasegate::rehearse::Finding::ColumnOrderOnly { diff, .. } => {
                     writeln!(out, "{diff}")?;
@@ -148,7 +174,7 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// JUnit XML: one test case per phase, failing when its rollback does not
 /// restore the prior state or its migration failed.
-pub fn junit(r: &phasegate::rehearse::Rehearsal, set_name: &str) -> String {
+pub fn junit(r: &phasegate::rehearse::Rehearsal, set_name: &str, origins: &Origins) -> String {
     use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
     let mut suite = TestSuite::new(format!("phasegate verify {set_name}"));
     for p in &r.phases {
@@ -172,8 +198,14 @@ pub fn junit(r: &phasegate::rehearse::Rehearsal, set_name: &str) -> String {
             st.set_description(detail.join("\n\n"));
             st
         };
-        let mut case = TestCase::new(format!("phase {} {}", p.phase, p.name), status);
+        let mut case = TestCase::new(phase_title(p.phase, &p.name, origins), status);
         case.set_classname(format!("verify.{}", set_name.replace(['/', '.'], "_")));
+        if let Some(o) = origins.get(&p.phase) {
+            case.extra.insert("file".into(), phasegate::error::display_path(&o.file).into());
+            case.extra.insert("line".into(), o.line.to_string().into());
+            case.add_property(quick_junit::Property::new("tool", o.tool.name()));
+            case.add_property(quick_junit::Property::new("migration", o.id.as_str()));
+        }
         case.set_time(std::time::Duration::from_secs_f64(p.ms / 1000.0));
         let out: Vec<String> = p.findings.iter().filter(|f| !f.is_mismatch(r.strict)).map(|f| f.summary()).collect();
         if !out.is_empty() {
