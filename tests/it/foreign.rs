@@ -235,3 +235,19 @@ fn a_folder_no_layout_reads_is_one_error_naming_a_file() {
     assert_eq!(errors, [want.as_str()]);
     assert!(out.stdout.contains("hint: name the layout: --from LAYOUT"), "{}", out.stdout);
 }
+
+#[test]
+fn from_takes_a_layout_and_a_folder_or_a_folder() {
+    let logs = crate::harness::log_dir();
+    let logs = logs.to_str().unwrap();
+    let out = cli(&["verify", "--from", "goose", "--log-dir", logs], "");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("error: --from goose needs the migrations folder: --from goose DIR"), "{}", out.stderr);
+    let out = cli(&["verify", "--from", "no/such/folder", "--log-dir", logs], "");
+    assert_eq!(out.code, 2, "a usage error: {out:?}");
+    assert!(out.stderr.contains("`no/such/folder` is neither a layout (sqitch, diesel, liquibase, goose, dbmate, flyway, refinery, sqlx, golang-migrate, files, auto) nor a folder"), "{}", out.stderr);
+    let dir = fixture("foreign/files/migrations");
+    let out = cli(&["verify", "--from", dir.to_str().unwrap(), dir.to_str().unwrap(), "--log-dir", logs], "");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("a layout comes before the folder"), "{}", out.stderr);
+}

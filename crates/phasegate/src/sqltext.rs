@@ -235,7 +235,7 @@ mod tests {
         let text = "SELECT 1;\nCREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2));\nSELECT 2; SELECT 3;\n";
         let start = text.find("CREATE").unwrap();
         let end = text.find("SELECT 2").unwrap();
-        let got: Vec<(&str, usize)> = statements_with_blocks(text, &[start..end]).iter().map(|s| (&text[s.start..s.end], s.line)).collect();
+        let got: Vec<(&str, usize)> = statements_with_blocks(text, std::slice::from_ref(&(start..end))).iter().map(|s| (&text[s.start..s.end], s.line)).collect();
         assert_eq!(got, [("SELECT 1", 1), (text[start..end].trim_end(), 2), ("SELECT 2", 3), ("SELECT 3", 3)]);
         assert_eq!(statements(text).len(), 5, "without the block the rule is cut at its inner semicolon");
     }

@@ -65,7 +65,7 @@ fn marker(text: &str) -> Option<(Layout, &'static str)> {
     }
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("--") else { continue };
-        if rest.trim() == "+goose Up" {
+        if rest.trim().eq_ignore_ascii_case("+goose up") {
             return Some((Layout::Goose, "-- +goose Up"));
         }
         let rest = rest.trim_start();
@@ -115,7 +115,7 @@ pub fn detect(dir: &Path) -> Result<Detection> {
     }
     let paired: Vec<Option<bool>> = names.iter().map(|n| paired_name(n)).collect();
     if paired.iter().all(Option::is_some) {
-        let simple = paired.iter().any(|d| *d == Some(false));
+        let simple = paired.contains(&Some(false));
         let marked = files.iter().any(|f| read(f).is_ok_and(|t| t.lines().next().is_some_and(|l| l.trim() == "-- no-transaction")));
         if simple || marked {
             return found(Layout::Sqlx, "<version>_<description>.sql (sqlx)");

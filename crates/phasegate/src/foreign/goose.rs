@@ -4,8 +4,9 @@
 //! ends with `;`; `-- +goose StatementBegin` / `StatementEnd` make one
 //! statement of everything between them, semicolons and all (sent whole,
 //! as goose sends it); `-- +goose NO TRANSACTION` runs both sections
-//! outside a transaction; `-- +goose ENVSUBST ON` / `OFF` substitute
-//! `${VAR}` from the placeholders. Every statement goose would send is a
+//! outside a transaction; `-- +goose ENVSUB ON` / `OFF` substitute
+//! `${VAR}` from the placeholders. Annotations are case-insensitive and an
+//! unknown one is an error, as in goose 3. Every statement goose would send is a
 //! block of the section's file, so the engine sends exactly those.
 
 use std::ops::Range;
@@ -49,26 +50,58 @@ fn ends_with_semicolon(line: &str) -> bool {
     prev.ends_with(';')
 }
 
-/// Lines whose `${VAR}` goose substitutes: those after `ENVSUBST ON` and
-/// before `ENVSUBST OFF`.
-fn envsubst_lines(text: &str) -> Vec<bool> {
+/// A goose annotation (`-- +goose Up`, case-insensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Annotation {
+    Up,
+    Down,
+    StatementBegin,
+    StatementEnd,
+    NoTransaction,
+    EnvsubOn,
+    EnvsubOff,
+}
+
+/// The annotation of a line, as goose 3 reads it: a comment line holding
+/// `+goose`, with no leading whitespace and a known annotation after it.
+fn annotation(line: &str) -> Option<std::result::Result<Annotation, String>> {
+    if !line.trim_start().starts_with("--") || !line.contains("+goose") {
+        return None;
+    }
+    if line.starts_with([' ', '\t']) {
+        return Some(Err("a goose annotation must not be indented".into()));
+    }
+    let cmd = line.replace("--", "").replacen("+goose", "", 1);
+    let cmd = cmd.trim();
+    let known = [
+        ("Up", Annotation::Up),
+        ("Down", Annotation::Down),
+        ("StatementBegin", Annotation::StatementBegin),
+        ("StatementEnd", Annotation::StatementEnd),
+        ("NO TRANSACTION", Annotation::NoTransaction),
+        ("ENVSUB ON", Annotation::EnvsubOn),
+        ("ENVSUB OFF", Annotation::EnvsubOff),
+        // The spelling of goose before 3.20.
+        ("ENVSUBST ON", Annotation::EnvsubOn),
+        ("ENVSUBST OFF", Annotation::EnvsubOff),
+    ];
+    Some(known.iter().find(|(k, _)| k.eq_ignore_ascii_case(cmd)).map(|(_, a)| *a).ok_or_else(|| format!("unknown goose annotation `{}`", line.trim())))
+}
+
+/// Lines whose `${VAR}` goose substitutes: those after `ENVSUB ON` and
+/// before `ENVSUB OFF`.
+fn envsub_lines(text: &str) -> Vec<bool> {
     let mut on = false;
     let mut scope = vec![false];
     for line in lines(text) {
         match annotation(line.text) {
-            Some("+goose ENVSUBST ON") => on = true,
-            Some("+goose ENVSUBST OFF") => on = false,
+            Some(Ok(Annotation::EnvsubOn)) => on = true,
+            Some(Ok(Annotation::EnvsubOff)) => on = false,
             _ => {}
         }
         scope.push(on);
     }
     scope
-}
-
-/// The annotation of a line that starts with `--` (goose compares what
-/// follows, trimmed).
-fn annotation(line: &str) -> Option<&str> {
-    line.strip_prefix("--").map(str::trim).filter(|c| c.starts_with("+goose"))
 }
 
 /// Parses a goose file into its sections (pure; errors name file and line).
@@ -83,9 +116,9 @@ pub(super) fn sections(path: &Path, text: &str) -> Result<Sections> {
         if state == State::Start && line.text.trim().is_empty() {
             continue;
         }
-        if let Some(cmd) = annotation(line.text) {
-            match cmd {
-                "+goose Up" => {
+        if let Some(a) = annotation(line.text) {
+            match a.map_err(|m| err(line.number, &m))? {
+                Annotation::Up => {
                     if state != State::Start {
                         return Err(err(line.number, "a second `-- +goose Up` annotation"));
                     }
@@ -93,7 +126,7 @@ pub(super) fn sections(path: &Path, text: &str) -> Result<Sections> {
                     s.up_line = line.number;
                     continue;
                 }
-                "+goose Down" => {
+                Annotation::Down => {
                     match state {
                         State::Up => {}
                         State::Start => return Err(err(line.number, "`-- +goose Down` before `-- +goose Up`")),
@@ -107,19 +140,18 @@ pub(super) fn sections(path: &Path, text: &str) -> Result<Sections> {
                     s.down_line = Some(line.number);
                     continue;
                 }
-                "+goose StatementBegin" => {
+                Annotation::StatementBegin => {
                     state = match state {
                         State::Up => State::UpBlock,
                         State::Down => State::DownBlock,
                         _ => return Err(err(line.number, "`-- +goose StatementBegin` must follow `-- +goose Up` or `-- +goose Down` (and not another StatementBegin)")),
                     };
-                    if let Some((_, l)) = current {
-                        return Err(err(l, "statement not terminated by `;` before `-- +goose StatementBegin`"));
-                    }
+                    // An unterminated statement before it becomes part of
+                    // the block, as in goose (its buffer carries on).
                     block_line = line.number;
                     continue;
                 }
-                "+goose StatementEnd" => {
+                Annotation::StatementEnd => {
                     let blocks = match state {
                         State::UpBlock => &mut s.up,
                         State::DownBlock => &mut s.down,
@@ -131,12 +163,11 @@ pub(super) fn sections(path: &Path, text: &str) -> Result<Sections> {
                     state = if state == State::UpBlock { State::Up } else { State::Down };
                     continue;
                 }
-                "+goose NO TRANSACTION" => {
+                Annotation::NoTransaction => {
                     s.no_transaction = true;
                     continue;
                 }
-                "+goose ENVSUBST ON" | "+goose ENVSUBST OFF" => continue,
-                _ => {} // any other `-- +goose ...` comment is SQL text to goose
+                Annotation::EnvsubOn | Annotation::EnvsubOff => continue,
             }
         }
         if current.is_none() && (line.text.trim_start().starts_with("--") || line.text.trim().is_empty()) {
@@ -185,7 +216,7 @@ pub(super) fn load(dir: &Path, opts: &Options) -> Result<Vec<Migration>> {
             return Err(Error::Load { at: Location::file(&p), message: format!("duplicate version {num}: also {}", crate::error::display_path(&other.origin.file)) });
         }
         let raw = read(&p)?;
-        let scope = envsubst_lines(&raw);
+        let scope = envsub_lines(&raw);
         let text = substitute(&p, &raw, Syntax::Shell, &opts.placeholders, &|_| None, &|l| scope.get(l).copied().unwrap_or(false))?;
         let s = sections(&p, &text)?;
         let down = match s.down_line {
@@ -241,6 +272,9 @@ mod tests {
         assert_eq!(e("-- +goose Down\nSELECT 1;\n"), "00001_a.sql:1: `-- +goose Down` before `-- +goose Up`");
         assert_eq!(e("-- +goose Up\nSELECT 1;\n-- +goose StatementEnd\n"), "00001_a.sql:3: `-- +goose StatementEnd` without `-- +goose StatementBegin`");
         assert_eq!(e(""), "00001_a.sql:1: no `-- +goose Up` annotation: a goose migration starts with `-- +goose Up`");
+        assert_eq!(e("-- +goose Up\n-- +goose Sideways\n"), "00001_a.sql:2: unknown goose annotation `-- +goose Sideways`");
+        assert_eq!(e("-- +goose Up\n  -- +goose Down\n"), "00001_a.sql:2: a goose annotation must not be indented");
+        assert!(parse("-- +goose up\nSELECT 1;\n-- +goose DOWN\nSELECT 2;\n").is_ok(), "annotations are case-insensitive");
     }
 
     #[test]
@@ -265,7 +299,7 @@ mod tests {
     #[test]
     fn envsubst_needs_a_value() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("1_t.sql"), "-- +goose ENVSUBST ON\n-- +goose Up\nCREATE SCHEMA ${SCHEMA};\n-- +goose Down\nDROP SCHEMA ${SCHEMA};\n").unwrap();
+        std::fs::write(d.path().join("1_t.sql"), "-- +goose ENVSUB ON\n-- +goose up\nCREATE SCHEMA ${SCHEMA};\n-- +goose Down\nDROP SCHEMA ${SCHEMA};\n").unwrap();
         let e = load_with(Layout::Goose, d.path(), &Options::default()).unwrap_err();
         assert!(e.to_string().ends_with("1_t.sql:3: no value for placeholder `SCHEMA`"), "{e}");
         let opts = Options { placeholders: [("SCHEMA".to_string(), "app".to_string())].into() };

@@ -98,7 +98,8 @@ fn script(path: &Path) -> Result<SqlFile> {
     let last = statements.len() - 1;
     let wrapped = controls.len() == 2 && controls[0] == (0, Control::Begin) && controls[1] == (last, Control::Commit);
     if !wrapped {
-        let (i, _) = controls.iter().find(|(i, c)| !matches!((i, c), (0, Control::Begin)) && !(*i == last && *c == Control::Commit)).copied().unwrap_or(controls[0]);
+        let expected = |i: usize, c: Control| (i, c) == (0, Control::Begin) || (i, c) == (last, Control::Commit);
+        let (i, _) = controls.iter().copied().find(|(i, c)| !expected(*i, *c)).unwrap_or(controls[0]);
         return Err(Error::Load {
             at: Location::line(path, statements[i].line),
             message: "transaction control phasegate cannot rehearse: a Sqitch script either starts with BEGIN and ends with COMMIT, or has no transaction control".into(),

@@ -122,7 +122,7 @@ mod tests {
     fn blanking_keeps_lines_and_offsets() {
         let text = "-- up\nCREATE TABLE é(x int);\n-- down\nDROP TABLE é;\n";
         let start = text.find("DROP").unwrap();
-        let b = blank_outside(text, &[start..text.len()]);
+        let b = blank_outside(text, std::slice::from_ref(&(start..text.len())));
         assert_eq!(b.len(), text.len());
         assert_eq!(b.lines().count(), text.lines().count());
         assert_eq!(&b[start..], &text[start..]);
