@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::harness::{cli, fixture, repo, server, Output, TestDb};
 
 /// Runs verify on the shared test server (url backend).
-fn verify(args: &[&str]) -> Output {
+pub(crate) fn verify(args: &[&str]) -> Output {
     let logs = crate::harness::log_dir();
     let mut full = vec!["verify", "--backend", "url", "--server-url", server().admin_url(), "--format", "json", "--log-dir", logs.to_str().unwrap()];
     full.extend_from_slice(args);
@@ -209,7 +209,7 @@ fn local_backend_runs_initdb_and_pg_ctl() {
 // ---- foreign layouts against a pg_dump round trip ----
 
 /// `pg_dump --schema-only` of a database, without the per-run \restrict keys.
-fn pg_dump(url: &str) -> String {
+pub(crate) fn pg_dump(url: &str) -> String {
     let out = std::process::Command::new("pg_dump")
         .args(["--schema-only", "--no-owner", "--no-privileges", url])
         .output()
@@ -219,10 +219,10 @@ fn pg_dump(url: &str) -> String {
 }
 
 /// Runs a migration file the way its tool does: in one transaction, or
-/// statement by statement when it must run outside one.
-fn exec(client: &mut postgres::Client, f: &phasegate::SqlFile) -> Result<(), postgres::Error> {
+/// statement by statement (its tool's statements) when it must run outside one.
+pub(crate) fn exec(client: &mut postgres::Client, f: &phasegate::SqlFile) -> Result<(), postgres::Error> {
     if f.directives.no_transaction {
-        for st in phasegate::split_statements(&f.text) {
+        for st in f.statements() {
             client.batch_execute(&f.text[st.start..st.end])?;
         }
         Ok(())
@@ -233,8 +233,20 @@ fn exec(client: &mut postgres::Client, f: &phasegate::SqlFile) -> Result<(), pos
     }
 }
 
-/// The pg_dump round trip per migration: dump, up, down, dump, compare, up again.
-fn pg_dump_round_trip(set: &phasegate::MigrationSet) -> Vec<(String, &'static str)> {
+/// Whether one of a step's checks (a Sqitch verify script) raises, run in
+/// a transaction that is rolled back.
+fn check_raises(client: &mut postgres::Client, step: &phasegate::Step) -> bool {
+    step.checks.iter().any(|c| {
+        let mut tx = client.transaction().expect("begin");
+        let raised = tx.batch_execute(&c.sql).is_err();
+        tx.rollback().expect("rollback");
+        raised
+    })
+}
+
+/// The pg_dump round trip per migration: dump, up, (verify script), down,
+/// dump, compare, up again.
+pub(crate) fn pg_dump_round_trip(set: &phasegate::MigrationSet) -> Vec<(String, &'static str)> {
     let db = TestDb::new("pgdump");
     let mut client = db.client();
     let mut out = Vec::new();
@@ -242,6 +254,10 @@ fn pg_dump_round_trip(set: &phasegate::MigrationSet) -> Vec<(String, &'static st
         let step = &p.steps[0];
         let before = pg_dump(&db.url);
         exec(&mut client, &step.forward).unwrap_or_else(|e| panic!("{}: up failed: {e}", p.name));
+        if check_raises(&mut client, step) {
+            out.push((p.name.clone(), "migrate failed"));
+            continue;
+        }
         let Some(down) = &step.rollback else {
             out.push((p.name.clone(), "no down"));
             continue;
@@ -260,8 +276,10 @@ fn pg_dump_round_trip(set: &phasegate::MigrationSet) -> Vec<(String, &'static st
 /// What a pg_dump round trip sees for each phasegate classification: it
 /// compares the schema only, so changed rows look identical to it, and any
 /// column-order change is a difference.
-fn as_pg_dump(result: &str, kinds: &[&str]) -> &'static str {
-    if kinds.contains(&"rollback_failed") {
+pub(crate) fn as_pg_dump(result: &str, kinds: &[&str]) -> &'static str {
+    if kinds.contains(&"migrate_failed") {
+        "migrate failed"
+    } else if kinds.contains(&"rollback_failed") {
         "down failed"
     } else if kinds.contains(&"no_rollback") {
         "no down"

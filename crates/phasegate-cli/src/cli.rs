@@ -110,6 +110,9 @@ Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors found or th
   phasegate verify                               the clinic set, phase by phase, on Docker
   phasegate verify --phase 2 --backend local     one phase, on initdb/pg_ctl in a temp folder
   phasegate verify --from sqlx ../billing/migrations  audit another project's down migrations
+  phasegate verify --from ../api/db/migrations   the layout detected (goose, dbmate, flyway, sqitch, ...)
+  phasegate verify --from flyway sql --placeholder schema=app  Flyway ${schema} placeholders
+  phasegate verify --from files migrations       pairs like V0001.Initial_Schema.up.sql / .down.sql
   phasegate verify --junit target/verify.xml     a JUnit report for CI
 
 Exit 5 when a rollback does not restore the prior state (schema or rows).")]
@@ -401,12 +404,40 @@ pub enum BackendArg {
     Local,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// What `--from` names: another tool's layout (the folder follows), `auto`
+/// (the folder follows), or the folder itself (layout detected).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FromArg {
-    Diesel,
-    Sqlx,
-    GolangMigrate,
-    Refinery,
+    Layout(phasegate::Layout),
+    Auto,
+    Dir(PathBuf),
+}
+
+fn layout_names() -> String {
+    phasegate::Layout::ALL.iter().map(|l| l.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// `--from`: a layout name, `auto`, or an existing folder.
+fn parse_from(s: &str) -> Result<FromArg, String> {
+    if s == "auto" {
+        return Ok(FromArg::Auto);
+    }
+    if let Some(l) = phasegate::Layout::parse(s) {
+        return Ok(FromArg::Layout(l));
+    }
+    let dir = PathBuf::from(s);
+    if dir.is_dir() {
+        return Ok(FromArg::Dir(dir));
+    }
+    Err(format!("`{s}` is neither a layout ({}, auto) nor a folder", layout_names()))
+}
+
+/// `--placeholder KEY=VALUE`.
+fn parse_placeholder(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
 }
 
 /// Where disposable databases come from.
@@ -442,12 +473,19 @@ pub struct VerifyArgs {
     pub backend: BackendArg,
     #[command(flatten)]
     pub server: ServerArgs,
-    /// Rehearse another tool's migrations folder (each migration is a phase, its down script the rollback)
-    #[arg(long, value_enum, requires = "from_dir")]
+    /// Rehearse another tool's migrations folder where it lies (each migration is a phase, its
+    /// down script the rollback): a layout and the folder (`--from goose db/migrations`), or just
+    /// the folder (`--from db/migrations`, same as `--from auto db/migrations`: the layout is
+    /// detected). Layouts: diesel, sqlx, golang-migrate, refinery, goose, dbmate, flyway, sqitch,
+    /// liquibase, files (<prefix><version><sep><name>.up.sql / .down.sql pairs)
+    #[arg(long, value_name = "LAYOUT|DIR", value_parser = parse_from)]
     pub from: Option<FromArg>,
-    /// The foreign migrations folder for --from
+    /// The foreign migrations folder for --from LAYOUT
     #[arg(value_name = "DIR")]
     pub from_dir: Option<PathBuf>,
+    /// A value for a Flyway `${KEY}` placeholder or a goose ENVSUBST variable (repeatable)
+    #[arg(long = "placeholder", value_name = "KEY=VALUE", value_parser = parse_placeholder)]
+    pub placeholders: Vec<(String, String)>,
     /// A column-order-only difference fails (it is a warning otherwise)
     #[arg(long)]
     pub strict: bool,

@@ -25,6 +25,10 @@ pub fn render(e: &anyhow::Error, bin: &str) -> String {
         }
         Error::Backend { backend: "docker", .. } => format!("; {INSTALL_HINT}"),
         Error::NoMigrationSet { .. } => "; pass --dir".to_string(),
+        Error::UnknownLayout { .. } => {
+            format!("; name the layout: {bin} verify --from LAYOUT DIR ({})", phasegate::Layout::ALL.map(|l| l.name()).join(", "))
+        }
+        Error::MissingPlaceholder { name, .. } => format!("; give it a value with --placeholder {name}=VALUE"),
         _ => String::new(),
     };
     one_line(&format!("{err}{hint}"))

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 
-use phasegate::{Action, Backup, CheckResult, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepOutcome, StepStatus, Verdict, When};
+use phasegate::{Action, Backup, CheckResult, PhaseRehearsal, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepOutcome, StepStatus, Verdict, When};
 
 /// Formats a check value with its unit: `0 rows`, `0.4 percent`; a metric
 /// with nothing to measure (its query returned NULL) is `no rows`.
@@ -95,17 +95,35 @@ fn step_line(s: &StepOutcome) -> String {
 
 const VERIFY_STEPS: [&str; 5] = ["migrate", "rollback", "compare", "re-apply", "compare "];
 
-/// The verify report: phases by steps with timings and verdicts, then each
-/// finding with its diff and the command that shows it again.
+/// `phase 3 V1.2__add (flyway 1.2, db/V1.2__add.sql:1)`: a phase with its
+/// origin, for another tool's migrations.
+fn phase_title(p: &PhaseRehearsal) -> String {
+    match &p.origin {
+        Some(o) => format!("phase {} {} ({}, {}:{})", p.phase, p.name, o.label(), phasegate::display_path(&o.file), o.line),
+        None => format!("phase {} {}", p.phase, p.name),
+    }
+}
+
+/// The verify report: phases by steps with timings and verdicts (and, for
+/// another tool's migrations, each one's tool and label), then each finding
+/// with its diff and the command that shows it again.
 pub fn verify_table(out: &mut dyn Write, r: &Rehearsal, style: Style, rerun: &str) -> std::io::Result<()> {
     let w_name = r.phases.iter().map(|p| p.name.len()).max().unwrap_or(5).clamp(5, 40);
+    let w_origin = r.phases.iter().filter_map(|p| p.origin.as_ref()).map(|o| o.label().len()).max().unwrap_or(0).clamp(0, 40);
     write!(out, "{:<4} {:<w_name$}", "", "PHASE")?;
+    if w_origin > 0 {
+        write!(out, " {:<w_origin$}", "ORIGIN", w_origin = w_origin.max(6))?;
+    }
     for s in VERIFY_STEPS {
         write!(out, " {:>16}", s.trim().to_uppercase())?;
     }
     writeln!(out, " {:>10}  {:<8} RESULT", "TOTAL", "VERDICT")?;
     for p in &r.phases {
         write!(out, "{:<4} {:<w_name$}", p.phase, truncate(&p.name, w_name))?;
+        if w_origin > 0 {
+            let label = p.origin.as_ref().map(|o| o.label()).unwrap_or_default();
+            write!(out, " {:<w_origin$}", truncate(&label, w_origin), w_origin = w_origin.max(6))?;
+        }
         // Steps in order; "compare" appears twice (after rollback, after re-apply).
         let mut compares = p.steps.iter().filter(|s| s.step == "compare");
         for s in VERIFY_STEPS {
@@ -123,7 +141,7 @@ pub fn verify_table(out: &mut dyn Write, r: &Rehearsal, style: Style, rerun: &st
         for f in &p.findings {
             any = true;
             let level = if f.is_mismatch(r.strict) { "error" } else { "warning" };
-            writeln!(out, "\n{level}: phase {} {}: {}", p.phase, p.name, f.summary())?;
+            writeln!(out, "\n{level}: {}: {}", phase_title(p), f.summary())?;
             match f {
                 Finding::SchemaDiffers { diff, .. } | Finding::ColumnOrderOnly { diff, .. } => {
                     writeln!(out, "{diff}")?;
@@ -176,8 +194,14 @@ pub fn junit(r: &Rehearsal, set_name: &str) -> String {
             st.set_description(detail.join("\n\n"));
             st
         };
-        let mut case = TestCase::new(format!("phase {} {}", p.phase, p.name), status);
+        let mut case = TestCase::new(phase_title(p), status);
         case.set_classname(format!("verify.{}", set_name.replace(['/', '.'], "_")));
+        if let Some(o) = &p.origin {
+            case.extra.insert("file".into(), phasegate::display_path(&o.file).into());
+            case.extra.insert("line".into(), o.line.to_string().into());
+            case.add_property(quick_junit::Property::new("tool", o.tool.name()));
+            case.add_property(quick_junit::Property::new("migration", o.id.as_str()));
+        }
         case.set_time(std::time::Duration::from_secs_f64(p.ms / 1000.0));
         let out: Vec<String> = p.findings.iter().filter(|f| !f.is_mismatch(r.strict)).map(|f| f.summary()).collect();
         if !out.is_empty() {

@@ -141,6 +141,17 @@ pub enum Error {
     /// No disposable PostgreSQL could be started.
     #[error("{backend} backend: {message}")]
     Backend { backend: &'static str, message: String },
+
+    /// No migration layout phasegate reads matches this folder: `at` names
+    /// the first file none of them claims (or the folder, when it holds no
+    /// migration file at all).
+    #[error("{at}: no migration layout reads this (tried {})", tried.join(", "))]
+    UnknownLayout { at: Location, tried: Vec<&'static str> },
+
+    /// A `${name}` placeholder (Flyway) or environment variable (goose
+    /// ENVSUBST) in a migration file has no value.
+    #[error("{at}: no value for placeholder `{name}`")]
+    MissingPlaceholder { at: Location, name: String },
 }
 
 /// What the operator was asked to confirm and did not.

@@ -107,6 +107,10 @@ impl Finding {
 pub struct PhaseRehearsal {
     pub phase: u32,
     pub name: String,
+    /// Another tool's migration this phase is (`verify --from`): its tool,
+    /// label, file and line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<crate::foreign::Origin>,
     pub reversible: bool,
     pub steps: Vec<StepTiming>,
     pub findings: Vec<Finding>,
@@ -135,6 +139,11 @@ impl Rehearsal {
     pub fn migrate_failed(&self) -> bool {
         self.phases.iter().any(|p| p.findings.iter().any(|f| matches!(f, Finding::MigrateFailed { .. })))
     }
+}
+
+/// The origin of a phase that is another tool's migration.
+fn origin_of(phase: &crate::set::Phase) -> Option<crate::foreign::Origin> {
+    phase.steps.first().and_then(|s| s.origin.clone())
 }
 
 fn timed(steps: &mut Vec<StepTiming>, step: &'static str, t: Instant, ok: bool, verdict: Option<Verdict>) {
@@ -195,7 +204,7 @@ fn outcome_error(o: &RunOutcome) -> Option<String> {
         return Some(e.clone());
     }
     if o.verdict() == Verdict::Rollback {
-        let failing: Vec<String> = o.checks().filter(|c| c.verdict == Verdict::Rollback).map(|c| format!("V{} {}", c.version, c.check)).collect();
+        let failing: Vec<String> = o.checks().filter(|c| c.verdict == Verdict::Rollback).map(|c| c.failure_line()).collect();
         return Some(format!("checks said ROLLBACK: {}", failing.join(", ")));
     }
     None
@@ -237,7 +246,7 @@ pub fn rehearse(client: &mut Client, set: &MigrationSet, opts: &Options, ui: &mu
         if let Some(e) = outcome_error(&fwd) {
             timed(&mut steps, "migrate", t, false, Some(fwd.verdict()));
             findings.push(Finding::MigrateFailed { error: e });
-            phases.push(PhaseRehearsal { phase: phase.id, name: phase.name.clone(), reversible: phase.reversible, steps, findings, verdict, result: "failed", ms: pstart.elapsed().as_secs_f64() * 1000.0 });
+            phases.push(PhaseRehearsal { phase: phase.id, name: phase.name.clone(), origin: origin_of(phase), reversible: phase.reversible, steps, findings, verdict, result: "failed", ms: pstart.elapsed().as_secs_f64() * 1000.0 });
             break;
         }
         timed(&mut steps, "migrate", t, true, Some(fwd.verdict()));
@@ -266,7 +275,7 @@ pub fn rehearse(client: &mut Client, set: &MigrationSet, opts: &Options, ui: &mu
                     // The rollback's transaction was undone: the phase stays
                     // applied, so later phases can still be rehearsed.
                     findings.push(Finding::RollbackFailed { error: e });
-                    phases.push(PhaseRehearsal { phase: phase.id, name: phase.name.clone(), reversible: true, steps, findings, verdict, result: "mismatch", ms: pstart.elapsed().as_secs_f64() * 1000.0 });
+                    phases.push(PhaseRehearsal { phase: phase.id, name: phase.name.clone(), origin: origin_of(phase), reversible: true, steps, findings, verdict, result: "mismatch", ms: pstart.elapsed().as_secs_f64() * 1000.0 });
                     continue;
                 }
                 let t = Instant::now();
@@ -279,7 +288,7 @@ pub fn rehearse(client: &mut Client, set: &MigrationSet, opts: &Options, ui: &mu
                 if let Some(e) = outcome_error(&again) {
                     timed(&mut steps, "re-apply", t, false, Some(again.verdict()));
                     findings.push(Finding::ReapplyFailed { error: e });
-                    phases.push(PhaseRehearsal { phase: phase.id, name: phase.name.clone(), reversible: true, steps, findings, verdict, result: "mismatch", ms: pstart.elapsed().as_secs_f64() * 1000.0 });
+                    phases.push(PhaseRehearsal { phase: phase.id, name: phase.name.clone(), origin: origin_of(phase), reversible: true, steps, findings, verdict, result: "mismatch", ms: pstart.elapsed().as_secs_f64() * 1000.0 });
                     break;
                 }
                 timed(&mut steps, "re-apply", t, true, Some(again.verdict()));
@@ -310,7 +319,7 @@ pub fn rehearse(client: &mut Client, set: &MigrationSet, opts: &Options, ui: &mu
             } else {
                 "restored"
             };
-            phases.push(PhaseRehearsal { phase: phase.id, name: phase.name.clone(), reversible: phase.reversible, steps, findings, verdict, result, ms: pstart.elapsed().as_secs_f64() * 1000.0 });
+            phases.push(PhaseRehearsal { phase: phase.id, name: phase.name.clone(), origin: origin_of(phase), reversible: phase.reversible, steps, findings, verdict, result, ms: pstart.elapsed().as_secs_f64() * 1000.0 });
         }
     }
     Ok(Rehearsal { phases, strict: opts.strict, ms: started.elapsed().as_secs_f64() * 1000.0 })

@@ -65,6 +65,9 @@ pub struct Step {
     pub rollback: Option<SqlFile>,
     pub validation: SqlFile,
     pub checks: Vec<Check>,
+    /// Where another tool's migration came from (`verify --from`); `None`
+    /// for a phasegate set.
+    pub origin: Option<crate::foreign::Origin>,
 }
 
 impl Step {
@@ -90,6 +93,11 @@ pub struct Directives {
     pub batch: Option<u64>,
     pub lock_timeout: Option<Duration>,
     pub statement_timeout: Option<Duration>,
+    /// Byte ranges of the text that run as one statement each, whatever
+    /// semicolons they hold: another tool's explicit statement boundaries
+    /// (goose `StatementBegin`/`StatementEnd`, a Liquibase changeset with
+    /// `splitStatements:false`). Empty for phasegate's own files.
+    pub blocks: Vec<std::ops::Range<usize>>,
 }
 
 /// A SQL file of the set.
@@ -104,6 +112,12 @@ pub struct SqlFile {
 impl SqlFile {
     pub fn sha256(&self) -> String {
         sha256_hex(&self.text)
+    }
+
+    /// The statements to send one at a time: each of the file's `blocks`
+    /// whole, the text between them split by `sqltext::statements`.
+    pub fn statements(&self) -> Vec<sqltext::Statement> {
+        sqltext::statements_with_blocks(&self.text, &self.directives.blocks)
     }
 }
 
@@ -254,7 +268,7 @@ pub fn load(dir: &Path) -> Result<MigrationSet> {
             };
             let validation = load_sql(vpath, false)?;
             let checks = check::parse_file(&validation.path, &validation.text)?;
-            steps.push(Step { version: v, name: name.clone(), phase: id, forward, rollback, validation, checks });
+            steps.push(Step { version: v, name: name.clone(), phase: id, forward, rollback, validation, checks, origin: None });
         }
         phases.push(Phase {
             id,

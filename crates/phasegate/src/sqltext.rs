@@ -34,6 +34,37 @@ pub fn statements(text: &str) -> Vec<Statement> {
     out
 }
 
+/// Like `statements`, but each of `blocks` (byte ranges another tool marks
+/// as one statement, e.g. goose `StatementBegin`/`StatementEnd`) is one
+/// statement whatever semicolons it holds; the text between blocks is split
+/// as usual.
+pub fn statements_with_blocks(text: &str, blocks: &[std::ops::Range<usize>]) -> Vec<Statement> {
+    if blocks.is_empty() {
+        return statements(text);
+    }
+    let mut blocks = blocks.to_vec();
+    blocks.sort_by_key(|b| b.start);
+    let mut out = Vec::new();
+    let split_gap = |from: usize, to: usize, out: &mut Vec<Statement>| {
+        for st in statements(&text[from..to]) {
+            out.push(Statement { start: from + st.start, end: from + st.end, line: line_of(text, from + st.start) });
+        }
+    };
+    let mut gap_start = 0;
+    for b in blocks {
+        split_gap(gap_start, b.start.max(gap_start), &mut out);
+        let code = &text[b.clone()];
+        let start = b.start + (code.len() - code.trim_start().len());
+        let end = b.start + code.trim_end().len();
+        if end > start {
+            out.push(Statement { start, end, line: line_of(text, start) });
+        }
+        gap_start = gap_start.max(b.end);
+    }
+    split_gap(gap_start, text.len(), &mut out);
+    out
+}
+
 /// A SQL token, just enough to find statements, names and keywords.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Token {
@@ -310,5 +341,15 @@ mod tests {
         assert_eq!(position_to_line_col("ab", 1), (1, 1));
         assert_eq!(line_col_of("ab\nçd\nef", 6), (2, 3));
         assert_eq!(line_col_of("ab", 0), (1, 1));
+    }
+
+    #[test]
+    fn blocks_run_whole_and_the_rest_is_split() {
+        let text = "SELECT 1;\nCREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2));\nSELECT 2; SELECT 3;\n";
+        let start = text.find("CREATE").unwrap();
+        let end = text.find("SELECT 2").unwrap();
+        let got: Vec<(&str, usize)> = statements_with_blocks(text, std::slice::from_ref(&(start..end))).iter().map(|s| (&text[s.start..s.end], s.line)).collect();
+        assert_eq!(got, [("SELECT 1", 1), (text[start..end].trim_end(), 2), ("SELECT 2", 3), ("SELECT 3", 3)]);
+        assert_eq!(statements(text).len(), 5, "without the block the rule is cut at its inner semicolon");
     }
 }

@@ -1,15 +1,16 @@
 //! `verify`: rehearse every phase in a disposable PostgreSQL and report, per
 //! phase and step, timings, verdicts and what a rollback failed to restore.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::anyhow;
+use anyhow::{anyhow, bail};
 use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
 use crate::cli::{BackendArg, FromArg, VerifyArgs};
 use crate::report;
-use phasegate::{display_path, Backend, Layout, MigrationSet, Rehearsal, Server};
+use phasegate::{display_path, Backend, Detection, ForeignOptions, Layout, MigrationSet, Rehearsal, Server};
 
 /// `verify --format json`.
 #[derive(Serialize)]
@@ -17,6 +18,15 @@ struct VerifyJson<'a> {
     server_start_ms: f64,
     database_create_ms: f64,
     rehearsal: &'a Rehearsal,
+    /// For `--from`: the layout read, and whether it was detected.
+    layout: Option<LayoutJson>,
+}
+
+#[derive(Serialize)]
+struct LayoutJson {
+    layout: Layout,
+    detected: bool,
+    evidence: Option<phasegate::LayoutEvidence>,
 }
 
 pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> i32 {
@@ -31,25 +41,58 @@ fn backend(a: &VerifyArgs) -> anyhow::Result<Backend> {
     Ok(match a.backend {
         BackendArg::Docker => Backend::Docker { image: a.server.image.clone() },
         BackendArg::Local => Backend::Local,
-        BackendArg::Url => Backend::Url(
-            a.server.server_url.clone().ok_or_else(|| anyhow!("--backend url needs --server-url or PHASEGATE_TEST_DATABASE_URL"))?,
-        ),
+        BackendArg::Url => Backend::Url(a.server.server_url.clone().ok_or_else(|| anyhow!("--backend url needs --server-url or PHASEGATE_TEST_DATABASE_URL"))?),
     })
 }
 
+/// The foreign folder `--from` names and its layout (`None`: detect it).
+fn foreign_source(a: &VerifyArgs) -> anyhow::Result<Option<(PathBuf, Option<Layout>)>> {
+    let needs_dir = |what: &str| anyhow!("--from {what} needs the migrations folder: --from {what} DIR");
+    Ok(match (&a.from, &a.from_dir) {
+        (None, None) => None,
+        (None, Some(dir)) => bail!("{} given without --from; to verify a phasegate set use --dir, to audit another tool's folder --from {}", display_path(dir), display_path(dir)),
+        (Some(FromArg::Layout(l)), Some(dir)) => Some((dir.clone(), Some(*l))),
+        (Some(FromArg::Auto), Some(dir)) => Some((dir.clone(), None)),
+        (Some(FromArg::Dir(dir)), None) => Some((dir.clone(), None)),
+        // `--from goose` alone, with a folder named `goose` here: that folder.
+        (Some(FromArg::Layout(l)), None) if Path::new(l.name()).is_dir() => Some((PathBuf::from(l.name()), None)),
+        (Some(FromArg::Layout(l)), None) => return Err(needs_dir(l.name())),
+        (Some(FromArg::Auto), None) => return Err(needs_dir("auto")),
+        (Some(FromArg::Dir(d)), Some(_)) => bail!("--from {}: a layout comes before the folder (--from LAYOUT DIR), or the folder alone (--from DIR)", display_path(d)),
+    })
+}
+
+/// Loads another tool's folder, detecting its layout when `--from` did
+/// not name one, and says which layout it read.
+fn load_foreign(dir: &Path, named: Option<Layout>, a: &VerifyArgs, run: &mut Run) -> phasegate::Result<(MigrationSet, Layout, Option<Detection>)> {
+    let detection = match named {
+        Some(_) => None,
+        None => Some(phasegate::detect_layout(dir)?),
+    };
+    let layout = named.or(detection.as_ref().map(|d| d.layout)).expect("named or detected");
+    match &detection {
+        Some(d) => run.say(&format!("layout: {layout} (detected: {})", d.evidence)),
+        None => run.say(&format!("layout: {layout}")),
+    }
+    let opts = ForeignOptions { placeholders: a.placeholders.iter().cloned().collect() };
+    let set = phasegate::load_foreign_with(layout, dir, &opts)?;
+    Ok((set, layout, detection))
+}
+
 fn body(a: &VerifyArgs, run: &mut Run) -> Report {
-    let loaded = match (a.from, &a.from_dir) {
-        (Some(kind), Some(dir)) => {
-            let layout = match kind {
-                FromArg::Diesel => Layout::Diesel,
-                FromArg::Sqlx => Layout::Sqlx,
-                FromArg::GolangMigrate => Layout::GolangMigrate,
-                FromArg::Refinery => Layout::Refinery,
-            };
-            phasegate::load_foreign(layout, dir).map_err(anyhow::Error::from)
-        }
-        (None, Some(dir)) => Err(anyhow!("{} given without --from; to verify a phasegate set use --dir", display_path(dir))),
-        _ => phasegate::load_set(&a.set.dir).map_err(anyhow::Error::from),
+    let source = match foreign_source(a) {
+        Ok(s) => s,
+        Err(e) => return failed(e),
+    };
+    let mut layout_json = None;
+    let mut rerun = format!("{} verify --dir {}", run.bin(), display_path(&a.set.dir));
+    let loaded = match &source {
+        None => phasegate::load_set(&a.set.dir),
+        Some((dir, named)) => load_foreign(dir, *named, a, run).map(|(set, layout, detection)| {
+            rerun = format!("{} verify --from {layout} {}", run.bin(), display_path(dir));
+            layout_json = Some(LayoutJson { layout, detected: detection.is_some(), evidence: detection.map(|d| d.evidence) });
+            set
+        }),
     };
     let set = match loaded {
         Ok(s) => s,
@@ -87,22 +130,14 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
         }
     }
     let mut text = Vec::new();
-    let _ = report::verify_table(&mut text, &rehearsal, run.style, &verify_command(a, run.bin()));
+    let _ = report::verify_table(&mut text, &rehearsal, run.style, &rerun);
     Report {
         verdict: Some(rehearsal.verdict()),
         exit: Some(super::verify_exit(&rehearsal)),
         text: String::from_utf8_lossy(&text).into_owned(),
         ..Default::default()
     }
-    .with_body(&VerifyJson { server_start_ms: start_ms, database_create_ms: create_ms, rehearsal: &rehearsal })
-}
-
-/// The command that reruns this verify (for "see it again" hints).
-fn verify_command(a: &VerifyArgs, bin: &str) -> String {
-    match (a.from, &a.from_dir) {
-        (Some(k), Some(d)) => format!("{bin} verify --from {} {}", format!("{k:?}").to_lowercase().replace("golangmigrate", "golang-migrate"), display_path(d)),
-        _ => format!("{bin} verify --dir {}", display_path(&a.set.dir)),
-    }
+    .with_body(&VerifyJson { server_start_ms: start_ms, database_create_ms: create_ms, rehearsal: &rehearsal, layout: layout_json })
 }
 
 fn rehearse_on(url: &str, set: &MigrationSet, a: &VerifyArgs, run: &mut Run) -> phasegate::Result<Rehearsal> {
@@ -115,7 +150,7 @@ fn rehearse_on(url: &str, set: &MigrationSet, a: &VerifyArgs, run: &mut Run) -> 
         // Another tool's down scripts are audited for what they restore;
         // phasegate's own sets rehearse their rollbacks with backups, as
         // production runs them.
-        apply: phasegate::ApplyOptions { run_id: run.run_id.clone(), accept_review: true, backup: a.from.is_none(), ..Default::default() },
+        apply: phasegate::ApplyOptions { run_id: run.run_id.clone(), accept_review: true, backup: a.from.is_none() && a.from_dir.is_none(), ..Default::default() },
     };
     phasegate::rehearse(&mut client, set, &opts, run)
 }

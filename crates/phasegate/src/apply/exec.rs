@@ -47,7 +47,7 @@ pub(crate) fn exec_file(client: &mut impl GenericClient, file: &SqlFile) -> Resu
     if file.text.to_ascii_uppercase().contains("BEGIN ATOMIC") {
         return client.batch_execute(&file.text).map_err(|e| sql_error(&file.path, 1, &file.text, 0, &e));
     }
-    for st in crate::sqltext::statements(&file.text) {
+    for st in file.statements() {
         client
             .batch_execute(&file.text[st.start..st.end])
             .map_err(|e| crate::error::statement_error(&file.path, &file.text, st.start, st.line, &e))?;

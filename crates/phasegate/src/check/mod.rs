@@ -173,6 +173,12 @@ pub enum CheckKind {
     /// The query returns one number; thresholds decide. A NULL means there
     /// is nothing to measure (an empty population): `empty` is the verdict.
     Metric { unit: String, proceed: Condition, review: Option<Condition>, empty: Verdict },
+    /// `sql` is a whole script (e.g. a Sqitch verify script) that passes when
+    /// it runs without an error. It runs in a savepoint that is always
+    /// rolled back, so it never changes anything; an error fails it and the
+    /// result names the file and line. Built by `foreign`, never parsed from
+    /// a validation file.
+    Script,
 }
 
 /// One check of a validation file.
@@ -197,6 +203,7 @@ impl Check {
     pub fn threshold(&self) -> String {
         match &self.kind {
             CheckKind::Assertion => "0 rows".into(),
+            CheckKind::Script => "no error".into(),
             CheckKind::Metric { proceed, review, empty, .. } => {
                 let mut s = proceed.to_string();
                 if let Some(r) = review {

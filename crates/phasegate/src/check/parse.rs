@@ -234,7 +234,7 @@ mod tests {
         let metric = |header: &str| parse(&format!("-- check: share\n-- metric: percent\n-- proceed: = 100\n{header}SELECT NULL::numeric")).map(|c| c[0].clone());
         let empty = |c: &Check| match c.kind {
             CheckKind::Metric { empty, .. } => empty,
-            CheckKind::Assertion => panic!("not a metric"),
+            CheckKind::Assertion | CheckKind::Script => panic!("not a metric"),
         };
         assert_eq!(empty(&metric("").unwrap()), Verdict::Proceed, "the default is proceed");
         for (word, verdict) in [("proceed", Verdict::Proceed), ("review", Verdict::Review), ("rollback", Verdict::Rollback)] {

@@ -61,6 +61,7 @@ pub fn run(client: &mut impl GenericClient, version: i32, check: &Check) -> Resu
             };
             (verdict, Some(count as f64), "rows".to_string(), evidence)
         }
+        CheckKind::Script => return run_script(client, version, check, started),
         CheckKind::Metric { unit, proceed, review, empty } => {
             let q = format!("{METRIC_PREFIX}{}\n) q LIMIT 2", check.sql);
             let rows = client.query(q.as_str(), &[]).map_err(|e| sql_err(METRIC_PREFIX, e))?;
@@ -114,6 +115,62 @@ fn metric_verdict(proceed: &Condition, review: Option<&Condition>, empty: Verdic
         Some(v) if proceed.holds(v) => Verdict::Proceed,
         Some(v) if review.is_some_and(|r| r.holds(v)) => Verdict::Review,
         Some(_) => Verdict::Rollback,
+    }
+}
+
+/// Runs a `CheckKind::Script` check statement by statement in a savepoint
+/// that is rolled back whatever happens; the first error fails the check at
+/// its file, line and column.
+fn run_script(client: &mut impl GenericClient, version: i32, check: &Check, started: std::time::Instant) -> Result<CheckResult> {
+    let mut sp = client.transaction().map_err(crate::error::db_err(format!("check `{}`: starting a savepoint", check.name)))?;
+    let mut failure = None;
+    for st in crate::sqltext::statements(&check.sql) {
+        if let Err(e) = sp.batch_execute(&check.sql[st.start..st.end]) {
+            let mut err = crate::error::statement_error(&check.file, &check.sql, st.start, st.line, &e);
+            if let Error::Sql { at, .. } = &mut err {
+                at.line += check.sql_line.saturating_sub(1);
+            }
+            failure = Some(err);
+            break;
+        }
+    }
+    sp.rollback().map_err(crate::error::db_err(format!("check `{}`: rolling back its savepoint", check.name)))?;
+    let (verdict, file, line, evidence) = match &failure {
+        None => (Verdict::Proceed, crate::error::display_path(&check.file), check.line, Vec::new()),
+        Some(e) => {
+            let (file, line) = match e {
+                Error::Sql { at, .. } => (crate::error::display_path(&at.file), at.line),
+                _ => (crate::error::display_path(&check.file), check.line),
+            };
+            let verdict = if check.severity == Severity::Warning { Verdict::Review } else { Verdict::Rollback };
+            (verdict, file, line, vec![serde_json::json!({ "script_error": e.to_string() })])
+        }
+    };
+    Ok(CheckResult {
+        version,
+        check: check.name.clone(),
+        when: check.when,
+        severity: check.severity,
+        verdict,
+        value: Some(if failure.is_some() { 1.0 } else { 0.0 }),
+        empty: false,
+        unit: "errors".into(),
+        threshold: check.threshold(),
+        evidence,
+        file,
+        line,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+impl CheckResult {
+    /// A failing check in one line: `V3 name`, and the error of a script
+    /// check that raised (with its file and line).
+    pub fn failure_line(&self) -> String {
+        match self.evidence.first().and_then(|e| e.get("script_error")).and_then(|e| e.as_str()) {
+            Some(error) => format!("V{} {}: {error}", self.version, self.check),
+            None => format!("V{} {}", self.version, self.check),
+        }
     }
 }
 

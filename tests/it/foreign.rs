@@ -1,0 +1,251 @@
+//! verify --from on other tools' histories, read where they lie: goose,
+//! dbmate, Flyway, Sqitch, Liquibase formatted SQL and the generic up/down
+//! pairs. Each fixture (`tests/fixtures/foreign/<layout>`, described in
+//! `EXPECTED.md`) plants a down that fails, one that leaves an object and
+//! one that loses rows beside sound migrations. Each migration's result
+//! must equal a `pg_dump --schema-only` round trip the test runs itself
+//! (row losses, which a schema-only dump cannot see, are checked apart),
+//! every fixture must be detected by `--from DIR`, and each migration keeps
+//! its tool's label in the JSON.
+
+use phasegate::{ForeignOptions as Options, Layout};
+
+use crate::harness::{cli, fixture};
+use crate::verify::{as_pg_dump, pg_dump_round_trip, verify};
+
+/// Audits a fixture with `verify --from DIR` (the layout detected) and
+/// checks: the layout chosen, every migration rehearsed with its origin,
+/// the classification as expected and equal to the pg_dump round trip's,
+/// and the migrations whose rollback lost rows.
+#[track_caller]
+fn audit(layout: Layout, rel: &str, placeholders: &[(&str, &str)], expected: &[(&str, &'static str)], rows_changed: &[&str]) -> serde_json::Value {
+    let dir = fixture(rel);
+    assert_eq!(phasegate::detect_layout(&dir).unwrap().layout, layout, "--from auto on {rel}");
+    let opts = Options { placeholders: placeholders.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+    let set = phasegate::load_foreign_with(layout, &dir, &opts).unwrap();
+    let values: Vec<String> = placeholders.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let junit = tempfile::NamedTempFile::new().unwrap();
+    let mut args = vec!["--from", dir.to_str().unwrap(), "--junit", junit.path().to_str().unwrap()];
+    for v in &values {
+        args.extend(["--placeholder", v.as_str()]);
+    }
+    let out = verify(&args);
+    assert_eq!(out.code, 5, "defective downs exit 5: {}\n{}", out.stdout, out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["layout"]["layout"], layout.name(), "{}", doc["layout"]);
+    assert_eq!(doc["layout"]["detected"], true);
+    let phases = doc["rehearsal"]["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), set.phases.len(), "every migration is rehearsed, none skipped");
+    let ours: Vec<(String, &'static str)> = phases
+        .iter()
+        .map(|p| {
+            assert_eq!(p["origin"]["tool"], layout.name(), "each migration keeps its tool: {p}");
+            let kinds: Vec<&str> = p["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+            (p["name"].as_str().unwrap().to_string(), as_pg_dump(p["result"].as_str().unwrap(), &kinds))
+        })
+        .collect();
+    let want: Vec<(String, &'static str)> = expected.iter().map(|(n, r)| (n.to_string(), *r)).collect();
+    assert_eq!(ours, want, "phasegate's per-migration results on {rel}");
+    assert_eq!(pg_dump_round_trip(&set), ours, "per-migration results, pg_dump round trip vs phasegate, on {rel}");
+    let changed: Vec<&str> = phases
+        .iter()
+        .filter(|p| p["findings"].as_array().unwrap().iter().any(|f| f["kind"] == "rows_changed" && f["against"] == "before_phase"))
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(changed, rows_changed, "rollbacks that lost rows (invisible to a schema-only dump)");
+    // JUnit: every test case names its tool, its migration and its file.
+    let xml = std::fs::read_to_string(junit.path()).unwrap();
+    let tool = format!("<property name=\"tool\" value=\"{}\"/>", layout.name());
+    assert_eq!(xml.matches(&tool).count(), set.phases.len(), "{xml}");
+    assert_eq!(xml.matches(" file=\"").count(), set.phases.len(), "{xml}");
+    doc
+}
+
+/// The error of the first finding of phase `name`.
+fn error_of<'a>(doc: &'a serde_json::Value, name: &str) -> &'a str {
+    let phase = doc["rehearsal"]["phases"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no phase {name}"));
+    phase["findings"][0]["error"].as_str().unwrap_or_else(|| panic!("no error in {phase}"))
+}
+
+#[test]
+fn goose_matches_a_pg_dump_round_trip() {
+    let doc = audit(
+        Layout::Goose,
+        "foreign/goose/migrations",
+        &[],
+        &[
+            ("00001_create_customers", "identical"),
+            ("00002_create_orders_with_log_rule", "identical"),
+            ("00003_add_customer_tier", "differs"),
+            ("00004_create_order_items", "down failed"),
+            ("00005_lowercase_customer_emails", "identical"),
+            ("00006_index_orders_customer", "identical"),
+            ("00007_add_orders_note", "no down"),
+        ],
+        &["00005_lowercase_customer_emails"],
+    );
+    // The failing statement is named at its line in the real file's Down section.
+    let e = error_of(&doc, "00004_create_order_items");
+    assert!(e.contains("00004_create_order_items.sql:13: ") && e.contains("order_items_sku_idx"), "{e}");
+    assert_eq!(doc["rehearsal"]["phases"][2]["origin"]["id"], "00003");
+}
+
+#[test]
+fn dbmate_matches_a_pg_dump_round_trip() {
+    let doc = audit(
+        Layout::Dbmate,
+        "foreign/dbmate/db/migrations",
+        &[],
+        &[
+            ("20240101090000_create_customers", "identical"),
+            ("20240101091000_create_orders", "identical"),
+            ("20240102090000_add_orders_total_function", "differs"),
+            ("20240103090000_create_invoices", "down failed"),
+            ("20240104090000_split_customer_first_name", "identical"),
+            ("20240105090000_index_orders_customer", "identical"),
+            ("20240106090000_add_orders_note", "no down"),
+        ],
+        &["20240104090000_split_customer_first_name"],
+    );
+    // A syntax error in the down section: line and column in the real file.
+    let e = error_of(&doc, "20240103090000_create_invoices");
+    assert!(e.contains("20240103090000_create_invoices.sql:10:6: syntax error"), "{e}");
+}
+
+#[test]
+fn flyway_matches_a_pg_dump_round_trip() {
+    let doc = audit(
+        Layout::Flyway,
+        "foreign/flyway/sql",
+        &[("default_currency", "EUR")],
+        &[
+            ("V1__create_customers", "identical"),
+            ("V1.1__create_orders", "identical"),
+            ("V1.2.3__add_customer_tier", "differs"),
+            ("V2__create_order_items", "down failed"),
+            ("V10__lowercase_customer_emails", "identical"),
+            ("V11__index_orders_customer", "identical"),
+            ("V12__add_orders_note", "no down"),
+            ("R__customer_order_totals", "no down"),
+        ],
+        &["V10__lowercase_customer_emails"],
+    );
+    let ids: Vec<&str> = doc["rehearsal"]["phases"].as_array().unwrap().iter().map(|p| p["origin"]["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["1", "1.1", "1.2.3", "2", "10", "11", "12", "R__customer_order_totals"]);
+    let e = error_of(&doc, "V2__create_order_items");
+    assert!(e.contains("U2__create_order_items.sql:3: "), "the undo file is named: {e}");
+}
+
+#[test]
+fn flyway_placeholders_need_a_value() {
+    let dir = fixture("foreign/flyway/sql");
+    let out = verify(&["--from", "flyway", dir.to_str().unwrap()]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let error = out.json()["error"].as_str().unwrap().to_string();
+    assert!(error.ends_with("V1.1__create_orders.sql:6: no value for placeholder `default_currency`; give it a value with --placeholder default_currency=VALUE"), "{error}");
+}
+
+#[test]
+fn sqitch_matches_a_pg_dump_round_trip() {
+    let doc = audit(
+        Layout::Sqitch,
+        "foreign/sqitch",
+        &[],
+        &[
+            ("customers@v1.0", "identical"),
+            ("orders", "identical"),
+            ("customer_tier", "differs"),
+            ("order_items", "down failed"),
+            ("lowercase_emails", "identical"),
+            ("orders_customer_idx", "identical"),
+            ("customers", "identical"),
+            ("order_notes", "migrate failed"),
+        ],
+        &["lowercase_emails"],
+    );
+    // A verify script that raises fails its change at the verify file's line.
+    let e = error_of(&doc, "order_notes");
+    assert!(e.contains("sqitch_verify") && e.contains("verify/order_notes.sql:6:12: column \"note\" does not exist"), "{e}");
+    let e = error_of(&doc, "order_items");
+    assert!(e.contains("revert/order_items.sql:7: "), "{e}");
+}
+
+#[test]
+fn liquibase_matches_a_pg_dump_round_trip() {
+    let doc = audit(
+        Layout::Liquibase,
+        "foreign/liquibase/changelog",
+        &[],
+        &[
+            ("alice:1", "identical"),
+            ("alice:2", "identical"),
+            ("alice:3", "identical"),
+            ("bob:tier", "differs"),
+            ("bob:order-items", "down failed"),
+            ("bob:lowercase-emails", "identical"),
+            ("Carol Ops:orders-customer-idx", "identical"),
+            ("bob:orders-note", "no down"),
+            ("bob:orders-paid-at", "no down"),
+        ],
+        &["bob:lowercase-emails"],
+    );
+    let e = error_of(&doc, "bob:order-items");
+    assert!(e.contains("002-changes.sql:23: ") && e.contains("order_items_sku_idx"), "the rollback line in the changelog: {e}");
+    assert_eq!(doc["rehearsal"]["phases"][3]["origin"]["line"], 3);
+}
+
+#[test]
+fn generic_up_down_pairs_match_a_pg_dump_round_trip() {
+    let doc = audit(
+        Layout::Files,
+        "foreign/files/migrations",
+        &[],
+        &[
+            ("V0001.Initial_Schema", "identical"),
+            ("V0002.Create-Orders", "identical"),
+            ("V2.1_Add_Customer_Tier", "differs"),
+            ("V0003.Create_Order_Items", "down failed"),
+            ("V9.Lowercase_Emails", "identical"),
+            ("V10.Add_Orders_Note", "no down"),
+        ],
+        &["V9.Lowercase_Emails"],
+    );
+    assert_eq!(doc["rehearsal"]["phases"][0]["origin"]["id"], "V0001");
+}
+
+#[test]
+fn auto_detects_the_older_layouts_too() {
+    assert_eq!(phasegate::detect_layout(&fixture("foreign/diesel/migrations")).unwrap().layout, Layout::Diesel);
+    assert_eq!(phasegate::detect_layout(&fixture("foreign/sqlx/migrations")).unwrap().layout, Layout::Sqlx);
+}
+
+#[test]
+fn a_folder_no_layout_reads_is_one_error_naming_a_file() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("V0001.Initial_Schema.up.sql"), "CREATE TABLE t (x int);").unwrap();
+    std::fs::write(d.path().join("schema.sql"), "CREATE TABLE t (x int);").unwrap();
+    let logs = crate::harness::log_dir();
+    let out = cli(&["verify", "--from", d.path().to_str().unwrap(), "--log-dir", logs.to_str().unwrap()], "");
+    assert_eq!(out.code, 1, "{out:?}");
+    let want = format!(
+        "{}: no migration layout reads this (tried sqitch, diesel, liquibase, goose, dbmate, flyway, sqlx, golang-migrate, files); name the layout: cargo xtask verify --from LAYOUT DIR (",
+        d.path().join("schema.sql").display()
+    );
+    assert!(out.error_line().starts_with(&want), "{}", out.error_line());
+}
+
+#[test]
+fn from_takes_a_layout_and_a_folder_or_a_folder() {
+    let logs = crate::harness::log_dir();
+    let logs = logs.to_str().unwrap();
+    let out = cli(&["verify", "--from", "goose", "--log-dir", logs], "");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("error: --from goose needs the migrations folder: --from goose DIR"), "{}", out.stderr);
+    let out = cli(&["verify", "--from", "no/such/folder", "--log-dir", logs], "");
+    assert_eq!(out.code, 2, "a usage error: {out:?}");
+    assert!(out.stderr.contains("`no/such/folder` is neither a layout (sqitch, diesel, liquibase, goose, dbmate, flyway, refinery, sqlx, golang-migrate, files, auto) nor a folder"), "{}", out.stderr);
+    let dir = fixture("foreign/files/migrations");
+    let out = cli(&["verify", "--from", dir.to_str().unwrap(), dir.to_str().unwrap(), "--log-dir", logs], "");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("a layout comes before the folder"), "{}", out.stderr);
+}
