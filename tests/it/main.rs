@@ -5,6 +5,7 @@
 
 mod backups;
 mod bad_input;
+mod ci_formats;
 mod clinic;
 mod concurrency;
 mod crash;

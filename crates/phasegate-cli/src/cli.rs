@@ -168,9 +168,44 @@ fn rename_example(line: &str, bin: &str) -> String {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
+    /// Aligned tables for people (coloured on a terminal)
     #[default]
     Text,
+    /// One JSON document (documented in the README)
     Json,
+    /// GitHub Actions workflow commands: findings on the pull request's lines
+    /// (lint, verify, migrate, rollback, validate)
+    Github,
+    /// Markdown tables for $GITHUB_STEP_SUMMARY or a comment (lint, verify,
+    /// migrate, rollback, validate)
+    Markdown,
+}
+
+impl Format {
+    /// The commands that print `--format github` and `--format markdown`.
+    pub const CI_COMMANDS: [&'static str; 5] = ["lint", "verify", "migrate", "rollback", "validate"];
+}
+
+impl Command {
+    /// The command's name and the output format it was asked for.
+    pub fn name_and_format(&self) -> (&'static str, Format) {
+        match self {
+            Command::Migrate(a) => ("migrate", a.connect.set.format),
+            Command::Rollback(a) => ("rollback", a.connect.set.format),
+            Command::Restore(a) => ("restore", a.connect.set.format),
+            Command::Health(a) => ("health", a.connect.set.format),
+            Command::Validate(a) => ("validate", a.connect.set.format),
+            Command::Status(a) => ("status", a.connect.set.format),
+            Command::Plan(a) => ("plan", a.set.format),
+            Command::Lint(a) => ("lint", a.set.format),
+            Command::New(a) => ("new", a.set.format),
+            Command::Snapshot(a) => ("snapshot", a.connect.set.format),
+            Command::History(a) => ("history", a.connect.set.format),
+            Command::Verify(a) => ("verify", a.set.format),
+            Command::Bench(a) => ("bench", a.set.format),
+            Command::Demo(a) => ("demo", a.set.format),
+        }
+    }
 }
 
 #[derive(Debug, Clone, ClapArgs)]

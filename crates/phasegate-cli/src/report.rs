@@ -1,6 +1,9 @@
 //! Rendering results for people (an aligned decision table) and machines
 //! (stable JSON). The JSON shape is documented in the README.
 
+pub mod github;
+pub mod markdown;
+
 use std::io::Write;
 
 

@@ -202,6 +202,16 @@ impl fmt::Display for RestoreBlock {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// The file, line and column the error is about, when it is about one.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            Error::Load { at, .. } | Error::Sql { at, .. } | Error::UnknownLayout { at, .. } | Error::MissingPlaceholder { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+}
+
 /// One line out of a PostgreSQL error: severity-less message plus detail and hint.
 pub fn pg_message(err: &postgres::Error) -> String {
     match err.as_db_error() {

@@ -52,7 +52,7 @@ fn migrate_with_seed(url: &str, set: &MigrationSet, rows: Option<u64>, run: &mut
     if let Some(seed) = &set.seed {
         match phasegate::migrate(&mut client, set, Target::Phase(seed.after_phase), &opts, run) {
             Ok(o) if o.failure.is_none() && o.verdict() < phasegate::Verdict::Rollback => steps.extend(o.steps),
-            Ok(o) => return outcome_report(o, run.style),
+            Ok(o) => return outcome_report(o, run.style, "phasegate demo"),
             Err(e) => return failed(e),
         }
         let t = std::time::Instant::now();
@@ -66,7 +66,7 @@ fn migrate_with_seed(url: &str, set: &MigrationSet, rows: Option<u64>, run: &mut
         Ok(mut o) => {
             steps.append(&mut o.steps);
             o.steps = steps;
-            outcome_report(o, run.style)
+            outcome_report(o, run.style, "phasegate demo")
         }
         Err(e) => failed(e),
     }

@@ -41,6 +41,8 @@ pub fn run(a: LintArgs, ctx: &mut Ctx) -> i32 {
     ));
     let failed = errors > 0 || (a.strict && findings.iter().any(|f| f.severity == Severity::Warning));
     let summary = Summary { findings: findings.len(), errors, warnings, files };
-    let report = Report { exit: Some(i32::from(failed)), text, ..Default::default() }.with_body(&LintJson { findings: &findings, summary });
+    let github = crate::report::github::lint(&findings);
+    let markdown = crate::report::markdown::lint(&findings);
+    let report = Report { exit: Some(i32::from(failed)), text, github, markdown, ..Default::default() }.with_body(&LintJson { findings: &findings, summary });
     run.finish(report)
 }

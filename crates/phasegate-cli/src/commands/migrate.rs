@@ -40,7 +40,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
     let res = phasegate::migrate(&mut client, &set, target, &opts, run);
     run.client = Some(client);
     match res {
-        Ok(outcome) => outcome_report(outcome, run.style),
+        Ok(outcome) => outcome_report(outcome, run.style, "phasegate migrate"),
         Err(e) => failed(e),
     }
 }

@@ -99,6 +99,11 @@ pub fn run_argv(argv: impl IntoIterator<Item = impl Into<OsString> + Clone>, io:
 
 /// Runs one parsed command.
 pub fn dispatch(args: Args, ctx: &mut Ctx) -> i32 {
+    let (name, format) = args.command.name_and_format();
+    if matches!(format, Format::Github | Format::Markdown) && !Format::CI_COMMANDS.contains(&name) {
+        let _ = writeln!(ctx.io.err, "error: --format {format:?} is for {}; `{name}` prints text or json", Format::CI_COMMANDS.join(", ").to_lowercase());
+        return 2;
+    }
     match args.command {
         Command::Migrate(a) => migrate::run(a, ctx),
         Command::Rollback(a) => rollback::run(a, ctx),
@@ -159,6 +164,10 @@ pub struct Report {
     pub body: serde_json::Map<String, serde_json::Value>,
     /// Human output, printed in text mode.
     pub text: String,
+    /// `--format github`: workflow commands (commands that support it).
+    pub github: String,
+    /// `--format markdown`: tables for a step summary or a comment.
+    pub markdown: String,
 }
 
 impl Report {
@@ -325,7 +334,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
     /// Prints the report, writes the audit row and returns the exit code.
     pub fn finish(mut self, mut report: Report) -> i32 {
         let code = report.exit_code();
-        let error = report.error.take().map(|e| crate::errors::render(&e, &self.ctx.env.bin));
+        let error = report.error.as_ref().map(|e| crate::errors::render(e, &self.ctx.env.bin));
         let duration_ms = self.started.elapsed().as_millis() as i64;
         match self.format {
             Format::Text => {
@@ -337,6 +346,23 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
                 if let Some(e) = &error {
                     let _ = writeln!(self.ctx.io.err, "error: {e}");
                 }
+            }
+            Format::Github => {
+                let mut text = std::mem::take(&mut report.github);
+                if let (Some(e), Some(shown)) = (&report.error, &error) {
+                    text.push_str(&crate::report::github::error(e, shown));
+                    text.push('\n');
+                }
+                let _ = write!(self.ctx.io.out, "{text}");
+                self.log_line(&text);
+            }
+            Format::Markdown => {
+                let mut text = std::mem::take(&mut report.markdown);
+                if let Some(e) = &error {
+                    text.push_str(&format!("\n> **error:** {}\n", crate::report::markdown::cell(e)));
+                }
+                let _ = write!(self.ctx.io.out, "{text}");
+                self.log_line(&text);
             }
             Format::Json => {
                 let doc = Document {
@@ -482,8 +508,8 @@ struct RunJson {
     stopped_for_review: Option<u32>,
 }
 
-/// The report of a migrate or rollback run.
-pub fn outcome_report(outcome: RunOutcome, style: Style) -> Report {
+/// The report of a migrate or rollback run; `title` heads its Markdown.
+pub fn outcome_report(outcome: RunOutcome, style: Style, title: &str) -> Report {
     let mut text = Vec::new();
     let _ = crate::report::run_summary(&mut text, &outcome, style);
     Report {
@@ -492,6 +518,8 @@ pub fn outcome_report(outcome: RunOutcome, style: Style) -> Report {
         steps: json(&outcome.steps),
         checks: json(&outcome.checks().collect::<Vec<_>>()),
         text: String::from_utf8_lossy(&text).into_owned(),
+        github: crate::report::github::run(&outcome),
+        markdown: crate::report::markdown::run(title, &outcome),
         error: outcome.failure.map(anyhow::Error::from),
         ..Default::default()
     }

@@ -73,7 +73,7 @@ fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson) -> (Report, Opt
             let summary = outcome.summary();
             let failed_run = outcome.failure.is_some();
             let backups: Vec<_> = outcome.backups().cloned().collect();
-            let mut report = outcome_report(outcome, run.style);
+            let mut report = outcome_report(outcome, run.style, &format!("phasegate rollback --phase {}", a.phase));
             if !backups.is_empty() {
                 let rows: i64 = backups.iter().map(|b| b.rows).sum();
                 report.text.push_str(&format!(

@@ -29,6 +29,8 @@ fn body(a: &ValidateArgs, run: &mut Run) -> Report {
                 verdict: Some(phasegate::worst_verdict(&results)),
                 checks: json(&results),
                 text: String::from_utf8_lossy(&text).into_owned(),
+                github: report::github::checks(&results),
+                markdown: format!("### phasegate validate\n\n{}", report::markdown::decision_table(&results)),
                 ..Default::default()
             }
         }

@@ -1,0 +1,130 @@
+//! `--format github`: GitHub Actions workflow commands
+//! (`::error file=F,line=L,col=C,title=T::message`), so each finding shows on
+//! the pull request's diff at its line. Lines that are not findings stay
+//! plain log lines.
+
+use phasegate::{CheckResult, Error, LintFinding, LintSeverity, RunOutcome, StepStatus, Verdict};
+
+/// A workflow command's level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warning,
+    Notice,
+}
+
+impl Level {
+    fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Notice => "notice",
+        }
+    }
+}
+
+/// Where an annotation points: a file and, when known, a line and column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct At {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// One workflow command. GitHub reads `%`, CR and LF as escapes in the
+/// message, and also `:` and `,` in property values.
+pub fn annotation(level: Level, at: Option<&At>, title: &str, message: &str) -> String {
+    let mut props = Vec::new();
+    if let Some(at) = at.filter(|a| !a.file.is_empty()) {
+        props.push(format!("file={}", property(&at.file)));
+        if at.line > 0 {
+            props.push(format!("line={}", at.line));
+            if at.column > 0 {
+                props.push(format!("col={}", at.column));
+            }
+        }
+    }
+    if !title.is_empty() {
+        props.push(format!("title={}", property(title)));
+    }
+    let props = if props.is_empty() { String::new() } else { format!(" {}", props.join(",")) };
+    format!("::{}{props}::{}", level.as_str(), data(message))
+}
+
+fn data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn property(s: &str) -> String {
+    data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Lint findings, one annotation each.
+pub fn lint(findings: &[LintFinding]) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let level = if f.severity == LintSeverity::Error { Level::Error } else { Level::Warning };
+        let at = At { file: f.file.clone(), line: f.line, column: f.column };
+        let message = match &f.fix {
+            Some(fix) => format!("{} (fix: {fix})", f.message),
+            None => f.message.clone(),
+        };
+        out.push_str(&annotation(level, Some(&at), &format!("phasegate lint: {}", f.rule), &message));
+        out.push('\n');
+    }
+    out
+}
+
+/// Checks that did not PROCEED, annotated at their validation file and line.
+pub fn checks(results: &[CheckResult]) -> String {
+    let mut out = String::new();
+    for r in results.iter().filter(|r| r.verdict > Verdict::Proceed) {
+        let level = if r.verdict == Verdict::Rollback { Level::Error } else { Level::Warning };
+        let at = At { file: r.file.clone(), line: r.line, column: 0 };
+        let value = super::fmt_value(r.value, &r.unit);
+        let mut message = format!("V{} check `{}` says {}: {value} (threshold {})", r.version, r.check, r.verdict, r.threshold);
+        for e in r.evidence.iter().take(3) {
+            message.push_str(&format!("\nevidence: {e}"));
+        }
+        out.push_str(&annotation(level, Some(&at), &format!("phasegate: {} {}", r.verdict, r.check), &message));
+        out.push('\n');
+    }
+    out
+}
+
+/// A migrate or rollback run: a plain line per step, then the checks that
+/// did not PROCEED as annotations.
+pub fn run(outcome: &RunOutcome) -> String {
+    let mut out = String::new();
+    for s in &outcome.steps {
+        let status = match s.status {
+            StepStatus::Done => "done",
+            StepStatus::Aborted => "aborted (its transaction was rolled back)",
+            StepStatus::Failed => "failed (its transaction was rolled back)",
+        };
+        out.push_str(&format!("phase {} V{} {}: {status}\n", s.phase, s.version, s.name));
+    }
+    let checks: Vec<CheckResult> = outcome.checks().cloned().collect();
+    out.push_str(&self::checks(&checks));
+    out
+}
+
+/// An error as one annotation, at its file and line when it has one.
+pub fn error(e: &anyhow::Error, rendered: &str) -> String {
+    let at = e.downcast_ref::<Error>().and_then(Error::location).map(|l| At { file: phasegate::display_path(&l.file), line: l.line, column: l.column });
+    annotation(Level::Error, at.as_ref(), "phasegate", rendered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotations_escape_what_github_reads_as_syntax() {
+        let at = At { file: "db/V1,a:b.sql".into(), line: 3, column: 7 };
+        assert_eq!(annotation(Level::Error, Some(&at), "t", "50% done\nnext"), "::error file=db/V1%2Ca%3Ab.sql,line=3,col=7,title=t::50%25 done%0Anext");
+        assert_eq!(annotation(Level::Warning, None, "", "plain"), "::warning::plain");
+        let no_line = At { file: "f.sql".into(), line: 0, column: 4 };
+        assert_eq!(annotation(Level::Notice, Some(&no_line), "", "m"), "::notice file=f.sql::m");
+    }
+}

@@ -1,0 +1,95 @@
+//! `--format markdown`: the decision table, a run's steps and the lint
+//! findings as GitHub-flavoured Markdown, for `$GITHUB_STEP_SUMMARY` or a
+//! pull-request comment. (The rollback report, a document of its own, is
+//! `report::rollback_markdown`.)
+
+use phasegate::{CheckResult, LintFinding, RunOutcome, StepStatus, Verdict};
+
+/// A table cell: pipes escaped, one line.
+pub fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn verdict(v: Verdict) -> String {
+    let mark = match v {
+        Verdict::Proceed => "✅",
+        Verdict::Review => "⚠️",
+        Verdict::Rollback => "❌",
+    };
+    format!("{mark} **{v}**")
+}
+
+/// The decision table: a row per check, then the verdict.
+pub fn decision_table(results: &[CheckResult]) -> String {
+    if results.is_empty() {
+        return "No check ran.\n".into();
+    }
+    let mut s = String::from("| migration | check | when | value | threshold | verdict |\n|---|---|---|---:|---|---|\n");
+    for r in results {
+        s.push_str(&format!(
+            "| V{} | `{}` | {} | {} | {} | {} |\n",
+            r.version,
+            cell(&r.check),
+            r.when.as_str(),
+            cell(&super::fmt_value(r.value, &r.unit)),
+            cell(&r.threshold),
+            verdict(r.verdict)
+        ));
+    }
+    for r in results.iter().filter(|r| r.verdict > Verdict::Proceed) {
+        for e in r.evidence.iter().take(3) {
+            s.push_str(&format!("\n- `{}` (`{}:{}`) evidence: `{}`", r.check, cell(&r.file), r.line, cell(&e.to_string())));
+        }
+    }
+    s.push_str(&format!("\n\n**Verdict:** {}\n", verdict(phasegate::worst_verdict(results))));
+    s
+}
+
+/// A migrate or rollback run: its steps, then the decision table.
+pub fn run(title: &str, outcome: &RunOutcome) -> String {
+    let mut s = format!("### {title}\n\n");
+    if outcome.steps.is_empty() {
+        s.push_str("Nothing to do.\n\n");
+    } else {
+        s.push_str("| phase | migration | name | result | duration | lock retries |\n|---:|---|---|---|---:|---:|\n");
+        for st in &outcome.steps {
+            let status = match st.status {
+                StepStatus::Done => "done",
+                StepStatus::Aborted => "ABORTED (transaction rolled back)",
+                StepStatus::Failed => "FAILED (transaction rolled back)",
+            };
+            s.push_str(&format!("| {} | V{} | {} | {status} | {:.1} ms | {} |\n", st.phase, st.version, cell(&st.name), st.duration_ms, st.retries));
+        }
+        s.push('\n');
+    }
+    let checks: Vec<CheckResult> = outcome.checks().cloned().collect();
+    s.push_str(&decision_table(&checks));
+    if let Some(p) = outcome.stopped_for_review {
+        s.push_str(&format!("\nStopped after phase {p}: REVIEW; a human must look before the next phase.\n"));
+    }
+    s
+}
+
+/// Lint findings as a table, then the counts.
+pub fn lint(findings: &[LintFinding]) -> String {
+    let (errors, warnings, files) = phasegate::lint_summary(findings);
+    let mut s = String::from("### phasegate lint\n\n");
+    if findings.is_empty() {
+        s.push_str("No findings.\n");
+        return s;
+    }
+    s.push_str("| file | line | severity | rule | finding | fix |\n|---|---:|---|---|---|---|\n");
+    for f in findings {
+        s.push_str(&format!(
+            "| `{}` | {} | {} | `{}` | {} | {} |\n",
+            cell(&f.file),
+            f.line,
+            f.severity,
+            cell(&f.rule),
+            cell(&f.message),
+            cell(f.fix.as_deref().unwrap_or(""))
+        ));
+    }
+    s.push_str(&format!("\n{errors} error(s), {warnings} warning(s) in {files} file(s).\n"));
+    s
+}
