@@ -9,6 +9,7 @@ mod ci_formats;
 mod clinic;
 mod concurrency;
 mod crash;
+mod demo;
 mod foreign;
 mod gates;
 mod harness;

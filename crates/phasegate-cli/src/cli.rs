@@ -431,6 +431,9 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
+    /// The server URL when one is given; else Docker when the engine answers
+    /// and the image is there or can be pulled; else initdb and pg_ctl
+    Auto,
     /// A container (testcontainers; PHASEGATE_PG_IMAGE names the image)
     Docker,
     /// An existing server (--server-url / PHASEGATE_TEST_DATABASE_URL); a database is created and dropped
@@ -487,11 +490,12 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
-    /// The url backend when a server is named, else a container.
+    /// The url backend when a server is named, else Docker or the local
+    /// binaries, whichever starts (`Backend::Auto`).
     pub fn backend(&self) -> phasegate::Backend {
-        match &self.server_url {
-            Some(u) => phasegate::Backend::Url(u.clone()),
-            None => phasegate::Backend::Docker { image: self.image.clone() },
+        match self.server_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            Some(u) => phasegate::Backend::Url(u.to_string()),
+            None => phasegate::Backend::Auto { image: self.image.clone() },
         }
     }
 }
@@ -504,7 +508,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub phase: Option<u32>,
     /// Where the disposable PostgreSQL comes from
-    #[arg(long, value_enum, default_value_t = BackendArg::Docker)]
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,
     #[command(flatten)]
     pub server: ServerArgs,
@@ -565,4 +569,7 @@ pub struct DemoArgs {
     pub seed_rows: Option<u64>,
     #[command(flatten)]
     pub server: ServerArgs,
+    /// Where the run log and the rollback reports go (default: <dir>/logs)
+    #[arg(long, value_name = "PATH")]
+    pub log_dir: Option<PathBuf>,
 }

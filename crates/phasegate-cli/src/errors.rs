@@ -4,8 +4,8 @@
 
 use phasegate::{Confirmation, Error, RestoreBlock};
 
-/// What to install when no PostgreSQL can be started for a rehearsal.
-pub const INSTALL_HINT: &str = "start a Docker engine (Debian: apt-get install docker.io && dockerd &) and build the local image with `bash ci/build-pg-image.sh` (then export PHASEGATE_PG_IMAGE=phasegate/postgres:15), or set PHASEGATE_TEST_DATABASE_URL to a PostgreSQL server where phasegate may create databases";
+/// The three ways to a PostgreSQL for rehearsals, said when none worked.
+pub const INSTALL_HINT: &str = "to get a server, start a Docker engine (Debian: apt-get install docker.io && dockerd &) with a PostgreSQL image (docker pull postgres:15, or without a registry `bash ci/build-pg-image.sh` and export PHASEGATE_PG_IMAGE=phasegate/postgres:15), or install PostgreSQL's server binaries for the local backend (Debian: apt-get install postgresql), or set PHASEGATE_TEST_DATABASE_URL (--server-url) to a server where phasegate may create databases";
 
 /// One line for an error; `bin` is the program name (`cargo xtask`,
 /// `phasegate`, `cargo xtask db`).
@@ -23,7 +23,7 @@ pub fn render(e: &anyhow::Error, bin: &str) -> String {
         Error::RestoreBlocked { reason: RestoreBlock::TableGone { .. } | RestoreBlock::ColumnsGone { .. }, .. } => {
             format!(" (`{bin} migrate --phase N`)")
         }
-        Error::Backend { backend: "docker", .. } => format!("; {INSTALL_HINT}"),
+        Error::Backend { backend: "docker", .. } | Error::NoServer { .. } => format!("; {INSTALL_HINT}"),
         Error::NoMigrationSet { .. } => "; pass --dir".to_string(),
         Error::UnknownLayout { .. } => {
             format!("; name the layout: {bin} verify --from LAYOUT DIR ({})", phasegate::Layout::ALL.map(|l| l.name()).join(", "))

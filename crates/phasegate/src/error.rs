@@ -142,6 +142,11 @@ pub enum Error {
     #[error("{backend} backend: {message}")]
     Backend { backend: &'static str, message: String },
 
+    /// The automatic backend found no way to a server: neither Docker nor
+    /// the local binaries started one, and no server URL was given.
+    #[error("no PostgreSQL to rehearse on: Docker did not start one ({docker}); the local binaries did not either ({local}); and no server URL was given")]
+    NoServer { docker: String, local: String },
+
     /// No migration layout phasegate reads matches this folder: `at` names
     /// the first file none of them claims (or the folder, when it holds no
     /// migration file at all).

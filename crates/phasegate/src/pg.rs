@@ -23,6 +23,10 @@ pub const DEFAULT_IMAGE: &str = "postgres:15";
 /// Where a disposable server comes from.
 #[derive(Debug, Clone)]
 pub enum Backend {
+    /// Docker with this image when the engine answers and the image is
+    /// present or can be pulled; else the local binaries; else one error
+    /// naming the three ways to get a server.
+    Auto { image: String },
     /// A container from this image (`name:tag`).
     Docker { image: String },
     /// An existing server; databases are created and dropped on it.
@@ -91,6 +95,26 @@ fn find_bindir() -> Option<PathBuf> {
     found.pop()
 }
 
+/// Which backend `Backend::Auto` settled on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chosen {
+    Docker,
+    Local,
+}
+
+/// `Backend::Auto`'s order: Docker, then the local binaries; when neither
+/// starts, one error carrying why each did not.
+pub fn first_that_starts<T>(docker: impl FnOnce() -> Result<T>, local: impl FnOnce() -> Result<T>) -> Result<(T, Chosen)> {
+    let docker_failed = match docker() {
+        Ok(s) => return Ok((s, Chosen::Docker)),
+        Err(e) => e.to_string(),
+    };
+    match local() {
+        Ok(s) => Ok((s, Chosen::Local)),
+        Err(e) => Err(Error::NoServer { docker: docker_failed, local: e.to_string() }),
+    }
+}
+
 fn start_local() -> Result<Server> {
     use std::os::unix::fs::MetadataExt;
     let refuse = |message: String| Error::Backend { backend: "local", message };
@@ -146,6 +170,7 @@ const PASSWORD: &str = "phasegate";
 impl Server {
     pub fn start(backend: &Backend) -> Result<Server> {
         match backend {
+            Backend::Auto { image } => first_that_starts(|| Server::start(&Backend::Docker { image: image.clone() }), start_local).map(|(s, _)| s),
             Backend::Local => start_local(),
             Backend::Url(url) => {
                 let mut c = db::connect(url, "phasegate-pg")?;
@@ -241,6 +266,15 @@ impl Server {
         self.admin_exec(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name)), format!("dropping database {name}"))
     }
 
+    /// Which kind of server this is (for `Backend::Auto`, the one it chose).
+    pub fn kind(&self) -> &'static str {
+        match (&self.container, &self._local) {
+            (Some(_), _) => "docker",
+            (None, Some(_)) => "local",
+            (None, None) => "url",
+        }
+    }
+
     /// The container's id, when this server runs in one.
     pub fn container_id(&self) -> Option<&str> {
         self.container.as_ref().map(|c| c.id())
@@ -249,4 +283,27 @@ impl Server {
 
 pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fails(backend: &'static str, why: &str) -> Result<&'static str> {
+        Err(Error::Backend { backend, message: why.into() })
+    }
+
+    #[test]
+    fn auto_tries_docker_then_local_then_says_why_neither_started() {
+        let (got, chosen) = first_that_starts(|| Ok("container"), || panic!("local is not tried when Docker starts")).unwrap();
+        assert_eq!((got, chosen), ("container", Chosen::Docker));
+        let (got, chosen) = first_that_starts(|| fails("docker", "no engine"), || Ok("cluster")).unwrap();
+        assert_eq!((got, chosen), ("cluster", Chosen::Local));
+        let e = first_that_starts(|| fails("docker", "no engine at /var/run/docker.sock"), || fails("local", "no initdb found")).unwrap_err();
+        assert!(matches!(e, Error::NoServer { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "no PostgreSQL to rehearse on: Docker did not start one (docker backend: no engine at /var/run/docker.sock); the local binaries did not either (local backend: no initdb found); and no server URL was given"
+        );
+    }
 }

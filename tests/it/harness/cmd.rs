@@ -121,12 +121,14 @@ impl Cmd {
         Output { code, stdout: String::from_utf8_lossy(&out).into_owned(), stderr: String::from_utf8_lossy(&err).into_owned() }
     }
 
-    /// The `phasegate` process with a clean environment: no DATABASE_URL,
-    /// no colour, no log filter, stdin closed; stdout and stderr piped.
+    /// The `phasegate` process with a clean environment: no DATABASE_URL or
+    /// PHASEGATE_TEST_DATABASE_URL, no colour, no log filter, stdin closed;
+    /// stdout and stderr piped.
     pub fn command(&self) -> std::process::Command {
         let mut c = std::process::Command::new(BIN);
         c.args(self.argv())
             .env_remove("DATABASE_URL")
+            .env_remove("PHASEGATE_TEST_DATABASE_URL")
             .env_remove("PHASEGATE_LOG")
             .env("NO_COLOR", "1")
             .stdin(std::process::Stdio::null())

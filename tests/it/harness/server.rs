@@ -42,19 +42,21 @@ fn remove_stale_containers() {
     }
 }
 
-/// The backend the tests use: PHASEGATE_TEST_DATABASE_URL, else a container
-/// from PHASEGATE_PG_IMAGE (default the official image).
+/// The backend the tests use: PHASEGATE_TEST_DATABASE_URL, else `auto`: a
+/// container from PHASEGATE_PG_IMAGE (default the official image), or the
+/// local initdb and pg_ctl when Docker cannot start one. Either way a real
+/// server, or the tests fail saying what to install.
 pub fn backend() -> Backend {
     match std::env::var("PHASEGATE_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Backend::Url(url),
-        _ => Backend::Docker { image: std::env::var("PHASEGATE_PG_IMAGE").unwrap_or_else(|_| phasegate::DEFAULT_IMAGE.to_string()) },
+        _ => Backend::Auto { image: std::env::var("PHASEGATE_PG_IMAGE").unwrap_or_else(|_| phasegate::DEFAULT_IMAGE.to_string()) },
     }
 }
 
 /// The shared server; panics with what to install when none can start.
 pub fn server() -> &'static Server {
     SERVER.get_or_init(|| {
-        if matches!(backend(), Backend::Docker { .. }) {
+        if matches!(backend(), Backend::Auto { .. }) {
             remove_stale_containers();
         }
         let server = Server::start(&backend()).unwrap_or_else(|e| panic!("no PostgreSQL for the tests: {e}\nto run them: {}", phasegate_cli::INSTALL_HINT));

@@ -1,73 +1,309 @@
-//! `demo`: the whole job on a disposable database with no configuration:
-//! start PostgreSQL, apply the set up to its seed phase, load the seed data,
-//! apply the rest (irreversible phases included), print the decision table.
+//! `demo`: the product's whole story on a disposable database, in acts,
+//! each a short heading and its table: the seed and the additive phase; a
+//! gate saying ROLLBACK on a deliberately broken copy of a data migration
+//! (the set's `demo/` folder) with its evidence, and nothing left behind;
+//! forward to the last reversible phase; rolling two phases back with the
+//! rows backed up and the Markdown report written; re-applying them; the
+//! irreversible cleanup, confirmed by typing its name.
 
-use super::{failed, outcome_report, Ctx, Report, Run};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context};
+use postgres::Client;
+use serde::Serialize;
+
+use super::{json, Ctx, Report, Run};
 use crate::cli::DemoArgs;
-use phasegate::{MigrationSet, Server, Target};
+use crate::report::{self, RollbackDoc};
+use phasegate::{ApplyOptions, BatchProgress, CheckResult, MigrationSet, RunOutcome, Server, StepOutcome, Target, Ui, Verdict};
+
+/// The folder of a set holding its deliberately broken copies (same
+/// relative paths as the files they replace).
+pub const DEMO_DIR: &str = "demo";
+
+/// `demo --format json`: every act.
+#[derive(Serialize)]
+struct DemoJson {
+    acts: Vec<Act>,
+}
+
+/// One act of the demo.
+#[derive(Serialize)]
+struct Act {
+    title: String,
+    verdict: Verdict,
+    steps: Vec<StepOutcome>,
+    checks: Vec<CheckResult>,
+    /// What the reader should take from it.
+    note: String,
+}
 
 pub fn run(a: DemoArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "demo", None, a.set.format, super::logs_for(&a.set.dir, None));
+    let mut run = Run::new(ctx, "demo", None, a.set.format, super::logs_for(&a.set.dir, a.log_dir.as_ref()));
     run.yes = true;
     run.audit = false;
-    let report = body(&a, &mut run);
+    let started = Instant::now();
+    let mut acts = Vec::new();
+    let result = body(&a, &mut run, &mut acts);
+    let verdict = acts.iter().filter(|a| a.title != BROKEN_TITLE).map(|a| a.verdict).max().unwrap_or(Verdict::Proceed);
+    let mut report = match result {
+        Ok(()) => {
+            let text = format!("\ndemo: {} acts in {:.1} s\n", acts.len(), started.elapsed().as_secs_f64());
+            Report { verdict: Some(verdict), text, ..Default::default() }
+        }
+        Err(e) => Report { verdict: Some(verdict), error: Some(e), ..Default::default() },
+    };
+    report.steps = json(&acts.iter().flat_map(|a| a.steps.iter()).collect::<Vec<_>>());
+    report.set_body(&DemoJson { acts });
     run.finish(report)
 }
 
-fn body(a: &DemoArgs, run: &mut Run) -> Report {
-    let set = match phasegate::load_set(&a.set.dir) {
-        Ok(s) => s,
-        Err(e) => return failed(e),
-    };
+const BROKEN_TITLE: &str = "A gate says ROLLBACK";
+
+fn body(a: &DemoArgs, run: &mut Run, acts: &mut Vec<Act>) -> anyhow::Result<()> {
+    let set = phasegate::load_set(&a.set.dir)?;
     let backend = a.server.backend();
-    let started = std::time::Instant::now();
-    let server = match Server::start(&backend) {
-        Ok(s) => s,
-        Err(e) => return failed(e),
-    };
-    run.say(&format!("disposable PostgreSQL ready in {} ms", started.elapsed().as_millis()));
+    let t = Instant::now();
+    let server = Server::start(&backend)?;
+    run.say(&format!("disposable PostgreSQL ({}) ready in {} ms", server.kind(), t.elapsed().as_millis()));
     let name = format!("phasegate_demo_{}", std::process::id());
-    let url = match server.create_database(&name, None) {
-        Ok(u) => u,
-        Err(e) => return failed(e),
-    };
-    let report = migrate_with_seed(&url, &set, a.seed_rows, run);
+    let url = server.create_database(&name, None)?;
+    let result = acts_on(&url, &set, a, run, acts);
     if let Err(e) = server.drop_database(&name) {
         run.say(&format!("warning: {e}"));
     }
-    report
+    result
 }
 
-/// Applies the set up to the seed phase, loads the seed, applies the rest.
-fn migrate_with_seed(url: &str, set: &MigrationSet, rows: Option<u64>, run: &mut Run) -> Report {
-    let mut client = match phasegate::connect(url, "phasegate demo") {
-        Ok(c) => c,
-        Err(e) => return failed(e),
-    };
-    if let Err(e) = phasegate::acquire_lock(&mut client, std::time::Duration::ZERO) {
-        return failed(e);
+/// The phases the story walks: the seed's, the last reversible one, and
+/// the data phase the broken copy belongs to.
+fn acts_on(url: &str, set: &MigrationSet, a: &DemoArgs, run: &mut Run, acts: &mut Vec<Act>) -> anyhow::Result<()> {
+    let mut client = phasegate::connect(url, "phasegate demo")?;
+    phasegate::acquire_lock(&mut client, std::time::Duration::ZERO)?;
+    let opts = ApplyOptions { run_id: run.run_id.clone(), accept_review: true, ..Default::default() };
+    let seed_phase = set.seed.as_ref().map(|s| s.after_phase).unwrap_or(0);
+    let last_reversible = set.phases.iter().filter(|p| p.reversible).map(|p| p.id).max().ok_or_else(|| anyhow!("the set has no reversible phase to show"))?;
+    let first_reversible = set.phases.iter().find(|p| p.reversible).map(|p| p.id).expect("one exists");
+
+    // Act 1: the existing schema, its data, and the first reversible phase.
+    let t = Instant::now();
+    let base = phasegate::migrate(&mut client, set, Target::Phase(seed_phase), &opts, &mut DemoUi::new(run))?;
+    expect_proceed(&base)?;
+    let seeded = phasegate::seed(&mut client, set, a.seed_rows)?;
+    let forward = phasegate::migrate(&mut client, set, Target::Phase(first_reversible), &opts, &mut DemoUi::new(run))?;
+    expect_proceed(&forward)?;
+    let mut steps = base.steps;
+    steps.extend(forward.steps.iter().cloned());
+    let rows = rows_note(&mut client);
+    act(run, acts, "The schema as it is, its data, and the additive phase", &RunOutcome { steps, ..forward }, format!("{seeded} seed file(s) loaded ({rows}); phase {first_reversible} applied in {:.1} s", t.elapsed().as_secs_f64()));
+
+    // Act 2: a broken copy of a data migration, stopped at its gate.
+    match broken_copy(set)? {
+        Some((copy, broken, _dir)) => {
+            let before_broken = phasegate::migrate(&mut client, set, Target::Version(broken - 1), &opts, &mut DemoUi::new(run))?;
+            expect_proceed(&before_broken)?;
+            let before = phasegate::take_snapshot(&mut client, &Default::default())?;
+            let gate = phasegate::migrate(&mut client, &copy, Target::Version(broken), &opts, &mut DemoUi::new(run))?;
+            if gate.verdict() != Verdict::Rollback {
+                bail!("the broken copy of V{broken} in {DEMO_DIR}/ was expected to say ROLLBACK at its gate, it said {}", gate.verdict());
+            }
+            let after = phasegate::take_snapshot(&mut client, &Default::default())?;
+            let same = after.schema == before.schema && after.tables == before.tables;
+            let applied = phasegate::applied_migrations(&mut client)?;
+            if !same || applied.contains_key(&broken) {
+                bail!("the aborted V{broken} left something behind (a bug: please report it)");
+            }
+            let rows: i64 = before.tables.values().map(|t| t.rows).sum();
+            let mut steps = before_broken.steps;
+            steps.extend(gate.steps.iter().cloned());
+            let note = format!(
+                "V{broken} from {DEMO_DIR}/ (a deliberately broken copy) said ROLLBACK: its transaction was rolled back; schema and all {rows} rows are exactly as before it, and V{broken} is not in the ledger"
+            );
+            act(run, acts, BROKEN_TITLE, &RunOutcome { steps, ..gate }, note);
+        }
+        None => run.say(&format!("\n(no {DEMO_DIR}/ folder with a broken copy of a migration in this set: the act where a gate says ROLLBACK is skipped)")),
     }
-    let opts = phasegate::ApplyOptions { run_id: run.run_id.clone(), accept_review: true, ..Default::default() };
+
+    // Act 3: forward to the last reversible phase.
+    let t = Instant::now();
+    let forward = phasegate::migrate(&mut client, set, Target::Phase(last_reversible), &opts, &mut DemoUi::new(run))?;
+    expect_proceed(&forward)?;
+    act(run, acts, &format!("Forward to phase {last_reversible}"), &forward, format!("{:.1} s", t.elapsed().as_secs_f64()));
+
+    // Act 4: two phases back, newest first, rows backed up, a report written.
+    let back_to = set.phases.iter().filter(|p| p.reversible && p.id < last_reversible).map(|p| p.id).max().unwrap_or(last_reversible);
+    let mut backed_up = 0;
+    let mut reports = Vec::new();
     let mut steps = Vec::new();
-    if let Some(seed) = &set.seed {
-        match phasegate::migrate(&mut client, set, Target::Phase(seed.after_phase), &opts, run) {
-            Ok(o) if o.failure.is_none() && o.verdict() < phasegate::Verdict::Rollback => steps.extend(o.steps),
-            Ok(o) => return outcome_report(o, run.style, "phasegate demo"),
-            Err(e) => return failed(e),
+    let mut last = None;
+    for phase in (back_to..=last_reversible).rev().filter(|p| set.phase(*p).is_some_and(|p| p.reversible)) {
+        let outcome = phasegate::rollback(&mut client, set, phase, &opts, &mut DemoUi::new(run))?;
+        expect_proceed(&outcome)?;
+        backed_up += outcome.backups().map(|b| b.rows).sum::<i64>();
+        if let Some(path) = write_rollback_report(run, set, phase, &outcome, url)? {
+            reports.push(path);
         }
-        let t = std::time::Instant::now();
-        if let Err(e) = phasegate::seed(&mut client, set, rows) {
-            return failed(e);
-        }
-        let requested = rows.map(|r| format!("{r} rows requested")).unwrap_or_else(|| "default size".into());
-        run.say(&format!("seed: {} file(s), {requested}, {} ms", seed.files.len(), t.elapsed().as_millis()));
+        steps.extend(outcome.steps.iter().cloned());
+        last = Some(outcome);
     }
-    match phasegate::migrate(&mut client, set, Target::Latest, &opts, run) {
-        Ok(mut o) => {
-            steps.append(&mut o.steps);
-            o.steps = steps;
-            outcome_report(o, run.style, "phasegate demo")
+    let last = last.expect("at least one phase rolled back");
+    let note = format!(
+        "{backed_up} rows backed up before the rollback changed them (restore --run {} puts them back); report{}: {}",
+        &run.run_id[..8],
+        if reports.len() == 1 { "" } else { "s" },
+        if reports.is_empty() { "(no log folder: none written)".to_string() } else { reports.join(", ") }
+    );
+    act(run, acts, &format!("Roll back phase {last_reversible}, then phase {back_to}"), &RunOutcome { steps, ..last }, note);
+
+    // Act 5: the same phases again.
+    let again = phasegate::migrate(&mut client, set, Target::Phase(last_reversible), &opts, &mut DemoUi::new(run))?;
+    expect_proceed(&again)?;
+    act(run, acts, "Re-apply", &again, "the phases apply again on the rolled-back database".into());
+
+    // Act 6: past the point of no return, confirmed by typing.
+    if set.phases.iter().any(|p| p.needs_confirmation()) {
+        let cleanup = phasegate::migrate(&mut client, set, Target::Latest, &opts, &mut DemoUi::new(run))?;
+        expect_proceed(&cleanup)?;
+        act(run, acts, "The irreversible cleanup", &cleanup, "entered only after its name was typed (the demo typed it)".into());
+    }
+    Ok(())
+}
+
+fn expect_proceed(o: &RunOutcome) -> anyhow::Result<()> {
+    if let Some(e) = &o.error {
+        bail!("{e}");
+    }
+    if o.verdict() == Verdict::Rollback {
+        bail!("a check said ROLLBACK where the demo expected none");
+    }
+    Ok(())
+}
+
+/// `100000 rows in reservations, ...`: the biggest tables, counted by the
+/// ANALYZE a bulk load deserves anyway.
+fn rows_note(client: &mut Client) -> String {
+    let _ = client.batch_execute("ANALYZE");
+    let rows = client
+        .query(
+            "SELECT c.relname::text, c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind = 'r' AND n.nspname = 'public' AND c.reltuples > 0 ORDER BY c.reltuples DESC LIMIT 2",
+            &[],
+        )
+        .unwrap_or_default();
+    let parts: Vec<String> = rows.iter().map(|r| format!("{} rows in {}", r.get::<_, i64>(1), r.get::<_, String>(0))).collect();
+    if parts.is_empty() {
+        "no rows".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The set with its `demo/` files in place of the ones they copy, and the
+/// version of the broken migration (the first one there).
+fn broken_copy(set: &MigrationSet) -> anyhow::Result<Option<(MigrationSet, i32, tempfile::TempDir)>> {
+    let demo = set.dir.join(DEMO_DIR);
+    let broken: Vec<PathBuf> = match std::fs::read_dir(demo.join(phasegate::MIGRATIONS)) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "sql")).collect(),
+        Err(_) => return Ok(None),
+    };
+    let Some(first) = broken.iter().min() else { return Ok(None) };
+    let version = set
+        .steps()
+        .find(|s| s.forward.path.file_name() == first.file_name())
+        .map(|s| s.version)
+        .ok_or_else(|| anyhow!("{}: no migration of the set has this name", phasegate::display_path(first)))?;
+    let dir = tempfile::tempdir().context("a temporary folder for the broken copy")?;
+    copy_tree(&set.dir, dir.path(), &[phasegate::MANIFEST], &[phasegate::MIGRATIONS, phasegate::ROLLBACK, phasegate::VALIDATIONS])?;
+    copy_tree(&demo, dir.path(), &[], &[phasegate::MIGRATIONS, phasegate::ROLLBACK, phasegate::VALIDATIONS])?;
+    let copy = phasegate::load_set(dir.path())?;
+    Ok(Some((copy, version, dir)))
+}
+
+/// Copies `files` and the `.sql` files of `folders` from `from` to `to`.
+fn copy_tree(from: &Path, to: &Path, files: &[&str], folders: &[&str]) -> anyhow::Result<()> {
+    for f in files {
+        std::fs::copy(from.join(f), to.join(f)).with_context(|| phasegate::display_path(&from.join(f)))?;
+    }
+    for sub in folders {
+        let Ok(rd) = std::fs::read_dir(from.join(sub)) else { continue };
+        std::fs::create_dir_all(to.join(sub))?;
+        for e in rd {
+            let p = e?.path();
+            if p.extension().is_some_and(|e| e == "sql") {
+                std::fs::copy(&p, to.join(sub).join(p.file_name().expect("a file"))).with_context(|| phasegate::display_path(&p))?;
+            }
         }
-        Err(e) => failed(e),
+    }
+    Ok(())
+}
+
+/// Prints an act: its heading, its steps and decision table, its note.
+fn act(run: &mut Run, acts: &mut Vec<Act>, title: &str, outcome: &RunOutcome, note: String) {
+    let mut table = Vec::new();
+    let _ = report::run_summary(&mut table, outcome, run.style);
+    run.say(&format!("\n== {} ==", title));
+    run.say(String::from_utf8_lossy(&table).trim_end());
+    run.say(&format!("-> {note}"));
+    acts.push(Act { title: title.to_string(), verdict: outcome.verdict(), steps: outcome.steps.clone(), checks: outcome.checks().cloned().collect(), note });
+}
+
+/// The rollback's Markdown report beside the demo's log, as `rollback`
+/// writes it.
+fn write_rollback_report(run: &mut Run, set: &MigrationSet, phase: u32, outcome: &RunOutcome, url: &str) -> anyhow::Result<Option<String>> {
+    let Some(log) = run.log_path().map(Path::to_path_buf) else { return Ok(None) };
+    let path = log.with_extension(format!("rollback-phase{phase}.md"));
+    let p = set.phase(phase).expect("rolled back, so it exists");
+    let (duration_s, started_at) = run.started();
+    let restore = format!("{} restore --run {}", run.bin(), run.run_id);
+    let health = format!("{} health --watch --interval 30s --duration 1h", run.bin());
+    let (operator, database, set_dir) = (run.operator(), phasegate::redact(url), phasegate::display_path(&set.dir));
+    let doc = RollbackDoc {
+        run_id: &run.run_id,
+        phase,
+        phase_name: &p.name,
+        phase_summary: &p.summary,
+        set_dir: &set_dir,
+        database: &database,
+        operator: &operator,
+        db_user: "postgres",
+        started_at: &started_at,
+        duration_s,
+        verdict: Some(outcome.verdict()),
+        exit_code: 0,
+        error: None,
+        outcome: Some(outcome),
+        no_backup: false,
+        restore_command: &restore,
+        health_command: &health,
+        log_file: None,
+    };
+    std::fs::write(&path, report::rollback_markdown(&doc)).with_context(|| phasegate::display_path(&path))?;
+    Ok(Some(phasegate::display_path(&path)))
+}
+
+/// The demo's `Ui`: step progress goes to the log (the acts print their own
+/// tables), a backfill's bar is drawn, and confirmations are answered by
+/// typing what is asked, shown as typed.
+struct DemoUi<'r, 'c, 'a, 'b> {
+    run: &'r mut Run<'c, 'a, 'b>,
+}
+
+impl<'r, 'c, 'a, 'b> DemoUi<'r, 'c, 'a, 'b> {
+    fn new(run: &'r mut Run<'c, 'a, 'b>) -> Self {
+        DemoUi { run }
+    }
+}
+
+impl Ui for DemoUi<'_, '_, '_, '_> {
+    fn confirm(&mut self, prompt: &str, expected: &str) -> bool {
+        self.run.say(&format!("\n{prompt}\n> {expected}      (typed by the demo)"));
+        true
+    }
+    fn progress(&mut self, line: &str) {
+        self.run.log_line(line);
+    }
+    fn batch(&mut self, progress: BatchProgress<'_>) {
+        self.run.batch(progress);
     }
 }

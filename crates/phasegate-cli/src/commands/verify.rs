@@ -39,6 +39,7 @@ pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> i32 {
 
 fn backend(a: &VerifyArgs) -> anyhow::Result<Backend> {
     Ok(match a.backend {
+        BackendArg::Auto => a.server.backend(),
         BackendArg::Docker => Backend::Docker { image: a.server.image.clone() },
         BackendArg::Local => Backend::Local,
         BackendArg::Url => Backend::Url(a.server.server_url.clone().ok_or_else(|| anyhow!("--backend url needs --server-url or PHASEGATE_TEST_DATABASE_URL"))?),
@@ -115,7 +116,7 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
         Err(e) => return failed(e),
     };
     let create_ms = t.elapsed().as_secs_f64() * 1000.0;
-    run.say(&format!("disposable PostgreSQL: server ready in {start_ms:.0} ms, database created in {create_ms:.0} ms"));
+    run.say(&format!("disposable PostgreSQL ({}): server ready in {start_ms:.0} ms, database created in {create_ms:.0} ms", server.kind()));
     let result = rehearse_on(&url, &set, a, run);
     if let Err(e) = server.drop_database(&name) {
         run.say(&format!("warning: {e}"));
