@@ -41,35 +41,83 @@ fn strip_secret(message: &str, url: &str) -> String {
 
 /// The connection string with its password replaced by `***`, for messages.
 pub fn redact(url: &str) -> String {
+    let lower = url.trim_start().to_ascii_lowercase();
+    if !(lower.starts_with("postgres://") || lower.starts_with("postgresql://")) {
+        return redact_key_values(url);
+    }
     if let Ok(mut u) = url::Url::parse(url) {
-        if u.scheme().starts_with("postgres") {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
+        if u.password().is_some() {
+            let _ = u.set_password(Some("***"));
+        }
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k.eq_ignore_ascii_case("password") { "***".to_string() } else { v.to_string() };
+                (k.to_string(), v)
+            })
+            .collect();
+        if !pairs.is_empty() {
+            u.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        return u.to_string().replace("%2A%2A%2A", "***");
+    }
+    redact_unparsed_url(url)
+}
+
+/// The key=value form (`host=h password='a b' dbname=d`): every
+/// `password` value masked, quoted ones (with `\'` and `\\` escapes)
+/// whole. Anything else is kept as written.
+fn redact_key_values(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        // Copy whitespace, then read a key up to `=` (or the next space).
+        if b[i].is_ascii_whitespace() {
+            out.push(b[i] as char);
+            i += 1;
+            continue;
+        }
+        let key_start = i;
+        while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let key = &s[key_start..i];
+        out.push_str(key);
+        // Spaces may surround `=`.
+        let mut j = i;
+        while j < b.len() && b[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        if j >= b.len() || b[j] != b'=' {
+            continue;
+        }
+        out.push_str(&s[i..=j]);
+        i = j + 1;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            out.push(b[i] as char);
+            i += 1;
+        }
+        let value_start = i;
+        if i < b.len() && b[i] == b'\'' {
+            i += 1;
+            while i < b.len() && b[i] != b'\'' {
+                i += if b[i] == b'\\' { 2 } else { 1 };
             }
-            let pairs: Vec<(String, String)> = u
-                .query_pairs()
-                .map(|(k, v)| {
-                    let v = if k.eq_ignore_ascii_case("password") { "***".to_string() } else { v.to_string() };
-                    (k.to_string(), v)
-                })
-                .collect();
-            if !pairs.is_empty() {
-                u.query_pairs_mut().clear().extend_pairs(pairs);
+            i = (i + 1).min(b.len());
+        } else {
+            while i < b.len() && !b[i].is_ascii_whitespace() {
+                i += if b[i] == b'\\' { 2 } else { 1 };
             }
-            return u.to_string().replace("%2A%2A%2A", "***");
+            i = i.min(b.len());
+        }
+        if key.eq_ignore_ascii_case("password") {
+            out.push_str("***");
+        } else {
+            out.push_str(&s[value_start..i]);
         }
     }
-    if url.contains("://") {
-        return redact_unparsed_url(url);
-    }
-    // key=value form
-    url.split_whitespace()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-            _ => kv.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    out
 }
 
 /// A URL that `url::Url` rejects (a port that is not a number, a raw `#`,
@@ -162,6 +210,8 @@ mod tests {
         assert_eq!(redact("postgres://u:s3cret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact("postgresql://u@h/db?password=s3cret&sslmode=disable"), "postgresql://u@h/db?password=***&sslmode=disable");
         assert_eq!(redact("host=h user=u password=s3cret dbname=d"), "host=h user=u password=*** dbname=d");
+        assert_eq!(redact("host=h password = 'a b\\'c' dbname=d"), "host=h password = *** dbname=d");
+        assert_eq!(redact("password=x://y@z user=u"), "password=*** user=u");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
     }
 

@@ -185,7 +185,7 @@ fn redact_never_lets_a_password_through() {
     // A distinctive prefix keeps the password from matching the user, host
     // or database name by chance; the rest is any printable text.
     let password = "Zq[A-Za-z0-9!#$%&()*+,./:;<=>?@\\[\\]^_{|}~ -]{2,16}";
-    let forms = 0..6usize;
+    let forms = 0..7usize;
     property("redact", 3000, (password, forms, "[a-z]{1,6}", "[a-z]{1,6}"), |(pw, form, user, db)| {
         let enc: String = url::form_urlencoded::byte_serialize(pw.as_bytes()).collect::<String>().replace('+', "%20");
         let url = match form {
@@ -194,10 +194,15 @@ fn redact_never_lets_a_password_through() {
             2 => format!("host=h user={user} password={} dbname={db}", pw.replace([' ', '\\', '\''], "x")),
             3 => format!("postgres://{user}:{pw}@h/{db}"),
             4 => format!("postgres://{user}:{enc}@h:notaport/{db}"),
+            6 => format!("host=h user={user} password='{}' dbname={db}", pw.replace('\\', "\\\\").replace('\'', "\\'")),
             _ => format!("postgresql://{user}@h:x/{db}?password={enc}&a=b"),
         };
         let out = crate::db::redact(&url);
-        let raw = if form == 2 { pw.replace([' ', '\\', '\''], "x") } else { pw.clone() };
+        let raw = match form {
+            2 => pw.replace([' ', '\\', '\''], "x"),
+            6 => pw.replace('\\', "\\\\").replace('\'', "\\'"),
+            _ => pw.clone(),
+        };
         prop_assert!(!out.contains(&raw) && !out.contains(&enc), "{url} -> {out}");
         prop_assert!(!out.contains("Zq"), "{url} -> {out}");
         Ok(())
