@@ -36,6 +36,9 @@ mod ui;
 #[cfg(test)]
 mod proptests;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 // Errors.
 pub use error::{display_path, pg_message, Confirmation, Error, Location, RestoreBlock, Result};
 

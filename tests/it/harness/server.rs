@@ -1,98 +1,43 @@
-//! One disposable PostgreSQL per test binary (testcontainers, or the server
-//! PHASEGATE_TEST_DATABASE_URL names), removed when the process exits, and a
-//! database per test: `TestDb`, a guard that drops it unless the test failed.
+//! The tests' server and databases, through `phasegate::testing` (the API an
+//! adopter's tests use): one disposable PostgreSQL per test binary, a
+//! database per test (`TestDb`, a guard that drops it unless the test
+//! failed), and the seeded templates of both shipped sets.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 
-use phasegate::{Backend, Server};
+use phasegate::testing::{Factory, TestDatabase};
+use phasegate::Server;
 
-use super::{on, repo};
+use super::repo;
 
-static SERVER: OnceLock<Server> = OnceLock::new();
-static CONTAINER_ID: OnceLock<String> = OnceLock::new();
-
-extern "C" {
-    fn atexit(cb: extern "C" fn()) -> std::os::raw::c_int;
-}
-
-/// Removes this binary's container when the test process exits (statics are
-/// never dropped).
-extern "C" fn remove_container() {
-    if let Some(id) = CONTAINER_ID.get() {
-        let _ = std::process::Command::new("docker").args(["rm", "-f", "-v", id]).output();
-    }
-}
-
-/// Containers left by earlier test processes that died.
-fn remove_stale_containers() {
-    let Ok(out) = std::process::Command::new("docker")
-        .args(["ps", "-a", "--filter", "label=phasegate.disposable=1", "--format", "{{.ID}} {{.Label \"phasegate.owner-pid\"}}"])
-        .output()
-    else {
-        return;
-    };
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let mut parts = line.split_whitespace();
-        let (Some(id), Some(pid)) = (parts.next(), parts.next()) else { continue };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::process::Command::new("docker").args(["rm", "-f", "-v", id]).output();
-        }
-    }
-}
-
-/// The backend the tests use: PHASEGATE_TEST_DATABASE_URL, else `auto`: a
-/// container from PHASEGATE_PG_IMAGE (default the official image), or the
-/// local initdb and pg_ctl when Docker cannot start one. Either way a real
-/// server, or the tests fail saying what to install.
-pub fn backend() -> Backend {
-    match std::env::var("PHASEGATE_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Backend::Url(url),
-        _ => Backend::Auto { image: std::env::var("PHASEGATE_PG_IMAGE").unwrap_or_else(|_| phasegate::DEFAULT_IMAGE.to_string()) },
-    }
-}
-
-/// The shared server; panics with what to install when none can start.
+/// The shared server of this test binary (`phasegate::testing::server`:
+/// PHASEGATE_TEST_DATABASE_URL, else Docker with PHASEGATE_PG_IMAGE, else
+/// the local initdb and pg_ctl; the tests fail saying what to install when
+/// none works).
 pub fn server() -> &'static Server {
-    SERVER.get_or_init(|| {
-        if matches!(backend(), Backend::Auto { .. }) {
-            remove_stale_containers();
-        }
-        let server = Server::start(&backend()).unwrap_or_else(|e| panic!("no PostgreSQL for the tests: {e}\nto run them: {}", phasegate_cli::INSTALL_HINT));
-        if let Some(id) = server.container_id() {
-            let _ = CONTAINER_ID.set(id.to_string());
-            unsafe {
-                atexit(remove_container);
-            }
-        }
-        server
-    })
+    phasegate::testing::server()
 }
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A database for one test; dropped with the guard unless the test failed,
-/// when it is kept and its name printed.
+/// A database for one test (`phasegate::testing::TestDatabase`); dropped
+/// with the guard unless the test failed, when it is kept and its name
+/// printed.
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    _db: TestDatabase,
 }
 
 impl TestDb {
     pub fn new(label: &str) -> TestDb {
-        Self::create(label, None)
+        Self::wrap(TestDatabase::empty(label).keep_failed())
     }
 
     pub fn from_template(label: &str, template: &str) -> TestDb {
-        Self::create(label, Some(template))
+        Self::wrap(TestDatabase::from_template(label, template).keep_failed())
     }
 
-    fn create(label: &str, template: Option<&str>) -> TestDb {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("t_{label}_{}_{n}", std::process::id());
-        let url = server().create_database(&name, template).unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
-        TestDb { name, url }
+    fn wrap(db: TestDatabase) -> TestDb {
+        TestDb { name: db.name().to_string(), url: db.url().to_string(), _db: db }
     }
 
     pub fn client(&self) -> postgres::Client {
@@ -121,21 +66,10 @@ impl TestDb {
     }
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kept database {} for inspection: {}", self.name, phasegate::redact(&self.url));
-            return;
-        }
-        let _ = server().drop_database(&self.name);
-    }
-}
-
 /// A template database with the clinic set's phase 0 applied and its seed
 /// loaded (100k reservations); tests clone it instead of seeding again.
 pub fn clinic_seeded_template() -> &'static str {
-    static TEMPLATE: OnceLock<String> = OnceLock::new();
-    TEMPLATE.get_or_init(|| seeded_template("clinic", &repo()))
+    seeded_template(&repo())
 }
 
 /// The tenant API keys set (SPEC 9.2).
@@ -146,24 +80,13 @@ pub fn tenant_keys() -> PathBuf {
 /// A template database with the tenant keys set's phase 0 applied and its
 /// seed loaded (3000 tenants).
 pub fn tenant_keys_seeded_template() -> &'static str {
-    static TEMPLATE: OnceLock<String> = OnceLock::new();
-    TEMPLATE.get_or_init(|| seeded_template("tenant_keys", &tenant_keys()))
+    seeded_template(&tenant_keys())
 }
 
-/// Applies a set up to its seed phase, loads the seed and marks the
-/// database as a template.
-fn seeded_template(label: &str, dir: &Path) -> String {
-    let name = format!("tpl_{label}_seeded_{}", std::process::id());
-    let url = server().create_database(&name, None).expect("create template database");
+/// The set in `dir` up to its seed phase, with the seed loaded, as a
+/// template (`phasegate::testing::Factory`, built once per test binary).
+fn seeded_template(dir: &Path) -> &'static str {
     let set = phasegate::load_set(dir).expect("the set loads");
-    let after = set.seed.as_ref().map(|s| s.after_phase).unwrap_or(0).to_string();
-    on(&url, dir, &["migrate", "--phase", &after]).run().expect_exit(0);
-    let mut client = phasegate::connect(&url, "phasegate-test").unwrap();
-    let started = std::time::Instant::now();
-    phasegate::seed(&mut client, &set, None).expect("seed");
-    eprintln!("seeded {label} in {} ms", started.elapsed().as_millis());
-    drop(client);
-    server().make_template(&name).expect("mark template");
-    name
+    let after = set.seed.as_ref().map(|s| s.after_phase).unwrap_or(0);
+    Factory::new(dir).phase(after).seeded().template()
 }
-
