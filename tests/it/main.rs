@@ -10,6 +10,7 @@ mod clinic;
 mod concurrency;
 mod crash;
 mod demo;
+mod docs;
 mod foreign;
 mod gates;
 mod harness;

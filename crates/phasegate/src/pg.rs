@@ -95,6 +95,17 @@ fn find_bindir() -> Option<PathBuf> {
     found.pop()
 }
 
+/// Publishes the container's PostgreSQL port on 127.0.0.1 only (a free
+/// port the engine picks), not on every interface as Docker's
+/// publish-all does: a disposable server with a known password is nobody
+/// else's business.
+fn publish_on_loopback(host: &mut testcontainers::bollard::models::HostConfig) {
+    use testcontainers::bollard::models::PortBinding;
+    host.publish_all_ports = Some(false);
+    let binding = PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) };
+    host.port_bindings = Some(std::collections::HashMap::from([("5432/tcp".to_string(), Some(vec![binding]))]));
+}
+
 /// Which backend `Backend::Auto` settled on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Chosen {
@@ -187,6 +198,7 @@ impl Server {
                     .with_label("phasegate.disposable", "1")
                     .with_label("phasegate.owner-pid", std::process::id().to_string())
                     .with_shm_size(256 * 1024 * 1024)
+                    .with_host_config_modifier(publish_on_loopback)
                     // The data directory in memory: a disposable server needs no
                     // durability, and CREATE DATABASE on overlay filesystems is slow.
                     .with_mount(Mount::tmpfs_mount("/var/lib/postgresql/data").with_size("4g"))

@@ -266,6 +266,40 @@ fn migrate_to(client: &mut Client, set: &MigrationSet, phase: Option<u32>, seed:
     run(client, Target::Phase(last))
 }
 
+/// Runs the whole `verify` rehearsal of the set in `dir` (every phase
+/// forward, its checks, its rollback compared with the state before it, and
+/// forward again) on a fresh database, without seed data; panics, failing
+/// the test with the findings, when a rollback does not restore the state
+/// before it or a migration fails. Returns the rehearsal for more asserts.
+pub fn verify(dir: impl AsRef<Path>) -> crate::rehearse::Rehearsal {
+    let set = crate::set::load(dir.as_ref()).unwrap_or_else(|e| panic!("{e}"));
+    let db = TestDatabase::empty("verify");
+    let mut client = db.client();
+    let opts = crate::rehearse::Options { phase: None, strict: false, seed_rows: None, apply: ApplyOptions { accept_review: true, backup: true, ..Default::default() } };
+    let rehearsal = crate::rehearse::rehearse(&mut client, &set, &opts, &mut Quiet).unwrap_or_else(|e| panic!("verify of {}: {e}", crate::error::display_path(&set.dir)));
+    if rehearsal.mismatch() || rehearsal.migrate_failed() {
+        panic!("verify of {} found what a rollback does not restore:\n{}", crate::error::display_path(&set.dir), findings_report(&rehearsal));
+    }
+    rehearsal
+}
+
+/// The findings of a rehearsal, a phase each, with the schema diffs.
+fn findings_report(r: &crate::rehearse::Rehearsal) -> String {
+    let mut s = String::new();
+    for p in r.phases.iter().filter(|p| !p.findings.is_empty()) {
+        s.push_str(&format!("phase {} {}:\n", p.phase, p.name));
+        for f in &p.findings {
+            let level = if f.is_mismatch(r.strict) { "error" } else { "warning" };
+            s.push_str(&format!("  {level}: {}\n", f.summary()));
+            if let crate::rehearse::Finding::SchemaDiffers { diff, .. } = f {
+                s.push_str(diff);
+                s.push('\n');
+            }
+        }
+    }
+    s
+}
+
 /// The normalised schema after each phase of the set in `dir`, migrated
 /// phase by phase on a fresh database (without seed data): `(phase id,
 /// schema)`, for `insta::assert_snapshot!`.

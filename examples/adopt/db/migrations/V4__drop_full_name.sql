@@ -1,0 +1,1 @@
+ALTER TABLE users ALTER COLUMN given_name SET NOT NULL, DROP COLUMN full_name;

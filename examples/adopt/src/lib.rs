@@ -1,0 +1,1 @@
+//! The application (a placeholder: this example is about its migrations).
