@@ -13,6 +13,7 @@ mod gates;
 mod harness;
 mod health;
 mod lint;
+mod recover;
 mod safety;
 mod secrets;
 mod tenant_keys;

@@ -14,9 +14,13 @@ pub fn render(e: &anyhow::Error, bin: &str) -> String {
         return one_line(&format!("{e:#}"));
     };
     let hint = match err {
-        Error::NotConfirmed(Confirmation::EnterIrreversible { .. } | Confirmation::Rollback { .. } | Confirmation::Restore { .. }) => {
+        Error::NotConfirmed(Confirmation::EnterIrreversible { .. } | Confirmation::Rollback { .. } | Confirmation::Restore { .. } | Confirmation::Recover { .. }) => {
             " or pass --yes".to_string()
         }
+        Error::Irreversible { phase, .. } => format!(" (`{bin} recover --phase {phase} --dry-run` shows the way back)"),
+        Error::PastPointOfNoReturn { later, .. } => format!(" (`{bin} recover --phase {later} --dry-run` shows the way back)"),
+        Error::BackupTooLarge { .. } => " (raise it with --max-backup-rows N, or take your own backup and pass --no-backup)".to_string(),
+        Error::Reversible { phase, .. } => format!(": {bin} rollback --phase {phase}"),
         Error::LaterPhaseApplied { later, .. } => format!(": {bin} rollback --phase {later}"),
         Error::NotARunId { .. } => format!("; `{bin} history` lists them"),
         Error::RunHasNoBackups { .. } => format!(" (`{bin} history` lists runs and their backups)"),
