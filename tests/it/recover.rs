@@ -248,3 +248,30 @@ fn rows_the_sync_trigger_cannot_fill_are_left_null_counted_and_reviewed() {
     // The phase applies again over the gaps.
     run(&db, &dir, &["migrate", "--yes"], "").expect_exit(0);
 }
+
+#[test]
+fn a_dropped_table_a_truncated_one_an_index_and_a_check_come_back() {
+    let db = TestDb::new("recover_tables");
+    let dir = crate::harness::fixture("recover_tables");
+    run(&db, &dir, &["migrate", "--phase", "1"], "").expect_exit(0);
+    let before = db.snapshot();
+    run(&db, &dir, &["migrate", "--yes"], "").expect_exit(0);
+    db.client().batch_execute("INSERT INTO audit VALUES (3, 'written since')").unwrap();
+    let out = run(&db, &dir, &["recover", "--phase", "2", "--yes", "--format", "json"], "");
+    out.expect_exit(0);
+    let after = db.snapshot();
+    if before.schema != after.schema {
+        panic!("schema differs after recovery\n{}", phasegate::schema_diff(&before.schema, &after.schema, "before", "after"));
+    }
+    for t in ["public.plans", "public.notes"] {
+        assert_eq!(before.tables.get(t), after.tables.get(t), "rows of {t}");
+    }
+    let audit: Vec<String> = db.client().query("SELECT what FROM audit ORDER BY id", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(audit, ["one", "two", "written since"], "truncated rows are back, the row written since keeps its place");
+    // The serial sequence and the foreign key came back with the table.
+    let id: i32 = db.client().query_one("INSERT INTO notes (plan_id) VALUES (1) RETURNING id", &[]).unwrap().get(0);
+    assert_eq!(id, 4);
+    assert!(db.client().execute("INSERT INTO notes (plan_id) VALUES (99)", &[]).is_err(), "the foreign key is back");
+    assert!(db.client().execute("INSERT INTO plans (code, price) VALUES ('c', -1)", &[]).is_err(), "the check is back");
+    run(&db, &dir, &["migrate", "--yes"], "").expect_exit(0);
+}

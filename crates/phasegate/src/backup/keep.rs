@@ -152,7 +152,7 @@ pub fn measure(c: &mut impl GenericClient, sql: &str) -> Result<Size> {
             Destroys::Table { table } | Destroys::Rows { table } => {
                 let Some(t) = resolve(c, table)? else { continue };
                 size.rows += q1::<i64>(c, &format!("SELECT count(*) FROM {}", t.qualified), &[], "measuring a table to keep")?;
-                size.bytes += q1::<i64>(c, "SELECT pg_total_relation_size($1)", &[&t.oid], "measuring a table to keep")?;
+                size.bytes += q1::<i64>(c, "SELECT pg_total_relation_size($1::oid)", &[&t.oid], "measuring a table to keep")?;
             }
             Destroys::Columns { table, columns } => {
                 let Some(t) = resolve(c, table)? else { continue };
