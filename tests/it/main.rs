@@ -16,6 +16,7 @@ mod gates;
 mod harness;
 mod health;
 mod lint;
+mod recover;
 mod safety;
 mod secrets;
 mod tenant_keys;

@@ -26,6 +26,7 @@ every gate, and reverses a phase with its paired rollback SQL.",
   phasegate validate --format json              run the applied migrations' checks
   phasegate rollback --phase 2                  reverse phase 2 (you type `rollback phase 2`)
   phasegate restore --run 3f2a9c1e              put back the rows that rollback backed up
+  phasegate recover --phase 4 --dry-run         the way back from irreversible phase 4
   phasegate health --watch --interval 30s --duration 1h
 
 Exit codes: 0 PROCEED, 1 error or refused, 2 usage, 3 REVIEW, 4 ROLLBACK, 5 verify mismatch."
@@ -42,7 +43,13 @@ pub enum Command {
   phasegate migrate                    apply every pending phase
   phasegate migrate --phase 1          apply up to and including phase 1
   phasegate migrate --dry-run          print the SQL that would run
-  phasegate migrate --yes              also enter irreversible phases without a prompt")]
+  phasegate migrate --yes              also enter irreversible phases without a prompt
+  phasegate migrate --max-backup-rows 50000000
+                                       allow a bigger copy of what an irreversible phase drops
+  phasegate migrate --no-backup        keep nothing before an irreversible phase (recover impossible)
+
+Before each migration of an irreversible phase, what it drops is kept (its size is shown first);
+`recover --phase N` brings it back.")]
     Migrate(MigrateArgs),
     /// Reverse one phase, newest migration first, with its after-rollback checks
     #[command(after_help = "Examples:
@@ -56,6 +63,20 @@ Before a rollback script changes rows (UPDATE, DELETE, TRUNCATE, DROP TABLE, DRO
 rows it touches are copied to phasegate_backup.<table>_<run> in the same transaction; `restore --run
 ID` puts them back. Every rollback writes a Markdown report beside its log.")]
     Rollback(RollbackArgs),
+    /// Bring back what an irreversible phase dropped, from what migrate kept before it ran
+    #[command(after_help = "Examples:
+  phasegate recover --phase 4 --dry-run  print the recovery plan (DDL, restores) and change nothing
+  phasegate recover --phase 4          asks you to type `recover phase 4`
+  phasegate recover --phase 4 --yes    for scripts
+
+Before each migration of an irreversible phase, migrate keeps what it destroys: definitions (column
+types, enum labels in order, functions, triggers, constraints, indexes) in phasegate_kept, data in
+phasegate_backup tables (key and values of dropped columns, whole tables for DROP TABLE / TRUNCATE).
+recover re-creates what was dropped, restores the kept values by key, fills rows written since through
+the dropped sync triggers (or leaves them NULL and counts them), runs the phase's before-migrate checks
+and removes the phase from the ledger, all in one transaction under the migration lock; then `migrate`
+re-applies the phase.")]
+    Recover(RecoverArgs),
     /// Put back the rows a rollback backed up
     #[command(after_help = "Examples:
   phasegate restore --run 3f2a9c1e     the id `rollback` printed (or its first 8 characters)
@@ -192,6 +213,7 @@ impl Command {
         match self {
             Command::Migrate(a) => ("migrate", a.connect.set.format),
             Command::Rollback(a) => ("rollback", a.connect.set.format),
+            Command::Recover(a) => ("recover", a.connect.set.format),
             Command::Restore(a) => ("restore", a.connect.set.format),
             Command::Health(a) => ("health", a.connect.set.format),
             Command::Validate(a) => ("validate", a.connect.set.format),
@@ -269,6 +291,29 @@ pub struct MigrateArgs {
     /// Continue past a phase whose verdict is REVIEW
     #[arg(long)]
     pub accept_review: bool,
+    /// Do not keep what an irreversible phase destroys (recorded in the audit row; recover becomes impossible)
+    #[arg(long)]
+    pub no_backup: bool,
+    /// Refuse an irreversible phase whose kept data would exceed this many rows
+    #[arg(long, value_name = "N", default_value_t = phasegate::DEFAULT_MAX_BACKUP_ROWS)]
+    pub max_backup_rows: u64,
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct RecoverArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// The irreversible phase to recover
+    #[arg(long)]
+    pub phase: u32,
+    /// Print the recovery plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
 }

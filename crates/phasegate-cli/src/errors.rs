@@ -14,9 +14,13 @@ pub fn render(e: &anyhow::Error, bin: &str) -> String {
         return one_line(&format!("{e:#}"));
     };
     let hint = match err {
-        Error::NotConfirmed(Confirmation::EnterIrreversible { .. } | Confirmation::Rollback { .. } | Confirmation::Restore { .. }) => {
+        Error::NotConfirmed(Confirmation::EnterIrreversible { .. } | Confirmation::Rollback { .. } | Confirmation::Restore { .. } | Confirmation::Recover { .. }) => {
             " or pass --yes".to_string()
         }
+        Error::Irreversible { phase, .. } => format!(" (`{bin} recover --phase {phase} --dry-run` shows the way back)"),
+        Error::PastPointOfNoReturn { later, .. } => format!(" (`{bin} recover --phase {later} --dry-run` shows the way back)"),
+        Error::BackupTooLarge { .. } => " (raise it with --max-backup-rows N, or take your own backup and pass --no-backup)".to_string(),
+        Error::Reversible { phase, .. } => format!(": {bin} rollback --phase {phase}"),
         Error::LaterPhaseApplied { later, .. } => format!(": {bin} rollback --phase {later}"),
         Error::NotARunId { .. } => format!("; `{bin} history` lists them"),
         Error::RunHasNoBackups { .. } => format!(" (`{bin} history` lists runs and their backups)"),
@@ -48,6 +52,10 @@ mod tests {
         assert_eq!(render(&e, "cargo xtask db"), "phase 2 (data) is applied after phase 1; roll it back first: cargo xtask db rollback --phase 2");
         let e = anyhow::Error::from(Error::NotConfirmed(Confirmation::Rollback { phase: 3 }));
         assert!(render(&e, "phasegate").ends_with("at the prompt or pass --yes"));
+        let e = anyhow::Error::from(Error::Irreversible { phase: 4, name: "cleanup".into(), reason: "drops columns".into() });
+        assert!(render(&e, "cargo xtask").ends_with("(`cargo xtask recover --phase 4 --dry-run` shows the way back)"));
+        let e = anyhow::Error::from(Error::PastPointOfNoReturn { phase: 3, later: 4, later_name: "cleanup".into() });
+        assert!(render(&e, "phasegate").contains("recover phase 4 first") && render(&e, "phasegate").ends_with("(`phasegate recover --phase 4 --dry-run` shows the way back)"));
         let e = anyhow::anyhow!("plain\nmessage");
         assert_eq!(render(&e, "phasegate"), "plain message");
     }

@@ -91,12 +91,28 @@ pub enum Error {
     LaterPhaseApplied { phase: u32, later: u32, later_name: String },
 
     /// A rollback of a phase an applied irreversible phase came after.
-    #[error("phase {later} ({later_name}) is applied after phase {phase} and is irreversible: phase {phase} can no longer be rolled back; restore the database from the backup taken before phase {later}, or fix forward with a new migration")]
+    #[error("phase {later} ({later_name}) is applied after phase {phase} and is irreversible: phase {phase} can no longer be rolled back; recover phase {later} first from what was kept when it was applied, then roll back phase {phase}; or restore the database from the backup taken before phase {later}, or fix forward with a new migration")]
     PastPointOfNoReturn { phase: u32, later: u32, later_name: String },
 
     /// A rollback of an irreversible phase.
-    #[error("phase {phase} ({name}) is irreversible: {reason}. It has no rollback: restore the database from the backup taken before phase {phase} (pg_restore, or your provider's point-in-time recovery), then re-apply from there; or fix forward with a new migration")]
+    #[error("phase {phase} ({name}) is irreversible: {reason}. It has no rollback; the way back is to recover phase {phase} from what was kept when it was applied (what it dropped re-created, its data restored by key, rows written since kept); without that, restore the database from the backup taken before phase {phase}, or fix forward with a new migration")]
     Irreversible { phase: u32, name: String, reason: String },
+
+    /// Keeping what an irreversible phase destroys would copy more rows than allowed.
+    #[error("phase {phase} ({name}) would keep {rows} rows of what it destroys before running, more than the limit of {limit}; nothing was changed")]
+    BackupTooLarge { phase: u32, name: String, rows: i64, limit: u64 },
+
+    /// `recover` of a reversible phase.
+    #[error("phase {phase} ({name}) is reversible: roll it back instead of recovering it")]
+    Reversible { phase: u32, name: String },
+
+    /// `recover` of a phase none of whose migrations is applied.
+    #[error("phase {phase} ({name}) is not applied; nothing to recover")]
+    NothingToRecover { phase: u32, name: String },
+
+    /// `recover` of a migration applied without keeping what it destroys.
+    #[error("migration {version} of phase {phase} was applied without keeping what it destroys (run {run}); there is nothing to recover it from: restore the database from a backup taken before phase {phase}, or fix forward with a new migration")]
+    NothingKept { phase: u32, version: i32, run: String },
 
     /// A rollback of a phase none of whose migrations is applied.
     #[error("phase {phase} ({name}) is not applied; nothing to roll back")]
@@ -168,6 +184,8 @@ pub enum Confirmation {
     Rollback { phase: u32 },
     /// Restoring a run's backups (typing `restore <id>`).
     Restore { run: String, short: String },
+    /// Recovering an irreversible phase (typing `recover phase N`).
+    Recover { phase: u32 },
 }
 
 impl fmt::Display for Confirmation {
@@ -178,6 +196,7 @@ impl fmt::Display for Confirmation {
             }
             Confirmation::Rollback { phase } => write!(f, "rollback of phase {phase} was not confirmed; type `rollback phase {phase}` at the prompt"),
             Confirmation::Restore { run, short } => write!(f, "restore of run {run} was not confirmed; type `restore {short}` at the prompt"),
+            Confirmation::Recover { phase } => write!(f, "recovery of phase {phase} was not confirmed; type `recover phase {phase}` at the prompt"),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The ledger (SPEC 6): refinery's `refinery_schema_history` is the forward
 //! ledger; `phasegate_applied` keeps the rollback and validation SQL stored at
 //! apply time; `phasegate_runs` is the append-only audit of every command;
-//! `phasegate_backups` records the rows rollbacks saved (see `backup`).
+//! `phasegate_backups` records the rows rollbacks saved (see `backup`);
+//! `phasegate_kept` what irreversible migrations destroyed (definitions, and
+//! where their data was kept), for `recover`.
 
 use std::collections::BTreeMap;
 
@@ -72,6 +74,19 @@ CREATE TABLE IF NOT EXISTS phasegate_backups (
     restored_by uuid
 );
 CREATE INDEX IF NOT EXISTS phasegate_backups_run_id_idx ON phasegate_backups (run_id);
+CREATE TABLE IF NOT EXISTS phasegate_kept (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id uuid NOT NULL,
+    version integer NOT NULL,
+    ord integer NOT NULL,
+    kind text NOT NULL,
+    object text NOT NULL,
+    definition jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    recovered_at timestamptz,
+    recovered_by uuid,
+    UNIQUE (run_id, version, ord)
+);
 CREATE OR REPLACE FUNCTION phasegate_runs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION 'phasegate_runs is an append-only audit log';
@@ -90,7 +105,8 @@ pub fn ensure(client: &mut Client) -> Result<()> {
     let all: bool = client
         .query_one(
             "SELECT to_regclass('refinery_schema_history') IS NOT NULL AND to_regclass('phasegate_applied') IS NOT NULL
-                AND to_regclass('phasegate_runs') IS NOT NULL AND to_regclass('phasegate_batches') IS NOT NULL",
+                AND to_regclass('phasegate_runs') IS NOT NULL AND to_regclass('phasegate_batches') IS NOT NULL
+                AND to_regclass('phasegate_kept') IS NOT NULL",
             &[],
         )
         .map_err(db_err("reading the ledger"))?

@@ -11,7 +11,9 @@
 //! step with its checks in one transaction; [`validate`] runs checks
 //! read-only; [`rehearse`] is `verify` (every phase forward, back, compared
 //! and forward again on a disposable server from [`Server`]); [`restore`]
-//! puts back the rows a rollback backed up; [`lint_dir`], [`plan_phase`] and
+//! puts back the rows a rollback backed up; [`recover`] brings back what an
+//! irreversible phase destroyed, from what [`migrate`] kept before it ran;
+//! [`lint_dir`], [`plan_phase`] and
 //! [`health_round`] read files or probe a live database.
 //!
 //! Modules are private; this list is the API.
@@ -51,6 +53,13 @@ pub use apply::{
     check_consistency, current_phase, migrate, pending, plan_rollback, refuse_irreversible, rollback, seed, validate, validate_applied, Action,
     Options as ApplyOptions, RunOutcome, StepOutcome, StepStatus, Target,
 };
+
+// The way back from an irreversible phase: what was kept, and recovering it.
+pub use apply::{human_bytes, keeps_what_it_destroys, measure_phase, plan_recovery, recover, Recovery, RecoveryOutcome, DEFAULT_MAX_BACKUP_ROWS};
+pub use backup::{
+    destroys, recovery_plan, ColumnDef, Destroy, Destroys, Kept, KeptStep, Planned as PlannedRecoveryStatement, Recovered, RecoveryPlan, Size as KeptSize,
+    Stage as RecoveryStage, TableRecovery, Unkept,
+};
 pub use ui::{BatchProgress, Confirming, Quiet, Ui};
 
 // The ledger and the audit log.
@@ -75,7 +84,7 @@ pub use snapshot::{column_order_only, schema_diff, take_snapshot, Snapshot, Snap
 
 // Reading files: lint and plan.
 pub use lint::{lint_dir, lint_phase, lint_set, summary as lint_summary, Finding as LintFinding, Severity as LintSeverity};
-pub use risk::{plan_phase, Effect, PhasePlan, Risk};
+pub use risk::{plan_phase, Effect, KeepPreview, PhasePlan, Risk};
 
 // A live database's health.
 pub use health::{round as health_round, Finding as HealthFinding, Level as HealthLevel, Options as HealthOptions, Round as HealthRound};

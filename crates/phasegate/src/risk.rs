@@ -44,6 +44,20 @@ pub struct PhasePlan {
     pub rollback_effects: Vec<Effect>,
     /// The lint findings of the phase's forward and rollback files.
     pub findings: Vec<crate::lint::Finding>,
+    /// For an irreversible phase: what `migrate` keeps before each migration
+    /// (and what it cannot keep), read from the files; sizes need a
+    /// database (`migrate` and `recover --dry-run` show them).
+    pub keeps: Vec<KeepPreview>,
+}
+
+/// One thing an irreversible phase destroys, and what is kept of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeepPreview {
+    pub file: String,
+    pub line: usize,
+    pub what: crate::backup::Destroys,
+    /// One line: what is kept (or "NOT KEPT: ...").
+    pub kept: String,
 }
 
 /// Classifies one statement by its leading keywords.
@@ -125,7 +139,22 @@ pub fn plan_phase(p: &Phase) -> PhasePlan {
     locks.sort();
     locks.dedup();
     let findings = crate::lint::lint_phase(p);
-    PhasePlan { id: p.id, name: p.name.clone(), reversible: p.reversible, risk, data_loss, rollback_discards, locks, effects, rollback_effects, findings }
+    let keeps = if crate::apply::keeps_what_it_destroys(p) {
+        p.steps
+            .iter()
+            .flat_map(|s| {
+                crate::backup::destroys(&s.forward.text).into_iter().map(|d| KeepPreview {
+                    file: crate::error::display_path(&s.forward.path),
+                    line: d.line,
+                    kept: d.what.describe(),
+                    what: d.what,
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    PhasePlan { id: p.id, name: p.name.clone(), reversible: p.reversible, risk, data_loss, rollback_discards, locks, effects, rollback_effects, findings, keeps }
 }
 
 #[cfg(test)]

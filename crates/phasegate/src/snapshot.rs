@@ -115,6 +115,7 @@ impl Default for SnapshotOptions {
                 "public.phasegate_runs".to_string(),
                 "public.phasegate_batches".to_string(),
                 "public.phasegate_backups".to_string(),
+                "public.phasegate_kept".to_string(),
             ],
             exclude_objects: vec!["function public.phasegate_runs_append_only()".to_string()],
             fingerprint_rows: true,

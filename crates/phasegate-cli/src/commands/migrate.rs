@@ -4,12 +4,18 @@ use serde::Serialize;
 
 use super::{apply_options, failed, log_dir, outcome_report, Ctx, Report, Run};
 use crate::cli::MigrateArgs;
-use phasegate::{display_path, MigrationSet, Target};
+use phasegate::{display_path, KeptStep, MigrationSet, Target};
 
 pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "migrate", a.phase, a.connect.set.format, log_dir(&a.connect));
     run.yes = a.yes;
     run.audit = !a.dry_run;
+    if a.no_backup {
+        run.args.push("--no-backup".into());
+    }
+    if a.max_backup_rows != phasegate::DEFAULT_MAX_BACKUP_ROWS {
+        run.args.extend(["--max-backup-rows".into(), a.max_backup_rows.to_string()]);
+    }
     let report = body(&a, &mut run);
     run.finish(report)
 }
@@ -32,16 +38,60 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
     if a.dry_run {
         return dry_run(a, run, &set, target);
     }
-    let opts = apply_options(&a.timeouts, a.accept_review, &run.run_id, &a.connect.database_url);
+    let mut opts = apply_options(&a.timeouts, a.accept_review, &run.run_id, &a.connect.database_url);
+    opts.backup = !a.no_backup;
+    opts.max_backup_rows = a.max_backup_rows;
     if let Err(e) = run.connect(&a.connect, Some(a.timeouts.lock_wait)) {
         return failed(e);
+    }
+    if a.no_backup && set.phases.iter().any(phasegate::keeps_what_it_destroys) {
+        run.say("backups: off (--no-backup); an irreversible phase applied now cannot be recovered");
     }
     let mut client = run.client.take().expect("connected");
     let res = phasegate::migrate(&mut client, &set, target, &opts, run);
     run.client = Some(client);
     match res {
-        Ok(outcome) => outcome_report(outcome, run.style, "phasegate migrate"),
+        Ok(outcome) => {
+            let kept = outcome.kept.clone();
+            let stopped_for_review = outcome.stopped_for_review;
+            let mut report = outcome_report(outcome, run.style, "phasegate migrate");
+            let mut phases: Vec<u32> = kept.iter().filter_map(|k| set.phase_of(k.version).map(|p| p.id)).collect();
+            phases.dedup();
+            for p in &phases {
+                let of_phase: Vec<&KeptStep> = kept.iter().filter(|k| set.phase_of(k.version).map(|x| x.id) == Some(*p)).collect();
+                let rows: i64 = of_phase.iter().map(|k| k.size.rows).sum();
+                let bytes: i64 = of_phase.iter().map(|k| k.size.bytes).sum();
+                report.text.push_str(&format!(
+                    "kept what phase {p} drops: {rows} rows ({}) in {} backup table(s) and the definitions of what it dropped; the way back: {} recover --phase {p}{}\n",
+                    phasegate::human_bytes(bytes),
+                    of_phase.iter().map(|k| k.backups.len()).sum::<usize>(),
+                    run.bin(),
+                    dir_flag(&a.connect.set.dir)
+                ));
+            }
+            report.with_body(&MigrateJson { stopped_for_review, backup: !a.no_backup, kept })
+        }
         Err(e) => failed(e),
+    }
+}
+
+/// `migrate --format json`.
+#[derive(Serialize)]
+struct MigrateJson {
+    stopped_for_review: Option<u32>,
+    /// Whether what irreversible phases destroy is kept first.
+    backup: bool,
+    /// What was kept, per migration of an irreversible phase.
+    kept: Vec<KeptStep>,
+}
+
+/// ` --dir D` unless the set is the current folder.
+pub fn dir_flag(dir: &std::path::Path) -> String {
+    let d = display_path(dir);
+    if d == "." || d.is_empty() {
+        String::new()
+    } else {
+        format!(" --dir {d}")
     }
 }
 

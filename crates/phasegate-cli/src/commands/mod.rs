@@ -10,6 +10,7 @@ pub mod lint;
 pub mod migrate;
 pub mod new;
 pub mod plan;
+pub mod recover;
 pub mod restore;
 pub mod rollback;
 pub mod snapshot;
@@ -108,6 +109,7 @@ pub fn dispatch(args: Args, ctx: &mut Ctx) -> i32 {
         Command::Migrate(a) => migrate::run(a, ctx),
         Command::Rollback(a) => rollback::run(a, ctx),
         Command::Restore(a) => restore::run(a, ctx),
+        Command::Recover(a) => recover::run(a, ctx),
         Command::Health(a) => health::run(a, ctx),
         Command::Validate(a) => validate::run(a, ctx),
         Command::Status(a) => status::run(a, ctx),
@@ -479,6 +481,7 @@ pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str, url: &s
         run_id: run_id.to_string(),
         monitor_url: Some(url.to_string()),
         backup: true,
+        max_backup_rows: phasegate::DEFAULT_MAX_BACKUP_ROWS,
     }
 }
 

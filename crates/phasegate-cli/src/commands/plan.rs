@@ -41,6 +41,12 @@ pub fn run(a: PlanArgs, ctx: &mut Ctx) -> i32 {
         for f in &p.findings {
             text.push_str(&format!("    {f}\n"));
         }
+        if !p.keeps.is_empty() {
+            text.push_str("    kept before it runs (the way back: recover --phase N; sizes in migrate and recover --dry-run):\n");
+            for k in &p.keeps {
+                text.push_str(&format!("      {}:{} {}\n", k.file, k.line, k.kept));
+            }
+        }
     }
     let report = Report { text, ..Default::default() }.with_body(&PlanJson { phases: &plans });
     run.finish(report)

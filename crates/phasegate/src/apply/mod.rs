@@ -14,6 +14,7 @@
 mod batch;
 mod exec;
 mod forward;
+mod recover;
 mod retry;
 mod reverse;
 mod validate;
@@ -37,6 +38,7 @@ use crate::ui::Ui;
 pub(crate) use exec::exec_file;
 #[cfg(test)]
 pub(crate) use forward::concurrent_index_name;
+pub use recover::{human_bytes, keeps as keeps_what_it_destroys, measure_phase, plan_recovery, recover, Recovery, RecoveryOutcome};
 pub use validate::{current_phase, validate, validate_applied};
 
 /// How a run treats timeouts and REVIEW verdicts.
@@ -55,9 +57,15 @@ pub struct Options {
     /// A connection string for a second session that watches who blocks the
     /// migration, so a lock timeout names the blocker. `None`: no watcher.
     pub monitor_url: Option<String>,
-    /// Back up the rows a rollback changes (SPEC 7.3); off with `--no-backup`.
+    /// Back up the rows a rollback changes (SPEC 7.3), and keep what an
+    /// irreversible phase destroys before it runs; off with `--no-backup`.
     pub backup: bool,
+    /// Refuse an irreversible phase whose kept data would exceed this many rows.
+    pub max_backup_rows: u64,
 }
+
+/// The default of [`Options::max_backup_rows`]: generous (ten million rows).
+pub const DEFAULT_MAX_BACKUP_ROWS: u64 = 10_000_000;
 
 impl Default for Options {
     fn default() -> Self {
@@ -69,6 +77,7 @@ impl Default for Options {
             run_id: ledger::new_run_id(),
             monitor_url: None,
             backup: true,
+            max_backup_rows: DEFAULT_MAX_BACKUP_ROWS,
         }
     }
 }
@@ -130,6 +139,8 @@ pub struct RunOutcome {
     pub error: Option<String>,
     #[serde(skip)]
     pub failure: Option<Error>,
+    /// What was kept before migrations of irreversible phases.
+    pub kept: Vec<crate::backup::KeptStep>,
 }
 
 impl RunOutcome {
@@ -141,7 +152,14 @@ impl RunOutcome {
     }
     /// A copy for reports (the error as text, not the error itself).
     pub fn summary(&self) -> RunOutcome {
-        RunOutcome { steps: self.steps.clone(), verdict: self.verdict, stopped_for_review: self.stopped_for_review, error: self.error.clone(), failure: None }
+        RunOutcome {
+            steps: self.steps.clone(),
+            verdict: self.verdict,
+            stopped_for_review: self.stopped_for_review,
+            error: self.error.clone(),
+            failure: None,
+            kept: self.kept.clone(),
+        }
     }
     pub fn backups(&self) -> impl Iterator<Item = &Backup> {
         self.steps.iter().flat_map(|s| s.backups.iter())
@@ -205,6 +223,26 @@ pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &O
             continue;
         }
         let entering = !phase.steps.iter().any(|s| applied.contains_key(&s.version));
+        let keeping = recover::keeps(phase) && opts.backup;
+        if keeping {
+            // The size first, and the guard, before anything changes.
+            let size = match recover::measure_phase(client, &steps) {
+                Ok(s) => s,
+                Err(e) => return Ok(out.fail(e)),
+            };
+            if size.rows > 0 && size.rows as u64 > opts.max_backup_rows {
+                return Ok(out.fail(Error::BackupTooLarge { phase: phase.id, name: phase.name.clone(), rows: size.rows, limit: opts.max_backup_rows }));
+            }
+            ui.progress(&format!(
+                "phase {} ({}) destroys data: what each migration drops is kept first, about {} rows ({})",
+                phase.id,
+                phase.name,
+                size.rows,
+                recover::human_bytes(size.bytes)
+            ));
+        } else if recover::keeps(phase) {
+            ui.progress(&format!("phase {} ({}) destroys data and backups are off: nothing is kept, it cannot be recovered", phase.id, phase.name));
+        }
         if entering && phase.needs_confirmation() {
             let prompt = format!(
                 "phase {} ({}) is irreversible: {}. Type the phase name to continue",
@@ -218,8 +256,20 @@ pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &O
         }
         ui.progress(&format!("phase {} {}: {}", phase.id, phase.name, phase.summary));
         for step in steps {
+            if keeping {
+                match recover::keep_before(client, step, opts, ui) {
+                    Ok(k) => out.kept.push(k),
+                    Err(e) => return Ok(out.fail(e)),
+                }
+            }
             let (so, err) = apply_step(client, step, opts, &watch, ui);
             let done = so.status == StepStatus::Done;
+            if keeping && !done {
+                out.kept.retain(|k| k.version != step.version);
+                if let Err(e) = recover::discard_kept(client, &opts.run_id, step.version) {
+                    ui.progress(&format!("  warning: what was kept before V{} could not be discarded: {e}", step.version));
+                }
+            }
             out.steps.push(so);
             if let Some(e) = err {
                 return Ok(out.fail(e));

@@ -13,15 +13,15 @@ use crate::error::{db_err, Result};
 use crate::pg::quote_ident;
 
 /// A table resolved in the catalogs.
-struct Table {
-    oid: u32,
-    qualified: String,
-    relname: String,
-    columns: Vec<String>,
-    key: Vec<String>,
+pub(super) struct Table {
+    pub(super) oid: u32,
+    pub(super) qualified: String,
+    pub(super) relname: String,
+    pub(super) columns: Vec<String>,
+    pub(super) key: Vec<String>,
 }
 
-fn resolve(client: &mut impl GenericClient, name: &str) -> Result<Option<Table>> {
+pub(super) fn resolve(client: &mut impl GenericClient, name: &str) -> Result<Option<Table>> {
     let row = client
         .query_opt(
             "SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relname
@@ -61,7 +61,7 @@ fn columns_and_key(client: &mut impl GenericClient, oid: u32) -> Result<(Vec<Str
 
 /// A generated name (`<table>_<run>`, never a keyword), quoted only when
 /// it must be, so messages show `phasegate_backup.api_keys_3f2a9c1e`.
-fn generated_ident(s: &str) -> String {
+pub(super) fn generated_ident(s: &str) -> String {
     let plain = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_') && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if plain {
         s.to_string()
@@ -256,7 +256,7 @@ END $phasegate$;"
 /// that a later migration drops (an irreversible cleanup's `DROP TYPE` would
 /// fail on it). Rows reach these columns by assignment casts to text;
 /// `restore` casts them back to the live column's type.
-fn textify(tx: &mut impl GenericClient, backup_table: &str) -> Result<()> {
+pub(super) fn textify(tx: &mut impl GenericClient, backup_table: &str) -> Result<()> {
     let cols: Vec<String> = tx
         .query(
             "SELECT a.attname::text FROM pg_attribute a

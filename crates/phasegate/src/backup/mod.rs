@@ -20,11 +20,20 @@
 //! committed. [`restore`] puts the rows back.
 
 //!
+//! Before each migration of an irreversible phase, [`keep`] does the same
+//! for what the migration destroys ([`destroys`] reads it), in a transaction
+//! of its own: definitions in the `phasegate_kept` ledger, data in backup
+//! tables; [`recovery_plan`] turns that back into a way back (`recover`).
+//!
 //! `targets` reads the statements, `capture` takes the backup, `restore`
 //! puts rows back; this file holds the types and the ledger queries.
 
 mod capture;
+mod destroys;
+mod keep;
+mod recover;
 mod restore;
+mod tabledef;
 mod targets;
 
 use std::collections::BTreeMap;
@@ -36,6 +45,9 @@ use crate::error::{db_err, Error, Result};
 use crate::pg::quote_ident;
 
 pub use capture::Session;
+pub use destroys::{destroys, Destroy, Destroys, Unkept};
+pub use keep::{discard, keep, kept_of, measure, ColumnDef, Kept, KeptStep, Size};
+pub use recover::{plan as recovery_plan, Plan as RecoveryPlan, Planned, Recovered, Stage, TableRecovery};
 pub use restore::{restore_in_tx, Restored};
 pub use targets::{targets, Change, Target};
 

@@ -125,7 +125,7 @@ fn blocked(b: &Stored, reason: RestoreBlock) -> Error {
 
 /// Moves the sequences behind identity and serial columns past the values
 /// re-inserted rows brought back, so the next insert does not collide.
-fn advance_sequences(tx: &mut impl GenericClient, table: &str, cols: &[String]) -> Result<()> {
+pub(super) fn advance_sequences(tx: &mut impl GenericClient, table: &str, cols: &[String]) -> Result<()> {
     for c in cols {
         let seq: Option<String> = tx
             .query_one("SELECT pg_get_serial_sequence($1, $2)", &[&table, c])

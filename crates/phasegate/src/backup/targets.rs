@@ -48,19 +48,20 @@ pub struct Target {
 }
 
 
-struct Parser<'a> {
-    t: &'a [Token],
-    i: usize,
+/// A cursor over a statement's tokens (shared with `destroys`).
+pub(super) struct Parser<'a> {
+    pub(super) t: &'a [Token],
+    pub(super) i: usize,
 }
 
 impl Parser<'_> {
-    fn word(&self, k: usize) -> Option<&str> {
+    pub(super) fn word(&self, k: usize) -> Option<&str> {
         match self.t.get(self.i + k) {
             Some(Token::Word(w)) => Some(w),
             _ => None,
         }
     }
-    fn eat(&mut self, w: &str) -> bool {
+    pub(super) fn eat(&mut self, w: &str) -> bool {
         if self.word(0) == Some(w) {
             self.i += 1;
             true
@@ -68,7 +69,7 @@ impl Parser<'_> {
             false
         }
     }
-    fn sym(&mut self, c: char) -> bool {
+    pub(super) fn sym(&mut self, c: char) -> bool {
         if self.t.get(self.i) == Some(&Token::Punct(c)) {
             self.i += 1;
             true
@@ -76,13 +77,13 @@ impl Parser<'_> {
             false
         }
     }
-    fn ident(&mut self) -> Option<String> {
+    pub(super) fn ident(&mut self) -> Option<String> {
         let s = self.t.get(self.i)?.ident()?;
         self.i += 1;
         Some(s)
     }
     /// `name` or `schema.name`, in quoted form for `to_regclass`.
-    fn qualified(&mut self) -> Option<String> {
+    pub(super) fn qualified(&mut self) -> Option<String> {
         let first = self.ident()?;
         if self.sym('.') {
             let second = self.ident()?;
@@ -152,42 +153,14 @@ fn statement_targets(toks: &[Token], line: usize, out: &mut Vec<Target>) {
             }
         }
         Some("alter") if p.word(1) == Some("table") => {
-            p.i = 2;
-            if p.word(0) == Some("if") && p.word(1) == Some("exists") {
-                p.i += 2;
-            }
-            p.eat("only");
-            let Some(name) = p.qualified() else { return };
-            p.sym('*');
-            let mut columns = Vec::new();
-            // Actions are separated by commas at parenthesis depth 0.
-            let mut depth = 0i32;
-            let mut action_start = true;
-            while p.i < toks.len() {
-                if action_start {
-                    action_start = false;
-                    if p.eat("drop") {
-                        if p.word(0) == Some("constraint") {
-                            continue;
-                        }
-                        p.eat("column");
-                        if p.word(0) == Some("if") && p.word(1) == Some("exists") {
-                            p.i += 2;
-                        }
-                        if let Some(c) = p.ident() {
-                            columns.push(c);
-                        }
-                        continue;
-                    }
-                }
-                match &toks[p.i] {
-                    Token::Punct('(') => depth += 1,
-                    Token::Punct(')') => depth -= 1,
-                    Token::Punct(',') if depth == 0 => action_start = true,
-                    _ => {}
-                }
-                p.i += 1;
-            }
+            let Some((name, actions)) = super::destroys::alter_table(toks) else { return };
+            let columns: Vec<String> = actions
+                .into_iter()
+                .filter_map(|a| match a {
+                    super::destroys::AlterAction::DropColumn(c) => Some(c),
+                    _ => None,
+                })
+                .collect();
             if !columns.is_empty() {
                 push(out, name, Change::DropColumn, columns);
             }

@@ -1,0 +1,131 @@
+//! `recover --phase N`: the way back from an irreversible phase. Re-creates
+//! what its migrations dropped and restores what `migrate` kept before they
+//! ran, in one transaction under the migration lock, with the phase's
+//! before-migrate checks; `--dry-run` prints the plan.
+
+use serde::Serialize;
+
+use super::migrate::dir_flag;
+use super::{exit_for, failed, json, log_dir, Ctx, Report, Run};
+use crate::cli::RecoverArgs;
+use phasegate::{Recovered, Recovery, RecoveryStage, Verdict};
+
+/// `recover --format json`.
+#[derive(Serialize)]
+struct RecoverJson<'a> {
+    dry_run: bool,
+    recovery: Option<&'a Recovery>,
+    committed: bool,
+    recovered: Option<&'a Recovered>,
+}
+
+pub fn run(a: RecoverArgs, ctx: &mut Ctx) -> i32 {
+    let mut run = Run::new(ctx, "recover", Some(a.phase), a.connect.set.format, log_dir(&a.connect));
+    run.yes = a.yes;
+    run.audit = !a.dry_run;
+    let report = body(&a, &mut run);
+    run.finish(report)
+}
+
+fn plan_text(r: &Recovery) -> String {
+    let mut text = format!(
+        "-- recovery of phase {} ({}): migrations {} (newest first), {} kept rows\n",
+        r.phase,
+        r.name,
+        r.versions.iter().map(|v| format!("V{v}")).collect::<Vec<_>>().join(", "),
+        r.kept_rows
+    );
+    let mut stage = None;
+    for s in &r.plan.statements {
+        if stage != Some(s.stage) {
+            stage = Some(s.stage);
+            text.push_str(match s.stage {
+                RecoveryStage::Create => "\n-- 1. re-create what was dropped\n",
+                RecoveryStage::Restore => "\n-- 2. restore the kept data by key\n",
+                RecoveryStage::Replay => "\n-- 3. rows written since: through the dropped sync triggers, else kept values, else NULL (counted)\n",
+                RecoveryStage::Finish => "\n-- 4. defaults, NOT NULL, constraints, indexes, triggers\n",
+            });
+        }
+        text.push_str(&format!("{};  -- V{}\n", s.sql.trim_end(), s.version));
+    }
+    for u in &r.plan.unkept {
+        text.push_str(&format!("-- {u}\n"));
+    }
+    text.push_str("\n-- then: the phase's before-migrate checks, and its migrations removed from the ledger\n");
+    text
+}
+
+fn body(a: &RecoverArgs, run: &mut Run) -> Report {
+    let set = match phasegate::load_set(&a.connect.set.dir) {
+        Ok(s) => s,
+        Err(e) => return failed(e),
+    };
+    let lock = if a.dry_run { None } else { Some(a.timeouts.lock_wait) };
+    if let Err(e) = run.connect(&a.connect, lock) {
+        return failed(e);
+    }
+    if a.dry_run {
+        let client = run.client.as_mut().expect("connected");
+        let recovery = match phasegate::plan_recovery(client, &set, a.phase) {
+            Ok(r) => r,
+            Err(e) => return failed(e),
+        };
+        let mut text = plan_text(&recovery);
+        text.push_str("-- dry run: nothing was changed\n");
+        return Report { text, ..Default::default() }.with_body(&RecoverJson { dry_run: true, recovery: Some(&recovery), committed: false, recovered: None });
+    }
+    let opts = super::apply_options(&a.timeouts, false, &run.run_id, &a.connect.database_url);
+    let mut client = run.client.take().expect("connected");
+    let res = phasegate::recover(&mut client, &set, a.phase, &opts, run);
+    run.client = Some(client);
+    let o = match res {
+        Ok(o) => o,
+        Err(e) => return failed(e),
+    };
+    let mut text = String::new();
+    if let Some(r) = &o.recovered {
+        for t in &r.tables {
+            text.push_str(&format!("  {} (V{}): {} rows restored from what was kept", t.table, t.version, t.restored + t.inserted));
+            if t.written_since > 0 {
+                text.push_str(&format!(
+                    "; {} written or changed since: {} filled by the kept triggers, {} refused by them, {} given their kept values",
+                    t.written_since, t.replayed, t.replay_refused, t.kept_values_used
+                ));
+            }
+            if let Some(e) = &t.first_refusal {
+                text.push_str(&format!(" (first refusal: {e})"));
+            }
+            let nulls: Vec<String> = t.left_null.iter().filter(|(_, n)| *n > 0).map(|(c, n)| format!("{c}: {n}")).collect();
+            if !nulls.is_empty() {
+                text.push_str(&format!("; rows written since left NULL ({})", nulls.join(", ")));
+            }
+            text.push('\n');
+        }
+        for n in &r.not_null_skipped {
+            text.push_str(&format!("  NOT NULL not restored on {n}\n"));
+        }
+        for u in &r.unkept {
+            text.push_str(&format!("  {u}\n"));
+        }
+    }
+    let bin = run.bin().to_string();
+    if o.committed {
+        text.push_str(&format!(
+            "recovered phase {} ({}) in {:.0} ms: it is no longer applied; `{bin} migrate --phase {}{}` re-applies it\n",
+            o.recovery.phase,
+            o.recovery.name,
+            o.duration_ms,
+            o.recovery.phase,
+            dir_flag(&a.connect.set.dir)
+        ));
+    } else {
+        text.push_str(&format!("a before-migrate check of phase {} failed after the recovery: it was undone, the phase stays applied\n", o.recovery.phase));
+    }
+    let verdict = if o.committed { o.verdict } else { Verdict::Rollback };
+    Report { verdict: Some(verdict), exit: Some(exit_for(verdict)), checks: json(&o.checks), text, ..Default::default() }.with_body(&RecoverJson {
+        dry_run: false,
+        recovery: Some(&o.recovery),
+        committed: o.committed,
+        recovered: o.recovered.as_ref(),
+    })
+}
