@@ -34,7 +34,7 @@ use crate::ledger::{self, Applied};
 use crate::set::{MigrationSet, Phase, Step};
 use crate::ui::Ui;
 
-pub(crate) use exec::exec_file;
+pub(crate) use exec::{exec_file, run_checks, timeouts_sql};
 #[cfg(test)]
 pub(crate) use forward::concurrent_index_name;
 pub use validate::{current_phase, validate, validate_applied};

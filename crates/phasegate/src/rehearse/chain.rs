@@ -1,0 +1,363 @@
+//! The forward chain and the rehearsal of each phase beside it: in a
+//! transaction of the chain's that is rolled back when every file of the
+//! phase runs in a transaction, else on a clone of the chain made after the
+//! forward run (see the module documentation of `rehearse`).
+
+use std::time::Instant;
+
+use postgres::Client;
+
+use super::compare::compare;
+use super::steps::{self, Ran};
+use super::{Against, Finding, Isolation, Options, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming, Summary};
+use crate::apply::{self, RunOutcome, Target};
+use crate::check::Verdict;
+use crate::error::{db_err, Result};
+use crate::pg::Server;
+use crate::set::{MigrationSet, Phase};
+use crate::snapshot::{observe, Observer, Scope, SnapshotOptions, State};
+use crate::ui::{Confirming, Ui};
+
+/// Settings of every rehearsal session: JIT compilation costs more than it
+/// saves on one-shot statements (the clinic seed takes several times
+/// longer with it).
+const SESSION: &str = "SET jit = off";
+
+/// A connection with the migration lock and its prepared statements.
+struct Conn {
+    client: Client,
+    obs: Observer,
+}
+
+impl Conn {
+    fn open(url: &str) -> Result<Conn> {
+        let mut client = crate::db::connect(url, "phasegate verify")?;
+        crate::db::acquire_lock(&mut client, std::time::Duration::ZERO)?;
+        client.batch_execute(SESSION).map_err(db_err("setting up the rehearsal session"))?;
+        Ok(Conn { client, obs: Observer::default() })
+    }
+}
+
+/// The database that only ever applies forward files, and its state.
+struct Chain<'a> {
+    server: &'a Server,
+    name: String,
+    conn: Option<Conn>,
+    /// The chain's state after the last forward run; `stale` when work was
+    /// committed since without being observed.
+    state: State,
+    stale: bool,
+    clones: usize,
+}
+
+impl Chain<'_> {
+    fn conn(&mut self) -> Result<&mut Conn> {
+        if self.conn.is_none() {
+            self.conn = Some(Conn::open(&self.server.url_for(&self.name))?);
+        }
+        Ok(self.conn.as_mut().expect("opened above"))
+    }
+
+    /// The chain's state, observed afresh when it is stale.
+    fn refresh(&mut self, opts: &SnapshotOptions) -> Result<()> {
+        if self.stale {
+            let base = std::mem::take(&mut self.state);
+            let c = self.conn()?;
+            self.state = observe(&mut c.client, &mut c.obs, &base, Scope::Committed, opts, None).map_err(db_err("taking a snapshot"))?;
+            self.stale = false;
+        }
+        Ok(())
+    }
+
+    /// A clone of the chain as it is now (the chain's connection is closed
+    /// first: PostgreSQL copies only a database nobody is connected to).
+    fn clone_now(&mut self) -> Result<(String, Conn)> {
+        self.conn = None;
+        self.clones += 1;
+        let name = format!("{}_c{}", self.name, self.clones);
+        let url = self.server.create_database(&name, Some(&self.name))?;
+        match Conn::open(&url) {
+            Ok(c) => Ok((name, c)),
+            Err(e) => {
+                let _ = self.server.drop_database(&name);
+                Err(e)
+            }
+        }
+    }
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Why a run did not succeed: its error, or the checks that said ROLLBACK.
+fn outcome_error(o: &RunOutcome) -> Option<String> {
+    if let Some(e) = &o.error {
+        return Some(e.clone());
+    }
+    if o.verdict() == Verdict::Rollback {
+        let failing: Vec<String> = o.checks().filter(|c| c.verdict == Verdict::Rollback).map(|c| c.failure_line()).collect();
+        return Some(format!("checks said ROLLBACK: {}", failing.join(", ")));
+    }
+    None
+}
+
+fn ran_of(r: Result<RunOutcome>) -> Ran {
+    match r {
+        Ok(o) => Ran { verdict: o.verdict(), error: outcome_error(&o) },
+        Err(e) => Ran { verdict: Verdict::Proceed, error: Some(e.to_string()) },
+    }
+}
+
+/// A phase's rehearsal as it goes.
+struct Record {
+    started: Instant,
+    steps: Vec<StepTiming>,
+    findings: Vec<Finding>,
+    verdict: Verdict,
+    isolation: Isolation,
+    clone_ms: Option<f64>,
+}
+
+impl Record {
+    fn new() -> Record {
+        Record { started: Instant::now(), steps: Vec::new(), findings: Vec::new(), verdict: Verdict::Proceed, isolation: Isolation::None, clone_ms: None }
+    }
+    fn step(&mut self, step: &'static str, t: Instant, ok: bool, verdict: Option<Verdict>) {
+        self.steps.push(StepTiming { step, ms: ms(t), ok, verdict });
+    }
+    /// A compare step: ok unless a finding fails verify.
+    fn compared(&mut self, t: Instant, found: Vec<Finding>, strict: bool) {
+        let ok = found.iter().all(|f| !f.is_mismatch(strict));
+        self.step("compare", t, ok, None);
+        self.findings.extend(found);
+    }
+    fn finish(self, phase: &Phase, result: Option<PhaseResult>, strict: bool) -> PhaseRehearsal {
+        let result = result.unwrap_or(if self.findings.iter().any(|f| f.is_mismatch(strict)) {
+            PhaseResult::Mismatch
+        } else if !phase.reversible {
+            PhaseResult::ForwardOnly
+        } else {
+            PhaseResult::Restored
+        });
+        PhaseRehearsal {
+            phase: phase.id,
+            name: phase.name.clone(),
+            origin: phase.steps.first().and_then(|s| s.origin.clone()),
+            reversible: phase.reversible,
+            steps: self.steps,
+            findings: self.findings,
+            verdict: self.verdict,
+            result,
+            isolation: self.isolation,
+            clone_ms: self.clone_ms,
+            ms: ms(self.started),
+        }
+    }
+}
+
+/// Rehearses the set on database `database` of `server`, which the caller
+/// created empty and drops afterwards (clones are made and dropped here).
+pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Options, ui: &mut dyn Ui) -> Result<Rehearsal> {
+    let started = Instant::now();
+    let mut ui = Confirming { inner: ui };
+    let snap = SnapshotOptions::default();
+    let mut chain = Chain { server, name: database.to_string(), conn: None, state: State::default(), stale: true, clones: 0 };
+    crate::ledger::ensure(&mut chain.conn()?.client)?;
+    let mut phases: Vec<PhaseRehearsal> = Vec::new();
+    let mut stopped = false;
+    for phase in &set.phases {
+        if opts.phase.is_some_and(|p| phase.id > p) {
+            break;
+        }
+        if stopped {
+            phases.push(Record::new().finish(phase, Some(PhaseResult::NotRehearsed), opts.strict));
+            continue;
+        }
+        ui.progress(&format!("rehearse phase {} {}", phase.id, phase.name));
+        let mut rec = if opts.phase.is_none_or(|p| p == phase.id) {
+            rehearse_phase(&mut chain, set, phase, opts, &snap, &mut ui)?
+        } else {
+            apply_only(&mut chain, set, phase, opts, &mut ui)?
+        };
+        stopped = rec.result == PhaseResult::Failed;
+        if let Some(seed) = &set.seed {
+            if !stopped && seed.after_phase == phase.id && !seed.files.is_empty() {
+                let t = Instant::now();
+                apply::seed(&mut chain.conn()?.client, set, opts.seed_rows)?;
+                chain.stale = true;
+                ui.progress(&format!("seed loaded after phase {} in {} ms", phase.id, t.elapsed().as_millis()));
+                rec.steps.push(StepTiming { step: "seed", ms: ms(t), ok: true, verdict: None });
+            }
+        }
+        phases.push(rec);
+    }
+    drop(chain.conn.take());
+    let summary = Summary::of(&phases);
+    Ok(Rehearsal { phases, summary, strict: opts.strict, ms: ms(started) })
+}
+
+/// A phase before the one `--phase` selects: applied, not rehearsed.
+fn apply_only(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, ui: &mut dyn Ui) -> Result<PhaseRehearsal> {
+    let mut rec = Record::new();
+    let t = Instant::now();
+    let ran = ran_of(apply::migrate(&mut chain.conn()?.client, set, Target::Phase(phase.id), &opts.apply, ui));
+    chain.stale = true;
+    rec.verdict = ran.verdict;
+    rec.step("migrate", t, ran.error.is_none(), Some(ran.verdict));
+    Ok(match ran.error {
+        Some(error) => {
+            rec.findings.push(Finding::MigrateFailed { error });
+            rec.finish(phase, Some(PhaseResult::Failed), opts.strict)
+        }
+        None => rec.finish(phase, Some(PhaseResult::Applied), opts.strict),
+    })
+}
+
+fn rehearse_phase(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, snap: &SnapshotOptions, ui: &mut dyn Ui) -> Result<PhaseRehearsal> {
+    let mut rec = Record::new();
+    let t = Instant::now();
+    chain.refresh(snap)?;
+    rec.step("snapshot", t, true, None);
+    let result = if steps::transactional(phase) {
+        in_transaction(chain, phase, opts, snap, &mut rec, ui)?
+    } else {
+        on_clone(chain, set, phase, opts, snap, &mut rec, ui)?
+    };
+    if result.is_none() && !phase.reversible && !phase.baseline {
+        rec.findings.push(Finding::NoRollback { reason: phase.reason.clone().unwrap_or_else(|| "irreversible".into()) });
+    }
+    Ok(rec.finish(phase, result, opts.strict))
+}
+
+/// The forward run committed in a transaction of its own; the rollback and
+/// the re-apply (in a savepoint, so its writes get a transaction id of
+/// their own) in a second transaction, which is rolled back. The re-apply
+/// runs in another transaction than the first forward run, as it would in
+/// production: `now()` differs between the two. Returns `Some(Failed)`
+/// when the forward run failed.
+fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &SnapshotOptions, rec: &mut Record, ui: &mut dyn Ui) -> Result<Option<PhaseResult>> {
+    let before = std::mem::take(&mut chain.state);
+    chain.conn()?;
+    let Conn { client, obs } = chain.conn.as_mut().expect("connected above");
+    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    let t = Instant::now();
+    let fwd = steps::forward(&mut tx, phase, &opts.apply, ui);
+    rec.verdict = fwd.verdict;
+    rec.step("migrate", t, fwd.error.is_none(), Some(fwd.verdict));
+    if let Some(error) = fwd.error {
+        drop(tx);
+        chain.state = before;
+        rec.findings.push(Finding::MigrateFailed { error });
+        return Ok(Some(PhaseResult::Failed));
+    }
+    let t = Instant::now();
+    let forward = observe(&mut tx, obs, &before, Scope::Transaction, snap, None).map_err(db_err("taking a snapshot"))?;
+    tx.commit().map_err(db_err("committing the forward run"))?;
+    rec.step("snapshot", t, true, None);
+    if phase.reversible {
+        rec.isolation = Isolation::Transaction;
+        let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+        let t = Instant::now();
+        let back = steps::backward(&mut tx, phase, &opts.apply, ui);
+        rec.verdict = rec.verdict.max(back.verdict);
+        rec.step("rollback", t, back.error.is_none(), Some(back.verdict));
+        match back.error {
+            Some(error) => rec.findings.push(Finding::RollbackFailed { error }),
+            None => {
+                let t = Instant::now();
+                let rolled = observe(&mut tx, obs, &forward, Scope::Transaction, snap, Some(&before)).map_err(db_err("taking a snapshot"))?;
+                let found = compare(&mut tx, &rolled, &before, Against::BeforePhase)?;
+                rec.compared(t, found, opts.strict);
+                let mut sp = tx.savepoint("phasegate_reapply").map_err(db_err("starting a savepoint"))?;
+                let t = Instant::now();
+                let again = steps::forward(&mut sp, phase, &opts.apply, ui);
+                rec.step("re-apply", t, again.error.is_none(), Some(again.verdict));
+                match again.error {
+                    Some(error) => rec.findings.push(Finding::ReapplyFailed { error }),
+                    None => {
+                        let t = Instant::now();
+                        let again_state = observe(&mut sp, obs, &rolled, Scope::Transaction, snap, Some(&forward)).map_err(db_err("taking a snapshot"))?;
+                        let found = compare(&mut sp, &again_state, &forward, Against::FirstForward)?;
+                        rec.compared(t, found, opts.strict);
+                    }
+                }
+            }
+        }
+        tx.rollback().map_err(db_err("rolling back the rehearsal"))?;
+    }
+    chain.state = forward;
+    Ok(None)
+}
+
+/// Forward committed on the chain; rollback and re-apply on a clone of it,
+/// through `apply` as production runs them.
+fn on_clone(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, snap: &SnapshotOptions, rec: &mut Record, ui: &mut dyn Ui) -> Result<Option<PhaseResult>> {
+    let t = Instant::now();
+    let fwd = ran_of(apply::migrate(&mut chain.conn()?.client, set, Target::Phase(phase.id), &opts.apply, ui));
+    rec.verdict = fwd.verdict;
+    rec.step("migrate", t, fwd.error.is_none(), Some(fwd.verdict));
+    if let Some(error) = fwd.error {
+        // Whatever the failing run committed is on the chain now.
+        chain.stale = true;
+        rec.findings.push(Finding::MigrateFailed { error });
+        return Ok(Some(PhaseResult::Failed));
+    }
+    let before = std::mem::take(&mut chain.state);
+    let t = Instant::now();
+    let c = chain.conn()?;
+    let forward = observe(&mut c.client, &mut c.obs, &before, Scope::Committed, snap, None).map_err(db_err("taking a snapshot"))?;
+    rec.step("snapshot", t, true, None);
+    chain.state = forward.clone();
+    if !phase.reversible {
+        return Ok(None);
+    }
+    rec.isolation = Isolation::Clone;
+    let t = Instant::now();
+    let (name, mut conn) = chain.clone_now()?;
+    rec.clone_ms = Some(ms(t));
+    let outcome = rehearse_on_clone(&mut conn, set, phase, opts, snap, &before, &forward, rec, ui);
+    drop(conn);
+    let dropped = chain.server.drop_database(&name);
+    outcome?;
+    dropped?;
+    Ok(None)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rehearse_on_clone(
+    conn: &mut Conn,
+    set: &MigrationSet,
+    phase: &Phase,
+    opts: &Options,
+    snap: &SnapshotOptions,
+    before: &State,
+    forward: &State,
+    rec: &mut Record,
+    ui: &mut dyn Ui,
+) -> Result<()> {
+    let t = Instant::now();
+    let back = ran_of(apply::rollback(&mut conn.client, set, phase.id, &opts.apply, ui));
+    rec.verdict = rec.verdict.max(back.verdict);
+    rec.step("rollback", t, back.error.is_none(), Some(back.verdict));
+    if let Some(error) = back.error {
+        rec.findings.push(Finding::RollbackFailed { error });
+        return Ok(());
+    }
+    let t = Instant::now();
+    let rolled = observe(&mut conn.client, &mut conn.obs, forward, Scope::Committed, snap, Some(before)).map_err(db_err("taking a snapshot"))?;
+    let found = compare(&mut conn.client, &rolled, before, Against::BeforePhase)?;
+    rec.compared(t, found, opts.strict);
+    let t = Instant::now();
+    let again = ran_of(apply::migrate(&mut conn.client, set, Target::Phase(phase.id), &opts.apply, ui));
+    rec.step("re-apply", t, again.error.is_none(), Some(again.verdict));
+    if let Some(error) = again.error {
+        rec.findings.push(Finding::ReapplyFailed { error });
+        return Ok(());
+    }
+    let t = Instant::now();
+    let again_state = observe(&mut conn.client, &mut conn.obs, &rolled, Scope::Committed, snap, Some(forward)).map_err(db_err("taking a snapshot"))?;
+    let found = compare(&mut conn.client, &again_state, forward, Against::FirstForward)?;
+    rec.compared(t, found, opts.strict);
+    Ok(())
+}
