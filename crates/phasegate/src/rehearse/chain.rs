@@ -12,7 +12,7 @@ use super::steps::{self, Ran};
 use super::{Against, Finding, Isolation, Options, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming, Summary};
 use crate::apply::{self, RunOutcome, Target};
 use crate::check::Verdict;
-use crate::error::{db_err, Result};
+use crate::error::{db_err, pg_message, Result};
 use crate::pg::Server;
 use crate::set::{MigrationSet, Phase};
 use crate::snapshot::{observe, Observer, Scope, SnapshotOptions, State};
@@ -34,7 +34,7 @@ impl Conn {
         let mut client = crate::db::connect(url, "phasegate verify")?;
         crate::db::acquire_lock(&mut client, std::time::Duration::ZERO)?;
         client.batch_execute(SESSION).map_err(db_err("setting up the rehearsal session"))?;
-        Ok(Conn { client, obs: Observer::default() })
+        Ok(Conn { client, obs: Observer::fresh() })
     }
 }
 
@@ -63,7 +63,7 @@ impl Chain<'_> {
         if self.stale {
             let base = std::mem::take(&mut self.state);
             let c = self.conn()?;
-            self.state = observe(&mut c.client, &mut c.obs, &base, Scope::Committed, opts, None).map_err(db_err("taking a snapshot"))?;
+            self.state = observe(&mut c.client, &mut c.obs, &base, Scope::Committed, opts, None)?;
             self.stale = false;
         }
         Ok(())
@@ -231,60 +231,76 @@ fn rehearse_phase(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &O
 }
 
 /// The forward run committed in a transaction of its own; the rollback and
-/// the re-apply (in a savepoint, so its writes get a transaction id of
-/// their own) in a second transaction, which is rolled back. The re-apply
+/// the re-apply in a second transaction, which is rolled back. The re-apply
 /// runs in another transaction than the first forward run, as it would in
-/// production: `now()` differs between the two. Returns `Some(Failed)`
-/// when the forward run failed.
+/// production: `now()` differs between the two. (Transactions are opened
+/// and ended with plain SQL, so that one round trip can end one and begin
+/// the next.) Returns `Some(Failed)` when the forward run failed.
 fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &SnapshotOptions, rec: &mut Record, ui: &mut dyn Ui) -> Result<Option<PhaseResult>> {
     let before = std::mem::take(&mut chain.state);
     chain.conn()?;
     let Conn { client, obs } = chain.conn.as_mut().expect("connected above");
-    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    let sql = |client: &mut Client, sql: &str| client.batch_execute(sql).map_err(db_err("ending a rehearsal transaction"));
     let t = Instant::now();
-    let fwd = steps::forward(&mut tx, phase, &opts.apply, ui);
-    rec.verdict = fwd.verdict;
-    rec.step("migrate", t, fwd.error.is_none(), Some(fwd.verdict));
-    if let Some(error) = fwd.error {
-        drop(tx);
-        chain.state = before;
-        rec.findings.push(Finding::MigrateFailed { error });
-        return Ok(Some(PhaseResult::Failed));
+    client.batch_execute("BEGIN").map_err(db_err("starting a transaction"))?;
+    let mut fwd = steps::forward(client, phase, &opts.apply, true, ui);
+    let fwd_ms = ms(t);
+    let t = Instant::now();
+    let forward = match fwd.error {
+        None => Some(observe(client, obs, &before, Scope::Transaction, snap, None)?),
+        Some(_) => None,
+    };
+    let observe_ms = ms(t);
+    let t = Instant::now();
+    // Commit the forward run (and begin the rehearsal's transaction).
+    let end = if fwd.error.is_some() {
+        sql(client, "ROLLBACK")
+    } else {
+        let next = if phase.reversible { "COMMIT; BEGIN" } else { "COMMIT" };
+        client.batch_execute(next).map_err(|e| crate::error::Error::Database { context: "committing the forward run".into(), message: pg_message(&e) })
+    };
+    if let (Err(e), None) = (&end, &fwd.error) {
+        fwd.error = Some(e.to_string()); // a deferred constraint, checked at COMMIT
     }
-    let t = Instant::now();
-    let forward = observe(&mut tx, obs, &before, Scope::Transaction, snap, None).map_err(db_err("taking a snapshot"))?;
-    tx.commit().map_err(db_err("committing the forward run"))?;
-    rec.step("snapshot", t, true, None);
+    rec.verdict = fwd.verdict;
+    rec.steps.push(StepTiming { step: "migrate", ms: fwd_ms + ms(t), ok: fwd.error.is_none(), verdict: Some(fwd.verdict) });
+    let (Some(forward), None) = (forward, fwd.error.clone()) else {
+        chain.state = before;
+        chain.stale = true;
+        rec.findings.push(Finding::MigrateFailed { error: fwd.error.unwrap_or_default() });
+        return Ok(Some(PhaseResult::Failed));
+    };
+    rec.steps.push(StepTiming { step: "snapshot", ms: observe_ms, ok: true, verdict: None });
     if phase.reversible {
         rec.isolation = Isolation::Transaction;
-        let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
         let t = Instant::now();
-        let back = steps::backward(&mut tx, phase, &opts.apply, ui);
+        let back = steps::backward(client, phase, &opts.apply, ui);
         rec.verdict = rec.verdict.max(back.verdict);
         rec.step("rollback", t, back.error.is_none(), Some(back.verdict));
         match back.error {
             Some(error) => rec.findings.push(Finding::RollbackFailed { error }),
             None => {
                 let t = Instant::now();
-                let rolled = observe(&mut tx, obs, &forward, Scope::Transaction, snap, Some(&before)).map_err(db_err("taking a snapshot"))?;
-                let found = compare(&mut tx, &rolled, &before, Against::BeforePhase)?;
+                let rolled = observe(client, obs, &forward, Scope::Transaction, snap, Some(&before))?;
+                let found = compare(client, Scope::Transaction, &rolled, &before, Against::BeforePhase)?;
                 rec.compared(t, found, opts.strict);
-                let mut sp = tx.savepoint("phasegate_reapply").map_err(db_err("starting a savepoint"))?;
+                // Each file runs behind a savepoint of its own: the
+                // re-apply's writes get transaction ids of their own.
                 let t = Instant::now();
-                let again = steps::forward(&mut sp, phase, &opts.apply, ui);
+                let again = steps::forward(client, phase, &opts.apply, false, ui);
                 rec.step("re-apply", t, again.error.is_none(), Some(again.verdict));
                 match again.error {
                     Some(error) => rec.findings.push(Finding::ReapplyFailed { error }),
                     None => {
                         let t = Instant::now();
-                        let again_state = observe(&mut sp, obs, &rolled, Scope::Transaction, snap, Some(&forward)).map_err(db_err("taking a snapshot"))?;
-                        let found = compare(&mut sp, &again_state, &forward, Against::FirstForward)?;
+                        let again_state = observe(client, obs, &rolled, Scope::Transaction, snap, Some(&forward))?;
+                        let found = compare(client, Scope::Transaction, &again_state, &forward, Against::FirstForward)?;
                         rec.compared(t, found, opts.strict);
                     }
                 }
             }
         }
-        tx.rollback().map_err(db_err("rolling back the rehearsal"))?;
+        sql(client, "ROLLBACK")?;
     }
     chain.state = forward;
     Ok(None)
@@ -306,7 +322,7 @@ fn on_clone(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options
     let before = std::mem::take(&mut chain.state);
     let t = Instant::now();
     let c = chain.conn()?;
-    let forward = observe(&mut c.client, &mut c.obs, &before, Scope::Committed, snap, None).map_err(db_err("taking a snapshot"))?;
+    let forward = observe(&mut c.client, &mut c.obs, &before, Scope::Committed, snap, None)?;
     rec.step("snapshot", t, true, None);
     chain.state = forward.clone();
     if !phase.reversible {
@@ -345,8 +361,8 @@ fn rehearse_on_clone(
         return Ok(());
     }
     let t = Instant::now();
-    let rolled = observe(&mut conn.client, &mut conn.obs, forward, Scope::Committed, snap, Some(before)).map_err(db_err("taking a snapshot"))?;
-    let found = compare(&mut conn.client, &rolled, before, Against::BeforePhase)?;
+    let rolled = observe(&mut conn.client, &mut conn.obs, forward, Scope::Committed, snap, Some(before))?;
+    let found = compare(&mut conn.client, Scope::Committed, &rolled, before, Against::BeforePhase)?;
     rec.compared(t, found, opts.strict);
     let t = Instant::now();
     let again = ran_of(apply::migrate(&mut conn.client, set, Target::Phase(phase.id), &opts.apply, ui));
@@ -356,8 +372,8 @@ fn rehearse_on_clone(
         return Ok(());
     }
     let t = Instant::now();
-    let again_state = observe(&mut conn.client, &mut conn.obs, &rolled, Scope::Committed, snap, Some(forward)).map_err(db_err("taking a snapshot"))?;
-    let found = compare(&mut conn.client, &again_state, forward, Against::FirstForward)?;
+    let again_state = observe(&mut conn.client, &mut conn.obs, &rolled, Scope::Committed, snap, Some(forward))?;
+    let found = compare(&mut conn.client, Scope::Committed, &again_state, forward, Against::FirstForward)?;
     rec.compared(t, found, opts.strict);
     Ok(())
 }

@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use postgres::GenericClient;
 
 use super::{Against, Finding};
-use crate::error::{db_err, Result};
-use crate::snapshot::{column_order_only, diff_blocks, rows_over, schema_diff, State, TableState};
+use crate::error::Result;
+use crate::snapshot::{column_order_only, diff_blocks, rows_over, schema_diff, Scope, State, TableState};
 
 /// The findings of comparing `now` (the database `client` is on, as it is)
 /// with `reference`.
-pub(super) fn compare(client: &mut impl GenericClient, now: &State, reference: &State, against: Against) -> Result<Vec<Finding>> {
+pub(super) fn compare(client: &mut impl GenericClient, scope: Scope, now: &State, reference: &State, against: Against) -> Result<Vec<Finding>> {
     let mut findings = Vec::new();
     let d = diff_blocks(&reference.blocks(), &now.blocks());
     if !d.real.is_empty() {
@@ -37,7 +37,7 @@ pub(super) fn compare(client: &mut impl GenericClient, now: &State, reference: &
         if cur.same_rows_as(r) {
             continue;
         }
-        if let Some(f) = rows_differ(client, key, cur, r, against)? {
+        if let Some(f) = rows_differ(client, scope, key, cur, r, against)? {
             findings.push(f);
         }
     }
@@ -46,7 +46,7 @@ pub(super) fn compare(client: &mut impl GenericClient, now: &State, reference: &
 
 /// Compares a table's rows now with the reference's, over the columns the
 /// reference hashed that still exist; `None` when they are the same.
-fn rows_differ(client: &mut impl GenericClient, key: &str, cur: &TableState, r: &TableState, against: Against) -> Result<Option<Finding>> {
+fn rows_differ(client: &mut impl GenericClient, scope: Scope, key: &str, cur: &TableState, r: &TableState, against: Against) -> Result<Option<Finding>> {
     let ref_cols = r.hashed_names();
     let cols: Vec<String> = ref_cols.iter().filter(|c| cur.columns.iter().any(|(n, _)| n == *c)).cloned().collect();
     let cur_names = cur.hashed_names();
@@ -60,7 +60,7 @@ fn rows_differ(client: &mut impl GenericClient, key: &str, cur: &TableState, r: 
     let lane = match lane {
         Some(l) if cols.iter().all(|c| sums.contains_key(c)) => l,
         _ => {
-            let h = rows_over(client, cur, &cols).map_err(db_err(format!("fingerprinting {key}")))?;
+            let h = rows_over(client, scope, cur, &cols)?;
             rows = h.sig.rows;
             sums = cols.iter().cloned().zip(h.column_sums).collect();
             h.lane

@@ -1,33 +1,26 @@
 //! The catalog side of a snapshot. The schema text is made of blocks, one
 //! per top-level object (a *root*: a schema, an extension, a relation, a
-//! function or a type). Two statements read the catalogs:
+//! function or a type). [`signatures_sql`] lists every root with a
+//! signature of the catalog rows its block is rendered from: how many there
+//! are and the sum of their `xmin`. Creating, changing or dropping anything
+//! a block shows inserts, updates or deletes such a row, and a row written
+//! later has a later transaction id than every row it replaces, so the
+//! signature changes; a root whose signature is unchanged renders as before.
+//! (Each step of a rehearsal runs in a (sub)transaction of its own, so two
+//! observations are always separated by a new transaction id.) The render
+//! statement (`render`) then renders the roots that changed.
 //!
-//! * [`signatures_sql`] lists every root with a signature of the catalog
-//!   rows its block is rendered from: how many there are and the sum of
-//!   their `xmin`. Creating, changing or dropping anything a block shows
-//!   inserts, updates or deletes such a row, and a row written later has a
-//!   later transaction id than every row it replaces, so the signature
-//!   changes; a root whose signature is unchanged renders as before. (Each
-//!   step of a rehearsal runs in a (sub)transaction of its own, so two
-//!   observations are always separated by a new transaction id.)
-//! * [`render_sql`] renders roots as `(kind, oid, header, lines)` rows:
-//!   every root, or the roots given and those depending on them through
-//!   `pg_depend` (a view shows the name of the table it reads, a column the
-//!   name of its type) or living in a schema given (a renamed schema renames
-//!   every header in it).
-//!
-//! Both are prepared once per connection: their plans are then cached.
+//! The signature statement is prepared once per connection (parameterless,
+//! its plan is cached). The render and columns statements are prepared in
+//! SQL (`PREPARE`), so they run in the same round trip as the session
+//! settings they need, with a generic plan (`plan_cache_mode`): planning
+//! the render statement costs more than running it for a few roots.
 
-use postgres::{GenericClient, Statement};
+use postgres::{GenericClient, SimpleQueryRow, Statement};
 
 /// Namespaces covered, for a `pg_namespace` aliased `n`.
 pub(crate) const NS_OK: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'phasegate_backup') \
      AND n.nspname !~ '^pg_(toast_)?temp_'";
-
-/// The block header of the relation `c` in namespace `n`.
-const REL_HEADER: &str = "(CASE c.relkind WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' \
-     WHEN 'f' THEN 'foreign table ' WHEN 'S' THEN 'sequence ' WHEN 'c' THEN 'type ' ELSE 'table ' END \
-     || quote_ident(n.nspname) || '.' || quote_ident(c.relname))";
 
 /// What kind of top-level object a root is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -83,17 +76,18 @@ pub(crate) struct Signature {
     pub dml: i64,
 }
 
-/// One row of the render statement: a part of a root's block.
+/// One row of the render statement: a line of a root's block (`None` for
+/// a block with no detail lines).
 #[derive(Debug, Clone)]
 pub(crate) struct Part {
     pub root: Root,
     pub header: String,
-    pub lines: Vec<String>,
+    pub line: Option<String>,
 }
 
 /// `NOT EXISTS` condition: object `oid_expr` of catalog `catalog` is not an
 /// extension member.
-fn not_extension_member(catalog: &str, oid_expr: &str) -> String {
+pub(super) fn not_extension_member(catalog: &str, oid_expr: &str) -> String {
     format!(
         "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '{catalog}'::regclass \
          AND e.objid = {oid_expr} AND e.deptype = 'e')"
@@ -101,10 +95,11 @@ fn not_extension_member(catalog: &str, oid_expr: &str) -> String {
 }
 
 /// Every root with its signature. Columns: kind, oid, namespace, rows,
-/// xmin sum, relkind, key, raw, owner key, owner raw, dml.
+/// xmin sum, relkind, key, raw, owner key, owner raw, dml. Objects made by
+/// `initdb` have oids below 16384 (`FirstNormalObjectId`), so the catalogs
+/// are read by index from there on (schemas, `public` among them, apart).
 pub(crate) fn signatures_sql() -> String {
     let not_ext_rel = not_extension_member("pg_class", "c.oid");
-    let not_ext_proc = not_extension_member("pg_proc", "p.oid");
     let not_ext_type = not_extension_member("pg_type", "t.oid");
     let not_ext_ns = not_extension_member("pg_namespace", "n.oid");
     let dml = "pg_stat_get_xact_tuples_inserted(x) + pg_stat_get_xact_tuples_updated(x) + pg_stat_get_xact_tuples_deleted(x)";
@@ -114,48 +109,48 @@ pub(crate) fn signatures_sql() -> String {
            SELECT c.oid, c.relnamespace AS nsp, c.xmin AS x, c.relkind::text AS relkind, \
                   quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS key, n.nspname || '.' || c.relname AS raw \
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-           WHERE c.relnamespace IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'c') AND {not_ext_rel}), \
+           WHERE c.oid >= 16384 AND c.relnamespace IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'c') \
+             AND {not_ext_rel}), \
          procs AS MATERIALIZED ( \
            SELECT p.oid, p.pronamespace AS nsp, p.xmin AS x FROM pg_proc p \
-           WHERE p.pronamespace IN (SELECT oid FROM ns) AND {not_ext_proc} \
-             AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_proc'::regclass AND i.objid = p.oid AND i.deptype = 'i')), \
+           WHERE p.oid >= 16384 AND p.pronamespace IN (SELECT oid FROM ns) \
+             AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid AND e.deptype IN ('e', 'i'))), \
          types AS MATERIALIZED ( \
            SELECT t.oid, t.typnamespace AS nsp, t.xmin AS x FROM pg_type t \
-           WHERE t.typnamespace IN (SELECT oid FROM ns) AND t.typtype IN ('e', 'r', 'b', 'd') \
+           WHERE t.oid >= 16384 AND t.typnamespace IN (SELECT oid FROM ns) AND t.typtype IN ('e', 'r', 'b', 'd') \
              AND NOT EXISTS (SELECT 1 FROM pg_type el WHERE el.typarray = t.oid) AND {not_ext_type}), \
          parts(kind, oid, x) AS ( \
            SELECT 'n', n.oid, n.xmin FROM pg_namespace n WHERE n.oid IN (SELECT oid FROM ns) \
+           UNION ALL SELECT 'n', d.objoid, d.xmin FROM pg_description d \
+             WHERE d.classoid = 'pg_namespace'::regclass AND d.objoid IN (SELECT oid FROM ns) \
            UNION ALL SELECT 'x', oid, xmin FROM pg_extension \
            UNION ALL SELECT 'r', oid, x FROM rels \
-           UNION ALL SELECT 'r', attrelid, xmin FROM pg_attribute WHERE attnum > 0 AND attrelid IN (SELECT oid FROM rels) \
-           UNION ALL SELECT 'r', adrelid, xmin FROM pg_attrdef WHERE adrelid IN (SELECT oid FROM rels) \
+           UNION ALL SELECT 'r', attrelid, xmin FROM pg_attribute WHERE attrelid >= 16384 AND attnum > 0 \
+           UNION ALL SELECT 'r', adrelid, xmin FROM pg_attrdef WHERE adrelid >= 16384 \
            UNION ALL SELECT CASE WHEN conrelid <> 0 THEN 'r' ELSE 't' END, CASE WHEN conrelid <> 0 THEN conrelid ELSE contypid END, xmin \
-             FROM pg_constraint WHERE connamespace IN (SELECT oid FROM ns) OR conrelid IN (SELECT oid FROM rels) \
-           UNION ALL SELECT 'r', i.indrelid, i.xmin FROM pg_index i WHERE i.indrelid IN (SELECT oid FROM rels) \
-           UNION ALL SELECT 'r', i.indrelid, ic.xmin FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid \
-             WHERE i.indrelid IN (SELECT oid FROM rels) \
-           UNION ALL SELECT 'r', tgrelid, xmin FROM pg_trigger WHERE tgrelid IN (SELECT oid FROM rels) \
+             FROM pg_constraint WHERE oid >= 16384 \
+           UNION ALL SELECT 'r', indrelid, xmin FROM pg_index WHERE indrelid >= 16384 \
+           UNION ALL SELECT 'r', i.indrelid, ic.xmin FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid >= 16384 \
+           UNION ALL SELECT 'r', tgrelid, xmin FROM pg_trigger WHERE tgrelid >= 16384 \
            UNION ALL SELECT 'r', polrelid, xmin FROM pg_policy \
-           UNION ALL SELECT 'r', ev_class, xmin FROM pg_rewrite WHERE ev_class IN (SELECT oid FROM rels) \
+           UNION ALL SELECT 'r', ev_class, xmin FROM pg_rewrite WHERE ev_class >= 16384 \
            UNION ALL SELECT 'r', stxrelid, xmin FROM pg_statistic_ext \
-           UNION ALL SELECT 'r', seqrelid, xmin FROM pg_sequence WHERE seqrelid IN (SELECT oid FROM rels) \
+           UNION ALL SELECT 'r', seqrelid, xmin FROM pg_sequence WHERE seqrelid >= 16384 \
            UNION ALL SELECT 'r', inhrelid, xmin FROM pg_inherits \
            UNION ALL SELECT 'r', ftrelid, xmin FROM pg_foreign_table \
-           UNION ALL SELECT 'r', typrelid, xmin FROM pg_type WHERE typrelid IN (SELECT oid FROM rels) \
-           UNION ALL SELECT 'r', d.objid, d.xmin FROM pg_depend d \
+           UNION ALL SELECT 'r', typrelid, xmin FROM pg_type WHERE oid >= 16384 AND typrelid <> 0 \
+           UNION ALL SELECT 'r', d.objid, d.xmin FROM pg_depend d JOIN pg_sequence s ON s.seqrelid = d.objid \
              WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') \
-               AND d.objsubid = 0 AND d.objid IN (SELECT seqrelid FROM pg_sequence) \
+               AND d.objsubid = 0 AND s.seqrelid >= 16384 \
            UNION ALL SELECT 'p', oid, x FROM procs \
-           UNION ALL SELECT 'p', aggfnoid::oid, xmin FROM pg_aggregate WHERE aggfnoid::oid IN (SELECT oid FROM procs) \
+           UNION ALL SELECT 'p', aggfnoid::oid, xmin FROM pg_aggregate WHERE aggfnoid::oid >= 16384 \
            UNION ALL SELECT 't', oid, x FROM types \
            UNION ALL SELECT 't', enumtypid, xmin FROM pg_enum \
-           UNION ALL SELECT 't', rngtypid, xmin FROM pg_range WHERE rngtypid IN (SELECT oid FROM types) \
-           UNION ALL SELECT CASE d.classoid WHEN 'pg_namespace'::regclass THEN 'n' WHEN 'pg_proc'::regclass THEN 'p' \
-                                            WHEN 'pg_type'::regclass THEN 't' ELSE 'r' END, \
+           UNION ALL SELECT 't', rngtypid, xmin FROM pg_range WHERE rngtypid >= 16384 \
+           UNION ALL SELECT CASE d.classoid WHEN 'pg_proc'::regclass THEN 'p' WHEN 'pg_type'::regclass THEN 't' ELSE 'r' END, \
                             coalesce(i.indrelid, d.objoid), d.xmin \
              FROM pg_description d LEFT JOIN pg_index i ON d.classoid = 'pg_class'::regclass AND i.indexrelid = d.objoid \
-             WHERE d.objoid >= 16384 \
-               AND d.classoid IN ('pg_namespace'::regclass, 'pg_proc'::regclass, 'pg_type'::regclass, 'pg_class'::regclass)), \
+             WHERE d.objoid >= 16384 AND d.classoid IN ('pg_proc'::regclass, 'pg_type'::regclass, 'pg_class'::regclass)), \
          roots(kind, oid, nsp) AS ( \
            SELECT 'n', n.oid, n.oid FROM pg_namespace n WHERE n.oid IN (SELECT oid FROM ns) AND {not_ext_ns} \
            UNION ALL SELECT 'x', oid, extnamespace FROM pg_extension \
@@ -199,90 +194,24 @@ pub(crate) fn signatures(client: &mut impl GenericClient, stmt: &Statement) -> R
     Ok(out)
 }
 
-/// The filters of the render statement: everything, or the roots given as
-/// parameters ($1 relations, $2 functions, $3 types, $4 schemas, $5
-/// extensions), those depending on them and those in the schemas given.
-struct Filters {
-    rel: &'static str,
-    rel_of_type: &'static str,
-    proc: &'static str,
-    type_: &'static str,
-    ns: &'static str,
-    ext: &'static str,
+/// The SQL-level prepared statements an observation executes (named, so
+/// they can share a round trip with the session settings they need).
+pub(crate) fn prepare_statements() -> [String; 3] {
+    [
+        format!("PREPARE phasegate_render_all AS {}", super::render::render_sql(false)),
+        format!("PREPARE phasegate_render_some(oid[], oid[], oid[], oid[], oid[]) AS {}", super::render::render_sql(true)),
+        format!("PREPARE phasegate_columns(oid[]) AS {COLUMNS_SQL}"),
+    ]
 }
 
-const ALL: Filters = Filters { rel: "true", rel_of_type: "true", proc: "true", type_: "true", ns: "true", ext: "true" };
+/// Whether this session has prepared them already.
+pub(crate) const PREPARED_SQL: &str = "SELECT count(*) FROM pg_prepared_statements WHERE name = 'phasegate_render_all'";
 
-const SOME: Filters = Filters {
-    rel: "(c.oid IN (SELECT oid FROM sel WHERE kind = 'r') OR c.relnamespace = ANY($4))",
-    rel_of_type: "(t.typrelid IN (SELECT oid FROM sel WHERE kind = 'r') OR t.typnamespace = ANY($4))",
-    proc: "(p.oid IN (SELECT oid FROM sel WHERE kind = 'p') OR p.pronamespace = ANY($4))",
-    type_: "(t.oid IN (SELECT oid FROM sel WHERE kind = 't') OR t.typnamespace = ANY($4))",
-    ns: "n.oid = ANY($4)",
-    ext: "(x.oid = ANY($5) OR x.extnamespace = ANY($4))",
-};
-
-/// The roots depending on the roots given (one level of `pg_depend`), as
-/// `(kind, oid)`; dependents that are no root (a TOAST table, an array
-/// type) come back too and are ignored by the caller.
-const DEPENDENTS: &str = "dep AS ( \
-     SELECT CASE WHEN d.classid = 'pg_proc'::regclass THEN 'p' \
-                 WHEN d.classid = 'pg_type'::regclass THEN \
-                   (SELECT CASE WHEN t.typrelid <> 0 THEN 'r' ELSE 't' END FROM pg_type t WHERE t.oid = d.objid) \
-                 WHEN d.classid = 'pg_constraint'::regclass THEN \
-                   (SELECT CASE WHEN k.conrelid <> 0 THEN 'r' ELSE 't' END FROM pg_constraint k WHERE k.oid = d.objid) \
-                 ELSE 'r' END AS kind, \
-            CASE d.classid \
-              WHEN 'pg_class'::regclass THEN (SELECT coalesce(i.indrelid, c.oid) FROM pg_class c \
-                                               LEFT JOIN pg_index i ON i.indexrelid = c.oid WHERE c.oid = d.objid) \
-              WHEN 'pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_rewrite WHERE oid = d.objid) \
-              WHEN 'pg_constraint'::regclass THEN (SELECT CASE WHEN conrelid <> 0 THEN conrelid ELSE contypid END \
-                                                    FROM pg_constraint WHERE oid = d.objid) \
-              WHEN 'pg_attrdef'::regclass THEN (SELECT adrelid FROM pg_attrdef WHERE oid = d.objid) \
-              WHEN 'pg_trigger'::regclass THEN (SELECT tgrelid FROM pg_trigger WHERE oid = d.objid) \
-              WHEN 'pg_policy'::regclass THEN (SELECT polrelid FROM pg_policy WHERE oid = d.objid) \
-              WHEN 'pg_statistic_ext'::regclass THEN (SELECT stxrelid FROM pg_statistic_ext WHERE oid = d.objid) \
-              WHEN 'pg_proc'::regclass THEN d.objid \
-              WHEN 'pg_type'::regclass THEN (SELECT CASE WHEN typrelid <> 0 THEN typrelid ELSE oid END FROM pg_type WHERE oid = d.objid) \
-            END AS oid \
-     FROM pg_depend d \
-     WHERE (d.refclassid = 'pg_class'::regclass AND d.refobjid = ANY($1)) \
-        OR (d.refclassid = 'pg_proc'::regclass AND d.refobjid = ANY($2)) \
-        OR (d.refclassid = 'pg_type'::regclass AND (d.refobjid = ANY($3) \
-              OR d.refobjid IN (SELECT typarray FROM pg_type WHERE oid = ANY($3)) \
-              OR d.refobjid IN (SELECT reltype FROM pg_class WHERE oid = ANY($1))))), \
-   sel AS ( \
-     SELECT 'r' AS kind, unnest($1::oid[]) AS oid UNION SELECT 'p', unnest($2::oid[]) UNION SELECT 't', unnest($3::oid[]) \
-     UNION SELECT kind, oid FROM dep WHERE oid IS NOT NULL)";
-
-/// The render statement: every root (`some` false) or the roots given and
-/// their dependents (`some` true). Columns: kind, root oid, header, lines.
-pub(crate) fn render_sql(some: bool) -> String {
-    let f = if some { &SOME } else { &ALL };
-    let parts = [
-        q_schemas(f),
-        q_extensions(f),
-        q_relations(f),
-        q_sequences(f),
-        q_columns(f),
-        q_constraints(f),
-        q_indexes(f),
-        q_triggers(f),
-        q_policies(f),
-        q_rules(f),
-        q_statistics(f),
-        q_functions(f),
-        q_types(f),
-    ];
-    let body = parts.iter().enumerate().map(|(i, q)| format!("SELECT * FROM ({q}) q{i}")).collect::<Vec<_>>().join(" UNION ALL ");
-    if some {
-        format!("WITH {DEPENDENTS} {body}")
-    } else {
-        body
-    }
+fn oid_array(oids: &[u32]) -> String {
+    format!("'{{{}}}'::oid[]", oids.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
 }
 
-/// The oids to render, by kind (the parameters of `render_sql(true)`).
+/// The oids to render, by kind (the parameters of the render statement).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Selection {
     pub relations: Vec<u32>,
@@ -307,288 +236,38 @@ impl Selection {
     }
 }
 
-/// Runs a render statement: `selection` None for `render_sql(false)`.
-pub(crate) fn render(client: &mut impl GenericClient, stmt: &Statement, selection: Option<&Selection>) -> Result<Vec<Part>, postgres::Error> {
-    let rows = match selection {
-        None => client.query(stmt, &[])?,
-        Some(s) => client.query(stmt, &[&s.relations, &s.functions, &s.types, &s.namespaces, &s.extensions])?,
-    };
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let Some(kind) = Kind::parse(row.get(0)) else { continue };
-        out.push(Part { root: Root { kind, oid: row.get(1) }, header: row.get(2), lines: row.get(3) });
+/// Executes the render statement: every root, or the selection.
+pub(crate) fn execute_render(selection: Option<&Selection>) -> String {
+    match selection {
+        None => "EXECUTE phasegate_render_all".into(),
+        Some(s) => format!(
+            "EXECUTE phasegate_render_some({}, {}, {}, {}, {})",
+            oid_array(&s.relations),
+            oid_array(&s.functions),
+            oid_array(&s.types),
+            oid_array(&s.namespaces),
+            oid_array(&s.extensions)
+        ),
     }
-    Ok(out)
+}
+
+/// Executes the columns statement for these tables.
+pub(crate) fn execute_columns(tables: &[u32]) -> String {
+    format!("EXECUTE phasegate_columns({})", oid_array(tables))
+}
+
+/// A row of the render statement: one line of a root's block.
+pub(crate) fn part(row: &SimpleQueryRow) -> Option<Part> {
+    let kind = Kind::parse(row.get(0)?)?;
+    let oid = row.get(1)?.parse().ok()?;
+    Some(Part { root: Root { kind, oid }, header: row.get(2)?.to_string(), line: row.get(3).map(str::to_string) })
+}
+
+/// A row of the columns statement: `(table oid, name, attnum)`.
+pub(crate) fn column(row: &SimpleQueryRow) -> Option<(u32, String, i16)> {
+    Some((row.get(0)?.parse().ok()?, row.get(1)?.to_string(), row.get(2)?.parse().ok()?))
 }
 
 /// The live columns of tables, in attnum order: `(table oid, name, attnum)`.
-pub(crate) const COLUMNS_SQL: &str = "SELECT attrelid, attname::text, attnum FROM pg_attribute \
+const COLUMNS_SQL: &str = "SELECT attrelid, attname::text, attnum FROM pg_attribute \
      WHERE attrelid = ANY($1) AND attnum > 0 AND NOT attisdropped ORDER BY attrelid, attnum";
-
-fn q_schemas(f: &Filters) -> String {
-    format!(
-        "SELECT 'n'::text, n.oid, 'schema ' || quote_ident(n.nspname), \
-                array_remove(ARRAY['comment: ' || d.description], NULL) \
-         FROM pg_namespace n \
-         LEFT JOIN pg_description d ON d.objoid = n.oid AND d.classoid = 'pg_namespace'::regclass AND d.objsubid = 0 \
-         WHERE {NS_OK} AND {} AND {}",
-        not_extension_member("pg_namespace", "n.oid"),
-        f.ns
-    )
-}
-
-fn q_extensions(f: &Filters) -> String {
-    format!(
-        "SELECT 'x'::text, x.oid, 'extension ' || quote_ident(x.extname), \
-                ARRAY['version ' || x.extversion || ', schema ' || quote_ident(n.nspname)] \
-         FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE {}",
-        f.ext
-    )
-}
-
-/// Tables, views, materialized views, foreign tables.
-fn q_relations(f: &Filters) -> String {
-    format!(
-        "SELECT 'r'::text, c.oid, {REL_HEADER}, array_remove(ARRAY[ \
-           CASE c.relkind WHEN 'r' THEN 'kind: ordinary' \
-                          WHEN 'p' THEN 'kind: partitioned, ' || pg_get_partkeydef(c.oid) END, \
-           CASE WHEN c.relkind IN ('r', 'p', 'm', 'f') THEN 'persistence: ' || \
-                CASE c.relpersistence WHEN 'p' THEN 'permanent' WHEN 'u' THEN 'unlogged' ELSE 'temporary' END END, \
-           CASE WHEN c.relispartition THEN 'partition of ' || \
-                (SELECT quote_ident(pn.nspname) || '.' || quote_ident(pc.relname) \
-                   FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent \
-                   JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid) \
-                || ' ' || pg_get_expr(c.relpartbound, c.oid) END, \
-           CASE WHEN NOT c.relispartition THEN \
-                (SELECT 'inherits: ' || string_agg(quote_ident(pn.nspname) || '.' || quote_ident(pc.relname), ', ' ORDER BY i.inhseqno) \
-                   FROM pg_inherits i JOIN pg_class pc ON pc.oid = i.inhparent \
-                   JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid) END, \
-           CASE WHEN c.relrowsecurity THEN 'row level security: enabled' END, \
-           CASE WHEN c.relforcerowsecurity THEN 'row level security: forced' END, \
-           CASE WHEN c.reloptions IS NOT NULL THEN \
-                (SELECT 'options: ' || string_agg(o, ', ' ORDER BY o) FROM unnest(c.reloptions) o) END, \
-           CASE WHEN c.relkind IN ('r', 'p', 'm') AND c.relreplident <> 'd' THEN 'replica identity: ' || \
-                CASE c.relreplident WHEN 'n' THEN 'nothing' WHEN 'f' THEN 'full' ELSE 'index' END END, \
-           CASE WHEN am.amname IS NOT NULL AND am.amname <> 'heap' THEN 'access method: ' || am.amname END, \
-           CASE WHEN c.reltablespace <> 0 THEN \
-                (SELECT 'tablespace: ' || quote_ident(spcname) FROM pg_tablespace WHERE oid = c.reltablespace) END, \
-           CASE WHEN c.relkind IN ('v', 'm') THEN 'definition:' || E'\\n' || pg_get_viewdef(c.oid, true) END, \
-           CASE WHEN c.relkind = 'm' AND NOT c.relispopulated THEN 'not populated' END, \
-           CASE WHEN c.relkind = 'f' THEN \
-                (SELECT 'server: ' || quote_ident(s.srvname) || coalesce(' options ' || array_to_string(ft.ftoptions, ', '), '') \
-                   FROM pg_foreign_table ft JOIN pg_foreign_server s ON s.oid = ft.ftserver WHERE ft.ftrelid = c.oid) END, \
-           'comment: ' || d.description], NULL) \
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         LEFT JOIN pg_am am ON am.oid = c.relam \
-         LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0 \
-         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND {NS_OK} AND {}",
-        f.rel
-    )
-}
-
-fn q_sequences(f: &Filters) -> String {
-    format!(
-        "SELECT 'r'::text, c.oid, {REL_HEADER}, array_remove(ARRAY[ \
-           'type: ' || format_type(s.seqtypid, NULL), \
-           'start ' || s.seqstart || ', increment ' || s.seqincrement || ', min ' || s.seqmin \
-             || ', max ' || s.seqmax || ', cache ' || s.seqcache \
-             || CASE WHEN s.seqcycle THEN ', cycle' ELSE ', no cycle' END, \
-           CASE WHEN c.relpersistence = 'u' THEN 'persistence: unlogged' END, \
-           CASE WHEN oc.oid IS NOT NULL THEN 'owned by ' || quote_ident(onn.nspname) || '.' || quote_ident(oc.relname) \
-                || coalesce('.' || quote_ident(oa.attname), '') \
-                || CASE WHEN dep.deptype = 'i' THEN ' (identity)' ELSE '' END END, \
-           'comment: ' || d.description], NULL) \
-         FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid \
-         JOIN pg_namespace n ON n.oid = c.relnamespace \
-         LEFT JOIN pg_depend dep ON dep.classid = 'pg_class'::regclass AND dep.objid = c.oid \
-              AND dep.refclassid = 'pg_class'::regclass AND dep.deptype IN ('a', 'i') \
-         LEFT JOIN pg_class oc ON oc.oid = dep.refobjid \
-         LEFT JOIN pg_namespace onn ON onn.oid = oc.relnamespace \
-         LEFT JOIN pg_attribute oa ON oa.attrelid = dep.refobjid AND oa.attnum = dep.refobjsubid AND dep.refobjsubid > 0 \
-         LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0 \
-         WHERE {NS_OK} AND {}",
-        f.rel
-    )
-}
-
-/// Columns of relations and attributes of composite types: a definition
-/// line and a position line each (and a comment line when there is one).
-fn q_columns(f: &Filters) -> String {
-    format!(
-        "SELECT 'r'::text, a.attrelid, {REL_HEADER}, array_remove(ARRAY[ \
-           w.word || ' ' || quote_ident(a.attname) || ': ' || format_type(a.atttypid, a.atttypmod) \
-           || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation \
-                   THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END \
-           || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END \
-           || CASE WHEN a.attgenerated = 's' THEN ' GENERATED ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') STORED' \
-                   WHEN a.attgenerated = 'v' THEN ' GENERATED ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') VIRTUAL' \
-                   WHEN ad.adbin IS NOT NULL THEN ' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid) ELSE '' END \
-           || CASE a.attidentity WHEN 'a' THEN ' GENERATED ALWAYS AS IDENTITY' \
-                                 WHEN 'd' THEN ' GENERATED BY DEFAULT AS IDENTITY' ELSE '' END, \
-           w.word || ' ' || quote_ident(a.attname) || ' position ' \
-             || row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum), \
-           w.word || ' ' || quote_ident(a.attname) || ' comment: ' || d.description], NULL) \
-         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
-         JOIN pg_namespace n ON n.oid = c.relnamespace \
-         JOIN pg_type t ON t.oid = a.atttypid \
-         CROSS JOIN LATERAL (SELECT CASE WHEN c.relkind = 'c' THEN 'attribute' ELSE 'column' END AS word) w \
-         LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
-         LEFT JOIN pg_description d ON d.objoid = a.attrelid AND d.classoid = 'pg_class'::regclass AND d.objsubid = a.attnum \
-         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'c') AND a.attnum > 0 AND NOT a.attisdropped AND {NS_OK} AND {}",
-        f.rel
-    )
-}
-
-/// Table and domain constraints.
-fn q_constraints(f: &Filters) -> String {
-    let line = "ARRAY['constraint ' || quote_ident(k.conname) || ': ' || pg_get_constraintdef(k.oid) \
-                || CASE WHEN NOT k.convalidated AND pg_get_constraintdef(k.oid) !~ 'NOT VALID$' \
-                        THEN ' NOT VALID' ELSE '' END]";
-    format!(
-        "SELECT 'r'::text, c.oid, {REL_HEADER}, {line} \
-         FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid \
-         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {NS_OK} AND {} \
-         UNION ALL \
-         SELECT 't'::text, t.oid, 'domain ' || quote_ident(n.nspname) || '.' || quote_ident(t.typname), {line} \
-         FROM pg_constraint k JOIN pg_type t ON t.oid = k.contypid \
-         JOIN pg_namespace n ON n.oid = t.typnamespace WHERE {NS_OK} AND {}",
-        f.rel, f.type_
-    )
-}
-
-fn q_indexes(f: &Filters) -> String {
-    format!(
-        "SELECT 'r'::text, c.oid, {REL_HEADER}, array_remove(ARRAY[ \
-           'index ' || quote_ident(ic.relname) || ': ' || pg_get_indexdef(i.indexrelid) \
-             || CASE WHEN NOT i.indisvalid THEN ' INVALID' ELSE '' END \
-             || CASE WHEN i.indisclustered THEN ' CLUSTER' ELSE '' END \
-             || CASE WHEN i.indisreplident THEN ' REPLICA IDENTITY' ELSE '' END, \
-           'index ' || quote_ident(ic.relname) || ' comment: ' || d.description], NULL) \
-         FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid \
-         JOIN pg_class c ON c.oid = i.indrelid \
-         JOIN pg_namespace n ON n.oid = c.relnamespace \
-         LEFT JOIN pg_description d ON d.objoid = ic.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0 \
-         WHERE {NS_OK} AND {}",
-        f.rel
-    )
-}
-
-fn q_triggers(f: &Filters) -> String {
-    format!(
-        "SELECT 'r'::text, c.oid, {REL_HEADER}, ARRAY['trigger ' || quote_ident(g.tgname) || ': ' || pg_get_triggerdef(g.oid) \
-           || CASE g.tgenabled WHEN 'O' THEN ' (enabled)' WHEN 'D' THEN ' (disabled)' \
-                               WHEN 'R' THEN ' (enabled replica)' WHEN 'A' THEN ' (enabled always)' END] \
-         FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid \
-         JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE NOT g.tgisinternal AND {NS_OK} AND {}",
-        f.rel
-    )
-}
-
-fn q_policies(f: &Filters) -> String {
-    format!(
-        "SELECT 'r'::text, c.oid, {REL_HEADER}, ARRAY['policy ' || quote_ident(p.polname) || ': ' \
-           || CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END \
-           || ' FOR ' || CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE' \
-                                      WHEN 'd' THEN 'DELETE' ELSE 'ALL' END \
-           || ' TO ' || (SELECT string_agg(r, ', ' ORDER BY r) FROM \
-                (SELECT CASE WHEN ro = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(ro)) END AS r \
-                   FROM unnest(p.polroles) ro) s) \
-           || coalesce(' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')', '') \
-           || coalesce(' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')', '')] \
-         FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid \
-         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {NS_OK} AND {}",
-        f.rel
-    )
-}
-
-fn q_rules(f: &Filters) -> String {
-    format!(
-        "SELECT 'r'::text, c.oid, {REL_HEADER}, ARRAY['rule ' || quote_ident(r.rulename) || ': ' || pg_get_ruledef(r.oid) \
-           || CASE r.ev_enabled WHEN 'O' THEN '' WHEN 'D' THEN ' (disabled)' \
-                                WHEN 'R' THEN ' (enabled replica)' WHEN 'A' THEN ' (enabled always)' ELSE '' END] \
-         FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class \
-         JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE r.rulename <> '_RETURN' AND {NS_OK} AND {}",
-        f.rel
-    )
-}
-
-fn q_statistics(f: &Filters) -> String {
-    format!(
-        "SELECT 'r'::text, c.oid, {REL_HEADER}, ARRAY['statistics ' || quote_ident(sn.nspname) || '.' || quote_ident(x.stxname) \
-           || ': ' || pg_get_statisticsobjdef(x.oid)] \
-         FROM pg_statistic_ext x JOIN pg_class c ON c.oid = x.stxrelid \
-         JOIN pg_namespace n ON n.oid = c.relnamespace \
-         JOIN pg_namespace sn ON sn.oid = x.stxnamespace WHERE {NS_OK} AND {}",
-        f.rel
-    )
-}
-
-fn q_functions(f: &Filters) -> String {
-    format!(
-        "SELECT 'p'::text, p.oid, CASE p.prokind WHEN 'p' THEN 'procedure ' WHEN 'a' THEN 'aggregate ' ELSE 'function ' END \
-           || quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || oidvectortypes(p.proargtypes) || ')', \
-           array_remove(ARRAY[ \
-             CASE WHEN p.prokind = 'a' THEN \
-               (SELECT 'aggregate: kind ' || g.aggkind::text || ', sfunc ' || g.aggtransfn::regproc::text \
-                  || ', stype ' || format_type(g.aggtranstype, NULL) \
-                  || CASE WHEN g.aggfinalfn <> 0 THEN ', finalfunc ' || g.aggfinalfn::regproc::text ELSE '' END \
-                  || CASE WHEN g.aggcombinefn <> 0 THEN ', combinefunc ' || g.aggcombinefn::regproc::text ELSE '' END \
-                  || coalesce(', initcond ' || quote_literal(g.agginitval), '') \
-                  || ', arguments (' || pg_get_function_arguments(p.oid) || ')' \
-                FROM pg_aggregate g WHERE g.aggfnoid = p.oid) \
-             ELSE 'definition:' || E'\\n' || pg_get_functiondef(p.oid) END, \
-             'comment: ' || d.description], NULL) \
-         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
-         LEFT JOIN pg_description d ON d.objoid = p.oid AND d.classoid = 'pg_proc'::regclass AND d.objsubid = 0 \
-         WHERE {NS_OK} AND {} AND {} \
-           AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.classid = 'pg_proc'::regclass \
-                           AND i.objid = p.oid AND i.deptype = 'i')",
-        not_extension_member("pg_proc", "p.oid"),
-        f.proc
-    )
-}
-
-/// Enum, composite, range and base types and domains (not the row types of
-/// tables, not automatic array and multirange types). A standalone
-/// composite type belongs to the root of its `pg_class` row.
-fn q_types(f: &Filters) -> String {
-    format!(
-        "SELECT CASE WHEN t.typrelid <> 0 THEN 'r' ELSE 't' END, CASE WHEN t.typrelid <> 0 THEN t.typrelid ELSE t.oid END, \
-           CASE WHEN t.typtype = 'd' THEN 'domain ' ELSE 'type ' END \
-           || quote_ident(n.nspname) || '.' || quote_ident(t.typname), \
-           array_remove(ARRAY[ \
-             CASE t.typtype WHEN 'e' THEN 'kind: enum' WHEN 'c' THEN 'kind: composite' \
-                            WHEN 'r' THEN 'kind: range' WHEN 'b' THEN 'kind: base' END, \
-             CASE WHEN t.typtype = 'e' THEN \
-               (SELECT 'labels: ' || coalesce(string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder), '') \
-                  FROM pg_enum e WHERE e.enumtypid = t.oid) END, \
-             CASE WHEN t.typtype = 'd' THEN 'base type: ' || format_type(t.typbasetype, t.typtypmod) \
-               || CASE WHEN t.typcollation <> 0 AND t.typcollation <> bt.typcollation \
-                       THEN ' COLLATE ' || t.typcollation::regcollation::text ELSE '' END END, \
-             CASE WHEN t.typtype = 'd' AND t.typnotnull THEN 'not null' END, \
-             'default: ' || pg_get_expr(t.typdefaultbin, 0), \
-             CASE WHEN t.typtype = 'r' THEN \
-               (SELECT 'subtype: ' || format_type(r.rngsubtype, NULL) \
-                  || CASE WHEN r.rngcollation <> 0 THEN ', collation ' || r.rngcollation::regcollation::text ELSE '' END \
-                  || ', opclass ' || quote_ident(oc.opcname) \
-                  || CASE WHEN r.rngcanonical <> 0 THEN ', canonical ' || r.rngcanonical::regproc::text ELSE '' END \
-                  || CASE WHEN r.rngsubdiff <> 0 THEN ', subdiff ' || r.rngsubdiff::regproc::text ELSE '' END \
-                FROM pg_range r JOIN pg_opclass oc ON oc.oid = r.rngsubopc WHERE r.rngtypid = t.oid) END, \
-             CASE WHEN t.typtype = 'b' THEN 'input ' || t.typinput::regproc::text || ', output ' \
-               || t.typoutput::regproc::text || ', length ' || t.typlen || ', alignment ' || t.typalign::text END, \
-             'comment: ' || d.description], NULL) \
-         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
-         LEFT JOIN pg_type bt ON bt.oid = t.typbasetype \
-         LEFT JOIN pg_class rc ON rc.oid = t.typrelid \
-         LEFT JOIN pg_description d ON d.objoid = t.oid AND d.classoid = 'pg_type'::regclass AND d.objsubid = 0 \
-         WHERE t.typtype IN ('e', 'c', 'r', 'b', 'd') \
-           AND (t.typrelid = 0 OR rc.relkind = 'c') \
-           AND NOT EXISTS (SELECT 1 FROM pg_type el WHERE el.typarray = t.oid) \
-           AND {NS_OK} AND {} AND (CASE WHEN t.typrelid <> 0 THEN {} ELSE {} END)",
-        not_extension_member("pg_type", "t.oid"),
-        f.rel_of_type,
-        f.type_
-    )
-}

@@ -16,7 +16,7 @@
 //! Ordinary tables are read with `ONLY` (rows of inheritance children are
 //! fingerprinted with the children); partitioned tables are read as a whole.
 
-use postgres::GenericClient;
+use postgres::SimpleQueryRow;
 
 use crate::pg::quote_ident;
 
@@ -82,7 +82,7 @@ fn row_xor(all: &[String], names: &[String]) -> String {
     }
 }
 
-fn fingerprint_sql(r: &Request) -> String {
+pub(crate) fn fingerprint_sql(r: &Request) -> String {
     let hashes: String = r
         .columns
         .iter()
@@ -106,36 +106,31 @@ fn fingerprint_sql(r: &Request) -> String {
     )
 }
 
-/// Fingerprints tables, one statement each (they are few: only tables whose
-/// rows changed are hashed).
-pub(crate) fn hash(client: &mut impl GenericClient, requests: &[Request]) -> Result<Vec<Hashed>, postgres::Error> {
-    let mut out = Vec::with_capacity(requests.len());
-    for r in requests {
-        let row = client.query_one(fingerprint_sql(r).as_str(), &[])?;
-        let column_sums = (0..r.columns.len()).map(|i| row.get::<_, String>(4 + i)).collect();
-        out.push(Hashed { sig: DataSig { rows: row.get(0), xmin_sum: row.get(1) }, lane: row.get(2), column_sums, subset_lane: row.get(3) });
-    }
-    Ok(out)
+/// Reads a row of [`fingerprint_sql`] (text protocol).
+pub(crate) fn hashed(row: &SimpleQueryRow, columns: usize) -> Option<Hashed> {
+    let text = |i: usize| row.get(i).map(str::to_string);
+    Some(Hashed {
+        sig: DataSig { rows: row.get(0)?.parse().ok()?, xmin_sum: row.get(1)?.parse().ok()? },
+        lane: text(2)?,
+        subset_lane: text(3),
+        column_sums: (0..columns).map(|i| text(4 + i)).collect::<Option<Vec<_>>>()?,
+    })
 }
 
-/// The data signatures of tables (`(key, relkind)`), one round trip per 200 tables.
-pub(crate) fn data_sigs(client: &mut impl GenericClient, tables: &[(&str, &str)]) -> Result<Vec<DataSig>, postgres::Error> {
-    let mut out = vec![DataSig::default(); tables.len()];
-    for (chunk_no, chunk) in tables.chunks(200).enumerate() {
-        let sql = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, (key, relkind))| {
-                format!("SELECT {}::int, count(*)::bigint, coalesce(sum(xmin::text::bigint), 0)::bigint FROM {}{key}", chunk_no * 200 + i, only(relkind))
-            })
-            .collect::<Vec<_>>()
-            .join(" UNION ALL ");
-        for row in client.query(sql.as_str(), &[])? {
-            let i: i32 = row.get(0);
-            out[i as usize] = DataSig { rows: row.get(1), xmin_sum: row.get(2) };
-        }
-    }
-    Ok(out)
+/// One statement giving the data signature of every table (`(key,
+/// relkind)`), as rows `(index, rows, xmin sum)`.
+pub(crate) fn data_sigs_sql(tables: &[(&str, &str)]) -> String {
+    tables
+        .iter()
+        .enumerate()
+        .map(|(i, (key, relkind))| format!("SELECT {i}, count(*)::bigint, coalesce(sum(xmin::text::bigint), 0)::bigint FROM {}{key}", only(relkind)))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+/// Reads a row of [`data_sigs_sql`].
+pub(crate) fn data_sig(row: &SimpleQueryRow) -> Option<(usize, DataSig)> {
+    Some((row.get(0)?.parse().ok()?, DataSig { rows: row.get(1)?.parse().ok()?, xmin_sum: row.get(2)?.parse().ok()? }))
 }
 
 #[cfg(test)]

@@ -76,7 +76,7 @@
 //! in [`SnapshotOptions::exclude_tables`] (with everything attached to them
 //! and the sequences they own) are never rendered.
 //!
-//! [`take`] reads in one read-only REPEATABLE READ transaction with
+//! [`take_snapshot`] reads in one read-only REPEATABLE READ transaction with
 //! `search_path = pg_catalog` (so every user name is schema-qualified the same
 //! way whatever the caller's path) and fixed output settings (`DateStyle`,
 //! `IntervalStyle`, `TimeZone`, `extra_float_digits`, `bytea_output`,
@@ -86,6 +86,7 @@
 mod catalog;
 mod diff;
 mod fingerprint;
+mod render;
 mod state;
 
 use std::collections::BTreeMap;
@@ -97,7 +98,7 @@ pub(crate) use diff::diff_blocks;
 pub use diff::{column_order_only, schema_diff};
 pub(crate) use state::{observe, rows_over, Observer, Scope, State, TableState};
 
-/// What [`take`] covers.
+/// What [`take_snapshot`] covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotOptions {
     /// Tables left out of both the schema text and the fingerprints, as
@@ -168,7 +169,7 @@ impl TableFingerprint {
 }
 
 /// Session settings that make the catalog deparsers and the row text output
-/// independent of the caller's session.
+/// independent of the caller's session (and plan prepared statements once).
 pub(crate) const SESSION_SETTINGS: &str = "SET LOCAL search_path = pg_catalog; \
      SET LOCAL DateStyle = 'ISO, MDY'; \
      SET LOCAL IntervalStyle = 'postgres'; \
@@ -176,23 +177,19 @@ pub(crate) const SESSION_SETTINGS: &str = "SET LOCAL search_path = pg_catalog; \
      SET LOCAL extra_float_digits = 1; \
      SET LOCAL bytea_output = 'hex'; \
      SET LOCAL lc_monetary = 'C'; \
-     SET LOCAL xmloption = 'content'";
+     SET LOCAL xmloption = 'content'; \
+     SET LOCAL plan_cache_mode = force_generic_plan";
 
 /// Take a snapshot of the database `client` is connected to: the normalised
 /// schema text and (if `opts.fingerprint_rows`) a fingerprint of every
 /// ordinary and partitioned table not excluded. All reads happen in one
 /// read-only REPEATABLE READ transaction.
-pub(crate) fn take(client: &mut Client, opts: &SnapshotOptions) -> Result<Snapshot, postgres::Error> {
-    let mut tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?;
-    let snap = state::whole(&mut tx, opts)?;
-    tx.commit()?;
-    Ok(snap)
-}
-
-/// [`take`] for callers outside the engine: a database error becomes an
-/// [`crate::Error`].
 pub fn take_snapshot(client: &mut Client, opts: &SnapshotOptions) -> crate::Result<Snapshot> {
-    take(client, opts).map_err(crate::error::db_err("taking a snapshot"))
+    let start = crate::error::db_err("taking a snapshot");
+    let mut tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().map_err(start)?;
+    let snap = state::whole(&mut tx, opts)?;
+    tx.commit().map_err(crate::error::db_err("taking a snapshot"))?;
+    Ok(snap)
 }
 
 /// A block of the schema text: the header, then the entries sorted and
