@@ -70,3 +70,27 @@ fn diesel_history_of_250_migrations() {
 fn sqlx_history_of_250_migrations() {
     rehearses_all_and_flags_exactly_the_planted_defects(Layout::Sqlx, "sqlx");
 }
+
+/// A forward file that fails stops the chain: its phase is "failed" with the
+/// file and line, every later one "not rehearsed", every earlier one
+/// rehearsed as usual.
+#[test]
+fn a_failing_forward_file_ends_the_chain_at_its_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut migrations = corpus::project(30, &[]);
+    migrations[11].up.push_str("SELECT 1;\nALTER TABLE no_such_table ADD COLUMN x int;\n");
+    let broken_line = migrations[11].up.lines().count();
+    corpus::write(&migrations, Layout::Diesel, dir.path()).unwrap();
+    let out = verify(&["--from", "diesel", dir.path().to_str().unwrap()]);
+    assert_eq!(out.code, 1, "a forward migration failed: {}", out.stderr);
+    let doc = out.json();
+    let r = &doc["rehearsal"];
+    let results: Vec<&str> = r["phases"].as_array().unwrap().iter().map(|p| p["result"].as_str().unwrap()).collect();
+    assert_eq!(results[..11], ["restored"; 11]);
+    assert_eq!(results[11], "failed");
+    assert_eq!(results[12..], ["not rehearsed"; 18]);
+    assert_eq!(r["summary"]["not_rehearsed"], 18);
+    assert_eq!(r["summary"]["failed"], 1);
+    let error = r["phases"][11]["findings"][0]["error"].as_str().unwrap();
+    assert!(error.contains(&format!("up.sql:{broken_line}:")) && error.contains("no_such_table"), "{error}");
+}

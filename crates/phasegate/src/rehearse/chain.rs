@@ -158,43 +158,137 @@ impl Record {
 
 /// Rehearses the set on database `database` of `server`, which the caller
 /// created empty and drops afterwards (clones are made and dropped here).
+/// A rehearsal on a clone runs in a thread of its own while the chain goes
+/// on with the next phases (one at a time: a rehearsal server has a core
+/// for the chain and one for a clone); its progress lines are shown when
+/// it ends.
 pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Options, ui: &mut dyn Ui) -> Result<Rehearsal> {
     let started = Instant::now();
     let mut ui = Confirming { inner: ui };
-    let snap = SnapshotOptions::default();
+    let snap = &SnapshotOptions::default();
     let mut chain = Chain { server, name: database.to_string(), conn: None, state: State::default(), stale: true, clones: 0 };
     crate::ledger::ensure(&mut chain.conn()?.client)?;
-    let mut phases: Vec<PhaseRehearsal> = Vec::new();
-    let mut stopped = false;
-    for phase in &set.phases {
-        if opts.phase.is_some_and(|p| phase.id > p) {
-            break;
-        }
-        if stopped {
-            phases.push(Record::new().finish(phase, Some(PhaseResult::NotRehearsed), opts.strict));
-            continue;
-        }
-        ui.progress(&format!("rehearse phase {} {}", phase.id, phase.name));
-        let mut rec = if opts.phase.is_none_or(|p| p == phase.id) {
-            rehearse_phase(&mut chain, set, phase, opts, &snap, &mut ui)?
-        } else {
-            apply_only(&mut chain, set, phase, opts, &mut ui)?
-        };
-        stopped = rec.result == PhaseResult::Failed;
-        if let Some(seed) = &set.seed {
-            if !stopped && seed.after_phase == phase.id && !seed.files.is_empty() {
-                let t = Instant::now();
-                apply::seed(&mut chain.conn()?.client, set, opts.seed_rows)?;
-                chain.stale = true;
-                ui.progress(&format!("seed loaded after phase {} in {} ms", phase.id, t.elapsed().as_millis()));
-                rec.steps.push(StepTiming { step: "seed", ms: ms(t), ok: true, verdict: None });
+    let mut phases: Vec<Option<PhaseRehearsal>> = Vec::new();
+    std::thread::scope(|scope| -> Result<()> {
+        let mut running: Option<(usize, Running<'_>)> = None;
+        let mut stopped = false;
+        for phase in &set.phases {
+            if opts.phase.is_some_and(|p| phase.id > p) {
+                break;
             }
+            if stopped {
+                phases.push(Some(Record::new().finish(phase, Some(PhaseResult::NotRehearsed), opts.strict)));
+                continue;
+            }
+            ui.progress(&format!("rehearse phase {} {}", phase.id, phase.name));
+            let outcome = if opts.phase.is_none_or(|p| p == phase.id) {
+                rehearse_phase(&mut chain, set, phase, opts, snap, &mut ui)?
+            } else {
+                Outcome::Done(apply_only(&mut chain, set, phase, opts, &mut ui)?)
+            };
+            let rec = match outcome {
+                Outcome::Done(rec) => rec,
+                Outcome::OnClone(job) => {
+                    if let Some((i, h)) = running.take() {
+                        phases[i] = Some(joined(h, &mut ui)?);
+                    }
+                    running = Some((phases.len(), scope.spawn(move || job.run(set, phase, opts, snap, server))));
+                    phases.push(None);
+                    continue;
+                }
+            };
+            stopped = rec.result == PhaseResult::Failed;
+            let mut rec = rec;
+            if let Some(seed) = &set.seed {
+                if !stopped && seed.after_phase == phase.id && !seed.files.is_empty() {
+                    let t = Instant::now();
+                    apply::seed(&mut chain.conn()?.client, set, opts.seed_rows)?;
+                    chain.stale = true;
+                    ui.progress(&format!("seed loaded after phase {} in {} ms", phase.id, t.elapsed().as_millis()));
+                    rec.steps.push(StepTiming { step: "seed", ms: ms(t), ok: true, verdict: None });
+                    rec.ms += ms(t);
+                }
+            }
+            phases.push(Some(rec));
         }
-        phases.push(rec);
-    }
+        if let Some((i, h)) = running.take() {
+            phases[i] = Some(joined(h, &mut ui)?);
+        }
+        Ok(())
+    })?;
     drop(chain.conn.take());
+    let phases: Vec<PhaseRehearsal> = phases.into_iter().flatten().collect();
     let summary = Summary::of(&phases);
     Ok(Rehearsal { phases, summary, strict: opts.strict, ms: ms(started) })
+}
+
+/// What the rehearsal of a phase on the chain leaves to do.
+enum Outcome {
+    Done(PhaseRehearsal),
+    /// The rollback and re-apply, on a clone made after the forward run.
+    OnClone(Box<CloneJob>),
+}
+
+/// A rehearsal on a clone running in a thread.
+type Running<'scope> = std::thread::ScopedJoinHandle<'scope, Result<(PhaseRehearsal, Buffered)>>;
+
+/// A rehearsal on a clone, ready to run in a thread of its own.
+struct CloneJob {
+    name: String,
+    conn: Conn,
+    before: State,
+    forward: State,
+    rec: Record,
+}
+
+impl CloneJob {
+    fn run(self: Box<Self>, set: &MigrationSet, phase: &Phase, opts: &Options, snap: &SnapshotOptions, server: &Server) -> Result<(PhaseRehearsal, Buffered)> {
+        let CloneJob { name, mut conn, before, forward, mut rec } = *self;
+        let mut ui = Buffered::default();
+        let outcome = rehearse_on_clone(&mut conn, set, phase, opts, snap, &before, &forward, &mut rec, &mut ui);
+        drop(conn);
+        let dropped = server.drop_database(&name);
+        outcome?;
+        dropped?;
+        Ok((rec.finish(phase, None, opts.strict), ui))
+    }
+}
+
+/// Waits for a rehearsal on a clone and shows what it said.
+fn joined(h: Running<'_>, ui: &mut dyn Ui) -> Result<PhaseRehearsal> {
+    let (rec, said) = h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    for e in said.events {
+        match e {
+            Said::Line(l) => ui.progress(&l),
+            Said::Check(c) => ui.check_done(&c),
+        }
+    }
+    Ok(rec)
+}
+
+/// What a rehearsal in a thread said, kept until it is shown.
+enum Said {
+    Line(String),
+    Check(crate::check::CheckResult),
+}
+
+/// The `Ui` of a rehearsal in a thread: confirms everything (a rehearsal
+/// database is disposable) and keeps what it is told.
+#[derive(Default)]
+struct Buffered {
+    events: Vec<Said>,
+}
+
+impl Ui for Buffered {
+    fn confirm(&mut self, _prompt: &str, _expected: &str) -> bool {
+        true
+    }
+    fn progress(&mut self, line: &str) {
+        self.events.push(Said::Line(line.to_string()));
+    }
+    fn check_done(&mut self, result: &crate::check::CheckResult) {
+        self.events.push(Said::Check(result.clone()));
+    }
 }
 
 /// A phase before the one `--phase` selects: applied, not rehearsed.
@@ -214,7 +308,7 @@ fn apply_only(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Optio
     })
 }
 
-fn rehearse_phase(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, snap: &SnapshotOptions, ui: &mut dyn Ui) -> Result<PhaseRehearsal> {
+fn rehearse_phase(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, snap: &SnapshotOptions, ui: &mut dyn Ui) -> Result<Outcome> {
     let mut rec = Record::new();
     let t = Instant::now();
     chain.refresh(snap)?;
@@ -222,12 +316,18 @@ fn rehearse_phase(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &O
     let result = if steps::transactional(phase) {
         in_transaction(chain, phase, opts, snap, &mut rec, ui)?
     } else {
-        on_clone(chain, set, phase, opts, snap, &mut rec, ui)?
+        match on_clone(chain, set, phase, opts, snap, rec, ui)? {
+            Ok(job) => return Ok(Outcome::OnClone(Box::new(job))),
+            Err((r, result)) => {
+                rec = r;
+                result
+            }
+        }
     };
     if result.is_none() && !phase.reversible && !phase.baseline {
         rec.findings.push(Finding::NoRollback { reason: phase.reason.clone().unwrap_or_else(|| "irreversible".into()) });
     }
-    Ok(rec.finish(phase, result, opts.strict))
+    Ok(Outcome::Done(rec.finish(phase, result, opts.strict)))
 }
 
 /// The forward run committed in a transaction of its own; the rollback and
@@ -306,9 +406,20 @@ fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &Snaps
     Ok(None)
 }
 
-/// Forward committed on the chain; rollback and re-apply on a clone of it,
-/// through `apply` as production runs them.
-fn on_clone(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, snap: &SnapshotOptions, rec: &mut Record, ui: &mut dyn Ui) -> Result<Option<PhaseResult>> {
+/// Forward committed on the chain, then a clone of it for the rollback
+/// and the re-apply, which run through `apply` as production runs them.
+/// Gives back the record when there is nothing to run on a clone (the
+/// forward run failed, or the phase is irreversible).
+#[allow(clippy::type_complexity)]
+fn on_clone(
+    chain: &mut Chain,
+    set: &MigrationSet,
+    phase: &Phase,
+    opts: &Options,
+    snap: &SnapshotOptions,
+    mut rec: Record,
+    ui: &mut dyn Ui,
+) -> Result<std::result::Result<CloneJob, (Record, Option<PhaseResult>)>> {
     let t = Instant::now();
     let fwd = ran_of(apply::migrate(&mut chain.conn()?.client, set, Target::Phase(phase.id), &opts.apply, ui));
     rec.verdict = fwd.verdict;
@@ -317,7 +428,7 @@ fn on_clone(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options
         // Whatever the failing run committed is on the chain now.
         chain.stale = true;
         rec.findings.push(Finding::MigrateFailed { error });
-        return Ok(Some(PhaseResult::Failed));
+        return Ok(Err((rec, Some(PhaseResult::Failed))));
     }
     let before = std::mem::take(&mut chain.state);
     let t = Instant::now();
@@ -326,18 +437,13 @@ fn on_clone(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options
     rec.step("snapshot", t, true, None);
     chain.state = forward.clone();
     if !phase.reversible {
-        return Ok(None);
+        return Ok(Err((rec, None)));
     }
     rec.isolation = Isolation::Clone;
     let t = Instant::now();
-    let (name, mut conn) = chain.clone_now()?;
+    let (name, conn) = chain.clone_now()?;
     rec.clone_ms = Some(ms(t));
-    let outcome = rehearse_on_clone(&mut conn, set, phase, opts, snap, &before, &forward, rec, ui);
-    drop(conn);
-    let dropped = chain.server.drop_database(&name);
-    outcome?;
-    dropped?;
-    Ok(None)
+    Ok(Ok(CloneJob { name, conn, before, forward, rec }))
 }
 
 #[allow(clippy::too_many_arguments)]

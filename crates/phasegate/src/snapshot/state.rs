@@ -276,7 +276,7 @@ fn observe_in(
             }
             for (root, (header, lines)) in rendered {
                 let Some(r) = roots.get_mut(&root) else { continue }; // not a root (or excluded)
-                let shown = !opts.exclude_objects.iter().any(|o| *o == header);
+                let shown = !opts.exclude_objects.contains(&header);
                 r.block = shown.then(|| {
                     let text = render_block(&header, &lines);
                     (header, text)
