@@ -333,34 +333,33 @@ fn rehearse_phase(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &O
 /// The forward run committed in a transaction of its own; the rollback and
 /// the re-apply in a second transaction, which is rolled back. The re-apply
 /// runs in another transaction than the first forward run, as it would in
-/// production: `now()` differs between the two. (Transactions are opened
-/// and ended with plain SQL, so that one round trip can end one and begin
-/// the next.) Returns `Some(Failed)` when the forward run failed.
+/// production: `now()` differs between the two. Returns `Some(Failed)`
+/// when the forward run failed.
 fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &SnapshotOptions, rec: &mut Record, ui: &mut dyn Ui) -> Result<Option<PhaseResult>> {
     let before = std::mem::take(&mut chain.state);
     chain.conn()?;
     let Conn { client, obs } = chain.conn.as_mut().expect("connected above");
-    let sql = |client: &mut Client, sql: &str| client.batch_execute(sql).map_err(db_err("ending a rehearsal transaction"));
     let t = Instant::now();
-    client.batch_execute("BEGIN").map_err(db_err("starting a transaction"))?;
-    let mut fwd = steps::forward(client, phase, &opts.apply, true, ui);
+    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    let mut fwd = steps::forward(&mut tx, phase, &opts.apply, true, ui);
     let fwd_ms = ms(t);
     let t = Instant::now();
     let forward = match fwd.error {
-        None => Some(observe(client, obs, &before, Scope::Transaction, snap, None)?),
+        None => Some(observe(&mut tx, obs, &before, Scope::Transaction, snap, None)?),
         Some(_) => None,
     };
     let observe_ms = ms(t);
     let t = Instant::now();
-    // Commit the forward run (and begin the rehearsal's transaction).
-    let end = if fwd.error.is_some() {
-        sql(client, "ROLLBACK")
-    } else {
-        let next = if phase.reversible { "COMMIT; BEGIN" } else { "COMMIT" };
-        client.batch_execute(next).map_err(|e| crate::error::Error::Database { context: "committing the forward run".into(), message: pg_message(&e) })
+    let commit = match fwd.error {
+        None => tx.commit().err(),
+        Some(_) => {
+            // Nothing of a failed forward run is kept; the chain stops here.
+            let _ = tx.rollback();
+            None
+        }
     };
-    if let (Err(e), None) = (&end, &fwd.error) {
-        fwd.error = Some(e.to_string()); // a deferred constraint, checked at COMMIT
+    if let Some(e) = commit {
+        fwd.error = Some(format!("committing the forward run: {}", pg_message(&e))); // a deferred constraint
     }
     rec.verdict = fwd.verdict;
     rec.steps.push(StepTiming { step: "migrate", ms: fwd_ms + ms(t), ok: fwd.error.is_none(), verdict: Some(fwd.verdict) });
@@ -373,34 +372,35 @@ fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &Snaps
     rec.steps.push(StepTiming { step: "snapshot", ms: observe_ms, ok: true, verdict: None });
     if phase.reversible {
         rec.isolation = Isolation::Transaction;
+        let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
         let t = Instant::now();
-        let back = steps::backward(client, phase, &opts.apply, ui);
+        let back = steps::backward(&mut tx, phase, &opts.apply, ui);
         rec.verdict = rec.verdict.max(back.verdict);
         rec.step("rollback", t, back.error.is_none(), Some(back.verdict));
         match back.error {
             Some(error) => rec.findings.push(Finding::RollbackFailed { error }),
             None => {
                 let t = Instant::now();
-                let rolled = observe(client, obs, &forward, Scope::Transaction, snap, Some(&before))?;
-                let found = compare(client, Scope::Transaction, &rolled, &before, Against::BeforePhase)?;
+                let rolled = observe(&mut tx, obs, &forward, Scope::Transaction, snap, Some(&before))?;
+                let found = compare(&mut tx, Scope::Transaction, &rolled, &before, Against::BeforePhase)?;
                 rec.compared(t, found, opts.strict);
                 // Each file runs behind a savepoint of its own: the
                 // re-apply's writes get transaction ids of their own.
                 let t = Instant::now();
-                let again = steps::forward(client, phase, &opts.apply, false, ui);
+                let again = steps::forward(&mut tx, phase, &opts.apply, false, ui);
                 rec.step("re-apply", t, again.error.is_none(), Some(again.verdict));
                 match again.error {
                     Some(error) => rec.findings.push(Finding::ReapplyFailed { error }),
                     None => {
                         let t = Instant::now();
-                        let again_state = observe(client, obs, &rolled, Scope::Transaction, snap, Some(&forward))?;
-                        let found = compare(client, Scope::Transaction, &again_state, &forward, Against::FirstForward)?;
+                        let again_state = observe(&mut tx, obs, &rolled, Scope::Transaction, snap, Some(&forward))?;
+                        let found = compare(&mut tx, Scope::Transaction, &again_state, &forward, Against::FirstForward)?;
                         rec.compared(t, found, opts.strict);
                     }
                 }
             }
         }
-        sql(client, "ROLLBACK")?;
+        tx.rollback().map_err(db_err("rolling back the rehearsal"))?;
     }
     chain.state = forward;
     Ok(None)

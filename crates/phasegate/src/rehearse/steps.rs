@@ -12,7 +12,7 @@ use postgres::GenericClient;
 use crate::apply::{exec_file, run_checks, timeouts_sql, Options};
 use crate::backup;
 use crate::check::{self, CheckResult, Verdict, When};
-use crate::error::{db_err, pg_message, Error, Location, Result};
+use crate::error::{db_err, pg_message, sql_error, Error, Location, Result};
 use crate::ledger;
 use crate::set::{Phase, SqlFile, Step};
 use crate::ui::Ui;
@@ -91,12 +91,17 @@ impl Ran {
 }
 
 /// Runs a file in one round trip, behind a savepoint of its own (so its
-/// writes get a transaction id of their own) and with its timeouts. When
-/// it fails, the savepoint is rolled back and the file runs again statement
-/// by statement, so the error names the statement's line.
+/// writes get a transaction id of their own) and with its timeouts. An
+/// error PostgreSQL places (a syntax error, a missing relation) is mapped
+/// to its line and column in the file; for one it does not, the savepoint
+/// is rolled back and the file runs again statement by statement, so the
+/// error names the statement's line.
 fn run_file(tx: &mut impl GenericClient, file: &SqlFile, opts: &Options) -> Result<()> {
-    let sql = format!("SAVEPOINT phasegate_step; {}\n{}", timeouts_sql(&file.directives, opts, true), file.text);
-    let Err(first) = tx.batch_execute(&sql) else { return Ok(()) };
+    let head = format!("SAVEPOINT phasegate_step; {}\n", timeouts_sql(&file.directives, opts, true));
+    let Err(first) = tx.batch_execute(&format!("{head}{}", file.text)) else { return Ok(()) };
+    if first.as_db_error().and_then(|d| d.position()).is_some() {
+        return Err(sql_error(&file.path, 1, &file.text, head.chars().count(), &first));
+    }
     tx.batch_execute("ROLLBACK TO SAVEPOINT phasegate_step").map_err(db_err("rolling back a step"))?;
     exec_file(tx, file)?;
     // It failed once and not statement by statement: report the first error.
