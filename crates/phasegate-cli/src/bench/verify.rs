@@ -57,33 +57,14 @@ pub(super) fn from_corpus(server: &Server, say: &mut dyn FnMut(&str)) -> Result<
     corpus::write(&migrations, Layout::Diesel, dir.path()).context("writing the generated project")?;
     let set = phasegate::load_foreign(phasegate::Layout::Diesel, dir.path())?;
 
-    let name = format!("bench_vf_pg_{}", std::process::id());
-    server.create_database(&name, None)?;
-    let t = Instant::now();
     // As `verify --from` runs: another tool's down scripts, without backups.
     let apply = ApplyOptions { backup: false, ..Default::default() };
-    let r = phasegate::rehearse(server, &name, &set, &RehearseOptions { phase: None, strict: false, seed_rows: None, apply }, &mut Silent);
-    let phasegate = ms(t.elapsed());
-    server.drop_database(&name)?;
-    let r = r?;
-
+    let opts = RehearseOptions { phase: None, strict: false, seed_rows: None, apply };
+    let (r, phasegate) = on_fresh(server, "vf_pg", |name, _| Ok(phasegate::rehearse(server, name, &set, &opts, &mut Silent)?))?;
     say("verify --from: pg_dump --schema-only round trip per migration");
-    let name = format!("bench_vf_dump_{}", std::process::id());
-    let url = server.create_database(&name, None)?;
-    let t = Instant::now();
-    let round = round_trip(&set, &url, dir.path());
-    let round_trip_ms = ms(t.elapsed());
-    server.drop_database(&name)?;
-    let round = round?;
-
+    let (round, round_trip_ms) = on_fresh(server, "vf_dump", |_, url| round_trip(&set, url, dir.path()))?;
     say("verify --from: psql -1 -f of every forward file");
-    let name = format!("bench_vf_psql_{}", std::process::id());
-    let url = server.create_database(&name, None)?;
-    let t = Instant::now();
-    let applied = set.phases.iter().try_for_each(|p| psql_file(&url, &p.steps[0].forward, dir.path()).map(|_| ()));
-    let psql_ms = ms(t.elapsed());
-    server.drop_database(&name)?;
-    applied?;
+    let ((), psql_ms) = on_fresh(server, "vf_psql", |_, url| set.phases.iter().try_for_each(|p| psql_file(url, &p.steps[0].forward, dir.path()).map(|_| ())))?;
 
     let ours = as_round_trip(&r);
     let same = ours == round;
@@ -120,6 +101,18 @@ pub(super) fn from_corpus(server: &Server, say: &mut dyn FnMut(&str)) -> Result<
             values,
         ),
     ])
+}
+
+/// Runs `f` on a fresh database of the server (its name and URL), timed;
+/// the database is dropped afterwards.
+fn on_fresh<T>(server: &Server, label: &str, f: impl FnOnce(&str, &str) -> Result<T>) -> Result<(T, f64)> {
+    let name = format!("bench_{label}_{}", std::process::id());
+    let url = server.create_database(&name, None)?;
+    let t = Instant::now();
+    let out = f(&name, &url);
+    let took = ms(t.elapsed());
+    server.drop_database(&name)?;
+    Ok((out?, took))
 }
 
 /// What a schema-only round trip concludes per migration, from phasegate's

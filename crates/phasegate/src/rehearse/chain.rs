@@ -373,33 +373,20 @@ fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &Snaps
     if phase.reversible {
         rec.isolation = Isolation::Transaction;
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
-        let t = Instant::now();
-        let back = steps::backward(&mut tx, phase, &opts.apply, ui);
-        rec.verdict = rec.verdict.max(back.verdict);
-        rec.step("rollback", t, back.error.is_none(), Some(back.verdict));
-        match back.error {
-            Some(error) => rec.findings.push(Finding::RollbackFailed { error }),
-            None => {
-                let t = Instant::now();
-                let rolled = observe(&mut tx, obs, &forward, Scope::Transaction, snap, Some(&before))?;
-                let found = compare(&mut tx, Scope::Transaction, &rolled, &before, Against::BeforePhase)?;
-                rec.compared(t, found, opts.strict);
-                // Each file runs behind a savepoint of its own: the
-                // re-apply's writes get transaction ids of their own.
-                let t = Instant::now();
-                let again = steps::forward(&mut tx, phase, &opts.apply, false, ui);
-                rec.step("re-apply", t, again.error.is_none(), Some(again.verdict));
-                match again.error {
-                    Some(error) => rec.findings.push(Finding::ReapplyFailed { error }),
-                    None => {
-                        let t = Instant::now();
-                        let again_state = observe(&mut tx, obs, &rolled, Scope::Transaction, snap, Some(&forward))?;
-                        let found = compare(&mut tx, Scope::Transaction, &again_state, &forward, Against::FirstForward)?;
-                        rec.compared(t, found, opts.strict);
-                    }
-                }
-            }
-        }
+        let sides = Sides { before: &before, forward: &forward, scope: Scope::Transaction };
+        // Each file runs behind a savepoint of its own: the re-apply's
+        // writes get transaction ids of their own.
+        back_and_again(
+            &mut tx,
+            obs,
+            &sides,
+            snap,
+            rec,
+            opts.strict,
+            ui,
+            |tx, ui| steps::backward(tx, phase, &opts.apply, ui),
+            |tx, ui| steps::forward(tx, phase, &opts.apply, false, ui),
+        )?;
         tx.rollback().map_err(db_err("rolling back the rehearsal"))?;
     }
     chain.state = forward;
@@ -458,28 +445,65 @@ fn rehearse_on_clone(
     rec: &mut Record,
     ui: &mut dyn Ui,
 ) -> Result<()> {
+    let sides = Sides { before, forward, scope: Scope::Committed };
+    back_and_again(
+        &mut conn.client,
+        &mut conn.obs,
+        &sides,
+        snap,
+        rec,
+        opts.strict,
+        ui,
+        |c, ui| ran_of(apply::rollback(c, set, phase.id, &opts.apply, ui)),
+        |c, ui| ran_of(apply::migrate(c, set, Target::Phase(phase.id), &opts.apply, ui)),
+    )
+}
+
+/// The states a rehearsal compares with, and how it observes.
+struct Sides<'a> {
+    /// Before the phase (what the rollback must restore).
+    before: &'a State,
+    /// After the first forward run (what the re-apply must give again).
+    forward: &'a State,
+    scope: Scope,
+}
+
+/// The rehearsal proper, wherever it runs: roll back, compare with the
+/// state before the phase, apply again, compare with the first forward run.
+#[allow(clippy::too_many_arguments)]
+fn back_and_again<C: postgres::GenericClient>(
+    client: &mut C,
+    obs: &mut Observer,
+    sides: &Sides,
+    snap: &SnapshotOptions,
+    rec: &mut Record,
+    strict: bool,
+    ui: &mut dyn Ui,
+    back: impl FnOnce(&mut C, &mut dyn Ui) -> Ran,
+    again: impl FnOnce(&mut C, &mut dyn Ui) -> Ran,
+) -> Result<()> {
     let t = Instant::now();
-    let back = ran_of(apply::rollback(&mut conn.client, set, phase.id, &opts.apply, ui));
-    rec.verdict = rec.verdict.max(back.verdict);
-    rec.step("rollback", t, back.error.is_none(), Some(back.verdict));
-    if let Some(error) = back.error {
+    let ran = back(client, ui);
+    rec.verdict = rec.verdict.max(ran.verdict);
+    rec.step("rollback", t, ran.error.is_none(), Some(ran.verdict));
+    if let Some(error) = ran.error {
         rec.findings.push(Finding::RollbackFailed { error });
         return Ok(());
     }
     let t = Instant::now();
-    let rolled = observe(&mut conn.client, &mut conn.obs, forward, Scope::Committed, snap, Some(before))?;
-    let found = compare(&mut conn.client, Scope::Committed, &rolled, before, Against::BeforePhase)?;
-    rec.compared(t, found, opts.strict);
+    let rolled = observe(client, obs, sides.forward, sides.scope, snap, Some(sides.before))?;
+    let found = compare(client, sides.scope, &rolled, sides.before, Against::BeforePhase)?;
+    rec.compared(t, found, strict);
     let t = Instant::now();
-    let again = ran_of(apply::migrate(&mut conn.client, set, Target::Phase(phase.id), &opts.apply, ui));
-    rec.step("re-apply", t, again.error.is_none(), Some(again.verdict));
-    if let Some(error) = again.error {
+    let ran = again(client, ui);
+    rec.step("re-apply", t, ran.error.is_none(), Some(ran.verdict));
+    if let Some(error) = ran.error {
         rec.findings.push(Finding::ReapplyFailed { error });
         return Ok(());
     }
     let t = Instant::now();
-    let again_state = observe(&mut conn.client, &mut conn.obs, &rolled, Scope::Committed, snap, Some(forward))?;
-    let found = compare(&mut conn.client, Scope::Committed, &again_state, forward, Against::FirstForward)?;
-    rec.compared(t, found, opts.strict);
+    let again_state = observe(client, obs, &rolled, sides.scope, snap, Some(sides.forward))?;
+    let found = compare(client, sides.scope, &again_state, sides.forward, Against::FirstForward)?;
+    rec.compared(t, found, strict);
     Ok(())
 }
