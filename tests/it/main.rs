@@ -8,6 +8,7 @@ mod bad_input;
 mod ci_formats;
 mod clinic;
 mod concurrency;
+mod corpus;
 mod crash;
 mod demo;
 mod docs;

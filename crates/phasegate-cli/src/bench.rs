@@ -15,7 +15,10 @@ use serde::Serialize;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use phasegate::{ApplyOptions, Backend, MigrationSet, RehearseOptions, Server, SnapshotOptions, Target, Ui};
+use phasegate::{ApplyOptions, Backend, MigrationSet, Server, SnapshotOptions, Target, Ui};
+
+pub mod corpus;
+mod verify;
 
 /// One measured figure beside its target.
 #[derive(Debug, Clone, Serialize)]
@@ -83,13 +86,6 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     let start_ms = ms(t.elapsed());
     say(&format!("server ready in {start_ms:.0} ms"));
     let set = phasegate::load_set(o.clinic_dir)?;
-    let mut n = 0;
-    let mut fresh = |server: &Server, label: &str| -> Result<(String, String)> {
-        n += 1;
-        let name = format!("bench_{label}_{}_{n}", std::process::id());
-        let url = server.create_database(&name, None)?;
-        Ok((name, url))
-    };
 
     if wanted(o, "fresh-db") {
         let mut clones = Vec::new();
@@ -118,29 +114,7 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     }
 
     if wanted(o, "verify") {
-        say(&format!("verify: clinic set with {} seeded rows", o.verify_rows));
-        let (name, url) = fresh(&server, "verify")?;
-        let t = Instant::now();
-        let mut client = phasegate::connect(&url, "phasegate bench")?;
-        phasegate::acquire_lock(&mut client, Duration::ZERO)?;
-        let opts = RehearseOptions { phase: None, strict: false, seed_rows: Some(o.verify_rows), apply: ApplyOptions { accept_review: true, ..Default::default() } };
-        let r = phasegate::rehearse(&mut client, &set, &opts, &mut Silent)?;
-        drop(client);
-        let total = start_ms + ms(t.elapsed());
-        server.drop_database(&name)?;
-        let steps: Vec<serde_json::Value> = r
-            .phases
-            .iter()
-            .map(|p| serde_json::json!({"phase": p.phase, "name": p.name, "ms": p.ms, "steps": p.steps}))
-            .collect();
-        let per_phase = r.phases.iter().map(|p| format!("{} {:.1}s", p.name, p.ms / 1000.0)).collect::<Vec<_>>().join(", ");
-        figures.push(figure(
-            "verify of the clinic set end to end (container start included)",
-            format!("{:.1} s ({per_phase}; {})", total / 1000.0, if r.mismatch() { "MISMATCH" } else { "all restored" }),
-            "< 15 s on 2 cores",
-            Some(total < 15_000.0 && !r.mismatch()),
-            serde_json::json!({"total_ms": total, "container_start_ms": start_ms, "phases": steps, "rows": o.verify_rows}),
-        ));
+        figures.push(verify::clinic(&server, &set, o, start_ms, say)?);
     }
 
     if wanted(o, "overhead") {
@@ -153,7 +127,7 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
         figures.extend(backfill(&server, &set, o, say)?);
     }
     if wanted(o, "verify-from") {
-        figures.push(verify_from(&server, say)?);
+        figures.extend(verify::from_corpus(&server, say)?);
     }
     Ok(figures)
 }
@@ -389,82 +363,4 @@ fn backfill(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMu
             values,
         ),
     ])
-}
-
-/// A generated sqlx project of 200 migrations; phasegate `verify --from`
-/// against a pg_dump round trip (dump, up, down, dump, diff) per migration.
-fn verify_from(server: &Server, say: &mut dyn FnMut(&str)) -> Result<Figure> {
-    const N: usize = 200;
-    say(&format!("verify --from: {N} generated sqlx migrations"));
-    let dir = tempfile::tempdir().context("creating a temporary folder")?;
-    let write = |name: String, text: String| std::fs::write(dir.path().join(&name), text).with_context(|| name.clone());
-    for i in 1..=N {
-        let v = 20_240_000_000_000u64 + i as u64;
-        let (up, down) = match i % 4 {
-            0 => (format!("CREATE TABLE t{i} (id bigint PRIMARY KEY, note text, created_at timestamptz NOT NULL DEFAULT now());\nCREATE INDEX t{i}_created_idx ON t{i} (created_at);"), format!("DROP TABLE t{i};")),
-            1 => (format!("CREATE TYPE e{i} AS ENUM ('a', 'b', 'c');"), format!("DROP TYPE e{i};")),
-            2 => (format!("CREATE FUNCTION f{i}(x int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT x + {i} $$;"), format!("DROP FUNCTION f{i}(int);")),
-            _ => (format!("CREATE VIEW v{i} AS SELECT {i} AS n, now() AS at;"), format!("DROP VIEW v{i};")),
-        };
-        write(format!("{v}_m{i}.up.sql"), up)?;
-        write(format!("{v}_m{i}.down.sql"), down)?;
-    }
-    let set = phasegate::load_foreign(phasegate::Layout::Sqlx, dir.path())?;
-
-    let (a, url_a) = {
-        let name = format!("bench_vf_pg_{}", std::process::id());
-        (name.clone(), server.create_database(&name, None)?)
-    };
-    let t = Instant::now();
-    let mut c = phasegate::connect(&url_a, "phasegate bench")?;
-    phasegate::acquire_lock(&mut c, Duration::ZERO)?;
-    let apply = ApplyOptions { backup: false, ..Default::default() }; // as `verify --from` runs
-    let r = phasegate::rehearse(&mut c, &set, &RehearseOptions { phase: None, strict: false, seed_rows: None, apply }, &mut Silent)?;
-    let phasegate = ms(t.elapsed());
-    drop(c);
-    server.drop_database(&a)?;
-
-    let name_b = format!("bench_vf_dump_{}", std::process::id());
-    let url_b = server.create_database(&name_b, None)?;
-    let dump = |url: &str| -> Result<String> {
-        let o = Command::new("pg_dump").args(["--schema-only", "--no-owner", url]).output().context("running pg_dump (install postgresql-client)")?;
-        Ok(String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")).collect::<Vec<_>>().join("\n"))
-    };
-    let psql = |url: &str, sql: &str| -> Result<()> {
-        let o = Command::new("psql").args(["-q", "-X", "-1", "-v", "ON_ERROR_STOP=1", "-c", sql, url]).output().context("running psql")?;
-        if o.status.success() {
-            Ok(())
-        } else {
-            Err(anyhow!("{}", String::from_utf8_lossy(&o.stderr).trim()))
-        }
-    };
-    let t = Instant::now();
-    let mut differing = 0;
-    for p in &set.phases {
-        let s = &p.steps[0];
-        let before = dump(&url_b)?;
-        psql(&url_b, &s.forward.text)?;
-        if let Some(d) = &s.rollback {
-            psql(&url_b, &d.text)?;
-            if dump(&url_b)? != before {
-                differing += 1;
-            }
-            psql(&url_b, &s.forward.text)?;
-        }
-    }
-    let round_trip = ms(t.elapsed());
-    server.drop_database(&name_b)?;
-    let mismatches = r.phases.iter().filter(|p| p.result == "mismatch").count();
-    let speedup = round_trip / phasegate;
-    Ok(figure(
-        "verify --from on 200 migrations vs a pg_dump --schema-only round trip",
-        format!(
-            "phasegate {:.1} s vs pg_dump round trip {:.1} s = {speedup:.1}x faster; verdicts: {mismatches} vs {differing} differing",
-            phasegate / 1000.0,
-            round_trip / 1000.0
-        ),
-        ">= 5x faster, same verdicts",
-        Some(speedup >= 5.0 && mismatches == differing),
-        serde_json::json!({"migrations": N, "phasegate_ms": phasegate, "pg_dump_round_trip_ms": round_trip, "speedup": speedup, "phasegate_mismatches": mismatches, "pg_dump_differing": differing}),
-    ))
 }

@@ -7,7 +7,7 @@ pub mod markdown;
 use std::io::Write;
 
 
-use phasegate::{Action, Backup, CheckResult, PhaseRehearsal, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepOutcome, StepStatus, Verdict, When};
+use phasegate::{Action, Backup, CheckResult, PhaseRehearsal, PhaseResult, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepOutcome, StepStatus, Verdict, When};
 
 /// Formats a check value with its unit: `0 rows`, `0.4 percent`; a metric
 /// with nothing to measure (its query returned NULL) is `no rows`.
@@ -137,7 +137,7 @@ pub fn verify_table(out: &mut dyn Write, r: &Rehearsal, style: Style, rerun: &st
             };
             write!(out, " {cell:>16}")?;
         }
-        writeln!(out, " {:>7.0} ms  {:<8} {}", p.ms, style.verdict(p.verdict), p.result)?;
+        writeln!(out, " {:>7.0} ms  {:<8} {}", p.ms, style.verdict(p.verdict), p.result.as_str())?;
     }
     let mut any = false;
     for p in &r.phases {
@@ -145,11 +145,8 @@ pub fn verify_table(out: &mut dyn Write, r: &Rehearsal, style: Style, rerun: &st
             any = true;
             let level = if f.is_mismatch(r.strict) { "error" } else { "warning" };
             writeln!(out, "\n{level}: {}: {}", phase_title(p), f.summary())?;
-            match f {
-                Finding::SchemaDiffers { diff, .. } | Finding::ColumnOrderOnly { diff, .. } => {
-                    writeln!(out, "{diff}")?;
-                }
-                _ => {}
+            if let Some(diff) = f.diff() {
+                writeln!(out, "{diff}")?;
             }
             if f.is_mismatch(r.strict) {
                 writeln!(out, "  see it again: {rerun} --phase {}", p.phase)?;
@@ -160,7 +157,12 @@ pub fn verify_table(out: &mut dyn Write, r: &Rehearsal, style: Style, rerun: &st
         writeln!(out)?;
     }
     let verdict = if r.mismatch() { "a rollback does not restore the prior state" } else { "every rollback restores the prior state" };
-    writeln!(out, "verify: {} phases in {:.1} s; {verdict}", r.phases.len(), r.ms / 1000.0)
+    let s = &r.summary;
+    let mut counts = format!("{} restored, {} mismatch, {} failed, {} forward only, {} not rehearsed", s.restored, s.mismatch, s.failed, s.forward_only, s.not_rehearsed);
+    if s.applied > 0 {
+        counts.push_str(&format!(", {} applied without rehearsal", s.applied));
+    }
+    writeln!(out, "verify: {} phases in {:.1} s ({counts}); {verdict}", r.phases.len(), r.ms / 1000.0)
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -182,16 +184,20 @@ pub fn junit(r: &Rehearsal, set_name: &str) -> String {
             .iter()
             .filter(|f| f.is_mismatch(r.strict) || matches!(f, Finding::MigrateFailed { .. }))
             .collect();
-        let status = if failing.is_empty() {
+        let status = if p.result == PhaseResult::NotRehearsed {
+            let mut st = TestCaseStatus::skipped();
+            st.set_message("not rehearsed: an earlier forward migration failed");
+            st
+        } else if failing.is_empty() {
             TestCaseStatus::success()
         } else {
             let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
             st.set_message(failing.iter().map(|f| f.summary()).collect::<Vec<_>>().join("; "));
             let detail: Vec<String> = failing
                 .iter()
-                .map(|f| match f {
-                    Finding::SchemaDiffers { diff, .. } => format!("{}\n{diff}", f.summary()),
-                    _ => f.summary(),
+                .map(|f| match f.diff() {
+                    Some(diff) => format!("{}\n{diff}", f.summary()),
+                    None => f.summary(),
                 })
                 .collect();
             st.set_description(detail.join("\n\n"));

@@ -79,7 +79,10 @@ pub use db::{acquire_lock, connect, redact, release_lock, Blocker};
 // Rehearsals (verify), snapshots and disposable servers.
 pub use foreign::{detect as detect_layout, load as load_foreign, load_with as load_foreign_with, Detection, Evidence as LayoutEvidence, Layout, Options as ForeignOptions, Origin};
 pub use pg::{first_that_starts, quote_ident, Backend, Chosen as ChosenBackend, Server, DEFAULT_IMAGE};
-pub use rehearse::{rehearse, Against, Finding as RehearsalFinding, Options as RehearseOptions, PhaseRehearsal, Rehearsal, StepTiming};
+pub use rehearse::{
+    rehearse, Against, Finding as RehearsalFinding, Isolation, Options as RehearseOptions, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming,
+    Summary as RehearsalSummary,
+};
 pub use snapshot::{column_order_only, schema_diff, take_snapshot, Snapshot, SnapshotOptions, TableFingerprint};
 
 // Reading files: lint and plan.

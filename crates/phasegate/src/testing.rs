@@ -274,9 +274,8 @@ fn migrate_to(client: &mut Client, set: &MigrationSet, phase: Option<u32>, seed:
 pub fn verify(dir: impl AsRef<Path>) -> crate::rehearse::Rehearsal {
     let set = crate::set::load(dir.as_ref()).unwrap_or_else(|e| panic!("{e}"));
     let db = TestDatabase::empty("verify");
-    let mut client = db.client();
     let opts = crate::rehearse::Options { phase: None, strict: false, seed_rows: None, apply: ApplyOptions { accept_review: true, backup: true, ..Default::default() } };
-    let rehearsal = crate::rehearse::rehearse(&mut client, &set, &opts, &mut Quiet).unwrap_or_else(|e| panic!("verify of {}: {e}", crate::error::display_path(&set.dir)));
+    let rehearsal = crate::rehearse::rehearse(server(), &db.name, &set, &opts, &mut Quiet).unwrap_or_else(|e| panic!("verify of {}: {e}", crate::error::display_path(&set.dir)));
     if rehearsal.mismatch() || rehearsal.migrate_failed() {
         panic!("verify of {} found what a rollback does not restore:\n{}", crate::error::display_path(&set.dir), findings_report(&rehearsal));
     }
@@ -291,7 +290,7 @@ fn findings_report(r: &crate::rehearse::Rehearsal) -> String {
         for f in &p.findings {
             let level = if f.is_mismatch(r.strict) { "error" } else { "warning" };
             s.push_str(&format!("  {level}: {}\n", f.summary()));
-            if let crate::rehearse::Finding::SchemaDiffers { diff, .. } = f {
+            if let Some(diff) = f.diff() {
                 s.push_str(diff);
                 s.push('\n');
             }

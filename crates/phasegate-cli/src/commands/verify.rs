@@ -111,13 +111,12 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
     let start_ms = t.elapsed().as_secs_f64() * 1000.0;
     let name = format!("phasegate_verify_{}_{}", std::process::id(), &run.run_id[..8]);
     let t = Instant::now();
-    let url = match server.create_database(&name, None) {
-        Ok(u) => u,
-        Err(e) => return failed(e),
-    };
+    if let Err(e) = server.create_database(&name, None) {
+        return failed(e);
+    }
     let create_ms = t.elapsed().as_secs_f64() * 1000.0;
     run.say(&format!("disposable PostgreSQL ({}): server ready in {start_ms:.0} ms, database created in {create_ms:.0} ms", server.kind()));
-    let result = rehearse_on(&url, &set, a, run);
+    let result = rehearse_on(&server, &name, &set, a, run);
     if let Err(e) = server.drop_database(&name) {
         run.say(&format!("warning: {e}"));
     }
@@ -141,9 +140,7 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
     .with_body(&VerifyJson { server_start_ms: start_ms, database_create_ms: create_ms, rehearsal: &rehearsal, layout: layout_json })
 }
 
-fn rehearse_on(url: &str, set: &MigrationSet, a: &VerifyArgs, run: &mut Run) -> phasegate::Result<Rehearsal> {
-    let mut client = phasegate::connect(url, "phasegate verify")?;
-    phasegate::acquire_lock(&mut client, std::time::Duration::ZERO)?;
+fn rehearse_on(server: &Server, database: &str, set: &MigrationSet, a: &VerifyArgs, run: &mut Run) -> phasegate::Result<Rehearsal> {
     let opts = phasegate::RehearseOptions {
         phase: a.phase,
         strict: a.strict,
@@ -153,5 +150,5 @@ fn rehearse_on(url: &str, set: &MigrationSet, a: &VerifyArgs, run: &mut Run) -> 
         // production runs them.
         apply: phasegate::ApplyOptions { run_id: run.run_id.clone(), accept_review: true, backup: a.from.is_none() && a.from_dir.is_none(), ..Default::default() },
     };
-    phasegate::rehearse(&mut client, set, &opts, run)
+    phasegate::rehearse(server, database, set, &opts, run)
 }

@@ -18,7 +18,7 @@ pub(super) fn fmt_ms(d: Duration) -> String {
 }
 
 /// `SET [LOCAL] lock_timeout / statement_timeout` for a file.
-pub(super) fn timeouts_sql(d: &Directives, opts: &Options, local: bool) -> String {
+pub(crate) fn timeouts_sql(d: &Directives, opts: &Options, local: bool) -> String {
     let scope = if local { "SET LOCAL" } else { "SET" };
     let lock = d.lock_timeout.unwrap_or(opts.lock_timeout);
     let mut s = format!("{scope} lock_timeout = '{}';", fmt_ms(lock));
@@ -55,7 +55,7 @@ pub(crate) fn exec_file(client: &mut impl GenericClient, file: &SqlFile) -> Resu
     Ok(())
 }
 
-pub(super) fn run_checks<'a>(client: &mut impl GenericClient, version: i32, checks: impl Iterator<Item = &'a Check>, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
+pub(crate) fn run_checks<'a>(client: &mut impl GenericClient, version: i32, checks: impl Iterator<Item = &'a Check>, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
     let mut out = Vec::new();
     for c in checks {
         let r = check::run(client, version, c)?;

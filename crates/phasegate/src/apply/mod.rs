@@ -35,7 +35,7 @@ use crate::ledger::{self, Applied};
 use crate::set::{MigrationSet, Phase, Step};
 use crate::ui::Ui;
 
-pub(crate) use exec::exec_file;
+pub(crate) use exec::{exec_file, run_checks, timeouts_sql};
 #[cfg(test)]
 pub(crate) use forward::concurrent_index_name;
 pub use recover::{human_bytes, keeps as keeps_what_it_destroys, measure_phase, plan_recovery, recover, Recovery, RecoveryOutcome};

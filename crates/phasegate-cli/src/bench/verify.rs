@@ -1,0 +1,197 @@
+//! The verify benchmarks of SPEC 10: the clinic set end to end, and
+//! `verify --from` on a generated project of 250 migrations against a
+//! `pg_dump --schema-only` round trip and against applying every forward
+//! file once with `psql -1 -f`, all on the same server in the same run.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use super::corpus::{self, Defect, Layout};
+use super::{figure, ms, Figure, Options, Silent};
+use phasegate::{ApplyOptions, MigrationSet, PhaseResult, Rehearsal, RehearseOptions, Server};
+
+/// Migrations in the generated project.
+const MIGRATIONS: usize = 250;
+
+/// The defects planted in the benchmark's project: those a schema dump
+/// sees, one it cannot see (rows), and one that is no defect.
+const PLANTED: [(usize, Defect); 5] =
+    [(30, Defect::DownFails), (80, Defect::LeavesObject), (130, Defect::LosesRows), (180, Defect::ColumnOrder), (220, Defect::FoldedTime)];
+
+/// `verify` of the clinic set on a database of the running server: the
+/// whole rehearsal, plus the server start measured before.
+pub(super) fn clinic(server: &Server, set: &MigrationSet, o: &Options, start_ms: f64, say: &mut dyn FnMut(&str)) -> Result<Figure> {
+    say(&format!("verify: clinic set with {} seeded rows", o.verify_rows));
+    let name = format!("bench_verify_{}", std::process::id());
+    let t = Instant::now();
+    server.create_database(&name, None)?;
+    let opts = RehearseOptions { phase: None, strict: false, seed_rows: Some(o.verify_rows), apply: ApplyOptions { accept_review: true, ..Default::default() } };
+    let r = phasegate::rehearse(server, &name, set, &opts, &mut Silent);
+    let total = start_ms + ms(t.elapsed());
+    server.drop_database(&name)?;
+    let r = r?;
+    let steps: Vec<serde_json::Value> = r
+        .phases
+        .iter()
+        .map(|p| serde_json::json!({"phase": p.phase, "name": p.name, "ms": p.ms, "isolation": p.isolation, "clone_ms": p.clone_ms, "steps": p.steps}))
+        .collect();
+    let per_phase = r.phases.iter().map(|p| format!("{} {:.1}s", p.name, p.ms / 1000.0)).collect::<Vec<_>>().join(", ");
+    Ok(figure(
+        "verify of the clinic set end to end (container start included)",
+        format!("{:.1} s (container {:.1}s, {per_phase}; {})", total / 1000.0, start_ms / 1000.0, if r.mismatch() { "MISMATCH" } else { "all restored" }),
+        "< 10 s on 2 cores",
+        Some(total < 10_000.0 && !r.mismatch()),
+        serde_json::json!({"total_ms": total, "container_start_ms": start_ms, "phases": steps, "rows": o.verify_rows}),
+    ))
+}
+
+/// `verify --from diesel` on the generated project, the pg_dump round trip
+/// and `psql -1 -f` of every forward file, each on a fresh database.
+pub(super) fn from_corpus(server: &Server, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
+    say(&format!("verify --from: {MIGRATIONS} generated diesel migrations"));
+    let dir = tempfile::tempdir().context("creating a temporary folder")?;
+    let migrations = corpus::project(MIGRATIONS, &PLANTED);
+    corpus::write(&migrations, Layout::Diesel, dir.path()).context("writing the generated project")?;
+    let set = phasegate::load_foreign(phasegate::Layout::Diesel, dir.path())?;
+
+    // As `verify --from` runs: another tool's down scripts, without backups.
+    let apply = ApplyOptions { backup: false, ..Default::default() };
+    let opts = RehearseOptions { phase: None, strict: false, seed_rows: None, apply };
+    let (r, phasegate) = on_fresh(server, "vf_pg", |name, _| Ok(phasegate::rehearse(server, name, &set, &opts, &mut Silent)?))?;
+    say("verify --from: pg_dump --schema-only round trip per migration");
+    let (round, round_trip_ms) = on_fresh(server, "vf_dump", |_, url| round_trip(&set, url, dir.path()))?;
+    say("verify --from: psql -1 -f of every forward file");
+    let ((), psql_ms) = on_fresh(server, "vf_psql", |_, url| set.phases.iter().try_for_each(|p| psql_file(url, &p.steps[0].forward, dir.path()).map(|_| ())))?;
+
+    let ours = as_round_trip(&r);
+    let same = ours == round;
+    let differing = |v: &[&str]| v.iter().filter(|x| **x != "identical").count();
+    let rehearsed = r.phases.iter().filter(|p| p.result != PhaseResult::NotRehearsed).count();
+    let speedup = round_trip_ms / phasegate;
+    let overhead = phasegate / psql_ms;
+    let values = serde_json::json!({
+        "migrations": MIGRATIONS, "rehearsed": rehearsed, "summary": r.summary,
+        "phasegate_ms": phasegate, "pg_dump_round_trip_ms": round_trip_ms, "psql_apply_ms": psql_ms,
+        "speedup": speedup, "overhead": overhead, "same_verdicts": same,
+        "phasegate_differing": differing(&ours), "pg_dump_differing": differing(&round),
+    });
+    Ok(vec![
+        figure(
+            "verify --from on 250 migrations vs a pg_dump --schema-only round trip",
+            format!(
+                "phasegate {:.1} s vs round trip {:.1} s = {speedup:.1}x faster; {rehearsed}/{MIGRATIONS} rehearsed; verdicts {} ({} vs {} not identical)",
+                phasegate / 1000.0,
+                round_trip_ms / 1000.0,
+                if same { "the same" } else { "DIFFER" },
+                differing(&ours),
+                differing(&round)
+            ),
+            ">= 10x faster, same verdicts",
+            Some(speedup >= 10.0 && same && rehearsed == MIGRATIONS),
+            values.clone(),
+        ),
+        figure(
+            "verify --from on 250 migrations vs psql -1 -f of every forward file",
+            format!("phasegate {:.1} s vs psql {:.1} s = {overhead:.2}x", phasegate / 1000.0, psql_ms / 1000.0),
+            "<= 4x",
+            Some(overhead <= 4.0),
+            values,
+        ),
+    ])
+}
+
+/// Runs `f` on a fresh database of the server (its name and URL), timed;
+/// the database is dropped afterwards.
+fn on_fresh<T>(server: &Server, label: &str, f: impl FnOnce(&str, &str) -> Result<T>) -> Result<(T, f64)> {
+    let name = format!("bench_{label}_{}", std::process::id());
+    let url = server.create_database(&name, None)?;
+    let t = Instant::now();
+    let out = f(&name, &url);
+    let took = ms(t.elapsed());
+    server.drop_database(&name)?;
+    Ok((out?, took))
+}
+
+/// What a schema-only round trip concludes per migration, from phasegate's
+/// findings: it sees no rows, and any column-order change is a difference.
+fn as_round_trip(r: &Rehearsal) -> Vec<&'static str> {
+    r.phases
+        .iter()
+        .map(|p| {
+            let kinds: Vec<&str> = p.findings.iter().map(finding_kind).collect();
+            if kinds.contains(&"rollback_failed") {
+                "down failed"
+            } else if kinds.iter().any(|k| matches!(*k, "schema_differs" | "column_order_only")) {
+                "differs"
+            } else {
+                "identical"
+            }
+        })
+        .collect()
+}
+
+fn finding_kind(f: &phasegate::RehearsalFinding) -> &'static str {
+    use phasegate::RehearsalFinding as F;
+    match f {
+        F::SchemaDiffers { against: phasegate::Against::BeforePhase, .. } => "schema_differs",
+        F::ColumnOrderOnly { against: phasegate::Against::BeforePhase, .. } => "column_order_only",
+        F::RollbackFailed { .. } => "rollback_failed",
+        _ => "other",
+    }
+}
+
+/// Runs a migration file with psql, in one transaction unless it must run
+/// outside one; `Ok(false)` when it failed.
+fn psql_file(url: &str, f: &phasegate::SqlFile, scratch: &Path) -> Result<bool> {
+    let path = scratch.join("bench_file.sql");
+    std::fs::write(&path, &f.text).with_context(|| path.display().to_string())?;
+    let mut cmd = Command::new("psql");
+    cmd.args(["-q", "-X", "-v", "ON_ERROR_STOP=1"]);
+    if !f.directives.no_transaction {
+        cmd.arg("-1");
+    }
+    let out = cmd.arg("-f").arg(&path).arg(url).output().context("running psql (install postgresql-client)")?;
+    Ok(out.status.success())
+}
+
+/// `pg_dump --schema-only` without the per-run `\restrict` keys.
+fn dump(url: &str) -> Result<String> {
+    let o = Command::new("pg_dump").args(["--schema-only", "--no-owner", "--no-privileges", url]).output().context("running pg_dump (install postgresql-client)")?;
+    if !o.status.success() {
+        bail!("pg_dump failed: {}", String::from_utf8_lossy(&o.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).lines().filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")).collect::<Vec<_>>().join("\n"))
+}
+
+/// The round trip per migration on a scratch database: dump, up, down,
+/// dump, compare, then up again to go on.
+fn round_trip(set: &MigrationSet, url: &str, scratch: &Path) -> Result<Vec<&'static str>> {
+    let mut out = Vec::new();
+    let mut before = dump(url)?;
+    for p in &set.phases {
+        let s = &p.steps[0];
+        if !psql_file(url, &s.forward, scratch)? {
+            bail!("{}: the up script failed", p.name);
+        }
+        let Some(down) = &s.rollback else {
+            out.push("no down");
+            before = dump(url)?;
+            continue;
+        };
+        if !psql_file(url, down, scratch)? {
+            out.push("down failed");
+            before = dump(url)?;
+            continue;
+        }
+        let after = dump(url)?;
+        out.push(if after == before { "identical" } else { "differs" });
+        if !psql_file(url, &s.forward, scratch)? {
+            bail!("{}: applying the up script again failed", p.name);
+        }
+        before = dump(url)?;
+    }
+    Ok(out)
+}

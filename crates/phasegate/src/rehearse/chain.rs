@@ -1,0 +1,509 @@
+//! The forward chain and the rehearsal of each phase beside it: in a
+//! transaction of the chain's that is rolled back when every file of the
+//! phase runs in a transaction, else on a clone of the chain made after the
+//! forward run (see the module documentation of `rehearse`).
+
+use std::time::Instant;
+
+use postgres::Client;
+
+use super::compare::compare;
+use super::steps::{self, Ran};
+use super::{Against, Finding, Isolation, Options, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming, Summary};
+use crate::apply::{self, RunOutcome, Target};
+use crate::check::Verdict;
+use crate::error::{db_err, pg_message, Result};
+use crate::pg::Server;
+use crate::set::{MigrationSet, Phase};
+use crate::snapshot::{observe, Observer, Scope, SnapshotOptions, State};
+use crate::ui::{Confirming, Ui};
+
+/// Settings of every rehearsal session: JIT compilation costs more than it
+/// saves on one-shot statements (the clinic seed takes several times
+/// longer with it).
+const SESSION: &str = "SET jit = off";
+
+/// A connection with the migration lock and its prepared statements.
+struct Conn {
+    client: Client,
+    obs: Observer,
+}
+
+impl Conn {
+    fn open(url: &str) -> Result<Conn> {
+        let mut client = crate::db::connect(url, "phasegate verify")?;
+        crate::db::acquire_lock(&mut client, std::time::Duration::ZERO)?;
+        client.batch_execute(SESSION).map_err(db_err("setting up the rehearsal session"))?;
+        Ok(Conn { client, obs: Observer::fresh() })
+    }
+}
+
+/// The database that only ever applies forward files, and its state.
+struct Chain<'a> {
+    server: &'a Server,
+    name: String,
+    conn: Option<Conn>,
+    /// The chain's state after the last forward run; `stale` when work was
+    /// committed since without being observed.
+    state: State,
+    stale: bool,
+    clones: usize,
+}
+
+impl Chain<'_> {
+    fn conn(&mut self) -> Result<&mut Conn> {
+        if self.conn.is_none() {
+            self.conn = Some(Conn::open(&self.server.url_for(&self.name))?);
+        }
+        Ok(self.conn.as_mut().expect("opened above"))
+    }
+
+    /// The chain's state, observed afresh when it is stale.
+    fn refresh(&mut self, opts: &SnapshotOptions) -> Result<()> {
+        if self.stale {
+            let base = std::mem::take(&mut self.state);
+            let c = self.conn()?;
+            self.state = observe(&mut c.client, &mut c.obs, &base, Scope::Committed, opts, None)?;
+            self.stale = false;
+        }
+        Ok(())
+    }
+
+    /// A clone of the chain as it is now (the chain's connection is closed
+    /// first: PostgreSQL copies only a database nobody is connected to).
+    fn clone_now(&mut self) -> Result<(String, Conn)> {
+        self.conn = None;
+        self.clones += 1;
+        let name = format!("{}_c{}", self.name, self.clones);
+        let url = self.server.create_database(&name, Some(&self.name))?;
+        match Conn::open(&url) {
+            Ok(c) => Ok((name, c)),
+            Err(e) => {
+                let _ = self.server.drop_database(&name);
+                Err(e)
+            }
+        }
+    }
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Why a run did not succeed: its error, or the checks that said ROLLBACK.
+fn outcome_error(o: &RunOutcome) -> Option<String> {
+    if let Some(e) = &o.error {
+        return Some(e.clone());
+    }
+    if o.verdict() == Verdict::Rollback {
+        let failing: Vec<String> = o.checks().filter(|c| c.verdict == Verdict::Rollback).map(|c| c.failure_line()).collect();
+        return Some(format!("checks said ROLLBACK: {}", failing.join(", ")));
+    }
+    None
+}
+
+fn ran_of(r: Result<RunOutcome>) -> Ran {
+    match r {
+        Ok(o) => Ran { verdict: o.verdict(), error: outcome_error(&o) },
+        Err(e) => Ran { verdict: Verdict::Proceed, error: Some(e.to_string()) },
+    }
+}
+
+/// A phase's rehearsal as it goes.
+struct Record {
+    started: Instant,
+    steps: Vec<StepTiming>,
+    findings: Vec<Finding>,
+    verdict: Verdict,
+    isolation: Isolation,
+    clone_ms: Option<f64>,
+}
+
+impl Record {
+    fn new() -> Record {
+        Record { started: Instant::now(), steps: Vec::new(), findings: Vec::new(), verdict: Verdict::Proceed, isolation: Isolation::None, clone_ms: None }
+    }
+    fn step(&mut self, step: &'static str, t: Instant, ok: bool, verdict: Option<Verdict>) {
+        self.steps.push(StepTiming { step, ms: ms(t), ok, verdict });
+    }
+    /// A compare step: ok unless a finding fails verify.
+    fn compared(&mut self, t: Instant, found: Vec<Finding>, strict: bool) {
+        let ok = found.iter().all(|f| !f.is_mismatch(strict));
+        self.step("compare", t, ok, None);
+        self.findings.extend(found);
+    }
+    fn finish(self, phase: &Phase, result: Option<PhaseResult>, strict: bool) -> PhaseRehearsal {
+        let result = result.unwrap_or(if self.findings.iter().any(|f| f.is_mismatch(strict)) {
+            PhaseResult::Mismatch
+        } else if !phase.reversible {
+            PhaseResult::ForwardOnly
+        } else {
+            PhaseResult::Restored
+        });
+        PhaseRehearsal {
+            phase: phase.id,
+            name: phase.name.clone(),
+            origin: phase.steps.first().and_then(|s| s.origin.clone()),
+            reversible: phase.reversible,
+            steps: self.steps,
+            findings: self.findings,
+            verdict: self.verdict,
+            result,
+            isolation: self.isolation,
+            clone_ms: self.clone_ms,
+            ms: ms(self.started),
+        }
+    }
+}
+
+/// Rehearses the set on database `database` of `server`, which the caller
+/// created empty and drops afterwards (clones are made and dropped here).
+/// A rehearsal on a clone runs in a thread of its own while the chain goes
+/// on with the next phases (one at a time: a rehearsal server has a core
+/// for the chain and one for a clone); its progress lines are shown when
+/// it ends.
+pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Options, ui: &mut dyn Ui) -> Result<Rehearsal> {
+    let started = Instant::now();
+    let mut ui = Confirming { inner: ui };
+    let snap = &SnapshotOptions::default();
+    let mut chain = Chain { server, name: database.to_string(), conn: None, state: State::default(), stale: true, clones: 0 };
+    crate::ledger::ensure(&mut chain.conn()?.client)?;
+    let mut phases: Vec<Option<PhaseRehearsal>> = Vec::new();
+    std::thread::scope(|scope| -> Result<()> {
+        let mut running: Option<(usize, Running<'_>)> = None;
+        let mut stopped = false;
+        for phase in &set.phases {
+            if opts.phase.is_some_and(|p| phase.id > p) {
+                break;
+            }
+            if stopped {
+                phases.push(Some(Record::new().finish(phase, Some(PhaseResult::NotRehearsed), opts.strict)));
+                continue;
+            }
+            ui.progress(&format!("rehearse phase {} {}", phase.id, phase.name));
+            let outcome = if opts.phase.is_none_or(|p| p == phase.id) {
+                rehearse_phase(&mut chain, set, phase, opts, snap, &mut ui)?
+            } else {
+                Outcome::Done(apply_only(&mut chain, set, phase, opts, &mut ui)?)
+            };
+            let rec = match outcome {
+                Outcome::Done(rec) => rec,
+                Outcome::OnClone(job) => {
+                    if let Some((i, h)) = running.take() {
+                        phases[i] = Some(joined(h, &mut ui)?);
+                    }
+                    running = Some((phases.len(), scope.spawn(move || job.run(set, phase, opts, snap, server))));
+                    phases.push(None);
+                    continue;
+                }
+            };
+            stopped = rec.result == PhaseResult::Failed;
+            let mut rec = rec;
+            if let Some(seed) = &set.seed {
+                if !stopped && seed.after_phase == phase.id && !seed.files.is_empty() {
+                    let t = Instant::now();
+                    apply::seed(&mut chain.conn()?.client, set, opts.seed_rows)?;
+                    chain.stale = true;
+                    ui.progress(&format!("seed loaded after phase {} in {} ms", phase.id, t.elapsed().as_millis()));
+                    rec.steps.push(StepTiming { step: "seed", ms: ms(t), ok: true, verdict: None });
+                    rec.ms += ms(t);
+                }
+            }
+            phases.push(Some(rec));
+        }
+        if let Some((i, h)) = running.take() {
+            phases[i] = Some(joined(h, &mut ui)?);
+        }
+        Ok(())
+    })?;
+    drop(chain.conn.take());
+    let phases: Vec<PhaseRehearsal> = phases.into_iter().flatten().collect();
+    let summary = Summary::of(&phases);
+    Ok(Rehearsal { phases, summary, strict: opts.strict, ms: ms(started) })
+}
+
+/// What the rehearsal of a phase on the chain leaves to do.
+enum Outcome {
+    Done(PhaseRehearsal),
+    /// The rollback and re-apply, on a clone made after the forward run.
+    OnClone(Box<CloneJob>),
+}
+
+/// A rehearsal on a clone running in a thread.
+type Running<'scope> = std::thread::ScopedJoinHandle<'scope, Result<(PhaseRehearsal, Buffered)>>;
+
+/// A rehearsal on a clone, ready to run in a thread of its own.
+struct CloneJob {
+    name: String,
+    conn: Conn,
+    before: State,
+    forward: State,
+    rec: Record,
+}
+
+impl CloneJob {
+    fn run(self: Box<Self>, set: &MigrationSet, phase: &Phase, opts: &Options, snap: &SnapshotOptions, server: &Server) -> Result<(PhaseRehearsal, Buffered)> {
+        let CloneJob { name, mut conn, before, forward, mut rec } = *self;
+        let mut ui = Buffered::default();
+        let outcome = rehearse_on_clone(&mut conn, set, phase, opts, snap, &before, &forward, &mut rec, &mut ui);
+        drop(conn);
+        let dropped = server.drop_database(&name);
+        outcome?;
+        dropped?;
+        Ok((rec.finish(phase, None, opts.strict), ui))
+    }
+}
+
+/// Waits for a rehearsal on a clone and shows what it said.
+fn joined(h: Running<'_>, ui: &mut dyn Ui) -> Result<PhaseRehearsal> {
+    let (rec, said) = h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    for e in said.events {
+        match e {
+            Said::Line(l) => ui.progress(&l),
+            Said::Check(c) => ui.check_done(&c),
+        }
+    }
+    Ok(rec)
+}
+
+/// What a rehearsal in a thread said, kept until it is shown.
+enum Said {
+    Line(String),
+    Check(crate::check::CheckResult),
+}
+
+/// The `Ui` of a rehearsal in a thread: confirms everything (a rehearsal
+/// database is disposable) and keeps what it is told.
+#[derive(Default)]
+struct Buffered {
+    events: Vec<Said>,
+}
+
+impl Ui for Buffered {
+    fn confirm(&mut self, _prompt: &str, _expected: &str) -> bool {
+        true
+    }
+    fn progress(&mut self, line: &str) {
+        self.events.push(Said::Line(line.to_string()));
+    }
+    fn check_done(&mut self, result: &crate::check::CheckResult) {
+        self.events.push(Said::Check(result.clone()));
+    }
+}
+
+/// A phase before the one `--phase` selects: applied, not rehearsed.
+fn apply_only(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, ui: &mut dyn Ui) -> Result<PhaseRehearsal> {
+    let mut rec = Record::new();
+    let t = Instant::now();
+    let ran = ran_of(apply::migrate(&mut chain.conn()?.client, set, Target::Phase(phase.id), &opts.apply, ui));
+    chain.stale = true;
+    rec.verdict = ran.verdict;
+    rec.step("migrate", t, ran.error.is_none(), Some(ran.verdict));
+    Ok(match ran.error {
+        Some(error) => {
+            rec.findings.push(Finding::MigrateFailed { error });
+            rec.finish(phase, Some(PhaseResult::Failed), opts.strict)
+        }
+        None => rec.finish(phase, Some(PhaseResult::Applied), opts.strict),
+    })
+}
+
+fn rehearse_phase(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, snap: &SnapshotOptions, ui: &mut dyn Ui) -> Result<Outcome> {
+    let mut rec = Record::new();
+    let t = Instant::now();
+    chain.refresh(snap)?;
+    rec.step("snapshot", t, true, None);
+    let result = if steps::transactional(phase) {
+        in_transaction(chain, phase, opts, snap, &mut rec, ui)?
+    } else {
+        match on_clone(chain, set, phase, opts, snap, rec, ui)? {
+            Ok(job) => return Ok(Outcome::OnClone(Box::new(job))),
+            Err((r, result)) => {
+                rec = r;
+                result
+            }
+        }
+    };
+    if result.is_none() && !phase.reversible && !phase.baseline {
+        rec.findings.push(Finding::NoRollback { reason: phase.reason.clone().unwrap_or_else(|| "irreversible".into()) });
+    }
+    Ok(Outcome::Done(rec.finish(phase, result, opts.strict)))
+}
+
+/// The forward run committed in a transaction of its own; the rollback and
+/// the re-apply in a second transaction, which is rolled back. The re-apply
+/// runs in another transaction than the first forward run, as it would in
+/// production: `now()` differs between the two. Returns `Some(Failed)`
+/// when the forward run failed.
+fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &SnapshotOptions, rec: &mut Record, ui: &mut dyn Ui) -> Result<Option<PhaseResult>> {
+    let before = std::mem::take(&mut chain.state);
+    chain.conn()?;
+    let Conn { client, obs } = chain.conn.as_mut().expect("connected above");
+    let t = Instant::now();
+    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    let mut fwd = steps::forward(&mut tx, phase, &opts.apply, true, ui);
+    let fwd_ms = ms(t);
+    let t = Instant::now();
+    let forward = match fwd.error {
+        None => Some(observe(&mut tx, obs, &before, Scope::Transaction, snap, None)?),
+        Some(_) => None,
+    };
+    let observe_ms = ms(t);
+    let t = Instant::now();
+    let commit = match fwd.error {
+        None => tx.commit().err(),
+        Some(_) => {
+            // Nothing of a failed forward run is kept; the chain stops here.
+            let _ = tx.rollback();
+            None
+        }
+    };
+    if let Some(e) = commit {
+        fwd.error = Some(format!("committing the forward run: {}", pg_message(&e))); // a deferred constraint
+    }
+    rec.verdict = fwd.verdict;
+    rec.steps.push(StepTiming { step: "migrate", ms: fwd_ms + ms(t), ok: fwd.error.is_none(), verdict: Some(fwd.verdict) });
+    let (Some(forward), None) = (forward, fwd.error.clone()) else {
+        chain.state = before;
+        chain.stale = true;
+        rec.findings.push(Finding::MigrateFailed { error: fwd.error.unwrap_or_default() });
+        return Ok(Some(PhaseResult::Failed));
+    };
+    rec.steps.push(StepTiming { step: "snapshot", ms: observe_ms, ok: true, verdict: None });
+    if phase.reversible {
+        rec.isolation = Isolation::Transaction;
+        let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+        let sides = Sides { before: &before, forward: &forward, scope: Scope::Transaction };
+        // Each file runs behind a savepoint of its own: the re-apply's
+        // writes get transaction ids of their own.
+        back_and_again(
+            &mut tx,
+            obs,
+            &sides,
+            snap,
+            rec,
+            opts.strict,
+            ui,
+            |tx, ui| steps::backward(tx, phase, &opts.apply, ui),
+            |tx, ui| steps::forward(tx, phase, &opts.apply, false, ui),
+        )?;
+        tx.rollback().map_err(db_err("rolling back the rehearsal"))?;
+    }
+    chain.state = forward;
+    Ok(None)
+}
+
+/// Forward committed on the chain, then a clone of it for the rollback
+/// and the re-apply, which run through `apply` as production runs them.
+/// Gives back the record when there is nothing to run on a clone (the
+/// forward run failed, or the phase is irreversible).
+#[allow(clippy::type_complexity)]
+fn on_clone(
+    chain: &mut Chain,
+    set: &MigrationSet,
+    phase: &Phase,
+    opts: &Options,
+    snap: &SnapshotOptions,
+    mut rec: Record,
+    ui: &mut dyn Ui,
+) -> Result<std::result::Result<CloneJob, (Record, Option<PhaseResult>)>> {
+    let t = Instant::now();
+    let fwd = ran_of(apply::migrate(&mut chain.conn()?.client, set, Target::Phase(phase.id), &opts.apply, ui));
+    rec.verdict = fwd.verdict;
+    rec.step("migrate", t, fwd.error.is_none(), Some(fwd.verdict));
+    if let Some(error) = fwd.error {
+        // Whatever the failing run committed is on the chain now.
+        chain.stale = true;
+        rec.findings.push(Finding::MigrateFailed { error });
+        return Ok(Err((rec, Some(PhaseResult::Failed))));
+    }
+    let before = std::mem::take(&mut chain.state);
+    let t = Instant::now();
+    let c = chain.conn()?;
+    let forward = observe(&mut c.client, &mut c.obs, &before, Scope::Committed, snap, None)?;
+    rec.step("snapshot", t, true, None);
+    chain.state = forward.clone();
+    if !phase.reversible {
+        return Ok(Err((rec, None)));
+    }
+    rec.isolation = Isolation::Clone;
+    let t = Instant::now();
+    let (name, conn) = chain.clone_now()?;
+    rec.clone_ms = Some(ms(t));
+    Ok(Ok(CloneJob { name, conn, before, forward, rec }))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rehearse_on_clone(
+    conn: &mut Conn,
+    set: &MigrationSet,
+    phase: &Phase,
+    opts: &Options,
+    snap: &SnapshotOptions,
+    before: &State,
+    forward: &State,
+    rec: &mut Record,
+    ui: &mut dyn Ui,
+) -> Result<()> {
+    let sides = Sides { before, forward, scope: Scope::Committed };
+    back_and_again(
+        &mut conn.client,
+        &mut conn.obs,
+        &sides,
+        snap,
+        rec,
+        opts.strict,
+        ui,
+        |c, ui| ran_of(apply::rollback(c, set, phase.id, &opts.apply, ui)),
+        |c, ui| ran_of(apply::migrate(c, set, Target::Phase(phase.id), &opts.apply, ui)),
+    )
+}
+
+/// The states a rehearsal compares with, and how it observes.
+struct Sides<'a> {
+    /// Before the phase (what the rollback must restore).
+    before: &'a State,
+    /// After the first forward run (what the re-apply must give again).
+    forward: &'a State,
+    scope: Scope,
+}
+
+/// The rehearsal proper, wherever it runs: roll back, compare with the
+/// state before the phase, apply again, compare with the first forward run.
+#[allow(clippy::too_many_arguments)]
+fn back_and_again<C: postgres::GenericClient>(
+    client: &mut C,
+    obs: &mut Observer,
+    sides: &Sides,
+    snap: &SnapshotOptions,
+    rec: &mut Record,
+    strict: bool,
+    ui: &mut dyn Ui,
+    back: impl FnOnce(&mut C, &mut dyn Ui) -> Ran,
+    again: impl FnOnce(&mut C, &mut dyn Ui) -> Ran,
+) -> Result<()> {
+    let t = Instant::now();
+    let ran = back(client, ui);
+    rec.verdict = rec.verdict.max(ran.verdict);
+    rec.step("rollback", t, ran.error.is_none(), Some(ran.verdict));
+    if let Some(error) = ran.error {
+        rec.findings.push(Finding::RollbackFailed { error });
+        return Ok(());
+    }
+    let t = Instant::now();
+    let rolled = observe(client, obs, sides.forward, sides.scope, snap, Some(sides.before))?;
+    let found = compare(client, sides.scope, &rolled, sides.before, Against::BeforePhase)?;
+    rec.compared(t, found, strict);
+    let t = Instant::now();
+    let ran = again(client, ui);
+    rec.step("re-apply", t, ran.error.is_none(), Some(ran.verdict));
+    if let Some(error) = ran.error {
+        rec.findings.push(Finding::ReapplyFailed { error });
+        return Ok(());
+    }
+    let t = Instant::now();
+    let again_state = observe(client, obs, &rolled, sides.scope, snap, Some(sides.forward))?;
+    let found = compare(client, sides.scope, &again_state, sides.forward, Against::FirstForward)?;
+    rec.compared(t, found, strict);
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! The rehearsal behind `verify` (SPEC 8). A *forward chain* (a database
+//! of its own) applies every phase's forward files once, in order; each
+//! phase is rehearsed where its failure cannot reach the chain (`chain`):
+//!
+//! * in a transaction that is rolled back (`steps`): the forward run is
+//!   committed on the chain; then, in one more transaction, the rollback
+//!   and (in a savepoint) the re-apply run, each compared with the state it
+//!   must equal, and that transaction is rolled back. Used when every file
+//!   of the phase runs in a transaction: it costs nothing beyond the SQL
+//!   itself.
+//! * on a clone: the forward is committed on the chain, the chain is cloned
+//!   (`CREATE DATABASE ... TEMPLATE`, a file copy) and the rollback and
+//!   re-apply run on the clone with `apply::rollback` / `apply::migrate`,
+//!   exactly as in production (no-transaction files, batched backfills,
+//!   backups). Used when a file must run outside a transaction.
+//!
+//! So a failing rollback, re-apply or check never stops the rehearsal or
+//! taints a later phase: every phase is rehearsed, and only a forward file
+//! that fails on the chain ends it (the later phases are then "not
+//! rehearsed"). States are compared incrementally (`snapshot::observe`);
+//! each difference is classified (`compare`) so the report says exactly
+//! what a rollback failed to undo, and what is no defect at all.
+
+mod chain;
+mod compare;
+mod steps;
+
+use serde::Serialize;
+
+use crate::check::Verdict;
+
+pub use chain::rehearse;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Rehearse only this phase (earlier phases are applied without rehearsal).
+    pub phase: Option<u32>,
+    /// Treat a column-order-only difference (and time constants folded at
+    /// creation) as a failure.
+    pub strict: bool,
+    /// `phasegate.seed_rows` for the seed files.
+    pub seed_rows: Option<u64>,
+    pub apply: crate::apply::Options,
+}
+
+/// One timed step of a phase's rehearsal.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepTiming {
+    pub step: &'static str,
+    pub ms: f64,
+    pub ok: bool,
+    pub verdict: Option<Verdict>,
+}
+
+/// A difference the rehearsal found, classified.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Finding {
+    /// The schema after rollback (or re-apply) differs from the reference.
+    SchemaDiffers { against: Against, objects: Vec<String>, diff: String },
+    /// Only column positions differ: a warning unless `--strict`.
+    ColumnOrderOnly { against: Against, diff: String },
+    /// Only date and time constants differ, in definitions where
+    /// PostgreSQL folds them when the object is created (`'now'::timestamp`
+    /// in a view, a default, a function): every re-creation differs. A
+    /// warning unless `--strict`.
+    FoldedConstant { against: Against, objects: Vec<String>, diff: String },
+    /// Rows of a table that existed before differ in these columns.
+    RowsChanged { against: Against, table: String, columns: Vec<String>, rows_before: i64, rows_after: i64 },
+    /// The rollback raised an error (file and line in the message).
+    RollbackFailed { error: String },
+    /// Applying the phase again after its rollback raised an error.
+    ReapplyFailed { error: String },
+    /// The forward migration raised an error or a check said ROLLBACK.
+    MigrateFailed { error: String },
+    /// The phase has no rollback (irreversible, or no down script): it is
+    /// applied forward only and reported, never skipped silently.
+    NoRollback { reason: String },
+}
+
+/// Which snapshot a comparison was against.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Against {
+    /// The state before the phase (after its rollback).
+    BeforePhase,
+    /// The state after the first forward run (after re-applying).
+    FirstForward,
+}
+
+impl Finding {
+    /// Whether this finding means a rollback does not restore the prior state.
+    pub fn is_mismatch(&self, strict: bool) -> bool {
+        match self {
+            Finding::ColumnOrderOnly { .. } | Finding::FoldedConstant { .. } => strict,
+            // Rows that differ between the first run and the re-run of a
+            // phase (now() defaults, sequences) are not a rollback failing
+            // to restore anything: reported, and failing only with --strict.
+            Finding::RowsChanged { against: Against::FirstForward, .. } => strict,
+            Finding::NoRollback { .. } | Finding::MigrateFailed { .. } => false,
+            _ => true,
+        }
+    }
+
+    /// One line for the report.
+    pub fn summary(&self) -> String {
+        let against = |a: &Against| match a {
+            Against::BeforePhase => "after rollback, compared with before the phase",
+            Against::FirstForward => "after re-apply, compared with the first forward run",
+        };
+        match self {
+            Finding::SchemaDiffers { against: a, objects, .. } => format!("schema differs ({}): {}", against(a), objects.join(", ")),
+            Finding::ColumnOrderOnly { against: a, .. } => format!("column order only ({})", against(a)),
+            Finding::FoldedConstant { against: a, objects, .. } => {
+                format!("only time constants folded at creation differ ({}): {}", against(a), objects.join(", "))
+            }
+            Finding::RowsChanged { against: a, table, columns, rows_before, rows_after } => {
+                let count = if rows_before != rows_after { format!("{rows_before} -> {rows_after} rows, ") } else { String::new() };
+                format!("rows changed in {table} ({}): {count}columns {}", against(a), columns.join(", "))
+            }
+            Finding::RollbackFailed { error } => format!("rollback failed: {error}"),
+            Finding::ReapplyFailed { error } => format!("re-apply failed: {error}"),
+            Finding::MigrateFailed { error } => format!("migrate failed: {error}"),
+            Finding::NoRollback { reason } => format!("no rollback: {reason}"),
+        }
+    }
+
+    /// The unified diff a schema finding carries.
+    pub fn diff(&self) -> Option<&str> {
+        match self {
+            Finding::SchemaDiffers { diff, .. } | Finding::ColumnOrderOnly { diff, .. } | Finding::FoldedConstant { diff, .. } => Some(diff),
+            _ => None,
+        }
+    }
+}
+
+/// What the rehearsal of a phase concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum PhaseResult {
+    /// Rolled back to the exact prior state and re-applied.
+    #[serde(rename = "restored")]
+    Restored,
+    /// The rollback or the re-apply failed, or left a difference.
+    #[serde(rename = "mismatch")]
+    Mismatch,
+    /// The forward migration failed on the chain (the rehearsal ends here).
+    #[serde(rename = "failed")]
+    Failed,
+    /// Irreversible (or no down script): applied forward only.
+    #[serde(rename = "forward only")]
+    ForwardOnly,
+    /// Never reached: an earlier forward migration failed.
+    #[serde(rename = "not rehearsed")]
+    NotRehearsed,
+    /// Applied without rehearsal (before the phase `--phase` selects).
+    #[serde(rename = "applied")]
+    Applied,
+}
+
+impl PhaseResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhaseResult::Restored => "restored",
+            PhaseResult::Mismatch => "mismatch",
+            PhaseResult::Failed => "failed",
+            PhaseResult::ForwardOnly => "forward only",
+            PhaseResult::NotRehearsed => "not rehearsed",
+            PhaseResult::Applied => "applied",
+        }
+    }
+}
+
+/// Where a phase's rollback and re-apply ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// In a transaction of the chain's, rolled back afterwards.
+    Transaction,
+    /// On a clone of the chain made after the forward run.
+    Clone,
+    /// Nowhere: the phase was only applied (or not reached).
+    None,
+}
+
+/// The rehearsal of one phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseRehearsal {
+    pub phase: u32,
+    pub name: String,
+    /// Another tool's migration this phase is (`verify --from`): its tool,
+    /// label, file and line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<crate::foreign::Origin>,
+    pub reversible: bool,
+    pub steps: Vec<StepTiming>,
+    pub findings: Vec<Finding>,
+    /// The worst check verdict of the phase's runs.
+    pub verdict: Verdict,
+    pub result: PhaseResult,
+    pub isolation: Isolation,
+    /// Time spent making the clone (clone isolation only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clone_ms: Option<f64>,
+    pub ms: f64,
+}
+
+/// How many phases ended how.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub restored: usize,
+    pub mismatch: usize,
+    pub failed: usize,
+    pub forward_only: usize,
+    pub not_rehearsed: usize,
+    pub applied: usize,
+}
+
+impl Summary {
+    fn of(phases: &[PhaseRehearsal]) -> Summary {
+        let mut s = Summary::default();
+        for p in phases {
+            *match p.result {
+                PhaseResult::Restored => &mut s.restored,
+                PhaseResult::Mismatch => &mut s.mismatch,
+                PhaseResult::Failed => &mut s.failed,
+                PhaseResult::ForwardOnly => &mut s.forward_only,
+                PhaseResult::NotRehearsed => &mut s.not_rehearsed,
+                PhaseResult::Applied => &mut s.applied,
+            } += 1;
+        }
+        s
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Rehearsal {
+    pub phases: Vec<PhaseRehearsal>,
+    pub summary: Summary,
+    pub strict: bool,
+    pub ms: f64,
+}
+
+impl Rehearsal {
+    pub fn mismatch(&self) -> bool {
+        self.phases.iter().any(|p| p.findings.iter().any(|f| f.is_mismatch(self.strict)))
+    }
+    pub fn verdict(&self) -> Verdict {
+        self.phases.iter().map(|p| p.verdict).max().unwrap_or(Verdict::Proceed)
+    }
+    /// Whether a forward migration failed (an error, or a check said ROLLBACK).
+    pub fn migrate_failed(&self) -> bool {
+        self.phases.iter().any(|p| p.findings.iter().any(|f| matches!(f, Finding::MigrateFailed { .. })))
+    }
+}

@@ -1,0 +1,142 @@
+//! Running a phase's forward or rollback files inside a transaction the
+//! rehearsal controls, with the same checks, ledger rows and backups as
+//! `apply::migrate` and `apply::rollback` give each step in a transaction
+//! of its own. A failing step ends the run and the caller rolls the
+//! transaction back (the chain stops, or the rehearsal is discarded), so
+//! steps need no savepoint to be undone one by one; each file still runs
+//! behind one, in a single round trip. Lock retries are left out: nothing
+//! else uses a rehearsal database.
+
+use postgres::GenericClient;
+
+use crate::apply::{exec_file, run_checks, timeouts_sql, Options};
+use crate::backup;
+use crate::check::{self, CheckResult, Verdict, When};
+use crate::error::{db_err, pg_message, sql_error, Error, Location, Result};
+use crate::ledger;
+use crate::set::{Phase, SqlFile, Step};
+use crate::ui::Ui;
+
+/// What running a phase's files one way did.
+#[derive(Debug)]
+pub(super) struct Ran {
+    /// The worst verdict of the checks that ran.
+    pub verdict: Verdict,
+    /// The error that stopped it (a file's SQL, or checks that said
+    /// ROLLBACK); nothing of the failing step is kept.
+    pub error: Option<String>,
+}
+
+impl Default for Ran {
+    fn default() -> Self {
+        Ran { verdict: Verdict::Proceed, error: None }
+    }
+}
+
+/// Whether every file of the phase can run inside a transaction the
+/// rehearsal controls (no `no-transaction`, no batches, which commit).
+pub(super) fn transactional(phase: &Phase) -> bool {
+    phase.steps.iter().all(|s| {
+        let plain = |d: &crate::set::Directives| !d.no_transaction && d.batch.is_none();
+        plain(&s.forward.directives) && s.rollback.as_ref().is_none_or(|r| plain(&r.directives))
+    })
+}
+
+fn checks_failed(checks: &[CheckResult]) -> Option<String> {
+    let failing: Vec<String> = checks.iter().filter(|c| c.verdict == Verdict::Rollback).map(|c| c.failure_line()).collect();
+    (!failing.is_empty()).then(|| format!("checks said ROLLBACK: {}", failing.join(", ")))
+}
+
+/// Applies the phase's steps in order, as `apply::migrate` would; with
+/// `record`, their ledger rows too (the chain needs them; a rehearsal that
+/// is rolled back does not).
+pub(super) fn forward(tx: &mut impl GenericClient, phase: &Phase, opts: &Options, record: bool, ui: &mut dyn Ui) -> Ran {
+    let mut ran = Ran::default();
+    for step in &phase.steps {
+        ui.progress(&format!("  apply V{} {}", step.version, step.name));
+        let res = apply_step(tx, step, opts, record, ui);
+        if ran.note(res) {
+            break;
+        }
+    }
+    ran
+}
+
+/// Reverses the phase's steps, newest first, as `apply::rollback` would
+/// (the ledger is left alone: the caller rolls this back).
+pub(super) fn backward(tx: &mut impl GenericClient, phase: &Phase, opts: &Options, ui: &mut dyn Ui) -> Ran {
+    let mut ran = Ran::default();
+    for step in phase.steps.iter().rev() {
+        ui.progress(&format!("  rollback V{} {}", step.version, step.name));
+        let res = rollback_step(tx, step, opts, ui);
+        if ran.note(res) {
+            break;
+        }
+    }
+    ran
+}
+
+impl Ran {
+    /// Notes a step's outcome; true when it stops the run.
+    fn note(&mut self, res: Result<Vec<CheckResult>>) -> bool {
+        match res {
+            Ok(checks) => {
+                self.verdict = self.verdict.max(check::worst(&checks));
+                self.error = checks_failed(&checks);
+            }
+            Err(e) => self.error = Some(e.to_string()),
+        }
+        self.error.is_some()
+    }
+}
+
+/// Runs a file in one round trip, behind a savepoint of its own (so its
+/// writes get a transaction id of their own) and with its timeouts. An
+/// error PostgreSQL places (a syntax error, a missing relation) is mapped
+/// to its line and column in the file; for one it does not, the savepoint
+/// is rolled back and the file runs again statement by statement, so the
+/// error names the statement's line.
+fn run_file(tx: &mut impl GenericClient, file: &SqlFile, opts: &Options) -> Result<()> {
+    let head = format!("SAVEPOINT phasegate_step; {}\n", timeouts_sql(&file.directives, opts, true));
+    let Err(first) = tx.batch_execute(&format!("{head}{}", file.text)) else { return Ok(()) };
+    if first.as_db_error().and_then(|d| d.position()).is_some() {
+        return Err(sql_error(&file.path, 1, &file.text, head.chars().count(), &first));
+    }
+    tx.batch_execute("ROLLBACK TO SAVEPOINT phasegate_step").map_err(db_err("rolling back a step"))?;
+    exec_file(tx, file)?;
+    // It failed once and not statement by statement: report the first error.
+    Err(Error::Sql { at: Location::file(&file.path), message: pg_message(&first), sqlstate: first.code().map(|c| c.code().to_string()) })
+}
+
+/// One forward step: before-migrate checks, the file, its ledger rows,
+/// after-migrate checks.
+fn apply_step(tx: &mut impl GenericClient, step: &Step, opts: &Options, record: bool, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
+    let mut checks = run_checks(tx, step.version, step.checks_when(When::BeforeMigrate), ui)?;
+    if check::worst(&checks) == Verdict::Rollback {
+        return Ok(checks);
+    }
+    run_file(tx, &step.forward, opts)?;
+    if record {
+        ledger::record_apply(tx, step, &opts.run_id)?;
+    }
+    checks.extend(run_checks(tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
+    Ok(checks)
+}
+
+/// One rollback step: before-rollback checks, the backup of the rows it
+/// changes, the file, after-rollback checks.
+fn rollback_step(tx: &mut impl GenericClient, step: &Step, opts: &Options, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
+    let file = step.rollback.as_ref().ok_or(Error::NoRollbackFile { version: step.version })?;
+    let mut checks = run_checks(tx, step.version, step.checks_when(When::BeforeRollback), ui)?;
+    if check::worst(&checks) == Verdict::Rollback {
+        return Ok(checks);
+    }
+    let targets = if opts.backup { backup::targets(&file.text) } else { Vec::new() };
+    let session = backup::Session::prepare(tx, &opts.run_id, step.version, &targets, false)?;
+    run_file(tx, file, opts)?;
+    checks.extend(run_checks(tx, step.version, step.checks_when(When::AfterRollback), ui)?);
+    if check::worst(&checks) < Verdict::Rollback {
+        session.finish(tx, &opts.run_id)?;
+    }
+    Ok(checks)
+}
