@@ -8,6 +8,7 @@ mod bad_input;
 mod clinic;
 mod concurrency;
 mod crash;
+mod fleet;
 mod gates;
 mod harness;
 mod health;

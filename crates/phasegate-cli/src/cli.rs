@@ -42,7 +42,9 @@ pub enum Command {
   phasegate migrate                    apply every pending phase
   phasegate migrate --phase 1          apply up to and including phase 1
   phasegate migrate --dry-run          print the SQL that would run
-  phasegate migrate --yes              also enter irreversible phases without a prompt")]
+  phasegate migrate --yes              also enter irreversible phases without a prompt
+  phasegate migrate --fleet fleet.toml --phase 1
+                                       every database of the fleet, group by group, canary first")]
     Migrate(MigrateArgs),
     /// Reverse one phase, newest migration first, with its after-rollback checks
     #[command(after_help = "Examples:
@@ -51,6 +53,8 @@ pub enum Command {
   phasegate rollback --phase 2 --yes   for scripts
   phasegate rollback --phase 2 --no-backup
                                        skip the backup of changed rows (recorded in the audit row)
+  phasegate rollback --phase 2 --fleet fleet.toml --yes
+                                       every database of the fleet, group by group
 
 Before a rollback script changes rows (UPDATE, DELETE, TRUNCATE, DROP TABLE, DROP COLUMN), the
 rows it touches are copied to phasegate_backup.<table>_<run> in the same transaction; `restore --run
@@ -79,10 +83,11 @@ Exit codes: 0 healthy; 3 a warning threshold was crossed or a check said REVIEW 
     #[command(after_help = "Examples:
   phasegate validate                   after-migrate checks of the current phase (the latest applied)
   phasegate validate --phase 2 --format json
-  phasegate validate --phase 3 --when after-rollback")]
+  phasegate validate --phase 3 --when after-rollback
+  phasegate validate --fleet fleet.toml  every database of the fleet: a table of databases by verdict")]
     Validate(ValidateArgs),
     /// Per phase: applied, partly applied or pending; drift and pairing gaps
-    #[command(after_help = "Example:\n  phasegate status --format json")]
+    #[command(after_help = "Examples:\n  phasegate status --format json\n  phasegate status --fleet fleet.toml  every database of the fleet by phase")]
     Status(StatusArgs),
     /// The phases with their risk, lock levels and whether data can be lost
     #[command(after_help = "Example:\n  phasegate plan --dir examples/tenant-keys")]
@@ -182,15 +187,28 @@ pub struct SetArgs {
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct ConnectArgs {
-    /// PostgreSQL connection string (the password is never printed)
+    /// PostgreSQL connection string (the password is never printed); migrate, rollback, validate and
+    /// status take --fleet FILE instead
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    pub database_url: String,
+    pub database_url: Option<String>,
     #[command(flatten)]
     pub set: SetArgs,
     /// Where run logs go (default: <dir>/logs)
     #[arg(long, value_name = "PATH")]
     pub log_dir: Option<PathBuf>,
 }
+
+impl ConnectArgs {
+    /// The connection string; every command checks before it runs that one
+    /// was given (`commands::missing_target`), so this is "" only for a
+    /// fleet run, which never reads it.
+    pub fn url(&self) -> &str {
+        self.database_url.as_deref().unwrap_or_default()
+    }
+}
+
+/// `--fleet FILE`: run on every database of a fleet file, group by group.
+const FLEET_HELP: &str = "A fleet file (TOML): run on each of its databases, group by group, canary first, instead of --database-url";
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct TimeoutArgs {
@@ -216,6 +234,8 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 pub struct MigrateArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[arg(long, value_name = "FILE", help = FLEET_HELP, conflicts_with = "dry_run")]
+    pub fleet: Option<PathBuf>,
     /// Apply up to and including this phase
     #[arg(long, conflicts_with = "to_version")]
     pub phase: Option<u32>,
@@ -239,6 +259,8 @@ pub struct MigrateArgs {
 pub struct RollbackArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[arg(long, value_name = "FILE", help = FLEET_HELP, conflicts_with = "dry_run")]
+    pub fleet: Option<PathBuf>,
     /// The phase to reverse
     #[arg(long)]
     pub phase: u32,
@@ -331,6 +353,8 @@ impl From<WhenArg> for When {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[arg(long, value_name = "FILE", help = FLEET_HELP)]
+    pub fleet: Option<PathBuf>,
     /// Only this phase's checks
     #[arg(long)]
     pub phase: Option<u32>,
@@ -345,6 +369,8 @@ pub struct ValidateArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[arg(long, value_name = "FILE", help = FLEET_HELP)]
+    pub fleet: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, ClapArgs)]

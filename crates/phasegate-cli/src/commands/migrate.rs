@@ -7,6 +7,9 @@ use crate::cli::MigrateArgs;
 use phasegate::{display_path, MigrationSet, Target};
 
 pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> i32 {
+    if let Some(file) = a.fleet.clone() {
+        return super::fleet::run(super::fleet::Op::Migrate(&a), &file, ctx);
+    }
     let mut run = Run::new(ctx, "migrate", a.phase, a.connect.set.format, Some(log_dir(&a.connect)));
     run.yes = a.yes;
     run.audit = !a.dry_run;
@@ -32,7 +35,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
     if a.dry_run {
         return dry_run(a, run, &set, target);
     }
-    let opts = apply_options(&a.timeouts, a.accept_review, &run.run_id, &a.connect.database_url);
+    let opts = apply_options(&a.timeouts, a.accept_review, &run.run_id, a.connect.url());
     if let Err(e) = run.connect(&a.connect, Some(a.timeouts.lock_wait)) {
         return failed(e);
     }

@@ -47,6 +47,9 @@ struct StatusJson<'a> {
 }
 
 pub fn run(a: StatusArgs, ctx: &mut Ctx) -> i32 {
+    if let Some(file) = a.fleet.clone() {
+        return super::fleet::run(super::fleet::Op::Status(&a), &file, ctx);
+    }
     let mut run = Run::new(ctx, "status", None, a.connect.set.format, Some(log_dir(&a.connect)));
     let report = body(&a, &mut run);
     run.finish(report)
