@@ -492,7 +492,7 @@ pub struct VerifyArgs {
 pub struct BenchArgs {
     #[command(flatten)]
     pub set: SetArgs,
-    /// Run only these: fresh-db, verify, overhead, snapshot, backfill, verify-from
+    /// Run only these: fresh-db, verify, overhead, snapshot, backfill, verify-from, fleet
     #[arg(long)]
     pub only: Vec<String>,
     /// Reservations for the backfill benchmark

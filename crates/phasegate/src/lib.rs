@@ -81,7 +81,7 @@ pub use fleet::{
     load as load_fleet, parse as parse_fleet, run as run_fleet, AuditFn as FleetAuditFn, Command as FleetCommand, DbReport as FleetDbReport,
     DbState as FleetDbState, Discovery as FleetDiscovery, Event as FleetEvent, Fleet, Group as FleetGroup, GroupCounts as FleetGroupCounts,
     GroupOutcome as FleetGroupOutcome, Halt as FleetHalt, HaltReason as FleetHaltReason, Listed as FleetListed, Member as FleetMember,
-    OnError as FleetOnError, Options as FleetOptions, Outcome as FleetOutcome, PhaseCell as FleetPhaseCell, PhaseState as FleetPhaseState,
+    OnError as FleetOnError, Options as FleetOptions, Outcome as FleetOutcome, PhaseCell as FleetPhaseCell, PhaseState,
     Plan as FleetPlan, PlannedGroup as FleetPlannedGroup, Select as FleetSelect,
 };
 

@@ -15,7 +15,7 @@ use super::{apply_options, failed, json, log_dir, Ctx, Report, Run};
 use crate::cli::{ConnectArgs, MigrateArgs, RollbackArgs, StatusArgs, TimeoutArgs, ValidateArgs};
 use crate::report::Style;
 use phasegate::{
-    ApplyOptions, CheckResult, FleetCommand, FleetDbReport, FleetDbState, FleetEvent, FleetHaltReason, FleetOutcome, MigrationSet,
+    ApplyOptions, CheckResult, FleetCommand, FleetDbReport, FleetDbState, FleetEvent, FleetHaltReason, FleetOutcome, MigrationSet, PhaseState,
     RunRecord, Target, Ui, Verdict,
 };
 
@@ -288,11 +288,12 @@ fn table(out: &mut String, set: &MigrationSet, o: &FleetOutcome, drift: bool, st
     for d in &o.databases {
         let mut line = format!("{:<wd$}  {:<wg$}", d.database, d.group);
         for p in &set.phases {
-            let cell = d.phases.iter().find(|c| c.phase == p.id).map(|c| c.state.as_str()).unwrap_or("?");
+            let cell = d.phases.iter().find(|c| c.phase == p.id).map(|c| short(c.state)).unwrap_or("?");
             line.push_str(&format!("  {cell:<8}"));
         }
         if drift {
-            line.push_str(&format!("  {:<5}", d.drift.len()));
+            let n = if d.state == FleetDbState::Done { d.drift.len().to_string() } else { "?".into() };
+            line.push_str(&format!("  {n:<5}"));
         }
         // Pad before colouring: escape codes have no width.
         let verdict = match d.verdict {
@@ -303,6 +304,14 @@ fn table(out: &mut String, set: &MigrationSet, o: &FleetOutcome, drift: bool, st
         line.push_str(&format!("  {:<12}  {verdict}  {time:>8}", d.state.as_str()));
         out.push_str(line.trim_end());
         out.push('\n');
+    }
+}
+
+/// A phase's state in a table cell.
+fn short(s: PhaseState) -> &'static str {
+    match s {
+        PhaseState::PartlyApplied => "partly",
+        other => other.as_str(),
     }
 }
 

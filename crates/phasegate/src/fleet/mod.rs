@@ -209,11 +209,13 @@ impl DbState {
     }
 }
 
-/// Where a phase stands on a database (from its ledger).
+/// Where a phase stands on a database (from its ledger); `status` shows
+/// it too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PhaseState {
     Applied,
+    #[serde(rename = "partly applied")]
     PartlyApplied,
     Pending,
 }
@@ -222,7 +224,7 @@ impl PhaseState {
     pub fn as_str(self) -> &'static str {
         match self {
             PhaseState::Applied => "applied",
-            PhaseState::PartlyApplied => "partly",
+            PhaseState::PartlyApplied => "partly applied",
             PhaseState::Pending => "pending",
         }
     }
