@@ -388,3 +388,42 @@ fn fleet_usage_and_file_errors_name_what_is_wrong() {
     assert!(out.error_line().starts_with(&format!("{file}:3: unknown field `url`")), "{out:?}");
     assert!(!out.stderr.contains("pw@"), "{out:?}");
 }
+
+#[test]
+fn fleet_review_halts_after_the_group_unless_accepted() {
+    // The same set with V3's check as a warning: an email without a domain asks for a look.
+    let set = crate::harness::copy_set(&fixture("fleet"));
+    let v3 = set.path().join("validations/V3__backfill_domain.sql");
+    let text = std::fs::read_to_string(&v3).unwrap().replace("-- severity: critical", "-- severity: warning");
+    std::fs::write(&v3, text).unwrap();
+    let dbs: Vec<TestDb> = (0..3).map(|_| TestDb::new("fleet_review")).collect();
+    for d in &dbs {
+        prepare(&d.url, &["a@one.test", "nobody"]);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let groups = "[[group]]\nname = \"canary\"\ndatabases = [\"canary\"]\n\n[[group]]\nname = \"wave\"\nmatch = \"*\"\nparallel = 2\n";
+    let file = fleet_file(tmp.path(), &[("canary", "FLEET_R0_URL"), ("t1", "FLEET_R1_URL"), ("t2", "FLEET_R2_URL")], groups);
+    let cmd = |extra: &[&str]| {
+        Cmd::new(&["migrate", "--fleet", &file, "--format", "json"])
+            .args(extra)
+            .dir(set.path())
+            .logs(log_dir())
+            .env("FLEET_R0_URL", &dbs[0].url)
+            .env("FLEET_R1_URL", &dbs[1].url)
+            .env("FLEET_R2_URL", &dbs[2].url)
+    };
+    let out = cmd(&[]).process();
+    assert_eq!(out.code, 3, "REVIEW exits 3: {out:?}");
+    expect_states(&out, &[("canary", "done"), ("t1", "not_started"), ("t2", "not_started")]);
+    assert_eq!(out.json()["fleet"]["halt"]["reason"], "review");
+    assert_eq!(ledger_counts(&dbs[0].url), applied_once(&[1, 2, 3]), "REVIEW commits on the canary");
+    assert!(ledger_counts(&dbs[1].url).is_empty());
+
+    let out = cmd(&["--accept-review"]).process();
+    assert_eq!(out.code, 3, "the wave's own verdicts are REVIEW: {out:?}");
+    expect_states(&out, &[("canary", "already_done"), ("t1", "done"), ("t2", "done")]);
+    assert!(out.json()["fleet"]["halt"].is_null(), "{out:?}");
+    for d in &dbs {
+        assert_eq!(ledger_counts(&d.url), applied_once(&[1, 2, 3]), "{}", d.name);
+    }
+}
