@@ -339,6 +339,16 @@ fn fleet_from_a_discovery_query_status_validate_rollback_and_history() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.json()["fleet"]["databases"].as_array().unwrap().iter().all(|d| d["verdict"] == "PROCEED" && !d["checks"].as_array().unwrap().is_empty()), "{out:?}");
 
+    // Nobody types the confirmation (stdin is closed): asked once, refused, nothing rolled back.
+    let out = cmd(&["rollback", "--phase", "1"]).process();
+    assert_eq!(out.code, 1, "{out:?}");
+    expect_states(&out, &[("tenant-0", "failed"), ("tenant-1", "not_started"), ("tenant-2", "not_started")]);
+    assert_eq!(out.json()["fleet"]["halt"]["reason"], "not_confirmed");
+    assert_eq!(out.stderr.matches("Type `rollback phase 1` to continue").count(), 1, "asked once: {}", out.stderr);
+    for t in &tenants {
+        assert_eq!(ledger_counts(&t.url), applied_once(&[1, 2]), "nothing rolled back on {}", t.name);
+    }
+
     let out = cmd(&["rollback", "--phase", "1", "--yes"]).process();
     assert_eq!(out.code, 0, "{out:?}");
     expect_all(&out, "done");

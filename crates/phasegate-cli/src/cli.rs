@@ -84,10 +84,10 @@ Exit codes: 0 healthy; 3 a warning threshold was crossed or a check said REVIEW 
   phasegate validate                   after-migrate checks of the current phase (the latest applied)
   phasegate validate --phase 2 --format json
   phasegate validate --phase 3 --when after-rollback
-  phasegate validate --fleet fleet.toml  every database of the fleet: a table of databases by verdict")]
+  phasegate validate --fleet fleet.toml   every database of the fleet: a table of databases by verdict")]
     Validate(ValidateArgs),
     /// Per phase: applied, partly applied or pending; drift and pairing gaps
-    #[command(after_help = "Examples:\n  phasegate status --format json\n  phasegate status --fleet fleet.toml  every database of the fleet by phase")]
+    #[command(after_help = "Examples:\n  phasegate status --format json\n  phasegate status --fleet fleet.toml   every database of the fleet by phase")]
     Status(StatusArgs),
     /// The phases with their risk, lock levels and whether data can be lost
     #[command(after_help = "Example:\n  phasegate plan --dir examples/tenant-keys")]
