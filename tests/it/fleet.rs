@@ -365,6 +365,17 @@ fn fleet_from_a_discovery_query_status_validate_rollback_and_history() {
     for t in &tenants {
         assert_eq!(ledger_counts(&t.url), applied_once(&[1, 2, 3]), "{}", t.name);
     }
+
+    // A query of the wrong shape is an error naming the file and line of the query.
+    let text = std::fs::read_to_string(&path).unwrap().replace("SELECT name, url FROM", "SELECT name FROM");
+    std::fs::write(&path, text).unwrap();
+    let out = cmd(&["status"]).process();
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        out.json()["error"],
+        format!("{file}:3: discovery query: it returned 1 column(s); it must return a database's name and its URL").as_str(),
+        "{out:?}"
+    );
 }
 
 #[test]
