@@ -59,7 +59,10 @@ pub fn redact(url: &str) -> String {
             return u.to_string().replace("%2A%2A%2A", "***");
         }
     }
-    if url.contains("://") {
+    // A URL starts with its scheme; a key=value string may hold "://"
+    // inside a value (a password), and is masked key by key below.
+    let scheme = url.find("://").is_some_and(|i| i > 0 && url[..i].chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)));
+    if scheme {
         return redact_unparsed_url(url);
     }
     // key=value form
@@ -162,6 +165,7 @@ mod tests {
         assert_eq!(redact("postgres://u:s3cret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact("postgresql://u@h/db?password=s3cret&sslmode=disable"), "postgresql://u@h/db?password=***&sslmode=disable");
         assert_eq!(redact("host=h user=u password=s3cret dbname=d"), "host=h user=u password=*** dbname=d");
+        assert_eq!(redact("host=h user=a password=Zq:// dbname=a"), "host=h user=a password=*** dbname=a");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
     }
 
