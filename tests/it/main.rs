@@ -13,6 +13,7 @@ mod crash;
 mod demo;
 mod docs;
 mod foreign;
+mod fleet;
 mod gates;
 mod harness;
 mod health;

@@ -2,7 +2,8 @@
 //! figures are comparable as ratios: fresh-database cost, verify of the
 //! clinic set end to end, the framework's overhead over `psql -f`, snapshot
 //! time on 500 tables, the batched backfill against a single UPDATE under a
-//! concurrent writer, and `verify --from` against a pg_dump round trip.
+//! concurrent writer, `verify --from` against a pg_dump round trip, and a
+//! fleet of 50 databases against one.
 //! Benchmarks print figures; they never pass or fail a test suite.
 
 use std::path::Path;
@@ -128,6 +129,9 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     }
     if wanted(o, "verify-from") {
         figures.extend(verify::from_corpus(&server, say)?);
+    }
+    if wanted(o, "fleet") {
+        figures.push(fleet(&server, &set, say)?);
     }
     Ok(figures)
 }
@@ -363,4 +367,61 @@ fn backfill(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMu
             values,
         ),
     ])
+}
+
+/// One fleet run (the engine's scheduler, one group) migrating fresh
+/// databases through phase 1; its time and the databases' states.
+fn fleet_run(server: &Server, set: &MigrationSet, label: &str, n: usize, parallel: usize) -> Result<f64> {
+    let mut members = Vec::new();
+    for i in 0..n {
+        let name = format!("bench_fleet_{label}_{}_{i}", std::process::id());
+        let url = server.create_database(&name, None)?;
+        members.push(phasegate::FleetMember { name, url, url_env: None });
+    }
+    let plan = phasegate::FleetPlan {
+        file: "bench".into(),
+        groups: vec![phasegate::FleetPlannedGroup { name: label.into(), parallel, on_error: phasegate::FleetOnError::Halt, members: members.clone() }],
+    };
+    let opts = phasegate::FleetOptions {
+        command: phasegate::FleetCommand::Migrate(Target::Phase(1)),
+        apply: ApplyOptions { accept_review: true, ..Default::default() },
+        lock_wait: Duration::ZERO,
+        application_name: "phasegate bench fleet".into(),
+        fleet_run: phasegate::new_run_id(),
+        audit: None,
+    };
+    let t = Instant::now();
+    let outcome = phasegate::run_fleet(&plan, set, &opts, &mut Silent);
+    let took = ms(t.elapsed());
+    for m in &members {
+        server.drop_database(&m.name)?;
+    }
+    if let Some(d) = outcome.databases.iter().find(|d| d.state != phasegate::FleetDbState::Done) {
+        bail!("fleet bench: database {} ended {}: {}", d.database, d.state.as_str(), d.error.as_deref().unwrap_or(""));
+    }
+    Ok(took)
+}
+
+/// SPEC 10: a fleet of 50 databases on one server migrated through phase 1
+/// with parallel 8, as a ratio to one database through the same path.
+fn fleet(server: &Server, set: &MigrationSet, say: &mut dyn FnMut(&str)) -> Result<Figure> {
+    const N: usize = 50;
+    const PARALLEL: usize = 8;
+    say(&format!("fleet: {N} databases through phase 1 with parallel {PARALLEL}, against one"));
+    let one = median((0..3).map(|i| fleet_run(server, set, &format!("one{i}"), 1, 1)).collect::<Result<Vec<_>>>()?);
+    let all = fleet_run(server, set, "fifty", N, PARALLEL)?;
+    // The same fifty one at a time: what parallel 8 buys on this machine.
+    let serial = fleet_run(server, set, "serial", N, 1)?;
+    let ratio = all / one.max(0.01);
+    Ok(figure(
+        "fleet: 50 databases through phase 1 with parallel 8, as a ratio to one",
+        format!(
+            "one {one:.0} ms, fifty {all:.0} ms = {ratio:.1}x one database (fifty at parallel 1: {serial:.0} ms = {:.1}x; perfect parallel 8 would be {:.2}x)",
+            serial / one.max(0.01),
+            N as f64 / PARALLEL as f64
+        ),
+        "a ratio to one (no target)",
+        None,
+        serde_json::json!({"databases": N, "parallel": PARALLEL, "one_ms": one, "fleet_ms": all, "ratio": ratio, "serial_ms": serial}),
+    ))
 }

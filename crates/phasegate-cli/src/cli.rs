@@ -47,6 +47,8 @@ pub enum Command {
   phasegate migrate --max-backup-rows 50000000
                                        allow a bigger copy of what an irreversible phase drops
   phasegate migrate --no-backup        keep nothing before an irreversible phase (recover impossible)
+  phasegate migrate --fleet fleet.toml --phase 1
+                                       every database of the fleet, group by group, canary first
 
 Before each migration of an irreversible phase, what it drops is kept (its size is shown first);
 `recover --phase N` brings it back.")]
@@ -58,6 +60,8 @@ Before each migration of an irreversible phase, what it drops is kept (its size 
   phasegate rollback --phase 2 --yes   for scripts
   phasegate rollback --phase 2 --no-backup
                                        skip the backup of changed rows (recorded in the audit row)
+  phasegate rollback --phase 2 --fleet fleet.toml --yes
+                                       every database of the fleet, group by group
 
 Before a rollback script changes rows (UPDATE, DELETE, TRUNCATE, DROP TABLE, DROP COLUMN), the
 rows it touches are copied to phasegate_backup.<table>_<run> in the same transaction; `restore --run
@@ -100,10 +104,11 @@ Exit codes: 0 healthy; 3 a warning threshold was crossed or a check said REVIEW 
     #[command(after_help = "Examples:
   phasegate validate                   after-migrate checks of the current phase (the latest applied)
   phasegate validate --phase 2 --format json
-  phasegate validate --phase 3 --when after-rollback")]
+  phasegate validate --phase 3 --when after-rollback
+  phasegate validate --fleet fleet.toml   every database of the fleet: a table of databases by verdict")]
     Validate(ValidateArgs),
     /// Per phase: applied, partly applied or pending; drift and pairing gaps
-    #[command(after_help = "Example:\n  phasegate status --format json")]
+    #[command(after_help = "Examples:\n  phasegate status --format json\n  phasegate status --fleet fleet.toml   every database of the fleet by phase")]
     Status(StatusArgs),
     /// The phases with their risk, lock levels and whether data can be lost
     #[command(after_help = "Example:\n  phasegate plan --dir examples/tenant-keys")]
@@ -242,15 +247,28 @@ pub struct SetArgs {
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct ConnectArgs {
-    /// PostgreSQL connection string (the password is never printed)
+    /// PostgreSQL connection string (the password is never printed); migrate, rollback, validate and
+    /// status take --fleet FILE instead
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    pub database_url: String,
+    pub database_url: Option<String>,
     #[command(flatten)]
     pub set: SetArgs,
     /// Where run logs go (default: <dir>/logs)
     #[arg(long, value_name = "PATH")]
     pub log_dir: Option<PathBuf>,
 }
+
+impl ConnectArgs {
+    /// The connection string; every command checks before it runs that one
+    /// was given (`commands::missing_target`), so this is "" only for a
+    /// fleet run, which never reads it.
+    pub fn url(&self) -> &str {
+        self.database_url.as_deref().unwrap_or_default()
+    }
+}
+
+/// `--fleet FILE`: run on every database of a fleet file, group by group.
+const FLEET_HELP: &str = "A fleet file (TOML): run on each of its databases, group by group, canary first, instead of --database-url";
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct TimeoutArgs {
@@ -276,6 +294,8 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 pub struct MigrateArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[arg(long, value_name = "FILE", help = FLEET_HELP, conflicts_with = "dry_run")]
+    pub fleet: Option<PathBuf>,
     /// Apply up to and including this phase
     #[arg(long, conflicts_with = "to_version")]
     pub phase: Option<u32>,
@@ -322,6 +342,8 @@ pub struct RecoverArgs {
 pub struct RollbackArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[arg(long, value_name = "FILE", help = FLEET_HELP, conflicts_with = "dry_run")]
+    pub fleet: Option<PathBuf>,
     /// The phase to reverse
     #[arg(long)]
     pub phase: u32,
@@ -414,6 +436,8 @@ impl From<WhenArg> for When {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[arg(long, value_name = "FILE", help = FLEET_HELP)]
+    pub fleet: Option<PathBuf>,
     /// Only this phase's checks
     #[arg(long)]
     pub phase: Option<u32>,
@@ -428,6 +452,8 @@ pub struct ValidateArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub connect: ConnectArgs,
+    #[arg(long, value_name = "FILE", help = FLEET_HELP)]
+    pub fleet: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -588,7 +614,7 @@ pub struct VerifyArgs {
 pub struct BenchArgs {
     #[command(flatten)]
     pub set: SetArgs,
-    /// Run only these: fresh-db, verify, overhead, snapshot, backfill, verify-from
+    /// Run only these: fresh-db, verify, overhead, snapshot, backfill, verify-from, fleet
     #[arg(long)]
     pub only: Vec<String>,
     /// Reservations for the backfill benchmark

@@ -173,6 +173,26 @@ pub enum Error {
     /// ENVSUBST) in a migration file has no value.
     #[error("{at}: no value for placeholder `{name}`")]
     MissingPlaceholder { at: Location, name: String },
+
+    /// A fleet file breaks a rule (its TOML, a name, a group).
+    #[error("{at}: {message}")]
+    FleetFile { at: Location, message: String },
+
+    /// The environment variable a fleet database's URL comes from is unset.
+    #[error("{at}: database {database}: environment variable {variable} is not set (it holds the database's URL)")]
+    FleetUrlUnset { at: Location, database: String, variable: String },
+
+    /// The environment variable the discovery catalog's URL comes from is unset.
+    #[error("{at}: the discovery catalog: environment variable {variable} is not set (it holds the catalog database's URL)")]
+    CatalogUrlUnset { at: Location, variable: String },
+
+    /// The discovery query failed or returned something other than names and URLs.
+    #[error("{at}: discovery query: {message}")]
+    Discovery { at: Location, message: String },
+
+    /// A database (found by the discovery query) that no group lists or matches.
+    #[error("{}: database {database} belongs to no group; list it in a group, or end with a group that has match = \"*\"", display_path(file))]
+    FleetUngrouped { file: PathBuf, database: String },
 }
 
 /// What the operator was asked to confirm and did not.

@@ -87,6 +87,10 @@ CREATE TABLE IF NOT EXISTS phasegate_kept (
     recovered_by uuid,
     UNIQUE (run_id, version, ord)
 );
+
+-- The fleet run (and the database's name in it) a run belonged to.
+ALTER TABLE phasegate_runs ADD COLUMN IF NOT EXISTS fleet_run uuid;
+ALTER TABLE phasegate_runs ADD COLUMN IF NOT EXISTS fleet_member text;
 CREATE OR REPLACE FUNCTION phasegate_runs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION 'phasegate_runs is an append-only audit log';
@@ -106,7 +110,8 @@ pub fn ensure(client: &mut Client) -> Result<()> {
         .query_one(
             "SELECT to_regclass('refinery_schema_history') IS NOT NULL AND to_regclass('phasegate_applied') IS NOT NULL
                 AND to_regclass('phasegate_runs') IS NOT NULL AND to_regclass('phasegate_batches') IS NOT NULL
-                AND to_regclass('phasegate_kept') IS NOT NULL",
+                AND to_regclass('phasegate_kept') IS NOT NULL
+                AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('phasegate_runs') AND attname = 'fleet_member')",
             &[],
         )
         .map_err(db_err("reading the ledger"))?
@@ -352,6 +357,9 @@ pub struct RunRecord {
     pub steps: serde_json::Value,
     pub checks: serde_json::Value,
     pub log_file: Option<String>,
+    /// The fleet run this run was part of, and the database's name in the fleet.
+    pub fleet_run: Option<String>,
+    pub fleet_member: Option<String>,
 }
 
 /// Appends a run to `phasegate_runs`.
@@ -362,9 +370,14 @@ pub fn audit(client: &mut Client, r: &RunRecord) -> Result<()> {
     let checks = r.checks.to_string();
     client
         .execute(
-            "INSERT INTO phasegate_runs (run_id, command, args, phase, started_at, duration_ms, client_host, os_user, verdict, exit_code, error, steps, checks, log_file)
-             VALUES ($1::text::uuid, $2, $3::text::jsonb, $4, $5::text::timestamptz, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13::text::jsonb, $14)",
-            &[&r.run_id, &r.command, &args, &r.phase, &started, &r.duration_ms, &r.client_host, &r.os_user, &r.verdict, &r.exit_code, &r.error, &steps, &checks, &r.log_file],
+            "INSERT INTO phasegate_runs (run_id, command, args, phase, started_at, duration_ms, client_host, os_user, verdict, exit_code, error, steps, checks, log_file,
+                                         fleet_run, fleet_member)
+             VALUES ($1::text::uuid, $2, $3::text::jsonb, $4, $5::text::timestamptz, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13::text::jsonb, $14,
+                     $15::text::uuid, $16)",
+            &[
+                &r.run_id, &r.command, &args, &r.phase, &started, &r.duration_ms, &r.client_host, &r.os_user, &r.verdict, &r.exit_code, &r.error, &steps, &checks,
+                &r.log_file, &r.fleet_run, &r.fleet_member,
+            ],
         )
         .map_err(db_err("writing the audit log"))?;
     Ok(())
@@ -387,16 +400,21 @@ pub struct HistoryRow {
     pub error: Option<String>,
     pub checks: serde_json::Value,
     pub log_file: Option<String>,
+    /// The fleet run this run was part of, and the database's name in it.
+    pub fleet_run: Option<String>,
+    pub fleet_member: Option<String>,
 }
 
 pub fn history(client: &mut Client, limit: i64) -> Result<Vec<HistoryRow>> {
     if !exists(client)? {
         return Ok(Vec::new());
     }
+    // A ledger from before the fleet columns gets them first.
+    ensure(client)?;
     let rows = client
         .query(
             "SELECT id, run_id::text, command, phase, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), duration_ms,
-                    db_user, client_host, os_user, verdict, exit_code, error, checks::text, log_file
+                    db_user, client_host, os_user, verdict, exit_code, error, checks::text, log_file, fleet_run::text, fleet_member
              FROM (SELECT * FROM phasegate_runs ORDER BY id DESC LIMIT $1) r ORDER BY id",
             &[&limit],
         )
@@ -418,6 +436,8 @@ pub fn history(client: &mut Client, limit: i64) -> Result<Vec<HistoryRow>> {
             error: r.get(11),
             checks: serde_json::from_str(r.get::<_, &str>(12)).unwrap_or_default(),
             log_file: r.get(13),
+            fleet_run: r.get(14),
+            fleet_member: r.get(15),
         })
         .collect())
 }

@@ -13,8 +13,9 @@
 //! and forward again on a disposable server from [`Server`]); [`restore`]
 //! puts back the rows a rollback backed up; [`recover`] brings back what an
 //! irreversible phase destroyed, from what [`migrate`] kept before it ran;
-//! [`lint_dir`], [`plan_phase`] and
-//! [`health_round`] read files or probe a live database.
+//! [`lint_dir`], [`plan_phase`] and [`health_round`] read files or probe a
+//! live database; [`load_fleet`] and [`run_fleet`] roll a set across many
+//! databases, group by group.
 //!
 //! Modules are private; this list is the API.
 
@@ -23,6 +24,7 @@ mod backup;
 mod check;
 mod db;
 mod error;
+mod fleet;
 mod foreign;
 mod health;
 mod ledger;
@@ -88,6 +90,15 @@ pub use snapshot::{column_order_only, schema_diff, take_snapshot, Snapshot, Snap
 // Reading files: lint and plan.
 pub use lint::{lint_dir, lint_phase, lint_set, summary as lint_summary, Finding as LintFinding, Severity as LintSeverity};
 pub use risk::{plan_phase, Effect, KeepPreview, PhasePlan, Risk};
+
+// Fleets: one set across many databases, group by group, canary first.
+pub use fleet::{
+    load as load_fleet, parse as parse_fleet, run as run_fleet, AuditFn as FleetAuditFn, Command as FleetCommand, DbReport as FleetDbReport,
+    DbState as FleetDbState, Discovery as FleetDiscovery, Event as FleetEvent, Fleet, Group as FleetGroup, GroupCounts as FleetGroupCounts,
+    GroupOutcome as FleetGroupOutcome, Halt as FleetHalt, HaltReason as FleetHaltReason, Listed as FleetListed, Member as FleetMember,
+    OnError as FleetOnError, Options as FleetOptions, Outcome as FleetOutcome, PhaseCell as FleetPhaseCell, PhaseState,
+    Plan as FleetPlan, PlannedGroup as FleetPlannedGroup, Select as FleetSelect,
+};
 
 // A live database's health.
 pub use health::{round as health_round, Finding as HealthFinding, Level as HealthLevel, Options as HealthOptions, Round as HealthRound};

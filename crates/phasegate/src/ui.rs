@@ -4,6 +4,7 @@
 //! backfill's progress looks like.
 
 use crate::check::CheckResult;
+use crate::fleet::Event as FleetEvent;
 
 /// The progress of a batched backfill (forward or rollback), for a bar.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +31,12 @@ pub trait Ui {
     /// A batched backfill moved; by default nothing is drawn.
     fn batch(&mut self, progress: BatchProgress<'_>) {
         let _ = progress;
+    }
+    /// A fleet run moved (a group or a database started or finished, a
+    /// database said a line); always on the thread that called the fleet
+    /// run. By default nothing is shown.
+    fn fleet(&mut self, event: FleetEvent<'_>) {
+        let _ = event;
     }
 }
 
@@ -61,5 +68,8 @@ impl Ui for Confirming<'_> {
     }
     fn batch(&mut self, progress: BatchProgress<'_>) {
         self.inner.batch(progress);
+    }
+    fn fleet(&mut self, event: FleetEvent<'_>) {
+        self.inner.fleet(event);
     }
 }

@@ -50,7 +50,7 @@ fn body(a: &HealthArgs, run: &mut Run) -> Report {
     loop {
         n += 1;
         let round_start = Instant::now();
-        let (r, client) = phasegate::health_round(n, &a.connect.database_url, &app, set.as_ref(), &opts);
+        let (r, client) = phasegate::health_round(n, a.connect.url(), &app, set.as_ref(), &opts);
         if let Some(c) = client {
             run.client = Some(c);
         }

@@ -38,7 +38,7 @@ pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> i32 {
     let mut text = String::new();
     for r in &rows {
         text.push_str(&format!(
-            "{:>5} {} {:<9} {:<8} {:<9} exit {} {:>7} ms  {}@{} (db {}){}\n",
+            "{:>5} {} {:<9} {:<8} {:<9} exit {} {:>7} ms  {}@{} (db {}){}{}\n",
             r.id,
             r.started_at,
             r.command,
@@ -49,6 +49,7 @@ pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> i32 {
             r.os_user.clone().unwrap_or_default(),
             r.client_host.clone().unwrap_or_default(),
             r.db_user,
+            fleet_note(r),
             r.error.as_ref().map(|e| format!("  error: {e}")).unwrap_or_default()
         ));
         for b in backups.get(&r.run_id).into_iter().flatten() {
@@ -71,4 +72,12 @@ pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> i32 {
     let runs = rows.iter().map(|r| RunJson { run: r, backups: backups.get(&r.run_id).map(Vec::as_slice).unwrap_or_default() }).collect();
     let report = Report { text, ..Default::default() }.with_body(&HistoryJson { runs });
     run.finish(report)
+}
+
+/// `  fleet 3f2a9c1e as tenant-a`: the fleet run a run was part of.
+fn fleet_note(r: &HistoryRow) -> String {
+    match (&r.fleet_run, &r.fleet_member) {
+        (Some(run), member) => format!("  fleet {} as {}", &run[..8.min(run.len())], member.as_deref().unwrap_or("?")),
+        (None, _) => String::new(),
+    }
 }

@@ -7,6 +7,9 @@ use crate::cli::MigrateArgs;
 use phasegate::{display_path, KeptStep, MigrationSet, Target};
 
 pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> i32 {
+    if let Some(file) = a.fleet.clone() {
+        return super::fleet::run(super::fleet::Op::Migrate(&a), &file, ctx);
+    }
     let mut run = Run::new(ctx, "migrate", a.phase, a.connect.set.format, log_dir(&a.connect));
     run.yes = a.yes;
     run.audit = !a.dry_run;
@@ -38,7 +41,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
     if a.dry_run {
         return dry_run(a, run, &set, target);
     }
-    let mut opts = apply_options(&a.timeouts, a.accept_review, &run.run_id, &a.connect.database_url);
+    let mut opts = apply_options(&a.timeouts, a.accept_review, &run.run_id, a.connect.url());
     opts.backup = !a.no_backup;
     opts.max_backup_rows = a.max_backup_rows;
     if let Err(e) = run.connect(&a.connect, Some(a.timeouts.lock_wait)) {

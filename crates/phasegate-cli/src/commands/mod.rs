@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod fleet;
 pub mod health;
 pub mod history;
 pub mod lint;
@@ -100,6 +101,10 @@ pub fn run_argv(argv: impl IntoIterator<Item = impl Into<OsString> + Clone>, io:
 
 /// Runs one parsed command.
 pub fn dispatch(args: Args, ctx: &mut Ctx) -> i32 {
+    if let Some(e) = missing_target(&args.command, &ctx.env.bin) {
+        let _ = write!(ctx.io.err, "{}", e.render());
+        return e.exit_code();
+    }
     let (name, format) = args.command.name_and_format();
     if matches!(format, Format::Github | Format::Markdown) && !Format::CI_COMMANDS.contains(&name) {
         let _ = writeln!(ctx.io.err, "error: --format {format:?} is for {}; `{name}` prints text or json", Format::CI_COMMANDS.join(", ").to_lowercase());
@@ -122,6 +127,33 @@ pub fn dispatch(args: Args, ctx: &mut Ctx) -> i32 {
         Command::Bench(a) => bench::run(a, ctx),
         Command::Verify(a) => verify::run(a, ctx),
     }
+}
+
+/// The usage error (exit 2) of a command that talks to a database but was
+/// given none: no `--database-url` (nor `DATABASE_URL`) and, where the
+/// command takes one, no `--fleet`. (Checked here rather than by clap, so
+/// that `--fleet` can stand in for the URL.)
+fn missing_target(command: &Command, bin: &str) -> Option<clap::Error> {
+    let (name, connect, fleet) = match command {
+        Command::Migrate(a) => ("migrate", &a.connect, Some(a.fleet.is_some())),
+        Command::Rollback(a) => ("rollback", &a.connect, Some(a.fleet.is_some())),
+        Command::Validate(a) => ("validate", &a.connect, Some(a.fleet.is_some())),
+        Command::Status(a) => ("status", &a.connect, Some(a.fleet.is_some())),
+        Command::Restore(a) => ("restore", &a.connect, None),
+        Command::Recover(a) => ("recover", &a.connect, None),
+        Command::Health(a) => ("health", &a.connect, None),
+        Command::Snapshot(a) => ("snapshot", &a.connect, None),
+        Command::History(a) => ("history", &a.connect, None),
+        _ => return None,
+    };
+    if connect.database_url.is_some() || fleet == Some(true) {
+        return None;
+    }
+    let wanted = if fleet.is_some() { "--database-url <URL> (or DATABASE_URL), or --fleet <FILE>" } else { "--database-url <URL> (or DATABASE_URL)" };
+    let mut cmd = crate::cli::command(bin);
+    cmd.build();
+    let sub = cmd.find_subcommand_mut(name).expect("every command is a subcommand");
+    Some(sub.error(clap::error::ErrorKind::MissingRequiredArgument, format!("the following required argument was not provided: {wanted}")))
 }
 
 /// The exit code of SPEC 3.4 for a verdict.
@@ -288,6 +320,11 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
         &self.ctx.env.bin
     }
 
+    /// The caller's user, host and program name.
+    pub fn env(&self) -> &Env {
+        self.ctx.env
+    }
+
     /// Who runs this: `user@host`.
     pub fn operator(&self) -> String {
         format!("{}@{}", self.ctx.env.os_user, self.ctx.env.hostname)
@@ -324,8 +361,8 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
     /// so its audit row records who tried and who held the lock.
     pub fn connect(&mut self, c: &ConnectArgs, lock_wait: Option<Duration>) -> phasegate::Result<&mut Client> {
         let app = format!("phasegate {} ({}@{} pid {})", self.command, self.ctx.env.os_user, self.ctx.env.hostname, std::process::id());
-        self.log_line(&format!("connecting to {}", phasegate::redact(&c.database_url)));
-        let client = self.client.insert(phasegate::connect(&c.database_url, &app)?);
+        self.log_line(&format!("connecting to {}", phasegate::redact(c.url())));
+        let client = self.client.insert(phasegate::connect(c.url(), &app)?);
         if let Some(wait) = lock_wait {
             phasegate::acquire_lock(client, wait)?;
             self.log_line("holding the migration lock");
@@ -403,6 +440,8 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
                     steps: if report.steps.is_null() { serde_json::json!([]) } else { report.steps.clone() },
                     checks: if report.checks.is_null() { serde_json::json!([]) } else { report.checks.clone() },
                     log_file: self.log_path.as_ref().map(|p| phasegate::display_path(p)),
+                    fleet_run: None,
+                    fleet_member: None,
                 };
                 // The ledger may not exist yet for read-only commands.
                 let res = phasegate::ensure_ledger(client).and_then(|_| phasegate::audit(client, &record));

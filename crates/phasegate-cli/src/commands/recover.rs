@@ -74,7 +74,7 @@ fn body(a: &RecoverArgs, run: &mut Run) -> Report {
         text.push_str("-- dry run: nothing was changed\n");
         return Report { text, ..Default::default() }.with_body(&RecoverJson { dry_run: true, recovery: Some(&recovery), committed: false, recovered: None });
     }
-    let opts = super::apply_options(&a.timeouts, false, &run.run_id, &a.connect.database_url);
+    let opts = super::apply_options(&a.timeouts, false, &run.run_id, a.connect.url());
     let mut client = run.client.take().expect("connected");
     let res = phasegate::recover(&mut client, &set, a.phase, &opts, run);
     run.client = Some(client);

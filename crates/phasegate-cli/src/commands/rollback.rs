@@ -18,6 +18,9 @@ struct RollbackJson {
 }
 
 pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> i32 {
+    if let Some(file) = a.fleet.clone() {
+        return super::fleet::run(super::fleet::Op::Rollback(&a), &file, ctx);
+    }
     let mut run = Run::new(ctx, "rollback", Some(a.phase), a.connect.set.format, log_dir(&a.connect));
     run.yes = a.yes;
     run.audit = !a.dry_run;
@@ -57,7 +60,7 @@ fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson) -> (Report, Opt
     if a.dry_run {
         return (dry_run(a, run, &set, phase), None, names);
     }
-    let mut opts = apply_options(&a.timeouts, false, &run.run_id, &a.connect.database_url);
+    let mut opts = apply_options(&a.timeouts, false, &run.run_id, a.connect.url());
     opts.backup = !a.no_backup;
     if let Err(e) = run.connect(&a.connect, Some(a.timeouts.lock_wait)) {
         return (failed(e), None, names);
@@ -140,7 +143,7 @@ fn write_markdown(a: &RollbackArgs, run: &mut Run, report: &Report, outcome: Opt
     let restore_command = restore_command(a, run);
     let health_command = format!("{} health{} --watch --interval 30s --duration 1h", run.bin(), set_dir_flag(a));
     let log_file = display_path(&log);
-    let database = phasegate::redact(&a.connect.database_url);
+    let database = phasegate::redact(a.connect.url());
     let operator = run.operator();
     let doc = RollbackDoc {
         run_id: &run.run_id,

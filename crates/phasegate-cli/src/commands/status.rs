@@ -9,25 +9,8 @@ use super::{failed, json, log_dir, Ctx, Report, Run};
 use crate::cli::StatusArgs;
 use phasegate::{Applied, Drift, MigrationSet};
 
-/// Where a phase stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PhaseState {
-    Applied,
-    #[serde(rename = "partly applied")]
-    PartlyApplied,
-    Pending,
-}
-
-impl PhaseState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PhaseState::Applied => "applied",
-            PhaseState::PartlyApplied => "partly applied",
-            PhaseState::Pending => "pending",
-        }
-    }
-}
+/// Where a phase stands (the engine's type; fleet runs show it too).
+pub use phasegate::PhaseState;
 
 #[derive(Debug, Serialize)]
 pub struct PhaseStatus {
@@ -47,6 +30,9 @@ struct StatusJson<'a> {
 }
 
 pub fn run(a: StatusArgs, ctx: &mut Ctx) -> i32 {
+    if let Some(file) = a.fleet.clone() {
+        return super::fleet::run(super::fleet::Op::Status(&a), &file, ctx);
+    }
     let mut run = Run::new(ctx, "status", None, a.connect.set.format, log_dir(&a.connect));
     let report = body(&a, &mut run);
     run.finish(report)

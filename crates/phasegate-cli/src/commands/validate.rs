@@ -5,6 +5,9 @@ use crate::cli::ValidateArgs;
 use crate::report;
 
 pub fn run(a: ValidateArgs, ctx: &mut Ctx) -> i32 {
+    if let Some(file) = a.fleet.clone() {
+        return super::fleet::run(super::fleet::Op::Validate(&a), &file, ctx);
+    }
     let mut run = Run::new(ctx, "validate", a.phase, a.connect.set.format, log_dir(&a.connect));
     let report = body(&a, &mut run);
     run.finish(report)

@@ -1,0 +1,450 @@
+//! Fleets (SPEC 12): one set rolled across many databases, group by group.
+//! Five PostgreSQL servers on a private Docker network, one stopped in the
+//! middle of its group and restarted (the re-run completes the fleet, every
+//! migration applied exactly once per database); a canary whose check says
+//! ROLLBACK (no other database changes); discovery from a catalog, status,
+//! validate, rollback and history across the fleet; usage and file errors.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use testcontainers::runners::SyncRunner;
+use testcontainers::{Container, ImageExt};
+use testcontainers_modules::postgres::Postgres;
+
+use crate::harness::{fixture, log_dir, on, Cmd, Output, TestDb};
+
+const PASSWORD: &str = "fleet-s3cret";
+
+/// Every tenant database starts with the application's `users` table.
+fn prepare(url: &str, emails: &[&str]) {
+    let mut c = phasegate::connect(url, "phasegate-test").expect("connect");
+    c.batch_execute("CREATE TABLE users (id integer PRIMARY KEY, email text NOT NULL)").unwrap();
+    for (i, e) in emails.iter().enumerate() {
+        c.execute("INSERT INTO users VALUES ($1, $2)", &[&(i as i32 + 1), e]).unwrap();
+    }
+}
+
+const GOOD: &[&str] = &["a@one.test", "b@two.test", "c@two.test"];
+
+/// Each version's ledger rows: refinery history and phasegate_applied,
+/// counted per version (empty when there is no ledger).
+fn ledger_counts(url: &str) -> BTreeMap<i32, (i64, i64)> {
+    let mut c = phasegate::connect(url, "phasegate-test").expect("connect");
+    let exists: bool = c.query_one("SELECT to_regclass('refinery_schema_history') IS NOT NULL", &[]).unwrap().get(0);
+    if !exists {
+        return BTreeMap::new();
+    }
+    c.query(
+        "SELECT h.version, h.n, coalesce(a.n, 0) FROM (SELECT version, count(*) AS n FROM refinery_schema_history GROUP BY version) h
+         LEFT JOIN (SELECT version, count(*) AS n FROM phasegate_applied GROUP BY version) a USING (version) ORDER BY 1",
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), (r.get(1), r.get(2))))
+    .collect()
+}
+
+fn applied_once(versions: &[i32]) -> BTreeMap<i32, (i64, i64)> {
+    versions.iter().map(|v| (*v, (1, 1))).collect()
+}
+
+/// The state of each database in a fleet run's JSON.
+fn states(out: &Output) -> BTreeMap<String, String> {
+    let doc = out.json();
+    doc["fleet"]["databases"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no fleet.databases: {out:?}"))
+        .iter()
+        .map(|d| (d["database"].as_str().unwrap().to_string(), d["state"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn expect_states(out: &Output, want: &[(&str, &str)]) {
+    let want: BTreeMap<String, String> = want.iter().map(|(d, s)| (d.to_string(), s.to_string())).collect();
+    assert_eq!(states(out), want, "{out:?}");
+}
+
+/// Audit rows of one fleet run on a database.
+fn audit_rows(url: &str, fleet_run: &str) -> i64 {
+    let mut c = phasegate::connect(url, "phasegate-test").expect("connect");
+    c.query_one("SELECT count(*) FROM phasegate_runs WHERE fleet_run = $1::text::uuid", &[&fleet_run]).unwrap().get(0)
+}
+
+/// A fleet file with the databases (name, variable) and the groups given as TOML.
+fn fleet_file(dir: &Path, dbs: &[(&str, &str)], groups: &str) -> String {
+    let mut text = String::new();
+    for (name, var) in dbs {
+        text.push_str(&format!("[[database]]\nname = \"{name}\"\nurl_env = \"{var}\"\n\n"));
+    }
+    text.push_str(groups);
+    let path = dir.join("fleet.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// Five PostgreSQL containers on a private network; they and the network
+/// are removed when this is dropped, also when the test panics.
+struct Servers {
+    containers: Vec<Container<Postgres>>,
+}
+
+impl Servers {
+    fn start(n: usize) -> Servers {
+        let image = std::env::var("PHASEGATE_PG_IMAGE").unwrap_or_else(|_| phasegate::DEFAULT_IMAGE.to_string());
+        let (name, tag) = image.rsplit_once(':').map(|(n, t)| (n.to_string(), t.to_string())).unwrap_or((image.clone(), "latest".into()));
+        let network = format!("phasegate-fleet-{}", std::process::id());
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let (name, tag, network) = (name.clone(), tag.clone(), network.clone());
+                std::thread::spawn(move || {
+                    Postgres::default()
+                        .with_password(PASSWORD)
+                        .with_name(name)
+                        .with_tag(tag)
+                        .with_cmd(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+                        .with_network(network)
+                        .with_label("phasegate.disposable", "1")
+                        .with_label("phasegate.owner-pid", std::process::id().to_string())
+                        .with_startup_timeout(Duration::from_secs(60))
+                        .start()
+                })
+            })
+            .collect();
+        let started: Vec<_> = handles.into_iter().map(|h| h.join().expect("starting a container")).collect();
+        let mut containers = Vec::new();
+        let mut errors = Vec::new();
+        for s in started {
+            match s {
+                Ok(c) => containers.push(c),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        let servers = Servers { containers };
+        assert!(errors.is_empty(), "no PostgreSQL containers for the fleet test: {errors:?}\nto run it: {}", phasegate_cli::INSTALL_HINT);
+        for i in 0..n {
+            servers.wait_ready(i);
+        }
+        servers
+    }
+
+    /// The URL of server `i` (its published port changes on a restart).
+    fn url(&self, i: usize) -> String {
+        let port = self.containers[i].get_host_port_ipv4(5432).expect("a published port");
+        format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres")
+    }
+
+    /// Stops server `i` the way an operator's shutdown does (fast shutdown:
+    /// sessions are ended, transactions aborted) and waits for it to be down.
+    fn stop(&self, i: usize) {
+        let id = self.containers[i].id();
+        let out = std::process::Command::new("docker").args(["kill", "--signal", "SIGINT", id]).output().expect("running docker");
+        assert!(out.status.success(), "docker kill: {}", String::from_utf8_lossy(&out.stderr));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.containers[i].is_running().unwrap_or(false) {
+            assert!(Instant::now() < deadline, "server {i} did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_ready(&self, i: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match phasegate::connect(&self.url(i), "phasegate-test") {
+                Ok(_) => return,
+                Err(e) if Instant::now() > deadline => panic!("server {i} did not come up: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+}
+
+#[test]
+fn fleet_survives_a_server_stopped_mid_group_and_resumes() {
+    let servers = Servers::start(5);
+    let names = ["canary", "a1", "a2", "b1", "b2"];
+    let vars = ["FLEET_CANARY_URL", "FLEET_A1_URL", "FLEET_A2_URL", "FLEET_B1_URL", "FLEET_B2_URL"];
+    for i in 0..5 {
+        prepare(&servers.url(i), GOOD);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dbs: Vec<(&str, &str)> = names.iter().copied().zip(vars.iter().copied()).collect();
+    let groups = "[[group]]\nname = \"canary\"\ndatabases = [\"canary\"]\n\n\
+                  [[group]]\nname = \"wave-a\"\ndatabases = [\"a1\", \"a2\"]\nparallel = 2\non_error = \"halt\"\n\n\
+                  [[group]]\nname = \"wave-b\"\ndatabases = [\"b1\", \"b2\"]\nparallel = 2\non_error = \"halt\"\n";
+    let file = fleet_file(tmp.path(), &dbs, groups);
+    let dir = fixture("fleet");
+    let command = |servers: &Servers| {
+        let mut cmd = Cmd::new(&["migrate", "--fleet", &file, "--lock-wait", "120s", "--format", "json"]).dir(&dir).logs(log_dir());
+        for (i, var) in vars.iter().enumerate() {
+            cmd = cmd.env(var, &servers.url(i));
+        }
+        cmd
+    };
+
+    // a2's migration lock is held, so its worker waits in the middle of
+    // wave-a; then its server goes away.
+    let mut holder = phasegate::connect(&servers.url(2), "holder-under-test").unwrap();
+    phasegate::acquire_lock(&mut holder, Duration::ZERO).unwrap();
+    let child = command(&servers).spawn();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let waiting: i64 = holder
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'phasegate migrate --fleet%'", &[])
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the fleet never reached a2");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(holder);
+    servers.stop(2);
+    let out = child.wait();
+    assert_eq!(out.code, 1, "an unreachable database fails the run: {out:?}");
+    expect_states(&out, &[("canary", "done"), ("a1", "done"), ("a2", "unreachable"), ("b1", "not_started"), ("b2", "not_started")]);
+    let doc = out.json();
+    let run1 = doc["fleet"]["fleet_run"].as_str().unwrap().to_string();
+    assert_eq!(doc["fleet"]["halt"]["group"], "wave-a", "{doc:#}");
+    assert_eq!(doc["fleet"]["halt"]["reason"], "error");
+    let a2 = &doc["fleet"]["databases"][2];
+    assert!(a2["error"].as_str().unwrap().contains("postgres:***@127.0.0.1"), "the error names the server without its password: {a2}");
+    assert!(!out.stdout.contains(PASSWORD) && !out.stderr.contains(PASSWORD), "a password in the output: {out:?}");
+    // Every ledger that can be read is consistent: done where the run got, untouched after the halt.
+    for i in [0, 1] {
+        assert_eq!(ledger_counts(&servers.url(i)), applied_once(&[1, 2, 3]), "{}", names[i]);
+        assert_eq!(audit_rows(&servers.url(i), &run1), 1, "{} records the fleet run", names[i]);
+    }
+    for i in [3, 4] {
+        assert!(ledger_counts(&servers.url(i)).is_empty(), "{} must not be touched after the halt", names[i]);
+    }
+
+    // The server comes back; the same command completes the fleet.
+    servers.containers[2].start().expect("restarting a2's server");
+    servers.wait_ready(2);
+    assert!(ledger_counts(&servers.url(2)).is_empty(), "a2's migration never started");
+    let out = command(&servers).process();
+    assert_eq!(out.code, 0, "{out:?}");
+    expect_states(&out, &[("canary", "already_done"), ("a1", "already_done"), ("a2", "done"), ("b1", "done"), ("b2", "done")]);
+    let run2 = out.json()["fleet"]["fleet_run"].as_str().unwrap().to_string();
+    for (i, name) in names.iter().enumerate() {
+        let url = servers.url(i);
+        assert_eq!(ledger_counts(&url), applied_once(&[1, 2, 3]), "every migration applied exactly once on {name}");
+        let filled: i64 = phasegate::connect(&url, "t").unwrap().query_one("SELECT count(*) FROM users WHERE domain IS NOT NULL", &[]).unwrap().get(0);
+        assert_eq!(filled, 3, "{name}");
+        // Done databases were skipped without an audit row; the others record the second run.
+        assert_eq!(audit_rows(&url, &run2), if i < 2 { 0 } else { 1 }, "{name}");
+    }
+    let history = on(&servers.url(2), &dir, &["history", "--format", "json"]).run();
+    let runs = history.json()["runs"].as_array().cloned().unwrap();
+    assert!(runs.iter().any(|r| r["fleet_run"] == run2.as_str() && r["fleet_member"] == "a2"), "history shows the fleet run: {runs:?}");
+
+    // A third run finds everything done.
+    let out = command(&servers).process();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(states(&out).values().all(|s| s == "already_done"), "{out:?}");
+}
+
+#[test]
+fn fleet_canary_rollback_verdict_changes_no_other_database() {
+    let canary = TestDb::new("fleet_canary");
+    let others: Vec<TestDb> = (0..4).map(|_| TestDb::new("fleet_tenant")).collect();
+    // The canary's data has an email without a domain: V3's check says ROLLBACK.
+    prepare(&canary.url, &["a@one.test", "nobody", "c@two.test"]);
+    for o in &others {
+        prepare(&o.url, GOOD);
+    }
+    let before: Vec<_> = others.iter().map(|o| o.snapshot()).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let vars = ["FLEET_T0_URL", "FLEET_T1_URL", "FLEET_T2_URL", "FLEET_T3_URL"];
+    let names = ["t0", "t1", "t2", "t3"];
+    let mut dbs = vec![("canary", "FLEET_CANARY_URL")];
+    dbs.extend(names.iter().copied().zip(vars.iter().copied()));
+    let groups = "[[group]]\nname = \"canary\"\ndatabases = [\"canary\"]\n\n[[group]]\nname = \"everyone\"\nmatch = \"*\"\nparallel = 2\non_error = \"continue\"\n";
+    let file = fleet_file(tmp.path(), &dbs, groups);
+    let mut cmd = Cmd::new(&["migrate", "--fleet", &file]).dir(&fixture("fleet")).logs(log_dir()).env("FLEET_CANARY_URL", &canary.url);
+    for (var, db) in vars.iter().zip(&others) {
+        cmd = cmd.env(var, &db.url);
+    }
+    let text = cmd.clone().process();
+    assert_eq!(text.code, 4, "a ROLLBACK verdict exits 4: {text:?}");
+    assert!(text.stdout.contains("DATABASE") && text.stdout.contains("PHASE 2"), "the table of databases by phase: {}", text.stdout);
+    assert!(text.stdout.contains("halted after group canary: a check said ROLLBACK on canary"), "{}", text.stdout);
+    let mut c = canary.client();
+    let filled: i64 = c.query_one("SELECT count(*) FROM users WHERE domain IS NOT NULL", &[]).unwrap().get(0);
+    assert_eq!(filled, 0, "the canary's failing step was rolled back");
+    assert_eq!(ledger_counts(&canary.url), applied_once(&[1, 2]), "phase 1 committed on the canary, V3 did not");
+    for (o, b) in others.iter().zip(&before) {
+        crate::harness::assert_same_state(b, &o.snapshot(), "a database after the canary's ROLLBACK");
+        assert!(ledger_counts(&o.url).is_empty(), "no ledger, no audit row: nothing touched {}", o.name);
+    }
+
+    // Run again as JSON: the canary fails the same way, the others still wait.
+    let out = cmd.args(&["--format", "json"]).process();
+    assert_eq!(out.code, 4, "{out:?}");
+    expect_states(&out, &[("canary", "rollback"), ("t0", "not_started"), ("t1", "not_started"), ("t2", "not_started"), ("t3", "not_started")]);
+    let doc = out.json();
+    assert_eq!(doc["verdict"], "ROLLBACK");
+    assert_eq!(doc["fleet"]["halt"]["reason"], "rollback");
+    assert_eq!(doc["fleet"]["databases"][0]["verdict"], "ROLLBACK");
+    for o in &others {
+        assert!(ledger_counts(&o.url).is_empty(), "{} untouched after a second run", o.name);
+    }
+}
+
+#[test]
+fn fleet_from_a_discovery_query_status_validate_rollback_and_history() {
+    let tenants: Vec<TestDb> = (0..3).map(|_| TestDb::new("fleet_disc")).collect();
+    for t in &tenants {
+        prepare(&t.url, GOOD);
+    }
+    let catalog = TestDb::new("fleet_catalog");
+    let mut c = catalog.client();
+    c.batch_execute("CREATE TABLE tenants (name text, url text, active boolean)").unwrap();
+    for (i, t) in tenants.iter().enumerate() {
+        c.execute("INSERT INTO tenants VALUES ($1, $2, true)", &[&format!("tenant-{i}"), &t.url]).unwrap();
+    }
+    c.execute("INSERT INTO tenants VALUES ('gone', 'postgres://nobody@127.0.0.1:1/x', false)", &[]).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("fleet.toml");
+    std::fs::write(
+        &path,
+        "[discovery]\ncatalog_env = \"FLEET_CATALOG_URL\"\nquery = \"SELECT name, url FROM tenants WHERE active ORDER BY name\"\n\n\
+         [[group]]\nname = \"canary\"\ndatabases = [\"tenant-0\"]\n\n[[group]]\nname = \"rest\"\nmatch = \"tenant-*\"\nparallel = 2\n",
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    let dir = fixture("fleet");
+    let cmd = |args: &[&str]| Cmd::new(args).args(&["--fleet", file, "--format", "json"]).dir(&dir).logs(log_dir()).env("FLEET_CATALOG_URL", &catalog.url);
+    let all = |state: &str| -> Vec<(String, String)> { (0..3).map(|i| (format!("tenant-{i}"), state.to_string())).collect() };
+    let expect_all = |out: &Output, state: &str| {
+        let want = all(state);
+        expect_states(out, &want.iter().map(|(d, s)| (d.as_str(), s.as_str())).collect::<Vec<_>>());
+    };
+
+    let out = cmd(&["migrate", "--phase", "1"]).process();
+    assert_eq!(out.code, 0, "{out:?}");
+    expect_all(&out, "done");
+    let run1 = out.json()["fleet"]["fleet_run"].as_str().unwrap().to_string();
+
+    let out = cmd(&["status"]).process();
+    assert_eq!(out.code, 0, "{out:?}");
+    for d in out.json()["fleet"]["databases"].as_array().unwrap() {
+        assert_eq!(d["phases"], serde_json::json!([{"phase": 1, "state": "applied"}, {"phase": 2, "state": "pending"}]), "{d}");
+    }
+    let out = cmd(&["validate"]).process();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.json()["fleet"]["databases"].as_array().unwrap().iter().all(|d| d["verdict"] == "PROCEED" && !d["checks"].as_array().unwrap().is_empty()), "{out:?}");
+
+    // Nobody types the confirmation (stdin is closed): asked once, refused, nothing rolled back.
+    let out = cmd(&["rollback", "--phase", "1"]).process();
+    assert_eq!(out.code, 1, "{out:?}");
+    expect_states(&out, &[("tenant-0", "failed"), ("tenant-1", "not_started"), ("tenant-2", "not_started")]);
+    assert_eq!(out.json()["fleet"]["halt"]["reason"], "not_confirmed");
+    assert_eq!(out.stderr.matches("Type `rollback phase 1` to continue").count(), 1, "asked once: {}", out.stderr);
+    for t in &tenants {
+        assert_eq!(ledger_counts(&t.url), applied_once(&[1, 2]), "nothing rolled back on {}", t.name);
+    }
+
+    let out = cmd(&["rollback", "--phase", "1", "--yes"]).process();
+    assert_eq!(out.code, 0, "{out:?}");
+    expect_all(&out, "done");
+    for t in &tenants {
+        assert!(ledger_counts(&t.url).is_empty(), "phase 1 rolled back on {}", t.name);
+        assert_eq!(audit_rows(&t.url, &run1), 1);
+    }
+    let out = cmd(&["rollback", "--phase", "1", "--yes"]).process();
+    assert_eq!(out.code, 0, "{out:?}");
+    expect_all(&out, "already_done");
+    let out = cmd(&["migrate"]).process();
+    assert_eq!(out.code, 0, "{out:?}");
+    expect_all(&out, "done");
+    for t in &tenants {
+        assert_eq!(ledger_counts(&t.url), applied_once(&[1, 2, 3]), "{}", t.name);
+    }
+
+    // A query of the wrong shape is an error naming the file and line of the query.
+    let text = std::fs::read_to_string(&path).unwrap().replace("SELECT name, url FROM", "SELECT name FROM");
+    std::fs::write(&path, text).unwrap();
+    let out = cmd(&["status"]).process();
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        out.json()["error"],
+        format!("{file}:3: discovery query: it returned 1 column(s); it must return a database's name and its URL").as_str(),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn fleet_usage_and_file_errors_name_what_is_wrong() {
+    let dir = fixture("fleet");
+    let out = Cmd::new(&["migrate"]).dir(&dir).logs(log_dir()).run();
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("--database-url <URL> (or DATABASE_URL), or --fleet <FILE>"), "{}", out.stderr);
+    let out = Cmd::new(&["history"]).dir(&dir).logs(log_dir()).run();
+    assert_eq!(out.code, 2, "{out:?}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let file = fleet_file(
+        tmp.path(),
+        &[("canary", "PHASEGATE_FLEET_TEST_UNSET_VARIABLE")],
+        "[[group]]\nname = \"canary\"\ndatabases = [\"canary\"]\n",
+    );
+    let out = Cmd::new(&["migrate", "--fleet", &file]).dir(&dir).logs(log_dir()).run();
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        out.error_line(),
+        format!("{file}:2: database canary: environment variable PHASEGATE_FLEET_TEST_UNSET_VARIABLE is not set (it holds the database's URL)")
+    );
+    let out = Cmd::new(&["migrate", "--fleet", &file, "--database-url", "postgres://u@h/db"]).dir(&dir).logs(log_dir()).run();
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.error_line().starts_with("--fleet and --database-url cannot be used together"), "{out:?}");
+
+    std::fs::write(&file, "[[database]]\nname = \"canary\"\nurl = \"postgres://u:pw@h/db\"\n").unwrap();
+    let out = Cmd::new(&["status", "--fleet", &file]).dir(&dir).logs(log_dir()).run();
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.error_line().starts_with(&format!("{file}:3: unknown field `url`")), "{out:?}");
+    assert!(!out.stderr.contains("pw@"), "{out:?}");
+}
+
+#[test]
+fn fleet_review_halts_after_the_group_unless_accepted() {
+    // The same set with V3's check as a warning: an email without a domain asks for a look.
+    let set = crate::harness::copy_set(&fixture("fleet"));
+    let v3 = set.path().join("validations/V3__backfill_domain.sql");
+    let text = std::fs::read_to_string(&v3).unwrap().replace("-- severity: critical", "-- severity: warning");
+    std::fs::write(&v3, text).unwrap();
+    let dbs: Vec<TestDb> = (0..3).map(|_| TestDb::new("fleet_review")).collect();
+    for d in &dbs {
+        prepare(&d.url, &["a@one.test", "nobody"]);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let groups = "[[group]]\nname = \"canary\"\ndatabases = [\"canary\"]\n\n[[group]]\nname = \"wave\"\nmatch = \"*\"\nparallel = 2\n";
+    let file = fleet_file(tmp.path(), &[("canary", "FLEET_R0_URL"), ("t1", "FLEET_R1_URL"), ("t2", "FLEET_R2_URL")], groups);
+    let cmd = |extra: &[&str]| {
+        Cmd::new(&["migrate", "--fleet", &file, "--format", "json"])
+            .args(extra)
+            .dir(set.path())
+            .logs(log_dir())
+            .env("FLEET_R0_URL", &dbs[0].url)
+            .env("FLEET_R1_URL", &dbs[1].url)
+            .env("FLEET_R2_URL", &dbs[2].url)
+    };
+    let out = cmd(&[]).process();
+    assert_eq!(out.code, 3, "REVIEW exits 3: {out:?}");
+    expect_states(&out, &[("canary", "done"), ("t1", "not_started"), ("t2", "not_started")]);
+    assert_eq!(out.json()["fleet"]["halt"]["reason"], "review");
+    assert_eq!(ledger_counts(&dbs[0].url), applied_once(&[1, 2, 3]), "REVIEW commits on the canary");
+    assert!(ledger_counts(&dbs[1].url).is_empty());
+
+    let out = cmd(&["--accept-review"]).process();
+    assert_eq!(out.code, 3, "the wave's own verdicts are REVIEW: {out:?}");
+    expect_states(&out, &[("canary", "already_done"), ("t1", "done"), ("t2", "done")]);
+    assert!(out.json()["fleet"]["halt"].is_null(), "{out:?}");
+    for d in &dbs {
+        assert_eq!(ledger_counts(&d.url), applied_once(&[1, 2, 3]), "{}", d.name);
+    }
+}
