@@ -106,6 +106,7 @@ impl Servers {
                         .with_tag(tag)
                         .with_cmd(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
                         .with_network(network)
+                        .with_host_config_modifier(phasegate::testing::publish_on_loopback)
                         .with_label("phasegate.disposable", "1")
                         .with_label("phasegate.owner-pid", std::process::id().to_string())
                         .with_startup_timeout(Duration::from_secs(60))

@@ -103,7 +103,7 @@ fn find_bindir() -> Option<PathBuf> {
 /// port the engine picks), not on every interface as Docker's
 /// publish-all does: a disposable server with a known password is nobody
 /// else's business.
-fn publish_on_loopback(host: &mut testcontainers::bollard::models::HostConfig) {
+pub fn publish_on_loopback(host: &mut testcontainers::bollard::models::HostConfig) {
     use testcontainers::bollard::models::PortBinding;
     host.publish_all_ports = Some(false);
     let binding = PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) };

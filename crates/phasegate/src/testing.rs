@@ -30,6 +30,11 @@ use crate::pg::{Backend, Server, DEFAULT_IMAGE};
 use crate::set::MigrationSet;
 use crate::ui::Quiet;
 
+/// For tests that start containers of their own (testcontainers'
+/// `with_host_config_modifier`): publish PostgreSQL's port on 127.0.0.1
+/// only, as phasegate's own servers do.
+pub use crate::pg::publish_on_loopback;
+
 static SERVER: OnceLock<Server> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
