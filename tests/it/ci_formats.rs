@@ -3,7 +3,7 @@
 //! validate, on fixtures with findings and failing checks; and the refusal
 //! of those formats by commands that do not print them.
 
-use crate::harness::{fixture, on, Cmd, TestDb};
+use crate::harness::{fixture, on, server, Cmd, TestDb};
 
 /// The annotation lines (`::level ...::message`) of an output.
 fn annotations(stdout: &str) -> Vec<&str> {
@@ -122,4 +122,39 @@ fn other_commands_refuse_the_ci_formats() {
         out.expect_exit(2);
         assert!(out.error_line().contains("is for lint, verify, migrate, rollback, validate"), "{}", out.stderr);
     }
+}
+
+#[test]
+fn verify_annotates_a_failing_rollback_at_its_line_and_a_leftover_at_the_rollback_file() {
+    server(); // the rehearsals below run on the shared server
+    let url = server().admin_url().to_string();
+    let verify = |fixture_name: &str, format: &str| {
+        Cmd::new(&["verify", "--backend", "url", "--server-url", &url, "--format", format]).dir(&fixture(fixture_name)).logs(crate::harness::log_dir()).run()
+    };
+    let dir = fixture("verify_rollback_fails");
+    let out = verify("verify_rollback_fails", "github");
+    out.expect_exit(5);
+    let lines = annotations(&out.stdout);
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    assert!(
+        lines[0].starts_with(&format!("::error file={},line=2,", dir.join("rollback/V2__change.sql").display())),
+        "the failing statement's line: {}",
+        lines[0]
+    );
+    assert!(lines[0].contains("rollback failed: "), "{}", lines[0]);
+
+    let dir = fixture("verify_leaves_index");
+    let out = verify("verify_leaves_index", "github");
+    out.expect_exit(5);
+    let errors: Vec<&str> = annotations(&out.stdout).into_iter().filter(|l| l.starts_with("::error ")).collect();
+    assert!(!errors.is_empty(), "{}", out.stdout);
+    assert!(errors[0].starts_with(&format!("::error file={},line=1,", dir.join("rollback/V2__change.sql").display())), "{}", errors[0]);
+    assert!(errors[0].contains("schema differs") && errors[0].contains("%0A"), "the diff follows: {}", errors[0]);
+
+    let md = verify("verify_leaves_index", "markdown");
+    md.expect_exit(5);
+    assert!(md.stdout.starts_with("### phasegate verify\n\n| phase | name | result | verdict | time |"), "{}", md.stdout);
+    assert!(md.stdout.contains("| mismatch |"), "{}", md.stdout);
+    assert!(md.stdout.contains("```diff\n"), "{}", md.stdout);
+    assert!(md.stdout.contains(" mismatch, "), "the counts: {}", md.stdout);
 }

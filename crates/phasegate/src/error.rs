@@ -6,8 +6,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// A place in a migration set: a file and, where known, a line and column.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Location {
+    #[serde(serialize_with = "serialize_display_path")]
     pub file: PathBuf,
     /// 1-based; 0 when the problem is the file as a whole (its name, its absence).
     pub line: usize,
@@ -35,6 +36,10 @@ impl fmt::Display for Location {
         }
         Ok(())
     }
+}
+
+fn serialize_display_path<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&display_path(p))
 }
 
 /// Paths as the operator typed them, without a leading "./".

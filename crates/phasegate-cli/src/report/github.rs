@@ -3,7 +3,7 @@
 //! the pull request's diff at its line. Lines that are not findings stay
 //! plain log lines.
 
-use phasegate::{CheckResult, Error, LintFinding, LintSeverity, RunOutcome, StepStatus, Verdict};
+use phasegate::{CheckResult, Error, LintFinding, LintSeverity, MigrationSet, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepStatus, Verdict};
 
 /// A workflow command's level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +107,54 @@ pub fn run(outcome: &RunOutcome) -> String {
     let checks: Vec<CheckResult> = outcome.checks().cloned().collect();
     out.push_str(&self::checks(&checks));
     out
+}
+
+/// A rehearsal: a plain line per phase, then each finding as an
+/// annotation at the place it is about: the failing statement or check when
+/// the error names one, else another tool's migration file, else the
+/// phase's rollback file (what a rollback left behind) or forward file (what
+/// failed going forward).
+pub fn verify(r: &Rehearsal, set: &MigrationSet) -> String {
+    let mut out = String::new();
+    for p in &r.phases {
+        out.push_str(&format!("phase {} {}: {} ({})\n", p.phase, p.name, p.result.as_str(), p.verdict));
+    }
+    for p in &r.phases {
+        for f in &p.findings {
+            let level = if f.is_mismatch(r.strict) || matches!(f, Finding::MigrateFailed { .. }) {
+                Level::Error
+            } else if matches!(f, Finding::NoRollback { .. }) {
+                Level::Notice
+            } else {
+                Level::Warning
+            };
+            let at = match (f.location(), &p.origin) {
+                (Some(l), _) => At { file: phasegate::display_path(&l.file), line: l.line, column: l.column },
+                (None, Some(o)) => At { file: phasegate::display_path(&o.file), line: o.line, column: 0 },
+                (None, None) => phase_file(set, p.phase, f),
+            };
+            let mut message = f.summary();
+            if let Some(diff) = f.diff() {
+                message.push('\n');
+                message.push_str(diff);
+            }
+            out.push_str(&annotation(level, Some(&at), &format!("phasegate verify: phase {} {}", p.phase, p.name), &message));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The file a phase's finding is about when the finding names none.
+fn phase_file(set: &MigrationSet, phase: u32, f: &Finding) -> At {
+    let Some(p) = set.phase(phase) else { return At::default() };
+    let backward = !matches!(f, Finding::MigrateFailed { .. } | Finding::ReapplyFailed { .. } | Finding::NoRollback { .. });
+    let file = match (backward, p.steps.last(), p.steps.first()) {
+        (true, Some(last), _) => last.rollback.as_ref().unwrap_or(&last.forward),
+        (false, _, Some(first)) => &first.forward,
+        _ => return At::default(),
+    };
+    At { file: phasegate::display_path(&file.path), line: 1, column: 0 }
 }
 
 /// An error as one annotation, at its file and line when it has one.

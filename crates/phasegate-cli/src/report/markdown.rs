@@ -3,7 +3,7 @@
 //! pull-request comment. (The rollback report, a document of its own, is
 //! `report::rollback_markdown`.)
 
-use phasegate::{CheckResult, LintFinding, RunOutcome, StepStatus, Verdict};
+use phasegate::{CheckResult, LintFinding, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepStatus, Verdict};
 
 /// A table cell: pipes escaped, one line.
 pub fn cell(s: &str) -> String {
@@ -91,5 +91,41 @@ pub fn lint(findings: &[LintFinding]) -> String {
         ));
     }
     s.push_str(&format!("\n{errors} error(s), {warnings} warning(s) in {files} file(s).\n"));
+    s
+}
+
+/// The verify report: a row per phase (its result, verdict and time), the
+/// counts, then each finding with its diff.
+pub fn verify(r: &Rehearsal) -> String {
+    let mut s = String::from("### phasegate verify\n\n");
+    let origins = r.phases.iter().any(|p| p.origin.is_some());
+    s.push_str(if origins { "| phase | name | origin | result | verdict | time |\n|---:|---|---|---|---|---:|\n" } else { "| phase | name | result | verdict | time |\n|---:|---|---|---|---:|\n" });
+    for p in &r.phases {
+        let origin = match &p.origin {
+            Some(o) => format!(" `{}` |", cell(&o.label())),
+            None if origins => " |".into(),
+            None => String::new(),
+        };
+        s.push_str(&format!("| {} | {} |{origin} {} | {} | {:.0} ms |\n", p.phase, cell(&p.name), p.result.as_str(), verdict(p.verdict), p.ms));
+    }
+    let m = &r.summary;
+    s.push_str(&format!(
+        "\n{} restored, {} mismatch, {} failed, {} forward only, {} not rehearsed, in {:.1} s.\n",
+        m.restored,
+        m.mismatch,
+        m.failed,
+        m.forward_only,
+        m.not_rehearsed,
+        r.ms / 1000.0
+    ));
+    for p in &r.phases {
+        for f in &p.findings {
+            let level = if f.is_mismatch(r.strict) || matches!(f, Finding::MigrateFailed { .. }) { "❌" } else { "⚠️" };
+            s.push_str(&format!("\n{level} **phase {} {}**: {}\n", p.phase, cell(&p.name), cell(&f.summary())));
+            if let Some(diff) = f.diff() {
+                s.push_str(&format!("\n```diff\n{}\n```\n", diff.trim_end()));
+            }
+        }
+    }
     s
 }

@@ -8,7 +8,7 @@ use std::time::Instant;
 use postgres::Client;
 
 use super::compare::compare;
-use super::steps::{self, Ran};
+use super::steps::{self, checks_failed, Failure, Ran};
 use super::{Against, Finding, Isolation, Options, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming, Summary};
 use crate::apply::{self, RunOutcome, Target};
 use crate::check::Verdict;
@@ -91,21 +91,18 @@ fn ms(t: Instant) -> f64 {
 }
 
 /// Why a run did not succeed: its error, or the checks that said ROLLBACK.
-fn outcome_error(o: &RunOutcome) -> Option<String> {
-    if let Some(e) = &o.error {
-        return Some(e.clone());
+fn outcome_error(o: &RunOutcome) -> Option<Failure> {
+    match (&o.failure, &o.error) {
+        (Some(e), _) => Some(Failure::of(e)),
+        (None, Some(message)) => Some(Failure::message(message.clone())),
+        (None, None) => checks_failed(o.checks()),
     }
-    if o.verdict() == Verdict::Rollback {
-        let failing: Vec<String> = o.checks().filter(|c| c.verdict == Verdict::Rollback).map(|c| c.failure_line()).collect();
-        return Some(format!("checks said ROLLBACK: {}", failing.join(", ")));
-    }
-    None
 }
 
 fn ran_of(r: Result<RunOutcome>) -> Ran {
     match r {
         Ok(o) => Ran { verdict: o.verdict(), error: outcome_error(&o) },
-        Err(e) => Ran { verdict: Verdict::Proceed, error: Some(e.to_string()) },
+        Err(e) => Ran { verdict: Verdict::Proceed, error: Some(Failure::of(&e)) },
     }
 }
 
@@ -301,7 +298,7 @@ fn apply_only(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Optio
     rec.step("migrate", t, ran.error.is_none(), Some(ran.verdict));
     Ok(match ran.error {
         Some(error) => {
-            rec.findings.push(Finding::MigrateFailed { error });
+            rec.findings.push(Finding::MigrateFailed { error: error.message, at: error.at });
             rec.finish(phase, Some(PhaseResult::Failed), opts.strict)
         }
         None => rec.finish(phase, Some(PhaseResult::Applied), opts.strict),
@@ -359,14 +356,15 @@ fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &Snaps
         }
     };
     if let Some(e) = commit {
-        fwd.error = Some(format!("committing the forward run: {}", pg_message(&e))); // a deferred constraint
+        fwd.error = Some(Failure::message(format!("committing the forward run: {}", pg_message(&e)))); // a deferred constraint
     }
     rec.verdict = fwd.verdict;
     rec.steps.push(StepTiming { step: "migrate", ms: fwd_ms + ms(t), ok: fwd.error.is_none(), verdict: Some(fwd.verdict) });
     let (Some(forward), None) = (forward, fwd.error.clone()) else {
         chain.state = before;
         chain.stale = true;
-        rec.findings.push(Finding::MigrateFailed { error: fwd.error.unwrap_or_default() });
+        let f = fwd.error.unwrap_or_else(|| Failure::message(String::new()));
+        rec.findings.push(Finding::MigrateFailed { error: f.message, at: f.at });
         return Ok(Some(PhaseResult::Failed));
     };
     rec.steps.push(StepTiming { step: "snapshot", ms: observe_ms, ok: true, verdict: None });
@@ -414,7 +412,7 @@ fn on_clone(
     if let Some(error) = fwd.error {
         // Whatever the failing run committed is on the chain now.
         chain.stale = true;
-        rec.findings.push(Finding::MigrateFailed { error });
+        rec.findings.push(Finding::MigrateFailed { error: error.message, at: error.at });
         return Ok(Err((rec, Some(PhaseResult::Failed))));
     }
     let before = std::mem::take(&mut chain.state);
@@ -487,7 +485,7 @@ fn back_and_again<C: postgres::GenericClient>(
     rec.verdict = rec.verdict.max(ran.verdict);
     rec.step("rollback", t, ran.error.is_none(), Some(ran.verdict));
     if let Some(error) = ran.error {
-        rec.findings.push(Finding::RollbackFailed { error });
+        rec.findings.push(Finding::RollbackFailed { error: error.message, at: error.at });
         return Ok(());
     }
     let t = Instant::now();
@@ -498,7 +496,7 @@ fn back_and_again<C: postgres::GenericClient>(
     let ran = again(client, ui);
     rec.step("re-apply", t, ran.error.is_none(), Some(ran.verdict));
     if let Some(error) = ran.error {
-        rec.findings.push(Finding::ReapplyFailed { error });
+        rec.findings.push(Finding::ReapplyFailed { error: error.message, at: error.at });
         return Ok(());
     }
     let t = Instant::now();

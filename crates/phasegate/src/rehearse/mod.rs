@@ -28,6 +28,7 @@ mod steps;
 use serde::Serialize;
 
 use crate::check::Verdict;
+use crate::error::Location;
 
 pub use chain::rehearse;
 
@@ -67,12 +68,25 @@ pub enum Finding {
     FoldedConstant { against: Against, objects: Vec<String>, diff: String },
     /// Rows of a table that existed before differ in these columns.
     RowsChanged { against: Against, table: String, columns: Vec<String>, rows_before: i64, rows_after: i64 },
-    /// The rollback raised an error (file and line in the message).
-    RollbackFailed { error: String },
+    /// The rollback raised an error (file and line in the message, and in
+    /// `at` when the error is about a place of a file).
+    RollbackFailed {
+        error: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        at: Option<Location>,
+    },
     /// Applying the phase again after its rollback raised an error.
-    ReapplyFailed { error: String },
+    ReapplyFailed {
+        error: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        at: Option<Location>,
+    },
     /// The forward migration raised an error or a check said ROLLBACK.
-    MigrateFailed { error: String },
+    MigrateFailed {
+        error: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        at: Option<Location>,
+    },
     /// The phase has no rollback (irreversible, or no down script): it is
     /// applied forward only and reported, never skipped silently.
     NoRollback { reason: String },
@@ -89,6 +103,14 @@ pub enum Against {
 }
 
 impl Finding {
+    /// The file, line and column a failure is about, when it is about one.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            Finding::RollbackFailed { at, .. } | Finding::ReapplyFailed { at, .. } | Finding::MigrateFailed { at, .. } => at.as_ref(),
+            _ => None,
+        }
+    }
+
     /// Whether this finding means a rollback does not restore the prior state.
     pub fn is_mismatch(&self, strict: bool) -> bool {
         match self {
@@ -118,9 +140,9 @@ impl Finding {
                 let count = if rows_before != rows_after { format!("{rows_before} -> {rows_after} rows, ") } else { String::new() };
                 format!("rows changed in {table} ({}): {count}columns {}", against(a), columns.join(", "))
             }
-            Finding::RollbackFailed { error } => format!("rollback failed: {error}"),
-            Finding::ReapplyFailed { error } => format!("re-apply failed: {error}"),
-            Finding::MigrateFailed { error } => format!("migrate failed: {error}"),
+            Finding::RollbackFailed { error, .. } => format!("rollback failed: {error}"),
+            Finding::ReapplyFailed { error, .. } => format!("re-apply failed: {error}"),
+            Finding::MigrateFailed { error, .. } => format!("migrate failed: {error}"),
             Finding::NoRollback { reason } => format!("no rollback: {reason}"),
         }
     }

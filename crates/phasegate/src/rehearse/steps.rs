@@ -17,14 +17,30 @@ use crate::ledger;
 use crate::set::{Phase, SqlFile, Step};
 use crate::ui::Ui;
 
+/// What stopped a run: its message, and the place of a file it is about.
+#[derive(Debug, Clone)]
+pub(super) struct Failure {
+    pub message: String,
+    pub at: Option<Location>,
+}
+
+impl Failure {
+    pub fn of(e: &Error) -> Failure {
+        Failure { message: e.to_string(), at: e.location().cloned() }
+    }
+    pub fn message(message: String) -> Failure {
+        Failure { message, at: None }
+    }
+}
+
 /// What running a phase's files one way did.
 #[derive(Debug)]
 pub(super) struct Ran {
     /// The worst verdict of the checks that ran.
     pub verdict: Verdict,
-    /// The error that stopped it (a file's SQL, or checks that said
-    /// ROLLBACK); nothing of the failing step is kept.
-    pub error: Option<String>,
+    /// What stopped it (a file's SQL, or checks that said ROLLBACK);
+    /// nothing of the failing step is kept.
+    pub error: Option<Failure>,
 }
 
 impl Default for Ran {
@@ -42,9 +58,12 @@ pub(super) fn transactional(phase: &Phase) -> bool {
     })
 }
 
-fn checks_failed(checks: &[CheckResult]) -> Option<String> {
-    let failing: Vec<String> = checks.iter().filter(|c| c.verdict == Verdict::Rollback).map(|c| c.failure_line()).collect();
-    (!failing.is_empty()).then(|| format!("checks said ROLLBACK: {}", failing.join(", ")))
+/// Checks that said ROLLBACK, as a failure at the first one's file and line.
+pub(super) fn checks_failed<'a>(checks: impl IntoIterator<Item = &'a CheckResult>) -> Option<Failure> {
+    let failing: Vec<&CheckResult> = checks.into_iter().filter(|c| c.verdict == Verdict::Rollback).collect();
+    let first = failing.first()?;
+    let lines: Vec<String> = failing.iter().map(|c| c.failure_line()).collect();
+    Some(Failure { message: format!("checks said ROLLBACK: {}", lines.join(", ")), at: Some(Location::line(&first.file, first.line)) })
 }
 
 /// Applies the phase's steps in order, as `apply::migrate` would; with
@@ -84,7 +103,7 @@ impl Ran {
                 self.verdict = self.verdict.max(check::worst(&checks));
                 self.error = checks_failed(&checks);
             }
-            Err(e) => self.error = Some(e.to_string()),
+            Err(e) => self.error = Some(Failure::of(&e)),
         }
         self.error.is_some()
     }
