@@ -114,6 +114,10 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
         ));
     }
 
+    if wanted(o, "factory") {
+        figures.push(factory(&server, &set, o, say)?);
+    }
+
     if wanted(o, "verify") {
         figures.push(verify::clinic(&server, &set, o, start_ms, say)?);
     }
@@ -154,6 +158,35 @@ fn seeded_template(server: &Server, set: &MigrationSet, rows: u64, to_version: O
     drop(c);
     server.make_template(&name)?;
     Ok(name)
+}
+
+/// The testing API's factory: the clinic set at its last reversible phase
+/// with the seed, as a template (built once), then a database per test
+/// cloned from it: the clone's cost is what a test waits for.
+fn factory(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMut(&str)) -> Result<Figure> {
+    let phase = set.phases.iter().filter(|p| p.reversible).map(|p| p.id).max().ok_or_else(|| anyhow!("the set has no reversible phase"))?;
+    let last = set.phase(phase).and_then(|p| p.steps.last()).map(|s| s.version).expect("a phase has steps");
+    say(&format!("factory: template at phase {phase} with {} seed rows", o.verify_rows));
+    let t = Instant::now();
+    let template = seeded_template(server, set, o.verify_rows, Some(last), "factory")?;
+    let build = ms(t.elapsed());
+    let mut clones = Vec::new();
+    for i in 0..20 {
+        let name = format!("bench_factory_{}_{i}", std::process::id());
+        let t = Instant::now();
+        server.create_database(&name, Some(&template))?;
+        clones.push(ms(t.elapsed()));
+        server.drop_database(&name)?;
+    }
+    server.drop_database(&template)?;
+    let clone = median(clones);
+    Ok(figure(
+        &format!("testing factory: a database at phase {phase} ({} rows) once the template exists (median of 20)", o.verify_rows),
+        format!("{clone:.1} ms per database (the template took {:.1} s, once)", build / 1000.0),
+        "< 100 ms",
+        Some(clone < 100.0),
+        serde_json::json!({"phase": phase, "rows": o.verify_rows, "clone_ms": clone, "template_ms": build}),
+    ))
 }
 
 fn clone_of(server: &Server, template: &str, label: &str) -> Result<(String, String)> {

@@ -614,7 +614,7 @@ pub struct VerifyArgs {
 pub struct BenchArgs {
     #[command(flatten)]
     pub set: SetArgs,
-    /// Run only these: fresh-db, verify, overhead, snapshot, backfill, verify-from, fleet
+    /// Run only these: fresh-db, factory, verify, overhead, snapshot, backfill, verify-from, fleet
     #[arg(long)]
     pub only: Vec<String>,
     /// Reservations for the backfill benchmark
