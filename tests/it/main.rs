@@ -4,6 +4,7 @@
 //! Only `lint` needs none: it reads files.
 
 mod backups;
+mod batched_rollback;
 mod bad_input;
 mod ci_formats;
 mod clinic;

@@ -153,7 +153,7 @@ fn batched_backfill_resumes_after_the_last_committed_batch() {
         .filter_map(|e| std::fs::read_to_string(e.path()).ok())
         .find(|t| t.contains(&format!("run {}", doc["run_id"].as_str().unwrap())))
         .expect("the run's log file");
-    assert!(log.contains("V3: resuming the backfill after key 7000 (7000 rows done before)"), "{log}");
+    assert!(log.contains("V3 backfill: resuming after key 7000 (7000 rows done before)"), "{log}");
     assert!(log.contains("V3 backfill done: 20000 rows"), "{log}");
 }
 

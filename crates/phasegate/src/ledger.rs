@@ -302,6 +302,13 @@ pub fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &str) -> R
     Ok(())
 }
 
+/// The key a batched rollback's progress is recorded under in
+/// `phasegate_batches`: the version negated (versions are positive), so a
+/// migration's backfill and its rollback's walk never share a row.
+pub fn rollback_batch_key(version: i32) -> i32 {
+    -version
+}
+
 /// Where a batched backfill stopped: (last key, rows done), if it started.
 pub fn batch_progress(client: &mut impl GenericClient, version: i32) -> Result<Option<(Option<String>, i64)>> {
     let row = client
@@ -337,7 +344,8 @@ pub fn record_rollback(tx: &mut impl GenericClient, version: i32) -> Result<()> 
     }
     tx.execute("DELETE FROM phasegate_applied WHERE version = $1", &[&version])
         .map_err(db_err(format!("removing migration {version} from {APPLIED}")))?;
-    clear_batch(tx, version)
+    clear_batch(tx, version)?;
+    clear_batch(tx, rollback_batch_key(version))
 }
 
 /// One row of the audit log.

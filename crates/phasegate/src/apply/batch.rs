@@ -1,7 +1,8 @@
 //! Batched backfills (SPEC 7.4): `-- phasegate: batch N` runs the file's
 //! one UPDATE again and again, one transaction per batch, walking the key,
 //! recording progress so a killed run resumes, and reporting each batch to
-//! the caller's `Ui` (which draws the bar).
+//! the caller's `Ui` (which draws the bar). Forward files and rollback files
+//! alike; a rollback's walk backs up each batch's rows in that batch.
 
 use std::time::{Duration, Instant};
 
@@ -10,10 +11,11 @@ use postgres::Client;
 use super::exec::{run_checks, timeouts_sql, Attempt};
 use super::forward::record_after_outside;
 use super::Options;
+use crate::backup::BatchBackup;
 use crate::check::{self, Verdict, When};
 use crate::error::{db_err, Error, Location, Result};
 use crate::ledger;
-use crate::set::Step;
+use crate::set::{SqlFile, Step};
 use crate::ui::{BatchProgress, Ui};
 
 /// The value substituted for `:last_key`: a number as is, text quoted, and
@@ -57,24 +59,46 @@ fn remaining_count_sql(template: &str, key: Option<&str>) -> Option<String> {
     Some(format!("SELECT count(*) FROM ({}) phasegate_remaining", inner.replace(":last_key", &key_literal(key))))
 }
 
-/// `-- phasegate: batch N`: the UPDATE runs again and again, one transaction
-/// per batch, until it changes no rows. With `:last_key` and `RETURNING
-/// <key>` the batches are keyset-paginated (each starts after the largest key
-/// the previous one returned). Each batch records its progress in
-/// `phasegate_batches` in its own transaction, so a rerun after a crash or
-/// Ctrl-C resumes after the last committed batch.
+/// A batched file's key walk: which file, how many rows a batch, the key
+/// its progress is recorded under in `phasegate_batches` (see
+/// [`ledger::rollback_batch_key`]) and the label its progress shows.
+pub(super) struct Walk<'a> {
+    pub version: i32,
+    pub file: &'a SqlFile,
+    pub batch: u64,
+    pub progress_key: i32,
+    pub label: String,
+}
+
+/// `-- phasegate: batch N` in a forward file: the checks before, the walk,
+/// then the ledger and the checks after.
 pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
     let checks = run_checks(client, step.version, step.checks_when(When::BeforeMigrate), ui)?;
     if check::worst(&checks) == Verdict::Rollback {
         return Ok(Attempt::new(checks, None, false));
     }
-    let file = &step.forward;
+    let walk = Walk { version: step.version, file: &step.forward, batch, progress_key: step.version, label: format!("V{} backfill", step.version) };
+    let done = run_batches(client, &walk, opts, ui, None)?;
+    record_after_outside(client, step, checks, Some(done), opts, ui)
+}
+
+/// Runs a batched file's one UPDATE again and again, one transaction per
+/// batch, until it changes no rows. With `:last_key` and `RETURNING <key>`
+/// the batches are keyset-paginated (each starts after the largest key the
+/// previous one returned). Each batch records its progress in
+/// `phasegate_batches` in its own transaction, so a rerun after a crash or
+/// Ctrl-C resumes after the last committed batch. With `backup`, each
+/// batch's old rows are copied in the batch's own transaction. Returns the
+/// rows done, those of earlier runs included.
+pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, ui: &mut dyn Ui, backup: Option<&BatchBackup>) -> Result<u64> {
+    let file = walk.file;
     let st = crate::sqltext::statements(&file.text).into_iter().next().ok_or_else(|| Error::Load { at: Location::line(&file.path, 1), message: "file holds no SQL statement".into() })?;
     let template = file.text[st.start..st.end].to_string();
     let keyset = template.contains(":last_key");
-    let (mut key, mut done) = match ledger::batch_progress(client, step.version)? {
+    let label = &walk.label;
+    let (mut key, mut done) = match ledger::batch_progress(client, walk.progress_key)? {
         Some((k, d)) => {
-            ui.progress(&format!("  V{}: resuming the backfill after key {} ({d} rows done before)", step.version, k.as_deref().unwrap_or("-")));
+            ui.progress(&format!("  {label}: resuming after key {} ({d} rows done before)", k.as_deref().unwrap_or("-")));
             (k, d as u64)
         }
         None => (None, 0),
@@ -83,18 +107,22 @@ pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: 
         Some(q) => client.query_one(q.as_str(), &[]).ok().map(|r| r.get::<_, i64>(0) as u64),
         None => None,
     };
-    let label = format!("V{} backfill", step.version);
-    ui.batch(BatchProgress::Started { version: step.version, label: &label, total, done });
+    ui.batch(BatchProgress::Started { version: walk.version, label, total, done });
     let started = Instant::now();
     let mut last_line = Instant::now();
     let mut this_run = 0u64;
     loop {
-        let sql = batch_sql(&template, batch, key.as_deref());
+        let sql = batch_sql(&template, walk.batch, key.as_deref());
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
         tx.batch_execute(&timeouts_sql(&file.directives, opts, true)).map_err(db_err("setting timeouts"))?;
+        if let Some(b) = backup {
+            b.begin(&mut tx)?;
+        }
         let err = |e: postgres::Error| crate::error::statement_error(&file.path, &file.text, st.start, st.line, &e);
         let (n, next_key) = if keyset {
-            let q = format!("WITH phasegate_batch AS ({sql}) SELECT count(*)::bigint, max(k)::text FROM phasegate_batch AS t(k)");
+            // The largest key by the key type's own order (there is no
+            // max(uuid), and text would put 9 after 10).
+            let q = format!("WITH phasegate_batch AS ({sql}) SELECT (SELECT count(*) FROM phasegate_batch)::bigint, (SELECT k::text FROM phasegate_batch AS t(k) ORDER BY k DESC LIMIT 1)");
             let row = tx.query_one(q.as_str(), &[]).map_err(err)?;
             (row.get::<_, i64>(0) as u64, row.get::<_, Option<String>>(1))
         } else {
@@ -106,10 +134,13 @@ pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: 
             }
             done += n;
             this_run += n;
-            ledger::record_batch(&mut tx, step.version, key.as_deref(), done as i64)?;
+            ledger::record_batch(&mut tx, walk.progress_key, key.as_deref(), done as i64)?;
+        }
+        if let Some(b) = backup {
+            b.end(&mut tx)?;
         }
         tx.commit().map_err(db_err("committing a batch"))?;
-        ui.batch(BatchProgress::Advanced { version: step.version, rows: n });
+        ui.batch(BatchProgress::Advanced { version: walk.version, rows: n });
         if n == 0 {
             break;
         }
@@ -117,13 +148,13 @@ pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: 
             last_line = Instant::now();
             let rate = this_run as f64 / started.elapsed().as_secs_f64().max(1e-3);
             let eta = total.map(|t| format!(", ETA {:.0}s", t.saturating_sub(this_run) as f64 / rate.max(1e-3))).unwrap_or_default();
-            ui.progress(&format!("    V{} backfill: {done} rows ({rate:.0} rows/s{eta})", step.version));
+            ui.progress(&format!("    {label}: {done} rows ({rate:.0} rows/s{eta})"));
         }
     }
-    ui.batch(BatchProgress::Finished { version: step.version });
+    ui.batch(BatchProgress::Finished { version: walk.version });
     let rate = this_run as f64 / started.elapsed().as_secs_f64().max(1e-3);
-    ui.progress(&format!("    V{} backfill done: {done} rows in {:.1}s ({rate:.0} rows/s)", step.version, started.elapsed().as_secs_f64()));
-    record_after_outside(client, step, checks, Some(done), opts, ui)
+    ui.progress(&format!("    {label} done: {done} rows in {:.1}s ({rate:.0} rows/s)", started.elapsed().as_secs_f64()));
+    Ok(done)
 }
 
 #[cfg(test)]

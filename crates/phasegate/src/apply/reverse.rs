@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use postgres::Client;
 
+use super::batch::{run_batches, Walk};
 use super::exec::{exec_file, finish_step, run_checks, timeouts_sql, Attempt, RESET_TIMEOUTS};
 use super::retry::{with_lock_retries, Watch};
 use super::{Action, Options, StepOutcome};
@@ -64,6 +65,9 @@ pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts:
         let before = checks.iter().filter(|c| c.when == When::BeforeRollback);
         let after = checks.iter().filter(|c| c.when == When::AfterRollback);
         let targets = if opts.backup { backup::targets(&file.text) } else { Vec::new() };
+        if let Some(batch) = file.directives.batch {
+            return rollback_batched(client, step, &file, batch, targets, (before, after), opts, ui);
+        }
         if file.directives.no_transaction {
             let mut results = run_checks(client, step.version, before, ui)?;
             if check::worst(&results) == Verdict::Rollback {
@@ -117,6 +121,50 @@ pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts:
         Ok(Attempt { checks: results, rows: None, committed: true, backups })
     });
     finish_step(step, Action::Rollback, started, retries, res)
+}
+
+/// A rollback file with `-- phasegate: batch N`: the before-rollback checks,
+/// the key walk (each batch in its own transaction, with the backup of its
+/// rows), then the ledger and the after-rollback checks. Like SQL outside a
+/// transaction, the committed batches cannot be undone: an after-rollback
+/// check that fails sets the verdict, and the rollback stands.
+#[allow(clippy::too_many_arguments)]
+fn rollback_batched<'a>(
+    client: &mut Client,
+    step: &Step,
+    file: &SqlFile,
+    batch: u64,
+    targets: Vec<backup::Target>,
+    (before, after): (impl Iterator<Item = &'a Check>, impl Iterator<Item = &'a Check>),
+    opts: &Options,
+    ui: &mut dyn Ui,
+) -> Result<Attempt> {
+    let mut results = run_checks(client, step.version, before, ui)?;
+    if check::worst(&results) == Verdict::Rollback {
+        ui.progress(&format!("  rollback V{}: a before-rollback check failed; nothing was changed", step.version));
+        return Ok(Attempt::new(results, None, false));
+    }
+    let timeouts = timeouts_sql(&file.directives, opts, true);
+    let saved = if opts.backup { Some(backup::BatchBackup::install(client, &opts.run_id, step.version, targets, &timeouts)?) } else { None };
+    let walk = Walk { version: step.version, file, batch, progress_key: ledger::rollback_batch_key(step.version), label: format!("V{} rollback", step.version) };
+    let walked = run_batches(client, &walk, opts, ui, saved.as_ref());
+    // The triggers go whether the walk finished or not; what the committed
+    // batches saved stays in the ledger.
+    let backups = match saved {
+        Some(b) => b.finish(client, &timeouts),
+        None => Ok(Vec::new()),
+    };
+    let rows = walked?;
+    let backups = backups?;
+    report_backups(ui, &backups);
+    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    ledger::record_rollback(&mut tx, step.version)?;
+    results.extend(run_checks(&mut tx, step.version, after, ui)?);
+    tx.commit().map_err(db_err("committing"))?;
+    if check::worst(&results) == Verdict::Rollback {
+        ui.progress(&format!("  rollback V{}: an after-rollback check failed after a batched rollback whose batches committed; the rollback stands, investigate before going on", step.version));
+    }
+    Ok(Attempt { checks: results, rows: Some(rows), committed: true, backups })
 }
 
 fn report_backups(ui: &mut dyn Ui, backups: &[Backup]) {

@@ -77,8 +77,8 @@ pub struct Session {
     version: i32,
     short: String,
     pending: Vec<Backup>,
-    /// (trigger name, table, function) to drop before commit.
-    triggers: Vec<(String, String, String)>,
+    /// Triggers to drop before commit.
+    triggers: Vec<CopyTrigger>,
 }
 
 impl Session {
@@ -135,20 +135,8 @@ impl Session {
         Ok(s)
     }
 
-    /// A free name `<table>_<run>` (then `_2`, `_3`, ...) in the backup schema.
     fn free_name(&self, tx: &mut impl GenericClient, relname: &str) -> Result<String> {
-        let base: String = relname.chars().take(40).collect();
-        for n in 1.. {
-            let name = if n == 1 { format!("{base}_{}", self.short) } else { format!("{base}_{}_{n}", self.short) };
-            let taken: bool = tx
-                .query_one("SELECT to_regclass(quote_ident($1) || '.' || quote_ident($2)) IS NOT NULL", &[&SCHEMA, &name])
-                .map_err(db_err("naming a backup table"))?
-                .get(0);
-            if !taken && !self.pending.iter().any(|b| b.backup_table == format!("{SCHEMA}.{}", generated_ident(&name))) {
-                return Ok(name);
-            }
-        }
-        unreachable!("some name is free")
+        free_name(tx, relname, &self.short, &self.pending)
     }
 
     fn create_table(&mut self, tx: &mut impl GenericClient, table: &Table, select: &str, kind: BackupKind, changes: Vec<Change>, columns: Vec<String>) -> Result<String> {
@@ -175,31 +163,8 @@ impl Session {
     fn watch(&mut self, tx: &mut impl GenericClient, table: &Table, changes: Vec<Change>) -> Result<()> {
         let name = self.free_name(tx, &table.relname)?;
         let qualified = format!("{SCHEMA}.{}", generated_ident(&name));
-        let function = format!("{SCHEMA}.{}", generated_ident(&format!("copy_{name}")));
-        let mut sql = format!("CREATE TABLE {qualified} (LIKE {});", table.qualified);
-        if !table.key.is_empty() {
-            sql.push_str(&format!(" ALTER TABLE {qualified} ADD PRIMARY KEY ({});", idents(&table.key, "")));
-        }
-        let conflict = if table.key.is_empty() { "" } else { " ON CONFLICT DO NOTHING" };
-        sql.push_str(&format!(
-            " CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $phasegate$
-BEGIN
-  INSERT INTO {qualified} SELECT * FROM phasegate_old{conflict};
-  RETURN NULL;
-END $phasegate$;"
-        ));
-        for c in &changes {
-            let (event, suffix) = if *c == Change::Update { ("UPDATE", "u") } else { ("DELETE", "d") };
-            let trigger = format!("phasegate_backup_{}_{suffix}", self.short);
-            sql.push_str(&format!(
-                " CREATE TRIGGER {} AFTER {event} ON {} REFERENCING OLD TABLE AS phasegate_old FOR EACH STATEMENT EXECUTE FUNCTION {function}();",
-                quote_ident(&trigger),
-                table.qualified
-            ));
-            self.triggers.push((trigger, table.qualified.clone(), function.clone()));
-        }
-        tx.batch_execute(&sql).map_err(db_err(format!("preparing the backup of {} ({})", table.qualified, qualified)))?;
-        textify(tx, &qualified)?;
+        create_like(tx, table, &qualified)?;
+        self.triggers.extend(install_copy_triggers(tx, table, &qualified, &name, &self.short, &changes, None)?);
         self.pending.push(Backup {
             version: self.version,
             table: table.qualified.clone(),
@@ -216,20 +181,7 @@ END $phasegate$;"
     /// Drops the triggers, counts the saved rows, drops empty backups and
     /// records the rest in the ledger; still inside the caller's transaction.
     pub fn finish(mut self, tx: &mut impl GenericClient, run_id: &str) -> Result<Vec<Backup>> {
-        let mut sql = String::new();
-        let mut functions: Vec<&str> = Vec::new();
-        for (trigger, table, function) in &self.triggers {
-            sql.push_str(&format!("DROP TRIGGER {} ON {table};", quote_ident(trigger)));
-            if !functions.contains(&function.as_str()) {
-                functions.push(function);
-            }
-        }
-        for f in functions {
-            sql.push_str(&format!("DROP FUNCTION {f}();"));
-        }
-        if !sql.is_empty() {
-            tx.batch_execute(&sql).map_err(db_err("removing the backup triggers"))?;
-        }
+        drop_copy_triggers(tx, &self.triggers)?;
         let mut kept = Vec::new();
         for mut b in std::mem::take(&mut self.pending) {
             b.rows = tx.query_one(&format!("SELECT count(*) FROM {}", b.backup_table), &[]).map_err(db_err("counting backed-up rows"))?.get(0);
@@ -237,19 +189,126 @@ END $phasegate$;"
                 tx.batch_execute(&format!("DROP TABLE {}", b.backup_table)).map_err(db_err("dropping an empty backup"))?;
                 continue;
             }
-            let changes: Vec<&str> = b.changes.iter().map(|c| c.as_str()).collect();
-            tx.execute(
-                "INSERT INTO phasegate_backups (run_id, version, table_name, backup_table, kind, changes, columns, key_columns, rows)
-                 VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7, $8, $9)",
-                &[&run_id, &b.version, &b.table, &b.backup_table, &b.kind.as_str(), &changes, &b.columns, &b.key_columns, &b.rows],
-            )
-            .map_err(db_err(format!("recording the backup {} in {LEDGER}", b.backup_table)))?;
+            record(tx, run_id, &b)?;
             kept.push(b);
         }
         Ok(kept)
     }
 }
 
+
+/// A free name `<table>_<run>` (then `_2`, `_3`, ...) in the backup schema,
+/// also not among `taken`.
+pub(super) fn free_name(tx: &mut impl GenericClient, relname: &str, short: &str, taken: &[Backup]) -> Result<String> {
+    let base: String = relname.chars().take(40).collect();
+    for n in 1.. {
+        let name = if n == 1 { format!("{base}_{short}") } else { format!("{base}_{short}_{n}") };
+        let exists: bool = tx
+            .query_one("SELECT to_regclass(quote_ident($1) || '.' || quote_ident($2)) IS NOT NULL", &[&SCHEMA, &name])
+            .map_err(db_err("naming a backup table"))?
+            .get(0);
+        if !exists && !taken.iter().any(|b| b.backup_table == format!("{SCHEMA}.{}", generated_ident(&name))) {
+            return Ok(name);
+        }
+    }
+    unreachable!("some name is free")
+}
+
+/// Records a backup in the `phasegate_backups` ledger.
+pub(super) fn record(tx: &mut impl GenericClient, run_id: &str, b: &Backup) -> Result<()> {
+    let changes: Vec<&str> = b.changes.iter().map(|c| c.as_str()).collect();
+    tx.execute(
+        "INSERT INTO phasegate_backups (run_id, version, table_name, backup_table, kind, changes, columns, key_columns, rows)
+         VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[&run_id, &b.version, &b.table, &b.backup_table, &b.kind.as_str(), &changes, &b.columns, &b.key_columns, &b.rows],
+    )
+    .map_err(db_err(format!("recording the backup {} in {LEDGER}", b.backup_table)))?;
+    Ok(())
+}
+
+/// `CREATE TABLE backup (LIKE source)` with the source's primary key, its
+/// user-typed columns stored as text.
+pub(super) fn create_like(tx: &mut impl GenericClient, table: &Table, qualified: &str) -> Result<()> {
+    let mut sql = format!("CREATE TABLE {qualified} (LIKE {});", table.qualified);
+    if !table.key.is_empty() {
+        sql.push_str(&format!(" ALTER TABLE {qualified} ADD PRIMARY KEY ({});", idents(&table.key, "")));
+    }
+    tx.batch_execute(&sql).map_err(db_err(format!("preparing the backup of {} ({qualified})", table.qualified)))?;
+    textify(tx, qualified)
+}
+
+/// A trigger to drop before commit: (trigger name, table, its function).
+pub(super) type CopyTrigger = (String, String, String);
+
+/// A function and statement-level AFTER triggers with transition tables that
+/// copy the old version of every row an UPDATE / DELETE of `table` changes
+/// into `qualified` (the first version of a row changed twice).
+///
+/// With `only_when`, the function copies only in transactions where the
+/// setting `phasegate.backup` has that value (a batched rollback's batches
+/// set it; everyone else's statements pass through untouched).
+pub(super) fn install_copy_triggers(tx: &mut impl GenericClient, table: &Table, qualified: &str, name: &str, short: &str, changes: &[Change], only_when: Option<&str>) -> Result<Vec<CopyTrigger>> {
+    let function = format!("{SCHEMA}.{}", generated_ident(&format!("copy_{name}")));
+    let conflict = if table.key.is_empty() { "" } else { " ON CONFLICT DO NOTHING" };
+    let copy = format!("INSERT INTO {qualified} SELECT * FROM phasegate_old{conflict};");
+    // Gated, it also counts what it saved in `phasegate.saved_<table oid>`
+    // (local to the transaction), for the batch's ledger row.
+    let body = match only_when {
+        None => copy,
+        Some(v) => format!(
+            "IF current_setting('phasegate.backup', true) = '{}' THEN
+    {copy}
+    GET DIAGNOSTICS saved = ROW_COUNT;
+    PERFORM set_config('phasegate.saved_' || TG_RELID::text,
+      (coalesce(nullif(current_setting('phasegate.saved_' || TG_RELID::text, true), ''), '0')::bigint + saved)::text, true);
+  END IF;",
+            v.replace('\'', "''")
+        ),
+    };
+    let mut sql = format!(
+        "CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $phasegate$
+DECLARE
+  saved bigint;
+BEGIN
+  {body}
+  RETURN NULL;
+END $phasegate$;"
+    );
+    let mut triggers = Vec::new();
+    for c in changes.iter().filter(|c| matches!(c, Change::Update | Change::Delete)) {
+        let (event, suffix) = if *c == Change::Update { ("UPDATE", "u") } else { ("DELETE", "d") };
+        let trigger = format!("phasegate_backup_{short}_{suffix}");
+        sql.push_str(&format!(
+            " CREATE TRIGGER {} AFTER {event} ON {} REFERENCING OLD TABLE AS phasegate_old FOR EACH STATEMENT EXECUTE FUNCTION {function}();",
+            quote_ident(&trigger),
+            table.qualified
+        ));
+        triggers.push((trigger, table.qualified.clone(), function.clone()));
+    }
+    tx.batch_execute(&sql).map_err(db_err(format!("preparing the backup of {} ({qualified})", table.qualified)))?;
+    Ok(triggers)
+}
+
+/// Drops copy triggers and their functions (DROP TRIGGER takes ACCESS
+/// EXCLUSIVE on the table, held until the caller's transaction ends: do it
+/// last before the commit).
+pub(super) fn drop_copy_triggers(tx: &mut impl GenericClient, triggers: &[CopyTrigger]) -> Result<()> {
+    let mut sql = String::new();
+    let mut functions: Vec<&str> = Vec::new();
+    for (trigger, table, function) in triggers {
+        sql.push_str(&format!("DROP TRIGGER {} ON {table};", quote_ident(trigger)));
+        if !functions.contains(&function.as_str()) {
+            functions.push(function);
+        }
+    }
+    for f in functions {
+        sql.push_str(&format!("DROP FUNCTION {f}();"));
+    }
+    if !sql.is_empty() {
+        tx.batch_execute(&sql).map_err(db_err("removing the backup triggers"))?;
+    }
+    Ok(())
+}
 
 /// Stores the backup's columns of user-defined types (enums, domains,
 /// composites, their arrays) as text: a backup must not depend on a type

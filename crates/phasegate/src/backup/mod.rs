@@ -17,7 +17,9 @@
 //! [`Session::finish`] drops the triggers, counts what was saved, drops empty
 //! backup tables and records the rest in the `phasegate_backups` ledger, all
 //! before the rollback commits: the backup exists exactly when the rollback
-//! committed. [`restore`] puts the rows back.
+//! committed. [`restore`] puts the rows back. A batched rollback's backup
+//! ([`BatchBackup`]) is taken the same way, batch by batch, each in its
+//! batch's transaction.
 
 //!
 //! Before each migration of an irreversible phase, [`keep`] does the same
@@ -28,6 +30,7 @@
 //! `targets` reads the statements, `capture` takes the backup, `restore`
 //! puts rows back; this file holds the types and the ledger queries.
 
+mod batched;
 mod capture;
 mod destroys;
 mod keep;
@@ -44,6 +47,7 @@ use serde::Serialize;
 use crate::error::{db_err, Error, Result};
 use crate::pg::quote_ident;
 
+pub use batched::BatchBackup;
 pub use capture::Session;
 pub use destroys::{destroys, Destroy, Destroys, Unkept};
 pub use keep::{discard, keep, kept_of, measure, ColumnDef, Kept, KeptStep, Size};

@@ -1,0 +1,116 @@
+//! Batched rollbacks (SPEC 7.3, 7.4, issue 13): `-- phasegate: batch N` in
+//! a rollback file walks the key one transaction per batch, backs each
+//! batch's rows up in that batch, resumes after a crash, and leaves no
+//! trigger behind.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::harness::{fixture, run, TestDb};
+
+fn step<'a>(doc: &'a serde_json::Value, version: i64) -> &'a serde_json::Value {
+    doc["steps"].as_array().unwrap().iter().find(|s| s["version"] == version).unwrap_or_else(|| panic!("no V{version} in {doc:#}"))
+}
+
+fn count(db: &TestDb, sql: &str) -> i64 {
+    db.client().query_one(sql, &[]).unwrap().get(0)
+}
+
+#[test]
+fn a_batched_rollback_backs_up_each_batch_while_the_application_writes() {
+    let db = TestDb::new("batchrb");
+    let dir = fixture("batched_rollback");
+    assert_eq!(run(&db, &dir, &["migrate"], "").code, 0);
+
+    // The application inserts events and edits existing ones the whole time.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (written, failures) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let writer = {
+        let (stop, written, failures, url) = (stop.clone(), written.clone(), failures.clone(), db.url.clone());
+        std::thread::spawn(move || {
+            let mut c = phasegate::connect(&url, "app-writer").unwrap();
+            let mut n = 0i64;
+            while !stop.load(Ordering::Relaxed) && n < 200_000 {
+                n += 1;
+                let res = if n % 2 == 0 {
+                    c.execute("INSERT INTO events (payload) VALUES ($1)", &[&format!("click:live-{n}")])
+                } else {
+                    c.execute("UPDATE events SET payload = payload WHERE id = $1", &[&(n * 7919 % 20_000 + 1)])
+                };
+                match res {
+                    Ok(_) => written.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => failures.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        })
+    };
+    let out = run(&db, &dir, &["rollback", "--phase", "1", "--yes", "--format", "json"], "");
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(written.load(Ordering::Relaxed) > 0, "the application wrote during the rollback");
+    assert_eq!(failures.load(Ordering::Relaxed), 0, "no application statement failed");
+
+    let doc = out.json();
+    let v3 = step(&doc, 3);
+    let rows = v3["rows"].as_i64().unwrap();
+    assert!(rows >= 20_000, "every baseline row reset, and the live rows the walk reached: {v3}");
+    let backups = v3["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 1, "one backup table for the whole walk: {v3}");
+    let table = backups[0]["backup_table"].as_str().unwrap();
+    // Exactly the rows the batches changed, each once, with its kind as it
+    // was; the application's own updates went through the trigger uncopied.
+    assert_eq!(backups[0]["rows"].as_i64().unwrap(), rows, "{v3}");
+    assert_eq!(count(&db, &format!("SELECT count(*) FROM {table}")), rows);
+    assert_eq!(count(&db, &format!("SELECT count(*) FROM {table} WHERE kind IS NULL")), 0);
+    assert_eq!(count(&db, &format!("SELECT count(*) FROM phasegate_backups WHERE backup_table = '{table}'")), 1);
+    // No trigger, no function and no progress row outlive the rollback.
+    assert_eq!(count(&db, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'phasegate_backup%'"), 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'phasegate_backup'"), 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM phasegate_batches"), 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM events WHERE id <= 20000 AND kind IS NOT NULL"), 0);
+
+    // The backup puts every reset kind back.
+    let run_id = doc["run_id"].as_str().unwrap();
+    let restored = run(&db, &dir, &["restore", "--run", run_id, "--yes"], "");
+    assert_eq!(restored.code, 0, "{restored:?}");
+    assert_eq!(count(&db, "SELECT count(*) FROM events WHERE id <= 20000 AND kind IS NULL"), 0);
+}
+
+#[test]
+fn a_batched_rollback_resumes_after_its_last_committed_batch() {
+    let db = TestDb::new("batchrbresume");
+    let dir = fixture("batched_rollback");
+    assert_eq!(run(&db, &dir, &["migrate"], "").code, 0);
+    // The state a crash after 6 batches of a rollback leaves: those rows
+    // reset, the walk's progress committed with them (under the rollback's
+    // own key, the version negated), V3 still recorded as applied, and the
+    // copying trigger of the dead run still on the table.
+    db.client()
+        .batch_execute(
+            "UPDATE events SET kind = NULL WHERE id <= 6000;
+             INSERT INTO phasegate_batches (version, last_key, rows_done) VALUES (-3, '6000', 6000);
+             CREATE SCHEMA IF NOT EXISTS phasegate_backup;
+             CREATE FUNCTION phasegate_backup.copy_events_deadbeef() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+             CREATE TRIGGER phasegate_backup_deadbeef_u AFTER UPDATE ON events REFERENCING OLD TABLE AS phasegate_old
+               FOR EACH STATEMENT EXECUTE FUNCTION phasegate_backup.copy_events_deadbeef();",
+        )
+        .unwrap();
+    let out = run(&db, &dir, &["rollback", "--phase", "1", "--yes", "--format", "json"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    let doc = out.json();
+    let v3 = step(&doc, 3);
+    assert_eq!(v3["rows"], 20_000, "6000 done before plus 14000 now: {v3}");
+    assert_eq!(v3["backups"][0]["rows"], 14_000, "this run backed up what it reset: {v3}");
+    let log = std::fs::read_dir(crate::harness::log_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .find(|t| t.contains(&format!("run {}", doc["run_id"].as_str().unwrap())))
+        .expect("the run's log file");
+    assert!(log.contains("V3 rollback: resuming after key 6000 (6000 rows done before)"), "{log}");
+    assert!(log.contains("V3 rollback done: 20000 rows"), "{log}");
+    assert_eq!(count(&db, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'phasegate_backup%'"), 0, "the dead run's trigger is gone too");
+    assert_eq!(count(&db, "SELECT count(*) FROM events WHERE kind IS NOT NULL"), 0);
+}
