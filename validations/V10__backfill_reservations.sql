@@ -7,6 +7,14 @@ FROM reservations r
 LEFT JOIN services s ON s.code = r.service::text
 WHERE s.id IS NULL;
 
+-- check: every_time_value_gets_a_period
+-- when: before-migrate
+-- severity: critical
+-- description: the parser of V9 with its fallback yields a period for every preferredTime in the table, or the backfill would leave rows without one (here rather than in V9, whose transaction holds SHARE ROW EXCLUSIVE on reservations from CREATE TRIGGER until it commits: a scan of the table there blocked writers for 0.6 s)
+SELECT DISTINCT "preferredTime"
+FROM reservations
+WHERE phasegate_parse_period("preferredTime", "createdAt") IS NULL;
+
 -- check: unmigrated_percent
 -- metric: percent
 -- proceed: = 0
@@ -82,10 +90,18 @@ HAVING count(DISTINCT period) > 1;
 SELECT 100.0 * count(*) FILTER (WHERE phasegate_parse_period_strict("preferredTime") IS NULL) / NULLIF(count(*), 0)
 FROM reservations;
 
+-- check: old_columns_intact_before_rollback
+-- when: before-rollback
+-- severity: critical
+-- description: service and preferredTime are set on every row; if not, old data was lost and this needs a restore from backup, not a rollback (nothing is changed)
+SELECT id, service, "preferredTime"
+FROM reservations
+WHERE service IS NULL OR "preferredTime" IS NULL;
+
 -- check: new_columns_reset
 -- when: after-rollback
 -- severity: critical
--- description: serviceId, serviceName, estimatedDuration and period are NULL again on every row the backfill could have filled; rows the application inserts during the rollback are filled by V9's sync trigger, which is still in place, so only rows created before the rollback began (now() is its transaction's start; a second's margin for inserts still committing) are checked
+-- description: serviceId, serviceName, estimatedDuration and period are NULL again on every row the backfill could have filled; rows the application inserts while the batches walk the table are filled by V9's sync trigger, which is still in place, and the walk resets those it reaches, so only rows created more than a second before this check (a margin for inserts still committing when the last batch ran) are checked
 SELECT id, "serviceId", "serviceName", "estimatedDuration", period
 FROM reservations
 WHERE "createdAt" < now() - interval '1 second'

@@ -19,13 +19,6 @@ LEFT JOIN pg_constraint c
  AND c.conrelid = 'reservations'::regclass
 WHERE c.oid IS NULL;
 
--- check: old_columns_intact
--- severity: critical
--- description: service and preferredTime are set on every row
-SELECT id, service, "preferredTime"
-FROM reservations
-WHERE service IS NULL OR "preferredTime" IS NULL;
-
 -- check: new_columns_dropped
 -- when: after-rollback
 -- description: the four new columns are gone from reservations

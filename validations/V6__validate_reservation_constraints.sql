@@ -28,3 +28,10 @@ LEFT JOIN pg_constraint c
   ON c.conname = n.conname
  AND c.conrelid = 'reservations'::regclass
 WHERE c.oid IS NULL OR c.convalidated;
+
+-- check: old_columns_intact
+-- severity: critical
+-- description: service and preferredTime are set on every row (checked here rather than in V5, whose ALTER TABLE holds ACCESS EXCLUSIVE until its transaction commits: a scan there blocks readers and writers)
+SELECT id, service, "preferredTime"
+FROM reservations
+WHERE service IS NULL OR "preferredTime" IS NULL;

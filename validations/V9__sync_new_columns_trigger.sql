@@ -43,13 +43,6 @@ FROM (VALUES
 ) AS v(raw, created_at, expected)
 WHERE phasegate_parse_period(v.raw, v.created_at) IS DISTINCT FROM v.expected;
 
--- check: every_time_value_gets_a_period
--- severity: critical
--- description: the parser with its fallback yields a period for every preferredTime in the table
-SELECT DISTINCT "preferredTime"
-FROM reservations
-WHERE phasegate_parse_period("preferredTime", "createdAt") IS NULL;
-
 -- check: sync_trigger_enabled
 -- severity: critical
 -- description: reservations_10_sync_columns is a BEFORE INSERT OR UPDATE row trigger, enabled
