@@ -32,7 +32,12 @@ const GOOD: &[&str] = &["a@one.test", "b@two.test", "c@two.test"];
 /// counted per version (empty when there is no ledger).
 fn ledger_counts(url: &str) -> BTreeMap<i32, (i64, i64)> {
     let mut c = phasegate::connect(url, "phasegate-test").expect("connect");
-    let exists: bool = c.query_one("SELECT to_regclass('refinery_schema_history') IS NOT NULL", &[]).unwrap().get(0);
+    // Both tables: a migrate creating the ledger right now has made
+    // refinery's table and not yet phasegate's.
+    let exists: bool = c
+        .query_one("SELECT to_regclass('refinery_schema_history') IS NOT NULL AND to_regclass('phasegate_applied') IS NOT NULL", &[])
+        .unwrap()
+        .get(0);
     if !exists {
         return BTreeMap::new();
     }
