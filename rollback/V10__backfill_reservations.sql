@@ -15,7 +15,7 @@ SET "serviceId" = NULL,
     "serviceName" = NULL,
     "estimatedDuration" = NULL,
     period = NULL
-WHERE id IN (
+WHERE id = ANY (ARRAY(
         SELECT id FROM reservations
         WHERE (:last_key IS NULL OR id > :last_key)
           AND ("serviceId" IS NOT NULL
@@ -23,5 +23,5 @@ WHERE id IN (
             OR "estimatedDuration" IS NOT NULL
             OR period IS NOT NULL)
         ORDER BY id
-        LIMIT :batch_size)
+        LIMIT :batch_size))
 RETURNING id;

@@ -2,7 +2,8 @@
 //! figures are comparable as ratios: fresh-database cost, verify of the
 //! clinic set end to end, the framework's overhead over `psql -f`, snapshot
 //! time on 500 tables, the batched backfill against a single UPDATE under a
-//! concurrent writer, `verify --from` against a pg_dump round trip, and a
+//! concurrent writer, the writers' wait through every phase and rollback of
+//! both shipped sets, `verify --from` against a pg_dump round trip, and a
 //! fleet of 50 databases against one.
 //! Benchmarks print figures; they never pass or fail a test suite.
 
@@ -19,6 +20,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use phasegate::{ApplyOptions, Backend, MigrationSet, Server, SnapshotOptions, Target, Ui};
 
 pub mod corpus;
+mod traffic;
 mod verify;
 
 /// One measured figure beside its target.
@@ -131,6 +133,9 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     if wanted(o, "backfill") {
         figures.extend(backfill(&server, &set, o, say)?);
     }
+    if wanted(o, "traffic") {
+        figures.extend(traffic::both(&server, o.clinic_dir, o.verify_rows, say)?);
+    }
     if wanted(o, "verify-from") {
         figures.extend(verify::from_corpus(&server, say)?);
     }
@@ -141,13 +146,13 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
 }
 
 /// A clinic database with phase 0 applied and `rows` reservations seeded, as a template.
-fn seeded_template(server: &Server, set: &MigrationSet, rows: u64, to_version: Option<i32>, label: &str) -> Result<String> {
+fn seeded_template(server: &Server, set: &MigrationSet, rows: Option<u64>, to_version: Option<i32>, label: &str) -> Result<String> {
     let name = format!("bench_tpl_{label}_{}", std::process::id());
     let url = server.create_database(&name, None)?;
     let mut c = phasegate::connect(&url, "phasegate bench")?;
     let opts = ApplyOptions { accept_review: true, ..Default::default() };
     phasegate::migrate(&mut c, set, Target::Phase(0), &opts, &mut Silent)?;
-    phasegate::seed(&mut c, set, Some(rows))?;
+    phasegate::seed(&mut c, set, rows)?;
     if let Some(v) = to_version {
         let o = phasegate::migrate(&mut c, set, Target::Version(v), &opts, &mut Silent)?;
         if let Some(e) = o.failure {
@@ -168,7 +173,7 @@ fn factory(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMut
     let last = set.phase(phase).and_then(|p| p.steps.last()).map(|s| s.version).expect("a phase has steps");
     say(&format!("factory: template at phase {phase} with {} seed rows", o.verify_rows));
     let t = Instant::now();
-    let template = seeded_template(server, set, o.verify_rows, Some(last), "factory")?;
+    let template = seeded_template(server, set, Some(o.verify_rows), Some(last), "factory")?;
     let build = ms(t.elapsed());
     let mut clones = Vec::new();
     for i in 0..20 {
@@ -199,7 +204,7 @@ fn clone_of(server: &Server, template: &str, label: &str) -> Result<(String, Str
 /// same files on clones of the same seeded database.
 fn overhead(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMut(&str)) -> Result<Figure> {
     say("overhead: phasegate migrate vs psql -f, phases 1-4");
-    let tpl = seeded_template(server, set, o.verify_rows, None, "overhead")?;
+    let tpl = seeded_template(server, set, Some(o.verify_rows), None, "overhead")?;
     let (a, url_a) = clone_of(server, &tpl, "ovh_pg")?;
     let mut c = phasegate::connect(&url_a, "phasegate bench")?;
     phasegate::acquire_lock(&mut c, Duration::ZERO)?;
@@ -331,13 +336,23 @@ fn writer(url: String, stop: Arc<AtomicBool>, max_id: i64) -> std::thread::JoinH
     })
 }
 
+/// What the clinic set's V10 does, as the one UPDATE a DBA would write
+/// without batches (a hash join of the table with services). The batched
+/// file's own text with `LIMIT ALL` would not do: its key walk hands the
+/// UPDATE an array of every id, probed one by one through the index.
+const SINGLE_UPDATE: &str = r#"UPDATE reservations r
+SET "serviceId" = s.id, "serviceName" = s.name, "estimatedDuration" = s."durationMinutes" + s."bufferMinutes",
+    period = phasegate_parse_period(r."preferredTime", r."createdAt")
+FROM services s
+WHERE r."serviceId" IS NULL AND s.code = r.service::text"#;
+
 /// The clinic set's batched backfill on `rows` reservations: batched
 /// (phasegate) and as one UPDATE, each on a clone of the same database, each
 /// with a writer.
 fn backfill(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     let v9 = set.steps().find(|s| s.forward.directives.batch.is_some()).ok_or_else(|| anyhow!("the set has no batched backfill"))?;
     say(&format!("backfill: seeding {} reservations (applied up to V{})", o.backfill_rows, v9.version - 1));
-    let tpl = seeded_template(server, set, o.backfill_rows, Some(v9.version - 1), "backfill")?;
+    let tpl = seeded_template(server, set, Some(o.backfill_rows), Some(v9.version - 1), "backfill")?;
     let batch = v9.forward.directives.batch.unwrap_or(5000);
 
     let run_one = |label: &str, batched: bool| -> Result<(f64, u64, WriterStats)> {
@@ -358,9 +373,7 @@ fn backfill(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMu
             }
             out.steps.iter().find(|s| s.version == v9.version).and_then(|s| s.rows).unwrap_or(0)
         } else {
-            let sql = v9.forward.text.replace(":batch_size", "2147483647").replace(":last_key", "NULL");
-            let st = phasegate::split_statements(&sql).into_iter().next().expect("one statement");
-            c.execute(&sql[st.start..st.end], &[]).context("single UPDATE")?
+            c.execute(SINGLE_UPDATE, &[]).context("single UPDATE")?
         };
         let secs = t.elapsed().as_secs_f64();
         stop.store(true, Ordering::Relaxed);

@@ -147,7 +147,8 @@ Exit 5 when a rollback does not restore the prior state (schema or rows).")]
     #[command(after_help = "Examples:
   phasegate bench                         every benchmark (several minutes; needs Docker, psql, pg_dump)
   phasegate bench --only backfill --backfill-rows 1000000
-  phasegate bench --only fresh-db --only snapshot")]
+  phasegate bench --only fresh-db --only snapshot
+  phasegate bench --only traffic          writers' max wait through every phase and rollback of both sets")]
     Bench(BenchArgs),
     /// Start a disposable PostgreSQL, migrate the set with its seed data, print the decision table
     #[command(after_help = "Example:\n  phasegate demo                          needs Docker (PHASEGATE_PG_IMAGE names the image)")]
@@ -614,13 +615,13 @@ pub struct VerifyArgs {
 pub struct BenchArgs {
     #[command(flatten)]
     pub set: SetArgs,
-    /// Run only these: fresh-db, factory, verify, overhead, snapshot, backfill, verify-from, fleet
-    #[arg(long)]
+    /// Run only these (repeatable)
+    #[arg(long, value_parser = ["fresh-db", "factory", "verify", "overhead", "snapshot", "backfill", "traffic", "verify-from", "fleet"])]
     pub only: Vec<String>,
     /// Reservations for the backfill benchmark
     #[arg(long, default_value_t = 1_000_000)]
     pub backfill_rows: u64,
-    /// Reservations for the verify and overhead benchmarks
+    /// Reservations for the verify, overhead, factory and traffic benchmarks
     #[arg(long, default_value_t = 100_000)]
     pub verify_rows: u64,
     /// Where the JSON results go

@@ -11,10 +11,10 @@
 UPDATE api_keys
 SET branch_id = NULL,
     scope = 'tenant'
-WHERE id IN (
+WHERE id = ANY (ARRAY(
         SELECT id FROM api_keys
         WHERE (:last_key IS NULL OR id > :last_key)
           AND (scope <> 'tenant' OR branch_id IS NOT NULL)
         ORDER BY id
-        LIMIT :batch_size)
+        LIMIT :batch_size))
 RETURNING id;

@@ -122,7 +122,7 @@ pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, ui: 
         let (n, next_key) = if keyset {
             // The largest key by the key type's own order (there is no
             // max(uuid), and text would put 9 after 10).
-            let q = format!("WITH phasegate_batch AS ({sql}) SELECT (SELECT count(*) FROM phasegate_batch)::bigint, (SELECT k::text FROM phasegate_batch AS t(k) ORDER BY k DESC LIMIT 1)");
+            let q = format!("WITH phasegate_batch AS ({sql}) SELECT (SELECT count(*) FROM phasegate_batch)::bigint, (SELECT t.k::text FROM phasegate_batch AS t(k) ORDER BY t.k DESC LIMIT 1)");
             let row = tx.query_one(q.as_str(), &[]).map_err(err)?;
             (row.get::<_, i64>(0) as u64, row.get::<_, Option<String>>(1))
         } else {
@@ -171,5 +171,7 @@ mod tests {
         assert_eq!(batch_sql(t, 500, None).matches("NULL IS NULL").count(), 1);
         assert_eq!(key_literal(Some("o'k")), "'o''k'");
         assert!(remaining_count_sql("UPDATE t SET x = 1", None).is_none());
+        let array = "UPDATE t SET x = 1 WHERE id = ANY (ARRAY(SELECT id FROM t WHERE id > :last_key ORDER BY id LIMIT :batch_size)) RETURNING id";
+        assert_eq!(remaining_count_sql(array, Some("7")).unwrap(), "SELECT count(*) FROM (SELECT id FROM t WHERE id > 7 ORDER BY id) phasegate_remaining");
     }
 }

@@ -40,7 +40,7 @@ pub(super) fn findings(phase: &Phase, file: &SqlFile, rollback: bool, created: &
                         "unbatched-update",
                         Severity::Warning,
                         format!("this UPDATE can change every row of `{table}` in one transaction, holding their row locks until it commits"),
-                        "make it a batched backfill: `-- phasegate: batch 5000` and `UPDATE ... WHERE id IN (SELECT id ... LIMIT :batch_size)`".into(),
+                        "make it a batched backfill: `-- phasegate: batch 5000` and `UPDATE ... WHERE id = ANY (ARRAY(SELECT id ... LIMIT :batch_size))`".into(),
                     );
                 }
             }

@@ -1,0 +1,176 @@
+//! The writers' wait through every phase and every rollback of both
+//! shipped sets (SPEC 10: under 100 ms each, on the 100k-row seed): two
+//! application writers and a reader run against a seeded clone while the
+//! engine migrates phase by phase, rolls every reversible phase back, and
+//! (clinic) enters the irreversible cleanup with only the new application
+//! version writing. Each writer statement is timed and tagged with the stage
+//! it ran in; a stage's figure is its writers' max wait.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use phasegate::{ApplyOptions, MigrationSet, Server, Target};
+
+use super::{figure, ms, percentile, seeded_template, Figure, Silent};
+
+/// What the writers share with the driver.
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    /// 0: between stages; otherwise the index of the stage running.
+    stage: AtomicUsize,
+    /// The cleanup phase is next: the old application version is retired.
+    new_app_only: AtomicBool,
+}
+
+/// One writer statement: its stage, its wait, whether it failed.
+type Sample = (usize, f64, bool);
+
+/// The statements one writer runs, by application version.
+struct Workload {
+    /// The table whose rows the figure counts.
+    table: &'static str,
+    /// What the old version's writers run (`$1`: a small number).
+    old: &'static [&'static str],
+    /// What the new version's writers run once the old one is retired.
+    new: &'static [&'static str],
+}
+
+const CLINIC: Workload = Workload {
+    table: "reservations",
+    old: &[
+        "INSERT INTO reservations (\"patientName\", phone, \"birthDate\", gender, \"treatmentType\", service, \"preferredDate\", \"preferredTime\")
+         VALUES ('벤치', '010-0000-0000', '1990-01-01', 'FEMALE', 'FIRST_VISIT', 'SKIN_CARE', current_date + 30, '2:30 PM')",
+        "UPDATE reservations SET status = 'CONFIRMED' WHERE id = (SELECT max(id) FROM reservations) - $1::int",
+    ],
+    new: &[
+        "INSERT INTO reservations (\"patientName\", phone, \"birthDate\", gender, \"treatmentType\", \"serviceId\", \"serviceName\", \"estimatedDuration\", period, \"preferredDate\")
+         SELECT '벤치', '010-1111-1111', '1985-05-05', 'MALE', 'FOLLOW_UP', s.id, s.name, s.\"durationMinutes\" + s.\"bufferMinutes\", 'MORNING', current_date + 30
+         FROM services s WHERE s.code = 'SKIN_CARE'",
+        "UPDATE reservations SET status = 'CONFIRMED' WHERE id = (SELECT max(id) FROM reservations) - $1::int",
+    ],
+};
+
+const TENANT_KEYS: Workload = Workload {
+    table: "api_keys",
+    old: &[
+        "UPDATE api_keys SET last_used_at = now() WHERE id = (SELECT id FROM api_keys ORDER BY id OFFSET $1::int % 1000 LIMIT 1)",
+        "INSERT INTO leads (tenant_id, full_name, phone, source) SELECT id, 'Bench Lead', '555-0100', 'api' FROM tenants ORDER BY id OFFSET $1::int % 1000 LIMIT 1",
+    ],
+    new: &[],
+};
+
+fn writer(url: String, w: &'static Workload, shared: Arc<Shared>, seed: i32) -> std::thread::JoinHandle<Vec<Sample>> {
+    std::thread::spawn(move || {
+        let mut samples = Vec::new();
+        let Ok(mut c) = phasegate::connect(&url, "bench writer") else { return vec![(0, 0.0, true)] };
+        let mut n = seed;
+        while !shared.stop.load(Ordering::Relaxed) {
+            let sqls = if shared.new_app_only.load(Ordering::Relaxed) { w.new } else { w.old };
+            for sql in sqls {
+                n = n.wrapping_mul(1_103_515_245).wrapping_add(12345) & 0x7fff;
+                let stage = shared.stage.load(Ordering::Relaxed);
+                let t = Instant::now();
+                let r = if sql.contains("$1") { c.execute(*sql, &[&(n % 50)]) } else { c.execute(*sql, &[]) };
+                samples.push((stage, ms(t.elapsed()), r.is_err()));
+            }
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        samples
+    })
+}
+
+/// Every phase forward, every reversible phase back, every phase forward
+/// again, then (when the set has one) the irreversible phase with only the
+/// new version writing; `names` gets the stages' names, in order.
+fn drive(c: &mut postgres::Client, set: &MigrationSet, shared: &Shared, names: &mut Vec<String>) -> Result<()> {
+    let opts = ApplyOptions { accept_review: true, ..Default::default() };
+    let reversible: Vec<u32> = set.phases.iter().filter(|p| p.reversible).map(|p| p.id).collect();
+    let mut stage = |name: String, f: &mut dyn FnMut(&mut postgres::Client) -> Result<phasegate::RunOutcome>| -> Result<()> {
+        names.push(name.clone());
+        shared.stage.store(names.len() - 1, Ordering::Relaxed);
+        let out = f(c);
+        shared.stage.store(0, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(100));
+        let out = out?;
+        if let Some(e) = out.failure {
+            return Err(anyhow::Error::from(e).context(name));
+        }
+        Ok(())
+    };
+    for round in ["", " again"] {
+        for &p in &reversible {
+            stage(format!("migrate phase {p}{round}"), &mut |c| Ok(phasegate::migrate(c, set, Target::Phase(p), &opts, &mut Silent)?))?;
+        }
+        if round.is_empty() {
+            for &p in reversible.iter().rev() {
+                stage(format!("rollback phase {p}"), &mut |c| Ok(phasegate::rollback(c, set, p, &opts, &mut Silent)?))?;
+            }
+        }
+    }
+    if let Some(last) = set.phases.iter().filter(|p| !p.reversible && !p.baseline).map(|p| p.id).max() {
+        shared.new_app_only.store(true, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(100));
+        stage(format!("migrate phase {last} (new version only)"), &mut |c| Ok(phasegate::migrate(c, set, Target::Phase(last), &opts, &mut Silent)?))?;
+    }
+    Ok(())
+}
+
+/// One shipped set under traffic; `rows` seeds it (None: the seed's own size).
+fn one(server: &Server, dir: &Path, label: &str, rows: Option<u64>, w: &'static Workload, say: &mut dyn FnMut(&str)) -> Result<Figure> {
+    let set = phasegate::load_set(dir)?;
+    let seed_phase = set.seed.as_ref().map(|s| s.after_phase).unwrap_or(0);
+    let last_seed_version = set.phase(seed_phase).and_then(|p| p.steps.last()).map(|s| s.version);
+    say(&format!("traffic: {label}: seeding"));
+    let key = label.replace(' ', "_");
+    let tpl = seeded_template(server, &set, rows, last_seed_version, &format!("traffic_{key}"))?;
+    let name = format!("bench_traffic_{key}_{}", std::process::id());
+    let url = server.create_database(&name, Some(&tpl))?;
+    let seeded: i64 = {
+        let mut c = phasegate::connect(&url, "phasegate bench")?;
+        c.query_one(&format!("SELECT count(*) FROM {}", w.table), &[]).context("counting seeded rows")?.get(0)
+    };
+    let shared = Arc::new(Shared::default());
+    let writers: Vec<_> = (0..2).map(|i| writer(url.clone(), w, shared.clone(), 7 + i)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut names = vec!["between stages".to_string()];
+    say(&format!("traffic: {label}: every phase and rollback"));
+    let mut c = phasegate::connect(&url, "phasegate bench")?;
+    phasegate::acquire_lock(&mut c, Duration::ZERO)?;
+    let driven = drive(&mut c, &set, &shared, &mut names);
+    shared.stop.store(true, Ordering::Relaxed);
+    let samples: Vec<Sample> = writers.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect();
+    drop(c);
+    server.drop_database(&name)?;
+    server.drop_database(&tpl)?;
+    driven?;
+    let mut stages = Vec::new();
+    let mut worst = 0.0f64;
+    for (i, n) in names.iter().enumerate().skip(1) {
+        let waits: Vec<f64> = samples.iter().filter(|s| s.0 == i).map(|s| s.1).collect();
+        let max = percentile(waits.clone(), 1.0);
+        worst = worst.max(max);
+        stages.push(serde_json::json!({"stage": n, "statements": waits.len(), "p50_ms": percentile(waits.clone(), 0.5), "p99_ms": percentile(waits, 0.99), "max_ms": max}));
+    }
+    let errors = samples.iter().filter(|s| s.2).count();
+    let text: Vec<String> = stages.iter().map(|s| format!("{} {:.0}", s["stage"].as_str().unwrap_or(""), s["max_ms"].as_f64().unwrap_or(0.0))).collect();
+    Ok(figure(
+        &format!("writers' max wait per phase and rollback, {label} ({seeded} rows)"),
+        format!("{errors} errors; worst {worst:.0} ms; max ms per stage: {}", text.join(", ")),
+        "< 100 ms in every stage, 0 errors",
+        Some(worst < 100.0 && errors == 0 && !samples.is_empty()),
+        serde_json::json!({"rows": seeded, "errors": errors, "worst_ms": worst, "stages": stages}),
+    ))
+}
+
+/// Both shipped sets: the clinic set on `rows` reservations, the tenant
+/// keys set on its seed's own size.
+pub(super) fn both(server: &Server, clinic: &Path, rows: u64, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
+    Ok(vec![
+        one(server, clinic, "clinic set", Some(rows), &CLINIC, say)?,
+        one(server, &clinic.join("examples/tenant-keys"), "tenant keys set", None, &TENANT_KEYS, say)?,
+    ])
+}
