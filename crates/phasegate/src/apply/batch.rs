@@ -9,6 +9,7 @@ use postgres::Client;
 
 use super::exec::{run_checks, timeouts_sql, Attempt};
 use super::forward::record_after_outside;
+use super::replica::ReplicaGate;
 use super::Options;
 use crate::check::{self, Verdict, When};
 use crate::error::{db_err, Error, Location, Result};
@@ -88,7 +89,9 @@ pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: 
     let started = Instant::now();
     let mut last_line = Instant::now();
     let mut this_run = 0u64;
+    let mut gate = ReplicaGate::new(step.version, &label, opts.max_replica_lag);
     loop {
+        gate.wait(client, ui)?;
         let sql = batch_sql(&template, batch, key.as_deref());
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
         tx.batch_execute(&timeouts_sql(&file.directives, opts, true)).map_err(db_err("setting timeouts"))?;
