@@ -20,6 +20,7 @@ mod harness;
 mod health;
 mod lint;
 mod recover;
+mod replica;
 mod safety;
 mod secrets;
 mod tenant_keys;

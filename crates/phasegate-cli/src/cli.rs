@@ -47,6 +47,8 @@ pub enum Command {
   phasegate migrate --max-backup-rows 50000000
                                        allow a bigger copy of what an irreversible phase drops
   phasegate migrate --no-backup        keep nothing before an irreversible phase (recover impossible)
+  phasegate migrate --max-replica-lag 5s
+                                       backfill batches wait while a replica lags over 5s
   phasegate migrate --fleet fleet.toml --phase 1
                                        every database of the fleet, group by group, canary first
 
@@ -60,6 +62,8 @@ Before each migration of an irreversible phase, what it drops is kept (its size 
   phasegate rollback --phase 2 --yes   for scripts
   phasegate rollback --phase 2 --no-backup
                                        skip the backup of changed rows (recorded in the audit row)
+  phasegate rollback --phase 2 --max-replica-lag 5s
+                                       batched rollbacks wait for replicas lagging over 5s
   phasegate rollback --phase 2 --fleet fleet.toml --yes
                                        every database of the fleet, group by group
 
@@ -287,6 +291,22 @@ pub struct TimeoutArgs {
     pub lock_wait: std::time::Duration,
 }
 
+/// `--max-replica-lag`: replica awareness for batched backfills (migrate, rollback).
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ReplicaArgs {
+    /// Before each batch of a batched backfill, wait while a streaming replica of this server lags more
+    /// than this (read on the primary from pg_stat_replication; needs pg_monitor), e.g. 5s; off by default
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_replica_lag: Option<std::time::Duration>,
+}
+
+impl ReplicaArgs {
+    /// The flag as the audit row records it (nothing when off).
+    pub fn audit_args(&self) -> Vec<String> {
+        self.max_replica_lag.map(|d| vec!["--max-replica-lag".into(), format!("{}ms", d.as_millis())]).unwrap_or_default()
+    }
+}
+
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     phasegate::parse_duration(s)
 }
@@ -318,6 +338,8 @@ pub struct MigrateArgs {
     /// Refuse an irreversible phase whose kept data would exceed this many rows
     #[arg(long, value_name = "N", default_value_t = phasegate::DEFAULT_MAX_BACKUP_ROWS)]
     pub max_backup_rows: u64,
+    #[command(flatten)]
+    pub replica: ReplicaArgs,
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
 }
@@ -357,6 +379,8 @@ pub struct RollbackArgs {
     /// Do not back up the rows the rollback changes
     #[arg(long)]
     pub no_backup: bool,
+    #[command(flatten)]
+    pub replica: ReplicaArgs,
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
 }

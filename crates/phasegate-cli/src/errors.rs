@@ -33,6 +33,7 @@ pub fn render(e: &anyhow::Error, bin: &str) -> String {
             format!("; name the layout: {bin} verify --from LAYOUT DIR ({})", phasegate::Layout::ALL.map(|l| l.name()).join(", "))
         }
         Error::MissingPlaceholder { name, .. } => format!("; give it a value with --placeholder {name}=VALUE"),
+        Error::ReplicaLagHidden { .. } => ", or run without --max-replica-lag".to_string(),
         _ => String::new(),
     };
     one_line(&format!("{err}{hint}"))

@@ -195,6 +195,12 @@ pub enum Error {
     #[error("{at}: discovery query: {message}")]
     Discovery { at: Location, message: String },
 
+    /// A replica lag limit was given but the role may not read the
+    /// replicas' positions in pg_stat_replication (PostgreSQL shows them
+    /// only to superusers and members of pg_read_all_stats / pg_monitor).
+    #[error("role {role} cannot read the replicas' positions in pg_stat_replication, so it cannot wait for lagging replicas: grant it pg_monitor (GRANT pg_monitor TO {role})")]
+    ReplicaLagHidden { role: String },
+
     /// A database (found by the discovery query) that no group lists or matches.
     #[error("{}: database {database} belongs to no group; list it in a group, or end with a group that has match = \"*\"", display_path(file))]
     FleetUngrouped { file: PathBuf, database: String },

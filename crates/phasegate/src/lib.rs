@@ -63,6 +63,8 @@ pub use backup::{
     Stage as RecoveryStage, TableRecovery, Unkept,
 };
 pub use ui::{BatchProgress, Confirming, Quiet, Ui};
+// How far behind a replica is (a backfill waiting for it says so).
+pub use apply::ReplicaLag;
 
 // The ledger and the audit log.
 pub use ledger::{

@@ -3,6 +3,9 @@
 //! CLI, a test, an adopter's tool) decides what a line, a check result or a
 //! backfill's progress looks like.
 
+use std::time::Duration;
+
+use crate::apply::ReplicaLag;
 use crate::check::CheckResult;
 use crate::fleet::Event as FleetEvent;
 
@@ -14,6 +17,11 @@ pub enum BatchProgress<'a> {
     Started { version: i32, label: &'a str, total: Option<u64>, done: u64 },
     /// A batch committed `rows` more rows.
     Advanced { version: i32, rows: u64 },
+    /// The next batch waits: `replica` (the one lagging most) lags `lag`,
+    /// more than `limit`. Sent at every poll while the wait lasts.
+    Waiting { version: i32, replica: &'a str, lag: ReplicaLag, limit: Duration },
+    /// The wait is over after `waited`; the next batch runs.
+    Waited { version: i32, waited: Duration },
     /// The walk is over (finished, or stopped by an error).
     Finished { version: i32 },
 }

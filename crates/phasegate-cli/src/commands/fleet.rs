@@ -12,7 +12,7 @@ use anyhow::anyhow;
 use serde::Serialize;
 
 use super::{apply_options, failed, json, log_dir, Ctx, Report, Run};
-use crate::cli::{ConnectArgs, MigrateArgs, RollbackArgs, StatusArgs, TimeoutArgs, ValidateArgs};
+use crate::cli::{ConnectArgs, MigrateArgs, ReplicaArgs, RollbackArgs, StatusArgs, TimeoutArgs, ValidateArgs};
 use crate::report::Style;
 use phasegate::{
     ApplyOptions, CheckResult, FleetCommand, FleetDbReport, FleetDbState, FleetEvent, FleetHaltReason, FleetOutcome, MigrationSet, PhaseState,
@@ -55,6 +55,13 @@ impl Op<'_> {
     fn changes(&self) -> bool {
         matches!(self, Op::Migrate(_) | Op::Rollback(_))
     }
+    fn replica(&self) -> Option<&ReplicaArgs> {
+        match self {
+            Op::Migrate(a) => Some(&a.replica),
+            Op::Rollback(a) => Some(&a.replica),
+            Op::Validate(_) | Op::Status(_) => None,
+        }
+    }
     fn timeouts(&self) -> Option<&TimeoutArgs> {
         match self {
             Op::Migrate(a) => Some(&a.timeouts),
@@ -84,6 +91,9 @@ pub fn run(op: Op, file: &Path, ctx: &mut Ctx) -> i32 {
     run.args = vec!["--fleet".into(), phasegate::display_path(file)];
     if matches!(&op, Op::Rollback(a) if a.no_backup) {
         run.args.push("--no-backup".into());
+    }
+    if let Some(r) = op.replica() {
+        run.args.extend(r.audit_args());
     }
     let report = body(&op, file, &mut run);
     run.finish(report)
@@ -117,6 +127,7 @@ fn body(op: &Op, file: &Path, run: &mut Run) -> Report {
         None => ApplyOptions::default(),
     };
     apply.backup = !matches!(op, Op::Rollback(a) if a.no_backup);
+    apply.max_replica_lag = op.replica().and_then(|r| r.max_replica_lag);
     let fleet_run = run.run_id.clone();
     let audit = audit_fn(op, run, &fleet_run);
     let opts = phasegate::FleetOptions {

@@ -19,6 +19,7 @@ pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> i32 {
     if a.max_backup_rows != phasegate::DEFAULT_MAX_BACKUP_ROWS {
         run.args.extend(["--max-backup-rows".into(), a.max_backup_rows.to_string()]);
     }
+    run.args.extend(a.replica.audit_args());
     let report = body(&a, &mut run);
     run.finish(report)
 }
@@ -44,6 +45,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
     let mut opts = apply_options(&a.timeouts, a.accept_review, &run.run_id, a.connect.url());
     opts.backup = !a.no_backup;
     opts.max_backup_rows = a.max_backup_rows;
+    opts.max_replica_lag = a.replica.max_replica_lag;
     if let Err(e) = run.connect(&a.connect, Some(a.timeouts.lock_wait)) {
         return failed(e);
     }

@@ -261,8 +261,8 @@ pub struct Run<'c, 'a, 'b> {
     pub audit: bool,
     /// Options worth recording in the audit row (e.g. `--no-backup`).
     pub args: Vec<String>,
-    /// The progress bar of a running backfill.
-    bar: Option<indicatif::ProgressBar>,
+    /// The progress bar of a running backfill, and its label.
+    bar: Option<(indicatif::ProgressBar, String)>,
 }
 
 impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
@@ -493,15 +493,25 @@ impl Ui for Run<'_, '_, '_> {
                 bar.set_message(label.to_string());
                 bar.set_position(done);
                 bar.reset_eta();
-                self.bar = Some(bar);
+                self.bar = Some((bar, label.to_string()));
             }
             BatchProgress::Advanced { rows, .. } => {
-                if let Some(b) = &self.bar {
+                if let Some((b, _)) = &self.bar {
                     b.inc(rows);
                 }
             }
+            BatchProgress::Waiting { replica, lag, limit, .. } => {
+                if let Some((b, label)) = &self.bar {
+                    b.set_message(format!("{label} waiting for replica {replica} · lag {lag}, limit {limit:?}"));
+                }
+            }
+            BatchProgress::Waited { .. } => {
+                if let Some((b, label)) = &self.bar {
+                    b.set_message(label.clone());
+                }
+            }
             BatchProgress::Finished { .. } => {
-                if let Some(b) = self.bar.take() {
+                if let Some((b, _)) = self.bar.take() {
                     b.finish_and_clear();
                 }
             }
@@ -521,6 +531,7 @@ pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str, url: &s
         monitor_url: Some(url.to_string()),
         backup: true,
         max_backup_rows: phasegate::DEFAULT_MAX_BACKUP_ROWS,
+        max_replica_lag: None,
     }
 }
 

@@ -10,6 +10,7 @@ use postgres::Client;
 
 use super::exec::{run_checks, timeouts_sql, Attempt};
 use super::forward::record_after_outside;
+use super::replica::ReplicaGate;
 use super::Options;
 use crate::backup::BatchBackup;
 use crate::check::{self, Verdict, When};
@@ -111,7 +112,9 @@ pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, ui: 
     let started = Instant::now();
     let mut last_line = Instant::now();
     let mut this_run = 0u64;
+    let mut gate = ReplicaGate::new(walk.version, label, opts.max_replica_lag);
     loop {
+        gate.wait(client, ui)?;
         let sql = batch_sql(&template, walk.batch, key.as_deref());
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
         tx.batch_execute(&timeouts_sql(&file.directives, opts, true)).map_err(db_err("setting timeouts"))?;

@@ -6,7 +6,8 @@
 //! This file is the orchestration (which steps, in which order, where a run
 //! stops); `forward` and `reverse` run one step, `exec` holds what both
 //! share (a file's statements, checks, timeouts), `retry` the lock-timeout
-//! retries, `batch` batched backfills and `validate` read-only checks.
+//! retries, `batch` batched backfills (`replica`: the gate before each
+//! batch that waits for lagging replicas) and `validate` read-only checks.
 //!
 //! The caller holds the migration lock (see `db::acquire_lock`) for the
 //! whole run; nothing here takes it.
@@ -15,6 +16,7 @@ mod batch;
 mod exec;
 mod forward;
 mod recover;
+mod replica;
 mod retry;
 mod reverse;
 mod validate;
@@ -39,6 +41,7 @@ pub(crate) use exec::{exec_file, run_checks, timeouts_sql};
 #[cfg(test)]
 pub(crate) use forward::concurrent_index_name;
 pub use recover::{human_bytes, keeps as keeps_what_it_destroys, measure_phase, plan_recovery, recover, Recovery, RecoveryOutcome};
+pub use replica::Lag as ReplicaLag;
 pub use validate::{current_phase, validate, validate_applied};
 
 /// How a run treats timeouts and REVIEW verdicts.
@@ -62,6 +65,10 @@ pub struct Options {
     pub backup: bool,
     /// Refuse an irreversible phase whose kept data would exceed this many rows.
     pub max_backup_rows: u64,
+    /// Before each batch of a batched backfill, wait while a streaming
+    /// replica lags more than this ([`ReplicaGate`]); `None` (the default):
+    /// never wait.
+    pub max_replica_lag: Option<Duration>,
 }
 
 /// The default of [`Options::max_backup_rows`]: generous (ten million rows).
@@ -78,6 +85,7 @@ impl Default for Options {
             monitor_url: None,
             backup: true,
             max_backup_rows: DEFAULT_MAX_BACKUP_ROWS,
+            max_replica_lag: None,
         }
     }
 }
