@@ -50,6 +50,8 @@ pub enum Command {
   phasegate migrate --max-backup-rows 50000000
                                        allow a bigger copy of what an irreversible phase drops
   phasegate migrate --no-backup        keep nothing before an irreversible phase (recover impossible)
+  phasegate migrate --max-lock-hold 100ms
+                                       REVIEW when a statement holds a lock that blocks writers longer
   phasegate migrate --fleet fleet.toml --phase 1
                                        every database of the fleet, group by group, canary first
 
@@ -63,6 +65,8 @@ Before each migration of an irreversible phase, what it drops is kept (its size 
   phasegate rollback --phase 2 --yes   for scripts
   phasegate rollback --phase 2 --no-backup
                                        skip the backup of changed rows (recorded in the audit row)
+  phasegate rollback --phase 2 --max-lock-hold 100ms
+                                       REVIEW when a statement holds a lock that blocks writers longer
   phasegate rollback --phase 2 --fleet fleet.toml --yes
                                        every database of the fleet, group by group
 
@@ -143,6 +147,7 @@ Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors found or th
   phasegate verify --from flyway sql --placeholder schema=app  Flyway ${schema} placeholders
   phasegate verify --from files migrations       pairs like V0001.Initial_Schema.up.sql / .down.sql
   phasegate verify --junit target/verify.xml     a JUnit report for CI
+  phasegate verify --max-lock-hold 100ms         REVIEW when a lock that blocks writers is held longer
 
 Exit 5 when a rollback does not restore the prior state (schema or rows).")]
     Verify(VerifyArgs),
@@ -293,6 +298,15 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     phasegate::parse_duration(s)
 }
 
+/// `--max-lock-hold` (migrate, rollback, verify).
+#[derive(Debug, Clone, ClapArgs)]
+pub struct LockHoldArgs {
+    /// REVIEW when a statement holds a lock that blocks writers (SHARE or stronger) longer than this,
+    /// naming its file and line (every statement's locks are recorded either way)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_lock_hold: Option<std::time::Duration>,
+}
+
 #[derive(Debug, Clone, ClapArgs)]
 pub struct MigrateArgs {
     #[command(flatten)]
@@ -314,6 +328,8 @@ pub struct MigrateArgs {
     /// Continue past a phase whose verdict is REVIEW
     #[arg(long)]
     pub accept_review: bool,
+    #[command(flatten)]
+    pub locks: LockHoldArgs,
     /// Do not keep what an irreversible phase destroys (recorded in the audit row; recover becomes impossible)
     #[arg(long)]
     pub no_backup: bool,
@@ -356,6 +372,8 @@ pub struct RollbackArgs {
     /// Do not ask for confirmation
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub locks: LockHoldArgs,
     /// Do not back up the rows the rollback changes
     #[arg(long)]
     pub no_backup: bool,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, ValueEnum};
 
-use super::SetArgs;
+use super::{LockHoldArgs, SetArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackendArg {
@@ -108,6 +108,8 @@ pub struct VerifyArgs {
     /// A column-order-only difference fails (it is a warning otherwise)
     #[arg(long)]
     pub strict: bool,
+    #[command(flatten)]
+    pub locks: LockHoldArgs,
     /// Write a JUnit XML report here
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,

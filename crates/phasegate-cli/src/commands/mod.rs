@@ -521,6 +521,7 @@ pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str, url: &s
         monitor_url: Some(url.to_string()),
         backup: true,
         max_backup_rows: phasegate::DEFAULT_MAX_BACKUP_ROWS,
+        max_lock_hold: None,
     }
 }
 

@@ -13,6 +13,8 @@ use super::Options;
 use crate::check::{self, Verdict, When};
 use crate::error::{db_err, Error, Location, Result};
 use crate::ledger;
+use crate::locks::trace::Tracer;
+use crate::locks::Source;
 use crate::set::Step;
 use crate::ui::{BatchProgress, Ui};
 
@@ -63,7 +65,7 @@ fn remaining_count_sql(template: &str, key: Option<&str>) -> Option<String> {
 /// the previous one returned). Each batch records its progress in
 /// `phasegate_batches` in its own transaction, so a rerun after a crash or
 /// Ctrl-C resumes after the last committed batch.
-pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
+pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
     let checks = run_checks(client, step.version, step.checks_when(When::BeforeMigrate), ui)?;
     if check::worst(&checks) == Verdict::Rollback {
         return Ok(Attempt::new(checks, None, false));
@@ -93,13 +95,17 @@ pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: 
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
         tx.batch_execute(&timeouts_sql(&file.directives, opts, true)).map_err(db_err("setting timeouts"))?;
         let err = |e: postgres::Error| crate::error::statement_error(&file.path, &file.text, st.start, st.line, &e);
-        let (n, next_key) = if keyset {
-            let q = format!("WITH phasegate_batch AS ({sql}) SELECT count(*)::bigint, max(k)::text FROM phasegate_batch AS t(k)");
-            let row = tx.query_one(q.as_str(), &[]).map_err(err)?;
-            (row.get::<_, i64>(0) as u64, row.get::<_, Option<String>>(1))
-        } else {
-            (tx.execute(sql.as_str(), &[]).map_err(err)?, None)
-        };
+        // Each batch is a transaction of its own: its locks end with it.
+        tracer.begin_fresh();
+        let (n, next_key) = tracer.statement(Source::new(&file.path, &template, st.line), || -> Result<_> {
+            if keyset {
+                let q = format!("WITH phasegate_batch AS ({sql}) SELECT count(*)::bigint, max(k)::text FROM phasegate_batch AS t(k)");
+                let row = tx.query_one(q.as_str(), &[]).map_err(err)?;
+                Ok((row.get::<_, i64>(0) as u64, row.get::<_, Option<String>>(1)))
+            } else {
+                Ok((tx.execute(sql.as_str(), &[]).map_err(err)?, None))
+            }
+        })?;
         if n > 0 {
             if next_key.is_some() {
                 key = next_key;
@@ -109,6 +115,7 @@ pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: 
             ledger::record_batch(&mut tx, step.version, key.as_deref(), done as i64)?;
         }
         tx.commit().map_err(db_err("committing a batch"))?;
+        tracer.end();
         ui.batch(BatchProgress::Advanced { version: step.version, rows: n });
         if n == 0 {
             break;
@@ -123,7 +130,7 @@ pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: 
     ui.batch(BatchProgress::Finished { version: step.version });
     let rate = this_run as f64 / started.elapsed().as_secs_f64().max(1e-3);
     ui.progress(&format!("    V{} backfill done: {done} rows in {:.1}s ({rate:.0} rows/s)", step.version, started.elapsed().as_secs_f64()));
-    record_after_outside(client, step, checks, Some(done), opts, ui)
+    record_after_outside(client, step, checks, Some(done), opts, tracer, ui)
 }
 
 #[cfg(test)]

@@ -14,22 +14,27 @@ use crate::backup::{self, Backup};
 use crate::check::{self, Check, Verdict, When};
 use crate::error::{db_err, display_path, Error, Result};
 use crate::ledger::{self, Applied};
+use crate::locks::trace::Tracer;
+use crate::locks::Source;
 use crate::set::{SqlFile, Step};
 use crate::ui::Ui;
 
 /// Runs rollback SQL (in a transaction unless the file says otherwise).
-pub(super) fn run_rollback_sql(client: &mut Client, file: &SqlFile, text: &str, opts: &Options) -> Result<()> {
+pub(super) fn run_rollback_sql(client: &mut Client, file: &SqlFile, text: &str, opts: &Options, tracer: &mut Tracer) -> Result<()> {
     let f = SqlFile { path: file.path.clone(), text: text.to_string(), directives: file.directives.clone() };
     if f.directives.no_transaction {
         client.batch_execute(&timeouts_sql(&f.directives, opts, false)).map_err(db_err("setting timeouts"))?;
-        let r = exec_file(client, &f);
+        let r = exec_file(client, &f, tracer);
         client.batch_execute(RESET_TIMEOUTS).map_err(db_err("resetting timeouts"))?;
         r
     } else {
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
         tx.batch_execute(&timeouts_sql(&f.directives, opts, true)).map_err(db_err("setting timeouts"))?;
-        exec_file(&mut tx, &f)?;
-        tx.commit().map_err(db_err("committing"))
+        tracer.begin_fresh();
+        exec_file(&mut tx, &f, tracer)?;
+        let r = tx.commit().map_err(db_err("committing"));
+        tracer.end();
+        r
     }
 }
 
@@ -55,7 +60,7 @@ fn stored_rollback(step: &Step, a: &Applied, ui: &mut dyn Ui) -> Result<(SqlFile
     Ok((directives, checks))
 }
 
-pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts: &Options, watch: &Watch, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
+pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts: &Options, watch: &Watch, tracer: &mut Tracer, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
     let started = Instant::now();
     ui.progress(&format!("  rollback V{} {}", step.version, step.name));
     let what = format!("rollback V{}", step.version);
@@ -79,7 +84,7 @@ pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts:
                 tx.commit().map_err(db_err("committing the backup"))?;
                 report_backups(ui, &backups);
             }
-            run_rollback_sql(client, &file, &file.text, opts)?;
+            run_rollback_sql(client, &file, &file.text, opts, tracer)?;
             // The SQL ran outside a transaction and cannot be undone: the
             // ledger must say so whatever the checks find (they still set
             // the verdict, and the run stops at a failing one).
@@ -100,8 +105,13 @@ pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts:
             ui.progress(&format!("  rollback V{}: a before-rollback check failed; nothing was changed", step.version));
             return Ok(Attempt::new(results, None, false));
         }
+        tracer.begin();
+        let since = tracer.clock();
         let session = backup::Session::prepare(&mut tx, &opts.run_id, step.version, &targets, false)?;
-        exec_file(&mut tx, &file)?;
+        if !targets.is_empty() {
+            tracer.mark(&backup_source(&file, &targets), since);
+        }
+        exec_file(&mut tx, &file, tracer)?;
         ledger::record_rollback(&mut tx, step.version)?;
         results.extend(run_checks(&mut tx, step.version, after, ui)?);
         if check::worst(&results) == Verdict::Rollback {
@@ -117,6 +127,13 @@ pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts:
         Ok(Attempt { checks: results, rows: None, committed: true, backups })
     });
     finish_step(step, Action::Rollback, started, retries, res)
+}
+
+/// What the backup of a rollback's rows locks (the triggers on the tables
+/// it changes) is attributed to: the first statement it backs up.
+pub(crate) fn backup_source(file: &SqlFile, targets: &[backup::Target]) -> Source {
+    let line = targets.iter().map(|t| t.line).min().unwrap_or(1);
+    Source::new(&file.path, "(phasegate) backup triggers on the tables this rollback changes", line)
 }
 
 fn report_backups(ui: &mut dyn Ui, backups: &[Backup]) {
