@@ -18,6 +18,7 @@ mod gates;
 mod harness;
 mod health;
 mod lint;
+mod locks;
 mod recover;
 mod safety;
 mod secrets;
