@@ -51,7 +51,7 @@ pub enum Command {
                                        allow a bigger copy of what an irreversible phase drops
   phasegate migrate --no-backup        keep nothing before an irreversible phase (recover impossible)
   phasegate migrate --max-lock-hold 100ms
-                                       REVIEW when a statement holds a lock that blocks writers longer
+                                       REVIEW: a lock blocking writers held longer
   phasegate migrate --fleet fleet.toml --phase 1
                                        every database of the fleet, group by group, canary first
 
@@ -66,7 +66,7 @@ Before each migration of an irreversible phase, what it drops is kept (its size 
   phasegate rollback --phase 2 --no-backup
                                        skip the backup of changed rows (recorded in the audit row)
   phasegate rollback --phase 2 --max-lock-hold 100ms
-                                       REVIEW when a statement holds a lock that blocks writers longer
+                                       REVIEW: a lock blocking writers held longer
   phasegate rollback --phase 2 --fleet fleet.toml --yes
                                        every database of the fleet, group by group
 
@@ -147,7 +147,7 @@ Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors found or th
   phasegate verify --from flyway sql --placeholder schema=app  Flyway ${schema} placeholders
   phasegate verify --from files migrations       pairs like V0001.Initial_Schema.up.sql / .down.sql
   phasegate verify --junit target/verify.xml     a JUnit report for CI
-  phasegate verify --max-lock-hold 100ms         REVIEW when a lock that blocks writers is held longer
+  phasegate verify --max-lock-hold 100ms         REVIEW: a lock blocking writers held longer
 
 Exit 5 when a rollback does not restore the prior state (schema or rows).")]
     Verify(VerifyArgs),
