@@ -171,6 +171,19 @@ fn clinic_set_passes_verify_with_a_junit_report() {
     let xml = std::fs::read_to_string(junit.path()).unwrap();
     assert_eq!(xml.matches("<testcase ").count(), 5, "{xml}");
     assert!(!xml.contains("<failure"), "{xml}");
+    crate::locks::assert_locks_of_a_shipped_set(
+        &doc,
+        "the clinic set",
+        &[
+            (1, "migrate", "reservations", "ACCESS EXCLUSIVE", "migrations/V5__add_reservation_columns.sql:12"),
+            (1, "rollback", "reservations", "ACCESS EXCLUSIVE", "rollback/V5__add_reservation_columns.sql:4"),
+            (2, "migrate", "reservations", "SHARE ROW EXCLUSIVE", "migrations/V9__sync_new_columns_trigger.sql:110"),
+            // The backup triggers of the backfill's rollback.
+            (2, "rollback", "reservations", "SHARE ROW EXCLUSIVE", "rollback/V10__backfill_reservations.sql"),
+            (3, "migrate", "reservations", "SHARE ROW EXCLUSIVE", "migrations/V14__capacity_check.sql:66"),
+            (4, "migrate", "reservations", "ACCESS EXCLUSIVE", "migrations/V16__drop_old_columns.sql:11"),
+        ],
+    );
 }
 
 #[test]
@@ -180,6 +193,14 @@ fn tenant_keys_set_passes_verify() {
     let doc = out.json();
     let results: Vec<&str> = doc["rehearsal"]["phases"].as_array().unwrap().iter().map(|p| p["result"].as_str().unwrap()).collect();
     assert_eq!(results, ["forward only", "restored", "restored", "restored"]);
+    crate::locks::assert_locks_of_a_shipped_set(
+        &doc,
+        "examples/tenant-keys",
+        &[
+            (1, "migrate", "api_keys", "ACCESS EXCLUSIVE", "migrations/V2__api_keys_scope_columns.sql:6"),
+            (2, "rollback", "api_keys", "SHARE ROW EXCLUSIVE", "rollback/V5__assign_branch_scopes.sql"),
+        ],
+    );
 }
 
 #[test]

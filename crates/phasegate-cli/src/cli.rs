@@ -7,6 +7,9 @@ use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use phasegate::When;
 
+mod verify;
+pub use verify::{BackendArg, FromArg, ServerArgs, VerifyArgs};
+
 /// phasegate's arguments: the top-level parser of the `phasegate` binary,
 /// and a clap `Args` another project mounts in its own CLI, flattened or as
 /// a subcommand (`Db(phasegate_cli::Args)`), then hands to
@@ -49,6 +52,8 @@ pub enum Command {
   phasegate migrate --no-backup        keep nothing before an irreversible phase (recover impossible)
   phasegate migrate --max-replica-lag 5s
                                        backfill batches wait while a replica lags over 5s
+  phasegate migrate --max-lock-hold 100ms
+                                       REVIEW: a lock blocking writers held longer
   phasegate migrate --fleet fleet.toml --phase 1
                                        every database of the fleet, group by group, canary first
 
@@ -64,6 +69,8 @@ Before each migration of an irreversible phase, what it drops is kept (its size 
                                        skip the backup of changed rows (recorded in the audit row)
   phasegate rollback --phase 2 --max-replica-lag 5s
                                        batched rollbacks wait for replicas lagging over 5s
+  phasegate rollback --phase 2 --max-lock-hold 100ms
+                                       REVIEW: a lock blocking writers held longer
   phasegate rollback --phase 2 --fleet fleet.toml --yes
                                        every database of the fleet, group by group
 
@@ -144,6 +151,7 @@ Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors found or th
   phasegate verify --from flyway sql --placeholder schema=app  Flyway ${schema} placeholders
   phasegate verify --from files migrations       pairs like V0001.Initial_Schema.up.sql / .down.sql
   phasegate verify --junit target/verify.xml     a JUnit report for CI
+  phasegate verify --max-lock-hold 100ms         REVIEW: a lock blocking writers held longer
 
 Exit 5 when a rollback does not restore the prior state (schema or rows).")]
     Verify(VerifyArgs),
@@ -311,6 +319,15 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     phasegate::parse_duration(s)
 }
 
+/// `--max-lock-hold` (migrate, rollback, verify).
+#[derive(Debug, Clone, ClapArgs)]
+pub struct LockHoldArgs {
+    /// REVIEW when a statement holds a lock that blocks writers (SHARE or stronger) longer than this,
+    /// naming its file and line (every statement's locks are recorded either way)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_lock_hold: Option<std::time::Duration>,
+}
+
 #[derive(Debug, Clone, ClapArgs)]
 pub struct MigrateArgs {
     #[command(flatten)]
@@ -332,6 +349,8 @@ pub struct MigrateArgs {
     /// Continue past a phase whose verdict is REVIEW
     #[arg(long)]
     pub accept_review: bool,
+    #[command(flatten)]
+    pub locks: LockHoldArgs,
     /// Do not keep what an irreversible phase destroys (recorded in the audit row; recover becomes impossible)
     #[arg(long)]
     pub no_backup: bool,
@@ -376,6 +395,8 @@ pub struct RollbackArgs {
     /// Do not ask for confirmation
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub locks: LockHoldArgs,
     /// Do not back up the rows the rollback changes
     #[arg(long)]
     pub no_backup: bool,
@@ -523,116 +544,6 @@ pub struct HistoryArgs {
     /// How many recent runs to show
     #[arg(long, default_value_t = 50)]
     pub limit: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BackendArg {
-    /// The server URL when one is given; else Docker when the engine answers
-    /// and the image is there or can be pulled; else initdb and pg_ctl
-    Auto,
-    /// A container (testcontainers; PHASEGATE_PG_IMAGE names the image)
-    Docker,
-    /// An existing server (--server-url / PHASEGATE_TEST_DATABASE_URL); a database is created and dropped
-    Url,
-    /// initdb and pg_ctl from this machine, in a temporary folder
-    Local,
-}
-
-/// What `--from` names: another tool's layout (the folder follows), `auto`
-/// (the folder follows), or the folder itself (layout detected).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FromArg {
-    Layout(phasegate::Layout),
-    Auto,
-    Dir(PathBuf),
-}
-
-fn layout_names() -> String {
-    phasegate::Layout::ALL.iter().map(|l| l.name()).collect::<Vec<_>>().join(", ")
-}
-
-/// `--from`: a layout name, `auto`, or an existing folder.
-fn parse_from(s: &str) -> Result<FromArg, String> {
-    if s == "auto" {
-        return Ok(FromArg::Auto);
-    }
-    if let Some(l) = phasegate::Layout::parse(s) {
-        return Ok(FromArg::Layout(l));
-    }
-    let dir = PathBuf::from(s);
-    if dir.is_dir() {
-        return Ok(FromArg::Dir(dir));
-    }
-    Err(format!("`{s}` is neither a layout ({}, auto) nor a folder", layout_names()))
-}
-
-/// `--placeholder KEY=VALUE`.
-fn parse_placeholder(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(format!("`{s}` is not KEY=VALUE")),
-    }
-}
-
-/// Where disposable databases come from.
-#[derive(Debug, Clone, ClapArgs)]
-pub struct ServerArgs {
-    /// Image for the docker backend
-    #[arg(long, env = "PHASEGATE_PG_IMAGE", default_value = phasegate::DEFAULT_IMAGE)]
-    pub image: String,
-    /// Server for the url backend (a database is created and dropped on it)
-    #[arg(long, env = "PHASEGATE_TEST_DATABASE_URL", hide_env_values = true)]
-    pub server_url: Option<String>,
-}
-
-impl ServerArgs {
-    /// The url backend when a server is named, else Docker or the local
-    /// binaries, whichever starts (`Backend::Auto`).
-    pub fn backend(&self) -> phasegate::Backend {
-        match self.server_url.as_deref().filter(|u| !u.trim().is_empty()) {
-            Some(u) => phasegate::Backend::Url(u.to_string()),
-            None => phasegate::Backend::Auto { image: self.image.clone() },
-        }
-    }
-}
-
-#[derive(Debug, Clone, ClapArgs)]
-pub struct VerifyArgs {
-    #[command(flatten)]
-    pub set: SetArgs,
-    /// Rehearse only this phase (earlier ones are applied first)
-    #[arg(long)]
-    pub phase: Option<u32>,
-    /// Where the disposable PostgreSQL comes from
-    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
-    pub backend: BackendArg,
-    #[command(flatten)]
-    pub server: ServerArgs,
-    /// Rehearse another tool's migrations folder where it lies (each migration is a phase, its
-    /// down script the rollback): a layout and the folder (`--from goose db/migrations`), or just
-    /// the folder (`--from db/migrations`, same as `--from auto db/migrations`: the layout is
-    /// detected). Layouts: diesel, sqlx, golang-migrate, refinery, goose, dbmate, flyway, sqitch,
-    /// liquibase, files (<prefix><version><sep><name>.up.sql / .down.sql pairs)
-    #[arg(long, value_name = "LAYOUT|DIR", value_parser = parse_from)]
-    pub from: Option<FromArg>,
-    /// The foreign migrations folder for --from LAYOUT
-    #[arg(value_name = "DIR")]
-    pub from_dir: Option<PathBuf>,
-    /// A value for a Flyway `${KEY}` placeholder or a goose ENVSUBST variable (repeatable)
-    #[arg(long = "placeholder", value_name = "KEY=VALUE", value_parser = parse_placeholder)]
-    pub placeholders: Vec<(String, String)>,
-    /// A column-order-only difference fails (it is a warning otherwise)
-    #[arg(long)]
-    pub strict: bool,
-    /// Write a JUnit XML report here
-    #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
-    /// Reservations (or other rows) the seed generates (sets phasegate.seed_rows)
-    #[arg(long)]
-    pub seed_rows: Option<u64>,
-    /// Where the run log goes (default: <dir>/logs)
-    #[arg(long, value_name = "PATH")]
-    pub log_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, ClapArgs)]

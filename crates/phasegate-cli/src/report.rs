@@ -7,7 +7,10 @@ pub mod markdown;
 use std::io::Write;
 
 
-use phasegate::{Action, Backup, CheckResult, PhaseRehearsal, PhaseResult, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepOutcome, StepStatus, Verdict, When};
+use phasegate::{
+    Action, Backup, CheckResult, LockBlocks, LockHold, PhaseRehearsal, PhaseResult, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepOutcome, StepStatus, StepTiming,
+    Verdict, When,
+};
 
 /// Formats a check value with its unit: `0 rows`, `0.4 percent`; a metric
 /// with nothing to measure (its query returned NULL) is `no rows`.
@@ -61,10 +64,20 @@ pub fn decision_table(out: &mut dyn Write, results: &[CheckResult], style: Style
     writeln!(out, "verdict: {}", style.verdict(worst))
 }
 
-/// One line per step of a run, then the decision table of its checks.
+/// A blocking lock held at least this long gets a line under its step in
+/// migrate's and rollback's text output (shorter ones are in the JSON).
+pub const LOCK_LINE_MS: f64 = 10.0;
+
+/// One line per step of a run (and one for its longest blocking lock, when
+/// it was held for [`LOCK_LINE_MS`] or over `--max-lock-hold`), then the
+/// decision table of its checks.
 pub fn run_summary(out: &mut dyn Write, outcome: &RunOutcome, style: Style) -> std::io::Result<()> {
     for s in &outcome.steps {
         writeln!(out, "{}", step_line(s))?;
+        let over_limit = s.checks.iter().any(|c| c.check == phasegate::MAX_LOCK_HOLD_CHECK);
+        if let Some(h) = s.longest_blocking_lock().filter(|h| h.held_ms >= LOCK_LINE_MS || over_limit) {
+            writeln!(out, "        longest blocking lock: {} (blocks {}) by `{}` at {}", h.summary(), blocks(h), h.statement, h.at())?;
+        }
     }
     let checks: Vec<CheckResult> = outcome.checks().cloned().collect();
     if !checks.is_empty() {
@@ -96,7 +109,27 @@ fn step_line(s: &StepOutcome) -> String {
     line
 }
 
+/// `writers` or `readers and writers`.
+fn blocks(h: &LockHold) -> &'static str {
+    match h.blocks {
+        LockBlocks::Readers => "readers and writers",
+        LockBlocks::Writers => "writers",
+        LockBlocks::None => "nobody",
+    }
+}
+
+/// `reservations ACCESS EXCLUSIVE 3.1 ms`, or `-` when no lock blocked anyone.
+pub fn lock_cell(h: Option<&LockHold>) -> String {
+    h.map(|h| h.summary()).unwrap_or_else(|| "-".into())
+}
+
 const VERIFY_STEPS: [&str; 5] = ["migrate", "rollback", "compare", "re-apply", "compare "];
+
+/// The rehearsal steps whose longest blocking lock verify shows. The
+/// re-apply runs the migrate's statements again (its locks are in the
+/// JSON): in a transaction rehearsal it shares the rollback's transaction,
+/// where a lock the rollback took hides the same lock taken again.
+pub const LOCK_STEPS: [&str; 2] = ["migrate", "rollback"];
 
 /// `phase 3 V1.2__add (flyway 1.2, db/V1.2__add.sql:1)`: a phase with its
 /// origin, for another tool's migrations.
@@ -139,6 +172,7 @@ pub fn verify_table(out: &mut dyn Write, r: &Rehearsal, style: Style, rerun: &st
         }
         writeln!(out, " {:>7.0} ms  {:<8} {}", p.ms, style.verdict(p.verdict), p.result.as_str())?;
     }
+    lock_table(out, r, w_name)?;
     let mut any = false;
     for p in &r.phases {
         for f in &p.findings {
@@ -163,6 +197,27 @@ pub fn verify_table(out: &mut dyn Write, r: &Rehearsal, style: Style, rerun: &st
         counts.push_str(&format!(", {} applied without rehearsal", s.applied));
     }
     writeln!(out, "verify: {} phases in {:.1} s ({counts}); {verdict}", r.phases.len(), r.ms / 1000.0)
+}
+
+/// Each rehearsal step that ran migrations, with the lock that blocked
+/// writers (or readers) longest and the statement that took it.
+fn lock_table(out: &mut dyn Write, r: &Rehearsal, w_name: usize) -> std::io::Result<()> {
+    let rows: Vec<(&PhaseRehearsal, &StepTiming, String)> = r
+        .phases
+        .iter()
+        .flat_map(|p| p.steps.iter().filter(|s| LOCK_STEPS.contains(&s.step)).map(move |s| (p, s, lock_cell(s.longest_blocking_lock()))))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let w_lock = rows.iter().map(|r| r.2.chars().count()).max().unwrap_or(0).max(21);
+    writeln!(out, "\n{:<4} {:<w_name$} {:<8} {:<w_lock$}  STATEMENT", "", "PHASE", "STEP", "LONGEST BLOCKING LOCK")?;
+    for (p, s, cell) in rows {
+        let at = s.longest_blocking_lock().map(|h| h.at().to_string()).unwrap_or_default();
+        let line = format!("{:<4} {:<w_name$} {:<8} {cell:<w_lock$}  {at}", p.phase, truncate(&p.name, w_name), s.step);
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -278,14 +333,18 @@ pub fn rollback_markdown(d: &RollbackDoc) -> String {
     if steps.is_empty() {
         s.push_str("Nothing: the rollback stopped before its first migration.\n");
     } else {
-        s.push_str("| migration | name | result | duration | lock retries |\n|---|---|---|---:|---:|\n");
+        s.push_str("| migration | name | result | duration | lock retries | longest blocking lock |\n|---|---|---|---:|---:|---|\n");
         for st in steps {
             let status = match st.status {
                 StepStatus::Done => "rolled back",
                 StepStatus::Aborted => "ABORTED (transaction rolled back)",
                 StepStatus::Failed => "FAILED (transaction rolled back)",
             };
-            s.push_str(&format!("| V{} | {} | {} | {:.1} ms | {} |\n", st.version, md_cell(&st.name), status, st.duration_ms, st.retries));
+            let lock = match st.longest_blocking_lock() {
+                Some(h) => format!("{} (blocks {}; `{}`)", md_cell(&h.summary()), blocks(h), md_cell(&h.at().to_string())),
+                None => "-".into(),
+            };
+            s.push_str(&format!("| V{} | {} | {} | {:.1} ms | {} | {lock} |\n", st.version, md_cell(&st.name), status, st.duration_ms, st.retries));
         }
     }
     let checks: Vec<&CheckResult> = d.outcome.map(|o| o.checks().collect()).unwrap_or_default();
@@ -379,6 +438,45 @@ mod tests {
         }
     }
 
+    fn hold(relation: &str, mode: phasegate::LockMode, held_ms: f64, blocks: LockBlocks) -> LockHold {
+        LockHold { statement: "ALTER TABLE reservations".into(), file: "migrations/V5__x.sql".into(), line: 7, relation: relation.into(), mode, held_ms, blocks }
+    }
+
+    #[test]
+    fn verify_shows_each_steps_longest_blocking_lock_and_where_it_was_taken() {
+        use phasegate::{Isolation, LockMode, StepTiming};
+        let step = |step: &'static str, locks: Vec<LockHold>| StepTiming { step, ms: 5.0, ok: true, verdict: Some(Verdict::Proceed), locks };
+        let phase = PhaseRehearsal {
+            phase: 1,
+            name: "additive".into(),
+            origin: None,
+            reversible: true,
+            steps: vec![
+                step("snapshot", Vec::new()),
+                step("migrate", vec![hold("services", LockMode::RowExclusive, 40.0, LockBlocks::None), hold("reservations", LockMode::AccessExclusive, 3.12, LockBlocks::Readers)]),
+                step("rollback", vec![hold("services", LockMode::AccessShare, 9.0, LockBlocks::None)]),
+                step("re-apply", Vec::new()),
+            ],
+            findings: Vec::new(),
+            verdict: Verdict::Proceed,
+            result: PhaseResult::Restored,
+            isolation: Isolation::Transaction,
+            clone_ms: None,
+            ms: 20.0,
+        };
+        let r = Rehearsal { phases: vec![phase], summary: Default::default(), strict: false, ms: 20.0 };
+        let mut out = Vec::new();
+        verify_table(&mut out, &r, Style::default(), "phasegate verify").unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let rows: Vec<&str> = text.lines().skip_while(|l| !l.contains("LONGEST BLOCKING LOCK")).take(3).collect();
+        assert_eq!(rows.len(), 3, "{text}");
+        assert!(rows[0].ends_with("STATEMENT"), "{text}");
+        assert_eq!(rows[1].split_whitespace().collect::<Vec<_>>(), ["1", "additive", "migrate", "reservations", "ACCESS", "EXCLUSIVE", "3.1", "ms", "migrations/V5__x.sql:7"], "{text}");
+        assert_eq!(rows[2].split_whitespace().collect::<Vec<_>>(), ["1", "additive", "rollback", "-"], "a lock that blocks nobody is not shown: {text}");
+        let md = markdown::verify(&r);
+        assert!(md.contains("| 1 | migrate | reservations ACCESS EXCLUSIVE 3.1 ms (`migrations/V5__x.sql:7`) |\n| 1 | rollback | - |"), "{md}");
+    }
+
     #[test]
     fn a_metric_with_nothing_to_measure_shows_as_no_rows() {
         assert_eq!(fmt_value(None, "percent"), "no rows");
@@ -410,6 +508,7 @@ mod tests {
             rows: Some(0),
             checks: vec![metric("affected_tenants", When::BeforeRollback, None, Verdict::Proceed)],
             backups: Vec::new(),
+            locks: Vec::new(),
             error: None,
         };
         let outcome = RunOutcome { steps: vec![step], verdict: Some(Verdict::Proceed), ..Default::default() };

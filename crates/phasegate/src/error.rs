@@ -38,7 +38,7 @@ impl fmt::Display for Location {
     }
 }
 
-fn serialize_display_path<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+pub(crate) fn serialize_display_path<S: serde::Serializer>(p: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.serialize_str(&display_path(p))
 }
 

@@ -15,7 +15,9 @@
 //! irreversible phase destroyed, from what [`migrate`] kept before it ran;
 //! [`lint_dir`], [`plan_phase`] and [`health_round`] read files or probe a
 //! live database; [`load_fleet`] and [`run_fleet`] roll a set across many
-//! databases, group by group.
+//! databases, group by group. Migrate, rollback and rehearse trace every
+//! statement's relation locks from a second session ([`LockHold`] on each
+//! step).
 //!
 //! Modules are private; this list is the API.
 
@@ -29,6 +31,7 @@ mod foreign;
 mod health;
 mod ledger;
 mod lint;
+mod locks;
 mod pg;
 mod rehearse;
 mod risk;
@@ -65,6 +68,9 @@ pub use backup::{
 pub use ui::{BatchProgress, Confirming, Quiet, Ui};
 // How far behind a replica is (a backfill waiting for it says so).
 pub use apply::ReplicaLag;
+
+// Lock tracing: what each statement locked, and for how long.
+pub use locks::{fmt_held, longest_blocking as longest_blocking_lock, Blocks as LockBlocks, LockHold, LockMode, MAX_LOCK_HOLD_CHECK};
 
 // The ledger and the audit log.
 pub use ledger::{

@@ -128,6 +128,11 @@ fn body(op: &Op, file: &Path, run: &mut Run) -> Report {
     };
     apply.backup = !matches!(op, Op::Rollback(a) if a.no_backup);
     apply.max_replica_lag = op.replica().and_then(|r| r.max_replica_lag);
+    apply.max_lock_hold = match op {
+        Op::Migrate(a) => a.locks.max_lock_hold,
+        Op::Rollback(a) => a.locks.max_lock_hold,
+        _ => None,
+    };
     let fleet_run = run.run_id.clone();
     let audit = audit_fn(op, run, &fleet_run);
     let opts = phasegate::FleetOptions {

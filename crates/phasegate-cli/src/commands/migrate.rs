@@ -16,6 +16,9 @@ pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> i32 {
     if a.no_backup {
         run.args.push("--no-backup".into());
     }
+    if let Some(d) = a.locks.max_lock_hold {
+        run.args.extend(["--max-lock-hold".into(), format!("{}ms", d.as_millis())]);
+    }
     if a.max_backup_rows != phasegate::DEFAULT_MAX_BACKUP_ROWS {
         run.args.extend(["--max-backup-rows".into(), a.max_backup_rows.to_string()]);
     }
@@ -46,6 +49,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
     opts.backup = !a.no_backup;
     opts.max_backup_rows = a.max_backup_rows;
     opts.max_replica_lag = a.replica.max_replica_lag;
+    opts.max_lock_hold = a.locks.max_lock_hold;
     if let Err(e) = run.connect(&a.connect, Some(a.timeouts.lock_wait)) {
         return failed(e);
     }

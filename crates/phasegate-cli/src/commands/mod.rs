@@ -532,6 +532,7 @@ pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str, url: &s
         backup: true,
         max_backup_rows: phasegate::DEFAULT_MAX_BACKUP_ROWS,
         max_replica_lag: None,
+        max_lock_hold: None,
     }
 }
 

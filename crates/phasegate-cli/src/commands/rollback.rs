@@ -28,6 +28,9 @@ pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> i32 {
         run.args.push("--no-backup".into());
     }
     run.args.extend(a.replica.audit_args());
+    if let Some(d) = a.locks.max_lock_hold {
+        run.args.extend(["--max-lock-hold".into(), format!("{}ms", d.as_millis())]);
+    }
     let mut doc = RollbackJson { backup: !a.no_backup, ..Default::default() };
     let (mut report, outcome, phase) = body(&a, &mut run, &mut doc);
     if !a.dry_run {
@@ -64,6 +67,7 @@ fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson) -> (Report, Opt
     let mut opts = apply_options(&a.timeouts, false, &run.run_id, a.connect.url());
     opts.backup = !a.no_backup;
     opts.max_replica_lag = a.replica.max_replica_lag;
+    opts.max_lock_hold = a.locks.max_lock_hold;
     if let Err(e) = run.connect(&a.connect, Some(a.timeouts.lock_wait)) {
         return (failed(e), None, names);
     }

@@ -150,7 +150,13 @@ fn rehearse_on(server: &Server, database: &str, set: &MigrationSet, a: &VerifyAr
         // Another tool's down scripts are audited for what they restore;
         // phasegate's own sets rehearse their rollbacks with backups, as
         // production runs them.
-        apply: phasegate::ApplyOptions { run_id: run.run_id.clone(), accept_review: true, backup: a.from.is_none() && a.from_dir.is_none(), ..Default::default() },
+        apply: phasegate::ApplyOptions {
+            run_id: run.run_id.clone(),
+            accept_review: true,
+            backup: a.from.is_none() && a.from_dir.is_none(),
+            max_lock_hold: a.locks.max_lock_hold,
+            ..Default::default()
+        },
     };
     phasegate::rehearse(server, database, set, &opts, run)
 }

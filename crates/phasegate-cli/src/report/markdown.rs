@@ -3,7 +3,15 @@
 //! pull-request comment. (The rollback report, a document of its own, is
 //! `report::rollback_markdown`.)
 
-use phasegate::{CheckResult, LintFinding, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepStatus, Verdict};
+use phasegate::{CheckResult, LintFinding, LockHold, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepStatus, Verdict};
+
+/// `reservations ACCESS EXCLUSIVE 3.1 ms` and the statement's `file:line`, or `-`.
+fn lock(h: Option<&LockHold>) -> String {
+    match h {
+        Some(h) => format!("{} (`{}`)", cell(&h.summary()), cell(&h.at().to_string())),
+        None => "-".into(),
+    }
+}
 
 /// A table cell: pipes escaped, one line.
 pub fn cell(s: &str) -> String {
@@ -51,14 +59,14 @@ pub fn run(title: &str, outcome: &RunOutcome) -> String {
     if outcome.steps.is_empty() {
         s.push_str("Nothing to do.\n\n");
     } else {
-        s.push_str("| phase | migration | name | result | duration | lock retries |\n|---:|---|---|---|---:|---:|\n");
+        s.push_str("| phase | migration | name | result | duration | lock retries | longest blocking lock |\n|---:|---|---|---|---:|---:|---|\n");
         for st in &outcome.steps {
             let status = match st.status {
                 StepStatus::Done => "done",
                 StepStatus::Aborted => "ABORTED (transaction rolled back)",
                 StepStatus::Failed => "FAILED (transaction rolled back)",
             };
-            s.push_str(&format!("| {} | V{} | {} | {status} | {:.1} ms | {} |\n", st.phase, st.version, cell(&st.name), st.duration_ms, st.retries));
+            s.push_str(&format!("| {} | V{} | {} | {status} | {:.1} ms | {} | {} |\n", st.phase, st.version, cell(&st.name), st.duration_ms, st.retries, lock(st.longest_blocking_lock())));
         }
         s.push('\n');
     }
@@ -118,6 +126,13 @@ pub fn verify(r: &Rehearsal) -> String {
         m.not_rehearsed,
         r.ms / 1000.0
     ));
+    let steps: Vec<_> = r.phases.iter().flat_map(|p| p.steps.iter().filter(|st| super::LOCK_STEPS.contains(&st.step)).map(move |st| (p, st))).collect();
+    if !steps.is_empty() {
+        s.push_str("\n| phase | step | longest blocking lock |\n|---:|---|---|\n");
+        for (p, st) in steps {
+            s.push_str(&format!("| {} | {} | {} |\n", p.phase, st.step, lock(st.longest_blocking_lock())));
+        }
+    }
     for p in &r.phases {
         for f in &p.findings {
             let level = if f.is_mismatch(r.strict) || matches!(f, Finding::MigrateFailed { .. }) { "❌" } else { "⚠️" };

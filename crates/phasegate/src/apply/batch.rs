@@ -16,6 +16,8 @@ use crate::backup::BatchBackup;
 use crate::check::{self, Verdict, When};
 use crate::error::{db_err, Error, Location, Result};
 use crate::ledger;
+use crate::locks::trace::Tracer;
+use crate::locks::Source;
 use crate::set::{SqlFile, Step};
 use crate::ui::{BatchProgress, Ui};
 
@@ -73,14 +75,14 @@ pub(super) struct Walk<'a> {
 
 /// `-- phasegate: batch N` in a forward file: the checks before, the walk,
 /// then the ledger and the checks after.
-pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
+pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
     let checks = run_checks(client, step.version, step.checks_when(When::BeforeMigrate), ui)?;
     if check::worst(&checks) == Verdict::Rollback {
         return Ok(Attempt::new(checks, None, false));
     }
     let walk = Walk { version: step.version, file: &step.forward, batch, progress_key: step.version, label: format!("V{} backfill", step.version) };
-    let done = run_batches(client, &walk, opts, ui, None)?;
-    record_after_outside(client, step, checks, Some(done), opts, ui)
+    let done = run_batches(client, &walk, opts, tracer, ui, None)?;
+    record_after_outside(client, step, checks, Some(done), opts, tracer, ui)
 }
 
 /// Runs a batched file's one UPDATE again and again, one transaction per
@@ -91,7 +93,7 @@ pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: 
 /// Ctrl-C resumes after the last committed batch. With `backup`, each
 /// batch's old rows are copied in the batch's own transaction. Returns the
 /// rows done, those of earlier runs included.
-pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, ui: &mut dyn Ui, backup: Option<&BatchBackup>) -> Result<u64> {
+pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui, backup: Option<&BatchBackup>) -> Result<u64> {
     let file = walk.file;
     let st = crate::sqltext::statements(&file.text).into_iter().next().ok_or_else(|| Error::Load { at: Location::line(&file.path, 1), message: "file holds no SQL statement".into() })?;
     let template = file.text[st.start..st.end].to_string();
@@ -122,15 +124,19 @@ pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, ui: 
             b.begin(&mut tx)?;
         }
         let err = |e: postgres::Error| crate::error::statement_error(&file.path, &file.text, st.start, st.line, &e);
-        let (n, next_key) = if keyset {
-            // The largest key by the key type's own order (there is no
-            // max(uuid), and text would put 9 after 10).
-            let q = format!("WITH phasegate_batch AS ({sql}) SELECT (SELECT count(*) FROM phasegate_batch)::bigint, (SELECT t.k::text FROM phasegate_batch AS t(k) ORDER BY t.k DESC LIMIT 1)");
-            let row = tx.query_one(q.as_str(), &[]).map_err(err)?;
-            (row.get::<_, i64>(0) as u64, row.get::<_, Option<String>>(1))
-        } else {
-            (tx.execute(sql.as_str(), &[]).map_err(err)?, None)
-        };
+        // Each batch is a transaction of its own: its locks end with it.
+        tracer.begin_fresh();
+        let (n, next_key) = tracer.statement(Source::new(&file.path, &template, st.line), || -> Result<_> {
+            if keyset {
+                // The largest key by the key type's own order (there is no
+                // max(uuid), and text would put 9 after 10).
+                let q = format!("WITH phasegate_batch AS ({sql}) SELECT (SELECT count(*) FROM phasegate_batch)::bigint, (SELECT t.k::text FROM phasegate_batch AS t(k) ORDER BY t.k DESC LIMIT 1)");
+                let row = tx.query_one(q.as_str(), &[]).map_err(err)?;
+                Ok((row.get::<_, i64>(0) as u64, row.get::<_, Option<String>>(1)))
+            } else {
+                Ok((tx.execute(sql.as_str(), &[]).map_err(err)?, None))
+            }
+        })?;
         if n > 0 {
             if next_key.is_some() {
                 key = next_key;
@@ -143,6 +149,7 @@ pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, ui: 
             b.end(&mut tx)?;
         }
         tx.commit().map_err(db_err("committing a batch"))?;
+        tracer.end();
         ui.batch(BatchProgress::Advanced { version: walk.version, rows: n });
         if n == 0 {
             break;

@@ -8,8 +8,10 @@ use postgres::GenericClient;
 
 use super::{Action, Options, StepOutcome, StepStatus};
 use crate::backup::Backup;
-use crate::check::{self, Check, CheckResult};
+use crate::check::{self, Check, CheckResult, Severity, Verdict, When};
 use crate::error::{sql_error, Error, Result};
+use crate::locks::trace::Tracer;
+use crate::locks::{LockHold, Source};
 use crate::set::{Directives, SqlFile, Step};
 use crate::ui::Ui;
 
@@ -42,14 +44,18 @@ pub(super) fn is_lock_timeout(e: &Error) -> bool {
 /// one it is required (several statements in one message form an implicit
 /// transaction, where `CREATE INDEX CONCURRENTLY` is refused). A file with a
 /// SQL-standard function body (`BEGIN ATOMIC`, whose semicolons the splitter
-/// cannot see past) is sent whole.
-pub(crate) fn exec_file(client: &mut impl GenericClient, file: &SqlFile) -> Result<()> {
+/// cannot see past) is sent whole. `tracer` records each statement's locks
+/// (see `locks`).
+pub(crate) fn exec_file(client: &mut impl GenericClient, file: &SqlFile, tracer: &mut Tracer) -> Result<()> {
     if file.text.to_ascii_uppercase().contains("BEGIN ATOMIC") {
-        return client.batch_execute(&file.text).map_err(|e| sql_error(&file.path, 1, &file.text, 0, &e));
+        let (start, line) = file.statements().first().map_or((0, 1), |s| (s.start, s.line));
+        let source = Source::new(&file.path, &file.text[start..], line);
+        return tracer.statement(source, || client.batch_execute(&file.text)).map_err(|e| sql_error(&file.path, 1, &file.text, 0, &e));
     }
     for st in file.statements() {
-        client
-            .batch_execute(&file.text[st.start..st.end])
+        let sql = &file.text[st.start..st.end];
+        tracer
+            .statement(Source::new(&file.path, sql, st.line), || client.batch_execute(sql))
             .map_err(|e| crate::error::statement_error(&file.path, &file.text, st.start, st.line, &e))?;
     }
     Ok(())
@@ -98,7 +104,52 @@ pub(super) fn finish_step(step: &Step, action: Action, started: Instant, retries
         rows,
         checks,
         backups,
+        locks: Vec::new(),
         error,
     }, err)
+}
+
+/// Gives a finished step its locks; with `max_lock_hold`, a REVIEW check
+/// (`max-lock-hold`, at the statement's file and line) for each lock that
+/// blocks writers and was held longer.
+pub(super) fn record_locks(so: &mut StepOutcome, tracer: &mut Tracer, opts: &Options, ui: &mut dyn Ui) {
+    so.locks = tracer.take();
+    if let Some(why) = tracer.lost() {
+        ui.progress(&format!("  lock tracing stopped (no lock is recorded from here on): {why}"));
+    }
+    let Some(limit) = opts.max_lock_hold else { return };
+    let when = match so.action {
+        Action::Apply => When::AfterMigrate,
+        Action::Rollback => When::AfterRollback,
+    };
+    for hold in crate::locks::over_limit(&so.locks, limit) {
+        let r = lock_check(so.version, when, hold, limit);
+        ui.check_done(&r);
+        so.checks.push(r);
+    }
+}
+
+/// The REVIEW a lock held longer than `limit` gets, as a check result.
+fn lock_check(version: i32, when: When, hold: &LockHold, limit: Duration) -> CheckResult {
+    CheckResult {
+        version,
+        check: crate::locks::MAX_LOCK_HOLD_CHECK.into(),
+        when,
+        severity: Severity::Warning,
+        verdict: Verdict::Review,
+        value: Some((hold.held_ms * 10.0).round() / 10.0),
+        empty: false,
+        unit: "ms".into(),
+        threshold: format!("<= {}", fmt_ms(limit)),
+        evidence: vec![serde_json::json!({
+            "at": hold.at().to_string(),
+            "relation": hold.relation,
+            "mode": hold.mode,
+            "statement": hold.statement,
+        })],
+        file: crate::error::display_path(&hold.file),
+        line: hold.line,
+        duration_ms: 0.0,
+    }
 }
 

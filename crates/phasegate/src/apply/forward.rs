@@ -15,49 +15,53 @@ use super::{Action, Options, StepOutcome};
 use crate::check::{self, CheckResult, Verdict, When};
 use crate::error::{db_err, display_path, Error, Result};
 use crate::ledger;
+use crate::locks::trace::Tracer;
 use crate::set::Step;
 use crate::ui::Ui;
 
-pub(super) fn apply_step(client: &mut Client, step: &Step, opts: &Options, watch: &Watch, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
+pub(super) fn apply_step(client: &mut Client, step: &Step, opts: &Options, watch: &Watch, tracer: &mut Tracer, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
     let started = Instant::now();
     ui.progress(&format!("  apply V{} {}", step.version, step.name));
     let d = &step.forward.directives;
     let what = format!("V{}", step.version);
     let (res, retries) = with_lock_retries(opts, ui, &what, watch, |ui| {
         if d.no_transaction {
-            apply_outside_tx(client, step, opts, ui)
+            apply_outside_tx(client, step, opts, tracer, ui)
         } else if let Some(batch) = d.batch {
-            apply_batched(client, step, batch, opts, ui)
+            apply_batched(client, step, batch, opts, tracer, ui)
         } else {
-            apply_in_tx(client, step, opts, ui)
+            apply_in_tx(client, step, opts, tracer, ui)
         }
     });
     finish_step(step, Action::Apply, started, retries, res)
 }
 
-fn apply_in_tx(client: &mut Client, step: &Step, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
+fn apply_in_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
     tx.batch_execute(&timeouts_sql(&step.forward.directives, opts, true)).map_err(db_err("setting timeouts"))?;
     let mut checks = run_checks(&mut tx, step.version, step.checks_when(When::BeforeMigrate), ui)?;
     if check::worst(&checks) == Verdict::Rollback {
         return Ok(Attempt::new(checks, None, false));
     }
-    exec_file(&mut tx, &step.forward)?;
+    tracer.begin();
+    exec_file(&mut tx, &step.forward, tracer)?;
     ledger::record_apply(&mut tx, step, &opts.run_id)?;
     checks.extend(run_checks(&mut tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
     if check::worst(&checks) == Verdict::Rollback {
         tx.rollback().map_err(db_err("rolling back"))?;
+        tracer.end();
         ui.progress(&format!("  V{}: a critical check failed; its transaction was rolled back, the database is as before it", step.version));
         return Ok(Attempt::new(checks, None, false));
     }
     tx.commit().map_err(db_err("committing"))?;
+    tracer.end();
     Ok(Attempt::new(checks, None, true))
 }
 
 /// Records the ledger and runs the after-migrate checks of a step whose SQL
 /// ran outside a transaction. When a check fails, the step's rollback file
 /// undoes what the SQL did, so the database is as before the step.
-pub(super) fn record_after_outside(client: &mut Client, step: &Step, mut checks: Vec<CheckResult>, rows: Option<u64>, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
+pub(super) fn record_after_outside(client: &mut Client, step: &Step, mut checks: Vec<CheckResult>, rows: Option<u64>, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
     ledger::record_apply(&mut tx, step, &opts.run_id)?;
     ledger::clear_batch(&mut tx, step.version)?;
@@ -70,14 +74,14 @@ pub(super) fn record_after_outside(client: &mut Client, step: &Step, mut checks:
     match &step.rollback {
         Some(rb) => {
             ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction; undoing it with {}", step.version, display_path(&rb.path)));
-            run_rollback_sql(client, rb, &rb.text, opts)?;
+            run_rollback_sql(client, rb, &rb.text, opts, tracer)?;
         }
         None => ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction and has no rollback file; its changes remain", step.version)),
     }
     Ok(Attempt::new(checks, rows, false))
 }
 
-fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, ui: &mut dyn Ui) -> Result<Attempt> {
+fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
     let checks = run_checks(client, step.version, step.checks_when(When::BeforeMigrate), ui)?;
     if check::worst(&checks) == Verdict::Rollback {
         return Ok(Attempt::new(checks, None, false));
@@ -90,7 +94,7 @@ fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, ui: &mut d
         }
     }
     client.batch_execute(&timeouts_sql(&step.forward.directives, opts, false)).map_err(db_err("setting timeouts"))?;
-    let res = exec_file(client, &step.forward);
+    let res = exec_file(client, &step.forward, tracer);
     client.batch_execute(RESET_TIMEOUTS).map_err(db_err("resetting timeouts"))?;
     if let (Err(_), Some(name)) = (&res, &index) {
         // A failed concurrent build leaves an INVALID index that every write
@@ -104,7 +108,7 @@ fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, ui: &mut d
         }
     }
     res?;
-    record_after_outside(client, step, checks, None, opts, ui)
+    record_after_outside(client, step, checks, None, opts, tracer, ui)
 }
 
 /// The index a `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON`

@@ -30,6 +30,9 @@ use serde::Serialize;
 use crate::backup::Backup;
 use crate::check::{self, CheckResult, Verdict};
 use crate::error::{db_err, Confirmation, Error, Result};
+use crate::locks::trace::Tracer;
+use crate::locks::LockHold;
+use exec::record_locks;
 use forward::apply_step;
 use retry::Watch;
 use reverse::rollback_step;
@@ -38,6 +41,7 @@ use crate::set::{MigrationSet, Phase, Step};
 use crate::ui::Ui;
 
 pub(crate) use exec::{exec_file, run_checks, timeouts_sql};
+pub(crate) use reverse::backup_source;
 #[cfg(test)]
 pub(crate) use forward::concurrent_index_name;
 pub use recover::{human_bytes, keeps as keeps_what_it_destroys, measure_phase, plan_recovery, recover, Recovery, RecoveryOutcome};
@@ -69,6 +73,10 @@ pub struct Options {
     /// replica lags more than this ([`ReplicaGate`]); `None` (the default):
     /// never wait.
     pub max_replica_lag: Option<Duration>,
+    /// A lock that blocks writers (SHARE or stronger) held longer than this
+    /// makes the step's verdict REVIEW (a check named `max-lock-hold` at the
+    /// statement's file and line). `None`: locks are recorded, not judged.
+    pub max_lock_hold: Option<Duration>,
 }
 
 /// The default of [`Options::max_backup_rows`]: generous (ten million rows).
@@ -86,6 +94,7 @@ impl Default for Options {
             backup: true,
             max_backup_rows: DEFAULT_MAX_BACKUP_ROWS,
             max_replica_lag: None,
+            max_lock_hold: None,
         }
     }
 }
@@ -133,7 +142,17 @@ pub struct StepOutcome {
     pub checks: Vec<CheckResult>,
     /// Rows a rollback saved before changing them (SPEC 7.3).
     pub backups: Vec<Backup>,
+    /// The relations each statement locked and for how long (SPEC 7.2);
+    /// empty when no observer session could connect (see `locks`).
+    pub locks: Vec<LockHold>,
     pub error: Option<String>,
+}
+
+impl StepOutcome {
+    /// The lock that blocked writers (or readers) longest, if any did.
+    pub fn longest_blocking_lock(&self) -> Option<&LockHold> {
+        crate::locks::longest_blocking(&self.locks)
+    }
 }
 
 /// The result of a run: every step done before a failure is reported, and
@@ -225,6 +244,7 @@ pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &O
         return Ok(out.finish());
     }
     let watch = Watch::start(client, opts);
+    let mut tracer = start_tracer(client, opts, ui);
     for phase in &set.phases {
         let steps: Vec<&Step> = todo.iter().copied().filter(|s| s.phase == phase.id).collect();
         if steps.is_empty() {
@@ -270,7 +290,8 @@ pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &O
                     Err(e) => return Ok(out.fail(e)),
                 }
             }
-            let (so, err) = apply_step(client, step, opts, &watch, ui);
+            let (mut so, err) = apply_step(client, step, opts, &watch, &mut tracer, ui);
+            record_locks(&mut so, &mut tracer, opts, ui);
             let done = so.status == StepStatus::Done;
             if keeping && !done {
                 out.kept.retain(|k| k.version != step.version);
@@ -316,9 +337,11 @@ pub fn rollback(client: &mut Client, set: &MigrationSet, phase_id: u32, opts: &O
     }
     let mut out = RunOutcome::default();
     let watch = Watch::start(client, opts);
+    let mut tracer = start_tracer(client, opts, ui);
     for step in to_reverse {
         let a = &applied[&step.version];
-        let (so, err) = rollback_step(client, step, a, opts, &watch, ui);
+        let (mut so, err) = rollback_step(client, step, a, opts, &watch, &mut tracer, ui);
+        record_locks(&mut so, &mut tracer, opts, ui);
         let done = so.status == StepStatus::Done && check::worst(&so.checks) < Verdict::Rollback;
         out.steps.push(so);
         if let Some(e) = err {
@@ -329,6 +352,17 @@ pub fn rollback(client: &mut Client, set: &MigrationSet, phase_id: u32, opts: &O
         }
     }
     Ok(out.finish())
+}
+
+/// The lock tracer of a run, on a second connection to `monitor_url`
+/// (none: nothing is traced); says so when it cannot start.
+fn start_tracer(client: &mut Client, opts: &Options, ui: &mut dyn Ui) -> Tracer {
+    let Some(url) = &opts.monitor_url else { return Tracer::off() };
+    let mut tracer = Tracer::start(client, url);
+    if let Some(why) = tracer.lost() {
+        ui.progress(&format!("lock tracing is off (no lock is recorded): {why}"));
+    }
+    tracer
 }
 
 /// Refuses to roll back an irreversible phase, saying what to do instead.
@@ -370,7 +404,7 @@ pub fn seed(client: &mut Client, set: &MigrationSet, rows: Option<u64>) -> Resul
         tx.batch_execute(&format!("SET LOCAL phasegate.seed_rows = '{n}'")).map_err(db_err("setting phasegate.seed_rows"))?;
     }
     for f in &seed.files {
-        exec_file(&mut tx, f)?;
+        exec_file(&mut tx, f, &mut Tracer::off())?;
     }
     tx.commit().map_err(db_err("committing the seed"))?;
     Ok(seed.files.len())

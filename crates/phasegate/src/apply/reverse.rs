@@ -15,22 +15,27 @@ use crate::backup::{self, Backup};
 use crate::check::{self, Check, Verdict, When};
 use crate::error::{db_err, display_path, Error, Result};
 use crate::ledger::{self, Applied};
+use crate::locks::trace::Tracer;
+use crate::locks::Source;
 use crate::set::{SqlFile, Step};
 use crate::ui::Ui;
 
 /// Runs rollback SQL (in a transaction unless the file says otherwise).
-pub(super) fn run_rollback_sql(client: &mut Client, file: &SqlFile, text: &str, opts: &Options) -> Result<()> {
+pub(super) fn run_rollback_sql(client: &mut Client, file: &SqlFile, text: &str, opts: &Options, tracer: &mut Tracer) -> Result<()> {
     let f = SqlFile { path: file.path.clone(), text: text.to_string(), directives: file.directives.clone() };
     if f.directives.no_transaction {
         client.batch_execute(&timeouts_sql(&f.directives, opts, false)).map_err(db_err("setting timeouts"))?;
-        let r = exec_file(client, &f);
+        let r = exec_file(client, &f, tracer);
         client.batch_execute(RESET_TIMEOUTS).map_err(db_err("resetting timeouts"))?;
         r
     } else {
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
         tx.batch_execute(&timeouts_sql(&f.directives, opts, true)).map_err(db_err("setting timeouts"))?;
-        exec_file(&mut tx, &f)?;
-        tx.commit().map_err(db_err("committing"))
+        tracer.begin_fresh();
+        exec_file(&mut tx, &f, tracer)?;
+        let r = tx.commit().map_err(db_err("committing"));
+        tracer.end();
+        r
     }
 }
 
@@ -56,7 +61,7 @@ fn stored_rollback(step: &Step, a: &Applied, ui: &mut dyn Ui) -> Result<(SqlFile
     Ok((directives, checks))
 }
 
-pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts: &Options, watch: &Watch, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
+pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts: &Options, watch: &Watch, tracer: &mut Tracer, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
     let started = Instant::now();
     ui.progress(&format!("  rollback V{} {}", step.version, step.name));
     let what = format!("rollback V{}", step.version);
@@ -66,7 +71,7 @@ pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts:
         let after = checks.iter().filter(|c| c.when == When::AfterRollback);
         let targets = if opts.backup { backup::targets(&file.text) } else { Vec::new() };
         if let Some(batch) = file.directives.batch {
-            return rollback_batched(client, step, &file, batch, targets, (before, after), opts, ui);
+            return rollback_batched(client, step, &file, batch, targets, (before, after), opts, tracer, ui);
         }
         if file.directives.no_transaction {
             let mut results = run_checks(client, step.version, before, ui)?;
@@ -83,7 +88,7 @@ pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts:
                 tx.commit().map_err(db_err("committing the backup"))?;
                 report_backups(ui, &backups);
             }
-            run_rollback_sql(client, &file, &file.text, opts)?;
+            run_rollback_sql(client, &file, &file.text, opts, tracer)?;
             // The SQL ran outside a transaction and cannot be undone: the
             // ledger must say so whatever the checks find (they still set
             // the verdict, and the run stops at a failing one).
@@ -104,8 +109,13 @@ pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts:
             ui.progress(&format!("  rollback V{}: a before-rollback check failed; nothing was changed", step.version));
             return Ok(Attempt::new(results, None, false));
         }
+        tracer.begin();
+        let since = tracer.clock();
         let session = backup::Session::prepare(&mut tx, &opts.run_id, step.version, &targets, false)?;
-        exec_file(&mut tx, &file)?;
+        if !targets.is_empty() {
+            tracer.mark(&backup_source(&file, &targets), since);
+        }
+        exec_file(&mut tx, &file, tracer)?;
         ledger::record_rollback(&mut tx, step.version)?;
         results.extend(run_checks(&mut tx, step.version, after, ui)?);
         if check::worst(&results) == Verdict::Rollback {
@@ -137,6 +147,7 @@ fn rollback_batched<'a>(
     targets: Vec<backup::Target>,
     (before, after): (impl Iterator<Item = &'a Check>, impl Iterator<Item = &'a Check>),
     opts: &Options,
+    tracer: &mut Tracer,
     ui: &mut dyn Ui,
 ) -> Result<Attempt> {
     let mut results = run_checks(client, step.version, before, ui)?;
@@ -145,13 +156,30 @@ fn rollback_batched<'a>(
         return Ok(Attempt::new(results, None, false));
     }
     let timeouts = timeouts_sql(&file.directives, opts, true);
-    let saved = if opts.backup { Some(backup::BatchBackup::install(client, &opts.run_id, step.version, targets, &timeouts)?) } else { None };
+    // The backup's trigger is installed and dropped in short transactions
+    // of their own: their locks are traced as the backup's.
+    let source = backup_source(file, &targets);
+    let saved = if opts.backup {
+        tracer.begin_fresh();
+        let since = tracer.clock();
+        let b = backup::BatchBackup::install(client, &opts.run_id, step.version, targets, &timeouts, &mut || tracer.mark(&source, since))?;
+        tracer.end();
+        Some(b)
+    } else {
+        None
+    };
     let walk = Walk { version: step.version, file, batch, progress_key: ledger::rollback_batch_key(step.version), label: format!("V{} rollback", step.version) };
-    let walked = run_batches(client, &walk, opts, ui, saved.as_ref());
+    let walked = run_batches(client, &walk, opts, tracer, ui, saved.as_ref());
     // The triggers go whether the walk finished or not; what the committed
     // batches saved stays in the ledger.
     let backups = match saved {
-        Some(b) => b.finish(client, &timeouts),
+        Some(b) => {
+            tracer.begin_fresh();
+            let since = tracer.clock();
+            let r = b.finish(client, &timeouts, &mut || tracer.mark(&source, since));
+            tracer.end();
+            r
+        }
         None => Ok(Vec::new()),
     };
     let rows = walked?;
@@ -165,6 +193,13 @@ fn rollback_batched<'a>(
         ui.progress(&format!("  rollback V{}: an after-rollback check failed after a batched rollback whose batches committed; the rollback stands, investigate before going on", step.version));
     }
     Ok(Attempt { checks: results, rows: Some(rows), committed: true, backups })
+}
+
+/// What the backup of a rollback's rows locks (the triggers on the tables
+/// it changes) is attributed to: the first statement it backs up.
+pub(crate) fn backup_source(file: &SqlFile, targets: &[backup::Target]) -> Source {
+    let line = targets.iter().map(|t| t.line).min().unwrap_or(1);
+    Source::new(&file.path, "(phasegate) backup triggers on the tables this rollback changes", line)
 }
 
 fn report_backups(ui: &mut dyn Ui, backups: &[Backup]) {

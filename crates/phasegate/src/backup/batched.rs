@@ -38,8 +38,9 @@ impl BatchBackup {
     /// Before the walk, in a transaction of its own (`timeouts` are the
     /// run's `SET LOCAL lock_timeout ...`): the backup tables of the UPDATE
     /// / DELETE targets of a batched file and the triggers that will copy
-    /// the batches' old rows.
-    pub fn install(client: &mut Client, run_id: &str, version: i32, targets: Vec<Target>, timeouts: &str) -> Result<BatchBackup> {
+    /// the batches' old rows. `before_commit` runs last before the commit
+    /// (the caller's lock tracing looks then).
+    pub fn install(client: &mut Client, run_id: &str, version: i32, targets: Vec<Target>, timeouts: &str, before_commit: &mut dyn FnMut()) -> Result<BatchBackup> {
         let short: String = run_id.chars().filter(|c| *c != '-').take(8).collect();
         let targets: Vec<Target> = targets.into_iter().filter(|t| matches!(t.change, Change::Update | Change::Delete)).collect();
         let mut b = BatchBackup { run_id: run_id.to_string(), short, targets, tables: Vec::new(), triggers: Vec::new() };
@@ -78,6 +79,7 @@ impl BatchBackup {
                 rows: 0,
             });
         }
+        before_commit();
         tx.commit().map_err(db_err("committing the backup's triggers"))?;
         Ok(b)
     }
@@ -118,7 +120,7 @@ impl BatchBackup {
     /// triggers dropped (ACCESS EXCLUSIVE for an instant), backup tables no
     /// batch saved a row into dropped, and the backups that hold rows, as
     /// the ledger counts them.
-    pub fn finish(self, client: &mut Client, timeouts: &str) -> Result<Vec<Backup>> {
+    pub fn finish(self, client: &mut Client, timeouts: &str, before_commit: &mut dyn FnMut()) -> Result<Vec<Backup>> {
         if self.tables.is_empty() {
             return Ok(Vec::new());
         }
@@ -139,6 +141,7 @@ impl BatchBackup {
                 None => tx.batch_execute(&format!("DROP TABLE IF EXISTS {}", b.backup_table)).map_err(db_err("dropping an empty backup"))?,
             }
         }
+        before_commit();
         tx.commit().map_err(db_err("committing"))?;
         Ok(kept)
     }

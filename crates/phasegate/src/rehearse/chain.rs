@@ -3,7 +3,7 @@
 //! phase runs in a transaction, else on a clone of the chain made after the
 //! forward run (see the module documentation of `rehearse`).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use postgres::Client;
 
@@ -13,6 +13,7 @@ use super::{Against, Finding, Isolation, Options, PhaseRehearsal, PhaseResult, R
 use crate::apply::{self, RunOutcome, Target};
 use crate::check::Verdict;
 use crate::error::{db_err, pg_message, Result};
+use crate::locks::trace::Tracer;
 use crate::pg::Server;
 use crate::set::{MigrationSet, Phase};
 use crate::snapshot::{observe, Observer, Scope, SnapshotOptions, State};
@@ -51,6 +52,11 @@ struct Chain<'a> {
 }
 
 impl Chain<'_> {
+    /// The chain database's connection string.
+    fn url(&self) -> String {
+        self.server.url_for(&self.name)
+    }
+
     fn conn(&mut self) -> Result<&mut Conn> {
         if self.conn.is_none() {
             self.conn = Some(Conn::open(&self.server.url_for(&self.name))?);
@@ -101,9 +107,15 @@ fn outcome_error(o: &RunOutcome) -> Option<Failure> {
 
 fn ran_of(r: Result<RunOutcome>) -> Ran {
     match r {
-        Ok(o) => Ran { verdict: o.verdict(), error: outcome_error(&o) },
-        Err(e) => Ran { verdict: Verdict::Proceed, error: Some(Failure::of(&e)) },
+        Ok(o) => Ran { verdict: o.verdict(), error: outcome_error(&o), locks: o.steps.iter().flat_map(|s| s.locks.iter().cloned()).collect() },
+        Err(e) => Ran { verdict: Verdict::Proceed, error: Some(Failure::of(&e)), locks: Vec::new() },
     }
+}
+
+/// The options of an `apply` run on the database at `url`: its lock tracer
+/// watches from there, and the rehearsal judges lock holds itself.
+fn apply_on(opts: &Options, url: String) -> apply::Options {
+    apply::Options { monitor_url: Some(url), max_lock_hold: None, ..opts.apply.clone() }
 }
 
 /// A phase's rehearsal as it goes.
@@ -121,7 +133,28 @@ impl Record {
         Record { started: Instant::now(), steps: Vec::new(), findings: Vec::new(), verdict: Verdict::Proceed, isolation: Isolation::None, clone_ms: None }
     }
     fn step(&mut self, step: &'static str, t: Instant, ok: bool, verdict: Option<Verdict>) {
-        self.steps.push(StepTiming { step, ms: ms(t), ok, verdict });
+        self.steps.push(StepTiming::plain(step, ms(t), ok, verdict));
+    }
+    /// A step that ran migrations (migrate, rollback, re-apply) and took
+    /// `ms`, with its locks; a lock of migrate or rollback held over
+    /// `limit` is a finding, and the phase's verdict REVIEW. (The
+    /// re-apply's locks are the migrate's statements again: shown, not
+    /// judged twice.)
+    fn ran(&mut self, step: &'static str, ms: f64, ran: &Ran, limit: Option<Duration>) {
+        self.steps.push(StepTiming { step, ms, ok: ran.error.is_none(), verdict: Some(ran.verdict), locks: ran.locks.clone() });
+        let Some(limit) = limit.filter(|_| step != "re-apply") else { return };
+        for h in crate::locks::over_limit(&ran.locks, limit) {
+            self.verdict = self.verdict.max(Verdict::Review);
+            self.findings.push(Finding::LockHeld {
+                step: step.to_string(),
+                relation: h.relation.clone(),
+                mode: h.mode,
+                held_ms: h.held_ms,
+                limit_ms: limit.as_secs_f64() * 1000.0,
+                statement: h.statement.clone(),
+                at: h.at(),
+            });
+        }
     }
     /// A compare step: ok unless a finding fails verify.
     fn compared(&mut self, t: Instant, found: Vec<Finding>, strict: bool) {
@@ -202,7 +235,7 @@ pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Opti
                     apply::seed(&mut chain.conn()?.client, set, opts.seed_rows)?;
                     chain.stale = true;
                     ui.progress(&format!("seed loaded after phase {} in {} ms", phase.id, t.elapsed().as_millis()));
-                    rec.steps.push(StepTiming { step: "seed", ms: ms(t), ok: true, verdict: None });
+                    rec.steps.push(StepTiming::plain("seed", ms(t), true, None));
                     rec.ms += ms(t);
                 }
             }
@@ -242,7 +275,8 @@ impl CloneJob {
     fn run(self: Box<Self>, set: &MigrationSet, phase: &Phase, opts: &Options, snap: &SnapshotOptions, server: &Server) -> Result<(PhaseRehearsal, Buffered)> {
         let CloneJob { name, mut conn, before, forward, mut rec } = *self;
         let mut ui = Buffered::default();
-        let outcome = rehearse_on_clone(&mut conn, set, phase, opts, snap, &before, &forward, &mut rec, &mut ui);
+        let apply = apply_on(opts, server.url_for(&name));
+        let outcome = rehearse_on_clone(&mut conn, set, phase, opts, &apply, snap, &before, &forward, &mut rec, &mut ui);
         drop(conn);
         let dropped = server.drop_database(&name);
         outcome?;
@@ -292,10 +326,11 @@ impl Ui for Buffered {
 fn apply_only(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, ui: &mut dyn Ui) -> Result<PhaseRehearsal> {
     let mut rec = Record::new();
     let t = Instant::now();
-    let ran = ran_of(apply::migrate(&mut chain.conn()?.client, set, Target::Phase(phase.id), &opts.apply, ui));
+    let apply = apply_on(opts, chain.url());
+    let ran = ran_of(apply::migrate(&mut chain.conn()?.client, set, Target::Phase(phase.id), &apply, ui));
     chain.stale = true;
     rec.verdict = ran.verdict;
-    rec.step("migrate", t, ran.error.is_none(), Some(ran.verdict));
+    rec.ran("migrate", ms(t), &ran, opts.apply.max_lock_hold);
     Ok(match ran.error {
         Some(error) => {
             rec.findings.push(Finding::MigrateFailed { error: error.message, at: error.at });
@@ -334,11 +369,16 @@ fn rehearse_phase(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &O
 /// when the forward run failed.
 fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &SnapshotOptions, rec: &mut Record, ui: &mut dyn Ui) -> Result<Option<PhaseResult>> {
     let before = std::mem::take(&mut chain.state);
+    let url = chain.url();
     chain.conn()?;
     let Conn { client, obs } = chain.conn.as_mut().expect("connected above");
+    let mut tracer = Tracer::start(client, &url);
+    if let Some(why) = tracer.lost() {
+        ui.progress(&format!("  lock tracing is off for this phase (no lock is recorded): {why}"));
+    }
     let t = Instant::now();
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
-    let mut fwd = steps::forward(&mut tx, phase, &opts.apply, true, ui);
+    let mut fwd = steps::forward(&mut tx, phase, &opts.apply, true, &mut tracer, ui);
     let fwd_ms = ms(t);
     let t = Instant::now();
     let forward = match fwd.error {
@@ -359,7 +399,7 @@ fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &Snaps
         fwd.error = Some(Failure::message(format!("committing the forward run: {}", pg_message(&e)))); // a deferred constraint
     }
     rec.verdict = fwd.verdict;
-    rec.steps.push(StepTiming { step: "migrate", ms: fwd_ms + ms(t), ok: fwd.error.is_none(), verdict: Some(fwd.verdict) });
+    rec.ran("migrate", fwd_ms + ms(t), &fwd, opts.apply.max_lock_hold);
     let (Some(forward), None) = (forward, fwd.error.clone()) else {
         chain.state = before;
         chain.stale = true;
@@ -367,7 +407,7 @@ fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &Snaps
         rec.findings.push(Finding::MigrateFailed { error: f.message, at: f.at });
         return Ok(Some(PhaseResult::Failed));
     };
-    rec.steps.push(StepTiming { step: "snapshot", ms: observe_ms, ok: true, verdict: None });
+    rec.steps.push(StepTiming::plain("snapshot", observe_ms, true, None));
     if phase.reversible {
         rec.isolation = Isolation::Transaction;
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
@@ -380,10 +420,11 @@ fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &Snaps
             &sides,
             snap,
             rec,
-            opts.strict,
+            opts,
+            &mut tracer,
             ui,
-            |tx, ui| steps::backward(tx, phase, &opts.apply, ui),
-            |tx, ui| steps::forward(tx, phase, &opts.apply, false, ui),
+            |tx, ui, tracer| steps::backward(tx, phase, &opts.apply, tracer, ui),
+            |tx, ui, tracer| steps::forward(tx, phase, &opts.apply, false, tracer, ui),
         )?;
         tx.rollback().map_err(db_err("rolling back the rehearsal"))?;
     }
@@ -406,9 +447,10 @@ fn on_clone(
     ui: &mut dyn Ui,
 ) -> Result<std::result::Result<CloneJob, (Record, Option<PhaseResult>)>> {
     let t = Instant::now();
-    let fwd = ran_of(apply::migrate(&mut chain.conn()?.client, set, Target::Phase(phase.id), &opts.apply, ui));
+    let apply = apply_on(opts, chain.url());
+    let fwd = ran_of(apply::migrate(&mut chain.conn()?.client, set, Target::Phase(phase.id), &apply, ui));
     rec.verdict = fwd.verdict;
-    rec.step("migrate", t, fwd.error.is_none(), Some(fwd.verdict));
+    rec.ran("migrate", ms(t), &fwd, opts.apply.max_lock_hold);
     if let Some(error) = fwd.error {
         // Whatever the failing run committed is on the chain now.
         chain.stale = true;
@@ -437,6 +479,7 @@ fn rehearse_on_clone(
     set: &MigrationSet,
     phase: &Phase,
     opts: &Options,
+    apply: &apply::Options,
     snap: &SnapshotOptions,
     before: &State,
     forward: &State,
@@ -450,10 +493,11 @@ fn rehearse_on_clone(
         &sides,
         snap,
         rec,
-        opts.strict,
+        opts,
+        &mut Tracer::off(),
         ui,
-        |c, ui| ran_of(apply::rollback(c, set, phase.id, &opts.apply, ui)),
-        |c, ui| ran_of(apply::migrate(c, set, Target::Phase(phase.id), &opts.apply, ui)),
+        |c, ui, _| ran_of(apply::rollback(c, set, phase.id, apply, ui)),
+        |c, ui, _| ran_of(apply::migrate(c, set, Target::Phase(phase.id), apply, ui)),
     )
 }
 
@@ -468,6 +512,8 @@ struct Sides<'a> {
 
 /// The rehearsal proper, wherever it runs: roll back, compare with the
 /// state before the phase, apply again, compare with the first forward run.
+/// `tracer` is handed to `back` and `again` (runs through `apply` trace
+/// with their own).
 #[allow(clippy::too_many_arguments)]
 fn back_and_again<C: postgres::GenericClient>(
     client: &mut C,
@@ -475,15 +521,17 @@ fn back_and_again<C: postgres::GenericClient>(
     sides: &Sides,
     snap: &SnapshotOptions,
     rec: &mut Record,
-    strict: bool,
+    opts: &Options,
+    tracer: &mut Tracer,
     ui: &mut dyn Ui,
-    back: impl FnOnce(&mut C, &mut dyn Ui) -> Ran,
-    again: impl FnOnce(&mut C, &mut dyn Ui) -> Ran,
+    back: impl FnOnce(&mut C, &mut dyn Ui, &mut Tracer) -> Ran,
+    again: impl FnOnce(&mut C, &mut dyn Ui, &mut Tracer) -> Ran,
 ) -> Result<()> {
+    let strict = opts.strict;
     let t = Instant::now();
-    let ran = back(client, ui);
+    let ran = back(client, ui, tracer);
     rec.verdict = rec.verdict.max(ran.verdict);
-    rec.step("rollback", t, ran.error.is_none(), Some(ran.verdict));
+    rec.ran("rollback", ms(t), &ran, opts.apply.max_lock_hold);
     if let Some(error) = ran.error {
         rec.findings.push(Finding::RollbackFailed { error: error.message, at: error.at });
         return Ok(());
@@ -493,8 +541,8 @@ fn back_and_again<C: postgres::GenericClient>(
     let found = compare(client, sides.scope, &rolled, sides.before, Against::BeforePhase)?;
     rec.compared(t, found, strict);
     let t = Instant::now();
-    let ran = again(client, ui);
-    rec.step("re-apply", t, ran.error.is_none(), Some(ran.verdict));
+    let ran = again(client, ui, tracer);
+    rec.ran("re-apply", ms(t), &ran, opts.apply.max_lock_hold);
     if let Some(error) = ran.error {
         rec.findings.push(Finding::ReapplyFailed { error: error.message, at: error.at });
         return Ok(());

@@ -29,6 +29,7 @@ use serde::Serialize;
 
 use crate::check::Verdict;
 use crate::error::Location;
+use crate::locks::{LockHold, LockMode};
 
 pub use chain::rehearse;
 
@@ -51,6 +52,22 @@ pub struct StepTiming {
     pub ms: f64,
     pub ok: bool,
     pub verdict: Option<Verdict>,
+    /// The locks its statements took and how long each was held, each
+    /// migration's ending with that migration (see `locks`); empty for
+    /// steps that run no migration (snapshot, compare, seed).
+    pub locks: Vec<LockHold>,
+}
+
+impl StepTiming {
+    /// A step that runs no migration.
+    pub(crate) fn plain(step: &'static str, ms: f64, ok: bool, verdict: Option<Verdict>) -> StepTiming {
+        StepTiming { step, ms, ok, verdict, locks: Vec::new() }
+    }
+
+    /// The lock that blocked writers (or readers) longest, if any did.
+    pub fn longest_blocking_lock(&self) -> Option<&LockHold> {
+        crate::locks::longest_blocking(&self.locks)
+    }
 }
 
 /// A difference the rehearsal found, classified.
@@ -90,6 +107,10 @@ pub enum Finding {
     /// The phase has no rollback (irreversible, or no down script): it is
     /// applied forward only and reported, never skipped silently.
     NoRollback { reason: String },
+    /// A lock that blocks writers (SHARE or stronger) or readers was held
+    /// longer than the limit (`max_lock_hold`) by the statement at `at`,
+    /// in the rehearsal's `step` (migrate or rollback): REVIEW.
+    LockHeld { step: String, relation: String, mode: LockMode, held_ms: f64, limit_ms: f64, statement: String, at: Location },
 }
 
 /// Which snapshot a comparison was against.
@@ -107,6 +128,7 @@ impl Finding {
     pub fn location(&self) -> Option<&Location> {
         match self {
             Finding::RollbackFailed { at, .. } | Finding::ReapplyFailed { at, .. } | Finding::MigrateFailed { at, .. } => at.as_ref(),
+            Finding::LockHeld { at, .. } => Some(at),
             _ => None,
         }
     }
@@ -119,7 +141,7 @@ impl Finding {
             // phase (now() defaults, sequences) are not a rollback failing
             // to restore anything: reported, and failing only with --strict.
             Finding::RowsChanged { against: Against::FirstForward, .. } => strict,
-            Finding::NoRollback { .. } | Finding::MigrateFailed { .. } => false,
+            Finding::NoRollback { .. } | Finding::MigrateFailed { .. } | Finding::LockHeld { .. } => false,
             _ => true,
         }
     }
@@ -144,6 +166,11 @@ impl Finding {
             Finding::ReapplyFailed { error, .. } => format!("re-apply failed: {error}"),
             Finding::MigrateFailed { error, .. } => format!("migrate failed: {error}"),
             Finding::NoRollback { reason } => format!("no rollback: {reason}"),
+            Finding::LockHeld { step, relation, mode, held_ms, limit_ms, statement, at } => format!(
+                "lock held too long ({step}): {relation} {mode} for {} (limit {}) by `{statement}` at {at}",
+                crate::locks::fmt_held(*held_ms),
+                crate::locks::fmt_held(*limit_ms)
+            ),
         }
     }
 

@@ -9,11 +9,13 @@
 
 use postgres::GenericClient;
 
-use crate::apply::{exec_file, run_checks, timeouts_sql, Options};
+use crate::apply::{backup_source, exec_file, run_checks, timeouts_sql, Options};
 use crate::backup;
 use crate::check::{self, CheckResult, Verdict, When};
 use crate::error::{db_err, pg_message, sql_error, Error, Location, Result};
 use crate::ledger;
+use crate::locks::trace::Tracer;
+use crate::locks::LockHold;
 use crate::set::{Phase, SqlFile, Step};
 use crate::ui::Ui;
 
@@ -41,11 +43,13 @@ pub(super) struct Ran {
     /// What stopped it (a file's SQL, or checks that said ROLLBACK);
     /// nothing of the failing step is kept.
     pub error: Option<Failure>,
+    /// The locks its statements took.
+    pub locks: Vec<LockHold>,
 }
 
 impl Default for Ran {
     fn default() -> Self {
-        Ran { verdict: Verdict::Proceed, error: None }
+        Ran { verdict: Verdict::Proceed, error: None, locks: Vec::new() }
     }
 }
 
@@ -68,30 +72,35 @@ pub(super) fn checks_failed<'a>(checks: impl IntoIterator<Item = &'a CheckResult
 
 /// Applies the phase's steps in order, as `apply::migrate` would; with
 /// `record`, their ledger rows too (the chain needs them; a rehearsal that
-/// is rolled back does not).
-pub(super) fn forward(tx: &mut impl GenericClient, phase: &Phase, opts: &Options, record: bool, ui: &mut dyn Ui) -> Ran {
+/// is rolled back does not). Each step's locks end with the step, as they
+/// would when it commits on its own.
+pub(super) fn forward(tx: &mut impl GenericClient, phase: &Phase, opts: &Options, record: bool, tracer: &mut Tracer, ui: &mut dyn Ui) -> Ran {
     let mut ran = Ran::default();
     for step in &phase.steps {
         ui.progress(&format!("  apply V{} {}", step.version, step.name));
-        let res = apply_step(tx, step, opts, record, ui);
+        let res = apply_step(tx, step, opts, record, tracer, ui);
+        tracer.end();
         if ran.note(res) {
             break;
         }
     }
+    ran.locks = tracer.take();
     ran
 }
 
 /// Reverses the phase's steps, newest first, as `apply::rollback` would
 /// (the ledger is left alone: the caller rolls this back).
-pub(super) fn backward(tx: &mut impl GenericClient, phase: &Phase, opts: &Options, ui: &mut dyn Ui) -> Ran {
+pub(super) fn backward(tx: &mut impl GenericClient, phase: &Phase, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Ran {
     let mut ran = Ran::default();
     for step in phase.steps.iter().rev() {
         ui.progress(&format!("  rollback V{} {}", step.version, step.name));
-        let res = rollback_step(tx, step, opts, ui);
+        let res = rollback_step(tx, step, opts, tracer, ui);
+        tracer.end();
         if ran.note(res) {
             break;
         }
     }
+    ran.locks = tracer.take();
     ran
 }
 
@@ -114,27 +123,33 @@ impl Ran {
 /// error PostgreSQL places (a syntax error, a missing relation) is mapped
 /// to its line and column in the file; for one it does not, the savepoint
 /// is rolled back and the file runs again statement by statement, so the
-/// error names the statement's line.
-fn run_file(tx: &mut impl GenericClient, file: &SqlFile, opts: &Options) -> Result<()> {
+/// error names the statement's line. When locks are traced, the file runs
+/// statement by statement (the observer looks after each one).
+fn run_file(tx: &mut impl GenericClient, file: &SqlFile, opts: &Options, tracer: &mut Tracer) -> Result<()> {
     let head = format!("SAVEPOINT phasegate_step; {}\n", timeouts_sql(&file.directives, opts, true));
+    if tracer.active() {
+        tx.batch_execute(&head).map_err(db_err("starting a step"))?;
+        return exec_file(tx, file, tracer);
+    }
     let Err(first) = tx.batch_execute(&format!("{head}{}", file.text)) else { return Ok(()) };
     if first.as_db_error().and_then(|d| d.position()).is_some() {
         return Err(sql_error(&file.path, 1, &file.text, head.chars().count(), &first));
     }
     tx.batch_execute("ROLLBACK TO SAVEPOINT phasegate_step").map_err(db_err("rolling back a step"))?;
-    exec_file(tx, file)?;
+    exec_file(tx, file, tracer)?;
     // It failed once and not statement by statement: report the first error.
     Err(Error::Sql { at: Location::file(&file.path), message: pg_message(&first), sqlstate: first.code().map(|c| c.code().to_string()) })
 }
 
 /// One forward step: before-migrate checks, the file, its ledger rows,
 /// after-migrate checks.
-fn apply_step(tx: &mut impl GenericClient, step: &Step, opts: &Options, record: bool, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
+fn apply_step(tx: &mut impl GenericClient, step: &Step, opts: &Options, record: bool, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
     let mut checks = run_checks(tx, step.version, step.checks_when(When::BeforeMigrate), ui)?;
     if check::worst(&checks) == Verdict::Rollback {
         return Ok(checks);
     }
-    run_file(tx, &step.forward, opts)?;
+    tracer.begin();
+    run_file(tx, &step.forward, opts, tracer)?;
     if record {
         ledger::record_apply(tx, step, &opts.run_id)?;
     }
@@ -144,15 +159,20 @@ fn apply_step(tx: &mut impl GenericClient, step: &Step, opts: &Options, record: 
 
 /// One rollback step: before-rollback checks, the backup of the rows it
 /// changes, the file, after-rollback checks.
-fn rollback_step(tx: &mut impl GenericClient, step: &Step, opts: &Options, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
+fn rollback_step(tx: &mut impl GenericClient, step: &Step, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
     let file = step.rollback.as_ref().ok_or(Error::NoRollbackFile { version: step.version })?;
     let mut checks = run_checks(tx, step.version, step.checks_when(When::BeforeRollback), ui)?;
     if check::worst(&checks) == Verdict::Rollback {
         return Ok(checks);
     }
     let targets = if opts.backup { backup::targets(&file.text) } else { Vec::new() };
+    tracer.begin();
+    let since = tracer.clock();
     let session = backup::Session::prepare(tx, &opts.run_id, step.version, &targets, false)?;
-    run_file(tx, file, opts)?;
+    if !targets.is_empty() {
+        tracer.mark(&backup_source(file, &targets), since);
+    }
+    run_file(tx, file, opts, tracer)?;
     checks.extend(run_checks(tx, step.version, step.checks_when(When::AfterRollback), ui)?);
     if check::worst(&checks) < Verdict::Rollback {
         session.finish(tx, &opts.run_id)?;

@@ -1,0 +1,122 @@
+//! The arguments of `verify` (and the disposable servers `bench` and
+//! `demo` start too): where the rehearsal's PostgreSQL comes from, and
+//! another tool's folder to audit. Part of `cli`, split off to keep files
+//! short.
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, ValueEnum};
+
+use super::{LockHoldArgs, SetArgs};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// The server URL when one is given; else Docker when the engine answers
+    /// and the image is there or can be pulled; else initdb and pg_ctl
+    Auto,
+    /// A container (testcontainers; PHASEGATE_PG_IMAGE names the image)
+    Docker,
+    /// An existing server (--server-url / PHASEGATE_TEST_DATABASE_URL); a database is created and dropped
+    Url,
+    /// initdb and pg_ctl from this machine, in a temporary folder
+    Local,
+}
+
+/// What `--from` names: another tool's layout (the folder follows), `auto`
+/// (the folder follows), or the folder itself (layout detected).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FromArg {
+    Layout(phasegate::Layout),
+    Auto,
+    Dir(PathBuf),
+}
+
+fn layout_names() -> String {
+    phasegate::Layout::ALL.iter().map(|l| l.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// `--from`: a layout name, `auto`, or an existing folder.
+fn parse_from(s: &str) -> Result<FromArg, String> {
+    if s == "auto" {
+        return Ok(FromArg::Auto);
+    }
+    if let Some(l) = phasegate::Layout::parse(s) {
+        return Ok(FromArg::Layout(l));
+    }
+    let dir = PathBuf::from(s);
+    if dir.is_dir() {
+        return Ok(FromArg::Dir(dir));
+    }
+    Err(format!("`{s}` is neither a layout ({}, auto) nor a folder", layout_names()))
+}
+
+/// `--placeholder KEY=VALUE`.
+fn parse_placeholder(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
+}
+
+/// Where disposable databases come from.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ServerArgs {
+    /// Image for the docker backend
+    #[arg(long, env = "PHASEGATE_PG_IMAGE", default_value = phasegate::DEFAULT_IMAGE)]
+    pub image: String,
+    /// Server for the url backend (a database is created and dropped on it)
+    #[arg(long, env = "PHASEGATE_TEST_DATABASE_URL", hide_env_values = true)]
+    pub server_url: Option<String>,
+}
+
+impl ServerArgs {
+    /// The url backend when a server is named, else Docker or the local
+    /// binaries, whichever starts (`Backend::Auto`).
+    pub fn backend(&self) -> phasegate::Backend {
+        match self.server_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            Some(u) => phasegate::Backend::Url(u.to_string()),
+            None => phasegate::Backend::Auto { image: self.image.clone() },
+        }
+    }
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// Rehearse only this phase (earlier ones are applied first)
+    #[arg(long)]
+    pub phase: Option<u32>,
+    /// Where the disposable PostgreSQL comes from
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Rehearse another tool's migrations folder where it lies (each migration is a phase, its
+    /// down script the rollback): a layout and the folder (`--from goose db/migrations`), or just
+    /// the folder (`--from db/migrations`, same as `--from auto db/migrations`: the layout is
+    /// detected). Layouts: diesel, sqlx, golang-migrate, refinery, goose, dbmate, flyway, sqitch,
+    /// liquibase, files (<prefix><version><sep><name>.up.sql / .down.sql pairs)
+    #[arg(long, value_name = "LAYOUT|DIR", value_parser = parse_from)]
+    pub from: Option<FromArg>,
+    /// The foreign migrations folder for --from LAYOUT
+    #[arg(value_name = "DIR")]
+    pub from_dir: Option<PathBuf>,
+    /// A value for a Flyway `${KEY}` placeholder or a goose ENVSUBST variable (repeatable)
+    #[arg(long = "placeholder", value_name = "KEY=VALUE", value_parser = parse_placeholder)]
+    pub placeholders: Vec<(String, String)>,
+    /// A column-order-only difference fails (it is a warning otherwise)
+    #[arg(long)]
+    pub strict: bool,
+    #[command(flatten)]
+    pub locks: LockHoldArgs,
+    /// Write a JUnit XML report here
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Reservations (or other rows) the seed generates (sets phasegate.seed_rows)
+    #[arg(long)]
+    pub seed_rows: Option<u64>,
+    /// Where the run log goes (default: <dir>/logs)
+    #[arg(long, value_name = "PATH")]
+    pub log_dir: Option<PathBuf>,
+}
