@@ -102,13 +102,7 @@ fn a_batched_rollback_resumes_after_its_last_committed_batch() {
     let v3 = step(&doc, 3);
     assert_eq!(v3["rows"], 20_000, "6000 done before plus 14000 now: {v3}");
     assert_eq!(v3["backups"][0]["rows"], 14_000, "this run backed up what it reset: {v3}");
-    let log = std::fs::read_dir(crate::harness::log_dir())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .find(|t| t.contains(&format!("run {}", doc["run_id"].as_str().unwrap())))
-        .expect("the run's log file");
+    let log = crate::harness::run_log(&doc);
     assert!(log.contains("V3 rollback: resuming after key 6000 (6000 rows done before)"), "{log}");
     assert!(log.contains("V3 rollback done: 20000 rows"), "{log}");
     assert_eq!(count(&db, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'phasegate_backup%'"), 0, "the dead run's trigger is gone too");

@@ -147,12 +147,7 @@ fn batched_backfill_resumes_after_the_last_committed_batch() {
     let doc = out.json();
     let v3 = doc["steps"].as_array().unwrap().iter().find(|s| s["version"] == 3).unwrap();
     assert_eq!(v3["rows"], 20_000, "7000 done before plus 13000 now: {v3}");
-    let log = std::fs::read_dir(crate::harness::log_dir())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .find(|t| t.contains(&format!("run {}", doc["run_id"].as_str().unwrap())))
-        .expect("the run's log file");
+    let log = crate::harness::run_log(&doc);
     assert!(log.contains("V3 backfill: resuming after key 7000 (7000 rows done before)"), "{log}");
     assert!(log.contains("V3 backfill done: 20000 rows"), "{log}");
 }

@@ -33,3 +33,15 @@ pub fn log_dir() -> PathBuf {
     d
 }
 
+/// The log file of the run whose JSON document is `doc` (its `run_id`).
+pub fn run_log(doc: &serde_json::Value) -> String {
+    let run = format!("run {}", doc["run_id"].as_str().expect("a run id"));
+    std::fs::read_dir(log_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .find(|t| t.contains(&run))
+        .expect("the run's log file")
+}
+

@@ -26,14 +26,16 @@ struct Shared {
     new_app_only: AtomicBool,
 }
 
-/// One writer statement: its stage, its wait, whether it failed.
-type Sample = (usize, f64, bool);
+/// One writer statement: its stage, its wait, its error if it failed.
+type Sample = (usize, f64, Option<String>);
 
 /// The statements one writer runs, by application version.
 struct Workload {
     /// The table whose rows the figure counts.
     table: &'static str,
-    /// What the old version's writers run (`$1`: a small number).
+    /// What the old version's writers run (`$1`: 0-729, which spreads the
+    /// bookings over a year's dates and periods, so the capacity check of the
+    /// switchover phase has room for them).
     old: &'static [&'static str],
     /// What the new version's writers run once the old one is retired.
     new: &'static [&'static str],
@@ -43,12 +45,13 @@ const CLINIC: Workload = Workload {
     table: "reservations",
     old: &[
         "INSERT INTO reservations (\"patientName\", phone, \"birthDate\", gender, \"treatmentType\", service, \"preferredDate\", \"preferredTime\")
-         VALUES ('벤치', '010-0000-0000', '1990-01-01', 'FEMALE', 'FIRST_VISIT', 'SKIN_CARE', current_date + 30, '2:30 PM')",
+         VALUES ('벤치', '010-0000-0000', '1990-01-01', 'FEMALE', 'FIRST_VISIT', 'SKIN_CARE', current_date + 1 + $1::int / 2, CASE WHEN $1::int % 2 = 0 THEN '10:00' ELSE '2:30 PM' END)",
         "UPDATE reservations SET status = 'CONFIRMED' WHERE id = (SELECT max(id) FROM reservations) - $1::int",
     ],
     new: &[
         "INSERT INTO reservations (\"patientName\", phone, \"birthDate\", gender, \"treatmentType\", \"serviceId\", \"serviceName\", \"estimatedDuration\", period, \"preferredDate\")
-         SELECT '벤치', '010-1111-1111', '1985-05-05', 'MALE', 'FOLLOW_UP', s.id, s.name, s.\"durationMinutes\" + s.\"bufferMinutes\", 'MORNING', current_date + 30
+         SELECT '벤치', '010-1111-1111', '1985-05-05', 'MALE', 'FOLLOW_UP', s.id, s.name, s.\"durationMinutes\" + s.\"bufferMinutes\",
+                CASE WHEN $1::int % 2 = 0 THEN 'MORNING' ELSE 'AFTERNOON' END, current_date + 1 + $1::int / 2
          FROM services s WHERE s.code = 'SKIN_CARE'",
         "UPDATE reservations SET status = 'CONFIRMED' WHERE id = (SELECT max(id) FROM reservations) - $1::int",
     ],
@@ -66,7 +69,10 @@ const TENANT_KEYS: Workload = Workload {
 fn writer(url: String, w: &'static Workload, shared: Arc<Shared>, seed: i32) -> std::thread::JoinHandle<Vec<Sample>> {
     std::thread::spawn(move || {
         let mut samples = Vec::new();
-        let Ok(mut c) = phasegate::connect(&url, "bench writer") else { return vec![(0, 0.0, true)] };
+        let mut c = match phasegate::connect(&url, "bench writer") {
+            Ok(c) => c,
+            Err(e) => return vec![(0, 0.0, Some(e.to_string()))],
+        };
         let mut n = seed;
         while !shared.stop.load(Ordering::Relaxed) {
             let sqls = if shared.new_app_only.load(Ordering::Relaxed) { w.new } else { w.old };
@@ -74,8 +80,8 @@ fn writer(url: String, w: &'static Workload, shared: Arc<Shared>, seed: i32) -> 
                 n = n.wrapping_mul(1_103_515_245).wrapping_add(12345) & 0x7fff;
                 let stage = shared.stage.load(Ordering::Relaxed);
                 let t = Instant::now();
-                let r = if sql.contains("$1") { c.execute(*sql, &[&(n % 50)]) } else { c.execute(*sql, &[]) };
-                samples.push((stage, ms(t.elapsed()), r.is_err()));
+                let r = if sql.contains("$1") { c.execute(*sql, &[&(n % 730)]) } else { c.execute(*sql, &[]) };
+                samples.push((stage, ms(t.elapsed()), r.err().map(|e| phasegate::pg_message(&e))));
             }
             std::thread::sleep(Duration::from_millis(3));
         }
@@ -153,16 +159,18 @@ fn one(server: &Server, dir: &Path, label: &str, rows: Option<u64>, w: &'static 
         let waits: Vec<f64> = samples.iter().filter(|s| s.0 == i).map(|s| s.1).collect();
         let max = percentile(waits.clone(), 1.0);
         worst = worst.max(max);
-        stages.push(serde_json::json!({"stage": n, "statements": waits.len(), "p50_ms": percentile(waits.clone(), 0.5), "p99_ms": percentile(waits, 0.99), "max_ms": max}));
+        let failed = samples.iter().filter(|s| s.0 == i && s.2.is_some()).count();
+        stages.push(serde_json::json!({"stage": n, "statements": waits.len(), "failed": failed, "p50_ms": percentile(waits.clone(), 0.5), "p99_ms": percentile(waits, 0.99), "max_ms": max}));
     }
-    let errors = samples.iter().filter(|s| s.2).count();
+    let errors = samples.iter().filter(|s| s.2.is_some()).count();
+    let first_errors: Vec<String> = samples.iter().filter_map(|s| s.2.as_ref().map(|e| format!("{}: {e}", names[s.0]))).take(3).collect();
     let text: Vec<String> = stages.iter().map(|s| format!("{} {:.0}", s["stage"].as_str().unwrap_or(""), s["max_ms"].as_f64().unwrap_or(0.0))).collect();
     Ok(figure(
         &format!("writers' max wait per phase and rollback, {label} ({seeded} rows)"),
-        format!("{errors} errors; worst {worst:.0} ms; max ms per stage: {}", text.join(", ")),
+        format!("{errors} errors{}; worst {worst:.0} ms; max ms per stage: {}", first_errors.first().map(|e| format!(" (first: {e})")).unwrap_or_default(), text.join(", ")),
         "< 100 ms in every stage, 0 errors",
         Some(worst < 100.0 && errors == 0 && !samples.is_empty()),
-        serde_json::json!({"rows": seeded, "errors": errors, "worst_ms": worst, "stages": stages}),
+        serde_json::json!({"rows": seeded, "errors": errors, "first_errors": first_errors, "worst_ms": worst, "stages": stages}),
     ))
 }
 
