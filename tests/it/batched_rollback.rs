@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::harness::{fixture, run, TestDb};
 
-fn step<'a>(doc: &'a serde_json::Value, version: i64) -> &'a serde_json::Value {
+fn step(doc: &serde_json::Value, version: i64) -> &serde_json::Value {
     doc["steps"].as_array().unwrap().iter().find(|s| s["version"] == version).unwrap_or_else(|| panic!("no V{version} in {doc:#}"))
 }
 
