@@ -19,8 +19,8 @@
 
 use postgres::{Client, GenericClient};
 
-use super::capture::{create_like, drop_copy_triggers, free_name, generated_ident, install_copy_triggers, record, resolve, CopyTrigger};
-use super::{Backup, BackupKind, Change, Target, SCHEMA};
+use super::capture::{create_like, drop_copy_triggers, free_name, generated_ident, install_copy_triggers, record, resolve, short_run, watched, CopyTrigger};
+use super::{Backup, Change, Target, SCHEMA};
 use crate::error::{db_err, Result};
 use crate::pg::quote_ident;
 
@@ -41,7 +41,7 @@ impl BatchBackup {
     /// the batches' old rows. `before_commit` runs last before the commit
     /// (the caller's lock tracing looks then).
     pub fn install(client: &mut Client, run_id: &str, version: i32, targets: Vec<Target>, timeouts: &str, before_commit: &mut dyn FnMut()) -> Result<BatchBackup> {
-        let short: String = run_id.chars().filter(|c| *c != '-').take(8).collect();
+        let short = short_run(run_id);
         let targets: Vec<Target> = targets.into_iter().filter(|t| matches!(t.change, Change::Update | Change::Delete)).collect();
         let mut b = BatchBackup { run_id: run_id.to_string(), short, targets, tables: Vec::new(), triggers: Vec::new() };
         if b.targets.is_empty() {
@@ -66,18 +66,8 @@ impl BatchBackup {
             let name = free_name(&mut tx, &table.relname, &b.short, &b.tables)?;
             let qualified = format!("{SCHEMA}.{}", generated_ident(&name));
             create_like(&mut tx, &table, &qualified)?;
-            let tag = b.short.clone();
-            b.triggers.extend(install_copy_triggers(&mut tx, &table, &qualified, &name, &b.short, &changes, Some(&tag))?);
-            b.tables.push(Backup {
-                version,
-                table: table.qualified.clone(),
-                backup_table: qualified,
-                kind: BackupKind::Rows,
-                changes,
-                columns: table.columns.clone(),
-                key_columns: table.key.clone(),
-                rows: 0,
-            });
+            b.triggers.extend(install_copy_triggers(&mut tx, &table, &qualified, &name, &b.short, &changes, Some(&b.short))?);
+            b.tables.push(watched(version, &table, qualified, changes));
         }
         before_commit();
         tx.commit().map_err(db_err("committing the backup's triggers"))?;

@@ -87,7 +87,7 @@ impl Session {
     /// are copied whole instead of watched by a trigger (for rollback files
     /// that run outside a transaction).
     pub fn prepare(tx: &mut impl GenericClient, run_id: &str, version: i32, targets: &[Target], copy_only: bool) -> Result<Session> {
-        let short: String = run_id.chars().filter(|c| *c != '-').take(8).collect();
+        let short = short_run(run_id);
         let mut s = Session { version, short, pending: Vec::new(), triggers: Vec::new() };
         if targets.is_empty() {
             return Ok(s);
@@ -165,16 +165,7 @@ impl Session {
         let qualified = format!("{SCHEMA}.{}", generated_ident(&name));
         create_like(tx, table, &qualified)?;
         self.triggers.extend(install_copy_triggers(tx, table, &qualified, &name, &self.short, &changes, None)?);
-        self.pending.push(Backup {
-            version: self.version,
-            table: table.qualified.clone(),
-            backup_table: qualified,
-            kind: BackupKind::Rows,
-            changes,
-            columns: table.columns.clone(),
-            key_columns: table.key.clone(),
-            rows: 0,
-        });
+        self.pending.push(watched(self.version, table, qualified, changes));
         Ok(())
     }
 
@@ -196,6 +187,27 @@ impl Session {
     }
 }
 
+
+/// The first eight hex digits of a run id: the suffix of its backup tables
+/// and triggers.
+pub(super) fn short_run(run_id: &str) -> String {
+    run_id.chars().filter(|c| *c != '-').take(8).collect()
+}
+
+/// A backup of whole rows of `table` in `backup_table`, filled by copy
+/// triggers, nothing saved yet.
+pub(super) fn watched(version: i32, table: &Table, backup_table: String, changes: Vec<Change>) -> Backup {
+    Backup {
+        version,
+        table: table.qualified.clone(),
+        backup_table,
+        kind: BackupKind::Rows,
+        changes,
+        columns: table.columns.clone(),
+        key_columns: table.key.clone(),
+        rows: 0,
+    }
+}
 
 /// A free name `<table>_<run>` (then `_2`, `_3`, ...) in the backup schema,
 /// also not among `taken`.

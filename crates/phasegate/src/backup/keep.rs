@@ -506,7 +506,7 @@ impl Keeper<'_> {
 /// Keeps what `sql` (version `version`'s forward SQL) destroys, in the
 /// caller's transaction, and records it in the ledger under `run_id`.
 pub fn keep(tx: &mut impl GenericClient, run_id: &str, version: i32, sql: &str) -> Result<KeptStep> {
-    let short: String = run_id.chars().filter(|c| *c != '-').take(8).collect();
+    let short = super::capture::short_run(run_id);
     let mut k = Keeper { run_id, short, version, out: KeptStep { version, size: Size::default(), kept: Vec::new(), backups: Vec::new() }, kept_columns: Vec::new() };
     tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {SCHEMA}")).map_err(db_err("creating the phasegate_backup schema"))?;
     let items = destroys(sql);
