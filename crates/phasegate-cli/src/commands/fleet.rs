@@ -11,8 +11,8 @@ use std::path::Path;
 use anyhow::anyhow;
 use serde::Serialize;
 
-use super::{apply_options, failed, json, log_dir, Ctx, Report, Run};
-use crate::cli::{ConnectArgs, MigrateArgs, ReplicaArgs, RollbackArgs, StatusArgs, TimeoutArgs, ValidateArgs};
+use super::{failed, json, log_dir, Ctx, Report, Run};
+use crate::cli::{ConnectArgs, MigrateArgs, RollbackArgs, StatusArgs, TimeoutArgs, ValidateArgs};
 use crate::report::Style;
 use phasegate::{
     ApplyOptions, CheckResult, FleetCommand, FleetDbReport, FleetDbState, FleetEvent, FleetHaltReason, FleetOutcome, MigrationSet, PhaseState,
@@ -55,13 +55,6 @@ impl Op<'_> {
     fn changes(&self) -> bool {
         matches!(self, Op::Migrate(_) | Op::Rollback(_))
     }
-    fn replica(&self) -> Option<&ReplicaArgs> {
-        match self {
-            Op::Migrate(a) => Some(&a.replica),
-            Op::Rollback(a) => Some(&a.replica),
-            Op::Validate(_) | Op::Status(_) => None,
-        }
-    }
     fn timeouts(&self) -> Option<&TimeoutArgs> {
         match self {
             Op::Migrate(a) => Some(&a.timeouts),
@@ -89,12 +82,11 @@ pub fn run(op: Op, file: &Path, ctx: &mut Ctx) -> i32 {
         _ => false,
     };
     run.args = vec!["--fleet".into(), phasegate::display_path(file)];
-    if matches!(&op, Op::Rollback(a) if a.no_backup) {
-        run.args.push("--no-backup".into());
-    }
-    if let Some(r) = op.replica() {
-        run.args.extend(r.audit_args());
-    }
+    run.args.extend(match &op {
+        Op::Migrate(a) => a.audit_args(),
+        Op::Rollback(a) => a.audit_args(),
+        Op::Validate(_) | Op::Status(_) => Vec::new(),
+    });
     let report = body(&op, file, &mut run);
     run.finish(report)
 }
@@ -122,16 +114,11 @@ fn body(op: &Op, file: &Path, run: &mut Run) -> Report {
         Ok(p) => p,
         Err(e) => return failed(e),
     };
-    let mut apply = match op.timeouts() {
-        Some(t) => apply_options(t, matches!(op, Op::Migrate(a) if a.accept_review), &run.run_id, ""),
-        None => ApplyOptions::default(),
-    };
-    apply.backup = !matches!(op, Op::Rollback(a) if a.no_backup);
-    apply.max_replica_lag = op.replica().and_then(|r| r.max_replica_lag);
-    apply.max_lock_hold = match op {
-        Op::Migrate(a) => a.locks.max_lock_hold,
-        Op::Rollback(a) => a.locks.max_lock_hold,
-        _ => None,
+    // No watcher URL: each database's own run has its own connection.
+    let apply = match op {
+        Op::Migrate(a) => a.options(&run.run_id, ""),
+        Op::Rollback(a) => a.options(&run.run_id, ""),
+        Op::Validate(_) | Op::Status(_) => ApplyOptions::default(),
     };
     let fleet_run = run.run_id.clone();
     let audit = audit_fn(op, run, &fleet_run);

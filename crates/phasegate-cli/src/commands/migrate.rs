@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{apply_options, failed, log_dir, outcome_report, Ctx, Report, Run};
+use super::{failed, log_dir, outcome_report, Ctx, Report, Run};
 use crate::cli::MigrateArgs;
 use phasegate::{display_path, KeptStep, MigrationSet, Target};
 
@@ -13,16 +13,7 @@ pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "migrate", a.phase, a.connect.set.format, log_dir(&a.connect));
     run.yes = a.yes;
     run.audit = !a.dry_run;
-    if a.no_backup {
-        run.args.push("--no-backup".into());
-    }
-    if let Some(d) = a.locks.max_lock_hold {
-        run.args.extend(["--max-lock-hold".into(), format!("{}ms", d.as_millis())]);
-    }
-    if a.max_backup_rows != phasegate::DEFAULT_MAX_BACKUP_ROWS {
-        run.args.extend(["--max-backup-rows".into(), a.max_backup_rows.to_string()]);
-    }
-    run.args.extend(a.replica.audit_args());
+    run.args.extend(a.audit_args());
     let report = body(&a, &mut run);
     run.finish(report)
 }
@@ -45,11 +36,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
     if a.dry_run {
         return dry_run(a, run, &set, target);
     }
-    let mut opts = apply_options(&a.timeouts, a.accept_review, &run.run_id, a.connect.url());
-    opts.backup = !a.no_backup;
-    opts.max_backup_rows = a.max_backup_rows;
-    opts.max_replica_lag = a.replica.max_replica_lag;
-    opts.max_lock_hold = a.locks.max_lock_hold;
+    let opts = a.options(&run.run_id, a.connect.url());
     if let Err(e) = run.connect(&a.connect, Some(a.timeouts.lock_wait)) {
         return failed(e);
     }

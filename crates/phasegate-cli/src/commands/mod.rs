@@ -3,6 +3,7 @@
 //! file, its audit row, its confirmations and its output format.
 
 pub mod bench;
+mod flags;
 pub mod demo;
 pub mod fleet;
 pub mod health;

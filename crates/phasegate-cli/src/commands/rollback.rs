@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{apply_options, failed, log_dir, outcome_report, Ctx, Report, Run};
+use super::{failed, log_dir, outcome_report, Ctx, Report, Run};
 use crate::cli::RollbackArgs;
 use crate::report::{rollback_markdown, RollbackDoc};
 use phasegate::{display_path, Backup, MigrationSet, Phase, RunOutcome};
@@ -24,13 +24,7 @@ pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "rollback", Some(a.phase), a.connect.set.format, log_dir(&a.connect));
     run.yes = a.yes;
     run.audit = !a.dry_run;
-    if a.no_backup {
-        run.args.push("--no-backup".into());
-    }
-    run.args.extend(a.replica.audit_args());
-    if let Some(d) = a.locks.max_lock_hold {
-        run.args.extend(["--max-lock-hold".into(), format!("{}ms", d.as_millis())]);
-    }
+    run.args.extend(a.audit_args());
     let mut doc = RollbackJson { backup: !a.no_backup, ..Default::default() };
     let (mut report, outcome, phase) = body(&a, &mut run, &mut doc);
     if !a.dry_run {
@@ -64,10 +58,7 @@ fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson) -> (Report, Opt
     if a.dry_run {
         return (dry_run(a, run, &set, phase), None, names);
     }
-    let mut opts = apply_options(&a.timeouts, false, &run.run_id, a.connect.url());
-    opts.backup = !a.no_backup;
-    opts.max_replica_lag = a.replica.max_replica_lag;
-    opts.max_lock_hold = a.locks.max_lock_hold;
+    let opts = a.options(&run.run_id, a.connect.url());
     if let Err(e) = run.connect(&a.connect, Some(a.timeouts.lock_wait)) {
         return (failed(e), None, names);
     }

@@ -97,11 +97,7 @@ pub fn phase_states(set: &MigrationSet, applied: &BTreeMap<i32, Applied>) -> Vec
         .iter()
         .map(|p| {
             let (done, todo): (Vec<i32>, Vec<i32>) = p.steps.iter().map(|s| s.version).partition(|v| applied.contains_key(v));
-            let state = match (done.is_empty(), todo.is_empty()) {
-                (false, true) => PhaseState::Applied,
-                (false, false) => PhaseState::PartlyApplied,
-                (true, _) => PhaseState::Pending,
-            };
+            let state = PhaseState::of(p, applied);
             PhaseStatus { id: p.id, name: p.name.clone(), state, reversible: p.reversible, applied: done, pending: todo }
         })
         .collect()

@@ -228,6 +228,17 @@ impl PhaseState {
             PhaseState::Pending => "pending",
         }
     }
+
+    /// A phase's state from the ledger: applied when every migration is,
+    /// pending when none is (a phase without migrations too).
+    pub fn of(phase: &crate::set::Phase, applied: &std::collections::BTreeMap<i32, crate::ledger::Applied>) -> PhaseState {
+        let done = phase.steps.iter().filter(|s| applied.contains_key(&s.version)).count();
+        match done {
+            0 => PhaseState::Pending,
+            n if n == phase.steps.len() => PhaseState::Applied,
+            _ => PhaseState::PartlyApplied,
+        }
+    }
 }
 
 /// One phase's state on one database.

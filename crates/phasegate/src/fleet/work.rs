@@ -21,15 +21,7 @@ use crate::ui::Ui;
 pub fn phase_cells(set: &MigrationSet, applied: &BTreeMap<i32, Applied>) -> Vec<PhaseCell> {
     set.phases
         .iter()
-        .map(|p| {
-            let done = p.steps.iter().filter(|s| applied.contains_key(&s.version)).count();
-            let state = match done {
-                0 => PhaseState::Pending,
-                n if n == p.steps.len() => PhaseState::Applied,
-                _ => PhaseState::PartlyApplied,
-            };
-            PhaseCell { phase: p.id, state }
-        })
+        .map(|p| PhaseCell { phase: p.id, state: PhaseState::of(p, applied) })
         .collect()
 }
 

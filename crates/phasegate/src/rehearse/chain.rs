@@ -137,12 +137,12 @@ impl Record {
     }
     /// A step that ran migrations (migrate, rollback, re-apply) and took
     /// `ms`, with its locks; a lock of migrate or rollback held over
-    /// `limit` is a finding, and the phase's verdict REVIEW. (The
-    /// re-apply's locks are the migrate's statements again: shown, not
-    /// judged twice.)
+    /// `limit` is a finding, and the phase's verdict REVIEW. (The re-apply
+    /// passes no limit: its locks are the migrate's statements again,
+    /// shown, not judged twice.)
     fn ran(&mut self, step: &'static str, ms: f64, ran: &Ran, limit: Option<Duration>) {
         self.steps.push(StepTiming { step, ms, ok: ran.error.is_none(), verdict: Some(ran.verdict), locks: ran.locks.clone() });
-        let Some(limit) = limit.filter(|_| step != "re-apply") else { return };
+        let Some(limit) = limit else { return };
         for h in crate::locks::over_limit(&ran.locks, limit) {
             self.verdict = self.verdict.max(Verdict::Review);
             self.findings.push(Finding::LockHeld {
@@ -542,7 +542,7 @@ fn back_and_again<C: postgres::GenericClient>(
     rec.compared(t, found, strict);
     let t = Instant::now();
     let ran = again(client, ui, tracer);
-    rec.ran("re-apply", ms(t), &ran, opts.apply.max_lock_hold);
+    rec.ran("re-apply", ms(t), &ran, None);
     if let Some(error) = ran.error {
         rec.findings.push(Finding::ReapplyFailed { error: error.message, at: error.at });
         return Ok(());
