@@ -293,11 +293,17 @@ pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &O
             let (mut so, err) = apply_step(client, step, opts, &watch, &mut tracer, ui);
             record_locks(&mut so, &mut tracer, opts, ui);
             let done = so.status == StepStatus::Done;
-            if keeping && !done {
+            // What was kept is forgotten only when the step's one
+            // transaction rolled back: SQL outside a transaction (or a
+            // batch) may have destroyed its part before the step failed.
+            let undone = !step.forward.directives.no_transaction && step.forward.directives.batch.is_none();
+            if keeping && !done && undone {
                 out.kept.retain(|k| k.version != step.version);
                 if let Err(e) = recover::discard_kept(client, &opts.run_id, step.version) {
                     ui.progress(&format!("  warning: what was kept before V{} could not be discarded: {e}", step.version));
                 }
+            } else if keeping && !done {
+                ui.progress(&format!("  V{} ran outside a transaction and did not finish: what was kept before it stays, for recover", step.version));
             }
             out.steps.push(so);
             if let Some(e) = err {

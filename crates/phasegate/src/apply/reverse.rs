@@ -182,7 +182,13 @@ fn rollback_batched<'a>(
         }
         None => Ok(Vec::new()),
     };
-    let rows = walked?;
+    let rows = match (walked, backups.as_ref()) {
+        (Err(e), Err(left)) => {
+            ui.progress(&format!("  rollback V{}: the backup's copy triggers could not be dropped ({left}); they stay on the table, copying nothing, until the next batched rollback of it drops them", step.version));
+            return Err(e);
+        }
+        (walked, _) => walked?,
+    };
     let backups = backups?;
     report_backups(ui, &backups);
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;

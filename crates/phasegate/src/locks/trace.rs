@@ -191,7 +191,15 @@ impl Tracer {
                 let mut seen: Vec<Seen> = Vec::new();
                 loop {
                     match probe.held() {
-                        Ok(now) => seen.extend(now),
+                        // Each lock once: a long statement is sampled
+                        // thousands of times.
+                        Ok(now) => {
+                            for l in now {
+                                if !seen.contains(&l) {
+                                    seen.push(l);
+                                }
+                            }
+                        }
                         Err(e) => return (seen, Some(pg_message(&e))),
                     }
                     if stop.load(Ordering::Acquire) {
