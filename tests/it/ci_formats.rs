@@ -16,6 +16,7 @@ fn lint_github_prints_one_error_annotation_per_error_finding() {
         let dir = fixture(name);
         let json = Cmd::new(&["lint", "--format", "json"]).dir(&dir).run().json();
         let findings = json["findings"].as_array().unwrap();
+        assert!(!findings.is_empty(), "{name}: each fixture has findings");
         let out = Cmd::new(&["lint", "--format", "github"]).dir(&dir).run();
         assert_eq!(out.code, json["exit_code"].as_i64().unwrap() as i32, "{name}: {out:?}");
         let lines = annotations(&out.stdout);

@@ -264,7 +264,7 @@ fn a_dropped_table_a_truncated_one_an_index_and_a_check_come_back() {
         panic!("schema differs after recovery\n{}", phasegate::schema_diff(&before.schema, &after.schema, "before", "after"));
     }
     for t in ["public.plans", "public.notes"] {
-        assert_eq!(before.tables.get(t), after.tables.get(t), "rows of {t}");
+        assert_eq!(before.tables.get(t).unwrap_or_else(|| panic!("fingerprint of {t}")), after.tables.get(t).unwrap_or_else(|| panic!("fingerprint of {t} after")), "rows of {t}");
     }
     let audit: Vec<String> = db.client().query("SELECT what FROM audit ORDER BY id", &[]).unwrap().iter().map(|r| r.get(0)).collect();
     assert_eq!(audit, ["one", "two", "written since"], "truncated rows are back, the row written since keeps its place");

@@ -30,17 +30,19 @@ impl Child {
         let mut err = child.stderr.take().expect("stderr is piped");
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
+            // Bytes, not lines: a line that is not UTF-8 must not end the
+            // output a test reads (its checks would pass on nothing).
+            for line in std::io::BufReader::new(out).split(b'\n') {
+                let line = line.expect("reading the child's stdout");
+                if tx.send(String::from_utf8_lossy(&line).into_owned()).is_err() {
                     break;
                 }
             }
         });
         let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = std::io::Read::read_to_string(&mut err, &mut s);
-            s
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut err, &mut b).expect("reading the child's stderr");
+            String::from_utf8_lossy(&b).into_owned()
         });
         Child { child, pid, lines, stdout: Vec::new(), stderr, stdout_done: false }
     }
@@ -86,7 +88,7 @@ impl Child {
         while let Ok(l) = self.lines.recv() {
             self.stdout.push(l);
         }
-        let stderr = self.stderr.join().unwrap_or_default();
+        let stderr = self.stderr.join().expect("the stderr reader");
         let code = status.code().unwrap_or_else(|| -std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
         let mut stdout = self.stdout.join("\n");
         if !stdout.is_empty() {
