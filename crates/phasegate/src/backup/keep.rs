@@ -387,7 +387,24 @@ impl Keeper<'_> {
 
     fn function(&mut self, tx: &mut impl GenericClient, name: &str, args: Option<&[String]>, line: usize) -> Result<()> {
         let exact: Option<u32> = match args {
-            Some(a) => q1(tx, "SELECT to_regprocedure($1)::oid", &[&format!("{name}({})", a.join(", "))], "looking up a function").ok().flatten(),
+            // Behind a savepoint: before PostgreSQL 16, to_regprocedure
+            // raises on argument names and modes (`f(in a numeric)`), which
+            // would abort the keeping transaction; the match by name below
+            // covers those.
+            Some(a) => {
+                let mut sp = tx.transaction().map_err(db_err("starting a savepoint"))?;
+                let found: Option<Option<u32>> = q1(&mut sp, "SELECT to_regprocedure($1)::oid", &[&format!("{name}({})", a.join(", "))], "looking up a function").ok();
+                match found {
+                    Some(o) => {
+                        sp.commit().map_err(db_err("releasing a savepoint"))?;
+                        o
+                    }
+                    None => {
+                        sp.rollback().map_err(db_err("rolling back a savepoint"))?;
+                        None
+                    }
+                }
+            }
             None => None,
         };
         let oid = match exact {
