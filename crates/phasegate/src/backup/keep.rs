@@ -172,19 +172,6 @@ pub fn measure(c: &mut impl GenericClient, sql: &str) -> Result<Size> {
     Ok(size)
 }
 
-/// A free backup table name `<relname>_<short>` (then `_2`, ...).
-fn free_name(tx: &mut impl GenericClient, relname: &str, short: &str) -> Result<String> {
-    let base: String = relname.chars().take(40).collect();
-    for n in 1.. {
-        let name = if n == 1 { format!("{base}_{short}") } else { format!("{base}_{short}_{n}") };
-        let taken: bool = q1(tx, "SELECT to_regclass(quote_ident($1) || '.' || quote_ident($2)) IS NOT NULL", &[&SCHEMA, &name], "naming a backup table")?;
-        if !taken {
-            return Ok(format!("{SCHEMA}.{}", generated_ident(&name)));
-        }
-    }
-    unreachable!("some name is free")
-}
-
 /// SQL for `schema.table` (each part quoted only when it must be) of the
 /// relation whose oid is in `col`: the same form `capture::resolve` gives.
 fn qualified(col: &str) -> String {
@@ -204,19 +191,16 @@ struct Keeper<'a> {
 impl Keeper<'_> {
     /// Copies `select` into a new backup table and records it in `phasegate_backups`.
     fn copy(&mut self, tx: &mut impl GenericClient, t: &Table, select: &str, kind: BackupKind, change: Change, columns: Vec<String>) -> Result<String> {
-        let backup_table = free_name(tx, &t.relname, &self.short)?;
-        tx.batch_execute(&format!("CREATE TABLE {backup_table} AS {select}")).map_err(db_err(format!("keeping {} in {backup_table}", t.qualified)))?;
+        let name = super::capture::free_name(tx, &t.relname, &self.short, &self.out.backups)?;
+        let backup_table = format!("{SCHEMA}.{}", generated_ident(&name));
+        // CREATE TABLE AS reports the rows it wrote: no count afterwards.
+        let rows = tx.execute(&format!("CREATE TABLE {backup_table} AS {select}"), &[]).map_err(db_err(format!("keeping {} in {backup_table}", t.qualified)))? as i64;
         textify(tx, &backup_table)?;
-        let rows: i64 = q1(tx, &format!("SELECT count(*) FROM {backup_table}"), &[], "counting kept rows")?;
         let bytes: i64 = q1(tx, "SELECT pg_total_relation_size($1::text::regclass)", &[&backup_table], "measuring kept rows")?;
-        tx.execute(
-            "INSERT INTO phasegate_backups (run_id, version, table_name, backup_table, kind, changes, columns, key_columns, rows)
-             VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[&self.run_id, &self.version, &t.qualified, &backup_table, &kind.as_str(), &vec![change.as_str()], &columns, &t.key, &rows],
-        )
-        .map_err(db_err(format!("recording the backup {backup_table}")))?;
+        let b = Backup { version: self.version, table: t.qualified.clone(), backup_table: backup_table.clone(), kind, changes: vec![change], columns, key_columns: t.key.clone(), rows };
+        super::capture::record(tx, self.run_id, &b)?;
         self.out.size += Size { rows, bytes };
-        self.out.backups.push(Backup { version: self.version, table: t.qualified.clone(), backup_table: backup_table.clone(), kind, changes: vec![change], columns, key_columns: t.key.clone(), rows });
+        self.out.backups.push(b);
         Ok(backup_table)
     }
 
