@@ -417,12 +417,13 @@ pub fn history(client: &mut Client, limit: i64) -> Result<Vec<HistoryRow>> {
     if !exists(client)? {
         return Ok(Vec::new());
     }
-    // A ledger from before the fleet columns gets them first.
-    ensure(client)?;
+    // Read-only, also on a ledger from before the fleet columns (no DDL
+    // here: the role may not own the table, and history takes no lock).
     let rows = client
         .query(
             "SELECT id, run_id::text, command, phase, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), duration_ms,
-                    db_user, client_host, os_user, verdict, exit_code, error, checks::text, log_file, fleet_run::text, fleet_member
+                    db_user, client_host, os_user, verdict, exit_code, error, checks::text, log_file,
+                    to_jsonb(r) ->> 'fleet_run', to_jsonb(r) ->> 'fleet_member'
              FROM (SELECT * FROM phasegate_runs ORDER BY id DESC LIMIT $1) r ORDER BY id",
             &[&limit],
         )
