@@ -302,10 +302,6 @@ pub struct RollbackDoc<'a> {
     pub log_file: Option<&'a str>,
 }
 
-fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
-
 /// The rollback report: what ran, when, by whom, every check's value and
 /// verdict, the rows backed up, and the after-rollback checklist, ready to
 /// paste into an incident channel.
@@ -317,13 +313,13 @@ pub fn rollback_markdown(d: &RollbackDoc) -> String {
     s.push_str("| | |\n|---|---|\n");
     s.push_str(&format!("| run | `{}` |\n", d.run_id));
     s.push_str(&format!("| started | {} (took {:.1} s) |\n", d.started_at, d.duration_s));
-    s.push_str(&format!("| by | {} (database user `{}`) |\n", md_cell(d.operator), md_cell(d.db_user)));
-    s.push_str(&format!("| database | `{}` |\n", md_cell(d.database)));
-    s.push_str(&format!("| migration set | `{}` |\n", md_cell(d.set_dir)));
-    s.push_str(&format!("| phase | {} {}: {} |\n", d.phase, md_cell(d.phase_name), md_cell(d.phase_summary)));
+    s.push_str(&format!("| by | {} (database user `{}`) |\n", markdown::cell(d.operator), markdown::cell(d.db_user)));
+    s.push_str(&format!("| database | `{}` |\n", markdown::cell(d.database)));
+    s.push_str(&format!("| migration set | `{}` |\n", markdown::cell(d.set_dir)));
+    s.push_str(&format!("| phase | {} {}: {} |\n", d.phase, markdown::cell(d.phase_name), markdown::cell(d.phase_summary)));
     s.push_str(&format!("| verdict | {} (exit {}) |\n", verdict, d.exit_code));
     if let Some(l) = d.log_file {
-        s.push_str(&format!("| log | `{}` |\n", md_cell(l)));
+        s.push_str(&format!("| log | `{}` |\n", markdown::cell(l)));
     }
     if let Some(e) = d.error {
         s.push_str(&format!("\n## Error\n\n```\n{e}\n```\n"));
@@ -341,10 +337,10 @@ pub fn rollback_markdown(d: &RollbackDoc) -> String {
                 StepStatus::Failed => "FAILED (transaction rolled back)",
             };
             let lock = match st.longest_blocking_lock() {
-                Some(h) => format!("{} (blocks {}; `{}`)", md_cell(&h.summary()), blocks(h), md_cell(&h.at().to_string())),
+                Some(h) => format!("{} (blocks {}; `{}`)", markdown::cell(&h.summary()), blocks(h), markdown::cell(&h.at().to_string())),
                 None => "-".into(),
             };
-            s.push_str(&format!("| V{} | {} | {} | {:.1} ms | {} | {lock} |\n", st.version, md_cell(&st.name), status, st.duration_ms, st.retries));
+            s.push_str(&format!("| V{} | {} | {} | {:.1} ms | {} | {lock} |\n", st.version, markdown::cell(&st.name), status, st.duration_ms, st.retries));
         }
     }
     let checks: Vec<&CheckResult> = d.outcome.map(|o| o.checks().collect()).unwrap_or_default();
@@ -357,16 +353,16 @@ pub fn rollback_markdown(d: &RollbackDoc) -> String {
             s.push_str(&format!(
                 "| V{} | `{}` | {} | {} | {} | **{}** |\n",
                 c.version,
-                md_cell(&c.check),
+                markdown::cell(&c.check),
                 c.when.as_str(),
                 fmt_value(c.value, &c.unit),
-                md_cell(&c.threshold),
+                markdown::cell(&c.threshold),
                 c.verdict
             ));
         }
         for c in checks.iter().filter(|c| c.verdict != Verdict::Proceed) {
             for e in c.evidence.iter().take(3) {
-                s.push_str(&format!("\n- `{}` evidence: `{}`", c.check, md_cell(&e.to_string())));
+                s.push_str(&format!("\n- `{}` evidence: `{}`", c.check, markdown::cell(&e.to_string())));
             }
         }
         s.push('\n');
@@ -382,7 +378,7 @@ pub fn rollback_markdown(d: &RollbackDoc) -> String {
         s.push_str("| table | changed by | rows | backup table |\n|---|---|---:|---|\n");
         for b in &backups {
             let changes: Vec<&str> = b.changes.iter().map(|c| c.as_str()).collect();
-            s.push_str(&format!("| `{}` | {} | {} | `{}` |\n", md_cell(&b.table), changes.join(", "), b.rows, md_cell(&b.backup_table)));
+            s.push_str(&format!("| `{}` | {} | {} | `{}` |\n", markdown::cell(&b.table), changes.join(", "), b.rows, markdown::cell(&b.backup_table)));
         }
         s.push_str(&format!("\nRestore them with `{}`.\n", d.restore_command));
     }

@@ -34,15 +34,6 @@ pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> i32 {
     run.finish(report)
 }
 
-fn set_dir_flag(a: &RollbackArgs) -> String {
-    let dir = display_path(&a.connect.set.dir);
-    if dir == "." || dir.is_empty() {
-        String::new()
-    } else {
-        format!(" --dir {dir}")
-    }
-}
-
 fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson) -> (Report, Option<RunOutcome>, Option<(String, String)>) {
     let set = match phasegate::load_set(&a.connect.set.dir) {
         Ok(s) => s,
@@ -121,7 +112,7 @@ fn dry_run(a: &RollbackArgs, run: &mut Run, set: &MigrationSet, phase: &Phase) -
 
 /// `cargo xtask restore --run <id> [--dir D]`, under the caller's program name.
 fn restore_command(a: &RollbackArgs, run: &Run) -> String {
-    format!("{} restore --run {}{}", run.bin(), run.run_id, set_dir_flag(a))
+    format!("{} restore --run {}{}", run.bin(), run.run_id, super::migrate::dir_flag(&a.connect.set.dir))
 }
 
 /// Writes `rollback-phaseN-<time>-<id>.md` beside the log file; returns its path.
@@ -138,7 +129,7 @@ fn write_markdown(a: &RollbackArgs, run: &mut Run, report: &Report, outcome: Opt
     let error = report.error.as_ref().map(|e| crate::errors::render(e, run.bin()));
     let (phase_name, phase_summary) = phase.unwrap_or_default();
     let restore_command = restore_command(a, run);
-    let health_command = format!("{} health{} --watch --interval 30s --duration 1h", run.bin(), set_dir_flag(a));
+    let health_command = format!("{} health{} --watch --interval 30s --duration 1h", run.bin(), super::migrate::dir_flag(&a.connect.set.dir));
     let log_file = display_path(&log);
     let database = phasegate::redact(a.connect.url());
     let operator = run.operator();

@@ -335,10 +335,11 @@ fn tables_now(
         return Ok(out);
     }
     let names: Vec<Vec<String>> = to_hash.iter().map(|(_, t)| t.hashed_names()).collect();
+    let reference = lanes_for.map(State::tables);
     let refs: Vec<Option<Vec<String>>> = to_hash
         .iter()
         .zip(&names)
-        .map(|((_, t), n)| lanes_for.and_then(|l| l.tables().get(t.key.as_str()).map(|r| r.hashed_names())).filter(|r| r != n))
+        .map(|((_, t), n)| reference.as_ref().and_then(|r| r.get(t.key.as_str()).map(|r| r.hashed_names())).filter(|r| r != n))
         .collect();
     let mut b = Batch::default();
     wrap.open(&mut b);
