@@ -121,15 +121,7 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     let set = phasegate::load_set(o.clinic_dir)?;
 
     if wanted(o, "fresh-db") {
-        let mut clones = Vec::new();
-        for i in 0..20 {
-            let name = format!("bench_clone_{}_{i}", std::process::id());
-            let t = Instant::now();
-            server.create_database(&name, None)?;
-            clones.push(ms(t.elapsed()));
-            server.drop_database(&name)?;
-        }
-        let clone = median(clones);
+        let clone = clone_median(&server, None, "clone")?;
         figures.push(figure(
             "fresh database: CREATE DATABASE from a template (median of 20)",
             format!("{clone:.1} ms"),
@@ -205,16 +197,8 @@ fn factory(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMut
     let t = Instant::now();
     let template = seeded_template(server, set, Some(o.verify_rows), Some(last), "factory")?;
     let build = ms(t.elapsed());
-    let mut clones = Vec::new();
-    for i in 0..20 {
-        let name = format!("bench_factory_{}_{i}", std::process::id());
-        let t = Instant::now();
-        server.create_database(&name, Some(&template))?;
-        clones.push(ms(t.elapsed()));
-        server.drop_database(&name)?;
-    }
+    let clone = clone_median(server, Some(&template), "factory")?;
     server.drop_database(&template)?;
-    let clone = median(clones);
     Ok(figure(
         &format!("testing factory: a database at phase {phase} ({} rows) once the template exists (median of 20)", o.verify_rows),
         format!("{clone:.1} ms per database (the template took {:.1} s, once)", build / 1000.0),
@@ -222,6 +206,20 @@ fn factory(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMut
         Some(clone < 100.0),
         serde_json::json!({"phase": phase, "rows": o.verify_rows, "clone_ms": clone, "template_ms": build}),
     ))
+}
+
+/// The median time of 20 `CREATE DATABASE`s (from `template`, or the
+/// server's default), each dropped again.
+fn clone_median(server: &Server, template: Option<&str>, label: &str) -> Result<f64> {
+    let mut clones = Vec::new();
+    for i in 0..20 {
+        let name = format!("bench_{label}_{}_{i}", std::process::id());
+        let t = Instant::now();
+        server.create_database(&name, template)?;
+        clones.push(ms(t.elapsed()));
+        server.drop_database(&name)?;
+    }
+    Ok(median(clones))
 }
 
 fn clone_of(server: &Server, template: &str, label: &str) -> Result<(String, String)> {
