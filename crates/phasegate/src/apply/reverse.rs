@@ -120,13 +120,19 @@ pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts:
         results.extend(run_checks(&mut tx, step.version, after, ui)?);
         if check::worst(&results) == Verdict::Rollback {
             tx.rollback().map_err(db_err("rolling back"))?;
+            tracer.end();
             ui.progress(&format!("  rollback V{}: an after-rollback check failed; the rollback was undone, V{} stays applied", step.version, step.version));
             return Ok(Attempt::new(results, None, false));
         }
         // Last before commit: dropping the backup triggers takes ACCESS
         // EXCLUSIVE on the table, held only until the commit just below.
+        let since = tracer.clock();
         let backups = session.finish(&mut tx, &opts.run_id)?;
+        if !targets.is_empty() {
+            tracer.mark(&backup_source(&file, &targets), since);
+        }
         tx.commit().map_err(db_err("committing"))?;
+        tracer.end();
         report_backups(ui, &backups);
         Ok(Attempt { checks: results, rows: None, committed: true, backups })
     });
