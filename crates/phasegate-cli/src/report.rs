@@ -191,12 +191,16 @@ pub fn verify_table(out: &mut dyn Write, r: &Rehearsal, style: Style, rerun: &st
         writeln!(out)?;
     }
     let verdict = if r.mismatch() { "a rollback does not restore the prior state" } else { "every rollback restores the prior state" };
-    let s = &r.summary;
+    writeln!(out, "verify: {} phases in {:.1} s ({}); {verdict}", r.phases.len(), r.ms / 1000.0, counts(&r.summary))
+}
+
+/// A rehearsal's counts, as text and Markdown summaries show them.
+pub fn counts(s: &phasegate::RehearsalSummary) -> String {
     let mut counts = format!("{} restored, {} mismatch, {} failed, {} forward only, {} not rehearsed", s.restored, s.mismatch, s.failed, s.forward_only, s.not_rehearsed);
     if s.applied > 0 {
         counts.push_str(&format!(", {} applied without rehearsal", s.applied));
     }
-    writeln!(out, "verify: {} phases in {:.1} s ({counts}); {verdict}", r.phases.len(), r.ms / 1000.0)
+    counts
 }
 
 /// Each rehearsal step that ran migrations, with the lock that blocked

@@ -116,16 +116,7 @@ pub fn verify(r: &Rehearsal) -> String {
         };
         s.push_str(&format!("| {} | {} |{origin} {} | {} | {:.0} ms |\n", p.phase, cell(&p.name), p.result.as_str(), verdict(p.verdict), p.ms));
     }
-    let m = &r.summary;
-    s.push_str(&format!(
-        "\n{} restored, {} mismatch, {} failed, {} forward only, {} not rehearsed, in {:.1} s.\n",
-        m.restored,
-        m.mismatch,
-        m.failed,
-        m.forward_only,
-        m.not_rehearsed,
-        r.ms / 1000.0
-    ));
+    s.push_str(&format!("\n{}, in {:.1} s.\n", super::counts(&r.summary), r.ms / 1000.0));
     let steps: Vec<_> = r.phases.iter().flat_map(|p| p.steps.iter().filter(|st| super::LOCK_STEPS.contains(&st.step)).map(move |st| (p, st))).collect();
     if !steps.is_empty() {
         s.push_str("\n| phase | step | longest blocking lock |\n|---:|---|---|\n");

@@ -116,7 +116,7 @@ pub struct RecoveryOutcome {
 /// came after, and a migration applied without keeping anything.
 pub fn plan_recovery(client: &mut impl GenericClient, set: &MigrationSet, phase_id: u32) -> Result<Recovery> {
     let phase = set.phase(phase_id).ok_or_else(|| Error::NoSuchPhase { phase: phase_id, manifest: set.dir.join(crate::set::MANIFEST) })?;
-    if phase.reversible || phase.baseline {
+    if !keeps(phase) {
         return Err(Error::Reversible { phase: phase.id, name: phase.name.clone() });
     }
     let applied = ledger::applied(client)?;
