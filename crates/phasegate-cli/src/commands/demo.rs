@@ -255,8 +255,9 @@ fn write_rollback_report(run: &mut Run, set: &MigrationSet, phase: u32, outcome:
     let path = log.with_extension(format!("rollback-phase{phase}.md"));
     let p = set.phase(phase).expect("rolled back, so it exists");
     let (duration_s, started_at) = run.started();
-    let restore = format!("{} restore --run {}", run.bin(), run.run_id);
-    let health = format!("{} health --watch --interval 30s --duration 1h", run.bin());
+    let dir = super::migrate::dir_flag(&set.dir);
+    let restore = format!("{} restore --run {}{dir}", run.bin(), run.run_id);
+    let health = format!("{} health{dir} --watch --interval 30s --duration 1h", run.bin());
     let (operator, database, set_dir) = (run.operator(), phasegate::redact(url), phasegate::display_path(&set.dir));
     let doc = RollbackDoc {
         run_id: &run.run_id,
@@ -266,7 +267,7 @@ fn write_rollback_report(run: &mut Run, set: &MigrationSet, phase: u32, outcome:
         set_dir: &set_dir,
         database: &database,
         operator: &operator,
-        db_user: "postgres",
+        db_user: "postgres", // the demo's disposable server has only this user
         started_at: &started_at,
         duration_s,
         verdict: Some(outcome.verdict()),
