@@ -6,15 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::harness::{fixture, run, TestDb};
-
-fn step(doc: &serde_json::Value, version: i64) -> &serde_json::Value {
-    doc["steps"].as_array().unwrap().iter().find(|s| s["version"] == version).unwrap_or_else(|| panic!("no V{version} in {doc:#}"))
-}
-
-fn count(db: &TestDb, sql: &str) -> i64 {
-    db.client().query_one(sql, &[]).unwrap().get(0)
-}
+use crate::harness::{fixture, run, step, TestDb};
 
 #[test]
 fn a_batched_rollback_backs_up_each_batch_while_the_application_writes() {
@@ -61,20 +53,20 @@ fn a_batched_rollback_backs_up_each_batch_while_the_application_writes() {
     // Exactly the rows the batches changed, each once, with its kind as it
     // was; the application's own updates went through the trigger uncopied.
     assert_eq!(backups[0]["rows"].as_i64().unwrap(), rows, "{v3}");
-    assert_eq!(count(&db, &format!("SELECT count(*) FROM {table}")), rows);
-    assert_eq!(count(&db, &format!("SELECT count(*) FROM {table} WHERE kind IS NULL")), 0);
-    assert_eq!(count(&db, &format!("SELECT count(*) FROM phasegate_backups WHERE backup_table = '{table}'")), 1);
+    assert_eq!(db.count(&format!("SELECT count(*) FROM {table}")), rows);
+    assert_eq!(db.count(&format!("SELECT count(*) FROM {table} WHERE kind IS NULL")), 0);
+    assert_eq!(db.count(&format!("SELECT count(*) FROM phasegate_backups WHERE backup_table = '{table}'")), 1);
     // No trigger, no function and no progress row outlive the rollback.
-    assert_eq!(count(&db, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'phasegate_backup%'"), 0);
-    assert_eq!(count(&db, "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'phasegate_backup'"), 0);
-    assert_eq!(count(&db, "SELECT count(*) FROM phasegate_batches"), 0);
-    assert_eq!(count(&db, "SELECT count(*) FROM events WHERE id <= 20000 AND kind IS NOT NULL"), 0);
+    assert_eq!(db.count("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'phasegate_backup%'"), 0);
+    assert_eq!(db.count("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'phasegate_backup'"), 0);
+    assert_eq!(db.count("SELECT count(*) FROM phasegate_batches"), 0);
+    assert_eq!(db.count("SELECT count(*) FROM events WHERE id <= 20000 AND kind IS NOT NULL"), 0);
 
     // The backup puts every reset kind back.
     let run_id = doc["run_id"].as_str().unwrap();
     let restored = run(&db, &dir, &["restore", "--run", run_id, "--yes"], "");
     assert_eq!(restored.code, 0, "{restored:?}");
-    assert_eq!(count(&db, "SELECT count(*) FROM events WHERE id <= 20000 AND kind IS NULL"), 0);
+    assert_eq!(db.count("SELECT count(*) FROM events WHERE id <= 20000 AND kind IS NULL"), 0);
 }
 
 #[test]
@@ -105,6 +97,6 @@ fn a_batched_rollback_resumes_after_its_last_committed_batch() {
     let log = crate::harness::run_log(&doc);
     assert!(log.contains("V3 rollback: resuming after key 6000 (6000 rows done before)"), "{log}");
     assert!(log.contains("V3 rollback done: 20000 rows"), "{log}");
-    assert_eq!(count(&db, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'phasegate_backup%'"), 0, "the dead run's trigger is gone too");
-    assert_eq!(count(&db, "SELECT count(*) FROM events WHERE kind IS NOT NULL"), 0);
+    assert_eq!(db.count("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'phasegate_backup%'"), 0, "the dead run's trigger is gone too");
+    assert_eq!(db.count("SELECT count(*) FROM events WHERE kind IS NOT NULL"), 0);
 }

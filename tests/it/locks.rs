@@ -90,7 +90,7 @@ fn migrate_over_the_limit_is_a_review_naming_the_statement_and_rollback_records_
     assert!(c["value"].as_f64().unwrap() > 1.0, "{c}");
     assert_eq!(c["evidence"][0]["relation"], "events");
     assert_eq!(c["evidence"][0]["mode"], "SHARE");
-    let v2 = doc["steps"].as_array().unwrap().iter().find(|s| s["version"] == 2).unwrap();
+    let v2 = crate::harness::step(&doc, 2);
     assert_eq!(locks_of(v2, "events", "SHARE").len(), 1, "{v2}");
 
     // The text output names the lock under its step, and the check.

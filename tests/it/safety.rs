@@ -117,7 +117,7 @@ fn batched_backfill_finishes_under_concurrent_inserts() {
     writer.join().unwrap();
     assert_eq!(out.code, 0, "{out:?}");
     let doc = out.json();
-    let v3 = doc["steps"].as_array().unwrap().iter().find(|s| s["version"] == 3).unwrap();
+    let v3 = crate::harness::step(&doc, 3);
     // The pre-existing rows, plus any the writer inserted before V2's trigger existed.
     let rows = v3["rows"].as_u64().unwrap();
     assert!((20_000..=20_000 + inserted.load(Ordering::Relaxed)).contains(&rows), "backfilled {rows}: {v3}");
@@ -145,7 +145,7 @@ fn batched_backfill_resumes_after_the_last_committed_batch() {
     let out = run(&db, &dir, &["migrate", "--format", "json"], "");
     assert_eq!(out.code, 0, "{out:?}");
     let doc = out.json();
-    let v3 = doc["steps"].as_array().unwrap().iter().find(|s| s["version"] == 3).unwrap();
+    let v3 = crate::harness::step(&doc, 3);
     assert_eq!(v3["rows"], 20_000, "7000 done before plus 13000 now: {v3}");
     let log = crate::harness::run_log(&doc);
     assert!(log.contains("V3 backfill: resuming after key 7000 (7000 rows done before)"), "{log}");

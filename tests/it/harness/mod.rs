@@ -33,6 +33,11 @@ pub fn log_dir() -> PathBuf {
     d
 }
 
+/// The step of migration `version` in a migrate or rollback JSON document.
+pub fn step(doc: &serde_json::Value, version: i64) -> &serde_json::Value {
+    doc["steps"].as_array().expect("a steps array").iter().find(|s| s["version"] == version).unwrap_or_else(|| panic!("no V{version} in {doc:#}"))
+}
+
 /// The log file of the run whose JSON document is `doc` (its `run_id`).
 pub fn run_log(doc: &serde_json::Value) -> String {
     let run = format!("run {}", doc["run_id"].as_str().expect("a run id"));

@@ -44,6 +44,11 @@ impl TestDb {
         phasegate::connect(&self.url, "phasegate-test").expect("connect to the test database")
     }
 
+    /// The one bigint a query returns (a count).
+    pub fn count(&self, sql: &str) -> i64 {
+        self.client().query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+    }
+
     /// The whole-state snapshot: schema, and every table's rows (ledger excluded).
     pub fn snapshot(&self) -> phasegate::Snapshot {
         phasegate::take_snapshot(&mut self.client(), &Default::default()).expect("snapshot")
