@@ -153,3 +153,28 @@ fn lock_check(version: i32, when: When, hold: &LockHold, limit: Duration) -> Che
     }
 }
 
+/// A forward step's work inside a transaction the caller owns, as `migrate`
+/// and a rehearsal both do it: the before-migrate checks (stopping at a
+/// ROLLBACK), the file (run by `run`), its ledger rows (with `record`) and
+/// the after-migrate checks. Whether to commit is the caller's.
+pub(crate) fn forward_in_tx<C: GenericClient>(
+    tx: &mut C,
+    step: &Step,
+    opts: &Options,
+    record: bool,
+    tracer: &mut Tracer,
+    ui: &mut dyn Ui,
+    run: impl FnOnce(&mut C, &SqlFile, &mut Tracer) -> Result<()>,
+) -> Result<Vec<CheckResult>> {
+    let mut checks = run_checks(tx, step.version, step.checks_when(When::BeforeMigrate), ui)?;
+    if check::worst(&checks) == Verdict::Rollback {
+        return Ok(checks);
+    }
+    tracer.begin();
+    run(tx, &step.forward, tracer)?;
+    if record {
+        crate::ledger::record_apply(tx, step, &opts.run_id)?;
+    }
+    checks.extend(run_checks(tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
+    Ok(checks)
+}

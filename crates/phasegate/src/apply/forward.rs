@@ -8,7 +8,7 @@ use std::time::Instant;
 use postgres::Client;
 
 use super::batch::apply_batched;
-use super::exec::{exec_file, finish_step, run_checks, timeouts_sql, Attempt, RESET_TIMEOUTS};
+use super::exec::{exec_file, finish_step, forward_in_tx, run_checks, timeouts_sql, Attempt, RESET_TIMEOUTS};
 use super::retry::{with_lock_retries, Watch};
 use super::reverse::run_rollback_sql;
 use super::{Action, Options, StepOutcome};
@@ -39,14 +39,7 @@ pub(super) fn apply_step(client: &mut Client, step: &Step, opts: &Options, watch
 fn apply_in_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
     tx.batch_execute(&timeouts_sql(&step.forward.directives, opts, true)).map_err(db_err("setting timeouts"))?;
-    let mut checks = run_checks(&mut tx, step.version, step.checks_when(When::BeforeMigrate), ui)?;
-    if check::worst(&checks) == Verdict::Rollback {
-        return Ok(Attempt::new(checks, None, false));
-    }
-    tracer.begin();
-    exec_file(&mut tx, &step.forward, tracer)?;
-    ledger::record_apply(&mut tx, step, &opts.run_id)?;
-    checks.extend(run_checks(&mut tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
+    let checks = forward_in_tx(&mut tx, step, opts, true, tracer, ui, exec_file)?;
     if check::worst(&checks) == Verdict::Rollback {
         tx.rollback().map_err(db_err("rolling back"))?;
         tracer.end();

@@ -40,7 +40,7 @@ use crate::ledger::{self, Applied};
 use crate::set::{MigrationSet, Phase, Step};
 use crate::ui::Ui;
 
-pub(crate) use exec::{exec_file, run_checks, timeouts_sql};
+pub(crate) use exec::{exec_file, forward_in_tx, run_checks, timeouts_sql};
 pub(crate) use reverse::backup_source;
 #[cfg(test)]
 pub(crate) use forward::concurrent_index_name;

@@ -13,7 +13,6 @@ use crate::apply::{backup_source, exec_file, run_checks, timeouts_sql, Options};
 use crate::backup;
 use crate::check::{self, CheckResult, Verdict, When};
 use crate::error::{db_err, pg_message, sql_error, Error, Location, Result};
-use crate::ledger;
 use crate::locks::trace::Tracer;
 use crate::locks::LockHold;
 use crate::set::{Phase, SqlFile, Step};
@@ -144,17 +143,7 @@ fn run_file(tx: &mut impl GenericClient, file: &SqlFile, opts: &Options, tracer:
 /// One forward step: before-migrate checks, the file, its ledger rows,
 /// after-migrate checks.
 fn apply_step(tx: &mut impl GenericClient, step: &Step, opts: &Options, record: bool, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
-    let mut checks = run_checks(tx, step.version, step.checks_when(When::BeforeMigrate), ui)?;
-    if check::worst(&checks) == Verdict::Rollback {
-        return Ok(checks);
-    }
-    tracer.begin();
-    run_file(tx, &step.forward, opts, tracer)?;
-    if record {
-        ledger::record_apply(tx, step, &opts.run_id)?;
-    }
-    checks.extend(run_checks(tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
-    Ok(checks)
+    crate::apply::forward_in_tx(tx, step, opts, record, tracer, ui, |tx, file, tracer| run_file(tx, file, opts, tracer))
 }
 
 /// One rollback step: before-rollback checks, the backup of the rows it
