@@ -1,5 +1,12 @@
-//! The README shows examples/adopt's files exactly as they are: a reader
-//! who copies them gets what CI builds and tests.
+//! The repository documents itself, and the documents stay true: the README
+//! shows examples/adopt's files exactly as they are, docs/commands.md is
+//! the help of every command as clap renders it (regenerated with
+//! `PHASEGATE_BLESS=1 cargo test --test it docs::`), and every relative link
+//! in the README, ARCHITECTURE.md and docs/ reaches a file (and heading)
+//! that exists. None of these needs a database.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use crate::harness::repo;
 
@@ -9,5 +16,170 @@ fn the_readme_shows_the_adopt_files_as_they_are() {
     for file in ["xtask/src/main.rs", "tests/migrations.rs"] {
         let text = std::fs::read_to_string(repo().join("examples/adopt").join(file)).unwrap();
         assert!(readme.contains(text.trim_end()), "README.md does not show examples/adopt/{file} as it is");
+    }
+}
+
+/// The markers around the part of docs/commands.md this file writes.
+const BEGIN: &str = "<!-- BEGIN GENERATED: the help of every command, written by tests/it/docs.rs; do not edit by hand -->";
+const END: &str = "<!-- END GENERATED -->";
+
+/// The width help is rendered at (clap would otherwise ask the terminal):
+/// wide enough for the examples of every command's help on one line each.
+const WIDTH: usize = 110;
+
+/// Every command's help as a user sees it with `--help`, under a fixed
+/// width, with environment values hidden (a variable set on the machine
+/// that renders it must not change the document).
+fn help_tree() -> clap::Command {
+    fn fix(cmd: clap::Command) -> clap::Command {
+        let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
+        let mut cmd = cmd.term_width(WIDTH).mut_args(|a| a.hide_env_values(true));
+        for name in names {
+            cmd = cmd.mut_subcommand(name, fix);
+        }
+        cmd
+    }
+    let mut cmd = fix(phasegate_cli::command("phasegate"));
+    cmd.build();
+    cmd
+}
+
+/// The generated section: an index of the commands, then each one's long help.
+fn generated() -> String {
+    let mut root = help_tree();
+    let names: Vec<(String, String)> = root
+        .get_subcommands()
+        .filter(|s| s.get_name() != "help")
+        .map(|s| (s.get_name().to_string(), s.get_about().map(|a| a.to_string()).unwrap_or_default()))
+        .collect();
+    let mut out = String::from("| command | what it does |\n|---|---|\n");
+    for (name, about) in &names {
+        out.push_str(&format!("| [`{name}`](#phasegate-{name}) | {} |\n", about.replace('|', "\\|")));
+    }
+    let block = |title: &str, help: String| {
+        let lines: Vec<&str> = help.trim_end().lines().map(str::trim_end).collect();
+        format!("\n## `{title}`\n\n```text\n{}\n```\n", lines.join("\n"))
+    };
+    out.push_str(&block("phasegate", root.render_long_help().to_string()));
+    for (name, _) in &names {
+        let sub = root.find_subcommand_mut(name).expect("listed above");
+        out.push_str(&block(&format!("phasegate {name}"), sub.render_long_help().to_string()));
+    }
+    out
+}
+
+#[test]
+fn docs_commands_md_is_the_help_of_every_command() {
+    let path = repo().join("docs/commands.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (head, rest) = text.split_once(BEGIN).unwrap_or_else(|| panic!("docs/commands.md has no `{BEGIN}` line"));
+    let (_, tail) = rest.split_once(END).unwrap_or_else(|| panic!("docs/commands.md has no `{END}` line"));
+    let fresh = format!("{head}{BEGIN}\n{}{END}{tail}", generated());
+    if fresh == text {
+        return;
+    }
+    if std::env::var_os("PHASEGATE_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &fresh).unwrap();
+        return;
+    }
+    let diff = similar::TextDiff::from_lines(&text, &fresh).unified_diff().context_radius(2).header("docs/commands.md", "the CLI's help").to_string();
+    panic!("docs/commands.md differs from the help the CLI prints; regenerate it with `PHASEGATE_BLESS=1 cargo test --test it docs::` and commit it:\n{diff}");
+}
+
+/// The Markdown files whose links are checked.
+fn documents() -> Vec<PathBuf> {
+    let mut out = vec![repo().join("README.md"), repo().join("ARCHITECTURE.md")];
+    let mut docs: Vec<PathBuf> =
+        std::fs::read_dir(repo().join("docs")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "md")).collect();
+    docs.sort();
+    out.extend(docs);
+    out
+}
+
+/// GitHub's anchors of a Markdown file's headings: lowercase, punctuation
+/// other than `-` and `_` dropped, spaces as `-`, repeats numbered.
+fn anchors(markdown: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut fenced = false;
+    for line in markdown.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        }
+        let Some(title) = line.strip_prefix('#').filter(|_| !fenced).map(|t| t.trim_start_matches('#')) else { continue };
+        let slug: String = title
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        let mut anchor = slug.clone();
+        let mut n = 0;
+        while !seen.insert(anchor.clone()) {
+            n += 1;
+            anchor = format!("{slug}-{n}");
+        }
+    }
+    seen
+}
+
+/// The relative link targets (`[text](target)`) of a Markdown text, outside code.
+fn links(markdown: &str) -> Vec<(usize, String)> {
+    let re = regex::Regex::new(r"\]\(([^)\s]+)\)").unwrap();
+    let mut out = Vec::new();
+    let mut fenced = false;
+    for (i, line) in markdown.lines().enumerate() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        for c in re.captures_iter(line) {
+            let target = c[1].to_string();
+            if !target.contains("://") && !target.starts_with("mailto:") {
+                out.push((i + 1, target));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_link_in_the_docs_reaches_a_file_and_heading_that_exist() {
+    let mut broken = Vec::new();
+    for doc in documents() {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        let shown = doc.strip_prefix(repo()).unwrap().display().to_string();
+        for (line, target) in links(&text) {
+            let (file, anchor) = target.split_once('#').map_or((target.as_str(), None), |(f, a)| (f, Some(a)));
+            let path: PathBuf = if file.is_empty() { doc.clone() } else { doc.parent().unwrap().join(file) };
+            if !path.exists() {
+                broken.push(format!("{shown}:{line}: {target}: no such file"));
+                continue;
+            }
+            let Some(anchor) = anchor else { continue };
+            if path.extension().is_some_and(|e| e == "md") && !anchors(&std::fs::read_to_string(&path).unwrap()).contains(anchor) {
+                broken.push(format!("{shown}:{line}: {target}: no heading with that anchor in {}", display(&path)));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+fn display(p: &Path) -> String {
+    p.strip_prefix(repo()).unwrap_or(p).display().to_string()
+}
+
+#[test]
+fn the_readme_links_the_reference_and_the_index_every_document() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    assert!(links(&readme).iter().any(|(_, t)| t == "docs/README.md"), "README.md does not link the reference (docs/README.md)");
+    let index = std::fs::read_to_string(repo().join("docs/README.md")).unwrap();
+    let indexed: BTreeSet<String> = links(&index).into_iter().map(|(_, t)| t.split('#').next().unwrap_or_default().to_string()).collect();
+    for doc in documents().iter().filter(|d| d.parent() == Some(repo().join("docs").as_path())) {
+        let name = doc.file_name().unwrap().to_string_lossy().to_string();
+        assert!(name == "README.md" || indexed.contains(&name), "docs/README.md (the index of the reference) does not link {name}");
     }
 }

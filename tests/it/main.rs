@@ -1,7 +1,7 @@
 //! phasegate's integration tests: one binary (it links once), every test
 //! against a real PostgreSQL started by the harness (testcontainers, or the
 //! server PHASEGATE_TEST_DATABASE_URL names). No test passes without one.
-//! Only `lint` needs none: it reads files.
+//! Only `lint` and `docs` need none: they read files.
 
 mod backups;
 mod batched_rollback;
