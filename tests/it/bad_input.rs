@@ -1,4 +1,4 @@
-//! Nothing lost on bad input (SPEC 7.5, 10): each kind of bad input is a
+//! Nothing lost on bad input (docs/safety.md, docs/targets.md): each kind of bad input is a
 //! mutation of a copy of tests/fixtures/bad_input (phase 1 applied to the
 //! database first), run through one helper that asserts a non-zero exit, one
 //! error line naming the file and line (where there is one), and a database
@@ -251,5 +251,5 @@ fn every_kind_of_bad_input_is_one_line_and_changes_nothing() {
     }
     eprintln!("bad input: {} kinds tried, failures {} {failures:?}", kinds.len(), failures.len());
     assert!(failures.is_empty(), "bad input kinds failed: {failures:?}");
-    assert!(kinds.len() >= 30, "SPEC 10 asks for at least 30 kinds of bad input, the table has {}", kinds.len());
+    assert!(kinds.len() >= 30, "docs/targets.md asks for at least 30 kinds of bad input, the table has {}", kinds.len());
 }

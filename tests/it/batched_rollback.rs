@@ -1,4 +1,4 @@
-//! Batched rollbacks (SPEC 7.3, 7.4, issue 13): `-- phasegate: batch N` in
+//! Batched rollbacks (docs/safety.md, docs/directives.md, issue 13): `-- phasegate: batch N` in
 //! a rollback file walks the key one transaction per batch, backs each
 //! batch's rows up in that batch, resumes after a crash, and leaves no
 //! trigger behind.

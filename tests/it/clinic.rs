@@ -1,4 +1,4 @@
-//! The clinic reservations set (SPEC 9.1) on its 100k-row seed: every phase
+//! The clinic reservations set (docs/migration-set.md) on its 100k-row seed: every phase
 //! PROCEEDs, phase 4 waits for its typed confirmation, each rollback restores
 //! the schema and rows of the state before its phase, and the normalised
 //! schema after every phase is an insta snapshot. On an empty database (a

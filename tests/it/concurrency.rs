@@ -1,4 +1,4 @@
-//! One migrator at a time (SPEC 7.1, 10): eight `phasegate migrate`
+//! One migrator at a time (docs/safety.md, docs/targets.md): eight `phasegate migrate`
 //! processes started at once against one database. Each migration is applied
 //! exactly once and the ledger stays consistent. With the default
 //! `--lock-wait 0s` every loser exits 1 at once naming the holder; with

@@ -1,4 +1,4 @@
-//! Crash safety (SPEC 10): `migrate`, `rollback` and a batched backfill,
+//! Crash safety (docs/targets.md): `migrate`, `rollback` and a batched backfill,
 //! each a real `phasegate` process, are killed with SIGKILL at seeded random
 //! points of the crash fixture (tests/fixtures/crash). After every kill the
 //! ledger must match the schema, and one re-run must converge to the state of
@@ -27,7 +27,7 @@ pub const SEED_VAR: &str = "PHASEGATE_CRASH_SEED";
 const MIGRATE_TRIALS: usize = 20;
 const BACKFILL_TRIALS: usize = 16;
 const ROLLBACK_TRIALS: usize = 16;
-const _: () = assert!(MIGRATE_TRIALS + BACKFILL_TRIALS + ROLLBACK_TRIALS >= 50, "SPEC 10 asks for at least 50 kill trials");
+const _: () = assert!(MIGRATE_TRIALS + BACKFILL_TRIALS + ROLLBACK_TRIALS >= 50, "docs/targets.md asks for at least 50 kill trials");
 
 /// xorshift64*: small and seedable, enough to pick kill points.
 struct Rng(u64);

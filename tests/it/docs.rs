@@ -1,9 +1,11 @@
 //! The repository documents itself, and the documents stay true: the README
 //! shows examples/adopt's files exactly as they are, docs/commands.md is
 //! the help of every command as clap renders it (regenerated with
-//! `PHASEGATE_BLESS=1 cargo test --test it docs::`), and every relative link
+//! `PHASEGATE_BLESS=1 cargo test --test it docs::`), every relative link
 //! in the README, ARCHITECTURE.md and docs/ reaches a file (and heading)
-//! that exists. None of these needs a database.
+//! that exists, and no file cites a numbered section of the product spec,
+//! which is not in the repository: comments point into docs/ instead. None
+//! of these needs a database.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -182,4 +184,55 @@ fn the_readme_links_the_reference_and_the_index_every_document() {
         let name = doc.file_name().unwrap().to_string_lossy().to_string();
         assert!(name == "README.md" || indexed.contains(&name), "docs/README.md (the index of the reference) does not link {name}");
     }
+}
+
+/// A citation of a numbered section of the spec document (`SPEC` then an
+/// optional `.md` and `section`, then a number), across a line break and
+/// the comment marker (`//!`, `///`, `#`) that starts the next line too.
+const SPEC_CITATION: &str = r"\bSPEC(\.md)?([\s/!#*]+section)?[\s/!#*]+\d";
+
+/// The repository's own files a reader may open: the sources, tests, sets
+/// and documents (not `target/`, not hidden folders).
+fn repository_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        entries.sort();
+        for p in entries {
+            let name = p.file_name().unwrap().to_string_lossy();
+            if p.is_dir() {
+                if name != "target" && !name.starts_with('.') {
+                    walk(&p, out);
+                }
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for dir in ["crates", "tests", "xtask", "examples", "docs", "migrations", "rollback", "validations", "seed", "demo", "ci"] {
+        if repo().join(dir).is_dir() {
+            walk(&repo().join(dir), &mut out);
+        }
+    }
+    out.extend(["README.md", "ARCHITECTURE.md", "phases.toml"].map(|f| repo().join(f)));
+    out
+}
+
+#[test]
+fn no_file_cites_a_section_of_the_spec_which_is_not_in_the_repository() {
+    let citation = regex::Regex::new(SPEC_CITATION).unwrap();
+    let mut citations = Vec::new();
+    for file in repository_files() {
+        // Binary and deliberately broken (non-UTF-8) fixtures hold no prose.
+        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        for m in citation.find_iter(&text) {
+            let line = text[..m.start()].matches('\n').count() + 1;
+            citations.push(format!("{}:{line}: {}", display(&file), m.as_str().replace('\n', " ")));
+        }
+    }
+    assert!(
+        citations.is_empty(),
+        "cite the reference in docs/ (e.g. docs/migration-set.md), not the spec, which is not in the repository:\n{}",
+        citations.join("\n")
+    );
 }

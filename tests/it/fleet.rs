@@ -1,4 +1,4 @@
-//! Fleets (SPEC 12): one set rolled across many databases, group by group.
+//! Fleets (docs/fleet.md): one set rolled across many databases, group by group.
 //! Five PostgreSQL servers on a private Docker network, one stopped in the
 //! middle of its group and restarted (the re-run completes the fleet, every
 //! migration applied exactly once per database); a canary whose check says

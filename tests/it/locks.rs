@@ -1,4 +1,4 @@
-//! Lock tracing (SPEC 7.2): every statement's relation locks and how long
+//! Lock tracing (docs/safety.md): every statement's relation locks and how long
 //! each was held, in migrate, rollback and verify, and `--max-lock-hold`
 //! turning a longer hold of a lock that blocks writers into REVIEW at the
 //! statement's file and line. The fixture builds an index without

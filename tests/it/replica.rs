@@ -1,4 +1,4 @@
-//! Replica awareness (SPEC 7.4, `--max-replica-lag`): a primary and a
+//! Replica awareness (docs/safety.md, `--max-replica-lag`): a primary and a
 //! streaming replica made with pg_basebackup, two containers on a private
 //! Docker network this test creates and removes. With replay paused on the
 //! replica a batched backfill waits before its first batch, naming the

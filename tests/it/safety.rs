@@ -1,4 +1,4 @@
-//! Lock safety and non-transactional work (SPEC 7.2, 7.4): lock timeouts are
+//! Lock safety and non-transactional work (docs/safety.md, docs/directives.md): lock timeouts are
 //! retried and the blocker named; a failed concurrent index build leaves no
 //! INVALID index, and one left by an interrupted run is rebuilt; batched
 //! backfills finish under concurrent inserts and resume from their progress.

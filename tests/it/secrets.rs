@@ -1,5 +1,5 @@
-//! A password never appears in any output, log file or audit row (SPEC 4,
-//! 6): every command and its error paths run as real processes connecting
+//! A password never appears in any output, log file or audit row (docs/commands.md,
+//! docs/ledger.md): every command and its error paths run as real processes connecting
 //! as a role with a distinctive password, in each form a connection string
 //! can carry it (URL, `?password=`, key=value, DATABASE_URL), with tracing on.
 

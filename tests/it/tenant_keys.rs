@@ -1,4 +1,4 @@
-//! The tenant API keys set (SPEC 9.2) on its 3000-tenant seed: every phase
+//! The tenant API keys set (docs/migration-set.md) on its 3000-tenant seed: every phase
 //! PROCEEDs and rolls back to the exact state before it; the phase 2
 //! rollback backs up exactly the keys it widens, reports how many tenants
 //! are affected, writes its report, and `restore` brings the keys back byte

@@ -1,4 +1,4 @@
-//! Zero downtime under live traffic (SPEC 10, issue 13): writers and
+//! Zero downtime under live traffic (docs/targets.md, issue 13): writers and
 //! readers of the old and the new application versions run against each
 //! shipped set while it goes through every phase and every rollback. Every
 //! application statement is tagged with the stage (the migrate or rollback

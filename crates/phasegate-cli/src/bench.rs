@@ -1,4 +1,4 @@
-//! Benchmarks of SPEC section 10, measured in one run on one machine so the
+//! Benchmarks of the performance targets (docs/targets.md), measured in one run on one machine so the
 //! figures are comparable as ratios: fresh-database cost, verify of the
 //! clinic set end to end, the framework's overhead over `psql -f`, snapshot
 //! time on 500 tables, the batched backfill against a single UPDATE under a
@@ -79,8 +79,8 @@ impl Ui for Silent {
 
 /// The walk of a batched backfill, from its start (the remaining rows
 /// counted) to its last batch: what the single UPDATE is compared with. The
-/// step's checks before and after are left out on both sides (SPEC 10
-/// compares the backfill, not its validation).
+/// step's checks before and after are left out on both sides (the target
+/// in docs/targets.md compares the backfill, not its validation).
 #[derive(Default)]
 struct WalkClock {
     started: Option<Instant>,
@@ -477,7 +477,7 @@ fn fleet_run(server: &Server, set: &MigrationSet, label: &str, n: usize, paralle
     Ok(took)
 }
 
-/// SPEC 10: a fleet of 50 databases on one server migrated through phase 1
+/// docs/targets.md: a fleet of 50 databases on one server migrated through phase 1
 /// with parallel 8, as a ratio to one database through the same path.
 fn fleet(server: &Server, set: &MigrationSet, say: &mut dyn FnMut(&str)) -> Result<Figure> {
     const N: usize = 50;

@@ -155,7 +155,7 @@ Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors found or th
 
 Exit 5 when a rollback does not restore the prior state (schema or rows).")]
     Verify(VerifyArgs),
-    /// Measure the SPEC section 10 targets in one run; print a table and write JSON
+    /// Measure the performance targets (docs/targets.md) in one run; print a table and write JSON
     #[command(after_help = "Examples:
   phasegate bench                         every benchmark (several minutes; needs Docker, psql, pg_dump)
   phasegate bench --only backfill --backfill-rows 1000000
@@ -210,7 +210,7 @@ pub enum Format {
     /// Aligned tables for people (coloured on a terminal)
     #[default]
     Text,
-    /// One JSON document (documented in the README)
+    /// One JSON document (documented in docs/json.md)
     Json,
     /// GitHub Actions workflow commands: findings on the pull request's lines
     /// (lint, verify, migrate, rollback, validate)

@@ -1,5 +1,5 @@
 //! phasegate's command line: clap arguments, one file per command, the
-//! text / JSON / JUnit / Markdown renderers, exit codes (SPEC 3.4) and
+//! text / JSON / JUnit / Markdown renderers, exit codes (docs/exit-codes.md) and
 //! progress bars, on top of the `phasegate` engine.
 //!
 //! Mount it in another project's xtask:

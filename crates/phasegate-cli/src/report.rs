@@ -1,5 +1,5 @@
 //! Rendering results for people (an aligned decision table) and machines
-//! (stable JSON). The JSON shape is documented in the README.
+//! (stable JSON). The JSON shapes are documented in docs/json.md.
 
 pub mod github;
 pub mod markdown;
@@ -282,7 +282,7 @@ pub fn junit(r: &Rehearsal, set_name: &str) -> String {
     rep.to_string().unwrap_or_default()
 }
 
-/// What the Markdown report of a rollback says (SPEC 6 logs, the seed
+/// What the Markdown report of a rollback says (docs/commands.md on run logs, the seed
 /// document's after-rollback checklist).
 #[derive(Debug)]
 pub struct RollbackDoc<'a> {

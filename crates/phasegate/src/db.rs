@@ -1,5 +1,5 @@
 //! Connecting to PostgreSQL, hiding passwords, and the migration lock
-//! (SPEC 7.1): a session-level advisory lock held by the migrator's own
+//! (docs/safety.md): a session-level advisory lock held by the migrator's own
 //! connection for the whole run.
 
 use std::str::FromStr;

@@ -50,7 +50,7 @@ pub fn display_path(p: &Path) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A migration set breaks a rule of SPEC section 3.
+    /// A migration set breaks a rule of docs/migration-set.md.
     #[error("{at}: {message}")]
     Load { at: Location, message: String },
 

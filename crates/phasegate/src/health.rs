@@ -1,4 +1,4 @@
-//! The health of a live database (SPEC 4 `health`): one round connects
+//! The health of a live database (`health`, docs/commands.md): one round connects
 //! afresh (connectivity), times a probe query against warn/fail thresholds,
 //! looks for long-running transactions, lock waits and invalid indexes, and
 //! runs the current phase's checks read-only. `commands::health` repeats

@@ -1,4 +1,4 @@
-//! The ledger (SPEC 6): refinery's `refinery_schema_history` is the forward
+//! The ledger (docs/ledger.md): refinery's `refinery_schema_history` is the forward
 //! ledger; `phasegate_applied` keeps the rollback and validation SQL stored at
 //! apply time; `phasegate_runs` is the append-only audit of every command;
 //! `phasegate_backups` records the rows rollbacks saved (see `backup`);

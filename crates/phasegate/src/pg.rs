@@ -1,4 +1,4 @@
-//! Disposable PostgreSQL (SPEC 8): a server to rehearse on, started in a
+//! Disposable PostgreSQL (docs/verify.md): a server to rehearse on, started in a
 //! container (testcontainers, the `docker` backend) or borrowed from an
 //! existing server (`url`), and throwaway databases on it, cloned from a
 //! template so that a fresh database costs a `CREATE DATABASE ... TEMPLATE`,

@@ -1,4 +1,4 @@
-//! What a phase does to a live database (SPEC 4 `plan`): the lock level each
+//! What a phase does to a live database (`plan`, docs/commands.md): the lock level each
 //! statement takes, whether it changes or destroys data, and the phase's
 //! risk: low (additive), medium (data changes), high (destructive),
 //! catastrophic (irreversible); beside it, the phase's lint findings.

@@ -1,4 +1,4 @@
-//! Loading a migration set (SPEC 3): phases.toml, the forward, rollback and
+//! Loading a migration set (docs/migration-set.md): phases.toml, the forward, rollback and
 //! validation files paired by file name, file directives and checks. Every
 //! broken rule is a load error naming the file and line.
 
@@ -86,7 +86,7 @@ impl Step {
     }
 }
 
-/// Per-file directives (SPEC 3.2).
+/// Per-file directives (docs/directives.md).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Directives {
     pub no_transaction: bool,

@@ -77,7 +77,7 @@ pub fn clinic_seeded_template() -> &'static str {
     seeded_template(&repo())
 }
 
-/// The tenant API keys set (SPEC 9.2).
+/// The tenant API keys set (docs/migration-set.md).
 pub fn tenant_keys() -> PathBuf {
     repo().join("examples/tenant-keys")
 }

@@ -1,5 +1,5 @@
 //! The writers' wait through every phase and every rollback of both
-//! shipped sets (SPEC 10: under 100 ms each, on the 100k-row seed): two
+//! shipped sets (docs/targets.md: under 100 ms each, on the 100k-row seed): two
 //! application writers and a reader run against a seeded clone while the
 //! engine migrates phase by phase, rolls every reversible phase back, and
 //! (clinic) enters the irreversible cleanup with only the new application

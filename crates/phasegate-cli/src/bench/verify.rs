@@ -1,4 +1,4 @@
-//! The verify benchmarks of SPEC 10: the clinic set end to end, and
+//! The verify benchmarks of docs/targets.md: the clinic set end to end, and
 //! `verify --from` on a generated project of 250 migrations against a
 //! `pg_dump --schema-only` round trip and against applying every forward
 //! file once with `psql -1 -f`, all on the same server in the same run.

@@ -1,4 +1,4 @@
-//! `bench`: the SPEC section 10 measurements in one run, as a table of
+//! `bench`: the measurements of docs/targets.md in one run, as a table of
 //! figures beside their targets, and as JSON.
 
 use anyhow::Context;

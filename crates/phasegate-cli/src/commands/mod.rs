@@ -1,5 +1,5 @@
 //! The commands, one file each. Every command is `run(args, ctx) -> i32`
-//! (the exit code of SPEC 3.4); the shared `Run` gives each one its log
+//! (the exit code of docs/exit-codes.md); the shared `Run` gives each one its log
 //! file, its audit row, its confirmations and its output format.
 
 pub mod bench;
@@ -157,7 +157,7 @@ fn missing_target(command: &Command, bin: &str) -> Option<clap::Error> {
     Some(sub.error(clap::error::ErrorKind::MissingRequiredArgument, format!("the following required argument was not provided: {wanted}")))
 }
 
-/// The exit code of SPEC 3.4 for a verdict.
+/// The exit code (docs/exit-codes.md) for a verdict.
 pub fn exit_for(verdict: Verdict) -> i32 {
     match verdict {
         Verdict::Proceed => 0,

@@ -1,4 +1,4 @@
-//! Batched backfills (SPEC 7.4): `-- phasegate: batch N` runs the file's
+//! Batched backfills (docs/directives.md): `-- phasegate: batch N` runs the file's
 //! one UPDATE again and again, one transaction per batch, walking the key,
 //! recording progress so a killed run resumes, and reporting each batch to
 //! the caller's `Ui` (which draws the bar). Forward files and rollback files

@@ -1,4 +1,4 @@
-//! Applying and reversing migrations (SPEC 4 migrate/rollback, 7.2): each
+//! Applying and reversing migrations (docs/commands.md, docs/safety.md): each
 //! step and its checks in one transaction, the ledger written in that same
 //! transaction, lock and statement timeouts on every step, and bounded
 //! retries when a lock cannot be had.
@@ -64,7 +64,7 @@ pub struct Options {
     /// A connection string for a second session that watches who blocks the
     /// migration, so a lock timeout names the blocker. `None`: no watcher.
     pub monitor_url: Option<String>,
-    /// Back up the rows a rollback changes (SPEC 7.3), and keep what an
+    /// Back up the rows a rollback changes (docs/safety.md), and keep what an
     /// irreversible phase destroys before it runs; off with `--no-backup`.
     pub backup: bool,
     /// Refuse an irreversible phase whose kept data would exceed this many rows.
@@ -140,9 +140,9 @@ pub struct StepOutcome {
     pub retries: u32,
     pub rows: Option<u64>,
     pub checks: Vec<CheckResult>,
-    /// Rows a rollback saved before changing them (SPEC 7.3).
+    /// Rows a rollback saved before changing them (docs/safety.md).
     pub backups: Vec<Backup>,
-    /// The relations each statement locked and for how long (SPEC 7.2);
+    /// The relations each statement locked and for how long (docs/safety.md);
     /// empty when no observer session could connect (see `locks`).
     pub locks: Vec<LockHold>,
     pub error: Option<String>,

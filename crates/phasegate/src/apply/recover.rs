@@ -156,8 +156,8 @@ pub fn plan_recovery(client: &mut impl GenericClient, set: &MigrationSet, phase_
     })
 }
 
-/// Recovers `phase_id` (SPEC 4 rollback of an irreversible phase, the way
-/// back): after the typed confirmation, in one transaction, re-creates what
+/// Recovers `phase_id` (`recover`, the way back from an irreversible
+/// phase: docs/safety.md): after the typed confirmation, in one transaction, re-creates what
 /// its migrations dropped, restores the kept data, runs the phase's
 /// before-migrate checks and removes its ledger rows. A ROLLBACK verdict
 /// undoes it all. The caller holds the migration lock.

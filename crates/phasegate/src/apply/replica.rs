@@ -1,4 +1,4 @@
-//! Replica awareness (SPEC 7.4, [`Options::max_replica_lag`]): before each
+//! Replica awareness (docs/safety.md, [`Options::max_replica_lag`]): before each
 //! batch of a backfill, [`ReplicaGate::wait`] reads the streaming replicas'
 //! positions on the primary (`pg_stat_replication`) and waits while any of
 //! them lags more than the limit, saying which one and by how much.

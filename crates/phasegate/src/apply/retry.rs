@@ -1,4 +1,4 @@
-//! Lock-timeout retries (SPEC 7.2): exponential backoff with full jitter,
+//! Lock-timeout retries (docs/safety.md): exponential backoff with full jitter,
 //! each retry printed, and a watcher on a second connection that names the
 //! sessions blocking the run when the retries run out.
 

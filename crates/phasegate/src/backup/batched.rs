@@ -1,4 +1,4 @@
-//! The backup of a batched rollback (SPEC 7.3, 7.4): one backup table per
+//! The backup of a batched rollback (docs/safety.md, docs/directives.md): one backup table per
 //! table the file changes, for the whole step, filled batch by batch, each
 //! batch's old rows copied and counted in the `phasegate_backups` ledger
 //! inside that batch's own transaction. A batch's rows are in the backup

@@ -1,4 +1,4 @@
-//! Backups before data-changing rollbacks (SPEC 7.3) and `restore`.
+//! Backups before data-changing rollbacks (docs/safety.md) and `restore`.
 //!
 //! Before a rollback script runs, [`targets`] reads which tables it changes
 //! (UPDATE, DELETE, TRUNCATE, DROP TABLE, ALTER TABLE ... DROP COLUMN, also

@@ -1,4 +1,4 @@
-//! The validation language (SPEC 3.3): parsing check headers, evaluating
+//! The validation language (docs/checks.md): parsing check headers, evaluating
 //! thresholds, and running checks against a database to reach a verdict.
 //!
 //! `parse` reads a validation file into checks; `run` executes one and

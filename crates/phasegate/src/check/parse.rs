@@ -1,4 +1,4 @@
-//! Parsing a validation file (SPEC 3.3): `-- key: value` headers, then one
+//! Parsing a validation file (docs/checks.md): `-- key: value` headers, then one
 //! query per check; every mistake is a load error naming the file and line.
 
 use std::path::Path;

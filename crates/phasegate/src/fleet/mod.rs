@@ -1,4 +1,4 @@
-//! Fleets (SPEC 12): one migration set rolled across many databases, group
+//! Fleets (docs/fleet.md): one migration set rolled across many databases, group
 //! by group (a canary first), each database through the ordinary
 //! single-database engine with its own connection, migration lock, ledger,
 //! checks, backups and audit row.

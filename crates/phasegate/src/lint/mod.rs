@@ -1,4 +1,5 @@
-//! `lint` (SPEC 4): the set's structure (SPEC 3, enforced by `set::load`)
+//! `lint` (docs/commands.md): the set's structure (docs/migration-set.md,
+//! enforced by `set::load`)
 //! plus lock-safety rules on every forward and rollback file, with the squawk
 //! linter (squawk-linter 2.68, PostgreSQL 15 semantics) used as a library,
 //! made phase-aware with what the set knows and squawk does not.
@@ -38,7 +39,7 @@
 //!   `:last_key` by a NULL of the same length.
 //!
 //! phasegate's own rules, which need the directives squawk does not know:
-//! - `set-structure`: a load error (SPEC 3); linting stops there;
+//! - `set-structure`: a load error (docs/migration-set.md); linting stops there;
 //! - `concurrently-in-transaction`: `CREATE/DROP INDEX CONCURRENTLY`,
 //!   `REINDEX ... CONCURRENTLY` or `DETACH PARTITION ... CONCURRENTLY` in a
 //!   file without `-- phasegate: no-transaction` (PostgreSQL refuses them in a

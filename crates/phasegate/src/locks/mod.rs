@@ -1,4 +1,4 @@
-//! Lock tracing (SPEC 7.2): which relations each statement of a migration,
+//! Lock tracing (docs/safety.md): which relations each statement of a migration,
 //! rollback or rehearsal locked in which mode, and how long each lock was
 //! held, so a lock that blocks the application (SHARE and stronger block
 //! writers, ACCESS EXCLUSIVE readers too) is measured, not guessed.

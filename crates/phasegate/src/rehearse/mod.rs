@@ -1,4 +1,4 @@
-//! The rehearsal behind `verify` (SPEC 8). A *forward chain* (a database
+//! The rehearsal behind `verify` (docs/verify.md). A *forward chain* (a database
 //! of its own) applies every phase's forward files once, in order; each
 //! phase is rehearsed where its failure cannot reach the chain (`chain`):
 //!

@@ -1,6 +1,6 @@
 //! Normalised schema snapshots and row fingerprints, for `phasegate verify`.
 //!
-//! `verify` (SPEC section 8) takes a snapshot before each phase, migrates,
+//! `verify` (docs/verify.md) takes a snapshot before each phase, migrates,
 //! rolls back and snapshots again, and requires the two to be identical:
 //! the same schema text, and every pre-existing table holding the same rows.
 //! This module produces that snapshot:
