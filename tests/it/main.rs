@@ -25,5 +25,6 @@ mod replica;
 mod safety;
 mod secrets;
 mod tenant_keys;
+mod tls;
 mod traffic;
 mod verify;

@@ -38,6 +38,7 @@ mod risk;
 mod set;
 mod snapshot;
 mod sqltext;
+mod tls;
 mod ui;
 
 #[cfg(test)]
@@ -84,7 +85,8 @@ pub use backup::{
 };
 
 // Connections and the migration lock.
-pub use db::{acquire_lock, connect, redact, release_lock, Blocker};
+pub use db::{acquire_lock, connect, connect_reporting, redact, release_lock, Blocker};
+pub use tls::{Channel as TlsChannel, SslMode, Transport, Verified as TlsVerified};
 
 // Rehearsals (verify), snapshots and disposable servers.
 pub use foreign::{detect as detect_layout, load as load_foreign, load_with as load_foreign_with, Detection, Evidence as LayoutEvidence, Layout, Options as ForeignOptions, Origin};

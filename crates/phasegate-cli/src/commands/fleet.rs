@@ -254,6 +254,9 @@ impl Ui for Progress<'_, '_, '_, '_> {
                 if let Some(e) = &r.error {
                     self.run.say(&format!("    error: {e}"));
                 }
+                if let Some(t) = r.connection.filter(|t| t.fell_back()) {
+                    self.run.note(&format!("warning: {} connected in {t}", r.database));
+                }
             }
             FleetEvent::GroupFinished { group: g } => {
                 self.run.say(&format!("group {}: {} done, {} failed of {}", g.name, g.counts.done, g.counts.failed, g.counts.total))

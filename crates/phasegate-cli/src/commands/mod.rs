@@ -240,6 +240,10 @@ struct Document<'a> {
     error: Option<&'a str>,
     steps: &'a serde_json::Value,
     checks: &'a serde_json::Value,
+    /// How the run's connection travels (TLS or plaintext, what was
+    /// verified), when it connected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection: Option<phasegate::Transport>,
     #[serde(flatten)]
     body: &'a serde_json::Map<String, serde_json::Value>,
 }
@@ -257,6 +261,8 @@ pub struct Run<'c, 'a, 'b> {
     log: Option<File>,
     log_path: Option<PathBuf>,
     pub client: Option<Client>,
+    /// How `client` travels (TLS or plaintext).
+    transport: Option<phasegate::Transport>,
     pub style: Style,
     /// Whether to write an audit row (not for dry runs).
     pub audit: bool,
@@ -282,6 +288,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
             log: None,
             log_path: None,
             client: None,
+            transport: None,
             style,
             audit: true,
             args: Vec::new(),
@@ -363,7 +370,14 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
     pub fn connect(&mut self, c: &ConnectArgs, lock_wait: Option<Duration>) -> phasegate::Result<&mut Client> {
         let app = format!("phasegate {} ({}@{} pid {})", self.command, self.ctx.env.os_user, self.ctx.env.hostname, std::process::id());
         self.log_line(&format!("connecting to {}", phasegate::redact(c.url())));
-        let client = self.client.insert(phasegate::connect(c.url(), &app)?);
+        let (client, transport) = phasegate::connect_reporting(c.url(), &app)?;
+        self.transport = Some(transport);
+        if transport.fell_back() {
+            self.note(&format!("warning: connected in {transport}"));
+        } else {
+            self.log_line(&format!("connected over {transport}"));
+        }
+        let client = self.client.insert(client);
         if let Some(wait) = lock_wait {
             phasegate::acquire_lock(client, wait)?;
             self.log_line("holding the migration lock");
@@ -413,6 +427,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
                     error: error.as_deref(),
                     steps: &report.steps,
                     checks: &report.checks,
+                    connection: self.transport,
                     body: &report.body,
                 };
                 let text = serde_json::to_string_pretty(&doc).expect("the document serialises");

@@ -23,6 +23,7 @@ use crate::apply::{Options as ApplyOptions, StepOutcome, Target};
 use crate::check::{CheckResult, Verdict, When};
 use crate::error::{Error, Location, Result};
 use crate::ledger::{Drift, RunRecord};
+use crate::tls::Transport;
 
 pub use file::{load, parse, Discovery, Fleet, Group, Listed, OnError, Select};
 pub use schedule::run;
@@ -270,6 +271,9 @@ pub struct DbReport {
     /// `status`: where the ledger and the files disagree.
     pub drift: Vec<Drift>,
     pub error: Option<String>,
+    /// How its connection travelled (TLS, or a `prefer` that fell back to
+    /// plaintext), when it connected.
+    pub connection: Option<Transport>,
     #[serde(skip)]
     pub started_at: Option<time::OffsetDateTime>,
 }
@@ -290,6 +294,7 @@ impl DbReport {
             checks: Vec::new(),
             drift: Vec::new(),
             error: None,
+            connection: None,
             started_at: None,
         }
     }

@@ -42,8 +42,11 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, ui:
     let started = Instant::now();
     let mut report = DbReport::new(member, group, DbState::Done);
     report.started_at = Some(time::OffsetDateTime::now_utc());
-    let mut client = match db::connect(&member.url, &opts.application_name) {
-        Ok(c) => c,
+    let mut client = match db::connect_reporting(&member.url, &opts.application_name) {
+        Ok((c, transport)) => {
+            report.connection = Some(transport);
+            c
+        }
         Err(e) => {
             report.state = failure_state(&e, None);
             report.error = Some(e.to_string());
