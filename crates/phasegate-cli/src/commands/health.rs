@@ -87,7 +87,7 @@ fn summarise(a: &HealthArgs, run: &mut Run, rounds: Vec<Round>) -> Report {
         }
         if !last.checks.is_empty() {
             let mut table = Vec::new();
-            let _ = report::decision_table(&mut table, &last.checks, run.style);
+            let _ = report::decision_table(&mut table, &last.checks, phasegate::worst_verdict(&last.checks).into(), run.style);
             text.push_str(&String::from_utf8_lossy(&table));
         }
     } else {

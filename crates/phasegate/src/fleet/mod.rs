@@ -231,8 +231,13 @@ impl PhaseState {
     }
 
     /// A phase's state from the ledger: applied when every migration is,
-    /// pending when none is (a phase without migrations too).
-    pub fn of(phase: &crate::set::Phase, applied: &std::collections::BTreeMap<i32, crate::ledger::Applied>) -> PhaseState {
+    /// pending when none is (a phase without migrations too), and partly
+    /// applied in between, or while one of its batch walks (a backfill, a
+    /// batched rollback) stopped part way (`walks`).
+    pub fn of(phase: &crate::set::Phase, applied: &std::collections::BTreeMap<i32, crate::ledger::Applied>, walks: &[crate::walks::BatchWalk]) -> PhaseState {
+        if walks.iter().any(|w| phase.steps.iter().any(|s| s.version == w.version)) {
+            return PhaseState::PartlyApplied;
+        }
         let done = phase.steps.iter().filter(|s| applied.contains_key(&s.version)).count();
         match done {
             0 => PhaseState::Pending,
@@ -257,6 +262,8 @@ pub struct DbReport {
     /// The URL, password masked.
     pub target: String,
     pub state: DbState,
+    /// Its checks' verdict; `None` when it was not reached, skipped, or
+    /// failed (the CLI shows ERROR for a failed or unreachable database).
     pub verdict: Option<Verdict>,
     /// The run id of the database's audit row (and of its backups), when it
     /// ran; `None` when it was skipped or never reached.
