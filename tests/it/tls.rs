@@ -227,6 +227,13 @@ fn every_sslmode_against_a_server_that_requires_tls() {
     let e = refused(&s.url("postgres", "127.0.0.1", "sslmode=verify-full&sslrootcert=", ca));
     assert!(e.contains("not valid for the host name"), "{e}");
 
+    // system roots (verify-full implied) do not know the test's CA.
+    let e = refused(&s.url("postgres", "localhost", "sslrootcert=system", ""));
+    assert!(e.contains("not signed by a CA in the system's trusted roots (sslmode=verify-full)") || e.contains("no trusted roots found on this system"), "{e}");
+
+    // allow: plaintext first; this server refuses it, so TLS.
+    assert_eq!(connected(&status(&s.url("postgres", "127.0.0.1", "sslmode=allow", ""))), tls("allow", "nothing"));
+
     // The key=value form takes the same parameters.
     let kv = format!("host=localhost port={} user=postgres password='{PASSWORD}' dbname=postgres sslmode=verify-full sslrootcert='{}'", s.port(), s.pki.path(ca));
     assert_eq!(connected(&status(&kv)), tls("verify-full", "chain-and-host"));
@@ -261,10 +268,13 @@ fn prefer_on_a_plaintext_server_says_it_fell_back() {
     let log = read_only_log(logs.path());
     assert!(log.contains(warning), "{log}");
 
-    // sslmode=disable asked for plaintext: nothing to warn about.
-    let out = Cmd::new(&["status"]).url(&format!("{url}?sslmode=disable")).dir(&fixture("accounts")).logs(logs.path()).run();
-    out.expect_exit(0);
-    assert!(!out.stderr.contains("plaintext"), "{}", out.stderr);
+    // sslmode=disable (or allow) asked for plaintext: nothing to warn about.
+    for mode in ["disable", "allow"] {
+        let out = Cmd::new(&["status", "--format", "json"]).url(&format!("{url}?sslmode={mode}")).dir(&fixture("accounts")).logs(logs.path()).run();
+        out.expect_exit(0);
+        assert!(!out.stderr.contains("plaintext"), "{}", out.stderr);
+        assert_eq!(out.json()["connection"]["channel"], "plaintext");
+    }
     // require on a server without TLS: refused, never plaintext.
     let e = Cmd::new(&["status"]).url(&format!("{url}?sslmode=require")).dir(&fixture("accounts")).logs(logs.path()).run().expect_exit(1).error_line().to_string();
     assert!(e.contains("server does not support TLS"), "{e}");
