@@ -56,5 +56,6 @@ fn health_exits_1_naming_no_password_when_the_database_is_unreachable() {
     let out = on("postgres://app:s3cret@127.0.0.1:1/nowhere", &fixture("accounts"), &["health"]).run();
     out.expect_exit(1);
     assert!(out.stdout.contains("connectivity       FAIL"), "{}", out.stdout);
+    assert!(out.stdout.contains("; verdict ERROR"), "an unreachable database is an error, not a ROLLBACK: {}", out.stdout);
     assert!(!out.stdout.contains("s3cret") && !out.stderr.contains("s3cret"), "{out:?}");
 }

@@ -3,6 +3,9 @@
 
 pub mod github;
 pub mod markdown;
+mod verdict;
+
+pub use verdict::RunVerdict;
 
 use std::io::Write;
 
@@ -31,21 +34,24 @@ pub struct Style {
 }
 
 impl Style {
-    pub fn verdict(&self, v: Verdict) -> String {
+    /// A verdict (a check's, or a run's, which may be ERROR), coloured.
+    pub fn verdict(&self, v: impl Into<RunVerdict>) -> String {
+        let v = v.into();
         if !self.color {
             return v.to_string();
         }
         let code = match v {
-            Verdict::Proceed => "32",
-            Verdict::Review => "33",
-            Verdict::Rollback => "31;1",
+            RunVerdict::Proceed => "32",
+            RunVerdict::Review => "33",
+            RunVerdict::Rollback | RunVerdict::Error => "31;1",
         };
         format!("\x1b[{code}m{v}\x1b[0m")
     }
 }
 
-/// The decision table: one line per check.
-pub fn decision_table(out: &mut dyn Write, results: &[CheckResult], style: Style) -> std::io::Result<()> {
+/// The decision table: one line per check, then the run's verdict
+/// (`overall`: the checks' worst, or ERROR when the run failed).
+pub fn decision_table(out: &mut dyn Write, results: &[CheckResult], overall: RunVerdict, style: Style) -> std::io::Result<()> {
     if results.is_empty() {
         return writeln!(out, "no checks ran");
     }
@@ -60,8 +66,7 @@ pub fn decision_table(out: &mut dyn Write, results: &[CheckResult], style: Style
             writeln!(out, "      evidence: {e}")?;
         }
     }
-    let worst = phasegate::worst_verdict(results);
-    writeln!(out, "verdict: {}", style.verdict(worst))
+    writeln!(out, "verdict: {}", style.verdict(overall))
 }
 
 /// A blocking lock held at least this long gets a line under its step in
@@ -80,8 +85,11 @@ pub fn run_summary(out: &mut dyn Write, outcome: &RunOutcome, style: Style) -> s
         }
     }
     let checks: Vec<CheckResult> = outcome.checks().cloned().collect();
+    let overall = RunVerdict::of(&checks, outcome.failure.is_some());
     if !checks.is_empty() {
-        decision_table(out, &checks, style)?;
+        decision_table(out, &checks, overall, style)?;
+    } else if overall == RunVerdict::Error {
+        writeln!(out, "verdict: {}", style.verdict(overall))?;
     }
     if let Some(p) = outcome.stopped_for_review {
         writeln!(out, "stopped after phase {p}: REVIEW; a human must look before the next phase (--accept-review continues)")?;
@@ -296,7 +304,8 @@ pub struct RollbackDoc<'a> {
     pub db_user: &'a str,
     pub started_at: &'a str,
     pub duration_s: f64,
-    pub verdict: Option<Verdict>,
+    /// The run's verdict (ERROR when it failed).
+    pub verdict: Option<RunVerdict>,
     pub exit_code: i32,
     pub error: Option<&'a str>,
     pub outcome: Option<&'a RunOutcome>,
@@ -312,7 +321,7 @@ pub struct RollbackDoc<'a> {
 pub fn rollback_markdown(d: &RollbackDoc) -> String {
     let mut s = String::new();
     let verdict = d.verdict.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-    let result = if d.error.is_some() { "FAILED".to_string() } else { verdict.clone() };
+    let result = if d.verdict == Some(RunVerdict::Error) || d.error.is_some() { "FAILED".to_string() } else { verdict.clone() };
     s.push_str(&format!("# Rollback of phase {} ({}): {}\n\n", d.phase, d.phase_name, result));
     s.push_str("| | |\n|---|---|\n");
     s.push_str(&format!("| run | `{}` |\n", d.run_id));
@@ -391,7 +400,7 @@ pub fn rollback_markdown(d: &RollbackDoc) -> String {
         .filter(|c| c.when == When::BeforeRollback)
         .map(|c| format!("`{}` = {}", c.check, fmt_value(c.value, &c.unit)))
         .collect();
-    let ok = d.error.is_none() && d.verdict == Some(Verdict::Proceed);
+    let ok = d.error.is_none() && d.verdict == Some(RunVerdict::Proceed);
     let tick = |b: bool| if b { "x" } else { " " };
     s.push_str("\n## After the rollback\n\n");
     s.push_str(&format!("- [{}] Rollback committed and its after-rollback checks say PROCEED\n", tick(ok)));
@@ -485,7 +494,7 @@ mod tests {
 
         let results = [metric("share", When::AfterMigrate, None, Verdict::Proceed), metric("count", When::AfterMigrate, Some(3.0), Verdict::Proceed)];
         let mut out = Vec::new();
-        decision_table(&mut out, &results, Style::default()).unwrap();
+        decision_table(&mut out, &results, RunVerdict::of(&results, false), Style::default()).unwrap();
         let table = String::from_utf8(out).unwrap();
         let line = table.lines().find(|l| l.contains("share")).unwrap();
         assert!(line.contains(" no rows ") && line.ends_with("PROCEED"), "{table}");
@@ -523,7 +532,7 @@ mod tests {
             db_user: "me",
             started_at: "now",
             duration_s: 0.1,
-            verdict: Some(Verdict::Proceed),
+            verdict: Some(RunVerdict::Proceed),
             exit_code: 0,
             error: None,
             outcome: Some(&outcome),

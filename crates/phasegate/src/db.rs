@@ -5,27 +5,39 @@
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
-use crate::error::{db_err, pg_message, Error, Result};
+use crate::error::{db_err, Error, Result};
+use crate::tls::{self, Transport};
 
 /// The advisory lock key every phasegate run takes ("phasegat" in ASCII).
 pub const LOCK_KEY: i64 = 0x7068_6173_6567_6174;
 
-/// Connects with `application_name` set so other sessions can see who we are.
+/// Connects with `application_name` set so other sessions can see who we are,
+/// over TLS as the connection string's `sslmode` asks (see `tls`).
 pub fn connect(url: &str, application_name: &str) -> Result<Client> {
-    let mut config = postgres::Config::from_str(url)
-        .map_err(|e| Error::Connect { target: redact(url), message: format!("invalid connection string: {}", strip_secret(&e.to_string(), url)) })?;
+    connect_reporting(url, application_name).map(|(client, _)| client)
+}
+
+/// [`connect`], also saying how the connection travels: the caller shows a
+/// `prefer` that fell back to plaintext (`Transport::fell_back`).
+pub fn connect_reporting(url: &str, application_name: &str) -> Result<(Client, Transport)> {
+    let invalid = |m: &str| Error::Connect { target: redact(url), message: format!("invalid connection string: {}", strip_secret(m, url)) };
+    let (rest, tls) = tls::split(url).map_err(|m| invalid(&m))?;
+    let mut config = postgres::Config::from_str(&rest).map_err(|e| invalid(&e.to_string()))?;
     config.application_name(application_name);
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
-    config.connect(NoTls).map_err(|e| Error::Connect { target: redact(url), message: strip_secret(&pg_message(&e), url) })
+    tls::connect(&mut config, &tls).map_err(|e| Error::Connect { target: redact(url), message: strip_secret(&e.message(&tls), url) })
 }
 
 /// The password of a connection string, if it has one.
 fn password_of(url: &str) -> Option<String> {
-    postgres::Config::from_str(url)
+    // Past the TLS parameters `postgres` does not know (an invalid one
+    // must not hide the password).
+    let rest = tls::without_tls(url).unwrap_or_else(|| url.to_string());
+    postgres::Config::from_str(&rest)
         .ok()
         .and_then(|c| c.get_password().map(|p| String::from_utf8_lossy(p).to_string()))
         .filter(|p| !p.is_empty())
@@ -41,8 +53,7 @@ fn strip_secret(message: &str, url: &str) -> String {
 
 /// The connection string with its password replaced by `***`, for messages.
 pub fn redact(url: &str) -> String {
-    let lower = url.trim_start().to_ascii_lowercase();
-    if !(lower.starts_with("postgres://") || lower.starts_with("postgresql://")) {
+    if !tls::is_url(url) {
         return redact_key_values(url);
     }
     if let Ok(mut u) = url::Url::parse(url) {
@@ -52,7 +63,7 @@ pub fn redact(url: &str) -> String {
         let pairs: Vec<(String, String)> = u
             .query_pairs()
             .map(|(k, v)| {
-                let v = if k.eq_ignore_ascii_case("password") { "***".to_string() } else { v.to_string() };
+                let v = if is_secret(&k) { "***".to_string() } else { v.to_string() };
                 (k.to_string(), v)
             })
             .collect();
@@ -62,6 +73,12 @@ pub fn redact(url: &str) -> String {
         return u.to_string().replace("%2A%2A%2A", "***");
     }
     redact_unparsed_url(url)
+}
+
+/// A connection parameter whose value is a secret: the password, and
+/// libpq's passphrase of an encrypted client key.
+fn is_secret(key: &str) -> bool {
+    key.eq_ignore_ascii_case("password") || key.eq_ignore_ascii_case("sslpassword")
 }
 
 /// The key=value form (`host=h password='a b' dbname=d`): every
@@ -111,7 +128,7 @@ fn redact_key_values(s: &str) -> String {
             }
             i = i.min(b.len());
         }
-        if key.eq_ignore_ascii_case("password") {
+        if is_secret(key) {
             out.push_str("***");
         } else {
             out.push_str(&s[value_start..i]);
@@ -141,7 +158,7 @@ fn redact_unparsed_url(url: &str) -> String {
     let query = query
         .split_inclusive('&')
         .map(|kv| match kv.trim_start_matches('?').split_once('=') {
-            Some((k, v)) if k.eq_ignore_ascii_case("password") => {
+            Some((k, v)) if is_secret(k) => {
                 let prefix = if kv.starts_with('?') { "?" } else { "" };
                 let amp = if v.ends_with('&') { "&" } else { "" };
                 format!("{prefix}{k}=***{amp}")
@@ -213,6 +230,15 @@ mod tests {
         assert_eq!(redact("host=h password = 'a b\\'c' dbname=d"), "host=h password = *** dbname=d");
         assert_eq!(redact("password=x://y@z user=u"), "password=*** user=u");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("host=h sslpassword=k3y sslmode=verify-full"), "host=h sslpassword=*** sslmode=verify-full");
+        assert_eq!(redact("postgres://u@h/db?sslpassword=k3y&sslrootcert=%2Fca.pem"), "postgres://u@h/db?sslpassword=***&sslrootcert=%2Fca.pem");
+    }
+
+    #[test]
+    fn strips_the_password_of_a_string_with_tls_parameters() {
+        let url = "postgres://u:s3cret@h/db?sslmode=verify-full&sslrootcert=%2Fca.pem";
+        assert_eq!(strip_secret("auth for s3cret failed", url), "auth for *** failed");
+        assert_eq!(strip_secret("s3cret", "host=h password=s3cret sslmode=nonsense"), "***");
     }
 
     #[test]

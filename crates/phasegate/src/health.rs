@@ -118,14 +118,16 @@ pub fn round(n: u32, url: &str, application_name: &str, set: Option<&MigrationSe
     let at = now_utc();
     let mut findings = Vec::new();
     let started = Instant::now();
-    let mut client = match db::connect(url, application_name) {
+    let (mut client, transport) = match db::connect_reporting(url, application_name) {
         Ok(c) => c,
         Err(e) => {
             findings.push(Finding { name: "connectivity", level: Level::Fail, value: started.elapsed().as_secs_f64() * 1000.0, unit: "ms", threshold: "reachable".into(), detail: Some(e.to_string()) });
             return (Round { round: n, at, connected: false, findings, checks: Vec::new(), verdict: Verdict::Rollback }, None);
         }
     };
-    findings.push(Finding { name: "connectivity", level: Level::Ok, value: started.elapsed().as_secs_f64() * 1000.0, unit: "ms", threshold: "reachable".into(), detail: None });
+    // How it travels: a prefer that fell back to plaintext shows here.
+    let detail = Some(transport.to_string());
+    findings.push(Finding { name: "connectivity", level: Level::Ok, value: started.elapsed().as_secs_f64() * 1000.0, unit: "ms", threshold: "reachable".into(), detail });
     findings.push(probe(&mut client, opts));
     findings.push(long_transactions(&mut client, opts));
     findings.push(lock_waits(&mut client, opts));

@@ -38,6 +38,8 @@ mod risk;
 mod set;
 mod snapshot;
 mod sqltext;
+mod tls;
+mod walks;
 mod ui;
 
 #[cfg(test)]
@@ -76,6 +78,8 @@ pub use locks::{fmt_held, longest_blocking as longest_blocking_lock, Blocks as L
 pub use ledger::{
     applied as applied_migrations, audit, drift, ensure as ensure_ledger, history, new_run_id, Applied, Drift, DriftKind, HistoryRow, RunRecord,
 };
+// Batch walks (backfills, batched rollbacks) stopped part way.
+pub use walks::{unfinished as unfinished_walks, BatchWalk, WalkDirection};
 
 // Backups of the rows rollbacks change, and restoring them.
 pub use backup::{
@@ -84,7 +88,8 @@ pub use backup::{
 };
 
 // Connections and the migration lock.
-pub use db::{acquire_lock, connect, redact, release_lock, Blocker};
+pub use db::{acquire_lock, connect, connect_reporting, lock_holder, redact, release_lock, Blocker};
+pub use tls::{Channel as TlsChannel, SslMode, Transport, Verified as TlsVerified};
 
 // Rehearsals (verify), snapshots and disposable servers.
 pub use foreign::{detect as detect_layout, load as load_foreign, load_with as load_foreign_with, Detection, Evidence as LayoutEvidence, Layout, Options as ForeignOptions, Origin};

@@ -171,7 +171,9 @@ fn start_local() -> Result<Server> {
         let tail = std::fs::read_to_string(&log).unwrap_or_default();
         return Err(refuse(format!("pg_ctl start failed: {}", tail.lines().last().unwrap_or("").trim())));
     }
-    Ok(Server { admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), admin: Default::default(), container: None, _local: Some(cluster) })
+    // A server of our own on loopback, without TLS: sslmode=disable says so
+    // (prefer would ask for TLS on every connection, and say it fell back).
+    Ok(Server { admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable"), admin: Default::default(), container: None, _local: Some(cluster) })
 }
 
 impl std::fmt::Debug for Server {
@@ -212,7 +214,8 @@ impl Server {
                 let port = container
                     .get_host_port_ipv4(5432)
                     .map_err(|e| Error::Backend { backend: "docker", message: format!("the PostgreSQL container published no port: {e}") })?;
-                let admin_url = format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres");
+                // Loopback to a container of our own, without TLS (as the local cluster above).
+                let admin_url = format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres?sslmode=disable");
                 // The ready line can precede the first accepted connection by a moment.
                 let mut last = None;
                 for _ in 0..50 {

@@ -270,7 +270,7 @@ fn write_rollback_report(run: &mut Run, set: &MigrationSet, phase: u32, outcome:
         db_user: "postgres", // the demo's disposable server has only this user
         started_at: &started_at,
         duration_s,
-        verdict: Some(outcome.verdict()),
+        verdict: Some(report::RunVerdict::of(outcome.checks(), outcome.failure.is_some())),
         exit_code: 0,
         error: None,
         outcome: Some(outcome),

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{failed, json, log_dir, Ctx, Report, Run};
 use crate::cli::{ConnectArgs, MigrateArgs, RollbackArgs, StatusArgs, TimeoutArgs, ValidateArgs};
-use crate::report::Style;
+use crate::report::{RunVerdict, Style};
 use phasegate::{
     ApplyOptions, CheckResult, FleetCommand, FleetDbReport, FleetDbState, FleetEvent, FleetHaltReason, FleetOutcome, MigrationSet, PhaseState,
     RunRecord, Target, Ui, Verdict,
@@ -176,6 +176,15 @@ fn db_exit(r: &FleetDbReport) -> i32 {
     }
 }
 
+/// A database's verdict as a single-database run would state it: ERROR
+/// when it failed or could not be reached.
+fn db_verdict(r: &FleetDbReport) -> Option<RunVerdict> {
+    match r.state {
+        FleetDbState::Failed | FleetDbState::Unreachable => Some(RunVerdict::Error),
+        _ => r.verdict.map(RunVerdict::from),
+    }
+}
+
 /// The fleet's exit code: 4 when any gate said ROLLBACK, else 1 when any
 /// database failed, could not be reached or (status) drifted, else 3 for
 /// a REVIEW, else 0.
@@ -199,7 +208,7 @@ fn audit_fn(op: &Op, run: &Run, fleet_run: &str) -> impl Fn(&FleetDbReport) -> R
         duration_ms: r.duration_ms as i64,
         client_host: client_host.clone(),
         os_user: os_user.clone(),
-        verdict: r.verdict.map(|v| v.to_string()),
+        verdict: db_verdict(r).map(|v| v.to_string()),
         exit_code: db_exit(r),
         error: r.error.clone(),
         steps: json(&r.steps),
@@ -239,7 +248,7 @@ impl Ui for Progress<'_, '_, '_, '_> {
             FleetEvent::DatabaseStarted { database, .. } => self.run.log_line(&format!("[{database}] started")),
             FleetEvent::Line { database, line } => self.run.log_line(&format!("[{database}] {line}")),
             FleetEvent::DatabaseFinished { report: r, counts: c } => {
-                let verdict = r.verdict.map(|v| self.style.verdict(v)).unwrap_or_else(|| "-".into());
+                let verdict = db_verdict(r).map(|v| self.style.verdict(v)).unwrap_or_else(|| "-".into());
                 self.run.say(&format!(
                     "  {:<20} {:<12} {verdict:<8} {:>7.2} s   [{}: {} done, {} running, {} failed of {}]",
                     r.database,
@@ -253,6 +262,9 @@ impl Ui for Progress<'_, '_, '_, '_> {
                 ));
                 if let Some(e) = &r.error {
                     self.run.say(&format!("    error: {e}"));
+                }
+                if let Some(t) = r.connection.filter(|t| t.fell_back()) {
+                    self.run.note(&format!("warning: {} connected in {t}", r.database));
                 }
             }
             FleetEvent::GroupFinished { group: g } => {
@@ -299,7 +311,7 @@ fn table(out: &mut String, set: &MigrationSet, o: &FleetOutcome, drift: bool, st
             line.push_str(&format!("  {n:<5}"));
         }
         // Pad before colouring: escape codes have no width.
-        let verdict = match d.verdict {
+        let verdict = match db_verdict(d) {
             Some(v) => format!("{}{}", style.verdict(v), " ".repeat(8usize.saturating_sub(v.to_string().len()))),
             None => format!("{:<8}", "-"),
         };

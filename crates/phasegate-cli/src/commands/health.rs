@@ -87,7 +87,7 @@ fn summarise(a: &HealthArgs, run: &mut Run, rounds: Vec<Round>) -> Report {
         }
         if !last.checks.is_empty() {
             let mut table = Vec::new();
-            let _ = report::decision_table(&mut table, &last.checks, run.style);
+            let _ = report::decision_table(&mut table, &last.checks, phasegate::worst_verdict(&last.checks).into(), run.style);
             text.push_str(&String::from_utf8_lossy(&table));
         }
     } else {
@@ -97,7 +97,9 @@ fn summarise(a: &HealthArgs, run: &mut Run, rounds: Vec<Round>) -> Report {
             }
         }
     }
-    text.push_str(&format!("health: {} round(s), {crossed} crossed a threshold; verdict {}\n", rounds.len(), run.style.verdict(verdict)));
+    // A round that could not connect makes the run an error (exit 1), as the JSON says.
+    let stated = if unreachable > 0 { report::RunVerdict::Error } else { verdict.into() };
+    text.push_str(&format!("health: {} round(s), {crossed} crossed a threshold; verdict {}\n", rounds.len(), run.style.verdict(stated)));
     let exit = if unreachable > 0 { 1 } else { exit_for(verdict) };
     let checks = json(&last.checks);
     let error = (unreachable > 0).then(|| {

@@ -4,6 +4,7 @@
 
 pub mod bench;
 mod flags;
+mod logs;
 pub mod demo;
 pub mod fleet;
 pub mod health;
@@ -31,8 +32,10 @@ use postgres::Client;
 use serde::Serialize;
 
 use crate::cli::{Args, Command, ConnectArgs, Format, TimeoutArgs};
-use crate::report::Style;
+use crate::report::{RunVerdict, Style};
 use phasegate::{BatchProgress, CheckResult, Rehearsal, RunOutcome, Ui, Verdict};
+
+pub use logs::{log_dir, logs_for};
 
 /// Where a command reads and writes.
 pub struct Io<'a> {
@@ -110,6 +113,14 @@ pub fn dispatch(args: Args, ctx: &mut Ctx) -> i32 {
     if matches!(format, Format::Github | Format::Markdown) && !Format::CI_COMMANDS.contains(&name) {
         let _ = writeln!(ctx.io.err, "error: --format {format:?} is for {}; `{name}` prints text or json", Format::CI_COMMANDS.join(", ").to_lowercase());
         return 2;
+    }
+    // Before anything runs: a log that cannot be written is an error, not
+    // a run without its record.
+    if let Some(dir) = logs::of(&args.command) {
+        if let Err(e) = logs::writable(&dir) {
+            let run = Run::new(ctx, name, None, format, None);
+            return run.finish(failed(e));
+        }
     }
     match args.command {
         Command::Migrate(a) => migrate::run(a, ctx),
@@ -216,6 +227,15 @@ impl Report {
         self.verdict.map(exit_for).unwrap_or(0)
     }
 
+    /// The run's verdict as every output states it: ERROR when the run
+    /// failed (exit 1, or a usage error it reports), else its checks'.
+    pub fn run_verdict(&self) -> Option<RunVerdict> {
+        if matches!(self.exit_code(), 1 | 2) {
+            return Some(RunVerdict::Error);
+        }
+        self.verdict.map(RunVerdict::from)
+    }
+
     /// Sets the command's own JSON fields from its `Serialize` struct.
     pub fn with_body(mut self, body: &impl Serialize) -> Report {
         self.set_body(body);
@@ -235,11 +255,15 @@ impl Report {
 struct Document<'a> {
     command: &'a str,
     run_id: &'a str,
-    verdict: Option<Verdict>,
+    verdict: Option<RunVerdict>,
     exit_code: i32,
     error: Option<&'a str>,
     steps: &'a serde_json::Value,
     checks: &'a serde_json::Value,
+    /// How the run's connection travels (TLS or plaintext, what was
+    /// verified), when it connected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection: Option<phasegate::Transport>,
     #[serde(flatten)]
     body: &'a serde_json::Map<String, serde_json::Value>,
 }
@@ -257,6 +281,8 @@ pub struct Run<'c, 'a, 'b> {
     log: Option<File>,
     log_path: Option<PathBuf>,
     pub client: Option<Client>,
+    /// How `client` travels (TLS or plaintext).
+    transport: Option<phasegate::Transport>,
     pub style: Style,
     /// Whether to write an audit row (not for dry runs).
     pub audit: bool,
@@ -282,6 +308,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
             log: None,
             log_path: None,
             client: None,
+            transport: None,
             style,
             audit: true,
             args: Vec::new(),
@@ -293,11 +320,13 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
                 .unwrap_or_default();
             let phase = phase.map(|p| format!("-phase{p}")).unwrap_or_default();
             let path = dir.join(format!("{command}{phase}-{stamp}-{}.log", &run.run_id[..8]));
-            if std::fs::create_dir_all(&dir).is_ok() {
-                if let Ok(f) = File::create(&path) {
+            // `dispatch` checked the folder; if it failed since, say so.
+            match std::fs::create_dir_all(&dir).and_then(|_| File::create(&path)) {
+                Ok(f) => {
                     run.log = Some(f);
                     run.log_path = Some(path);
                 }
+                Err(e) => run.note(&format!("warning: no log written: {}: {e}", phasegate::display_path(&path))),
             }
             run.log_line(&format!(
                 "phasegate {command} run {} by {}@{} at {}",
@@ -363,7 +392,14 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
     pub fn connect(&mut self, c: &ConnectArgs, lock_wait: Option<Duration>) -> phasegate::Result<&mut Client> {
         let app = format!("phasegate {} ({}@{} pid {})", self.command, self.ctx.env.os_user, self.ctx.env.hostname, std::process::id());
         self.log_line(&format!("connecting to {}", phasegate::redact(c.url())));
-        let client = self.client.insert(phasegate::connect(c.url(), &app)?);
+        let (client, transport) = phasegate::connect_reporting(c.url(), &app)?;
+        self.transport = Some(transport);
+        if transport.fell_back() {
+            self.note(&format!("warning: connected in {transport}"));
+        } else {
+            self.log_line(&format!("connected over {transport}"));
+        }
+        let client = self.client.insert(client);
         if let Some(wait) = lock_wait {
             phasegate::acquire_lock(client, wait)?;
             self.log_line("holding the migration lock");
@@ -408,11 +444,12 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
                 let doc = Document {
                     command: self.command,
                     run_id: &self.run_id,
-                    verdict: report.verdict,
+                    verdict: report.run_verdict(),
                     exit_code: code,
                     error: error.as_deref(),
                     steps: &report.steps,
                     checks: &report.checks,
+                    connection: self.transport,
                     body: &report.body,
                 };
                 let text = serde_json::to_string_pretty(&doc).expect("the document serialises");
@@ -435,7 +472,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
                     duration_ms,
                     client_host: self.ctx.env.hostname.clone(),
                     os_user: self.ctx.env.os_user.clone(),
-                    verdict: report.verdict.map(|v| v.to_string()),
+                    verdict: report.run_verdict().map(|v| v.to_string()),
                     exit_code: code,
                     error: error.clone(),
                     steps: if report.steps.is_null() { serde_json::json!([]) } else { report.steps.clone() },
@@ -534,21 +571,6 @@ pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str, url: &s
         max_backup_rows: phasegate::DEFAULT_MAX_BACKUP_ROWS,
         max_replica_lag: None,
         max_lock_hold: None,
-    }
-}
-
-/// The log folder of a run: `--log-dir`, or `logs/` in the set's folder,
-/// but only where there is a set: a command run in the wrong folder leaves
-/// nothing behind there.
-pub fn log_dir(c: &ConnectArgs) -> Option<PathBuf> {
-    logs_for(&c.set.dir, c.log_dir.as_ref())
-}
-
-/// [`log_dir`] for commands without a connection (verify, demo).
-pub fn logs_for(set_dir: &std::path::Path, explicit: Option<&PathBuf>) -> Option<PathBuf> {
-    match explicit {
-        Some(d) => Some(d.clone()),
-        None => set_dir.join(phasegate::MANIFEST).is_file().then(|| set_dir.join("logs")),
     }
 }
 

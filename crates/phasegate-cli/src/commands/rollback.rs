@@ -144,7 +144,7 @@ fn write_markdown(a: &RollbackArgs, run: &mut Run, report: &Report, outcome: Opt
         db_user: &db_user,
         started_at: &started_at,
         duration_s,
-        verdict: report.verdict,
+        verdict: report.run_verdict(),
         exit_code: report.exit_code(),
         error: error.as_deref(),
         outcome,

@@ -1,4 +1,5 @@
-//! `status`: per phase, applied / partly applied / pending, and drift
+//! `status`: per phase, applied / partly applied / pending, the batch
+//! walks (backfills, batched rollbacks) that stopped part way, and drift
 //! between the ledger and the files (`phasegate::drift`).
 
 use std::collections::BTreeMap;
@@ -7,7 +8,7 @@ use serde::Serialize;
 
 use super::{failed, json, log_dir, Ctx, Report, Run};
 use crate::cli::StatusArgs;
-use phasegate::{Applied, Drift, MigrationSet};
+use phasegate::{Applied, BatchWalk, Drift, MigrationSet};
 
 /// Where a phase stands (the engine's type; fleet runs show it too).
 pub use phasegate::PhaseState;
@@ -26,6 +27,8 @@ pub struct PhaseStatus {
 #[derive(Serialize)]
 struct StatusJson<'a> {
     phases: &'a [PhaseStatus],
+    /// Batch walks that stopped part way (rows done, the key they resume after).
+    batches: &'a [BatchWalk],
     drift: &'a [Drift],
 }
 
@@ -51,7 +54,11 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
         Ok(x) => x,
         Err(e) => return failed(e),
     };
-    let phases = phase_states(&set, &applied);
+    let walks = match phasegate::unfinished_walks(client, &set) {
+        Ok(w) => w,
+        Err(e) => return failed(e),
+    };
+    let phases = phase_states(&set, &applied, &walks);
     let drift = phasegate::drift(&set, &applied);
     // The applied migrations' checks, read-only, so status shows where each gate stands.
     let checks = match phasegate::validate_applied(client, &set, &applied, None, None) {
@@ -70,6 +77,19 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
             if p.reversible { "" } else { "  (irreversible)" }
         ));
     }
+    // Whether a migrator runs now (it would hold the migration lock): a
+    // walk is then possibly moving, else it stopped and waits for a re-run.
+    let holder = if walks.is_empty() { None } else { phasegate::lock_holder(client).ok().flatten() };
+    for w in &walks {
+        let phase = w.phase.map(|p| format!("phase {p}: ")).unwrap_or_default();
+        let next = match (&holder, w.direction, w.phase) {
+            (Some(h), _, _) => format!("a migrator holds the migration lock ({h}), so it may be running now"),
+            (None, phasegate::WalkDirection::Forward, _) => format!("not running: `{} migrate` resumes it", run.bin()),
+            (None, phasegate::WalkDirection::Rollback, Some(p)) => format!("not running: `{} rollback --phase {p}` resumes it", run.bin()),
+            (None, phasegate::WalkDirection::Rollback, None) => "not running: a rollback resumes it".to_string(),
+        };
+        text.push_str(&format!("{phase}{}; {next}\n", w.describe()));
+    }
     if drift.is_empty() {
         text.push_str("drift: none\n");
     }
@@ -78,7 +98,9 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
     }
     if !checks.is_empty() {
         let mut table = Vec::new();
-        let _ = crate::report::decision_table(&mut table, &checks, run.style);
+        // Drift makes status exit 1: its verdict is ERROR, as in the JSON.
+        let overall = crate::report::RunVerdict::of(&checks, !drift.is_empty());
+        let _ = crate::report::decision_table(&mut table, &checks, overall, run.style);
         text.push_str(&String::from_utf8_lossy(&table));
     }
     Report {
@@ -88,16 +110,16 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
         text,
         ..Default::default()
     }
-    .with_body(&StatusJson { phases: &phases, drift: &drift })
+    .with_body(&StatusJson { phases: &phases, batches: &walks, drift: &drift })
 }
 
-/// Each phase's state from the ledger.
-pub fn phase_states(set: &MigrationSet, applied: &BTreeMap<i32, Applied>) -> Vec<PhaseStatus> {
+/// Each phase's state from the ledger and the unfinished batch walks.
+pub fn phase_states(set: &MigrationSet, applied: &BTreeMap<i32, Applied>, walks: &[BatchWalk]) -> Vec<PhaseStatus> {
     set.phases
         .iter()
         .map(|p| {
             let (done, todo): (Vec<i32>, Vec<i32>) = p.steps.iter().map(|s| s.version).partition(|v| applied.contains_key(v));
-            let state = PhaseState::of(p, applied);
+            let state = PhaseState::of(p, applied, walks);
             PhaseStatus { id: p.id, name: p.name.clone(), state, reversible: p.reversible, applied: done, pending: todo }
         })
         .collect()

@@ -27,13 +27,14 @@ fn body(a: &ValidateArgs, run: &mut Run) -> Report {
     match res {
         Ok(results) => {
             let mut text = Vec::new();
-            let _ = report::decision_table(&mut text, &results, run.style);
+            let overall = phasegate::worst_verdict(&results).into();
+            let _ = report::decision_table(&mut text, &results, overall, run.style);
             Report {
                 verdict: Some(phasegate::worst_verdict(&results)),
                 checks: json(&results),
                 text: String::from_utf8_lossy(&text).into_owned(),
                 github: report::github::checks(&results),
-                markdown: format!("### phasegate validate\n\n{}", report::markdown::decision_table(&results)),
+                markdown: format!("### phasegate validate\n\n{}", report::markdown::decision_table(&results, overall)),
                 ..Default::default()
             }
         }

@@ -106,6 +106,8 @@ pub fn run(outcome: &RunOutcome) -> String {
     }
     let checks: Vec<CheckResult> = outcome.checks().cloned().collect();
     out.push_str(&self::checks(&checks));
+    // A plain log line (not an annotation): the run's verdict, ERROR when it failed.
+    out.push_str(&format!("verdict: {}\n", super::RunVerdict::of(&checks, outcome.failure.is_some())));
     out
 }
 

@@ -3,6 +3,7 @@
 //! pull-request comment. (The rollback report, a document of its own, is
 //! `report::rollback_markdown`.)
 
+use super::RunVerdict;
 use phasegate::{CheckResult, LintFinding, LockHold, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepStatus, Verdict};
 
 /// `reservations ACCESS EXCLUSIVE 3.1 ms` and the statement's `file:line`, or `-`.
@@ -18,19 +19,22 @@ pub fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn verdict(v: Verdict) -> String {
+fn verdict(v: impl Into<RunVerdict>) -> String {
+    let v = v.into();
     let mark = match v {
-        Verdict::Proceed => "✅",
-        Verdict::Review => "⚠️",
-        Verdict::Rollback => "❌",
+        RunVerdict::Proceed => "✅",
+        RunVerdict::Review => "⚠️",
+        RunVerdict::Rollback => "❌",
+        RunVerdict::Error => "⛔",
     };
     format!("{mark} **{v}**")
 }
 
-/// The decision table: a row per check, then the verdict.
-pub fn decision_table(results: &[CheckResult]) -> String {
+/// The decision table: a row per check, then the run's verdict (`overall`:
+/// the checks' worst, or ERROR when the run failed).
+pub fn decision_table(results: &[CheckResult], overall: RunVerdict) -> String {
     if results.is_empty() {
-        return "No check ran.\n".into();
+        return if overall == RunVerdict::Error { format!("No check ran.\n\n**Verdict:** {}\n", verdict(overall)) } else { "No check ran.\n".into() };
     }
     let mut s = String::from("| migration | check | when | value | threshold | verdict |\n|---|---|---|---:|---|---|\n");
     for r in results {
@@ -49,7 +53,7 @@ pub fn decision_table(results: &[CheckResult]) -> String {
             s.push_str(&format!("\n- `{}` (`{}:{}`) evidence: `{}`", r.check, cell(&r.file), r.line, cell(&e.to_string())));
         }
     }
-    s.push_str(&format!("\n\n**Verdict:** {}\n", verdict(phasegate::worst_verdict(results))));
+    s.push_str(&format!("\n\n**Verdict:** {}\n", verdict(overall)));
     s
 }
 
@@ -71,7 +75,7 @@ pub fn run(title: &str, outcome: &RunOutcome) -> String {
         s.push('\n');
     }
     let checks: Vec<CheckResult> = outcome.checks().cloned().collect();
-    s.push_str(&decision_table(&checks));
+    s.push_str(&decision_table(&checks, RunVerdict::of(&checks, outcome.failure.is_some())));
     if let Some(p) = outcome.stopped_for_review {
         s.push_str(&format!("\nStopped after phase {p}: REVIEW; a human must look before the next phase.\n"));
     }

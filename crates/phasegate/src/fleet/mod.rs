@@ -23,6 +23,7 @@ use crate::apply::{Options as ApplyOptions, StepOutcome, Target};
 use crate::check::{CheckResult, Verdict, When};
 use crate::error::{Error, Location, Result};
 use crate::ledger::{Drift, RunRecord};
+use crate::tls::Transport;
 
 pub use file::{load, parse, Discovery, Fleet, Group, Listed, OnError, Select};
 pub use schedule::run;
@@ -230,8 +231,13 @@ impl PhaseState {
     }
 
     /// A phase's state from the ledger: applied when every migration is,
-    /// pending when none is (a phase without migrations too).
-    pub fn of(phase: &crate::set::Phase, applied: &std::collections::BTreeMap<i32, crate::ledger::Applied>) -> PhaseState {
+    /// pending when none is (a phase without migrations too), and partly
+    /// applied in between, or while one of its batch walks (a backfill, a
+    /// batched rollback) stopped part way (`walks`).
+    pub fn of(phase: &crate::set::Phase, applied: &std::collections::BTreeMap<i32, crate::ledger::Applied>, walks: &[crate::walks::BatchWalk]) -> PhaseState {
+        if walks.iter().any(|w| phase.steps.iter().any(|s| s.version == w.version)) {
+            return PhaseState::PartlyApplied;
+        }
         let done = phase.steps.iter().filter(|s| applied.contains_key(&s.version)).count();
         match done {
             0 => PhaseState::Pending,
@@ -256,6 +262,8 @@ pub struct DbReport {
     /// The URL, password masked.
     pub target: String,
     pub state: DbState,
+    /// Its checks' verdict; `None` when it was not reached, skipped, or
+    /// failed (the CLI shows ERROR for a failed or unreachable database).
     pub verdict: Option<Verdict>,
     /// The run id of the database's audit row (and of its backups), when it
     /// ran; `None` when it was skipped or never reached.
@@ -270,6 +278,9 @@ pub struct DbReport {
     /// `status`: where the ledger and the files disagree.
     pub drift: Vec<Drift>,
     pub error: Option<String>,
+    /// How its connection travelled (TLS, or a `prefer` that fell back to
+    /// plaintext), when it connected.
+    pub connection: Option<Transport>,
     #[serde(skip)]
     pub started_at: Option<time::OffsetDateTime>,
 }
@@ -290,6 +301,7 @@ impl DbReport {
             checks: Vec::new(),
             drift: Vec::new(),
             error: None,
+            connection: None,
             started_at: None,
         }
     }

@@ -113,7 +113,9 @@ fn decide(group: &PlannedGroup, reports: &[DbReport], refused: bool, opts: &Opti
     if !failed.is_empty() && group.on_error == OnError::Halt {
         return halt(HaltReason::Error, failed);
     }
-    let review = of(&|r| r.verdict == Some(Verdict::Review));
+    // A REVIEW stands also when the database failed after it (its verdict
+    // is then None): the review happened and committed.
+    let review = of(&|r| crate::check::worst(&r.checks) == Verdict::Review);
     if !review.is_empty() && !opts.apply.accept_review {
         return halt(HaltReason::Review, review);
     }

@@ -15,13 +15,16 @@ use crate::db;
 use crate::error::{Error, Result};
 use crate::ledger::{self, Applied};
 use crate::set::MigrationSet;
+use crate::walks;
 use crate::ui::Ui;
 
-/// Each phase's state from a database's ledger.
-pub fn phase_cells(set: &MigrationSet, applied: &BTreeMap<i32, Applied>) -> Vec<PhaseCell> {
+/// Each phase's state from a database's ledger and its unfinished batch
+/// walks (a walk that cannot be read counts as none: the cells are a view).
+pub fn phase_cells(client: &mut Client, set: &MigrationSet, applied: &BTreeMap<i32, Applied>) -> Vec<PhaseCell> {
+    let walks = walks::unfinished(client, set).unwrap_or_default();
     set.phases
         .iter()
-        .map(|p| PhaseCell { phase: p.id, state: PhaseState::of(p, applied) })
+        .map(|p| PhaseCell { phase: p.id, state: PhaseState::of(p, applied, &walks) })
         .collect()
 }
 
@@ -42,8 +45,11 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, ui:
     let started = Instant::now();
     let mut report = DbReport::new(member, group, DbState::Done);
     report.started_at = Some(time::OffsetDateTime::now_utc());
-    let mut client = match db::connect(&member.url, &opts.application_name) {
-        Ok(c) => c,
+    let mut client = match db::connect_reporting(&member.url, &opts.application_name) {
+        Ok((c, transport)) => {
+            report.connection = Some(transport);
+            c
+        }
         Err(e) => {
             report.state = failure_state(&e, None);
             report.error = Some(e.to_string());
@@ -53,6 +59,9 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, ui:
     };
     let res = body(&mut client, member, set, opts, ui, &mut report);
     if let Err(e) = res {
+        // A failed run has no verdict (its checks did not decide it); the
+        // checks that ran before the failure stay in `checks`.
+        report.verdict = None;
         report.state = failure_state(&e, Some(&mut client));
         report.error = Some(match report.state {
             DbState::Unreachable => format!("lost the connection to {}: {e}", member.target()),
@@ -62,7 +71,7 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, ui:
     report.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     if !matches!(report.state, DbState::AlreadyDone | DbState::Unreachable) {
         if let Ok(applied) = ledger::applied(&mut client) {
-            report.phases = phase_cells(set, &applied);
+            report.phases = phase_cells(&mut client, set, &applied);
         }
         if let Some(audit) = opts.audit {
             let record = audit(&report);
@@ -89,7 +98,7 @@ fn body(client: &mut Client, member: &Member, set: &MigrationSet, opts: &Options
     };
     if nothing_to_do {
         report.state = DbState::AlreadyDone;
-        report.phases = phase_cells(set, &applied);
+        report.phases = phase_cells(client, set, &applied);
         return Ok(());
     }
     let run_id = ledger::new_run_id();
