@@ -50,6 +50,12 @@ fn edit(d: &Path, rel: &str, from: &str, to: &str) {
     std::fs::write(p, text.replacen(from, to, 1)).unwrap();
 }
 
+/// Replaces migrations/V2__add_tier.sql with a symlink to `target`.
+fn replace_with_symlink(d: &Path, target: &str) {
+    remove(d, "migrations/V2__add_tier.sql");
+    std::os::unix::fs::symlink(target, d.join("migrations/V2__add_tier.sql")).unwrap();
+}
+
 const MIGRATE: &[&str] = &["migrate", "--yes"];
 
 /// The metric query of validations/V2__add_tier.sql.
@@ -169,6 +175,48 @@ fn kinds() -> Vec<Kind> {
             "check_on_missing_table",
             |d| edit(d, "validations/V2__add_tier.sql", "FROM customers;", "FROM customer_tiers;"),
             "validations/V2__add_tier.sql:8:83: check `gold_share`: relation \"customer_tiers\" does not exist",
+        ),
+        // Statements a migration or rollback file may not run.
+        k("commit_in_a_migration", |d| edit(d, "migrations/V2__add_tier.sql", "tier text;\n", "tier text;\nCOMMIT;\n"), "migrations/V2__add_tier.sql:2: `COMMIT` in a migration file"),
+        k("savepoint_in_a_rollback", |d| edit(d, "rollback/V3__fill_tier.sql", "UPDATE", "SAVEPOINT before_update;\nUPDATE"), "rollback/V3__fill_tier.sql:1: `SAVEPOINT` in a rollback file"),
+        k(
+            "rollback_disables_triggers",
+            |d| edit(d, "rollback/V3__fill_tier.sql", "UPDATE", "ALTER TABLE customers DISABLE TRIGGER USER;\nUPDATE"),
+            "rollback/V3__fill_tier.sql:1: `ALTER TABLE ... DISABLE TRIGGER USER` in a rollback file keeps phasegate's backup triggers",
+        ),
+        k(
+            "rollback_sets_replication_role",
+            |d| edit(d, "rollback/V3__fill_tier.sql", "UPDATE", "SET session_replication_role = replica;\nUPDATE"),
+            "rollback/V3__fill_tier.sql:1: a change of `session_replication_role` in a rollback file",
+        ),
+        // Files that are not the set's own regular files, or too large.
+        k("symlink_out_of_the_set", |d| replace_with_symlink(d, "/etc/passwd"), "migrations/V2__add_tier.sql: resolves to /etc/passwd, outside the set's folder"),
+        k("symlink_to_dev_zero", |d| replace_with_symlink(d, "/dev/zero"), "migrations/V2__add_tier.sql: resolves to /dev/zero, outside the set's folder"),
+        k(
+            "fifo_in_the_set",
+            |d| {
+                remove(d, "migrations/V2__add_tier.sql");
+                let made = std::process::Command::new("mkfifo").arg(d.join("migrations/V2__add_tier.sql")).status().unwrap();
+                assert!(made.success());
+            },
+            "migrations/V2__add_tier.sql: is a FIFO, not a regular file",
+        ),
+        k(
+            "file_over_the_size_cap",
+            |d| std::fs::File::create(d.join("migrations/V2__add_tier.sql")).unwrap().set_len(64 * 1024 * 1024 + 1).unwrap(),
+            "migrations/V2__add_tier.sql: is 67108865 bytes, more than a set's file may hold (64 MiB)",
+        ),
+        // Check shapes and limits found when the check runs.
+        k("metric_two_unnamed_columns", |d| edit(d, "validations/V2__add_tier.sql", GOLD_SHARE, "SELECT 1, 0;"), "validations/V2__add_tier.sql:8: metric check `gold_share` returned 2 columns"),
+        k(
+            "metric_numeric_too_large",
+            |d| edit(d, "validations/V2__add_tier.sql", GOLD_SHARE, "SELECT 1e400::numeric;"),
+            "validations/V2__add_tier.sql:8: metric check `gold_share` returned a number too large for a double (100000000000000000000000..., 401 digits)",
+        ),
+        k(
+            "check_times_out",
+            |d| edit(d, "validations/V2__add_tier.sql", "tier_column_added\nSELECT 1 WHERE", "tier_column_added\n-- timeout: 100ms\nSELECT 1 FROM pg_sleep(30) WHERE true OR"),
+            "validations/V2__add_tier.sql:3: check `tier_column_added` timed out after 100ms",
         ),
         // Drift between the ledger (V1 applied) and the files.
         k(

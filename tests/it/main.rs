@@ -20,6 +20,7 @@ mod gates;
 mod harness;
 mod health;
 mod lint;
+mod loading;
 mod locks;
 mod recover;
 mod replica;

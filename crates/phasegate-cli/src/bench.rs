@@ -3,8 +3,8 @@
 //! clinic set end to end, the framework's overhead over `psql -f`, snapshot
 //! time on 500 tables, the batched backfill against a single UPDATE under a
 //! concurrent writer, the writers' wait through every phase and rollback of
-//! both shipped sets, `verify --from` against a pg_dump round trip, and a
-//! fleet of 50 databases against one.
+//! both shipped sets, `verify --from` against a pg_dump round trip, a
+//! fleet of 50 databases against one, and loading a 10 MB migration.
 //! Benchmarks print figures; they never pass or fail a test suite.
 
 use std::path::Path;
@@ -20,6 +20,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use phasegate::{ApplyOptions, Backend, MigrationSet, Server, SnapshotOptions, Target, Ui};
 
 pub mod corpus;
+mod load;
 mod traffic;
 mod verify;
 
@@ -114,6 +115,12 @@ fn wanted(o: &Options, name: &str) -> bool {
 /// Runs the selected benchmarks; `say` reports progress to the operator.
 pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     let mut figures = Vec::new();
+    if wanted(o, "load") {
+        figures.push(load::ten_megabytes(say)?);
+        if o.only.iter().all(|x| x == "load") {
+            return Ok(figures);
+        }
+    }
     let t = Instant::now();
     let server = Server::start(&o.backend)?;
     let start_ms = ms(t.elapsed());

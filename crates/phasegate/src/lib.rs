@@ -52,7 +52,7 @@ pub mod testing;
 pub use error::{display_path, pg_message, Confirmation, Error, Location, RestoreBlock, Result};
 
 // A migration set and the validation language.
-pub use check::{worst as worst_verdict, Check, CheckKind, CheckResult, Condition, Severity, Verdict, When};
+pub use check::{worst as worst_verdict, Check, CheckKind, CheckResult, Condition, Severity, Verdict, When, DEFAULT_TIMEOUT as DEFAULT_CHECK_TIMEOUT};
 pub use set::{load as load_set, parse_duration, Directives, MigrationSet, Phase, Seed, SqlFile, Step, MANIFEST, MIGRATIONS, ROLLBACK, SEED, VALIDATIONS};
 
 // Moving a database: migrate, roll back, validate, seed.

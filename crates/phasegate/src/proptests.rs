@@ -42,6 +42,13 @@ fn sqlish() -> impl Strategy<Value = String> {
         Just("/*".to_string()),
         Just("*/".to_string()),
         Just("BEGIN ATOMIC".to_string()),
+        Just("CREATE FUNCTION f() RETURNS int LANGUAGE sql ".to_string()),
+        Just("CASE WHEN ".to_string()),
+        Just(" END".to_string()),
+        Just("COMMIT".to_string()),
+        Just("DO ".to_string()),
+        Just("ALTER TABLE t DISABLE TRIGGER USER".to_string()),
+        Just("set_config('session_replication_role', 'replica', true)".to_string()),
         "[a-zA-Z_][a-zA-Z0-9_$]{0,8}",
         "[0-9.]{1,4}",
         any::<char>().prop_map(|c| c.to_string()),
@@ -63,6 +70,14 @@ fn splitter_and_tokenizer_never_panic_and_stay_in_bounds() {
         }
         for l in crate::sqltext::lex(&text) {
             prop_assert!(l.start < l.end && l.end <= text.len() && text.is_char_boundary(l.start) && text.is_char_boundary(l.end));
+        }
+        let lexed = crate::sqltext::Lexed::new(&text);
+        let lines = text.matches('\n').count() + 1;
+        for f in crate::sqltext::transaction_control(&lexed) {
+            prop_assert!(f.start < text.len() && f.line == text[..f.start].matches('\n').count() + 1, "{f:?} in {text:?}");
+        }
+        for f in crate::sqltext::trigger_bypass(&lexed) {
+            prop_assert!(f.start <= text.len() && f.line >= 1 && f.line <= lines, "{f:?} in {text:?}");
         }
         let _ = crate::sqltext::strip_comments(&text);
         let _ = crate::backup::targets(&text);

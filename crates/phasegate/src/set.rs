@@ -1,6 +1,15 @@
 //! Loading a migration set (docs/migration-set.md): phases.toml, the forward, rollback and
 //! validation files paired by file name, file directives and checks. Every
 //! broken rule is a load error naming the file and line.
+//!
+//! `read` reads the files (regular files inside the set's folder, within a
+//! size cap); `refuse` holds the statements a migration or rollback file
+//! may not run.
+
+mod read;
+pub(crate) mod refuse;
+
+pub(crate) use read::read_regular;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::check::{self, Check};
 use crate::error::{Error, Location, Result};
 use crate::sqltext;
+use read::Folder;
 
 pub const MANIFEST: &str = "phases.toml";
 pub const MIGRATIONS: &str = "migrations";
@@ -159,14 +169,36 @@ struct SeedToml {
     after_phase: toml::Spanned<u32>,
 }
 
+/// What a forward or rollback file is, for the rules that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Forward,
+    Rollback,
+    /// Validation and seed files: no directives, no refusals.
+    Other,
+}
+
 /// Loads and validates the migration set in `dir`.
 pub fn load(dir: &Path) -> Result<MigrationSet> {
+    load_with(dir, true)
+}
+
+/// `load` without refusing the statements `refuse` names, so `lint` can
+/// report every one of them as a finding of its own.
+pub(crate) fn load_for_lint(dir: &Path) -> Result<MigrationSet> {
+    load_with(dir, false)
+}
+
+fn load_with(dir: &Path, refuse_statements: bool) -> Result<MigrationSet> {
     let manifest_path = dir.join(MANIFEST);
-    if !manifest_path.is_file() {
+    if manifest_path.symlink_metadata().is_err() {
         return Err(Error::NoMigrationSet { dir: dir.to_path_buf() });
     }
-    let text = read_text(&manifest_path)?;
-    let line_at = |offset: usize| sqltext::line_of(&text, offset);
+    let folder = Folder::new(dir)?;
+    let text = folder.read(&manifest_path)?;
+    let lines = sqltext::LineIndex::new(&text);
+    let line_at = |offset: usize| lines.line(offset);
+    let load_file = |path: &Path, role: Role| load_sql(&folder, path, role, refuse_statements);
     let merr = |line: usize, message: String| Error::Load { at: Location::line(&manifest_path, line), message };
     let manifest: Manifest = toml::from_str(&text).map_err(|e| {
         let line = e.span().map(|s| line_at(s.start)).unwrap_or(1);
@@ -243,9 +275,9 @@ pub fn load(dir: &Path) -> Result<MigrationSet> {
                 )));
             }
             next_index += 1;
-            let forward = load_sql(fpath, true)?;
+            let forward = load_file(fpath, Role::Forward)?;
             let rollback = match (rollbacks.get(&v), p.reversible) {
-                (Some((_, rpath)), true) => Some(load_sql(rpath, true)?),
+                (Some((_, rpath)), true) => Some(load_file(rpath, Role::Rollback)?),
                 (None, true) => {
                     return Err(Error::Load {
                         at: Location::file(dir.join(ROLLBACK).join(format!("V{v}__{name}.sql"))),
@@ -266,7 +298,7 @@ pub fn load(dir: &Path) -> Result<MigrationSet> {
                     message: format!("missing validation for migration {v}: every migration needs at least one check"),
                 });
             };
-            let validation = load_sql(vpath, false)?;
+            let validation = load_file(vpath, Role::Other)?;
             let checks = check::parse_file(&validation.path, &validation.text)?;
             steps.push(Step { version: v, name: name.clone(), phase: id, forward, rollback, validation, checks, origin: None });
         }
@@ -295,13 +327,13 @@ pub fn load(dir: &Path) -> Result<MigrationSet> {
             let seed_dir = dir.join(SEED);
             let mut files = Vec::new();
             if seed_dir.is_dir() {
-                let mut paths: Vec<PathBuf> = read_dir(&seed_dir)?
+                let mut paths: Vec<PathBuf> = read::entries(&seed_dir)?
                     .into_iter()
                     .filter(|p| p.extension().is_some_and(|e| e == "sql"))
                     .collect();
                 paths.sort();
                 for p in paths {
-                    files.push(load_sql(&p, false)?);
+                    files.push(load_file(&p, Role::Other)?);
                 }
             }
             Some(Seed { after_phase: after, files })
@@ -326,15 +358,6 @@ impl MigrationSet {
     }
 }
 
-fn read_dir(dir: &Path) -> Result<Vec<PathBuf>> {
-    let io = |e| Error::Io { path: dir.to_path_buf(), source: e };
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        out.push(entry.map_err(io)?.path());
-    }
-    Ok(out)
-}
-
 /// `V{n}__{name}.sql` files of a folder, by version: (name, path).
 fn list_sql(dir: &Path, sub: &str, required: bool) -> Result<BTreeMap<i32, (String, PathBuf)>> {
     let folder = dir.join(sub);
@@ -345,7 +368,7 @@ fn list_sql(dir: &Path, sub: &str, required: bool) -> Result<BTreeMap<i32, (Stri
         }
         return Ok(out);
     }
-    let mut paths = read_dir(&folder)?;
+    let mut paths = read::entries(&folder)?;
     paths.sort();
     for path in paths {
         let fname = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
@@ -385,38 +408,35 @@ pub fn parse_file_name(fname: &str) -> Option<(i32, String)> {
     Some((version, name.to_string()))
 }
 
-fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = e.utf8_error().valid_up_to();
-        let text = String::from_utf8_lossy(&e.into_bytes()[..valid]).to_string();
-        Error::Load { at: Location::line(path, sqltext::line_of(&text, valid)), message: "file is not valid UTF-8".into() }
-    })
-}
-
-/// Reads a SQL file and its directives. `migration` files (forward and
-/// rollback) may carry directives; other files must not.
-fn load_sql(path: &Path, migration: bool) -> Result<SqlFile> {
-    let text = read_text(path)?;
-    let directives = parse_directives(path, &text, migration)?;
-    let statements = sqltext::statements(&text);
+/// Reads a SQL file and its directives. Migration files (forward and
+/// rollback) may carry directives, and with `refuse_statements` are refused
+/// when they hold what `refuse` names; other files must carry none.
+fn load_sql(folder: &Folder, path: &Path, role: Role, refuse_statements: bool) -> Result<SqlFile> {
+    let text = folder.read(path)?;
+    let directives = parse_directives(path, &text, role != Role::Other)?;
+    let lexed = sqltext::Lexed::new(&text);
+    let statements = &lexed.statements;
     if statements.is_empty() {
         return Err(Error::Load { at: Location::line(path, 1), message: "file holds no SQL statement".into() });
     }
     if directives.no_transaction && statements.len() > 1 {
         return Err(Error::Load {
-            at: Location::line(path, statements[1].line),
+            at: Location::line(path, statements[1].0.line),
             message: "a `no-transaction` file holds exactly one statement (split the others into their own migrations)".into(),
         });
     }
     if directives.batch.is_some() {
         if statements.len() != 1 {
-            return Err(Error::Load { at: Location::line(path, statements[1].line), message: "a `batch` file holds exactly one UPDATE".into() });
+            return Err(Error::Load { at: Location::line(path, statements[1].0.line), message: "a `batch` file holds exactly one UPDATE".into() });
         }
         if !text.contains(":batch_size") {
-            return Err(Error::Load { at: Location::line(path, statements[0].line), message: "a `batch` UPDATE must select its rows with `LIMIT :batch_size`".into() });
+            return Err(Error::Load { at: Location::line(path, statements[0].0.line), message: "a `batch` UPDATE must select its rows with `LIMIT :batch_size`".into() });
         }
     }
+    if refuse_statements && role != Role::Other {
+        refuse::check(path, &lexed, role == Role::Rollback)?;
+    }
+    drop(lexed);
     Ok(SqlFile { path: path.to_path_buf(), text, directives })
 }
 
@@ -586,6 +606,38 @@ mod tests {
         assert!(err(&d).starts_with("migrations/V2__b.sql:1: file holds no SQL statement"));
         fs::write(d.path().join("migrations/V2__b.sql"), b"SELECT 1;\n\xff\xfe").unwrap();
         assert!(err(&d).starts_with("migrations/V2__b.sql:2: file is not valid UTF-8"), "{}", err(&d));
+    }
+
+    /// A set whose V1 (forward and rollback) holds `n` statements; the work
+    /// the lexer and the line index did to load it, per byte of its SQL
+    /// files, and the number of line indexes built.
+    fn load_work(n: usize) -> (f64, f64, usize) {
+        let d = base();
+        let forward = "INSERT INTO t VALUES (1, 'a;b'), (2, $$c;$$); -- x;\nDO $$ BEGIN PERFORM 1; END $$;\n".repeat(n);
+        write(d.path(), "migrations/V1__a.sql", &forward);
+        write(d.path(), "rollback/V1__a.sql", &"DELETE FROM t WHERE x = 1;\n".repeat(n));
+        let sql_bytes: usize = ["migrations", "rollback", "validations"]
+            .iter()
+            .flat_map(|sub| fs::read_dir(d.path().join(sub)).unwrap())
+            .map(|e| fs::metadata(e.unwrap().path()).unwrap().len() as usize)
+            .sum();
+        sqltext::work::take();
+        load(d.path()).unwrap();
+        let (lexed, indexed, indexes) = sqltext::work::take();
+        (lexed as f64 / sql_bytes as f64, indexed as f64 / sql_bytes as f64, indexes)
+    }
+
+    #[test]
+    fn loading_is_linear_in_the_size_of_a_file() {
+        // Work counted, not timed: every SQL byte is lexed once (a DO block's
+        // body twice: it is looked into for trigger bypasses) and indexed for
+        // lines once, however many statements a file holds (mapping each
+        // statement's offset to its line by counting the lines before it,
+        // as loading once did, grew with the square of the file's size).
+        let (small, large) = (load_work(50), load_work(5000));
+        assert_eq!(small.2, large.2, "line indexes built: one per file or check, not per statement");
+        assert!(large.0 <= small.0 * 1.01 && large.0 <= 2.0, "bytes lexed per byte of SQL: {small:?} for 50 statements, {large:?} for 5000");
+        assert!(large.1 <= small.1 * 1.01 && large.1 <= 1.01, "bytes indexed per byte of SQL: {small:?} for 50 statements, {large:?} for 5000");
     }
 
     #[test]

@@ -1,6 +1,51 @@
 //! Just enough SQL lexing to split a file into statements and to map a
-//! character offset back to a line and column: quotes, quoted identifiers,
-//! dollar quotes, line and (nested) block comments are respected.
+//! byte offset back to a line and column: quotes, quoted identifiers,
+//! dollar quotes, line and (nested) block comments are respected, and so is
+//! a SQL-standard function body (`BEGIN ATOMIC ... END`), whose semicolons
+//! do not end its `CREATE FUNCTION`.
+//!
+//! Every offset-to-line mapping goes through a `LineIndex`, built in one
+//! pass over a text, so splitting or linting a file costs time linear in
+//! its size (a 10 MB migration loads in well under a second; see the
+//! README's Performance table). `control` recognises the statements a
+//! phasegate file may not run: transaction control and the ways around the
+//! backup triggers.
+
+mod control;
+
+pub use control::{transaction_control, trigger_bypass};
+
+/// Where each line of a text starts, found in one pass; a byte offset maps
+/// to its line by binary search.
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        #[cfg(test)]
+        work::indexed(text.len());
+        let mut starts = Vec::with_capacity(text.len() / 32 + 1);
+        starts.push(0);
+        starts.extend(memchr::memchr_iter(b'\n', text.as_bytes()).map(|p| p + 1));
+        LineIndex { starts }
+    }
+
+    /// 1-based line of a byte offset (offsets past the end are on the last line).
+    pub fn line(&self, byte: usize) -> usize {
+        self.starts.partition_point(|&s| s <= byte)
+    }
+
+    /// 1-based (line, column) of a byte offset of `text` (the text the index
+    /// was built from); the column counts characters.
+    pub fn line_col(&self, text: &str, byte: usize) -> (usize, usize) {
+        let byte = byte.min(text.len());
+        let line = self.line(byte);
+        let start = self.starts[line - 1].min(byte);
+        (line, text[start..byte].chars().count() + 1)
+    }
+}
 
 /// A statement of a SQL text: its byte range (without the terminating `;`)
 /// and the 1-based line it starts on.
@@ -11,27 +56,108 @@ pub struct Statement {
     pub line: usize,
 }
 
+/// A text lexed once: its tokens, its line index and its statements, each
+/// with the range of its tokens in `lexemes`. Whatever reads a file's
+/// statements and their tokens (splitting, the statements a file may not
+/// run) reads them from here rather than lexing again.
+pub struct Lexed<'a> {
+    pub text: &'a str,
+    pub lexemes: Vec<Lexeme>,
+    pub index: LineIndex,
+    pub statements: Vec<(Statement, std::ops::Range<usize>)>,
+}
+
+impl<'a> Lexed<'a> {
+    pub fn new(text: &'a str) -> Lexed<'a> {
+        let lexemes = lex(text);
+        let index = LineIndex::new(text);
+        let statements = split(&lexemes, 0, &index);
+        Lexed { text, lexemes, index, statements }
+    }
+}
+
 /// Splits `text` into statements that hold something besides comments and
-/// whitespace: the tokens between semicolons.
+/// whitespace: the tokens between semicolons (the semicolons of a
+/// `BEGIN ATOMIC ... END` body belong to their `CREATE FUNCTION`).
 pub fn statements(text: &str) -> Vec<Statement> {
+    let index = LineIndex::new(text);
+    split(&lex(text), 0, &index).into_iter().map(|(st, _)| st).collect()
+}
+
+/// The statements of `lexemes` (lexed from a slice that starts at byte
+/// `base` of the text `index` was built from), each with the range of its
+/// lexemes.
+fn split(lexemes: &[Lexeme], base: usize, index: &LineIndex) -> Vec<(Statement, std::ops::Range<usize>)> {
     let mut out = Vec::new();
-    let mut first: Option<&Lexeme> = None;
-    let mut last: Option<&Lexeme> = None;
-    let lexemes = lex(text);
-    for l in &lexemes {
-        if l.token == Token::Punct(';') {
-            if let (Some(f), Some(e)) = (first.take(), last.take()) {
-                out.push(Statement { start: f.start, end: e.end, line: line_of(text, f.start) });
+    let mut push = |from: usize, to: usize| {
+        let (start, end) = (base + lexemes[from].start, base + lexemes[to - 1].end);
+        out.push((Statement { start, end, line: index.line(start) }, from..to));
+    };
+    let mut first: Option<usize> = None;
+    let mut body = AtomicBody::default();
+    for (k, l) in lexemes.iter().enumerate() {
+        if l.token == Token::Punct(';') && !body.open() {
+            if let Some(f) = first.take() {
+                push(f, k);
             }
+            body = AtomicBody::default();
             continue;
         }
-        first.get_or_insert(l);
-        last = Some(l);
+        body.see(&l.token);
+        first.get_or_insert(k);
     }
-    if let (Some(f), Some(e)) = (first, last) {
-        out.push(Statement { start: f.start, end: e.end, line: line_of(text, f.start) });
+    if let Some(f) = first {
+        push(f, lexemes.len());
     }
     out
+}
+
+/// psql's rule for SQL-standard function bodies (psqlscan.l): in a statement
+/// that starts `CREATE [OR REPLACE] FUNCTION|PROCEDURE`, outside
+/// parentheses, `BEGIN` opens a block, `CASE` inside one opens another and
+/// `END` closes one; a semicolon ends the statement only when none is open.
+#[derive(Default)]
+struct AtomicBody {
+    /// How many of the statement's first words match `create [or replace]
+    /// function|procedure` so far; `ROUTINE` once they all do, `NOT` once
+    /// one does not.
+    head: u8,
+    parens: i32,
+    depth: usize,
+}
+
+const ROUTINE: u8 = 100;
+const NOT: u8 = 101;
+
+impl AtomicBody {
+    fn open(&self) -> bool {
+        self.depth > 0
+    }
+
+    fn see(&mut self, t: &Token) {
+        match t {
+            Token::Punct('(') => self.parens += 1,
+            Token::Punct(')') => self.parens -= 1,
+            Token::Word(w) if self.head == ROUTINE && self.parens == 0 => match w.as_str() {
+                "begin" => self.depth += 1,
+                "case" if self.depth > 0 => self.depth += 1,
+                "end" if self.depth > 0 => self.depth -= 1,
+                _ => {}
+            },
+            Token::Word(_) if self.head == ROUTINE => {}
+            Token::Word(w) if self.head != NOT => {
+                self.head = match (self.head, w.as_str()) {
+                    (0, "create") => 1,
+                    (1, "or") => 2,
+                    (2, "replace") => 3,
+                    (1 | 3, "function" | "procedure") => ROUTINE,
+                    _ => NOT,
+                };
+            }
+            _ if self.head != ROUTINE => self.head = NOT,
+            _ => {}
+        }
+    }
 }
 
 /// Like `statements`, but each of `blocks` (byte ranges another tool marks
@@ -42,22 +168,19 @@ pub fn statements_with_blocks(text: &str, blocks: &[std::ops::Range<usize>]) -> 
     if blocks.is_empty() {
         return statements(text);
     }
+    let index = LineIndex::new(text);
     let mut blocks = blocks.to_vec();
     blocks.sort_by_key(|b| b.start);
     let mut out = Vec::new();
-    let split_gap = |from: usize, to: usize, out: &mut Vec<Statement>| {
-        for st in statements(&text[from..to]) {
-            out.push(Statement { start: from + st.start, end: from + st.end, line: line_of(text, from + st.start) });
-        }
-    };
     let mut gap_start = 0;
+    let split_gap = |from: usize, to: usize, out: &mut Vec<Statement>| out.extend(split(&lex(&text[from..to]), from, &index).into_iter().map(|(st, _)| st));
     for b in blocks {
         split_gap(gap_start, b.start.max(gap_start), &mut out);
         let code = &text[b.clone()];
         let start = b.start + (code.len() - code.trim_start().len());
         let end = b.start + code.trim_end().len();
         if end > start {
-            out.push(Statement { start, end, line: line_of(text, start) });
+            out.push(Statement { start, end, line: index.line(start) });
         }
         gap_start = gap_start.max(b.end);
     }
@@ -112,29 +235,30 @@ pub fn tokens(sql: &str) -> Vec<Token> {
 /// bytes: every byte it splits on is ASCII, so every range is on character
 /// boundaries.
 pub fn lex(sql: &str) -> Vec<Lexeme> {
+    #[cfg(test)]
+    work::lexed(sql.len());
     let b = sql.as_bytes();
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(b.len() / 8);
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
         let start = i;
-        let token = if let Some(end) = comment_end(b, i) {
-            i = end;
-            continue;
-        } else if is_space(c) {
+        let token = if is_space(c) {
             i += 1;
             continue;
-        } else if c == b'\'' || c == b'"' {
-            let (text, end) = quoted(b, i, c, false);
+        } else if let Some(end) = comment_end(b, i) {
             i = end;
-            if c == b'"' {
-                Token::Quoted(text)
-            } else {
-                Token::Literal
-            }
+            continue;
+        } else if c == b'\'' {
+            i = literal_end(b, i + 1, false);
+            Token::Literal
+        } else if c == b'"' {
+            let (text, end) = quoted(b, i, c);
+            i = end;
+            Token::Quoted(text)
         } else if (c == b'e' || c == b'E') && b.get(i + 1) == Some(&b'\'') {
-            i = quoted(b, i + 1, b'\'', true).1;
+            i = literal_end(b, i + 2, true);
             Token::Literal
         } else if let Some(tag_len) = dollar_tag(&b[i..]) {
             let tag = &sql[i..i + tag_len];
@@ -162,23 +286,37 @@ pub fn lex(sql: &str) -> Vec<Lexeme> {
     out
 }
 
+/// The index after the closing quote of a string literal whose text starts
+/// at `b[from]` (doubled quotes, and with `backslash` backslash escapes,
+/// stay inside); the end of the text when it is not closed.
+fn literal_end(b: &[u8], mut from: usize, backslash: bool) -> usize {
+    loop {
+        let next = if backslash { memchr::memchr2(b'\'', b'\\', &b[from..]) } else { memchr::memchr(b'\'', &b[from..]) };
+        let Some(p) = next else { return b.len() };
+        let at = from + p;
+        if b[at] == b'\\' {
+            from = (at + 2).min(b.len());
+        } else if b.get(at + 1) == Some(&b'\'') {
+            from = at + 2;
+        } else {
+            return at + 1;
+        }
+    }
+}
+
 /// PostgreSQL's whitespace: space, tab, newline, carriage return, form feed
 /// and vertical tab.
 pub fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
-/// A quoted string or identifier starting at `b[open]` (the quote): its
-/// text with doubled quotes (and, for `E'...'`, backslash escapes) undone,
-/// and the index after the closing quote.
-fn quoted(b: &[u8], open: usize, q: u8, backslash: bool) -> (String, usize) {
+/// A quoted identifier starting at `b[open]` (the quote): its text with
+/// doubled quotes undone, and the index after the closing quote.
+fn quoted(b: &[u8], open: usize, q: u8) -> (String, usize) {
     let mut text = Vec::new();
     let mut i = open + 1;
     while i < b.len() {
-        if backslash && b[i] == b'\\' && i + 1 < b.len() {
-            text.push(b[i + 1]);
-            i += 2;
-        } else if b[i] == q && b.get(i + 1) == Some(&q) {
+        if b[i] == q && b.get(i + 1) == Some(&q) {
             text.push(q);
             i += 2;
         } else if b[i] == q {
@@ -195,12 +333,7 @@ fn quoted(b: &[u8], open: usize, q: u8, backslash: bool) -> (String, usize) {
 /// a nested `/* ... */`) ends; `None` when no comment starts there.
 pub fn comment_end(b: &[u8], mut i: usize) -> Option<usize> {
     match (b.get(i), b.get(i + 1)) {
-        (Some(b'-'), Some(b'-')) => {
-            while i < b.len() && b[i] != b'\n' {
-                i += 1;
-            }
-            Some(i)
-        }
+        (Some(b'-'), Some(b'-')) => Some(memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |p| i + p)),
         (Some(b'/'), Some(b'*')) => {
             let mut depth = 0;
             while i < b.len() {
@@ -243,18 +376,6 @@ pub fn dollar_tag(b: &[u8]) -> Option<usize> {
     None
 }
 
-/// 1-based line of a byte offset.
-pub fn line_of(text: &str, byte: usize) -> usize {
-    text[..byte.min(text.len())].bytes().filter(|&c| c == b'\n').count() + 1
-}
-
-/// 1-based (line, column) of a byte offset; the column counts characters.
-pub fn line_col_of(text: &str, byte: usize) -> (usize, usize) {
-    let byte = byte.min(text.len());
-    let line_start = text[..byte].rfind('\n').map_or(0, |p| p + 1);
-    (line_of(text, byte), text[line_start..byte].chars().count() + 1)
-}
-
 /// 1-based (line, column) of a 1-based character position as PostgreSQL
 /// reports it, relative to `text`.
 pub fn position_to_line_col(text: &str, char_pos: usize) -> (usize, usize) {
@@ -287,6 +408,34 @@ pub fn strip_comments(text: &str) -> String {
         prev_end = Some(l.end);
     }
     out
+}
+
+/// What the lexer and the line index scanned on this thread, for tests
+/// that prove loading and linting are linear without timing anything.
+#[cfg(test)]
+pub(crate) mod work {
+    use std::cell::Cell;
+
+    thread_local! {
+        static LEXED: Cell<usize> = const { Cell::new(0) };
+        static INDEXED: Cell<usize> = const { Cell::new(0) };
+        static INDEXES: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub(super) fn lexed(bytes: usize) {
+        LEXED.with(|c| c.set(c.get() + bytes));
+    }
+
+    pub(super) fn indexed(bytes: usize) {
+        INDEXED.with(|c| c.set(c.get() + bytes));
+        INDEXES.with(|c| c.set(c.get() + 1));
+    }
+
+    /// Bytes lexed and bytes indexed, and line indexes built, since the last
+    /// call (on this thread); the counters start again from zero.
+    pub(crate) fn take() -> (usize, usize, usize) {
+        (LEXED.with(|c| c.replace(0)), INDEXED.with(|c| c.replace(0)), INDEXES.with(|c| c.replace(0)))
+    }
 }
 
 #[cfg(test)]
@@ -339,8 +488,14 @@ mod tests {
     fn maps_positions_to_lines() {
         assert_eq!(position_to_line_col("ab\ncd\nef", 5), (2, 2));
         assert_eq!(position_to_line_col("ab", 1), (1, 1));
-        assert_eq!(line_col_of("ab\nçd\nef", 6), (2, 3));
-        assert_eq!(line_col_of("ab", 0), (1, 1));
+        let text = "ab\nçd\nef";
+        let index = LineIndex::new(text);
+        assert_eq!(index.line_col(text, 6), (2, 3));
+        assert_eq!(index.line_col(text, 0), (1, 1));
+        assert_eq!((index.line(2), index.line(3), index.line(99)), (1, 2, 3));
+        assert_eq!(LineIndex::new("").line_col("", 0), (1, 1));
+        let trailing = "a\n";
+        assert_eq!(LineIndex::new(trailing).line(2), 2, "the offset after a final newline is on the next line");
     }
 
     #[test]
@@ -352,4 +507,34 @@ mod tests {
         assert_eq!(got, [("SELECT 1", 1), (text[start..end].trim_end(), 2), ("SELECT 2", 3), ("SELECT 3", 3)]);
         assert_eq!(statements(text).len(), 5, "without the block the rule is cut at its inner semicolon");
     }
+
+    #[test]
+    fn a_sql_standard_function_body_is_part_of_its_create_statement() {
+        let text = "CREATE FUNCTION add(a int, b int) RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT CASE WHEN a > 0 THEN a ELSE 0 END;\n  SELECT a + b;\nEND;\nCREATE OR REPLACE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC INSERT INTO t VALUES (1); END;\nSELECT 3;";
+        let got: Vec<(&str, usize)> = statements(text).iter().map(|s| (&text[s.start..s.end], s.line)).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[0].0.starts_with("CREATE FUNCTION") && got[0].0.ends_with("END"), "{got:?}");
+        assert_eq!((got[1].1, got[2]), (6, ("SELECT 3", 7)));
+        assert!(got[1].0.ends_with("VALUES (1); END"), "{got:?}");
+        // Outside a routine, BEGIN and END are transaction control and split as usual.
+        assert_eq!(statements("BEGIN; SELECT CASE WHEN true THEN 1 END; END;").len(), 3);
+        // A PL/pgSQL body is a dollar-quoted literal: nothing to count.
+        assert_eq!(statements("CREATE FUNCTION f() RETURNS int AS $$ BEGIN RETURN 1; END $$ LANGUAGE plpgsql; SELECT 1").len(), 2);
+        // Parameters named like keywords (inside parentheses) open nothing.
+        assert_eq!(statements("CREATE FUNCTION f(begin int) RETURNS int RETURN 1; SELECT 1").len(), 2);
+    }
+
+    #[test]
+    fn splitting_builds_one_line_index_whatever_the_statement_count() {
+        let text = |n: usize| "INSERT INTO t VALUES (1, 'a;b');\n".repeat(n);
+        for n in [10, 1000] {
+            let t = text(n);
+            work::take();
+            assert_eq!(statements(&t).len(), n);
+            let (lexed, indexed, indexes) = work::take();
+            assert_eq!((lexed, indexed, indexes), (t.len(), t.len(), 1), "one pass of each over {n} statements");
+        }
+    }
 }
+
+

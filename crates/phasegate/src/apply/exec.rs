@@ -9,7 +9,7 @@ use postgres::GenericClient;
 use super::{Action, Options, StepOutcome, StepStatus};
 use crate::backup::Backup;
 use crate::check::{self, Check, CheckResult, Severity, Verdict, When};
-use crate::error::{sql_error, Error, Result};
+use crate::error::{Error, Result};
 use crate::locks::trace::Tracer;
 use crate::locks::{LockHold, Source};
 use crate::set::{Directives, SqlFile, Step};
@@ -42,16 +42,10 @@ pub(super) fn is_lock_timeout(e: &Error) -> bool {
 /// the statement that failed (and the column, when PostgreSQL gives one).
 /// Inside a transaction this is the same as sending the file at once; outside
 /// one it is required (several statements in one message form an implicit
-/// transaction, where `CREATE INDEX CONCURRENTLY` is refused). A file with a
-/// SQL-standard function body (`BEGIN ATOMIC`, whose semicolons the splitter
-/// cannot see past) is sent whole. `tracer` records each statement's locks
-/// (see `locks`).
+/// transaction, where `CREATE INDEX CONCURRENTLY` is refused). The splitter
+/// keeps a SQL-standard function body (`BEGIN ATOMIC ... END`) with its
+/// `CREATE FUNCTION`. `tracer` records each statement's locks (see `locks`).
 pub(crate) fn exec_file(client: &mut impl GenericClient, file: &SqlFile, tracer: &mut Tracer) -> Result<()> {
-    if file.text.to_ascii_uppercase().contains("BEGIN ATOMIC") {
-        let (start, line) = file.statements().first().map_or((0, 1), |s| (s.start, s.line));
-        let source = Source::new(&file.path, &file.text[start..], line);
-        return tracer.statement(source, || client.batch_execute(&file.text)).map_err(|e| sql_error(&file.path, 1, &file.text, 0, &e));
-    }
     for st in file.statements() {
         let sql = &file.text[st.start..st.end];
         tracer

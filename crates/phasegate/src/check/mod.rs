@@ -9,12 +9,17 @@ mod run;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Serialize;
 
 pub use parse::parse_file;
 pub use run::{run, worst, CheckResult};
 
+/// How long a check's query may run unless its `-- timeout:` header says
+/// otherwise: a check runs inside the migration's transaction, holding the
+/// migration's locks, so it must not run unbounded.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The answer at a gate. Ordered: the verdict of a run is the worst of its checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -195,6 +200,14 @@ pub struct Check {
     pub line: usize,
     /// Line where the query starts.
     pub sql_line: usize,
+    /// The query's `statement_timeout` (`-- timeout:`, else
+    /// `DEFAULT_TIMEOUT`); zero means none.
+    #[serde(rename = "timeout_ms", serialize_with = "serialize_ms")]
+    pub timeout: Duration,
+}
+
+fn serialize_ms<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
 }
 
 impl Check {

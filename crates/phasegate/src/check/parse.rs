@@ -72,8 +72,8 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
             i += 1;
         }
         let header_line = start + 1;
-        let (mut name, mut description, mut severity, mut metric, mut proceed, mut review, mut when, mut empty) =
-            (String::new(), None, None, None, None, None, None, None);
+        let (mut name, mut description, mut severity, mut metric, mut proceed, mut review, mut when, mut empty, mut timeout) =
+            (String::new(), None, None, None, None, None, None, None, None);
         for (line, k, v) in &fields {
             let line = *line;
             let dup = |set: bool| if set { Err(err(line, format!("`{k}` given twice in check header"))) } else { Ok(()) };
@@ -115,6 +115,10 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
                         err(line, format!("unknown `when: {v}` (expected after-migrate, after-rollback, before-migrate or before-rollback)"))
                     })?);
                 }
+                "timeout" => {
+                    dup(timeout.is_some())?;
+                    timeout = Some(crate::set::parse_duration(v).map_err(|m| err(line, format!("`timeout` {m}")))?);
+                }
                 "empty" => {
                     dup(empty.is_some())?;
                     let v = Verdict::parse(v).ok_or_else(|| err(line, format!("unknown `empty: {v}` (expected proceed, review or rollback)")))?;
@@ -122,7 +126,7 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
                 }
                 other => {
                     return Err(err(line, format!(
-                        "unknown check key `{other}` (expected check, description, severity, metric, proceed, review, empty, when)"
+                        "unknown check key `{other}` (expected check, description, severity, metric, proceed, review, empty, when, timeout)"
                     )))
                 }
             }
@@ -175,6 +179,7 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
             file: file.to_path_buf(),
             line: header_line,
             sql_line: i + st.line,
+            timeout: timeout.unwrap_or(super::DEFAULT_TIMEOUT),
         });
     }
     Ok(checks)
@@ -206,7 +211,7 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let e = parse("-- check: a\n-- colour: red\nSELECT 1").unwrap_err().to_string();
-        assert_eq!(e, "validations/V1__x.sql:2: unknown check key `colour` (expected check, description, severity, metric, proceed, review, empty, when)");
+        assert_eq!(e, "validations/V1__x.sql:2: unknown check key `colour` (expected check, description, severity, metric, proceed, review, empty, when, timeout)");
         let e = parse("-- check: a\n-- metric: percent\nSELECT 1").unwrap_err().to_string();
         assert!(e.starts_with("validations/V1__x.sql:2: metric check `a` has no thresholds"), "{e}");
         let e = parse("-- check: a\n-- proceed: = 0\nSELECT 1").unwrap_err().to_string();
@@ -219,6 +224,14 @@ mod tests {
         assert!(e.starts_with("validations/V1__x.sql:2: `proceed` threshold"), "{e}");
         let e = parse("-- check: a\nSELECT 1;\n-- check: a\nSELECT 2").unwrap_err().to_string();
         assert!(e.starts_with("validations/V1__x.sql:3: check `a` is defined twice"), "{e}");
+    }
+
+    #[test]
+    fn a_timeout_header_bounds_the_query() {
+        let checks = parse("-- check: slow\n-- timeout: 2m\nSELECT 1 WHERE false;\n-- check: quick\nSELECT 1 WHERE false").unwrap();
+        assert_eq!((checks[0].timeout, checks[1].timeout), (std::time::Duration::from_secs(120), super::super::DEFAULT_TIMEOUT));
+        let e = parse("-- check: a\n-- timeout: soon\nSELECT 1").unwrap_err().to_string();
+        assert!(e.starts_with("validations/V1__x.sql:2: `timeout` `soon` is not a duration"), "{e}");
     }
 
     #[test]

@@ -1,13 +1,21 @@
 //! Running a check against a database: an assertion's offending rows as
 //! evidence, a metric's value against its thresholds (or its `-- empty:`
 //! verdict when there is nothing to measure).
+//!
+//! Every check runs inside a savepoint (a transaction of its own when the
+//! caller holds none) that is rolled back once its result is read, so a
+//! check never changes anything, even one that calls a function that
+//! writes, and under its own `statement_timeout` (`Check::timeout`), so a
+//! slow check cannot hold the migration's locks unbounded.
 
+use std::time::{Duration, Instant};
 
-use postgres::GenericClient;
+use postgres::types::{Kind, Type};
+use postgres::{GenericClient, Transaction};
 use serde::Serialize;
 
 use super::{Check, CheckKind, Condition, Severity, Verdict, When};
-use crate::error::{Error, Location, Result};
+use crate::error::{db_err, display_path, Error, Location, Result};
 
 /// The measured result of one check.
 #[derive(Debug, Clone, Serialize)]
@@ -34,76 +42,161 @@ pub struct CheckResult {
 
 const EVIDENCE_ROWS: i64 = 5;
 const ASSERT_PREFIX: &str = "SELECT count(*) OVER (), row_to_json(q)::text FROM (\n";
-const METRIC_PREFIX: &str = "SELECT row_to_json(q)::text FROM (\n";
+/// Describes a metric query's columns without running it.
+const SHAPE_PREFIX: &str = "SELECT * FROM (\n";
+/// A metric's one column as text: a `numeric` too large for JSON or for
+/// a binary read is still read, and parsed here.
+const VALUE_PREFIX: &str = "SELECT v::text FROM (\n";
 
-/// Runs a check and decides its verdict. A SQL error or a wrongly shaped
+/// What a check measured, before the severity caps its verdict.
+struct Measured {
+    verdict: Verdict,
+    value: Option<f64>,
+    unit: String,
+    evidence: Vec<serde_json::Value>,
+    /// Where a script check failed; the check's header otherwise.
+    at: Option<Location>,
+}
+
+/// Runs a check and decides its verdict, in a savepoint that is rolled back
+/// and under the check's timeout. A SQL error, a timeout or a wrongly shaped
 /// result is an error naming the file and line.
 pub fn run(client: &mut impl GenericClient, version: i32, check: &Check) -> Result<CheckResult> {
-    let started = std::time::Instant::now();
-    let at = |line: usize| Location::line(&check.file, line);
-    let sql_err = |prefix: &str, e: postgres::Error| match crate::error::sql_error(&check.file, check.sql_line, &check.sql, prefix.chars().count(), &e) {
-        Error::Sql { at, message, sqlstate } => Error::Sql { at, message: format!("check `{}`: {message}", check.name), sqlstate },
-        other => other,
+    let started = Instant::now();
+    let context = |what: &str| db_err(format!("check `{}`: {what}", check.name));
+    let mut sp = client.transaction().map_err(context("starting its savepoint"))?;
+    let timeout = format!("SET LOCAL statement_timeout = {}", check.timeout.as_millis());
+    sp.batch_execute(&timeout).map_err(context("setting its statement_timeout"))?;
+    let measured = match &check.kind {
+        CheckKind::Assertion => assertion(&mut sp, check),
+        CheckKind::Metric { unit, proceed, review, empty } => metric(&mut sp, check).map(|value| Measured {
+            verdict: metric_verdict(proceed, review.as_ref(), *empty, value),
+            value,
+            unit: unit.clone(),
+            evidence: Vec::new(),
+            at: None,
+        }),
+        CheckKind::Script => Ok(script(&mut sp, check)),
     };
-    let (verdict, value, unit, evidence) = match &check.kind {
-        CheckKind::Assertion => {
-            let q = format!("{ASSERT_PREFIX}{}\n) q LIMIT {EVIDENCE_ROWS}", check.sql);
-            let rows = client.query(q.as_str(), &[]).map_err(|e| sql_err(ASSERT_PREFIX, e))?;
-            let count: i64 = rows.first().map(|r| r.get(0)).unwrap_or(0);
-            let evidence = rows
-                .iter()
-                .map(|r| serde_json::from_str(r.get::<_, &str>(1)).unwrap_or(serde_json::Value::Null))
-                .collect();
-            let verdict = match (count, check.severity) {
-                (0, _) => Verdict::Proceed,
-                (_, Severity::Warning) => Verdict::Review,
-                (_, Severity::Critical) => Verdict::Rollback,
-            };
-            (verdict, Some(count as f64), "rows".to_string(), evidence)
-        }
-        CheckKind::Script => return run_script(client, version, check, started),
-        CheckKind::Metric { unit, proceed, review, empty } => {
-            let q = format!("{METRIC_PREFIX}{}\n) q LIMIT 2", check.sql);
-            let rows = client.query(q.as_str(), &[]).map_err(|e| sql_err(METRIC_PREFIX, e))?;
-            let shape = |m: String| Error::Load {
-                at: at(check.sql_line),
-                message: format!("metric check `{}` {m}; a metric query returns one row with one number (NULL when there is nothing to measure)", check.name),
-            };
-            if rows.len() != 1 {
-                return Err(shape(format!("returned {} rows", if rows.is_empty() { "no".to_string() } else { "several".to_string() })));
-            }
-            let obj: serde_json::Value = serde_json::from_str(rows[0].get::<_, &str>(0)).unwrap_or_default();
-            let map = obj.as_object().cloned().unwrap_or_default();
-            if map.len() != 1 {
-                return Err(shape(format!("returned {} columns", map.len())));
-            }
-            let (col, v) = map.into_iter().next().expect("one column");
-            let value = match &v {
-                serde_json::Value::Number(n) => Some(n.as_f64().unwrap_or(f64::NAN)),
-                serde_json::Value::Null => None,
-                other => return Err(shape(format!("returned {other} in column `{col}`, not a number"))),
-            };
-            let verdict = metric_verdict(proceed, review.as_ref(), *empty, value);
-            (verdict, value, unit.clone(), Vec::new())
-        }
-    };
-    // A failing warning-severity metric asks for review, never rollback.
-    let verdict = if check.severity == Severity::Warning { verdict.min(Verdict::Review) } else { verdict };
+    let rolled_back = sp.rollback();
+    let m = measured?;
+    rolled_back.map_err(context("rolling back its savepoint"))?;
+    // A failing warning-severity check asks for review, never rollback.
+    let verdict = if check.severity == Severity::Warning { m.verdict.min(Verdict::Review) } else { m.verdict };
+    let (file, line) = m.at.map_or_else(|| (display_path(&check.file), check.line), |at| (display_path(&at.file), at.line));
     Ok(CheckResult {
         version,
         check: check.name.clone(),
         when: check.when,
         severity: check.severity,
         verdict,
-        value,
-        empty: value.is_none(),
-        unit,
+        value: m.value,
+        empty: m.value.is_none(),
+        unit: m.unit,
         threshold: check.threshold(),
-        evidence,
-        file: crate::error::display_path(&check.file),
-        line: check.line,
+        evidence: m.evidence,
+        file,
+        line,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
     })
+}
+
+/// A PostgreSQL error from running the check's query behind `prefix`, at
+/// the check's file, line and column; a timeout says which limit it hit.
+fn sql_err(check: &Check, prefix: &str, e: &postgres::Error) -> Error {
+    match crate::error::sql_error(&check.file, check.sql_line, &check.sql, prefix.chars().count(), e) {
+        Error::Sql { at, sqlstate, .. } if sqlstate.as_deref() == Some(QUERY_CANCELED) && timed_out(e) => Error::Sql {
+            message: format!(
+                "check `{}` timed out after {} (its statement_timeout; a `-- timeout: 5m` header in the check gives it longer)",
+                check.name,
+                human(check.timeout)
+            ),
+            at,
+            sqlstate,
+        },
+        Error::Sql { at, message, sqlstate } => Error::Sql { at, message: format!("check `{}`: {message}", check.name), sqlstate },
+        other => other,
+    }
+}
+
+const QUERY_CANCELED: &str = "57014";
+
+fn timed_out(e: &postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|d| d.message().contains("statement timeout"))
+}
+
+/// `30s`, `2m`, `1500ms`.
+fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        _ if ms > 0 && ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
+        _ if ms.is_multiple_of(1000) => format!("{}s", ms / 1000),
+        _ => format!("{ms}ms"),
+    }
+}
+
+/// An assertion: its offending rows, the first few as evidence.
+fn assertion(sp: &mut Transaction<'_>, check: &Check) -> Result<Measured> {
+    let q = format!("{ASSERT_PREFIX}{}\n) q LIMIT {EVIDENCE_ROWS}", check.sql);
+    let rows = sp.query(q.as_str(), &[]).map_err(|e| sql_err(check, ASSERT_PREFIX, &e))?;
+    let count: i64 = rows.first().map(|r| r.get(0)).unwrap_or(0);
+    let evidence = rows.iter().map(|r| serde_json::from_str(r.get::<_, &str>(1)).unwrap_or(serde_json::Value::Null)).collect();
+    let verdict = match (count, check.severity) {
+        (0, _) => Verdict::Proceed,
+        (_, Severity::Warning) => Verdict::Review,
+        (_, Severity::Critical) => Verdict::Rollback,
+    };
+    Ok(Measured { verdict, value: Some(count as f64), unit: "rows".into(), evidence, at: None })
+}
+
+/// A metric's value: its query must return one row of one numeric column;
+/// NULL is `None` (nothing to measure). The column's count and type are
+/// read from the query's description, its value as text, so a `numeric`
+/// of any size is read exactly and one that does not fit a double is an
+/// error rather than a wrong number.
+fn metric(sp: &mut Transaction<'_>, check: &Check) -> Result<Option<f64>> {
+    let shape = |m: String| Error::Load {
+        at: Location::line(&check.file, check.sql_line),
+        message: format!("metric check `{}` {m}; a metric query returns one row with one number (NULL when there is nothing to measure)", check.name),
+    };
+    let described = sp.prepare(&format!("{SHAPE_PREFIX}{}\n) q", check.sql)).map_err(|e| sql_err(check, SHAPE_PREFIX, &e))?;
+    let [column] = described.columns() else {
+        return Err(shape(format!("returned {} columns", described.columns().len())));
+    };
+    let q = format!("{VALUE_PREFIX}{}\n) q(v) LIMIT 2", check.sql);
+    let rows = sp.query(q.as_str(), &[]).map_err(|e| sql_err(check, VALUE_PREFIX, &e))?;
+    match rows.len() {
+        1 => {}
+        0 => return Err(shape("returned no rows".into())),
+        _ => return Err(shape("returned several rows".into())),
+    }
+    match rows[0].get::<_, Option<&str>>(0) {
+        None => Ok(None),
+        Some(text) if is_number(column.type_()) => number(text).map(Some).map_err(shape),
+        Some(text) => Err(shape(format!("returned {text:?} in column `{}`, not a number", column.name()))),
+    }
+}
+
+/// Integer, floating-point and `numeric` types, and domains over them.
+fn is_number(t: &Type) -> bool {
+    match t.kind() {
+        Kind::Domain(inner) => is_number(inner),
+        _ => [Type::INT2, Type::INT4, Type::INT8, Type::FLOAT4, Type::FLOAT8, Type::NUMERIC, Type::OID].contains(t),
+    }
+}
+
+/// A number's text as a finite double.
+fn number(text: &str) -> std::result::Result<f64, String> {
+    let v: f64 = text.trim().parse().map_err(|_| format!("returned {text:?}, not a number"))?;
+    if v.is_finite() {
+        return Ok(v);
+    }
+    if text.trim().chars().any(|c| c.is_ascii_digit()) {
+        let digits = text.chars().filter(char::is_ascii_digit).count();
+        let head: String = text.chars().take(24).collect();
+        return Err(format!("returned a number too large for a double ({head}..., {digits} digits)"));
+    }
+    Err(format!("returned {}, not a finite number", text.trim()))
 }
 
 /// A metric's verdict: `proceed` satisfied is PROCEED, else `review`
@@ -118,11 +211,9 @@ fn metric_verdict(proceed: &Condition, review: Option<&Condition>, empty: Verdic
     }
 }
 
-/// Runs a `CheckKind::Script` check statement by statement in a savepoint
-/// that is rolled back whatever happens; the first error fails the check at
-/// its file, line and column.
-fn run_script(client: &mut impl GenericClient, version: i32, check: &Check, started: std::time::Instant) -> Result<CheckResult> {
-    let mut sp = client.transaction().map_err(crate::error::db_err(format!("check `{}`: starting a savepoint", check.name)))?;
+/// A `CheckKind::Script` check, statement by statement; the first error
+/// fails the check at its file, line and column.
+fn script(sp: &mut Transaction<'_>, check: &Check) -> Measured {
     let mut failure = None;
     for st in crate::sqltext::statements(&check.sql) {
         if let Err(e) = sp.batch_execute(&check.sql[st.start..st.end]) {
@@ -134,33 +225,16 @@ fn run_script(client: &mut impl GenericClient, version: i32, check: &Check, star
             break;
         }
     }
-    sp.rollback().map_err(crate::error::db_err(format!("check `{}`: rolling back its savepoint", check.name)))?;
-    let (verdict, file, line, evidence) = match &failure {
-        None => (Verdict::Proceed, crate::error::display_path(&check.file), check.line, Vec::new()),
-        Some(e) => {
-            let (file, line) = match e {
-                Error::Sql { at, .. } => (crate::error::display_path(&at.file), at.line),
-                _ => (crate::error::display_path(&check.file), check.line),
-            };
-            let verdict = if check.severity == Severity::Warning { Verdict::Review } else { Verdict::Rollback };
-            (verdict, file, line, vec![serde_json::json!({ "script_error": e.to_string() })])
-        }
-    };
-    Ok(CheckResult {
-        version,
-        check: check.name.clone(),
-        when: check.when,
-        severity: check.severity,
-        verdict,
-        value: Some(if failure.is_some() { 1.0 } else { 0.0 }),
-        empty: false,
-        unit: "errors".into(),
-        threshold: check.threshold(),
-        evidence,
-        file,
-        line,
-        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-    })
+    match failure {
+        None => Measured { verdict: Verdict::Proceed, value: Some(0.0), unit: "errors".into(), evidence: Vec::new(), at: None },
+        Some(e) => Measured {
+            verdict: Verdict::Rollback,
+            value: Some(1.0),
+            unit: "errors".into(),
+            evidence: vec![serde_json::json!({ "script_error": e.to_string() })],
+            at: Some(e.location().cloned().unwrap_or_else(|| Location::line(&check.file, check.line))),
+        },
+    }
 }
 
 impl CheckResult {
@@ -193,6 +267,18 @@ mod tests {
             assert_eq!(metric_verdict(&p, Some(&r), empty, Some(2.0)), Verdict::Rollback);
         }
         assert_eq!(metric_verdict(&p, None, Verdict::Proceed, Some(0.5)), Verdict::Rollback);
+    }
+
+    #[test]
+    fn numbers_are_read_from_their_text_or_refused_clearly() {
+        assert_eq!(number("42"), Ok(42.0));
+        assert_eq!(number("-0.25"), Ok(-0.25));
+        assert_eq!(number("1e-400"), Ok(0.0), "below a double's range rounds to zero");
+        let huge = format!("1{}", "0".repeat(400));
+        assert_eq!(number(&huge).unwrap_err(), "returned a number too large for a double (100000000000000000000000..., 401 digits)");
+        assert_eq!(number("NaN").unwrap_err(), "returned NaN, not a finite number");
+        assert_eq!(number("-Infinity").unwrap_err(), "returned -Infinity, not a finite number");
+        assert_eq!((human(Duration::from_secs(30)), human(Duration::from_secs(120)), human(Duration::from_millis(1500))), ("30s".into(), "2m".into(), "1500ms".into()));
     }
 
     #[test]

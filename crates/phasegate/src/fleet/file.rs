@@ -150,7 +150,8 @@ pub fn load(path: &Path) -> Result<Fleet> {
 
 /// Checks a fleet file's text (`path` names it in errors).
 pub fn parse(path: &Path, text: &str) -> Result<Fleet> {
-    let line_at = |offset: usize| sqltext::line_of(text, offset);
+    let lines = sqltext::LineIndex::new(text);
+    let line_at = |offset: usize| lines.line(offset);
     let err = |line: usize, message: String| Error::FleetFile { at: Location::line(path, line), message };
     let file: FleetToml = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_at(s.start)).unwrap_or(1);

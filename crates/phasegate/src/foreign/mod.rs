@@ -210,14 +210,10 @@ fn assemble(dir: &Path, migrations: Vec<Migration>) -> MigrationSet {
     MigrationSet { dir: dir.to_path_buf(), phases, seed: None }
 }
 
-/// A file's text; not UTF-8 is an error at the line where it stops being so.
+/// A file's text, read as a set's files are (a regular file within the size
+/// cap); not UTF-8 is an error at the line where it stops being so.
 pub(crate) fn read(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = e.utf8_error().valid_up_to();
-        let line = e.as_bytes()[..valid].iter().filter(|&&b| b == b'\n').count() + 1;
-        Error::Load { at: Location::line(path, line), message: "file is not valid UTF-8".into() }
-    })
+    crate::set::read_regular(path)
 }
 
 /// The entries of a folder, sorted by path.

@@ -137,6 +137,7 @@ fn verify_check(path: &Path) -> Result<Option<(SqlFile, Check)>> {
         file: path.to_path_buf(),
         line: 1,
         sql_line: 1,
+        timeout: crate::check::DEFAULT_TIMEOUT,
     };
     Ok(Some((sql_file(path, text, false), check)))
 }

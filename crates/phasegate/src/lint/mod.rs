@@ -29,17 +29,27 @@
 //!   timeouts; squawk's CONCURRENTLY-in-transaction rule, replaced by one that
 //!   reads the directive; the type-preference rules, which judge the schema's
 //!   design rather than what a migration does to a live table);
-//! - kept on purpose: `transaction-nesting` (a BEGIN or COMMIT in a file
-//!   would break the step's one transaction with its ledger rows and checks)
-//!   and `prefer-robust-stmts` as a warning (it only speaks outside a
-//!   transaction, i.e. in no-transaction files, where a failed statement is
-//!   not undone and a re-run should not trip over what it left);
+//! - kept on purpose: `prefer-robust-stmts` as a warning (it only speaks
+//!   outside a transaction, i.e. in no-transaction files, where a failed
+//!   statement is not undone and a re-run should not trip over what it
+//!   left); squawk's `transaction-nesting` is replaced by
+//!   `transaction-control` (below), which is also a load error;
 //! - a squawk parse error is a `syntax-error` finding; a batch file's
 //!   `:batch_size` is replaced by a number of the same length first, and
 //!   `:last_key` by a NULL of the same length.
 //!
 //! phasegate's own rules, which need the directives squawk does not know:
 //! - `set-structure`: a load error (docs/migration-set.md); linting stops there;
+//! - `transaction-control`: `BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`,
+//!   `PREPARE TRANSACTION`... at the top level of a forward or rollback file
+//!   (the step's one transaction with its ledger rows and checks would be
+//!   committed or undone in part), and `trigger-bypass`: `ALTER TABLE ...
+//!   DISABLE TRIGGER`, `ENABLE REPLICA TRIGGER` or a change of
+//!   `session_replication_role` (also in a DO block), an error in a rollback
+//!   file (phasegate's backup triggers would not see its rows) and a warning
+//!   in a forward file (the table's own triggers are skipped). Both rules are
+//!   `set::refuse`'s, which `set::load` refuses; `lint_dir` loads the set
+//!   without refusing them so that each is a finding of its own;
 //! - `concurrently-in-transaction`: `CREATE/DROP INDEX CONCURRENTLY`,
 //!   `REINDEX ... CONCURRENTLY` or `DETACH PARTITION ... CONCURRENTLY` in a
 //!   file without `-- phasegate: no-transaction` (PostgreSQL refuses them in a
@@ -118,9 +128,10 @@ impl std::fmt::Display for Finding {
 }
 
 /// Lints the set in `dir`: a set that does not load is one `set-structure`
-/// finding naming the file and line.
+/// finding naming the file and line. Statements `set::load` refuses
+/// (transaction control, trigger bypasses) are findings of their own.
 pub fn lint_dir(dir: &Path) -> Vec<Finding> {
-    match set::load(dir) {
+    match set::load_for_lint(dir) {
         Ok(set) => lint_set(&set),
         Err(e) => vec![load_finding(dir, &e)],
     }
@@ -160,6 +171,7 @@ fn file_name(f: &SqlFile) -> String {
 fn lint_file(phase: &Phase, file: &SqlFile, rollback: bool, created: &Created) -> Vec<Finding> {
     let mut out = squawk::findings(phase, file, created);
     out.extend(own::findings(phase, file, rollback, created));
+    out.extend(own::refusals(phase, file, rollback));
     out.sort_by_key(|f| (f.line, f.column));
     out
 }
@@ -293,6 +305,57 @@ mod tests {
         let batched = "-- phasegate: batch 100\nUPDATE t SET b = 'x' WHERE a IN (SELECT a FROM t WHERE b IS NULL LIMIT :batch_size);\n";
         assert_eq!(lint(batched, Some("SELECT 1;\n")), vec![]);
         assert_eq!(lint("CREATE TABLE w (a int);\nUPDATE w SET a = 1;\n", Some("DROP TABLE w;\n")), vec![]);
+    }
+
+    #[test]
+    fn transaction_control_and_trigger_bypasses_are_findings_at_their_lines() {
+        let forward = "ALTER TABLE t ADD COLUMN c int;\nALTER TABLE t DISABLE TRIGGER USER;\nCOMMIT;\n";
+        let rollback = "BEGIN;\nSET session_replication_role = replica;\nALTER TABLE t DROP COLUMN c;\n";
+        let found = lint(forward, Some(rollback));
+        assert_eq!(
+            found,
+            vec![
+                ("trigger-bypass".into(), "migrations/V2__change.sql".into(), 2, Severity::Warning),
+                ("transaction-control".into(), "migrations/V2__change.sql".into(), 3, Severity::Error),
+                ("transaction-control".into(), "rollback/V2__change.sql".into(), 1, Severity::Error),
+                ("trigger-bypass".into(), "rollback/V2__change.sql".into(), 2, Severity::Error),
+            ]
+        );
+        // A DO block's BEGIN and a SQL-standard body's BEGIN ATOMIC are not transaction control.
+        let fine = "DO $$ BEGIN PERFORM 1; END $$;\nCREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;\n";
+        assert_eq!(lint(fine, Some("DROP FUNCTION f();\n")), vec![]);
+    }
+
+    #[test]
+    fn linting_does_the_same_work_per_byte_whatever_the_statement_count() {
+        // phasegate's own side of lint (its rules, the line of each finding),
+        // counted rather than timed: bytes lexed and indexed per byte of SQL
+        // stay the same from 20 statements to 2000, and so does the number of
+        // line indexes built (one per file and rule, none per statement).
+        let work = |n: usize| {
+            let forward = "UPDATE t SET b = 'x;y' WHERE a = 1;\nALTER TABLE t DISABLE TRIGGER USER;\n".repeat(n);
+            let d = tempfile::tempdir().unwrap();
+            for (rel, text) in [
+                ("phases.toml", "[[phase]]\nid = 1\nname = \"data\"\nversions = [1]\n"),
+                ("migrations/V1__a.sql", forward.as_str()),
+                ("rollback/V1__a.sql", "SELECT 1;\n"),
+                ("validations/V1__a.sql", CHECK),
+            ] {
+                let p = d.path().join(rel);
+                fs::create_dir_all(p.parent().unwrap()).unwrap();
+                fs::write(p, text).unwrap();
+            }
+            let set = set::load(d.path()).unwrap();
+            crate::sqltext::work::take();
+            let found = lint_set(&set);
+            let (lexed, indexed, indexes) = crate::sqltext::work::take();
+            assert_eq!(found.iter().filter(|f| f.rule == "trigger-bypass").count(), n);
+            let bytes = (forward.len() + "SELECT 1;\n".len()) as f64;
+            (lexed as f64 / bytes, indexed as f64 / bytes, indexes)
+        };
+        let (small, large) = (work(20), work(2000));
+        assert_eq!(small.2, large.2, "{small:?} {large:?}");
+        assert!(large.0 <= small.0 * 1.01 && large.1 <= small.1 * 1.01, "{small:?} for 20 statements, {large:?} for 2000");
     }
 
     #[test]

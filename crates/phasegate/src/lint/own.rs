@@ -1,6 +1,7 @@
 //! phasegate's own lint rules, which read the directives squawk does not
 //! know: `concurrently-in-transaction`, `enum-value-in-transaction` and
-//! `unbatched-update`.
+//! `unbatched-update`; and the statements `set::load` refuses
+//! (`transaction-control`, `trigger-bypass`) as findings.
 
 use super::created::{qualified_last, words_at, Created};
 use super::squawk::NO_TX_FIX;
@@ -11,9 +12,10 @@ use crate::sqltext::{self, Token};
 /// phasegate's own rules: transactions, enum values, unbatched updates.
 pub(super) fn findings(phase: &Phase, file: &SqlFile, rollback: bool, created: &Created) -> Vec<Finding> {
     let mut out = Vec::new();
+    let lines = sqltext::LineIndex::new(&file.text);
     for st in sqltext::statements(&file.text) {
         let t = sqltext::tokens(&file.text[st.start..st.end]);
-        let (line, column) = sqltext::line_col_of(&file.text, st.start);
+        let (line, column) = lines.line_col(&file.text, st.start);
         let mut push = |rule: &str, severity, message: String, fix: String| {
             out.push(Finding { rule: rule.into(), severity, file: file_name(file), line, column, message, fix: Some(fix), phase: Some(phase.id) })
         };
@@ -47,6 +49,20 @@ pub(super) fn findings(phase: &Phase, file: &SqlFile, rollback: bool, created: &
         }
     }
     out
+}
+
+/// Each statement `set::refuse` names: an error where `set::load` refuses
+/// it, else a warning.
+pub(super) fn refusals(phase: &Phase, file: &SqlFile, rollback: bool) -> Vec<Finding> {
+    let lexed = sqltext::Lexed::new(&file.text);
+    crate::set::refuse::refusals(&lexed, rollback)
+        .into_iter()
+        .map(|r| {
+            let (line, column) = lexed.index.line_col(&file.text, r.start);
+            let severity = if r.refused { Severity::Error } else { Severity::Warning };
+            Finding { rule: r.rule.into(), severity, file: file_name(file), line, column, message: r.message, fix: Some(r.fix.into()), phase: Some(phase.id) }
+        })
+        .collect()
 }
 
 /// `CREATE/DROP INDEX CONCURRENTLY`, `REINDEX ... CONCURRENTLY`,

@@ -15,6 +15,8 @@ const DISABLED: &[(Rule, &str)] = &[
     (Rule::RequireLockTimeout, "the engine sets lock_timeout for every migration and rollback (--lock-timeout, `-- phasegate: lock-timeout`); a SET in the file would override the operator's flag"),
     (Rule::RequireStatementTimeout, "the engine sets statement_timeout (--statement-timeout, `-- phasegate: statement-timeout`)"),
     (Rule::BanConcurrentIndexCreationInTransaction, "replaced by `concurrently-in-transaction`, which reads the no-transaction directive; squawk assumes a one-statement file runs outside a transaction, phasegate does not"),
+    (Rule::TransactionNesting, "replaced by `transaction-control`, which `set::load` also refuses, knows every transaction-control statement and skips `BEGIN ATOMIC` function bodies"),
+    (Rule::BanUncommittedTransaction, "replaced by `transaction-control`: phasegate refuses a file's own BEGIN, committed or not"),
     (Rule::PreferBigintOverInt, "a type choice of the schema's design, not a lock hazard of the migration"),
     (Rule::PreferBigintOverSmallint, "a type choice of the schema's design, not a lock hazard of the migration"),
     (Rule::PreferIdentity, "a type choice of the schema's design, not a lock hazard of the migration"),
@@ -86,8 +88,9 @@ pub(super) fn findings(phase: &Phase, file: &SqlFile, created: &Created) -> Vec<
     let text = &file.text.replace(":batch_size", "00000000001").replace(":last_key", "NULL     ");
     let parse = SourceFile::parse(text);
     let mut out = Vec::new();
+    let lines = sqltext::LineIndex::new(text);
     let finding = |rule: String, severity, byte: usize, message: String, fix: Option<String>| {
-        let (line, column) = sqltext::line_col_of(text, byte);
+        let (line, column) = lines.line_col(text, byte);
         Finding { rule, severity, file: file_name(file), line, column, message, fix, phase: Some(phase.id) }
     };
     for e in parse.errors() {
