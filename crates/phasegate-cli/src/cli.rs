@@ -218,11 +218,24 @@ pub enum Format {
     /// Markdown tables for $GITHUB_STEP_SUMMARY or a comment (lint, verify,
     /// migrate, rollback, validate)
     Markdown,
+    /// One self-contained HTML page with charts (verify, migrate, rollback,
+    /// recover, bench); --html FILE writes it beside another format
+    Html,
 }
 
 impl Format {
     /// The commands that print `--format github` and `--format markdown`.
     pub const CI_COMMANDS: [&'static str; 5] = ["lint", "verify", "migrate", "rollback", "validate"];
+    /// The commands that render an HTML page (`--format html`, `--html FILE`).
+    pub const HTML_COMMANDS: [&'static str; 5] = ["verify", "migrate", "rollback", "recover", "bench"];
+}
+
+/// `--html FILE` (verify, migrate, rollback, recover, bench).
+#[derive(Debug, Clone, Default, ClapArgs)]
+pub struct HtmlArgs {
+    /// Also write the run's HTML report (one self-contained page with charts) to FILE, whatever --format prints
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 impl Command {
@@ -361,6 +374,8 @@ pub struct MigrateArgs {
     pub replica: ReplicaArgs,
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
+    #[command(flatten)]
+    pub html: HtmlArgs,
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -378,6 +393,8 @@ pub struct RecoverArgs {
     pub yes: bool,
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
+    #[command(flatten)]
+    pub html: HtmlArgs,
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -404,6 +421,8 @@ pub struct RollbackArgs {
     pub replica: ReplicaArgs,
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
+    #[command(flatten)]
+    pub html: HtmlArgs,
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -551,7 +570,7 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub set: SetArgs,
     /// Run only these (repeatable)
-    #[arg(long, value_parser = ["fresh-db", "factory", "verify", "overhead", "snapshot", "backfill", "traffic", "verify-from", "fleet"])]
+    #[arg(long, value_parser = ["fresh-db", "factory", "verify", "overhead", "snapshot", "backfill", "traffic", "verify-from", "html", "fleet"])]
     pub only: Vec<String>,
     /// Reservations for the backfill benchmark
     #[arg(long, default_value_t = 1_000_000)]
@@ -564,6 +583,8 @@ pub struct BenchArgs {
     pub json: PathBuf,
     #[command(flatten)]
     pub server: ServerArgs,
+    #[command(flatten)]
+    pub html: HtmlArgs,
 }
 
 #[derive(Debug, Clone, ClapArgs)]

@@ -119,4 +119,6 @@ pub struct VerifyArgs {
     /// Where the run log goes (default: <dir>/logs)
     #[arg(long, value_name = "PATH")]
     pub log_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub html: super::HtmlArgs,
 }
