@@ -139,13 +139,13 @@ pub(super) fn html_report(server: &Server, dir: &Path, say: &mut dyn FnMut(&str)
     let (measured, met, values) = match &opened {
         Ok(o) => (
             format!(
-                "{mb:.2} MB, opened in {:.2} s (load event {:.2} s; the browser's first page {:.2} s) in headless Chromium; rendered in {render_ms:.0} ms; {}",
+                "{mb:.2} MB, opened in {:.2} s as a browser's first page and {:.2} s as its second (load event {:.2} s), headless Chromium; rendered in {render_ms:.0} ms; {}",
+                o.first_open_ms / 1000.0,
                 o.open_ms / 1000.0,
                 o.load_ms / 1000.0,
-                o.first_open_ms / 1000.0,
                 phasegate::display_path(&path)
             ),
-            Some(o.open_ms < 2000.0 && mb < 5.0),
+            Some(o.open_ms.max(o.first_open_ms) < 2000.0 && mb < 5.0),
             serde_json::json!({"bytes": page.len(), "open_ms": o.open_ms, "load_ms": o.load_ms, "first_open_ms": o.first_open_ms, "render_ms": render_ms, "phases": r.phases.len(), "page": phasegate::display_path(&path)}),
         ),
         Err(e) => (format!("{mb:.2} MB; not opened: {e}"), Some(false), serde_json::json!({"bytes": page.len(), "render_ms": render_ms, "error": e})),

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use headless_chrome::protocol::cdp::types::Event;
-use headless_chrome::protocol::cdp::{Network, Page};
+use headless_chrome::protocol::cdp::{Emulation, Network, Page};
 use headless_chrome::{LaunchOptions, Tab};
 use serde::Deserialize;
 
@@ -20,6 +20,9 @@ pub const INSTALL: &str = "install Chromium (Debian: apt-get install -y chromium
 /// A headless Chromium.
 pub struct Browser {
     inner: headless_chrome::Browser,
+    /// The viewport of every tab, in CSS pixels (a window cannot be made
+    /// narrower than about 500 pixels; the viewport can).
+    viewport: (u32, u32),
 }
 
 /// A chart as the browser laid it out.
@@ -102,7 +105,7 @@ impl Browser {
             .build()
             .map_err(|e| format!("launching {}: {e}", path.display()))?;
         let inner = headless_chrome::Browser::new(opts).map_err(|e| format!("{} did not start ({e}): {INSTALL}", path.display()))?;
-        Ok(Browser { inner })
+        Ok(Browser { inner, viewport: (width, height) })
     }
 
     /// Opens the page at `path` in a new tab, times it, reads its DOM and
@@ -111,6 +114,25 @@ impl Browser {
         let path = path.canonicalize().map_err(|e| format!("{}: {e}", path.display()))?;
         let url = format!("file://{}", path.display());
         let tab = self.inner.new_tab().map_err(err("opening a tab"))?;
+        let (width, height) = self.viewport;
+        tab.call_method(Emulation::SetDeviceMetricsOverride {
+            width,
+            height,
+            device_scale_factor: 1.0,
+            // A phone's width gets a phone's viewport rules.
+            mobile: width < 600,
+            scale: None,
+            screen_width: None,
+            screen_height: None,
+            position_x: None,
+            position_y: None,
+            dont_set_visible_size: None,
+            screen_orientation: None,
+            viewport: None,
+            display_feature: None,
+            device_posture: None,
+        })
+        .map_err(err("sizing the viewport"))?;
         let requests = Arc::new(Mutex::new(Vec::new()));
         let (loaded_tx, loaded) = mpsc::channel();
         let loaded_tx = Mutex::new(loaded_tx);

@@ -18,7 +18,7 @@ pub fn verify(meta: &Meta, r: &Rehearsal, rerun: &str) -> String {
         toc.push(("findings", "findings"));
     }
     let body = html! {
-        section #phases { h2 { "Phases" } p.note { (r.phases.len()) " phases in " (fmt_ms(r.ms)) ": " (counts(&r.summary)) } (phase_table(r)) }
+        section #phases { h2 { "Phases" } p.note { (r.phases.len()) " phases in " (fmt_ms(r.ms)) ": " (counts(&r.summary)) } (phases(r)) }
         section #timeline { h2 { "Timeline" } (timeline(r)) }
         section #checks { h2 { "Checks" } (checks(r)) }
         section #locks {
@@ -64,7 +64,32 @@ fn level(r: &Rehearsal, f: &Finding) -> &'static str {
 /// Migrate, rollback, compare, re-apply, compare: the columns of the table.
 const STEPS: [&str; 5] = ["migrate", "rollback", "compare", "re-apply", "compare"];
 
-fn phase_table(r: &Rehearsal) -> Markup {
+/// Phases past which a history's phases that need no attention are folded.
+const LONG_HISTORY: usize = 40;
+
+/// Whether a phase needs a reader's attention: a finding, a verdict other
+/// than PROCEED, or a result other than restored.
+fn notable(p: &PhaseRehearsal) -> bool {
+    !p.findings.is_empty() || p.verdict > Verdict::Proceed || !matches!(p.result, PhaseResult::Restored | PhaseResult::Applied)
+}
+
+/// The phases by steps; in a long history, the phases that need attention
+/// first and the others folded below them.
+fn phases(r: &Rehearsal) -> Markup {
+    if r.phases.len() <= LONG_HISTORY {
+        return phase_table(r.phases.iter());
+    }
+    let quiet = r.phases.iter().filter(|p| !notable(p)).count();
+    html! {
+        @if quiet < r.phases.len() { (phase_table(r.phases.iter().filter(|p| notable(p)))) }
+        details {
+            summary { "the other " (quiet) " phases: restored, every check PROCEED" }
+            (phase_table(r.phases.iter().filter(|p| !notable(p))))
+        }
+    }
+}
+
+fn phase_table<'a>(phases: impl Iterator<Item = &'a PhaseRehearsal>) -> Markup {
     html! {
         div.scroll { table {
             thead { tr {
@@ -73,10 +98,13 @@ fn phase_table(r: &Rehearsal) -> Markup {
                 th.num { "total" } th { "where" }
             } }
             tbody {
-                @for p in &r.phases {
+                @for p in phases {
                     tr.bad[matches!(p.result, PhaseResult::Mismatch | PhaseResult::Failed)] {
                         td.num { (p.phase) }
-                        td { (p.name) @if let Some(o) = &p.origin { br; small { (o.label()) " · " (phasegate::display_path(&o.file)) ":" (o.line) } } }
+                        @match &p.origin {
+                            Some(o) => td title=(format!("{} · {}:{}", o.label(), phasegate::display_path(&o.file), o.line)) { (p.name) },
+                            None => td { (p.name) },
+                        }
                         td { @if p.findings.is_empty() { (p.result.as_str()) } @else { a href=(format!("#f{}-0", p.phase)) { (p.result.as_str()) } } }
                         td { (badge(p.verdict)) }
                         @for cell in step_cells(p) { td.num { (cell) } }
@@ -121,13 +149,16 @@ fn paint(s: &StepTiming) -> Paint {
 
 /// Every step of every phase on one time axis (a phase rehearsed on a
 /// clone overlaps the next phases); the checks a step ran are drawn over
-/// its end, as long as they took in all.
+/// its end, as long as they took in all. In a long history each phase is
+/// drawn from its own start, so its steps stay readable and phases compare.
 fn timeline(r: &Rehearsal) -> Markup {
+    let relative = r.phases.len() > LONG_HISTORY;
     let rows: Vec<String> = r.phases.iter().map(|p| format!("{} {}", p.phase, truncate(&p.name, 28))).collect();
     let mut bars = Vec::new();
     for (row, p) in r.phases.iter().enumerate() {
+        let origin = if relative { p.steps.iter().map(|s| s.start_ms).fold(f64::INFINITY, f64::min) } else { 0.0 };
         for s in &p.steps {
-            let (from, to) = (s.start_ms / 1000.0, (s.start_ms + s.ms) / 1000.0);
+            let (from, to) = ((s.start_ms - origin) / 1000.0, (s.start_ms - origin + s.ms) / 1000.0);
             let state = if s.ok { "" } else { " (FAILED)" };
             bars.push(Bar { row, from, to, paint: paint(s), tip: format!("phase {} {}: {}{state} at {:.2} s, {}", p.phase, p.name, s.step, from, fmt_ms(s.ms)) });
             let checks_ms: f64 = s.checks.iter().map(|c| c.duration_ms).sum();
@@ -141,9 +172,11 @@ fn timeline(r: &Rehearsal) -> Markup {
     if bars.is_empty() {
         return html! { p.note { "No step ran." } };
     }
+    let x_desc = if relative { "seconds since the phase's rehearsal started" } else { "seconds since the rehearsal started" };
     html! {
         figure {
-            (chart::bars(&Bars { label: "every rehearsal step on one time axis, a row per phase", rows, bars, x_desc: "seconds since the rehearsal started", limit: None }))
+            (chart::bars(&Bars { label: "every rehearsal step on one time axis, a row per phase", rows, bars, x_desc, limit: None }))
+            @if relative { figcaption { "Each phase is drawn from its own start (" (r.phases.len()) " phases in " (fmt_ms(r.ms)) ")." } }
             (chart::legend(&[
                 (Paint::Snapshot, "snapshot"), (Paint::Migrate, "migrate"), (Paint::Checks, "checks"), (Paint::Rollback, "rollback"),
                 (Paint::Compare, "compare"), (Paint::Reapply, "re-apply"), (Paint::Seed, "seed"), (Paint::Failed, "failed"),
