@@ -8,7 +8,7 @@ use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand, ValueEnum};
 use phasegate::When;
 
 mod verify;
-pub use verify::{BackendArg, FromArg, ServerArgs, VerifyArgs};
+pub use verify::{BackendArg, FromArg, HtmlArgs, ServerArgs, VerifyArgs};
 
 /// phasegate's arguments: the top-level parser of the `phasegate` binary,
 /// and a clap `Args` another project mounts in its own CLI, flattened or as
@@ -230,13 +230,6 @@ impl Format {
     pub const HTML_COMMANDS: [&'static str; 5] = ["verify", "migrate", "rollback", "recover", "bench"];
 }
 
-/// `--html FILE` (verify, migrate, rollback, recover, bench).
-#[derive(Debug, Clone, Default, ClapArgs)]
-pub struct HtmlArgs {
-    /// Also write the run's HTML report (one self-contained page with charts) to FILE, whatever --format prints
-    #[arg(long, value_name = "FILE")]
-    pub html: Option<PathBuf>,
-}
 
 impl Command {
     /// The command's name and the output format it was asked for.
