@@ -194,7 +194,7 @@ fn checks(r: &Rehearsal) -> Markup {
             @let worst = checks.iter().map(|c| c.1.verdict).max().unwrap_or(Verdict::Proceed);
             @if !checks.is_empty() {
                 details open[worst > Verdict::Proceed] {
-                    summary { "phase " (p.phase) " " (p.name) ": " (checks.len()) " checks " (badge(worst)) }
+                    summary { "phase " (p.phase) " " (p.name) ": " (checks.len()) @if checks.len() == 1 { " check " } @else { " checks " } (badge(worst)) }
                     (checks_table(checks))
                 }
             }
