@@ -4,13 +4,14 @@
 
 use crate::harness::{log_dir, repo, server, Cmd};
 
-const ACTS: [&str; 6] = [
+const ACTS: [&str; 7] = [
     "== The schema as it is, its data, and the additive phase ==",
     "== A gate says ROLLBACK ==",
     "== Forward to phase 3 ==",
     "== Roll back phase 3, then phase 2 ==",
     "== Re-apply ==",
     "== The irreversible cleanup ==",
+    "== The way back: recover phase 4 ==",
 ];
 
 /// Asserts the demo's output holds every act, in order, and what each shows.
@@ -28,6 +29,9 @@ fn assert_story(stdout: &str) {
     let back = &stdout[stdout.find(ACTS[3]).unwrap()..stdout.find(ACTS[4]).unwrap()];
     assert!(back.contains("rows backed up before the rollback changed them"), "{back}");
     assert!(stdout.contains("Type the phase name to continue\n> cleanup"), "the cleanup asks for its name: {stdout}");
+    let recover = &stdout[stdout.find(ACTS[6]).unwrap()..];
+    assert!(recover.contains("--dry-run: ") && recover.contains("nothing was changed"), "the plan comes first: {recover}");
+    assert!(recover.contains("> recover phase 4") && recover.contains("reservations (V16): "), "the recovery and what came back: {recover}");
 }
 
 #[test]
@@ -40,6 +44,13 @@ fn demo_tells_the_story_in_acts() {
     for path in reports.split("reports: ").nth(1).unwrap().split(", ") {
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         assert!(text.starts_with("# Rollback of phase "), "{path}: {text}");
+    }
+    // Every act on one page beside the log.
+    let page = out.stdout.lines().find_map(|l| l.strip_prefix("page: ")).expect("the demo names its page");
+    let html = std::fs::read_to_string(page).unwrap_or_else(|e| panic!("{page}: {e}"));
+    for act in ACTS {
+        let title = act.trim_matches(|c| c == '=' || c == ' ');
+        assert!(html.contains(title), "{page} lacks the act `{title}`");
     }
 }
 

@@ -19,6 +19,7 @@ mod fleet;
 mod gates;
 mod harness;
 mod health;
+mod html;
 mod lint;
 mod loading;
 mod locks;

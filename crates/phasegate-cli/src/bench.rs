@@ -50,6 +50,8 @@ pub struct Options<'a> {
     pub only: Vec<String>,
     pub backfill_rows: u64,
     pub verify_rows: u64,
+    /// Where pages the benchmarks render go (the corpus's HTML report).
+    pub report_dir: std::path::PathBuf,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -167,6 +169,9 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     }
     if wanted(o, "verify-from") {
         figures.extend(verify::from_corpus(&server, say)?);
+    }
+    if wanted(o, "html") {
+        figures.push(verify::html_report(&server, &o.report_dir, say)?);
     }
     if wanted(o, "fleet") {
         figures.push(fleet(&server, &set, say)?);

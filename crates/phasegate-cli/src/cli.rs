@@ -8,7 +8,7 @@ use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand, ValueEnum};
 use phasegate::When;
 
 mod verify;
-pub use verify::{BackendArg, FromArg, ServerArgs, VerifyArgs};
+pub use verify::{BackendArg, FromArg, HtmlArgs, ServerArgs, VerifyArgs};
 
 /// phasegate's arguments: the top-level parser of the `phasegate` binary,
 /// and a clap `Args` another project mounts in its own CLI, flattened or as
@@ -219,12 +219,18 @@ pub enum Format {
     /// Markdown tables for $GITHUB_STEP_SUMMARY or a comment (lint, verify,
     /// migrate, rollback, validate)
     Markdown,
+    /// One self-contained HTML page with charts (verify, migrate, rollback,
+    /// recover, bench); --html FILE writes it beside another format
+    Html,
 }
 
 impl Format {
     /// The commands that print `--format github` and `--format markdown`.
     pub const CI_COMMANDS: [&'static str; 5] = ["lint", "verify", "migrate", "rollback", "validate"];
+    /// The commands that render an HTML page (`--format html`, `--html FILE`).
+    pub const HTML_COMMANDS: [&'static str; 5] = ["verify", "migrate", "rollback", "recover", "bench"];
 }
+
 
 impl Command {
     /// The command's name and the output format it was asked for.
@@ -362,6 +368,8 @@ pub struct MigrateArgs {
     pub replica: ReplicaArgs,
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
+    #[command(flatten)]
+    pub html: HtmlArgs,
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -379,6 +387,8 @@ pub struct RecoverArgs {
     pub yes: bool,
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
+    #[command(flatten)]
+    pub html: HtmlArgs,
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -405,6 +415,8 @@ pub struct RollbackArgs {
     pub replica: ReplicaArgs,
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
+    #[command(flatten)]
+    pub html: HtmlArgs,
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -552,7 +564,7 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub set: SetArgs,
     /// Run only these (repeatable)
-    #[arg(long, value_parser = ["fresh-db", "factory", "verify", "overhead", "snapshot", "backfill", "traffic", "verify-from", "fleet", "load"])]
+    #[arg(long, value_parser = ["fresh-db", "factory", "verify", "overhead", "snapshot", "backfill", "traffic", "verify-from", "html", "fleet", "load"])]
     pub only: Vec<String>,
     /// Reservations for the backfill benchmark
     #[arg(long, default_value_t = 1_000_000)]
@@ -565,6 +577,8 @@ pub struct BenchArgs {
     pub json: PathBuf,
     #[command(flatten)]
     pub server: ServerArgs,
+    #[command(flatten)]
+    pub html: HtmlArgs,
 }
 
 #[derive(Debug, Clone, ClapArgs)]

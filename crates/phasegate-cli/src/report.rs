@@ -2,6 +2,7 @@
 //! (stable JSON). The JSON shapes are documented in docs/json.md.
 
 pub mod github;
+pub mod html;
 pub mod markdown;
 mod verdict;
 
@@ -118,7 +119,7 @@ fn step_line(s: &StepOutcome) -> String {
 }
 
 /// `writers` or `readers and writers`.
-fn blocks(h: &LockHold) -> &'static str {
+pub(crate) fn blocks(h: &LockHold) -> &'static str {
     match h.blocks {
         LockBlocks::Readers => "readers and writers",
         LockBlocks::Writers => "writers",
@@ -232,7 +233,8 @@ fn lock_table(out: &mut dyn Write, r: &Rehearsal, w_name: usize) -> std::io::Res
     Ok(())
 }
 
-fn truncate(s: &str, n: usize) -> String {
+/// `s`, cut to `n` characters with an ellipsis.
+pub(crate) fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
@@ -454,7 +456,7 @@ mod tests {
     #[test]
     fn verify_shows_each_steps_longest_blocking_lock_and_where_it_was_taken() {
         use phasegate::{Isolation, LockMode, StepTiming};
-        let step = |step: &'static str, locks: Vec<LockHold>| StepTiming { step, ms: 5.0, ok: true, verdict: Some(Verdict::Proceed), locks };
+        let step = |step: &'static str, locks: Vec<LockHold>| StepTiming { step, start_ms: 0.0, ms: 5.0, ok: true, verdict: Some(Verdict::Proceed), locks, checks: Vec::new() };
         let phase = PhaseRehearsal {
             phase: 1,
             name: "additive".into(),
@@ -512,6 +514,7 @@ mod tests {
             phase: 2,
             action: phasegate::Action::Rollback,
             status: StepStatus::Done,
+            started_unix_ms: 0.0,
             duration_ms: 1.0,
             retries: 0,
             rows: Some(0),

@@ -15,19 +15,28 @@ use anyhow::{Context, Result};
 use phasegate::{ApplyOptions, MigrationSet, Server, Target};
 
 use super::{figure, ms, percentile, seeded_template, Figure, Silent};
+use crate::report::html::{Traffic, TrafficSample};
 
 /// What the writers share with the driver.
-#[derive(Default)]
 struct Shared {
     stop: AtomicBool,
     /// 0: between stages; otherwise the index of the stage running.
     stage: AtomicUsize,
     /// The cleanup phase is next: the old application version is retired.
     new_app_only: AtomicBool,
+    /// When the traffic started: samples and stages are timed from here.
+    origin: Instant,
 }
 
-/// One writer statement: its stage, its wait, its error if it failed.
-type Sample = (usize, f64, Option<String>);
+impl Shared {
+    fn new() -> Shared {
+        Shared { stop: AtomicBool::new(false), stage: AtomicUsize::new(0), new_app_only: AtomicBool::new(false), origin: Instant::now() }
+    }
+}
+
+/// One writer statement: its stage, when it started (ms since the
+/// traffic started), its wait, its error if it failed.
+type Sample = (usize, f64, f64, Option<String>);
 
 /// The statements one writer runs, by application version.
 struct Workload {
@@ -71,7 +80,7 @@ fn writer(url: String, w: &'static Workload, shared: Arc<Shared>, seed: i32) -> 
         let mut samples = Vec::new();
         let mut c = match phasegate::connect(&url, "bench writer") {
             Ok(c) => c,
-            Err(e) => return vec![(0, 0.0, Some(e.to_string()))],
+            Err(e) => return vec![(0, 0.0, 0.0, Some(e.to_string()))],
         };
         let mut n = seed;
         while !shared.stop.load(Ordering::Relaxed) {
@@ -81,7 +90,7 @@ fn writer(url: String, w: &'static Workload, shared: Arc<Shared>, seed: i32) -> 
                 let stage = shared.stage.load(Ordering::Relaxed);
                 let t = Instant::now();
                 let r = if sql.contains("$1") { c.execute(*sql, &[&(n % 730)]) } else { c.execute(*sql, &[]) };
-                samples.push((stage, ms(t.elapsed()), r.err().map(|e| phasegate::pg_message(&e))));
+                samples.push((stage, ms(t.duration_since(shared.origin)), ms(t.elapsed()), r.err().map(|e| phasegate::pg_message(&e))));
             }
             std::thread::sleep(Duration::from_millis(3));
         }
@@ -91,15 +100,18 @@ fn writer(url: String, w: &'static Workload, shared: Arc<Shared>, seed: i32) -> 
 
 /// Every phase forward, every reversible phase back, every phase forward
 /// again, then (when the set has one) the irreversible phase with only the
-/// new version writing; `names` gets the stages' names, in order.
-fn drive(c: &mut postgres::Client, set: &MigrationSet, shared: &Shared, names: &mut Vec<String>) -> Result<()> {
+/// new version writing; `names` gets the stages' names, in order, and
+/// `windows` when each ran (ms since the traffic started).
+fn drive(c: &mut postgres::Client, set: &MigrationSet, shared: &Shared, names: &mut Vec<String>, windows: &mut Vec<(f64, f64)>) -> Result<()> {
     let opts = ApplyOptions { accept_review: true, ..Default::default() };
     let reversible: Vec<u32> = set.phases.iter().filter(|p| p.reversible).map(|p| p.id).collect();
     let mut stage = |name: String, f: &mut dyn FnMut(&mut postgres::Client) -> Result<phasegate::RunOutcome>| -> Result<()> {
         names.push(name.clone());
+        let start = ms(shared.origin.elapsed());
         shared.stage.store(names.len() - 1, Ordering::Relaxed);
         let out = f(c);
         shared.stage.store(0, Ordering::Relaxed);
+        windows.push((start, ms(shared.origin.elapsed())));
         std::thread::sleep(Duration::from_millis(100));
         let out = out?;
         if let Some(e) = out.failure {
@@ -139,14 +151,15 @@ fn one(server: &Server, dir: &Path, label: &str, rows: Option<u64>, w: &'static 
         let mut c = phasegate::connect(&url, "phasegate bench")?;
         c.query_one(&format!("SELECT count(*) FROM {}", w.table), &[]).context("counting seeded rows")?.get(0)
     };
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared::new());
     let writers: Vec<_> = (0..2).map(|i| writer(url.clone(), w, shared.clone(), 7 + i)).collect();
     std::thread::sleep(Duration::from_millis(300));
     let mut names = vec!["between stages".to_string()];
+    let mut windows = Vec::new();
     say(&format!("traffic: {label}: every phase and rollback"));
     let mut c = phasegate::connect(&url, "phasegate bench")?;
     phasegate::acquire_lock(&mut c, Duration::ZERO)?;
-    let driven = drive(&mut c, &set, &shared, &mut names);
+    let driven = drive(&mut c, &set, &shared, &mut names, &mut windows);
     shared.stop.store(true, Ordering::Relaxed);
     let samples: Vec<Sample> = writers.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect();
     drop(c);
@@ -156,21 +169,25 @@ fn one(server: &Server, dir: &Path, label: &str, rows: Option<u64>, w: &'static 
     let mut stages = Vec::new();
     let mut worst = 0.0f64;
     for (i, n) in names.iter().enumerate().skip(1) {
-        let waits: Vec<f64> = samples.iter().filter(|s| s.0 == i).map(|s| s.1).collect();
+        let waits: Vec<f64> = samples.iter().filter(|s| s.0 == i).map(|s| s.2).collect();
         let max = percentile(waits.clone(), 1.0);
         worst = worst.max(max);
-        let failed = samples.iter().filter(|s| s.0 == i && s.2.is_some()).count();
+        let failed = samples.iter().filter(|s| s.0 == i && s.3.is_some()).count();
         stages.push(serde_json::json!({"stage": n, "statements": waits.len(), "failed": failed, "p50_ms": percentile(waits.clone(), 0.5), "p99_ms": percentile(waits, 0.99), "max_ms": max}));
     }
-    let errors = samples.iter().filter(|s| s.2.is_some()).count();
-    let first_errors: Vec<String> = samples.iter().filter_map(|s| s.2.as_ref().map(|e| format!("{}: {e}", names[s.0]))).take(3).collect();
+    let errors = samples.iter().filter(|s| s.3.is_some()).count();
+    let first_errors: Vec<String> = samples.iter().filter_map(|s| s.3.as_ref().map(|e| format!("{}: {e}", names[s.0]))).take(3).collect();
+    // The stages of the page's chart: every stage but "between stages" (index 0).
+    let timed: Vec<(String, f64, f64)> = names.iter().skip(1).zip(&windows).map(|(n, w)| (n.clone(), w.0, w.1)).collect();
+    let points: Vec<TrafficSample> = samples.iter().map(|s| TrafficSample { t_ms: s.1, wait_ms: s.2, stage: s.0.checked_sub(1), failed: s.3.is_some() }).collect();
+    let traffic = Traffic::new(&format!("{label} ({seeded} rows)"), Some(100.0), &timed, &points);
     let text: Vec<String> = stages.iter().map(|s| format!("{} {:.0}", s["stage"].as_str().unwrap_or(""), s["max_ms"].as_f64().unwrap_or(0.0))).collect();
     Ok(figure(
         &format!("writers' max wait per phase and rollback, {label} ({seeded} rows)"),
         format!("{errors} errors{}; worst {worst:.0} ms; max ms per stage: {}", first_errors.first().map(|e| format!(" (first: {e})")).unwrap_or_default(), text.join(", ")),
         "< 100 ms in every stage, 0 errors",
         Some(worst < 100.0 && errors == 0 && !samples.is_empty()),
-        serde_json::json!({"rows": seeded, "errors": errors, "first_errors": first_errors, "worst_ms": worst, "stages": stages}),
+        serde_json::json!({"rows": seeded, "errors": errors, "first_errors": first_errors, "worst_ms": worst, "stages": stages, "traffic": traffic}),
     ))
 }
 

@@ -52,15 +52,8 @@ pub(super) fn clinic(server: &Server, set: &MigrationSet, o: &Options, start_ms:
 /// and `psql -1 -f` of every forward file, each on a fresh database.
 pub(super) fn from_corpus(server: &Server, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     say(&format!("verify --from: {MIGRATIONS} generated diesel migrations"));
-    let dir = tempfile::tempdir().context("creating a temporary folder")?;
-    let migrations = corpus::project(MIGRATIONS, &PLANTED);
-    corpus::write(&migrations, Layout::Diesel, dir.path()).context("writing the generated project")?;
-    let set = phasegate::load_foreign(phasegate::Layout::Diesel, dir.path())?;
-
-    // As `verify --from` runs: another tool's down scripts, without backups.
-    let apply = ApplyOptions { backup: false, ..Default::default() };
-    let opts = RehearseOptions { phase: None, strict: false, seed_rows: None, apply };
-    let (r, phasegate) = on_fresh(server, "vf_pg", |name, _| Ok(phasegate::rehearse(server, name, &set, &opts, &mut Silent)?))?;
+    let (dir, set) = corpus_set()?;
+    let (r, phasegate) = rehearse_corpus(server, &set)?;
     say("verify --from: pg_dump --schema-only round trip per migration");
     let (round, round_trip_ms) = on_fresh(server, "vf_dump", |_, url| round_trip(&set, url, dir.path()))?;
     say("verify --from: psql -1 -f of every forward file");
@@ -101,6 +94,88 @@ pub(super) fn from_corpus(server: &Server, say: &mut dyn FnMut(&str)) -> Result<
             values,
         ),
     ])
+}
+
+/// The generated project (in a temporary folder) and its set.
+fn corpus_set() -> Result<(tempfile::TempDir, MigrationSet)> {
+    let dir = tempfile::tempdir().context("creating a temporary folder")?;
+    let migrations = corpus::project(MIGRATIONS, &PLANTED);
+    corpus::write(&migrations, Layout::Diesel, dir.path()).context("writing the generated project")?;
+    let set = phasegate::load_foreign(phasegate::Layout::Diesel, dir.path())?;
+    Ok((dir, set))
+}
+
+/// `verify --from` of the generated project on a fresh database, timed.
+fn rehearse_corpus(server: &Server, set: &MigrationSet) -> Result<(Rehearsal, f64)> {
+    // As `verify --from` runs: another tool's down scripts, without backups.
+    let apply = ApplyOptions { backup: false, ..Default::default() };
+    let opts = RehearseOptions { phase: None, strict: false, seed_rows: None, apply };
+    on_fresh(server, "vf_pg", |name, _| Ok(phasegate::rehearse(server, name, set, &opts, &mut Silent)?))
+}
+
+/// The HTML report of `verify --from` on the generated project: its size,
+/// and how long headless Chromium takes to open it (load and lay out the
+/// whole page), written to `dir`.
+pub(super) fn html_report(server: &Server, dir: &Path, say: &mut dyn FnMut(&str)) -> Result<Figure> {
+    say(&format!("html: the verify report of {MIGRATIONS} generated migrations"));
+    let (project, set) = corpus_set()?;
+    let (r, ms_taken) = rehearse_corpus(server, &set)?;
+    let meta = crate::report::html::Meta {
+        command: format!("phasegate verify --from diesel {}", phasegate::display_path(project.path())),
+        set: format!("{MIGRATIONS} generated diesel migrations"),
+        started_at: "bench".into(),
+        duration_s: ms_taken / 1000.0,
+        operator: "bench".into(),
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let page = crate::report::html::verify(&meta, &r, "phasegate verify --from diesel");
+    let render_ms = ms(t.elapsed());
+    std::fs::create_dir_all(dir).with_context(|| phasegate::display_path(dir))?;
+    let path = dir.join("bench-corpus-verify.html");
+    std::fs::write(&path, &page).with_context(|| phasegate::display_path(&path))?;
+    let mb = page.len() as f64 / 1e6;
+    let opened = open_in_browser(&path);
+    let (measured, met, values) = match &opened {
+        Ok(o) => (
+            format!(
+                "{mb:.2} MB, opened in {:.2} s as a browser's first page and {:.2} s as its second (load event {:.2} s), headless Chromium; rendered in {render_ms:.0} ms; {}",
+                o.first_open_ms / 1000.0,
+                o.open_ms / 1000.0,
+                o.load_ms / 1000.0,
+                phasegate::display_path(&path)
+            ),
+            Some(o.open_ms.max(o.first_open_ms) < 2000.0 && mb < 5.0),
+            serde_json::json!({"bytes": page.len(), "open_ms": o.open_ms, "load_ms": o.load_ms, "first_open_ms": o.first_open_ms, "render_ms": render_ms, "phases": r.phases.len(), "page": phasegate::display_path(&path)}),
+        ),
+        Err(e) => (format!("{mb:.2} MB; not opened: {e}"), Some(false), serde_json::json!({"bytes": page.len(), "render_ms": render_ms, "error": e})),
+    };
+    Ok(figure(&format!("HTML report of verify --from on {MIGRATIONS} migrations: size, and opening it in headless Chromium"), measured, "< 2 s and < 5 MB", met, values))
+}
+
+/// How long opening the page took, in ms.
+struct Opening {
+    /// To the load event and the whole page laid out, in a browser that
+    /// already showed a page.
+    open_ms: f64,
+    load_ms: f64,
+    /// The same, as the first page of a browser just started.
+    first_open_ms: f64,
+}
+
+/// Opens the page in headless Chromium twice: the first page a fresh
+/// browser opens also pays for starting its renderer.
+#[cfg(feature = "browser")]
+fn open_in_browser(page: &Path) -> std::result::Result<Opening, String> {
+    let browser = crate::report::html::browser::Browser::launch(1280, 900)?;
+    let first = browser.open(page)?;
+    let o = browser.open(page)?;
+    Ok(Opening { open_ms: o.open_ms, load_ms: o.load_ms, first_open_ms: first.open_ms })
+}
+
+#[cfg(not(feature = "browser"))]
+fn open_in_browser(_page: &Path) -> std::result::Result<Opening, String> {
+    Err("phasegate-cli was built without its `browser` feature".into())
 }
 
 /// Runs `f` on a fresh database of the server (its name and URL), timed;

@@ -1,7 +1,8 @@
 //! The arguments of `verify` (and the disposable servers `bench` and
 //! `demo` start too): where the rehearsal's PostgreSQL comes from, and
-//! another tool's folder to audit. Part of `cli`, split off to keep files
-//! short.
+//! another tool's folder to audit; and `--html FILE`, which verify shares
+//! with migrate, rollback, recover and bench. Part of `cli`, split off to
+//! keep files short.
 
 use std::path::PathBuf;
 
@@ -119,4 +120,14 @@ pub struct VerifyArgs {
     /// Where the run log goes (default: <dir>/logs)
     #[arg(long, value_name = "PATH")]
     pub log_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub html: HtmlArgs,
+}
+
+/// `--html FILE` (verify, migrate, rollback, recover, bench).
+#[derive(Debug, Clone, Default, ClapArgs)]
+pub struct HtmlArgs {
+    /// Also write the run's HTML report (one self-contained page with charts) to FILE, whatever --format prints
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }

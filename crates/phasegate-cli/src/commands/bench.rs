@@ -18,8 +18,10 @@ struct BenchJson<'a> {
 pub fn run(a: BenchArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "bench", None, a.set.format, None);
     run.audit = false;
+    run.html_to(a.html.html.clone(), &a.set.dir);
     let backend = a.server.backend();
-    let opts = bench::Options { backend, clinic_dir: &a.set.dir, only: a.only.clone(), backfill_rows: a.backfill_rows, verify_rows: a.verify_rows };
+    let report_dir = a.json.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    let opts = bench::Options { backend, clinic_dir: &a.set.dir, only: a.only.clone(), backfill_rows: a.backfill_rows, verify_rows: a.verify_rows, report_dir };
     let figures = match bench::run(&opts, &mut |line| run.say(line)) {
         Ok(f) => f,
         Err(e) => return run.finish(failed(e)),
@@ -38,6 +40,7 @@ pub fn run(a: BenchArgs, ctx: &mut Ctx) -> i32 {
         text.push_str(&format!("{:<w$}  {:<7} target {:<28} {}\n", f.bench, f.result, f.target, f.measured));
     }
     text.push_str(&format!("results written to {}\n", display_path(&a.json)));
-    let report = Report { text, ..Default::default() }.with_body(&doc);
+    let html = run.wants_html().then(|| crate::report::html::bench(&run.page_meta(None, None), &figures));
+    let report = Report { text, html, ..Default::default() }.with_body(&doc);
     run.finish(report)
 }

@@ -4,7 +4,9 @@
 //! (the set's `demo/` folder) with its evidence, and nothing left behind;
 //! forward to the last reversible phase; rolling two phases back with the
 //! rows backed up and the Markdown report written; re-applying them; the
-//! irreversible cleanup, confirmed by typing its name.
+//! irreversible cleanup, confirmed by typing its name; and the way back
+//! from it, `recover` (its plan, then the recovery). The acts are also one
+//! HTML page beside the log.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -15,8 +17,8 @@ use serde::Serialize;
 
 use super::{json, Ctx, Report, Run};
 use crate::cli::DemoArgs;
-use crate::report::{self, RollbackDoc};
-use phasegate::{ApplyOptions, BatchProgress, CheckResult, MigrationSet, RunOutcome, Server, StepOutcome, Target, Ui, Verdict};
+use crate::report::{self, html, RollbackDoc};
+use phasegate::{ApplyOptions, BatchProgress, CheckResult, MigrationSet, RecoveryOutcome, RunOutcome, Server, StepOutcome, Target, Ui, Verdict};
 
 /// The folder of a set holding its deliberately broken copies (same
 /// relative paths as the files they replace).
@@ -37,6 +39,16 @@ struct Act {
     checks: Vec<CheckResult>,
     /// What the reader should take from it.
     note: String,
+    /// What the HTML page shows of it.
+    #[serde(skip)]
+    shown: Shown,
+}
+
+/// An act as the HTML page shows it.
+enum Shown {
+    Run(Box<RunOutcome>, html::RunExtras),
+    /// The recovery and the command that applies the phase again.
+    Recover(Box<RecoveryOutcome>, String),
 }
 
 pub fn run(a: DemoArgs, ctx: &mut Ctx) -> i32 {
@@ -55,8 +67,32 @@ pub fn run(a: DemoArgs, ctx: &mut Ctx) -> i32 {
         Err(e) => Report { verdict: Some(verdict), error: Some(e), ..Default::default() },
     };
     report.steps = json(&acts.iter().flat_map(|a| a.steps.iter()).collect::<Vec<_>>());
+    if let Some(page) = write_page(&mut run, &a.set.dir, verdict, &acts) {
+        report.text.push_str(&format!("page: {page}\n"));
+    }
     report.set_body(&DemoJson { acts });
     run.finish(report)
+}
+
+/// The acts as one HTML page beside the log; its path.
+fn write_page(run: &mut Run, set_dir: &Path, verdict: Verdict, acts: &[Act]) -> Option<String> {
+    let path = run.log_path()?.with_extension("html");
+    run.html_to(None, set_dir);
+    let shown: Vec<html::Act> = acts
+        .iter()
+        .map(|a| match &a.shown {
+            Shown::Run(outcome, extras) => html::Act::Run { title: &a.title, note: &a.note, outcome, extras: extras.clone() },
+            Shown::Recover(outcome, again) => html::Act::Recover { title: &a.title, note: &a.note, outcome, again: again.clone() },
+        })
+        .collect();
+    let page = html::demo(&run.page_meta(None, None), verdict, &shown);
+    match std::fs::write(&path, page) {
+        Ok(()) => Some(phasegate::display_path(&path)),
+        Err(e) => {
+            run.note(&format!("warning: could not write the demo's page {}: {e}", phasegate::display_path(&path)));
+            None
+        }
+    }
 }
 
 const BROKEN_TITLE: &str = "A gate says ROLLBACK";
@@ -81,7 +117,8 @@ fn body(a: &DemoArgs, run: &mut Run, acts: &mut Vec<Act>) -> anyhow::Result<()> 
 fn acts_on(url: &str, set: &MigrationSet, a: &DemoArgs, run: &mut Run, acts: &mut Vec<Act>) -> anyhow::Result<()> {
     let mut client = phasegate::connect(url, "phasegate demo")?;
     phasegate::acquire_lock(&mut client, std::time::Duration::ZERO)?;
-    let opts = ApplyOptions { run_id: run.run_id.clone(), accept_review: true, ..Default::default() };
+    // Locks traced from a second session, as migrate and rollback trace them.
+    let opts = ApplyOptions { run_id: run.run_id.clone(), accept_review: true, monitor_url: Some(url.to_string()), ..Default::default() };
     let seed_phase = set.seed.as_ref().map(|s| s.after_phase).unwrap_or(0);
     let last_reversible = set.phases.iter().filter(|p| p.reversible).map(|p| p.id).max().ok_or_else(|| anyhow!("the set has no reversible phase to show"))?;
     let first_reversible = set.phases.iter().find(|p| p.reversible).map(|p| p.id).expect("one exists");
@@ -155,6 +192,9 @@ fn acts_on(url: &str, set: &MigrationSet, a: &DemoArgs, run: &mut Run, acts: &mu
         if reports.is_empty() { "(no log folder: none written)".to_string() } else { reports.join(", ") }
     );
     act(run, acts, &format!("Roll back phase {last_reversible}, then phase {back_to}"), &RunOutcome { steps, ..last }, note);
+    if let Some(Act { shown: Shown::Run(_, extras), .. }) = acts.last_mut() {
+        extras.restore_command = Some(format!("{} restore --run {}{}", run.bin(), run.run_id, super::migrate::dir_flag(&set.dir)));
+    }
 
     // Act 5: the same phases again.
     let again = phasegate::migrate(&mut client, set, Target::Phase(last_reversible), &opts, &mut DemoUi::new(run))?;
@@ -165,8 +205,40 @@ fn acts_on(url: &str, set: &MigrationSet, a: &DemoArgs, run: &mut Run, acts: &mu
     if set.phases.iter().any(|p| p.needs_confirmation()) {
         let cleanup = phasegate::migrate(&mut client, set, Target::Latest, &opts, &mut DemoUi::new(run))?;
         expect_proceed(&cleanup)?;
-        act(run, acts, "The irreversible cleanup", &cleanup, "entered only after its name was typed (the demo typed it)".into());
+        let kept: i64 = cleanup.kept.iter().map(|k| k.size.rows).sum();
+        act(run, acts, "The irreversible cleanup", &cleanup, format!("entered only after its name was typed (the demo typed it); {kept} rows of what it drops were kept first"));
+        // Act 7: the way back from it.
+        if let Some(phase) = set.phases.iter().rev().find(|p| phasegate::keeps_what_it_destroys(p)).map(|p| p.id) {
+            recover_act(&mut client, set, phase, &opts, run, acts)?;
+        }
     }
+    Ok(())
+}
+
+/// `recover --phase N`: the plan (a dry run, nothing changed), then the
+/// recovery, and what came back.
+fn recover_act(client: &mut Client, set: &MigrationSet, phase: u32, opts: &ApplyOptions, run: &mut Run, acts: &mut Vec<Act>) -> anyhow::Result<()> {
+    let title = format!("The way back: recover phase {phase}");
+    run.say(&format!("\n== {title} =="));
+    let plan = phasegate::plan_recovery(client, set, phase)?;
+    run.log_line(&super::recover::plan_text(&plan));
+    run.say(&format!(
+        "{} recover --phase {phase} --dry-run: {} statements in one transaction would re-create what V{} dropped and restore {} kept rows; nothing was changed",
+        run.bin(),
+        plan.plan.statements.len(),
+        plan.versions.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", V"),
+        plan.kept_rows
+    ));
+    let o = phasegate::recover(client, set, phase, opts, &mut DemoUi::new(run))?;
+    if !o.committed {
+        bail!("recovering phase {phase}: a before-migrate check failed, the recovery was undone");
+    }
+    run.say(super::recover::recovered_text(&o).trim_end());
+    let again = format!("{} migrate --phase {phase}{}", run.bin(), super::migrate::dir_flag(&set.dir));
+    let rows: u64 = o.recovered.iter().flat_map(|r| r.tables.iter()).map(|t| t.restored + t.inserted).sum();
+    let note = format!("recovered in {:.1} s: phase {phase} is no longer applied, what it dropped is back with {rows} kept rows, and its before-migrate checks pass; `{again}` applies it again", o.duration_ms / 1000.0);
+    run.say(&format!("-> {note}"));
+    acts.push(Act { title, verdict: o.verdict, steps: Vec::new(), checks: o.checks.clone(), note, shown: Shown::Recover(Box::new(o), again) });
     Ok(())
 }
 
@@ -245,7 +317,14 @@ fn act(run: &mut Run, acts: &mut Vec<Act>, title: &str, outcome: &RunOutcome, no
     run.say(&format!("\n== {} ==", title));
     run.say(String::from_utf8_lossy(&table).trim_end());
     run.say(&format!("-> {note}"));
-    acts.push(Act { title: title.to_string(), verdict: outcome.verdict(), steps: outcome.steps.clone(), checks: outcome.checks().cloned().collect(), note });
+    acts.push(Act {
+        title: title.to_string(),
+        verdict: outcome.verdict(),
+        steps: outcome.steps.clone(),
+        checks: outcome.checks().cloned().collect(),
+        note,
+        shown: Shown::Run(Box::new(outcome.summary()), html::RunExtras::default()),
+    });
 }
 
 /// The rollback's Markdown report beside the demo's log, as `rollback`

@@ -14,6 +14,7 @@ pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> i32 {
     run.yes = a.yes;
     run.audit = !a.dry_run;
     run.args.extend(a.audit_args());
+    run.html_to(a.html.html.clone(), &a.connect.set.dir);
     let report = body(&a, &mut run);
     run.finish(report)
 }
@@ -50,7 +51,13 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
         Ok(outcome) => {
             let kept = outcome.kept.clone();
             let stopped_for_review = outcome.stopped_for_review;
+            let html = run.wants_html().then(|| {
+                let recover = kept.first().and_then(|k| set.phase_of(k.version)).map(|p| format!("{} recover --phase {}{}", run.bin(), p.id, dir_flag(&a.connect.set.dir)));
+                let extras = crate::report::html::RunExtras { recover_command: recover, ..Default::default() };
+                crate::report::html::run(&run.page_meta(Some(a.connect.url()), a.locks.max_lock_hold), &outcome, &extras)
+            });
             let mut report = outcome_report(outcome, run.style, "phasegate migrate");
+            report.html = html;
             let mut phases: Vec<u32> = kept.iter().filter_map(|k| set.phase_of(k.version).map(|p| p.id)).collect();
             phases.dedup();
             for p in &phases {

@@ -114,6 +114,14 @@ pub fn dispatch(args: Args, ctx: &mut Ctx) -> i32 {
         let _ = writeln!(ctx.io.err, "error: --format {format:?} is for {}; `{name}` prints text or json", Format::CI_COMMANDS.join(", ").to_lowercase());
         return 2;
     }
+    if format == Format::Html && !Format::HTML_COMMANDS.contains(&name) {
+        let _ = writeln!(ctx.io.err, "error: --format html is for {}; `{name}` prints text or json", Format::HTML_COMMANDS.join(", "));
+        return 2;
+    }
+    if html_with_fleet(&args.command) {
+        let _ = writeln!(ctx.io.err, "error: the HTML report is of one database's run; with --fleet use --format text or json");
+        return 2;
+    }
     // Before anything runs: a log that cannot be written is an error, not
     // a run without its record.
     if let Some(dir) = logs::of(&args.command) {
@@ -139,6 +147,16 @@ pub fn dispatch(args: Args, ctx: &mut Ctx) -> i32 {
         Command::Bench(a) => bench::run(a, ctx),
         Command::Verify(a) => verify::run(a, ctx),
     }
+}
+
+/// `--format html` or `--html` asked of a fleet run.
+fn html_with_fleet(command: &Command) -> bool {
+    let (fleet, format, html) = match command {
+        Command::Migrate(a) => (&a.fleet, a.connect.set.format, &a.html),
+        Command::Rollback(a) => (&a.fleet, a.connect.set.format, &a.html),
+        _ => return false,
+    };
+    fleet.is_some() && (format == Format::Html || html.html.is_some())
 }
 
 /// The usage error (exit 2) of a command that talks to a database but was
@@ -214,6 +232,9 @@ pub struct Report {
     pub github: String,
     /// `--format markdown`: tables for a step summary or a comment.
     pub markdown: String,
+    /// `--format html` / `--html FILE`: the page (commands build it only
+    /// when [`Run::wants_html`]).
+    pub html: Option<String>,
 }
 
 impl Report {
@@ -290,6 +311,9 @@ pub struct Run<'c, 'a, 'b> {
     pub args: Vec<String>,
     /// The progress bar of a running backfill, and its label.
     bar: Option<(indicatif::ProgressBar, String)>,
+    /// `--html FILE`, and the set the page names.
+    html_file: Option<PathBuf>,
+    set_dir: PathBuf,
 }
 
 impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
@@ -313,6 +337,8 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
             audit: true,
             args: Vec::new(),
             bar: None,
+            html_file: None,
+            set_dir: PathBuf::from("."),
         };
         if let Some(dir) = log_dir {
             let stamp = started_at
@@ -337,6 +363,34 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
             ));
         }
         run
+    }
+
+    /// `--html FILE` (none: not asked) and the migration set the page names.
+    pub fn html_to(&mut self, file: Option<PathBuf>, set_dir: &std::path::Path) {
+        self.html_file = file;
+        self.set_dir = set_dir.to_path_buf();
+    }
+
+    /// Whether the run's HTML page is wanted (`--format html` or `--html`).
+    pub fn wants_html(&self) -> bool {
+        self.format == Format::Html || self.html_file.is_some()
+    }
+
+    /// What the HTML page says about this run: the command, the set, when,
+    /// how long so far, who; `database` is redacted here.
+    pub fn page_meta(&self, database: Option<&str>, lock_limit: Option<Duration>) -> crate::report::html::Meta {
+        let (duration_s, started_at) = self.started();
+        let phase = self.phase.map(|p| format!(" --phase {p}")).unwrap_or_default();
+        crate::report::html::Meta {
+            command: format!("{} {}{phase}{}", self.ctx.env.bin, self.command, migrate::dir_flag(&self.set_dir)),
+            set: phasegate::display_path(&self.set_dir),
+            started_at,
+            duration_s,
+            operator: self.operator(),
+            database: database.map(phasegate::redact),
+            run_id: self.run_id.clone(),
+            lock_limit_ms: lock_limit.map(|d| d.as_secs_f64() * 1000.0),
+        }
     }
 
     /// The run's log file, when one could be created.
@@ -412,7 +466,25 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
         let code = report.exit_code();
         let error = report.error.as_ref().map(|e| crate::errors::render(e, &self.ctx.env.bin));
         let duration_ms = self.started.elapsed().as_millis() as i64;
+        let page = self.wants_html().then(|| {
+            report.html.take().unwrap_or_else(|| match &error {
+                Some(e) => crate::report::html::failed(&self.page_meta(None, None), e),
+                None => crate::report::html::text(&self.page_meta(None, None), &report.text),
+            })
+        });
+        if let (Some(path), Some(page)) = (self.html_file.clone(), &page) {
+            match std::fs::write(&path, page) {
+                Ok(()) => self.note(&format!("report: {}", phasegate::display_path(&path))),
+                Err(e) => self.note(&format!("warning: could not write the HTML report {}: {e}", phasegate::display_path(&path))),
+            }
+        }
         match self.format {
+            Format::Html => {
+                let _ = write!(self.ctx.io.out, "{}", page.unwrap_or_default());
+                if let Some(e) = &error {
+                    let _ = writeln!(self.ctx.io.err, "error: {e}");
+                }
+            }
             Format::Text => {
                 let text = std::mem::take(&mut report.text);
                 if !text.is_empty() {

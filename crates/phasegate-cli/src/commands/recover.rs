@@ -8,7 +8,8 @@ use serde::Serialize;
 use super::migrate::dir_flag;
 use super::{exit_for, failed, json, log_dir, Ctx, Report, Run};
 use crate::cli::RecoverArgs;
-use phasegate::{Recovered, Recovery, RecoveryStage, Verdict};
+use crate::report::html;
+use phasegate::{Recovered, Recovery, RecoveryOutcome, RecoveryStage, Verdict};
 
 /// `recover --format json`.
 #[derive(Serialize)]
@@ -23,11 +24,13 @@ pub fn run(a: RecoverArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "recover", Some(a.phase), a.connect.set.format, log_dir(&a.connect));
     run.yes = a.yes;
     run.audit = !a.dry_run;
+    run.html_to(a.html.html.clone(), &a.connect.set.dir);
     let report = body(&a, &mut run);
     run.finish(report)
 }
 
-fn plan_text(r: &Recovery) -> String {
+/// The plan of a recovery, as `--dry-run` prints it.
+pub fn plan_text(r: &Recovery) -> String {
     let mut text = format!(
         "-- recovery of phase {} ({}): migrations {} (newest first), {} kept rows\n",
         r.phase,
@@ -72,7 +75,8 @@ fn body(a: &RecoverArgs, run: &mut Run) -> Report {
         };
         let mut text = plan_text(&recovery);
         text.push_str("-- dry run: nothing was changed\n");
-        return Report { text, ..Default::default() }.with_body(&RecoverJson { dry_run: true, recovery: Some(&recovery), committed: false, recovered: None });
+        let html = run.wants_html().then(|| html::recover_plan(&run.page_meta(Some(a.connect.url()), None), &recovery));
+        return Report { text, html, ..Default::default() }.with_body(&RecoverJson { dry_run: true, recovery: Some(&recovery), committed: false, recovered: None });
     }
     let opts = super::apply_options(&a.timeouts, false, &run.run_id, a.connect.url());
     let mut client = run.client.take().expect("connected");
@@ -82,6 +86,25 @@ fn body(a: &RecoverArgs, run: &mut Run) -> Report {
         Ok(o) => o,
         Err(e) => return failed(e),
     };
+    let mut text = recovered_text(&o);
+    let again = format!("{} migrate --phase {}{}", run.bin(), o.recovery.phase, dir_flag(&a.connect.set.dir));
+    if o.committed {
+        text.push_str(&format!("recovered phase {} ({}) in {:.0} ms: it is no longer applied; `{again}` re-applies it\n", o.recovery.phase, o.recovery.name, o.duration_ms));
+    } else {
+        text.push_str(&format!("a before-migrate check of phase {} failed after the recovery: it was undone, the phase stays applied\n", o.recovery.phase));
+    }
+    let verdict = if o.committed { o.verdict } else { Verdict::Rollback };
+    let html = run.wants_html().then(|| html::recover(&run.page_meta(Some(a.connect.url()), None), &o, &again));
+    Report { verdict: Some(verdict), exit: Some(exit_for(verdict)), checks: json(&o.checks), text, html, ..Default::default() }.with_body(&RecoverJson {
+        dry_run: false,
+        recovery: Some(&o.recovery),
+        committed: o.committed,
+        recovered: o.recovered.as_ref(),
+    })
+}
+
+/// What came back, a line per table (and what did not).
+pub fn recovered_text(o: &RecoveryOutcome) -> String {
     let mut text = String::new();
     if let Some(r) = &o.recovered {
         for t in &r.tables {
@@ -108,24 +131,5 @@ fn body(a: &RecoverArgs, run: &mut Run) -> Report {
             text.push_str(&format!("  {u}\n"));
         }
     }
-    let bin = run.bin().to_string();
-    if o.committed {
-        text.push_str(&format!(
-            "recovered phase {} ({}) in {:.0} ms: it is no longer applied; `{bin} migrate --phase {}{}` re-applies it\n",
-            o.recovery.phase,
-            o.recovery.name,
-            o.duration_ms,
-            o.recovery.phase,
-            dir_flag(&a.connect.set.dir)
-        ));
-    } else {
-        text.push_str(&format!("a before-migrate check of phase {} failed after the recovery: it was undone, the phase stays applied\n", o.recovery.phase));
-    }
-    let verdict = if o.committed { o.verdict } else { Verdict::Rollback };
-    Report { verdict: Some(verdict), exit: Some(exit_for(verdict)), checks: json(&o.checks), text, ..Default::default() }.with_body(&RecoverJson {
-        dry_run: false,
-        recovery: Some(&o.recovery),
-        committed: o.committed,
-        recovered: o.recovered.as_ref(),
-    })
+    text
 }

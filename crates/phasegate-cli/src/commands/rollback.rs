@@ -25,6 +25,7 @@ pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> i32 {
     run.yes = a.yes;
     run.audit = !a.dry_run;
     run.args.extend(a.audit_args());
+    run.html_to(a.html.html.clone(), &a.connect.set.dir);
     let mut doc = RollbackJson { backup: !a.no_backup, ..Default::default() };
     let (mut report, outcome, phase) = body(&a, &mut run, &mut doc);
     if !a.dry_run {
@@ -64,7 +65,12 @@ fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson) -> (Report, Opt
             let summary = outcome.summary();
             let failed_run = outcome.failure.is_some();
             let backups: Vec<_> = outcome.backups().cloned().collect();
+            let html = run.wants_html().then(|| {
+                let extras = crate::report::html::RunExtras { restore_command: Some(restore_command(a, run)), no_backup: a.no_backup, ..Default::default() };
+                crate::report::html::run(&run.page_meta(Some(a.connect.url()), a.locks.max_lock_hold), &outcome, &extras)
+            });
             let mut report = outcome_report(outcome, run.style, &format!("phasegate rollback --phase {}", a.phase));
+            report.html = html;
             if !backups.is_empty() {
                 let rows: i64 = backups.iter().map(|b| b.rows).sum();
                 report.text.push_str(&format!(

@@ -33,6 +33,7 @@ pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> i32 {
     let mut run = Run::new(ctx, "verify", a.phase, a.set.format, super::logs_for(&a.set.dir, a.log_dir.as_ref()));
     run.yes = true;
     run.audit = false;
+    run.html_to(a.html.html.clone(), &a.set.dir);
     let report = body(&a, &mut run);
     run.finish(report)
 }
@@ -91,6 +92,7 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
         None => phasegate::load_set(&a.set.dir),
         Some((dir, named)) => load_foreign(dir, *named, a, run).map(|(set, layout, detection)| {
             rerun = format!("{} verify --from {layout} {}", run.bin(), display_path(dir));
+            run.html_to(a.html.html.clone(), dir);
             layout_json = Some(LayoutJson { layout, detected: detection.is_some(), evidence: detection.map(|d| d.evidence) });
             set
         }),
@@ -131,7 +133,9 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
     }
     let mut text = Vec::new();
     let _ = report::verify_table(&mut text, &rehearsal, run.style, &rerun);
+    let html = run.wants_html().then(|| report::html::verify(&run.page_meta(None, a.locks.max_lock_hold), &rehearsal, &rerun));
     Report {
+        html,
         verdict: Some(rehearsal.verdict()),
         exit: Some(super::verify_exit(&rehearsal)),
         text: String::from_utf8_lossy(&text).into_owned(),

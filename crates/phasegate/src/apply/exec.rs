@@ -93,6 +93,7 @@ pub(super) fn finish_step(step: &Step, action: Action, started: Instant, retries
         phase: step.phase,
         action,
         status,
+        started_unix_ms: unix_ms(std::time::SystemTime::now()) - started.elapsed().as_secs_f64() * 1000.0,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         retries,
         rows,
@@ -101,6 +102,11 @@ pub(super) fn finish_step(step: &Step, action: Action, started: Instant, retries
         locks: Vec::new(),
         error,
     }, err)
+}
+
+/// Milliseconds since the Unix epoch (0 for a clock set before it).
+fn unix_ms(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
 }
 
 /// Gives a finished step its locks; with `max_lock_hold`, a REVIEW check

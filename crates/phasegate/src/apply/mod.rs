@@ -136,6 +136,10 @@ pub struct StepOutcome {
     pub phase: u32,
     pub action: Action,
     pub status: StepStatus,
+    /// When the step started, in milliseconds since the Unix epoch: steps
+    /// of a run drawn on one time axis show the waits between them (a
+    /// confirmation, keeping what an irreversible migration destroys).
+    pub started_unix_ms: f64,
     pub duration_ms: f64,
     pub retries: u32,
     pub rows: Option<u64>,

@@ -49,6 +49,8 @@ struct Chain<'a> {
     state: State,
     stale: bool,
     clones: usize,
+    /// When the rehearsal started.
+    started: Instant,
 }
 
 impl Chain<'_> {
@@ -107,8 +109,13 @@ fn outcome_error(o: &RunOutcome) -> Option<Failure> {
 
 fn ran_of(r: Result<RunOutcome>) -> Ran {
     match r {
-        Ok(o) => Ran { verdict: o.verdict(), error: outcome_error(&o), locks: o.steps.iter().flat_map(|s| s.locks.iter().cloned()).collect() },
-        Err(e) => Ran { verdict: Verdict::Proceed, error: Some(Failure::of(&e)), locks: Vec::new() },
+        Ok(o) => Ran {
+            verdict: o.verdict(),
+            error: outcome_error(&o),
+            locks: o.steps.iter().flat_map(|s| s.locks.iter().cloned()).collect(),
+            checks: o.checks().cloned().collect(),
+        },
+        Err(e) => Ran { error: Some(Failure::of(&e)), ..Ran::default() },
     }
 }
 
@@ -120,6 +127,8 @@ fn apply_on(opts: &Options, url: String) -> apply::Options {
 
 /// A phase's rehearsal as it goes.
 struct Record {
+    /// When the rehearsal started: steps' `start_ms` count from here.
+    origin: Instant,
     started: Instant,
     steps: Vec<StepTiming>,
     findings: Vec<Finding>,
@@ -129,19 +138,24 @@ struct Record {
 }
 
 impl Record {
-    fn new() -> Record {
-        Record { started: Instant::now(), steps: Vec::new(), findings: Vec::new(), verdict: Verdict::Proceed, isolation: Isolation::None, clone_ms: None }
+    fn new(origin: Instant) -> Record {
+        Record { origin, started: Instant::now(), steps: Vec::new(), findings: Vec::new(), verdict: Verdict::Proceed, isolation: Isolation::None, clone_ms: None }
+    }
+    /// Milliseconds from the rehearsal's start to `t`.
+    fn at(&self, t: Instant) -> f64 {
+        t.duration_since(self.origin).as_secs_f64() * 1000.0
     }
     fn step(&mut self, step: &'static str, t: Instant, ok: bool, verdict: Option<Verdict>) {
-        self.steps.push(StepTiming::plain(step, ms(t), ok, verdict));
+        self.steps.push(StepTiming::plain(step, self.at(t), ms(t), ok, verdict));
     }
-    /// A step that ran migrations (migrate, rollback, re-apply) and took
-    /// `ms`, with its locks; a lock of migrate or rollback held over
+    /// A step that ran migrations (migrate, rollback, re-apply), started
+    /// at `t` and took `ms`, with its locks and checks; a lock of migrate or rollback held over
     /// `limit` is a finding, and the phase's verdict REVIEW. (The re-apply
     /// passes no limit: its locks are the migrate's statements again,
     /// shown, not judged twice.)
-    fn ran(&mut self, step: &'static str, ms: f64, ran: &Ran, limit: Option<Duration>) {
-        self.steps.push(StepTiming { step, ms, ok: ran.error.is_none(), verdict: Some(ran.verdict), locks: ran.locks.clone() });
+    fn ran(&mut self, step: &'static str, t: Instant, ms: f64, ran: &Ran, limit: Option<Duration>) {
+        let start_ms = self.at(t);
+        self.steps.push(StepTiming { step, start_ms, ms, ok: ran.error.is_none(), verdict: Some(ran.verdict), locks: ran.locks.clone(), checks: ran.checks.clone() });
         let Some(limit) = limit else { return };
         for h in crate::locks::over_limit(&ran.locks, limit) {
             self.verdict = self.verdict.max(Verdict::Review);
@@ -196,7 +210,7 @@ pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Opti
     let started = Instant::now();
     let mut ui = Confirming { inner: ui };
     let snap = &SnapshotOptions::default();
-    let mut chain = Chain { server, name: database.to_string(), conn: None, state: State::default(), stale: true, clones: 0 };
+    let mut chain = Chain { server, name: database.to_string(), conn: None, state: State::default(), stale: true, clones: 0, started };
     crate::ledger::ensure(&mut chain.conn()?.client)?;
     let mut phases: Vec<Option<PhaseRehearsal>> = Vec::new();
     std::thread::scope(|scope| -> Result<()> {
@@ -207,7 +221,7 @@ pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Opti
                 break;
             }
             if stopped {
-                phases.push(Some(Record::new().finish(phase, Some(PhaseResult::NotRehearsed), opts.strict)));
+                phases.push(Some(Record::new(started).finish(phase, Some(PhaseResult::NotRehearsed), opts.strict)));
                 continue;
             }
             ui.progress(&format!("rehearse phase {} {}", phase.id, phase.name));
@@ -235,7 +249,7 @@ pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Opti
                     apply::seed(&mut chain.conn()?.client, set, opts.seed_rows)?;
                     chain.stale = true;
                     ui.progress(&format!("seed loaded after phase {} in {} ms", phase.id, t.elapsed().as_millis()));
-                    rec.steps.push(StepTiming::plain("seed", ms(t), true, None));
+                    rec.steps.push(StepTiming::plain("seed", t.duration_since(started).as_secs_f64() * 1000.0, ms(t), true, None));
                     rec.ms += ms(t);
                 }
             }
@@ -324,13 +338,13 @@ impl Ui for Buffered {
 
 /// A phase before the one `--phase` selects: applied, not rehearsed.
 fn apply_only(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, ui: &mut dyn Ui) -> Result<PhaseRehearsal> {
-    let mut rec = Record::new();
+    let mut rec = Record::new(chain.started);
     let t = Instant::now();
     let apply = apply_on(opts, chain.url());
     let ran = ran_of(apply::migrate(&mut chain.conn()?.client, set, Target::Phase(phase.id), &apply, ui));
     chain.stale = true;
     rec.verdict = ran.verdict;
-    rec.ran("migrate", ms(t), &ran, opts.apply.max_lock_hold);
+    rec.ran("migrate", t, ms(t), &ran, opts.apply.max_lock_hold);
     Ok(match ran.error {
         Some(error) => {
             rec.findings.push(Finding::MigrateFailed { error: error.message, at: error.at });
@@ -341,7 +355,7 @@ fn apply_only(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Optio
 }
 
 fn rehearse_phase(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, snap: &SnapshotOptions, ui: &mut dyn Ui) -> Result<Outcome> {
-    let mut rec = Record::new();
+    let mut rec = Record::new(chain.started);
     let t = Instant::now();
     chain.refresh(snap)?;
     rec.step("snapshot", t, true, None);
@@ -376,16 +390,16 @@ fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &Snaps
     if let Some(why) = tracer.lost() {
         ui.progress(&format!("  lock tracing is off for this phase (no lock is recorded): {why}"));
     }
-    let t = Instant::now();
+    let fwd_start = Instant::now();
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
     let mut fwd = steps::forward(&mut tx, phase, &opts.apply, true, &mut tracer, ui);
-    let fwd_ms = ms(t);
+    let fwd_ms = ms(fwd_start);
     let t = Instant::now();
     let forward = match fwd.error {
         None => Some(observe(&mut tx, obs, &before, Scope::Transaction, snap, None)?),
         Some(_) => None,
     };
-    let observe_ms = ms(t);
+    let observe = (t, ms(t));
     let t = Instant::now();
     let commit = match fwd.error {
         None => tx.commit().err(),
@@ -399,7 +413,9 @@ fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &Snaps
         fwd.error = Some(Failure::message(format!("committing the forward run: {}", pg_message(&e)))); // a deferred constraint
     }
     rec.verdict = fwd.verdict;
-    rec.ran("migrate", fwd_ms + ms(t), &fwd, opts.apply.max_lock_hold);
+    // The migrate step is the forward run and its commit; the snapshot
+    // between them is a step of its own.
+    rec.ran("migrate", fwd_start, fwd_ms + ms(t), &fwd, opts.apply.max_lock_hold);
     let (Some(forward), None) = (forward, fwd.error.clone()) else {
         chain.state = before;
         chain.stale = true;
@@ -407,7 +423,7 @@ fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &Snaps
         rec.findings.push(Finding::MigrateFailed { error: f.message, at: f.at });
         return Ok(Some(PhaseResult::Failed));
     };
-    rec.steps.push(StepTiming::plain("snapshot", observe_ms, true, None));
+    rec.steps.push(StepTiming::plain("snapshot", rec.at(observe.0), observe.1, true, None));
     if phase.reversible {
         rec.isolation = Isolation::Transaction;
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
@@ -450,7 +466,7 @@ fn on_clone(
     let apply = apply_on(opts, chain.url());
     let fwd = ran_of(apply::migrate(&mut chain.conn()?.client, set, Target::Phase(phase.id), &apply, ui));
     rec.verdict = fwd.verdict;
-    rec.ran("migrate", ms(t), &fwd, opts.apply.max_lock_hold);
+    rec.ran("migrate", t, ms(t), &fwd, opts.apply.max_lock_hold);
     if let Some(error) = fwd.error {
         // Whatever the failing run committed is on the chain now.
         chain.stale = true;
@@ -531,7 +547,7 @@ fn back_and_again<C: postgres::GenericClient>(
     let t = Instant::now();
     let ran = back(client, ui, tracer);
     rec.verdict = rec.verdict.max(ran.verdict);
-    rec.ran("rollback", ms(t), &ran, opts.apply.max_lock_hold);
+    rec.ran("rollback", t, ms(t), &ran, opts.apply.max_lock_hold);
     if let Some(error) = ran.error {
         rec.findings.push(Finding::RollbackFailed { error: error.message, at: error.at });
         return Ok(());
@@ -542,7 +558,7 @@ fn back_and_again<C: postgres::GenericClient>(
     rec.compared(t, found, strict);
     let t = Instant::now();
     let ran = again(client, ui, tracer);
-    rec.ran("re-apply", ms(t), &ran, None);
+    rec.ran("re-apply", t, ms(t), &ran, None);
     if let Some(error) = ran.error {
         rec.findings.push(Finding::ReapplyFailed { error: error.message, at: error.at });
         return Ok(());

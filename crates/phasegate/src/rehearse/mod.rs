@@ -27,7 +27,7 @@ mod steps;
 
 use serde::Serialize;
 
-use crate::check::Verdict;
+use crate::check::{CheckResult, Verdict};
 use crate::error::Location;
 use crate::locks::{LockHold, LockMode};
 
@@ -49,6 +49,9 @@ pub struct Options {
 #[derive(Debug, Clone, Serialize)]
 pub struct StepTiming {
     pub step: &'static str,
+    /// When the step started, in ms since the rehearsal started (steps of
+    /// a phase rehearsed on a clone overlap the next phases' on the chain).
+    pub start_ms: f64,
     pub ms: f64,
     pub ok: bool,
     pub verdict: Option<Verdict>,
@@ -56,12 +59,14 @@ pub struct StepTiming {
     /// migration's ending with that migration (see `locks`); empty for
     /// steps that run no migration (snapshot, compare, seed).
     pub locks: Vec<LockHold>,
+    /// The checks its migrations ran (each with its own `duration_ms`).
+    pub checks: Vec<CheckResult>,
 }
 
 impl StepTiming {
-    /// A step that runs no migration.
-    pub(crate) fn plain(step: &'static str, ms: f64, ok: bool, verdict: Option<Verdict>) -> StepTiming {
-        StepTiming { step, ms, ok, verdict, locks: Vec::new() }
+    /// A step that runs no migration, started `start_ms` into the rehearsal.
+    pub(crate) fn plain(step: &'static str, start_ms: f64, ms: f64, ok: bool, verdict: Option<Verdict>) -> StepTiming {
+        StepTiming { step, start_ms, ms, ok, verdict, locks: Vec::new(), checks: Vec::new() }
     }
 
     /// The lock that blocked writers (or readers) longest, if any did.

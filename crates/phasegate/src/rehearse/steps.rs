@@ -44,11 +44,13 @@ pub(super) struct Ran {
     pub error: Option<Failure>,
     /// The locks its statements took.
     pub locks: Vec<LockHold>,
+    /// The checks that ran.
+    pub checks: Vec<CheckResult>,
 }
 
 impl Default for Ran {
     fn default() -> Self {
-        Ran { verdict: Verdict::Proceed, error: None, locks: Vec::new() }
+        Ran { verdict: Verdict::Proceed, error: None, locks: Vec::new(), checks: Vec::new() }
     }
 }
 
@@ -110,6 +112,7 @@ impl Ran {
             Ok(checks) => {
                 self.verdict = self.verdict.max(check::worst(&checks));
                 self.error = checks_failed(&checks);
+                self.checks.extend(checks);
             }
             Err(e) => self.error = Some(Failure::of(&e)),
         }
