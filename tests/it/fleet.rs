@@ -9,9 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use testcontainers::runners::SyncRunner;
-use testcontainers::{Container, ImageExt};
-use testcontainers_modules::postgres::Postgres;
+use phasegate::testing::Container;
 
 use crate::harness::{fixture, log_dir, on, Cmd, Output, TestDb};
 
@@ -108,56 +106,28 @@ fn fleet_file(dir: &Path, dbs: &[(&str, &str)], groups: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
-/// Five PostgreSQL containers on a private network; they and the network
-/// are removed when this is dropped, also when the test panics.
+/// PostgreSQL servers on a private network (durable: a server stopped
+/// and started again keeps its databases); they and the network are
+/// removed when this is dropped, also when the test panics.
 struct Servers {
-    containers: Vec<Container<Postgres>>,
+    containers: Vec<Container>,
 }
 
 impl Servers {
     fn start(n: usize) -> Servers {
-        let image = std::env::var("PHASEGATE_PG_IMAGE").unwrap_or_else(|_| phasegate::DEFAULT_IMAGE.to_string());
-        let (name, tag) = image.rsplit_once(':').map(|(n, t)| (n.to_string(), t.to_string())).unwrap_or((image.clone(), "latest".into()));
         let network = format!("phasegate-fleet-{}", std::process::id());
-        let handles: Vec<_> = (0..n)
-            .map(|_| {
-                let (name, tag, network) = (name.clone(), tag.clone(), network.clone());
-                std::thread::spawn(move || {
-                    Postgres::default()
-                        .with_password(PASSWORD)
-                        .with_name(name)
-                        .with_tag(tag)
-                        .with_cmd(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
-                        .with_network(network)
-                        .with_host_config_modifier(phasegate::testing::publish_on_loopback)
-                        .with_label("phasegate.disposable", "1")
-                        .with_label("phasegate.owner-pid", std::process::id().to_string())
-                        .with_startup_timeout(Duration::from_secs(60))
-                        .start()
-                })
-            })
-            .collect();
-        let started: Vec<_> = handles.into_iter().map(|h| h.join().expect("starting a container")).collect();
-        let mut containers = Vec::new();
-        let mut errors = Vec::new();
-        for s in started {
-            match s {
-                Ok(c) => containers.push(c),
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-        let servers = Servers { containers };
-        assert!(errors.is_empty(), "no PostgreSQL containers for the fleet test: {errors:?}\nto run it: {}", phasegate_cli::INSTALL_HINT);
-        for i in 0..n {
-            servers.wait_ready(i);
-        }
-        servers
+        let containers = phasegate::testing::container()
+            .password(PASSWORD)
+            .durable(true)
+            .network(&network)
+            .start_many(n)
+            .unwrap_or_else(|e| panic!("no PostgreSQL containers for the fleet test: {e}\nto run it: {}", phasegate_cli::INSTALL_HINT));
+        Servers { containers }
     }
 
     /// The URL of server `i` (its published port changes on a restart).
     fn url(&self, i: usize) -> String {
-        let port = self.containers[i].get_host_port_ipv4(5432).expect("a published port");
-        format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres")
+        self.containers[i].url().expect("a published port")
     }
 
     /// Stops server `i` the way an operator's shutdown does (fast shutdown:
@@ -167,20 +137,9 @@ impl Servers {
         let out = std::process::Command::new("docker").args(["kill", "--signal", "SIGINT", id]).output().expect("running docker");
         assert!(out.status.success(), "docker kill: {}", String::from_utf8_lossy(&out.stderr));
         let deadline = Instant::now() + Duration::from_secs(60);
-        while self.containers[i].is_running().unwrap_or(false) {
+        while self.containers[i].is_running() {
             assert!(Instant::now() < deadline, "server {i} did not stop");
             std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn wait_ready(&self, i: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match phasegate::connect(&self.url(i), "phasegate-test") {
-                Ok(_) => return,
-                Err(e) if Instant::now() > deadline => panic!("server {i} did not come up: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
         }
     }
 }
@@ -209,24 +168,28 @@ fn fleet_survives_a_server_stopped_mid_group_and_resumes() {
     };
 
     // a2's migration lock is held, so its worker waits in the middle of
-    // wave-a; then its server goes away.
+    // wave-a; its server goes away while the lock is still held, so a2
+    // cannot get ahead of the stop however loaded the machine is.
     let mut holder = phasegate::connect(&servers.url(2), "holder-under-test").unwrap();
     phasegate::acquire_lock(&mut holder, Duration::ZERO).unwrap();
     let child = command(&servers).spawn();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let waiting: i64 = holder
-            .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'phasegate migrate --fleet%'", &[])
+        let asking: i64 = holder
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'phasegate migrate --fleet%' AND query LIKE '%pg_try_advisory_lock%'",
+                &[],
+            )
             .unwrap()
             .get(0);
-        if waiting > 0 {
+        if asking > 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "the fleet never reached a2");
+        assert!(Instant::now() < deadline, "the fleet never asked for a2's migration lock");
         std::thread::sleep(Duration::from_millis(50));
     }
-    drop(holder);
     servers.stop(2);
+    drop(holder); // its session ended with the server, and the lock with it
     let out = child.wait();
     assert_eq!(out.code, 1, "an unreachable database fails the run: {out:?}");
     expect_states(&out, &[("canary", "done"), ("a1", "done"), ("a2", "unreachable"), ("b1", "not_started"), ("b2", "not_started")]);
@@ -247,8 +210,7 @@ fn fleet_survives_a_server_stopped_mid_group_and_resumes() {
     }
 
     // The server comes back; the same command completes the fleet.
-    servers.containers[2].start().expect("restarting a2's server");
-    servers.wait_ready(2);
+    servers.containers[2].start_again(Duration::from_secs(60)).expect("restarting a2's server");
     assert!(ledger_counts(&servers.url(2)).is_empty(), "a2's migration never started");
     let out = command(&servers).process();
     assert_eq!(out.code, 0, "{out:?}");
