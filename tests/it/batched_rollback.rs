@@ -3,45 +3,28 @@
 //! batch's rows up in that batch, resumes after a crash, and leaves no
 //! trigger behind.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-
-use crate::harness::{fixture, run, step, TestDb};
+use crate::harness::{exit, fixture, run, step, TestDb, Writer};
 
 #[test]
 fn a_batched_rollback_backs_up_each_batch_while_the_application_writes() {
     let db = TestDb::new("batchrb");
     let dir = fixture("batched_rollback");
-    assert_eq!(run(&db, &dir, &["migrate"], "").code, 0);
+    run(&db, &dir, &["migrate"], "").expect_exit(exit::OK);
 
     // The application inserts events and edits existing ones the whole time.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (written, failures) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let writer = {
-        let (stop, written, failures, url) = (stop.clone(), written.clone(), failures.clone(), db.url.clone());
-        std::thread::spawn(move || {
-            let mut c = phasegate::connect(&url, "app-writer").unwrap();
-            let mut n = 0i64;
-            while !stop.load(Ordering::Relaxed) && n < 200_000 {
-                n += 1;
-                let res = if n % 2 == 0 {
-                    c.execute("INSERT INTO events (payload) VALUES ($1)", &[&format!("click:live-{n}")])
-                } else {
-                    c.execute("UPDATE events SET payload = payload WHERE id = $1", &[&(n * 7919 % 20_000 + 1)])
-                };
-                match res {
-                    Ok(_) => written.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => failures.fetch_add(1, Ordering::Relaxed),
-                };
-            }
-        })
-    };
+    let writer = Writer::new("app-writer").rounds(200_000).execute(&db.url, |c, n| {
+        if n % 2 == 0 {
+            c.execute("INSERT INTO events (payload) VALUES ($1)", &[&format!("click:live-{n}")])
+        } else {
+            c.execute("UPDATE events SET payload = payload WHERE id = $1", &[&(n as i64 * 7919 % 20_000 + 1)])
+        }
+    });
+    writer.until_written(1);
     let out = run(&db, &dir, &["rollback", "--phase", "1", "--yes", "--format", "json"], "");
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
-    assert_eq!(out.code, 0, "{out:?}");
-    assert!(written.load(Ordering::Relaxed) > 0, "the application wrote during the rollback");
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "no application statement failed");
+    let writes = writer.stop();
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    assert!(writes.written > 0, "the application wrote during the rollback");
+    assert_eq!(writes.failed, 0, "no application statement failed");
 
     let doc = out.json();
     let v3 = step(&doc, 3);
@@ -65,7 +48,7 @@ fn a_batched_rollback_backs_up_each_batch_while_the_application_writes() {
     // The backup puts every reset kind back.
     let run_id = doc["run_id"].as_str().unwrap();
     let restored = run(&db, &dir, &["restore", "--run", run_id, "--yes"], "");
-    assert_eq!(restored.code, 0, "{restored:?}");
+    assert_eq!(restored.code, exit::OK, "{restored:?}");
     assert_eq!(db.count("SELECT count(*) FROM events WHERE id <= 20000 AND kind IS NULL"), 0);
 }
 
@@ -73,7 +56,7 @@ fn a_batched_rollback_backs_up_each_batch_while_the_application_writes() {
 fn a_batched_rollback_resumes_after_its_last_committed_batch() {
     let db = TestDb::new("batchrbresume");
     let dir = fixture("batched_rollback");
-    assert_eq!(run(&db, &dir, &["migrate"], "").code, 0);
+    run(&db, &dir, &["migrate"], "").expect_exit(exit::OK);
     // The state a crash after 6 batches of a rollback leaves: those rows
     // reset, the walk's progress committed with them (under the rollback's
     // own key, the version negated), V3 still recorded as applied, and the
@@ -89,7 +72,7 @@ fn a_batched_rollback_resumes_after_its_last_committed_batch() {
         )
         .unwrap();
     let out = run(&db, &dir, &["rollback", "--phase", "1", "--yes", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
     let doc = out.json();
     let v3 = step(&doc, 3);
     assert_eq!(v3["rows"], 20_000, "6000 done before plus 14000 now: {v3}");

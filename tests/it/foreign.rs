@@ -10,7 +10,7 @@
 
 use phasegate::{ForeignOptions as Options, Layout};
 
-use crate::harness::{cli, fixture};
+use crate::harness::{cli, exit, fixture};
 use crate::verify::{as_pg_dump, pg_dump_round_trip, verify};
 
 /// Audits a fixture with `verify --from DIR` (the layout detected) and
@@ -30,7 +30,7 @@ fn audit(layout: Layout, rel: &str, placeholders: &[(&str, &str)], expected: &[(
         args.extend(["--placeholder", v.as_str()]);
     }
     let out = verify(&args);
-    assert_eq!(out.code, 5, "defective downs exit 5: {}\n{}", out.stdout, out.stderr);
+    assert_eq!(out.code, exit::MISMATCH, "defective downs exit 5: {}\n{}", out.stdout, out.stderr);
     let doc = out.json();
     assert_eq!(doc["layout"]["layout"], layout.name(), "{}", doc["layout"]);
     assert_eq!(doc["layout"]["detected"], true);
@@ -140,7 +140,7 @@ fn flyway_matches_a_pg_dump_round_trip() {
 fn flyway_placeholders_need_a_value() {
     let dir = fixture("foreign/flyway/sql");
     let out = verify(&["--from", "flyway", dir.to_str().unwrap()]);
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     let error = out.json()["error"].as_str().unwrap().to_string();
     assert!(error.ends_with("V1.1__create_orders.sql:6: no value for placeholder `default_currency`; give it a value with --placeholder default_currency=VALUE"), "{error}");
 }
@@ -226,7 +226,7 @@ fn a_folder_no_layout_reads_is_one_error_naming_a_file() {
     std::fs::write(d.path().join("schema.sql"), "CREATE TABLE t (x int);").unwrap();
     let logs = crate::harness::log_dir();
     let out = cli(&["verify", "--from", d.path().to_str().unwrap(), "--log-dir", logs.to_str().unwrap()], "");
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     let want = format!(
         "{}: no migration layout reads this (tried sqitch, diesel, liquibase, goose, dbmate, flyway, sqlx, golang-migrate, files); name the layout: cargo xtask verify --from LAYOUT DIR (",
         d.path().join("schema.sql").display()
@@ -239,13 +239,13 @@ fn from_takes_a_layout_and_a_folder_or_a_folder() {
     let logs = crate::harness::log_dir();
     let logs = logs.to_str().unwrap();
     let out = cli(&["verify", "--from", "goose", "--log-dir", logs], "");
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     assert!(out.stderr.contains("error: --from goose needs the migrations folder: --from goose DIR"), "{}", out.stderr);
     let out = cli(&["verify", "--from", "no/such/folder", "--log-dir", logs], "");
-    assert_eq!(out.code, 2, "a usage error: {out:?}");
+    assert_eq!(out.code, exit::USAGE, "a usage error: {out:?}");
     assert!(out.stderr.contains("`no/such/folder` is neither a layout (sqitch, diesel, liquibase, goose, dbmate, flyway, refinery, sqlx, golang-migrate, files, auto) nor a folder"), "{}", out.stderr);
     let dir = fixture("foreign/files/migrations");
     let out = cli(&["verify", "--from", dir.to_str().unwrap(), dir.to_str().unwrap(), "--log-dir", logs], "");
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     assert!(out.stderr.contains("a layout comes before the folder"), "{}", out.stderr);
 }

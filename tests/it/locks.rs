@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{fixture, on, server, Cmd, TestDb};
+use crate::harness::{exit, fixture, on, server, Cmd, TestDb};
 
 /// The `locks` of the step at `steps[i]` whose relation and mode match.
 fn locks_of<'a>(step: &'a Value, relation: &str, mode: &str) -> Vec<&'a Value> {
@@ -32,7 +32,7 @@ fn verify_names_a_blocking_index_build_over_the_limit_at_its_file_and_line() {
 
     // Without a limit every lock is recorded and nothing is judged.
     let out = verify("json", &[]);
-    out.expect_exit(0);
+    out.expect_exit(exit::OK);
     let doc = out.json();
     let migrate = rehearsal_step(&doc, 1, "migrate");
     let build = locks_of(migrate, "events", "SHARE");
@@ -63,7 +63,7 @@ fn verify_names_a_blocking_index_build_over_the_limit_at_its_file_and_line() {
 
     // With a limit the build is a REVIEW (exit 3), named at its file and line.
     let out = verify("text", &["--max-lock-hold", "1ms"]);
-    out.expect_exit(3);
+    out.expect_exit(exit::REVIEW);
     println!("{}", out.stdout);
     let at = format!("{}:3", create_index.display());
     let row = out.stdout.lines().find(|l| l.starts_with("1    blocking-index") && l.contains(" migrate ")).unwrap_or_else(|| panic!("no lock row for phase 1 migrate: {}", out.stdout));
@@ -79,7 +79,7 @@ fn migrate_over_the_limit_is_a_review_naming_the_statement_and_rollback_records_
     let db = TestDb::new("locks_migrate");
     let dir = fixture("lock_hold");
     let out = on(&db, &dir, &["migrate", "--phase", "1", "--max-lock-hold", "1ms", "--format", "json"]).run();
-    out.expect_exit(3);
+    out.expect_exit(exit::REVIEW);
     let doc = out.json();
     let review: Vec<&Value> = doc["checks"].as_array().unwrap().iter().filter(|c| c["check"] == "max-lock-hold").collect();
     assert_eq!(review.len(), 1, "{doc:#}");
@@ -95,12 +95,12 @@ fn migrate_over_the_limit_is_a_review_naming_the_statement_and_rollback_records_
 
     // The text output names the lock under its step, and the check.
     let out = on(&db, &dir, &["rollback", "--phase", "1", "--yes", "--format", "json"]).run();
-    out.expect_exit(0);
+    out.expect_exit(exit::OK);
     let v2 = &out.json()["steps"][0];
     let drop = locks_of(v2, "events", "ACCESS EXCLUSIVE");
     assert_eq!((drop.len(), &drop[0]["statement"]), (1, &Value::from("DROP INDEX events_kind_idx")), "{v2}");
     let out = on(&db, &dir, &["migrate", "--phase", "1", "--max-lock-hold", "1ms"]).run();
-    out.expect_exit(3);
+    out.expect_exit(exit::REVIEW);
     println!("{}", out.stdout);
     let line = out.stdout.lines().find(|l| l.contains("longest blocking lock:")).unwrap_or_else(|| panic!("{}", out.stdout));
     assert!(line.contains("events SHARE ") && line.contains("(blocks writers) by `CREATE INDEX events_kind_idx` at "), "{line}");

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use phasegate::testing::Container;
 use postgres::Client;
 
-use crate::harness::{on, TestDb};
+use crate::harness::{exit, on, TestDb};
 
 const PASSWORD: &str = "replica-s3cret";
 const ROWS: i64 = 20_000;
@@ -168,7 +168,7 @@ fn replica_lag_pauses_the_backfill_until_replay_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     write_set(tmp.path());
     let url = pair.url(Side::Primary);
-    on(&url, tmp.path(), &["migrate", "--phase", "0"]).run().expect_exit(0);
+    on(&url, tmp.path(), &["migrate", "--phase", "0"]).run().expect_exit(exit::OK);
     let mut primary = pair.client(Side::Primary);
     let mut replica = pair.client(Side::Replica);
     until("the replica has the baseline's rows", || {
@@ -218,7 +218,7 @@ fn replica_lag_pauses_the_backfill_until_replay_resumes() {
     // Replay resumes: the backfill finishes.
     replica.batch_execute("SELECT pg_wal_replay_resume()").unwrap();
     let out = child.wait();
-    out.expect_exit(0);
+    out.expect_exit(exit::OK);
     let waited = out.stdout.lines().find(|l| l.contains("waited") && l.contains("for replica replica1")).unwrap_or_else(|| panic!("no line saying how long it waited: {out:?}"));
     assert_eq!(count(&mut primary, BACKFILLED), ROWS, "every row backfilled on the primary");
     until("the replica replays the backfill", || count(&mut replica, BACKFILLED) == ROWS);
@@ -260,7 +260,7 @@ fn replica_lag_needs_a_role_that_can_read_the_positions() {
     let mut c = db.client();
     c.batch_execute(&format!("CREATE ROLE {name} LOGIN PASSWORD 'nomonitor'; ALTER DATABASE {} OWNER TO {name}", phasegate::quote_ident(&db.name))).unwrap();
     let out = on(&as_user(&db.url, &name, "nomonitor"), tmp.path(), &["migrate", "--max-replica-lag", "1s"]).run();
-    out.expect_exit(1);
+    out.expect_exit(exit::ERROR);
     let err = out.error_line();
     assert!(err.contains(&format!("role {name} cannot read the replicas' positions")) && err.contains("pg_monitor"), "{err}");
     assert!(err.ends_with("or run without --max-replica-lag"), "the CLI names the flag: {err}");

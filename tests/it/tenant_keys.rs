@@ -6,9 +6,7 @@
 //! validates and rolls back too, its shares showing "no rows"; `-- empty:`
 //! decides their verdict.
 
-use crate::harness::{
-    assert_all_proceed, copy_set, empty_metrics, migrate_phase_by_phase, roll_back_phase_by_phase_and_reapply, run, tenant_keys, tenant_keys_seeded_template, walk_every_phase, TestDb,
-};
+use crate::harness::{assert_all_proceed, copy_set, empty_metrics, exit, migrate_phase_by_phase, roll_back_phase_by_phase_and_reapply, run, tenant_keys, tenant_keys_seeded_template, walk_every_phase, TestDb};
 
 #[test]
 fn tenant_keys_rollbacks_restore_the_state_before_each_phase() {
@@ -26,12 +24,12 @@ fn tenant_keys_rollbacks_restore_the_state_before_each_phase() {
 
     // health on the fully migrated set: every probe and check fine.
     let out = run(&db, &dir, &["health", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
     assert!(!out.json()["rounds"][0]["checks"].as_array().unwrap().is_empty(), "the current phase's checks ran");
 
     // Phase 3 changes no data, so phase 2's shares still hold: not empty, as measured.
     let out = run(&db, &dir, &["validate", "--phase", "2", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
     let doc = out.json();
     assert_all_proceed(&doc);
     assert_eq!(empty_metrics(&doc), Vec::<String>::new(), "on the seed every metric has something to measure");
@@ -64,7 +62,7 @@ fn the_empty_header_decides_the_verdict_of_nothing_to_measure() {
 
     let db = TestDb::new("tk_empty_review");
     let out = run(&db, set.path(), &["migrate", "--phase", "2", "--format", "json"], "");
-    assert_eq!(out.code, 3, "an empty population asked for review: {out:?}");
+    assert_eq!(out.code, exit::REVIEW, "an empty population asked for review: {out:?}");
     let doc = out.json();
     let check = doc["checks"].as_array().unwrap().iter().find(|c| c["check"] == "branch_scoped_tenants_percent").expect("the check ran").clone();
     assert_eq!((&check["verdict"], &check["empty"], &check["value"]), (&"REVIEW".into(), &true.into(), &serde_json::Value::Null), "{check}");
@@ -74,7 +72,7 @@ fn the_empty_header_decides_the_verdict_of_nothing_to_measure() {
 
     // The text output says so too.
     let out = run(&db, set.path(), &["validate", "--phase", "2"], "");
-    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(out.code, exit::REVIEW, "{out:?}");
     let line = out.stdout.lines().find(|l| l.contains("branch_scoped_tenants_percent")).unwrap_or_else(|| panic!("{out:?}"));
     assert!(line.contains(" no rows ") && line.contains("empty REVIEW") && line.ends_with("REVIEW"), "{line}");
 }
@@ -94,7 +92,7 @@ fn phase_2_rollback_backs_up_exactly_the_affected_keys_and_restore_brings_them_b
     let db = TestDb::from_template("tk_backup", tenant_keys_seeded_template());
     let dir = tenant_keys();
     let out = run(&db, &dir, &["migrate", "--phase", "2"], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
     let all_before = keys_text(&db, "");
     let affected = keys_text(&db, "WHERE scope = 'branch'");
     let tenants: i64 = db.client().query_one("SELECT count(DISTINCT tenant_id) FROM api_keys WHERE scope = 'branch'", &[]).unwrap().get(0);
@@ -102,7 +100,7 @@ fn phase_2_rollback_backs_up_exactly_the_affected_keys_and_restore_brings_them_b
     let phase_2_state = db.snapshot();
 
     let out = run(&db, &dir, &["rollback", "--phase", "2", "--yes", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
     let doc = out.json();
     let run_id = doc["run_id"].as_str().unwrap().to_string();
 
@@ -144,9 +142,9 @@ fn phase_2_rollback_backs_up_exactly_the_affected_keys_and_restore_brings_them_b
 
     // restore (by the short id) puts every key back as it was.
     let out = run(&db, &dir, &["restore", "--run", &run_id[..8]], "no\n");
-    assert_eq!(out.code, 1, "an unconfirmed restore is refused: {out:?}");
+    assert_eq!(out.code, exit::ERROR, "an unconfirmed restore is refused: {out:?}");
     let out = run(&db, &dir, &["restore", "--run", &run_id[..8], "--yes", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
     let restored = &out.json()["restored"][0];
     assert_eq!(restored["updated"].as_i64().unwrap(), affected.len() as i64, "{restored}");
     assert_eq!(restored["inserted"], 0);
@@ -160,12 +158,12 @@ fn phase_2_rollback_backs_up_exactly_the_affected_keys_and_restore_brings_them_b
 fn restore_refuses_when_the_columns_are_gone_and_no_backup_is_audited() {
     let db = TestDb::from_template("tk_refuse", tenant_keys_seeded_template());
     let dir = tenant_keys();
-    assert_eq!(run(&db, &dir, &["migrate", "--phase", "2"], "").code, 0);
+    run(&db, &dir, &["migrate", "--phase", "2"], "").expect_exit(exit::OK);
     let out = run(&db, &dir, &["rollback", "--phase", "2", "--yes", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
     let run_id = out.json()["run_id"].as_str().unwrap().to_string();
     let out = run(&db, &dir, &["rollback", "--phase", "1", "--yes", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
     let backups = out.json()["backups"].as_array().unwrap().clone();
     assert_eq!(backups.len(), 1, "DROP COLUMN saves the key and the dropped columns: {backups:?}");
     assert_eq!(backups[0]["kind"], "columns");
@@ -173,15 +171,15 @@ fn restore_refuses_when_the_columns_are_gone_and_no_backup_is_audited() {
 
     let before = db.snapshot();
     let out = run(&db, &dir, &["restore", "--run", &run_id, "--yes"], "");
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     assert!(out.stderr.contains("public.api_keys has no column branch_id, scope any more") || out.stderr.contains("public.api_keys has no column scope, branch_id any more"), "{}", out.stderr);
     assert!(out.stderr.contains("re-apply the phase that adds it"), "{}", out.stderr);
     crate::harness::assert_same_state(&before, &db.snapshot(), "after a refused restore");
 
     // --no-backup: nothing saved, and the audit row says so.
-    assert_eq!(run(&db, &dir, &["migrate", "--phase", "2"], "").code, 0);
+    run(&db, &dir, &["migrate", "--phase", "2"], "").expect_exit(exit::OK);
     let out = run(&db, &dir, &["rollback", "--phase", "2", "--yes", "--no-backup", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
     let doc = out.json();
     assert_eq!(doc["backups"], serde_json::json!([]));
     let args: String = db.client().query_one("SELECT args::text FROM phasegate_runs WHERE run_id = $1::text::uuid", &[&doc["run_id"].as_str().unwrap()]).unwrap().get(0);

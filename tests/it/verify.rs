@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::harness::{cli, fixture, repo, server, Output, TestDb};
+use crate::harness::{cli, exit, fixture, repo, server, Output, TestDb};
 
 /// Runs verify on the shared test server (url backend).
 pub(crate) fn verify(args: &[&str]) -> Output {
@@ -57,7 +57,7 @@ fn rollback_that_leaves_an_index() {
     check(
         "verify_leaves_index",
         &[],
-        5,
+        exit::MISMATCH,
         &[
             "1 schema_differs before_phase: table public.customers",
             "1 reapply_failed: migrations/V2__change.sql:1: relation \"customers_name_idx\" already exists (SQLSTATE 42P07)",
@@ -70,7 +70,7 @@ fn rollback_that_leaves_a_function() {
     check(
         "verify_leaves_function",
         &[],
-        5,
+        exit::MISMATCH,
         &[
             "1 schema_differs before_phase: function public.customer_label(public.customers)",
             "1 reapply_failed: migrations/V2__change.sql:1: function \"customer_label\" already exists with same argument types (SQLSTATE 42723)",
@@ -83,7 +83,7 @@ fn rollback_that_leaves_a_type() {
     check(
         "verify_leaves_type",
         &[],
-        5,
+        exit::MISMATCH,
         &["1 schema_differs before_phase: type public.tier", "1 reapply_failed: migrations/V2__change.sql:1: type \"tier\" already exists (SQLSTATE 42710)"],
     );
 }
@@ -93,7 +93,7 @@ fn rollback_that_leaves_a_constraint() {
     check(
         "verify_leaves_constraint",
         &[],
-        5,
+        exit::MISMATCH,
         &[
             "1 schema_differs before_phase: table public.customers",
             "1 reapply_failed: migrations/V2__change.sql:1: constraint \"customers_email_at\" for relation \"customers\" already exists (SQLSTATE 42710)",
@@ -106,7 +106,7 @@ fn rollback_that_loses_rows_of_a_pre_existing_table() {
     check(
         "verify_loses_rows",
         &[],
-        5,
+        exit::MISMATCH,
         &[
             "1 rows_changed before_phase: public.customers 3->2 [id, email, name, legacy_code, created_on]",
             "1 rows_changed first_forward: public.customers 4->3 [id, email, name, legacy_code, created_on]",
@@ -116,14 +116,14 @@ fn rollback_that_loses_rows_of_a_pre_existing_table() {
 
 #[test]
 fn forward_migration_that_rewrites_pre_existing_data() {
-    check("verify_rewrites_data", &[], 5, &["1 rows_changed before_phase: public.customers 3->3 [email]"]);
+    check("verify_rewrites_data", &[], exit::MISMATCH, &["1 rows_changed before_phase: public.customers 3->3 [email]"]);
 }
 
 #[test]
 fn column_order_only_is_a_warning_unless_strict() {
     // Re-applying drops the column again, so the re-applied state matches the first forward run.
-    check("verify_column_order", &[], 0, &["1 column_order_only before_phase"]);
-    check("verify_column_order", &["--strict"], 5, &["1 column_order_only before_phase"]);
+    check("verify_column_order", &[], exit::OK, &["1 column_order_only before_phase"]);
+    check("verify_column_order", &["--strict"], exit::MISMATCH, &["1 column_order_only before_phase"]);
 }
 
 #[test]
@@ -131,7 +131,7 @@ fn down_script_that_fails() {
     check(
         "verify_rollback_fails",
         &[],
-        5,
+        exit::MISMATCH,
         &["1 rollback_failed: rollback/V2__change.sql:2: index \"customers_created_on_idx\" does not exist (SQLSTATE 42704)"],
     );
 }
@@ -141,14 +141,14 @@ fn reapply_that_fails() {
     check(
         "verify_reapply_fails",
         &[],
-        5,
+        exit::MISMATCH,
         &["1 reapply_failed: migrations/V2__change.sql:1: duplicate key value violates unique constraint \"pg_ts_config_cfgname_index\" (SQLSTATE 23505); detail: Key (cfgname, cfgnamespace)=(customer_search, 2200) already exists."],
     );
 }
 
 #[test]
 fn correct_set_is_restored() {
-    check("verify_correct", &[], 0, &[]);
+    check("verify_correct", &[], exit::OK, &[]);
     let out = verify(&["--dir", fixture("verify_correct").to_str().unwrap()]);
     let doc = out.json();
     let results: Vec<&str> = doc["rehearsal"]["phases"].as_array().unwrap().iter().map(|p| p["result"].as_str().unwrap()).collect();
@@ -159,7 +159,7 @@ fn correct_set_is_restored() {
 fn clinic_set_passes_verify_with_a_junit_report() {
     let junit = tempfile::NamedTempFile::new().unwrap();
     let out = verify(&["--dir", repo().to_str().unwrap(), "--seed-rows", "20000", "--junit", junit.path().to_str().unwrap()]);
-    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(out.code, exit::OK, "{}", out.stdout);
     let doc = out.json();
     let phases = doc["rehearsal"]["phases"].as_array().unwrap();
     let results: Vec<&str> = phases.iter().map(|p| p["result"].as_str().unwrap()).collect();
@@ -189,7 +189,7 @@ fn clinic_set_passes_verify_with_a_junit_report() {
 #[test]
 fn tenant_keys_set_passes_verify() {
     let out = verify(&["--dir", repo().join("examples/tenant-keys").to_str().unwrap()]);
-    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(out.code, exit::OK, "{}", out.stdout);
     let doc = out.json();
     let results: Vec<&str> = doc["rehearsal"]["phases"].as_array().unwrap().iter().map(|p| p["result"].as_str().unwrap()).collect();
     assert_eq!(results, ["forward only", "restored", "restored", "restored"]);
@@ -207,7 +207,7 @@ fn tenant_keys_set_passes_verify() {
 fn junit_report_names_the_failing_phase() {
     let junit = tempfile::NamedTempFile::new().unwrap();
     let out = verify(&["--dir", fixture("verify_leaves_index").to_str().unwrap(), "--junit", junit.path().to_str().unwrap()]);
-    assert_eq!(out.code, 5);
+    assert_eq!(out.code, exit::MISMATCH);
     let xml = std::fs::read_to_string(junit.path()).unwrap();
     assert!(xml.contains("<testcase name=\"phase 1 change\""), "{xml}");
     assert!(xml.contains("<failure message=\"schema differs (after rollback, compared with before the phase): table public.customers; re-apply failed:"), "{xml}");
@@ -221,7 +221,7 @@ fn local_backend_runs_initdb_and_pg_ctl() {
     let logs = crate::harness::log_dir();
     let dir = fixture("verify_correct");
     let out = cli(&["verify", "--backend", "local", "--format", "json", "--dir", dir.to_str().unwrap(), "--log-dir", logs.to_str().unwrap()], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
     let doc = out.json();
     let results: Vec<&str> = doc["rehearsal"]["phases"].as_array().unwrap().iter().map(|p| p["result"].as_str().unwrap()).collect();
     assert_eq!(results, ["forward only", "restored"]);
@@ -317,7 +317,7 @@ fn foreign_matches_pg_dump(layout: phasegate::Layout, from: &str, dir: &Path, ro
     let set = phasegate::load_foreign(layout, dir).unwrap();
     assert!(set.phases.len() >= 30, "dozens of migrations");
     let out = verify(&["--from", from, dir.to_str().unwrap()]);
-    assert_eq!(out.code, 5, "defective downs exit 5: {}", out.stdout);
+    assert_eq!(out.code, exit::MISMATCH, "defective downs exit 5: {}", out.stdout);
     let doc = out.json();
     let phases = doc["rehearsal"]["phases"].as_array().unwrap();
     assert_eq!(phases.len(), set.phases.len(), "every migration is rehearsed, none skipped");
