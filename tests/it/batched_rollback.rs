@@ -3,7 +3,7 @@
 //! batch's rows up in that batch, resumes after a crash, and leaves no
 //! trigger behind.
 
-use crate::harness::{exit, fixture, run, step, TestDb, Writer};
+use crate::harness::{exit, fixture, run, TestDb, Writer};
 
 #[test]
 fn a_batched_rollback_backs_up_each_batch_while_the_application_writes() {
@@ -26,16 +26,16 @@ fn a_batched_rollback_backs_up_each_batch_while_the_application_writes() {
     assert!(writes.written > 0, "the application wrote during the rollback");
     assert_eq!(writes.failed, 0, "no application statement failed");
 
-    let doc = out.json();
-    let v3 = step(&doc, 3);
-    let rows = v3["rows"].as_i64().unwrap();
-    assert!(rows >= 20_000, "every baseline row reset, and the live rows the walk reached: {v3}");
-    let backups = v3["backups"].as_array().unwrap();
-    assert_eq!(backups.len(), 1, "one backup table for the whole walk: {v3}");
-    let table = backups[0]["backup_table"].as_str().unwrap();
+    let doc = out.report();
+    let v3 = doc.step(3);
+    let rows = v3.rows.unwrap() as i64;
+    assert!(rows >= 20_000, "every baseline row reset, and the live rows the walk reached: {v3:?}");
+    let backups = &v3.backups;
+    assert_eq!(backups.len(), 1, "one backup table for the whole walk: {v3:?}");
+    let table = &backups[0].backup_table;
     // Exactly the rows the batches changed, each once, with its kind as it
     // was; the application's own updates went through the trigger uncopied.
-    assert_eq!(backups[0]["rows"].as_i64().unwrap(), rows, "{v3}");
+    assert_eq!(backups[0].rows, rows, "{v3:?}");
     assert_eq!(db.count(&format!("SELECT count(*) FROM {table}")), rows);
     assert_eq!(db.count(&format!("SELECT count(*) FROM {table} WHERE kind IS NULL")), 0);
     assert_eq!(db.count(&format!("SELECT count(*) FROM phasegate_backups WHERE backup_table = '{table}'")), 1);
@@ -46,8 +46,7 @@ fn a_batched_rollback_backs_up_each_batch_while_the_application_writes() {
     assert_eq!(db.count("SELECT count(*) FROM events WHERE id <= 20000 AND kind IS NOT NULL"), 0);
 
     // The backup puts every reset kind back.
-    let run_id = doc["run_id"].as_str().unwrap();
-    let restored = run(&db, &dir, &["restore", "--run", run_id, "--yes"], "");
+    let restored = run(&db, &dir, &["restore", "--run", &doc.run_id, "--yes"], "");
     assert_eq!(restored.code, exit::OK, "{restored:?}");
     assert_eq!(db.count("SELECT count(*) FROM events WHERE id <= 20000 AND kind IS NULL"), 0);
 }
@@ -73,11 +72,11 @@ fn a_batched_rollback_resumes_after_its_last_committed_batch() {
         .unwrap();
     let out = run(&db, &dir, &["rollback", "--phase", "1", "--yes", "--format", "json"], "");
     assert_eq!(out.code, exit::OK, "{out:?}");
-    let doc = out.json();
-    let v3 = step(&doc, 3);
-    assert_eq!(v3["rows"], 20_000, "6000 done before plus 14000 now: {v3}");
-    assert_eq!(v3["backups"][0]["rows"], 14_000, "this run backed up what it reset: {v3}");
-    let log = crate::harness::run_log(&doc);
+    let doc = out.report();
+    let v3 = doc.step(3);
+    assert_eq!(v3.rows, Some(20_000), "6000 done before plus 14000 now: {v3:?}");
+    assert_eq!(v3.backups[0].rows, 14_000, "this run backed up what it reset: {v3:?}");
+    let log = doc.log();
     assert!(log.contains("V3 rollback: resuming after key 6000 (6000 rows done before)"), "{log}");
     assert!(log.contains("V3 rollback done: 20000 rows"), "{log}");
     assert_eq!(db.count("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'phasegate_backup%'"), 0, "the dead run's trigger is gone too");

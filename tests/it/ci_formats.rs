@@ -14,22 +14,22 @@ fn annotations(stdout: &str) -> Vec<&str> {
 fn lint_github_prints_one_error_annotation_per_error_finding() {
     for name in ["lint_index_without_concurrently", "lint_foreign_key_without_not_valid", "lint_unbatched_update", "lint_drop_column_in_additive_phase"] {
         let dir = fixture(name);
-        let json = Cmd::new(&["lint", "--format", "json"]).dir(&dir).run().json();
-        let findings = json["findings"].as_array().unwrap();
+        let json = Cmd::new(&["lint", "--format", "json"]).dir(&dir).run().report();
+        let findings = json.findings();
         assert!(!findings.is_empty(), "{name}: each fixture has findings");
         let out = Cmd::new(&["lint", "--format", "github"]).dir(&dir).run();
-        assert_eq!(out.code, json["exit_code"].as_i64().unwrap() as i32, "{name}: {out:?}");
+        assert_eq!(out.code, json.exit_code, "{name}: {out:?}");
         let lines = annotations(&out.stdout);
         assert_eq!(lines.len(), findings.len(), "{name}: one annotation per finding: {}", out.stdout);
-        for (line, f) in lines.iter().zip(findings) {
-            let level = if f["severity"] == "error" { "error" } else { "warning" };
-            let file = f["file"].as_str().unwrap().replace(':', "%3A").replace(',', "%2C");
-            let head = format!("::{level} file={file},line={},col={},title=phasegate lint%3A {}::", f["line"], f["column"], f["rule"].as_str().unwrap());
+        for (line, f) in lines.iter().zip(&findings) {
+            let level = if f.severity == "error" { "error" } else { "warning" };
+            let file = f.file.replace(':', "%3A").replace(',', "%2C");
+            let head = format!("::{level} file={file},line={},col={},title=phasegate lint%3A {}::", f.line, f.column, f.rule);
             assert!(line.starts_with(&head), "{name}: {line}\nexpected to start with {head}");
-            assert!(line.contains(f["message"].as_str().unwrap()), "{line}");
+            assert!(line.contains(&f.message), "{line}");
         }
         let errors = lines.iter().filter(|l| l.starts_with("::error ")).count();
-        assert_eq!(errors as u64, json["summary"]["errors"].as_u64().unwrap(), "{name}");
+        assert_eq!(errors as u64, json.lint_errors(), "{name}");
         assert!(errors > 0 || name == "lint_unbatched_update", "{name} has error findings");
 
         let md = Cmd::new(&["lint", "--format", "markdown"]).dir(&dir).run();

@@ -2,6 +2,7 @@
 //! leaves the database as it was, a warning stops for review, the lock is
 //! exclusive, drift and missing pairs are reported, errors name file and line.
 
+use crate::harness::json::{Check, PhaseState, StepStatus, Verdict};
 use crate::harness::{copy_set, exit, fixture, log_dir, on, run, server, Cmd, TestDb};
 
 #[test]
@@ -14,14 +15,14 @@ fn critical_check_failure_leaves_database_exactly_as_before() {
 
     let out = run(&db, &dir, &["migrate", "--format", "json"], "");
     assert_eq!(out.code, exit::ROLLBACK, "a critical check failing must exit 4: {out:?}");
-    let doc = out.json();
-    assert_eq!(doc["verdict"], "ROLLBACK");
-    let failing: Vec<_> = out.checks().into_iter().filter(|c| c["verdict"] == "ROLLBACK").collect();
-    assert_eq!(failing.len(), 1, "{doc:#}");
-    assert_eq!(failing[0]["check"], "every_domain_is_one_test");
-    assert_eq!(failing[0]["value"], 2.0);
-    assert_eq!(failing[0]["evidence"].as_array().unwrap().len(), 2, "offending rows are shown as evidence");
-    assert_eq!(doc["steps"][0]["status"], "aborted");
+    let doc = out.report();
+    assert_eq!(doc.verdict, Some(Verdict::Rollback));
+    let failing: Vec<&Check> = doc.checks.iter().filter(|c| c.verdict == Verdict::Rollback).collect();
+    assert_eq!(failing.len(), 1, "{doc:#?}");
+    assert_eq!(failing[0].check, "every_domain_is_one_test");
+    assert_eq!(failing[0].value, Some(2.0));
+    assert_eq!(failing[0].evidence.len(), 2, "offending rows are shown as evidence");
+    assert_eq!(doc.steps[0].status, StepStatus::Aborted);
 
     crate::harness::assert_same_state(&before, &db.snapshot(), "after the aborted migration");
     assert_eq!(ledger_before, db.ledger(), "the ledger must be unchanged");
@@ -33,20 +34,20 @@ fn warning_check_commits_but_stops_for_review() {
     let dir = fixture("warning_check_reviews");
     let out = run(&db, &dir, &["migrate", "--yes", "--format", "json"], "");
     assert_eq!(out.code, exit::REVIEW, "REVIEW exits 3: {out:?}");
-    let doc = out.json();
-    assert_eq!(doc["verdict"], "REVIEW");
-    assert_eq!(doc["stopped_for_review"], 2);
-    let applied: Vec<i64> = doc["steps"].as_array().unwrap().iter().map(|s| s["version"].as_i64().unwrap()).collect();
+    let doc = out.report();
+    assert_eq!(doc.verdict, Some(Verdict::Review));
+    assert_eq!(doc.stopped_for_review, Some(2));
+    let applied: Vec<i32> = doc.steps.iter().map(|s| s.version).collect();
     assert_eq!(applied, vec![1, 2], "phase 3 must not start after a REVIEW");
 
-    let status = run(&db, &dir, &["status", "--format", "json"], "").json();
-    assert_eq!(status["phases"][1]["state"], "applied", "REVIEW commits the phase");
-    assert_eq!(status["phases"][2]["state"], "pending");
+    let status = run(&db, &dir, &["status", "--format", "json"], "").report().phases();
+    assert_eq!(status[1].state, PhaseState::Applied, "REVIEW commits the phase");
+    assert_eq!(status[2].state, PhaseState::Pending);
 
     let out = run(&db, &dir, &["migrate", "--yes", "--accept-review"], "");
     assert_eq!(out.code, exit::OK, "{out:?}");
-    let status = run(&db, &dir, &["status", "--format", "json"], "").json();
-    assert_eq!(status["phases"][2]["state"], "applied");
+    let status = run(&db, &dir, &["status", "--format", "json"], "").report().phases();
+    assert_eq!(status[2].state, PhaseState::Applied);
 }
 
 #[test]
@@ -80,7 +81,7 @@ fn edited_migration_shows_as_drift_and_blocks_migrate() {
     assert_eq!(out.code, exit::OK, "{out:?}");
     let status = run(&db, set.path(), &["status", "--format", "json"], "");
     assert_eq!(status.code, exit::OK, "{status:?}");
-    assert_eq!(status.json()["drift"].as_array().unwrap().len(), 0);
+    assert_eq!(status.report().drift().len(), 0);
 
     let f = set.path().join("migrations/V1__create_accounts.sql");
     let text = std::fs::read_to_string(&f).unwrap();
@@ -88,7 +89,7 @@ fn edited_migration_shows_as_drift_and_blocks_migrate() {
 
     let status = run(&db, set.path(), &["status", "--format", "json"], "");
     assert_eq!(status.code, exit::ERROR, "drift exits non-zero: {status:?}");
-    let drift = status.json()["drift"].as_array().unwrap().clone();
+    let drift = status.report().drift();
     assert_eq!(drift.len(), 1, "{drift:?}");
     assert_eq!(drift[0]["kind"], "forward_changed");
     assert_eq!(drift[0]["version"], 1);
@@ -126,16 +127,16 @@ fn json_output_of_validate_and_status_carries_every_check() {
     for cmd in ["validate", "status"] {
         let out = run(&db, &dir, &[cmd, "--format", "json"], "");
         assert_eq!(out.code, exit::OK, "{out:?}");
-        let doc = out.json();
-        assert_eq!(doc["command"], cmd);
-        assert_eq!(doc["verdict"], "PROCEED");
-        let names: Vec<&str> = doc["checks"].as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap()).collect();
+        let doc = out.report();
+        assert_eq!(doc.command, cmd);
+        assert_eq!(doc.verdict, Some(Verdict::Proceed));
+        let names: Vec<&str> = doc.checks.iter().map(|c| c.check.as_str()).collect();
         assert_eq!(names, ["domain_filled", "domain_share_percent"], "{cmd}: the current phase's checks");
-        for c in doc["checks"].as_array().unwrap() {
-            assert!(c["verdict"].is_string() && c["value"].is_number(), "{cmd}: {c}");
+        for c in &doc.checks {
+            assert!(c.value.is_some(), "{cmd}: every check has a verdict and a value: {c:?}");
         }
-        let share = doc["checks"].as_array().unwrap().iter().find(|c| c["check"] == "domain_share_percent").unwrap();
-        assert!((share["value"].as_f64().unwrap() - 66.666).abs() < 0.01, "{share}");
+        let share = doc.checks.iter().find(|c| c.check == "domain_share_percent").unwrap();
+        assert!((share.value.unwrap() - 66.666).abs() < 0.01, "{share:?}");
     }
 }
 
@@ -171,17 +172,16 @@ fn rollback_is_typed_confirmation_and_after_rollback_checks_run() {
     assert!(out.stderr.contains("type `rollback phase 2`"), "{}", out.stderr);
     let out = run(&db, &dir, &["rollback", "--phase", "2", "--format", "json"], "rollback phase 2\n");
     assert_eq!(out.code, exit::OK, "{out:?}");
-    let c = out.checks();
+    let c = out.report().checks;
     assert_eq!(c.len(), 1);
-    assert_eq!(c[0]["check"], "domain_column_dropped");
-    assert_eq!(c[0]["when"], "after-rollback");
-    assert_eq!(c[0]["verdict"], "PROCEED");
-    let history = run(&db, &dir, &["history", "--format", "json"], "").json();
-    let runs = history["runs"].as_array().unwrap();
-    let commands: Vec<&str> = runs.iter().map(|r| r["command"].as_str().unwrap()).collect();
+    assert_eq!(c[0].check, "domain_column_dropped");
+    assert_eq!(c[0].when, "after-rollback");
+    assert_eq!(c[0].verdict, Verdict::Proceed);
+    let runs = run(&db, &dir, &["history", "--format", "json"], "").report().runs();
+    let commands: Vec<&str> = runs.iter().map(|r| r.command.as_str()).collect();
     assert_eq!(commands, ["migrate", "rollback", "rollback"], "every command is audited");
-    assert_eq!(runs[1]["exit_code"], exit::ERROR);
-    assert_eq!(runs[2]["os_user"], "tester");
+    assert_eq!(runs[1].exit_code, exit::ERROR);
+    assert_eq!(runs[2].os_user.as_deref(), Some("tester"));
 }
 
 #[test]
@@ -209,8 +209,8 @@ fn dry_run_prints_the_sql_and_changes_nothing() {
     assert!(out.stdout.contains("DROP TABLE accounts;"), "{}", out.stdout);
     crate::harness::assert_same_state(&before, &db.snapshot(), "after dry runs");
     assert_eq!(ledger_before, db.ledger());
-    let runs = run(&db, &dir, &["history", "--format", "json"], "").json();
-    assert_eq!(runs["runs"].as_array().unwrap().len(), 1, "dry runs write no audit row");
+    let runs = run(&db, &dir, &["history", "--format", "json"], "").report().runs();
+    assert_eq!(runs.len(), 1, "dry runs write no audit row");
 }
 
 #[test]
@@ -235,13 +235,8 @@ fn new_scaffolds_a_trio_that_loads_and_applies() {
 fn plan_rates_each_clinic_phase() {
     let out = crate::harness::cli(&["plan", "--format", "json", "--dir", crate::harness::repo().to_str().unwrap()], "");
     assert_eq!(out.code, exit::OK, "{out:?}");
-    let doc = out.json();
-    let risks: Vec<(&str, &str, bool, bool)> = doc["phases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| (p["name"].as_str().unwrap(), p["risk"].as_str().unwrap(), p["data_loss"].as_bool().unwrap(), p["rollback_discards"].as_bool().unwrap()))
-        .collect();
+    let plan = out.report().plan();
+    let risks: Vec<(&str, &str, bool, bool)> = plan.iter().map(|p| (p.name.as_str(), p.risk.as_str(), p.data_loss, p.rollback_discards)).collect();
     assert_eq!(
         risks,
         [
@@ -252,8 +247,8 @@ fn plan_rates_each_clinic_phase() {
             ("cleanup", "catastrophic", true, false)
         ]
     );
-    let cleanup = &doc["phases"][4];
-    assert!(cleanup["locks"].as_array().unwrap().iter().any(|l| l == "ACCESS EXCLUSIVE"), "{cleanup}");
+    let cleanup = &plan[4];
+    assert!(cleanup.locks.iter().any(|l| l == "ACCESS EXCLUSIVE"), "{cleanup:?}");
 }
 
 #[test]

@@ -32,7 +32,7 @@ fn health_watch_exits_non_zero_when_a_slow_probe_crosses_its_threshold() {
 
     let out = run(&db, &fixture("accounts"), &["health", "--probe", "SELECT pg_sleep(0.15)", "--warn", "100ms", "--fail", "1s", "--format", "json"], "");
     assert_eq!(out.code, exit::REVIEW, "over the warning threshold only exits 3: {out:?}");
-    assert_eq!(out.json()["rounds"][0]["findings"][1]["level"], "warn");
+    assert_eq!(out.report().rounds()[0].findings[1].level, "warn");
 }
 
 #[test]

@@ -12,26 +12,20 @@ use crate::harness::{cli, exit, fixture, repo};
 #[track_caller]
 fn check(dir: &Path, expected: &[(&str, &str, u64)]) {
     let out = cli(&["lint", "--format", "json", "--dir", dir.to_str().unwrap()], "");
-    let doc = out.json();
-    let findings = doc["findings"].as_array().unwrap_or_else(|| panic!("no findings array: {doc:#}"));
+    let doc = out.report();
+    let findings = doc.findings();
     let prefix = format!("{}/", dir.display());
-    let got: Vec<(String, String, u64)> = findings
-        .iter()
-        .map(|f| {
-            let file = f["file"].as_str().unwrap();
-            (f["rule"].as_str().unwrap().to_string(), file.strip_prefix(&prefix).unwrap_or(file).to_string(), f["line"].as_u64().unwrap())
-        })
-        .collect();
+    let got: Vec<(String, String, u64)> = findings.iter().map(|f| (f.rule.clone(), f.file.strip_prefix(&prefix).unwrap_or(&f.file).to_string(), f.line)).collect();
     let want: Vec<(String, String, u64)> = expected.iter().map(|(r, f, l)| (r.to_string(), f.to_string(), *l)).collect();
-    assert_eq!(got, want, "findings of {}:\n{doc:#}", dir.display());
-    for f in findings {
-        assert!(f["message"].as_str().is_some_and(|m| !m.is_empty()), "every finding says what: {f}");
-        assert!(f["fix"].as_str().is_some_and(|m| !m.is_empty()) || f["rule"] == "set-structure", "every lint finding says how to fix it: {f}");
+    assert_eq!(got, want, "findings of {}:\n{doc:#?}", dir.display());
+    for f in &findings {
+        assert!(!f.message.is_empty(), "every finding says what: {f:?}");
+        assert!(f.fix.as_deref().is_some_and(|m| !m.is_empty()) || f.rule == "set-structure", "every lint finding says how to fix it: {f:?}");
     }
-    let errors = findings.iter().filter(|f| f["severity"] == "error").count();
-    assert_eq!(doc["summary"]["errors"], errors);
+    let errors = findings.iter().filter(|f| f.severity == "error").count();
+    assert_eq!(doc.lint_errors(), errors as u64);
     assert_eq!(out.code, i32::from(errors > 0), "{out:?}");
-    assert_eq!(doc["exit_code"], out.code);
+    assert_eq!(doc.exit_code, out.code);
 }
 
 #[test]
@@ -130,8 +124,8 @@ fn plan_shows_each_phase_findings_beside_its_risk() {
     let dir = fixture("lint_drop_column_in_additive_phase");
     let out = cli(&["plan", "--format", "json", "--dir", dir.to_str().unwrap()], "");
     assert_eq!(out.code, exit::OK, "{out:?}");
-    let doc = out.json();
-    let rules = |p: usize| doc["phases"][p]["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let plan = out.report().plan();
+    let rules = |p: usize| plan[p].findings.iter().map(|f| f.rule.clone()).collect::<Vec<_>>();
     assert_eq!(rules(0), Vec::<String>::new());
     assert_eq!(rules(1), vec!["ban-drop-column"]);
     let out = cli(&["plan", "--dir", dir.to_str().unwrap()], "");

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::harness::json::{PhaseState, Verdict};
 use crate::harness::{assert_same_state, clinic_seeded_template, exit, repo, run, TestDb, Writer};
 
 const LABELS: &str = "{WRINKLE_BOTOX,VOLUME_LIFTING,SKIN_CARE,REMOVAL_PROCEDURE,BODY_CARE,OTHER_CONSULTATION}";
@@ -59,8 +60,8 @@ fn phase_4_applied_under_traffic_is_recovered_without_losing_a_row_and_applied_a
     assert!(before.len() > 100_000);
 
     // `plan` reads the files only and says what phase 4 keeps.
-    let plan = crate::harness::cli(&["plan", "--format", "json", "--dir", dir.to_str().unwrap()], "").json();
-    let keeps: Vec<String> = plan["phases"][4]["keeps"].as_array().unwrap().iter().map(|k| k["kept"].as_str().unwrap().to_string()).collect();
+    let plan = crate::harness::cli(&["plan", "--format", "json", "--dir", dir.to_str().unwrap()], "").report().plan();
+    let keeps: Vec<String> = plan[4].keeps.iter().map(|k| k["kept"].as_str().unwrap().to_string()).collect();
     assert!(keeps.iter().any(|k| k.contains("columns service, preferredTime")), "{keeps:?}");
     assert!(keeps.iter().any(|k| k.starts_with("type \"ServiceType\"")), "{keeps:?}");
 
@@ -71,14 +72,13 @@ fn phase_4_applied_under_traffic_is_recovered_without_losing_a_row_and_applied_a
     let out = run(&db, &dir, &["migrate", "--phase", "4", "--yes", "--format", "json"], "");
     out.expect_exit(exit::OK);
     eprintln!("migrate --phase 4 (keep + V16) on the 100k seed: {} ms", t.elapsed().as_millis());
-    let doc = out.json();
-    let kept = &doc["kept"][0];
-    assert_eq!(kept["version"], 16);
-    assert!(kept["size"]["rows"].as_i64().unwrap() > 100_000, "every row's key and old values are kept: {kept:#}");
-    eprintln!("kept before V16: {} rows, {} bytes", kept["size"]["rows"], kept["size"]["bytes"]);
-    let kinds: Vec<&str> = kept["kept"].as_array().unwrap().iter().map(|k| k["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["step", "trigger", "function", "function", "function", "columns", "enum"], "{kept:#}");
-    assert_eq!(kept["kept"][6]["labels"].as_array().unwrap().len(), 6);
+    let kept = &out.report().kept()[0];
+    assert_eq!(kept.version, 16);
+    assert!(kept.size.rows > 100_000, "every row's key and old values are kept: {kept:#?}");
+    eprintln!("kept before V16: {} rows, {} bytes", kept.size.rows, kept.size.bytes);
+    let kinds: Vec<&str> = kept.kept.iter().map(|k| k["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["step", "trigger", "function", "function", "function", "columns", "enum"], "{kept:#?}");
+    assert_eq!(kept.kept[6]["labels"].as_array().unwrap().len(), 6);
     writer.until_written(writer.written() + 1);
 
     // After the drop: more bookings, a status change (the row changed since it
@@ -103,16 +103,17 @@ fn phase_4_applied_under_traffic_is_recovered_without_losing_a_row_and_applied_a
     let out = run(&db, &dir, &["recover", "--phase", "4", "--format", "json"], "recover phase 4\n");
     out.expect_exit(exit::OK);
     eprintln!("recover --phase 4 on the 100k seed (writer running): {} ms", t.elapsed().as_millis());
-    let doc = out.json();
-    assert!(doc["committed"].as_bool().unwrap(), "{doc:#}");
-    let checks: Vec<&str> = doc["checks"].as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap()).collect();
+    let doc = out.report();
+    assert!(doc.part::<bool>("committed"), "{doc:#?}");
+    let checks: Vec<&str> = doc.checks.iter().map(|c| c.check.as_str()).collect();
     assert_eq!(checks, ["new_columns_complete_before_cleanup", "service_mapping_before_cleanup"], "the phase's before-migrate checks judge the recovery");
-    let t = &doc["recovered"]["tables"][0];
-    eprintln!("recovered: {t}");
-    assert!(t["restored"].as_u64().unwrap() >= 100_000 - 6, "{t}");
-    assert!(t["written_since"].as_u64().unwrap() >= 20 + 6, "{t}");
-    assert_eq!(t["replay_refused"], 0, "{t}");
-    assert!(doc["recovered"]["not_null_skipped"].as_array().unwrap().is_empty(), "{doc:#}");
+    let recovered = doc.recovered();
+    let t = &recovered.tables[0];
+    eprintln!("recovered: {t:?}");
+    assert!(t.restored >= 100_000 - 6, "{t:?}");
+    assert!(t.written_since >= 20 + 6, "{t:?}");
+    assert_eq!(t.replay_refused, 0, "{t:?}");
+    assert!(recovered.not_null_skipped.is_empty(), "{doc:#?}");
 
     // Every pre-existing reservation has its old columns back (the one whose
     // service changed since follows its new serviceId), the enum its labels.
@@ -143,8 +144,8 @@ fn phase_4_applied_under_traffic_is_recovered_without_losing_a_row_and_applied_a
     let nulls: i64 = db.client().query_one("SELECT count(*) FROM reservations WHERE service IS NULL OR \"preferredTime\" IS NULL", &[]).unwrap().get(0);
     assert_eq!(nulls, 0);
     // The phase is pending again: the ledger says so, and migrate re-applies it.
-    let status = run(&db, &dir, &["status", "--format", "json"], "").json();
-    assert_eq!(status["phases"][4]["state"], "pending", "{status:#}");
+    let status = run(&db, &dir, &["status", "--format", "json"], "").report().phases();
+    assert_eq!(status[4].state, PhaseState::Pending, "{status:#?}");
     let n_before_reapply: i64 = db.client().query_one("SELECT count(*) FROM reservations", &[]).unwrap().get(0);
     let out = run(&db, &dir, &["migrate", "--phase", "4", "--yes", "--format", "json"], "");
     out.expect_exit(exit::OK);
@@ -205,13 +206,14 @@ fn rows_the_sync_trigger_cannot_fill_are_left_null_counted_and_reviewed() {
     let ok = book_new_way(&mut c, "BODY_CARE", "MORNING", 201).unwrap();
     let out = run(&db, &dir, &["recover", "--phase", "4", "--yes", "--format", "json"], "");
     out.expect_exit(exit::REVIEW);
-    let doc = out.json();
-    assert_eq!(doc["verdict"], "REVIEW");
-    let t = &doc["recovered"]["tables"][0];
-    assert_eq!((t["restored"].as_u64(), t["written_since"].as_u64(), t["replay_refused"].as_u64()), (Some(3), Some(2), Some(1)), "{t}");
-    assert_eq!(t["left_null"], serde_json::json!([["service", 1], ["preferredTime", 1]]), "{t}");
-    assert!(t["first_refusal"].as_str().unwrap().contains("has no \"ServiceType\" value"), "{t}");
-    assert_eq!(doc["recovered"]["not_null_skipped"].as_array().unwrap().len(), 2, "{doc:#}");
+    let doc = out.report();
+    assert_eq!(doc.verdict, Some(Verdict::Review));
+    let recovered = doc.recovered();
+    let t = &recovered.tables[0];
+    assert_eq!((t.restored, t.written_since, t.replay_refused), (3, 2, 1), "{t:?}");
+    assert_eq!(t.left_null, [("service".to_string(), 1), ("preferredTime".to_string(), 1)], "{t:?}");
+    assert!(t.first_refusal.as_deref().unwrap().contains("has no \"ServiceType\" value"), "{t:?}");
+    assert_eq!(recovered.not_null_skipped.len(), 2, "{doc:#?}");
     let (service, time): (Option<String>, Option<String>) =
         c.query_one("SELECT service::text, \"preferredTime\" FROM reservations WHERE id = $1", &[&ok]).map(|r| (r.get(0), r.get(1))).unwrap();
     assert_eq!((service.as_deref(), time.as_deref()), (Some("BODY_CARE"), Some("09:00")));

@@ -3,6 +3,7 @@
 //! INVALID index, and one left by an interrupted run is rebuilt; batched
 //! backfills finish under concurrent inserts and resume from their progress.
 
+use crate::harness::json::PhaseState;
 use crate::harness::{assert_same_state, exit, fixture, run, TestDb, Writer};
 
 #[test]
@@ -99,11 +100,11 @@ fn batched_backfill_finishes_under_concurrent_inserts() {
     let out = run(&db, &dir, &["migrate", "--format", "json"], "");
     let writes = writer.stop();
     assert_eq!(out.code, exit::OK, "{out:?}");
-    let doc = out.json();
-    let v3 = crate::harness::step(&doc, 3);
+    let doc = out.report();
+    let v3 = doc.step(3);
     // The pre-existing rows, plus any the writer inserted before V2's trigger existed.
-    let rows = v3["rows"].as_u64().unwrap();
-    assert!((20_000..=20_000 + writes.written).contains(&rows), "backfilled {rows}: {v3}");
+    let rows = v3.rows.unwrap();
+    assert!((20_000..=20_000 + writes.written).contains(&rows), "backfilled {rows}: {v3:?}");
     assert!(writes.written > 0, "the writer ran during the migration");
     assert_eq!(writes.failed, 0, "no insert failed");
     let missing: i64 = db.client().query_one("SELECT count(*) FROM events WHERE kind IS NULL", &[]).unwrap().get(0);
@@ -127,10 +128,10 @@ fn batched_backfill_resumes_after_the_last_committed_batch() {
         .unwrap();
     let out = run(&db, &dir, &["migrate", "--format", "json"], "");
     assert_eq!(out.code, exit::OK, "{out:?}");
-    let doc = out.json();
-    let v3 = crate::harness::step(&doc, 3);
-    assert_eq!(v3["rows"], 20_000, "7000 done before plus 13000 now: {v3}");
-    let log = crate::harness::run_log(&doc);
+    let doc = out.report();
+    let v3 = doc.step(3);
+    assert_eq!(v3.rows, Some(20_000), "7000 done before plus 13000 now: {v3:?}");
+    let log = doc.log();
     assert!(log.contains("V3 backfill: resuming after key 7000 (7000 rows done before)"), "{log}");
     assert!(log.contains("V3 backfill done: 20000 rows"), "{log}");
 }
@@ -146,6 +147,6 @@ fn failing_check_after_a_non_transactional_rollback_keeps_the_ledger_true() {
     // so the ledger must not claim V2 is still applied.
     let gone: bool = db.client().query_one("SELECT to_regclass('orders_reference_key') IS NULL", &[]).unwrap().get(0);
     assert!(gone);
-    let status = run(&db, &dir, &["status", "--format", "json"], "").json();
-    assert_eq!(status["phases"][1]["state"], "pending", "{status:#}");
+    let status = run(&db, &dir, &["status", "--format", "json"], "").report().phases();
+    assert_eq!(status[1].state, PhaseState::Pending, "{status:#?}");
 }

@@ -40,12 +40,16 @@ pub fn log_dir() -> PathBuf {
     d
 }
 
-/// The step of migration `version` in a migrate or rollback JSON document.
+/// The step of migration `version` in a migrate or rollback JSON document
+/// (untyped; `Report::step` is the typed one).
+#[allow(dead_code)] // kept for tests that read the untyped document
 pub fn step(doc: &serde_json::Value, version: i64) -> &serde_json::Value {
     doc["steps"].as_array().expect("a steps array").iter().find(|s| s["version"] == version).unwrap_or_else(|| panic!("no V{version} in {doc:#}"))
 }
 
-/// The log file of the run whose JSON document is `doc` (its `run_id`).
+/// The log file of the run whose JSON document is `doc` (its `run_id`;
+/// `Report::log` for a typed one).
+#[allow(dead_code)] // kept for tests that read the untyped document
 pub fn run_log(doc: &serde_json::Value) -> String {
     log_of_run(doc["run_id"].as_str().expect("a run id"))
 }

@@ -3,13 +3,24 @@
 //! [`Check`]s and the command's own parts (a fleet run, a rehearsal, the
 //! phases of `status`, the runs of `history`). They mirror what the CLI
 //! serialises, so a renamed or retyped field fails here, once, instead of
-//! as a `null` compared in a test. Fields no test reads are left out;
-//! everything else of a document stays in [`Report::rest`].
+//! as a `null` compared in a test. They are written apart from the CLI's
+//! `Serialize` types on purpose: reading the documents with the CLI's own
+//! types would let a changed field pass unnoticed. Fields no test reads are
+//! left out; the command's other top-level fields stay in [`Report::rest`]
+//! and are read with [`Report::part`].
+
+mod fleet;
+mod parts;
+mod rehearsal;
 
 use std::borrow::Cow;
 
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
+
+pub use fleet::{DbState, Fleet, HaltReason, PhaseCell};
+pub use parts::{AuditRun, HealthRound, KeptStep, LintFinding, PhasePlan, PhaseStatus, Recovered, Restored};
+pub use rehearsal::{Against, Finding, Origin, PhaseRehearsal, PhaseResult, Rehearsal};
 
 /// A JSON `null` as the type's default (a command without steps prints
 /// `"steps": null`).
@@ -58,6 +69,48 @@ impl Report {
         self.steps.iter().find(|s| s.version == version).unwrap_or_else(|| panic!("no V{version} in {self:#?}"))
     }
 
+    /// The check called `name` (the first, when several migrations have one).
+    #[track_caller]
+    pub fn check(&self, name: &str) -> &Check {
+        self.checks.iter().find(|c| c.check == name).unwrap_or_else(|| panic!("no check {name} in {self:#?}"))
+    }
+
+    /// rollback: the rows it backed up.
+    #[track_caller]
+    pub fn backups(&self) -> Vec<Backup> {
+        self.part("backups")
+    }
+
+    /// restore: what restoring each backup did.
+    #[track_caller]
+    pub fn restored(&self) -> Vec<Restored> {
+        self.part("restored")
+    }
+
+    /// plan: each phase's risk, locks, findings and what it keeps.
+    #[track_caller]
+    pub fn plan(&self) -> Vec<PhasePlan> {
+        self.part("phases")
+    }
+
+    /// health: each round's findings and checks.
+    #[track_caller]
+    pub fn rounds(&self) -> Vec<HealthRound> {
+        self.part("rounds")
+    }
+
+    /// lint: its findings.
+    #[track_caller]
+    pub fn findings(&self) -> Vec<LintFinding> {
+        self.part("findings")
+    }
+
+    /// lint: how many findings are errors (its summary).
+    #[track_caller]
+    pub fn lint_errors(&self) -> u64 {
+        self.part::<Value>("summary")["errors"].as_u64().unwrap_or_else(|| panic!("no summary.errors in {self:#?}"))
+    }
+
     /// The fleet run of a `--fleet` command.
     #[track_caller]
     pub fn fleet(&self) -> &Fleet {
@@ -86,6 +139,18 @@ impl Report {
     #[track_caller]
     pub fn runs(&self) -> Vec<AuditRun> {
         self.part("runs")
+    }
+
+    /// migrate: what was kept before each migration of an irreversible phase.
+    #[track_caller]
+    pub fn kept(&self) -> Vec<KeptStep> {
+        self.part("kept")
+    }
+
+    /// recover: what the recovery did.
+    #[track_caller]
+    pub fn recovered(&self) -> Recovered {
+        self.part("recovered")
     }
 
     /// The command's own field `key`, as `T`.
@@ -132,18 +197,11 @@ pub enum StepStatus {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Step {
     pub version: i32,
-    pub name: String,
-    pub phase: u32,
-    /// `apply` or `rollback`.
-    pub action: String,
     pub status: StepStatus,
-    pub retries: u32,
     /// A batched file's rows.
     pub rows: Option<u64>,
-    pub checks: Vec<Check>,
     pub backups: Vec<Backup>,
     pub locks: Vec<Lock>,
-    pub error: Option<String>,
 }
 
 /// One check's result.
@@ -153,8 +211,6 @@ pub struct Check {
     pub check: String,
     /// `before-migrate`, `after-migrate`, `before-rollback`, `after-rollback`.
     pub when: String,
-    /// `critical` or `warning`.
-    pub severity: String,
     pub verdict: Verdict,
     /// A metric's value, an assertion's offending rows; `None` when a
     /// metric had nothing to measure.
@@ -206,25 +262,6 @@ pub struct Lock {
     pub blocks: Blocks,
 }
 
-/// A fleet run (`fleet` of a `--fleet` command's document).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Fleet {
-    pub fleet_run: String,
-    pub databases: Vec<FleetDb>,
-    pub halt: Option<Halt>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DbState {
-    Done,
-    AlreadyDone,
-    Rollback,
-    Failed,
-    Unreachable,
-    NotStarted,
-}
-
 /// Where a phase stands on a database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -233,162 +270,4 @@ pub enum PhaseState {
     #[serde(rename = "partly applied")]
     PartlyApplied,
     Pending,
-}
-
-/// One database of a fleet run.
-#[derive(Debug, Clone, Deserialize)]
-pub struct FleetDb {
-    pub database: String,
-    pub state: DbState,
-    pub verdict: Option<Verdict>,
-    pub phases: Vec<PhaseCell>,
-    pub checks: Vec<Check>,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct PhaseCell {
-    pub phase: u32,
-    pub state: PhaseState,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HaltReason {
-    Rollback,
-    Error,
-    Review,
-    NotConfirmed,
-}
-
-/// The group after which a fleet halted, and why.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Halt {
-    pub group: String,
-    pub reason: HaltReason,
-}
-
-/// One phase in `status`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PhaseStatus {
-    pub id: u32,
-    pub name: String,
-    pub state: PhaseState,
-}
-
-/// One row of `history`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AuditRun {
-    pub command: String,
-    pub exit_code: i32,
-    pub os_user: Option<String>,
-    pub verdict: Option<String>,
-    pub fleet_run: Option<String>,
-    pub fleet_member: Option<String>,
-}
-
-/// verify's rehearsal.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Rehearsal {
-    pub phases: Vec<PhaseRehearsal>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum PhaseResult {
-    #[serde(rename = "restored")]
-    Restored,
-    #[serde(rename = "mismatch")]
-    Mismatch,
-    #[serde(rename = "failed")]
-    Failed,
-    #[serde(rename = "forward only")]
-    ForwardOnly,
-    #[serde(rename = "not rehearsed")]
-    NotRehearsed,
-    #[serde(rename = "applied")]
-    Applied,
-}
-
-/// The rehearsal of one phase.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PhaseRehearsal {
-    pub phase: u32,
-    pub name: String,
-    pub steps: Vec<RehearsalStep>,
-    pub findings: Vec<Finding>,
-    pub result: PhaseResult,
-}
-
-impl PhaseRehearsal {
-    /// Its step called `name` (`migrate`, `rollback`, `re-apply`, ...).
-    #[track_caller]
-    pub fn step(&self, name: &str) -> &RehearsalStep {
-        self.steps.iter().find(|s| s.step == name).unwrap_or_else(|| panic!("phase {} has no step {name}: {self:#?}", self.phase))
-    }
-}
-
-/// One timed step of a phase's rehearsal.
-#[derive(Debug, Clone, Deserialize)]
-pub struct RehearsalStep {
-    pub step: String,
-    pub locks: Vec<Lock>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Against {
-    BeforePhase,
-    FirstForward,
-}
-
-impl Against {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Against::BeforePhase => "before_phase",
-            Against::FirstForward => "first_forward",
-        }
-    }
-}
-
-/// A difference the rehearsal found.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Finding {
-    SchemaDiffers { against: Against, objects: Vec<String> },
-    ColumnOrderOnly { against: Against },
-    FoldedConstant { against: Against, objects: Vec<String> },
-    RowsChanged { against: Against, table: String, columns: Vec<String>, rows_before: i64, rows_after: i64 },
-    RollbackFailed { error: String },
-    ReapplyFailed { error: String },
-    MigrateFailed { error: String },
-    NoRollback { reason: String },
-    LockHeld { step: String, relation: String, statement: String },
-}
-
-impl Finding {
-    /// Its `kind`, as the document names it.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Finding::SchemaDiffers { .. } => "schema_differs",
-            Finding::ColumnOrderOnly { .. } => "column_order_only",
-            Finding::FoldedConstant { .. } => "folded_constant",
-            Finding::RowsChanged { .. } => "rows_changed",
-            Finding::RollbackFailed { .. } => "rollback_failed",
-            Finding::ReapplyFailed { .. } => "reapply_failed",
-            Finding::MigrateFailed { .. } => "migrate_failed",
-            Finding::NoRollback { .. } => "no_rollback",
-            Finding::LockHeld { .. } => "lock_held",
-        }
-    }
-
-    /// What it was compared against, for the comparisons.
-    pub fn against(&self) -> Option<Against> {
-        match self {
-            Finding::SchemaDiffers { against, .. }
-            | Finding::ColumnOrderOnly { against }
-            | Finding::FoldedConstant { against, .. }
-            | Finding::RowsChanged { against, .. } => Some(*against),
-            _ => None,
-        }
-    }
 }
