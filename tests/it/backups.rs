@@ -3,16 +3,16 @@
 //! generated columns are recomputed, a dropped table's rows come back once
 //! the table exists again.
 
-use crate::harness::{fixture, run, TestDb};
+use crate::harness::{exit, fixture, run, Report, TestDb};
 
 fn plans(db: &TestDb) -> Vec<String> {
     db.client().query("SELECT p::text FROM plans p ORDER BY id", &[]).unwrap().iter().map(|r| r.get(0)).collect()
 }
 
-fn rollback_run(db: &TestDb, phase: &str) -> serde_json::Value {
+fn rollback_run(db: &TestDb, phase: &str) -> Report {
     let out = run(db, &fixture("backup_restore"), &["rollback", "--phase", phase, "--yes", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
-    out.json()
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    out.report()
 }
 
 fn restore(db: &TestDb, run_id: &str) -> crate::harness::Output {
@@ -23,16 +23,16 @@ fn restore(db: &TestDb, run_id: &str) -> crate::harness::Output {
 fn restore_reinserts_deleted_rows_and_sets_updated_rows_back() {
     let db = TestDb::new("restore_rows");
     let dir = fixture("backup_restore");
-    assert_eq!(run(&db, &dir, &["migrate"], "").code, 0);
+    run(&db, &dir, &["migrate"], "").expect_exit(exit::OK);
     let phase_2 = plans(&db);
 
     let doc = rollback_run(&db, "2");
-    assert_eq!(doc["backups"][0]["changes"], serde_json::json!(["DELETE", "UPDATE"]), "{doc:#}");
-    assert_eq!(doc["backups"][0]["rows"], 3, "two deleted plans and one updated: {doc:#}");
-    let out = restore(&db, doc["run_id"].as_str().unwrap());
-    assert_eq!(out.code, 0, "{out:?}");
-    let r = &out.json()["restored"][0];
-    assert_eq!((r["inserted"].as_i64(), r["updated"].as_i64()), (Some(2), Some(1)), "{r}");
+    assert_eq!(doc.backups()[0].changes, ["DELETE", "UPDATE"], "{doc:#?}");
+    assert_eq!(doc.backups()[0].rows, 3, "two deleted plans and one updated: {doc:#?}");
+    let out = restore(&db, &doc.run_id);
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let r = out.report().restored()[0];
+    assert_eq!((r.inserted, r.updated), (2, 1), "{r:?}");
     assert_eq!(plans(&db), phase_2, "identity values, generated columns and jsonb come back as they were");
 
     // A dropped table (phase 2 stays rolled back in the ledger; its rows are
@@ -40,15 +40,15 @@ fn restore_reinserts_deleted_rows_and_sets_updated_rows_back() {
     // what the re-created table lacks or has differently.
     let before_drop = plans(&db);
     let doc = rollback_run(&db, "1");
-    assert_eq!(doc["backups"][0]["changes"], serde_json::json!(["DROP TABLE"]), "{doc:#}");
-    let out = restore(&db, doc["run_id"].as_str().unwrap());
-    assert_eq!(out.code, 1);
-    assert!(out.json()["error"].as_str().unwrap().contains("table public.plans no longer exists; re-apply the phase that creates it"), "{out:?}");
-    assert_eq!(run(&db, &dir, &["migrate", "--phase", "1"], "").code, 0);
-    let out = restore(&db, doc["run_id"].as_str().unwrap());
-    assert_eq!(out.code, 0, "{out:?}");
-    let r = &out.json()["restored"][0];
-    assert_eq!((r["inserted"].as_i64(), r["updated"].as_i64(), r["unchanged"].as_i64()), (Some(2), Some(1), Some(2)), "{r}");
+    assert_eq!(doc.backups()[0].changes, ["DROP TABLE"], "{doc:#?}");
+    let out = restore(&db, &doc.run_id);
+    assert_eq!(out.code, exit::ERROR);
+    assert!(out.report().error.unwrap().contains("table public.plans no longer exists; re-apply the phase that creates it"), "{out:?}");
+    run(&db, &dir, &["migrate", "--phase", "1"], "").expect_exit(exit::OK);
+    let out = restore(&db, &doc.run_id);
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let r = out.report().restored()[0];
+    assert_eq!((r.inserted, r.updated, r.unchanged), (2, 1, 2), "{r:?}");
     assert_eq!(plans(&db), before_drop);
     db.client().execute("INSERT INTO plans (code, price_cents) VALUES ('enterprise', 49900)", &[]).expect("the identity sequence moved past the restored ids");
 }

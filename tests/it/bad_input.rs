@@ -7,7 +7,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use crate::harness::{assert_same_state, copy_set, fixture, on, run, server, TestDb};
+use crate::harness::{assert_same_state, copy_set, exit, fixture, on, run, server, TestDb};
 
 /// Which database a kind talks to.
 #[derive(Debug, Clone, Copy)]
@@ -267,7 +267,7 @@ fn expect_rejected(db: &TestDb, kind: &Kind) {
     let url = url_for(db, kind.target);
     let dir = set.path().to_str().unwrap();
     let out = on(&url, set.path(), kind.command).logs(crate::harness::log_dir().join("bad_input")).run();
-    out.expect_exit(1);
+    out.expect_exit(exit::ERROR);
     let others: Vec<&str> = out.stderr.lines().filter(|l| !l.starts_with("error: ") && !l.starts_with("log: ")).collect();
     assert!(others.is_empty(), "{}: stderr holds more than the error: {others:?}", kind.name);
     let line = out.error_line().replace(&format!("{dir}/"), "");
@@ -280,7 +280,7 @@ fn expect_rejected(db: &TestDb, kind: &Kind) {
 fn every_kind_of_bad_input_is_one_line_and_changes_nothing() {
     let db = TestDb::new("bad_input");
     let out = run(&db, &fixture("bad_input"), &["migrate", "--phase", "1"], "");
-    assert_eq!(out.code, 0, "the base set applies: {out:?}");
+    assert_eq!(out.code, exit::OK, "the base set applies: {out:?}");
     let mut admin = phasegate::connect(server().admin_url(), "phasegate-test").unwrap();
     admin
         .batch_execute(&format!("DO $$ BEGIN CREATE ROLE {ROLE} LOGIN PASSWORD 'the-password'; EXCEPTION WHEN duplicate_object THEN NULL; END $$"))

@@ -3,56 +3,39 @@
 //! batch's rows up in that batch, resumes after a crash, and leaves no
 //! trigger behind.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-
-use crate::harness::{fixture, run, step, TestDb};
+use crate::harness::{exit, fixture, run, TestDb, Writer};
 
 #[test]
 fn a_batched_rollback_backs_up_each_batch_while_the_application_writes() {
     let db = TestDb::new("batchrb");
     let dir = fixture("batched_rollback");
-    assert_eq!(run(&db, &dir, &["migrate"], "").code, 0);
+    run(&db, &dir, &["migrate"], "").expect_exit(exit::OK);
 
     // The application inserts events and edits existing ones the whole time.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (written, failures) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let writer = {
-        let (stop, written, failures, url) = (stop.clone(), written.clone(), failures.clone(), db.url.clone());
-        std::thread::spawn(move || {
-            let mut c = phasegate::connect(&url, "app-writer").unwrap();
-            let mut n = 0i64;
-            while !stop.load(Ordering::Relaxed) && n < 200_000 {
-                n += 1;
-                let res = if n % 2 == 0 {
-                    c.execute("INSERT INTO events (payload) VALUES ($1)", &[&format!("click:live-{n}")])
-                } else {
-                    c.execute("UPDATE events SET payload = payload WHERE id = $1", &[&(n * 7919 % 20_000 + 1)])
-                };
-                match res {
-                    Ok(_) => written.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => failures.fetch_add(1, Ordering::Relaxed),
-                };
-            }
-        })
-    };
+    let writer = Writer::new("app-writer").rounds(200_000).execute(&db.url, |c, n| {
+        if n % 2 == 0 {
+            c.execute("INSERT INTO events (payload) VALUES ($1)", &[&format!("click:live-{n}")])
+        } else {
+            c.execute("UPDATE events SET payload = payload WHERE id = $1", &[&(n as i64 * 7919 % 20_000 + 1)])
+        }
+    });
+    writer.until_written(1);
     let out = run(&db, &dir, &["rollback", "--phase", "1", "--yes", "--format", "json"], "");
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
-    assert_eq!(out.code, 0, "{out:?}");
-    assert!(written.load(Ordering::Relaxed) > 0, "the application wrote during the rollback");
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "no application statement failed");
+    let writes = writer.stop();
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    assert!(writes.written > 0, "the application wrote during the rollback");
+    assert_eq!(writes.failed, 0, "no application statement failed");
 
-    let doc = out.json();
-    let v3 = step(&doc, 3);
-    let rows = v3["rows"].as_i64().unwrap();
-    assert!(rows >= 20_000, "every baseline row reset, and the live rows the walk reached: {v3}");
-    let backups = v3["backups"].as_array().unwrap();
-    assert_eq!(backups.len(), 1, "one backup table for the whole walk: {v3}");
-    let table = backups[0]["backup_table"].as_str().unwrap();
+    let doc = out.report();
+    let v3 = doc.step(3);
+    let rows = v3.rows.unwrap() as i64;
+    assert!(rows >= 20_000, "every baseline row reset, and the live rows the walk reached: {v3:?}");
+    let backups = &v3.backups;
+    assert_eq!(backups.len(), 1, "one backup table for the whole walk: {v3:?}");
+    let table = &backups[0].backup_table;
     // Exactly the rows the batches changed, each once, with its kind as it
     // was; the application's own updates went through the trigger uncopied.
-    assert_eq!(backups[0]["rows"].as_i64().unwrap(), rows, "{v3}");
+    assert_eq!(backups[0].rows, rows, "{v3:?}");
     assert_eq!(db.count(&format!("SELECT count(*) FROM {table}")), rows);
     assert_eq!(db.count(&format!("SELECT count(*) FROM {table} WHERE kind IS NULL")), 0);
     assert_eq!(db.count(&format!("SELECT count(*) FROM phasegate_backups WHERE backup_table = '{table}'")), 1);
@@ -63,9 +46,8 @@ fn a_batched_rollback_backs_up_each_batch_while_the_application_writes() {
     assert_eq!(db.count("SELECT count(*) FROM events WHERE id <= 20000 AND kind IS NOT NULL"), 0);
 
     // The backup puts every reset kind back.
-    let run_id = doc["run_id"].as_str().unwrap();
-    let restored = run(&db, &dir, &["restore", "--run", run_id, "--yes"], "");
-    assert_eq!(restored.code, 0, "{restored:?}");
+    let restored = run(&db, &dir, &["restore", "--run", &doc.run_id, "--yes"], "");
+    assert_eq!(restored.code, exit::OK, "{restored:?}");
     assert_eq!(db.count("SELECT count(*) FROM events WHERE id <= 20000 AND kind IS NULL"), 0);
 }
 
@@ -73,7 +55,7 @@ fn a_batched_rollback_backs_up_each_batch_while_the_application_writes() {
 fn a_batched_rollback_resumes_after_its_last_committed_batch() {
     let db = TestDb::new("batchrbresume");
     let dir = fixture("batched_rollback");
-    assert_eq!(run(&db, &dir, &["migrate"], "").code, 0);
+    run(&db, &dir, &["migrate"], "").expect_exit(exit::OK);
     // The state a crash after 6 batches of a rollback leaves: those rows
     // reset, the walk's progress committed with them (under the rollback's
     // own key, the version negated), V3 still recorded as applied, and the
@@ -89,12 +71,12 @@ fn a_batched_rollback_resumes_after_its_last_committed_batch() {
         )
         .unwrap();
     let out = run(&db, &dir, &["rollback", "--phase", "1", "--yes", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
-    let doc = out.json();
-    let v3 = step(&doc, 3);
-    assert_eq!(v3["rows"], 20_000, "6000 done before plus 14000 now: {v3}");
-    assert_eq!(v3["backups"][0]["rows"], 14_000, "this run backed up what it reset: {v3}");
-    let log = crate::harness::run_log(&doc);
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let doc = out.report();
+    let v3 = doc.step(3);
+    assert_eq!(v3.rows, Some(20_000), "6000 done before plus 14000 now: {v3:?}");
+    assert_eq!(v3.backups[0].rows, 14_000, "this run backed up what it reset: {v3:?}");
+    let log = doc.log();
     assert!(log.contains("V3 rollback: resuming after key 6000 (6000 rows done before)"), "{log}");
     assert!(log.contains("V3 rollback done: 20000 rows"), "{log}");
     assert_eq!(db.count("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'phasegate_backup%'"), 0, "the dead run's trigger is gone too");

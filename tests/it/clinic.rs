@@ -5,9 +5,8 @@
 //! new environment) every phase migrates, validates and rolls back too, its
 //! shares showing "no rows" instead of a verdict on a made-up 0.
 
-use crate::harness::{
-    assert_all_proceed, assert_same_state, clinic_seeded_template, migrate_phase_by_phase, repo, roll_back_phase_by_phase_and_reapply, run, schema_snapshot, walk_every_phase, TestDb,
-};
+use crate::harness::json::PhaseState;
+use crate::harness::{assert_all_proceed, assert_same_state, clinic_seeded_template, exit, migrate_phase_by_phase, repo, roll_back_phase_by_phase_and_reapply, run, schema_snapshot, walk_every_phase, TestDb};
 
 #[test]
 fn migrate_walks_every_phase_on_the_seed_with_every_check_proceed() {
@@ -16,13 +15,13 @@ fn migrate_walks_every_phase_on_the_seed_with_every_check_proceed() {
 
     // Without a confirmation, phases 1-3 apply and phase 4 is refused.
     let out = run(&db, &dir, &["migrate", "--format", "json"], "");
-    assert_eq!(out.code, 1, "{out:?}");
-    let doc = out.json();
-    assert!(doc["error"].as_str().unwrap().contains("phase 4 (cleanup) is irreversible and was not confirmed"), "{doc:#}");
-    let versions: Vec<i64> = doc["steps"].as_array().unwrap().iter().map(|s| s["version"].as_i64().unwrap()).collect();
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
+    let doc = out.report();
+    assert!(doc.error.as_deref().unwrap().contains("phase 4 (cleanup) is irreversible and was not confirmed"), "{doc:#?}");
+    let versions: Vec<i32> = doc.steps.iter().map(|s| s.version).collect();
     assert_eq!(versions, (2..=15).collect::<Vec<_>>());
     assert_all_proceed(&doc);
-    let metric = |name: &str| doc["checks"].as_array().unwrap().iter().find(|c| c["check"] == name).unwrap_or_else(|| panic!("no check {name}"))["value"].as_f64().unwrap();
+    let metric = |name: &str| doc.check(name).value.unwrap();
     assert_eq!(metric("unmigrated_percent"), 0.0);
     let top = metric("period_distribution_max_percent");
     assert!(top > 50.0 && top < 95.0, "period distribution {top}");
@@ -30,31 +29,31 @@ fn migrate_walks_every_phase_on_the_seed_with_every_check_proceed() {
 
     // A wrong answer is refused too; the phase name goes through.
     let out = run(&db, &dir, &["migrate"], "drop it\n");
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     let out = run(&db, &dir, &["migrate", "--format", "json"], "cleanup\n");
-    assert_eq!(out.code, 0, "{out:?}");
-    let doc = out.json();
-    assert_eq!(doc["steps"][0]["version"], 16);
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let doc = out.report();
+    assert_eq!(doc.steps[0].version, 16);
     assert_all_proceed(&doc);
     schema_snapshot("clinic_schema_after_phase_4", &db.snapshot().schema);
 
     let n: i64 = db.client().query_one("SELECT count(*) FROM reservations", &[]).unwrap().get(0);
     assert_eq!(n, 100_000, "every seeded reservation survives the migration");
-    let status = run(&db, &dir, &["status", "--format", "json"], "").json();
-    let states: Vec<&str> = status["phases"].as_array().unwrap().iter().map(|p| p["state"].as_str().unwrap()).collect();
-    assert_eq!(states, ["applied"; 5]);
+    let status = run(&db, &dir, &["status", "--format", "json"], "").report();
+    let states: Vec<PhaseState> = status.phases().iter().map(|p| p.state).collect();
+    assert_eq!(states, [PhaseState::Applied; 5]);
     assert_all_proceed(&status);
 
     // Past the point of no return, an earlier phase cannot be rolled back,
     // and the error does not suggest rolling back the irreversible one.
     let out = run(&db, &dir, &["rollback", "--phase", "3", "--yes"], "");
-    let error = out.expect_exit(1).error_line();
+    let error = out.expect_exit(exit::ERROR).error_line();
     assert!(error.starts_with("phase 4 (cleanup) is applied after phase 3 and is irreversible: phase 3 can no longer be rolled back"), "{error}");
     assert!(!error.contains("rollback --phase 4"), "{error}");
 
     let out = run(&db, &dir, &["validate", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
-    assert_all_proceed(&out.json());
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    assert_all_proceed(&out.report());
 }
 
 /// The checks of V10 that compute a share of the reservations.
@@ -76,13 +75,13 @@ fn rollbacks_restore_the_state_before_each_phase() {
     let before = migrate_phase_by_phase(&db, &dir, "clinic", 1, 3);
 
     let out = run(&db, &dir, &["rollback", "--phase", "1", "--yes"], "");
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, exit::ERROR);
     assert!(out.stderr.contains("phase 2 (data) is applied after phase 1; roll it back first: cargo xtask rollback --phase 2"), "{}", out.stderr);
     let out = run(&db, &dir, &["rollback", "--phase", "4", "--yes"], "");
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, exit::ERROR);
     assert!(out.stderr.contains("phase 4 (cleanup) is irreversible: drops columns whose data exists nowhere else. It has no rollback; the way back is to recover phase 4"), "{}", out.stderr);
     let out = run(&db, &dir, &["rollback", "--phase", "3"], "no\n");
-    assert_eq!(out.code, 1, "unconfirmed rollback is refused");
+    assert_eq!(out.code, exit::ERROR, "unconfirmed rollback is refused");
     assert_same_state(&before[3], &db.snapshot(), "after a refused rollback");
 
     roll_back_phase_by_phase_and_reapply(&db, &dir, &before, 1, 3);

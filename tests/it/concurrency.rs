@@ -5,7 +5,7 @@
 //! `--lock-wait 60s` all eight succeed in turn.
 
 use crate::crash::references;
-use crate::harness::{assert_same_state, fixture, on, Child, Output, TestDb};
+use crate::harness::{assert_same_state, exit, fixture, on, Child, Output, TestDb};
 
 const PROCESSES: usize = 8;
 
@@ -51,9 +51,9 @@ fn race(lock_wait: &str, allowed: &[Role]) {
             applied_by.entry(*v).or_default().push(*pid);
         }
         let role = match out.code {
-            0 if !applied.is_empty() => Role::Applied,
-            0 if out.stdout.contains("nothing to migrate") => Role::NothingToDo,
-            1 => {
+            exit::OK if !applied.is_empty() => Role::Applied,
+            exit::OK if out.stdout.contains("nothing to migrate") => Role::NothingToDo,
+            exit::ERROR => {
                 assert_eq!(errors.len(), 1, "pid {pid}: one error line: {out:?}");
                 let holder = errors[0]
                     .strip_prefix("error: another phasegate run holds the migration lock: pid ")

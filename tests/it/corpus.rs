@@ -5,6 +5,7 @@
 
 use phasegate_cli::bench::corpus::{self, Defect, Layout};
 
+use crate::harness::exit;
 use crate::verify::verify;
 
 /// Where the defects sit (0-based): a re-apply that fails early (the 10th
@@ -26,7 +27,7 @@ fn rehearses_all_and_flags_exactly_the_planted_defects(layout: Layout, from: &st
     let dir = tempfile::tempdir().unwrap();
     corpus::write(&corpus::project(MIGRATIONS, &PLANTED), layout, dir.path()).unwrap();
     let out = verify(&["--from", from, dir.path().to_str().unwrap()]);
-    assert_eq!(out.code, 5, "defective downs exit 5: {}", out.stderr);
+    assert_eq!(out.code, exit::MISMATCH, "defective downs exit 5: {}", out.stderr);
     let doc = out.json();
     let r = &doc["rehearsal"];
     let phases = r["phases"].as_array().unwrap();
@@ -82,7 +83,7 @@ fn a_failing_forward_file_ends_the_chain_at_its_file_and_line() {
     let broken_line = migrations[11].up.lines().count();
     corpus::write(&migrations, Layout::Diesel, dir.path()).unwrap();
     let out = verify(&["--from", "diesel", dir.path().to_str().unwrap()]);
-    assert_eq!(out.code, 1, "a forward migration failed: {}", out.stderr);
+    assert_eq!(out.code, exit::ERROR, "a forward migration failed: {}", out.stderr);
     let doc = out.json();
     let r = &doc["rehearsal"];
     let results: Vec<&str> = r["phases"].as_array().unwrap().iter().map(|p| p["result"].as_str().unwrap()).collect();

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use postgres::Client;
 use phasegate::Snapshot;
 
-use crate::harness::{assert_same_state, fixture, on, server, Cmd, Output, TestDb, PROCESS_BOUND};
+use crate::harness::{assert_same_state, exit, fixture, on, server, Cmd, Output, PROCESS_BOUND, TestDb};
 
 pub const SEED_VAR: &str = "PHASEGATE_CRASH_SEED";
 
@@ -311,7 +311,7 @@ fn crash_cmd(url: &str, args: &[&str]) -> Cmd {
 
 #[track_caller]
 fn must_succeed(what: &str, out: &Output) {
-    assert_eq!(out.code, 0, "{what} failed: {out:?}");
+    assert_eq!(out.code, exit::OK, "{what} failed: {out:?}");
 }
 
 pub fn references() -> &'static References {
@@ -445,7 +445,7 @@ fn trial(refs: &References, t: &Trial, reference: &Snapshot) -> TrialReport {
         Direction::Forward => true,
     };
     if rerun {
-        crash_cmd(&db.url, &args).args(&["--lock-wait", "30s"]).process().expect_exit(0);
+        crash_cmd(&db.url, &args).args(&["--lock-wait", "30s"]).process().expect_exit(exit::OK);
     }
     if let Err(e) = ledger_matches_schema(&mut db.client(), None) {
         panic!("after the re-run, the ledger does not match the schema: {e}");
@@ -570,7 +570,7 @@ fn recovers(name: &str, dir: &std::path::Path, to_version: i32, interrupted: &st
     .get(0);
     assert!(seen.starts_with(expected), "{name}: the set-up should leave {object} {expected}, it is {seen}");
     let out = run(&["migrate"]);
-    if out.code == 0 {
+    if out.code == exit::OK {
         ledger_matches_schema(&mut db.client(), None).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_same_state(&refs.after[3], &db.snapshot(), name);
     }
@@ -588,20 +588,20 @@ fn rerun_drops_and_rebuilds_an_invalid_index_left_by_create_index_concurrently()
         "CREATE UNIQUE INDEX CONCURRENTLY items_label_idx ON items (qty)",
         ("index items_label_idx", "invalid"),
     );
-    assert_eq!(out.code, 0, "the re-run must drop the INVALID index and build it again: {out:?}");
+    assert_eq!(out.code, exit::OK, "the re-run must drop the INVALID index and build it again: {out:?}");
 }
 
 #[test]
 fn rerun_resumes_a_backfill_interrupted_mid_way() {
     let (out, _) = recovers("partial backfill", &fixture("crash"), 3, "UPDATE items SET total = qty * 2 WHERE id <= 7000", ("items.total backfilled", "partial 7000/20000"));
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
 }
 
 #[test]
 fn rerun_after_a_no_transaction_step_ran_but_was_not_recorded() {
     // The fixture's IF NOT EXISTS makes the re-run a no-op for the index.
     let (out, _) = recovers("unrecorded index", &fixture("crash"), 2, "CREATE INDEX items_label_idx ON items (label)", ("index items_label_idx", "present"));
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
 }
 
 #[test]
@@ -612,7 +612,7 @@ fn without_if_not_exists_a_rerun_stops_at_the_existing_index_and_keeps_it() {
     let v3 = set.path().join("migrations/V3__index_label.sql");
     std::fs::write(&v3, std::fs::read_to_string(&v3).unwrap().replace(" IF NOT EXISTS", "")).unwrap();
     let (out, db) = recovers("unrecorded index, no IF NOT EXISTS", set.path(), 2, "CREATE INDEX items_label_idx ON items (label)", ("index items_label_idx", "present"));
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     let err = out.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default().replace(&format!("{}/", set.path().display()), "");
     assert_eq!(err, "error: migrations/V3__index_label.sql:2: relation \"items_label_idx\" already exists (SQLSTATE 42P07)", "{out:?}");
     let valid: Option<bool> = db.client().query_one("SELECT (SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('items_label_idx'))", &[]).unwrap().get(0);

@@ -2,7 +2,7 @@
 //! itself: `auto` takes Docker, or the local binaries when Docker cannot
 //! start a server.
 
-use crate::harness::{log_dir, repo, server, Cmd};
+use crate::harness::{exit, log_dir, repo, server, Cmd};
 
 const ACTS: [&str; 7] = [
     "== The schema as it is, its data, and the additive phase ==",
@@ -38,7 +38,7 @@ fn assert_story(stdout: &str) {
 fn demo_tells_the_story_in_acts() {
     // The shared test server (a database of its own is created and dropped).
     let out = Cmd::new(&["demo", "--seed-rows", "2000", "--server-url", server().admin_url()]).dir(&repo()).logs(log_dir()).run();
-    out.expect_exit(0);
+    out.expect_exit(exit::OK);
     assert_story(&out.stdout);
     let reports = out.stdout.lines().find(|l| l.contains("reports: ")).expect("the rollback act names its reports");
     for path in reports.split("reports: ").nth(1).unwrap().split(", ") {
@@ -62,7 +62,7 @@ fn demo_runs_on_the_local_binaries_when_docker_cannot_start_a_server() {
         .logs(log_dir())
         .env("DOCKER_HOST", "tcp://127.0.0.1:1")
         .process();
-    out.expect_exit(0);
+    out.expect_exit(exit::OK);
     assert!(out.stdout.contains("disposable PostgreSQL (local) ready"), "{}", out.stdout);
     assert_story(&out.stdout);
 }
@@ -73,7 +73,7 @@ fn a_docker_backend_that_cannot_start_names_the_three_ways_to_a_server() {
     // above), so the error is seen through `--backend docker`; the `auto`
     // error with both reasons is a unit test of `phasegate::first_that_starts`.
     let out = Cmd::new(&["verify", "--backend", "docker"]).dir(&crate::harness::fixture("accounts")).env("DOCKER_HOST", "tcp://127.0.0.1:1").process();
-    let error = out.expect_exit(1).error_line().to_string();
+    let error = out.expect_exit(exit::ERROR).error_line().to_string();
     assert!(error.starts_with("docker backend: cannot start a PostgreSQL container"), "{error}");
     assert!(error.ends_with(phasegate_cli::INSTALL_HINT), "{error}");
     for way in ["Docker engine", "apt-get install postgresql", "PHASEGATE_TEST_DATABASE_URL"] {

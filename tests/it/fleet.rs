@@ -9,11 +9,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use testcontainers::runners::SyncRunner;
-use testcontainers::{Container, ImageExt};
-use testcontainers_modules::postgres::Postgres;
+use phasegate::testing::Container;
 
-use crate::harness::{fixture, log_dir, on, Cmd, Output, TestDb};
+use crate::harness::json::{DbState, HaltReason, PhaseCell, PhaseState, Verdict};
+use crate::harness::{exit, fixture, log_dir, on, Cmd, Output, TestDb};
 
 const PASSWORD: &str = "fleet-s3cret";
 
@@ -75,18 +74,13 @@ fn applied_once(versions: &[i32]) -> BTreeMap<i32, (i64, i64)> {
 }
 
 /// The state of each database in a fleet run's JSON.
-fn states(out: &Output) -> BTreeMap<String, String> {
-    let doc = out.json();
-    doc["fleet"]["databases"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no fleet.databases: {out:?}"))
-        .iter()
-        .map(|d| (d["database"].as_str().unwrap().to_string(), d["state"].as_str().unwrap().to_string()))
-        .collect()
+fn states(out: &Output) -> BTreeMap<String, DbState> {
+    out.report().fleet().databases.iter().map(|d| (d.database.clone(), d.state)).collect()
 }
 
-fn expect_states(out: &Output, want: &[(&str, &str)]) {
-    let want: BTreeMap<String, String> = want.iter().map(|(d, s)| (d.to_string(), s.to_string())).collect();
+#[track_caller]
+fn expect_states(out: &Output, want: &[(&str, DbState)]) {
+    let want: BTreeMap<String, DbState> = want.iter().map(|(d, s)| (d.to_string(), *s)).collect();
     assert_eq!(states(out), want, "{out:?}");
 }
 
@@ -108,56 +102,28 @@ fn fleet_file(dir: &Path, dbs: &[(&str, &str)], groups: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
-/// Five PostgreSQL containers on a private network; they and the network
-/// are removed when this is dropped, also when the test panics.
+/// PostgreSQL servers on a private network (durable: a server stopped
+/// and started again keeps its databases); they and the network are
+/// removed when this is dropped, also when the test panics.
 struct Servers {
-    containers: Vec<Container<Postgres>>,
+    containers: Vec<Container>,
 }
 
 impl Servers {
     fn start(n: usize) -> Servers {
-        let image = std::env::var("PHASEGATE_PG_IMAGE").unwrap_or_else(|_| phasegate::DEFAULT_IMAGE.to_string());
-        let (name, tag) = image.rsplit_once(':').map(|(n, t)| (n.to_string(), t.to_string())).unwrap_or((image.clone(), "latest".into()));
         let network = format!("phasegate-fleet-{}", std::process::id());
-        let handles: Vec<_> = (0..n)
-            .map(|_| {
-                let (name, tag, network) = (name.clone(), tag.clone(), network.clone());
-                std::thread::spawn(move || {
-                    Postgres::default()
-                        .with_password(PASSWORD)
-                        .with_name(name)
-                        .with_tag(tag)
-                        .with_cmd(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
-                        .with_network(network)
-                        .with_host_config_modifier(phasegate::testing::publish_on_loopback)
-                        .with_label("phasegate.disposable", "1")
-                        .with_label("phasegate.owner-pid", std::process::id().to_string())
-                        .with_startup_timeout(Duration::from_secs(60))
-                        .start()
-                })
-            })
-            .collect();
-        let started: Vec<_> = handles.into_iter().map(|h| h.join().expect("starting a container")).collect();
-        let mut containers = Vec::new();
-        let mut errors = Vec::new();
-        for s in started {
-            match s {
-                Ok(c) => containers.push(c),
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-        let servers = Servers { containers };
-        assert!(errors.is_empty(), "no PostgreSQL containers for the fleet test: {errors:?}\nto run it: {}", phasegate_cli::INSTALL_HINT);
-        for i in 0..n {
-            servers.wait_ready(i);
-        }
-        servers
+        let containers = phasegate::testing::container()
+            .password(PASSWORD)
+            .durable(true)
+            .network(&network)
+            .start_many(n)
+            .unwrap_or_else(|e| panic!("no PostgreSQL containers for the fleet test: {e}\nto run it: {}", phasegate_cli::INSTALL_HINT));
+        Servers { containers }
     }
 
     /// The URL of server `i` (its published port changes on a restart).
     fn url(&self, i: usize) -> String {
-        let port = self.containers[i].get_host_port_ipv4(5432).expect("a published port");
-        format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres")
+        self.containers[i].url().expect("a published port")
     }
 
     /// Stops server `i` the way an operator's shutdown does (fast shutdown:
@@ -167,20 +133,9 @@ impl Servers {
         let out = std::process::Command::new("docker").args(["kill", "--signal", "SIGINT", id]).output().expect("running docker");
         assert!(out.status.success(), "docker kill: {}", String::from_utf8_lossy(&out.stderr));
         let deadline = Instant::now() + Duration::from_secs(60);
-        while self.containers[i].is_running().unwrap_or(false) {
+        while self.containers[i].is_running() {
             assert!(Instant::now() < deadline, "server {i} did not stop");
             std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn wait_ready(&self, i: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match phasegate::connect(&self.url(i), "phasegate-test") {
-                Ok(_) => return,
-                Err(e) if Instant::now() > deadline => panic!("server {i} did not come up: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
         }
     }
 }
@@ -209,33 +164,39 @@ fn fleet_survives_a_server_stopped_mid_group_and_resumes() {
     };
 
     // a2's migration lock is held, so its worker waits in the middle of
-    // wave-a; then its server goes away.
+    // wave-a; its server goes away while the lock is still held, so a2
+    // cannot get ahead of the stop however loaded the machine is.
     let mut holder = phasegate::connect(&servers.url(2), "holder-under-test").unwrap();
     phasegate::acquire_lock(&mut holder, Duration::ZERO).unwrap();
     let child = command(&servers).spawn();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let waiting: i64 = holder
-            .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'phasegate migrate --fleet%'", &[])
+        let asking: i64 = holder
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'phasegate migrate --fleet%' AND query LIKE '%pg_try_advisory_lock%'",
+                &[],
+            )
             .unwrap()
             .get(0);
-        if waiting > 0 {
+        if asking > 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "the fleet never reached a2");
+        assert!(Instant::now() < deadline, "the fleet never asked for a2's migration lock");
         std::thread::sleep(Duration::from_millis(50));
     }
-    drop(holder);
     servers.stop(2);
+    drop(holder); // its session ended with the server, and the lock with it
     let out = child.wait();
-    assert_eq!(out.code, 1, "an unreachable database fails the run: {out:?}");
-    expect_states(&out, &[("canary", "done"), ("a1", "done"), ("a2", "unreachable"), ("b1", "not_started"), ("b2", "not_started")]);
-    let doc = out.json();
-    let run1 = doc["fleet"]["fleet_run"].as_str().unwrap().to_string();
-    assert_eq!(doc["fleet"]["halt"]["group"], "wave-a", "{doc:#}");
-    assert_eq!(doc["fleet"]["halt"]["reason"], "error");
-    let a2 = &doc["fleet"]["databases"][2];
-    assert!(a2["error"].as_str().unwrap().contains("postgres:***@127.0.0.1"), "the error names the server without its password: {a2}");
+    assert_eq!(out.code, exit::ERROR, "an unreachable database fails the run: {out:?}");
+    expect_states(&out, &[("canary", DbState::Done), ("a1", DbState::Done), ("a2", DbState::Unreachable), ("b1", DbState::NotStarted), ("b2", DbState::NotStarted)]);
+    let doc = out.report();
+    let fleet = doc.fleet();
+    let run1 = fleet.fleet_run.clone();
+    let halt = fleet.halt.as_ref().unwrap_or_else(|| panic!("no halt: {doc:#?}"));
+    assert_eq!(halt.group, "wave-a", "{doc:#?}");
+    assert_eq!(halt.reason, HaltReason::Error);
+    let a2 = &fleet.databases[2];
+    assert!(a2.error.as_deref().unwrap().contains("postgres:***@127.0.0.1"), "the error names the server without its password: {a2:?}");
     assert!(!out.stdout.contains(PASSWORD) && !out.stderr.contains(PASSWORD), "a password in the output: {out:?}");
     // Every ledger that can be read is consistent: done where the run got, untouched after the halt.
     for i in [0, 1] {
@@ -247,13 +208,12 @@ fn fleet_survives_a_server_stopped_mid_group_and_resumes() {
     }
 
     // The server comes back; the same command completes the fleet.
-    servers.containers[2].start().expect("restarting a2's server");
-    servers.wait_ready(2);
+    servers.containers[2].start_again(Duration::from_secs(60)).expect("restarting a2's server");
     assert!(ledger_counts(&servers.url(2)).is_empty(), "a2's migration never started");
     let out = command(&servers).process();
-    assert_eq!(out.code, 0, "{out:?}");
-    expect_states(&out, &[("canary", "already_done"), ("a1", "already_done"), ("a2", "done"), ("b1", "done"), ("b2", "done")]);
-    let run2 = out.json()["fleet"]["fleet_run"].as_str().unwrap().to_string();
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    expect_states(&out, &[("canary", DbState::AlreadyDone), ("a1", DbState::AlreadyDone), ("a2", DbState::Done), ("b1", DbState::Done), ("b2", DbState::Done)]);
+    let run2 = out.report().fleet().fleet_run.clone();
     for (i, name) in names.iter().enumerate() {
         let url = servers.url(i);
         assert_eq!(ledger_counts(&url), applied_once(&[1, 2, 3]), "every migration applied exactly once on {name}");
@@ -263,13 +223,13 @@ fn fleet_survives_a_server_stopped_mid_group_and_resumes() {
         assert_eq!(audit_rows(&url, &run2), if i < 2 { 0 } else { 1 }, "{name}");
     }
     let history = on(&servers.url(2), &dir, &["history", "--format", "json"]).run();
-    let runs = history.json()["runs"].as_array().cloned().unwrap();
-    assert!(runs.iter().any(|r| r["fleet_run"] == run2.as_str() && r["fleet_member"] == "a2"), "history shows the fleet run: {runs:?}");
+    let runs = history.report().runs();
+    assert!(runs.iter().any(|r| r.fleet_run.as_deref() == Some(run2.as_str()) && r.fleet_member.as_deref() == Some("a2")), "history shows the fleet run: {runs:?}");
 
     // A third run finds everything done.
     let out = command(&servers).process();
-    assert_eq!(out.code, 0, "{out:?}");
-    assert!(states(&out).values().all(|s| s == "already_done"), "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    assert!(states(&out).values().all(|s| *s == DbState::AlreadyDone), "{out:?}");
 }
 
 #[test]
@@ -294,7 +254,7 @@ fn fleet_canary_rollback_verdict_changes_no_other_database() {
         cmd = cmd.env(var, &db.url);
     }
     let text = cmd.clone().process();
-    assert_eq!(text.code, 4, "a ROLLBACK verdict exits 4: {text:?}");
+    assert_eq!(text.code, exit::ROLLBACK, "a ROLLBACK verdict exits 4: {text:?}");
     assert!(text.stdout.contains("DATABASE") && text.stdout.contains("PHASE 2"), "the table of databases by phase: {}", text.stdout);
     assert!(text.stdout.contains("halted after group canary: a check said ROLLBACK on canary"), "{}", text.stdout);
     let mut c = canary.client();
@@ -308,12 +268,12 @@ fn fleet_canary_rollback_verdict_changes_no_other_database() {
 
     // Run again as JSON: the canary fails the same way, the others still wait.
     let out = cmd.args(&["--format", "json"]).process();
-    assert_eq!(out.code, 4, "{out:?}");
-    expect_states(&out, &[("canary", "rollback"), ("t0", "not_started"), ("t1", "not_started"), ("t2", "not_started"), ("t3", "not_started")]);
-    let doc = out.json();
-    assert_eq!(doc["verdict"], "ROLLBACK");
-    assert_eq!(doc["fleet"]["halt"]["reason"], "rollback");
-    assert_eq!(doc["fleet"]["databases"][0]["verdict"], "ROLLBACK");
+    assert_eq!(out.code, exit::ROLLBACK, "{out:?}");
+    expect_states(&out, &[("canary", DbState::Rollback), ("t0", DbState::NotStarted), ("t1", DbState::NotStarted), ("t2", DbState::NotStarted), ("t3", DbState::NotStarted)]);
+    let doc = out.report();
+    assert_eq!(doc.verdict, Some(Verdict::Rollback));
+    assert_eq!(doc.fleet().halt.as_ref().map(|h| h.reason), Some(HaltReason::Rollback));
+    assert_eq!(doc.fleet().databases[0].verdict, Some(Verdict::Rollback));
     for o in &others {
         assert_untouched(&o.url, &format!("{} untouched after a second run", o.name));
     }
@@ -343,49 +303,48 @@ fn fleet_from_a_discovery_query_status_validate_rollback_and_history() {
     let file = path.to_str().unwrap();
     let dir = fixture("fleet");
     let cmd = |args: &[&str]| Cmd::new(args).args(&["--fleet", file, "--format", "json"]).dir(&dir).logs(log_dir()).env("FLEET_CATALOG_URL", &catalog.url);
-    let all = |state: &str| -> Vec<(String, String)> { (0..3).map(|i| (format!("tenant-{i}"), state.to_string())).collect() };
-    let expect_all = |out: &Output, state: &str| {
-        let want = all(state);
-        expect_states(out, &want.iter().map(|(d, s)| (d.as_str(), s.as_str())).collect::<Vec<_>>());
+    let expect_all = |out: &Output, state: DbState| {
+        let names: Vec<String> = (0..3).map(|i| format!("tenant-{i}")).collect();
+        expect_states(out, &names.iter().map(|d| (d.as_str(), state)).collect::<Vec<_>>());
     };
 
     let out = cmd(&["migrate", "--phase", "1"]).process();
-    assert_eq!(out.code, 0, "{out:?}");
-    expect_all(&out, "done");
-    let run1 = out.json()["fleet"]["fleet_run"].as_str().unwrap().to_string();
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    expect_all(&out, DbState::Done);
+    let run1 = out.report().fleet().fleet_run.clone();
 
     let out = cmd(&["status"]).process();
-    assert_eq!(out.code, 0, "{out:?}");
-    for d in out.json()["fleet"]["databases"].as_array().unwrap() {
-        assert_eq!(d["phases"], serde_json::json!([{"phase": 1, "state": "applied"}, {"phase": 2, "state": "pending"}]), "{d}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    for d in &out.report().fleet().databases {
+        assert_eq!(d.phases, [PhaseCell { phase: 1, state: PhaseState::Applied }, PhaseCell { phase: 2, state: PhaseState::Pending }], "{d:?}");
     }
     let out = cmd(&["validate"]).process();
-    assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.json()["fleet"]["databases"].as_array().unwrap().iter().all(|d| d["verdict"] == "PROCEED" && !d["checks"].as_array().unwrap().is_empty()), "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    assert!(out.report().fleet().databases.iter().all(|d| d.verdict == Some(Verdict::Proceed) && !d.checks.is_empty()), "{out:?}");
 
     // Nobody types the confirmation (stdin is closed): asked once, refused, nothing rolled back.
     let out = cmd(&["rollback", "--phase", "1"]).process();
-    assert_eq!(out.code, 1, "{out:?}");
-    expect_states(&out, &[("tenant-0", "failed"), ("tenant-1", "not_started"), ("tenant-2", "not_started")]);
-    assert_eq!(out.json()["fleet"]["halt"]["reason"], "not_confirmed");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
+    expect_states(&out, &[("tenant-0", DbState::Failed), ("tenant-1", DbState::NotStarted), ("tenant-2", DbState::NotStarted)]);
+    assert_eq!(out.report().fleet().halt.as_ref().map(|h| h.reason), Some(HaltReason::NotConfirmed));
     assert_eq!(out.stderr.matches("Type `rollback phase 1` to continue").count(), 1, "asked once: {}", out.stderr);
     for t in &tenants {
         assert_eq!(ledger_counts(&t.url), applied_once(&[1, 2]), "nothing rolled back on {}", t.name);
     }
 
     let out = cmd(&["rollback", "--phase", "1", "--yes"]).process();
-    assert_eq!(out.code, 0, "{out:?}");
-    expect_all(&out, "done");
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    expect_all(&out, DbState::Done);
     for t in &tenants {
         assert!(ledger_counts(&t.url).is_empty(), "phase 1 rolled back on {}", t.name);
         assert_eq!(audit_rows(&t.url, &run1), 1);
     }
     let out = cmd(&["rollback", "--phase", "1", "--yes"]).process();
-    assert_eq!(out.code, 0, "{out:?}");
-    expect_all(&out, "already_done");
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    expect_all(&out, DbState::AlreadyDone);
     let out = cmd(&["migrate"]).process();
-    assert_eq!(out.code, 0, "{out:?}");
-    expect_all(&out, "done");
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    expect_all(&out, DbState::Done);
     for t in &tenants {
         assert_eq!(ledger_counts(&t.url), applied_once(&[1, 2, 3]), "{}", t.name);
     }
@@ -394,9 +353,9 @@ fn fleet_from_a_discovery_query_status_validate_rollback_and_history() {
     let text = std::fs::read_to_string(&path).unwrap().replace("SELECT name, url FROM", "SELECT name FROM");
     std::fs::write(&path, text).unwrap();
     let out = cmd(&["status"]).process();
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     assert_eq!(
-        out.json()["error"],
+        out.report().error.unwrap_or_default(),
         format!("{file}:3: discovery query: it returned 1 column(s); it must return a database's name and its URL").as_str(),
         "{out:?}"
     );
@@ -406,10 +365,10 @@ fn fleet_from_a_discovery_query_status_validate_rollback_and_history() {
 fn fleet_usage_and_file_errors_name_what_is_wrong() {
     let dir = fixture("fleet");
     let out = Cmd::new(&["migrate"]).dir(&dir).logs(log_dir()).run();
-    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(out.code, exit::USAGE, "{out:?}");
     assert!(out.stderr.contains("--database-url <URL> (or DATABASE_URL), or --fleet <FILE>"), "{}", out.stderr);
     let out = Cmd::new(&["history"]).dir(&dir).logs(log_dir()).run();
-    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(out.code, exit::USAGE, "{out:?}");
 
     let tmp = tempfile::tempdir().unwrap();
     let file = fleet_file(
@@ -418,18 +377,18 @@ fn fleet_usage_and_file_errors_name_what_is_wrong() {
         "[[group]]\nname = \"canary\"\ndatabases = [\"canary\"]\n",
     );
     let out = Cmd::new(&["migrate", "--fleet", &file]).dir(&dir).logs(log_dir()).run();
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     assert_eq!(
         out.error_line(),
         format!("{file}:2: database canary: environment variable PHASEGATE_FLEET_TEST_UNSET_VARIABLE is not set (it holds the database's URL)")
     );
     let out = Cmd::new(&["migrate", "--fleet", &file, "--database-url", "postgres://u@h/db"]).dir(&dir).logs(log_dir()).run();
-    assert_eq!(out.code, 2, "{out:?}");
+    assert_eq!(out.code, exit::USAGE, "{out:?}");
     assert!(out.error_line().starts_with("--fleet and --database-url cannot be used together"), "{out:?}");
 
     std::fs::write(&file, "[[database]]\nname = \"canary\"\nurl = \"postgres://u:pw@h/db\"\n").unwrap();
     let out = Cmd::new(&["status", "--fleet", &file]).dir(&dir).logs(log_dir()).run();
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     assert!(out.error_line().starts_with(&format!("{file}:3: unknown field `url`")), "{out:?}");
     assert!(!out.stderr.contains("pw@"), "{out:?}");
 }
@@ -458,16 +417,16 @@ fn fleet_review_halts_after_the_group_unless_accepted() {
             .env("FLEET_R2_URL", &dbs[2].url)
     };
     let out = cmd(&[]).process();
-    assert_eq!(out.code, 3, "REVIEW exits 3: {out:?}");
-    expect_states(&out, &[("canary", "done"), ("t1", "not_started"), ("t2", "not_started")]);
-    assert_eq!(out.json()["fleet"]["halt"]["reason"], "review");
+    assert_eq!(out.code, exit::REVIEW, "REVIEW exits 3: {out:?}");
+    expect_states(&out, &[("canary", DbState::Done), ("t1", DbState::NotStarted), ("t2", DbState::NotStarted)]);
+    assert_eq!(out.report().fleet().halt.as_ref().map(|h| h.reason), Some(HaltReason::Review));
     assert_eq!(ledger_counts(&dbs[0].url), applied_once(&[1, 2, 3]), "REVIEW commits on the canary");
     assert!(ledger_counts(&dbs[1].url).is_empty());
 
     let out = cmd(&["--accept-review"]).process();
-    assert_eq!(out.code, 3, "the wave's own verdicts are REVIEW: {out:?}");
-    expect_states(&out, &[("canary", "already_done"), ("t1", "done"), ("t2", "done")]);
-    assert!(out.json()["fleet"]["halt"].is_null(), "{out:?}");
+    assert_eq!(out.code, exit::REVIEW, "the wave's own verdicts are REVIEW: {out:?}");
+    expect_states(&out, &[("canary", DbState::AlreadyDone), ("t1", DbState::Done), ("t2", DbState::Done)]);
+    assert!(out.report().fleet().halt.is_none(), "{out:?}");
     for d in &dbs {
         assert_eq!(ledger_counts(&d.url), applied_once(&[1, 2, 3]), "{}", d.name);
     }

@@ -10,15 +10,16 @@
 
 use phasegate::{ForeignOptions as Options, Layout};
 
-use crate::harness::{cli, fixture};
-use crate::verify::{as_pg_dump, pg_dump_round_trip, verify};
+use crate::harness::json::{Finding, Origin, Rehearsal};
+use crate::harness::{cli, exit, fixture};
+use crate::verify::{as_pg_dump_results, pg_dump_round_trip, rows_lost, verify};
 
 /// Audits a fixture with `verify --from DIR` (the layout detected) and
 /// checks: the layout chosen, every migration rehearsed with its origin,
 /// the classification as expected and equal to the pg_dump round trip's,
 /// and the migrations whose rollback lost rows.
 #[track_caller]
-fn audit(layout: Layout, rel: &str, placeholders: &[(&str, &str)], expected: &[(&str, &'static str)], rows_changed: &[&str]) -> serde_json::Value {
+fn audit(layout: Layout, rel: &str, placeholders: &[(&str, &str)], expected: &[(&str, &'static str)], rows_changed: &[&str]) -> Rehearsal {
     let dir = fixture(rel);
     assert_eq!(phasegate::detect_layout(&dir).unwrap().layout, layout, "--from auto on {rel}");
     let opts = Options { placeholders: placeholders.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
@@ -30,41 +31,40 @@ fn audit(layout: Layout, rel: &str, placeholders: &[(&str, &str)], expected: &[(
         args.extend(["--placeholder", v.as_str()]);
     }
     let out = verify(&args);
-    assert_eq!(out.code, 5, "defective downs exit 5: {}\n{}", out.stdout, out.stderr);
-    let doc = out.json();
-    assert_eq!(doc["layout"]["layout"], layout.name(), "{}", doc["layout"]);
-    assert_eq!(doc["layout"]["detected"], true);
-    let phases = doc["rehearsal"]["phases"].as_array().unwrap();
-    assert_eq!(phases.len(), set.phases.len(), "every migration is rehearsed, none skipped");
-    let ours: Vec<(String, &'static str)> = phases
-        .iter()
-        .map(|p| {
-            assert_eq!(p["origin"]["tool"], layout.name(), "each migration keeps its tool: {p}");
-            let kinds: Vec<&str> = p["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
-            (p["name"].as_str().unwrap().to_string(), as_pg_dump(p["result"].as_str().unwrap(), &kinds))
-        })
-        .collect();
+    assert_eq!(out.code, exit::MISMATCH, "defective downs exit 5: {}\n{}", out.stdout, out.stderr);
+    let doc = out.report();
+    let chosen = doc.part::<serde_json::Value>("layout");
+    assert_eq!(chosen["layout"], layout.name(), "{chosen}");
+    assert_eq!(chosen["detected"], true);
+    let rehearsal = doc.rehearsal().clone();
+    assert_eq!(rehearsal.phases.len(), set.phases.len(), "every migration is rehearsed, none skipped");
+    for p in &rehearsal.phases {
+        assert_eq!(p.origin.as_ref().map(|o| o.tool.as_str()), Some(layout.name()), "each migration keeps its tool: {p:#?}");
+    }
+    let ours = as_pg_dump_results(&rehearsal);
     let want: Vec<(String, &'static str)> = expected.iter().map(|(n, r)| (n.to_string(), *r)).collect();
     assert_eq!(ours, want, "phasegate's per-migration results on {rel}");
     assert_eq!(pg_dump_round_trip(&set), ours, "per-migration results, pg_dump round trip vs phasegate, on {rel}");
-    let changed: Vec<&str> = phases
-        .iter()
-        .filter(|p| p["findings"].as_array().unwrap().iter().any(|f| f["kind"] == "rows_changed" && f["against"] == "before_phase"))
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(changed, rows_changed, "rollbacks that lost rows (invisible to a schema-only dump)");
+    assert_eq!(rows_lost(&rehearsal), rows_changed, "rollbacks that lost rows (invisible to a schema-only dump)");
     // JUnit: every test case names its tool, its migration and its file.
     let xml = std::fs::read_to_string(junit.path()).unwrap();
     let tool = format!("<property name=\"tool\" value=\"{}\"/>", layout.name());
     assert_eq!(xml.matches(&tool).count(), set.phases.len(), "{xml}");
     assert_eq!(xml.matches(" file=\"").count(), set.phases.len(), "{xml}");
-    doc
+    rehearsal
 }
 
 /// The error of the first finding of phase `name`.
-fn error_of<'a>(doc: &'a serde_json::Value, name: &str) -> &'a str {
-    let phase = doc["rehearsal"]["phases"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no phase {name}"));
-    phase["findings"][0]["error"].as_str().unwrap_or_else(|| panic!("no error in {phase}"))
+#[track_caller]
+fn error_of<'a>(rehearsal: &'a Rehearsal, name: &str) -> &'a str {
+    let phase = rehearsal.phases.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("no phase {name}"));
+    phase.findings.first().and_then(Finding::error).unwrap_or_else(|| panic!("no error in {phase:#?}"))
+}
+
+/// The origin of the rehearsal's phase at `index`.
+#[track_caller]
+fn origin(rehearsal: &Rehearsal, index: usize) -> &Origin {
+    rehearsal.phases[index].origin.as_ref().unwrap_or_else(|| panic!("no origin: {:#?}", rehearsal.phases[index]))
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn goose_matches_a_pg_dump_round_trip() {
     // The failing statement is named at its line in the real file's Down section.
     let e = error_of(&doc, "00004_create_order_items");
     assert!(e.contains("00004_create_order_items.sql:13: ") && e.contains("order_items_sku_idx"), "{e}");
-    assert_eq!(doc["rehearsal"]["phases"][2]["origin"]["id"], "00003");
+    assert_eq!(origin(&doc, 2).id, "00003");
 }
 
 #[test]
@@ -130,7 +130,7 @@ fn flyway_matches_a_pg_dump_round_trip() {
         ],
         &["V10__lowercase_customer_emails"],
     );
-    let ids: Vec<&str> = doc["rehearsal"]["phases"].as_array().unwrap().iter().map(|p| p["origin"]["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = (0..doc.phases.len()).map(|i| origin(&doc, i).id.as_str()).collect();
     assert_eq!(ids, ["1", "1.1", "1.2.3", "2", "10", "11", "12", "R__customer_order_totals"]);
     let e = error_of(&doc, "V2__create_order_items");
     assert!(e.contains("U2__create_order_items.sql:3: "), "the undo file is named: {e}");
@@ -140,8 +140,8 @@ fn flyway_matches_a_pg_dump_round_trip() {
 fn flyway_placeholders_need_a_value() {
     let dir = fixture("foreign/flyway/sql");
     let out = verify(&["--from", "flyway", dir.to_str().unwrap()]);
-    assert_eq!(out.code, 1, "{out:?}");
-    let error = out.json()["error"].as_str().unwrap().to_string();
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
+    let error = out.report().error.unwrap();
     assert!(error.ends_with("V1.1__create_orders.sql:6: no value for placeholder `default_currency`; give it a value with --placeholder default_currency=VALUE"), "{error}");
 }
 
@@ -191,7 +191,7 @@ fn liquibase_matches_a_pg_dump_round_trip() {
     );
     let e = error_of(&doc, "bob:order-items");
     assert!(e.contains("002-changes.sql:23: ") && e.contains("order_items_sku_idx"), "the rollback line in the changelog: {e}");
-    assert_eq!(doc["rehearsal"]["phases"][3]["origin"]["line"], 3);
+    assert_eq!(origin(&doc, 3).line, 3);
 }
 
 #[test]
@@ -210,7 +210,7 @@ fn generic_up_down_pairs_match_a_pg_dump_round_trip() {
         ],
         &["V9.Lowercase_Emails"],
     );
-    assert_eq!(doc["rehearsal"]["phases"][0]["origin"]["id"], "V0001");
+    assert_eq!(origin(&doc, 0).id, "V0001");
 }
 
 #[test]
@@ -226,7 +226,7 @@ fn a_folder_no_layout_reads_is_one_error_naming_a_file() {
     std::fs::write(d.path().join("schema.sql"), "CREATE TABLE t (x int);").unwrap();
     let logs = crate::harness::log_dir();
     let out = cli(&["verify", "--from", d.path().to_str().unwrap(), "--log-dir", logs.to_str().unwrap()], "");
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     let want = format!(
         "{}: no migration layout reads this (tried sqitch, diesel, liquibase, goose, dbmate, flyway, sqlx, golang-migrate, files); name the layout: cargo xtask verify --from LAYOUT DIR (",
         d.path().join("schema.sql").display()
@@ -239,13 +239,13 @@ fn from_takes_a_layout_and_a_folder_or_a_folder() {
     let logs = crate::harness::log_dir();
     let logs = logs.to_str().unwrap();
     let out = cli(&["verify", "--from", "goose", "--log-dir", logs], "");
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     assert!(out.stderr.contains("error: --from goose needs the migrations folder: --from goose DIR"), "{}", out.stderr);
     let out = cli(&["verify", "--from", "no/such/folder", "--log-dir", logs], "");
-    assert_eq!(out.code, 2, "a usage error: {out:?}");
+    assert_eq!(out.code, exit::USAGE, "a usage error: {out:?}");
     assert!(out.stderr.contains("`no/such/folder` is neither a layout (sqitch, diesel, liquibase, goose, dbmate, flyway, refinery, sqlx, golang-migrate, files, auto) nor a folder"), "{}", out.stderr);
     let dir = fixture("foreign/files/migrations");
     let out = cli(&["verify", "--from", dir.to_str().unwrap(), dir.to_str().unwrap(), "--log-dir", logs], "");
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     assert!(out.stderr.contains("a layout comes before the folder"), "{}", out.stderr);
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::harness::{cli, fixture, repo};
+use crate::harness::{cli, exit, fixture, repo};
 
 /// Runs `lint --format json` on `dir` and asserts its findings are exactly
 /// `expected` as (rule, file path relative to the set, line), in order, and
@@ -12,26 +12,20 @@ use crate::harness::{cli, fixture, repo};
 #[track_caller]
 fn check(dir: &Path, expected: &[(&str, &str, u64)]) {
     let out = cli(&["lint", "--format", "json", "--dir", dir.to_str().unwrap()], "");
-    let doc = out.json();
-    let findings = doc["findings"].as_array().unwrap_or_else(|| panic!("no findings array: {doc:#}"));
+    let doc = out.report();
+    let findings = doc.findings();
     let prefix = format!("{}/", dir.display());
-    let got: Vec<(String, String, u64)> = findings
-        .iter()
-        .map(|f| {
-            let file = f["file"].as_str().unwrap();
-            (f["rule"].as_str().unwrap().to_string(), file.strip_prefix(&prefix).unwrap_or(file).to_string(), f["line"].as_u64().unwrap())
-        })
-        .collect();
+    let got: Vec<(String, String, u64)> = findings.iter().map(|f| (f.rule.clone(), f.file.strip_prefix(&prefix).unwrap_or(&f.file).to_string(), f.line)).collect();
     let want: Vec<(String, String, u64)> = expected.iter().map(|(r, f, l)| (r.to_string(), f.to_string(), *l)).collect();
-    assert_eq!(got, want, "findings of {}:\n{doc:#}", dir.display());
-    for f in findings {
-        assert!(f["message"].as_str().is_some_and(|m| !m.is_empty()), "every finding says what: {f}");
-        assert!(f["fix"].as_str().is_some_and(|m| !m.is_empty()) || f["rule"] == "set-structure", "every lint finding says how to fix it: {f}");
+    assert_eq!(got, want, "findings of {}:\n{doc:#?}", dir.display());
+    for f in &findings {
+        assert!(!f.message.is_empty(), "every finding says what: {f:?}");
+        assert!(f.fix.as_deref().is_some_and(|m| !m.is_empty()) || f.rule == "set-structure", "every lint finding says how to fix it: {f:?}");
     }
-    let errors = findings.iter().filter(|f| f["severity"] == "error").count();
-    assert_eq!(doc["summary"]["errors"], errors);
+    let errors = findings.iter().filter(|f| f.severity == "error").count();
+    assert_eq!(doc.lint_errors(), errors as u64);
     assert_eq!(out.code, i32::from(errors > 0), "{out:?}");
-    assert_eq!(doc["exit_code"], out.code);
+    assert_eq!(doc.exit_code, out.code);
 }
 
 #[test]
@@ -75,7 +69,7 @@ fn concurrently_in_a_transactional_file_is_an_error() {
 fn unbatched_whole_table_update_is_a_warning() {
     check(&fixture("lint_unbatched_update"), &[("unbatched-update", "migrations/V2__lower_emails.sql", 1)]);
     let out = cli(&["lint", "--strict", "--dir", fixture("lint_unbatched_update").to_str().unwrap()], "");
-    assert_eq!(out.code, 1, "--strict fails on warnings: {out:?}");
+    assert_eq!(out.code, exit::ERROR, "--strict fails on warnings: {out:?}");
 }
 
 #[test]
@@ -92,14 +86,14 @@ fn a_set_that_does_not_load_is_one_finding_naming_the_file() {
 fn text_output_is_one_line_per_finding_and_a_summary() {
     let dir = fixture("lint_foreign_key_without_not_valid");
     let out = cli(&["lint", "--dir", dir.to_str().unwrap()], "");
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     let lines: Vec<&str> = out.stdout.lines().collect();
     let file = dir.join("migrations/V2__team_fkey.sql");
     assert!(lines[0].starts_with(&format!("{}:3:3: error constraint-missing-not-valid: ", file.display())), "{}", out.stdout);
     assert!(lines[0].contains(" (fix: add the constraint `NOT VALID`, then `ALTER TABLE ... VALIDATE CONSTRAINT`"), "{}", out.stdout);
     assert_eq!(lines.last().copied(), Some("2 findings (2 errors, 0 warnings) in 1 file"));
     let out = cli(&["lint", "--dir", fixture("lint_safe_set").to_str().unwrap()], "");
-    assert_eq!((out.code, out.stdout.as_str()), (0, "0 findings (0 errors, 0 warnings) in 0 files\n"));
+    assert_eq!((out.code, out.stdout.as_str()), (exit::OK, "0 findings (0 errors, 0 warnings) in 0 files\n"));
 }
 
 /// The clinic set: the drops of its cleanup phase and the rollbacks that
@@ -129,9 +123,9 @@ fn shipped_sets_have_no_findings() {
 fn plan_shows_each_phase_findings_beside_its_risk() {
     let dir = fixture("lint_drop_column_in_additive_phase");
     let out = cli(&["plan", "--format", "json", "--dir", dir.to_str().unwrap()], "");
-    assert_eq!(out.code, 0, "{out:?}");
-    let doc = out.json();
-    let rules = |p: usize| doc["phases"][p]["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let plan = out.report().plan();
+    let rules = |p: usize| plan[p].findings.iter().map(|f| f.rule.clone()).collect::<Vec<_>>();
     assert_eq!(rules(0), Vec::<String>::new());
     assert_eq!(rules(1), vec!["ban-drop-column"]);
     let out = cli(&["plan", "--dir", dir.to_str().unwrap()], "");
@@ -146,9 +140,9 @@ fn the_safe_set_migrates_and_rolls_back() {
     let db = crate::harness::TestDb::new("lint_safe");
     let dir = fixture("lint_safe_set");
     let out = crate::harness::run(&db, &dir, &["migrate", "--yes"], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
     let nulls: i64 = db.client().query_one("SELECT count(*) FROM accounts WHERE domain IS NULL", &[]).unwrap().get(0);
     assert_eq!(nulls, 0, "the batched backfill filled every row");
     let out = crate::harness::run(&db, &dir, &["rollback", "--phase", "1", "--yes"], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
 }

@@ -9,11 +9,10 @@
 //! with `--no-backup` cannot be recovered and says so.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::harness::{assert_same_state, clinic_seeded_template, repo, run, TestDb};
+use crate::harness::json::{PhaseState, Verdict};
+use crate::harness::{assert_same_state, clinic_seeded_template, exit, repo, run, TestDb, Writer};
 
 const LABELS: &str = "{WRINKLE_BOTOX,VOLUME_LIFTING,SKIN_CARE,REMOVAL_PROCEDURE,BODY_CARE,OTHER_CONSULTATION}";
 
@@ -39,48 +38,19 @@ fn old_columns(db: &TestDb) -> BTreeMap<i64, (String, String)> {
         .collect()
 }
 
-/// A writer of the new application, booking until told to stop; every
-/// failed statement is kept.
-struct Writer {
-    stop: Arc<AtomicBool>,
-    booked: Arc<AtomicU64>,
-    errors: Arc<Mutex<Vec<String>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Writer {
-    fn start(url: &str) -> Writer {
-        let (stop, booked, errors) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)), Arc::new(Mutex::new(Vec::new())));
-        let (s, b, e, url) = (stop.clone(), booked.clone(), errors.clone(), url.to_string());
-        let thread = std::thread::spawn(move || {
-            let mut c = phasegate::connect(&url, "app-v2-writer").unwrap();
-            let codes = ["WRINKLE_BOTOX", "SKIN_CARE", "BODY_CARE"];
-            let mut n = 0;
-            while !s.load(Ordering::Relaxed) {
-                n += 1;
-                match book_new_way(&mut c, codes[n % 3], if n % 2 == 0 { "MORNING" } else { "AFTERNOON" }, 2000 + n as i32) {
-                    Ok(_) => {
-                        b.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(err) => e.lock().unwrap().push(phasegate::pg_message(&err)),
-                }
-                std::thread::sleep(std::time::Duration::from_millis(3));
-            }
-        });
-        Writer { stop, booked, errors, thread: Some(thread) }
-    }
-    fn stop(mut self) -> (u64, Vec<String>) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().unwrap().join().unwrap();
-        (self.booked.load(Ordering::Relaxed), self.errors.lock().unwrap().clone())
-    }
+/// A writer of the new application, booking until told to stop.
+fn new_application(url: &str) -> Writer {
+    let codes = ["WRINKLE_BOTOX", "SKIN_CARE", "BODY_CARE"];
+    Writer::new("app-v2-writer")
+        .pause(Duration::from_millis(3))
+        .execute(url, move |c, n| book_new_way(c, codes[(n % 3) as usize], if n % 2 == 0 { "MORNING" } else { "AFTERNOON" }, 2000 + n as i32))
 }
 
 #[test]
 fn phase_4_applied_under_traffic_is_recovered_without_losing_a_row_and_applied_again() {
     let db = TestDb::from_template("recover", clinic_seeded_template());
     let dir = repo();
-    run(&db, &dir, &["migrate", "--phase", "3"], "").expect_exit(0);
+    run(&db, &dir, &["migrate", "--phase", "3"], "").expect_exit(exit::OK);
     let mut c = db.client();
     // Booked the new way before phase 4: the dual-write trigger fills the old columns.
     for day in 0..5 {
@@ -90,27 +60,26 @@ fn phase_4_applied_under_traffic_is_recovered_without_losing_a_row_and_applied_a
     assert!(before.len() > 100_000);
 
     // `plan` reads the files only and says what phase 4 keeps.
-    let plan = crate::harness::cli(&["plan", "--format", "json", "--dir", dir.to_str().unwrap()], "").json();
-    let keeps: Vec<String> = plan["phases"][4]["keeps"].as_array().unwrap().iter().map(|k| k["kept"].as_str().unwrap().to_string()).collect();
+    let plan = crate::harness::cli(&["plan", "--format", "json", "--dir", dir.to_str().unwrap()], "").report().plan();
+    let keeps: Vec<String> = plan[4].keeps.iter().map(|k| k["kept"].as_str().unwrap().to_string()).collect();
     assert!(keeps.iter().any(|k| k.contains("columns service, preferredTime")), "{keeps:?}");
     assert!(keeps.iter().any(|k| k.starts_with("type \"ServiceType\"")), "{keeps:?}");
 
     // Phase 4 under traffic of the new application.
-    let writer = Writer::start(&db.url);
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    let writer = new_application(&db.url);
+    writer.until_written(1);
     let t = Instant::now();
     let out = run(&db, &dir, &["migrate", "--phase", "4", "--yes", "--format", "json"], "");
-    out.expect_exit(0);
+    out.expect_exit(exit::OK);
     eprintln!("migrate --phase 4 (keep + V16) on the 100k seed: {} ms", t.elapsed().as_millis());
-    let doc = out.json();
-    let kept = &doc["kept"][0];
-    assert_eq!(kept["version"], 16);
-    assert!(kept["size"]["rows"].as_i64().unwrap() > 100_000, "every row's key and old values are kept: {kept:#}");
-    eprintln!("kept before V16: {} rows, {} bytes", kept["size"]["rows"], kept["size"]["bytes"]);
-    let kinds: Vec<&str> = kept["kept"].as_array().unwrap().iter().map(|k| k["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["step", "trigger", "function", "function", "function", "columns", "enum"], "{kept:#}");
-    assert_eq!(kept["kept"][6]["labels"].as_array().unwrap().len(), 6);
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    let kept = &out.report().kept()[0];
+    assert_eq!(kept.version, 16);
+    assert!(kept.size.rows > 100_000, "every row's key and old values are kept: {kept:#?}");
+    eprintln!("kept before V16: {} rows, {} bytes", kept.size.rows, kept.size.bytes);
+    let kinds: Vec<&str> = kept.kept.iter().map(|k| k["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["step", "trigger", "function", "function", "function", "columns", "enum"], "{kept:#?}");
+    assert_eq!(kept.kept[6]["labels"].as_array().unwrap().len(), 6);
+    writer.until_written(writer.written() + 1);
 
     // After the drop: more bookings, a status change (the row changed since it
     // was kept) and a change of service (the new column wins over the kept one).
@@ -122,28 +91,29 @@ fn phase_4_applied_under_traffic_is_recovered_without_losing_a_row_and_applied_a
 
     // The way back is named by the refusal, shown by --dry-run, and needs typing.
     let refused = run(&db, &dir, &["rollback", "--phase", "4", "--yes"], "");
-    assert!(refused.expect_exit(1).error_line().contains("recover --phase 4 --dry-run"), "{refused:?}");
+    assert!(refused.expect_exit(exit::ERROR).error_line().contains("recover --phase 4 --dry-run"), "{refused:?}");
     let dry = run(&db, &dir, &["recover", "--phase", "4", "--dry-run"], "");
-    dry.expect_exit(0);
+    dry.expect_exit(exit::OK);
     assert!(dry.stdout.contains("CREATE TYPE public.\"ServiceType\" AS ENUM ('WRINKLE_BOTOX', 'VOLUME_LIFTING'"), "{}", dry.stdout);
     assert!(dry.stdout.contains("ALTER TABLE public.reservations ADD COLUMN \"service\" \"ServiceType\", ADD COLUMN \"preferredTime\" text"), "{}", dry.stdout);
-    run(&db, &dir, &["recover", "--phase", "4"], "no\n").expect_exit(1);
+    run(&db, &dir, &["recover", "--phase", "4"], "no\n").expect_exit(exit::ERROR);
     assert!(db.client().query_one("SELECT to_regtype('\"ServiceType\"') IS NULL", &[]).unwrap().get::<_, bool>(0), "a refused recovery changes nothing");
 
     let t = Instant::now();
     let out = run(&db, &dir, &["recover", "--phase", "4", "--format", "json"], "recover phase 4\n");
-    out.expect_exit(0);
+    out.expect_exit(exit::OK);
     eprintln!("recover --phase 4 on the 100k seed (writer running): {} ms", t.elapsed().as_millis());
-    let doc = out.json();
-    assert!(doc["committed"].as_bool().unwrap(), "{doc:#}");
-    let checks: Vec<&str> = doc["checks"].as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap()).collect();
+    let doc = out.report();
+    assert!(doc.part::<bool>("committed"), "{doc:#?}");
+    let checks: Vec<&str> = doc.checks.iter().map(|c| c.check.as_str()).collect();
     assert_eq!(checks, ["new_columns_complete_before_cleanup", "service_mapping_before_cleanup"], "the phase's before-migrate checks judge the recovery");
-    let t = &doc["recovered"]["tables"][0];
-    eprintln!("recovered: {t}");
-    assert!(t["restored"].as_u64().unwrap() >= 100_000 - 6, "{t}");
-    assert!(t["written_since"].as_u64().unwrap() >= 20 + 6, "{t}");
-    assert_eq!(t["replay_refused"], 0, "{t}");
-    assert!(doc["recovered"]["not_null_skipped"].as_array().unwrap().is_empty(), "{doc:#}");
+    let recovered = doc.recovered();
+    let t = &recovered.tables[0];
+    eprintln!("recovered: {t:?}");
+    assert!(t.restored >= 100_000 - 6, "{t:?}");
+    assert!(t.written_since >= 20 + 6, "{t:?}");
+    assert_eq!(t.replay_refused, 0, "{t:?}");
+    assert!(recovered.not_null_skipped.is_empty(), "{doc:#?}");
 
     // Every pre-existing reservation has its old columns back (the one whose
     // service changed since follows its new serviceId), the enum its labels.
@@ -174,12 +144,13 @@ fn phase_4_applied_under_traffic_is_recovered_without_losing_a_row_and_applied_a
     let nulls: i64 = db.client().query_one("SELECT count(*) FROM reservations WHERE service IS NULL OR \"preferredTime\" IS NULL", &[]).unwrap().get(0);
     assert_eq!(nulls, 0);
     // The phase is pending again: the ledger says so, and migrate re-applies it.
-    let status = run(&db, &dir, &["status", "--format", "json"], "").json();
-    assert_eq!(status["phases"][4]["state"], "pending", "{status:#}");
+    let status = run(&db, &dir, &["status", "--format", "json"], "").report().phases();
+    assert_eq!(status[4].state, PhaseState::Pending, "{status:#?}");
     let n_before_reapply: i64 = db.client().query_one("SELECT count(*) FROM reservations", &[]).unwrap().get(0);
     let out = run(&db, &dir, &["migrate", "--phase", "4", "--yes", "--format", "json"], "");
-    out.expect_exit(0);
-    let (booked, errors) = writer.stop();
+    out.expect_exit(exit::OK);
+    let bookings = writer.stop();
+    let (booked, errors) = (bookings.written, bookings.errors());
     eprintln!("the new application booked {booked} reservations through migrate, recover and migrate again");
     assert!(booked > 10);
     assert!(errors.is_empty(), "failed bookings: {errors:?}");
@@ -192,7 +163,7 @@ fn phase_4_applied_under_traffic_is_recovered_without_losing_a_row_and_applied_a
 /// An empty clinic database through phase 3, with a couple of bookings.
 fn clinic_at_phase_3(label: &str) -> TestDb {
     let db = TestDb::new(label);
-    run(&db, &repo(), &["migrate", "--phase", "3"], "").expect_exit(0);
+    run(&db, &repo(), &["migrate", "--phase", "3"], "").expect_exit(exit::OK);
     let mut c = db.client();
     for d in 0..3 {
         book_new_way(&mut c, "SKIN_CARE", "MORNING", 100 + d).unwrap();
@@ -207,7 +178,7 @@ fn a_copy_over_max_backup_rows_is_refused_before_anything_changes() {
     let before = db.snapshot();
     let ledger = db.ledger();
     let out = run(&db, &dir, &["migrate", "--yes", "--max-backup-rows", "2"], "");
-    let err = out.expect_exit(1).error_line();
+    let err = out.expect_exit(exit::ERROR).error_line();
     assert!(err.starts_with("phase 4 (cleanup) would keep 3 rows of what it destroys before running, more than the limit of 2; nothing was changed"), "{err}");
     assert!(err.contains("--max-backup-rows"), "the CLI names the flag: {err}");
     assert_same_state(&before, &db.snapshot(), "after a refused phase 4");
@@ -216,49 +187,50 @@ fn a_copy_over_max_backup_rows_is_refused_before_anything_changes() {
     assert_eq!(backups, 0);
 
     // --no-backup: applied, recorded in the audit row, and not recoverable.
-    run(&db, &dir, &["migrate", "--yes", "--no-backup"], "").expect_exit(0);
+    run(&db, &dir, &["migrate", "--yes", "--no-backup"], "").expect_exit(exit::OK);
     let args: String = db.client().query_one("SELECT args::text FROM phasegate_runs WHERE command = 'migrate' ORDER BY id DESC LIMIT 1", &[]).unwrap().get(0);
     assert!(args.contains("--no-backup"), "{args}");
     let out = run(&db, &dir, &["recover", "--phase", "4", "--dry-run"], "");
-    assert!(out.expect_exit(1).error_line().contains("was applied without keeping what it destroys"), "{out:?}");
+    assert!(out.expect_exit(exit::ERROR).error_line().contains("was applied without keeping what it destroys"), "{out:?}");
 }
 
 #[test]
 fn rows_the_sync_trigger_cannot_fill_are_left_null_counted_and_reviewed() {
     let db = clinic_at_phase_3("recover_gaps");
     let dir = repo();
-    run(&db, &dir, &["migrate", "--yes"], "").expect_exit(0);
+    run(&db, &dir, &["migrate", "--yes"], "").expect_exit(exit::OK);
     // After phase 4 the clinic adds a service the enum never had.
     let mut c = db.client();
     c.batch_execute("INSERT INTO services (code, name, \"durationMinutes\") VALUES ('LASER_TONING', '레이저 토닝', 30)").unwrap();
     book_new_way(&mut c, "LASER_TONING", "AFTERNOON", 200).unwrap();
     let ok = book_new_way(&mut c, "BODY_CARE", "MORNING", 201).unwrap();
     let out = run(&db, &dir, &["recover", "--phase", "4", "--yes", "--format", "json"], "");
-    out.expect_exit(3);
-    let doc = out.json();
-    assert_eq!(doc["verdict"], "REVIEW");
-    let t = &doc["recovered"]["tables"][0];
-    assert_eq!((t["restored"].as_u64(), t["written_since"].as_u64(), t["replay_refused"].as_u64()), (Some(3), Some(2), Some(1)), "{t}");
-    assert_eq!(t["left_null"], serde_json::json!([["service", 1], ["preferredTime", 1]]), "{t}");
-    assert!(t["first_refusal"].as_str().unwrap().contains("has no \"ServiceType\" value"), "{t}");
-    assert_eq!(doc["recovered"]["not_null_skipped"].as_array().unwrap().len(), 2, "{doc:#}");
+    out.expect_exit(exit::REVIEW);
+    let doc = out.report();
+    assert_eq!(doc.verdict, Some(Verdict::Review));
+    let recovered = doc.recovered();
+    let t = &recovered.tables[0];
+    assert_eq!((t.restored, t.written_since, t.replay_refused), (3, 2, 1), "{t:?}");
+    assert_eq!(t.left_null, [("service".to_string(), 1), ("preferredTime".to_string(), 1)], "{t:?}");
+    assert!(t.first_refusal.as_deref().unwrap().contains("has no \"ServiceType\" value"), "{t:?}");
+    assert_eq!(recovered.not_null_skipped.len(), 2, "{doc:#?}");
     let (service, time): (Option<String>, Option<String>) =
         c.query_one("SELECT service::text, \"preferredTime\" FROM reservations WHERE id = $1", &[&ok]).map(|r| (r.get(0), r.get(1))).unwrap();
     assert_eq!((service.as_deref(), time.as_deref()), (Some("BODY_CARE"), Some("09:00")));
     // The phase applies again over the gaps.
-    run(&db, &dir, &["migrate", "--yes"], "").expect_exit(0);
+    run(&db, &dir, &["migrate", "--yes"], "").expect_exit(exit::OK);
 }
 
 #[test]
 fn a_dropped_table_a_truncated_one_an_index_and_a_check_come_back() {
     let db = TestDb::new("recover_tables");
     let dir = crate::harness::fixture("recover_tables");
-    run(&db, &dir, &["migrate", "--phase", "1"], "").expect_exit(0);
+    run(&db, &dir, &["migrate", "--phase", "1"], "").expect_exit(exit::OK);
     let before = db.snapshot();
-    run(&db, &dir, &["migrate", "--yes"], "").expect_exit(0);
+    run(&db, &dir, &["migrate", "--yes"], "").expect_exit(exit::OK);
     db.client().batch_execute("INSERT INTO audit VALUES (3, 'written since')").unwrap();
     let out = run(&db, &dir, &["recover", "--phase", "2", "--yes", "--format", "json"], "");
-    out.expect_exit(0);
+    out.expect_exit(exit::OK);
     let after = db.snapshot();
     if before.schema != after.schema {
         panic!("schema differs after recovery\n{}", phasegate::schema_diff(&before.schema, &after.schema, "before", "after"));
@@ -273,5 +245,5 @@ fn a_dropped_table_a_truncated_one_an_index_and_a_check_come_back() {
     assert_eq!(id, 4);
     assert!(db.client().execute("INSERT INTO notes (plan_id) VALUES (99)", &[]).is_err(), "the foreign key is back");
     assert!(db.client().execute("INSERT INTO plans (code, price) VALUES ('c', -1)", &[]).is_err(), "the check is back");
-    run(&db, &dir, &["migrate", "--yes"], "").expect_exit(0);
+    run(&db, &dir, &["migrate", "--yes"], "").expect_exit(exit::OK);
 }

@@ -10,13 +10,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use phasegate::testing::Container;
 use postgres::Client;
-use testcontainers::core::{CmdWaitFor, ExecCommand, WaitFor};
-use testcontainers::runners::SyncRunner;
-use testcontainers::{Container, GenericImage, ImageExt};
-use testcontainers_modules::postgres::Postgres;
 
-use crate::harness::{on, TestDb};
+use crate::harness::{exit, on, TestDb};
 
 const PASSWORD: &str = "replica-s3cret";
 const ROWS: i64 = 20_000;
@@ -26,8 +23,8 @@ const DATA: &str = "/var/lib/postgresql/data";
 /// containers, then the network, are removed when this is dropped, also
 /// when the test panics.
 struct Pair {
-    primary: Option<Container<Postgres>>,
-    replica: Option<Container<GenericImage>>,
+    primary: Option<Container>,
+    replica: Option<Container>,
     network: String,
 }
 
@@ -41,63 +38,50 @@ impl Drop for Pair {
     }
 }
 
-fn image() -> (String, String) {
-    let image = std::env::var("PHASEGATE_PG_IMAGE").unwrap_or_else(|_| phasegate::DEFAULT_IMAGE.to_string());
-    image.rsplit_once(':').map(|(n, t)| (n.to_string(), t.to_string())).unwrap_or((image.clone(), "latest".into()))
-}
-
-/// The replica's entry point: a base backup of the primary (retried while
-/// the primary's new pg_hba.conf line is being loaded) that writes the
-/// standby settings (`-R`), then the image's own entry point, which finds
-/// the data directory initialised and starts the server as a standby.
-fn replica_script(primary: &str) -> String {
+/// What the replica runs before the image's entry point: a base backup of
+/// the primary (retried while the primary's new pg_hba.conf line is being
+/// loaded) that writes the standby settings (`-R`); the entry point then
+/// finds the data directory initialised and starts the server as a standby.
+fn replica_prelude(primary: &str) -> String {
     format!(
         "set -e; mkdir -p {DATA} /var/run/postgresql; chown postgres:postgres {DATA} /var/run/postgresql; chmod 700 {DATA}; \
          n=0; until setpriv --reuid=postgres --regid=postgres --init-groups /usr/lib/postgresql/15/bin/pg_basebackup \
-         -h {primary} -U postgres -D {DATA} -R -X stream; do n=$((n+1)); [ $n -lt 60 ] || exit 1; rm -rf {DATA}/*; sleep 1; done; \
-         exec /usr/local/bin/docker-entrypoint.sh postgres -c cluster_name=replica1 -c fsync=off -c hot_standby=on"
+         -h {primary} -U postgres -D {DATA} -R -X stream; do n=$((n+1)); [ $n -lt 60 ] || exit 1; rm -rf {DATA}/*; sleep 1; done"
     )
 }
 
 impl Pair {
     fn start() -> Pair {
-        let (name, tag) = image();
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or_default();
         let unique = format!("{}-{nanos}", std::process::id());
         let network = format!("phasegate-replica-{unique}");
         let primary_name = format!("phasegate-primary-{unique}");
         let mut pair = Pair { primary: None, replica: None, network: network.clone() };
-        let primary = Postgres::default()
-            .with_password(PASSWORD)
-            .with_name(name.clone())
-            .with_tag(tag.clone())
-            .with_cmd(["-c", "fsync=off", "-c", "full_page_writes=off"])
-            .with_network(network.clone())
-            .with_container_name(primary_name.clone())
-            .with_host_config_modifier(phasegate::testing::publish_on_loopback)
-            .with_label("phasegate.disposable", "1")
-            .with_label("phasegate.owner-pid", std::process::id().to_string())
-            .with_startup_timeout(Duration::from_secs(120))
+        // Durable: the replica sees commits as a production primary sends them.
+        let primary = phasegate::testing::container()
+            .password(PASSWORD)
+            .durable(true)
+            .network(&network)
+            .name(&primary_name)
+            .startup_timeout(Duration::from_secs(120))
             .start()
             .unwrap_or_else(|e| panic!("no primary container for the replica test: {e}\nto run it: {}", phasegate_cli::INSTALL_HINT));
         // The image allows every database but not replication from the
         // network: add that line and reload.
-        let line = format!("echo 'host replication all all scram-sha-256' >> {DATA}/pg_hba.conf");
         primary
-            .exec(ExecCommand::new(["sh", "-c", line.as_str()]).with_cmd_ready_condition(CmdWaitFor::exit_code(0)))
+            .exec_sh(&format!("echo 'host replication all all scram-sha-256' >> {DATA}/pg_hba.conf"))
             .expect("adding a replication line to the primary's pg_hba.conf");
         pair.primary = Some(primary);
         pair.client(Side::Primary).batch_execute("SELECT pg_reload_conf()").unwrap();
-        let replica = GenericImage::new(name, tag)
-            .with_entrypoint("/bin/sh")
-            .with_wait_for(WaitFor::message_on_stderr("database system is ready to accept read-only connections"))
-            .with_cmd(["-c".to_string(), replica_script(&primary_name)])
-            .with_env_var("PGPASSWORD", PASSWORD)
-            .with_network(network)
-            .with_host_config_modifier(phasegate::testing::publish_on_loopback)
-            .with_label("phasegate.disposable", "1")
-            .with_label("phasegate.owner-pid", std::process::id().to_string())
-            .with_startup_timeout(Duration::from_secs(180))
+        let replica = phasegate::testing::container()
+            .password(PASSWORD)
+            .network(&network)
+            .env("PGPASSWORD", PASSWORD)
+            .setting("cluster_name", "replica1")
+            .setting("hot_standby", "on")
+            .prelude(&replica_prelude(&primary_name))
+            .ready_when("database system is ready to accept read-only connections")
+            .startup_timeout(Duration::from_secs(180))
             .start()
             .unwrap_or_else(|e| panic!("no replica container: {e}"));
         pair.replica = Some(replica);
@@ -106,23 +90,15 @@ impl Pair {
     }
 
     fn url(&self, side: Side) -> String {
-        let port = match side {
-            Side::Primary => self.primary.as_ref().unwrap().get_host_port_ipv4(5432),
-            Side::Replica => self.replica.as_ref().unwrap().get_host_port_ipv4(5432),
-        }
-        .expect("a published port");
-        format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres")
+        let container = match side {
+            Side::Primary => &self.primary,
+            Side::Replica => &self.replica,
+        };
+        container.as_ref().expect("started").url().expect("a published port")
     }
 
     fn client(&self, side: Side) -> Client {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match phasegate::connect(&self.url(side), "phasegate-test") {
-                Ok(c) => return c,
-                Err(e) if Instant::now() > deadline => panic!("{side:?} did not come up: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
+        phasegate::connect(&self.url(side), "phasegate-test").unwrap_or_else(|e| panic!("{side:?}: {e}"))
     }
 
     /// Until the primary sees the replica streaming.
@@ -192,7 +168,7 @@ fn replica_lag_pauses_the_backfill_until_replay_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     write_set(tmp.path());
     let url = pair.url(Side::Primary);
-    on(&url, tmp.path(), &["migrate", "--phase", "0"]).run().expect_exit(0);
+    on(&url, tmp.path(), &["migrate", "--phase", "0"]).run().expect_exit(exit::OK);
     let mut primary = pair.client(Side::Primary);
     let mut replica = pair.client(Side::Replica);
     until("the replica has the baseline's rows", || {
@@ -242,7 +218,7 @@ fn replica_lag_pauses_the_backfill_until_replay_resumes() {
     // Replay resumes: the backfill finishes.
     replica.batch_execute("SELECT pg_wal_replay_resume()").unwrap();
     let out = child.wait();
-    out.expect_exit(0);
+    out.expect_exit(exit::OK);
     let waited = out.stdout.lines().find(|l| l.contains("waited") && l.contains("for replica replica1")).unwrap_or_else(|| panic!("no line saying how long it waited: {out:?}"));
     assert_eq!(count(&mut primary, BACKFILLED), ROWS, "every row backfilled on the primary");
     until("the replica replays the backfill", || count(&mut replica, BACKFILLED) == ROWS);
@@ -284,7 +260,7 @@ fn replica_lag_needs_a_role_that_can_read_the_positions() {
     let mut c = db.client();
     c.batch_execute(&format!("CREATE ROLE {name} LOGIN PASSWORD 'nomonitor'; ALTER DATABASE {} OWNER TO {name}", phasegate::quote_ident(&db.name))).unwrap();
     let out = on(&as_user(&db.url, &name, "nomonitor"), tmp.path(), &["migrate", "--max-replica-lag", "1s"]).run();
-    out.expect_exit(1);
+    out.expect_exit(exit::ERROR);
     let err = out.error_line();
     assert!(err.contains(&format!("role {name} cannot read the replicas' positions")) && err.contains("pg_monitor"), "{err}");
     assert!(err.ends_with("or run without --max-replica-lag"), "the CLI names the flag: {err}");

@@ -3,16 +3,14 @@
 //! INVALID index, and one left by an interrupted run is rebuilt; batched
 //! backfills finish under concurrent inserts and resume from their progress.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-
-use crate::harness::{assert_same_state, fixture, run, TestDb};
+use crate::harness::json::PhaseState;
+use crate::harness::{assert_same_state, exit, fixture, run, TestDb, Writer};
 
 #[test]
 fn lock_timeout_is_retried_then_names_the_blocker_and_changes_nothing() {
     let db = TestDb::new("lockwait");
     let dir = fixture("accounts");
-    assert_eq!(run(&db, &dir, &["migrate", "--phase", "1"], "").code, 0);
+    run(&db, &dir, &["migrate", "--phase", "1"], "").expect_exit(exit::OK);
     let (before, ledger) = (db.snapshot(), db.ledger());
 
     // An application transaction reads accounts and stays open: V2's ALTER
@@ -23,7 +21,7 @@ fn lock_timeout_is_retried_then_names_the_blocker_and_changes_nothing() {
     tx.query("SELECT count(*) FROM accounts", &[]).unwrap();
 
     let out = run(&db, &dir, &["migrate", "--lock-timeout", "300ms", "--lock-retries", "2"], "");
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     assert_eq!(out.stdout.matches("lock not available within 300ms").count(), 2, "each retry is printed: {}", out.stdout);
     assert!(out.stdout.contains("retry 1/2") && out.stdout.contains("retry 2/2"), "{}", out.stdout);
     let err = out.stderr.lines().find(|l| l.starts_with("error:")).unwrap();
@@ -35,7 +33,7 @@ fn lock_timeout_is_retried_then_names_the_blocker_and_changes_nothing() {
     assert_same_state(&before, &db.snapshot(), "after the lock timeout");
     assert_eq!(ledger, db.ledger());
     let out = run(&db, &dir, &["migrate", "--phase", "2"], "");
-    assert_eq!(out.code, 0, "once the blocker is gone: {out:?}");
+    assert_eq!(out.code, exit::OK, "once the blocker is gone: {out:?}");
 }
 
 fn invalid_indexes(db: &TestDb) -> Vec<String> {
@@ -51,9 +49,9 @@ fn invalid_indexes(db: &TestDb) -> Vec<String> {
 fn failed_concurrent_index_build_leaves_no_invalid_index() {
     let db = TestDb::new("cic");
     let dir = fixture("concurrent_index");
-    assert_eq!(run(&db, &dir, &["migrate", "--phase", "0"], "").code, 0);
+    run(&db, &dir, &["migrate", "--phase", "0"], "").expect_exit(exit::OK);
     let out = run(&db, &dir, &["migrate"], "");
-    assert_eq!(out.code, 1, "duplicate references: {out:?}");
+    assert_eq!(out.code, exit::ERROR, "duplicate references: {out:?}");
     let err = out.stderr.lines().find(|l| l.starts_with("error:")).unwrap();
     assert!(err.contains("migrations/V2__orders_reference_unique.sql:2"), "{err}");
     assert!(err.contains("could not create unique index \"orders_reference_key\""), "{err}");
@@ -62,14 +60,14 @@ fn failed_concurrent_index_build_leaves_no_invalid_index() {
 
     db.client().batch_execute("DELETE FROM orders WHERE id = 1001").unwrap();
     let out = run(&db, &dir, &["migrate"], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
 }
 
 #[test]
 fn invalid_index_left_by_an_interrupted_build_is_rebuilt() {
     let db = TestDb::new("cicrerun");
     let dir = fixture("concurrent_index");
-    assert_eq!(run(&db, &dir, &["migrate", "--phase", "0"], "").code, 0);
+    run(&db, &dir, &["migrate", "--phase", "0"], "").expect_exit(exit::OK);
     // What a killed `CREATE INDEX CONCURRENTLY` leaves: an INVALID index of
     // that name, which `IF NOT EXISTS` would silently keep.
     let mut c = db.client();
@@ -78,7 +76,7 @@ fn invalid_index_left_by_an_interrupted_build_is_rebuilt() {
     c.batch_execute("DELETE FROM orders WHERE id = 1001").unwrap();
 
     let out = run(&db, &dir, &["migrate"], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
     assert!(out.stdout.contains("index orders_reference_key is INVALID (left by an interrupted concurrent build); dropping it to build it again"), "{}", out.stdout);
     assert!(invalid_indexes(&db).is_empty());
     let unique: bool = c
@@ -92,37 +90,23 @@ fn invalid_index_left_by_an_interrupted_build_is_rebuilt() {
 fn batched_backfill_finishes_under_concurrent_inserts() {
     let db = TestDb::new("backfill");
     let dir = fixture("batched_backfill");
-    assert_eq!(run(&db, &dir, &["migrate", "--phase", "0"], "").code, 0);
+    run(&db, &dir, &["migrate", "--phase", "0"], "").expect_exit(exit::OK);
 
     // A writer inserts events the whole time, as the application would.
-    let stop = Arc::new(AtomicBool::new(false));
-    let inserted = Arc::new(AtomicU64::new(0));
-    let failures = Arc::new(AtomicU64::new(0));
-    let writer = {
-        let (stop, inserted, failures, url) = (stop.clone(), inserted.clone(), failures.clone(), db.url.clone());
-        std::thread::spawn(move || {
-            let mut c = phasegate::connect(&url, "app-writer").unwrap();
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) && n < 100_000 {
-                n += 1;
-                match c.execute("INSERT INTO events (payload) VALUES ($1)", &[&format!("click:live-{n}")]) {
-                    Ok(_) => inserted.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => failures.fetch_add(1, Ordering::Relaxed),
-                };
-            }
-        })
-    };
+    let writer = Writer::new("app-writer")
+        .rounds(100_000)
+        .execute(&db.url, |c, n| c.execute("INSERT INTO events (payload) VALUES ($1)", &[&format!("click:live-{n}")]));
+    writer.until_written(1);
     let out = run(&db, &dir, &["migrate", "--format", "json"], "");
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
-    assert_eq!(out.code, 0, "{out:?}");
-    let doc = out.json();
-    let v3 = crate::harness::step(&doc, 3);
+    let writes = writer.stop();
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let doc = out.report();
+    let v3 = doc.step(3);
     // The pre-existing rows, plus any the writer inserted before V2's trigger existed.
-    let rows = v3["rows"].as_u64().unwrap();
-    assert!((20_000..=20_000 + inserted.load(Ordering::Relaxed)).contains(&rows), "backfilled {rows}: {v3}");
-    assert!(inserted.load(Ordering::Relaxed) > 0, "the writer ran during the migration");
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "no insert failed");
+    let rows = v3.rows.unwrap();
+    assert!((20_000..=20_000 + writes.written).contains(&rows), "backfilled {rows}: {v3:?}");
+    assert!(writes.written > 0, "the writer ran during the migration");
+    assert_eq!(writes.failed, 0, "no insert failed");
     let missing: i64 = db.client().query_one("SELECT count(*) FROM events WHERE kind IS NULL", &[]).unwrap().get(0);
     assert_eq!(missing, 0, "rows written during the backfill are not missed");
     let progress: i64 = db.client().query_one("SELECT count(*) FROM phasegate_batches", &[]).unwrap().get(0);
@@ -133,7 +117,7 @@ fn batched_backfill_finishes_under_concurrent_inserts() {
 fn batched_backfill_resumes_after_the_last_committed_batch() {
     let db = TestDb::new("resume");
     let dir = fixture("batched_backfill");
-    assert_eq!(run(&db, &dir, &["migrate", "--to-version", "2"], "").code, 0);
+    run(&db, &dir, &["migrate", "--to-version", "2"], "").expect_exit(exit::OK);
     // The state a crash after 7 batches leaves: those rows done, the
     // progress row committed with them, the migration not recorded.
     db.client()
@@ -143,11 +127,11 @@ fn batched_backfill_resumes_after_the_last_committed_batch() {
         )
         .unwrap();
     let out = run(&db, &dir, &["migrate", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
-    let doc = out.json();
-    let v3 = crate::harness::step(&doc, 3);
-    assert_eq!(v3["rows"], 20_000, "7000 done before plus 13000 now: {v3}");
-    let log = crate::harness::run_log(&doc);
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let doc = out.report();
+    let v3 = doc.step(3);
+    assert_eq!(v3.rows, Some(20_000), "7000 done before plus 13000 now: {v3:?}");
+    let log = doc.log();
     assert!(log.contains("V3 backfill: resuming after key 7000 (7000 rows done before)"), "{log}");
     assert!(log.contains("V3 backfill done: 20000 rows"), "{log}");
 }
@@ -156,13 +140,13 @@ fn batched_backfill_resumes_after_the_last_committed_batch() {
 fn failing_check_after_a_non_transactional_rollback_keeps_the_ledger_true() {
     let db = TestDb::new("nontxrb");
     let dir = fixture("nontx_rollback_check_fails");
-    assert_eq!(run(&db, &dir, &["migrate"], "").code, 0);
+    run(&db, &dir, &["migrate"], "").expect_exit(exit::OK);
     let out = run(&db, &dir, &["rollback", "--phase", "1", "--yes", "--format", "json"], "");
-    assert_eq!(out.code, 4, "the failing check decides the verdict: {out:?}");
+    assert_eq!(out.code, exit::ROLLBACK, "the failing check decides the verdict: {out:?}");
     // DROP INDEX CONCURRENTLY ran outside a transaction and cannot be undone,
     // so the ledger must not claim V2 is still applied.
     let gone: bool = db.client().query_one("SELECT to_regclass('orders_reference_key') IS NULL", &[]).unwrap().get(0);
     assert!(gone);
-    let status = run(&db, &dir, &["status", "--format", "json"], "").json();
-    assert_eq!(status["phases"][1]["state"], "pending", "{status:#}");
+    let status = run(&db, &dir, &["status", "--format", "json"], "").report().phases();
+    assert_eq!(status[1].state, PhaseState::Pending, "{status:#?}");
 }

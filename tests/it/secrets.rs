@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::harness::{copy_set, fixture, on, server, Cmd, TestDb};
+use crate::harness::{copy_set, exit, fixture, on, server, Cmd, TestDb};
 
 /// The role's password; `#` forces percent-encoding in a URL, so both the
 /// raw and the encoded form are searched for through their common prefix.
@@ -70,36 +70,36 @@ fn no_password_in_any_output_log_or_audit_row() {
     };
     let acc = accounts.as_path();
     let mut cases = vec![
-        case("migrate", acc, Some(&url), &["migrate", "--phase", "2"], 0),
-        case("migrate (json, nothing to do)", acc, Some(&url), &["migrate", "--phase", "2", "--format", "json"], 0),
-        case("migrate --dry-run", acc, Some(&url), &["migrate", "--dry-run"], 0),
-        case("validate", acc, Some(&url), &["validate"], 0),
-        case("validate (json)", acc, Some(&url), &["validate", "--format", "json"], 0),
-        case("status", acc, Some(&url), &["status"], 0),
-        case("status (?password= form, json)", acc, Some(&query_form), &["status", "--format", "json"], 0),
-        case("snapshot --rows", acc, Some(&url), &["snapshot", "--rows"], 0),
-        case("history", acc, Some(&url), &["history"], 0),
-        case("history (json)", acc, Some(&url), &["history", "--format", "json"], 0),
-        case("plan", acc, None, &["plan"], 0),
-        case("new", scratch.path(), None, &["new", "add_notes", "--phase", "3"], 0),
-        case("rollback --dry-run", acc, Some(&url), &["rollback", "--phase", "2", "--dry-run"], 0),
-        case("rollback", acc, Some(&url), &["rollback", "--phase", "2", "--yes"], 0),
-        case("rollback refused (not applied)", acc, Some(&url), &["rollback", "--phase", "2", "--yes"], 1),
-        case("error: wrong password", acc, Some(&wrong), &["migrate"], 1),
-        case("error: unreachable", acc, Some(&format!("postgres://{role}:{ENCODED}@127.0.0.1:1/{}", db.name)), &["status"], 1),
-        case("error: invalid connection string", acc, Some(&format!("postgres://{role}:{ENCODED}@{host}:notaport/{}", db.name)), &["status"], 1),
-        case("status (unencoded # in the password)", acc, Some(&format!("postgres://{role}:{SECRET}@{host_port}/{}", db.name)), &["status"], 0),
-        case("error: sql error", broken.path(), Some(&url), &["migrate", "--yes"], 1),
-        case("error: drift", drifted.path(), Some(&url), &["migrate"], 1),
-        case("error: usage", acc, Some(&url), &["migrate", "--phase", "two"], 2),
+        case("migrate", acc, Some(&url), &["migrate", "--phase", "2"], exit::OK),
+        case("migrate (json, nothing to do)", acc, Some(&url), &["migrate", "--phase", "2", "--format", "json"], exit::OK),
+        case("migrate --dry-run", acc, Some(&url), &["migrate", "--dry-run"], exit::OK),
+        case("validate", acc, Some(&url), &["validate"], exit::OK),
+        case("validate (json)", acc, Some(&url), &["validate", "--format", "json"], exit::OK),
+        case("status", acc, Some(&url), &["status"], exit::OK),
+        case("status (?password= form, json)", acc, Some(&query_form), &["status", "--format", "json"], exit::OK),
+        case("snapshot --rows", acc, Some(&url), &["snapshot", "--rows"], exit::OK),
+        case("history", acc, Some(&url), &["history"], exit::OK),
+        case("history (json)", acc, Some(&url), &["history", "--format", "json"], exit::OK),
+        case("plan", acc, None, &["plan"], exit::OK),
+        case("new", scratch.path(), None, &["new", "add_notes", "--phase", "3"], exit::OK),
+        case("rollback --dry-run", acc, Some(&url), &["rollback", "--phase", "2", "--dry-run"], exit::OK),
+        case("rollback", acc, Some(&url), &["rollback", "--phase", "2", "--yes"], exit::OK),
+        case("rollback refused (not applied)", acc, Some(&url), &["rollback", "--phase", "2", "--yes"], exit::ERROR),
+        case("error: wrong password", acc, Some(&wrong), &["migrate"], exit::ERROR),
+        case("error: unreachable", acc, Some(&format!("postgres://{role}:{ENCODED}@127.0.0.1:1/{}", db.name)), &["status"], exit::ERROR),
+        case("error: invalid connection string", acc, Some(&format!("postgres://{role}:{ENCODED}@{host}:notaport/{}", db.name)), &["status"], exit::ERROR),
+        case("status (unencoded # in the password)", acc, Some(&format!("postgres://{role}:{SECRET}@{host_port}/{}", db.name)), &["status"], exit::OK),
+        case("error: sql error", broken.path(), Some(&url), &["migrate", "--yes"], exit::ERROR),
+        case("error: drift", drifted.path(), Some(&url), &["migrate"], exit::ERROR),
+        case("error: usage", acc, Some(&url), &["migrate", "--phase", "two"], exit::USAGE),
     ];
     cases.push(Case {
         name: "migrate (key=value in DATABASE_URL, tracing on)",
         cmd: Cmd::new(&["migrate", "--phase", "1"]).dir(acc).logs(log_dir).env("DATABASE_URL", &key_value).env("PHASEGATE_LOG", "trace"),
-        exit: 0,
+        exit: exit::OK,
     });
-    cases.push(Case { name: "error: wrong password, tracing on", cmd: on(&wrong, acc, &["status"]).logs(log_dir).env("PHASEGATE_LOG", "trace"), exit: 1 });
-    for (name, url, exit) in [("verify --backend url", &server_url, 0), ("error: verify with a wrong password", &server_url.replace(ENCODED, WRONG), 1)] {
+    cases.push(Case { name: "error: wrong password, tracing on", cmd: on(&wrong, acc, &["status"]).logs(log_dir).env("PHASEGATE_LOG", "trace"), exit: exit::ERROR });
+    for (name, url, exit) in [("verify --backend url", &server_url, exit::OK), ("error: verify with a wrong password", &server_url.replace(ENCODED, WRONG), exit::ERROR)] {
         cases.push(Case { name, cmd: Cmd::new(&["verify", "--backend", "url", "--server-url", url]).dir(acc).logs(log_dir), exit });
     }
 
@@ -116,7 +116,7 @@ fn no_password_in_any_output_log_or_audit_row() {
     let mut holder = phasegate::connect(&url, "secret-holder").unwrap();
     phasegate::acquire_lock(&mut holder, std::time::Duration::ZERO).unwrap();
     let out = on(&url, acc, &["migrate"]).logs(log_dir).process();
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     assert!(out.stderr.contains("holds the migration lock"), "{out:?}");
     if let Some(n) = leaks(&out.stdout).or_else(|| leaks(&out.stderr)) {
         leaked.push(format!("case `error: lock held`: `{n}` in its output: {out:?}"));

@@ -6,9 +6,8 @@
 //! validates and rolls back too, its shares showing "no rows"; `-- empty:`
 //! decides their verdict.
 
-use crate::harness::{
-    assert_all_proceed, copy_set, empty_metrics, migrate_phase_by_phase, roll_back_phase_by_phase_and_reapply, run, tenant_keys, tenant_keys_seeded_template, walk_every_phase, TestDb,
-};
+use crate::harness::json::Verdict;
+use crate::harness::{assert_all_proceed, copy_set, empty_metrics, exit, migrate_phase_by_phase, roll_back_phase_by_phase_and_reapply, run, tenant_keys, tenant_keys_seeded_template, walk_every_phase, TestDb};
 
 #[test]
 fn tenant_keys_rollbacks_restore_the_state_before_each_phase() {
@@ -26,18 +25,18 @@ fn tenant_keys_rollbacks_restore_the_state_before_each_phase() {
 
     // health on the fully migrated set: every probe and check fine.
     let out = run(&db, &dir, &["health", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
-    assert!(!out.json()["rounds"][0]["checks"].as_array().unwrap().is_empty(), "the current phase's checks ran");
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    assert!(!out.report().rounds()[0].checks.is_empty(), "the current phase's checks ran");
 
     // Phase 3 changes no data, so phase 2's shares still hold: not empty, as measured.
     let out = run(&db, &dir, &["validate", "--phase", "2", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
-    let doc = out.json();
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let doc = out.report();
     assert_all_proceed(&doc);
     assert_eq!(empty_metrics(&doc), Vec::<String>::new(), "on the seed every metric has something to measure");
-    let value = |name: &str| doc["checks"].as_array().unwrap().iter().find(|c| c["check"] == name).unwrap_or_else(|| panic!("no {name}: {doc:#}"))["value"].as_f64().unwrap();
+    let value = |name: &str| doc.check(name).value.unwrap();
     assert_eq!(value("branch_hints_honoured_percent"), 100.0);
-    assert!((value("branch_scoped_tenants_percent") - share).abs() < 1e-6, "{doc:#}");
+    assert!((value("branch_scoped_tenants_percent") - share).abs() < 1e-6, "{doc:#?}");
 
     roll_back_phase_by_phase_and_reapply(&db, &dir, &states, 1, 3);
 }
@@ -64,17 +63,17 @@ fn the_empty_header_decides_the_verdict_of_nothing_to_measure() {
 
     let db = TestDb::new("tk_empty_review");
     let out = run(&db, set.path(), &["migrate", "--phase", "2", "--format", "json"], "");
-    assert_eq!(out.code, 3, "an empty population asked for review: {out:?}");
-    let doc = out.json();
-    let check = doc["checks"].as_array().unwrap().iter().find(|c| c["check"] == "branch_scoped_tenants_percent").expect("the check ran").clone();
-    assert_eq!((&check["verdict"], &check["empty"], &check["value"]), (&"REVIEW".into(), &true.into(), &serde_json::Value::Null), "{check}");
-    assert_eq!(check["threshold"], "between 5 and 30 / review <= 50 / empty REVIEW");
-    let reviewed: Vec<&str> = doc["checks"].as_array().unwrap().iter().filter(|c| c["verdict"] != "PROCEED").map(|c| c["check"].as_str().unwrap()).collect();
+    assert_eq!(out.code, exit::REVIEW, "an empty population asked for review: {out:?}");
+    let doc = out.report();
+    let check = doc.check("branch_scoped_tenants_percent");
+    assert_eq!((check.verdict, check.empty, check.value), (Verdict::Review, true, None), "{check:?}");
+    assert_eq!(check.threshold, "between 5 and 30 / review <= 50 / empty REVIEW");
+    let reviewed: Vec<&str> = doc.checks.iter().filter(|c| c.verdict != Verdict::Proceed).map(|c| c.check.as_str()).collect();
     assert_eq!(reviewed, ["branch_scoped_tenants_percent"], "the other empty shares keep the default, proceed");
 
     // The text output says so too.
     let out = run(&db, set.path(), &["validate", "--phase", "2"], "");
-    assert_eq!(out.code, 3, "{out:?}");
+    assert_eq!(out.code, exit::REVIEW, "{out:?}");
     let line = out.stdout.lines().find(|l| l.contains("branch_scoped_tenants_percent")).unwrap_or_else(|| panic!("{out:?}"));
     assert!(line.contains(" no rows ") && line.contains("empty REVIEW") && line.ends_with("REVIEW"), "{line}");
 }
@@ -94,7 +93,7 @@ fn phase_2_rollback_backs_up_exactly_the_affected_keys_and_restore_brings_them_b
     let db = TestDb::from_template("tk_backup", tenant_keys_seeded_template());
     let dir = tenant_keys();
     let out = run(&db, &dir, &["migrate", "--phase", "2"], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, exit::OK, "{out:?}");
     let all_before = keys_text(&db, "");
     let affected = keys_text(&db, "WHERE scope = 'branch'");
     let tenants: i64 = db.client().query_one("SELECT count(DISTINCT tenant_id) FROM api_keys WHERE scope = 'branch'", &[]).unwrap().get(0);
@@ -102,17 +101,17 @@ fn phase_2_rollback_backs_up_exactly_the_affected_keys_and_restore_brings_them_b
     let phase_2_state = db.snapshot();
 
     let out = run(&db, &dir, &["rollback", "--phase", "2", "--yes", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
-    let doc = out.json();
-    let run_id = doc["run_id"].as_str().unwrap().to_string();
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let doc = out.report();
+    let run_id = doc.run_id.clone();
 
     // Exactly the affected keys, as they were, in one backup table.
-    let backups = doc["backups"].as_array().unwrap();
-    assert_eq!(backups.len(), 1, "{doc:#}");
-    assert_eq!(backups[0]["table"], "public.api_keys");
-    assert_eq!(backups[0]["changes"], serde_json::json!(["UPDATE"]));
-    assert_eq!(backups[0]["rows"].as_i64().unwrap(), affected.len() as i64);
-    let backup_table = backups[0]["backup_table"].as_str().unwrap();
+    let backups = doc.backups();
+    assert_eq!(backups.len(), 1, "{doc:#?}");
+    assert_eq!(backups[0].table, "public.api_keys");
+    assert_eq!(backups[0].changes, ["UPDATE"]);
+    assert_eq!(backups[0].rows, affected.len() as i64);
+    let backup_table = &backups[0].backup_table;
     assert!(backup_table.starts_with(&format!("phasegate_backup.api_keys_{}", &run_id[..8])), "{backup_table}");
     let saved: Vec<(String, String)> =
         db.client().query(&format!("SELECT id::text, b::text FROM {backup_table} b ORDER BY id"), &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
@@ -120,15 +119,14 @@ fn phase_2_rollback_backs_up_exactly_the_affected_keys_and_restore_brings_them_b
     assert_eq!(keys_text(&db, "WHERE scope = 'branch'").len(), 0, "every key is tenant-wide again");
 
     // The affected counts are checks, in the decision table and JSON.
-    let metric = |name: &str| doc["checks"].as_array().unwrap().iter().find(|c| c["check"] == name).unwrap_or_else(|| panic!("no check {name}: {doc:#}")).clone();
-    assert_eq!(metric("affected_tenants")["value"].as_f64().unwrap(), tenants as f64);
-    assert_eq!(metric("affected_tenants")["when"], "before-rollback");
-    assert_eq!(metric("affected_keys")["value"].as_f64().unwrap(), affected.len() as f64);
+    assert_eq!(doc.check("affected_tenants").value, Some(tenants as f64));
+    assert_eq!(doc.check("affected_tenants").when, "before-rollback");
+    assert_eq!(doc.check("affected_keys").value, Some(affected.len() as f64));
 
     // The report beside the log names every check and the restore command.
-    let report = std::fs::read_to_string(doc["report_file"].as_str().unwrap()).unwrap();
-    for c in doc["checks"].as_array().unwrap() {
-        assert!(report.contains(&format!("`{}`", c["check"].as_str().unwrap())), "report lacks {}:\n{report}", c["check"]);
+    let report = std::fs::read_to_string(doc.part::<String>("report_file")).unwrap();
+    for c in &doc.checks {
+        assert!(report.contains(&format!("`{}`", c.check)), "report lacks {}:\n{report}", c.check);
     }
     assert!(report.contains(&format!("cargo xtask restore --run {run_id}")), "{report}");
     assert!(report.contains(&format!("| `public.api_keys` | UPDATE | {} |", affected.len())), "{report}");
@@ -136,20 +134,20 @@ fn phase_2_rollback_backs_up_exactly_the_affected_keys_and_restore_brings_them_b
     assert!(report.contains(&format!("`affected_tenants` = {tenants} tenants")), "{report}");
 
     // history lists the run and its backup.
-    let history = run(&db, &dir, &["history", "--format", "json"], "").json();
-    let rolled = history["runs"].as_array().unwrap().iter().find(|r| r["run_id"] == run_id.as_str()).expect("the rollback is in the history").clone();
-    assert_eq!(rolled["backups"][0]["rows"].as_i64().unwrap(), affected.len() as i64);
+    let history = run(&db, &dir, &["history", "--format", "json"], "").report().runs();
+    let rolled = history.iter().find(|r| r.run_id == run_id).expect("the rollback is in the history");
+    assert_eq!(rolled.backups[0].rows, affected.len() as i64);
     let text = run(&db, &dir, &["history"], "").stdout;
     assert!(text.contains(&format!("cargo xtask restore --run {}", &run_id[..8])), "{text}");
 
     // restore (by the short id) puts every key back as it was.
     let out = run(&db, &dir, &["restore", "--run", &run_id[..8]], "no\n");
-    assert_eq!(out.code, 1, "an unconfirmed restore is refused: {out:?}");
+    assert_eq!(out.code, exit::ERROR, "an unconfirmed restore is refused: {out:?}");
     let out = run(&db, &dir, &["restore", "--run", &run_id[..8], "--yes", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
-    let restored = &out.json()["restored"][0];
-    assert_eq!(restored["updated"].as_i64().unwrap(), affected.len() as i64, "{restored}");
-    assert_eq!(restored["inserted"], 0);
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let restored = out.report().restored()[0];
+    assert_eq!(restored.updated, affected.len() as u64, "{restored:?}");
+    assert_eq!(restored.inserted, 0);
     assert_eq!(keys_text(&db, ""), all_before, "every key is back byte for byte");
     crate::harness::assert_same_state(&phase_2_state, &db.snapshot(), "after the restore");
     let audited: i64 = db.client().query_one("SELECT count(*) FROM phasegate_runs WHERE command = 'restore' AND exit_code = 0", &[]).unwrap().get(0);
@@ -160,32 +158,32 @@ fn phase_2_rollback_backs_up_exactly_the_affected_keys_and_restore_brings_them_b
 fn restore_refuses_when_the_columns_are_gone_and_no_backup_is_audited() {
     let db = TestDb::from_template("tk_refuse", tenant_keys_seeded_template());
     let dir = tenant_keys();
-    assert_eq!(run(&db, &dir, &["migrate", "--phase", "2"], "").code, 0);
+    run(&db, &dir, &["migrate", "--phase", "2"], "").expect_exit(exit::OK);
     let out = run(&db, &dir, &["rollback", "--phase", "2", "--yes", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
-    let run_id = out.json()["run_id"].as_str().unwrap().to_string();
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let run_id = out.report().run_id;
     let out = run(&db, &dir, &["rollback", "--phase", "1", "--yes", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
-    let backups = out.json()["backups"].as_array().unwrap().clone();
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let backups = out.report().backups();
     assert_eq!(backups.len(), 1, "DROP COLUMN saves the key and the dropped columns: {backups:?}");
-    assert_eq!(backups[0]["kind"], "columns");
-    assert_eq!(backups[0]["columns"], serde_json::json!(["id", "scope", "branch_id"]));
+    assert_eq!(backups[0].kind, "columns");
+    assert_eq!(backups[0].columns, ["id", "scope", "branch_id"]);
 
     let before = db.snapshot();
     let out = run(&db, &dir, &["restore", "--run", &run_id, "--yes"], "");
-    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
     assert!(out.stderr.contains("public.api_keys has no column branch_id, scope any more") || out.stderr.contains("public.api_keys has no column scope, branch_id any more"), "{}", out.stderr);
     assert!(out.stderr.contains("re-apply the phase that adds it"), "{}", out.stderr);
     crate::harness::assert_same_state(&before, &db.snapshot(), "after a refused restore");
 
     // --no-backup: nothing saved, and the audit row says so.
-    assert_eq!(run(&db, &dir, &["migrate", "--phase", "2"], "").code, 0);
+    run(&db, &dir, &["migrate", "--phase", "2"], "").expect_exit(exit::OK);
     let out = run(&db, &dir, &["rollback", "--phase", "2", "--yes", "--no-backup", "--format", "json"], "");
-    assert_eq!(out.code, 0, "{out:?}");
-    let doc = out.json();
-    assert_eq!(doc["backups"], serde_json::json!([]));
-    let args: String = db.client().query_one("SELECT args::text FROM phasegate_runs WHERE run_id = $1::text::uuid", &[&doc["run_id"].as_str().unwrap()]).unwrap().get(0);
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let doc = out.report();
+    assert!(doc.backups().is_empty(), "{doc:#?}");
+    let args: String = db.client().query_one("SELECT args::text FROM phasegate_runs WHERE run_id = $1::text::uuid", &[&doc.run_id]).unwrap().get(0);
     assert!(args.contains("--no-backup"), "{args}");
-    let report = std::fs::read_to_string(doc["report_file"].as_str().unwrap()).unwrap();
+    let report = std::fs::read_to_string(doc.part::<String>("report_file")).unwrap();
     assert!(report.contains("None: the rollback ran with `--no-backup`."), "{report}");
 }

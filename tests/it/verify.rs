@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use crate::harness::{cli, fixture, repo, server, Output, TestDb};
+use crate::harness::json::PhaseResult::{ForwardOnly, Restored};
+use crate::harness::json::{Against, Finding, PhaseRehearsal, PhaseResult, Rehearsal};
+use crate::harness::{cli, exit, fixture, repo, server, Output, TestDb};
 
 /// Runs verify on the shared test server (url backend).
 pub(crate) fn verify(args: &[&str]) -> Output {
@@ -16,28 +18,26 @@ pub(crate) fn verify(args: &[&str]) -> Output {
 
 /// The findings of a verify run as stable lines: `phase kind against: detail`.
 fn findings(out: &Output, strip: &str) -> Vec<String> {
-    let doc = out.json();
     let mut lines = Vec::new();
-    for p in doc["rehearsal"]["phases"].as_array().unwrap_or_else(|| panic!("no rehearsal: {out:?}")) {
-        for f in p["findings"].as_array().unwrap() {
-            let kind = f["kind"].as_str().unwrap();
-            let against = f["against"].as_str().map(|a| format!(" {a}")).unwrap_or_default();
-            let detail = match kind {
-                "schema_differs" => f["objects"].as_array().unwrap().iter().map(|o| o.as_str().unwrap().to_string()).collect::<Vec<_>>().join(", "),
-                "rows_changed" => format!(
-                    "{} {}->{} [{}]",
-                    f["table"].as_str().unwrap(),
-                    f["rows_before"],
-                    f["rows_after"],
-                    f["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect::<Vec<_>>().join(", ")
-                ),
-                "rollback_failed" | "reapply_failed" | "migrate_failed" => f["error"].as_str().unwrap().replace(strip, ""),
+    for p in &out.report().rehearsal().phases {
+        for f in &p.findings {
+            let against = f.against().map(|a| format!(" {}", a.as_str())).unwrap_or_default();
+            let detail = match f {
+                Finding::SchemaDiffers { objects, .. } => objects.join(", "),
+                Finding::RowsChanged { table, columns, rows_before, rows_after, .. } => format!("{table} {rows_before}->{rows_after} [{}]", columns.join(", ")),
+                Finding::RollbackFailed { error } | Finding::ReapplyFailed { error } | Finding::MigrateFailed { error } => error.replace(strip, ""),
                 _ => String::new(),
             };
-            lines.push(format!("{} {kind}{against}: {detail}", p["phase"]).trim_end_matches(": ").to_string());
+            lines.push(format!("{} {}{against}: {detail}", p.phase, f.kind()).trim_end_matches(": ").to_string());
         }
     }
     lines
+}
+
+/// Each phase's result in a verify run's JSON.
+#[track_caller]
+fn results(out: &Output) -> Vec<PhaseResult> {
+    out.report().rehearsal().phases.iter().map(|p| p.result).collect()
 }
 
 /// Verifies a fixture set and asserts its exit code and exact findings.
@@ -57,7 +57,7 @@ fn rollback_that_leaves_an_index() {
     check(
         "verify_leaves_index",
         &[],
-        5,
+        exit::MISMATCH,
         &[
             "1 schema_differs before_phase: table public.customers",
             "1 reapply_failed: migrations/V2__change.sql:1: relation \"customers_name_idx\" already exists (SQLSTATE 42P07)",
@@ -70,7 +70,7 @@ fn rollback_that_leaves_a_function() {
     check(
         "verify_leaves_function",
         &[],
-        5,
+        exit::MISMATCH,
         &[
             "1 schema_differs before_phase: function public.customer_label(public.customers)",
             "1 reapply_failed: migrations/V2__change.sql:1: function \"customer_label\" already exists with same argument types (SQLSTATE 42723)",
@@ -83,7 +83,7 @@ fn rollback_that_leaves_a_type() {
     check(
         "verify_leaves_type",
         &[],
-        5,
+        exit::MISMATCH,
         &["1 schema_differs before_phase: type public.tier", "1 reapply_failed: migrations/V2__change.sql:1: type \"tier\" already exists (SQLSTATE 42710)"],
     );
 }
@@ -93,7 +93,7 @@ fn rollback_that_leaves_a_constraint() {
     check(
         "verify_leaves_constraint",
         &[],
-        5,
+        exit::MISMATCH,
         &[
             "1 schema_differs before_phase: table public.customers",
             "1 reapply_failed: migrations/V2__change.sql:1: constraint \"customers_email_at\" for relation \"customers\" already exists (SQLSTATE 42710)",
@@ -106,7 +106,7 @@ fn rollback_that_loses_rows_of_a_pre_existing_table() {
     check(
         "verify_loses_rows",
         &[],
-        5,
+        exit::MISMATCH,
         &[
             "1 rows_changed before_phase: public.customers 3->2 [id, email, name, legacy_code, created_on]",
             "1 rows_changed first_forward: public.customers 4->3 [id, email, name, legacy_code, created_on]",
@@ -116,14 +116,14 @@ fn rollback_that_loses_rows_of_a_pre_existing_table() {
 
 #[test]
 fn forward_migration_that_rewrites_pre_existing_data() {
-    check("verify_rewrites_data", &[], 5, &["1 rows_changed before_phase: public.customers 3->3 [email]"]);
+    check("verify_rewrites_data", &[], exit::MISMATCH, &["1 rows_changed before_phase: public.customers 3->3 [email]"]);
 }
 
 #[test]
 fn column_order_only_is_a_warning_unless_strict() {
     // Re-applying drops the column again, so the re-applied state matches the first forward run.
-    check("verify_column_order", &[], 0, &["1 column_order_only before_phase"]);
-    check("verify_column_order", &["--strict"], 5, &["1 column_order_only before_phase"]);
+    check("verify_column_order", &[], exit::OK, &["1 column_order_only before_phase"]);
+    check("verify_column_order", &["--strict"], exit::MISMATCH, &["1 column_order_only before_phase"]);
 }
 
 #[test]
@@ -131,7 +131,7 @@ fn down_script_that_fails() {
     check(
         "verify_rollback_fails",
         &[],
-        5,
+        exit::MISMATCH,
         &["1 rollback_failed: rollback/V2__change.sql:2: index \"customers_created_on_idx\" does not exist (SQLSTATE 42704)"],
     );
 }
@@ -141,32 +141,28 @@ fn reapply_that_fails() {
     check(
         "verify_reapply_fails",
         &[],
-        5,
+        exit::MISMATCH,
         &["1 reapply_failed: migrations/V2__change.sql:1: duplicate key value violates unique constraint \"pg_ts_config_cfgname_index\" (SQLSTATE 23505); detail: Key (cfgname, cfgnamespace)=(customer_search, 2200) already exists."],
     );
 }
 
 #[test]
 fn correct_set_is_restored() {
-    check("verify_correct", &[], 0, &[]);
+    check("verify_correct", &[], exit::OK, &[]);
     let out = verify(&["--dir", fixture("verify_correct").to_str().unwrap()]);
-    let doc = out.json();
-    let results: Vec<&str> = doc["rehearsal"]["phases"].as_array().unwrap().iter().map(|p| p["result"].as_str().unwrap()).collect();
-    assert_eq!(results, ["forward only", "restored"]);
+    assert_eq!(results(&out), [ForwardOnly, Restored]);
 }
 
 #[test]
 fn clinic_set_passes_verify_with_a_junit_report() {
     let junit = tempfile::NamedTempFile::new().unwrap();
     let out = verify(&["--dir", repo().to_str().unwrap(), "--seed-rows", "20000", "--junit", junit.path().to_str().unwrap()]);
-    assert_eq!(out.code, 0, "{}", out.stdout);
-    let doc = out.json();
-    let phases = doc["rehearsal"]["phases"].as_array().unwrap();
-    let results: Vec<&str> = phases.iter().map(|p| p["result"].as_str().unwrap()).collect();
-    assert_eq!(results, ["forward only", "restored", "restored", "restored", "forward only"]);
-    for p in &phases[1..4] {
-        let steps: Vec<&str> = p["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
-        assert_eq!(steps, ["snapshot", "migrate", "snapshot", "rollback", "compare", "re-apply", "compare"], "{p}");
+    assert_eq!(out.code, exit::OK, "{}", out.stdout);
+    let doc = out.report();
+    assert_eq!(results(&out), [ForwardOnly, Restored, Restored, Restored, ForwardOnly]);
+    for p in &doc.rehearsal().phases[1..4] {
+        let steps: Vec<&str> = p.steps.iter().map(|s| s.step.as_str()).collect();
+        assert_eq!(steps, ["snapshot", "migrate", "snapshot", "rollback", "compare", "re-apply", "compare"], "{p:#?}");
     }
     let xml = std::fs::read_to_string(junit.path()).unwrap();
     assert_eq!(xml.matches("<testcase ").count(), 5, "{xml}");
@@ -189,12 +185,10 @@ fn clinic_set_passes_verify_with_a_junit_report() {
 #[test]
 fn tenant_keys_set_passes_verify() {
     let out = verify(&["--dir", repo().join("examples/tenant-keys").to_str().unwrap()]);
-    assert_eq!(out.code, 0, "{}", out.stdout);
-    let doc = out.json();
-    let results: Vec<&str> = doc["rehearsal"]["phases"].as_array().unwrap().iter().map(|p| p["result"].as_str().unwrap()).collect();
-    assert_eq!(results, ["forward only", "restored", "restored", "restored"]);
+    assert_eq!(out.code, exit::OK, "{}", out.stdout);
+    assert_eq!(results(&out), [ForwardOnly, Restored, Restored, Restored]);
     crate::locks::assert_locks_of_a_shipped_set(
-        &doc,
+        &out.report(),
         "examples/tenant-keys",
         &[
             (1, "migrate", "api_keys", "ACCESS EXCLUSIVE", "migrations/V2__api_keys_scope_columns.sql:6"),
@@ -207,7 +201,7 @@ fn tenant_keys_set_passes_verify() {
 fn junit_report_names_the_failing_phase() {
     let junit = tempfile::NamedTempFile::new().unwrap();
     let out = verify(&["--dir", fixture("verify_leaves_index").to_str().unwrap(), "--junit", junit.path().to_str().unwrap()]);
-    assert_eq!(out.code, 5);
+    assert_eq!(out.code, exit::MISMATCH);
     let xml = std::fs::read_to_string(junit.path()).unwrap();
     assert!(xml.contains("<testcase name=\"phase 1 change\""), "{xml}");
     assert!(xml.contains("<failure message=\"schema differs (after rollback, compared with before the phase): table public.customers; re-apply failed:"), "{xml}");
@@ -221,10 +215,8 @@ fn local_backend_runs_initdb_and_pg_ctl() {
     let logs = crate::harness::log_dir();
     let dir = fixture("verify_correct");
     let out = cli(&["verify", "--backend", "local", "--format", "json", "--dir", dir.to_str().unwrap(), "--log-dir", logs.to_str().unwrap()], "");
-    assert_eq!(out.code, 0, "{out:?}");
-    let doc = out.json();
-    let results: Vec<&str> = doc["rehearsal"]["phases"].as_array().unwrap().iter().map(|p| p["result"].as_str().unwrap()).collect();
-    assert_eq!(results, ["forward only", "restored"]);
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    assert_eq!(results(&out), [ForwardOnly, Restored]);
 }
 
 // ---- foreign layouts against a pg_dump round trip ----
@@ -297,7 +289,8 @@ pub(crate) fn pg_dump_round_trip(set: &phasegate::MigrationSet) -> Vec<(String, 
 /// What a pg_dump round trip sees for each phasegate classification: it
 /// compares the schema only, so changed rows look identical to it, and any
 /// column-order change is a difference.
-pub(crate) fn as_pg_dump(result: &str, kinds: &[&str]) -> &'static str {
+fn as_pg_dump(p: &PhaseRehearsal) -> &'static str {
+    let kinds = p.kinds();
     if kinds.contains(&"migrate_failed") {
         "migrate failed"
     } else if kinds.contains(&"rollback_failed") {
@@ -307,36 +300,39 @@ pub(crate) fn as_pg_dump(result: &str, kinds: &[&str]) -> &'static str {
     } else if kinds.iter().any(|k| *k == "schema_differs" || *k == "column_order_only") {
         "differs"
     } else {
-        assert!(result == "restored" || kinds.iter().all(|k| *k == "rows_changed"), "unexpected result {result} {kinds:?}");
+        assert!(p.result == Restored || kinds.iter().all(|k| *k == "rows_changed"), "unexpected result {:?} {kinds:?}", p.result);
         "identical"
     }
 }
 
+/// Each migration of a rehearsal by name, classified as a pg_dump round
+/// trip would see it.
+pub(crate) fn as_pg_dump_results(rehearsal: &Rehearsal) -> Vec<(String, &'static str)> {
+    rehearsal.phases.iter().map(|p| (p.name.clone(), as_pg_dump(p))).collect()
+}
+
+/// The migrations whose rollback lost rows (which a schema-only dump
+/// cannot see): where pg_dump sees nothing, phasegate names the table.
+pub(crate) fn rows_lost(rehearsal: &Rehearsal) -> Vec<&str> {
+    rehearsal
+        .phases
+        .iter()
+        .filter(|p| p.findings.iter().any(|f| matches!(f, Finding::RowsChanged { against: Against::BeforePhase, .. })))
+        .map(|p| p.name.as_str())
+        .collect()
+}
+
 #[track_caller]
-fn foreign_matches_pg_dump(layout: phasegate::Layout, from: &str, dir: &Path, rows_changed: &[&str]) -> serde_json::Value {
+fn foreign_matches_pg_dump(layout: phasegate::Layout, from: &str, dir: &Path, rows_changed: &[&str]) -> Rehearsal {
     let set = phasegate::load_foreign(layout, dir).unwrap();
     assert!(set.phases.len() >= 30, "dozens of migrations");
     let out = verify(&["--from", from, dir.to_str().unwrap()]);
-    assert_eq!(out.code, 5, "defective downs exit 5: {}", out.stdout);
-    let doc = out.json();
-    let phases = doc["rehearsal"]["phases"].as_array().unwrap();
-    assert_eq!(phases.len(), set.phases.len(), "every migration is rehearsed, none skipped");
-    let ours: Vec<(String, &'static str)> = phases
-        .iter()
-        .map(|p| {
-            let kinds: Vec<&str> = p["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
-            (p["name"].as_str().unwrap().to_string(), as_pg_dump(p["result"].as_str().unwrap(), &kinds))
-        })
-        .collect();
-    assert_eq!(ours, pg_dump_round_trip(&set), "per-migration classification, phasegate vs pg_dump");
-    // Where pg_dump sees nothing, phasegate names the table whose rows changed.
-    let changed: Vec<&str> = phases
-        .iter()
-        .filter(|p| p["findings"].as_array().unwrap().iter().any(|f| f["kind"] == "rows_changed" && f["against"] == "before_phase"))
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(changed, rows_changed);
-    doc
+    assert_eq!(out.code, exit::MISMATCH, "defective downs exit 5: {}", out.stdout);
+    let rehearsal = out.report().rehearsal().clone();
+    assert_eq!(rehearsal.phases.len(), set.phases.len(), "every migration is rehearsed, none skipped");
+    assert_eq!(as_pg_dump_results(&rehearsal), pg_dump_round_trip(&set), "per-migration classification, phasegate vs pg_dump");
+    assert_eq!(rows_lost(&rehearsal), rows_changed);
+    rehearsal
 }
 
 #[test]
@@ -348,10 +344,10 @@ fn verify_from_diesel_matches_a_pg_dump_round_trip() {
 #[test]
 fn verify_from_sqlx_matches_a_pg_dump_round_trip() {
     let dir = fixture("foreign/sqlx/migrations");
-    let doc = foreign_matches_pg_dump(phasegate::Layout::Sqlx, "sqlx", &dir, &["20240124090000_lowercase_customer_emails"]);
+    let rehearsal = foreign_matches_pg_dump(phasegate::Layout::Sqlx, "sqlx", &dir, &["20240124090000_lowercase_customer_emails"]);
     // Re-seeding rows with now() defaults differs from the first run: a warning, not a failure.
-    let seed = doc["rehearsal"]["phases"].as_array().unwrap().iter().find(|p| p["name"] == "20240110101000_seed_demo_customers").unwrap().clone();
-    assert_eq!(seed["result"], "restored", "{seed}");
-    assert_eq!(seed["findings"][0]["kind"], "rows_changed");
-    assert_eq!(seed["findings"][0]["against"], "first_forward");
+    let seed = rehearsal.phases.iter().find(|p| p.name == "20240110101000_seed_demo_customers").unwrap();
+    assert_eq!(seed.result, Restored, "{seed:#?}");
+    assert_eq!(seed.findings[0].kind(), "rows_changed");
+    assert_eq!(seed.findings[0].against(), Some(Against::FirstForward));
 }

@@ -6,20 +6,20 @@
 //! durability (`fsync`, `synchronous_commit`, `full_page_writes` off) and
 //! without JIT compilation, which costs more than it saves on the one-shot
 //! statements of a rehearsal (the clinic seed runs several times slower
-//! with it).
+//! with it). Every container, this module's and the tests' own, is started
+//! by one [`ContainerBuilder`] (`pg/container.rs`), so their flags agree.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use postgres::Client;
-use testcontainers::runners::SyncRunner;
-use testcontainers::core::Mount;
-use testcontainers::{Container, ImageExt};
-use testcontainers_modules::postgres::Postgres;
 
 use crate::db;
 use crate::error::{db_err, Error, Result};
+
+mod container;
+
+pub use container::{Container, ContainerBuilder};
 
 /// The image the docker backend uses unless told otherwise.
 pub const DEFAULT_IMAGE: &str = "postgres:15";
@@ -46,7 +46,7 @@ pub struct Server {
     /// One maintenance connection, reused: a fresh database then costs a
     /// CREATE DATABASE round trip, not a connection setup as well.
     admin: std::sync::Mutex<Option<Client>>,
-    container: Option<Container<Postgres>>,
+    container: Option<Container>,
     /// Held for its Drop, which stops the cluster.
     _local: Option<LocalCluster>,
 }
@@ -182,6 +182,8 @@ impl std::fmt::Debug for Server {
     }
 }
 
+/// The superuser password of the containers this module starts (a
+/// disposable server on 127.0.0.1 only).
 const PASSWORD: &str = "phasegate";
 
 impl Server {
@@ -195,42 +197,8 @@ impl Server {
                 Ok(Server { admin_url: url.clone(), admin: Default::default(), container: None, _local: None })
             }
             Backend::Docker { image } => {
-                let (name, tag) = image.rsplit_once(':').filter(|(n, _)| !n.is_empty()).unwrap_or((image.as_str(), "latest"));
-                let container = Postgres::default()
-                    .with_password(PASSWORD)
-                    .with_name(name)
-                    .with_tag(tag)
-                    .with_cmd(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "jit=off"])
-                    .with_label("phasegate.disposable", "1")
-                    .with_label("phasegate.owner-pid", std::process::id().to_string())
-                    .with_shm_size(256 * 1024 * 1024)
-                    .with_host_config_modifier(publish_on_loopback)
-                    // The data directory in memory: a disposable server needs no
-                    // durability, and CREATE DATABASE on overlay filesystems is slow.
-                    .with_mount(Mount::tmpfs_mount("/var/lib/postgresql/data").with_size("4g"))
-                    .with_startup_timeout(Duration::from_secs(60))
-                    .start()
-                    .map_err(|e| Error::Backend { backend: "docker", message: format!("cannot start a PostgreSQL container from image {image}: {e}") })?;
-                let port = container
-                    .get_host_port_ipv4(5432)
-                    .map_err(|e| Error::Backend { backend: "docker", message: format!("the PostgreSQL container published no port: {e}") })?;
-                // Loopback to a container of our own, without TLS (as the local cluster above).
-                let admin_url = format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres?sslmode=disable");
-                // The ready line can precede the first accepted connection by a moment.
-                let mut last = None;
-                for _ in 0..50 {
-                    match db::connect(&admin_url, "phasegate-pg") {
-                        Ok(_) => {
-                            last = None;
-                            break;
-                        }
-                        Err(e) => last = Some(e),
-                    }
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                if let Some(e) = last {
-                    return Err(e);
-                }
+                let container = ContainerBuilder::new(image).start()?;
+                let admin_url = container.url()?;
                 Ok(Server { admin_url, admin: Default::default(), container: Some(container), _local: None })
             }
         }

@@ -16,6 +16,9 @@
 //!   a template; each test gets its own clone (`CREATE DATABASE ...
 //!   TEMPLATE`), a [`TestDatabase`] dropped when the test ends, also when it
 //!   panics.
+//! - [`container`]: servers of a test's own (several, on a private network,
+//!   stopped and restarted, a standby), started the way the docker backend
+//!   starts its own ([`ContainerBuilder`]), from `PHASEGATE_PG_IMAGE`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,8 +35,10 @@ use crate::ui::Quiet;
 
 /// For tests that start containers of their own (testcontainers'
 /// `with_host_config_modifier`): publish PostgreSQL's port on 127.0.0.1
-/// only, as phasegate's own servers do.
+/// only, as phasegate's own servers do. ([`container`] does this and the
+/// rest.)
 pub use crate::pg::publish_on_loopback;
+pub use crate::pg::{Container, ContainerBuilder};
 
 static SERVER: OnceLock<Server> = OnceLock::new();
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -46,8 +51,21 @@ const NO_SERVER: &str = "phasegate::testing needs a PostgreSQL: start a Docker e
 pub fn backend_from_env() -> Backend {
     match std::env::var("PHASEGATE_TEST_DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => Backend::Url(url),
-        _ => Backend::Auto { image: std::env::var("PHASEGATE_PG_IMAGE").unwrap_or_else(|_| DEFAULT_IMAGE.to_string()) },
+        _ => Backend::Auto { image: image() },
     }
+}
+
+/// The PostgreSQL image tests start: `PHASEGATE_PG_IMAGE`, else
+/// `postgres:15`.
+pub fn image() -> String {
+    std::env::var("PHASEGATE_PG_IMAGE").unwrap_or_else(|_| DEFAULT_IMAGE.to_string())
+}
+
+/// A builder for a container of a test's own, of [`image`]: disposable
+/// unless made `durable`, published on 127.0.0.1, labelled so a killed
+/// test's containers are removed by the next [`server`].
+pub fn container() -> ContainerBuilder {
+    ContainerBuilder::new(&image())
 }
 
 static CONTAINER_ID: OnceLock<String> = OnceLock::new();

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use super::{run, TestDb};
+use super::json::{Check, Verdict};
+use super::{exit, run, AsReport, Report, TestDb};
 
 /// Copies a migration set to a temporary folder the test may edit.
 pub fn copy_set(src: &Path) -> tempfile::TempDir {
@@ -43,15 +44,6 @@ pub fn assert_same_state(before: &phasegate::Snapshot, after: &phasegate::Snapsh
     }
 }
 
-pub fn check_verdicts(doc: &serde_json::Value) -> Vec<(String, String)> {
-    doc["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (format!("V{} {}", c["version"], c["check"].as_str().unwrap()), c["verdict"].as_str().unwrap().to_string()))
-        .collect()
-}
-
 /// Compares a normalised schema with tests/snapshots/NAME.snap.
 #[track_caller]
 pub fn schema_snapshot(name: &str, schema: &str) {
@@ -60,12 +52,13 @@ pub fn schema_snapshot(name: &str, schema: &str) {
     });
 }
 
+/// Asserts that checks ran and every one said PROCEED.
 #[track_caller]
-pub fn assert_all_proceed(doc: &serde_json::Value) {
-    let v = check_verdicts(doc);
-    assert!(!v.is_empty(), "no checks ran: {doc:#}");
-    let bad: Vec<_> = v.iter().filter(|(_, verdict)| verdict != "PROCEED").collect();
-    assert!(bad.is_empty(), "checks not PROCEED: {bad:?}\n{doc:#}");
+pub fn assert_all_proceed(doc: &impl AsReport) {
+    let doc = doc.as_report();
+    assert!(!doc.checks.is_empty(), "no checks ran: {doc:#?}");
+    let bad: Vec<(String, Verdict)> = doc.checks.iter().filter(|c| c.verdict != Verdict::Proceed).map(|c| (c.label(), c.verdict)).collect();
+    assert!(bad.is_empty(), "checks not PROCEED: {bad:?}\n{doc:#?}");
 }
 
 /// Snapshots the state, then migrates phase by phase up to `last`, asserting
@@ -80,10 +73,10 @@ pub fn migrate_phase_by_phase(db: &TestDb, dir: &Path, label: &str, first: u32, 
     schema_snapshot(&format!("{label}_schema_after_phase_{}", first - 1), &states[0].schema);
     for phase in first..=last {
         let out = run(db, dir, &["migrate", "--phase", &phase.to_string(), "--format", "json"], "");
-        assert_eq!(out.code, 0, "migrate --phase {phase}: {out:?}");
-        assert_all_proceed(&out.json());
+        assert_eq!(out.code, exit::OK, "migrate --phase {phase}: {out:?}");
+        assert_all_proceed(&out.report());
         let doc = proceeds(db, dir, &["validate"]);
-        assert_eq!(empty_metrics(&doc), Vec::<String>::new(), "validate after phase {phase}: {doc:#}");
+        assert_eq!(empty_metrics(&doc), Vec::<String>::new(), "validate after phase {phase}: {doc:#?}");
         let snap = db.snapshot();
         schema_snapshot(&format!("{label}_schema_after_phase_{phase}"), &snap.schema);
         states.push(snap);
@@ -98,28 +91,25 @@ pub fn migrate_phase_by_phase(db: &TestDb, dir: &Path, label: &str, first: u32, 
 pub fn roll_back_phase_by_phase_and_reapply(db: &TestDb, dir: &Path, states: &[phasegate::Snapshot], first: u32, last: u32) {
     for phase in (first..=last).rev() {
         let out = run(db, dir, &["rollback", "--phase", &phase.to_string(), "--yes", "--format", "json"], "");
-        assert_eq!(out.code, 0, "rollback --phase {phase}: {out:?}");
-        let doc = out.json();
+        assert_eq!(out.code, exit::OK, "rollback --phase {phase}: {out:?}");
+        let doc = out.report();
         assert_all_proceed(&doc);
-        assert!(doc["checks"].as_array().unwrap().iter().all(|c| c["when"] == "after-rollback" || c["when"] == "before-rollback"), "{doc:#}");
+        assert!(doc.checks.iter().all(|c| c.when == "after-rollback" || c.when == "before-rollback"), "{doc:#?}");
         assert_same_state(&states[(phase - first) as usize], &db.snapshot(), &format!("after rolling back phase {phase}"));
     }
-    let out = run(db, dir, &["migrate", "--phase", &last.to_string()], "");
-    assert_eq!(out.code, 0, "{out:?}");
+    run(db, dir, &["migrate", "--phase", &last.to_string()], "").expect_exit(exit::OK);
     assert_same_state(&states[(last - first + 1) as usize], &db.snapshot(), &format!("after re-applying phases {first}-{last}"));
 }
 
 /// The metric checks that said "nothing to measure" (JSON `"empty": true`,
 /// `"value": null`) in a command's output, as `V<version> <check>`.
-pub fn empty_metrics(doc: &serde_json::Value) -> Vec<String> {
-    doc["checks"]
-        .as_array()
-        .unwrap()
+pub fn empty_metrics(doc: &impl AsReport) -> Vec<String> {
+    let checks: Vec<Check> = doc.as_report().checks.iter().filter(|c| c.empty).cloned().collect();
+    checks
         .iter()
-        .filter(|c| c["empty"] == true)
         .map(|c| {
-            assert!(c["value"].is_null(), "an empty metric has no value: {c}");
-            format!("V{} {}", c["version"], c["check"].as_str().unwrap())
+            assert!(c.value.is_none(), "an empty metric has no value: {c:?}");
+            c.label()
         })
         .collect()
 }
@@ -127,12 +117,12 @@ pub fn empty_metrics(doc: &serde_json::Value) -> Vec<String> {
 /// Runs a command with `--format json`, asserting exit 0 and every check
 /// PROCEED; returns the document.
 #[track_caller]
-fn proceeds(db: &TestDb, dir: &Path, args: &[&str]) -> serde_json::Value {
+fn proceeds(db: &TestDb, dir: &Path, args: &[&str]) -> Report {
     let mut full = args.to_vec();
     full.extend(["--format", "json"]);
     let out = run(db, dir, &full, "");
-    assert_eq!(out.code, 0, "{args:?}: {out:?}");
-    let doc = out.json();
+    assert_eq!(out.code, exit::OK, "{args:?}: {out:?}");
+    let doc = out.report();
     assert_all_proceed(&doc);
     doc
 }
@@ -177,13 +167,13 @@ impl Walk {
 #[track_caller]
 pub fn walk_every_phase(db: &TestDb, dir: &Path, last_reversible: u32) -> Walk {
     let (mut empty, mut validate_text) = (Vec::new(), String::new());
-    let mut record = |what: String, doc: &serde_json::Value| empty.push((what, empty_metrics(doc)));
+    let mut record = |what: String, doc: &Report| empty.push((what, empty_metrics(doc)));
     for phase in 1..=last_reversible {
         let p = phase.to_string();
         record(format!("migrate --phase {p}"), &proceeds(db, dir, &["migrate", "--phase", &p]));
         record(format!("validate after phase {p}"), &proceeds(db, dir, &["validate"]));
         let text = run(db, dir, &["validate"], "");
-        assert_eq!(text.code, 0, "{text:?}");
+        text.expect_exit(exit::OK);
         validate_text.push_str(&text.stdout);
     }
     for phase in (1..=last_reversible).rev() {
