@@ -123,3 +123,28 @@ fn eight_migrators_fail_fast_and_apply_each_migration_once() {
 fn eight_migrators_waiting_for_the_lock_all_succeed() {
     race("60s", &[Role::Applied, Role::NothingToDo]);
 }
+
+/// A run that has ended holds the migration lock no longer: it releases
+/// the lock on the server before it returns, instead of leaving that to the
+/// server noticing the closed connection a moment later (when the next run,
+/// a CI step or a fleet's next database on the same server, was refused by
+/// a run that had finished). Checked right after each of 20 runs, from a
+/// session of the test's own.
+#[test]
+fn a_finished_run_holds_no_migration_lock() {
+    let db = TestDb::new("lock_released");
+    let dir = fixture("crash");
+    on(&db, &dir, &["migrate"]).run().expect_exit(exit::OK);
+    let mut watcher = db.client();
+    for round in 0..20 {
+        on(&db, &dir, &["migrate"]).run().expect_exit(exit::OK);
+        let held: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = $1",
+                &[&phasegate::LOCK_KEY],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(held, 0, "round {round}: the run ended but its migration lock is still held");
+    }
+}

@@ -213,9 +213,24 @@ pub fn acquire_lock(client: &mut Client, wait: Duration) -> Result<()> {
 
 pub fn release_lock(client: &mut Client) -> Result<()> {
     client
-        .query_one("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .query_one("SELECT pg_catalog.pg_advisory_unlock($1)", &[&LOCK_KEY])
         .map_err(db_err("releasing the migration lock"))?;
     Ok(())
+}
+
+/// Ends a session that may hold the migration lock: releases its advisory
+/// locks on the server, then closes it. Only dropping the connection would
+/// leave the lock held until the server's backend has noticed the
+/// disconnect and exited, a moment after the run ended: a run started right
+/// after it (a script, a CI step, the next database of a fleet on the same
+/// server) would be refused the lock by a run that had finished. A session
+/// that cannot run the unlock (lost, or in an aborted transaction) is closed
+/// as it is.
+pub fn end_session(mut client: Client) {
+    if !client.is_closed() {
+        let _ = client.batch_execute("ROLLBACK; SELECT pg_catalog.pg_advisory_unlock_all()");
+    }
+    let _ = client.close();
 }
 
 #[cfg(test)]

@@ -88,7 +88,7 @@ pub use backup::{
 };
 
 // Connections and the migration lock.
-pub use db::{acquire_lock, connect, connect_reporting, lock_holder, redact, release_lock, Blocker};
+pub use db::{acquire_lock, connect, connect_reporting, end_session, lock_holder, redact, release_lock, Blocker, LOCK_KEY};
 pub use tls::{Channel as TlsChannel, SslMode, Transport, Verified as TlsVerified};
 
 // Rehearsals (verify), snapshots and disposable servers.

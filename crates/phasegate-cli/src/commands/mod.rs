@@ -561,6 +561,10 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
                 }
             }
         }
+        // The migration lock is released before the run counts as finished.
+        if let Some(client) = self.client.take() {
+            phasegate::end_session(client);
+        }
         if let Some(p) = &self.log_path {
             if self.format == Format::Text && self.command != "snapshot" {
                 let _ = writeln!(self.ctx.io.err, "log: {}", phasegate::display_path(p));

@@ -80,7 +80,8 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, ui:
             }
         }
     }
-    // Dropping the connection releases the migration lock.
+    // The migration lock is released before the run counts as finished.
+    db::end_session(client);
     report
 }
 
