@@ -140,7 +140,8 @@ fn a_finished_run_holds_no_migration_lock() {
         on(&db, &dir, &["migrate"]).run().expect_exit(exit::OK);
         let held: i64 = watcher
             .query_one(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = $1",
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = $1
+                   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 &[&phasegate::LOCK_KEY],
             )
             .unwrap()

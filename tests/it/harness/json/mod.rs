@@ -34,6 +34,8 @@ pub enum Verdict {
     Proceed,
     Review,
     Rollback,
+    /// A run that failed (exit 1): the document's verdict, never a check's.
+    Error,
 }
 
 /// The document every command prints with `--format json`.
