@@ -47,7 +47,7 @@ mod proptests;
 pub mod testing;
 
 // Errors.
-pub use error::{display_path, pg_message, Confirmation, Error, Location, RestoreBlock, Result};
+pub use error::{display_path, pg_message, Bypass, Confirmation, Error, Location, RestoreBlock, Result};
 
 // A migration set and the validation language.
 pub use check::{worst as worst_verdict, Check, CheckKind, CheckResult, Condition, Severity, Verdict, When};

@@ -15,6 +15,7 @@
 mod batch;
 mod exec;
 mod forward;
+mod keyset;
 mod recover;
 mod replica;
 mod retry;

@@ -126,14 +126,21 @@ pub struct Stored {
     pub restored_by: Option<String>,
 }
 
-fn ledger_exists(client: &mut impl GenericClient) -> Result<bool> {
-    Ok(client.query_one("SELECT to_regclass('phasegate_backups') IS NOT NULL", &[]).map_err(db_err("reading the backup ledger"))?.get(0))
+/// The backup ledger's qualified name, when it exists.
+fn ledger_table(client: &mut impl GenericClient) -> Result<Option<String>> {
+    let t = crate::ledger::tables(client)?;
+    let exists: bool = client.query_one("SELECT pg_catalog.to_regclass($1) IS NOT NULL", &[&t.backups]).map_err(db_err("reading the backup ledger"))?.get(0);
+    Ok(exists.then_some(t.backups))
 }
 
-const STORED_SQL: &str = "SELECT id, run_id::text, version, table_name, backup_table, kind, changes, columns, key_columns, rows,
-        to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-        to_char(restored_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), restored_by::text
- FROM phasegate_backups";
+fn stored_sql(ledger: &str) -> String {
+    format!(
+        "SELECT id, run_id::text, version, table_name, backup_table, kind, changes, columns, key_columns, rows,
+                to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                to_char(restored_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), restored_by::text
+         FROM {ledger}"
+    )
+}
 
 fn stored(rows: Vec<postgres::Row>) -> Vec<Stored> {
     rows.iter()
@@ -158,11 +165,12 @@ fn stored(rows: Vec<postgres::Row>) -> Vec<Stored> {
 /// The backups of the given runs (for `history`), by run id.
 pub fn of_runs(client: &mut impl GenericClient, run_ids: &[String]) -> Result<BTreeMap<String, Vec<Stored>>> {
     let mut out: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
-    if run_ids.is_empty() || !ledger_exists(client)? {
+    if run_ids.is_empty() {
         return Ok(out);
     }
+    let Some(ledger) = ledger_table(client)? else { return Ok(out) };
     let rows = client
-        .query(&format!("{STORED_SQL} WHERE run_id::text = ANY($1) ORDER BY id"), &[&run_ids])
+        .query(&format!("{} WHERE run_id::text = ANY($1) ORDER BY id", stored_sql(&ledger)), &[&run_ids])
         .map_err(db_err("reading the backup ledger"))?;
     for b in stored(rows) {
         out.entry(b.run_id.clone()).or_default().push(b);
@@ -176,11 +184,11 @@ pub fn of_run(client: &mut impl GenericClient, run: &str) -> Result<(String, Vec
     if run.len() < 8 || !run.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
         return Err(Error::NotARunId { given: run });
     }
-    if !ledger_exists(client)? {
+    let Some(ledger) = ledger_table(client)? else {
         return Err(Error::NoBackups);
-    }
+    };
     let rows = client
-        .query(&format!("{STORED_SQL} WHERE run_id::text LIKE $1 || '%' ORDER BY id"), &[&run])
+        .query(&format!("{} WHERE pg_catalog.left(run_id::text, pg_catalog.length($1::text)) = $1::text ORDER BY id", stored_sql(&ledger)), &[&run])
         .map_err(db_err("reading the backup ledger"))?;
     let found = stored(rows);
     let mut ids: Vec<&str> = found.iter().map(|b| b.run_id.as_str()).collect();

@@ -53,6 +53,7 @@ fn live_columns(client: &mut impl GenericClient, table: &str) -> Result<Option<V
 /// backup needs is gone or the table has no primary key.
 fn restore(tx: &mut impl GenericClient, backups: &[Stored], restore_run_id: &str) -> Result<Vec<Restored>> {
     let mut out = Vec::new();
+    let ledger = crate::ledger::tables(tx)?.backups;
     for b in backups.iter().rev() {
         let Some(live) = live_columns(tx, &b.table)? else {
             return Err(blocked(b, RestoreBlock::TableGone { table: b.table.clone() }));
@@ -111,7 +112,7 @@ fn restore(tx: &mut impl GenericClient, backups: &[Stored], restore_run_id: &str
         } else {
             (0, absent as u64)
         };
-        tx.execute("UPDATE phasegate_backups SET restored_at = now(), restored_by = $2::text::uuid WHERE id = $1", &[&b.id, &restore_run_id])
+        tx.execute(&format!("UPDATE {ledger} SET restored_at = pg_catalog.now(), restored_by = $2::text::uuid WHERE id = $1"), &[&b.id, &restore_run_id])
             .map_err(db_err("recording the restore"))?;
         let unchanged = (total as u64).saturating_sub(updated + inserted + skipped);
         out.push(Restored { table: b.table.clone(), backup_table: b.backup_table.clone(), updated, inserted, unchanged, skipped });
@@ -128,16 +129,22 @@ fn blocked(b: &Stored, reason: RestoreBlock) -> Error {
 pub(super) fn advance_sequences(tx: &mut impl GenericClient, table: &str, cols: &[String]) -> Result<()> {
     for c in cols {
         let seq: Option<String> = tx
-            .query_one("SELECT pg_get_serial_sequence($1, $2)", &[&table, c])
+            .query_one("SELECT pg_catalog.pg_get_serial_sequence($1, $2)", &[&table, c])
             .map_err(db_err(format!("looking up the sequence of {table}.{c}")))?
             .get(0);
         let Some(seq) = seq else { continue };
-        tx.batch_execute(&format!(
-            "SELECT setval('{seq}', m) FROM (SELECT max({col})::bigint AS m FROM {table}) AS x, {seq} AS s
-             WHERE m > CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END",
-            seq = seq.replace('\'', "''"),
-            col = quote_ident(c)
-        ))
+        // `seq` is pg_get_serial_sequence's text: the sequence's
+        // schema-qualified name, quoted where it must be, so it is used as
+        // it is where an identifier goes, and handed over as a parameter
+        // where a value goes.
+        tx.execute(
+            &format!(
+                "SELECT pg_catalog.setval($1::text::regclass, m) FROM (SELECT max({col})::bigint AS m FROM {table}) AS x, {seq} AS s
+                 WHERE m > CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END",
+                col = quote_ident(c)
+            ),
+            &[&seq],
+        )
         .map_err(db_err(format!("advancing {seq} past the restored rows")))?;
     }
     Ok(())
