@@ -18,6 +18,7 @@ mod fleet;
 mod gates;
 mod harness;
 mod health;
+mod hostile;
 mod lint;
 mod locks;
 mod recover;
