@@ -38,10 +38,12 @@ pub(crate) struct Tables {
     pub batches: String,
     pub backups: String,
     pub kept: String,
+    /// `refinery_schema_history` and `phasegate_applied` exist there.
+    pub exists: bool,
 }
 
 impl Tables {
-    fn new(schema: &str) -> Tables {
+    fn new(schema: &str, exists: bool) -> Tables {
         let s = quote_ident(schema);
         let t = |name: &str| format!("{s}.{name}");
         Tables {
@@ -52,6 +54,7 @@ impl Tables {
             backups: t("phasegate_backups"),
             kept: t("phasegate_kept"),
             schema: s,
+            exists,
         }
     }
 }
@@ -63,25 +66,30 @@ impl Tables {
 /// command reads the ledger first); later calls read the pinned schema, so
 /// a file that empties or changes `search_path` does not move the ledger.
 /// (A pin made in a transaction that rolls back is undone with it, and
-/// found again by the next call.)
+/// found again by the next call.) One round trip, which also says whether
+/// the ledger exists there.
 pub(crate) fn tables(client: &mut impl GenericClient) -> Result<Tables> {
-    let schema: String = client
+    let row = client
         .query_one(
-            "SELECT pg_catalog.set_config($1, coalesce(nullif(pg_catalog.current_setting($1, true), ''),
-                 (SELECT n.nspname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                  WHERE c.oid = pg_catalog.to_regclass($2)),
-                 pg_catalog.current_schema()::text, ''), false)",
-            &[&PIN, &HISTORY],
+            "WITH s AS (
+               SELECT pg_catalog.set_config($1, coalesce(nullif(pg_catalog.current_setting($1, true), ''),
+                   (SELECT n.nspname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.oid = pg_catalog.to_regclass($2)),
+                   pg_catalog.current_schema()::text, ''), false) AS name)
+             SELECT name, name <> '' AND pg_catalog.to_regclass(pg_catalog.quote_ident(name) || '.' || $2) IS NOT NULL
+                    AND pg_catalog.to_regclass(pg_catalog.quote_ident(name) || '.' || $3) IS NOT NULL
+             FROM s",
+            &[&PIN, &HISTORY, &APPLIED],
         )
-        .map_err(db_err("finding the ledger's schema"))?
-        .get(0);
+        .map_err(db_err("finding the ledger's schema"))?;
+    let (schema, exists): (String, bool) = (row.get(0), row.get(1));
     if schema.is_empty() {
         return Err(Error::Database {
             context: "finding the ledger's schema".into(),
             message: "there is no ledger on the search_path and the search_path names no schema to create one in".into(),
         });
     }
-    Ok(Tables::new(&schema))
+    Ok(Tables::new(&schema, exists))
 }
 
 /// The ledger's tables in `{schema}` (a quoted schema name).
@@ -208,10 +216,7 @@ pub fn ensure(client: &mut Client) -> Result<()> {
 /// The ledger's tables, when they exist (a fresh database has none).
 pub(crate) fn existing(client: &mut impl GenericClient) -> Result<Option<Tables>> {
     let t = tables(client)?;
-    let row = client
-        .query_one("SELECT pg_catalog.to_regclass($1) IS NOT NULL AND pg_catalog.to_regclass($2) IS NOT NULL", &[&t.history, &t.applied])
-        .map_err(db_err("reading the ledger"))?;
-    Ok(row.get::<_, bool>(0).then_some(t))
+    Ok(t.exists.then_some(t))
 }
 
 /// One applied migration as the ledger remembers it.
@@ -464,7 +469,7 @@ pub struct RunRecord {
 }
 
 /// Appends a run to `phasegate_runs`.
-pub fn audit(client: &mut Client, r: &RunRecord) -> Result<()> {
+pub fn audit(client: &mut impl GenericClient, r: &RunRecord) -> Result<()> {
     let started = r.started_at.format(&Rfc3339).expect("RFC 3339 formats any time");
     let args = serde_json::to_string(&r.args).expect("strings serialise");
     let steps = r.steps.to_string();
@@ -510,7 +515,7 @@ pub struct HistoryRow {
     pub fleet_member: Option<String>,
 }
 
-pub fn history(client: &mut Client, limit: i64) -> Result<Vec<HistoryRow>> {
+pub fn history(client: &mut impl GenericClient, limit: i64) -> Result<Vec<HistoryRow>> {
     let Some(t) = existing(client)? else {
         return Ok(Vec::new());
     };

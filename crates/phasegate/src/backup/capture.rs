@@ -22,42 +22,25 @@ pub(super) struct Table {
     pub(super) key: Vec<String>,
 }
 
+/// The table `name` (as a statement names it), with its columns and
+/// primary key, in one round trip; `None` when it is not an ordinary or
+/// partitioned table outside the backup schema.
 pub(super) fn resolve(client: &mut impl GenericClient, name: &str) -> Result<Option<Table>> {
     let row = client
         .query_opt(
-            "SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relname
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+            "SELECT c.oid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), c.relname::text,
+                    ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+                    ARRAY(SELECT a.attname::text FROM pg_catalog.pg_index i
+                          CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+                          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                          WHERE i.indrelid = c.oid AND i.indisprimary ORDER BY k.ord)
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
                AND n.nspname <> $2",
             &[&name, &SCHEMA],
         )
         .map_err(db_err(format!("looking up table {name}")))?;
-    let Some(row) = row else { return Ok(None) };
-    let oid: u32 = row.get(0);
-    let (columns, key) = columns_and_key(client, oid)?;
-    Ok(Some(Table { oid, qualified: row.get(1), relname: row.get(2), columns, key }))
-}
-
-fn columns_and_key(client: &mut impl GenericClient, oid: u32) -> Result<(Vec<String>, Vec<String>)> {
-    let columns = client
-        .query("SELECT attname::text FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum", &[&oid])
-        .map_err(db_err("reading columns"))?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let key = client
-        .query(
-            "SELECT a.attname::text FROM pg_index i
-             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-             WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord",
-            &[&oid],
-        )
-        .map_err(db_err("reading the primary key"))?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    Ok((columns, key))
+    Ok(row.map(|r| Table { oid: r.get(0), qualified: r.get(1), relname: r.get(2), columns: r.get(3), key: r.get(4) }))
 }
 
 /// A generated name (`<table>_<run>`, never a keyword), quoted only when
@@ -380,15 +363,20 @@ pub(super) fn install_copy_triggers(
             )
         }
     };
-    let mut sql = format!(
-        "CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $phasegate$
+    let mut sql = super::create_function(
+        tx,
+        &format!("{function}() RETURNS trigger LANGUAGE plpgsql"),
+        &format!(
+            "
 DECLARE
   saved bigint;
 BEGIN
   {body}
   RETURN NULL;
-END $phasegate$;"
-    );
+END"
+        ),
+    )?;
+    sql.push(';');
     let mut names = Vec::new();
     for c in changes.iter().filter(|c| matches!(c, Change::Update | Change::Delete)) {
         let (event, suffix) = if *c == Change::Update { ("UPDATE", "u") } else { ("DELETE", "d") };

@@ -53,12 +53,25 @@ pub use destroys::{destroys, Destroy, Destroys, Unkept};
 pub use keep::{discard, keep, kept_of, measure, ColumnDef, Kept, KeptStep, Size};
 pub use recover::{plan as recovery_plan, Plan as RecoveryPlan, Planned, Recovered, Stage, TableRecovery};
 pub use restore::{restore_in_tx, Restored};
+#[cfg(test)]
+pub(crate) use {recover::create_enum_sql, restore::restore as restore_rows};
 pub use targets::{targets, Change, Target};
 
 /// The schema holding backup tables (snapshots ignore it).
 pub const SCHEMA: &str = "phasegate_backup";
 /// The ledger of backups.
 pub const LEDGER: &str = "phasegate_backups";
+
+/// `CREATE FUNCTION {head} AS '<body>'` with the body quoted by the server
+/// (`format('%L')`): a name inside the body (a table called
+/// `$phasegate$...`) cannot end it as it could end a dollar quote, whatever
+/// `standard_conforming_strings` says.
+pub(super) fn create_function(tx: &mut impl GenericClient, head: &str, body: &str) -> Result<String> {
+    Ok(tx
+        .query_one("SELECT pg_catalog.format('CREATE FUNCTION %s AS %L', $1::text, $2::text)", &[&head, &body])
+        .map_err(db_err("quoting a function's body"))?
+        .get(0))
+}
 
 /// `"a", "b"` (each with `prefix`), for column lists.
 pub(super) fn idents(cols: &[String], prefix: &str) -> String {

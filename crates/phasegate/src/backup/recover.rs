@@ -366,7 +366,7 @@ impl Plan {
 /// `CREATE TYPE name AS ENUM (...)` with the labels quoted by the server
 /// (`quote_literal`, right under any standard_conforming_strings), in
 /// their order. `name` is the kept `schema.type`, already quoted.
-pub(super) fn create_enum_sql(tx: &mut impl GenericClient, name: &str, labels: &[String]) -> Result<String> {
+pub(crate) fn create_enum_sql(tx: &mut impl GenericClient, name: &str, labels: &[String]) -> Result<String> {
     let labels: String = tx
         .query_one(
             "SELECT coalesce(pg_catalog.string_agg(pg_catalog.quote_literal(l), ', ' ORDER BY o), '') FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS u(l, o)",
@@ -450,8 +450,8 @@ fn replay(tx: &mut impl GenericClient, table: &str, key: &[String], columns: &[C
             sql.push_str(&create);
             sql.push_str(";\n");
         }
-        sql.push_str(&format!(
-            "CREATE FUNCTION pg_temp.phasegate_replay_rows(OUT refused bigint, OUT first_refusal text) LANGUAGE plpgsql AS $phasegate$
+        let body = format!(
+            "
 DECLARE r pg_temp.phasegate_replay%ROWTYPE;
 BEGIN
   refused := 0;
@@ -463,9 +463,11 @@ BEGIN
       first_refusal := coalesce(first_refusal, SQLERRM);
     END;
   END LOOP;
-END $phasegate$;",
+END",
             select.join(", ")
-        ));
+        );
+        sql.push_str(&super::create_function(tx, "pg_temp.phasegate_replay_rows(OUT refused bigint, OUT first_refusal text) LANGUAGE plpgsql", &body)?);
+        sql.push_str(";\n");
         tx.batch_execute(&sql).map_err(db_err(what("preparing")))?;
         let row = tx.query_one("SELECT * FROM pg_temp.phasegate_replay_rows()", &[]).map_err(db_err(what("running the kept triggers")))?;
         r.replay_refused = row.get::<_, i64>(0) as u64;
