@@ -42,6 +42,8 @@ mod ui;
 
 #[cfg(test)]
 mod proptests;
+#[cfg(all(test, feature = "testing"))]
+mod hostile;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -23,13 +23,13 @@ use crate::sqltext::{lex, Token};
 /// Where a walk's query wraps the file's statement: the batch's rows are
 /// counted and its largest key is read by the key type's own order (there
 /// is no `max(uuid)`, and text would put 9 after 10).
-pub(super) const KEYSET_PREFIX: &str = "WITH phasegate_batch AS (";
+pub(crate) const KEYSET_PREFIX: &str = "WITH phasegate_batch AS (";
 const KEYSET_SUFFIX: &str = ") SELECT (SELECT count(*) FROM phasegate_batch)::bigint, \
      (SELECT t.k::text FROM phasegate_batch AS t(k) ORDER BY t.k DESC LIMIT 1)";
 
 /// The byte ranges of a text's `:last_key` and `:batch_size` placeholders.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct Placeholders {
+pub(crate) struct Placeholders {
     last_key: Vec<std::ops::Range<usize>>,
     batch_size: Vec<std::ops::Range<usize>>,
 }
@@ -37,7 +37,7 @@ pub(super) struct Placeholders {
 impl Placeholders {
     /// `:name` where the colon and the word touch, and the colon is not the
     /// second of a `::` cast.
-    pub(super) fn find(sql: &str) -> Placeholders {
+    pub(crate) fn find(sql: &str) -> Placeholders {
         let lx = lex(sql);
         let mut p = Placeholders::default();
         for i in 0..lx.len().saturating_sub(1) {
@@ -56,7 +56,7 @@ impl Placeholders {
     }
 
     /// The file walks its key (it uses `:last_key`).
-    pub(super) fn keyset(&self) -> bool {
+    pub(crate) fn keyset(&self) -> bool {
         !self.last_key.is_empty()
     }
 }
@@ -64,7 +64,7 @@ impl Placeholders {
 /// `sql` with `:batch_size` as `batch` and `:last_key` as `key` (`$1`, or
 /// `NULL` to describe the statement), each padded with spaces to the width
 /// of the placeholder it replaces.
-pub(super) fn substitute(sql: &str, batch: u64, key: &str) -> String {
+pub(crate) fn substitute(sql: &str, batch: u64, key: &str) -> String {
     let p = Placeholders::find(sql);
     let batch = batch.to_string();
     let mut edits: Vec<(std::ops::Range<usize>, &str)> = p.last_key.into_iter().map(|r| (r, key)).chain(p.batch_size.into_iter().map(|r| (r, batch.as_str()))).collect();
@@ -82,7 +82,7 @@ pub(super) fn substitute(sql: &str, batch: u64, key: &str) -> String {
 
 /// One batch of a keyset walk: the statement wrapped to return the rows it
 /// changed and the largest key among them (as text), `$1` its last key.
-pub(super) fn keyset_sql(template: &str, batch: u64) -> String {
+pub(crate) fn keyset_sql(template: &str, batch: u64) -> String {
     format!("{KEYSET_PREFIX}{}{KEYSET_SUFFIX}", substitute(template, batch, "$1"))
 }
 
@@ -90,7 +90,7 @@ pub(super) fn keyset_sql(template: &str, batch: u64) -> String {
 /// of the wrapped statement with `:last_key` as NULL (prepared, not run).
 /// `Ok(Err(type name))` for a type whose values cannot be read back from
 /// text (an anonymous record).
-pub(super) fn key_type(client: &mut impl GenericClient, template: &str, batch: u64) -> Result<Result<Type, String>, postgres::Error> {
+pub(crate) fn key_type(client: &mut impl GenericClient, template: &str, batch: u64) -> Result<Result<Type, String>, postgres::Error> {
     let sql = format!("{KEYSET_PREFIX}{}) SELECT t.k FROM phasegate_batch AS t(k)", substitute(template, batch, "NULL"));
     let stmt = client.prepare(&sql)?;
     let ty = stmt.columns()[0].type_().clone();
@@ -104,7 +104,7 @@ pub(super) fn key_type(client: &mut impl GenericClient, template: &str, batch: u
 /// for a parameter declared with the key's type: the server reads it with
 /// that type's input function. `None` is SQL NULL (before the first batch).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct KeyText<'a>(pub Option<&'a str>);
+pub(crate) struct KeyText<'a>(pub Option<&'a str>);
 
 impl ToSql for KeyText<'_> {
     fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
