@@ -16,8 +16,11 @@ use crate::pg::{quote_ident, MAX_IDENT_BYTES};
 #[derive(Debug, Clone)]
 struct Case {
     schema: String,
-    /// The enum, the table, the dropped table.
+    /// The enum, the table, the dropped table, an index and a constraint on
+    /// the dropped text column.
     names: Vec<String>,
+    /// The dropped text column's default (and what its constraint names).
+    default: String,
     /// Key, enum column, text column (the table); key, value (the dropped table).
     columns: Vec<String>,
     labels: Vec<String>,
@@ -42,15 +45,15 @@ fn label() -> impl Strategy<Value = String> {
 
 fn case() -> impl Strategy<Value = Case> {
     (
-        ident(),
-        prop::collection::vec(ident(), 3),
+        (ident(), text(12)),
+        prop::collection::vec(ident(), 5),
         prop::collection::vec(ident(), 5),
         prop::collection::vec(label(), 1..5),
         prop::collection::vec((0usize..4, prop::option::weighted(0.9, text(12))), 0..5),
         prop::collection::vec(prop::option::weighted(0.9, text(12)), 0..4),
         any::<bool>(),
     )
-        .prop_map(|(schema, mut names, mut columns, mut labels, rows, values, drop_table)| {
+        .prop_map(|((schema, default), mut names, mut columns, mut labels, rows, values, drop_table)| {
             distinct(&mut names);
             distinct(&mut columns[..3]);
             distinct(&mut columns[3..]);
@@ -60,7 +63,7 @@ fn case() -> impl Strategy<Value = Case> {
                 true
             });
             let rows = rows.into_iter().map(|(l, v)| (l % labels.len(), v)).collect();
-            Case { schema, names, columns, labels, rows, values, drop_table }
+            Case { schema, names, default, columns, labels, rows, values, drop_table }
         })
 }
 
@@ -71,12 +74,23 @@ fn names(i: usize, c: &Case) -> (String, [String; 3], [String; 5]) {
     (s, objects, [0, 1, 2, 3, 4].map(|n| quote_ident(&c.columns[n])))
 }
 
+/// A string literal in the test's own SQL: `E'...'`, read the same under
+/// either setting.
+fn e_literal(s: &str) -> String {
+    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
 fn setup(i: usize, c: &Case) -> String {
     let (s, [_, table, dropped], [k, e, t, dk, dv]) = names(i, c);
     if c.drop_table {
         format!("CREATE SCHEMA {s}; CREATE TABLE {dropped} ({dk} bigserial PRIMARY KEY, {dv} text)")
     } else {
-        format!("CREATE SCHEMA {s}; CREATE TABLE {table} ({k} int PRIMARY KEY, {e} text, {t} text)")
+        let (index, constraint, default) = (quote_ident(&c.names[3]), quote_ident(&c.names[4]), e_literal(&c.default));
+        format!(
+            "CREATE SCHEMA {s}; CREATE TABLE {table} ({k} int PRIMARY KEY, {e} text,
+               {t} text DEFAULT {default} CONSTRAINT {constraint} CHECK (length({t}) >= 0 OR {t} = {default} || 'x'));
+             CREATE INDEX {index} ON {table} ({t})"
+        )
     }
 }
 
@@ -84,7 +98,8 @@ fn setup(i: usize, c: &Case) -> String {
 /// dropped table's rows and its sequence's position.
 #[derive(Debug, PartialEq)]
 enum State {
-    Columns(Vec<String>, Vec<(i32, String, Option<String>)>),
+    /// Labels, rows, and the text column's default, constraints and indexes.
+    Columns(Vec<String>, Vec<(i32, String, Option<String>)>, Option<String>, Vec<String>),
     Table(Vec<(i64, Option<String>)>, (i64, bool)),
 }
 
@@ -115,10 +130,24 @@ fn one(tx: &mut postgres::Transaction, i: usize, c: &Case) -> Result<(), String>
         }
         let labels: Vec<String> = tx.query_one("SELECT coalesce(array_agg(enumlabel::text ORDER BY enumsortorder), '{}') FROM pg_enum WHERE enumtypid = $1::text::regtype", &[&ty]).map_err(err)?.get(0);
         let rows = tx.query(&format!("SELECT {k}, {e}::text, {t} FROM {table} ORDER BY 1"), &[]).map_err(err)?.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
-        Ok(State::Columns(labels, rows))
+        let defs = tx
+            .query_one(
+                "SELECT (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+                         WHERE d.adrelid = $1::text::regclass AND a.attname = $2),
+                        ARRAY(SELECT conname::text || ' ' || pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint WHERE conrelid = $1::text::regclass
+                              UNION ALL SELECT pg_catalog.pg_get_indexdef(indexrelid) FROM pg_catalog.pg_index WHERE indrelid = $1::text::regclass ORDER BY 1)",
+                &[&table, &c.columns[2]],
+            )
+            .map_err(err)?;
+        Ok(State::Columns(labels, rows, defs.get(0), defs.get(1)))
     };
     let before = read(tx)?;
 
+    let size = backup::measure(tx, &sql).map_err(err)?;
+    let rows = if c.drop_table { c.values.len() } else { c.rows.len() };
+    if size.rows != rows as i64 {
+        return Err(format!("measured {} rows to keep, not {rows}", size.rows));
+    }
     let run = uuid::Uuid::new_v4().to_string();
     let kept = backup::keep(tx, &run, 1, &sql).map_err(err)?;
     if let Some(u) = kept.kept.iter().find(|k| matches!(k, Kept::Unkept { .. })) {
@@ -140,6 +169,15 @@ fn one(tx: &mut postgres::Transaction, i: usize, c: &Case) -> Result<(), String>
     let after = read(tx)?;
     if after != before {
         return Err(format!("recovered {after:?}, had {before:?}"));
+    }
+    // Forgetting what was kept drops its backup tables.
+    backup::discard(tx, &run, 1).map_err(err)?;
+    let left: i64 = tx
+        .query_one("SELECT count(*) FROM pg_catalog.unnest($1::text[]) AS b WHERE pg_catalog.to_regclass(b) IS NOT NULL", &[&kept.backups.iter().map(|b| b.backup_table.clone()).collect::<Vec<_>>()])
+        .map_err(err)?
+        .get(0);
+    if left != 0 {
+        return Err(format!("{left} kept backup table(s) left after discard"));
     }
     Ok(())
 }
