@@ -11,9 +11,9 @@
 //! leaves a session). Every case asserts that what went in comes back
 //! exactly and that a canary table survives.
 //!
-//! Each builder gets a database of its own; its cases run in batches, one
-//! transaction per batch, rolled back at the end (so the database is
-//! reused). [`CASES`] cases per builder and setting; the time each took is
+//! Each builder gets a database of its own per setting (the two run side
+//! by side); its cases run in batches, one transaction per batch, rolled
+//! back at the end (so the database is reused). [`CASES`] cases per builder and setting; the time each took is
 //! printed (`cargo test -- --nocapture` shows it).
 
 mod backups;
@@ -34,6 +34,15 @@ use crate::testing::TestDatabase;
 
 /// Cases per builder and per setting of `standard_conforming_strings`.
 pub(crate) const CASES: usize = 1000;
+
+/// Every rolled-back batch leaves dead rows in the catalogs (and the
+/// ledger) that later catalog lookups step over: vacuumed every
+/// [`VACUUM_EVERY`] batches, a builder's run takes about a quarter less.
+const VACUUM: &str = "VACUUM pg_catalog.pg_class, pg_catalog.pg_attribute, pg_catalog.pg_type, pg_catalog.pg_depend, pg_catalog.pg_index, \
+     pg_catalog.pg_constraint, pg_catalog.pg_attrdef, pg_catalog.pg_trigger, pg_catalog.pg_proc, pg_catalog.pg_namespace, pg_catalog.pg_sequence, \
+     pg_catalog.pg_enum, public.refinery_schema_history, public.phasegate_applied, public.phasegate_batches, public.phasegate_backups, \
+     public.phasegate_kept, public.phasegate_runs";
+const VACUUM_EVERY: usize = 10;
 
 /// A character of a hostile name or value.
 fn hostile_char() -> impl Strategy<Value = char> {
@@ -146,6 +155,7 @@ where
         client.batch_execute("CREATE TABLE canary (id int PRIMARY KEY); INSERT INTO canary VALUES (1)").map_err(err)?;
         client.batch_execute(strings.set()).map_err(err)?;
         let client = RefCell::new(client);
+        let batches = std::cell::Cell::new(0usize);
         let started = Instant::now();
         let config = Config { cases: CASES.div_ceil(self.per_tx) as u32, failure_persistence: None, max_shrink_iters: 100, ..Config::default() };
         let result = TestRunner::new(config).run(&prop::collection::vec(&self.strategy, self.per_tx), |batch| {
@@ -165,6 +175,10 @@ where
             let canary: i64 = tx.query_one("SELECT count(*) FROM public.canary", &[]).map_err(|e| TestCaseError::fail(format!("the canary: {e}")))?.get(0);
             prop_assert_eq!(canary, 1);
             tx.rollback().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            batches.set(batches.get() + 1);
+            if batches.get().is_multiple_of(VACUUM_EVERY) {
+                client.batch_execute(VACUUM).map_err(|e| TestCaseError::fail(format!("vacuuming the catalogs: {e}")))?;
+            }
             Ok(())
         });
         let cases = CASES.div_ceil(self.per_tx) * self.per_tx;
