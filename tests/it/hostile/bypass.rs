@@ -1,8 +1,9 @@
 //! Rollbacks that try to change rows without their backup: a backup
 //! trigger disabled (`ALTER TABLE ... DISABLE TRIGGER USER`), disabled and
 //! enabled again, or `session_replication_role` set to `replica`, each
-//! hidden in a DO block so no reading of the file's text can see it (what
-//! the load step refuses is another matter): the effect is detected before
+//! hidden in a DO block and spelled in pieces so no reading of the file's
+//! text can see it (what the load step refuses is another matter; this is
+//! what is left when a statement gets past it): the effect is detected before
 //! the rollback commits, the rollback is refused naming the file and line,
 //! and the database is as before. A batched rollback is checked per batch:
 //! a trigger disabled by another session between two batches stops the
@@ -51,7 +52,7 @@ fn refused(db: &TestDb, before: &str, how: &str) {
 #[test]
 fn a_rollback_that_disables_its_backup_trigger_is_refused() {
     let db = TestDb::new("bypass_disable");
-    refused(&db, "DO $$ BEGIN EXECUTE 'ALTER TABLE accounts DISABLE TRIGGER ' || 'USER'; END $$;", "its backup trigger was disabled");
+    refused(&db, "DO $$ BEGIN EXECUTE 'ALTER TABLE accounts DIS' || 'ABLE TRIG' || 'GER USER'; END $$;", "its backup trigger was disabled");
 }
 
 #[test]
@@ -59,9 +60,9 @@ fn a_rollback_that_disables_and_enables_its_backup_trigger_around_a_hidden_updat
     let db = TestDb::new("bypass_reenable");
     // The UPDATE runs while the trigger is off; the trigger is on again
     // (ENABLE ALWAYS, as phasegate made it) before the rollback ends.
-    let before = "DO $$ BEGIN EXECUTE 'ALTER TABLE accounts DISABLE TRIGGER ' || 'USER'; UPDATE accounts SET balance = -1 WHERE id = 1; END $$;\n\
+    let before = "DO $$ BEGIN EXECUTE 'ALTER TABLE accounts DIS' || 'ABLE TRIG' || 'GER USER'; UPDATE accounts SET balance = -1 WHERE id = 1; END $$;\n\
                   DO $$ DECLARE t text; BEGIN FOR t IN SELECT tgname FROM pg_trigger WHERE tgrelid = 'accounts'::regclass LOOP\n\
-                  EXECUTE format('ALTER TABLE accounts ENABLE ALWAYS TRIGGER %I', t); END LOOP; END $$;";
+                  EXECUTE format('ALTER TABLE accounts EN' || 'ABLE ALWAYS TRIG' || 'GER %I', t); END LOOP; END $$;";
     refused(&db, before, "its backup trigger was altered while the rollback ran");
 }
 
