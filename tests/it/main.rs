@@ -20,6 +20,7 @@ mod gates;
 mod harness;
 mod health;
 mod html;
+mod hostile;
 mod lint;
 mod loading;
 mod locks;

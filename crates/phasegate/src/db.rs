@@ -29,7 +29,26 @@ pub fn connect_reporting(url: &str, application_name: &str) -> Result<(Client, T
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
-    tls::connect(&mut config, &tls).map_err(|e| Error::Connect { target: redact(url), message: strip_secret(&e.message(&tls), url) })
+    let (mut client, transport) =
+        tls::connect(&mut config, &tls).map_err(|e| Error::Connect { target: redact(url), message: strip_secret(&e.message(&tls), url) })?;
+    session_settings(&mut client, url)?;
+    Ok((client, transport))
+}
+
+/// What every phasegate session runs with, whatever the database's or the
+/// role's defaults say: `standard_conforming_strings = on` (PostgreSQL's
+/// default since 9.1), so a backslash in a string literal is a backslash.
+/// The engine's own statements take values as bind parameters or quote
+/// them on the server, which is right under either setting; this is
+/// defence in depth, and the setting migration files are read with. Sent
+/// as a `SET` after connecting rather than as a startup `options`
+/// parameter, which connection poolers such as PgBouncer refuse.
+const SESSION_SETTINGS: &str = "SET standard_conforming_strings = on";
+
+fn session_settings(client: &mut Client, url: &str) -> Result<()> {
+    client
+        .batch_execute(SESSION_SETTINGS)
+        .map_err(|e| Error::Connect { target: redact(url), message: format!("setting up the session: {}", strip_secret(&pg_message(&e), url)) })
 }
 
 /// The password of a connection string, if it has one.
@@ -197,7 +216,7 @@ pub fn acquire_lock(client: &mut Client, wait: Duration) -> Result<()> {
     let deadline = Instant::now() + wait;
     loop {
         let got: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
+            .query_one("SELECT pg_catalog.pg_try_advisory_lock($1)", &[&LOCK_KEY])
             .map_err(db_err("taking the migration lock"))?
             .get(0);
         if got {

@@ -159,6 +159,23 @@ pub enum Error {
     #[error("cannot restore {backup_table}: {reason}")]
     RestoreBlocked { backup_table: String, reason: RestoreBlock },
 
+    /// A rollback turned off what backs up the rows it changes (disabled
+    /// or altered a backup trigger, or changed session_replication_role);
+    /// its transaction (a batched rollback's: that batch's) was rolled
+    /// back. `at` is the first statement that changes the table.
+    #[error("{at}: the rollback bypassed the backup of {table}: {how}; {}", if *batched { "this batch was rolled back (the batches before it committed with their rows backed up)" } else { "it was rolled back, nothing was changed" })]
+    BackupBypassed { at: Location, table: String, how: Bypass, batched: bool },
+
+    /// No free name for a backup table after this many tries.
+    #[error("no free name for a backup of {table} in {schema} after {tries} tries; drop old backup tables there")]
+    NoFreeName { schema: &'static str, table: String, tries: u32 },
+
+    /// A batched file's key (its `RETURNING` column) is of a type whose
+    /// values cannot be read back from text, so `:last_key` cannot be
+    /// handed to the next batch.
+    #[error("{at}: the batch key (the first RETURNING column) is of type {type_name}, which cannot be passed back as :last_key; return a column or a named composite type instead")]
+    BatchKeyType { at: Location, type_name: String },
+
     /// No disposable PostgreSQL could be started.
     #[error("{backend} backend: {message}")]
     Backend { backend: &'static str, message: String },
@@ -255,13 +272,46 @@ impl fmt::Display for RestoreBlock {
     }
 }
 
+/// How a rollback bypassed its backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bypass {
+    /// The backup trigger is disabled (`ALTER TABLE ... DISABLE TRIGGER`).
+    Disabled,
+    /// The backup trigger was altered since it was created (disabled and
+    /// enabled again, renamed).
+    Altered,
+    /// The backup trigger is gone.
+    Dropped,
+    /// `session_replication_role` is not `origin`.
+    ReplicationRole(String),
+    /// The setting that tags a batch for its backup (`phasegate.backup`) was changed.
+    Untagged,
+}
+
+impl fmt::Display for Bypass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bypass::Disabled => write!(f, "its backup trigger was disabled (ALTER TABLE ... DISABLE TRIGGER)"),
+            Bypass::Altered => write!(f, "its backup trigger was altered while the rollback ran (disabled and enabled again, or renamed)"),
+            Bypass::Dropped => write!(f, "its backup trigger was dropped"),
+            Bypass::ReplicationRole(r) => write!(f, "session_replication_role is {r}, not origin"),
+            Bypass::Untagged => write!(f, "the setting phasegate.backup that tags a batch for its backup was changed"),
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// The file, line and column the error is about, when it is about one.
     pub fn location(&self) -> Option<&Location> {
         match self {
-            Error::Load { at, .. } | Error::Sql { at, .. } | Error::UnknownLayout { at, .. } | Error::MissingPlaceholder { at, .. } => Some(at),
+            Error::Load { at, .. }
+            | Error::Sql { at, .. }
+            | Error::UnknownLayout { at, .. }
+            | Error::MissingPlaceholder { at, .. }
+            | Error::BackupBypassed { at, .. }
+            | Error::BatchKeyType { at, .. } => Some(at),
             _ => None,
         }
     }
@@ -323,11 +373,21 @@ pub fn sql_error(file: &Path, first_line: usize, sql: &str, prefix_chars: usize,
 /// statement starts at byte `start`, on line `line`) to the file, line and
 /// column.
 pub fn statement_error(file: &Path, text: &str, start: usize, line: usize, err: &postgres::Error) -> Error {
+    wrapped_statement_error(file, text, start, line, 0, err)
+}
+
+/// [`statement_error`] for a statement that was sent wrapped, after
+/// `prefix_chars` characters of the engine's own (a position there, or
+/// past the statement, names the statement's line only).
+pub fn wrapped_statement_error(file: &Path, text: &str, start: usize, line: usize, prefix_chars: usize, err: &postgres::Error) -> Error {
     let mut at = Location::line(file, line);
     if let Some(postgres::error::ErrorPosition::Original(p)) = err.as_db_error().and_then(|d| d.position()) {
-        let abs = text[..start].chars().count() + *p as usize;
-        let (l, c) = crate::sqltext::position_to_line_col(text, abs);
-        at = Location { file: file.to_path_buf(), line: l, column: c };
+        let p = *p as usize;
+        let abs = text[..start].chars().count() + p.saturating_sub(prefix_chars);
+        if p > prefix_chars && abs <= text.chars().count() {
+            let (l, c) = crate::sqltext::position_to_line_col(text, abs);
+            at = Location { file: file.to_path_buf(), line: l, column: c };
+        }
     }
     Error::Sql { at, message: pg_message(err), sqlstate: sqlstate(err).map(str::to_string) }
 }

@@ -12,6 +12,7 @@ use refinery::Migrate;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::{db_err, display_path, Error, Result};
+use crate::pg::quote_ident;
 use crate::set::{MigrationSet, Step};
 
 pub const HISTORY: &str = "refinery_schema_history";
@@ -20,8 +21,80 @@ pub const APPLIED: &str = "phasegate_applied";
 /// Serialises ledger creation between concurrent first runs.
 const SETUP_LOCK_KEY: i64 = 0x7068_6173_6567_6175;
 
+/// The session setting that holds the ledger's schema once a run found it.
+const PIN: &str = "phasegate.ledger_schema";
+
+/// The ledger's tables, each schema-qualified and quoted
+/// (`"public".phasegate_applied`), so the engine's own statements reach
+/// them whatever `search_path` a migration file left the session with (a
+/// pg_dump-style baseline runs `set_config('search_path', '', false)`).
+#[derive(Debug, Clone)]
+pub(crate) struct Tables {
+    /// The schema, quoted.
+    pub schema: String,
+    pub history: String,
+    pub applied: String,
+    pub runs: String,
+    pub batches: String,
+    pub backups: String,
+    pub kept: String,
+    /// `refinery_schema_history` and `phasegate_applied` exist there.
+    pub exists: bool,
+}
+
+impl Tables {
+    fn new(schema: &str, exists: bool) -> Tables {
+        let s = quote_ident(schema);
+        let t = |name: &str| format!("{s}.{name}");
+        Tables {
+            history: t(HISTORY),
+            applied: t(APPLIED),
+            runs: t("phasegate_runs"),
+            batches: t("phasegate_batches"),
+            backups: t("phasegate_backups"),
+            kept: t("phasegate_kept"),
+            schema: s,
+            exists,
+        }
+    }
+}
+
+/// Where the ledger lives, found once per session and pinned in it: the
+/// schema of the `refinery_schema_history` the session's `search_path`
+/// finds, else the schema a `CREATE TABLE` would use (`current_schema()`).
+/// The first call of a run comes before any migration file runs (every
+/// command reads the ledger first); later calls read the pinned schema, so
+/// a file that empties or changes `search_path` does not move the ledger.
+/// (A pin made in a transaction that rolls back is undone with it, and
+/// found again by the next call.) One round trip, which also says whether
+/// the ledger exists there.
+pub(crate) fn tables(client: &mut impl GenericClient) -> Result<Tables> {
+    let row = client
+        .query_one(
+            "WITH s AS (
+               SELECT pg_catalog.set_config($1, coalesce(nullif(pg_catalog.current_setting($1, true), ''),
+                   (SELECT n.nspname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.oid = pg_catalog.to_regclass($2)),
+                   pg_catalog.current_schema()::text, ''), false) AS name)
+             SELECT name, name <> '' AND pg_catalog.to_regclass(pg_catalog.quote_ident(name) || '.' || $2) IS NOT NULL
+                    AND pg_catalog.to_regclass(pg_catalog.quote_ident(name) || '.' || $3) IS NOT NULL
+             FROM s",
+            &[&PIN, &HISTORY, &APPLIED],
+        )
+        .map_err(db_err("finding the ledger's schema"))?;
+    let (schema, exists): (String, bool) = (row.get(0), row.get(1));
+    if schema.is_empty() {
+        return Err(Error::Database {
+            context: "finding the ledger's schema".into(),
+            message: "there is no ledger on the search_path and the search_path names no schema to create one in".into(),
+        });
+    }
+    Ok(Tables::new(&schema, exists))
+}
+
+/// The ledger's tables in `{schema}` (a quoted schema name).
 const SETUP_SQL: &str = r#"
-CREATE TABLE IF NOT EXISTS phasegate_applied (
+CREATE TABLE IF NOT EXISTS {schema}.phasegate_applied (
     version integer PRIMARY KEY,
     name text NOT NULL,
     phase integer NOT NULL,
@@ -33,7 +106,7 @@ CREATE TABLE IF NOT EXISTS phasegate_applied (
     validation_sha256 text NOT NULL,
     run_id uuid
 );
-CREATE TABLE IF NOT EXISTS phasegate_runs (
+CREATE TABLE IF NOT EXISTS {schema}.phasegate_runs (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     run_id uuid NOT NULL UNIQUE,
     command text NOT NULL,
@@ -52,13 +125,13 @@ CREATE TABLE IF NOT EXISTS phasegate_runs (
     checks jsonb NOT NULL DEFAULT '[]',
     log_file text
 );
-CREATE TABLE IF NOT EXISTS phasegate_batches (
+CREATE TABLE IF NOT EXISTS {schema}.phasegate_batches (
     version integer PRIMARY KEY,
     last_key text,
     rows_done bigint NOT NULL DEFAULT 0,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE TABLE IF NOT EXISTS phasegate_backups (
+CREATE TABLE IF NOT EXISTS {schema}.phasegate_backups (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     run_id uuid NOT NULL,
     version integer NOT NULL,
@@ -73,8 +146,8 @@ CREATE TABLE IF NOT EXISTS phasegate_backups (
     restored_at timestamptz,
     restored_by uuid
 );
-CREATE INDEX IF NOT EXISTS phasegate_backups_run_id_idx ON phasegate_backups (run_id);
-CREATE TABLE IF NOT EXISTS phasegate_kept (
+CREATE INDEX IF NOT EXISTS phasegate_backups_run_id_idx ON {schema}.phasegate_backups (run_id);
+CREATE TABLE IF NOT EXISTS {schema}.phasegate_kept (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     run_id uuid NOT NULL,
     version integer NOT NULL,
@@ -89,54 +162,61 @@ CREATE TABLE IF NOT EXISTS phasegate_kept (
 );
 
 -- The fleet run (and the database's name in it) a run belonged to.
-ALTER TABLE phasegate_runs ADD COLUMN IF NOT EXISTS fleet_run uuid;
-ALTER TABLE phasegate_runs ADD COLUMN IF NOT EXISTS fleet_member text;
-CREATE OR REPLACE FUNCTION phasegate_runs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+ALTER TABLE {schema}.phasegate_runs ADD COLUMN IF NOT EXISTS fleet_run uuid;
+ALTER TABLE {schema}.phasegate_runs ADD COLUMN IF NOT EXISTS fleet_member text;
+CREATE OR REPLACE FUNCTION {schema}.phasegate_runs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION 'phasegate_runs is an append-only audit log';
 END $$;
-DO $$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'phasegate_runs_append_only') THEN
-    CREATE TRIGGER phasegate_runs_append_only BEFORE UPDATE OR DELETE ON phasegate_runs
-      FOR EACH ROW EXECUTE FUNCTION phasegate_runs_append_only();
-  END IF;
-END $$;
 "#;
 
-/// Creates the ledger tables if they do not exist (refinery's own DDL for its
-/// history table).
+/// Creates the ledger tables if they do not exist (refinery's own DDL for
+/// its history table), in the ledger's schema (see [`tables`]).
 pub fn ensure(client: &mut Client) -> Result<()> {
+    let t = tables(client)?;
     let all: bool = client
         .query_one(
-            "SELECT to_regclass('refinery_schema_history') IS NOT NULL AND to_regclass('phasegate_applied') IS NOT NULL
-                AND to_regclass('phasegate_runs') IS NOT NULL AND to_regclass('phasegate_batches') IS NOT NULL
-                AND to_regclass('phasegate_kept') IS NOT NULL
-                AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('phasegate_runs') AND attname = 'fleet_member')",
-            &[],
+            "SELECT pg_catalog.to_regclass($1) IS NOT NULL AND pg_catalog.to_regclass($2) IS NOT NULL
+                AND pg_catalog.to_regclass($3) IS NOT NULL AND pg_catalog.to_regclass($4) IS NOT NULL
+                AND pg_catalog.to_regclass($5) IS NOT NULL AND pg_catalog.to_regclass($6) IS NOT NULL
+                AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($3) AND attname = 'fleet_member')
+                AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass($3) AND tgname = 'phasegate_runs_append_only')",
+            &[&t.history, &t.applied, &t.runs, &t.batches, &t.backups, &t.kept],
         )
         .map_err(db_err("reading the ledger"))?
         .get(0);
     if all {
         return Ok(());
     }
-    client.query_one("SELECT pg_advisory_lock($1)", &[&SETUP_LOCK_KEY]).map_err(db_err("locking ledger setup"))?;
+    client.query_one("SELECT pg_catalog.pg_advisory_lock($1)", &[&SETUP_LOCK_KEY]).map_err(db_err("locking ledger setup"))?;
     let res = (|| {
-        client.assert_migrations_table(HISTORY).map_err(|e| Error::Database {
+        client.assert_migrations_table(&t.history).map_err(|e| Error::Database {
             context: format!("creating {HISTORY}"),
             message: e.to_string(),
         })?;
-        client.batch_execute(SETUP_SQL).map_err(db_err("creating the phasegate ledger tables"))
+        client.batch_execute(&SETUP_SQL.replace("{schema}", &t.schema)).map_err(db_err("creating the phasegate ledger tables"))?;
+        let trigger: bool = client
+            .query_one("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass($1) AND tgname = 'phasegate_runs_append_only')", &[&t.runs])
+            .map_err(db_err("reading the ledger"))?
+            .get(0);
+        if !trigger {
+            client
+                .batch_execute(&format!(
+                    "CREATE TRIGGER phasegate_runs_append_only BEFORE UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}.phasegate_runs_append_only()",
+                    t.runs, t.schema
+                ))
+                .map_err(db_err("creating the phasegate ledger tables"))?;
+        }
+        Ok(())
     })();
-    client.query_one("SELECT pg_advisory_unlock($1)", &[&SETUP_LOCK_KEY]).map_err(db_err("unlocking ledger setup"))?;
+    client.query_one("SELECT pg_catalog.pg_advisory_unlock($1)", &[&SETUP_LOCK_KEY]).map_err(db_err("unlocking ledger setup"))?;
     res
 }
 
-/// Whether the ledger tables exist (a fresh database has none).
-pub fn exists(client: &mut impl GenericClient) -> Result<bool> {
-    let row = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL", &[&HISTORY, &APPLIED])
-        .map_err(db_err("reading the ledger"))?;
-    Ok(row.get(0))
+/// The ledger's tables, when they exist (a fresh database has none).
+pub(crate) fn existing(client: &mut impl GenericClient) -> Result<Option<Tables>> {
+    let t = tables(client)?;
+    Ok(t.exists.then_some(t))
 }
 
 /// One applied migration as the ledger remembers it.
@@ -235,15 +315,18 @@ pub fn drift(set: &MigrationSet, applied: &BTreeMap<i32, Applied>) -> Vec<Drift>
 
 /// The applied migrations by version; empty when there is no ledger yet.
 pub fn applied(client: &mut impl GenericClient) -> Result<BTreeMap<i32, Applied>> {
-    if !exists(client)? {
+    let Some(t) = existing(client)? else {
         return Ok(BTreeMap::new());
-    }
+    };
     let rows = client
         .query(
-            "SELECT h.version, h.name, h.applied_on, h.checksum, a.phase, a.rollback_sql, a.rollback_sha256,
-                    a.validation_sql, a.validation_sha256
-             FROM refinery_schema_history h LEFT JOIN phasegate_applied a ON a.version = h.version
-             ORDER BY h.version",
+            &format!(
+                "SELECT h.version, h.name, h.applied_on, h.checksum, a.phase, a.rollback_sql, a.rollback_sha256,
+                        a.validation_sql, a.validation_sha256
+                 FROM {} h LEFT JOIN {} a ON a.version = h.version
+                 ORDER BY h.version",
+                t.history, t.applied
+            ),
             &[],
         )
         .map_err(db_err("reading the ledger"))?;
@@ -274,8 +357,9 @@ pub fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &str) -> R
     // Typed parameters: one round trip each, no separate prepare.
     use postgres::types::Type;
     let checksum = step.refinery_checksum().to_string();
+    let t = tables(tx)?;
     tx.query_typed(
-        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES ($1, $2, $3, $4)",
+        &format!("INSERT INTO {} (version, name, applied_on, checksum) VALUES ($1, $2, $3, $4)", t.history),
         &[(&step.version, Type::INT4), (&name, Type::VARCHAR), (&now, Type::VARCHAR), (&checksum, Type::VARCHAR)],
     )
     .map_err(db_err(format!("recording migration {} in {HISTORY}", step.version)))?;
@@ -284,8 +368,11 @@ pub fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &str) -> R
     let phase = step.phase as i32;
     let (forward_sha, validation_sha) = (step.forward.sha256(), step.validation.sha256());
     tx.query_typed(
-        "INSERT INTO phasegate_applied (version, name, phase, forward_sha256, rollback_sql, rollback_sha256, validation_sql, validation_sha256, run_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::uuid)",
+        &format!(
+            "INSERT INTO {} (version, name, phase, forward_sha256, rollback_sql, rollback_sha256, validation_sql, validation_sha256, run_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::uuid)",
+            t.applied
+        ),
         &[
             (&step.version, Type::INT4),
             (&name, Type::TEXT),
@@ -311,17 +398,22 @@ pub fn rollback_batch_key(version: i32) -> i32 {
 
 /// Where a batched backfill stopped: (last key, rows done), if it started.
 pub fn batch_progress(client: &mut impl GenericClient, version: i32) -> Result<Option<(Option<String>, i64)>> {
+    let t = tables(client)?;
     let row = client
-        .query_opt("SELECT last_key, rows_done FROM phasegate_batches WHERE version = $1", &[&version])
+        .query_opt(&format!("SELECT last_key, rows_done FROM {} WHERE version = $1", t.batches), &[&version])
         .map_err(db_err("reading backfill progress"))?;
     Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
 /// Records a batch's progress, inside the batch's transaction.
 pub fn record_batch(tx: &mut impl GenericClient, version: i32, last_key: Option<&str>, rows_done: i64) -> Result<()> {
+    let t = tables(tx)?;
     tx.execute(
-        "INSERT INTO phasegate_batches (version, last_key, rows_done) VALUES ($1, $2, $3)
-         ON CONFLICT (version) DO UPDATE SET last_key = EXCLUDED.last_key, rows_done = EXCLUDED.rows_done, updated_at = now()",
+        &format!(
+            "INSERT INTO {} (version, last_key, rows_done) VALUES ($1, $2, $3)
+             ON CONFLICT (version) DO UPDATE SET last_key = EXCLUDED.last_key, rows_done = EXCLUDED.rows_done, updated_at = pg_catalog.now()",
+            t.batches
+        ),
         &[&version, &last_key, &rows_done],
     )
     .map_err(db_err("recording backfill progress"))?;
@@ -330,22 +422,28 @@ pub fn record_batch(tx: &mut impl GenericClient, version: i32, last_key: Option<
 
 /// Forgets a backfill's progress once its migration is recorded (or rolled back).
 pub fn clear_batch(tx: &mut impl GenericClient, version: i32) -> Result<()> {
-    tx.execute("DELETE FROM phasegate_batches WHERE version = $1", &[&version]).map_err(db_err("clearing backfill progress"))?;
+    let t = tables(tx)?;
+    clear_batch_in(tx, &t, version)
+}
+
+fn clear_batch_in(tx: &mut impl GenericClient, t: &Tables, version: i32) -> Result<()> {
+    tx.execute(&format!("DELETE FROM {} WHERE version = $1", t.batches), &[&version]).map_err(db_err("clearing backfill progress"))?;
     Ok(())
 }
 
 /// Removes a migration from both ledgers, inside the rollback's transaction.
 pub fn record_rollback(tx: &mut impl GenericClient, version: i32) -> Result<()> {
+    let t = tables(tx)?;
     let n = tx
-        .execute("DELETE FROM refinery_schema_history WHERE version = $1", &[&version])
+        .execute(&format!("DELETE FROM {} WHERE version = $1", t.history), &[&version])
         .map_err(db_err(format!("removing migration {version} from {HISTORY}")))?;
     if n != 1 {
         return Err(Error::LedgerChanged { version });
     }
-    tx.execute("DELETE FROM phasegate_applied WHERE version = $1", &[&version])
+    tx.execute(&format!("DELETE FROM {} WHERE version = $1", t.applied), &[&version])
         .map_err(db_err(format!("removing migration {version} from {APPLIED}")))?;
-    clear_batch(tx, version)?;
-    clear_batch(tx, rollback_batch_key(version))
+    clear_batch_in(tx, &t, version)?;
+    clear_batch_in(tx, &t, rollback_batch_key(version))
 }
 
 /// One row of the audit log.
@@ -371,17 +469,21 @@ pub struct RunRecord {
 }
 
 /// Appends a run to `phasegate_runs`.
-pub fn audit(client: &mut Client, r: &RunRecord) -> Result<()> {
+pub fn audit(client: &mut impl GenericClient, r: &RunRecord) -> Result<()> {
     let started = r.started_at.format(&Rfc3339).expect("RFC 3339 formats any time");
     let args = serde_json::to_string(&r.args).expect("strings serialise");
     let steps = r.steps.to_string();
     let checks = r.checks.to_string();
+    let t = tables(client)?;
     client
         .execute(
-            "INSERT INTO phasegate_runs (run_id, command, args, phase, started_at, duration_ms, client_host, os_user, verdict, exit_code, error, steps, checks, log_file,
-                                         fleet_run, fleet_member)
-             VALUES ($1::text::uuid, $2, $3::text::jsonb, $4, $5::text::timestamptz, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13::text::jsonb, $14,
-                     $15::text::uuid, $16)",
+            &format!(
+                "INSERT INTO {} (run_id, command, args, phase, started_at, duration_ms, client_host, os_user, verdict, exit_code, error, steps, checks, log_file,
+                                 fleet_run, fleet_member)
+                 VALUES ($1::text::uuid, $2, $3::text::jsonb, $4, $5::text::timestamptz, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13::text::jsonb, $14,
+                         $15::text::uuid, $16)",
+                t.runs
+            ),
             &[
                 &r.run_id, &r.command, &args, &r.phase, &started, &r.duration_ms, &r.client_host, &r.os_user, &r.verdict, &r.exit_code, &r.error, &steps, &checks,
                 &r.log_file, &r.fleet_run, &r.fleet_member,
@@ -413,18 +515,21 @@ pub struct HistoryRow {
     pub fleet_member: Option<String>,
 }
 
-pub fn history(client: &mut Client, limit: i64) -> Result<Vec<HistoryRow>> {
-    if !exists(client)? {
+pub fn history(client: &mut impl GenericClient, limit: i64) -> Result<Vec<HistoryRow>> {
+    let Some(t) = existing(client)? else {
         return Ok(Vec::new());
-    }
+    };
     // Read-only, also on a ledger from before the fleet columns (no DDL
     // here: the role may not own the table, and history takes no lock).
     let rows = client
         .query(
-            "SELECT id, run_id::text, command, phase, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), duration_ms,
-                    db_user, client_host, os_user, verdict, exit_code, error, checks::text, log_file,
-                    to_jsonb(r) ->> 'fleet_run', to_jsonb(r) ->> 'fleet_member'
-             FROM (SELECT * FROM phasegate_runs ORDER BY id DESC LIMIT $1) r ORDER BY id",
+            &format!(
+                "SELECT id, run_id::text, command, phase, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), duration_ms,
+                        db_user, client_host, os_user, verdict, exit_code, error, checks::text, log_file,
+                        to_jsonb(r) ->> 'fleet_run', to_jsonb(r) ->> 'fleet_member'
+                 FROM (SELECT * FROM {} ORDER BY id DESC LIMIT $1) r ORDER BY id",
+                t.runs
+            ),
             &[&limit],
         )
         .map_err(db_err("reading the audit log"))?;

@@ -44,12 +44,14 @@ mod ui;
 
 #[cfg(test)]
 mod proptests;
+#[cfg(all(test, feature = "testing"))]
+mod hostile;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 // Errors.
-pub use error::{display_path, pg_message, Confirmation, Error, Location, RestoreBlock, Result};
+pub use error::{display_path, pg_message, Bypass, Confirmation, Error, Location, RestoreBlock, Result};
 
 // A migration set and the validation language.
 pub use check::{worst as worst_verdict, Check, CheckKind, CheckResult, Condition, Severity, Verdict, When, DEFAULT_TIMEOUT as DEFAULT_CHECK_TIMEOUT};

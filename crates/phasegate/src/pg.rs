@@ -268,13 +268,60 @@ impl Server {
     }
 }
 
+/// An identifier in double quotes, inner quotes doubled: the same text
+/// whatever the server's settings (`standard_conforming_strings` concerns
+/// string literals, never quoted identifiers).
 pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// The longest identifier PostgreSQL keeps, in bytes (NAMEDATALEN - 1):
+/// a longer one is cut to this, silently, on a character boundary.
+pub const MAX_IDENT_BYTES: usize = 63;
+
+/// `s` cut to at most `max` bytes on a character boundary.
+pub fn clip_bytes(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// An identifier as PostgreSQL stores it: cut to [`MAX_IDENT_BYTES`] on a
+/// character boundary (the name a `CREATE` of the longer one made).
+pub fn clip_ident(s: &str) -> String {
+    clip_bytes(s, MAX_IDENT_BYTES).to_string()
+}
+
+/// A generated name `base` + `suffix` that fits in `max` bytes with its
+/// suffix whole: the base is cut (on a character boundary), never the
+/// suffix that makes the name unique.
+pub fn fit_name(base: &str, suffix: &str, max: usize) -> String {
+    format!("{}{suffix}", clip_bytes(base, max.saturating_sub(suffix.len())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_cut_by_bytes_on_character_boundaries_keeping_the_suffix() {
+        let cjk = "表".repeat(21);
+        assert_eq!(cjk.len(), 63);
+        assert_eq!(clip_ident(&cjk), cjk);
+        assert_eq!(clip_ident(&format!("{cjk}x")), cjk);
+        assert_eq!(clip_ident(&"a".repeat(70)), "a".repeat(63));
+        // 2 bytes left for a 3-byte character: it goes whole.
+        assert_eq!(clip_bytes("ab表", 4), "ab");
+        let name = fit_name(&cjk, "_3f2a9c1e_2", 58);
+        assert!(name.len() <= 58 && name.ends_with("_3f2a9c1e_2"), "{name}");
+        assert_eq!(name, format!("{}_3f2a9c1e_2", "表".repeat(15)));
+        assert_eq!(fit_name("short", "_x", 58), "short_x");
+    }
 
     fn fails(backend: &'static str, why: &str) -> Result<&'static str> {
         Err(Error::Backend { backend, message: why.into() })

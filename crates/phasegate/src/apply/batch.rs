@@ -2,7 +2,9 @@
 //! one UPDATE again and again, one transaction per batch, walking the key,
 //! recording progress so a killed run resumes, and reporting each batch to
 //! the caller's `Ui` (which draws the bar). Forward files and rollback files
-//! alike; a rollback's walk backs up each batch's rows in that batch.
+//! alike; a rollback's walk backs up each batch's rows in that batch. How
+//! the key is handed from batch to batch (a bind parameter of its own
+//! type): `keyset`.
 
 use std::time::{Duration, Instant};
 
@@ -10,38 +12,26 @@ use postgres::Client;
 
 use super::exec::{run_checks, timeouts_sql, Attempt};
 use super::forward::record_after_outside;
+use super::keyset::{key_type, keyset_sql, substitute, KeyText, Placeholders, KEYSET_PREFIX};
 use super::replica::ReplicaGate;
 use super::Options;
 use crate::backup::BatchBackup;
 use crate::check::{self, Verdict, When};
-use crate::error::{db_err, Error, Location, Result};
+use crate::error::{db_err, wrapped_statement_error, Error, Location, Result};
 use crate::ledger;
 use crate::locks::trace::Tracer;
 use crate::locks::Source;
 use crate::set::{SqlFile, Step};
 use crate::ui::{BatchProgress, Ui};
 
-/// The value substituted for `:last_key`: a number as is, text quoted, and
-/// NULL before the first batch.
-fn key_literal(key: Option<&str>) -> String {
-    match key {
-        None => "NULL".into(),
-        Some(k) if k.parse::<i64>().is_ok() || k.parse::<f64>().is_ok_and(f64::is_finite) => k.to_string(),
-        Some(k) => format!("'{}'", k.replace('\'', "''")),
-    }
-}
-
-fn batch_sql(template: &str, batch: u64, key: Option<&str>) -> String {
-    template.replace(":batch_size", &batch.to_string()).replace(":last_key", &key_literal(key))
-}
-
 /// `SELECT count(*)` over the subquery that selects a batch's rows (the one
 /// ending in `LIMIT :batch_size`), without the limit and without its ORDER
 /// BY: the exact number of rows still to do, for the progress bar's ETA. (A
 /// count needs no order: sorting every remaining key to count them cost
 /// 1.3 s of a 1M-row walk, the count alone 40 ms.) Read with the SQL lexer,
-/// so quotes, comments and dollar quotes cannot mislead it.
-fn remaining_count_sql(template: &str, key: Option<&str>) -> Option<String> {
+/// so quotes, comments and dollar quotes cannot mislead it. Its `:last_key`
+/// is `$1`, as in the batches.
+fn remaining_count_sql(template: &str) -> Option<String> {
     use crate::sqltext::Token;
     let lx = crate::sqltext::lex(template);
     let limit = (0..lx.len().saturating_sub(2)).find(|&i| lx[i].token.is_word("limit") && lx[i + 1].token == Token::Punct(':') && lx[i + 2].token.is_word("batch_size"))?;
@@ -67,7 +57,7 @@ fn remaining_count_sql(template: &str, key: Option<&str>) -> Option<String> {
     if !inner.to_ascii_lowercase().starts_with("select") {
         return None;
     }
-    Some(format!("SELECT count(*) FROM ({}) phasegate_remaining", inner.replace(":last_key", &key_literal(key))))
+    Some(format!("SELECT count(*) FROM ({}) phasegate_remaining", substitute(inner, 0, "$1").trim_end()))
 }
 
 /// A batched file's key walk: which file, how many rows a batch, the key
@@ -105,7 +95,7 @@ pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, trac
     let file = walk.file;
     let st = crate::sqltext::statements(&file.text).into_iter().next().ok_or_else(|| Error::Load { at: Location::line(&file.path, 1), message: "file holds no SQL statement".into() })?;
     let template = file.text[st.start..st.end].to_string();
-    let keyset = template.contains(":last_key");
+    let keyset = Placeholders::find(&template).keyset();
     let label = &walk.label;
     let (mut key, mut done) = match ledger::batch_progress(client, walk.progress_key)? {
         Some((k, d)) => {
@@ -114,10 +104,10 @@ pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, trac
         }
         None => (None, 0),
     };
-    let total = match remaining_count_sql(&template, key.as_deref()) {
-        Some(q) => client.query_one(q.as_str(), &[]).ok().map(|r| r.get::<_, i64>(0) as u64),
-        None => None,
-    };
+    // PostgreSQL's errors placed in the file (the statement is sent after
+    // `prefix` characters of the engine's own).
+    let located = |prefix: usize| move |e: postgres::Error| wrapped_statement_error(&file.path, &file.text, st.start, st.line, prefix, &e);
+    let (key_type, total) = before_walk(client, walk, &template, key.as_deref(), keyset, opts, &located(KEYSET_PREFIX.len()))?;
     ui.batch(BatchProgress::Started { version: walk.version, label, total, done });
     let started = Instant::now();
     let mut last_line = Instant::now();
@@ -125,24 +115,20 @@ pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, trac
     let mut gate = ReplicaGate::new(walk.version, label, opts.max_replica_lag);
     loop {
         gate.wait(client, ui)?;
-        let sql = batch_sql(&template, walk.batch, key.as_deref());
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
         tx.batch_execute(&timeouts_sql(&file.directives, opts, true)).map_err(db_err("setting timeouts"))?;
         if let Some(b) = backup {
             b.begin(&mut tx)?;
         }
-        let err = |e: postgres::Error| crate::error::statement_error(&file.path, &file.text, st.start, st.line, &e);
         // Each batch is a transaction of its own: its locks end with it.
         tracer.begin_fresh();
         let (n, next_key) = tracer.statement(Source::new(&file.path, &template, st.line), || -> Result<_> {
-            if keyset {
-                // The largest key by the key type's own order (there is no
-                // max(uuid), and text would put 9 after 10).
-                let q = format!("WITH phasegate_batch AS ({sql}) SELECT (SELECT count(*) FROM phasegate_batch)::bigint, (SELECT t.k::text FROM phasegate_batch AS t(k) ORDER BY t.k DESC LIMIT 1)");
-                let row = tx.query_one(q.as_str(), &[]).map_err(err)?;
-                Ok((row.get::<_, i64>(0) as u64, row.get::<_, Option<String>>(1)))
-            } else {
-                Ok((tx.execute(sql.as_str(), &[]).map_err(err)?, None))
+            match &key_type {
+                Some(ty) => {
+                    let row = tx.query_typed_one(&keyset_sql(&template, walk.batch), &[(&KeyText(key.as_deref()), ty.clone())]).map_err(located(KEYSET_PREFIX.len()))?;
+                    Ok((row.get::<_, i64>(0) as u64, row.get::<_, Option<String>>(1)))
+                }
+                None => Ok((tx.execute(substitute(&template, walk.batch, "NULL").as_str(), &[]).map_err(located(0))?, None)),
             }
         })?;
         if n > 0 {
@@ -175,6 +161,41 @@ pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, trac
     Ok(done)
 }
 
+/// Before the first batch, in a short transaction under the file's
+/// timeouts (it takes the locks the statement would): the key's type
+/// (keyset walks; `located` places an error of the statement in the file)
+/// and the rows left to do, for the progress bar's ETA (a count that fails
+/// or times out only leaves the ETA out).
+fn before_walk(
+    client: &mut Client,
+    walk: &Walk,
+    template: &str,
+    key: Option<&str>,
+    keyset: bool,
+    opts: &Options,
+    located: &dyn Fn(postgres::Error) -> Error,
+) -> Result<(Option<postgres::types::Type>, Option<u64>)> {
+    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    tx.batch_execute(&timeouts_sql(&walk.file.directives, opts, true)).map_err(db_err("setting timeouts"))?;
+    let ty = if keyset {
+        match key_type(&mut tx, template, walk.batch).map_err(located)? {
+            Ok(ty) => Some(ty),
+            Err(type_name) => {
+                let line = crate::sqltext::statements(&walk.file.text).first().map_or(1, |s| s.line);
+                return Err(Error::BatchKeyType { at: Location::line(&walk.file.path, line), type_name });
+            }
+        }
+    } else {
+        None
+    };
+    let total = remaining_count_sql(template).and_then(|q| {
+        let key_param = ty.clone().unwrap_or(postgres::types::Type::TEXT);
+        tx.query_typed_one(&q, &[(&KeyText(key), key_param)]).ok().map(|r| r.get::<_, i64>(0) as u64)
+    });
+    let _ = tx.rollback();
+    Ok((ty, total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,15 +204,13 @@ mod tests {
     fn counts_the_rows_a_batch_selects() {
         let t = "UPDATE t SET x = 1 WHERE id IN (SELECT id FROM t WHERE (:last_key IS NULL OR id > :last_key) AND x IS NULL ORDER BY id LIMIT :batch_size) RETURNING id";
         assert_eq!(
-            remaining_count_sql(t, Some("41")).unwrap(),
-            "SELECT count(*) FROM (SELECT id FROM t WHERE (41 IS NULL OR id > 41) AND x IS NULL) phasegate_remaining"
+            remaining_count_sql(t).unwrap(),
+            "SELECT count(*) FROM (SELECT id FROM t WHERE ($1        IS NULL OR id > $1       ) AND x IS NULL) phasegate_remaining"
         );
-        assert_eq!(batch_sql(t, 500, None).matches("NULL IS NULL").count(), 1);
-        assert_eq!(key_literal(Some("o'k")), "'o''k'");
-        assert!(remaining_count_sql("UPDATE t SET x = 1", None).is_none());
+        assert!(remaining_count_sql("UPDATE t SET x = 1").is_none());
         let array = "UPDATE t SET x = 1 WHERE id = ANY (ARRAY(SELECT id FROM t WHERE id > :last_key ORDER BY id LIMIT :batch_size)) RETURNING id";
-        assert_eq!(remaining_count_sql(array, Some("7")).unwrap(), "SELECT count(*) FROM (SELECT id FROM t WHERE id > 7) phasegate_remaining");
+        assert_eq!(remaining_count_sql(array).unwrap(), "SELECT count(*) FROM (SELECT id FROM t WHERE id > $1) phasegate_remaining");
         let nested = "UPDATE t SET x = 1 WHERE id = ANY (ARRAY(SELECT id FROM t WHERE x IN (SELECT y FROM u ORDER BY y) AND z <> ') order by (' ORDER BY id LIMIT :batch_size))";
-        assert_eq!(remaining_count_sql(nested, None).unwrap(), "SELECT count(*) FROM (SELECT id FROM t WHERE x IN (SELECT y FROM u ORDER BY y) AND z <> ') order by (') phasegate_remaining");
+        assert_eq!(remaining_count_sql(nested).unwrap(), "SELECT count(*) FROM (SELECT id FROM t WHERE x IN (SELECT y FROM u ORDER BY y) AND z <> ') order by (') phasegate_remaining");
     }
 }

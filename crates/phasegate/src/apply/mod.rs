@@ -15,6 +15,7 @@
 mod batch;
 mod exec;
 mod forward;
+mod keyset;
 mod recover;
 mod replica;
 mod retry;
@@ -44,6 +45,8 @@ pub(crate) use exec::{exec_file, forward_in_tx, run_checks, timeouts_sql};
 pub(crate) use reverse::backup_source;
 #[cfg(test)]
 pub(crate) use forward::concurrent_index_name;
+#[cfg(test)]
+pub(crate) use keyset::{key_type, keyset_sql, KeyText};
 pub use recover::{human_bytes, keeps as keeps_what_it_destroys, measure_phase, plan_recovery, recover, Recovery, RecoveryOutcome};
 pub use replica::Lag as ReplicaLag;
 pub use validate::{current_phase, validate, validate_applied};

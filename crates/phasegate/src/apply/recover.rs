@@ -128,9 +128,10 @@ pub fn plan_recovery(client: &mut impl GenericClient, set: &MigrationSet, phase_
     let mut kept_steps = Vec::new();
     let mut runs = Vec::new();
     let mut kept_rows = 0;
+    let ledger = ledger::tables(client)?;
     for s in &steps {
         let run: Option<String> = client
-            .query_opt("SELECT run_id::text FROM phasegate_applied WHERE version = $1", &[&s.version])
+            .query_opt(&format!("SELECT run_id::text FROM {} WHERE version = $1", ledger.applied), &[&s.version])
             .map_err(db_err("reading the ledger"))?
             .and_then(|r| r.get(0));
         let Some(run) = run else {
@@ -140,7 +141,7 @@ pub fn plan_recovery(client: &mut impl GenericClient, set: &MigrationSet, phase_
             return Err(Error::NothingKept { phase: phase.id, version: s.version, run });
         };
         kept_rows += client
-            .query_one("SELECT coalesce(sum(rows), 0)::bigint FROM phasegate_backups WHERE run_id = $1::text::uuid AND version = $2", &[&run, &s.version])
+            .query_one(&format!("SELECT coalesce(sum(rows), 0)::bigint FROM {} WHERE run_id = $1::text::uuid AND version = $2", ledger.backups), &[&run, &s.version])
             .map_err(db_err("reading the backup ledger"))?
             .get::<_, i64>(0);
         kept_steps.push((s.version, kept.into_iter().map(|k| k.kept).collect()));
@@ -194,15 +195,16 @@ pub fn recover(client: &mut Client, set: &MigrationSet, phase_id: u32, opts: &Op
             ui.progress(&format!("  recover phase {}: a before-migrate check failed; the recovery was undone, the phase stays applied", recovery.phase));
             return Ok((checks, recovered, false));
         }
+        let ledger = ledger::tables(&mut tx)?;
         for (v, run) in recovery.versions.iter().zip(&recovery.runs) {
             ledger::record_rollback(&mut tx, *v)?;
             tx.execute(
-                "UPDATE phasegate_kept SET recovered_at = now(), recovered_by = $3::text::uuid WHERE run_id = $1::text::uuid AND version = $2",
+                &format!("UPDATE {} SET recovered_at = pg_catalog.now(), recovered_by = $3::text::uuid WHERE run_id = $1::text::uuid AND version = $2", ledger.kept),
                 &[run, v, &opts.run_id],
             )
             .map_err(db_err("recording the recovery"))?;
             tx.execute(
-                "UPDATE phasegate_backups SET restored_at = now(), restored_by = $3::text::uuid WHERE run_id = $1::text::uuid AND version = $2",
+                &format!("UPDATE {} SET restored_at = pg_catalog.now(), restored_by = $3::text::uuid WHERE run_id = $1::text::uuid AND version = $2", ledger.backups),
                 &[run, v, &opts.run_id],
             )
             .map_err(db_err("recording the recovery"))?;

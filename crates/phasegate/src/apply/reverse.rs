@@ -83,7 +83,7 @@ pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts:
             let mut backups = Vec::new();
             if !targets.is_empty() {
                 let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
-                let session = backup::Session::prepare(&mut tx, &opts.run_id, step.version, &targets, true)?;
+                let session = backup::Session::prepare(&mut tx, &opts.run_id, step.version, &file.path, &targets, true)?;
                 backups = session.finish(&mut tx, &opts.run_id)?;
                 tx.commit().map_err(db_err("committing the backup"))?;
                 report_backups(ui, &backups);
@@ -111,7 +111,7 @@ pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts:
         }
         tracer.begin();
         let since = tracer.clock();
-        let session = backup::Session::prepare(&mut tx, &opts.run_id, step.version, &targets, false)?;
+        let session = backup::Session::prepare(&mut tx, &opts.run_id, step.version, &file.path, &targets, false)?;
         if !targets.is_empty() {
             tracer.mark(&backup_source(&file, &targets), since);
         }
@@ -168,7 +168,7 @@ fn rollback_batched<'a>(
     let saved = if opts.backup {
         tracer.begin_fresh();
         let since = tracer.clock();
-        let b = backup::BatchBackup::install(client, &opts.run_id, step.version, targets, &timeouts, &mut || tracer.mark(&source, since))?;
+        let b = backup::BatchBackup::install(client, &opts.run_id, step.version, &file.path, targets, &timeouts, &mut || tracer.mark(&source, since))?;
         tracer.end();
         Some(b)
     } else {

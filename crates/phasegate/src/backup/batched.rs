@@ -17,11 +17,13 @@
 //! nothing; the next run's `install` drops any phasegate backup trigger it
 //! finds on the table before creating its own.
 
+use std::path::{Path, PathBuf};
+
 use postgres::{Client, GenericClient};
 
-use super::capture::{create_like, drop_copy_triggers, free_name, generated_ident, install_copy_triggers, record, resolve, short_run, watched, CopyTrigger};
+use super::capture::{bypassed, create_like, drop_copy_triggers, free_name, generated_ident, install_copy_triggers, record, resolve, short_run, watched, CopyTrigger};
 use super::{Backup, Change, Target, SCHEMA};
-use crate::error::{db_err, Result};
+use crate::error::{db_err, Error, Location, Result};
 use crate::pg::quote_ident;
 
 /// A batched rollback's backup, across its batches.
@@ -32,18 +34,20 @@ pub struct BatchBackup {
     /// The backup tables.
     tables: Vec<Backup>,
     triggers: Vec<CopyTrigger>,
+    /// The rollback file, for errors.
+    file: PathBuf,
 }
 
 impl BatchBackup {
     /// Before the walk, in a transaction of its own (`timeouts` are the
     /// run's `SET LOCAL lock_timeout ...`): the backup tables of the UPDATE
     /// / DELETE targets of a batched file and the triggers that will copy
-    /// the batches' old rows. `before_commit` runs last before the commit
-    /// (the caller's lock tracing looks then).
-    pub fn install(client: &mut Client, run_id: &str, version: i32, targets: Vec<Target>, timeouts: &str, before_commit: &mut dyn FnMut()) -> Result<BatchBackup> {
+    /// the batches' old rows (`targets` read from `file`). `before_commit`
+    /// runs last before the commit (the caller's lock tracing looks then).
+    pub fn install(client: &mut Client, run_id: &str, version: i32, file: &Path, targets: Vec<Target>, timeouts: &str, before_commit: &mut dyn FnMut()) -> Result<BatchBackup> {
         let short = short_run(run_id);
         let targets: Vec<Target> = targets.into_iter().filter(|t| matches!(t.change, Change::Update | Change::Delete)).collect();
-        let mut b = BatchBackup { run_id: run_id.to_string(), short, targets, tables: Vec::new(), triggers: Vec::new() };
+        let mut b = BatchBackup { run_id: run_id.to_string(), short, targets, tables: Vec::new(), triggers: Vec::new(), file: file.to_path_buf() };
         if b.targets.is_empty() {
             return Ok(b);
         }
@@ -66,7 +70,7 @@ impl BatchBackup {
             let name = free_name(&mut tx, &table.relname, &b.short, &b.tables)?;
             let qualified = format!("{SCHEMA}.{}", generated_ident(&name));
             create_like(&mut tx, &table, &qualified)?;
-            b.triggers.extend(install_copy_triggers(&mut tx, &table, &qualified, &name, &b.short, &changes, Some(&b.short))?);
+            b.triggers.extend(install_copy_triggers(&mut tx, &table, &qualified, &name, &b.short, &changes, Some(&b.short), t.line)?);
             b.tables.push(watched(version, &table, qualified, changes));
         }
         before_commit();
@@ -80,14 +84,22 @@ impl BatchBackup {
         if self.tables.is_empty() {
             return Ok(());
         }
-        tx.batch_execute(&format!("SET LOCAL phasegate.backup = '{}'", self.short)).map_err(db_err("tagging a batch for its backup"))
+        tx.execute("SELECT pg_catalog.set_config('phasegate.backup', $1, true)", &[&self.short]).map_err(db_err("tagging a batch for its backup"))?;
+        Ok(())
     }
 
-    /// In the batch's transaction, after its statement: adds the rows this
-    /// batch saved (the trigger counts them in a setting local to the
-    /// transaction) to the backup's row in the ledger, recording the backup
-    /// with its first rows.
+    /// In the batch's transaction, after its statement: refuses the batch
+    /// (an error, on which the caller rolls it back) when its backup could
+    /// have been bypassed (see `capture::bypassed`: a trigger disabled or
+    /// altered since `install`, by the file or by anyone, a replica role,
+    /// the batch's tag changed); else adds the rows this batch saved (the
+    /// trigger counts them in a setting local to the transaction) to the
+    /// backup's row in the ledger, recording the backup with its first rows.
     pub fn end(&self, tx: &mut impl GenericClient) -> Result<()> {
+        if let Some((t, how)) = bypassed(tx, &self.triggers, Some(&self.short))? {
+            return Err(Error::BackupBypassed { at: Location::line(&self.file, t.line), table: t.table.clone(), how, batched: true });
+        }
+        let ledger = crate::ledger::tables(tx)?.backups;
         for b in &self.tables {
             let saved: i64 = tx
                 .query_one("SELECT coalesce(nullif(current_setting('phasegate.saved_' || to_regclass($1)::oid::text, true), ''), '0')::bigint", &[&b.table])
@@ -97,7 +109,7 @@ impl BatchBackup {
                 continue;
             }
             let n = tx
-                .execute("UPDATE phasegate_backups SET rows = rows + $1 WHERE backup_table = $2", &[&saved, &b.backup_table])
+                .execute(&format!("UPDATE {ledger} SET rows = rows + $1 WHERE backup_table = $2"), &[&saved, &b.backup_table])
                 .map_err(db_err(format!("counting the backup {}", b.backup_table)))?;
             if n == 0 {
                 record(tx, &self.run_id, &Backup { rows: saved, ..b.clone() })?;
@@ -117,10 +129,11 @@ impl BatchBackup {
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
         tx.batch_execute(timeouts).map_err(db_err("setting timeouts"))?;
         drop_copy_triggers(&mut tx, &self.triggers)?;
+        let ledger = crate::ledger::tables(&mut tx)?.backups;
         let mut kept = Vec::new();
         for mut b in self.tables {
             let rows: Option<i64> = tx
-                .query_opt("SELECT rows FROM phasegate_backups WHERE backup_table = $1", &[&b.backup_table])
+                .query_opt(&format!("SELECT rows FROM {ledger} WHERE backup_table = $1"), &[&b.backup_table])
                 .map_err(db_err("reading the backup ledger"))?
                 .map(|r| r.get(0));
             match rows {
@@ -142,9 +155,9 @@ impl BatchBackup {
 fn drop_stale_triggers(tx: &mut impl GenericClient, table: &str) -> Result<()> {
     let stale = tx
         .query(
-            "SELECT t.tgname::text, quote_ident(n.nspname) || '.' || quote_ident(p.proname)
-             FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace n ON n.oid = p.pronamespace
-             WHERE t.tgrelid = $1::text::regclass AND NOT t.tgisinternal AND t.tgname LIKE 'phasegate\\_backup\\_%' AND n.nspname = $2",
+            "SELECT t.tgname::text, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname)
+             FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid = t.tgfoid JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+             WHERE t.tgrelid = $1::text::regclass AND NOT t.tgisinternal AND pg_catalog.left(t.tgname::text, 17) = 'phasegate_backup_' AND n.nspname = $2",
             &[&table, &SCHEMA],
         )
         .map_err(db_err(format!("looking for stale backup triggers on {table}")))?;

@@ -5,12 +5,13 @@
 //! and the rest recorded in the `phasegate_backups` ledger.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use postgres::GenericClient;
 
 use super::{idents, Backup, BackupKind, Change, Target, LEDGER, SCHEMA};
-use crate::error::{db_err, Result};
-use crate::pg::quote_ident;
+use crate::error::{db_err, Bypass, Error, Location, Result};
+use crate::pg::{fit_name, quote_ident, MAX_IDENT_BYTES};
 
 /// A table resolved in the catalogs.
 pub(super) struct Table {
@@ -21,42 +22,25 @@ pub(super) struct Table {
     pub(super) key: Vec<String>,
 }
 
+/// The table `name` (as a statement names it), with its columns and
+/// primary key, in one round trip; `None` when it is not an ordinary or
+/// partitioned table outside the backup schema.
 pub(super) fn resolve(client: &mut impl GenericClient, name: &str) -> Result<Option<Table>> {
     let row = client
         .query_opt(
-            "SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relname
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
+            "SELECT c.oid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), c.relname::text,
+                    ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+                    ARRAY(SELECT a.attname::text FROM pg_catalog.pg_index i
+                          CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+                          JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                          WHERE i.indrelid = c.oid AND i.indisprimary ORDER BY k.ord)
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.oid = pg_catalog.to_regclass($1) AND c.relkind IN ('r', 'p') AND c.relpersistence <> 't'
                AND n.nspname <> $2",
             &[&name, &SCHEMA],
         )
         .map_err(db_err(format!("looking up table {name}")))?;
-    let Some(row) = row else { return Ok(None) };
-    let oid: u32 = row.get(0);
-    let (columns, key) = columns_and_key(client, oid)?;
-    Ok(Some(Table { oid, qualified: row.get(1), relname: row.get(2), columns, key }))
-}
-
-fn columns_and_key(client: &mut impl GenericClient, oid: u32) -> Result<(Vec<String>, Vec<String>)> {
-    let columns = client
-        .query("SELECT attname::text FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum", &[&oid])
-        .map_err(db_err("reading columns"))?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let key = client
-        .query(
-            "SELECT a.attname::text FROM pg_index i
-             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-             WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.ord",
-            &[&oid],
-        )
-        .map_err(db_err("reading the primary key"))?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    Ok((columns, key))
+    Ok(row.map(|r| Table { oid: r.get(0), qualified: r.get(1), relname: r.get(2), columns: r.get(3), key: r.get(4) }))
 }
 
 /// A generated name (`<table>_<run>`, never a keyword), quoted only when
@@ -79,16 +63,18 @@ pub struct Session {
     pending: Vec<Backup>,
     /// Triggers to drop before commit.
     triggers: Vec<CopyTrigger>,
+    /// The rollback file, for errors.
+    file: PathBuf,
 }
 
 impl Session {
-    /// Creates the backup tables, copies and triggers for `targets` inside
-    /// the caller's transaction. With `copy_only`, UPDATE and DELETE targets
-    /// are copied whole instead of watched by a trigger (for rollback files
-    /// that run outside a transaction).
-    pub fn prepare(tx: &mut impl GenericClient, run_id: &str, version: i32, targets: &[Target], copy_only: bool) -> Result<Session> {
+    /// Creates the backup tables, copies and triggers for `targets` (read
+    /// from `file`) inside the caller's transaction. With `copy_only`,
+    /// UPDATE and DELETE targets are copied whole instead of watched by a
+    /// trigger (for rollback files that run outside a transaction).
+    pub fn prepare(tx: &mut impl GenericClient, run_id: &str, version: i32, file: &Path, targets: &[Target], copy_only: bool) -> Result<Session> {
         let short = short_run(run_id);
-        let mut s = Session { version, short, pending: Vec::new(), triggers: Vec::new() };
+        let mut s = Session { version, short, pending: Vec::new(), triggers: Vec::new(), file: file.to_path_buf() };
         if targets.is_empty() {
             return Ok(s);
         }
@@ -112,7 +98,7 @@ impl Session {
         tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {SCHEMA}")).map_err(db_err("creating the phasegate_backup schema"))?;
         let mut tables: Vec<_> = by_table.into_values().collect();
         tables.sort_by_key(|t| t.3);
-        for (table, changes, dropped, _) in tables {
+        for (table, changes, dropped, first) in tables {
             let whole = changes.iter().any(|c| matches!(c, Change::Truncate | Change::DropTable));
             let dml = changes.iter().any(|c| matches!(c, Change::Update | Change::Delete));
             if whole || (dml && copy_only) {
@@ -121,7 +107,8 @@ impl Session {
                 continue;
             }
             if dml {
-                s.watch(tx, &table, changes.iter().copied().filter(|c| matches!(c, Change::Update | Change::Delete)).collect())?;
+                let line = targets[first].line;
+                s.watch(tx, &table, changes.iter().copied().filter(|c| matches!(c, Change::Update | Change::Delete)).collect(), line)?;
             }
             let dropped: Vec<String> = dropped.into_iter().filter(|c| table.columns.contains(c) && !table.key.contains(c)).collect();
             if !dropped.is_empty() {
@@ -159,19 +146,25 @@ impl Session {
     }
 
     /// A backup table LIKE the source and AFTER triggers with transition
-    /// tables that copy the old rows of every UPDATE / DELETE statement.
-    fn watch(&mut self, tx: &mut impl GenericClient, table: &Table, changes: Vec<Change>) -> Result<()> {
+    /// tables that copy the old rows of every UPDATE / DELETE statement
+    /// (the first of which is at `line`).
+    fn watch(&mut self, tx: &mut impl GenericClient, table: &Table, changes: Vec<Change>, line: usize) -> Result<()> {
         let name = self.free_name(tx, &table.relname)?;
         let qualified = format!("{SCHEMA}.{}", generated_ident(&name));
         create_like(tx, table, &qualified)?;
-        self.triggers.extend(install_copy_triggers(tx, table, &qualified, &name, &self.short, &changes, None)?);
+        self.triggers.extend(install_copy_triggers(tx, table, &qualified, &name, &self.short, &changes, None, line)?);
         self.pending.push(watched(self.version, table, qualified, changes));
         Ok(())
     }
 
-    /// Drops the triggers, counts the saved rows, drops empty backups and
-    /// records the rest in the ledger; still inside the caller's transaction.
+    /// Checks that the backup could not have been bypassed (see
+    /// [`bypassed`]), then drops the triggers, counts the saved rows, drops
+    /// empty backups and records the rest in the ledger; still inside the
+    /// caller's transaction, which the caller rolls back on an error.
     pub fn finish(mut self, tx: &mut impl GenericClient, run_id: &str) -> Result<Vec<Backup>> {
+        if let Some((t, how)) = bypassed(tx, &self.triggers, None)? {
+            return Err(Error::BackupBypassed { at: Location::line(&self.file, t.line), table: t.table.clone(), how, batched: false });
+        }
         drop_copy_triggers(tx, &self.triggers)?;
         let mut kept = Vec::new();
         for mut b in std::mem::take(&mut self.pending) {
@@ -209,29 +202,51 @@ pub(super) fn watched(version: i32, table: &Table, backup_table: String, changes
     }
 }
 
+/// The prefix of a copy trigger's function: its name is the backup
+/// table's with this in front.
+const FUNCTION_PREFIX: &str = "copy_";
+
+/// The longest backup table name, in bytes: with [`FUNCTION_PREFIX`] in
+/// front it is still an identifier PostgreSQL keeps whole.
+pub(super) const NAME_BYTES: usize = MAX_IDENT_BYTES - FUNCTION_PREFIX.len();
+
+/// How many names [`free_name`] tries before it gives up.
+pub(super) const NAME_TRIES: u32 = 1000;
+
 /// A free name `<table>_<run>` (then `_2`, `_3`, ...) in the backup schema,
-/// also not among `taken`.
+/// also not among `taken`, for a table and its copy function: the table's
+/// name is cut by bytes, on a character boundary, so the suffix that makes
+/// the name unique always survives (PostgreSQL would cut a longer name
+/// itself, suffix first, and every run would find the same name taken).
 pub(super) fn free_name(tx: &mut impl GenericClient, relname: &str, short: &str, taken: &[Backup]) -> Result<String> {
-    let base: String = relname.chars().take(40).collect();
-    for n in 1.. {
-        let name = if n == 1 { format!("{base}_{short}") } else { format!("{base}_{short}_{n}") };
+    for n in 1..=NAME_TRIES {
+        let suffix = if n == 1 { format!("_{short}") } else { format!("_{short}_{n}") };
+        let name = fit_name(relname, &suffix, NAME_BYTES);
         let exists: bool = tx
-            .query_one("SELECT to_regclass(quote_ident($1) || '.' || quote_ident($2)) IS NOT NULL", &[&SCHEMA, &name])
+            .query_one(
+                "SELECT pg_catalog.to_regclass(pg_catalog.quote_ident($1) || '.' || pg_catalog.quote_ident($2)) IS NOT NULL
+                     OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace s ON s.oid = p.pronamespace
+                                WHERE s.nspname = $1 AND p.proname = $3)",
+                &[&SCHEMA, &name, &format!("{FUNCTION_PREFIX}{name}")],
+            )
             .map_err(db_err("naming a backup table"))?
             .get(0);
         if !exists && !taken.iter().any(|b| b.backup_table == format!("{SCHEMA}.{}", generated_ident(&name))) {
             return Ok(name);
         }
     }
-    unreachable!("some name is free")
+    Err(Error::NoFreeName { schema: SCHEMA, table: relname.to_string(), tries: NAME_TRIES })
 }
 
 /// Records a backup in the `phasegate_backups` ledger.
 pub(super) fn record(tx: &mut impl GenericClient, run_id: &str, b: &Backup) -> Result<()> {
     let changes: Vec<&str> = b.changes.iter().map(|c| c.as_str()).collect();
+    let ledger = crate::ledger::tables(tx)?.backups;
     tx.execute(
-        "INSERT INTO phasegate_backups (run_id, version, table_name, backup_table, kind, changes, columns, key_columns, rows)
-         VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &format!(
+            "INSERT INTO {ledger} (run_id, version, table_name, backup_table, kind, changes, columns, key_columns, rows)
+             VALUES ($1::text::uuid, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ),
         &[&run_id, &b.version, &b.table, &b.backup_table, &b.kind.as_str(), &changes, &b.columns, &b.key_columns, &b.rows],
     )
     .map_err(db_err(format!("recording the backup {} in {LEDGER}", b.backup_table)))?;
@@ -249,8 +264,61 @@ pub(super) fn create_like(tx: &mut impl GenericClient, table: &Table, qualified:
     textify(tx, qualified)
 }
 
-/// A trigger to drop before commit: (trigger name, table, its function).
-pub(super) type CopyTrigger = (String, String, String);
+/// A copy trigger to drop before commit, and its `pg_trigger` row as it
+/// was once installed: anything that alters the trigger afterwards
+/// (disables it, enables it again, renames it) writes a new version of the
+/// row, at another `ctid`.
+#[derive(Debug, Clone)]
+pub(super) struct CopyTrigger {
+    pub(super) name: String,
+    /// The table, qualified.
+    pub(super) table: String,
+    pub(super) function: String,
+    /// The first line of the rollback that changes the table.
+    pub(super) line: usize,
+    oid: u32,
+    ctid: String,
+}
+
+/// Whether a rollback could have changed rows its backup did not see: a
+/// copy trigger altered, disabled or gone since it was installed (say by
+/// `ALTER TABLE ... DISABLE TRIGGER USER` in the rollback, or in a DO block
+/// it runs), `session_replication_role` other than `origin`, or (`tag`,
+/// batched rollbacks) the setting that tags the batch changed. Triggers
+/// are created `ENABLE ALWAYS`, so a replica role alone does not stop them;
+/// it is refused anyway, since it switches off the table's other triggers
+/// and foreign keys. One round trip, run last before the commit.
+pub(super) fn bypassed<'a>(tx: &mut impl GenericClient, triggers: &'a [CopyTrigger], tag: Option<&str>) -> Result<Option<(&'a CopyTrigger, Bypass)>> {
+    let Some(first) = triggers.first() else { return Ok(None) };
+    let oids: Vec<u32> = triggers.iter().map(|t| t.oid).collect();
+    let row = tx
+        .query_one(
+            "SELECT pg_catalog.current_setting('session_replication_role'), pg_catalog.current_setting('phasegate.backup', true),
+                    ARRAY(SELECT t.oid::text || ' ' || t.tgenabled::text || ' ' || t.ctid::text FROM pg_catalog.pg_trigger t WHERE t.oid = ANY($1::oid[]))",
+            &[&oids],
+        )
+        .map_err(db_err("checking the backup triggers"))?;
+    let (role, set_tag, rows): (String, Option<String>, Vec<String>) = (row.get(0), row.get(1), row.get(2));
+    if role != "origin" {
+        return Ok(Some((first, Bypass::ReplicationRole(role))));
+    }
+    if tag.is_some_and(|t| set_tag.as_deref() != Some(t)) {
+        return Ok(Some((first, Bypass::Untagged)));
+    }
+    for t in triggers {
+        let seen = rows.iter().map(|r| r.splitn(3, ' ').collect::<Vec<_>>()).find(|r| r[0] == t.oid.to_string());
+        let how = match seen.as_deref() {
+            None => Some(Bypass::Dropped),
+            Some([_, "D", _]) => Some(Bypass::Disabled),
+            Some([_, enabled, ctid]) if *enabled != "A" || *ctid != t.ctid => Some(Bypass::Altered),
+            _ => None,
+        };
+        if let Some(how) = how {
+            return Ok(Some((t, how)));
+        }
+    }
+    Ok(None)
+}
 
 /// A function and statement-level AFTER triggers with transition tables that
 /// copy the old version of every row an UPDATE / DELETE of `table` changes
@@ -259,46 +327,76 @@ pub(super) type CopyTrigger = (String, String, String);
 /// With `only_when`, the function copies only in transactions where the
 /// setting `phasegate.backup` has that value (a batched rollback's batches
 /// set it; everyone else's statements pass through untouched).
-pub(super) fn install_copy_triggers(tx: &mut impl GenericClient, table: &Table, qualified: &str, name: &str, short: &str, changes: &[Change], only_when: Option<&str>) -> Result<Vec<CopyTrigger>> {
-    let function = format!("{SCHEMA}.{}", generated_ident(&format!("copy_{name}")));
+///
+/// The triggers are `ENABLE ALWAYS`: they fire whatever the session's
+/// `session_replication_role`. `line` is the first line of the rollback
+/// that changes the table, for [`bypassed`]'s errors.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn install_copy_triggers(
+    tx: &mut impl GenericClient,
+    table: &Table,
+    qualified: &str,
+    name: &str,
+    short: &str,
+    changes: &[Change],
+    only_when: Option<&str>,
+    line: usize,
+) -> Result<Vec<CopyTrigger>> {
+    let function = format!("{SCHEMA}.{}", generated_ident(&format!("{FUNCTION_PREFIX}{name}")));
     let conflict = if table.key.is_empty() { "" } else { " ON CONFLICT DO NOTHING" };
     let copy = format!("INSERT INTO {qualified} SELECT * FROM phasegate_old{conflict};");
     // Gated, it also counts what it saved in `phasegate.saved_<table oid>`
     // (local to the transaction), for the batch's ledger row.
     let body = match only_when {
         None => copy,
-        Some(v) => format!(
-            "IF current_setting('phasegate.backup', true) = '{}' THEN
+        Some(v) => {
+            // The tag as a literal quoted by the server (right under any
+            // standard_conforming_strings).
+            let tag: String = tx.query_one("SELECT pg_catalog.quote_literal($1::text)", &[&v]).map_err(db_err("quoting a backup's tag"))?.get(0);
+            format!(
+                "IF pg_catalog.current_setting('phasegate.backup', true) = {tag} THEN
     {copy}
     GET DIAGNOSTICS saved = ROW_COUNT;
-    PERFORM set_config('phasegate.saved_' || TG_RELID::text,
-      (coalesce(nullif(current_setting('phasegate.saved_' || TG_RELID::text, true), ''), '0')::bigint + saved)::text, true);
-  END IF;",
-            v.replace('\'', "''")
-        ),
+    PERFORM pg_catalog.set_config('phasegate.saved_' || TG_RELID::text,
+      (coalesce(nullif(pg_catalog.current_setting('phasegate.saved_' || TG_RELID::text, true), ''), '0')::bigint + saved)::text, true);
+  END IF;"
+            )
+        }
     };
-    let mut sql = format!(
-        "CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $phasegate$
+    let mut sql = super::create_function(
+        tx,
+        &format!("{function}() RETURNS trigger LANGUAGE plpgsql"),
+        &format!(
+            "
 DECLARE
   saved bigint;
 BEGIN
   {body}
   RETURN NULL;
-END $phasegate$;"
-    );
-    let mut triggers = Vec::new();
+END"
+        ),
+    )?;
+    sql.push(';');
+    let mut names = Vec::new();
     for c in changes.iter().filter(|c| matches!(c, Change::Update | Change::Delete)) {
         let (event, suffix) = if *c == Change::Update { ("UPDATE", "u") } else { ("DELETE", "d") };
         let trigger = format!("phasegate_backup_{short}_{suffix}");
         sql.push_str(&format!(
-            " CREATE TRIGGER {} AFTER {event} ON {} REFERENCING OLD TABLE AS phasegate_old FOR EACH STATEMENT EXECUTE FUNCTION {function}();",
-            quote_ident(&trigger),
-            table.qualified
+            " CREATE TRIGGER {t} AFTER {event} ON {table} REFERENCING OLD TABLE AS phasegate_old FOR EACH STATEMENT EXECUTE FUNCTION {function}();
+              ALTER TABLE {table} ENABLE ALWAYS TRIGGER {t};",
+            t = quote_ident(&trigger),
+            table = table.qualified
         ));
-        triggers.push((trigger, table.qualified.clone(), function.clone()));
+        names.push(trigger);
     }
     tx.batch_execute(&sql).map_err(db_err(format!("preparing the backup of {} ({qualified})", table.qualified)))?;
-    Ok(triggers)
+    let rows = tx
+        .query("SELECT t.tgname::text, t.oid, t.ctid::text FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1 AND t.tgname = ANY($2)", &[&table.oid, &names])
+        .map_err(db_err(format!("preparing the backup of {} ({qualified})", table.qualified)))?;
+    Ok(rows
+        .iter()
+        .map(|r| CopyTrigger { name: r.get(0), table: table.qualified.clone(), function: function.clone(), line, oid: r.get(1), ctid: r.get(2) })
+        .collect())
 }
 
 /// Drops copy triggers and their functions (DROP TRIGGER takes ACCESS
@@ -307,10 +405,10 @@ END $phasegate$;"
 pub(super) fn drop_copy_triggers(tx: &mut impl GenericClient, triggers: &[CopyTrigger]) -> Result<()> {
     let mut sql = String::new();
     let mut functions: Vec<&str> = Vec::new();
-    for (trigger, table, function) in triggers {
-        sql.push_str(&format!("DROP TRIGGER {} ON {table};", quote_ident(trigger)));
-        if !functions.contains(&function.as_str()) {
-            functions.push(function);
+    for t in triggers {
+        sql.push_str(&format!("DROP TRIGGER {} ON {};", quote_ident(&t.name), t.table));
+        if !functions.contains(&t.function.as_str()) {
+            functions.push(&t.function);
         }
     }
     for f in functions {

@@ -515,6 +515,7 @@ pub fn keep(tx: &mut impl GenericClient, run_id: &str, version: i32, sql: &str) 
     for d in &items {
         k.one(tx, d)?;
     }
+    let ledger = crate::ledger::tables(tx)?.kept;
     for (ord, kept) in k.out.kept.iter().enumerate() {
         let definition = serde_json::to_string(kept).expect("a definition serialises");
         let object = match kept {
@@ -522,7 +523,7 @@ pub fn keep(tx: &mut impl GenericClient, run_id: &str, version: i32, sql: &str) 
             other => other.describe(),
         };
         tx.execute(
-            "INSERT INTO phasegate_kept (run_id, version, ord, kind, object, definition) VALUES ($1::text::uuid, $2, $3, $4, $5, $6::text::jsonb)",
+            &format!("INSERT INTO {ledger} (run_id, version, ord, kind, object, definition) VALUES ($1::text::uuid, $2, $3, $4, $5, $6::text::jsonb)"),
             &[&run_id, &version, &(ord as i32), &kept.kind(), &object, &definition],
         )
         .map_err(db_err(format!("recording what V{version} destroys in {KEPT}")))?;
@@ -533,8 +534,9 @@ pub fn keep(tx: &mut impl GenericClient, run_id: &str, version: i32, sql: &str) 
 /// Forgets what was kept before a migration that then did not commit: its
 /// backup tables and ledger rows.
 pub fn discard(tx: &mut impl GenericClient, run_id: &str, version: i32) -> Result<()> {
+    let ledger = crate::ledger::tables(tx)?;
     let tables: Vec<String> = tx
-        .query("SELECT backup_table FROM phasegate_backups WHERE run_id = $1::text::uuid AND version = $2", &[&run_id, &version])
+        .query(&format!("SELECT backup_table FROM {} WHERE run_id = $1::text::uuid AND version = $2", ledger.backups), &[&run_id, &version])
         .map_err(db_err("reading kept backups"))?
         .iter()
         .map(|r| r.get(0))
@@ -542,8 +544,10 @@ pub fn discard(tx: &mut impl GenericClient, run_id: &str, version: i32) -> Resul
     for t in tables {
         tx.batch_execute(&format!("DROP TABLE IF EXISTS {t}")).map_err(db_err(format!("dropping {t}")))?;
     }
-    tx.execute("DELETE FROM phasegate_backups WHERE run_id = $1::text::uuid AND version = $2", &[&run_id, &version]).map_err(db_err("forgetting kept backups"))?;
-    tx.execute("DELETE FROM phasegate_kept WHERE run_id = $1::text::uuid AND version = $2", &[&run_id, &version]).map_err(db_err("forgetting kept definitions"))?;
+    tx.execute(&format!("DELETE FROM {} WHERE run_id = $1::text::uuid AND version = $2", ledger.backups), &[&run_id, &version])
+        .map_err(db_err("forgetting kept backups"))?;
+    tx.execute(&format!("DELETE FROM {} WHERE run_id = $1::text::uuid AND version = $2", ledger.kept), &[&run_id, &version])
+        .map_err(db_err("forgetting kept definitions"))?;
     Ok(())
 }
 
@@ -559,14 +563,17 @@ pub struct StoredKept {
 /// What was kept before `version` in run `run_id`, in the order it was kept;
 /// `None` when that run kept nothing for it (no backup was taken).
 pub fn kept_of(c: &mut impl GenericClient, run_id: &str, version: i32) -> Result<Option<Vec<StoredKept>>> {
-    let exists: bool = q1(c, "SELECT to_regclass('phasegate_kept') IS NOT NULL", &[], "reading the kept ledger")?;
+    let ledger = crate::ledger::tables(c)?.kept;
+    let exists: bool = q1(c, "SELECT pg_catalog.to_regclass($1) IS NOT NULL", &[&ledger], "reading the kept ledger")?;
     if !exists {
         return Ok(None);
     }
     let rows = c
         .query(
-            "SELECT id, version, definition::text, to_char(recovered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM phasegate_kept
-             WHERE run_id = $1::text::uuid AND version = $2 ORDER BY ord",
+            &format!(
+                "SELECT id, version, definition::text, to_char(recovered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM {ledger}
+                 WHERE run_id = $1::text::uuid AND version = $2 ORDER BY ord"
+            ),
             &[&run_id, &version],
         )
         .map_err(db_err("reading the kept ledger"))?;

@@ -53,12 +53,25 @@ pub use destroys::{destroys, Destroy, Destroys, Unkept};
 pub use keep::{discard, keep, kept_of, measure, ColumnDef, Kept, KeptStep, Size};
 pub use recover::{plan as recovery_plan, Plan as RecoveryPlan, Planned, Recovered, Stage, TableRecovery};
 pub use restore::{restore_in_tx, Restored};
+#[cfg(test)]
+pub(crate) use {recover::create_enum_sql, restore::restore as restore_rows};
 pub use targets::{targets, Change, Target};
 
 /// The schema holding backup tables (snapshots ignore it).
 pub const SCHEMA: &str = "phasegate_backup";
 /// The ledger of backups.
 pub const LEDGER: &str = "phasegate_backups";
+
+/// `CREATE FUNCTION {head} AS '<body>'` with the body quoted by the server
+/// (`format('%L')`): a name inside the body (a table called
+/// `$phasegate$...`) cannot end it as it could end a dollar quote, whatever
+/// `standard_conforming_strings` says.
+pub(super) fn create_function(tx: &mut impl GenericClient, head: &str, body: &str) -> Result<String> {
+    Ok(tx
+        .query_one("SELECT pg_catalog.format('CREATE FUNCTION %s AS %L', $1::text, $2::text)", &[&head, &body])
+        .map_err(db_err("quoting a function's body"))?
+        .get(0))
+}
 
 /// `"a", "b"` (each with `prefix`), for column lists.
 pub(super) fn idents(cols: &[String], prefix: &str) -> String {
@@ -126,14 +139,21 @@ pub struct Stored {
     pub restored_by: Option<String>,
 }
 
-fn ledger_exists(client: &mut impl GenericClient) -> Result<bool> {
-    Ok(client.query_one("SELECT to_regclass('phasegate_backups') IS NOT NULL", &[]).map_err(db_err("reading the backup ledger"))?.get(0))
+/// The backup ledger's qualified name, when it exists.
+fn ledger_table(client: &mut impl GenericClient) -> Result<Option<String>> {
+    let t = crate::ledger::tables(client)?;
+    let exists: bool = client.query_one("SELECT pg_catalog.to_regclass($1) IS NOT NULL", &[&t.backups]).map_err(db_err("reading the backup ledger"))?.get(0);
+    Ok(exists.then_some(t.backups))
 }
 
-const STORED_SQL: &str = "SELECT id, run_id::text, version, table_name, backup_table, kind, changes, columns, key_columns, rows,
-        to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-        to_char(restored_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), restored_by::text
- FROM phasegate_backups";
+fn stored_sql(ledger: &str) -> String {
+    format!(
+        "SELECT id, run_id::text, version, table_name, backup_table, kind, changes, columns, key_columns, rows,
+                to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                to_char(restored_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), restored_by::text
+         FROM {ledger}"
+    )
+}
 
 fn stored(rows: Vec<postgres::Row>) -> Vec<Stored> {
     rows.iter()
@@ -158,11 +178,12 @@ fn stored(rows: Vec<postgres::Row>) -> Vec<Stored> {
 /// The backups of the given runs (for `history`), by run id.
 pub fn of_runs(client: &mut impl GenericClient, run_ids: &[String]) -> Result<BTreeMap<String, Vec<Stored>>> {
     let mut out: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
-    if run_ids.is_empty() || !ledger_exists(client)? {
+    if run_ids.is_empty() {
         return Ok(out);
     }
+    let Some(ledger) = ledger_table(client)? else { return Ok(out) };
     let rows = client
-        .query(&format!("{STORED_SQL} WHERE run_id::text = ANY($1) ORDER BY id"), &[&run_ids])
+        .query(&format!("{} WHERE run_id::text = ANY($1) ORDER BY id", stored_sql(&ledger)), &[&run_ids])
         .map_err(db_err("reading the backup ledger"))?;
     for b in stored(rows) {
         out.entry(b.run_id.clone()).or_default().push(b);
@@ -176,11 +197,11 @@ pub fn of_run(client: &mut impl GenericClient, run: &str) -> Result<(String, Vec
     if run.len() < 8 || !run.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
         return Err(Error::NotARunId { given: run });
     }
-    if !ledger_exists(client)? {
+    let Some(ledger) = ledger_table(client)? else {
         return Err(Error::NoBackups);
-    }
+    };
     let rows = client
-        .query(&format!("{STORED_SQL} WHERE run_id::text LIKE $1 || '%' ORDER BY id"), &[&run])
+        .query(&format!("{} WHERE pg_catalog.left(run_id::text, pg_catalog.length($1::text)) = $1::text ORDER BY id", stored_sql(&ledger)), &[&run])
         .map_err(db_err("reading the backup ledger"))?;
     let found = stored(rows);
     let mut ids: Vec<&str> = found.iter().map(|b| b.run_id.as_str()).collect();

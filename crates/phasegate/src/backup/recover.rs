@@ -40,6 +40,8 @@ pub enum Stage {
 #[derive(Debug, Clone)]
 enum Action {
     Sql(String),
+    /// `CREATE TYPE name AS ENUM (labels)`, the labels quoted by the server.
+    CreateEnum { name: String, labels: Vec<String> },
     RestoreColumns { table: String, key: Vec<String>, columns: Vec<ColumnDef>, hashed: Vec<String>, backup_table: String },
     Replay { table: String, key: Vec<String>, columns: Vec<ColumnDef>, hashed: Vec<String>, backup_table: Option<String>, triggers: Vec<String> },
     InsertRows { table: String, columns: Vec<String>, key: Vec<String>, backup_table: String, absent_only: bool },
@@ -104,8 +106,16 @@ impl Recovered {
     }
 }
 
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+/// A label as PostgreSQL's `quote_literal` shows it (`E'...'` with
+/// backslashes doubled when it has one): for the plan shown to people
+/// only. What runs is quoted by the server ([`Action::CreateEnum`]).
+fn shown_literal(s: &str) -> String {
+    let quoted = s.replace('\'', "''");
+    if s.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', "\\\\"))
+    } else {
+        format!("'{quoted}'")
+    }
 }
 
 fn add_column(c: &ColumnDef) -> String {
@@ -140,9 +150,7 @@ pub fn plan(steps: &[(i32, Vec<Kept>)]) -> Plan {
     };
     for &(v, k) in &undo {
         match k {
-            Kept::Enum { name, labels } => {
-                push(&mut p, v, Stage::Create, Action::Sql(format!("CREATE TYPE {name} AS ENUM ({})", labels.iter().map(|l| literal(l)).collect::<Vec<_>>().join(", "))))
-            }
+            Kept::Enum { name, labels } => push(&mut p, v, Stage::Create, Action::CreateEnum { name: name.clone(), labels: labels.clone() }),
             Kept::Type { create, .. } => push(&mut p, v, Stage::Create, Action::Sql(create.clone())),
             Kept::Unkept { .. } => p.unkept.push(k.describe()),
             _ => {}
@@ -273,6 +281,7 @@ fn row_md5(hashed: &[String]) -> String {
 fn describe(a: &Action) -> String {
     match a {
         Action::Sql(s) => s.clone(),
+        Action::CreateEnum { name, labels } => format!("CREATE TYPE {name} AS ENUM ({})", labels.iter().map(|l| shown_literal(l)).collect::<Vec<_>>().join(", ")),
         Action::RestoreColumns { table, key, columns, hashed, backup_table } => format!(
             "UPDATE {table} AS t SET {} FROM {backup_table} AS b WHERE {} AND {} = b.{ROW_MD5}  -- rows unchanged since they were kept",
             columns.iter().map(|c| format!("{} = {}", quote_ident(&c.name), cast(c))).collect::<Vec<_>>().join(", "),
@@ -309,6 +318,10 @@ impl Plan {
         for st in &self.statements {
             match &st.action {
                 Action::Sql(sql) => tx.batch_execute(sql).map_err(db_err(format!("recovering V{}: {}", st.version, first_line(sql))))?,
+                Action::CreateEnum { name, labels } => {
+                    let sql = create_enum_sql(tx, name, labels)?;
+                    tx.batch_execute(&sql).map_err(db_err(format!("recovering V{}: {}", st.version, first_line(&st.sql))))?;
+                }
                 Action::InsertRows { table, columns, key, backup_table, absent_only } => {
                     let n = insert_rows(tx, table, columns, key, backup_table, *absent_only)?;
                     out.tables.push(TableRecovery { table: table.clone(), version: st.version, inserted: n, ..Default::default() });
@@ -348,6 +361,20 @@ impl Plan {
         }
         Ok(out)
     }
+}
+
+/// `CREATE TYPE name AS ENUM (...)` with the labels quoted by the server
+/// (`quote_literal`, right under any standard_conforming_strings), in
+/// their order. `name` is the kept `schema.type`, already quoted.
+pub(crate) fn create_enum_sql(tx: &mut impl GenericClient, name: &str, labels: &[String]) -> Result<String> {
+    let labels: String = tx
+        .query_one(
+            "SELECT coalesce(pg_catalog.string_agg(pg_catalog.quote_literal(l), ', ' ORDER BY o), '') FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS u(l, o)",
+            &[&labels],
+        )
+        .map_err(db_err(format!("quoting the labels of {name}")))?
+        .get(0);
+    Ok(format!("CREATE TYPE {name} AS ENUM ({labels})"))
 }
 
 fn first_line(sql: &str) -> String {
@@ -423,8 +450,8 @@ fn replay(tx: &mut impl GenericClient, table: &str, key: &[String], columns: &[C
             sql.push_str(&create);
             sql.push_str(";\n");
         }
-        sql.push_str(&format!(
-            "CREATE FUNCTION pg_temp.phasegate_replay_rows(OUT refused bigint, OUT first_refusal text) LANGUAGE plpgsql AS $phasegate$
+        let body = format!(
+            "
 DECLARE r pg_temp.phasegate_replay%ROWTYPE;
 BEGIN
   refused := 0;
@@ -436,9 +463,11 @@ BEGIN
       first_refusal := coalesce(first_refusal, SQLERRM);
     END;
   END LOOP;
-END $phasegate$;",
+END",
             select.join(", ")
-        ));
+        );
+        sql.push_str(&super::create_function(tx, "pg_temp.phasegate_replay_rows(OUT refused bigint, OUT first_refusal text) LANGUAGE plpgsql", &body)?);
+        sql.push_str(";\n");
         tx.batch_execute(&sql).map_err(db_err(what("preparing")))?;
         let row = tx.query_one("SELECT * FROM pg_temp.phasegate_replay_rows()", &[]).map_err(db_err(what("running the kept triggers")))?;
         r.replay_refused = row.get::<_, i64>(0) as u64;
@@ -479,6 +508,13 @@ END $phasegate$;",
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_are_shown_as_quote_literal_shows_them() {
+        assert_eq!(shown_literal("plain"), "'plain'");
+        assert_eq!(shown_literal("it's"), "'it''s'");
+        assert_eq!(shown_literal("q\\'); DROP TABLE victim; --"), "E'q\\\\''); DROP TABLE victim; --'");
+    }
 
     #[test]
     fn a_trigger_is_retargeted_at_the_copy() {

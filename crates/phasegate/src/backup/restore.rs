@@ -33,17 +33,26 @@ struct Col {
     type_sql: String,
 }
 
+/// The live columns of `table`, `None` when it is gone (one round trip: a
+/// row of NULLs when the table has no column).
 fn live_columns(client: &mut impl GenericClient, table: &str) -> Result<Option<Vec<Col>>> {
-    let oid: Option<u32> = client.query_one("SELECT to_regclass($1)::oid", &[&table]).map_err(db_err(format!("looking up {table}")))?.get(0);
-    let Some(oid) = oid else { return Ok(None) };
     let rows = client
         .query(
-            "SELECT attname::text, attgenerated <> '', attidentity = 'a', format_type(atttypid, atttypmod) FROM pg_attribute
-             WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-            &[&oid],
+            "SELECT r.oid IS NOT NULL, a.attname::text, a.attgenerated <> '', a.attidentity = 'a', pg_catalog.format_type(a.atttypid, a.atttypmod)
+             FROM (SELECT pg_catalog.to_regclass($1) AS oid) AS r
+             LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            &[&table],
         )
         .map_err(db_err(format!("reading the columns of {table}")))?;
-    Ok(Some(rows.iter().map(|r| Col { name: r.get(0), generated: r.get(1), identity_always: r.get(2), type_sql: r.get(3) }).collect()))
+    if !rows.first().is_some_and(|r| r.get::<_, bool>(0)) {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.iter()
+            .filter(|r| r.get::<_, Option<String>>(1).is_some())
+            .map(|r| Col { name: r.get(1), generated: r.get(2), identity_always: r.get(3), type_sql: r.get(4) })
+            .collect(),
+    ))
 }
 
 /// Puts back the rows of `backups` (one run's), newest backup first, in the
@@ -51,8 +60,9 @@ fn live_columns(client: &mut impl GenericClient, table: &str) -> Result<Option<V
 /// INSERT where it does not (whole-row backups), UPDATE of the saved columns
 /// (column backups). Refuses, changing nothing, when a table or column the
 /// backup needs is gone or the table has no primary key.
-fn restore(tx: &mut impl GenericClient, backups: &[Stored], restore_run_id: &str) -> Result<Vec<Restored>> {
+pub(crate) fn restore(tx: &mut impl GenericClient, backups: &[Stored], restore_run_id: &str) -> Result<Vec<Restored>> {
     let mut out = Vec::new();
+    let ledger = crate::ledger::tables(tx)?.backups;
     for b in backups.iter().rev() {
         let Some(live) = live_columns(tx, &b.table)? else {
             return Err(blocked(b, RestoreBlock::TableGone { table: b.table.clone() }));
@@ -78,7 +88,15 @@ fn restore(tx: &mut impl GenericClient, backups: &[Stored], restore_run_id: &str
         } else {
             set_cols.iter().map(|c| format!("t.{c}::text IS DISTINCT FROM b.{c}::text", c = quote_ident(c))).collect::<Vec<_>>().join(" OR ")
         };
-        let total: i64 = tx.query_one(&format!("SELECT count(*) FROM {}", b.backup_table), &[]).map_err(db_err(format!("reading {}", b.backup_table)))?.get(0);
+        // Backed-up rows, and those whose key is not in the table (the
+        // UPDATE below changes no key).
+        let counts = tx
+            .query_one(
+                &format!("SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {} AS t WHERE {key_match})) FROM {} AS b", b.table, b.backup_table),
+                &[],
+            )
+            .map_err(db_err(format!("reading {}", b.backup_table)))?;
+        let (total, absent): (i64, i64) = (counts.get(0), counts.get(1));
         let updated = if set_cols.is_empty() {
             0
         } else {
@@ -86,10 +104,6 @@ fn restore(tx: &mut impl GenericClient, backups: &[Stored], restore_run_id: &str
             tx.execute(&format!("UPDATE {} AS t SET {assign} FROM {} AS b WHERE {key_match} AND ({differs})", b.table, b.backup_table), &[])
                 .map_err(db_err(format!("restoring {} from {}", b.table, b.backup_table)))?
         };
-        let absent: i64 = tx
-            .query_one(&format!("SELECT count(*) FROM {} AS b WHERE NOT EXISTS (SELECT 1 FROM {} AS t WHERE {key_match})", b.backup_table, b.table), &[])
-            .map_err(db_err(format!("reading {}", b.backup_table)))?
-            .get(0);
         let (inserted, skipped) = if b.kind == BackupKind::Rows && absent > 0 {
             let cols: Vec<String> = b.columns.iter().filter(|c| !gen(c)).cloned().collect();
             let overriding = if cols.iter().any(|c| ident_always(c)) { " OVERRIDING SYSTEM VALUE" } else { "" };
@@ -111,7 +125,7 @@ fn restore(tx: &mut impl GenericClient, backups: &[Stored], restore_run_id: &str
         } else {
             (0, absent as u64)
         };
-        tx.execute("UPDATE phasegate_backups SET restored_at = now(), restored_by = $2::text::uuid WHERE id = $1", &[&b.id, &restore_run_id])
+        tx.execute(&format!("UPDATE {ledger} SET restored_at = pg_catalog.now(), restored_by = $2::text::uuid WHERE id = $1"), &[&b.id, &restore_run_id])
             .map_err(db_err("recording the restore"))?;
         let unchanged = (total as u64).saturating_sub(updated + inserted + skipped);
         out.push(Restored { table: b.table.clone(), backup_table: b.backup_table.clone(), updated, inserted, unchanged, skipped });
@@ -126,18 +140,23 @@ fn blocked(b: &Stored, reason: RestoreBlock) -> Error {
 /// Moves the sequences behind identity and serial columns past the values
 /// re-inserted rows brought back, so the next insert does not collide.
 pub(super) fn advance_sequences(tx: &mut impl GenericClient, table: &str, cols: &[String]) -> Result<()> {
-    for c in cols {
-        let seq: Option<String> = tx
-            .query_one("SELECT pg_get_serial_sequence($1, $2)", &[&table, c])
-            .map_err(db_err(format!("looking up the sequence of {table}.{c}")))?
-            .get(0);
-        let Some(seq) = seq else { continue };
-        tx.batch_execute(&format!(
-            "SELECT setval('{seq}', m) FROM (SELECT max({col})::bigint AS m FROM {table}) AS x, {seq} AS s
-             WHERE m > CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END",
-            seq = seq.replace('\'', "''"),
-            col = quote_ident(c)
-        ))
+    let seqs = tx
+        .query("SELECT c, s FROM pg_catalog.unnest($2::text[]) AS c, pg_catalog.pg_get_serial_sequence($1, c) AS s WHERE s IS NOT NULL", &[&table, &cols])
+        .map_err(db_err(format!("looking up the sequences of {table}")))?;
+    for r in seqs {
+        let (c, seq): (String, String) = (r.get(0), r.get(1));
+        // `seq` is pg_get_serial_sequence's text: the sequence's
+        // schema-qualified name, quoted where it must be, so it is used as
+        // it is where an identifier goes, and handed over as a parameter
+        // where a value goes.
+        tx.execute(
+            &format!(
+                "SELECT pg_catalog.setval($1::text::regclass, m) FROM (SELECT max({col})::bigint AS m FROM {table}) AS x, {seq} AS s
+                 WHERE m > CASE WHEN s.is_called THEN s.last_value ELSE s.last_value - 1 END",
+                col = quote_ident(&c)
+            ),
+            &[&seq],
+        )
         .map_err(db_err(format!("advancing {seq} past the restored rows")))?;
     }
     Ok(())

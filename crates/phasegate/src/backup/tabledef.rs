@@ -20,8 +20,10 @@ pub(super) fn table_ddl(tx: &mut impl GenericClient, t: &Table) -> Result<(Vec<S
     // Sequences owned by serial columns (identity sequences come with the column).
     let seqs = tx
         .query(
-            "SELECT s.oid::regclass::text, format_type(q.seqtypid, NULL), q.seqincrement, q.seqmin, q.seqmax, q.seqstart, q.seqcache, q.seqcycle,
-                    a.attname::text, ps.last_value
+            "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(s.relname), format_type(q.seqtypid, NULL),
+                    q.seqincrement, q.seqmin, q.seqmax, q.seqstart, q.seqcache, q.seqcycle, a.attname::text,
+                    CASE WHEN ps.last_value IS NOT NULL THEN pg_catalog.format('SELECT pg_catalog.setval(%L, %s, true)',
+                        pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(s.relname), ps.last_value) END
              FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
              JOIN pg_sequence q ON q.seqrelid = s.oid
              JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
@@ -37,8 +39,10 @@ pub(super) fn table_ddl(tx: &mut impl GenericClient, t: &Table) -> Result<(Vec<S
         let cycle = if s.get::<_, bool>(7) { "CYCLE" } else { "NO CYCLE" };
         before.push(format!("CREATE SEQUENCE {name} AS {} INCREMENT BY {inc} MINVALUE {min} MAXVALUE {max} START WITH {start} CACHE {cache} {cycle}", s.get::<_, String>(1)));
         after.push(format!("ALTER SEQUENCE {name} OWNED BY {}.{}", t.qualified, quote_ident(&s.get::<_, String>(8))));
-        if let Some(last) = s.get::<_, Option<i64>>(9) {
-            after.push(format!("SELECT setval('{}', {last}, true)", name.replace('\'', "''")));
+        // Built by the server (`%L`), right under any standard_conforming_strings;
+        // NULL when the sequence was never used.
+        if let Some(setval) = s.get::<_, Option<String>>(9) {
+            after.push(setval);
         }
     }
     let cols = tx

@@ -77,10 +77,14 @@ impl Parser<'_> {
             false
         }
     }
+    /// A name as PostgreSQL resolves it: cut to 63 bytes like the server
+    /// cuts every identifier (a 70-character column is stored as its
+    /// first 63 bytes, and that is the column a statement naming the 70
+    /// characters drops).
     pub(super) fn ident(&mut self) -> Option<String> {
         let s = self.t.get(self.i)?.ident()?;
         self.i += 1;
-        Some(s)
+        Some(crate::pg::clip_ident(&s))
     }
     /// `name` or `schema.name`, in quoted form for `to_regclass`.
     pub(super) fn qualified(&mut self) -> Option<String> {
@@ -217,6 +221,15 @@ mod tests {
                 ("\"appointments\"".into(), Change::Update, vec![]),
             ]
         );
+    }
+
+    #[test]
+    fn names_are_read_as_the_server_stores_them() {
+        let long = "c".repeat(70);
+        let cjk = "表".repeat(22);
+        let got = t(&format!("ALTER TABLE \"{cjk}\" DROP COLUMN {long}; UPDATE \"{cjk}\" SET x = 1"));
+        let table = format!("\"{}\"", "表".repeat(21));
+        assert_eq!(got, vec![(table.clone(), Change::DropColumn, vec!["c".repeat(63)]), (table, Change::Update, vec![])]);
     }
 
     #[test]

@@ -82,7 +82,9 @@ impl Chain<'_> {
     fn clone_now(&mut self) -> Result<(String, Conn)> {
         self.conn = None;
         self.clones += 1;
-        let name = format!("{}_c{}", self.name, self.clones);
+        // Cut by bytes with the suffix kept: PostgreSQL would cut a longer
+        // name itself, suffix first, and name the chain again.
+        let name = crate::pg::fit_name(&self.name, &format!("_c{}", self.clones), crate::pg::MAX_IDENT_BYTES);
         let url = self.server.create_database(&name, Some(&self.name))?;
         match Conn::open(&url) {
             Ok(c) => Ok((name, c)),

@@ -160,7 +160,7 @@ fn rollback_step(tx: &mut impl GenericClient, step: &Step, opts: &Options, trace
     let targets = if opts.backup { backup::targets(&file.text) } else { Vec::new() };
     tracer.begin();
     let since = tracer.clock();
-    let session = backup::Session::prepare(tx, &opts.run_id, step.version, &targets, false)?;
+    let session = backup::Session::prepare(tx, &opts.run_id, step.version, &file.path, &targets, false)?;
     if !targets.is_empty() {
         tracer.mark(&backup_source(file, &targets), since);
     }

@@ -97,6 +97,11 @@ use sha2::{Digest, Sha256};
 pub(crate) use diff::diff_blocks;
 pub use diff::{column_order_only, schema_diff};
 pub(crate) use state::{observe, rows_over, Observer, Scope, State, TableState};
+#[cfg(test)]
+pub(crate) use {
+    fingerprint::{data_sig, data_sigs_sql, fingerprint_sql, hashed, Request},
+    state::whole,
+};
 
 /// What [`take_snapshot`] covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
