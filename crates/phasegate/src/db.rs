@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use postgres::Client;
 
-use crate::error::{db_err, Error, Result};
+use crate::error::{db_err, pg_message, Error, Result};
 use crate::tls::{self, Transport};
 
 /// The advisory lock key every phasegate run takes ("phasegat" in ASCII).
