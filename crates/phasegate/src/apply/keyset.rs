@@ -1,5 +1,5 @@
 //! A batched file's placeholders and the key its walk hands from one batch
-//! to the next (SPEC 7.4).
+//! to the next (docs/directives.md).
 //!
 //! `:batch_size` becomes the batch's size, a number the engine writes.
 //! `:last_key` becomes the bind parameter `$1`, declared with the key's own
