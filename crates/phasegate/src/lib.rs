@@ -33,6 +33,7 @@ mod ledger;
 mod lint;
 mod locks;
 mod pg;
+mod probe;
 mod rehearse;
 mod risk;
 mod set;
@@ -51,6 +52,7 @@ pub use error::{display_path, pg_message, Confirmation, Error, Location, Restore
 
 // A migration set and the validation language.
 pub use check::{worst as worst_verdict, Check, CheckKind, CheckResult, Condition, Severity, Verdict, When};
+pub use probe::{Probe, PROBES};
 pub use set::{load as load_set, parse_duration, Directives, MigrationSet, Phase, Seed, SqlFile, Step, MANIFEST, MIGRATIONS, ROLLBACK, SEED, VALIDATIONS};
 
 // Moving a database: migrate, roll back, validate, seed.
