@@ -23,6 +23,7 @@
 
 mod apply;
 mod backup;
+mod change;
 mod check;
 mod db;
 mod error;
@@ -96,6 +97,12 @@ pub use rehearse::{
     Summary as RehearsalSummary,
 };
 pub use snapshot::{column_order_only, schema_diff, take_snapshot, Snapshot, SnapshotOptions, TableFingerprint};
+
+// Writing a zero-downtime change into a set (docs/changes.md).
+pub use change::{
+    files as change_files, generate as generate_change, raw as raw_change, render as render_change, write as write_change, Change as GeneratedChange, ChangeError, ColumnRef, NewMigration,
+    NewPhase, NewProbe, Operation, Request as ChangeRequest, Source as ChangeSource, Written as WrittenChange,
+};
 
 // Reading files: lint and plan.
 pub use lint::{lint_dir, lint_phase, lint_set, summary as lint_summary, Finding as LintFinding, Severity as LintSeverity};
