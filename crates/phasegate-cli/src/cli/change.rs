@@ -36,6 +36,9 @@ pub struct ChangeCommon {
     /// Rows per batch of the generated backfills and their rollbacks
     #[arg(long, value_name = "N", default_value_t = 5000)]
     pub batch: u64,
+    /// Where the run log goes (default: <dir>/logs)
+    #[arg(long, value_name = "PATH")]
+    pub log_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -20,7 +20,7 @@ struct ChangeJson<'a> {
 
 pub fn run(a: ChangeArgs, ctx: &mut Ctx) -> i32 {
     let common = a.op.common().clone();
-    let mut run = Run::new(ctx, "change", None, common.set.format, super::logs_for(&common.set.dir, None));
+    let mut run = Run::new(ctx, "change", None, common.set.format, super::logs_for(&common.set.dir, common.log_dir.as_ref()));
     run.audit = false;
     let report = body(&a.op, &common, &mut run);
     run.finish(report)

@@ -208,7 +208,10 @@ pub fn drop_not_null(ctx: &mut Ctx, t: &Table, col: &str) {
     checks::nullability(&mut v, s, t, col, true, Moment::AfterRollback, "not_null_again");
     ctx.b.migration("drop_not_null", fwd, Some(rb), v.finish());
 
-    let fwd = format!("{}ALTER TABLE {table} DROP CONSTRAINT {chk_sql};\n", comment(&format!("{}: from now on {} accepts NULL (catalog-only).", ctx.b.title, s.show(t, col))));
+    let fwd = format!(
+        "{}-- squawk-ignore ban-drop-constraint -- the helper check the previous migration added in NOT NULL's place\nALTER TABLE {table} DROP CONSTRAINT {chk_sql};\n",
+        comment(&format!("{}: from now on {} accepts NULL (catalog-only).", ctx.b.title, s.show(t, col)))
+    );
     let rb = format!("{}ALTER TABLE {table}\n  ADD CONSTRAINT {chk_sql} CHECK ({c} IS NOT NULL) NOT VALID;\n", comment("Undo: refuse NULLs again with the NOT VALID check (catalog-only)."));
     let mut v = Checks::default();
     checks::constraint_absent(&mut v, s, t, &chk, Moment::AfterMigrate, "helper_check_dropped");
