@@ -333,3 +333,90 @@ fn bad_input_is_one_line_and_writes_nothing() {
         assert_eq!(listing(dir.path()), before, "{args:?} wrote something");
     }
 }
+
+/// The set in `dir` (generated from fixture `name`) migrated up to `phase`
+/// on a seeded database.
+fn at_phase(name: &str, dir: &Path, phase: &str) -> TestDb {
+    let template = Factory::new(fixture(name)).phase(0).seed_rows(SEED_ROWS.parse().unwrap()).template();
+    let db = TestDb::from_template(name, template);
+    run(&db, dir, &["migrate", "--phase", phase], "").expect_exit(0);
+    db
+}
+
+/// Both application versions write during the window (after the expand
+/// phase): through each name, inserts and updates; the sync trigger keeps
+/// the two sides equal, the rest of the change applies (its agreement
+/// checks pass) and the writes of both versions survive the cleanup.
+fn both_versions_write(name: &str, args: &[&str], writes: &str, agree: &str, after: &[(&str, &str)]) {
+    let dir = generated(name, args);
+    let db = at_phase(name, dir.path(), "1");
+    db.client().batch_execute(writes).unwrap_or_else(|e| panic!("the applications' writes: {e}"));
+    assert_eq!(db.count(agree), 0, "old and new sides disagree after the writes: {agree}");
+    let last = phasegate::load_set(dir.path()).unwrap().phases.last().unwrap().id.to_string();
+    run(&db, dir.path(), &["migrate", "--phase", &last, "--yes"], "").expect_exit(0);
+    for (q, want) in after {
+        assert_eq!(text(&db, q), *want, "{q}");
+    }
+}
+
+#[test]
+fn both_versions_write_through_a_renamed_column_with_a_default() {
+    let copy = |status: &str, col: &str, from: i32| {
+        format!("INSERT INTO reservations (\"patientName\", phone, \"birthDate\", gender, \"treatmentType\", service, \"preferredDate\", \"preferredTime\"{col}) SELECT \"patientName\", phone, \"birthDate\", gender, \"treatmentType\", service, \"preferredDate\", 'probe {from}'{status} FROM reservations WHERE id = {from};")
+    };
+    let writes = [
+        "UPDATE reservations SET status = 'CONFIRMED' WHERE id = 1;".to_string(),
+        "UPDATE reservations SET \"reservationStatus\" = 'CANCELLED' WHERE id = 2;".to_string(),
+        copy(", 'NO_SHOW'", ", status", 3),
+        copy(", 'COMPLETED'", ", \"reservationStatus\"", 4),
+        copy("", "", 5),
+    ]
+    .join("\n");
+    both_versions_write(
+        "change_clinic",
+        &["rename-column", "reservations.status", "reservationStatus"],
+        &writes,
+        "SELECT count(*) FROM reservations WHERE \"reservationStatus\" IS DISTINCT FROM status AND \"reservationStatus\" IS NOT NULL",
+        &[
+            ("SELECT \"reservationStatus\" FROM reservations WHERE id = 1", "CONFIRMED"),
+            ("SELECT \"reservationStatus\" FROM reservations WHERE id = 2", "CANCELLED"),
+            ("SELECT string_agg(\"reservationStatus\", ',' ORDER BY \"preferredTime\") FROM reservations WHERE \"preferredTime\" LIKE 'probe %'", "NO_SHOW,COMPLETED,PENDING"),
+        ],
+    );
+}
+
+#[test]
+fn both_versions_write_through_a_changed_type() {
+    both_versions_write(
+        "change_shop",
+        &["change-type", "orders.amount", "numeric(12,2)", "--up", "amount::numeric(12,2)", "--down", "round(amount)::integer"],
+        "UPDATE orders SET amount = 321 WHERE id = 1;
+         UPDATE orders SET amount_numeric = 12.34 WHERE id = 2;
+         INSERT INTO orders (account_id, amount, kind, channel) VALUES (1, 77, 'WEB', 'web');
+         INSERT INTO orders (account_id, amount_numeric, kind, channel) VALUES (1, 8.6, 'WEB', 'new-app');",
+        "SELECT count(*) FROM orders WHERE amount_numeric IS DISTINCT FROM amount::numeric(12,2) AND amount IS DISTINCT FROM round(amount_numeric)::integer AND amount_numeric IS NOT NULL",
+        &[
+            ("SELECT amount_numeric::text FROM orders WHERE id = 1", "321.00"),
+            ("SELECT amount_numeric::text FROM orders WHERE id = 2", "12.34"),
+            ("SELECT string_agg(amount_numeric::text, ',' ORDER BY id) FROM orders WHERE id > 4000", "77.00,8.60"),
+        ],
+    );
+}
+
+#[test]
+fn both_versions_write_through_a_lookup_split() {
+    both_versions_write(
+        "change_shop",
+        &["split-to-lookup", "orders.kind", "order_kinds"],
+        "UPDATE orders SET kind = 'PHONE' WHERE id = 1;
+         UPDATE orders SET kind_id = (SELECT id FROM order_kinds WHERE code = 'STORE') WHERE id = 2;
+         INSERT INTO orders (account_id, amount, kind, channel) VALUES (1, 5, 'WEB', 'old-app');
+         INSERT INTO orders (account_id, amount, kind_id, channel) VALUES (1, 6, (SELECT id FROM order_kinds WHERE code = 'PHONE'), 'new-app');",
+        "SELECT count(*) FROM orders o JOIN order_kinds k ON k.id = o.kind_id WHERE o.kind::text <> k.code",
+        &[
+            ("SELECT k.code FROM orders o JOIN order_kinds k ON k.id = o.kind_id WHERE o.id = 1", "PHONE"),
+            ("SELECT k.code FROM orders o JOIN order_kinds k ON k.id = o.kind_id WHERE o.id = 2", "STORE"),
+            ("SELECT string_agg(k.code, ',' ORDER BY o.id) FROM orders o JOIN order_kinds k ON k.id = o.kind_id WHERE o.channel LIKE '%-app'", "WEB,PHONE"),
+        ],
+    );
+}

@@ -190,7 +190,7 @@ fn copy(ctx: &mut Ctx, cp: Copy, verb: &str) -> Result<()> {
         match k.kind {
             ConstraintKind::Check | ConstraintKind::ForeignKey => {
                 let name = copy_name(ctx, &k.name, &old.name, &cp.new);
-                let definition = if k.kind == ConstraintKind::Check { replace_column(&k.definition, &old.name, &cp.new) } else { swap_in_keys(&k.definition, "foreign", &old.name, &cp.new) };
+                let definition = if k.kind == ConstraintKind::Check { replace_column(&k.definition, &old.name, &n) } else { swap_in_keys(&k.definition, "foreign", &old.name, &n) };
                 deferred.push(Deferred { name, definition, validate: k.validated });
             }
             _ => {}
@@ -201,7 +201,7 @@ fn copy(ctx: &mut Ctx, cp: Copy, verb: &str) -> Result<()> {
     }
     for ix in t.indexes_on(&old.name).filter(|i| !i.primary && i.valid) {
         let name = copy_name(ctx, &ix.name, &old.name, &cp.new);
-        let def = swap_in_keys(&ix.definition, "on", &old.name, &cp.new);
+        let def = swap_in_keys(&ix.definition, "on", &old.name, &n);
         let def = def.replacen(&format!("INDEX {} ON", s.ident(&ix.name)), &format!("INDEX CONCURRENTLY IF NOT EXISTS {name} ON"), 1);
         indexes.push(NewIndex { name, create: def, unique_constraint: ix.constraint.is_some() });
     }
