@@ -140,7 +140,7 @@ Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors found or th
   phasegate change add-column accounts.nickname text
   phasegate change add-column accounts.email_lower text --fill 'lower(email)' --not-null
   phasegate change rename-column accounts.full_name display_name
-  phasegate change change-type orders.amount 'numeric(12,2)' --up 'amount::numeric(12,2)' --down 'round(amount)::integer'
+  phasegate change change-type orders.amount bigint --up 'amount::bigint' --down 'amount::integer'
   phasegate change set-not-null accounts.email --fill \"'unknown@example.com'\"
   phasegate change drop-not-null accounts.phone
   phasegate change set-default accounts.status \"'active'\"
@@ -148,12 +148,13 @@ Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors found or th
   phasegate change drop-column accounts.legacy_flags
   phasegate change split-to-lookup reservations.service services
   phasegate change raw backfill_invoice_totals
-  phasegate change rename-column accounts.full_name display_name --dry-run   print the files, write nothing
+  phasegate change rename-column accounts.full_name display_name --dry-run   print the files only
 
-The schema (and the rows, which expressions are tried on) comes from the set applied to a disposable PostgreSQL
-(--backend, as for verify) or from --database-url. Each change appends its own phases after the set's last one
-(expand / backfill / switch / cleanup, as the operation needs) and probes/<change>_old.sql and _new.sql with the
-phases each application version must work in. Then: lint, verify. docs/changes.md has what each operation writes.")]
+The schema (and the rows expressions are tried on) comes from the set applied to a disposable PostgreSQL \
+(--backend, as for verify) or from --database-url. Each change appends its own phases after the set's last \
+one (expand / backfill / switch / cleanup, as the operation needs), and probes/<change>_old.sql and _new.sql \
+with the phases each application version must work in. Then: lint, verify. docs/changes.md tells what each \
+operation writes.")]
     Change(ChangeArgs),
     /// Scaffold a forward, rollback and validation trio in a phase
     #[command(after_help = "Example:\n  phasegate new add_reminders --phase 1")]

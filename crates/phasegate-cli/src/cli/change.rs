@@ -78,9 +78,9 @@ pub enum ChangeOp {
     },
     /// Change a column's type through a new column, converted both ways by --up and --down
     #[command(after_help = "Example:\n  phasegate change change-type orders.amount 'numeric(12,2)' --up 'amount::numeric(12,2)' --down 'round(amount)::integer'\n\n\
---up converts the old value (the column by its name) into the new type; --down converts a value of the new type (again the\n\
-column by its name) back, for the application version that still reads the old column. --up is tried on every row first:\n\
-a row it fails on (or gives NULL for) is named and nothing is written.")]
+--up converts the old value (the column by its name) into the new type; --down converts a value of the new type (again \
+the column by its name) back, for the application version that still reads the old column. --up is tried on every row \
+first: a row it fails on (or gives NULL for) is named and nothing is written.")]
     ChangeType {
         /// TABLE.COLUMN to change
         column: String,
