@@ -1,5 +1,5 @@
 //! `change`: every operation generated on a seeded fixture set
-//! (tests/fixtures/change_shop; change_clinic for the clinic's own
+//! (tests/fixtures/change_shop; the clinic's baseline and seed for its own
 //! split-to-lookup), then: `lint` finds nothing; `verify` restores schema
 //! and rows for every reversible phase; a walk through every phase runs
 //! each probe where phases.toml says it must work (after each migrate,
@@ -7,12 +7,45 @@
 //! `recover` brings back what the cleanup dropped. And bad input: one
 //! line, exit 1, nothing written.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use crate::harness::{copy_set, fixture, log_dir, run, server, Cmd, Output, TestDb};
+use crate::harness::{copy_set, fixture, log_dir, repo, run, server, Cmd, Output, TestDb};
 use phasegate::testing::Factory;
 
 const SEED_ROWS: &str = "2000";
+
+/// The set a test starts from: `tests/fixtures/<name>`, or for
+/// `change_clinic` the clinic's schema before its migration set (the
+/// baseline and seed of the set at the repository root, in a set of their
+/// own, built once per test binary in cargo's temporary folder).
+fn source(name: &str) -> PathBuf {
+    if name != "change_clinic" {
+        return fixture(name);
+    }
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        // Folders of earlier test processes that are gone.
+        for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(pid) = name.strip_prefix("change_clinic_") {
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let dir = tmp.join(format!("change_clinic_{}", std::process::id()));
+        for (sub, file) in [("migrations", "V1__baseline.sql"), ("validations", "V1__baseline.sql"), ("seed", "01_reservations.sql")] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+            std::fs::copy(repo().join(sub).join(file), dir.join(sub).join(file)).unwrap();
+        }
+        let manifest = "[[phase]]\nid = 0\nname = \"baseline\"\nversions = [1]\nreversible = false\nreason = \"the clinic's schema before its migration set\"\nbaseline = true\n\n[seed]\nafter_phase = 0\n";
+        std::fs::write(dir.join("phases.toml"), manifest).unwrap();
+        dir
+    })
+    .clone()
+}
 
 /// `change ARGS` on the set in `dir`, learning the schema on the shared test server.
 fn change(dir: &Path, args: &[&str]) -> Output {
@@ -25,7 +58,7 @@ fn change(dir: &Path, args: &[&str]) -> Output {
 
 /// A copy of the fixture with the change `args` written into it.
 fn generated(name: &str, args: &[&str]) -> tempfile::TempDir {
-    let dir = copy_set(&fixture(name));
+    let dir = copy_set(&source(name));
     let out = change(dir.path(), args);
     out.expect_exit(0);
     assert!(out.stdout.contains("next:\n  cargo xtask lint --dir "), "{out:?}");
@@ -89,7 +122,7 @@ struct Expect<'a> {
 fn walk(name: &str, dir: &Path, expect: Expect) {
     let set = phasegate::load_set(dir).unwrap();
     assert_eq!(set.probes.len(), 2, "an old and a new probe");
-    let template = Factory::new(fixture(name)).phase(0).seed_rows(SEED_ROWS.parse().unwrap()).template();
+    let template = Factory::new(source(name)).phase(0).seed_rows(SEED_ROWS.parse().unwrap()).template();
     let db = TestDb::from_template(name, template);
     let mut probed = probes_work(&db, &set, 0, "before the change");
     let mut prev = 0;
@@ -337,7 +370,7 @@ fn bad_input_is_one_line_and_writes_nothing() {
 /// The set in `dir` (generated from fixture `name`) migrated up to `phase`
 /// on a seeded database.
 fn at_phase(name: &str, dir: &Path, phase: &str) -> TestDb {
-    let template = Factory::new(fixture(name)).phase(0).seed_rows(SEED_ROWS.parse().unwrap()).template();
+    let template = Factory::new(source(name)).phase(0).seed_rows(SEED_ROWS.parse().unwrap()).template();
     let db = TestDb::from_template(name, template);
     run(&db, dir, &["migrate", "--phase", phase], "").expect_exit(0);
     db

@@ -2,12 +2,11 @@
 //! engine's `generate_change` and `write_change`), prints what it wrote
 //! and the next commands, or with `--dry-run` the files themselves.
 
-use anyhow::anyhow;
 use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
-use crate::cli::{BackendArg, ChangeArgs, ChangeCommon, ChangeOp};
-use phasegate::{display_path, Backend, ChangeRequest, ChangeSource, ColumnRef, GeneratedChange, Operation, Server, WrittenChange};
+use crate::cli::{ChangeArgs, ChangeCommon, ChangeOp};
+use phasegate::{display_path, ChangeRequest, ChangeSource, ColumnRef, GeneratedChange, Operation, Server, WrittenChange};
 
 /// `change --format json`.
 #[derive(Serialize)]
@@ -79,16 +78,6 @@ fn operation(op: &ChangeOp) -> anyhow::Result<(Option<Operation>, Vec<String>)> 
     })
 }
 
-/// The disposable server's backend, as verify chooses it.
-fn backend(c: &ChangeCommon) -> anyhow::Result<Backend> {
-    Ok(match c.backend {
-        BackendArg::Auto => c.server.backend(),
-        BackendArg::Docker => Backend::Docker { image: c.server.image.clone() },
-        BackendArg::Local => Backend::Local,
-        BackendArg::Url => Backend::Url(c.server.server_url.clone().ok_or_else(|| anyhow!("--backend url needs --server-url or PHASEGATE_TEST_DATABASE_URL"))?),
-    })
-}
-
 fn generate(op: &ChangeOp, operation: Option<Operation>, c: &ChangeCommon, set: &phasegate::MigrationSet, run: &mut Run) -> anyhow::Result<GeneratedChange> {
     let Some(operation) = operation else {
         let ChangeOp::Raw { name, irreversible, .. } = op else { unreachable!("only raw has no operation") };
@@ -99,7 +88,7 @@ fn generate(op: &ChangeOp, operation: Option<Operation>, c: &ChangeCommon, set: 
         run.say(&format!("learning the schema from {}", phasegate::redact(url)));
         return Ok(phasegate::generate_change(set, ChangeSource::Live { url }, &request)?);
     }
-    let server = Server::start(&backend(c)?)?;
+    let server = Server::start(&c.backend.backend(&c.server)?)?;
     run.say(&format!("learning the schema: the set applied to a disposable PostgreSQL ({})", server.kind()));
     Ok(phasegate::generate_change(set, ChangeSource::Disposable { server: &server, seed_rows: c.seed_rows }, &request)?)
 }
