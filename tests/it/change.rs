@@ -98,7 +98,7 @@ fn probes_work(db: &TestDb, set: &phasegate::MigrationSet, phase: u32, after: &s
     for p in set.probes.iter().filter(|p| p.works_after(phase)) {
         let mut tx = c.transaction().unwrap();
         for st in phasegate::split_statements(&p.file.text) {
-            tx.batch_execute(&p.file.text[st.start..st.end]).unwrap_or_else(|e| panic!("{}:{} fails after phase {phase} ({after}): {e}", p.name, st.line));
+            tx.batch_execute(&p.file.text[st.start..st.end]).unwrap_or_else(|e| panic!("{}:{} fails after phase {phase} ({after}): {}", p.name, st.line, phasegate::pg_message(&e)));
         }
         tx.rollback().unwrap();
         ran += 1;
@@ -217,6 +217,22 @@ fn change_type_converts_with_up_and_back_with_down() {
         "change_shop",
         &["change-type", "orders.amount", "numeric(12,2)", "--up", "amount::numeric(12,2)", "--down", "round(amount)::integer"],
         Expect { kept: "SELECT string_agg(id || ':' || amount, ',' ORDER BY id) FROM orders", after: &["SELECT count(*) FROM orders WHERE amount_numeric IS NULL OR amount_numeric < 0"] },
+    );
+}
+
+#[test]
+fn the_switch_carries_unique_constraints_and_foreign_keys_to_the_new_column() {
+    let dir = proves(
+        "change_shop",
+        &["change-type", "accounts.email", "varchar(200)", "--up", "email::varchar(200)", "--down", "email::text"],
+        Expect { kept: "SELECT string_agg(id || ':' || email, ',' ORDER BY id) FROM accounts", after: &["SELECT count(*) FROM pg_constraint WHERE conname = 'accounts_email_varchar_key' AND contype <> 'u'", "SELECT 1 - count(*) FROM pg_constraint WHERE conname = 'accounts_email_varchar_key'"] },
+    );
+    let attach = std::fs::read_to_string(dir.path().join("migrations/V6__retype_accounts_email_validate.sql")).unwrap();
+    assert!(attach.contains("ADD CONSTRAINT accounts_email_varchar_key UNIQUE USING INDEX accounts_email_varchar_key;"), "{attach}");
+    proves(
+        "change_shop",
+        &["rename-column", "orders.account_id", "customer_id"],
+        Expect { kept: "SELECT string_agg(id || ':' || account_id, ',' ORDER BY id) FROM orders", after: &["SELECT 1 - count(*) FROM pg_constraint WHERE conname = 'orders_customer_id_fkey' AND convalidated", "SELECT 1 - count(*) FROM pg_class WHERE relname = 'orders_customer_id_idx'"] },
     );
 }
 

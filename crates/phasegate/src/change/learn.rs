@@ -197,13 +197,19 @@ pub fn try_statements(client: &mut Client, statements: &[String]) -> Result<Vec<
     Ok(out)
 }
 
-/// Refuses a type PostgreSQL does not know (`--flag TYPE`).
-pub fn check_type(client: &mut Client, flag: &'static str, ty: &str) -> Result<()> {
+/// The type as PostgreSQL names it (`varchar(200)` -> `character
+/// varying(200)`, what `format_type` prints and validations compare with);
+/// a type PostgreSQL does not know is refused (`--flag TYPE`).
+pub fn check_type(client: &mut Client, flag: &'static str, ty: &str) -> Result<String> {
     let mut tx = probe_tx(client)?;
     tx.batch_execute(&format!("CREATE TEMP TABLE phasegate_type (v {ty}) ON COMMIT DROP"))
         .map_err(|e| -> Error { ChangeError::BadExpression { flag, expr: ty.to_string(), message: crate::error::pg_message(&e) }.into() })?;
+    let canonical: String = tx
+        .query_one("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'phasegate_type'::regclass AND attname = 'v'", &[])
+        .map_err(db_err("reading a type"))?
+        .get(0);
     let _ = tx.rollback();
-    Ok(())
+    Ok(canonical)
 }
 
 /// One number from a query, in a transaction that is rolled back.

@@ -55,7 +55,7 @@ pub fn add(ctx: &mut Ctx, r: &ColumnRef, ty: &str, default: Option<&str>, not_nu
     let s = ctx.s;
     let col = r.column.as_str();
     ctx.free_column(t, col)?;
-    learn::check_type(ctx.client, "type", ty)?;
+    let canonical = learn::check_type(ctx.client, "type", ty)?;
     let fast_default = match default {
         Some(d) => learn::is_catalog_only_default(ctx.client, "--default", d, ty)?,
         None => true,
@@ -103,7 +103,7 @@ pub fn add(ctx: &mut Ctx, r: &ColumnRef, ty: &str, default: Option<&str>, not_nu
         );
         let rb = format!("{}ALTER TABLE {table} DROP COLUMN IF EXISTS {c};\n", comment(&format!("Undo: drop {} again (catalog-only).", s.show(t, col))));
         let mut v = Checks::default();
-        checks::column_present(&mut v, s, t, col, Some(ty), Some(not_null), "column_added");
+        checks::column_present(&mut v, s, t, col, Some(&canonical), Some(not_null), "column_added");
         if default.is_some() {
             checks::has_default(&mut v, s, t, col, true, Moment::AfterMigrate, "default_set");
         }
@@ -134,7 +134,7 @@ pub fn add(ctx: &mut Ctx, r: &ColumnRef, ty: &str, default: Option<&str>, not_nu
     });
     let mut rb = comment("Undo: drop what the forward file added.");
     let mut v = Checks::default();
-    checks::column_present(&mut v, s, t, col, Some(ty), Some(false), "column_added");
+    checks::column_present(&mut v, s, t, col, Some(&canonical), Some(false), "column_added");
     if let Some(f) = &filler {
         fwd.push('\n');
         fwd.push_str(&f.create);
@@ -154,7 +154,7 @@ pub fn add(ctx: &mut Ctx, r: &ColumnRef, ty: &str, default: Option<&str>, not_nu
         checks::trigger_enabled(&mut v, s, t, &f.trigger, Moment::BeforeMigrate, "fill_trigger_in_place");
     }
     checks::pending_percent(&mut v, s, t, &pending, &format!("not filled yet ({} NULL)", s.show(t, col)), "unfilled_percent");
-    checks::column_present(&mut v, s, t, col, Some(ty), None, "column_kept");
+    checks::column_present(&mut v, s, t, col, Some(&canonical), None, "column_kept");
     let _ = key;
     ctx.b.migration("backfill", fwd, Some(rb), v.finish());
 

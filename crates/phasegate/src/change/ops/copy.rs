@@ -58,9 +58,8 @@ pub fn rename(ctx: &mut Ctx, r: &ColumnRef, new_name: &str) -> Result<()> {
 pub fn change_type(ctx: &mut Ctx, r: &ColumnRef, ty: &str, up: &str, down: &str, new_name: Option<&str>) -> Result<()> {
     let (t, c) = ctx.column(r)?;
     let s = ctx.s;
-    learn::check_type(ctx.client, "type", ty)?;
-    let same = learn::text(ctx.client, &format!("SELECT format_type({}::regtype, NULL)", lit(ty)))?;
-    if same.as_deref() == Some(c.type_sql.as_str()) {
+    let canonical = learn::check_type(ctx.client, "type", ty)?;
+    if canonical == c.type_sql {
         return Err(ChangeError::Pointless { what: format!("change-type {}", s.show(t, &c.name)), why: format!("the column is {} already", c.type_sql) }.into());
     }
     let word: String = ty.split(|ch: char| ch == '(' || ch.is_whitespace()).next().unwrap_or("new").to_string();
@@ -74,7 +73,7 @@ pub fn change_type(ctx: &mut Ctx, r: &ColumnRef, ty: &str, up: &str, down: &str,
     if lossy > 0 {
         ctx.b.note(format!("{lossy} rows of {} do not come back unchanged through --up then --down: the old application version reads the converted value of rows the new version writes", s.qname(&t.name)));
     }
-    copy(ctx, Copy { t, old: c, new, new_type: ty.to_string(), up: Some(up.to_string()), down: Some(down.to_string()) }, "change-type")
+    copy(ctx, Copy { t, old: c, new, new_type: canonical, up: Some(up.to_string()), down: Some(down.to_string()) }, "change-type")
 }
 
 /// `definition` (of an index or a foreign key) with the old column renamed
@@ -235,13 +234,21 @@ fn copy(ctx: &mut Ctx, cp: Copy, verb: &str) -> Result<()> {
     // Probes: the same row's reads and writes through each name.
     let all: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
     let old_value = rws_sample.as_ref().map(|x| probes::literal(old, x.values.get(&old.name).cloned().flatten().as_deref())).unwrap_or_else(|| probes::typed_literal(s, old).unwrap_or_else(|| "NULL".into()));
-    let new_value = match (&cp.up, &rws_sample) {
-        (None, _) => old_value.clone(),
-        (Some(_), _) => learn::text(ctx.client, &format!("SELECT ({})::{}::text", cp.up(&format!("{old_value}::{}", old.type_sql)), cp.new_type))?.map(|v| lit(&v)).unwrap_or_else(|| "NULL".into()),
+    // A literal of the old column as the new one holds it (through --up).
+    let mut convert = |v: &str| -> Result<String> {
+        if cp.up.is_none() || v == "NULL" {
+            return Ok(v.to_string());
+        }
+        let q = format!("SELECT ({})::{}::text", cp.up(&format!("{v}::{}", old.type_sql)), cp.new_type);
+        Ok(learn::text(ctx.client, &q)?.map(|x| lit(&x)).unwrap_or_else(|| "NULL".into()))
+    };
+    let new_value = convert(&old_value)?;
+    let new_insert: Option<Vec<(String, String)>> = match &insert {
+        Some(row) => Some(row.iter().map(|(c, v)| if *c == old.name { convert(v).map(|x| (cp.new.clone(), x)) } else { Ok((c.clone(), v.clone())) }).collect::<Result<_>>()?),
+        None => None,
     };
     let old_stmts = probes::statements(s, t, &skey, &all, insert.as_deref(), &[(old.name.clone(), old_value)]);
     let new_read: Vec<String> = all.iter().map(|c| if *c == old.name { cp.new.clone() } else { c.clone() }).collect();
-    let new_insert: Option<Vec<(String, String)>> = insert.map(|row| row.into_iter().map(|(c, v)| if c == old.name { (cp.new.clone(), new_value.clone()) } else { (c, v) }).collect());
     let new_stmts = probes::statements(s, t, &skey, &new_read, new_insert.as_deref(), &[(cp.new.clone(), new_value)]);
     probes::add(&mut ctx.b, ctx.client, Version::Old, old_stmts, before, Some(last))?;
     probes::add(&mut ctx.b, ctx.client, Version::New, new_stmts, last, None)

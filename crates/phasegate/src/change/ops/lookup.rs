@@ -144,10 +144,11 @@ pub fn split(ctx: &mut Ctx, r: &ColumnRef, lookup: &str, reference: Option<&str>
     let insert = probes::insert_values(ctx.client, s, t, sample.as_ref())?;
     let skey = sample.as_ref().map(|x| x.key.clone()).unwrap_or_default();
     let value = sample.as_ref().map(|x| probes::literal(c, x.values.get(&c.name).cloned().flatten().as_deref())).unwrap_or_else(|| probes::typed_literal(s, c).unwrap_or_else(|| "NULL".into()));
-    let as_ref = if value == "NULL" { "NULL".to_string() } else { format!("(SELECT id FROM {l} WHERE code = {value})") };
+    let reference_to = |v: &str| if v == "NULL" { "NULL".to_string() } else { format!("(SELECT id FROM {l} WHERE code = {v})") };
+    let as_ref = reference_to(&value);
     let all: Vec<String> = t.columns.iter().map(|x| x.name.clone()).collect();
     let old = probes::statements(s, t, &skey, &all, insert.as_deref(), &[(c.name.clone(), value.clone())]);
-    let new_insert: Option<Vec<(String, String)>> = insert.map(|row| row.into_iter().map(|(n, v)| if n == c.name { (reference.clone(), as_ref.clone()) } else { (n, v) }).collect());
+    let new_insert: Option<Vec<(String, String)>> = insert.map(|row| row.into_iter().map(|(n, v)| if n == c.name { (reference.clone(), reference_to(&v)) } else { (n, v) }).collect());
     let mut new = vec![format!(
         "SELECT {table}.{k}, l.code FROM {table} JOIN {l} AS l ON l.id = {table}.{rf}{}",
         skey.iter().map(|(kc, kv)| format!(" WHERE {table}.{} = {kv}", s.ident(kc))).collect::<String>()
