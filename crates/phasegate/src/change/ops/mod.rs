@@ -93,7 +93,7 @@ pub fn raw(b: &mut Builder, irreversible: Option<&str>) {
     };
     let forward = format!(
         "{}SELECT 1;\n",
-        comment(&format!("{name}: replace SELECT 1 with the change, and say here why it is safe under live traffic (which locks it takes, for how long). phasegate lint checks it; phasegate verify rehearses it."))
+        comment(&format!("{name}: replace SELECT 1 with the change, and say here why it is safe under live traffic (which locks it takes, for how long). `lint` checks it; `verify` rehearses it."))
     );
     let rollback = irreversible.is_none().then(|| format!("{}SELECT 1;\n", comment(&format!("Undo {name}: restore exactly the schema and rows before it."))));
     let validation = format!(
