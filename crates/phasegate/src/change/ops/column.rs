@@ -115,7 +115,7 @@ pub fn add(ctx: &mut Ctx, r: &ColumnRef, ty: &str, default: Option<&str>, not_nu
         return probes::add(&mut ctx.b, ctx.client, Version::New, stmts, id, None);
     }
 
-    let key = walk_key(ctx, t, "add-column with a volatile default or --fill")?;
+    walk_key(ctx, t, "add-column with a volatile default or --fill")?;
     let fill_expr = fill.or(default).expect("fill or a volatile default");
     ctx.b.phase("expand", format!("{} {ty}, nullable{}{}", s.show(t, col), default.map(|d| format!(", DEFAULT {d} for new rows")).unwrap_or_default(), if fill.is_some() { ", filled by a trigger for writers that leave it out" } else { "" }));
     let mut fwd = comment(&format!(
@@ -155,7 +155,6 @@ pub fn add(ctx: &mut Ctx, r: &ColumnRef, ty: &str, default: Option<&str>, not_nu
     }
     checks::pending_percent(&mut v, s, t, &pending, &format!("not filled yet ({} NULL)", s.show(t, col)), "unfilled_percent");
     checks::column_present(&mut v, s, t, col, Some(&canonical), None, "column_kept");
-    let _ = key;
     ctx.b.migration("backfill", fwd, Some(rb), v.finish());
 
     if not_null {

@@ -121,7 +121,7 @@ fn copy(ctx: &mut Ctx, cp: Copy, verb: &str) -> Result<()> {
     if t.constraints_on(&old.name).any(|k| k.kind == ConstraintKind::Exclusion) {
         return Err(unsupported("an exclusion constraint uses it; change cannot copy one yet"));
     }
-    let key = walk_key(ctx, t, verb)?;
+    walk_key(ctx, t, verb)?;
     let (table, o, n) = (s.qname(&t.name), s.ident(&old.name), s.ident(&cp.new));
     let before = ctx.b.before;
     let rws_sample = probes::sample(ctx.client, s, t)?;
@@ -180,7 +180,6 @@ fn copy(ctx: &mut Ctx, cp: Copy, verb: &str) -> Result<()> {
     v.push(checks::rows_where(s, t, &shown, &disagree, &format!("{} and {} hold the same value on every copied row", old.name, cp.new), "old_and_new_agree").at(Moment::AfterMigrate));
     v.push(checks::rows_where(s, t, &shown, &disagree, &format!("the rollback left no row where {} and {} disagree", old.name, cp.new), "old_and_new_agree_after_rollback").at(Moment::AfterRollback));
     ctx.b.migration("backfill", fwd, Some(rb), v.finish());
-    let _ = key;
 
     // The switch: what the old column has, the new one gets.
     let mut deferred = Vec::new();
