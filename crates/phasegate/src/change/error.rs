@@ -23,12 +23,20 @@ pub enum ChangeError {
     Pointless { what: String, why: String },
 
     /// An expression fails on (or gives NULL for) a row of the table: the row's key.
-    #[error("{flag} `{expr}` {failure} on {table} row {key}{}", message_suffix(.message))]
-    DataDoesNotFit { flag: &'static str, expr: String, table: String, key: String, failure: &'static str, message: String },
+    #[error("{input} `{expr}` {failure} on {table} row {key}{}", message_suffix(.message))]
+    DataDoesNotFit { input: Input, expr: String, table: String, key: String, failure: &'static str, message: String },
 
     /// An expression or type PostgreSQL does not accept.
-    #[error("{flag} `{expr}`: {message}")]
-    BadExpression { flag: &'static str, expr: String, message: String },
+    #[error("{input} `{expr}`: {message}")]
+    BadExpression { input: Input, expr: String, message: String },
+
+    /// A NOT NULL column added without a value for the rows that exist.
+    #[error("a NOT NULL {column} needs a default or a fill expression: the rows that exist need a value, and so do the inserts of the application version that does not know the column")]
+    NeedsValue { column: String },
+
+    /// NULL rows a NOT NULL cannot be set over without a fill expression.
+    #[error("{rows} rows of {table} have {column} NULL: they need a fill expression (and so do the NULLs the application writes until the cleanup)")]
+    NullRows { table: String, column: String, rows: i64 },
 
     /// What `change` cannot write (yet) for this schema, and why.
     #[error("{what}: {why}")]
@@ -40,7 +48,7 @@ pub enum ChangeError {
 
     /// The live database is behind the set: the schema read there is not the
     /// one the new phases would follow.
-    #[error("the database has not applied migration {version} of the set ({pending} pending): the change would be written against an older schema; migrate first, or leave out the database to learn the schema from the set")]
+    #[error("the database has not applied migration {version} of the set ({pending} pending): the change would be written against an older schema; migrate it first, or learn the schema from the set instead")]
     Behind { version: i32, pending: usize },
 
     /// A file the change would write exists already.
@@ -51,6 +59,31 @@ pub enum ChangeError {
 impl From<ChangeError> for crate::error::Error {
     fn from(e: ChangeError) -> Self {
         crate::error::Error::Change(Box::new(e))
+    }
+}
+
+/// Which input of an operation an expression or type is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// The type of a new or changed column.
+    Type,
+    Default,
+    Fill,
+    /// The conversion into the new type (`change-type`).
+    Up,
+    /// The conversion back (`change-type`).
+    Down,
+}
+
+impl std::fmt::Display for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Input::Type => "type",
+            Input::Default => "default",
+            Input::Fill => "fill expression",
+            Input::Up => "up expression",
+            Input::Down => "down expression",
+        })
     }
 }
 

@@ -8,7 +8,7 @@
 
 use postgres::{Client, Transaction};
 
-use super::error::ChangeError;
+use super::error::{ChangeError, Input};
 use super::model::{self, Schema, Table};
 use crate::error::{db_err, Error, Result};
 use crate::pg::Server;
@@ -93,8 +93,8 @@ pub fn key_text_sql(schema: &Schema, t: &Table, alias: &str) -> String {
 /// What an expression over a table's rows gives, checked against the type
 /// it must fit.
 pub struct Fit<'a> {
-    /// `--up`, `--fill`, `--default`: how the operator named it.
-    pub flag: &'static str,
+    /// Which input of the operation it is.
+    pub input: Input,
     /// As the operator wrote it.
     pub shown: &'a str,
     /// The expression over the row, aliased `t` (`t.amount::numeric(12,2)`).
@@ -113,7 +113,7 @@ pub struct Fit<'a> {
 pub fn check_fits(client: &mut Client, schema: &Schema, table: &Table, fit: &Fit) -> Result<()> {
     let t = schema.qname(&table.name);
     let mut tx = probe_tx(client)?;
-    let bad_expr = |e: &postgres::Error| ChangeError::BadExpression { flag: fit.flag, expr: fit.shown.to_string(), message: crate::error::pg_message(e) };
+    let bad_expr = |e: &postgres::Error| ChangeError::BadExpression { input: fit.input, expr: fit.shown.to_string(), message: crate::error::pg_message(e) };
     tx.batch_execute(&format!("CREATE TEMP TABLE phasegate_fit (v {}) ON COMMIT DROP", fit.ty)).map_err(|e| bad_expr(&e))?;
     tx.batch_execute("SAVEPOINT phasegate_fit").map_err(db_err("checking the rows"))?;
     let insert = format!("INSERT INTO phasegate_fit SELECT {} FROM {t} AS t", fit.expr);
@@ -158,16 +158,16 @@ pub fn check_fits(client: &mut Client, schema: &Schema, table: &Table, fit: &Fit
 }
 
 fn misfit(fit: &Fit, table: &Table, schema: &Schema, key: String, failure: &'static str, message: String) -> Error {
-    ChangeError::DataDoesNotFit { flag: fit.flag, expr: fit.shown.to_string(), table: schema.qname(&table.name), key, failure, message }.into()
+    ChangeError::DataDoesNotFit { input: fit.input, expr: fit.shown.to_string(), table: schema.qname(&table.name), key, failure, message }.into()
 }
 
 /// Whether `expr` is a default PostgreSQL stores without rewriting the
 /// table (not volatile: PostgreSQL 11+ keeps it as the column's "missing
 /// value"), tried on a temporary table in a transaction that is rolled back.
 /// An expression that does not fit `ty` is an error.
-pub fn is_catalog_only_default(client: &mut Client, flag: &'static str, expr: &str, ty: &str) -> Result<bool> {
+pub fn is_catalog_only_default(client: &mut Client, input: Input, expr: &str, ty: &str) -> Result<bool> {
     let mut tx = probe_tx(client)?;
-    let bad = |e: postgres::Error| -> Error { ChangeError::BadExpression { flag, expr: expr.to_string(), message: crate::error::pg_message(&e) }.into() };
+    let bad = |e: postgres::Error| -> Error { ChangeError::BadExpression { input, expr: expr.to_string(), message: crate::error::pg_message(&e) }.into() };
     tx.batch_execute("CREATE TEMP TABLE phasegate_default (k int) ON COMMIT DROP; INSERT INTO phasegate_default VALUES (1)").map_err(db_err("checking a default"))?;
     tx.batch_execute(&format!("ALTER TABLE phasegate_default ADD COLUMN v {ty} DEFAULT {expr}")).map_err(bad)?;
     let fast: bool = tx
@@ -199,11 +199,11 @@ pub fn try_statements(client: &mut Client, statements: &[String]) -> Result<Vec<
 
 /// The type as PostgreSQL names it (`varchar(200)` -> `character
 /// varying(200)`, what `format_type` prints and validations compare with);
-/// a type PostgreSQL does not know is refused (`--flag TYPE`).
-pub fn check_type(client: &mut Client, flag: &'static str, ty: &str) -> Result<String> {
+/// a type PostgreSQL does not know is refused.
+pub fn check_type(client: &mut Client, ty: &str) -> Result<String> {
     let mut tx = probe_tx(client)?;
     tx.batch_execute(&format!("CREATE TEMP TABLE phasegate_type (v {ty}) ON COMMIT DROP"))
-        .map_err(|e| -> Error { ChangeError::BadExpression { flag, expr: ty.to_string(), message: crate::error::pg_message(&e) }.into() })?;
+        .map_err(|e| -> Error { ChangeError::BadExpression { input: Input::Type, expr: ty.to_string(), message: crate::error::pg_message(&e) }.into() })?;
     let canonical: String = tx
         .query_one("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'phasegate_type'::regclass AND attname = 'v'", &[])
         .map_err(db_err("reading a type"))?

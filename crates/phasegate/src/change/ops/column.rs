@@ -9,6 +9,7 @@ use super::super::model::{Column, Table};
 use super::super::probes::{self, Version};
 use super::super::shapes::{self, batch_note, batched_update};
 use super::super::sql::{comment, fresh_name, lit, Check, Checks, Moment};
+use super::super::error::Input;
 use super::super::{ChangeError, ColumnRef, Ctx};
 use super::{movable, walk_key};
 use crate::error::Result;
@@ -55,20 +56,16 @@ pub fn add(ctx: &mut Ctx, r: &ColumnRef, ty: &str, default: Option<&str>, not_nu
     let s = ctx.s;
     let col = r.column.as_str();
     ctx.free_column(t, col)?;
-    let canonical = learn::check_type(ctx.client, "type", ty)?;
+    let canonical = learn::check_type(ctx.client, ty)?;
     let fast_default = match default {
-        Some(d) => learn::is_catalog_only_default(ctx.client, "--default", d, ty)?,
+        Some(d) => learn::is_catalog_only_default(ctx.client, Input::Default, d, ty)?,
         None => true,
     };
     if let Some(f) = fill {
-        learn::check_fits(ctx.client, s, t, &Fit { flag: "--fill", shown: f, expr: f, ty, not_null_when: not_null.then(|| "true".to_string()) })?;
+        learn::check_fits(ctx.client, s, t, &Fit { input: Input::Fill, shown: f, expr: f, ty, not_null_when: not_null.then(|| "true".to_string()) })?;
     }
     if not_null && default.is_none() && fill.is_none() {
-        return Err(ChangeError::BadArgument(format!(
-            "a NOT NULL {} needs --default or --fill: the rows that exist need a value, and so do the inserts of the application version that does not know the column",
-            s.show(t, col)
-        ))
-        .into());
+        return Err(ChangeError::NeedsValue { column: s.show(t, col) }.into());
     }
     let table = s.qname(&t.name);
     let c = s.ident(col);
@@ -115,7 +112,7 @@ pub fn add(ctx: &mut Ctx, r: &ColumnRef, ty: &str, default: Option<&str>, not_nu
         return probes::add(&mut ctx.b, ctx.client, Version::New, stmts, id, None);
     }
 
-    walk_key(ctx, t, "add-column with a volatile default or --fill")?;
+    walk_key(ctx, t, "add-column with a volatile default or a fill expression")?;
     let fill_expr = fill.or(default).expect("fill or a volatile default");
     ctx.b.phase("expand", format!("{} {ty}, nullable{}{}", s.show(t, col), default.map(|d| format!(", DEFAULT {d} for new rows")).unwrap_or_default(), if fill.is_some() { ", filled by a trigger for writers that leave it out" } else { "" }));
     let mut fwd = comment(&format!(
@@ -186,7 +183,7 @@ pub fn set_default(ctx: &mut Ctx, r: &ColumnRef, default: &str) -> Result<()> {
     if c.identity.is_some() || c.generated {
         return Err(ChangeError::Pointless { what: format!("set-default {}", s.show(t, &c.name)), why: "an identity or generated column takes no default".into() }.into());
     }
-    learn::is_catalog_only_default(ctx.client, "default", default, &c.type_sql)?;
+    learn::is_catalog_only_default(ctx.client, Input::Default, default, &c.type_sql)?;
     let (table, col) = (s.qname(&t.name), s.ident(&c.name));
     let rws = rows(ctx, t)?;
     let before = ctx.b.before;
@@ -275,10 +272,10 @@ pub fn set_not_null(ctx: &mut Ctx, r: &ColumnRef, fill: Option<&str>) -> Result<
     let (table, col) = (s.qname(&t.name), s.ident(&c.name));
     let nulls = learn::count(ctx.client, &format!("SELECT count(*) FROM {table} WHERE {col} IS NULL"))?;
     if nulls > 0 && fill.is_none() {
-        return Err(ChangeError::BadArgument(format!("{nulls} rows of {table} have {} NULL: give --fill EXPR for them (and for the NULLs the application writes until the cleanup)", c.name)).into());
+        return Err(ChangeError::NullRows { table, column: c.name.clone(), rows: nulls }.into());
     }
     if let Some(f) = fill {
-        learn::check_fits(ctx.client, s, t, &Fit { flag: "--fill", shown: f, expr: f, ty: &c.type_sql, not_null_when: Some(format!("{col} IS NULL")) })?;
+        learn::check_fits(ctx.client, s, t, &Fit { input: Input::Fill, shown: f, expr: f, ty: &c.type_sql, not_null_when: Some(format!("{col} IS NULL")) })?;
     }
     let rws = rows(ctx, t)?;
     let before = ctx.b.before;
@@ -292,7 +289,7 @@ pub fn set_not_null(ctx: &mut Ctx, r: &ColumnRef, fill: Option<&str>) -> Result<
         probes::add(&mut ctx.b, ctx.client, Version::Old, stmts.clone(), before, None)?;
         return probes::add(&mut ctx.b, ctx.client, Version::New, stmts, id, None);
     };
-    let key = walk_key(ctx, t, "set-not-null with --fill")?;
+    let key = walk_key(ctx, t, "set-not-null with a fill expression")?;
     let k = s.ident(&key.name);
     let tracking = fresh_name(&["phasegate_filled", &t.name.name, &c.name], &mut ctx.taken);
     let null_index = fresh_name(&[&t.name.name, &c.name, "null_idx"], &mut ctx.taken);

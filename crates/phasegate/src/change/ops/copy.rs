@@ -10,6 +10,7 @@ use super::super::model::{Column, ConstraintKind, Schema, Table};
 use super::super::probes::{self, Version};
 use super::super::shapes::{self, batch_note, batched_update, Deferred, NewIndex};
 use super::super::sql::{comment, fresh_name, lit, map_columns, replace_column, slug, Checks, Moment};
+use super::super::error::Input;
 use super::super::{ChangeError, ColumnRef, Ctx};
 use super::{movable, walk_key};
 use crate::error::Result;
@@ -58,7 +59,7 @@ pub fn rename(ctx: &mut Ctx, r: &ColumnRef, new_name: &str) -> Result<()> {
 pub fn change_type(ctx: &mut Ctx, r: &ColumnRef, ty: &str, up: &str, down: &str, new_name: Option<&str>) -> Result<()> {
     let (t, c) = ctx.column(r)?;
     let s = ctx.s;
-    let canonical = learn::check_type(ctx.client, "type", ty)?;
+    let canonical = learn::check_type(ctx.client, ty)?;
     if canonical == c.type_sql {
         return Err(ChangeError::Pointless { what: format!("change-type {}", s.show(t, &c.name)), why: format!("the column is {} already", c.type_sql) }.into());
     }
@@ -66,12 +67,12 @@ pub fn change_type(ctx: &mut Ctx, r: &ColumnRef, ty: &str, up: &str, down: &str,
     let new = new_name.map(str::to_string).unwrap_or_else(|| format!("{}_{}", c.name, slug(&word)));
     ctx.free_column(t, &new)?;
     let col = s.ident(&c.name);
-    learn::check_fits(ctx.client, s, t, &Fit { flag: "--up", shown: up, expr: up, ty, not_null_when: Some(format!("{col} IS NOT NULL")) })?;
+    learn::check_fits(ctx.client, s, t, &Fit { input: Input::Up, shown: up, expr: up, ty, not_null_when: Some(format!("{col} IS NOT NULL")) })?;
     let round = replace_column(down, &c.name, &format!("({up})::{ty}"));
-    learn::check_fits(ctx.client, s, t, &Fit { flag: "--down", shown: down, expr: &round, ty: &c.type_sql, not_null_when: Some(format!("{col} IS NOT NULL")) })?;
+    learn::check_fits(ctx.client, s, t, &Fit { input: Input::Down, shown: down, expr: &round, ty: &c.type_sql, not_null_when: Some(format!("{col} IS NOT NULL")) })?;
     let lossy = learn::count(ctx.client, &format!("SELECT count(*) FROM {} WHERE {col} IS DISTINCT FROM ({round})::{}", s.qname(&t.name), c.type_sql))?;
     if lossy > 0 {
-        ctx.b.note(format!("{lossy} rows of {} do not come back unchanged through --up then --down: the old application version reads the converted value of rows the new version writes", s.qname(&t.name)));
+        ctx.b.note(format!("{lossy} rows of {} do not come back unchanged through the up then the down expression: the old application version reads the converted value of rows the new version writes", s.qname(&t.name)));
     }
     copy(ctx, Copy { t, old: c, new, new_type: canonical, up: Some(up.to_string()), down: Some(down.to_string()) }, "change-type")
 }
@@ -171,7 +172,7 @@ fn copy(ctx: &mut Ctx, cp: Copy, verb: &str) -> Result<()> {
         _ => format!("{n} IS DISTINCT FROM {} AND {o} IS DISTINCT FROM {}", cp.up(&o), cp.down(&n)),
     };
     let disagree = format!("NOT ({pending}) AND {mismatch}");
-    let fwd = batched_update(ctx, t, &format!("{}: copy {} into {} on the rows that exist{}. The sync trigger is quiet for this UPDATE (it writes the new column on purpose; rows the applications write meanwhile are synced by the trigger). {}", ctx.b.title, old.name, cp.new, if cp.up.is_some() { " through --up" } else { "" }, batch_note(t, ctx)), &format!("{n} = {}", cp.up(&o)), None, None, &pending);
+    let fwd = batched_update(ctx, t, &format!("{}: copy {} into {} on the rows that exist{}. The sync trigger is quiet for this UPDATE (it writes the new column on purpose; rows the applications write meanwhile are synced by the trigger). {}", ctx.b.title, old.name, cp.new, if cp.up.is_some() { " through the up expression" } else { "" }, batch_note(t, ctx)), &format!("{n} = {}", cp.up(&o)), None, None, &pending);
     let rb = batched_update(ctx, t, &format!("Undo: {} back to NULL, in batches like the backfill (each batch's rows are backed up first); {} is not touched, and the sync trigger is quiet so it stays so.", cp.new, old.name), &format!("{n} = NULL"), None, None, &format!("{n} IS NOT NULL"));
     let mut v = Checks::default();
     checks::trigger_enabled(&mut v, s, t, &sync.trigger, Moment::BeforeMigrate, "sync_trigger_in_place");
