@@ -6,6 +6,7 @@
 mod backups;
 mod batched_rollback;
 mod bad_input;
+mod change;
 mod ci_formats;
 mod clinic;
 mod concurrency;

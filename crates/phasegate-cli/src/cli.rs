@@ -7,7 +7,9 @@ use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use phasegate::When;
 
+mod change;
 mod verify;
+pub use change::{ChangeArgs, ChangeCommon, ChangeOp};
 pub use verify::{BackendArg, FromArg, HtmlArgs, ServerArgs, VerifyArgs};
 
 /// phasegate's arguments: the top-level parser of the `phasegate` binary,
@@ -133,6 +135,27 @@ Exit codes: 0 healthy; 3 a warning threshold was crossed or a check said REVIEW 
 
 Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors found or the set does not load.")]
     Lint(LintArgs),
+    /// Write a zero-downtime change into the set: its phases, migrations, rollbacks, validations and probes
+    #[command(after_help = "Examples, one per operation:
+  phasegate change add-column accounts.nickname text
+  phasegate change add-column accounts.email_lower text --fill 'lower(email)' --not-null
+  phasegate change rename-column accounts.full_name display_name
+  phasegate change change-type orders.amount bigint --up 'amount::bigint' --down 'amount::integer'
+  phasegate change set-not-null accounts.email --fill \"'unknown@example.com'\"
+  phasegate change drop-not-null accounts.phone
+  phasegate change set-default accounts.status \"'active'\"
+  phasegate change drop-default accounts.status
+  phasegate change drop-column accounts.legacy_flags
+  phasegate change split-to-lookup reservations.service services
+  phasegate change raw backfill_invoice_totals
+  phasegate change rename-column accounts.full_name display_name --dry-run   print the files only
+
+The schema (and the rows expressions are tried on) comes from the set applied to a disposable PostgreSQL \
+(--backend, as for verify) or from --database-url. Each change appends its own phases after the set's last \
+one (expand / backfill / switch / cleanup, as the operation needs), and probes/<change>_old.sql and _new.sql \
+with the phases each application version must work in. Then: lint, verify. docs/changes.md tells what each \
+operation writes.")]
+    Change(ChangeArgs),
     /// Scaffold a forward, rollback and validation trio in a phase
     #[command(after_help = "Example:\n  phasegate new add_reminders --phase 1")]
     New(NewArgs),
@@ -246,6 +269,7 @@ impl Command {
             Command::Plan(a) => ("plan", a.set.format),
             Command::Lint(a) => ("lint", a.set.format),
             Command::New(a) => ("new", a.set.format),
+            Command::Change(a) => ("change", a.op.common().set.format),
             Command::Snapshot(a) => ("snapshot", a.connect.set.format),
             Command::History(a) => ("history", a.connect.set.format),
             Command::Verify(a) => ("verify", a.set.format),

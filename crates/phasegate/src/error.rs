@@ -50,6 +50,10 @@ pub fn display_path(p: &Path) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// `change` refused an operation (nothing was written).
+    #[error(transparent)]
+    Change(Box<crate::change::ChangeError>),
+
     /// A migration set breaks a rule of docs/migration-set.md.
     #[error("{at}: {message}")]
     Load { at: Location, message: String },

@@ -23,6 +23,7 @@
 
 mod apply;
 mod backup;
+mod change;
 mod check;
 mod db;
 mod error;
@@ -33,6 +34,7 @@ mod ledger;
 mod lint;
 mod locks;
 mod pg;
+mod probe;
 mod rehearse;
 mod risk;
 mod set;
@@ -55,6 +57,7 @@ pub use error::{display_path, pg_message, Bypass, Confirmation, Error, Location,
 
 // A migration set and the validation language.
 pub use check::{worst as worst_verdict, Check, CheckKind, CheckResult, Condition, Severity, Verdict, When, DEFAULT_TIMEOUT as DEFAULT_CHECK_TIMEOUT};
+pub use probe::{Probe, PROBES};
 pub use set::{load as load_set, parse_duration, Directives, MigrationSet, Phase, Seed, SqlFile, Step, MANIFEST, MIGRATIONS, ROLLBACK, SEED, VALIDATIONS};
 
 // Moving a database: migrate, roll back, validate, seed.
@@ -101,6 +104,12 @@ pub use rehearse::{
     Summary as RehearsalSummary,
 };
 pub use snapshot::{column_order_only, schema_diff, take_snapshot, Snapshot, SnapshotOptions, TableFingerprint};
+
+// Writing a zero-downtime change into a set (docs/changes.md).
+pub use change::{
+    files as change_files, generate as generate_change, raw as raw_change, render as render_change, write as write_change, Change as GeneratedChange, ChangeError, ColumnRef, NewMigration,
+    NewPhase, NewProbe, Operation, Request as ChangeRequest, Source as ChangeSource, Written as WrittenChange,
+};
 
 // Reading files: lint and plan.
 pub use lint::{lint_dir, lint_phase, lint_set, summary as lint_summary, Finding as LintFinding, Severity as LintSeverity};

@@ -35,6 +35,8 @@ pub struct MigrationSet {
     pub dir: PathBuf,
     pub phases: Vec<Phase>,
     pub seed: Option<Seed>,
+    /// What each application version runs, and where it must work (docs/probes.md).
+    pub probes: Vec<crate::probe::Probe>,
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +144,8 @@ struct Manifest {
     #[serde(default)]
     phase: Vec<toml::Spanned<PhaseToml>>,
     seed: Option<toml::Spanned<SeedToml>>,
+    #[serde(default)]
+    probe: Vec<toml::Spanned<crate::probe::ProbeToml>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -340,7 +344,8 @@ fn load_with(dir: &Path, refuse_statements: bool) -> Result<MigrationSet> {
         }
     };
 
-    Ok(MigrationSet { dir: dir.to_path_buf(), phases, seed })
+    let probes = crate::probe::resolve(dir, &manifest_path, &manifest.probe, &phases, line_at, |p| load_sql(p, false))?;
+    Ok(MigrationSet { dir: dir.to_path_buf(), phases, seed, probes })
 }
 
 impl MigrationSet {

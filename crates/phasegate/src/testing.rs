@@ -27,10 +27,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use postgres::Client;
 
-use crate::apply::{self, Options as ApplyOptions, Target};
-use crate::error::{Error, Result};
+use crate::apply::{self, Options as ApplyOptions};
+use crate::error::Result;
 use crate::pg::{Backend, Server, DEFAULT_IMAGE};
-use crate::set::MigrationSet;
 use crate::ui::Quiet;
 
 /// For tests that start containers of their own (testcontainers'
@@ -249,7 +248,7 @@ impl Factory {
         let url = server().create_database(&name, None)?;
         {
             let mut client = crate::db::connect(&url, "phasegate test template")?;
-            migrate_to(&mut client, &set, self.phase, self.seed.then_some(self.seed_rows))?;
+            apply::migrate_to(&mut client, &set, self.phase, self.seed.then_some(self.seed_rows))?;
         }
         server().make_template(&name)?;
         Ok(name)
@@ -260,33 +259,6 @@ impl Factory {
         let template = self.template();
         TestDatabase::create("factory", Some(template), self.keep_failed)
     }
-}
-
-/// Migrates `set` up to `phase` (all of it when `None`), entering
-/// irreversible phases, loading the seed after its phase when `seed` is
-/// `Some(rows)`. Fails on an error or a ROLLBACK verdict.
-fn migrate_to(client: &mut Client, set: &MigrationSet, phase: Option<u32>, seed: Option<Option<u64>>) -> Result<()> {
-    let opts = ApplyOptions { accept_review: true, ..Default::default() };
-    let mut ui = crate::ui::Confirming { inner: &mut Quiet };
-    let last = phase.unwrap_or_else(|| set.phases.last().map(|p| p.id).unwrap_or(0));
-    let mut run = |client: &mut Client, target: Target| -> Result<()> {
-        let o = apply::migrate(client, set, target, &opts, &mut ui)?;
-        match o.failure {
-            Some(e) => Err(e),
-            None if o.verdict() == crate::check::Verdict::Rollback => {
-                let failing: Vec<String> = o.checks().filter(|c| c.verdict == crate::check::Verdict::Rollback).map(|c| format!("V{} {}", c.version, c.check)).collect();
-                Err(Error::Database { context: format!("migrating {}", crate::error::display_path(&set.dir)), message: format!("checks said ROLLBACK: {}", failing.join(", ")) })
-            }
-            None => Ok(()),
-        }
-    };
-    if let (Some(rows), Some(s)) = (seed, &set.seed) {
-        if s.after_phase <= last {
-            run(client, Target::Phase(s.after_phase))?;
-            apply::seed(client, set, rows)?;
-        }
-    }
-    run(client, Target::Phase(last))
 }
 
 /// Runs the whole `verify` rehearsal of the set in `dir` (every phase
@@ -331,7 +303,7 @@ pub fn schemas(dir: impl AsRef<Path>) -> Vec<(u32, String)> {
     let mut client = db.client();
     let mut out = Vec::new();
     for phase in &set.phases {
-        migrate_to(&mut client, &set, Some(phase.id), None).unwrap_or_else(|e| panic!("{e}"));
+        apply::migrate_to(&mut client, &set, Some(phase.id), None).unwrap_or_else(|e| panic!("{e}"));
         let snap = crate::snapshot::take_snapshot(&mut client, &crate::snapshot::SnapshotOptions { fingerprint_rows: false, ..Default::default() }).unwrap_or_else(|e| panic!("{e}"));
         out.push((phase.id, snap.schema));
     }

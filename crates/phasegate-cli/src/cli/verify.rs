@@ -23,6 +23,19 @@ pub enum BackendArg {
     Local,
 }
 
+impl BackendArg {
+    /// The engine's backend for this choice (`auto`: the server URL when
+    /// one is given, else Docker or the local binaries).
+    pub fn backend(self, server: &ServerArgs) -> anyhow::Result<phasegate::Backend> {
+        Ok(match self {
+            BackendArg::Auto => server.backend(),
+            BackendArg::Docker => phasegate::Backend::Docker { image: server.image.clone() },
+            BackendArg::Local => phasegate::Backend::Local,
+            BackendArg::Url => phasegate::Backend::Url(server.server_url.clone().ok_or_else(|| anyhow::anyhow!("--backend url needs --server-url or PHASEGATE_TEST_DATABASE_URL"))?),
+        })
+    }
+}
+
 /// What `--from` names: another tool's layout (the folder follows), `auto`
 /// (the folder follows), or the folder itself (layout detected).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! file, its audit row, its confirmations and its output format.
 
 pub mod bench;
+pub mod change;
 mod flags;
 mod logs;
 pub mod demo;
@@ -141,6 +142,7 @@ pub fn dispatch(args: Args, ctx: &mut Ctx) -> i32 {
         Command::Plan(a) => plan::run(a, ctx),
         Command::Lint(a) => lint::run(a, ctx),
         Command::New(a) => new::run(a, ctx),
+        Command::Change(a) => change::run(a, ctx),
         Command::Snapshot(a) => snapshot::run(a, ctx),
         Command::History(a) => history::run(a, ctx),
         Command::Demo(a) => demo::run(a, ctx),

@@ -8,9 +8,9 @@ use anyhow::{anyhow, bail};
 use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
-use crate::cli::{BackendArg, FromArg, VerifyArgs};
+use crate::cli::{FromArg, VerifyArgs};
 use crate::report;
-use phasegate::{display_path, Backend, Detection, ForeignOptions, Layout, MigrationSet, Rehearsal, Server};
+use phasegate::{display_path, Detection, ForeignOptions, Layout, MigrationSet, Rehearsal, Server};
 
 /// `verify --format json`.
 #[derive(Serialize)]
@@ -36,15 +36,6 @@ pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> i32 {
     run.html_to(a.html.html.clone(), &a.set.dir);
     let report = body(&a, &mut run);
     run.finish(report)
-}
-
-fn backend(a: &VerifyArgs) -> anyhow::Result<Backend> {
-    Ok(match a.backend {
-        BackendArg::Auto => a.server.backend(),
-        BackendArg::Docker => Backend::Docker { image: a.server.image.clone() },
-        BackendArg::Local => Backend::Local,
-        BackendArg::Url => Backend::Url(a.server.server_url.clone().ok_or_else(|| anyhow!("--backend url needs --server-url or PHASEGATE_TEST_DATABASE_URL"))?),
-    })
 }
 
 /// The foreign folder `--from` names and its layout (`None`: detect it).
@@ -101,7 +92,7 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
-    let backend = match backend(a) {
+    let backend = match a.backend.backend(&a.server) {
         Ok(b) => b,
         Err(e) => return failed(e),
     };

@@ -423,4 +423,29 @@ pub fn seed(client: &mut Client, set: &MigrationSet, rows: Option<u64>) -> Resul
     Ok(seed.files.len())
 }
 
-
+/// Migrates `set` up to `phase` (all of it when `None`), entering
+/// irreversible phases, loading the seed after its phase when `seed` is
+/// `Some(rows)`. Fails on an error or a ROLLBACK verdict.
+pub(crate) fn migrate_to(client: &mut Client, set: &MigrationSet, phase: Option<u32>, seed: Option<Option<u64>>) -> Result<()> {
+    let opts = Options { accept_review: true, ..Default::default() };
+    let mut ui = crate::ui::Confirming { inner: &mut crate::ui::Quiet };
+    let last = phase.unwrap_or_else(|| set.phases.last().map(|p| p.id).unwrap_or(0));
+    let mut run = |client: &mut Client, target: Target| -> Result<()> {
+        let o = migrate(client, set, target, &opts, &mut ui)?;
+        match o.failure {
+            Some(e) => Err(e),
+            None if o.verdict() == Verdict::Rollback => {
+                let failing: Vec<String> = o.checks().filter(|c| c.verdict == Verdict::Rollback).map(|c| format!("V{} {}", c.version, c.check)).collect();
+                Err(Error::Database { context: format!("migrating {}", crate::error::display_path(&set.dir)), message: format!("checks said ROLLBACK: {}", failing.join(", ")) })
+            }
+            None => Ok(()),
+        }
+    };
+    if let (Some(rows), Some(s)) = (seed, &set.seed) {
+        if s.after_phase <= last {
+            run(client, Target::Phase(s.after_phase))?;
+            self::seed(client, set, rows)?;
+        }
+    }
+    run(client, Target::Phase(last))
+}

@@ -207,7 +207,7 @@ fn assemble(dir: &Path, migrations: Vec<Migration>) -> MigrationSet {
             steps: vec![Step { version: id as i32, name: safe, phase: id, forward: m.up, rollback, validation, checks, origin: Some(m.origin) }],
         });
     }
-    MigrationSet { dir: dir.to_path_buf(), phases, seed: None }
+    MigrationSet { dir: dir.to_path_buf(), phases, seed: None, probes: Vec::new() }
 }
 
 /// A file's text, read as a set's files are (a regular file within the size

@@ -1,0 +1,159 @@
+//! `change OPERATION ARGS`: writes a zero-downtime change into the set (the
+//! engine's `generate_change` and `write_change`), prints what it wrote
+//! and the next commands, or with `--dry-run` the files themselves.
+
+use serde::Serialize;
+
+use super::{failed, Ctx, Report, Run};
+use crate::cli::{ChangeArgs, ChangeCommon, ChangeOp};
+use phasegate::{display_path, ChangeRequest, ChangeSource, ColumnRef, GeneratedChange, Operation, Server, WrittenChange};
+
+/// `change --format json`.
+#[derive(Serialize)]
+struct ChangeJson<'a> {
+    change: &'a GeneratedChange,
+    dry_run: bool,
+    /// What was written (absent for a dry run).
+    written: Option<WrittenChange>,
+}
+
+pub fn run(a: ChangeArgs, ctx: &mut Ctx) -> i32 {
+    let common = a.op.common().clone();
+    let mut run = Run::new(ctx, "change", None, common.set.format, super::logs_for(&common.set.dir, common.log_dir.as_ref()));
+    run.audit = false;
+    let report = body(&a.op, &common, &mut run);
+    run.finish(report)
+}
+
+/// A command-line word, quoted for a POSIX shell when it needs it.
+fn shell_word(w: &str) -> String {
+    if !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,".contains(c)) {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}
+
+/// The operation as the engine takes it, and its words for the record in
+/// phases.toml (`change rename-column accounts.full_name display_name`).
+fn operation(op: &ChangeOp) -> anyhow::Result<(Option<Operation>, Vec<String>)> {
+    let col = |s: &str| ColumnRef::parse(s).map_err(anyhow::Error::from);
+    let flag = |name: &str, v: &Option<String>| v.as_ref().map(|v| vec![format!("--{name}"), v.clone()]).unwrap_or_default();
+    let words = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    Ok(match op {
+        ChangeOp::AddColumn { column, type_sql, default, not_null, fill, .. } => {
+            let mut w = words(&["add-column", column, type_sql]);
+            w.extend(flag("default", default));
+            if *not_null {
+                w.push("--not-null".into());
+            }
+            w.extend(flag("fill", fill));
+            (Some(Operation::AddColumn { column: col(column)?, type_sql: type_sql.clone(), default: default.clone(), not_null: *not_null, fill: fill.clone() }), w)
+        }
+        ChangeOp::RenameColumn { column, new_name, .. } => (Some(Operation::RenameColumn { column: col(column)?, new_name: new_name.clone() }), words(&["rename-column", column, new_name])),
+        ChangeOp::ChangeType { column, type_sql, up, down, new_name, .. } => {
+            let mut w = words(&["change-type", column, type_sql, "--up", up, "--down", down]);
+            w.extend(flag("as", new_name));
+            (Some(Operation::ChangeType { column: col(column)?, type_sql: type_sql.clone(), up: up.clone(), down: down.clone(), new_name: new_name.clone() }), w)
+        }
+        ChangeOp::SetNotNull { column, fill, .. } => {
+            let mut w = words(&["set-not-null", column]);
+            w.extend(flag("fill", fill));
+            (Some(Operation::SetNotNull { column: col(column)?, fill: fill.clone() }), w)
+        }
+        ChangeOp::DropNotNull { column, .. } => (Some(Operation::DropNotNull { column: col(column)? }), words(&["drop-not-null", column])),
+        ChangeOp::SetDefault { column, default, .. } => (Some(Operation::SetDefault { column: col(column)?, default: default.clone() }), words(&["set-default", column, default])),
+        ChangeOp::DropDefault { column, .. } => (Some(Operation::DropDefault { column: col(column)? }), words(&["drop-default", column])),
+        ChangeOp::DropColumn { column, .. } => (Some(Operation::DropColumn { column: col(column)? }), words(&["drop-column", column])),
+        ChangeOp::SplitToLookup { column, lookup, reference, .. } => {
+            let mut w = words(&["split-to-lookup", column, lookup]);
+            w.extend(flag("reference", reference));
+            (Some(Operation::SplitToLookup { column: col(column)?, lookup: lookup.clone(), reference: reference.clone() }), w)
+        }
+        ChangeOp::Raw { name, irreversible, .. } => {
+            let mut w = words(&["raw", name]);
+            w.extend(flag("irreversible", irreversible));
+            (None, w)
+        }
+    })
+}
+
+fn generate(op: &ChangeOp, operation: Option<Operation>, c: &ChangeCommon, set: &phasegate::MigrationSet, run: &mut Run) -> anyhow::Result<GeneratedChange> {
+    let Some(operation) = operation else {
+        let ChangeOp::Raw { name, irreversible, .. } = op else { unreachable!("only raw has no operation") };
+        return Ok(phasegate::raw_change(set, name, irreversible.as_deref())?);
+    };
+    let request = ChangeRequest { operation, batch: c.batch };
+    if let Some(url) = &c.database_url {
+        run.say(&format!("learning the schema from {}", phasegate::redact(url)));
+        return Ok(phasegate::generate_change(set, ChangeSource::Live { url }, &request)?);
+    }
+    let server = Server::start(&c.backend.backend(&c.server)?)?;
+    run.say(&format!("learning the schema: the set applied to a disposable PostgreSQL ({})", server.kind()));
+    Ok(phasegate::generate_change(set, ChangeSource::Disposable { server: &server, seed_rows: c.seed_rows }, &request)?)
+}
+
+fn body(op: &ChangeOp, c: &ChangeCommon, run: &mut Run) -> Report {
+    let (operation, words) = match operation(op) {
+        Ok(x) => x,
+        Err(e) => return failed(e),
+    };
+    let set = match phasegate::load_set(&c.set.dir) {
+        Ok(s) => s,
+        Err(e) => return failed(e),
+    };
+    let change = match generate(op, operation, c, &set, run) {
+        Ok(ch) => ch,
+        Err(e) => return failed(e),
+    };
+    let command = format!("{} change {}", run.bin(), words.iter().map(|w| shell_word(w)).collect::<Vec<_>>().join(" "));
+    let dir = display_path(&c.set.dir);
+    let mut text = String::new();
+    let written = if c.dry_run {
+        for (rel, body) in phasegate::change_files(&change) {
+            text.push_str(&format!("==> {} <==\n{body}\n", display_path(&c.set.dir.join(rel))));
+        }
+        text.push_str(&format!("==> {} (appended) <==\n{}\n", display_path(&c.set.dir.join(phasegate::MANIFEST)), phasegate::render_change(&change, &command)));
+        text.push_str("dry run: nothing was written\n");
+        None
+    } else {
+        match phasegate::write_change(&c.set.dir, &change, &command) {
+            Ok(w) => Some(w),
+            Err(e) => return failed(e),
+        }
+    };
+    if written.is_some() {
+        text.push_str(&format!("{}: {} phases, {} migrations\n", change.title, change.phases.len(), change.phases.iter().map(|p| p.migrations.len()).sum::<usize>()));
+        for p in &change.phases {
+            let kind = if p.irreversible.is_some() { " (irreversible)" } else { "" };
+            text.push_str(&format!("  phase {} {}{kind}: {}\n", p.id, p.name, p.summary));
+            for m in &p.migrations {
+                let f = m.file_name();
+                let pairs = if m.rollback.is_some() { "migrations, rollback, validations" } else { "migrations, validations" };
+                text.push_str(&format!("    {f}  ({pairs})\n"));
+            }
+        }
+        for pr in &change.probes {
+            let range = pr.until.map_or(format!("from phase {}", pr.from), |u| format!("phases {} to {u}", pr.from));
+            text.push_str(&format!("  {}  ({range})\n", pr.file));
+        }
+        text.push_str(&format!("  {} gained the phases and probes above\n", display_path(&c.set.dir.join(phasegate::MANIFEST))));
+    }
+    for n in &change.notes {
+        text.push_str(&format!("note: {n}\n"));
+    }
+    if written.is_some() {
+        text.push_str(&format!("next:\n  {bin} lint --dir {dir}\n  {bin} verify --dir {dir}\n", bin = run.bin()));
+    }
+    Report { text, ..Default::default() }.with_body(&ChangeJson { change: &change, dry_run: c.dry_run, written })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn words_are_quoted_for_the_shell_only_when_needed() {
+        assert_eq!(super::shell_word("accounts.full_name"), "accounts.full_name");
+        assert_eq!(super::shell_word("numeric(12,2)"), "'numeric(12,2)'");
+        assert_eq!(super::shell_word("'x'"), "''\\''x'\\'''");
+    }
+}

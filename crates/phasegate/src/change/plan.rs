@@ -1,0 +1,126 @@
+//! What a change adds to a set, built phase by phase: the phases (named
+//! after the change: "rename accounts.full_name: expand"), numbered after
+//! the set's last phase, each with its migrations (forward, rollback,
+//! validation), numbered after the set's last version; and the probes of
+//! the old and new application versions.
+
+use serde::Serialize;
+
+/// A generated change: everything `write` puts into the set.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// `rename accounts.full_name`: the prefix of its phases' names.
+    pub title: String,
+    /// `rename_accounts_full_name`: the prefix of its files' names.
+    pub slug: String,
+    pub phases: Vec<NewPhase>,
+    pub probes: Vec<NewProbe>,
+    /// What the operator should know (a probe statement left out, a lossy
+    /// conversion); printed with the files.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NewPhase {
+    pub id: u32,
+    /// `rename accounts.full_name: expand`.
+    pub name: String,
+    pub summary: String,
+    /// An irreversible phase's reason (`reversible = false`).
+    pub irreversible: Option<String>,
+    pub migrations: Vec<NewMigration>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NewMigration {
+    pub version: i32,
+    /// The `name` of `V{version}__{name}.sql`.
+    pub name: String,
+    pub forward: String,
+    /// `None` in an irreversible phase.
+    pub rollback: Option<String>,
+    pub validation: String,
+}
+
+impl NewMigration {
+    pub fn file_name(&self) -> String {
+        format!("V{}__{}.sql", self.version, self.name)
+    }
+}
+
+/// A probe file and its `[[probe]]` table (docs/probes.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct NewProbe {
+    /// `probes/rename_accounts_full_name_old.sql`.
+    pub file: String,
+    pub text: String,
+    pub from: u32,
+    pub until: Option<u32>,
+}
+
+/// Builds a change's phases in order.
+#[derive(Debug)]
+pub struct Builder {
+    pub title: String,
+    pub slug: String,
+    /// The set's last phase before the change: the old application runs
+    /// in its state now.
+    pub before: u32,
+    next_phase: u32,
+    next_version: i32,
+    phases: Vec<NewPhase>,
+    probes: Vec<NewProbe>,
+    notes: Vec<String>,
+}
+
+impl Builder {
+    /// A change titled `title` after phase `before` and version `last_version`.
+    pub fn new(title: String, slug: String, before: u32, last_version: i32) -> Builder {
+        Builder { title, slug, before, next_phase: before + 1, next_version: last_version + 1, phases: Vec::new(), probes: Vec::new(), notes: Vec::new() }
+    }
+
+    /// Opens the next phase, `<title>: <stage>`; returns its id.
+    pub fn phase(&mut self, stage: &str, summary: impl Into<String>) -> u32 {
+        self.open(stage, summary.into(), None)
+    }
+
+    /// Opens the next phase as irreversible, with the reason.
+    pub fn irreversible(&mut self, stage: &str, summary: impl Into<String>, reason: impl Into<String>) -> u32 {
+        self.open(stage, summary.into(), Some(reason.into()))
+    }
+
+    fn open(&mut self, stage: &str, summary: String, irreversible: Option<String>) -> u32 {
+        let id = self.next_phase;
+        self.next_phase += 1;
+        self.phases.push(NewPhase { id, name: format!("{}: {stage}", self.title), summary, irreversible, migrations: Vec::new() });
+        id
+    }
+
+    /// Adds a migration `<slug>_<what>` to the open phase. `rollback` is
+    /// required in a reversible phase and dropped in an irreversible one.
+    pub fn migration(&mut self, what: &str, forward: String, rollback: Option<String>, validation: String) {
+        let version = self.next_version;
+        self.next_version += 1;
+        let phase = self.phases.last_mut().expect("a phase is open");
+        debug_assert_eq!(phase.irreversible.is_none(), rollback.is_some(), "{}: a reversible migration has a rollback, an irreversible one none", phase.name);
+        let rollback = if phase.irreversible.is_some() { None } else { rollback };
+        phase.migrations.push(NewMigration { version, name: format!("{}_{what}", self.slug), forward, rollback, validation });
+    }
+
+    /// The id of the last phase opened.
+    pub fn last_phase(&self) -> u32 {
+        self.next_phase - 1
+    }
+
+    pub fn probe(&mut self, which: &str, text: String, from: u32, until: Option<u32>) {
+        self.probes.push(NewProbe { file: format!("{}/{}_{which}.sql", crate::probe::PROBES, self.slug), text, from, until });
+    }
+
+    pub fn note(&mut self, note: impl Into<String>) {
+        self.notes.push(note.into());
+    }
+
+    pub fn finish(self) -> Change {
+        Change { title: self.title, slug: self.slug, phases: self.phases, probes: self.probes, notes: self.notes }
+    }
+}
