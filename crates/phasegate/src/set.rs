@@ -344,7 +344,7 @@ fn load_with(dir: &Path, refuse_statements: bool) -> Result<MigrationSet> {
         }
     };
 
-    let probes = crate::probe::resolve(dir, &manifest_path, &manifest.probe, &phases, line_at, |p| load_sql(p, false))?;
+    let probes = crate::probe::resolve(dir, &manifest_path, &manifest.probe, &phases, line_at, |p| load_sql(&folder, p, Role::Other, false))?;
     Ok(MigrationSet { dir: dir.to_path_buf(), phases, seed, probes })
 }
 

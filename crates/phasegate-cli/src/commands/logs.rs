@@ -38,6 +38,7 @@ pub fn of(command: &Command) -> Option<PathBuf> {
         Command::History(a) => log_dir(&a.connect),
         Command::Verify(a) => logs_for(&a.set.dir, a.log_dir.as_ref()),
         Command::Demo(a) => logs_for(&a.set.dir, a.log_dir.as_ref()),
+        Command::Change(a) => logs_for(&a.op.common().set.dir, a.op.common().log_dir.as_ref()),
         Command::Plan(_) | Command::Lint(_) | Command::New(_) | Command::Bench(_) => None,
     }
 }
