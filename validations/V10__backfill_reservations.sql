@@ -101,10 +101,10 @@ WHERE service IS NULL OR "preferredTime" IS NULL;
 -- check: new_columns_reset
 -- when: after-rollback
 -- severity: critical
--- description: serviceId, serviceName, estimatedDuration and period are NULL again on every row the backfill could have filled; rows the application inserts while the batches walk the table are filled by V9's sync trigger, which is still in place, and the walk resets those it reaches, so only rows created more than a second before this check (a margin for inserts still committing when the last batch ran) are checked
+-- description: serviceId, serviceName, estimatedDuration and period are NULL again on every row the backfill could have filled; rows the application inserts while the rollback runs are filled by V9's sync trigger, which is still in place, so only rows created more than a second before the rollback began (phasegate.step_started_at; a margin for inserts still committing then) are checked, however long the rollback took
 SELECT id, "serviceId", "serviceName", "estimatedDuration", period
 FROM reservations
-WHERE "createdAt" < now() - interval '1 second'
+WHERE "createdAt" < coalesce(nullif(current_setting('phasegate.step_started_at', true), '')::timestamptz, now()) - interval '1 second'
   AND ("serviceId" IS NOT NULL
    OR "serviceName" IS NOT NULL
    OR "estimatedDuration" IS NOT NULL

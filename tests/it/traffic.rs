@@ -9,16 +9,37 @@
 //! records them against the 100 ms target).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use crate::harness::{clinic_seeded_template, exit, repo, run, tenant_keys, tenant_keys_seeded_template, Round, Sample, Tally, TestDb, Writer};
 
 /// Which application versions are deployed; the workload reads it.
+///
+/// A deployment change is a handshake, not a pause: each round of a worker
+/// holds `switch` for reading while it reads the flags and runs its
+/// statements, and [`Deployed::set`] takes it for writing, so when `set`
+/// returns no statement of the previous deployment is still running, however
+/// slow the machine (a retired version's statement racing the migration that
+/// removes what it uses would fail the test for the wrong reason).
 #[derive(Default)]
 struct Deployed {
     old_app: AtomicBool,
     new_app: AtomicBool,
+    switch: RwLock<()>,
+}
+
+impl Deployed {
+    /// Switches `flag` once no round that read the old value is running.
+    fn set(&self, flag: impl Fn(&Deployed) -> &AtomicBool, on: bool) {
+        let _rounds_done = self.switch.write().unwrap();
+        flag(self).store(on, Ordering::SeqCst);
+    }
+
+    /// Held by a worker's round while it reads the flags and runs its statements.
+    fn round(&self) -> RwLockReadGuard<'_, ()> {
+        self.switch.read().unwrap()
+    }
 }
 
 /// A small deterministic generator per thread (no wall-clock randomness).
@@ -98,13 +119,16 @@ impl Stages<'_> {
         assert_eq!(out.code, exit::OK, "{name} ({args:?}): {out:?}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    /// Deploys (or undeploys) the new version; returns once no statement of
+    /// the previous deployment runs, after a pause that lets traffic of the
+    /// new deployment run before the next stage (the pause is not what
+    /// makes the switch safe: [`Deployed::set`] is).
     fn deploy_new(&self, on: bool) {
-        self.deployed.new_app.store(on, Ordering::Relaxed);
+        self.deployed.set(|d| &d.new_app, on);
         std::thread::sleep(Duration::from_millis(300));
     }
     fn retire_old(&self) {
-        self.deployed.old_app.store(false, Ordering::Relaxed);
-        std::thread::sleep(Duration::from_millis(100));
+        self.deployed.set(|d| &d.old_app, false);
     }
 
     /// Every phase up to `last` migrated, the new version deployed and
@@ -155,7 +179,8 @@ fn clinic_old_writer(url: &str, deployed: Arc<Deployed>, seed: u64) -> Writer {
     let confirm = c.prepare("UPDATE reservations SET status = 'CONFIRMED' WHERE id = $1").unwrap();
     let mut g = Gen(seed);
     app("app-v1-writer", move |r| {
-        if !deployed.old_app.load(Ordering::Relaxed) {
+        let _round = deployed.round();
+        if !deployed.old_app.load(Ordering::SeqCst) {
             return false;
         }
         let day = (g.next() % 365 + 1) as i32;
@@ -175,11 +200,15 @@ fn clinic_new_writer(url: &str, deployed: Arc<Deployed>, seed: u64) -> Writer {
     let mut g = Gen(seed);
     let mut conn: Option<(postgres::Client, postgres::Statement, postgres::Statement)> = None;
     app("app-v2-writer", move |r| {
-        if !deployed.new_app.load(Ordering::Relaxed) {
+        if !deployed.new_app.load(Ordering::SeqCst) {
             conn = None; // undeployed: its processes are gone
             if !r.wait_for(&deployed.new_app) {
                 return false;
             }
+        }
+        let _round = deployed.round();
+        if !deployed.new_app.load(Ordering::SeqCst) {
+            return true; // undeployed meanwhile: the next round waits
         }
         let (c, insert, read) = conn.get_or_insert_with(|| {
             let mut c = phasegate::connect(&url, "app-v2-writer").unwrap();
@@ -212,7 +241,8 @@ fn clinic_reader(url: &str, deployed: Arc<Deployed>, seed: u64) -> Writer {
         .unwrap();
     let mut g = Gen(seed);
     app("app-v1-reader", move |r| {
-        if !deployed.old_app.load(Ordering::Relaxed) {
+        let _round = deployed.round();
+        if !deployed.old_app.load(Ordering::SeqCst) {
             return false;
         }
         let day = (g.next() % 365) as i32 - 200;
@@ -292,11 +322,15 @@ fn keys_new_reader(url: &str, deployed: Arc<Deployed>, seed: u64) -> Writer {
     let mut g = Gen(seed);
     let mut conn: Option<(postgres::Client, postgres::Statement, Vec<String>)> = None;
     app("api-v2-reader", move |r| {
-        if !deployed.new_app.load(Ordering::Relaxed) {
+        if !deployed.new_app.load(Ordering::SeqCst) {
             conn = None;
             if !r.wait_for(&deployed.new_app) {
                 return false;
             }
+        }
+        let _round = deployed.round();
+        if !deployed.new_app.load(Ordering::SeqCst) {
+            return true; // undeployed meanwhile: the next round waits
         }
         let (c, q, keys) = conn.get_or_insert_with(|| {
             let mut c = phasegate::connect(&url, "api-v2-reader").unwrap();

@@ -9,7 +9,7 @@ use postgres::GenericClient;
 use super::{Action, Options, StepOutcome, StepStatus};
 use crate::backup::Backup;
 use crate::check::{self, Check, CheckResult, Severity, Verdict, When};
-use crate::error::{Error, Result};
+use crate::error::{db_err, Error, Result};
 use crate::locks::trace::Tracer;
 use crate::locks::{LockHold, Source};
 use crate::set::{Directives, SqlFile, Step};
@@ -30,6 +30,17 @@ pub(crate) fn timeouts_sql(d: &Directives, opts: &Options, local: bool) -> Strin
         None => {}
     }
     s
+}
+
+/// Sets `phasegate.step_started_at` on the session (outside any
+/// transaction, so it holds for every transaction of the step, a batch
+/// walk's included): the time the step's attempt began, which checks read
+/// to tell rows the step saw from rows the application wrote while it ran
+/// (docs/checks.md) without depending on how long the step took.
+pub(super) fn mark_step_start(client: &mut impl GenericClient) -> Result<()> {
+    client
+        .batch_execute("SELECT pg_catalog.set_config('phasegate.step_started_at', pg_catalog.clock_timestamp()::text, false)")
+        .map_err(db_err("marking the step's start"))
 }
 
 pub(super) const RESET_TIMEOUTS: &str = "RESET lock_timeout; RESET statement_timeout;";

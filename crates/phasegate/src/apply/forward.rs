@@ -8,7 +8,7 @@ use std::time::Instant;
 use postgres::Client;
 
 use super::batch::apply_batched;
-use super::exec::{exec_file, finish_step, forward_in_tx, run_checks, timeouts_sql, Attempt, RESET_TIMEOUTS};
+use super::exec::{exec_file, finish_step, forward_in_tx, mark_step_start, run_checks, timeouts_sql, Attempt, RESET_TIMEOUTS};
 use super::retry::{with_lock_retries, Watch};
 use super::reverse::run_rollback_sql;
 use super::{Action, Options, StepOutcome};
@@ -25,6 +25,7 @@ pub(super) fn apply_step(client: &mut Client, step: &Step, opts: &Options, watch
     let d = &step.forward.directives;
     let what = format!("V{}", step.version);
     let (res, retries) = with_lock_retries(opts, ui, &what, watch, |ui| {
+        mark_step_start(client)?;
         if d.no_transaction {
             apply_outside_tx(client, step, opts, tracer, ui)
         } else if let Some(batch) = d.batch {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use postgres::Client;
 
 use super::batch::{run_batches, Walk};
-use super::exec::{exec_file, finish_step, run_checks, timeouts_sql, Attempt, RESET_TIMEOUTS};
+use super::exec::{exec_file, finish_step, mark_step_start, run_checks, timeouts_sql, Attempt, RESET_TIMEOUTS};
 use super::retry::{with_lock_retries, Watch};
 use super::{Action, Options, StepOutcome};
 use crate::backup::{self, Backup};
@@ -66,6 +66,7 @@ pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts:
     ui.progress(&format!("  rollback V{} {}", step.version, step.name));
     let what = format!("rollback V{}", step.version);
     let (res, retries) = with_lock_retries(opts, ui, &what, watch, |ui| {
+        mark_step_start(client)?;
         let (file, checks) = stored_rollback(step, a, ui)?;
         let before = checks.iter().filter(|c| c.when == When::BeforeRollback);
         let after = checks.iter().filter(|c| c.when == When::AfterRollback);
