@@ -29,6 +29,7 @@ mod recover;
 mod replica;
 mod safety;
 mod secrets;
+mod status_schema;
 mod status_walk;
 mod tenant_keys;
 mod tls;

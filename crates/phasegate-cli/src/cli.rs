@@ -537,6 +537,16 @@ pub struct StatusArgs {
     pub connect: ConnectArgs,
     #[arg(long, value_name = "FILE", help = FLEET_HELP)]
     pub fleet: Option<PathBuf>,
+    /// Also compare the database's schema with the set's files applied to a disposable PostgreSQL up to
+    /// the versions the ledger lists, and list every object that differs (an index created by hand, a
+    /// column dropped outside a migration) with its diff; exit 3 when anything differs
+    #[arg(long, conflicts_with = "fleet")]
+    pub schema: bool,
+    /// Where the disposable PostgreSQL of --schema comes from (as for verify)
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto, requires = "schema")]
+    pub backend: BackendArg,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Clone, ClapArgs)]

@@ -37,6 +37,7 @@ mod pg;
 mod probe;
 mod rehearse;
 mod risk;
+mod schema_drift;
 mod set;
 mod snapshot;
 mod sqltext;
@@ -103,6 +104,7 @@ pub use rehearse::{
     rehearse, Against, Finding as RehearsalFinding, Isolation, Options as RehearseOptions, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming,
     Summary as RehearsalSummary,
 };
+pub use schema_drift::{schema_drift, ObjectChange, ObjectDrift, SchemaDrift};
 pub use snapshot::{column_order_only, schema_diff, take_snapshot, Snapshot, SnapshotOptions, TableFingerprint};
 
 // Writing a zero-downtime change into a set (docs/changes.md).

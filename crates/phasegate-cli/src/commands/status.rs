@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{failed, json, log_dir, Ctx, Report, Run};
 use crate::cli::StatusArgs;
-use phasegate::{Applied, BatchWalk, Drift, MigrationSet};
+use phasegate::{Applied, BatchWalk, Drift, MigrationSet, SchemaDrift, Server};
 
 /// Where a phase stands (the engine's type; fleet runs show it too).
 pub use phasegate::PhaseState;
@@ -30,6 +30,12 @@ struct StatusJson<'a> {
     /// Batch walks that stopped part way (rows done, the key they resume after).
     batches: &'a [BatchWalk],
     drift: &'a [Drift],
+    /// Why the applied migrations' checks could not run (status exits 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checks_error: Option<&'a str>,
+    /// With `--schema`: the live schema against the files (absent without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema: Option<&'a SchemaDrift>,
 }
 
 pub fn run(a: StatusArgs, ctx: &mut Ctx) -> i32 {
@@ -43,6 +49,12 @@ pub fn run(a: StatusArgs, ctx: &mut Ctx) -> i32 {
 
 fn body(a: &StatusArgs, run: &mut Run) -> Report {
     let set = match phasegate::load_set(&a.connect.set.dir) {
+        Ok(s) => s,
+        Err(e) => return failed(e),
+    };
+    // --schema's disposable server, started before the session so the
+    // session is not held open while it starts.
+    let server = match a.schema.then(|| start_server(a, run)).transpose() {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
@@ -61,9 +73,18 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
     let phases = phase_states(&set, &applied, &walks);
     let drift = phasegate::drift(&set, &applied);
     // The applied migrations' checks, read-only, so status shows where each gate stands.
-    let checks = match phasegate::validate_applied(client, &set, &applied, None, None) {
-        Ok(c) => c,
-        Err(e) => return failed(e),
+    // A check that cannot run (e.g. it reads a column dropped by hand) is
+    // reported with the rest of the status, which is what shows why.
+    let (checks, checks_error) = match phasegate::validate_applied(client, &set, &applied, None, None) {
+        Ok(c) => (c, None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    let schema = match &server {
+        Some(server) => match phasegate::schema_drift(client, &set, server) {
+            Ok(s) => Some(s),
+            Err(e) => return failed(e),
+        },
+        None => None,
     };
     let mut text = String::new();
     for p in &phases {
@@ -96,21 +117,31 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
     for d in &drift {
         text.push_str(&format!("drift: {}: {}\n", d.file, d.message));
     }
+    if let Some(s) = &schema {
+        text.push_str(&schema_text(s));
+    }
+    if let Some(e) = &checks_error {
+        text.push_str(&format!("checks: could not run: {e}\n"));
+    }
     if !checks.is_empty() {
         let mut table = Vec::new();
         // Drift makes status exit 1: its verdict is ERROR, as in the JSON.
-        let overall = crate::report::RunVerdict::of(&checks, !drift.is_empty());
+        let overall = crate::report::RunVerdict::of(&checks, !drift.is_empty() || checks_error.is_some());
         let _ = crate::report::decision_table(&mut table, &checks, overall, run.style);
         text.push_str(&String::from_utf8_lossy(&table));
     }
     Report {
         verdict: Some(phasegate::worst_verdict(&checks)),
-        exit: Some(if drift.is_empty() { 0 } else { 1 }),
+        exit: Some(match (&schema, drift.is_empty() && checks_error.is_none()) {
+            (_, false) => 1,
+            (Some(s), true) if !s.objects.is_empty() => 3,
+            _ => 0,
+        }),
         checks: json(&checks),
         text,
         ..Default::default()
     }
-    .with_body(&StatusJson { phases: &phases, batches: &walks, drift: &drift })
+    .with_body(&StatusJson { phases: &phases, batches: &walks, drift: &drift, checks_error: checks_error.as_deref(), schema: schema.as_ref() })
 }
 
 /// Each phase's state from the ledger and the unfinished batch walks.
@@ -123,4 +154,35 @@ pub fn phase_states(set: &MigrationSet, applied: &BTreeMap<i32, Applied>, walks:
             PhaseStatus { id: p.id, name: p.name.clone(), state, reversible: p.reversible, applied: done, pending: todo }
         })
         .collect()
+}
+
+/// `--schema`'s disposable PostgreSQL (the set is applied to a database on
+/// it up to the versions the ledger lists, then compared).
+fn start_server(a: &StatusArgs, run: &mut Run) -> anyhow::Result<Server> {
+    let server = Server::start(&a.backend.backend(&a.server)?)?;
+    run.say(&format!("comparing the schema with the set's files applied to a disposable PostgreSQL ({})", server.kind()));
+    Ok(server)
+}
+
+/// The text lines of `--schema`: a summary, then each object and its diff.
+fn schema_text(s: &SchemaDrift) -> String {
+    let upto = s.compared_versions.last().map_or("no migration".to_string(), |v| format!("the files up to V{v}"));
+    let mut text = if s.objects.is_empty() {
+        format!("schema: matches {upto} ({} migrations applied to a disposable database)\n", s.compared_versions.len())
+    } else {
+        let n = s.objects.len();
+        let objects = if n == 1 { "1 object differs".to_string() } else { format!("{n} objects differ") };
+        format!("schema: {objects} from {upto} ({} migrations applied to a disposable database)\n", s.compared_versions.len())
+    };
+    if !s.without_file.is_empty() {
+        let v: Vec<String> = s.without_file.iter().map(|v| format!("V{v}")).collect();
+        text.push_str(&format!("schema: not compared, applied without a file in the set: {}\n", v.join(", ")));
+    }
+    for o in &s.objects {
+        text.push_str(&format!("schema: {}: {}\n", o.object, o.change.as_str()));
+        for line in o.diff.lines() {
+            text.push_str(&format!("    {line}\n"));
+        }
+    }
+    text
 }

@@ -186,6 +186,14 @@ pub(crate) const SESSION_SETTINGS: &str = "SET LOCAL search_path = pg_catalog; \
      SET LOCAL xmloption = 'content'; \
      SET LOCAL plan_cache_mode = force_generic_plan";
 
+/// The schema of the database `client` is connected to as blocks by
+/// header (one object each, as the snapshot text writes them), read in one
+/// read-only REPEATABLE READ transaction of its own; rows are not read.
+pub(crate) fn schema_blocks(client: &mut Client, opts: &SnapshotOptions) -> crate::Result<BTreeMap<String, String>> {
+    let opts = SnapshotOptions { fingerprint_rows: false, ..opts.clone() };
+    Ok(observe(client, &mut Observer::default(), &State::default(), Scope::Committed, &opts, None)?.blocks())
+}
+
 /// Take a snapshot of the database `client` is connected to: the normalised
 /// schema text and (if `opts.fingerprint_rows`) a fingerprint of every
 /// ordinary and partitioned table not excluded. All reads happen in one
