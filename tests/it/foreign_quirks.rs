@@ -117,3 +117,14 @@ fn a_folder_with_no_migration_is_an_error_naming_it_and_the_patterns() {
     out.expect_exit(exit::ERROR);
     assert_eq!(out.error_line(), format!("{}: no flyway migration found (looked for V<version>__<description>.sql, R__<description>.sql)", d.path().display()));
 }
+
+#[test]
+fn a_phasegate_sets_summary_says_what_was_not_checked() {
+    // concurrent_index: a baseline phase (no rollback), then a unique index
+    // its seed rows violate: nothing was compared, and the summary says so
+    // (it used to end "every rollback restores the prior state").
+    let out = crate::harness::Cmd::new(&["verify", "--backend", "url", "--server-url", server().admin_url()]).dir(&fixture("concurrent_index")).logs(log_dir()).run();
+    out.expect_exit(exit::ERROR);
+    let words = last_words(&out);
+    assert!(words.ends_with("; 0 of 2 rollbacks rehearsed, compared and restored; not checked: 1 without a rollback (applied forward only), 1 failed forward"), "{words}");
+}
