@@ -7,7 +7,9 @@
 //! last words, and the roles a rehearsal creates dropped when it ends.
 
 use crate::harness::json::PhaseResult;
-use crate::harness::{cli, exit, fixture, log_dir, server};
+use phasegate::Layout;
+
+use crate::harness::{cli, exit, fixture, log_dir, server, TestDb};
 use crate::verify::verify;
 
 /// `verify --from LAYOUT DIR` with `extra` arguments, as JSON.
@@ -127,4 +129,26 @@ fn a_phasegate_sets_summary_says_what_was_not_checked() {
     out.expect_exit(exit::ERROR);
     let words = last_words(&out);
     assert!(words.ends_with("; 0 of 2 rollbacks rehearsed, compared and restored; not checked: 1 without a rollback (applied forward only), 1 failed forward"), "{words}");
+}
+
+#[test]
+fn every_tools_ledger_is_created_as_the_tool_creates_it() {
+    let tables = [
+        (Layout::Diesel, "__diesel_schema_migrations"),
+        (Layout::Sqlx, "_sqlx_migrations"),
+        (Layout::GolangMigrate, "schema_migrations"),
+        (Layout::Refinery, "refinery_schema_history"),
+        (Layout::Goose, "goose_db_version"),
+        (Layout::Dbmate, "schema_migrations"),
+        (Layout::Flyway, "flyway_schema_history"),
+        (Layout::Sqitch, "sqitch.changes"),
+        (Layout::Liquibase, "databasechangelog"),
+    ];
+    for (layout, table) in tables {
+        let db = TestDb::new(&format!("ledger_{}", layout.name().replace('-', "_")));
+        let ledger = phasegate::foreign_ledger(layout).unwrap_or_else(|| panic!("{layout} has a ledger"));
+        db.client().batch_execute(&ledger.text).unwrap_or_else(|e| panic!("{layout}: {e}"));
+        assert_eq!(db.count(&format!("SELECT count(*) FROM pg_class WHERE oid = to_regclass('{table}')")), 1, "{layout}: {table}");
+    }
+    assert!(phasegate::foreign_ledger(Layout::Files).is_none(), "the generic layout has no tool, so no ledger");
 }
