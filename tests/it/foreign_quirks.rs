@@ -108,6 +108,7 @@ fn setup_runs_before_the_first_migration_and_its_errors_name_file_and_line() {
     out.expect_exit(exit::ERROR);
     let line = out.error_line();
     assert!(line.starts_with(&format!("{}:3:", bad.display())) && line.contains("relation \"nowhere\" does not exist"), "{line}");
+    assert!(!role_exists("quirks_setup_failed"), "a role is dropped also when the run fails");
 }
 
 #[test]
