@@ -12,6 +12,11 @@
 //! sections, Liquibase changesets) hand the engine the whole file with
 //! everything else blanked out (`text::blank_outside`), so a PostgreSQL
 //! error in a down section is reported at its line in the real file.
+//! Every file then runs as its tool runs it (`txn`: its own transaction
+//! control, statements that cannot run in a transaction), and `ledger`
+//! gives the tool's ledger table, which the rehearsal creates before the
+//! first migration. A layout that finds nothing is an error naming the
+//! folder and the files it looked for.
 
 mod dbmate;
 mod detect;
