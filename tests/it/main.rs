@@ -16,6 +16,7 @@ mod demo;
 mod docs;
 mod failed_runs;
 mod foreign;
+mod foreign_quirks;
 mod fleet;
 mod gates;
 mod harness;

@@ -199,8 +199,31 @@ pub fn verify_table(out: &mut dyn Write, r: &Rehearsal, style: Style, rerun: &st
     if any {
         writeln!(out)?;
     }
-    let verdict = if r.mismatch() { "a rollback does not restore the prior state" } else { "every rollback restores the prior state" };
-    writeln!(out, "verify: {} phases in {:.1} s ({}); {verdict}", r.phases.len(), r.ms / 1000.0, counts(&r.summary))
+    writeln!(out, "verify: {} phases in {:.1} s ({}); {}", r.phases.len(), r.ms / 1000.0, counts(&r.summary), conclusion(r))
+}
+
+/// What a rehearsal showed about rollbacks, in words that are true of it:
+/// "every rollback restores the prior state" only when every phase was
+/// rehearsed, its rollback run, compared and found to restore; otherwise
+/// how many were and what happened to the others.
+pub fn conclusion(r: &Rehearsal) -> String {
+    let s = &r.summary;
+    let n = r.phases.len();
+    if r.mismatch() {
+        return "a rollback does not restore the prior state".into();
+    }
+    if n == 0 {
+        return "nothing was rehearsed".into();
+    }
+    if s.restored == n {
+        return "every rollback restores the prior state".into();
+    }
+    let others: Vec<String> = [(s.forward_only, "without a rollback (applied forward only)"), (s.failed, "failed forward"), (s.not_rehearsed, "not rehearsed"), (s.applied, "applied without rehearsal")]
+        .iter()
+        .filter(|(k, _)| *k > 0)
+        .map(|(k, what)| format!("{k} {what}"))
+        .collect();
+    format!("{} of {n} rollbacks rehearsed, compared and restored; not checked: {}", s.restored, others.join(", "))
 }
 
 /// A rehearsal's counts, as text and Markdown summaries show them.

@@ -195,6 +195,10 @@ pub enum Error {
     #[error("{at}: no migration layout reads this (tried {})", tried.join(", "))]
     UnknownLayout { at: Location, tried: Vec<&'static str> },
 
+    /// A layout found no migration in the folder `verify --from` names.
+    #[error("{}: no {layout} migration found (looked for {patterns})", display_path(dir))]
+    NoMigrations { dir: PathBuf, layout: &'static str, patterns: &'static str },
+
     /// A `${name}` placeholder (Flyway) or environment variable (goose
     /// ENVSUBST) in a migration file has no value.
     #[error("{at}: no value for placeholder `{name}`")]

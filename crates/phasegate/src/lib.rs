@@ -98,10 +98,10 @@ pub use db::{acquire_lock, connect, connect_reporting, end_session, lock_holder,
 pub use tls::{Channel as TlsChannel, SslMode, Transport, Verified as TlsVerified};
 
 // Rehearsals (verify), snapshots and disposable servers.
-pub use foreign::{detect as detect_layout, load as load_foreign, load_with as load_foreign_with, Detection, Evidence as LayoutEvidence, Layout, Options as ForeignOptions, Origin};
+pub use foreign::{detect as detect_layout, ledger as foreign_ledger, load as load_foreign, load_with as load_foreign_with, Detection, Evidence as LayoutEvidence, Layout, Options as ForeignOptions, Origin};
 pub use pg::{first_that_starts, quote_ident, Backend, Chosen as ChosenBackend, Server, DEFAULT_IMAGE};
 pub use rehearse::{
-    rehearse, Against, Finding as RehearsalFinding, Isolation, Options as RehearseOptions, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming,
+    rehearse, roles_created_by, Against, Finding as RehearsalFinding, Isolation, Options as RehearseOptions, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming,
     Summary as RehearsalSummary,
 };
 pub use schema_drift::{schema_drift, ObjectChange, ObjectDrift, SchemaDrift};

@@ -9,6 +9,7 @@
 //! with it). Every container, this module's and the tests' own, is started
 //! by one [`ContainerBuilder`] (`pg/container.rs`), so their flags agree.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -221,14 +222,42 @@ impl Server {
         }
     }
 
-    /// Runs maintenance SQL on the shared admin connection.
-    fn admin_exec(&self, sql: &str, context: String) -> Result<()> {
+    /// Runs `f` on the shared admin connection.
+    fn with_admin<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
         let mut guard = self.admin.lock().unwrap_or_else(|p| p.into_inner());
         if guard.as_mut().is_none_or(|c| c.is_closed()) {
             *guard = Some(db::connect(&self.admin_url, "phasegate-pg")?);
         }
-        let client = guard.as_mut().expect("connected above");
-        client.batch_execute(sql).map_err(db_err(context))
+        f(guard.as_mut().expect("connected above"))
+    }
+
+    /// Runs maintenance SQL on the shared admin connection.
+    fn admin_exec(&self, sql: &str, context: String) -> Result<()> {
+        self.with_admin(|c| c.batch_execute(sql).map_err(db_err(context)))
+    }
+
+    /// The roles of the cluster: roles are cluster-wide, so a rehearsal's
+    /// `CREATE ROLE` outlives its database unless dropped (`drop_roles_since`).
+    pub fn roles(&self) -> Result<BTreeSet<String>> {
+        self.with_admin(|c| {
+            let rows = c.query("SELECT rolname FROM pg_catalog.pg_roles", &[]).map_err(db_err("listing the server's roles"))?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    /// Drops the roles of `created` that were not there `before` (a
+    /// rehearsal's `CREATE ROLE`s, see `rehearse::roles`), once the
+    /// databases they own objects in are dropped. Returns the roles it
+    /// dropped, and one line per role it could not.
+    pub fn drop_roles_since(&self, before: &BTreeSet<String>, created: &BTreeSet<String>) -> Result<(Vec<String>, Vec<String>)> {
+        let (mut dropped, mut kept) = (Vec::new(), Vec::new());
+        for role in self.roles()?.difference(before).filter(|r| created.contains(*r)) {
+            match self.admin_exec(&format!("DROP ROLE IF EXISTS {}", quote_ident(role)), format!("dropping role {role} a rehearsal created")) {
+                Ok(()) => dropped.push(role.clone()),
+                Err(e) => kept.push(e.to_string()),
+            }
+        }
+        Ok((dropped, kept))
     }
 
     /// Creates database `name`, empty or as a copy of `template`.

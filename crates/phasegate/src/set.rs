@@ -122,6 +122,12 @@ pub struct SqlFile {
 }
 
 impl SqlFile {
+    /// A plain SQL file, no directives, read as a set's files are
+    /// (`verify --setup FILE`).
+    pub fn read(path: &std::path::Path) -> Result<SqlFile> {
+        Ok(SqlFile { path: path.to_path_buf(), text: read_regular(path)?, directives: Directives::default() })
+    }
+
     pub fn sha256(&self) -> String {
         sha256_hex(&self.text)
     }

@@ -28,7 +28,7 @@ pub(super) fn clinic(server: &Server, set: &MigrationSet, o: &Options, start_ms:
     let name = format!("bench_verify_{}", std::process::id());
     let t = Instant::now();
     server.create_database(&name, None)?;
-    let opts = RehearseOptions { phase: None, strict: false, seed_rows: Some(o.verify_rows), apply: ApplyOptions { accept_review: true, ..Default::default() } };
+    let opts = RehearseOptions { phase: None, strict: false, seed_rows: Some(o.verify_rows), setup: Vec::new(), apply: ApplyOptions { accept_review: true, ..Default::default() } };
     let r = phasegate::rehearse(server, &name, set, &opts, &mut Silent);
     let total = start_ms + ms(t.elapsed());
     server.drop_database(&name)?;
@@ -109,7 +109,7 @@ fn corpus_set() -> Result<(tempfile::TempDir, MigrationSet)> {
 fn rehearse_corpus(server: &Server, set: &MigrationSet) -> Result<(Rehearsal, f64)> {
     // As `verify --from` runs: another tool's down scripts, without backups.
     let apply = ApplyOptions { backup: false, ..Default::default() };
-    let opts = RehearseOptions { phase: None, strict: false, seed_rows: None, apply };
+    let opts = RehearseOptions { phase: None, strict: false, seed_rows: None, setup: Vec::new(), apply };
     on_fresh(server, "vf_pg", |name, _| Ok(phasegate::rehearse(server, name, set, &opts, &mut Silent)?))
 }
 

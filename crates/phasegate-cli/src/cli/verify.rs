@@ -119,6 +119,11 @@ pub struct VerifyArgs {
     /// A value for a Flyway `${KEY}` placeholder or a goose ENVSUBST variable (repeatable)
     #[arg(long = "placeholder", value_name = "KEY=VALUE", value_parser = parse_placeholder)]
     pub placeholders: Vec<(String, String)>,
+    /// SQL to run in the disposable database before the first migration: extensions, roles,
+    /// tables the project keeps outside its migrations (repeatable, run in order; with --from, before
+    /// the tool's own ledger table is created). Roles it or a migration creates are dropped afterwards
+    #[arg(long, value_name = "FILE")]
+    pub setup: Vec<PathBuf>,
     /// A column-order-only difference fails (it is a warning otherwise)
     #[arg(long)]
     pub strict: bool,

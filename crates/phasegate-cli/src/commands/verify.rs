@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{failed, Ctx, Report, Run};
 use crate::cli::{FromArg, VerifyArgs};
 use crate::report;
-use phasegate::{display_path, Detection, ForeignOptions, Layout, MigrationSet, Rehearsal, Server};
+use phasegate::{display_path, Detection, ForeignOptions, Layout, MigrationSet, Rehearsal, Server, SqlFile};
 
 /// `verify --format json`.
 #[derive(Serialize)]
@@ -92,6 +92,10 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
+    let setup = match setup_files(a, layout_json.as_ref().map(|l| l.layout)) {
+        Ok(s) => s,
+        Err(e) => return failed(e),
+    };
     let backend = match a.backend.backend(&a.server) {
         Ok(b) => b,
         Err(e) => return failed(e),
@@ -103,15 +107,32 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
     };
     let start_ms = t.elapsed().as_secs_f64() * 1000.0;
     let name = format!("phasegate_verify_{}_{}", std::process::id(), &run.run_id[..8]);
+    // Roles are cluster-wide: those the rehearsal creates are dropped after it.
+    let roles = match server.roles() {
+        Ok(r) => r,
+        Err(e) => return failed(e),
+    };
     let t = Instant::now();
     if let Err(e) = server.create_database(&name, None) {
         return failed(e);
     }
     let create_ms = t.elapsed().as_secs_f64() * 1000.0;
     run.say(&format!("disposable PostgreSQL ({}): server ready in {start_ms:.0} ms, database created in {create_ms:.0} ms", server.kind()));
-    let result = rehearse_on(&server, &name, &set, a, run);
+    let created = phasegate::roles_created_by(&set, &setup);
+    let result = rehearse_on(&server, &name, &set, setup, a, run);
     if let Err(e) = server.drop_database(&name) {
         run.say(&format!("warning: {e}"));
+    }
+    match server.drop_roles_since(&roles, &created) {
+        Ok((dropped, kept)) => {
+            if !dropped.is_empty() {
+                run.say(&format!("dropped the roles the rehearsal created: {}", dropped.join(", ")));
+            }
+            for k in kept {
+                run.say(&format!("warning: {k}"));
+            }
+        }
+        Err(e) => run.say(&format!("warning: {e}")),
     }
     let rehearsal = match result {
         Ok(r) => r,
@@ -137,11 +158,21 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
     .with_body(&VerifyJson { server_start_ms: start_ms, database_create_ms: create_ms, rehearsal: &rehearsal, layout: layout_json })
 }
 
-fn rehearse_on(server: &Server, database: &str, set: &MigrationSet, a: &VerifyArgs, run: &mut Run) -> phasegate::Result<Rehearsal> {
+/// What runs before the first migration: the `--setup` files, then the
+/// tool's own ledger table (`--from`), as the tool creates it before its
+/// first migration.
+fn setup_files(a: &VerifyArgs, layout: Option<Layout>) -> phasegate::Result<Vec<SqlFile>> {
+    let mut files = a.setup.iter().map(|p| SqlFile::read(p)).collect::<phasegate::Result<Vec<_>>>()?;
+    files.extend(layout.and_then(phasegate::foreign_ledger));
+    Ok(files)
+}
+
+fn rehearse_on(server: &Server, database: &str, set: &MigrationSet, setup: Vec<SqlFile>, a: &VerifyArgs, run: &mut Run) -> phasegate::Result<Rehearsal> {
     let opts = phasegate::RehearseOptions {
         phase: a.phase,
         strict: a.strict,
         seed_rows: a.seed_rows,
+        setup,
         // Another tool's down scripts are audited for what they restore;
         // phasegate's own sets rehearse their rollbacks with backups, as
         // production runs them.

@@ -89,6 +89,7 @@ fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &m
     }
     client.batch_execute(&timeouts_sql(&step.forward.directives, opts, false)).map_err(db_err("setting timeouts"))?;
     let res = exec_file(client, &step.forward, tracer);
+    end_own_transaction(client, &res);
     client.batch_execute(RESET_TIMEOUTS).map_err(db_err("resetting timeouts"))?;
     if let (Err(_), Some(name)) = (&res, &index) {
         // A failed concurrent build leaves an INVALID index that every write
@@ -103,6 +104,17 @@ fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &m
     }
     res?;
     record_after_outside(client, step, checks, None, opts, tracer, ui)
+}
+
+/// After a file that ran outside a transaction failed: a transaction the
+/// file opened itself (`BEGIN` with no `COMMIT` reached) is rolled back, as
+/// it would be when the tool's connection closed, so the session is usable
+/// and the error reported is the file's (outside a transaction the
+/// `ROLLBACK` only warns).
+pub(super) fn end_own_transaction<T>(client: &mut Client, res: &Result<T>) {
+    if res.is_err() && !client.is_closed() {
+        let _ = client.batch_execute("ROLLBACK");
+    }
 }
 
 /// The index a `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON`

@@ -26,6 +26,7 @@ pub(super) fn run_rollback_sql(client: &mut Client, file: &SqlFile, text: &str, 
     if f.directives.no_transaction {
         client.batch_execute(&timeouts_sql(&f.directives, opts, false)).map_err(db_err("setting timeouts"))?;
         let r = exec_file(client, &f, tracer);
+        super::forward::end_own_transaction(client, &r);
         client.batch_execute(RESET_TIMEOUTS).map_err(db_err("resetting timeouts"))?;
         r
     } else {

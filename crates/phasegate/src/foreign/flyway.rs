@@ -59,18 +59,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Statements PostgreSQL refuses inside a transaction block, which Flyway
-/// runs outside one.
-fn non_transactional(text: &str) -> bool {
-    crate::sqltext::statements(text).iter().any(|st| {
-        let s = crate::sqltext::strip_comments(&text[st.start..st.end]).to_ascii_uppercase();
-        let words: Vec<&str> = s.split_whitespace().take(4).collect();
-        let concurrently = words.contains(&"CONCURRENTLY");
-        matches!(words.as_slice(), ["CREATE", "INDEX", ..] | ["CREATE", "UNIQUE", "INDEX", ..] | ["DROP", "INDEX", ..] | ["REINDEX", ..]) && concurrently
-            || matches!(words.as_slice(), ["VACUUM", ..] | ["CREATE", "DATABASE", ..] | ["DROP", "DATABASE", ..] | ["ALTER", "SYSTEM", ..] | ["CREATE", "TABLESPACE", ..] | ["DROP", "TABLESPACE", ..])
-    })
-}
-
 /// `executeInTransaction=false` in the script's `.conf` file.
 fn conf_says_no_transaction(script: &Path) -> Result<bool> {
     let conf = PathBuf::from(format!("{}.conf", script.display()));
@@ -101,7 +89,8 @@ fn script(path: &Path, opts: &Options) -> Result<SqlFile> {
         _ => None,
     };
     let text = substitute(path, &read(path)?, Syntax::Placeholder, &opts.placeholders, &builtin, &|_| true)?;
-    let no_transaction = conf_says_no_transaction(path)? || non_transactional(&text);
+    // Statements that cannot run in a transaction run outside one (`txn`).
+    let no_transaction = conf_says_no_transaction(path)?;
     Ok(sql_file(path, text, no_transaction))
 }
 

@@ -9,12 +9,15 @@
 //! rollback are migrations without a down script, as Liquibase treats them
 //! (it has no inverse for raw SQL). Each script is the whole file with
 //! everything else blanked, so errors name the line in the changelog.
+//! A `.sql` file without the header is what `includeAll` hands its plain
+//! SQL parser: one raw changeset (author `includeAll`, id `raw`) holding
+//! the whole file, split on `;`, in a transaction, with no rollback.
 
 use std::ops::Range;
 use std::path::Path;
 
 use super::text::{blank_outside, lines};
-use super::{file_name, read, sql_files, Down, Layout, Migration, Origin};
+use super::{file_name, has_sql, read, sql_file, sql_files, Down, Layout, Migration, Origin};
 use crate::error::{Error, Location, Result};
 use crate::set::{Directives, SqlFile};
 
@@ -222,6 +225,12 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>> {
     let mut out = Vec::new();
     for p in sql_files(dir)? {
         let text = read(&p)?;
+        if !text.lines().find(|l| !l.trim().is_empty()).is_some_and(is_header) {
+            if has_sql(&text) {
+                out.push(raw(&p, text));
+            }
+            continue;
+        }
         for cs in changesets(&p, &text)? {
             if !cs.on_postgres {
                 continue; // Liquibase does not run it on PostgreSQL
@@ -241,6 +250,13 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>> {
         }
     }
     Ok(out)
+}
+
+/// A file without the formatted-SQL header, as `includeAll` runs it.
+fn raw(path: &Path, text: String) -> Migration {
+    let origin = Origin { tool: Layout::Liquibase, id: "includeAll:raw".into(), name: file_name(path), file: path.to_path_buf(), line: 1 };
+    let down = Down::Missing("a raw SQL file (no `--liquibase formatted sql` header): Liquibase has no rollback for it".into());
+    Migration { origin, name: file_name(path), up: sql_file(path, text, false), down, verify: None }
 }
 
 #[cfg(test)]
@@ -302,5 +318,11 @@ mod tests {
         assert_eq!(set.phases[1].reason.as_deref(), Some("no `--rollback` (Liquibase has no inverse for raw SQL)"));
         let origin = set.phases[1].steps[0].origin.as_ref().unwrap();
         assert_eq!((origin.id.as_str(), origin.line), ("a:2", 6));
+        std::fs::write(d.path().join("002-grants.sql"), "-- plain SQL, no header\nCREATE TABLE u (x int);\nCREATE INDEX ON u (x);\n").unwrap();
+        let set = crate::foreign::load(Layout::Liquibase, d.path()).unwrap();
+        let raw = &set.phases[2];
+        assert_eq!((raw.name.as_str(), raw.reversible), ("002-grants.sql", false));
+        assert_eq!(raw.steps[0].forward.statements().len(), 2);
+        assert_eq!(raw.steps[0].origin.as_ref().unwrap().id, "includeAll:raw");
     }
 }

@@ -12,6 +12,11 @@
 //! sections, Liquibase changesets) hand the engine the whole file with
 //! everything else blanked out (`text::blank_outside`), so a PostgreSQL
 //! error in a down section is reported at its line in the real file.
+//! Every file then runs as its tool runs it (`txn`: its own transaction
+//! control, statements that cannot run in a transaction), and `ledger`
+//! gives the tool's ledger table, which the rehearsal creates before the
+//! first migration. A layout that finds nothing is an error naming the
+//! folder and the files it looked for.
 
 mod dbmate;
 mod detect;
@@ -19,10 +24,12 @@ mod diesel;
 mod files;
 mod flyway;
 mod goose;
+mod ledger;
 mod liquibase;
 mod paired;
 mod sqitch;
 mod text;
+mod txn;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -35,6 +42,7 @@ use crate::error::{Error, Location, Result};
 use crate::set::{Directives, MigrationSet, Phase, SqlFile, Step};
 
 pub use detect::{detect, Detection, Evidence};
+pub use ledger::setup as ledger;
 
 /// The layouts `verify --from` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -90,6 +98,22 @@ impl Layout {
             Layout::Sqitch => "sqitch",
             Layout::Liquibase => "liquibase",
             Layout::Files => "files",
+        }
+    }
+
+    /// The files the layout reads, for the error when it finds none.
+    pub fn patterns(self) -> &'static str {
+        match self {
+            Layout::Diesel => "<version>_<name>/up.sql folders",
+            Layout::Sqlx => "<version>_<description>.sql or .up.sql / .down.sql",
+            Layout::GolangMigrate => "<version>_<title>.up.sql / .down.sql",
+            Layout::Refinery => "V<version>__<name>.sql",
+            Layout::Goose => "<version>_<name>.sql with `-- +goose Up`",
+            Layout::Dbmate => "<version>_<name>.sql with `-- migrate:up`",
+            Layout::Flyway => "V<version>__<description>.sql, R__<description>.sql",
+            Layout::Sqitch => "changes in sqitch.plan with deploy/<change>.sql",
+            Layout::Liquibase => "*.sql changelogs (`--liquibase formatted sql` with `--changeset author:id`, or raw SQL)",
+            Layout::Files => "<prefix><version><separator><name>.up.sql / .down.sql",
         }
     }
 
@@ -180,14 +204,23 @@ pub fn load_with(layout: Layout, dir: &Path, opts: &Options) -> Result<Migration
         Layout::Liquibase => liquibase::load(dir)?,
         Layout::Files => files::load(dir)?,
     };
+    if migrations.is_empty() {
+        return Err(Error::NoMigrations { dir: dir.to_path_buf(), layout: layout.name(), patterns: layout.patterns() });
+    }
     Ok(assemble(dir, migrations))
 }
 
-/// One phase per migration, in the order the reader returned them.
+/// One phase per migration, in the order the reader returned them, each
+/// file run as its tool runs it (`txn`).
 fn assemble(dir: &Path, migrations: Vec<Migration>) -> MigrationSet {
     let mut phases = Vec::new();
-    for (i, m) in migrations.into_iter().enumerate() {
+    for (i, mut m) in migrations.into_iter().enumerate() {
         let id = i as u32 + 1;
+        let tool = m.origin.tool;
+        m.up = txn::as_tool_runs(m.up, tool);
+        if let Down::Script(f) = m.down {
+            m.down = Down::Script(txn::as_tool_runs(f, tool));
+        }
         let safe: String = m.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
         let (rollback, reason) = match m.down {
             Down::Script(f) => (Some(f), None),

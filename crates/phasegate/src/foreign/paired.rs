@@ -1,7 +1,11 @@
-//! sqlx and golang-migrate: `<version>_<desc>.up.sql` + `.down.sql` paired
-//! by version and description, ordered by the integer version; sqlx also
-//! reads simple `<version>_<desc>.sql` files (no down) and a first line
-//! `-- no-transaction`.
+//! sqlx and golang-migrate: `<version>_<desc>.up.sql` + `.down.sql`,
+//! ordered by the integer version. sqlx pairs an up with the down of the
+//! same version and description, reads simple `<version>_<desc>.sql` files
+//! (no down) and a first line `-- no-transaction`. golang-migrate pairs by
+//! version alone (its source driver keys each file by version and
+//! direction, so `1_create.up.sql` goes with `1_drop.down.sql`) and sends
+//! each file to PostgreSQL as it is: a file with its own `BEGIN`/`COMMIT`
+//! or a lone `CREATE INDEX CONCURRENTLY` runs (see `txn`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +15,8 @@ use crate::error::{Error, Location, Result};
 
 pub(super) fn load(dir: &Path, sqlx: bool) -> Result<Vec<Migration>> {
     let mut ups: Vec<(u128, String, String, PathBuf)> = Vec::new();
+    // golang-migrate keys downs by version alone: the description is ''.
+    let key = |num: u128, desc: &str| (num, if sqlx { desc.to_string() } else { String::new() });
     let mut downs: BTreeMap<(u128, String), PathBuf> = BTreeMap::new();
     for p in sql_files(dir)? {
         let f = file_name(&p);
@@ -31,8 +37,8 @@ pub(super) fn load(dir: &Path, sqlx: bool) -> Result<Vec<Migration>> {
                 return Err(Error::Load { at: Location::file(&p), message: format!("duplicate version {num}: also {}", crate::error::display_path(other)) });
             }
             ups.push((num, ver.to_string(), desc.to_string(), p));
-        } else {
-            downs.insert((num, desc.to_string()), p);
+        } else if let Some(other) = downs.insert(key(num, desc), p.clone()) {
+            return Err(Error::Load { at: Location::file(&p), message: format!("duplicate down version {num}: also {}", crate::error::display_path(&other)) });
         }
     }
     ups.sort();
@@ -42,7 +48,7 @@ pub(super) fn load(dir: &Path, sqlx: bool) -> Result<Vec<Migration>> {
         let first_line_says = |text: &str| sqlx && text.lines().next().is_some_and(|l| l.trim() == "-- no-transaction");
         let up_text = read(&up)?;
         let up_file = sql_file(&up, up_text.clone(), first_line_says(&up_text));
-        let down = match downs.remove(&(num, desc.clone())) {
+        let down = match downs.remove(&key(num, &desc)) {
             Some(d) => {
                 let text = read(&d)?;
                 let no_tx = first_line_says(&text);
@@ -89,6 +95,15 @@ mod tests {
         write(d.path(), "1_t.down.sql", "DROP TABLE t;");
         let set = load(Layout::GolangMigrate, d.path()).unwrap();
         assert_eq!(set.phases[0].steps[0].origin.as_ref().unwrap().id, "1");
+        write(d.path(), "2_add_x.up.sql", "ALTER TABLE t ADD x2 int;");
+        write(d.path(), "2_remove_x.down.sql", "ALTER TABLE t DROP x2;");
+        let set = load(Layout::GolangMigrate, d.path()).unwrap();
+        assert!(set.phases[1].reversible, "paired by version, whatever the titles");
+        assert!(set.phases[1].steps[0].rollback.as_ref().unwrap().path.ends_with("2_remove_x.down.sql"));
+        write(d.path(), "2_other.down.sql", "SELECT 1;");
+        let e = load(Layout::GolangMigrate, d.path()).unwrap_err().to_string();
+        assert!(e.contains("duplicate down version 2"), "{e}");
+        std::fs::remove_file(d.path().join("2_other.down.sql")).unwrap();
         write(d.path(), "2_u.sql", "SELECT 1;");
         let e = load(Layout::GolangMigrate, d.path()).unwrap_err().to_string();
         assert!(e.ends_with("2_u.sql: not a migration name this layout knows (expected <version>_<title>.up.sql or .down.sql)"), "{e}");

@@ -8,7 +8,8 @@
 //! starts with `BEGIN` and ends with `COMMIT` runs in one transaction (the
 //! engine's, with those two statements blanked out); a script without
 //! transaction control runs statement by statement outside one, as psql
-//! in autocommit does. The verify script becomes an after-migrate check
+//! in autocommit does, and so does one with any other transaction control
+//! (`txn`). The verify script becomes an after-migrate check
 //! (`CheckKind::Script`), so it also runs after every re-apply; a verify
 //! that raises fails the migration at its file and line. Its own
 //! `BEGIN`/`ROLLBACK` are blanked: the check always rolls back.
@@ -17,6 +18,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::text::{blank, lines};
+use super::txn::{self, control, with_semicolon};
 use super::{has_sql, read, sql_file, Down, Layout, Migration, Origin};
 use crate::check::{Check, CheckKind, Severity, When};
 use crate::error::{Error, Location, Result};
@@ -57,56 +59,15 @@ pub(super) fn parse_plan(path: &Path, text: &str) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
-/// How a script's own transaction control reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Control {
-    Begin,
-    Commit,
-    Rollback,
-}
-
-fn control(statement: &str) -> Option<Control> {
-    let s = crate::sqltext::strip_comments(statement).to_ascii_uppercase();
-    let words: Vec<&str> = s.split_whitespace().collect();
-    let only = |w: &[&str]| words.len() == 1 || (words.len() == 2 && w.contains(&words[1]));
-    match words.first().copied() {
-        Some("BEGIN") if only(&["TRANSACTION", "WORK"]) || words.get(1) == Some(&"ISOLATION") => Some(Control::Begin),
-        Some("START") if words.get(1) == Some(&"TRANSACTION") => Some(Control::Begin),
-        Some("COMMIT" | "END") if only(&["TRANSACTION", "WORK"]) => Some(Control::Commit),
-        Some("ROLLBACK" | "ABORT") if only(&["TRANSACTION", "WORK"]) => Some(Control::Rollback),
-        _ => None,
-    }
-}
-
-/// The byte range of a statement with its terminating `;`.
-fn with_semicolon(text: &str, st: &crate::sqltext::Statement) -> Range<usize> {
-    let end = if text[st.end..].starts_with(';') { st.end + 1 } else { st.end };
-    st.start..end
-}
-
-/// A deploy or revert script: `BEGIN` first and `COMMIT` last make it
-/// transactional (both blanked); no transaction control at all runs it
-/// outside a transaction; anything else is refused at its line.
+/// A deploy or revert script: without transaction control it runs
+/// statement by statement outside a transaction, as psql in autocommit
+/// does; with it, as `txn` reads it (`BEGIN` first and `COMMIT` last is
+/// one transaction; anything else runs as it is, outside one).
 fn script(path: &Path) -> Result<SqlFile> {
     let text = read(path)?;
     refuse_meta_commands(path, &text)?;
-    let statements = crate::sqltext::statements(&text);
-    let controls: Vec<(usize, Control)> = statements.iter().enumerate().filter_map(|(i, st)| control(&text[st.start..st.end]).map(|c| (i, c))).collect();
-    if controls.is_empty() {
-        return Ok(sql_file(path, text, true));
-    }
-    let last = statements.len() - 1;
-    let wrapped = controls.len() == 2 && controls[0] == (0, Control::Begin) && controls[1] == (last, Control::Commit);
-    if !wrapped {
-        let expected = |i: usize, c: Control| (i, c) == (0, Control::Begin) || (i, c) == (last, Control::Commit);
-        let (i, _) = controls.iter().copied().find(|(i, c)| !expected(*i, *c)).unwrap_or(controls[0]);
-        return Err(Error::Load {
-            at: Location::line(path, statements[i].line),
-            message: "transaction control phasegate cannot rehearse: a Sqitch script either starts with BEGIN and ends with COMMIT, or has no transaction control".into(),
-        });
-    }
-    let blanked = blank(&text, &[with_semicolon(&text, &statements[0]), with_semicolon(&text, &statements[last])]);
-    Ok(sql_file(path, blanked, false))
+    let none = txn::shape(&text, &crate::sqltext::statements(&text)) == txn::Shape::None;
+    Ok(txn::as_tool_runs(sql_file(path, text, none), Layout::Sqitch))
 }
 
 /// psql meta-commands (`\set`, `\i`) are not SQL the engine can send.
@@ -228,20 +189,11 @@ mod tests {
         assert!(first_users.steps[0].forward.directives.no_transaction, "no BEGIN/COMMIT: autocommit, as psql runs it");
         assert!(!first_users.reversible && first_users.steps[0].checks.is_empty());
         write(p, "revert/users.sql", "BEGIN;\nALTER TABLE shop.users DROP COLUMN name;\nCOMMIT;\nSELECT 1;\n");
-        let e = load_set(Layout::Sqitch, p).unwrap_err().to_string();
-        assert!(e.ends_with("revert/users.sql:3: transaction control phasegate cannot rehearse: a Sqitch script either starts with BEGIN and ends with COMMIT, or has no transaction control"), "{e}");
+        let set = load_set(Layout::Sqitch, p).unwrap();
+        let revert = set.phases[2].steps[0].rollback.as_ref().unwrap();
+        assert!(revert.directives.no_transaction && revert.text.contains("COMMIT"), "other transaction control runs as psql runs it");
         std::fs::remove_file(p.join("deploy/users@v1.0.sql")).unwrap();
         let e = load_set(Layout::Sqitch, p).unwrap_err().to_string();
         assert!(e.ends_with("sqitch.plan:5: change `users` is reworked later but none of deploy/users@{v1.0}.sql exists"), "{e}");
-    }
-
-    #[test]
-    fn control_statements_are_recognised() {
-        assert_eq!(control("BEGIN"), Some(Control::Begin));
-        assert_eq!(control("start transaction isolation level serializable"), Some(Control::Begin));
-        assert_eq!(control("-- done\nCOMMIT"), Some(Control::Commit));
-        assert_eq!(control("ROLLBACK"), Some(Control::Rollback));
-        assert_eq!(control("ROLLBACK TO SAVEPOINT a"), None);
-        assert_eq!(control("BEGIN ATOMIC SELECT 1; END"), None);
     }
 }

@@ -214,6 +214,10 @@ pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Opti
     let snap = &SnapshotOptions::default();
     let mut chain = Chain { server, name: database.to_string(), conn: None, state: State::default(), stale: true, clones: 0, started };
     crate::ledger::ensure(&mut chain.conn()?.client)?;
+    for file in &opts.setup {
+        ui.progress(&format!("setup {}", crate::error::display_path(&file.path)));
+        crate::apply::exec_file(&mut chain.conn()?.client, file, &mut Tracer::off())?;
+    }
     let mut phases: Vec<Option<PhaseRehearsal>> = Vec::new();
     std::thread::scope(|scope| -> Result<()> {
         let mut running: Option<(usize, Running<'_>)> = None;

@@ -23,6 +23,7 @@
 
 mod chain;
 mod compare;
+mod roles;
 mod steps;
 
 use serde::Serialize;
@@ -32,6 +33,7 @@ use crate::error::Location;
 use crate::locks::{LockHold, LockMode};
 
 pub use chain::rehearse;
+pub use roles::created_by as roles_created_by;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -42,6 +44,11 @@ pub struct Options {
     pub strict: bool,
     /// `phasegate.seed_rows` for the seed files.
     pub seed_rows: Option<u64>,
+    /// SQL run on the chain before the first phase, in order (`verify
+    /// --setup FILE`, another tool's ledger table): part of the state every
+    /// phase starts from. An error in one ends the rehearsal at its file
+    /// and line.
+    pub setup: Vec<crate::set::SqlFile>,
     pub apply: crate::apply::Options,
 }
 

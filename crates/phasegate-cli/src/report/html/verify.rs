@@ -7,7 +7,7 @@ use phasegate::{CheckResult, PhaseRehearsal, PhaseResult, Rehearsal, RehearsalFi
 
 use super::chart::{self, Bar, Bars, Paint};
 use super::{badge, checks_table, diff, fmt_ms, locks, page, truncate, Decision, Meta};
-use crate::report::{counts, LOCK_STEPS};
+use crate::report::{conclusion, counts, LOCK_STEPS};
 
 /// The page of rehearsal `r`; `rerun` is the command that rehearses it
 /// again (`cargo xtask verify --dir .`).
@@ -46,8 +46,8 @@ fn decision(r: &Rehearsal) -> Decision {
         return if r.verdict() == Verdict::Rollback { Decision::verdict(Verdict::Rollback, why) } else { Decision::error(why) };
     }
     let why = match r.verdict() {
-        Verdict::Proceed => format!("every rollback restores the prior state and every check passed ({})", counts(&r.summary)),
-        Verdict::Review => "every rollback restores the prior state; a check or a lock asks a human to look".to_string(),
+        Verdict::Proceed => format!("{} and every check passed ({})", conclusion(r), counts(&r.summary)),
+        Verdict::Review => format!("{}; a check or a lock asks a human to look", conclusion(r)),
         Verdict::Rollback => "a check said ROLLBACK".to_string(),
     };
     Decision::verdict(r.verdict(), why)
