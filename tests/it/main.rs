@@ -25,6 +25,7 @@ mod hostile;
 mod lint;
 mod loading;
 mod locks;
+mod probes;
 mod recover;
 mod replica;
 mod safety;

@@ -161,8 +161,11 @@ fn clinic_set_passes_verify_with_a_junit_report() {
     let doc = out.report();
     assert_eq!(results(&out), [ForwardOnly, Restored, Restored, Restored, ForwardOnly]);
     for p in &doc.rehearsal().phases[1..4] {
-        let steps: Vec<&str> = p.steps.iter().map(|s| s.step.as_str()).collect();
+        let (probes, steps): (Vec<&str>, Vec<&str>) = p.steps.iter().map(|s| s.step.as_str()).partition(|s| s.starts_with("probes after"));
         assert_eq!(steps, ["snapshot", "migrate", "snapshot", "rollback", "compare", "re-apply", "compare"], "{p:#?}");
+        // Every state the phase leaves has a probe that must work there
+        // (probes/reservations_old.sql until phase 3, _new.sql from it).
+        assert_eq!(probes.len(), 3, "{p:#?}");
     }
     let xml = std::fs::read_to_string(junit.path()).unwrap();
     assert_eq!(xml.matches("<testcase ").count(), 5, "{xml}");

@@ -45,6 +45,9 @@ fn decision(r: &Rehearsal) -> Decision {
         let why = format!("phase {} {}: {}", p.phase, p.name, f.summary());
         return if r.verdict() == Verdict::Rollback { Decision::verdict(Verdict::Rollback, why) } else { Decision::error(why) };
     }
+    if let Some((p, f)) = first(&|f| matches!(f, Finding::ProbeFailed { .. })) {
+        return Decision::verdict(Verdict::Rollback, format!("an application version breaks: phase {} {}: {}", p.phase, p.name, f.summary()));
+    }
     let why = match r.verdict() {
         Verdict::Proceed => format!("every rollback restores the prior state and every check passed ({})", counts(&r.summary)),
         Verdict::Review => "every rollback restores the prior state; a check or a lock asks a human to look".to_string(),
@@ -54,7 +57,7 @@ fn decision(r: &Rehearsal) -> Decision {
 }
 
 fn level(r: &Rehearsal, f: &Finding) -> &'static str {
-    if f.is_mismatch(r.strict) {
+    if f.fails(r.strict) {
         "error"
     } else {
         "warning"
@@ -205,7 +208,7 @@ fn checks(r: &Rehearsal) -> Markup {
 
 fn finding(r: &Rehearsal, p: &PhaseRehearsal, i: usize, f: &Finding, rerun: &str) -> Markup {
     html! {
-        div.finding.warning[!f.is_mismatch(r.strict)] id=(format!("f{}-{i}", p.phase)) {
+        div.finding.warning[!f.fails(r.strict)] id=(format!("f{}-{i}", p.phase)) {
             h3 { "phase " (p.phase) " " (p.name) ": " (level(r, f)) }
             p { (f.summary()) }
             @if let Some(at) = f.location() { p { "at " code { (at) } } }
