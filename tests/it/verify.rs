@@ -190,6 +190,10 @@ fn tenant_keys_set_passes_verify() {
     let out = verify(&["--dir", repo().join("examples/tenant-keys").to_str().unwrap()]);
     assert_eq!(out.code, exit::OK, "{}", out.stdout);
     assert_eq!(results(&out), [ForwardOnly, Restored, Restored, Restored]);
+    // The tenant-wide API's probe after every migrate, rollback and
+    // re-apply; the branch-scoped one's after phase 3 too.
+    let probed: Vec<usize> = out.report().rehearsal().phases.iter().map(|p| p.steps.iter().filter(|s| s.step.starts_with("probes after")).count()).collect();
+    assert_eq!(probed, [1, 3, 3, 3]);
     crate::locks::assert_locks_of_a_shipped_set(
         &out.report(),
         "examples/tenant-keys",
