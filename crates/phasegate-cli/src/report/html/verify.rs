@@ -146,6 +146,7 @@ fn paint(s: &StepTiming) -> Paint {
         "compare" => Paint::Compare,
         "re-apply" => Paint::Reapply,
         "seed" => Paint::Seed,
+        s if s.starts_with("probes after") => Paint::Probes,
         _ => Paint::Snapshot,
     }
 }
@@ -182,7 +183,7 @@ fn timeline(r: &Rehearsal) -> Markup {
             @if relative { figcaption { "Each phase is drawn from its own start (" (r.phases.len()) " phases in " (fmt_ms(r.ms)) ")." } }
             (chart::legend(&[
                 (Paint::Snapshot, "snapshot"), (Paint::Migrate, "migrate"), (Paint::Checks, "checks"), (Paint::Rollback, "rollback"),
-                (Paint::Compare, "compare"), (Paint::Reapply, "re-apply"), (Paint::Seed, "seed"), (Paint::Failed, "failed"),
+                (Paint::Compare, "compare"), (Paint::Reapply, "re-apply"), (Paint::Seed, "seed"), (Paint::Probes, "probes"), (Paint::Failed, "failed"),
             ]))
         }
     }
