@@ -16,7 +16,6 @@ use crate::check::Verdict;
 use crate::error::{db_err, pg_message, Result};
 use crate::locks::trace::Tracer;
 use crate::pg::Server;
-use crate::probe::Probe;
 use crate::set::{MigrationSet, Phase};
 use crate::snapshot::{observe, Observer, Scope, SnapshotOptions, State};
 use crate::ui::{Confirming, Ui};
@@ -464,7 +463,7 @@ fn in_transaction(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &O
     if phase.reversible {
         rec.isolation = Isolation::Transaction;
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
-        let sides = Sides { before: &before, forward: &forward, scope: Scope::Transaction, probes: Probes::of(set, phase, chain.started) };
+        let sides = Sides { before: &before, forward: &forward, scope: Scope::Transaction, probes: probes::OfPhase::new(set, phase, chain.started) };
         // Each file runs behind a savepoint of its own: the re-apply's
         // writes get transaction ids of their own.
         back_and_again(
@@ -539,7 +538,7 @@ fn rehearse_on_clone(
     rec: &mut Record,
     ui: &mut dyn Ui,
 ) -> Result<()> {
-    let sides = Sides { before, forward, scope: Scope::Committed, probes: Probes::of(set, phase, rec.origin) };
+    let sides = Sides { before, forward, scope: Scope::Committed, probes: probes::OfPhase::new(set, phase, rec.origin) };
     back_and_again(
         &mut conn.client,
         &mut conn.obs,
@@ -561,28 +560,7 @@ struct Sides<'a> {
     /// After the first forward run (what the re-apply must give again).
     forward: &'a State,
     scope: Scope,
-    probes: Probes<'a>,
-}
-
-/// The probes of the states a phase's rollback and re-apply leave.
-struct Probes<'a> {
-    probes: &'a [Probe],
-    /// The phase before (the state its rollback leaves) and the phase.
-    before: Option<u32>,
-    phase: u32,
-    /// When the rehearsal started.
-    origin: Instant,
-}
-
-impl<'a> Probes<'a> {
-    fn of(set: &'a MigrationSet, phase: &Phase, origin: Instant) -> Probes<'a> {
-        Probes { probes: &set.probes, before: probes::before(set, phase), phase: phase.id, origin }
-    }
-    /// Runs the probes of the state `after` left on `client`.
-    fn run(&self, client: &mut impl postgres::GenericClient, after: After, ui: &mut dyn Ui) -> Result<Option<Probed>> {
-        let state = if after == After::Rollback { self.before } else { Some(self.phase) };
-        probes::run(client, self.probes, state, after, self.origin, ui)
-    }
+    probes: probes::OfPhase<'a>,
 }
 
 /// The rehearsal proper, wherever it runs: roll back, compare with the

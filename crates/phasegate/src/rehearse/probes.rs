@@ -52,11 +52,29 @@ pub(super) struct Probed {
     pub findings: Vec<Finding>,
 }
 
-/// The phase whose state a rollback of `phase` leaves: the one before it
-/// in the set, `None` for the first (an empty database, where no probe must
-/// work).
-pub(super) fn before(set: &MigrationSet, phase: &Phase) -> Option<u32> {
-    set.phases.iter().take_while(|p| p.id != phase.id).last().map(|p| p.id)
+/// The probes of the states a phase's rollback and re-apply leave.
+pub(super) struct OfPhase<'a> {
+    probes: &'a [Probe],
+    /// The phase before (the state its rollback leaves; `None` for the
+    /// first phase, whose rollback leaves an empty database where no probe
+    /// must work) and the phase.
+    before: Option<u32>,
+    phase: u32,
+    /// When the rehearsal started.
+    origin: Instant,
+}
+
+impl<'a> OfPhase<'a> {
+    pub fn new(set: &'a MigrationSet, phase: &Phase, origin: Instant) -> OfPhase<'a> {
+        let before = set.phases.iter().take_while(|p| p.id != phase.id).last().map(|p| p.id);
+        OfPhase { probes: &set.probes, before, phase: phase.id, origin }
+    }
+
+    /// Runs on `client` the probes of the state the phase's `after` run left.
+    pub fn run(&self, client: &mut impl GenericClient, after: After, ui: &mut dyn Ui) -> Result<Option<Probed>> {
+        let state = if after == After::Rollback { self.before } else { Some(self.phase) };
+        run(client, self.probes, state, after, self.origin, ui)
+    }
 }
 
 /// Runs on `client` every probe of `probes` that must work in the state
