@@ -209,7 +209,7 @@ fn repository_files() -> Vec<PathBuf> {
         }
     }
     let mut out = Vec::new();
-    for dir in ["crates", "tests", "xtask", "examples", "docs", "migrations", "rollback", "validations", "seed", "demo", "ci"] {
+    for dir in ["crates", "tests", "xtask", "examples", "docs", "migrations", "rollback", "validations", "seed", "probes", "demo", "ci"] {
         if repo().join(dir).is_dir() {
             walk(&repo().join(dir), &mut out);
         }

@@ -26,6 +26,7 @@ mod hostile;
 mod lint;
 mod loading;
 mod locks;
+mod probes;
 mod recover;
 mod replica;
 mod safety;

@@ -161,8 +161,11 @@ fn clinic_set_passes_verify_with_a_junit_report() {
     let doc = out.report();
     assert_eq!(results(&out), [ForwardOnly, Restored, Restored, Restored, ForwardOnly]);
     for p in &doc.rehearsal().phases[1..4] {
-        let steps: Vec<&str> = p.steps.iter().map(|s| s.step.as_str()).collect();
+        let (probes, steps): (Vec<&str>, Vec<&str>) = p.steps.iter().map(|s| s.step.as_str()).partition(|s| s.starts_with("probes after"));
         assert_eq!(steps, ["snapshot", "migrate", "snapshot", "rollback", "compare", "re-apply", "compare"], "{p:#?}");
+        // Every state the phase leaves has a probe that must work there
+        // (probes/reservations_old.sql until phase 3, _new.sql from it).
+        assert_eq!(probes.len(), 3, "{p:#?}");
     }
     let xml = std::fs::read_to_string(junit.path()).unwrap();
     assert_eq!(xml.matches("<testcase ").count(), 5, "{xml}");
@@ -187,6 +190,10 @@ fn tenant_keys_set_passes_verify() {
     let out = verify(&["--dir", repo().join("examples/tenant-keys").to_str().unwrap()]);
     assert_eq!(out.code, exit::OK, "{}", out.stdout);
     assert_eq!(results(&out), [ForwardOnly, Restored, Restored, Restored]);
+    // The tenant-wide API's probe after every migrate, rollback and
+    // re-apply; the branch-scoped one's after phase 3 too.
+    let probed: Vec<usize> = out.report().rehearsal().phases.iter().map(|p| p.steps.iter().filter(|s| s.step.starts_with("probes after")).count()).collect();
+    assert_eq!(probed, [1, 3, 3, 3]);
     crate::locks::assert_locks_of_a_shipped_set(
         &out.report(),
         "examples/tenant-keys",

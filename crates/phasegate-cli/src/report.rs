@@ -186,7 +186,7 @@ pub fn verify_table(out: &mut dyn Write, r: &Rehearsal, style: Style, rerun: &st
     for p in &r.phases {
         for f in &p.findings {
             any = true;
-            let level = if f.is_mismatch(r.strict) { "error" } else { "warning" };
+            let level = if f.fails(r.strict) { "error" } else { "warning" };
             writeln!(out, "\n{level}: {}: {}", phase_title(p), f.summary())?;
             if let Some(diff) = f.diff() {
                 writeln!(out, "{diff}")?;
@@ -199,7 +199,11 @@ pub fn verify_table(out: &mut dyn Write, r: &Rehearsal, style: Style, rerun: &st
     if any {
         writeln!(out)?;
     }
-    writeln!(out, "verify: {} phases in {:.1} s ({}); {}", r.phases.len(), r.ms / 1000.0, counts(&r.summary), conclusion(r))
+    let probes = match r.probes_failed() {
+        0 => String::new(),
+        n => format!("; {n} probe run(s) failed: an application version breaks"),
+    };
+    writeln!(out, "verify: {} phases in {:.1} s ({}); {}{probes}", r.phases.len(), r.ms / 1000.0, counts(&r.summary), conclusion(r))
 }
 
 /// What a rehearsal showed about rollbacks, in words that are true of it:
@@ -274,7 +278,7 @@ pub fn junit(r: &Rehearsal, set_name: &str) -> String {
         let failing: Vec<&Finding> = p
             .findings
             .iter()
-            .filter(|f| f.is_mismatch(r.strict) || matches!(f, Finding::MigrateFailed { .. }))
+            .filter(|f| f.fails(r.strict))
             .collect();
         let status = if p.result == PhaseResult::NotRehearsed {
             let mut st = TestCaseStatus::skipped();
@@ -304,7 +308,7 @@ pub fn junit(r: &Rehearsal, set_name: &str) -> String {
             case.add_property(quick_junit::Property::new("migration", o.id.as_str()));
         }
         case.set_time(std::time::Duration::from_secs_f64(p.ms / 1000.0));
-        let out: Vec<String> = p.findings.iter().filter(|f| !f.is_mismatch(r.strict)).map(|f| f.summary()).collect();
+        let out: Vec<String> = p.findings.iter().filter(|f| !f.fails(r.strict)).map(|f| f.summary()).collect();
         if !out.is_empty() {
             case.set_system_out(out.join("\n"));
         }

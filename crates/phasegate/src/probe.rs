@@ -89,9 +89,23 @@ pub(crate) fn resolve(
         if let Some(u) = until.filter(|u| *u < from) {
             return Err(err(sp.span().start, format!("probe `{name}`: from = {from} comes after until = {u}")));
         }
-        out.push(Probe { name, file: load(&path)?, from, until });
+        let file = load(&path)?;
+        refuse_transaction_control(&file)?;
+        out.push(Probe { name, file, from, until });
     }
     Ok(out)
+}
+
+/// A probe runs inside a savepoint verify rolls back: its own `COMMIT`,
+/// `ROLLBACK` or `SAVEPOINT` would end or keep what it must not.
+fn refuse_transaction_control(file: &SqlFile) -> Result<()> {
+    match crate::sqltext::transaction_control(&crate::sqltext::Lexed::new(&file.text)).first() {
+        Some(f) => Err(Error::Load {
+            at: Location::line(&file.path, f.line),
+            message: format!("`{}` in a probe file: verify runs each probe inside a savepoint it rolls back, and the file's own transaction control would end it (remove it)", f.kind),
+        }),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -102,6 +116,11 @@ mod tests {
 
     /// Loads a two-phase set with `probes` appended to its manifest.
     fn load(probes: &str) -> crate::error::Result<crate::set::MigrationSet> {
+        load_with(probes, "SELECT a FROM t;\n")
+    }
+
+    /// `load`, with `old` as the text of probes/old.sql.
+    fn load_with(probes: &str, old: &str) -> crate::error::Result<crate::set::MigrationSet> {
         let d = tempfile::tempdir().unwrap();
         let w = |rel: &str, text: &str| {
             let p = d.path().join(rel);
@@ -114,7 +133,7 @@ mod tests {
         w("migrations/V2__b.sql", "ALTER TABLE t ADD COLUMN b int;\n");
         w("rollback/V2__b.sql", "ALTER TABLE t DROP COLUMN b;\n");
         w("validations/V2__b.sql", "-- check: ok\nSELECT 1 WHERE false;\n");
-        w("probes/old.sql", "SELECT a FROM t;\n");
+        w("probes/old.sql", old);
         w("probes/new.sql", "SELECT a, b FROM t;\n");
         crate::set::load(d.path())
     }
@@ -143,5 +162,13 @@ mod tests {
             let e = load(probes).unwrap_err().to_string();
             assert!(e.contains(&format!("phases.toml:{line}: ")) && e.contains(message), "{probes}: {e}");
         }
+    }
+
+    #[test]
+    fn transaction_control_in_a_probe_file_is_a_load_error_at_its_line() {
+        let e = load_with("[[probe]]\nfile = \"probes/old.sql\"\n", "SELECT a FROM t;\nCOMMIT;\n").unwrap_err().to_string();
+        assert!(e.contains("probes/old.sql:2: `COMMIT` in a probe file"), "{e}");
+        // A BEGIN inside a DO block is no transaction control.
+        assert!(load_with("[[probe]]\nfile = \"probes/old.sql\"\n", "DO $$ BEGIN PERFORM 1; END $$;\n").is_ok());
     }
 }

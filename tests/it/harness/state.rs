@@ -10,7 +10,7 @@ use super::{exit, run, AsReport, Report, TestDb};
 /// Copies a migration set to a temporary folder the test may edit.
 pub fn copy_set(src: &Path) -> tempfile::TempDir {
     let dst = tempfile::tempdir().unwrap();
-    for sub in ["", "migrations", "rollback", "validations", "seed"] {
+    for sub in ["", "migrations", "rollback", "validations", "seed", "probes"] {
         let from = src.join(sub);
         if !from.is_dir() {
             continue;

@@ -123,7 +123,7 @@ pub fn verify(r: &Rehearsal, set: &MigrationSet) -> String {
     }
     for p in &r.phases {
         for f in &p.findings {
-            let level = if f.is_mismatch(r.strict) || matches!(f, Finding::MigrateFailed { .. }) {
+            let level = if f.fails(r.strict) {
                 Level::Error
             } else if matches!(f, Finding::NoRollback { .. }) {
                 Level::Notice

@@ -4,7 +4,7 @@
 //! `report::rollback_markdown`.)
 
 use super::RunVerdict;
-use phasegate::{CheckResult, LintFinding, LockHold, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepStatus, Verdict};
+use phasegate::{CheckResult, LintFinding, LockHold, Rehearsal, RunOutcome, StepStatus, Verdict};
 
 /// `reservations ACCESS EXCLUSIVE 3.1 ms` and the statement's `file:line`, or `-`.
 fn lock(h: Option<&LockHold>) -> String {
@@ -130,7 +130,7 @@ pub fn verify(r: &Rehearsal) -> String {
     }
     for p in &r.phases {
         for f in &p.findings {
-            let level = if f.is_mismatch(r.strict) || matches!(f, Finding::MigrateFailed { .. }) { "❌" } else { "⚠️" };
+            let level = if f.fails(r.strict) { "❌" } else { "⚠️" };
             s.push_str(&format!("\n{level} **phase {} {}**: {}\n", p.phase, cell(&p.name), cell(&f.summary())));
             if let Some(diff) = f.diff() {
                 s.push_str(&format!("\n```diff\n{}\n```\n", diff.trim_end()));

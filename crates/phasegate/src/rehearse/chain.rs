@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use postgres::Client;
 
 use super::compare::compare;
+use super::probes::{self, After, Probed};
 use super::steps::{self, checks_failed, Failure, Ran};
 use super::{Against, Finding, Isolation, Options, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming, Summary};
 use crate::apply::{self, RunOutcome, Target};
@@ -172,6 +173,16 @@ impl Record {
             });
         }
     }
+    /// The probes of a state: their step, their findings, and ROLLBACK
+    /// for the phase when one failed.
+    fn probed(&mut self, probed: Option<Probed>) {
+        let Some(p) = probed else { return };
+        if !p.findings.is_empty() {
+            self.verdict = self.verdict.max(Verdict::Rollback);
+        }
+        self.steps.push(p.step);
+        self.findings.extend(p.findings);
+    }
     /// A compare step: ok unless a finding fails verify.
     fn compared(&mut self, t: Instant, found: Vec<Finding>, strict: bool) {
         let ok = found.iter().all(|f| !f.is_mismatch(strict));
@@ -231,35 +242,34 @@ pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Opti
                 continue;
             }
             ui.progress(&format!("rehearse phase {} {}", phase.id, phase.name));
-            let outcome = if opts.phase.is_none_or(|p| p == phase.id) {
+            let rehearsed = opts.phase.is_none_or(|p| p == phase.id);
+            let mut outcome = if rehearsed {
                 rehearse_phase(&mut chain, set, phase, opts, snap, &mut ui)?
             } else {
-                Outcome::Done(apply_only(&mut chain, set, phase, opts, &mut ui)?)
+                apply_only(&mut chain, set, phase, opts, &mut ui)?
             };
-            let rec = match outcome {
-                Outcome::Done(rec) => rec,
+            stopped = matches!(outcome, Outcome::Done(_, Some(PhaseResult::Failed)));
+            if !stopped {
+                // The chain is in the state after the phase (a clone, if
+                // any, was made before): the seed, then the probes of that
+                // state, which run on the data the later phases meet.
+                let rec = outcome.record();
+                seed_after(&mut chain, set, phase, opts, rec, &mut ui)?;
+                if rehearsed {
+                    let probed = probes::run(&mut chain.conn()?.client, &set.probes, Some(phase.id), After::Migrate, started, &mut ui)?;
+                    rec.probed(probed);
+                }
+            }
+            match outcome {
+                Outcome::Done(rec, result) => phases.push(Some(rec.finish(phase, result, opts.strict))),
                 Outcome::OnClone(job) => {
                     if let Some((i, h)) = running.take() {
                         phases[i] = Some(joined(h, &mut ui)?);
                     }
                     running = Some((phases.len(), scope.spawn(move || job.run(set, phase, opts, snap, server))));
                     phases.push(None);
-                    continue;
-                }
-            };
-            stopped = rec.result == PhaseResult::Failed;
-            let mut rec = rec;
-            if let Some(seed) = &set.seed {
-                if !stopped && seed.after_phase == phase.id && !seed.files.is_empty() {
-                    let t = Instant::now();
-                    apply::seed(&mut chain.conn()?.client, set, opts.seed_rows)?;
-                    chain.stale = true;
-                    ui.progress(&format!("seed loaded after phase {} in {} ms", phase.id, t.elapsed().as_millis()));
-                    rec.steps.push(StepTiming::plain("seed", t.duration_since(started).as_secs_f64() * 1000.0, ms(t), true, None));
-                    rec.ms += ms(t);
                 }
             }
-            phases.push(Some(rec));
         }
         if let Some((i, h)) = running.take() {
             phases[i] = Some(joined(h, &mut ui)?);
@@ -272,11 +282,35 @@ pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Opti
     Ok(Rehearsal { phases, summary, strict: opts.strict, ms: ms(started) })
 }
 
+/// Loads the seed on the chain when it follows `phase`.
+fn seed_after(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, rec: &mut Record, ui: &mut dyn Ui) -> Result<()> {
+    if !set.seed.as_ref().is_some_and(|s| s.after_phase == phase.id && !s.files.is_empty()) {
+        return Ok(());
+    }
+    let t = Instant::now();
+    apply::seed(&mut chain.conn()?.client, set, opts.seed_rows)?;
+    chain.stale = true;
+    ui.progress(&format!("seed loaded after phase {} in {} ms", phase.id, t.elapsed().as_millis()));
+    rec.step("seed", t, true, None);
+    Ok(())
+}
+
 /// What the rehearsal of a phase on the chain leaves to do.
 enum Outcome {
-    Done(PhaseRehearsal),
+    /// Its record, and its result when the record alone does not decide it.
+    Done(Record, Option<PhaseResult>),
     /// The rollback and re-apply, on a clone made after the forward run.
     OnClone(Box<CloneJob>),
+}
+
+impl Outcome {
+    /// The record of the phase's rehearsal so far.
+    fn record(&mut self) -> &mut Record {
+        match self {
+            Outcome::Done(rec, _) => rec,
+            Outcome::OnClone(job) => &mut job.rec,
+        }
+    }
 }
 
 /// A rehearsal on a clone running in a thread.
@@ -343,7 +377,7 @@ impl Ui for Buffered {
 }
 
 /// A phase before the one `--phase` selects: applied, not rehearsed.
-fn apply_only(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, ui: &mut dyn Ui) -> Result<PhaseRehearsal> {
+fn apply_only(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, ui: &mut dyn Ui) -> Result<Outcome> {
     let mut rec = Record::new(chain.started);
     let t = Instant::now();
     let apply = apply_on(opts, chain.url());
@@ -354,9 +388,9 @@ fn apply_only(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Optio
     Ok(match ran.error {
         Some(error) => {
             rec.findings.push(Finding::MigrateFailed { error: error.message, at: error.at });
-            rec.finish(phase, Some(PhaseResult::Failed), opts.strict)
+            Outcome::Done(rec, Some(PhaseResult::Failed))
         }
-        None => rec.finish(phase, Some(PhaseResult::Applied), opts.strict),
+        None => Outcome::Done(rec, Some(PhaseResult::Applied)),
     })
 }
 
@@ -366,7 +400,7 @@ fn rehearse_phase(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &O
     chain.refresh(snap)?;
     rec.step("snapshot", t, true, None);
     let result = if steps::transactional(phase) {
-        in_transaction(chain, phase, opts, snap, &mut rec, ui)?
+        in_transaction(chain, set, phase, opts, snap, &mut rec, ui)?
     } else {
         match on_clone(chain, set, phase, opts, snap, rec, ui)? {
             Ok(job) => return Ok(Outcome::OnClone(Box::new(job))),
@@ -379,7 +413,7 @@ fn rehearse_phase(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &O
     if result.is_none() && !phase.reversible && !phase.baseline {
         rec.findings.push(Finding::NoRollback { reason: phase.reason.clone().unwrap_or_else(|| "irreversible".into()) });
     }
-    Ok(Outcome::Done(rec.finish(phase, result, opts.strict)))
+    Ok(Outcome::Done(rec, result))
 }
 
 /// The forward run committed in a transaction of its own; the rollback and
@@ -387,7 +421,7 @@ fn rehearse_phase(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &O
 /// runs in another transaction than the first forward run, as it would in
 /// production: `now()` differs between the two. Returns `Some(Failed)`
 /// when the forward run failed.
-fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &SnapshotOptions, rec: &mut Record, ui: &mut dyn Ui) -> Result<Option<PhaseResult>> {
+fn in_transaction(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, snap: &SnapshotOptions, rec: &mut Record, ui: &mut dyn Ui) -> Result<Option<PhaseResult>> {
     let before = std::mem::take(&mut chain.state);
     let url = chain.url();
     chain.conn()?;
@@ -433,7 +467,7 @@ fn in_transaction(chain: &mut Chain, phase: &Phase, opts: &Options, snap: &Snaps
     if phase.reversible {
         rec.isolation = Isolation::Transaction;
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
-        let sides = Sides { before: &before, forward: &forward, scope: Scope::Transaction };
+        let sides = Sides { before: &before, forward: &forward, scope: Scope::Transaction, probes: probes::OfPhase::new(set, phase, chain.started) };
         // Each file runs behind a savepoint of its own: the re-apply's
         // writes get transaction ids of their own.
         back_and_again(
@@ -508,7 +542,7 @@ fn rehearse_on_clone(
     rec: &mut Record,
     ui: &mut dyn Ui,
 ) -> Result<()> {
-    let sides = Sides { before, forward, scope: Scope::Committed };
+    let sides = Sides { before, forward, scope: Scope::Committed, probes: probes::OfPhase::new(set, phase, rec.origin) };
     back_and_again(
         &mut conn.client,
         &mut conn.obs,
@@ -530,6 +564,7 @@ struct Sides<'a> {
     /// After the first forward run (what the re-apply must give again).
     forward: &'a State,
     scope: Scope,
+    probes: probes::OfPhase<'a>,
 }
 
 /// The rehearsal proper, wherever it runs: roll back, compare with the
@@ -562,6 +597,7 @@ fn back_and_again<C: postgres::GenericClient>(
     let rolled = observe(client, obs, sides.forward, sides.scope, snap, Some(sides.before))?;
     let found = compare(client, sides.scope, &rolled, sides.before, Against::BeforePhase)?;
     rec.compared(t, found, strict);
+    rec.probed(sides.probes.run(client, After::Rollback, ui)?);
     let t = Instant::now();
     let ran = again(client, ui, tracer);
     rec.ran("re-apply", t, ms(t), &ran, None);
@@ -573,5 +609,6 @@ fn back_and_again<C: postgres::GenericClient>(
     let again_state = observe(client, obs, &rolled, sides.scope, snap, Some(sides.forward))?;
     let found = compare(client, sides.scope, &again_state, sides.forward, Against::FirstForward)?;
     rec.compared(t, found, strict);
+    rec.probed(sides.probes.run(client, After::Reapply, ui)?);
     Ok(())
 }

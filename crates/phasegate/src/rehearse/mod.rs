@@ -23,6 +23,7 @@
 
 mod chain;
 mod compare;
+mod probes;
 mod roles;
 mod steps;
 
@@ -123,6 +124,20 @@ pub enum Finding {
     /// longer than the limit (`max_lock_hold`) by the statement at `at`,
     /// in the rehearsal's `step` (migrate or rollback): REVIEW.
     LockHeld { step: String, relation: String, mode: LockMode, held_ms: f64, limit_ms: f64, statement: String, at: Location },
+    /// A probe file (docs/probes.md) failed in a state where phases.toml
+    /// says it must work: the state after phase `state`, left by the
+    /// phase's `after` run (`migrate`, `rollback` or `re-apply`). `at` is
+    /// the failing statement's line (and the column PostgreSQL reported).
+    /// ROLLBACK: an application version breaks there.
+    ProbeFailed {
+        probe: String,
+        after: String,
+        state: u32,
+        error: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sqlstate: Option<String>,
+        at: Location,
+    },
 }
 
 /// Which snapshot a comparison was against.
@@ -140,7 +155,7 @@ impl Finding {
     pub fn location(&self) -> Option<&Location> {
         match self {
             Finding::RollbackFailed { at, .. } | Finding::ReapplyFailed { at, .. } | Finding::MigrateFailed { at, .. } => at.as_ref(),
-            Finding::LockHeld { at, .. } => Some(at),
+            Finding::LockHeld { at, .. } | Finding::ProbeFailed { at, .. } => Some(at),
             _ => None,
         }
     }
@@ -153,9 +168,16 @@ impl Finding {
             // phase (now() defaults, sequences) are not a rollback failing
             // to restore anything: reported, and failing only with --strict.
             Finding::RowsChanged { against: Against::FirstForward, .. } => strict,
-            Finding::NoRollback { .. } | Finding::MigrateFailed { .. } | Finding::LockHeld { .. } => false,
+            Finding::NoRollback { .. } | Finding::MigrateFailed { .. } | Finding::LockHeld { .. } | Finding::ProbeFailed { .. } => false,
             _ => true,
         }
+    }
+
+    /// Whether this finding fails verify: a rollback that does not restore
+    /// the prior state, a forward migration that failed, or a probe that
+    /// failed where it must work.
+    pub fn fails(&self, strict: bool) -> bool {
+        self.is_mismatch(strict) || matches!(self, Finding::MigrateFailed { .. } | Finding::ProbeFailed { .. })
     }
 
     /// One line for the report.
@@ -183,6 +205,9 @@ impl Finding {
                 crate::locks::fmt_held(*held_ms),
                 crate::locks::fmt_held(*limit_ms)
             ),
+            Finding::ProbeFailed { probe, after, state, error, at, .. } => {
+                format!("probe {probe} fails after {after} (the state after phase {state}) at {at}: {error}")
+            }
         }
     }
 
@@ -311,5 +336,9 @@ impl Rehearsal {
     /// Whether a forward migration failed (an error, or a check said ROLLBACK).
     pub fn migrate_failed(&self) -> bool {
         self.phases.iter().any(|p| p.findings.iter().any(|f| matches!(f, Finding::MigrateFailed { .. })))
+    }
+    /// How many times a probe failed where it must work.
+    pub fn probes_failed(&self) -> usize {
+        self.phases.iter().flat_map(|p| &p.findings).filter(|f| matches!(f, Finding::ProbeFailed { .. })).count()
     }
 }

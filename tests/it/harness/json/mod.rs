@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 
 pub use fleet::{DbState, Fleet, HaltReason, PhaseCell};
 pub use parts::{AuditRun, HealthRound, KeptStep, LintFinding, PhasePlan, PhaseStatus, Recovered, Restored};
-pub use rehearsal::{Against, Finding, Origin, PhaseRehearsal, PhaseResult, Rehearsal};
+pub use rehearsal::{Against, At, Finding, Origin, PhaseRehearsal, PhaseResult, Rehearsal};
 
 /// A JSON `null` as the type's default (a command without steps prints
 /// `"steps": null`).

@@ -95,6 +95,15 @@ pub enum Finding {
     MigrateFailed { error: String },
     NoRollback {},
     LockHeld {},
+    ProbeFailed { probe: String, after: String, state: u32, error: String, at: At },
+}
+
+/// A place in a file, as the document gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct At {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
 }
 
 impl Finding {
@@ -110,6 +119,7 @@ impl Finding {
             Finding::MigrateFailed { .. } => "migrate_failed",
             Finding::NoRollback { .. } => "no_rollback",
             Finding::LockHeld { .. } => "lock_held",
+            Finding::ProbeFailed { .. } => "probe_failed",
         }
     }
 

@@ -24,6 +24,8 @@ pub enum Paint {
     Compare,
     Reapply,
     Seed,
+    /// The probes of a state (docs/probes.md).
+    Probes,
     Failed,
     /// A lock that blocks writers.
     Writers,
@@ -48,6 +50,7 @@ impl Paint {
             Paint::Compare => (13, 148, 136),
             Paint::Reapply => (22, 163, 74),
             Paint::Seed => (202, 138, 4),
+            Paint::Probes => (219, 39, 119),
             Paint::Failed => (220, 38, 38),
             Paint::Writers => (234, 88, 12),
             Paint::Readers => (185, 28, 28),

@@ -45,6 +45,9 @@ fn decision(r: &Rehearsal) -> Decision {
         let why = format!("phase {} {}: {}", p.phase, p.name, f.summary());
         return if r.verdict() == Verdict::Rollback { Decision::verdict(Verdict::Rollback, why) } else { Decision::error(why) };
     }
+    if let Some((p, f)) = first(&|f| matches!(f, Finding::ProbeFailed { .. })) {
+        return Decision::verdict(Verdict::Rollback, format!("an application version breaks: phase {} {}: {}", p.phase, p.name, f.summary()));
+    }
     let why = match r.verdict() {
         Verdict::Proceed => format!("{} and every check passed ({})", conclusion(r), counts(&r.summary)),
         Verdict::Review => format!("{}; a check or a lock asks a human to look", conclusion(r)),
@@ -54,7 +57,7 @@ fn decision(r: &Rehearsal) -> Decision {
 }
 
 fn level(r: &Rehearsal, f: &Finding) -> &'static str {
-    if f.is_mismatch(r.strict) {
+    if f.fails(r.strict) {
         "error"
     } else {
         "warning"
@@ -143,6 +146,7 @@ fn paint(s: &StepTiming) -> Paint {
         "compare" => Paint::Compare,
         "re-apply" => Paint::Reapply,
         "seed" => Paint::Seed,
+        s if s.starts_with("probes after") => Paint::Probes,
         _ => Paint::Snapshot,
     }
 }
@@ -179,7 +183,7 @@ fn timeline(r: &Rehearsal) -> Markup {
             @if relative { figcaption { "Each phase is drawn from its own start (" (r.phases.len()) " phases in " (fmt_ms(r.ms)) ")." } }
             (chart::legend(&[
                 (Paint::Snapshot, "snapshot"), (Paint::Migrate, "migrate"), (Paint::Checks, "checks"), (Paint::Rollback, "rollback"),
-                (Paint::Compare, "compare"), (Paint::Reapply, "re-apply"), (Paint::Seed, "seed"), (Paint::Failed, "failed"),
+                (Paint::Compare, "compare"), (Paint::Reapply, "re-apply"), (Paint::Seed, "seed"), (Paint::Probes, "probes"), (Paint::Failed, "failed"),
             ]))
         }
     }
@@ -205,7 +209,7 @@ fn checks(r: &Rehearsal) -> Markup {
 
 fn finding(r: &Rehearsal, p: &PhaseRehearsal, i: usize, f: &Finding, rerun: &str) -> Markup {
     html! {
-        div.finding.warning[!f.is_mismatch(r.strict)] id=(format!("f{}-{i}", p.phase)) {
+        div.finding.warning[!f.fails(r.strict)] id=(format!("f{}-{i}", p.phase)) {
             h3 { "phase " (p.phase) " " (p.name) ": " (level(r, f)) }
             p { (f.summary()) }
             @if let Some(at) = f.location() { p { "at " code { (at) } } }
