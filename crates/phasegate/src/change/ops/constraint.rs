@@ -247,10 +247,10 @@ pub fn rename(ctx: &mut Ctx, tr: &TableRef, name: &str, new_name: &str) -> Resul
     let backed = matches!(k.kind, ConstraintKind::Unique | ConstraintKind::PrimaryKey | ConstraintKind::Exclusion);
     let id = ctx.b.phase("rename", format!("{} {} of {table} renamed {new_name}", kind_word(k.kind), k.name));
     let fwd = format!(
-        "{}ALTER TABLE {table} RENAME CONSTRAINT {from} TO {to};\n",
+        "{}-- squawk-ignore renaming-object -- reversible: the rollback renames it back\nALTER TABLE {table} RENAME CONSTRAINT {from} TO {to};\n",
         comment(&format!("{}: catalog-only, ACCESS EXCLUSIVE for an instant; nothing the application sends names a constraint, only its error messages do{}.", ctx.b.title, if backed { "; its index is renamed with it" } else { "" }))
     );
-    let rb = format!("{}ALTER TABLE {table} RENAME CONSTRAINT {to} TO {from};\n", comment("Undo: the old name again (catalog-only)."));
+    let rb = format!("{}-- squawk-ignore renaming-object -- back to the name it had\nALTER TABLE {table} RENAME CONSTRAINT {to} TO {from};\n", comment("Undo: the old name again (catalog-only)."));
     let mut v = Checks::default();
     checks::constraint_present(&mut v, s, t, &new_name, k.validated, Moment::AfterMigrate, "renamed");
     checks::constraint_absent(&mut v, s, t, &k.name, Moment::AfterMigrate, "old_name_gone");
