@@ -398,7 +398,7 @@ fn at_phase(name: &str, dir: &Path, phase: &str) -> TestDb {
 /// phase): through each name, inserts and updates; the sync trigger keeps
 /// the two sides equal, the rest of the change applies (its agreement
 /// checks pass) and the writes of both versions survive the cleanup.
-fn both_versions_write(name: &str, args: &[&str], writes: &str, agree: &str, after: &[(&str, &str)]) {
+pub(crate) fn both_versions_write(name: &str, args: &[&str], writes: &str, agree: &str, after: &[(&str, &str)]) {
     let dir = generated(name, args);
     let db = at_phase(name, dir.path(), "1");
     db.client().batch_execute(writes).unwrap_or_else(|e| panic!("the applications' writes: {e}"));

@@ -6,7 +6,7 @@
 //! (after each migrate, rollback and re-apply) and `recover` brings back
 //! what a cleanup dropped. And bad input: one line, exit 1, nothing written.
 
-use crate::change::{change, generated, lint_finds_nothing, listing, proves, verify_restores, walk, Expect};
+use crate::change::{both_versions_write, change, generated, lint_finds_nothing, listing, proves, verify_restores, walk, Expect};
 use crate::harness::{copy_set, fixture};
 
 const SHOP: &str = "change_shop";
@@ -108,6 +108,28 @@ fn rename_table_keeps_the_old_name_as_a_view_during_the_window() {
     let (old, new) = (&set.probes[0], &set.probes[1]);
     assert_eq!((old.from, old.until, new.from, new.until), (0, Some(1), 1, None));
     assert!(old.file.text.contains("INSERT INTO orders") && new.file.text.contains("INSERT INTO purchases"));
+}
+
+/// During the window the old version writes through the view, the new
+/// one through the table: the same rows, and all of them survive the cleanup.
+#[test]
+fn both_versions_write_through_a_renamed_table() {
+    both_versions_write(
+        SHOP,
+        &["rename-table", "orders", "purchases"],
+        "UPDATE orders SET amount = 321 WHERE id = 1;
+         UPDATE purchases SET amount = 12 WHERE id = 2;
+         DELETE FROM orders WHERE id = 3;
+         INSERT INTO orders (account_id, amount, kind, channel) VALUES (1, 77, 'WEB', 'old-app');
+         INSERT INTO purchases (account_id, amount, kind, channel) VALUES (1, 6, 'PHONE', 'new-app');",
+        "SELECT count(*) FROM orders o FULL JOIN purchases p USING (id) WHERE o.id IS NULL OR p.id IS NULL OR o.amount <> p.amount",
+        &[
+            ("SELECT amount::text FROM purchases WHERE id = 1", "321"),
+            ("SELECT amount::text FROM purchases WHERE id = 2", "12"),
+            ("SELECT count(*)::text FROM purchases WHERE id = 3", "0"),
+            ("SELECT string_agg(channel || ':' || amount, ',' ORDER BY id) FROM purchases WHERE channel LIKE '%-app'", "old-app:77,new-app:6"),
+        ],
+    );
 }
 
 #[test]

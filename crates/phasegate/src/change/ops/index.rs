@@ -110,3 +110,24 @@ pub fn drop(ctx: &mut Ctx, r: &TableRef) -> Result<()> {
     ctx.b.migration("drop_index", fwd, Some(rb), v.finish());
     same_probes(ctx, t, &ix.columns, id, None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn key_lists_split_at_top_level_commas() {
+        assert_eq!(items("a, lower(b), (c || ',' || d)"), ["a", "lower(b)", "(c || ',' || d)"]);
+        assert_eq!(items("a"), ["a"]);
+        assert_eq!(items("a,"), ["a", ""]);
+    }
+
+    proptest! {
+        /// No key list makes the split panic.
+        #[test]
+        fn any_key_list_splits(any in "\\PC{0,60}") {
+            let _ = items(&any);
+        }
+    }
+}

@@ -202,3 +202,32 @@ pub fn raw(b: &mut Builder, irreversible: Option<&str>) {
     );
     b.migration("sql", forward, rollback, validation);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::change::{ColumnsRef, TableRef};
+    use proptest::prelude::*;
+
+    #[test]
+    fn tables_and_column_lists_parse() {
+        assert_eq!(TableRef::parse("billing.\"Odd.T\"").unwrap(), TableRef { schema: Some("billing".into()), table: "Odd.T".into() });
+        assert!(TableRef::parse("a.b.c").is_err() && TableRef::parse("").is_err());
+        let c = ColumnsRef::parse("orders.account_id,\"Kind,x\"").unwrap();
+        assert_eq!((c.table.table.as_str(), c.columns), ("orders", vec!["account_id".to_string(), "Kind,x".to_string()]));
+        assert!(ColumnsRef::parse("orders.a,b.c").is_err());
+        assert_eq!(unwrap_parens(" (a, lower(b)) "), "a, lower(b)");
+        assert_eq!(unwrap_parens("(a) + (b)"), "(a) + (b)");
+        assert_eq!(unwrap_parens("lower(b)"), "lower(b)");
+    }
+
+    proptest! {
+        /// No text makes the table, column-list or parenthesis parsers panic.
+        #[test]
+        fn parsers_of_table_arguments_never_panic(any in "\\PC{0,60}") {
+            let _ = TableRef::parse(&any);
+            let _ = ColumnsRef::parse(&any);
+            let _ = unwrap_parens(&any);
+        }
+    }
+}
