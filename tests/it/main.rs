@@ -7,6 +7,7 @@ mod backups;
 mod batched_rollback;
 mod bad_input;
 mod change;
+mod change_ops;
 mod ci_formats;
 mod clinic;
 mod concurrency;

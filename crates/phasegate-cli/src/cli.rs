@@ -147,6 +147,16 @@ Exit codes: 0 no errors (warnings allowed unless --strict), 1 errors found or th
   phasegate change drop-default accounts.status
   phasegate change drop-column accounts.legacy_flags
   phasegate change split-to-lookup reservations.service services
+  phasegate change add-check orders orders_amount_small 'amount < 100000'
+  phasegate change add-unique accounts.phone
+  phasegate change add-foreign-key orders.account_id accounts.id --on-delete cascade
+  phasegate change create-index orders '(channel, kind)' --where 'note IS NOT NULL'
+  phasegate change drop-index accounts_full_name_idx
+  phasegate change create-table coupons '(id bigint PRIMARY KEY, code text NOT NULL UNIQUE)'
+  phasegate change rename-table orders purchases
+  phasegate change drop-table legacy_sessions
+  phasegate change drop-constraint accounts accounts_full_name_check
+  phasegate change rename-constraint orders orders_amount_check orders_amount_not_negative
   phasegate change raw backfill_invoice_totals
   phasegate change rename-column accounts.full_name display_name --dry-run   print the files only
 

@@ -109,8 +109,8 @@ pub use snapshot::{column_order_only, schema_diff, take_snapshot, Snapshot, Snap
 
 // Writing a zero-downtime change into a set (docs/changes.md).
 pub use change::{
-    files as change_files, generate as generate_change, raw as raw_change, render as render_change, write as write_change, Change as GeneratedChange, ChangeError, ColumnRef, NewMigration,
-    NewPhase, NewProbe, Operation, Request as ChangeRequest, Source as ChangeSource, Written as WrittenChange,
+    files as change_files, generate as generate_change, raw as raw_change, render as render_change, write as write_change, Change as GeneratedChange, ChangeError, ColumnRef, ColumnsRef, NewMigration,
+    NewPhase, NewProbe, Operation, Request as ChangeRequest, Source as ChangeSource, TableRef, Written as WrittenChange,
 };
 
 // Reading files: lint and plan.

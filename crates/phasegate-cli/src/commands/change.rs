@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
 use crate::cli::{ChangeArgs, ChangeCommon, ChangeOp};
-use phasegate::{display_path, ChangeRequest, ChangeSource, ColumnRef, GeneratedChange, Operation, Server, WrittenChange};
+use phasegate::{display_path, ChangeRequest, ChangeSource, ColumnRef, ColumnsRef, GeneratedChange, Operation, Server, TableRef, WrittenChange};
 
 /// `change --format json`.
 #[derive(Serialize)]
@@ -38,6 +38,7 @@ fn shell_word(w: &str) -> String {
 /// phases.toml (`change rename-column accounts.full_name display_name`).
 fn operation(op: &ChangeOp) -> anyhow::Result<(Option<Operation>, Vec<String>)> {
     let col = |s: &str| ColumnRef::parse(s).map_err(anyhow::Error::from);
+    let table = |s: &str| TableRef::parse(s).map_err(anyhow::Error::from);
     let flag = |name: &str, v: &Option<String>| v.as_ref().map(|v| vec![format!("--{name}"), v.clone()]).unwrap_or_default();
     let words = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     Ok(match op {
@@ -69,6 +70,35 @@ fn operation(op: &ChangeOp) -> anyhow::Result<(Option<Operation>, Vec<String>)> 
             let mut w = words(&["split-to-lookup", column, lookup]);
             w.extend(flag("reference", reference));
             (Some(Operation::SplitToLookup { column: col(column)?, lookup: lookup.clone(), reference: reference.clone() }), w)
+        }
+        ChangeOp::AddCheck { table: t, name, expr, .. } => (Some(Operation::AddCheck { table: table(t)?, name: name.clone(), expr: expr.clone() }), words(&["add-check", t, name, expr])),
+        ChangeOp::AddUnique { columns, name, .. } => {
+            let mut w = words(&["add-unique", columns]);
+            w.extend(flag("name", name));
+            (Some(Operation::AddUnique { columns: ColumnsRef::parse(columns)?, name: name.clone() }), w)
+        }
+        ChangeOp::AddForeignKey { column, references, on_delete, name, .. } => {
+            let mut w = words(&["add-foreign-key", column, references]);
+            w.extend(flag("on-delete", on_delete));
+            w.extend(flag("name", name));
+            (Some(Operation::AddForeignKey { column: col(column)?, references: col(references)?, on_delete: on_delete.clone(), name: name.clone() }), w)
+        }
+        ChangeOp::CreateIndex { table: t, keys, unique, predicate, name, .. } => {
+            let mut w = words(&["create-index", t, keys]);
+            if *unique {
+                w.push("--unique".into());
+            }
+            w.extend(flag("where", predicate));
+            w.extend(flag("name", name));
+            (Some(Operation::CreateIndex { table: table(t)?, keys: keys.clone(), unique: *unique, predicate: predicate.clone(), name: name.clone() }), w)
+        }
+        ChangeOp::DropIndex { index, .. } => (Some(Operation::DropIndex { index: table(index)? }), words(&["drop-index", index])),
+        ChangeOp::CreateTable { table: t, columns, .. } => (Some(Operation::CreateTable { table: table(t)?, columns: columns.clone() }), words(&["create-table", t, columns])),
+        ChangeOp::RenameTable { table: t, new_name, .. } => (Some(Operation::RenameTable { table: table(t)?, new_name: new_name.clone() }), words(&["rename-table", t, new_name])),
+        ChangeOp::DropTable { table: t, .. } => (Some(Operation::DropTable { table: table(t)? }), words(&["drop-table", t])),
+        ChangeOp::DropConstraint { table: t, name, .. } => (Some(Operation::DropConstraint { table: table(t)?, name: name.clone() }), words(&["drop-constraint", t, name])),
+        ChangeOp::RenameConstraint { table: t, name, new_name, .. } => {
+            (Some(Operation::RenameConstraint { table: table(t)?, name: name.clone(), new_name: new_name.clone() }), words(&["rename-constraint", t, name, new_name]))
         }
         ChangeOp::Raw { name, irreversible, .. } => {
             let mut w = words(&["raw", name]);

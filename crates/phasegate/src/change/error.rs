@@ -13,6 +13,18 @@ pub enum ChangeError {
     #[error("table `{table}` has no column `{column}`{}", closest_hint(.closest))]
     UnknownColumn { table: String, column: String, closest: Option<String> },
 
+    /// No such index, constraint or other named object.
+    #[error("no {what} `{name}` {place}{}", closest_hint(.closest))]
+    UnknownObject { what: &'static str, name: String, place: String, closest: Option<String> },
+
+    /// Rows that hold the same values where a unique index is to come.
+    #[error("{table} rows {keys} hold the same {columns}: a unique index would refuse them; make them distinct first")]
+    Duplicates { table: String, columns: String, keys: String },
+
+    /// A row whose value a foreign key to come would refuse.
+    #[error("{table} row {key} has {column} = {value}, which {target} does not hold: the foreign key would refuse it; fix or delete the row first")]
+    Orphan { table: String, key: String, column: String, value: String, target: String },
+
     /// A name the change would create is taken.
     #[error("{what} `{name}` already exists{}", on_table(.table))]
     NameTaken { what: &'static str, name: String, table: Option<String> },
@@ -73,6 +85,16 @@ pub enum Input {
     Up,
     /// The conversion back (`change-type`).
     Down,
+    /// A check constraint's expression (`add-check`).
+    Check,
+    /// An index's key list (`create-index`).
+    Keys,
+    /// A partial index's predicate (`create-index --where`).
+    Predicate,
+    /// A new table's column list (`create-table`).
+    Columns,
+    /// A foreign key's ON DELETE action.
+    OnDelete,
 }
 
 impl std::fmt::Display for Input {
@@ -83,6 +105,11 @@ impl std::fmt::Display for Input {
             Input::Fill => "fill expression",
             Input::Up => "up expression",
             Input::Down => "down expression",
+            Input::Check => "check expression",
+            Input::Keys => "index keys",
+            Input::Predicate => "where expression",
+            Input::Columns => "column list",
+            Input::OnDelete => "on-delete action",
         })
     }
 }

@@ -227,3 +227,23 @@ pub fn text(client: &mut Client, sql: &str) -> Result<Option<String>> {
     let _ = tx.rollback();
     Ok(v)
 }
+
+/// The first row of a query over the operator's SQL (`input`, written
+/// `shown`), its columns as text, in a transaction that is rolled back; an
+/// error of the query is the input's fault.
+pub fn first_row(client: &mut Client, sql: &str, input: Input, shown: &str) -> Result<Option<Vec<Option<String>>>> {
+    let mut tx = probe_tx(client)?;
+    let row = tx.query_opt(sql, &[]).map_err(|e| -> Error { ChangeError::BadExpression { input, expr: shown.to_string(), message: crate::error::pg_message(&e) }.into() })?;
+    let _ = tx.rollback();
+    Ok(row.map(|r| (0..r.len()).map(|i| r.get::<_, Option<String>>(i)).collect()))
+}
+
+/// Runs `ddl` (the operator's SQL) in a transaction that is rolled back, then
+/// `read` in the same transaction: what the DDL would make, without making it.
+pub fn try_ddl<T>(client: &mut Client, ddl: &str, input: Input, shown: &str, read: impl FnOnce(&mut Transaction) -> Result<T>) -> Result<T> {
+    let mut tx = probe_tx(client)?;
+    tx.batch_execute(ddl).map_err(|e| -> Error { ChangeError::BadExpression { input, expr: shown.to_string(), message: crate::error::pg_message(&e) }.into() })?;
+    let out = read(&mut tx)?;
+    let _ = tx.rollback();
+    Ok(out)
+}

@@ -66,6 +66,65 @@ impl ColumnRef {
     }
 }
 
+/// A table as the operator names it: `table` or `schema.table`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRef {
+    pub schema: Option<String>,
+    pub table: String,
+}
+
+impl TableRef {
+    /// Parses `T` or `S.T` (a part may be double-quoted).
+    pub fn parse(s: &str) -> Result<TableRef> {
+        let parts = split_dotted(s);
+        match parts.as_slice() {
+            [t] if !t.is_empty() => Ok(TableRef { schema: None, table: t.clone() }),
+            [sc, t] if !sc.is_empty() && !t.is_empty() => Ok(TableRef { schema: Some(sc.clone()), table: t.clone() }),
+            _ => Err(ChangeError::BadArgument(format!("`{s}` is not TABLE (or SCHEMA.TABLE)")).into()),
+        }
+    }
+}
+
+/// Columns of one table as the operator names them: `T.C` or `T.C,D,...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnsRef {
+    pub table: TableRef,
+    pub columns: Vec<String>,
+}
+
+impl ColumnsRef {
+    /// Parses `T.C[,C...]` (or `S.T.C[,C...]`); commas inside double quotes are part of a name.
+    pub fn parse(s: &str) -> Result<ColumnsRef> {
+        let items = split_commas(s);
+        let first = ColumnRef::parse(&items[0])?;
+        let mut columns = vec![first.column];
+        for item in &items[1..] {
+            match split_dotted(item).as_slice() {
+                [c] if !c.is_empty() => columns.push(c.clone()),
+                _ => return Err(ChangeError::BadArgument(format!("`{s}` is not TABLE.COLUMN[,COLUMN...]")).into()),
+            }
+        }
+        Ok(ColumnsRef { table: TableRef { schema: first.schema, table: first.table }, columns })
+    }
+}
+
+/// `a,"b,c",d` as `[a, "b,c", d]` (quotes kept).
+fn split_commas(s: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    for c in s.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                out.last_mut().expect("one part").push(c);
+            }
+            ',' if !quoted => out.push(String::new()),
+            c => out.last_mut().expect("one part").push(c),
+        }
+    }
+    out
+}
+
 /// `a."b.c".d` as `[a, b.c, d]`.
 fn split_dotted(s: &str) -> Vec<String> {
     let mut out = vec![String::new()];
@@ -104,6 +163,22 @@ pub enum Operation {
     /// column becomes a reference to it (`reference`, by default
     /// `<column>Id` or `<column>_id` after the table's naming).
     SplitToLookup { column: ColumnRef, lookup: String, reference: Option<String> },
+    /// A check constraint `name` (`expr` over the row), added NOT VALID and validated.
+    AddCheck { table: TableRef, name: String, expr: String },
+    /// A unique constraint (`name`, by default `<table>_<columns>_key`)
+    /// through a unique index built CONCURRENTLY.
+    AddUnique { columns: ColumnsRef, name: Option<String> },
+    /// A foreign key `column` -> `references` (`on_delete`: `cascade`, ...).
+    AddForeignKey { column: ColumnRef, references: ColumnRef, on_delete: Option<String>, name: Option<String> },
+    /// An index over `keys` (the SQL of its key list: `email, lower(name)`).
+    CreateIndex { table: TableRef, keys: String, unique: bool, predicate: Option<String>, name: Option<String> },
+    DropIndex { index: TableRef },
+    /// A new table; `columns` is the SQL of its column list.
+    CreateTable { table: TableRef, columns: String },
+    RenameTable { table: TableRef, new_name: String },
+    DropTable { table: TableRef },
+    DropConstraint { table: TableRef, name: String },
+    RenameConstraint { table: TableRef, name: String, new_name: String },
 }
 
 /// What to generate and how.
@@ -143,6 +218,11 @@ impl<'a> Ctx<'a> {
             let wanted = schema.map(|sc| format!("{sc}.{table}")).unwrap_or_else(|| table.to_string());
             ChangeError::UnknownTable { closest: error::closest(&wanted, names.iter().map(String::as_str)), table: wanted, within: self.described.clone() }.into()
         })
+    }
+
+    /// The table `r` names (see [`Ctx::table`]).
+    pub fn table_ref(&self, r: &TableRef) -> Result<&'a Table> {
+        self.table(r.schema.as_deref(), &r.table)
     }
 
     /// The table and column `r` names.
