@@ -223,30 +223,25 @@ pub fn read_baseline(client: &mut Client, url: &str) -> Result<Baseline> {
 }
 
 /// pg_dump's output made to run as one migration in its transaction: psql
-/// meta-commands (`\restrict`) dropped, the session settings of its preamble
-/// made `SET LOCAL` (the search_path too), its timeouts left to phasegate's.
+/// meta-commands (`\restrict`) dropped, its session settings (`SET x = y;`
+/// lines, the search_path too) made transaction-local, its timeouts left to
+/// phasegate's.
 pub fn transactional(dump: &str) -> String {
     let mut out = String::with_capacity(dump.len());
-    let mut preamble = true;
     let mut blank = 0;
     for line in dump.lines() {
-        let t = line.trim();
-        if t.starts_with('\\') {
+        if line.starts_with('\\') {
             continue;
         }
         let mut line = line.to_string();
-        if preamble {
-            if let Some(rest) = t.strip_prefix("SET ") {
-                let name = rest.split([' ', '=']).next().unwrap_or("");
-                if ["statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "transaction_timeout"].contains(&name) {
-                    continue;
-                }
-                line = format!("SET LOCAL {rest}");
-            } else if t.starts_with("SELECT pg_catalog.set_config('search_path', '', false)") {
-                line = t.replace("', false)", "', true)");
-            } else if !t.is_empty() && !t.starts_with("--") {
-                preamble = false;
+        if let Some(rest) = line.strip_prefix("SET ").filter(|r| r.ends_with(';') && r.contains(" = ")) {
+            let name = rest.split(' ').next().unwrap_or("");
+            if ["statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "transaction_timeout"].contains(&name) {
+                continue;
             }
+            line = format!("SET LOCAL {rest}");
+        } else if line == "SELECT pg_catalog.set_config('search_path', '', false);" {
+            line = "SELECT pg_catalog.set_config('search_path', '', true);".into();
         }
         if line.trim().is_empty() {
             blank += 1;
@@ -275,7 +270,7 @@ mod tests {
         assert!(out.contains("SET LOCAL client_encoding = 'UTF8';\n"), "{out}");
         assert!(out.contains("SET LOCAL check_function_bodies = false;\n"), "{out}");
         assert!(out.contains("set_config('search_path', '', true);"), "{out}");
-        assert!(out.contains("\nSET x = 1;\n"), "after the preamble nothing is rewritten: {out}");
+        assert!(out.contains("\nSET LOCAL x = 1;\n"), "{out}");
         assert!(!out.contains("\n\n\n"), "{out}");
     }
 

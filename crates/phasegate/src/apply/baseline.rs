@@ -33,7 +33,8 @@ SELECT (SELECT count(*) FROM pg_class c
            AND c.relname <> 'refinery_schema_history' AND c.relname NOT LIKE 'phasegate\\_%'
            AND c.oid NOT IN (SELECT objid FROM ext))
      + (SELECT count(*) FROM pg_proc p
-         WHERE p.pronamespace IN (SELECT oid FROM ns) AND p.oid NOT IN (SELECT objid FROM ext))
+         WHERE p.pronamespace IN (SELECT oid FROM ns) AND p.proname NOT LIKE 'phasegate\\_%'
+           AND p.oid NOT IN (SELECT objid FROM ext))
      + (SELECT count(*) FROM pg_type t
          WHERE t.typnamespace IN (SELECT oid FROM ns) AND t.typtype IN ('e', 'd', 'r', 'm')
            AND t.oid NOT IN (SELECT objid FROM ext))";
