@@ -22,6 +22,7 @@ mod harness;
 mod health;
 mod html;
 mod hostile;
+mod init;
 mod lint;
 mod loading;
 mod locks;
