@@ -24,6 +24,7 @@ mod harness;
 mod health;
 mod html;
 mod hostile;
+mod init;
 mod lint;
 mod loading;
 mod locks;

@@ -8,7 +8,9 @@ use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand, ValueEnum};
 use phasegate::When;
 
 mod change;
+mod init;
 mod verify;
+pub use init::InitArgs;
 pub use change::{ChangeArgs, ChangeCommon, ChangeOp};
 pub use verify::{BackendArg, FromArg, HtmlArgs, ServerArgs, VerifyArgs};
 
@@ -166,6 +168,18 @@ one (expand / backfill / switch / cleanup, as the operation needs), and probes/<
 with the phases each application version must work in. Then: lint, verify. docs/changes.md tells what each \
 operation writes.")]
     Change(ChangeArgs),
+    /// Start a migration set: phases.toml, the four folders and a first phase that lints and verifies clean
+    #[command(after_help = "Examples:
+  phasegate init --dir db                              a new set in db/ (created when missing)
+  phasegate init --dir db --baseline-from postgres://app@db/app
+                                                       the live schema as phase 0, the baseline
+
+Refuses, writing nothing, when the folder already holds a phases.toml, a file init would write, or
+SQL files in migrations/, rollback/, validations/ or seed/. The first phase holds one migration, a
+set_updated_at() trigger function with its rollback and checks, since a set cannot be empty. With
+--baseline-from, `migrate` on a database that already holds the schema checks the baseline's tables
+exist and records it as applied without running it; on an empty database it builds it.")]
+    Init(InitArgs),
     /// Scaffold a forward, rollback and validation trio in a phase
     #[command(after_help = "Example:\n  phasegate new add_reminders --phase 1")]
     New(NewArgs),
@@ -279,6 +293,7 @@ impl Command {
             Command::Plan(a) => ("plan", a.set.format),
             Command::Lint(a) => ("lint", a.set.format),
             Command::New(a) => ("new", a.set.format),
+            Command::Init(a) => ("init", a.set.format),
             Command::Change(a) => ("change", a.op.common().set.format),
             Command::Snapshot(a) => ("snapshot", a.connect.set.format),
             Command::History(a) => ("history", a.connect.set.format),

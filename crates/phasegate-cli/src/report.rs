@@ -105,6 +105,7 @@ fn step_line(s: &StepOutcome) -> String {
     };
     let status = match s.status {
         StepStatus::Done => action.to_string(),
+        StepStatus::Baselined => "recorded, not run (baseline present)".to_string(),
         StepStatus::Aborted => "ABORTED (transaction rolled back)".to_string(),
         StepStatus::Failed => "FAILED (transaction rolled back)".to_string(),
     };
@@ -375,6 +376,7 @@ pub fn rollback_markdown(d: &RollbackDoc) -> String {
         for st in steps {
             let status = match st.status {
                 StepStatus::Done => "rolled back",
+                StepStatus::Baselined => "recorded, not run (baseline present)",
                 StepStatus::Aborted => "ABORTED (transaction rolled back)",
                 StepStatus::Failed => "FAILED (transaction rolled back)",
             };

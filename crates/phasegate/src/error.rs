@@ -61,6 +61,20 @@ pub enum Error {
     #[error("{}: {source}", display_path(path))]
     Io { path: PathBuf, source: std::io::Error },
 
+    /// `migrate` met a database that already holds a schema, and a check of
+    /// the baseline phase it would record as applied fails on it.
+    #[error("{at}: the database already holds a schema, but check `{check}` of baseline migration {version} fails on it: the baseline does not describe this database (fix the baseline, or migrate an empty database)")]
+    BaselineMismatch { at: Location, version: i32, check: String },
+
+    /// `init` refused: the folder already holds a migration set, or a file
+    /// init would write (nothing was written).
+    #[error("{}: {why}", display_path(path))]
+    InitRefused { path: PathBuf, why: String },
+
+    /// `init --baseline-from`: the live schema could not be read.
+    #[error("reading the schema of {target}: {message}")]
+    SchemaDump { target: String, message: String },
+
     /// The folder holds no migration set (no phases.toml).
     #[error("no migration set in {}: phases.toml not found", display_path(dir))]
     NoMigrationSet { dir: PathBuf },
@@ -319,7 +333,8 @@ impl Error {
             | Error::UnknownLayout { at, .. }
             | Error::MissingPlaceholder { at, .. }
             | Error::BackupBypassed { at, .. }
-            | Error::BatchKeyType { at, .. } => Some(at),
+            | Error::BatchKeyType { at, .. }
+            | Error::BaselineMismatch { at, .. } => Some(at),
             _ => None,
         }
     }

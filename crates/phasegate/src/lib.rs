@@ -61,6 +61,9 @@ pub use check::{worst as worst_verdict, Check, CheckKind, CheckResult, Condition
 pub use probe::{Probe, PROBES};
 pub use set::{load as load_set, parse_duration, Directives, MigrationSet, Phase, Seed, SqlFile, Step, MANIFEST, MIGRATIONS, ROLLBACK, SEED, VALIDATIONS};
 
+// Starting a set: init, with an existing database's schema as its baseline.
+pub mod init;
+
 // Moving a database: migrate, roll back, validate, seed.
 pub use apply::{
     check_consistency, current_phase, migrate, pending, plan_rollback, refuse_irreversible, rollback, seed, validate, validate_applied, Action,

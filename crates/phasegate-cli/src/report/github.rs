@@ -99,6 +99,7 @@ pub fn run(outcome: &RunOutcome) -> String {
     for s in &outcome.steps {
         let status = match s.status {
             StepStatus::Done => "done",
+            StepStatus::Baselined => "recorded, not run (baseline present)",
             StepStatus::Aborted => "aborted (its transaction was rolled back)",
             StepStatus::Failed => "failed (its transaction was rolled back)",
         };

@@ -67,6 +67,7 @@ pub fn run(title: &str, outcome: &RunOutcome) -> String {
         for st in &outcome.steps {
             let status = match st.status {
                 StepStatus::Done => "done",
+                StepStatus::Baselined => "recorded, not run (baseline present)",
                 StepStatus::Aborted => "ABORTED (transaction rolled back)",
                 StepStatus::Failed => "FAILED (transaction rolled back)",
             };

@@ -12,6 +12,7 @@
 //! The caller holds the migration lock (see `db::acquire_lock`) for the
 //! whole run; nothing here takes it.
 
+mod baseline;
 mod batch;
 mod exec;
 mod forward;
@@ -129,6 +130,16 @@ pub enum StepStatus {
     Aborted,
     /// An error: the step's transaction was rolled back.
     Failed,
+    /// A baseline migration recorded as applied without running: the
+    /// database already held its schema and its checks passed on it.
+    Baselined,
+}
+
+impl StepStatus {
+    /// The step's change is in the database (run, or there already).
+    pub fn is_done(self) -> bool {
+        matches!(self, StepStatus::Done | StepStatus::Baselined)
+    }
 }
 
 /// What happened to one step.
@@ -290,7 +301,22 @@ pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &O
             }
         }
         ui.progress(&format!("phase {} {}: {}", phase.id, phase.name, phase.summary));
+        let adopt = match entering && phase.baseline {
+            true => match baseline::holds_objects(client) {
+                Ok(b) => b,
+                Err(e) => return Ok(out.fail(e)),
+            },
+            false => false,
+        };
         for step in steps {
+            if adopt {
+                let (so, err) = baseline::record_step(client, step, opts, ui);
+                out.steps.push(so);
+                if let Some(e) = err {
+                    return Ok(out.fail(e));
+                }
+                continue;
+            }
             if keeping {
                 match recover::keep_before(client, step, opts, ui) {
                     Ok(k) => out.kept.push(k),

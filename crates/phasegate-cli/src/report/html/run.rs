@@ -31,7 +31,7 @@ fn run_decision(o: &RunOutcome) -> Decision {
     if let Some(e) = &o.error {
         return if verdict == Verdict::Rollback { Decision::verdict(verdict, e.clone()) } else { Decision::error(e.clone()) };
     }
-    if let Some(aborted) = o.steps.iter().find(|s| s.status != StepStatus::Done) {
+    if let Some(aborted) = o.steps.iter().find(|s| !s.status.is_done()) {
         return Decision::verdict(verdict, format!("V{} {}: a check said ROLLBACK; its transaction was rolled back, nothing of it was kept", aborted.version, aborted.name));
     }
     let what = match o.steps.first().map(|s| s.action) {
@@ -84,7 +84,7 @@ fn steps_table(steps: &[StepOutcome]) -> Markup {
             thead { tr { th.num { "phase" } th { "migration" } th { "name" } th { "result" } th.num { "at" } th.num { "took" } th.num { "lock retries" } th.num { "rows" } th { "longest blocking lock" } } }
             tbody {
                 @for s in steps {
-                    tr.bad[s.status != StepStatus::Done] {
+                    tr.bad[!s.status.is_done()] {
                         td.num { (s.phase) } td { "V" (s.version) } td { (s.name) }
                         td { (status(s)) @if let Some(e) = &s.error { br; small { (e) } } }
                         td.num { (format!("+{:.2} s", (s.started_unix_ms - t0) / 1000.0)) }
@@ -102,6 +102,7 @@ fn status(s: &StepOutcome) -> &'static str {
     match (s.status, s.action) {
         (StepStatus::Done, Action::Apply) => "applied",
         (StepStatus::Done, Action::Rollback) => "rolled back",
+        (StepStatus::Baselined, _) => "recorded, not run (baseline present)",
         (StepStatus::Aborted, _) => "ABORTED (transaction rolled back)",
         (StepStatus::Failed, _) => "FAILED (transaction rolled back)",
     }
@@ -121,7 +122,7 @@ fn timeline(steps: &[StepOutcome]) -> Markup {
         let from = (s.started_unix_ms - t0) / 1000.0;
         let to = from + s.duration_ms / 1000.0;
         let paint = match (s.status, s.action) {
-            (StepStatus::Done, Action::Apply) => Paint::Migrate,
+            (StepStatus::Done | StepStatus::Baselined, Action::Apply) => Paint::Migrate,
             (StepStatus::Done, Action::Rollback) => Paint::Rollback,
             _ => Paint::Failed,
         };
