@@ -286,7 +286,7 @@ fn broken_copy(set: &MigrationSet) -> anyhow::Result<Option<(MigrationSet, i32, 
         .map(|s| s.version)
         .ok_or_else(|| anyhow!("{}: no migration of the set has this name", phasegate::display_path(first)))?;
     let dir = tempfile::tempdir().context("a temporary folder for the broken copy")?;
-    copy_tree(&set.dir, dir.path(), &[phasegate::MANIFEST], &[phasegate::MIGRATIONS, phasegate::ROLLBACK, phasegate::VALIDATIONS])?;
+    copy_tree(&set.dir, dir.path(), &[phasegate::MANIFEST], &[phasegate::MIGRATIONS, phasegate::ROLLBACK, phasegate::VALIDATIONS, phasegate::PROBES, phasegate::SEED])?;
     copy_tree(&demo, dir.path(), &[], &[phasegate::MIGRATIONS, phasegate::ROLLBACK, phasegate::VALIDATIONS])?;
     let copy = phasegate::load_set(dir.path())?;
     Ok(Some((copy, version, dir)))

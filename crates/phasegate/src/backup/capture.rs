@@ -344,7 +344,11 @@ pub(super) fn install_copy_triggers(
 ) -> Result<Vec<CopyTrigger>> {
     let function = format!("{SCHEMA}.{}", generated_ident(&format!("{FUNCTION_PREFIX}{name}")));
     let conflict = if table.key.is_empty() { "" } else { " ON CONFLICT DO NOTHING" };
-    let copy = format!("INSERT INTO {qualified} SELECT * FROM phasegate_old{conflict};");
+    // By name, not position: the rollback may add a column to the table
+    // before it changes rows (re-creating one a phase dropped), and the
+    // backup table holds the columns the table had when it was prepared.
+    let columns = table.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+    let copy = format!("INSERT INTO {qualified} ({columns}) SELECT {columns} FROM phasegate_old{conflict};");
     // Gated, it also counts what it saved in `phasegate.saved_<table oid>`
     // (local to the transaction), for the batch's ledger row.
     let body = match only_when {
