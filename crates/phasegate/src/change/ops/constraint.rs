@@ -112,7 +112,7 @@ pub fn add_foreign_key(ctx: &mut Ctx, r: &ColumnRef, to: &ColumnRef, on_delete: 
     if !rt.indexes.iter().any(|i| i.unique && i.valid && i.columns == [rc.name.clone()] && !i.definition.contains(" WHERE ")) {
         return Err(ChangeError::Unsupported { what, why: format!("{} is neither a primary key nor a unique column: a foreign key must reference one (add-unique it first)", s.show(rt, &rc.name)) }.into());
     }
-    if let Some(k) = t.constraints.iter().find(|k| k.kind == ConstraintKind::ForeignKey && k.columns == [c.name.clone()] && k.references.as_ref().is_some_and(|(q, cs)| q == &rt.name && cs == &[rc.name.clone()])) {
+    if let Some(k) = t.constraints.iter().find(|k| k.kind == ConstraintKind::ForeignKey && k.columns == [c.name.clone()] && k.references.as_ref().is_some_and(|(q, cs)| q == &rt.name && cs.as_slice() == std::slice::from_ref(&rc.name))) {
         return Err(ChangeError::Pointless { what, why: format!("foreign key {} does this already", k.name) }.into());
     }
     let (table, col, target, tcol) = (s.qname(&t.name), s.ident(&c.name), s.qname(&rt.name), s.ident(&rc.name));
