@@ -5,13 +5,38 @@
 //! a template migrated once.
 
 use phasegate::testing::{self, Factory};
+use phasegate::{PhaseResult, Verdict, When};
 
 const SET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/db");
 
 #[test]
 fn every_phase_rolls_back_to_the_state_before_it() {
+    // testing::verify fails the test with the findings when a rollback does
+    // not restore the state before it; this says which phases were rolled
+    // back and compared, and that the irreversible ones only went forward.
     let rehearsal = testing::verify(SET);
-    assert_eq!(rehearsal.phases.len(), 4, "every phase rehearsed");
+    let results: Vec<(u32, PhaseResult)> = rehearsal.phases.iter().map(|p| (p.phase, p.result)).collect();
+    assert_eq!(
+        results,
+        vec![
+            (0, PhaseResult::ForwardOnly), // the baseline
+            (1, PhaseResult::Restored),
+            (2, PhaseResult::Restored),
+            (3, PhaseResult::Restored),
+            (4, PhaseResult::ForwardOnly), // the cleanup: irreversible
+        ]
+    );
+    assert!(!rehearsal.mismatch() && !rehearsal.migrate_failed());
+    // Each reversible phase was rolled back, compared with the state before
+    // it, re-applied and compared again; its after-rollback checks passed.
+    for p in rehearsal.phases.iter().filter(|p| p.reversible) {
+        let steps: Vec<(&str, bool)> = p.steps.iter().filter(|s| !matches!(s.step, "migrate" | "snapshot")).map(|s| (s.step, s.ok)).collect();
+        assert_eq!(steps, vec![("rollback", true), ("compare", true), ("re-apply", true), ("compare", true)], "phase {}", p.phase);
+        let rollback = p.steps.iter().find(|s| s.step == "rollback").expect("a rollback step");
+        let after: Vec<&str> = rollback.checks.iter().filter(|c| c.when == When::AfterRollback).map(|c| c.check.as_str()).collect();
+        assert!(!after.is_empty(), "phase {} ran its after-rollback checks", p.phase);
+        assert!(rollback.checks.iter().all(|c| c.verdict == Verdict::Proceed), "phase {}: {:?}", p.phase, rollback.checks);
+    }
 }
 
 #[test]

@@ -1,1 +1,0 @@
-ALTER TABLE users ALTER COLUMN given_name SET NOT NULL, DROP COLUMN full_name;
