@@ -208,9 +208,15 @@ ORDER BY 1";
 pub fn read_baseline(client: &mut Client, url: &str) -> Result<Baseline> {
     let tables = client.query(TABLES, &[]).map_err(db_err("listing the tables"))?.iter().map(|r| r.get::<_, String>(0)).collect();
     let source = crate::db::redact(url);
-    let out = Command::new("pg_dump")
-        .args(["--schema-only", "--no-owner", "--no-privileges", "--exclude-table=refinery_schema_history", "--exclude-table=phasegate_*", "--exclude-schema=phasegate_backup"])
-        .arg(format!("--dbname={url}"))
+    let (dbname, password) = without_password(url);
+    let mut cmd = Command::new("pg_dump");
+    cmd.args(["--schema-only", "--no-owner", "--no-privileges", "--exclude-table=refinery_schema_history", "--exclude-table=phasegate_*", "--exclude-schema=phasegate_backup"])
+        .arg(format!("--dbname={dbname}"));
+    // The password goes through the environment, not the process list.
+    if let Some(p) = password {
+        cmd.env("PGPASSWORD", p);
+    }
+    let out = cmd
         .output()
         .map_err(|e| Error::SchemaDump { target: source.clone(), message: format!("running pg_dump: {e} (install the PostgreSQL client, e.g. Debian's postgresql-client)") })?;
     if !out.status.success() {
@@ -220,6 +226,21 @@ pub fn read_baseline(client: &mut Client, url: &str) -> Result<Baseline> {
     }
     let dump = String::from_utf8(out.stdout).map_err(|_| Error::SchemaDump { target: source.clone(), message: "pg_dump wrote text that is not UTF-8".into() })?;
     Ok(Baseline { sql: transactional(&dump), tables, source })
+}
+
+/// A `postgres://` URL without its password, and the password (decoded);
+/// any other connection string as it is.
+fn without_password(url: &str) -> (String, Option<String>) {
+    match url::Url::parse(url) {
+        Ok(mut u) if matches!(u.scheme(), "postgres" | "postgresql") && u.password().is_some() => {
+            let password = percent_encoding::percent_decode_str(u.password().unwrap_or_default()).decode_utf8_lossy().into_owned();
+            if u.set_password(None).is_err() {
+                return (url.to_string(), None);
+            }
+            (u.to_string(), Some(password))
+        }
+        _ => (url.to_string(), None),
+    }
 }
 
 /// pg_dump's output made to run as one migration in its transaction: psql
@@ -284,6 +305,13 @@ mod tests {
             assert_eq!(set.phases[0].baseline, baseline.is_some());
             assert!(matches!(init(dir.path(), None), Err(Error::InitRefused { .. })));
         }
+    }
+
+    #[test]
+    fn the_password_leaves_the_url() {
+        assert_eq!(without_password("postgres://app:s%40cret@db:5432/app?sslmode=disable"), ("postgres://app@db:5432/app?sslmode=disable".into(), Some("s@cret".into())));
+        assert_eq!(without_password("postgres://app@db/app"), ("postgres://app@db/app".into(), None));
+        assert_eq!(without_password("host=db user=app"), ("host=db user=app".into(), None));
     }
 
     #[test]
