@@ -36,7 +36,8 @@ pub(super) enum Control {
 /// The transaction control a statement is, if any (`ROLLBACK TO SAVEPOINT`
 /// and `BEGIN ATOMIC` bodies are not).
 pub(super) fn control(statement: &str) -> Option<Control> {
-    let s = crate::sqltext::strip_comments(statement).to_ascii_uppercase();
+    // A goose statement's range holds its `;`.
+    let s = crate::sqltext::strip_comments(statement).trim_end().trim_end_matches(';').to_ascii_uppercase();
     let words: Vec<&str> = s.split_whitespace().collect();
     let only = |w: &[&str]| words.len() == 1 || (words.len() == 2 && w.contains(&words[1]));
     match words.first().copied() {
@@ -127,6 +128,7 @@ mod tests {
         assert_eq!(control("start transaction isolation level serializable"), Some(Control::Begin));
         assert_eq!(control("-- done\nCOMMIT"), Some(Control::Commit));
         assert_eq!(control("ROLLBACK"), Some(Control::Rollback));
+        assert_eq!(control("COMMIT;"), Some(Control::Commit), "a goose statement keeps its semicolon");
         assert_eq!(control("ROLLBACK TO SAVEPOINT a"), None);
         assert_eq!(control("BEGIN ATOMIC SELECT 1; END"), None);
     }

@@ -1,0 +1,199 @@
+//! `import`: another tool's history written as a phasegate set on disk
+//! (docs/migration-set.md), read by the same foreign readers `verify
+//! --from` uses, so `verify` on the imported set rehearses what `verify
+//! --from` rehearses on the original:
+//!
+//! * every migration is a step and a phase of its own (`V{n}__{name}.sql`,
+//!   numbered in the tool's order), its down script the rollback;
+//! * a migration without a down is an irreversible phase with the reader's
+//!   `reason`;
+//! * a file its tool runs outside a transaction gets `-- phasegate:
+//!   no-transaction`; a file's own outer `BEGIN; ... COMMIT;` is already
+//!   blanked by the reader (`foreign::txn`), since phasegate files hold no
+//!   transaction control;
+//! * each step's validation asserts what the forward file creates exists
+//!   (`creates`);
+//! * each phase's summary names the tool, the migration's label and its
+//!   original file(s).
+//!
+//! Refused, writing nothing, when the folder already holds a set (or SQL
+//! files in its folders), or when a file cannot be written as a phasegate
+//! file (several statements outside a transaction, statement boundaries
+//! the lexer would not find). The written set is loaded before returning;
+//! a set that does not load is removed again.
+
+pub(crate) mod creates;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{display_path, Error, Location, Result};
+use crate::foreign::{self, Layout, Options};
+use crate::init::{first_sql, remove, toml_escape, write_files};
+use crate::set::{MigrationSet, SqlFile, Step, MANIFEST, MIGRATIONS, ROLLBACK, SEED, VALIDATIONS};
+
+/// What `import` wrote.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The files written, the manifest first.
+    pub files: Vec<PathBuf>,
+    /// Migrations imported (one phase each).
+    pub migrations: usize,
+    /// Of them, without a down (irreversible phases).
+    pub irreversible: usize,
+    /// Of them, run outside a transaction (`no-transaction`).
+    pub no_transaction: usize,
+}
+
+/// Reads the history in `from` (as `verify --from layout` does) and writes it
+/// as a set into `dir` (created when missing).
+pub fn import(layout: Layout, from: &Path, opts: &Options, dir: &Path) -> Result<Imported> {
+    refuse_existing(dir)?;
+    let set = foreign::load_with(layout, from, opts)?;
+    let files = render(layout, from, &set)?;
+    let written = write_files(dir, &files)?;
+    if let Err(e) = crate::set::load(dir) {
+        remove(&written);
+        return Err(Error::Load { at: Location::file(dir), message: format!("the imported set does not load, so nothing was kept: {e}") });
+    }
+    let steps = || set.phases.iter().flat_map(|p| &p.steps);
+    Ok(Imported {
+        files: written,
+        migrations: set.phases.len(),
+        irreversible: set.phases.iter().filter(|p| !p.reversible).count(),
+        no_transaction: steps().filter(|s| s.forward.directives.no_transaction).count(),
+    })
+}
+
+/// Refuses a folder that holds a set, or SQL files where the set's go.
+fn refuse_existing(dir: &Path) -> Result<()> {
+    let manifest = dir.join(MANIFEST);
+    if manifest.exists() || manifest.is_symlink() {
+        return Err(Error::InitRefused { path: manifest, why: "a migration set is already here; import writes a new one (pass --dir for another folder)".into() });
+    }
+    for folder in [MIGRATIONS, ROLLBACK, VALIDATIONS, SEED] {
+        if let Some(sql) = first_sql(&dir.join(folder)) {
+            return Err(Error::InitRefused { path: sql, why: format!("{folder}/ already holds SQL files; import writes a set in a folder without them") });
+        }
+    }
+    Ok(())
+}
+
+/// A path relative to the imported folder, for summaries and headers.
+fn rel(from: &Path, p: &Path) -> String {
+    display_path(p.strip_prefix(from).unwrap_or(p))
+}
+
+/// The set's files, relative to its folder, the manifest first.
+fn render(layout: Layout, from: &Path, set: &MigrationSet) -> Result<Vec<(PathBuf, String)>> {
+    let mut manifest = format!(
+        "# Imported from {layout} ({}) by `phasegate import`: one phase per migration, in\n\
+         # {layout}'s order; each summary names the original file. Validations assert\n\
+         # what each forward file creates exists; add checks of your own to them.\n",
+        display_path(from)
+    );
+    let mut out = vec![(PathBuf::from(MANIFEST), String::new())];
+    for phase in &set.phases {
+        let [step] = phase.steps.as_slice() else { unreachable!("a foreign set has one step per phase") };
+        let origin = step.origin.as_ref().expect("a foreign step keeps its origin");
+        let name = if step.name.trim_matches('_').is_empty() { "migration".to_string() } else { step.name.clone() };
+        let file = format!("V{}__{name}.sql", step.version);
+        let mut summary = format!("imported from {} {}: {}", origin.tool, origin.id, rel(from, &origin.file));
+        let header = format!("-- Imported from {} {}: {}", origin.tool, origin.id, rel(from, &origin.file));
+        out.push((Path::new(MIGRATIONS).join(&file), sql_text(&step.forward, &header)?));
+        if let Some(down) = &step.rollback {
+            if down.path != origin.file {
+                summary.push_str(&format!(" (down: {})", rel(from, &down.path)));
+            }
+            out.push((Path::new(ROLLBACK).join(&file), sql_text(down, &format!("-- The down of {} {}: {}", origin.tool, origin.id, rel(from, &down.path)))?));
+        }
+        out.push((Path::new(VALIDATIONS).join(&file), creates::validation(step.version, &body(&step.forward.text))));
+        manifest.push_str(&phase_toml(phase.id, &phase.name, &summary, step, phase.reason.as_deref()));
+    }
+    out[0].1 = manifest;
+    Ok(out)
+}
+
+fn phase_toml(id: u32, name: &str, summary: &str, step: &Step, reason: Option<&str>) -> String {
+    let mut s = format!("\n[[phase]]\nid = {id}\nname = \"{}\"\nsummary = \"{}\"\nversions = [{}]\n", toml_escape(name), toml_escape(summary), step.version);
+    if step.rollback.is_none() {
+        let reason = reason.filter(|r| !r.trim().is_empty()).unwrap_or("no down migration");
+        s.push_str(&format!("reversible = false\nreason = \"{}\"\n", toml_escape(reason)));
+    }
+    s
+}
+
+/// A forward or rollback file: the directive its tool's way of running it
+/// needs, a header naming the original, and the SQL.
+fn sql_text(file: &SqlFile, header: &str) -> Result<String> {
+    let statements = file.statements();
+    let plain = crate::sqltext::statements(&file.text);
+    if statements.len() != plain.len() {
+        let line = statements.iter().zip(&plain).find(|(a, b)| a != b).map(|(a, _)| a.line).unwrap_or(1);
+        return Err(Error::Load {
+            at: Location::line(&file.path, line),
+            message: "a statement here holds semicolons its tool was told to keep together (StatementBegin/End, splitStatements:false) that phasegate would split; dollar-quote the body, then import again".into(),
+        });
+    }
+    let mut text = String::new();
+    if file.directives.no_transaction {
+        if let Some(second) = statements.get(1) {
+            return Err(Error::Load {
+                at: Location::line(&file.path, second.line),
+                message: format!(
+                    "runs outside a transaction as its tool runs it, with {} statements (or its own transaction control); a phasegate no-transaction file holds one statement: split this migration, then import again",
+                    statements.len()
+                ),
+            });
+        }
+        text.push_str("-- phasegate: no-transaction\n");
+    }
+    text.push_str(header);
+    text.push('\n');
+    text.push_str(&body(&file.text));
+    Ok(text)
+}
+
+/// The text without trailing spaces (the readers blank what is not this
+/// migration's) and without blank lines at its ends.
+fn body(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let start = lines.iter().position(|l| !l.is_empty()).unwrap_or(lines.len());
+    let end = lines.iter().rposition(|l| !l.is_empty()).map_or(start, |e| e + 1);
+    let mut s = lines[start..end].join("\n");
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_holding_a_set_is_refused_and_nothing_is_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let from = tmp.path().join("goose");
+        foreign::write(&from, "00001_a.sql", "-- +goose Up\nCREATE TABLE a (x int);\n-- +goose Down\nDROP TABLE a;\n");
+        let set = tmp.path().join("set");
+        foreign::write(&set, MANIFEST, "# mine\n");
+        let e = import(Layout::Goose, &from, &Options::default(), &set).unwrap_err();
+        assert!(e.to_string().ends_with("phases.toml: a migration set is already here; import writes a new one (pass --dir for another folder)"), "{e}");
+        assert!(!set.join(MIGRATIONS).exists());
+    }
+
+    #[test]
+    fn a_goose_history_is_written_as_a_set_that_loads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let from = tmp.path().join("goose");
+        foreign::write(&from, "00001_a.sql", "-- +goose Up\nBEGIN;\nCREATE TABLE a (x int);\nCOMMIT;\n-- +goose Down\nDROP TABLE a;\n");
+        foreign::write(&from, "00002_b.sql", "-- +goose NO TRANSACTION\n-- +goose Up\nCREATE INDEX CONCURRENTLY a_x ON a (x);\n");
+        let dir = tmp.path().join("set");
+        let got = import(Layout::Goose, &from, &Options::default(), &dir).unwrap();
+        assert_eq!((got.migrations, got.irreversible, got.no_transaction), (2, 1, 1));
+        let set = crate::set::load(&dir).unwrap();
+        assert_eq!(set.phases[0].summary, "imported from goose 00001: 00001_a.sql");
+        assert!(!set.phases[1].reversible && set.phases[1].steps[0].forward.directives.no_transaction);
+        let forward = std::fs::read_to_string(dir.join("migrations/V1__00001_a.sql")).unwrap();
+        assert!(!forward.contains("BEGIN") && !forward.contains("COMMIT"), "{forward}");
+        assert!(std::fs::read_to_string(dir.join("validations/V2__00002_b.sql")).unwrap().contains("index a_x"));
+    }
+}
