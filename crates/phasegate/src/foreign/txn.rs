@@ -114,6 +114,27 @@ pub(super) fn as_tool_runs(mut file: SqlFile, tool: Layout) -> SqlFile {
     file
 }
 
+/// For a file its tool runs outside a transaction, statement by statement:
+/// its text with every `BEGIN` and `COMMIT` blanked (lines kept), to run as
+/// one transaction, when that is equivalent for a file that succeeds (no
+/// `ROLLBACK`, no statement PostgreSQL refuses in a transaction); `None`
+/// otherwise.
+pub(crate) fn in_one_transaction(file: &SqlFile) -> Option<String> {
+    let statements = file.statements();
+    if non_transactional(&file.text, &statements) {
+        return None;
+    }
+    let mut ranges = Vec::new();
+    for st in &statements {
+        match control(&file.text[st.start..st.end]) {
+            Some(Control::Rollback) => return None,
+            Some(_) => ranges.push(with_semicolon(&file.text, st)),
+            None => {}
+        }
+    }
+    Some(blank(&file.text, &ranges))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +167,8 @@ mod tests {
         assert!(run(cic, Layout::Files).directives.no_transaction);
         assert!(!run(cic, Layout::Goose).directives.no_transaction, "goose wraps it unless NO TRANSACTION");
         assert!(!run("CREATE TABLE t (x int);", Layout::GolangMigrate).directives.no_transaction);
+        assert_eq!(in_one_transaction(&two).unwrap().split_whitespace().collect::<Vec<_>>().join(" "), "CREATE TABLE t (x int); CREATE TABLE u (x int);");
+        assert_eq!(in_one_transaction(&run("BEGIN;\nSELECT 1;\nROLLBACK;\nSELECT 2;", Layout::Dbmate)), None, "a ROLLBACK undoes");
+        assert_eq!(in_one_transaction(&run("SELECT 1;\nCREATE INDEX CONCURRENTLY i ON t (x);", Layout::GolangMigrate)), None);
     }
 }

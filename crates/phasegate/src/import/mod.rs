@@ -8,9 +8,12 @@
 //! * a migration without a down is an irreversible phase with the reader's
 //!   `reason`;
 //! * a file its tool runs outside a transaction gets `-- phasegate:
-//!   no-transaction`; a file's own outer `BEGIN; ... COMMIT;` is already
-//!   blanked by the reader (`foreign::txn`), since phasegate files hold no
-//!   transaction control;
+//!   no-transaction` when it holds one statement; with several (its own
+//!   transactions, a diesel folder's `run_in_transaction = false`), they
+//!   run in the migration's transaction with their `BEGIN`/`COMMIT`
+//!   removed, unless one cannot or a `ROLLBACK` undoes (refused); a file's
+//!   own outer `BEGIN; ... COMMIT;` is already blanked by the reader
+//!   (`foreign::txn`): phasegate files hold no transaction control;
 //! * each step's validation asserts what the forward file creates exists
 //!   (`creates`);
 //! * each phase's summary names the tool, the migration's label and its
@@ -18,8 +21,7 @@
 //!
 //! Refused, writing nothing, when the folder already holds a set (or SQL
 //! files in its folders), or when a file cannot be written as a phasegate
-//! file (several statements outside a transaction, statement boundaries
-//! the lexer would not find). The written set is loaded before returning;
+//! file (see above; statement boundaries the lexer would not find). The written set is loaded before returning;
 //! a set that does not load is removed again.
 
 pub(crate) mod creates;
@@ -60,7 +62,7 @@ pub fn import(layout: Layout, from: &Path, opts: &Options, dir: &Path) -> Result
         files: written,
         migrations: set.phases.len(),
         irreversible: set.phases.iter().filter(|p| !p.reversible).count(),
-        no_transaction: steps().filter(|s| s.forward.directives.no_transaction).count(),
+        no_transaction: steps().filter(|s| s.forward.directives.no_transaction && s.forward.statements().len() == 1).count(),
     })
 }
 
@@ -135,21 +137,25 @@ fn sql_text(file: &SqlFile, header: &str) -> Result<String> {
         });
     }
     let mut text = String::new();
-    if file.directives.no_transaction {
-        if let Some(second) = statements.get(1) {
-            return Err(Error::Load {
-                at: Location::line(&file.path, second.line),
-                message: format!(
-                    "runs outside a transaction as its tool runs it, with {} statements (or its own transaction control); a phasegate no-transaction file holds one statement: split this migration, then import again",
-                    statements.len()
-                ),
-            });
-        }
+    let mut sql = file.text.clone();
+    if file.directives.no_transaction && statements.len() > 1 {
+        // Its tool runs it statement by statement; phasegate's
+        // no-transaction files hold one statement. Run as one transaction
+        // when that is the same for a file that succeeds.
+        sql = foreign::txn::in_one_transaction(file).ok_or_else(|| Error::Load {
+            at: Location::line(&file.path, statements[1].line),
+            message: format!(
+                "runs outside a transaction as its tool runs it, with {} statements, one that cannot run in a transaction or a ROLLBACK; a phasegate no-transaction file holds one statement: split this migration, then import again",
+                statements.len()
+            ),
+        })?;
+        text.push_str("-- Its tool runs this file outside a transaction, statement by statement; every\n-- statement can run in one, so phasegate runs it in its migration's transaction.\n");
+    } else if file.directives.no_transaction {
         text.push_str("-- phasegate: no-transaction\n");
     }
     text.push_str(header);
     text.push('\n');
-    text.push_str(&body(&file.text));
+    text.push_str(&body(&sql));
     Ok(text)
 }
 
