@@ -17,6 +17,7 @@ struct ImportJson<'a> {
     migrations: usize,
     irreversible: usize,
     no_transaction: usize,
+    setup: Option<String>,
 }
 
 pub fn run(a: ImportArgs, ctx: &mut Ctx) -> i32 {
@@ -30,10 +31,16 @@ pub fn run(a: ImportArgs, ctx: &mut Ctx) -> i32 {
             let mut text: String = files.iter().map(|f| format!("created {f}\n")).collect();
             text.push_str(&format!(
                 "imported {} {layout} migrations as phases ({} irreversible: no down; {} run outside a transaction)\n\
-                 next: `{bin} lint{dir}` and `{bin} verify{dir}`; add checks of your own to validations/\n",
-                got.migrations, got.irreversible, got.no_transaction
+                 next: `{bin} lint{dir}` and `{bin} verify{dir}{}`; add checks of your own to validations/\n",
+                got.migrations,
+                got.irreversible,
+                got.no_transaction,
+                got.setup.as_ref().map(|p| format!(" --setup {}", display_path(p))).unwrap_or_default()
             ));
-            let body = ImportJson { layout, files: &files, migrations: got.migrations, irreversible: got.irreversible, no_transaction: got.no_transaction };
+            if let Some(p) = &got.setup {
+                text.push_str(&format!("some migrations refer to {layout}'s ledger table: {} creates it for verify (--setup)\n", display_path(p)));
+            }
+            let body = ImportJson { layout, files: &files, migrations: got.migrations, irreversible: got.irreversible, no_transaction: got.no_transaction, setup: got.setup.as_ref().map(|p| display_path(p)) };
             Report { text, ..Default::default() }.with_body(&body)
         }
         Err(e) => failed(e),

@@ -44,6 +44,10 @@ pub struct Imported {
     pub irreversible: usize,
     /// Of them, run outside a transaction (`no-transaction`).
     pub no_transaction: usize,
+    /// The tool's ledger table as the tool creates it, written to
+    /// `setup/{tool}_ledger.sql` when a migration refers to it (a `GRANT ...
+    /// ON schema_migrations`): `verify --setup` it, as `verify --from` creates it.
+    pub setup: Option<PathBuf>,
 }
 
 /// Reads the history in `from` (as `verify --from layout` does) and writes it
@@ -51,7 +55,9 @@ pub struct Imported {
 pub fn import(layout: Layout, from: &Path, opts: &Options, dir: &Path) -> Result<Imported> {
     refuse_existing(dir)?;
     let set = foreign::load_with(layout, from, opts)?;
-    let files = render(layout, from, &set)?;
+    let mut files = render(layout, from, &set)?;
+    let setup = ledger_setup(layout, &set);
+    files.extend(setup.clone());
     let written = write_files(dir, &files)?;
     if let Err(e) = crate::set::load(dir) {
         remove(&written);
@@ -63,6 +69,24 @@ pub fn import(layout: Layout, from: &Path, opts: &Options, dir: &Path) -> Result
         migrations: set.phases.len(),
         irreversible: set.phases.iter().filter(|p| !p.reversible).count(),
         no_transaction: steps().filter(|s| s.forward.directives.no_transaction && s.forward.statements().len() == 1).count(),
+        setup: setup.map(|(rel, _)| dir.join(rel)),
+    })
+}
+
+/// The tool's ledger DDL as `setup/{tool}_ledger.sql`, when a forward or
+/// rollback file names a table it creates.
+fn ledger_setup(layout: Layout, set: &MigrationSet) -> Option<(PathBuf, String)> {
+    let ledger = foreign::ledger(layout)?;
+    let tables: Vec<String> = creates::created(&ledger.text).into_iter().map(|o| o.name).collect();
+    let names = |f: &SqlFile| crate::sqltext::tokens(&f.text).iter().filter_map(crate::sqltext::Token::ident).any(|w| tables.contains(&w));
+    let refers = set.phases.iter().flat_map(|p| &p.steps).any(|s| names(&s.forward) || s.rollback.as_ref().is_some_and(names));
+    refers.then(|| {
+        let text = format!(
+            "-- {layout}'s ledger table, as {layout} creates it before its first migration: some\n\
+             -- imported migrations refer to it. `verify --setup` this file on an empty database.\n{}\n",
+            ledger.text
+        );
+        (Path::new("setup").join(format!("{}_ledger.sql", layout.name().replace('-', "_"))), text)
     })
 }
 
