@@ -97,6 +97,11 @@ fn a_golang_migrate_history_with_its_quirks_imports_and_verifies_as_verify_from_
     import("golang-migrate", &fixture("foreign/quirks/golang-migrate"), tmp.path(), &[]).expect_exit(exit::OK);
     let setup = std::fs::read_to_string(tmp.path().join("setup/golang_migrate_ledger.sql")).unwrap();
     assert!(setup.contains("CREATE TABLE IF NOT EXISTS schema_migrations"), "a migration grants on the ledger: {setup}");
+    let read = |rel: &str| std::fs::read_to_string(tmp.path().join(rel)).unwrap();
+    let two = read("migrations/V2__2_orders_in_two_transactions.sql");
+    assert!(!two.contains("BEGIN") && !two.contains("COMMIT") && !two.contains("phasegate: no-transaction"), "two transactions run as one: {two}");
+    assert!(read("migrations/V3__3_index_customers_email.sql").starts_with("-- phasegate: no-transaction\n"), "CREATE INDEX CONCURRENTLY alone");
+    assert!(read("rollback/V1__1_create_customers.sql").contains("1_drop_customers.down.sql"), "paired by version");
 }
 
 #[test]

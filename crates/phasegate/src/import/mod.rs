@@ -112,9 +112,10 @@ fn rel(from: &Path, p: &Path) -> String {
 /// The set's files, relative to its folder, the manifest first.
 fn render(layout: Layout, from: &Path, set: &MigrationSet) -> Result<Vec<(PathBuf, String)>> {
     let mut manifest = format!(
-        "# Imported from {layout} ({}) by `phasegate import`: one phase per migration, in\n\
-         # {layout}'s order; each summary names the original file. Validations assert\n\
-         # what each forward file creates exists; add checks of your own to them.\n",
+        "# Written by `phasegate import` from the {layout} history in {}:\n\
+         # one phase per migration, in {layout}'s order; each summary names the original\n\
+         # file. Validations assert what each forward file creates exists; add checks\n\
+         # of your own to them.\n",
         display_path(from)
     );
     let mut out = vec![(PathBuf::from(MANIFEST), String::new())];
@@ -184,13 +185,22 @@ fn sql_text(file: &SqlFile, header: &str) -> Result<String> {
 }
 
 /// The text without trailing spaces (the readers blank what is not this
-/// migration's) and without blank lines at its ends.
+/// migration's), blank lines at its ends, or more than one in a row.
 fn body(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
-    let start = lines.iter().position(|l| !l.is_empty()).unwrap_or(lines.len());
-    let end = lines.iter().rposition(|l| !l.is_empty()).map_or(start, |e| e + 1);
-    let mut s = lines[start..end].join("\n");
-    s.push('\n');
+    let mut s = String::new();
+    let mut blank = false;
+    for line in text.lines().map(str::trim_end) {
+        if line.is_empty() {
+            blank = !s.is_empty();
+            continue;
+        }
+        if blank {
+            s.push('\n');
+            blank = false;
+        }
+        s.push_str(line);
+        s.push('\n');
+    }
     s
 }
 
@@ -225,5 +235,6 @@ mod tests {
         let forward = std::fs::read_to_string(dir.join("migrations/V1__00001_a.sql")).unwrap();
         assert!(!forward.contains("BEGIN") && !forward.contains("COMMIT"), "{forward}");
         assert!(std::fs::read_to_string(dir.join("validations/V2__00002_b.sql")).unwrap().contains("index a_x"));
+        assert_eq!(body("\n  \nA  \n\n\n  B\n\n"), "A\n\n  B\n", "blank runs fold to one line");
     }
 }
