@@ -141,3 +141,12 @@ fn import_into_a_set_is_refused_and_nothing_is_written() {
     assert!(out.error_line().contains("1_a.up.sql:2: runs outside a transaction"), "{}", out.stderr);
     assert!(!fresh.join("phases.toml").exists() && !fresh.join("migrations").exists());
 }
+
+#[test]
+fn sqlx_dbmate_and_liquibase_histories_import_and_verify_as_verify_from_does() {
+    let o = imported_verifies_like_the_original("sqlx", "foreign/sqlx/migrations", &[]);
+    assert_eq!(o.len(), 32);
+    // dbmate grants on its own ledger table: import writes it as setup/.
+    imported_verifies_like_the_original("dbmate", "foreign/quirks/dbmate", &[]);
+    imported_verifies_like_the_original("liquibase", "foreign/liquibase/changelog", &[]);
+}
