@@ -58,6 +58,9 @@ pub fn import(layout: Layout, from: &Path, opts: &Options, dir: &Path) -> Result
     let mut files = render(layout, from, &set)?;
     let setup = ledger_setup(layout, &set);
     files.extend(setup.clone());
+    if let Some((rel, _)) = files.iter().find(|(rel, _)| dir.join(rel).exists() || dir.join(rel).is_symlink()) {
+        return Err(Error::InitRefused { path: dir.join(rel), why: "already exists; import never overwrites a file".into() });
+    }
     let written = write_files(dir, &files)?;
     if let Err(e) = crate::set::load(dir) {
         remove(&written);
@@ -218,6 +221,12 @@ mod tests {
         let e = import(Layout::Goose, &from, &Options::default(), &set).unwrap_err();
         assert!(e.to_string().ends_with("phases.toml: a migration set is already here; import writes a new one (pass --dir for another folder)"), "{e}");
         assert!(!set.join(MIGRATIONS).exists());
+        std::fs::remove_file(set.join(MANIFEST)).unwrap();
+        foreign::write(&set, "setup/goose_ledger.sql", "-- mine\n");
+        foreign::write(&from, "00002_b.sql", "-- +goose Up\nGRANT SELECT ON goose_db_version TO PUBLIC;\n");
+        let e = import(Layout::Goose, &from, &Options::default(), &set).unwrap_err();
+        assert!(e.to_string().ends_with("setup/goose_ledger.sql: already exists; import never overwrites a file"), "{e}");
+        assert!(!set.join(MANIFEST).exists() && !set.join(MIGRATIONS).exists());
     }
 
     #[test]
