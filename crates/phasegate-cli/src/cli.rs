@@ -192,9 +192,11 @@ rollback (no down: an irreversible phase with a reason), and a validation assert
 indexes, views, sequences, functions and types it creates exist. A file its tool runs outside a
 transaction gets `-- phasegate: no-transaction`; a file's own outer BEGIN; ... COMMIT; is removed.
 Each phase's summary names the tool, the migration and its original file. `verify` on the imported
-set then finds what `verify --from` finds on the original. Refuses, writing nothing, when the folder
-already holds a set or SQL files in its folders, or when a migration cannot be written as a phasegate
-file (several statements outside a transaction).")]
+set then finds what `verify --from` finds on the original (when a migration names the tool's ledger
+table, pass the setup/<tool>_ledger.sql it writes to verify --setup). Refuses, writing nothing, when the
+folder already holds a set, SQL files in its folders or a file import would write, or when a migration
+cannot be written as a phasegate file (several statements outside a transaction, one of which cannot
+run in a transaction).")]
     Import(ImportArgs),
     /// Scaffold a forward, rollback and validation trio in a phase
     #[command(after_help = "Example:\n  phasegate new add_reminders --phase 1")]
