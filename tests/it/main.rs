@@ -24,6 +24,7 @@ mod harness;
 mod health;
 mod html;
 mod hostile;
+mod import;
 mod init;
 mod lint;
 mod loading;

@@ -8,8 +8,10 @@ use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand, ValueEnum};
 use phasegate::When;
 
 mod change;
+mod import;
 mod init;
 mod verify;
+pub use import::ImportArgs;
 pub use init::InitArgs;
 pub use change::{ChangeArgs, ChangeCommon, ChangeOp};
 pub use verify::{BackendArg, FromArg, HtmlArgs, ServerArgs, VerifyArgs};
@@ -180,6 +182,22 @@ set_updated_at() trigger function with its rollback and checks, since a set cann
 --baseline-from, `migrate` on a database that already holds the schema checks the baseline's tables
 exist and records it as applied without running it; on an empty database it builds it.")]
     Init(InitArgs),
+    /// Convert another tool's migration history into a phasegate set on disk
+    #[command(after_help = "Examples:
+  phasegate import --from goose db/migrations --dir db     goose's history as the set in db/
+  phasegate import --from ../api/migrations --dir db       the layout detected, as verify --from does
+
+Every migration becomes a phase of one step: its up file the forward migration, its down file the
+rollback (no down: an irreversible phase with a reason), and a validation asserting that the tables,
+indexes, views, sequences, functions and types it creates exist. A file its tool runs outside a
+transaction gets `-- phasegate: no-transaction`; a file's own outer BEGIN; ... COMMIT; is removed.
+Each phase's summary names the tool, the migration and its original file. `verify` on the imported
+set then finds what `verify --from` finds on the original (when a migration names the tool's ledger
+table, pass the setup/<tool>_ledger.sql it writes to verify --setup). Refuses, writing nothing, when the
+folder already holds a set, SQL files in its folders or a file import would write, or when a migration
+cannot be written as a phasegate file (several statements outside a transaction, one of which cannot
+run in a transaction).")]
+    Import(ImportArgs),
     /// Scaffold a forward, rollback and validation trio in a phase
     #[command(after_help = "Example:\n  phasegate new add_reminders --phase 1")]
     New(NewArgs),
@@ -294,6 +312,7 @@ impl Command {
             Command::Lint(a) => ("lint", a.set.format),
             Command::New(a) => ("new", a.set.format),
             Command::Init(a) => ("init", a.set.format),
+            Command::Import(a) => ("import", a.set.format),
             Command::Change(a) => ("change", a.op.common().set.format),
             Command::Snapshot(a) => ("snapshot", a.connect.set.format),
             Command::History(a) => ("history", a.connect.set.format),

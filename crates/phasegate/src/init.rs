@@ -108,7 +108,7 @@ fn manifest(baseline: Option<&Baseline>, setup_version: i32) -> String {
     if let Some(b) = baseline {
         s.push_str(&format!(
             "[[phase]]\nid = 0\nname = \"baseline\"\nsummary = \"the existing schema, read from {}\"\nversions = [1]\nreversible = false\nreason = \"the schema that existed before phasegate; restore from backup to go back\"\nbaseline = true\n\n",
-            b.source.replace('\\', "\\\\").replace('"', "\\\"")
+            toml_escape(&b.source)
         ));
     }
     s.push_str(&format!(
@@ -141,9 +141,15 @@ fn baseline_validation(tables: &[String]) -> String {
 /// `phases.toml`, a file init would write, or migrations of its own.
 pub fn init(dir: &Path, baseline: Option<&Baseline>) -> Result<Vec<PathBuf>> {
     check(dir, baseline.is_some())?;
+    write_files(dir, &files(baseline))
+}
+
+/// Writes `files` (relative to `dir`, folders created) and returns their
+/// paths; on an error, removes what it wrote, so nothing half-written stays.
+pub(crate) fn write_files(dir: &Path, files: &[(PathBuf, String)]) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     let res = (|| -> Result<()> {
-        for (rel, text) in &files(baseline) {
+        for (rel, text) in files {
             let path = dir.join(rel);
             let parent = path.parent().expect("a file in the set has a folder");
             std::fs::create_dir_all(parent).map_err(|source| Error::Io { path: parent.to_path_buf(), source })?;
@@ -153,13 +159,31 @@ pub fn init(dir: &Path, baseline: Option<&Baseline>) -> Result<Vec<PathBuf>> {
         Ok(())
     })();
     if let Err(e) = res {
-        // Nothing half-written stays behind.
-        for p in &written {
-            let _ = std::fs::remove_file(p);
-        }
+        remove(&written);
         return Err(e);
     }
     Ok(written)
+}
+
+/// Removes files written by [`write_files`].
+pub(crate) fn remove(written: &[PathBuf]) {
+    for p in written {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// `s` as the inside of a TOML basic string.
+pub(crate) fn toml_escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Whether `init` may write into `dir` (with a baseline or not): the
@@ -184,7 +208,7 @@ pub fn check(dir: &Path, with_baseline: bool) -> Result<()> {
     Ok(())
 }
 
-fn first_sql(folder: &Path) -> Option<PathBuf> {
+pub(crate) fn first_sql(folder: &Path) -> Option<PathBuf> {
     let mut sql: Vec<PathBuf> = std::fs::read_dir(folder).ok()?.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "sql")).collect();
     sql.sort();
     sql.into_iter().next()

@@ -63,6 +63,8 @@ pub use set::{load as load_set, parse_duration, Directives, MigrationSet, Phase,
 
 // Starting a set: init, with an existing database's schema as its baseline.
 pub mod init;
+mod import;
+pub use import::{import, Imported};
 
 // Moving a database: migrate, roll back, validate, seed.
 pub use apply::{

@@ -78,7 +78,8 @@ impl<'a> Lexed<'a> {
 
 /// Splits `text` into statements that hold something besides comments and
 /// whitespace: the tokens between semicolons (the semicolons of a
-/// `BEGIN ATOMIC ... END` body belong to their `CREATE FUNCTION`).
+/// `BEGIN ATOMIC ... END` body belong to their `CREATE FUNCTION`, those
+/// inside parentheses to their statement, as psql splits).
 pub fn statements(text: &str) -> Vec<Statement> {
     let index = LineIndex::new(text);
     split(&lex(text), 0, &index).into_iter().map(|(st, _)| st).collect()
@@ -130,14 +131,17 @@ const ROUTINE: u8 = 100;
 const NOT: u8 = 101;
 
 impl AtomicBody {
+    /// A semicolon here does not end the statement: inside a block, or
+    /// inside parentheses (psql's `paren_depth`: a multi-action `CREATE
+    /// RULE ... DO ALSO (a; b)` is one statement).
     fn open(&self) -> bool {
-        self.depth > 0
+        self.depth > 0 || self.parens > 0
     }
 
     fn see(&mut self, t: &Token) {
         match t {
             Token::Punct('(') => self.parens += 1,
-            Token::Punct(')') => self.parens -= 1,
+            Token::Punct(')') => self.parens = (self.parens - 1).max(0),
             Token::Word(w) if self.head == ROUTINE && self.parens == 0 => match w.as_str() {
                 "begin" => self.depth += 1,
                 "case" if self.depth > 0 => self.depth += 1,
@@ -505,7 +509,14 @@ mod tests {
         let end = text.find("SELECT 2").unwrap();
         let got: Vec<(&str, usize)> = statements_with_blocks(text, std::slice::from_ref(&(start..end))).iter().map(|s| (&text[s.start..s.end], s.line)).collect();
         assert_eq!(got, [("SELECT 1", 1), (text[start..end].trim_end(), 2), ("SELECT 2", 3), ("SELECT 3", 3)]);
-        assert_eq!(statements(text).len(), 5, "without the block the rule is cut at its inner semicolon");
+        assert_eq!(statements(text).len(), 4, "without the block too: its inner semicolons sit inside parentheses, as psql splits");
+    }
+
+    #[test]
+    fn semicolons_inside_parentheses_stay_in_their_statement() {
+        let sql = "CREATE RULE r AS ON INSERT TO t DO ALSO (\n  INSERT INTO a VALUES (1);\n  INSERT INTO b VALUES (2)\n);\nSELECT 1); SELECT 2;";
+        let st = statements(sql);
+        assert_eq!(st.iter().map(|s| s.line).collect::<Vec<_>>(), vec![1, 5, 5], "an unbalanced `)` closes nothing: {st:?}");
     }
 
     #[test]

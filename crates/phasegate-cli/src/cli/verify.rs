@@ -50,7 +50,7 @@ fn layout_names() -> String {
 }
 
 /// `--from`: a layout name, `auto`, or an existing folder.
-fn parse_from(s: &str) -> Result<FromArg, String> {
+pub(super) fn parse_from(s: &str) -> Result<FromArg, String> {
     if s == "auto" {
         return Ok(FromArg::Auto);
     }
@@ -65,7 +65,7 @@ fn parse_from(s: &str) -> Result<FromArg, String> {
 }
 
 /// `--placeholder KEY=VALUE`.
-fn parse_placeholder(s: &str) -> Result<(String, String), String> {
+pub(super) fn parse_placeholder(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
         _ => Err(format!("`{s}` is not KEY=VALUE")),

@@ -9,6 +9,7 @@ mod logs;
 pub mod demo;
 pub mod fleet;
 pub mod health;
+pub mod import;
 pub mod init;
 pub mod history;
 pub mod lint;
@@ -144,6 +145,7 @@ pub fn dispatch(args: Args, ctx: &mut Ctx) -> i32 {
         Command::Lint(a) => lint::run(a, ctx),
         Command::New(a) => new::run(a, ctx),
         Command::Init(a) => init::run(a, ctx),
+        Command::Import(a) => import::run(a, ctx),
         Command::Change(a) => change::run(a, ctx),
         Command::Snapshot(a) => snapshot::run(a, ctx),
         Command::History(a) => history::run(a, ctx),

@@ -39,9 +39,9 @@ pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> i32 {
 }
 
 /// The foreign folder `--from` names and its layout (`None`: detect it).
-fn foreign_source(a: &VerifyArgs) -> anyhow::Result<Option<(PathBuf, Option<Layout>)>> {
+pub(super) fn foreign_source(from: &Option<FromArg>, from_dir: &Option<PathBuf>) -> anyhow::Result<Option<(PathBuf, Option<Layout>)>> {
     let needs_dir = |what: &str| anyhow!("--from {what} needs the migrations folder: --from {what} DIR");
-    Ok(match (&a.from, &a.from_dir) {
+    Ok(match (from, from_dir) {
         (None, None) => None,
         (None, Some(dir)) => bail!("{} given without --from; to verify a phasegate set use --dir, to audit another tool's folder --from {}", display_path(dir), display_path(dir)),
         (Some(FromArg::Layout(l)), Some(dir)) => Some((dir.clone(), Some(*l))),
@@ -55,9 +55,9 @@ fn foreign_source(a: &VerifyArgs) -> anyhow::Result<Option<(PathBuf, Option<Layo
     })
 }
 
-/// Loads another tool's folder, detecting its layout when `--from` did
-/// not name one, and says which layout it read.
-fn load_foreign(dir: &Path, named: Option<Layout>, a: &VerifyArgs, run: &mut Run) -> phasegate::Result<(MigrationSet, Layout, Option<Detection>)> {
+/// The layout of another tool's folder: the one `--from` named, else
+/// detected; says which.
+pub(super) fn layout_of(dir: &Path, named: Option<Layout>, run: &mut Run) -> phasegate::Result<(Layout, Option<Detection>)> {
     let detection = match named {
         Some(_) => None,
         None => Some(phasegate::detect_layout(dir)?),
@@ -67,13 +67,20 @@ fn load_foreign(dir: &Path, named: Option<Layout>, a: &VerifyArgs, run: &mut Run
         Some(d) => run.say(&format!("layout: {layout} (detected: {})", d.evidence)),
         None => run.say(&format!("layout: {layout}")),
     }
+    Ok((layout, detection))
+}
+
+/// Loads another tool's folder, detecting its layout when `--from` did
+/// not name one, and says which layout it read.
+fn load_foreign(dir: &Path, named: Option<Layout>, a: &VerifyArgs, run: &mut Run) -> phasegate::Result<(MigrationSet, Layout, Option<Detection>)> {
+    let (layout, detection) = layout_of(dir, named, run)?;
     let opts = ForeignOptions { placeholders: a.placeholders.iter().cloned().collect() };
     let set = phasegate::load_foreign_with(layout, dir, &opts)?;
     Ok((set, layout, detection))
 }
 
 fn body(a: &VerifyArgs, run: &mut Run) -> Report {
-    let source = match foreign_source(a) {
+    let source = match foreign_source(&a.from, &a.from_dir) {
         Ok(s) => s,
         Err(e) => return failed(e),
     };

@@ -29,7 +29,7 @@ mod liquibase;
 mod paired;
 mod sqitch;
 mod text;
-mod txn;
+pub(crate) mod txn;
 
 use std::collections::BTreeMap;
 use std::fmt;

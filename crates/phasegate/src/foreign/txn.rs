@@ -36,7 +36,8 @@ pub(super) enum Control {
 /// The transaction control a statement is, if any (`ROLLBACK TO SAVEPOINT`
 /// and `BEGIN ATOMIC` bodies are not).
 pub(super) fn control(statement: &str) -> Option<Control> {
-    let s = crate::sqltext::strip_comments(statement).to_ascii_uppercase();
+    // A goose statement's range holds its `;`.
+    let s = crate::sqltext::strip_comments(statement).trim_end().trim_end_matches(';').to_ascii_uppercase();
     let words: Vec<&str> = s.split_whitespace().collect();
     let only = |w: &[&str]| words.len() == 1 || (words.len() == 2 && w.contains(&words[1]));
     match words.first().copied() {
@@ -113,6 +114,27 @@ pub(super) fn as_tool_runs(mut file: SqlFile, tool: Layout) -> SqlFile {
     file
 }
 
+/// For a file its tool runs outside a transaction, statement by statement:
+/// its text with every `BEGIN` and `COMMIT` blanked (lines kept), to run as
+/// one transaction, when that is equivalent for a file that succeeds (no
+/// `ROLLBACK`, no statement PostgreSQL refuses in a transaction); `None`
+/// otherwise.
+pub(crate) fn in_one_transaction(file: &SqlFile) -> Option<String> {
+    let statements = file.statements();
+    if non_transactional(&file.text, &statements) {
+        return None;
+    }
+    let mut ranges = Vec::new();
+    for st in &statements {
+        match control(&file.text[st.start..st.end]) {
+            Some(Control::Rollback) => return None,
+            Some(_) => ranges.push(with_semicolon(&file.text, st)),
+            None => {}
+        }
+    }
+    Some(blank(&file.text, &ranges))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +149,7 @@ mod tests {
         assert_eq!(control("start transaction isolation level serializable"), Some(Control::Begin));
         assert_eq!(control("-- done\nCOMMIT"), Some(Control::Commit));
         assert_eq!(control("ROLLBACK"), Some(Control::Rollback));
+        assert_eq!(control("COMMIT;"), Some(Control::Commit), "a goose statement keeps its semicolon");
         assert_eq!(control("ROLLBACK TO SAVEPOINT a"), None);
         assert_eq!(control("BEGIN ATOMIC SELECT 1; END"), None);
     }
@@ -144,5 +167,8 @@ mod tests {
         assert!(run(cic, Layout::Files).directives.no_transaction);
         assert!(!run(cic, Layout::Goose).directives.no_transaction, "goose wraps it unless NO TRANSACTION");
         assert!(!run("CREATE TABLE t (x int);", Layout::GolangMigrate).directives.no_transaction);
+        assert_eq!(in_one_transaction(&two).unwrap().split_whitespace().collect::<Vec<_>>().join(" "), "CREATE TABLE t (x int); CREATE TABLE u (x int);");
+        assert_eq!(in_one_transaction(&run("BEGIN;\nSELECT 1;\nROLLBACK;\nSELECT 2;", Layout::Dbmate)), None, "a ROLLBACK undoes");
+        assert_eq!(in_one_transaction(&run("SELECT 1;\nCREATE INDEX CONCURRENTLY i ON t (x);", Layout::GolangMigrate)), None);
     }
 }

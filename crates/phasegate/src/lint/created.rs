@@ -78,13 +78,27 @@ const CREATE_KINDS: &[&str] = &[
 
 /// The name after `CREATE [modifiers] KIND [CONCURRENTLY] [IF NOT EXISTS]`.
 fn created_name(t: &[Token]) -> Option<String> {
+    created_object(t).and_then(|o| qualified_last(o.name))
+}
+
+/// What a `CREATE` statement (its tokens after `CREATE`) creates: its
+/// kind, whether it is temporary, and the tokens from its name on.
+pub(crate) struct CreatedObject<'a> {
+    pub kind: &'a str,
+    pub temporary: bool,
+    pub name: &'a [Token],
+}
+
+/// Reads `[modifiers] KIND [CONCURRENTLY] [IF NOT EXISTS] name`; `None` for
+/// another kind or an unnamed index.
+pub(crate) fn created_object(t: &[Token]) -> Option<CreatedObject<'_>> {
     let mut i = 0;
-    while t.get(i).is_some_and(|x| CREATE_MODIFIERS.iter().any(|m| x.is_word(m))) {
+    let mut temporary = false;
+    while let Some(m) = t.get(i).and_then(|x| CREATE_MODIFIERS.iter().find(|m| x.is_word(m))) {
+        temporary |= *m == "temp" || *m == "temporary";
         i += 1;
     }
-    if !t.get(i).is_some_and(|x| CREATE_KINDS.iter().any(|k| x.is_word(k))) {
-        return None;
-    }
+    let kind = t.get(i).and_then(|x| CREATE_KINDS.iter().find(|k| x.is_word(k)))?;
     i += 1;
     if t.get(i).is_some_and(|x| x.is_word("concurrently")) {
         i += 1;
@@ -95,7 +109,7 @@ fn created_name(t: &[Token]) -> Option<String> {
     if t.get(i).is_some_and(|x| x.is_word("on")) {
         return None; // an unnamed index
     }
-    qualified_last(&t[i.min(t.len())..])
+    Some(CreatedObject { kind, temporary, name: &t[i.min(t.len())..] })
 }
 
 /// The column or constraint name after `ADD [COLUMN [IF NOT EXISTS]]` or `ADD CONSTRAINT`.
@@ -114,16 +128,26 @@ fn added_name(t: &[Token]) -> Option<String> {
 
 /// The last segment of `a.b.c`.
 pub(super) fn qualified_last(t: &[Token]) -> Option<String> {
-    let mut name = t.first()?.ident()?;
-    let mut i = 1;
-    while t.get(i) == Some(&Token::Punct('.')) {
-        name = t.get(i + 1)?.ident()?;
-        i += 2;
-    }
-    Some(name)
+    qualified(t).0.pop()
 }
 
-pub(super) fn words_at(t: &[Token], words: &[&str]) -> bool {
+/// The segments of `a.b.c` at the start of `t`, and the tokens after it.
+pub(crate) fn qualified(t: &[Token]) -> (Vec<String>, &[Token]) {
+    let mut parts = Vec::new();
+    let Some(first) = t.first().and_then(Token::ident) else { return (parts, t) };
+    parts.push(first);
+    let mut i = 1;
+    while t.get(i) == Some(&Token::Punct('.')) {
+        match t.get(i + 1).and_then(Token::ident) {
+            Some(n) => parts.push(n),
+            None => return (Vec::new(), t),
+        }
+        i += 2;
+    }
+    (parts, &t[i..])
+}
+
+pub(crate) fn words_at(t: &[Token], words: &[&str]) -> bool {
     words.len() <= t.len() && words.iter().zip(t).all(|(w, x)| x.is_word(w))
 }
 

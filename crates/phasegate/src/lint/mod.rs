@@ -69,7 +69,7 @@
 //! own rules; `created` reads what a forward file creates, so its rollback
 //! may take it away.
 
-mod created;
+pub(crate) mod created;
 mod own;
 mod squawk;
 
