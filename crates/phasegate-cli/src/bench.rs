@@ -4,7 +4,8 @@
 //! time on 500 tables, the batched backfill against a single UPDATE under a
 //! concurrent writer, the writers' wait through every phase and rollback of
 //! both shipped sets, `verify --from` against a pg_dump round trip, a
-//! fleet of 50 databases against one, and loading a 10 MB migration.
+//! fleet of 50 databases against one, loading a 10 MB migration, and the
+//! write cost of a generated change's sync trigger.
 //! Benchmarks print figures; they never pass or fail a test suite.
 
 use std::path::Path;
@@ -19,6 +20,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use phasegate::{ApplyOptions, Backend, MigrationSet, Server, SnapshotOptions, Target, Ui};
 
+mod change;
 pub mod corpus;
 mod load;
 mod traffic;
@@ -172,6 +174,9 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     }
     if wanted(o, "html") {
         figures.push(verify::html_report(&server, &o.report_dir, say)?);
+    }
+    if wanted(o, "change") {
+        figures.extend(change::sync_trigger_cost(&server, say)?);
     }
     if wanted(o, "fleet") {
         figures.push(fleet(&server, &set, say)?);

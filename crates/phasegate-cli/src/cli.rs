@@ -226,7 +226,8 @@ Exit 5 when a rollback does not restore the prior state (schema or rows).")]
   phasegate bench --only backfill --backfill-rows 1000000
   phasegate bench --only fresh-db --only snapshot
   phasegate bench --only traffic          writers' max wait through every phase and rollback of both sets
-  phasegate bench --only load             load a 10 MB migration (no server needed)")]
+  phasegate bench --only load             load a 10 MB migration (no server needed)
+  phasegate bench --only change           a generated change's sync-trigger write cost")]
     Bench(BenchArgs),
     /// Start a disposable PostgreSQL, migrate the set with its seed data, print the decision table
     #[command(after_help = "Example:\n  phasegate demo                          needs Docker (PHASEGATE_PG_IMAGE names the image)")]
@@ -642,7 +643,7 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub set: SetArgs,
     /// Run only these (repeatable)
-    #[arg(long, value_parser = ["fresh-db", "factory", "verify", "overhead", "snapshot", "backfill", "traffic", "verify-from", "html", "fleet", "load"])]
+    #[arg(long, value_parser = ["fresh-db", "factory", "verify", "overhead", "snapshot", "backfill", "traffic", "verify-from", "html", "fleet", "load", "change"])]
     pub only: Vec<String>,
     /// Reservations for the backfill benchmark
     #[arg(long, default_value_t = 1_000_000)]
