@@ -334,17 +334,32 @@ fn snapshot_500(server: &Server, say: &mut dyn FnMut(&str)) -> Result<Figure> {
 
 /// What a concurrent writer saw during a backfill.
 #[derive(Debug, Default, Clone, Serialize)]
-struct WriterStats {
-    statements: u64,
-    errors: u64,
-    p50_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
+pub(crate) struct WriterStats {
+    pub statements: u64,
+    pub errors: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
 }
 
-/// A writer confirming existing reservations (rows the backfill also
-/// updates) and booking new ones, until stopped.
-fn writer(url: String, stop: Arc<AtomicBool>, max_id: i64) -> std::thread::JoinHandle<WriterStats> {
+/// The clinic writer: it confirms existing reservations (rows the backfill
+/// also updates) and books new ones.
+const CLINIC_WRITES: Writes = Writes {
+    update: "UPDATE reservations SET status = 'CONFIRMED' WHERE id = $1",
+    insert: "INSERT INTO reservations (\"patientName\", phone, \"birthDate\", gender, \"treatmentType\", service, \"preferredDate\", \"preferredTime\")
+                 VALUES ('벤치', '010-0000-0000', '1990-01-01', 'FEMALE', 'FIRST_VISIT', 'SKIN_CARE', current_date + 30, '10:00')",
+};
+
+/// What a bench writer runs each round: an UPDATE of the row `$1` (an id
+/// from 1 to the table's max) and an INSERT without parameters.
+pub(crate) struct Writes {
+    pub update: &'static str,
+    pub insert: &'static str,
+}
+
+/// A writer running `w`'s UPDATE and INSERT in turn, with a 2 ms pause,
+/// until stopped; every statement's wait is recorded.
+pub(crate) fn writer(url: String, stop: Arc<AtomicBool>, max_id: i64, w: &'static Writes) -> std::thread::JoinHandle<WriterStats> {
     std::thread::spawn(move || {
         let mut c = match phasegate::connect(&url, "bench writer") {
             Ok(c) => c,
@@ -359,17 +374,13 @@ fn writer(url: String, stop: Arc<AtomicBool>, max_id: i64) -> std::thread::JoinH
             x ^= x << 17;
             let id = (x % max_id.max(1) as u64) as i64 + 1;
             let t = Instant::now();
-            let r = c.execute("UPDATE reservations SET status = 'CONFIRMED' WHERE id = $1", &[&id]);
+            let r = c.execute(w.update, &[&id]);
             lat.push(ms(t.elapsed()));
             if r.is_err() {
                 errors += 1;
             }
             let t = Instant::now();
-            let r = c.execute(
-                "INSERT INTO reservations (\"patientName\", phone, \"birthDate\", gender, \"treatmentType\", service, \"preferredDate\", \"preferredTime\")
-                 VALUES ('벤치', '010-0000-0000', '1990-01-01', 'FEMALE', 'FIRST_VISIT', 'SKIN_CARE', current_date + 30, '10:00')",
-                &[],
-            );
+            let r = c.execute(w.insert, &[]);
             lat.push(ms(t.elapsed()));
             if r.is_err() {
                 errors += 1;
@@ -405,7 +416,7 @@ fn backfill(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMu
         let mut c = phasegate::connect(&url, "phasegate bench")?;
         let max_id: i64 = c.query_one("SELECT max(id) FROM reservations", &[]).context("max id")?.get(0);
         let stop = Arc::new(AtomicBool::new(false));
-        let w = writer(url.clone(), stop.clone(), max_id);
+        let w = writer(url.clone(), stop.clone(), max_id, &CLINIC_WRITES);
         std::thread::sleep(Duration::from_millis(300));
         let t = Instant::now();
         let (rows, secs) = if batched {
