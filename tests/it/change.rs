@@ -134,11 +134,13 @@ pub(crate) fn walk(name: &str, dir: &Path, expect: Expect) {
             kept_before = Some((text(&db, expect.kept), prev));
         }
         run(&db, dir, &["migrate", "--phase", &id, "--yes"], "").expect_exit(0);
+        phase_checks_hold_together(&db, dir, &id);
         probed += probes_work(&db, &set, phase.id, "migrate");
         if phase.reversible {
             run(&db, dir, &["rollback", "--phase", &id, "--yes"], "").expect_exit(0);
             probed += probes_work(&db, &set, prev, "rollback");
             run(&db, dir, &["migrate", "--phase", &id], "").expect_exit(0);
+            phase_checks_hold_together(&db, dir, &id);
             probed += probes_work(&db, &set, phase.id, "re-apply");
         }
         prev = phase.id;
@@ -154,6 +156,32 @@ pub(crate) fn walk(name: &str, dir: &Path, expect: Expect) {
         assert_eq!(text(&db, expect.kept), before, "recover brings back what the cleanup dropped");
         probes_work(&db, &set, state, "recover");
     }
+}
+
+/// Once a phase is applied, `validate` runs all its migrations' after-migrate
+/// checks together (as `status` does): each must still hold after the later
+/// migrations of its phase, not only right after its own.
+///
+/// Known exception, not fixed yet: two checks describe a state the next
+/// migration of their phase moves past on purpose (drop-not-null's helper
+/// check, dropped by the following migration; drop-constraint's NOT VALID
+/// constraint, dropped by the following migration), so once the phase is
+/// applied they say ROLLBACK in `validate` and `status`. They need a way to
+/// say "right after my own migration only"; until then they are the only
+/// ones allowed to fail here.
+fn phase_checks_hold_together(db: &TestDb, dir: &Path, phase: &str) {
+    const TRANSIENT: [&str; 2] = ["helper_check_added", "constraint_still_checked"];
+    let out = run(db, dir, &["validate", "--phase", phase, "--format", "json"], "");
+    let doc = out.json();
+    let failing: Vec<String> = doc["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("validate printed no checks: {out:?}"))
+        .iter()
+        .filter(|c| c["verdict"] != "PROCEED")
+        .map(|c| c["check"].as_str().unwrap_or_default().to_string())
+        .filter(|name| !TRANSIENT.contains(&name.as_str()))
+        .collect();
+    assert!(failing.is_empty(), "phase {phase}'s after-migrate checks, run together once it is applied, say otherwise than PROCEED: {failing:?}\n{}", out.stdout);
 }
 
 /// Generates, lints, verifies and walks one operation.

@@ -126,6 +126,27 @@ pub fn constraint_present(v: &mut Checks, s: &Schema, t: &Table, constraint: &st
     );
 }
 
+/// The helper check `constraint` (`CHECK (col IS NOT NULL)`, added NOT
+/// VALID) exists, or `col` is NOT NULL already: the next migration of the
+/// phase replaces the check by the column's own NOT NULL, and this check
+/// must hold after it too (`status` and `validate` run a phase's checks
+/// together once the phase is applied).
+pub fn not_null_helper_present(v: &mut Checks, s: &Schema, t: &Table, constraint: &str, col: &str, when: Moment, name: &str) {
+    v.assert(
+        name,
+        when,
+        &format!("constraint {constraint} on {} exists, or {} is NOT NULL already (the next migration replaces the one by the other)", s.qname(&t.name), s.show(t, col)),
+        &format!(
+            "SELECT {} AS missing_constraint\nWHERE NOT EXISTS (\n  SELECT 1 FROM pg_constraint\n  WHERE conrelid = {} AND conname = {})\n  AND NOT EXISTS (\n  SELECT 1 FROM pg_attribute\n  WHERE attrelid = {} AND attname = {} AND NOT attisdropped AND attnotnull)",
+            lit(constraint),
+            s.regclass(t),
+            lit(constraint),
+            s.regclass(t),
+            lit(col)
+        ),
+    );
+}
+
 /// Constraint `constraint` of `t` is gone, at `when`.
 pub fn constraint_absent(v: &mut Checks, s: &Schema, t: &Table, constraint: &str, when: Moment, name: &str) {
     v.assert(

@@ -124,7 +124,11 @@ pub fn switch(ctx: &mut Ctx, t: &Table, deferred: Vec<Deferred>, added_before: V
         for d in &added {
             fwd.push_str(&format!("ALTER TABLE {table}\n  ADD CONSTRAINT {} {} NOT VALID;\n", s.ident(&d.name), d.definition));
             rb.push_str(&format!("ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {};\n", s.ident(&d.name)));
-            checks::constraint_present(&mut v, s, t, &d.name, false, Moment::AfterMigrate, &format!("{}_added", super::sql::slug(&d.name)));
+            let added_name = format!("{}_added", super::sql::slug(&d.name));
+            match (not_null, &helper) {
+                (Some(col), Some(h)) if h.name == d.name => checks::not_null_helper_present(&mut v, s, t, &d.name, col, Moment::AfterMigrate, &added_name),
+                _ => checks::constraint_present(&mut v, s, t, &d.name, false, Moment::AfterMigrate, &added_name),
+            }
             checks::constraint_absent(&mut v, s, t, &d.name, Moment::AfterRollback, &format!("{}_dropped", super::sql::slug(&d.name)));
         }
         ctx.b.migration("add_constraints", fwd, Some(rb), v.finish());
