@@ -32,13 +32,23 @@ pub fn run(a: LintArgs, ctx: &mut Ctx) -> i32 {
         text.push_str(&format!("{f}\n"));
     }
     let noun = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    text.push_str(&format!(
-        "{} ({}, {}) in {}\n",
-        noun(findings.len(), "finding", "findings"),
-        noun(errors, "error", "errors"),
-        noun(warnings, "warning", "warnings"),
-        noun(files, "file", "files"),
-    ));
+    if findings.is_empty() {
+        // Say what was read, so "nothing found" cannot be mistaken for
+        // "nothing looked at".
+        let read = phasegate::load_set(&a.set.dir).map(|set| {
+            let files: usize = set.phases.iter().flat_map(|p| &p.steps).map(|s| 2 + usize::from(s.rollback.is_some())).sum();
+            format!(" in {} of {}", noun(files, "SQL file", "SQL files"), noun(set.phases.len(), "phase", "phases"))
+        });
+        text.push_str(&format!("no findings{}\n", read.unwrap_or_default()));
+    } else {
+        text.push_str(&format!(
+            "{} ({}, {}) in {}\n",
+            noun(findings.len(), "finding", "findings"),
+            noun(errors, "error", "errors"),
+            noun(warnings, "warning", "warnings"),
+            noun(files, "file", "files"),
+        ));
+    }
     let failed = errors > 0 || (a.strict && findings.iter().any(|f| f.severity == Severity::Warning));
     let summary = Summary { findings: findings.len(), errors, warnings, files };
     let github = crate::report::github::lint(&findings);
