@@ -17,7 +17,9 @@
 //! * each step's validation asserts what the forward file creates exists
 //!   (`creates`);
 //! * each phase's summary names the tool, the migration's label and its
-//!   original file(s).
+//!   original file(s);
+//! * `imported.toml` (`record`) maps each version to its label and file in
+//!   the tool, with the tool's checksum of the file, for `migrate --adopt`.
 //!
 //! Refused, writing nothing, when the folder already holds a set (or SQL
 //! files in its folders), or when a file cannot be written as a phasegate
@@ -25,6 +27,7 @@
 //! a set that does not load is removed again.
 
 pub(crate) mod creates;
+pub mod record;
 
 use std::path::{Path, PathBuf};
 
@@ -56,6 +59,7 @@ pub fn import(layout: Layout, from: &Path, opts: &Options, dir: &Path) -> Result
     refuse_existing(dir)?;
     let set = foreign::load_with(layout, from, opts)?;
     let mut files = render(layout, from, &set)?;
+    files.push((PathBuf::from(record::RECORD), record::of(layout, from, &set)?.text()));
     let setup = ledger_setup(layout, &set);
     files.extend(setup.clone());
     if let Some((rel, _)) = files.iter().find(|(rel, _)| dir.join(rel).exists() || dir.join(rel).is_symlink()) {
