@@ -72,7 +72,7 @@ pub fn adopt(client: &mut Client, set: &MigrationSet, tool: Layout, dry_run: boo
     let applied = ledger::applied(client)?;
     super::check_consistency(set, &applied)?;
     let from = Path::new(&record.from);
-    let (matched, mut problems) = match_rows(tool, &record, &theirs, from);
+    let (matched, claimed, mut problems) = match_rows(tool, &record, &theirs, from);
     // Every version adopted is a step of the set, and none is left behind one.
     for v in matched.keys() {
         if set.step(*v).is_none() {
@@ -80,7 +80,7 @@ pub fn adopt(client: &mut Client, set: &MigrationSet, tool: Layout, dry_run: boo
         }
     }
     if let Some(&last) = matched.keys().max() {
-        for s in set.steps().filter(|s| s.version < last && !matched.contains_key(&s.version) && !applied.contains_key(&s.version)) {
+        for s in set.steps().filter(|s| s.version < last && !claimed.contains(&s.version) && !applied.contains_key(&s.version)) {
             let origin = record.migrations.iter().find(|e| e.version == s.version);
             let what = origin.map(|e| format!("{} ({})", e.id, display_path(&from.join(&e.file)))).unwrap_or_else(|| display_path(&s.forward.path));
             problems.push(format!("{tool} {what}: not in {} while a later migration is: adopting would leave a gap; run it with {tool} first", theirs.table));
@@ -122,8 +122,11 @@ pub fn adopt(client: &mut Client, set: &MigrationSet, tool: Layout, dry_run: boo
 }
 
 /// Each ledger row matched to the imported migration it ran (version ->
-/// entry, checksum compared), and the problems found on the way.
-fn match_rows<'a>(tool: Layout, record: &'a Record, theirs: &foreign::ToolLedger, from: &Path) -> (BTreeMap<i32, (&'a Entry, bool)>, Vec<String>) {
+/// entry, checksum compared), every version a row names (matched or not:
+/// a changed file is one problem, not also a gap), and the problems found.
+type Matched<'a> = (BTreeMap<i32, (&'a Entry, bool)>, BTreeSet<i32>, Vec<String>);
+
+fn match_rows<'a>(tool: Layout, record: &'a Record, theirs: &foreign::ToolLedger, from: &Path) -> Matched<'a> {
     let key = |s: &str| foreign::ledger_key(tool, s);
     let mut matched = BTreeMap::new();
     let mut claimed = BTreeSet::new();
@@ -180,12 +183,14 @@ fn match_rows<'a>(tool: Layout, record: &'a Record, theirs: &foreign::ToolLedger
             (Some(a), Some(b)) => a <= b,
             _ => false,
         };
-        for e in record.migrations.iter().filter(|e| at_or_below(e) && !claimed.contains(&e.version)) {
+        let below: Vec<&Entry> = record.migrations.iter().filter(|e| at_or_below(e) && !claimed.contains(&e.version)).collect();
+        for e in below {
             matched.insert(e.version, (e, false));
+            claimed.insert(e.version);
         }
         if tool == Layout::GolangMigrate && !record.migrations.iter().any(|e| key(&e.id) == key(up_to)) {
             problems.push(format!("{}: {tool} {up_to}: the current version in {} but no migration of the imported set comes from it (no file for it in {})", display_path(from), theirs.table, display_path(from)));
         }
     }
-    (matched, problems)
+    (matched, claimed, problems)
 }
