@@ -234,6 +234,9 @@ fn add_phase(set: &Path) -> i32 {
     let v = loaded.steps().map(|s| s.version).max().unwrap() + 1;
     let id = loaded.phases.iter().map(|p| p.id).max().unwrap() + 1;
     let file = format!("V{v}__added.sql");
+    for folder in ["migrations", "rollback", "validations"] {
+        std::fs::create_dir_all(set.join(folder)).unwrap();
+    }
     std::fs::write(set.join("migrations").join(&file), "CREATE TABLE adopt_added (id int);\n").unwrap();
     std::fs::write(set.join("rollback").join(&file), "DROP TABLE adopt_added;\n").unwrap();
     std::fs::write(
@@ -393,4 +396,58 @@ fn a_file_changed_after_its_tool_ran_it_is_drift() {
         let errors: Vec<String> = case.cmd(&["migrate", "--adopt", layout]).stderr.lines().filter(|l| l.starts_with("error: ")).map(String::from).collect();
         assert_eq!(errors.len(), 1, "{layout}: one problem, one line: {errors:#?}");
     }
+}
+
+/// refinery's ledger is the table phasegate keeps its own in: refinery
+/// itself migrates the database (its real rows and checksums), adoption
+/// replaces its rows with phasegate's, and a file changed after refinery
+/// ran it is refused.
+#[test]
+fn a_refinery_ledger_is_adopted_in_the_table_phasegate_shares_with_it() {
+    let files = [
+        ("V1__customers", "CREATE TABLE customers (id int PRIMARY KEY, email text NOT NULL);\nINSERT INTO customers VALUES (1, 'a@example.com');\n"),
+        ("V2__orders", "CREATE TABLE orders (id int PRIMARY KEY, customer_id int NOT NULL REFERENCES customers);\n"),
+        ("V5__orders_customer_idx", "CREATE INDEX orders_customer_idx ON orders (customer_id);\n"),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let from = tmp.path().join("refinery");
+    std::fs::create_dir_all(&from).unwrap();
+    for (name, sql) in files {
+        std::fs::write(from.join(format!("{name}.sql")), sql).unwrap();
+    }
+    let by_refinery = |db: &TestDb| {
+        let migrations: Vec<refinery::Migration> = files.iter().map(|(n, s)| refinery::Migration::unapplied(n, s).unwrap()).collect();
+        refinery::Runner::new(&migrations).run(&mut db.client()).unwrap();
+    };
+    let import = |set: &Path| cli(&["import", "--from", "refinery", from.to_str().unwrap(), "--dir", set.to_str().unwrap()], "").expect_exit(exit::OK).stdout.clone();
+
+    let db = TestDb::new("adopt_refinery");
+    by_refinery(&db);
+    let set = tmp.path().join("db");
+    import(&set);
+    let out = run(&db, &set, &["migrate", "--adopt", "refinery", "--format", "json"], "");
+    out.expect_exit(exit::OK);
+    let adopted = out.json()["adopted"].as_array().unwrap().clone();
+    assert_eq!(adopted.len(), 3, "{}", out.stdout);
+    assert!(adopted.iter().all(|a| a["checksum_compared"] == true), "refinery's checksums compared: {}", out.stdout);
+    assert_eq!(db.count("SELECT count(*) FROM refinery_schema_history h JOIN phasegate_applied a USING (version)"), 3, "phasegate's rows replace refinery's");
+    assert_eq!(db.count("SELECT count(*) FROM refinery_schema_history"), 3);
+    let status = run(&db, &set, &["status", "--format", "json"], "");
+    assert!(status.report().phases().iter().all(|p| p.state == PhaseState::Applied && p.adopted.len() == 1), "{}", status.stdout);
+    let v = add_phase(&set);
+    let ran = run(&db, &set, &["migrate", "--yes", "--format", "json"], "");
+    ran.expect_exit(exit::OK);
+    assert_eq!(ran.report().steps.iter().map(|s| s.version).collect::<Vec<_>>(), vec![v], "{}", ran.stdout);
+    assert_eq!(db.count("SELECT count(*) FROM customers"), 1, "V1 did not run again");
+
+    // V2 changed after refinery ran it.
+    let drifted = TestDb::new("adopt_refinery_drift");
+    by_refinery(&drifted);
+    std::fs::write(from.join("V2__orders.sql"), format!("{}-- changed\n", files[1].1)).unwrap();
+    let set2 = tmp.path().join("db2");
+    import(&set2);
+    let out = run(&drifted, &set2, &["migrate", "--adopt", "refinery"], "");
+    out.expect_exit(exit::ERROR);
+    assert!(out.stderr.contains("V2__orders.sql: refinery 2: its checksum in refinery_schema_history"), "{}", out.stderr);
+    assert_eq!(drifted.count("SELECT count(*) FROM refinery_schema_history"), 3, "refinery's rows untouched");
 }

@@ -405,6 +405,16 @@ pub(crate) fn mark_adopted(tx: &mut impl GenericClient, version: i32, label: &st
     Ok(())
 }
 
+/// Removes the rows of refinery's history that phasegate did not write (no
+/// `phasegate_applied` row): a refinery database's own, which `migrate
+/// --adopt refinery` replaces with phasegate's in the same transaction.
+pub(crate) fn forget_foreign_history(tx: &mut impl GenericClient) -> Result<()> {
+    let t = tables(tx)?;
+    tx.execute(&format!("DELETE FROM {} h WHERE NOT EXISTS (SELECT 1 FROM {} a WHERE a.version = h.version)", t.history, t.applied), &[])
+        .map_err(db_err(format!("replacing refinery's rows in {HISTORY}")))?;
+    Ok(())
+}
+
 /// The key a batched rollback's progress is recorded under in
 /// `phasegate_batches`: the version negated (versions are positive), so a
 /// migration's backfill and its rollback's walk never share a row.

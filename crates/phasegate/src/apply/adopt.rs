@@ -6,7 +6,7 @@
 //!
 //! Refused, recording nothing, with one line per problem: a ledger row no
 //! imported migration comes from, a checksum that is not the file's (where
-//! the tool keeps one: sqlx, Flyway, Sqitch), a migration the tool recorded
+//! the tool keeps one: sqlx, Flyway, Sqitch, refinery), a migration the tool recorded
 //! as failed or dirty, a migration missing from the ledger while a later
 //! one is in it. Idempotent: versions phasegate's ledger already holds are
 //! left as they are, so a second adoption records nothing. Each version
@@ -62,14 +62,14 @@ pub fn adopt(client: &mut Client, set: &MigrationSet, tool: Layout, dry_run: boo
         return Err(Error::Load { at: crate::error::Location::file(&record_path), message: format!("the set was imported from {} ({}), not from {tool}", record.tool, record.from) });
     }
     if foreign::ledger_table(tool).is_none() {
-        let why = match tool {
-            Layout::Refinery => "refinery's ledger, refinery_schema_history, is the table phasegate keeps its own ledger in: a refinery database cannot be adopted",
-            _ => "this layout belongs to no tool, so there is no ledger to adopt",
-        };
-        return Err(Error::Adopt { problems: vec![format!("{tool}: {why}")] });
+        return Err(Error::Adopt { problems: vec![format!("{tool}: this layout belongs to no tool, so there is no ledger to adopt")] });
     }
     let theirs = foreign::read_ledger(client, tool)?;
-    let applied = ledger::applied(client)?;
+    let mut applied = ledger::applied(client)?;
+    if tool == Layout::Refinery {
+        // refinery's rows share phasegate's history table: phasegate's have a phasegate_applied row.
+        applied.retain(|_, a| a.phase.is_some());
+    }
     super::check_consistency(set, &applied)?;
     let from = Path::new(&record.from);
     let (matched, claimed, mut problems) = match_rows(tool, &record, &theirs, from);
@@ -113,6 +113,10 @@ pub fn adopt(client: &mut Client, set: &MigrationSet, tool: Layout, dry_run: boo
     }
     ledger::ensure(client)?;
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    if tool == Layout::Refinery {
+        // Every refinery row matched a migration (else refused): phasegate's rows replace them.
+        ledger::forget_foreign_history(&mut tx)?;
+    }
     for (step, a) in todo.iter().zip(&out.adopted) {
         ledger::record_apply(&mut tx, step, run_id)?;
         ledger::mark_adopted(&mut tx, step.version, &a.from)?;

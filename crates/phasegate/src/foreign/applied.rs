@@ -17,7 +17,11 @@
 //! * Sqitch `sqitch.changes`: a row per deployed change (a reworked change
 //!   is one row per deployment, told apart by `script_hash`);
 //! * Liquibase `databasechangelog`: a row per changeset (`author:id`, and
-//!   the file it came from).
+//!   the file it came from);
+//! * refinery `refinery_schema_history`: a row per version, with refinery's
+//!   checksum. It is the table phasegate keeps its own ledger in: rows
+//!   phasegate wrote (a `phasegate_applied` row beside them) are not
+//!   refinery's.
 
 use postgres::{Client, Row};
 
@@ -84,7 +88,8 @@ pub(crate) fn table(tool: Layout) -> Option<&'static str> {
         Layout::Flyway => "flyway_schema_history",
         Layout::Sqitch => "sqitch.changes",
         Layout::Liquibase => "databasechangelog",
-        Layout::Refinery | Layout::Files => return None,
+        Layout::Refinery => "refinery_schema_history",
+        Layout::Files => return None,
     })
 }
 
@@ -141,7 +146,17 @@ pub(crate) fn read(client: &mut Client, tool: Layout) -> Result<ToolLedger> {
                 out.rows.push(Applied { label: r.get(0), file: r.get(1), checksum: None, failed: false });
             }
         }
-        Layout::Refinery | Layout::Files => unreachable!("no ledger to read"),
+        Layout::Refinery => {
+            let ours: bool = client.query_one("SELECT to_regclass('phasegate_applied') IS NOT NULL", &[]).map_err(db_err("reading refinery_schema_history"))?.get(0);
+            let sql = match ours {
+                true => "SELECT h.version::text, h.checksum FROM refinery_schema_history h WHERE NOT EXISTS (SELECT 1 FROM phasegate_applied a WHERE a.version = h.version) ORDER BY h.version",
+                false => "SELECT version::text, checksum FROM refinery_schema_history ORDER BY version",
+            };
+            for r in query(client, sql)? {
+                out.rows.push(Applied { label: r.get(0), file: None, checksum: r.get(1), failed: false });
+            }
+        }
+        Layout::Files => unreachable!("no ledger to read"),
     }
     Ok(out)
 }

@@ -11,23 +11,37 @@
 //! * Sqitch: SHA-1 of the deploy file's raw bytes, hex
 //!   (`sqitch.changes.script_hash`; `App::Sqitch::Plan::Change::script_hash`).
 //!
+//! * refinery: its own `Migration::checksum` (SipHash of the name, version
+//!   and text), computed by the refinery crate phasegate links.
+//!
 //! diesel, golang-migrate, goose and dbmate keep none. Liquibase's `md5sum`
 //! is computed over its normalised changeset model (version prefix `9:`),
 //! which phasegate does not rebuild: it is not compared (the adoption says
-//! so). refinery's checksum hashes its own migration struct; refinery's
-//! ledger is the table phasegate keeps its own in, so it is not adopted.
+//! so).
+
+use std::path::Path;
 
 use sha1::Digest as _;
 
 use super::Layout;
 
-/// The tool's checksum of a file's bytes, `None` when it keeps none (or
-/// phasegate does not compute it: see [`not_compared`]).
-pub(crate) fn of(tool: Layout, bytes: &[u8]) -> Option<String> {
+/// Whether phasegate computes the tool's checksum.
+pub(crate) fn computed(tool: Layout) -> bool {
+    matches!(tool, Layout::Sqlx | Layout::Flyway | Layout::Sqitch | Layout::Refinery)
+}
+
+/// The tool's checksum of the file at `path` holding `bytes`, `None` when
+/// it keeps none (or phasegate does not compute it: see [`not_compared`]).
+pub(crate) fn of(tool: Layout, path: &Path, bytes: &[u8]) -> Option<String> {
     match tool {
         Layout::Sqlx => Some(hex(&sha2::Sha384::digest(bytes))),
         Layout::Flyway => Some(flyway(bytes).to_string()),
         Layout::Sqitch => Some(hex(&sha1::Sha1::digest(bytes))),
+        Layout::Refinery => {
+            let name = path.file_stem()?.to_str()?;
+            let text = std::str::from_utf8(bytes).ok()?;
+            refinery::Migration::unapplied(name, text).ok().map(|m| m.checksum().to_string())
+        }
         _ => None,
     }
 }
@@ -77,8 +91,10 @@ mod tests {
 
     #[test]
     fn sqlx_and_sqitch_hash_the_bytes() {
-        assert_eq!(of(Layout::Sqitch, b"abc").unwrap(), "a9993e364706816aba3e25717850c26c9cd0d89d");
-        assert!(of(Layout::Sqlx, b"abc").unwrap().starts_with("cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed"));
-        assert!(of(Layout::Goose, b"abc").is_none() && of(Layout::Liquibase, b"abc").is_none());
+        assert_eq!(of(Layout::Sqitch, Path::new("x"), b"abc").unwrap(), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert!(of(Layout::Sqlx, Path::new("x"), b"abc").unwrap().starts_with("cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed"));
+        let refinery = of(Layout::Refinery, Path::new("V2__b.sql"), b"SELECT 1;").unwrap();
+        assert_eq!(refinery, refinery::Migration::unapplied("V2__b", "SELECT 1;").unwrap().checksum().to_string());
+        assert!(of(Layout::Goose, Path::new("x"), b"abc").is_none() && of(Layout::Liquibase, Path::new("x"), b"abc").is_none());
     }
 }

@@ -76,12 +76,12 @@ pub(crate) fn of(layout: Layout, from: &Path, set: &crate::set::MigrationSet) ->
     let mut migrations = Vec::new();
     for step in set.phases.iter().flat_map(|p| &p.steps) {
         let origin = step.origin.as_ref().expect("a foreign step keeps its origin");
-        let checksum = match crate::foreign::checksum::of(layout, b"") {
-            Some(_) => {
+        let checksum = match crate::foreign::checksum::computed(layout) {
+            true => {
                 let bytes = std::fs::read(&origin.file).map_err(|e| Error::Io { path: origin.file.clone(), source: e })?;
-                crate::foreign::checksum::of(layout, &bytes)
+                crate::foreign::checksum::of(layout, &origin.file, &bytes)
             }
-            None => None,
+            false => None,
         };
         migrations.push(Entry { version: step.version, id: origin.id.clone(), file: super::rel(from, &origin.file), checksum });
     }
