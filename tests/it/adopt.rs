@@ -365,6 +365,18 @@ fn a_ledger_version_without_a_file_is_drift() {
     refused(&case, &["goose 88888: in goose_db_version but no migration", "goose 99999: in goose_db_version but no migration of the imported set comes from it"]);
     let errors = case.cmd(&["migrate", "--adopt", "goose"]).stderr.lines().filter(|l| l.starts_with("error: ")).count();
     assert_eq!(errors, 2, "one line per problem");
+    // Another tool's name, a database that tool never migrated, a set import did not write.
+    let other = case.cmd(&["migrate", "--adopt", "dbmate"]);
+    other.expect_exit(exit::ERROR);
+    assert!(other.error_line().contains("imported.toml: the set was imported from goose"), "{}", other.stderr);
+    let fresh = TestDb::new("adopt_fresh");
+    let none = run(&fresh, &case.set(), &["migrate", "--adopt", "goose"], "");
+    none.expect_exit(exit::ERROR);
+    assert!(none.error_line().starts_with("goose's ledger table goose_db_version is not in this database"), "{}", none.stderr);
+    std::fs::remove_file(case.set().join("imported.toml")).unwrap();
+    let unrecorded = case.cmd(&["migrate", "--adopt", "goose"]);
+    unrecorded.expect_exit(exit::ERROR);
+    assert!(unrecorded.error_line().contains("imported.toml: not found: `migrate --adopt` adopts the ledger of a set `phasegate import` wrote"), "{}", unrecorded.stderr);
 
     // golang-migrate's one row names a version no file has.
     let gm = Case::new("golang-migrate");
