@@ -20,7 +20,8 @@ fn import(layout: &str, from: &Path, set: &Path, extra: &[&str]) -> Output {
 /// A phase's finding as a stable line: its kind, what it is compared with,
 /// and what it is about (the objects that differ, the table whose rows
 /// changed). An error's text starts with its file and line, which import
-/// changed, so only the PostgreSQL message after them is kept.
+/// changed, so only the PostgreSQL message after them is kept (and after
+/// the check's name, for a Sqitch verify script import made a check).
 fn line(f: &Finding) -> String {
     let against = f.against().map(|a| format!(" {}", a.as_str())).unwrap_or_default();
     let detail = match f {
@@ -28,7 +29,10 @@ fn line(f: &Finding) -> String {
         Finding::RowsChanged { table, rows_before, rows_after, .. } => format!("{table} {rows_before}->{rows_after}"),
         Finding::RollbackFailed { error } | Finding::ReapplyFailed { error } | Finding::MigrateFailed { error } => {
             let after_file = error.find(".sql:").map_or(error.as_str(), |i| &error[i..]);
-            after_file.split_once(": ").map_or(after_file, |(_, m)| m).to_string()
+            let message = after_file.split_once(": ").map_or(after_file, |(_, m)| m);
+            // A Sqitch verify script is a check of the imported validation, which the error names.
+            let message = message.strip_prefix("check `").and_then(|m| m.split_once("`: ")).map_or(message, |(_, m)| m);
+            message.to_string()
         }
         _ => String::new(),
     };
@@ -149,4 +153,11 @@ fn sqlx_dbmate_and_liquibase_histories_import_and_verify_as_verify_from_does() {
     // dbmate grants on its own ledger table: import writes it as setup/.
     imported_verifies_like_the_original("dbmate", "foreign/quirks/dbmate", &[]);
     imported_verifies_like_the_original("liquibase", "foreign/liquibase/changelog", &[]);
+}
+
+#[test]
+fn a_sqitch_history_imports_and_verifies_as_verify_from_does() {
+    // A reworked change, a verify script per change (an after-migrate check), a revert that fails.
+    let o = imported_verifies_like_the_original("sqitch", "foreign/sqitch", &[]);
+    assert_eq!(o.len(), 8);
 }

@@ -3,6 +3,7 @@
 //! server PHASEGATE_TEST_DATABASE_URL names). No test passes without one.
 //! Only `lint` and `docs` need none: they read files.
 
+mod adopt;
 mod backups;
 mod batched_rollback;
 mod bad_input;

@@ -404,6 +404,11 @@ pub struct LockHoldArgs {
     pub max_lock_hold: Option<std::time::Duration>,
 }
 
+/// A layout's name, for `migrate --adopt`.
+fn parse_layout(s: &str) -> Result<phasegate::Layout, String> {
+    phasegate::Layout::parse(s).ok_or_else(|| format!("unknown layout `{s}` (one of {})", phasegate::Layout::ALL.map(|l| l.name()).join(", ")))
+}
+
 #[derive(Debug, Clone, ClapArgs)]
 pub struct MigrateArgs {
     #[command(flatten)]
@@ -419,6 +424,11 @@ pub struct MigrateArgs {
     /// Print the SQL that would run and change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// On a database another tool migrated, record the migrations its ledger holds as applied
+    /// (the set is one `import` wrote from that tool's folder) and run nothing; with --dry-run, print
+    /// what would be recorded. Layouts: as `import --from`
+    #[arg(long, value_name = "LAYOUT", value_parser = parse_layout, conflicts_with_all = ["fleet", "phase", "to_version"])]
+    pub adopt: Option<phasegate::Layout>,
     /// Enter irreversible phases without asking
     #[arg(long)]
     pub yes: bool,

@@ -13,6 +13,10 @@ pub fn render(e: &anyhow::Error, bin: &str) -> String {
     let Some(err) = e.downcast_ref::<Error>() else {
         return one_line(&format!("{e:#}"));
     };
+    if let Error::Adopt { problems } = err {
+        // One line per problem, each an error line of its own.
+        return problems.iter().map(|p| one_line(p)).collect::<Vec<_>>().join("\nerror: ");
+    }
     let hint = match err {
         Error::NotConfirmed(Confirmation::EnterIrreversible { .. } | Confirmation::Rollback { .. } | Confirmation::Restore { .. } | Confirmation::Recover { .. }) => {
             " or pass --yes".to_string()

@@ -145,6 +145,12 @@ pub enum Error {
     #[error("{0}")]
     Drift(crate::ledger::Drift),
 
+    /// `migrate --adopt` refused: the other tool's ledger and the imported
+    /// set disagree (a version without a file, a changed checksum, a failed
+    /// or dirty migration), one line per problem; nothing was recorded.
+    #[error("{}", problems.join("\n"))]
+    Adopt { problems: Vec<String> },
+
     /// A migration is not applied while a later one is.
     #[error("migration {missing} is not applied but a later one ({later}) is; the ledger has a gap")]
     LedgerGap { missing: i32, later: i32 },

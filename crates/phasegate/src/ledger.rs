@@ -161,6 +161,8 @@ CREATE TABLE IF NOT EXISTS {schema}.phasegate_kept (
     UNIQUE (run_id, version, ord)
 );
 
+-- The other tool's migration a version was adopted from (`migrate --adopt`).
+ALTER TABLE {schema}.phasegate_applied ADD COLUMN IF NOT EXISTS adopted_from text;
 -- The fleet run (and the database's name in it) a run belonged to.
 ALTER TABLE {schema}.phasegate_runs ADD COLUMN IF NOT EXISTS fleet_run uuid;
 ALTER TABLE {schema}.phasegate_runs ADD COLUMN IF NOT EXISTS fleet_member text;
@@ -180,6 +182,7 @@ pub fn ensure(client: &mut Client) -> Result<()> {
                 AND pg_catalog.to_regclass($3) IS NOT NULL AND pg_catalog.to_regclass($4) IS NOT NULL
                 AND pg_catalog.to_regclass($5) IS NOT NULL AND pg_catalog.to_regclass($6) IS NOT NULL
                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($3) AND attname = 'fleet_member')
+                AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($2) AND attname = 'adopted_from')
                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass($3) AND tgname = 'phasegate_runs_append_only')",
             &[&t.history, &t.applied, &t.runs, &t.batches, &t.backups, &t.kept],
         )
@@ -232,6 +235,9 @@ pub struct Applied {
     pub rollback_sha256: Option<String>,
     pub validation_sql: Option<String>,
     pub validation_sha256: Option<String>,
+    /// Recorded by `migrate --adopt` from another tool's ledger (`sqlx
+    /// 20240105101500`), not run by phasegate.
+    pub adopted_from: Option<String>,
 }
 
 impl Applied {
@@ -322,7 +328,7 @@ pub fn applied(client: &mut impl GenericClient) -> Result<BTreeMap<i32, Applied>
         .query(
             &format!(
                 "SELECT h.version, h.name, h.applied_on, h.checksum, a.phase, a.rollback_sql, a.rollback_sha256,
-                        a.validation_sql, a.validation_sha256
+                        a.validation_sql, a.validation_sha256, to_jsonb(a) ->> 'adopted_from'
                  FROM {} h LEFT JOIN {} a ON a.version = h.version
                  ORDER BY h.version",
                 t.history, t.applied
@@ -343,6 +349,7 @@ pub fn applied(client: &mut impl GenericClient) -> Result<BTreeMap<i32, Applied>
                 rollback_sha256: r.get(6),
                 validation_sql: r.get(7),
                 validation_sha256: r.get(8),
+                adopted_from: r.get(9),
             };
             (a.version, a)
         })
@@ -386,6 +393,25 @@ pub fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &str) -> R
         ],
     )
     .map_err(db_err(format!("recording migration {} in {APPLIED}", step.version)))?;
+    Ok(())
+}
+
+/// Marks a migration just recorded as adopted from another tool's ledger
+/// (`label`: the tool and the migration's label there).
+pub(crate) fn mark_adopted(tx: &mut impl GenericClient, version: i32, label: &str) -> Result<()> {
+    let t = tables(tx)?;
+    tx.execute(&format!("UPDATE {} SET adopted_from = $1 WHERE version = $2", t.applied), &[&label, &version])
+        .map_err(db_err(format!("recording migration {version} as adopted")))?;
+    Ok(())
+}
+
+/// Removes the rows of refinery's history that phasegate did not write (no
+/// `phasegate_applied` row): a refinery database's own, which `migrate
+/// --adopt refinery` replaces with phasegate's in the same transaction.
+pub(crate) fn forget_foreign_history(tx: &mut impl GenericClient) -> Result<()> {
+    let t = tables(tx)?;
+    tx.execute(&format!("DELETE FROM {} h WHERE NOT EXISTS (SELECT 1 FROM {} a WHERE a.version = h.version)", t.history, t.applied), &[])
+        .map_err(db_err(format!("replacing refinery's rows in {HISTORY}")))?;
     Ok(())
 }
 
@@ -513,6 +539,8 @@ pub struct HistoryRow {
     /// The fleet run this run was part of, and the database's name in it.
     pub fleet_run: Option<String>,
     pub fleet_member: Option<String>,
+    /// The tool a `migrate --adopt` run adopted the ledger of.
+    pub adopted: Option<String>,
 }
 
 pub fn history(client: &mut impl GenericClient, limit: i64) -> Result<Vec<HistoryRow>> {
@@ -526,7 +554,8 @@ pub fn history(client: &mut impl GenericClient, limit: i64) -> Result<Vec<Histor
             &format!(
                 "SELECT id, run_id::text, command, phase, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), duration_ms,
                         db_user, client_host, os_user, verdict, exit_code, error, checks::text, log_file,
-                        to_jsonb(r) ->> 'fleet_run', to_jsonb(r) ->> 'fleet_member'
+                        to_jsonb(r) ->> 'fleet_run', to_jsonb(r) ->> 'fleet_member',
+                        (SELECT r.args ->> (e.i::int) FROM jsonb_array_elements_text(r.args) WITH ORDINALITY e(v, i) WHERE e.v = '--adopt' LIMIT 1)
                  FROM (SELECT * FROM {} ORDER BY id DESC LIMIT $1) r ORDER BY id",
                 t.runs
             ),
@@ -552,6 +581,7 @@ pub fn history(client: &mut impl GenericClient, limit: i64) -> Result<Vec<Histor
             log_file: r.get(13),
             fleet_run: r.get(14),
             fleet_member: r.get(15),
+            adopted: r.get(16),
         })
         .collect())
 }

@@ -71,6 +71,8 @@ pub use apply::{
     check_consistency, current_phase, migrate, pending, plan_rollback, refuse_irreversible, rollback, seed, validate, validate_applied, Action,
     Options as ApplyOptions, RunOutcome, StepOutcome, StepStatus, Target,
 };
+// Adopting another tool's ledger on a set `import` wrote (`migrate --adopt`).
+pub use apply::{adopt, AdoptedStep, Adoption};
 
 // The way back from an irreversible phase: what was kept, and recovering it.
 pub use apply::{human_bytes, keeps_what_it_destroys, measure_phase, plan_recovery, recover, Recovery, RecoveryOutcome, DEFAULT_MAX_BACKUP_ROWS};

@@ -64,6 +64,7 @@ fn ledger_of(set: &MigrationSet) -> BTreeMap<i32, Applied> {
                 rollback_sha256: s.rollback.as_ref().map(|r| r.sha256()),
                 validation_sql: Some(s.validation.text.clone()),
                 validation_sha256: Some(s.validation.sha256()),
+                adopted_from: None,
             };
             (s.version, applied)
         })

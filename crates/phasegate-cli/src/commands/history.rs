@@ -38,7 +38,7 @@ pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> i32 {
     let mut text = String::new();
     for r in &rows {
         text.push_str(&format!(
-            "{:>5} {} {:<9} {:<8} {:<9} exit {} {:>7} ms  {}@{} (db {}){}{}\n",
+            "{:>5} {} {:<9} {:<8} {:<9} exit {} {:>7} ms  {}@{} (db {}){}{}{}\n",
             r.id,
             r.started_at,
             r.command,
@@ -50,6 +50,7 @@ pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> i32 {
             r.client_host.clone().unwrap_or_default(),
             r.db_user,
             fleet_note(r),
+            r.adopted.as_ref().map(|t| format!("  adopted {t}'s ledger")).unwrap_or_default(),
             r.error.as_ref().map(|e| format!("  error: {e}")).unwrap_or_default()
         ));
         for b in backups.get(&r.run_id).into_iter().flatten() {

@@ -14,6 +14,9 @@ pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> i32 {
     run.yes = a.yes;
     run.audit = !a.dry_run;
     run.args.extend(a.audit_args());
+    if let Some(tool) = a.adopt {
+        run.args.extend(["--adopt".into(), tool.name().into()]);
+    }
     run.html_to(a.html.html.clone(), &a.connect.set.dir);
     let report = body(&a, &mut run);
     run.finish(report)
@@ -33,6 +36,9 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
         if set.phase(p).is_none() {
             return failed(phasegate::Error::NoSuchPhase { phase: p, manifest: set.dir.join(phasegate::MANIFEST) });
         }
+    }
+    if let Some(tool) = a.adopt {
+        return adopt(a, run, &set, tool);
     }
     if a.dry_run {
         return dry_run(a, run, &set, target);
@@ -139,4 +145,44 @@ fn dry_run(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, target: Target) -
     text.push_str("-- dry run: nothing was changed\n");
     let pending = todo.iter().map(|s| PendingJson { version: s.version, name: &s.name, phase: s.phase, sql: &s.forward.text }).collect();
     Report { text, ..Default::default() }.with_body(&DryRunJson { dry_run: true, pending })
+}
+
+/// `migrate --adopt TOOL`: records what the tool's ledger holds as applied
+/// (`phasegate::adopt`), runs nothing; `--dry-run` records nothing either.
+fn adopt(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, tool: phasegate::Layout) -> Report {
+    let lock = (!a.dry_run).then_some(a.timeouts.lock_wait);
+    let run_id = run.run_id.clone();
+    let client = match run.connect(&a.connect, lock) {
+        Ok(c) => c,
+        Err(e) => return failed(e),
+    };
+    let got = match phasegate::adopt(client, set, tool, a.dry_run, &run_id) {
+        Ok(x) => x,
+        Err(e) => return failed(e),
+    };
+    let verb = if a.dry_run { "would record" } else { "recorded" };
+    let mut text = String::new();
+    for s in &got.adopted {
+        let sum = if s.checksum_compared { ", checksum matches" } else { "" };
+        text.push_str(&format!("{verb} V{} {} (phase {}) as applied: adopted from {}{sum}\n", s.version, s.name, s.phase, s.from));
+    }
+    let list = |v: &[i32]| v.iter().map(|n| format!("V{n}")).collect::<Vec<_>>().join(", ");
+    if !got.already.is_empty() {
+        text.push_str(&format!("already in phasegate's ledger: {}\n", list(&got.already)));
+    }
+    if let Some(why) = got.checksums_not_compared {
+        text.push_str(&format!("note: {why}\n"));
+    }
+    text.push_str(&format!(
+        "{} {} migration(s) from {tool}'s {}; {} pending{}\n",
+        verb,
+        got.adopted.len(),
+        got.table,
+        got.pending.len(),
+        if got.pending.is_empty() { String::new() } else { format!(" ({}): `{} migrate` runs them", list(&got.pending), run.bin()) }
+    ));
+    if a.dry_run {
+        text.push_str("dry run: nothing was recorded\n");
+    }
+    Report { text, exit: Some(0), ..Default::default() }.with_body(&got)
 }

@@ -21,6 +21,10 @@ pub struct PhaseStatus {
     pub reversible: bool,
     pub applied: Vec<i32>,
     pub pending: Vec<i32>,
+    /// Applied versions `migrate --adopt` recorded from another tool's
+    /// ledger, with the tool and label they came from (`sqlx 20240105101500`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub adopted: Vec<(i32, String)>,
 }
 
 /// `status --format json`.
@@ -89,13 +93,14 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
     let mut text = String::new();
     for p in &phases {
         text.push_str(&format!(
-            "phase {:<2} {:<12} {:<15} applied {:?} pending {:?}{}\n",
+            "phase {:<2} {:<12} {:<15} applied {:?} pending {:?}{}{}\n",
             p.id,
             p.name,
             p.state.as_str(),
             p.applied,
             p.pending,
-            if p.reversible { "" } else { "  (irreversible)" }
+            if p.reversible { "" } else { "  (irreversible)" },
+            p.adopted.iter().map(|(v, f)| format!("  (V{v} adopted from {f})")).collect::<String>()
         ));
     }
     // Whether a migrator runs now (it would hold the migration lock): a
@@ -151,7 +156,8 @@ pub fn phase_states(set: &MigrationSet, applied: &BTreeMap<i32, Applied>, walks:
         .map(|p| {
             let (done, todo): (Vec<i32>, Vec<i32>) = p.steps.iter().map(|s| s.version).partition(|v| applied.contains_key(v));
             let state = PhaseState::of(p, applied, walks);
-            PhaseStatus { id: p.id, name: p.name.clone(), state, reversible: p.reversible, applied: done, pending: todo }
+            let adopted = done.iter().filter_map(|v| applied[v].adopted_from.clone().map(|f| (*v, f))).collect();
+            PhaseStatus { id: p.id, name: p.name.clone(), state, reversible: p.reversible, applied: done, pending: todo, adopted }
         })
         .collect()
 }

@@ -12,6 +12,7 @@
 //! The caller holds the migration lock (see `db::acquire_lock`) for the
 //! whole run; nothing here takes it.
 
+mod adopt;
 mod baseline;
 mod batch;
 mod exec;
@@ -48,6 +49,7 @@ pub(crate) use reverse::backup_source;
 pub(crate) use forward::concurrent_index_name;
 #[cfg(test)]
 pub(crate) use keyset::{key_type, keyset_sql, KeyText};
+pub use adopt::{adopt, AdoptedStep, Adoption};
 pub use recover::{human_bytes, keeps as keeps_what_it_destroys, measure_phase, plan_recovery, recover, Recovery, RecoveryOutcome};
 pub use replica::Lag as ReplicaLag;
 pub use validate::{current_phase, validate, validate_applied};

@@ -18,6 +18,8 @@
 //! first migration. A layout that finds nothing is an error naming the
 //! folder and the files it looked for.
 
+mod applied;
+pub(crate) mod checksum;
 mod dbmate;
 mod detect;
 mod diesel;
@@ -43,6 +45,7 @@ use crate::set::{Directives, MigrationSet, Phase, SqlFile, Step};
 
 pub use detect::{detect, Detection, Evidence};
 pub use ledger::setup as ledger;
+pub(crate) use applied::{key as ledger_key, read as read_ledger, table as ledger_table, ToolLedger};
 
 /// The layouts `verify --from` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

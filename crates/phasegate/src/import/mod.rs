@@ -17,7 +17,9 @@
 //! * each step's validation asserts what the forward file creates exists
 //!   (`creates`);
 //! * each phase's summary names the tool, the migration's label and its
-//!   original file(s).
+//!   original file(s);
+//! * `imported.toml` (`record`) maps each version to its label and file in
+//!   the tool, with the tool's checksum of the file, for `migrate --adopt`.
 //!
 //! Refused, writing nothing, when the folder already holds a set (or SQL
 //! files in its folders), or when a file cannot be written as a phasegate
@@ -25,6 +27,7 @@
 //! a set that does not load is removed again.
 
 pub(crate) mod creates;
+pub mod record;
 
 use std::path::{Path, PathBuf};
 
@@ -56,6 +59,7 @@ pub fn import(layout: Layout, from: &Path, opts: &Options, dir: &Path) -> Result
     refuse_existing(dir)?;
     let set = foreign::load_with(layout, from, opts)?;
     let mut files = render(layout, from, &set)?;
+    files.push((PathBuf::from(record::RECORD), record::of(layout, from, &set)?.text()));
     let setup = ledger_setup(layout, &set);
     files.extend(setup.clone());
     if let Some((rel, _)) = files.iter().find(|(rel, _)| dir.join(rel).exists() || dir.join(rel).is_symlink()) {
@@ -136,11 +140,37 @@ fn render(layout: Layout, from: &Path, set: &MigrationSet) -> Result<Vec<(PathBu
             }
             out.push((Path::new(ROLLBACK).join(&file), sql_text(down, &format!("-- The down of {} {}: {}", origin.tool, origin.id, rel(from, &down.path)))?));
         }
-        out.push((Path::new(VALIDATIONS).join(&file), creates::validation(step.version, &body(&step.forward.text))));
+        let validation = creates::validation(step.version, &body(&step.forward.text)) + &script_checks(from, step);
+        out.push((Path::new(VALIDATIONS).join(&file), validation));
         manifest.push_str(&phase_toml(phase.id, &phase.name, &summary, step, phase.reason.as_deref()));
     }
     out[0].1 = manifest;
     Ok(out)
+}
+
+/// A Sqitch verify script as checks, one per statement, so `verify` on the
+/// set fails where `verify --from` does: Sqitch passes a verify script that
+/// raises no error, so a query's rows are discarded (`SELECT 1 FROM (...)
+/// WHERE false`) and any other statement (a `DO` block) runs as it is.
+fn script_checks(from: &Path, step: &Step) -> String {
+    let mut out = String::new();
+    for c in step.checks.iter().filter(|c| matches!(c.kind, crate::check::CheckKind::Script)) {
+        for (i, st) in crate::sqltext::statements(&c.sql).iter().enumerate() {
+            let sql = c.sql[st.start..st.end].trim().trim_end_matches(';').trim_end();
+            let first = sql.split(|ch: char| !ch.is_ascii_alphabetic()).next().unwrap_or("").to_ascii_lowercase();
+            let query = match first.as_str() {
+                "select" | "with" | "values" | "table" => format!("SELECT 1 FROM (\n{sql}\n) AS sqitch_verify WHERE false;"),
+                _ => format!("{sql};"),
+            };
+            out.push_str(&format!(
+                "\n-- check: sqitch_verify_{}\n-- severity: critical\n-- description: Sqitch verify script {} line {}: passes when it raises no error\n{query}\n",
+                i + 1,
+                rel(from, &c.file),
+                st.line
+            ));
+        }
+    }
+    out
 }
 
 fn phase_toml(id: u32, name: &str, summary: &str, step: &Step, reason: Option<&str>) -> String {
@@ -245,5 +275,9 @@ mod tests {
         assert!(!forward.contains("BEGIN") && !forward.contains("COMMIT"), "{forward}");
         assert!(std::fs::read_to_string(dir.join("validations/V2__00002_b.sql")).unwrap().contains("index a_x"));
         assert_eq!(body("\n  \nA  \n\n\n  B\n\n"), "A\n\n  B\n", "blank runs fold to one line");
+        let rec = record::Record::read(&dir).unwrap();
+        assert_eq!((rec.tool.as_str(), rec.migrations.len()), ("goose", 2));
+        assert_eq!((rec.migrations[1].version, rec.migrations[1].id.as_str(), rec.migrations[1].file.as_str()), (2, "00002", "00002_b.sql"));
+        assert!(rec.migrations.iter().all(|m| m.checksum.is_none()), "goose keeps no checksum");
     }
 }

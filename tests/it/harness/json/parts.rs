@@ -11,6 +11,11 @@ use super::{Backup, Check, PhaseState};
 #[derive(Debug, Clone, Deserialize)]
 pub struct PhaseStatus {
     pub state: PhaseState,
+    pub applied: Vec<i32>,
+    pub pending: Vec<i32>,
+    /// Versions `migrate --adopt` recorded, and the tool's label of each.
+    #[serde(default)]
+    pub adopted: Vec<(i32, String)>,
 }
 
 /// One phase in `plan`.
