@@ -158,10 +158,9 @@ pub(crate) fn walk(name: &str, dir: &Path, expect: Expect) {
     }
 }
 
-/// Once a phase is applied, `validate` runs all its migrations' after-migrate
-/// checks together (as `status` does): each must still hold after the later
-/// migrations of its phase, not only right after its own, unless it says
-/// `holds: until-next-migration` (then it is skipped, shown as skipped).
+/// Once a phase is applied, `validate` runs its after-migrate checks together
+/// (as `status` does): each must hold after the later migrations of its
+/// phase too, unless it says `holds: until-next-migration` (then skipped).
 fn phase_checks_hold_together(db: &TestDb, dir: &Path, phase: &str) {
     let out = run(db, dir, &["validate", "--phase", phase, "--format", "json"], "");
     let doc = out.json();
