@@ -80,6 +80,9 @@ fn version_writer(url: &str, deployed: Arc<Deployed>, v: &Version, tag: usize) -
     })
 }
 
+/// Starts a worker (see [`Worker`]).
+type Start<'a> = Box<dyn Fn(&str, Arc<Deployed>, u64) -> Writer + 'a>;
+
 /// One operation under traffic.
 struct Op<'a> {
     fixture: &'a str,
@@ -116,8 +119,7 @@ fn under_traffic(op: Op) {
     assert!(!versions.is_empty(), "{:?}: no probe files", op.changes);
     let template = Factory::new(source(op.fixture)).phase(0).seed_rows(ROWS).template();
     let db = TestDb::from_template(&format!("{}_traffic", op.fixture), template);
-    let workers: Vec<Box<dyn Fn(&str, Arc<Deployed>, u64) -> Writer + '_>> =
-        versions.iter().enumerate().map(|(i, v)| Box::new(move |url: &str, d: Arc<Deployed>, _| version_writer(url, d, v, i)) as Box<dyn Fn(&str, Arc<Deployed>, u64) -> Writer>).collect();
+    let workers: Vec<Start> = versions.iter().enumerate().map(|(i, v)| Box::new(move |url: &str, d: Arc<Deployed>, _| version_writer(url, d, v, i)) as Start).collect();
     let workers: Vec<Worker> = workers.iter().map(|w| w.as_ref() as Worker).collect();
     let phases: Vec<&phasegate::Phase> = set.phases.iter().filter(|p| p.id > 0).collect();
     let backfill = phases.iter().find(|p| p.name.ends_with(": backfill")).map(|p| p.id);
