@@ -8,7 +8,11 @@
 //! first and migrated again, then the irreversible ones. 0 failed
 //! statements; at the end of every phase where the change has two
 //! representations of the data (old and new column, enum and lookup), they
-//! agree for every row. The per-stage table is printed (`--show-output`);
+//! agree for every row. A probe's UPDATE writes the values its row has, so
+//! for those operations each version also updates a row of its own to a
+//! new value every round (through its own representation): a sync trigger
+//! that ignores UPDATEs fails the walk (without these writes it passed).
+//! The per-stage table is printed (`--show-output`);
 //! a worker that ran fewer than 10 statements fails the test.
 //!
 //! drop-not-null and drop-column: once the new version has written NULLs,
@@ -70,7 +74,7 @@ fn version_writer(url: &str, deployed: Arc<Deployed>, v: &Version, tag: usize) -
         let n = r.n();
         for sql in &statements {
             if writes(sql) {
-                let sql = sql.replace("'probe-", &format!("'probe-w{tag}r{n}-")).replace("'probe'", &format!("'probe-w{tag}r{n}'"));
+                let sql = sql.replace("'probe-", &format!("'probe-w{tag}r{n}-")).replace("'probe'", &format!("'probe-w{tag}r{n}'")).replace("{n}", &n.to_string());
                 r.write(|| c.batch_execute(&sql));
             } else {
                 r.read(|| c.batch_execute(sql));
@@ -97,6 +101,11 @@ struct Op<'a> {
     /// again): the phase, the check, and what the operator runs before
     /// rolling back again.
     refused: Option<(u32, &'a str, &'a str)>,
+    /// Writes that change the value (the probes' UPDATEs write the values
+    /// the row has): the old version's through the old representation, the
+    /// new version's through the new one, `{n}` the round; the agreement
+    /// checks then see the sync of both versions' updates.
+    live: Option<(&'a str, &'a str)>,
 }
 
 fn under_traffic(op: Op) {
@@ -108,12 +117,13 @@ fn under_traffic(op: Op) {
     let versions: Vec<Version> = set
         .probes
         .iter()
-        .map(|p| Version {
-            name: p.name.trim_start_matches("probes/").trim_end_matches(".sql").to_string(),
-            statements: phasegate::split_statements(&p.file.text).iter().map(|st| p.file.text[st.start..st.end].to_string()).collect(),
-            from: p.from,
-            until: p.until,
-            deployed: Arc::new(AtomicBool::new(p.works_after(0))),
+        .map(|p| {
+            let name = p.name.trim_start_matches("probes/").trim_end_matches(".sql").to_string();
+            let mut statements: Vec<String> = phasegate::split_statements(&p.file.text).iter().map(|st| p.file.text[st.start..st.end].to_string()).collect();
+            if let Some((old, new)) = op.live {
+                statements.push(if name.ends_with("_old") { old } else { new }.to_string());
+            }
+            Version { name, statements, from: p.from, until: p.until, deployed: Arc::new(AtomicBool::new(p.works_after(0))) }
         })
         .collect();
     assert!(!versions.is_empty(), "{:?}: no probe files", op.changes);
@@ -184,10 +194,10 @@ fn under_traffic(op: Op) {
 }
 
 macro_rules! ops_under_traffic {
-    ($($name:ident: $fixture:expr, [$($change:expr),+], $disagree:expr $(, refused $refused:expr)?;)+) => {$(
+    ($($name:ident: $fixture:expr, [$($change:expr),+], $disagree:expr $(, refused $refused:expr)? $(, live $live:expr)?;)+) => {$(
         #[test]
         fn $name() {
-            under_traffic(Op { fixture: $fixture, changes: &[$($change),+], disagree: $disagree, refused: None $(.or(Some($refused)))? });
+            under_traffic(Op { fixture: $fixture, changes: &[$($change),+], disagree: $disagree, refused: None $(.or(Some($refused)))?, live: None $(.or(Some($live)))? });
         }
     )+};
 }
@@ -198,10 +208,13 @@ ops_under_traffic! {
     add_column_with_a_default: SHOP, [&["add-column", "accounts.tier", "text", "--default", "'basic'", "--not-null"]], None;
     add_column_with_a_fill: SHOP, [&["add-column", "accounts.email_domain", "text", "--fill", "split_part(email, '@', 2)", "--not-null"]],
         Some("SELECT count(*) FROM accounts WHERE email_domain IS DISTINCT FROM split_part(email, '@', 2)");
-    rename_column: SHOP, [&["rename-column", "accounts.full_name", "display_name"]], Some("SELECT count(*) FROM accounts WHERE display_name IS DISTINCT FROM full_name");
+    rename_column: SHOP, [&["rename-column", "accounts.full_name", "display_name"]], Some("SELECT count(*) FROM accounts WHERE display_name IS DISTINCT FROM full_name"),
+        live ("UPDATE accounts SET full_name = 'Live old {n}' WHERE id = 2", "UPDATE accounts SET display_name = 'Live new {n}' WHERE id = 3");
     change_type: SHOP, [&["change-type", "orders.amount", "numeric(12,2)", "--up", "amount::numeric(12,2)", "--down", "round(amount)::integer"]],
-        Some("SELECT count(*) FROM orders WHERE amount_numeric IS DISTINCT FROM amount::numeric(12,2)");
-    set_not_null: SHOP, [&["set-not-null", "accounts.phone", "--fill", "'unknown'"]], Some("SELECT count(*) FROM accounts WHERE phone IS NULL");
+        Some("SELECT count(*) FROM orders WHERE amount_numeric IS DISTINCT FROM amount::numeric(12,2)"),
+        live ("UPDATE orders SET amount = {n} % 500 WHERE id = 2", "UPDATE orders SET amount_numeric = {n} % 500 WHERE id = 3");
+    set_not_null: SHOP, [&["set-not-null", "accounts.phone", "--fill", "'unknown'"]], Some("SELECT count(*) FROM accounts WHERE phone IS NULL"),
+        live ("UPDATE accounts SET phone = NULL WHERE id = 2", "UPDATE accounts SET phone = '+1-555-live-{n}' WHERE id = 3");
     drop_not_null: SHOP, [&["drop-not-null", "accounts.full_name"]], None,
         refused (1, "no_nulls_to_refuse", "UPDATE accounts SET full_name = 'unknown' WHERE full_name IS NULL");
     set_default: SHOP, [&["set-default", "accounts.nickname", "'anon'"]], None;
@@ -219,5 +232,9 @@ ops_under_traffic! {
     drop_column: SHOP, [&["drop-column", "accounts.legacy_flags"]], None,
         refused (1, "no_nulls_to_refuse", "UPDATE accounts SET legacy_flags = 0 WHERE legacy_flags IS NULL");
     split_to_lookup: "change_clinic", [&["split-to-lookup", "reservations.service", "services"]],
-        Some("SELECT count(*) FROM reservations r LEFT JOIN services s ON s.id = r.\"serviceId\" WHERE s.code IS DISTINCT FROM r.service::text");
+        Some("SELECT count(*) FROM reservations r LEFT JOIN services s ON s.id = r.\"serviceId\" WHERE s.code IS DISTINCT FROM r.service::text"),
+        live (
+            "UPDATE reservations SET service = (ARRAY['SKIN_CARE', 'BODY_CARE'])[1 + {n} % 2]::\"ServiceType\" WHERE id = 2",
+            "UPDATE reservations SET \"serviceId\" = (SELECT id FROM services WHERE code = (ARRAY['SKIN_CARE', 'BODY_CARE'])[1 + {n} % 2]) WHERE id = 3"
+        );
 }
