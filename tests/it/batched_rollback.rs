@@ -82,3 +82,21 @@ fn a_batched_rollback_resumes_after_its_last_committed_batch() {
     assert_eq!(db.count("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'phasegate_backup%'"), 0, "the dead run's trigger is gone too");
     assert_eq!(db.count("SELECT count(*) FROM events WHERE kind IS NOT NULL"), 0);
 }
+
+/// A batched backfill whose after-migrate check fails is undone by its
+/// rollback file; a batched rollback file is walked like `rollback` walks
+/// it (it was run as plain SQL, its `:last_key` a syntax error).
+#[test]
+fn a_batched_backfill_whose_check_fails_is_undone_by_its_batched_rollback() {
+    let db = TestDb::new("batchundo");
+    let dir = crate::harness::copy_set(&fixture("batched_rollback"));
+    let validation = dir.path().join("validations/V3__backfill_events_kind.sql");
+    let text = std::fs::read_to_string(&validation).unwrap();
+    std::fs::write(&validation, format!("-- check: fails_on_purpose\nSELECT 1 AS always;\n\n{text}")).unwrap();
+    let out = run(&db, dir.path(), &["migrate"], "");
+    assert_eq!(out.code, exit::ROLLBACK, "{out:?}");
+    assert!(out.stderr.contains("undoing it with") || out.stdout.contains("fails_on_purpose"), "{out:?}");
+    assert_eq!(db.count("SELECT count(*) FROM events WHERE id <= 20000 AND kind IS NOT NULL"), 0, "the backfill is undone");
+    assert_eq!(db.count("SELECT count(*) FROM phasegate_applied WHERE version = 3"), 0, "V3 is not recorded");
+    assert_eq!(db.count("SELECT count(*) FROM phasegate_batches"), 0, "no walk's progress is left");
+}

@@ -9,6 +9,7 @@ mod batched_rollback;
 mod bad_input;
 mod change;
 mod change_ops;
+mod change_traffic;
 mod ci_formats;
 mod clinic;
 mod concurrency;

@@ -8,156 +8,11 @@
 //! asserted (tests do not time things; `cargo xtask bench --only traffic`
 //! records them against the 100 ms target).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use crate::harness::{clinic_seeded_template, exit, repo, run, tenant_keys, tenant_keys_seeded_template, Round, Sample, Tally, TestDb, Writer};
-
-/// Which application versions are deployed; the workload reads it.
-///
-/// A deployment change is a handshake, not a pause: each round of a worker
-/// holds `switch` for reading while it reads the flags and runs its
-/// statements, and [`Deployed::set`] takes it for writing, so when `set`
-/// returns no statement of the previous deployment is still running, however
-/// slow the machine (a retired version's statement racing the migration that
-/// removes what it uses would fail the test for the wrong reason).
-#[derive(Default)]
-struct Deployed {
-    old_app: AtomicBool,
-    new_app: AtomicBool,
-    switch: RwLock<()>,
-}
-
-impl Deployed {
-    /// Switches `flag` once no round that read the old value is running.
-    fn set(&self, flag: impl Fn(&Deployed) -> &AtomicBool, on: bool) {
-        let _rounds_done = self.switch.write().unwrap();
-        flag(self).store(on, Ordering::SeqCst);
-    }
-
-    /// Held by a worker's round while it reads the flags and runs its statements.
-    fn round(&self) -> RwLockReadGuard<'_, ()> {
-        self.switch.read().unwrap()
-    }
-}
-
-/// A small deterministic generator per thread (no wall-clock randomness).
-struct Gen(u64);
-impl Gen {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[(self.next() % xs.len() as u64) as usize]
-    }
-}
-
-/// An application worker: its writer, started on `url`, seeded.
-type Worker = fn(&str, Arc<Deployed>, u64) -> Writer;
-
-/// The pause between an application's requests.
-const PACE: Duration = Duration::from_millis(5);
-
-/// An application's writer, paced like a real one's requests.
-fn app(name: &str, round: impl FnMut(&mut Round) -> bool + Send + 'static) -> Writer {
-    Writer::new(name).pause(PACE).run(round)
-}
-
-/// Runs `workers` against `db` while `drive` walks the stages, then prints
-/// the table per stage and fails on any failed statement.
-fn with_traffic(set: &str, db: &TestDb, workers: &[Worker], drive: impl FnOnce(&Stages)) {
-    let deployed = Arc::new(Deployed::default());
-    deployed.old_app.store(true, Ordering::Relaxed);
-    let writers: Vec<Writer> = workers.iter().enumerate().map(|(i, w)| w(&db.url, deployed.clone(), 0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1))).collect();
-    let stages = Stages { db, deployed, ran: Mutex::new(Vec::new()) };
-    std::thread::sleep(Duration::from_millis(300));
-    drive(&stages);
-    std::thread::sleep(Duration::from_millis(300));
-    let tally = Tally::merge(writers.into_iter().map(Writer::stop));
-    let ran = stages.ran.into_inner().unwrap();
-    let names: Vec<&str> = std::iter::once("between").chain(ran.iter().map(|(name, _, _)| name.as_str())).collect();
-    // Each statement in the stage that ran when it started (0: between stages).
-    let stage = |s: &Sample| ran.iter().position(|(_, from, to)| (*from..*to).contains(&s.at)).map_or(0, |i| i + 1);
-    eprintln!("live traffic, {set}: per stage, the application statements run, the failed ones and the writers' wait");
-    eprintln!("  {:<28} {:>10} {:>7} {:>10} {:>10} {:>10}", "stage", "statements", "failed", "p50 ms", "p99 ms", "max ms");
-    for (i, name) in names.iter().enumerate() {
-        let of: Vec<&Sample> = tally.samples.iter().filter(|s| stage(s) == i).collect();
-        let mut waits: Vec<Duration> = of.iter().filter(|s| s.write).map(|s| s.wait).collect();
-        waits.sort();
-        let failed = of.iter().filter(|s| s.error.is_some()).count();
-        eprintln!(
-            "  {name:<28} {:>10} {failed:>7} {:>10.2} {:>10.2} {:>10.2}",
-            of.len(),
-            percentile(&waits, 0.5),
-            percentile(&waits, 0.99),
-            percentile(&waits, 1.0)
-        );
-    }
-    let errors: Vec<String> = tally.samples.iter().filter_map(|s| s.error.as_ref().map(|e| format!("{}: {e}", names[stage(s)]))).take(10).collect();
-    assert!(tally.samples.len() > 100, "the workload ran ({} statements)", tally.samples.len());
-    assert!(errors.is_empty(), "failed application statements: {errors:?}");
-}
-
-/// The stages of a run: each migrate or rollback runs as a stage of its
-/// own, from its start to its end.
-struct Stages<'a> {
-    db: &'a TestDb,
-    deployed: Arc<Deployed>,
-    ran: Mutex<Vec<(String, Instant, Instant)>>,
-}
-
-impl Stages<'_> {
-    /// Runs the CLI with `args` as a stage named `name`; it must exit 0.
-    fn run(&self, dir: &std::path::Path, name: &str, args: &[&str]) {
-        let from = Instant::now();
-        let out = run(self.db, dir, args, "");
-        self.ran.lock().unwrap().push((name.to_string(), from, Instant::now()));
-        assert_eq!(out.code, exit::OK, "{name} ({args:?}): {out:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    /// Deploys (or undeploys) the new version; returns once no statement of
-    /// the previous deployment runs, after a pause that lets traffic of the
-    /// new deployment run before the next stage (the pause is not what
-    /// makes the switch safe: [`Deployed::set`] is).
-    fn deploy_new(&self, on: bool) {
-        self.deployed.set(|d| &d.new_app, on);
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    fn retire_old(&self) {
-        self.deployed.set(|d| &d.old_app, false);
-    }
-
-    /// Every phase up to `last` migrated, the new version deployed and
-    /// rolled back, every phase rolled back newest first and migrated again,
-    /// and the new version deployed: a stage each.
-    fn walk_there_and_back(&self, dir: &std::path::Path, last: u32) {
-        let phases: Vec<String> = (1..=last).map(|p| p.to_string()).collect();
-        for p in &phases {
-            self.run(dir, &format!("migrate phase {p}"), &["migrate", "--phase", p]);
-        }
-        self.deploy_new(true);
-        self.deploy_new(false); // the application is rolled back first
-        for p in phases.iter().rev() {
-            self.run(dir, &format!("rollback phase {p}"), &["rollback", "--phase", p, "--yes"]);
-        }
-        for p in &phases {
-            self.run(dir, &format!("migrate phase {p} again"), &["migrate", "--phase", p]);
-        }
-        self.deploy_new(true);
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
+use crate::harness::traffic::{app, with_traffic, Deployed, Gen, Worker};
+use crate::harness::{clinic_seeded_template, repo, tenant_keys, tenant_keys_seeded_template, TestDb, Writer};
 
 // ---- the clinic set -------------------------------------------------------
 
@@ -255,7 +110,7 @@ fn clinic_reader(url: &str, deployed: Arc<Deployed>, seed: u64) -> Writer {
 fn clinic_every_phase_and_rollback_under_traffic() {
     let db = TestDb::from_template("traffic", clinic_seeded_template());
     let dir = repo();
-    let workers: [Worker; 4] = [clinic_old_writer, clinic_old_writer, clinic_new_writer, clinic_reader];
+    let workers: [Worker; 4] = [&clinic_old_writer, &clinic_old_writer, &clinic_new_writer, &clinic_reader];
     with_traffic("clinic set (100k reservations)", &db, &workers, |s| {
         s.walk_there_and_back(&dir, 3);
         s.retire_old(); // only the new version runs once the old columns go
@@ -353,6 +208,6 @@ fn keys_new_reader(url: &str, deployed: Arc<Deployed>, seed: u64) -> Writer {
 fn tenant_keys_every_phase_and_rollback_under_traffic() {
     let db = TestDb::from_template("traffic_tk", tenant_keys_seeded_template());
     let dir = tenant_keys();
-    let workers: [Worker; 4] = [keys_old_writer, keys_old_writer, keys_old_dashboard, keys_new_reader];
+    let workers: [Worker; 4] = [&keys_old_writer, &keys_old_writer, &keys_old_dashboard, &keys_new_reader];
     with_traffic("tenant keys set (3000 tenants)", &db, &workers, |s| s.walk_there_and_back(&dir, 3));
 }

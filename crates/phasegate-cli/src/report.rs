@@ -62,7 +62,11 @@ pub fn decision_table(out: &mut dyn Write, results: &[CheckResult], overall: Run
     let w_thr = results.iter().map(|r| r.threshold.len()).max().unwrap_or(9).max(9);
     writeln!(out, "{:<5} {:<w_check$}  {:<15} {:>w_val$}  {:<w_thr$}  VERDICT", "V", "CHECK", "WHEN", "VALUE", "THRESHOLD")?;
     for (r, v) in results.iter().zip(&vals) {
-        writeln!(out, "{:<5} {:<w_check$}  {:<15} {:>w_val$}  {:<w_thr$}  {}", format!("V{}", r.version), r.check, r.when.as_str(), v, r.threshold, style.verdict(r.verdict))?;
+        let verdict = match &r.skipped {
+            Some(why) => format!("skipped ({why})"),
+            None => style.verdict(r.verdict).to_string(),
+        };
+        writeln!(out, "{:<5} {:<w_check$}  {:<15} {:>w_val$}  {:<w_thr$}  {verdict}", format!("V{}", r.version), r.check, r.when.as_str(), v, r.threshold)?;
         for e in r.evidence.iter().take(3) {
             writeln!(out, "      evidence: {e}")?;
         }
@@ -475,6 +479,7 @@ mod tests {
             file: "validations/V5__x.sql".into(),
             line: 1,
             duration_ms: 0.1,
+            skipped: None,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod exit;
 pub mod json;
 mod server;
 mod state;
+pub mod traffic;
 mod writer;
 
 use std::path::PathBuf;

@@ -170,7 +170,7 @@ impl Spawn {
                 })
                 .expect("spawning a writer thread")
         };
-        Writer { shared, thread: Some(thread) }
+        Writer { name: self.name, shared, thread: Some(thread) }
     }
 
     /// One writing statement a round, on a connection of its own to `url`:
@@ -187,6 +187,7 @@ impl Spawn {
 
 /// A running writer; stopped and joined by [`Writer::stop`] or on drop.
 pub struct Writer {
+    name: String,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<Vec<Sample>>>,
 }
@@ -197,6 +198,11 @@ impl Writer {
     #[allow(clippy::new_ret_no_self)]
     pub fn new(name: &str) -> Spawn {
         Spawn { name: name.to_string(), pause: Duration::ZERO, rounds: None }
+    }
+
+    /// Its name (the thread's).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Writing statements that succeeded so far.

@@ -161,6 +161,7 @@ fn lock_check(version: i32, when: When, hold: &LockHold, limit: Duration) -> Che
         file: crate::error::display_path(&hold.file),
         line: hold.line,
         duration_ms: 0.0,
+        skipped: None,
     }
 }
 

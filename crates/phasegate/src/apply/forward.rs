@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use postgres::Client;
 
-use super::batch::apply_batched;
+use super::batch::{apply_batched, run_batches, Walk};
 use super::exec::{exec_file, finish_step, forward_in_tx, mark_step_start, run_checks, timeouts_sql, Attempt, RESET_TIMEOUTS};
 use super::retry::{with_lock_retries, Watch};
 use super::reverse::run_rollback_sql;
@@ -68,7 +68,19 @@ pub(super) fn record_after_outside(client: &mut Client, step: &Step, mut checks:
     match &step.rollback {
         Some(rb) => {
             ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction; undoing it with {}", step.version, display_path(&rb.path)));
-            run_rollback_sql(client, rb, &rb.text, opts, tracer)?;
+            match rb.directives.batch {
+                // A batched rollback file is a key walk, as `rollback` runs it
+                // (its placeholders mean nothing to PostgreSQL).
+                Some(batch) => {
+                    let key = ledger::rollback_batch_key(step.version);
+                    let walk = Walk { version: step.version, file: rb, batch, progress_key: key, label: format!("V{} undo", step.version) };
+                    run_batches(client, &walk, opts, tracer, ui, None)?;
+                    ledger::clear_batch(client, key)?;
+                }
+                None => run_rollback_sql(client, rb, &rb.text, opts, tracer)?,
+            }
+            // Undone: a re-run walks from the start, not after the last batch.
+            ledger::clear_batch(client, step.version)?;
         }
         None => ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction and has no rollback file; its changes remain", step.version)),
     }

@@ -53,7 +53,14 @@ pub fn validate_applied(client: &mut Client, set: &MigrationSet, applied: &BTree
             Some(stored) if stored != &step.validation.text => check::parse_file(&step.validation.path, stored)?,
             _ => step.checks.clone(),
         };
-        results.extend(run_checks(&mut tx, step.version, checks.iter().filter(|c| c.when == w), &mut Quiet)?);
+        // A check that holds until the next migration of its phase is
+        // skipped once a later migration of the phase is applied.
+        let later = set.phase(step.phase).and_then(|p| p.steps.iter().filter(|s| s.version > step.version).map(|s| s.version).find(|v| applied.contains_key(v)));
+        let (run, skip): (Vec<&Check>, Vec<&Check>) = checks.iter().filter(|c| c.when == w).partition(|c| !(c.until_next_migration && w == When::AfterMigrate && later.is_some()));
+        results.extend(run_checks(&mut tx, step.version, run.into_iter(), &mut Quiet)?);
+        if let Some(v) = later {
+            results.extend(skip.into_iter().map(|c| CheckResult::skipped(step.version, c, format!("holds until the next migration; V{v} is applied"))));
+        }
     }
     tx.rollback().map_err(db_err("ending the read-only transaction"))?;
     Ok(results)

@@ -112,10 +112,14 @@ pub fn trigger_absent(v: &mut Checks, s: &Schema, t: &Table, trigger: &str, func
 
 /// Constraint `constraint` of `t` exists (and, when `validated`, is), at `when`.
 pub fn constraint_present(v: &mut Checks, s: &Schema, t: &Table, constraint: &str, validated: bool, when: Moment, name: &str) {
+    v.push(constraint_exists(s, t, constraint, validated, name).at(when));
+}
+
+/// The check that constraint `constraint` of `t` exists (and is validated).
+pub fn constraint_exists(s: &Schema, t: &Table, constraint: &str, validated: bool, name: &str) -> Check {
     let cond = if validated { " AND convalidated" } else { "" };
-    v.assert(
+    Check::rows(
         name,
-        when,
         &format!("constraint {constraint} on {} exists{}", s.qname(&t.name), if validated { " and is validated" } else { "" }),
         &format!(
             "SELECT {} AS missing_constraint\nWHERE NOT EXISTS (\n  SELECT 1 FROM pg_constraint\n  WHERE conrelid = {} AND conname = {}{cond})",
@@ -123,7 +127,7 @@ pub fn constraint_present(v: &mut Checks, s: &Schema, t: &Table, constraint: &st
             s.regclass(t),
             lit(constraint)
         ),
-    );
+    )
 }
 
 /// The helper check `constraint` (`CHECK (col IS NOT NULL)`, added NOT

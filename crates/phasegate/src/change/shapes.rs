@@ -208,7 +208,7 @@ pub fn drop_not_null(ctx: &mut Ctx, t: &Table, col: &str) {
     );
     let mut v = Checks::default();
     checks::nullability(&mut v, s, t, col, false, Moment::AfterMigrate, "nullable");
-    checks::constraint_present(&mut v, s, t, &chk, false, Moment::AfterMigrate, "helper_check_added");
+    v.push(checks::constraint_exists(s, t, &chk, false, "helper_check_added").until_next_migration());
     checks::nullability(&mut v, s, t, col, true, Moment::AfterRollback, "not_null_again");
     ctx.b.migration("drop_not_null", fwd, Some(rb), v.finish());
 

@@ -191,22 +191,31 @@ pub struct Check {
     kind: Kind,
     description: String,
     query: String,
+    /// Written `-- holds: until-next-migration`: the state right after its
+    /// own migration, which the next migration of the phase moves past.
+    until_next: bool,
 }
 
 impl Check {
     /// A critical assertion: the query returns the offending rows.
     pub fn rows(name: &str, description: &str, query: &str) -> Check {
-        Check { name: name.into(), when: Moment::AfterMigrate, kind: Kind::Rows { critical: true }, description: description.into(), query: query.into() }
+        Check { name: name.into(), when: Moment::AfterMigrate, kind: Kind::Rows { critical: true }, description: description.into(), query: query.into(), until_next: false }
     }
     /// A metric: PROCEED when the value satisfies `proceed`, else REVIEW
     /// when `review`, else ROLLBACK.
     pub fn metric(name: &str, unit: &str, thresholds: (&str, Option<&str>), description: &str, query: &str) -> Check {
         let kind = Kind::Metric { unit: unit.into(), proceed: thresholds.0.into(), review: thresholds.1.map(str::to_string) };
-        Check { name: name.into(), when: Moment::AfterMigrate, kind, description: description.into(), query: query.into() }
+        Check { name: name.into(), when: Moment::AfterMigrate, kind, description: description.into(), query: query.into(), until_next: false }
     }
     /// At another moment than after the migration.
     pub fn at(mut self, when: Moment) -> Check {
         self.when = when;
+        self
+    }
+    /// Holds right after its own migration only (an after-migrate check
+    /// the next migration of its phase moves past on purpose).
+    pub fn until_next_migration(mut self) -> Check {
+        self.until_next = true;
         self
     }
 }
@@ -228,6 +237,9 @@ impl Checks {
             Moment::BeforeMigrate => self.text.push_str("-- when: before-migrate\n"),
             Moment::BeforeRollback => self.text.push_str("-- when: before-rollback\n"),
             Moment::AfterRollback => self.text.push_str("-- when: after-rollback\n"),
+        }
+        if c.until_next {
+            self.text.push_str("-- holds: until-next-migration\n");
         }
         match &c.kind {
             Kind::Rows { critical: true } => self.text.push_str("-- severity: critical\n"),

@@ -204,6 +204,12 @@ pub struct Check {
     /// `DEFAULT_TIMEOUT`); zero means none.
     #[serde(rename = "timeout_ms", serialize_with = "serialize_ms")]
     pub timeout: Duration,
+    /// `-- holds: until-next-migration`: the check describes the state right
+    /// after its own migration, which a later migration of its phase moves
+    /// past on purpose; `validate` and `status` skip it (shown as skipped)
+    /// once such a later migration is applied. `migrate` and `verify` run it
+    /// right after its own migration, as every after-migrate check.
+    pub until_next_migration: bool,
 }
 
 fn serialize_ms<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {

@@ -74,6 +74,7 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
         let header_line = start + 1;
         let (mut name, mut description, mut severity, mut metric, mut proceed, mut review, mut when, mut empty, mut timeout) =
             (String::new(), None, None, None, None, None, None, None, None);
+        let mut holds: Option<bool> = None;
         for (line, k, v) in &fields {
             let line = *line;
             let dup = |set: bool| if set { Err(err(line, format!("`{k}` given twice in check header"))) } else { Ok(()) };
@@ -115,6 +116,14 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
                         err(line, format!("unknown `when: {v}` (expected after-migrate, after-rollback, before-migrate or before-rollback)"))
                     })?);
                 }
+                "holds" => {
+                    dup(holds.is_some())?;
+                    holds = Some(match v.as_str() {
+                        "until-next-migration" => true,
+                        "while-applied" => false,
+                        _ => return Err(err(line, format!("unknown `holds: {v}` (expected until-next-migration or while-applied)"))),
+                    });
+                }
                 "timeout" => {
                     dup(timeout.is_some())?;
                     timeout = Some(crate::set::parse_duration(v).map_err(|m| err(line, format!("`timeout` {m}")))?);
@@ -126,7 +135,7 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
                 }
                 other => {
                     return Err(err(line, format!(
-                        "unknown check key `{other}` (expected check, description, severity, metric, proceed, review, empty, when, timeout)"
+                        "unknown check key `{other}` (expected check, description, severity, metric, proceed, review, empty, when, holds, timeout)"
                     )))
                 }
             }
@@ -151,6 +160,10 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
                 CheckKind::Assertion
             }
         };
+        if let (Some(true), Some(w)) = (holds, when.filter(|w| *w != When::AfterMigrate)) {
+            let line = fields.iter().find(|f| f.1 == "holds").map_or(header_line, |f| f.0);
+            return Err(err(line, format!("`holds: until-next-migration` is for after-migrate checks; check `{name}` runs {}", w.as_str())));
+        }
         // The query: from line i to end, one statement.
         if i >= end {
             return Err(err(header_line, format!("check `{name}` has no query")));
@@ -180,6 +193,7 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
             line: header_line,
             sql_line: i + st.line,
             timeout: timeout.unwrap_or(super::DEFAULT_TIMEOUT),
+            until_next_migration: holds.unwrap_or(false),
         });
     }
     Ok(checks)
@@ -191,6 +205,16 @@ mod tests {
 
     fn parse(text: &str) -> Result<Vec<Check>> {
         parse_file(Path::new("validations/V1__x.sql"), text)
+    }
+
+    #[test]
+    fn holds_until_next_migration_is_an_after_migrate_header() {
+        let checks = parse("-- check: a\n-- holds: until-next-migration\nSELECT 1 WHERE false;\n\n-- check: b\nSELECT 1 WHERE false;\n").unwrap();
+        assert!(checks[0].until_next_migration && !checks[1].until_next_migration);
+        let e = parse("-- check: a\n-- when: after-rollback\n-- holds: until-next-migration\nSELECT 1\n").unwrap_err().to_string();
+        assert_eq!(e, "validations/V1__x.sql:3: `holds: until-next-migration` is for after-migrate checks; check `a` runs after-rollback");
+        let e = parse("-- check: a\n-- holds: forever\nSELECT 1\n").unwrap_err().to_string();
+        assert_eq!(e, "validations/V1__x.sql:2: unknown `holds: forever` (expected until-next-migration or while-applied)");
     }
 
     #[test]
@@ -211,7 +235,7 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let e = parse("-- check: a\n-- colour: red\nSELECT 1").unwrap_err().to_string();
-        assert_eq!(e, "validations/V1__x.sql:2: unknown check key `colour` (expected check, description, severity, metric, proceed, review, empty, when, timeout)");
+        assert_eq!(e, "validations/V1__x.sql:2: unknown check key `colour` (expected check, description, severity, metric, proceed, review, empty, when, holds, timeout)");
         let e = parse("-- check: a\n-- metric: percent\nSELECT 1").unwrap_err().to_string();
         assert!(e.starts_with("validations/V1__x.sql:2: metric check `a` has no thresholds"), "{e}");
         let e = parse("-- check: a\n-- proceed: = 0\nSELECT 1").unwrap_err().to_string();

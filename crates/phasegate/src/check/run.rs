@@ -38,6 +38,10 @@ pub struct CheckResult {
     pub file: String,
     pub line: usize,
     pub duration_ms: f64,
+    /// Why the check did not run (`validate` and `status` skip a
+    /// `holds: until-next-migration` check once a later migration of its
+    /// phase is applied); its verdict is then PROCEED. `None` when it ran.
+    pub skipped: Option<String>,
 }
 
 const EVIDENCE_ROWS: i64 = 5;
@@ -98,6 +102,7 @@ pub fn run(client: &mut impl GenericClient, version: i32, check: &Check) -> Resu
         file,
         line,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        skipped: None,
     })
 }
 
@@ -238,6 +243,31 @@ fn script(sp: &mut Transaction<'_>, check: &Check) -> Measured {
 }
 
 impl CheckResult {
+    /// `check` of migration `version`, not run: `why`; its verdict is PROCEED.
+    pub fn skipped(version: i32, check: &Check, why: String) -> CheckResult {
+        let unit = match &check.kind {
+            CheckKind::Metric { unit, .. } => unit.clone(),
+            CheckKind::Assertion => "rows".into(),
+            CheckKind::Script => "errors".into(),
+        };
+        CheckResult {
+            version,
+            check: check.name.clone(),
+            when: check.when,
+            severity: check.severity,
+            verdict: Verdict::Proceed,
+            value: None,
+            empty: false,
+            unit,
+            threshold: check.threshold(),
+            evidence: Vec::new(),
+            file: display_path(&check.file),
+            line: check.line,
+            duration_ms: 0.0,
+            skipped: Some(why),
+        }
+    }
+
     /// A failing check in one line: `V3 name`, and the error of a script
     /// check that raised (with its file and line).
     pub fn failure_line(&self) -> String {

@@ -99,6 +99,7 @@ fn verify_check(path: &Path) -> Result<Option<(SqlFile, Check)>> {
         line: 1,
         sql_line: 1,
         timeout: crate::check::DEFAULT_TIMEOUT,
+        until_next_migration: false,
     };
     Ok(Some((sql_file(path, text, false), check)))
 }

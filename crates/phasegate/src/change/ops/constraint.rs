@@ -213,7 +213,7 @@ pub fn drop(ctx: &mut Ctx, tr: &TableRef, name: &str) -> Result<()> {
             );
             let rb = format!("{}ALTER TABLE {table} VALIDATE CONSTRAINT {kq};\n", comment("Undo: validate it again; the scan takes SHARE UPDATE EXCLUSIVE, so writes go on."));
             let mut v = Checks::default();
-            checks::constraint_present(&mut v, s, t, &k.name, false, Moment::AfterMigrate, "constraint_still_checked");
+            v.push(checks::constraint_exists(s, t, &k.name, false, "constraint_still_checked").until_next_migration());
             v.assert("no_breaking_rows", Moment::BeforeRollback, &format!("rows that break {}: it cannot be validated again while they exist", k.name), &breaking(ctx, t, k));
             checks::constraint_present(&mut v, s, t, &k.name, true, Moment::AfterRollback, "constraint_validated");
             ctx.b.migration("unvalidate", fwd, Some(rb), v.finish());
