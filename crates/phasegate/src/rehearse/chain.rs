@@ -3,16 +3,17 @@
 //! phase runs in a transaction, else on a clone of the chain made after the
 //! forward run (see the module documentation of `rehearse`).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use postgres::Client;
 
 use super::compare::compare;
-use super::probes::{self, After, Probed};
+use super::probes::{self, After};
+use super::record::{ms, Record};
 use super::steps::{self, checks_failed, Failure, Ran};
+use super::threaded::{joined, CloneJob, Running};
 use super::{Against, Finding, Isolation, Options, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming, Summary};
 use crate::apply::{self, RunOutcome, Target};
-use crate::check::Verdict;
 use crate::error::{db_err, pg_message, Result};
 use crate::locks::trace::Tracer;
 use crate::pg::Server;
@@ -26,9 +27,9 @@ use crate::ui::{Confirming, Ui};
 const SESSION: &str = "SET jit = off";
 
 /// A connection with the migration lock and its prepared statements.
-struct Conn {
-    client: Client,
-    obs: Observer,
+pub(super) struct Conn {
+    pub(super) client: Client,
+    pub(super) obs: Observer,
 }
 
 impl Conn {
@@ -97,9 +98,6 @@ impl Chain<'_> {
     }
 }
 
-fn ms(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1000.0
-}
 
 /// Why a run did not succeed: its error, or the checks that said ROLLBACK.
 fn outcome_error(o: &RunOutcome) -> Option<Failure> {
@@ -110,7 +108,7 @@ fn outcome_error(o: &RunOutcome) -> Option<Failure> {
     }
 }
 
-fn ran_of(r: Result<RunOutcome>) -> Ran {
+pub(super) fn ran_of(r: Result<RunOutcome>) -> Ran {
     match r {
         Ok(o) => Ran {
             verdict: o.verdict(),
@@ -124,94 +122,10 @@ fn ran_of(r: Result<RunOutcome>) -> Ran {
 
 /// The options of an `apply` run on the database at `url`: its lock tracer
 /// watches from there, and the rehearsal judges lock holds itself.
-fn apply_on(opts: &Options, url: String) -> apply::Options {
+pub(super) fn apply_on(opts: &Options, url: String) -> apply::Options {
     apply::Options { monitor_url: Some(url), max_lock_hold: None, ..opts.apply.clone() }
 }
 
-/// A phase's rehearsal as it goes.
-struct Record {
-    /// When the rehearsal started: steps' `start_ms` count from here.
-    origin: Instant,
-    started: Instant,
-    steps: Vec<StepTiming>,
-    findings: Vec<Finding>,
-    verdict: Verdict,
-    isolation: Isolation,
-    clone_ms: Option<f64>,
-}
-
-impl Record {
-    fn new(origin: Instant) -> Record {
-        Record { origin, started: Instant::now(), steps: Vec::new(), findings: Vec::new(), verdict: Verdict::Proceed, isolation: Isolation::None, clone_ms: None }
-    }
-    /// Milliseconds from the rehearsal's start to `t`.
-    fn at(&self, t: Instant) -> f64 {
-        t.duration_since(self.origin).as_secs_f64() * 1000.0
-    }
-    fn step(&mut self, step: &'static str, t: Instant, ok: bool, verdict: Option<Verdict>) {
-        self.steps.push(StepTiming::plain(step, self.at(t), ms(t), ok, verdict));
-    }
-    /// A step that ran migrations (migrate, rollback, re-apply), started
-    /// at `t` and took `ms`, with its locks and checks; a lock of migrate or rollback held over
-    /// `limit` is a finding, and the phase's verdict REVIEW. (The re-apply
-    /// passes no limit: its locks are the migrate's statements again,
-    /// shown, not judged twice.)
-    fn ran(&mut self, step: &'static str, t: Instant, ms: f64, ran: &Ran, limit: Option<Duration>) {
-        let start_ms = self.at(t);
-        self.steps.push(StepTiming { step, start_ms, ms, ok: ran.error.is_none(), verdict: Some(ran.verdict), locks: ran.locks.clone(), checks: ran.checks.clone() });
-        let Some(limit) = limit else { return };
-        for h in crate::locks::over_limit(&ran.locks, limit) {
-            self.verdict = self.verdict.max(Verdict::Review);
-            self.findings.push(Finding::LockHeld {
-                step: step.to_string(),
-                relation: h.relation.clone(),
-                mode: h.mode,
-                held_ms: h.held_ms,
-                limit_ms: limit.as_secs_f64() * 1000.0,
-                statement: h.statement.clone(),
-                at: h.at(),
-            });
-        }
-    }
-    /// The probes of a state: their step, their findings, and ROLLBACK
-    /// for the phase when one failed.
-    fn probed(&mut self, probed: Option<Probed>) {
-        let Some(p) = probed else { return };
-        if !p.findings.is_empty() {
-            self.verdict = self.verdict.max(Verdict::Rollback);
-        }
-        self.steps.push(p.step);
-        self.findings.extend(p.findings);
-    }
-    /// A compare step: ok unless a finding fails verify.
-    fn compared(&mut self, t: Instant, found: Vec<Finding>, strict: bool) {
-        let ok = found.iter().all(|f| !f.is_mismatch(strict));
-        self.step("compare", t, ok, None);
-        self.findings.extend(found);
-    }
-    fn finish(self, phase: &Phase, result: Option<PhaseResult>, strict: bool) -> PhaseRehearsal {
-        let result = result.unwrap_or(if self.findings.iter().any(|f| f.is_mismatch(strict)) {
-            PhaseResult::Mismatch
-        } else if !phase.reversible {
-            PhaseResult::ForwardOnly
-        } else {
-            PhaseResult::Restored
-        });
-        PhaseRehearsal {
-            phase: phase.id,
-            name: phase.name.clone(),
-            origin: phase.steps.first().and_then(|s| s.origin.clone()),
-            reversible: phase.reversible,
-            steps: self.steps,
-            findings: self.findings,
-            verdict: self.verdict,
-            result,
-            isolation: self.isolation,
-            clone_ms: self.clone_ms,
-            ms: ms(self.started),
-        }
-    }
-}
 
 /// Rehearses the set on database `database` of `server`, which the caller
 /// created empty and drops afterwards (clones are made and dropped here).
@@ -313,68 +227,6 @@ impl Outcome {
     }
 }
 
-/// A rehearsal on a clone running in a thread.
-type Running<'scope> = std::thread::ScopedJoinHandle<'scope, Result<(PhaseRehearsal, Buffered)>>;
-
-/// A rehearsal on a clone, ready to run in a thread of its own.
-struct CloneJob {
-    name: String,
-    conn: Conn,
-    before: State,
-    forward: State,
-    rec: Record,
-}
-
-impl CloneJob {
-    fn run(self: Box<Self>, set: &MigrationSet, phase: &Phase, opts: &Options, snap: &SnapshotOptions, server: &Server) -> Result<(PhaseRehearsal, Buffered)> {
-        let CloneJob { name, mut conn, before, forward, mut rec } = *self;
-        let mut ui = Buffered::default();
-        let apply = apply_on(opts, server.url_for(&name));
-        let outcome = rehearse_on_clone(&mut conn, set, phase, opts, &apply, snap, &before, &forward, &mut rec, &mut ui);
-        drop(conn);
-        let dropped = server.drop_database(&name);
-        outcome?;
-        dropped?;
-        Ok((rec.finish(phase, None, opts.strict), ui))
-    }
-}
-
-/// Waits for a rehearsal on a clone and shows what it said.
-fn joined(h: Running<'_>, ui: &mut dyn Ui) -> Result<PhaseRehearsal> {
-    let (rec, said) = h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-    for e in said.events {
-        match e {
-            Said::Line(l) => ui.progress(&l),
-            Said::Check(c) => ui.check_done(&c),
-        }
-    }
-    Ok(rec)
-}
-
-/// What a rehearsal in a thread said, kept until it is shown.
-enum Said {
-    Line(String),
-    Check(crate::check::CheckResult),
-}
-
-/// The `Ui` of a rehearsal in a thread: confirms everything (a rehearsal
-/// database is disposable) and keeps what it is told.
-#[derive(Default)]
-struct Buffered {
-    events: Vec<Said>,
-}
-
-impl Ui for Buffered {
-    fn confirm(&mut self, _prompt: &str, _expected: &str) -> bool {
-        true
-    }
-    fn progress(&mut self, line: &str) {
-        self.events.push(Said::Line(line.to_string()));
-    }
-    fn check_done(&mut self, result: &crate::check::CheckResult) {
-        self.events.push(Said::Check(result.clone()));
-    }
-}
 
 /// A phase before the one `--phase` selects: applied, not rehearsed.
 fn apply_only(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, ui: &mut dyn Ui) -> Result<Outcome> {
@@ -529,42 +381,15 @@ fn on_clone(
     Ok(Ok(CloneJob { name, conn, before, forward, rec }))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn rehearse_on_clone(
-    conn: &mut Conn,
-    set: &MigrationSet,
-    phase: &Phase,
-    opts: &Options,
-    apply: &apply::Options,
-    snap: &SnapshotOptions,
-    before: &State,
-    forward: &State,
-    rec: &mut Record,
-    ui: &mut dyn Ui,
-) -> Result<()> {
-    let sides = Sides { before, forward, scope: Scope::Committed, probes: probes::OfPhase::new(set, phase, rec.origin) };
-    back_and_again(
-        &mut conn.client,
-        &mut conn.obs,
-        &sides,
-        snap,
-        rec,
-        opts,
-        &mut Tracer::off(),
-        ui,
-        |c, ui, _| ran_of(apply::rollback(c, set, phase.id, apply, ui)),
-        |c, ui, _| ran_of(apply::migrate(c, set, Target::Phase(phase.id), apply, ui)),
-    )
-}
 
 /// The states a rehearsal compares with, and how it observes.
-struct Sides<'a> {
+pub(super) struct Sides<'a> {
     /// Before the phase (what the rollback must restore).
-    before: &'a State,
+    pub(super) before: &'a State,
     /// After the first forward run (what the re-apply must give again).
-    forward: &'a State,
-    scope: Scope,
-    probes: probes::OfPhase<'a>,
+    pub(super) forward: &'a State,
+    pub(super) scope: Scope,
+    pub(super) probes: probes::OfPhase<'a>,
 }
 
 /// The rehearsal proper, wherever it runs: roll back, compare with the
@@ -572,7 +397,7 @@ struct Sides<'a> {
 /// `tracer` is handed to `back` and `again` (runs through `apply` trace
 /// with their own).
 #[allow(clippy::too_many_arguments)]
-fn back_and_again<C: postgres::GenericClient>(
+pub(super) fn back_and_again<C: postgres::GenericClient>(
     client: &mut C,
     obs: &mut Observer,
     sides: &Sides,

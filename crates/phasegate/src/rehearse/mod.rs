@@ -24,8 +24,10 @@
 mod chain;
 mod compare;
 mod probes;
+mod record;
 mod roles;
 mod steps;
+mod threaded;
 
 use serde::Serialize;
 
