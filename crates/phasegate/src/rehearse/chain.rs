@@ -3,6 +3,7 @@
 //! phase runs in a transaction, else on a clone of the chain made after the
 //! forward run (see the module documentation of `rehearse`).
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use postgres::Client;
@@ -14,11 +15,11 @@ use super::steps::{self, checks_failed, Failure, Ran};
 use super::threaded::{joined, CloneJob, Running};
 use super::{Against, Finding, Isolation, Options, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming, Summary};
 use crate::apply::{self, RunOutcome, Target};
-use crate::error::{db_err, pg_message, Result};
+use crate::error::{db_err, pg_message, Error, Result};
 use crate::locks::trace::Tracer;
 use crate::pg::Server;
 use crate::set::{MigrationSet, Phase};
-use crate::snapshot::{observe, Observer, Scope, SnapshotOptions, State};
+use crate::snapshot::{diff_blocks, observe, Observer, Scope, SnapshotOptions, State};
 use crate::ui::{Confirming, Ui};
 
 /// Settings of every rehearsal session: JIT compilation costs more than it
@@ -53,6 +54,8 @@ struct Chain<'a> {
     clones: usize,
     /// When the rehearsal started.
     started: Instant,
+    /// `--full-compare`: every observation from nothing.
+    full: bool,
 }
 
 impl Chain<'_> {
@@ -72,8 +75,9 @@ impl Chain<'_> {
     fn refresh(&mut self, opts: &SnapshotOptions) -> Result<()> {
         if self.stale {
             let base = std::mem::take(&mut self.state);
+            let full = self.full;
             let c = self.conn()?;
-            self.state = observe(&mut c.client, &mut c.obs, &base, Scope::Committed, opts, None)?;
+            self.state = observe(&mut c.client, &mut c.obs, from(full, &base), Scope::Committed, opts, None)?;
             self.stale = false;
         }
         Ok(())
@@ -137,7 +141,7 @@ pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Opti
     let started = Instant::now();
     let mut ui = Confirming { inner: ui };
     let snap = &SnapshotOptions::default();
-    let mut chain = Chain { server, name: database.to_string(), conn: None, state: State::default(), stale: true, clones: 0, started };
+    let mut chain = Chain { server, name: database.to_string(), conn: None, state: State::default(), stale: true, clones: 0, started, full: opts.full_compare };
     crate::ledger::ensure(&mut chain.conn()?.client)?;
     for file in &opts.setup {
         ui.progress(&format!("setup {}", crate::error::display_path(&file.path)));
@@ -190,10 +194,51 @@ pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Opti
         }
         Ok(())
     })?;
+    if !opts.full_compare {
+        final_check(&mut chain, snap)?;
+    }
     drop(chain.conn.take());
     let phases: Vec<PhaseRehearsal> = phases.into_iter().flatten().collect();
     let summary = Summary::of(&phases);
     Ok(Rehearsal { phases, summary, strict: opts.strict, ms: ms(started) })
+}
+
+/// The state to observe from: `base`, or with `--full-compare` nothing, so
+/// every object is rendered and every table hashed again.
+fn from(full: bool, base: &State) -> &State {
+    static NOTHING: OnceLock<State> = OnceLock::new();
+    if full {
+        NOTHING.get_or_init(State::default)
+    } else {
+        base
+    }
+}
+
+/// The check at the end of the run: the chain's state as the rehearsal
+/// kept it, object by object from what each step changed, against a full
+/// observation of the chain (every object rendered, every table counted).
+/// A difference means an incremental observation missed a change, and so
+/// a comparison may have: the rehearsal fails rather than pass on it.
+fn final_check(chain: &mut Chain, snap: &SnapshotOptions) -> Result<()> {
+    chain.refresh(snap)?;
+    let c = chain.conn()?;
+    let full = observe(&mut c.client, &mut c.obs, from(true, &State::default()), Scope::Committed, snap, None)?;
+    let d = diff_blocks(&chain.state.blocks(), &full.blocks());
+    let mut missed: Vec<String> = d.real.into_iter().chain(d.folded).collect();
+    let kept = chain.state.tables();
+    for (key, t) in full.tables() {
+        if kept.get(key).is_none_or(|k| k.sig.rows != t.sig.rows) {
+            missed.push(format!("rows of {key}"));
+        }
+    }
+    missed.extend(kept.keys().filter(|k| !full.tables().contains_key(*k)).map(|k| format!("table {k}")));
+    if missed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Database {
+        context: "the full snapshot at the end of the rehearsal".into(),
+        message: format!("the incremental snapshots missed a change to {}; run verify --full-compare", missed.join(", ")),
+    })
 }
 
 /// Loads the seed on the chain when it follows `phase`.
@@ -288,7 +333,7 @@ fn in_transaction(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &O
     let fwd_ms = ms(fwd_start);
     let t = Instant::now();
     let forward = match fwd.error {
-        None => Some(observe(&mut tx, obs, &before, Scope::Transaction, snap, None)?),
+        None => Some(observe(&mut tx, obs, from(opts.full_compare, &before), Scope::Transaction, snap, None)?),
         Some(_) => None,
     };
     let observe = (t, ms(t));
@@ -368,7 +413,7 @@ fn on_clone(
     let before = std::mem::take(&mut chain.state);
     let t = Instant::now();
     let c = chain.conn()?;
-    let forward = observe(&mut c.client, &mut c.obs, &before, Scope::Committed, snap, None)?;
+    let forward = observe(&mut c.client, &mut c.obs, from(opts.full_compare, &before), Scope::Committed, snap, None)?;
     rec.step("snapshot", t, true, None);
     chain.state = forward.clone();
     if !phase.reversible {
@@ -419,7 +464,7 @@ pub(super) fn back_and_again<C: postgres::GenericClient>(
         return Ok(());
     }
     let t = Instant::now();
-    let rolled = observe(client, obs, sides.forward, sides.scope, snap, Some(sides.before))?;
+    let rolled = observe(client, obs, from(opts.full_compare, sides.forward), sides.scope, snap, Some(sides.before))?;
     let found = compare(client, sides.scope, &rolled, sides.before, Against::BeforePhase)?;
     rec.compared(t, found, strict);
     rec.probed(sides.probes.run(client, After::Rollback, ui)?);
@@ -431,7 +476,7 @@ pub(super) fn back_and_again<C: postgres::GenericClient>(
         return Ok(());
     }
     let t = Instant::now();
-    let again_state = observe(client, obs, &rolled, sides.scope, snap, Some(sides.forward))?;
+    let again_state = observe(client, obs, from(opts.full_compare, &rolled), sides.scope, snap, Some(sides.forward))?;
     let found = compare(client, sides.scope, &again_state, sides.forward, Against::FirstForward)?;
     rec.compared(t, found, strict);
     rec.probed(sides.probes.run(client, After::Reapply, ui)?);
