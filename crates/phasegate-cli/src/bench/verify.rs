@@ -89,8 +89,8 @@ pub(super) fn from_corpus(server: &Server, say: &mut dyn FnMut(&str)) -> Result<
         figure(
             "verify --from on 250 migrations vs psql -1 -f of every forward file",
             format!("phasegate {:.1} s vs psql {:.1} s = {overhead:.2}x", phasegate / 1000.0, psql_ms / 1000.0),
-            "<= 3x",
-            Some(overhead <= 3.0),
+            "none: the <= 3x target is measured by verify-corpus, on a history shaped like a real one",
+            None,
             values,
         ),
     ])
