@@ -164,7 +164,7 @@ fn recreate_view(c: &mut Catalog, i: usize, back: usize) -> Migration {
     let k = at(i, c.views.len());
     let v = &mut c.views[k];
     let next = v.version + 1;
-    let up = if i % 2 == 0 { view_sql(&v.table, &v.name, next, true) } else { format!("DROP VIEW {};\n{}", v.name, view_sql(&v.table, &v.name, next, false)) };
+    let up = if i.is_multiple_of(2) { view_sql(&v.table, &v.name, next, true) } else { format!("DROP VIEW {};\n{}", v.name, view_sql(&v.table, &v.name, next, false)) };
     // Columns cannot be dropped from a view by replacing it.
     let down = format!("DROP VIEW {};\n{}", v.name, view_sql(&v.table, &v.name, next - back, false));
     v.version = next;
@@ -181,7 +181,7 @@ fn function_sql(name: &str, version: usize) -> String {
 /// down restores `back` versions before (1: exactly the prior one).
 fn function_change(c: &mut Catalog, i: usize, back: usize) -> Migration {
     let scalar: Vec<usize> = c.functions.iter().enumerate().filter(|(_, f)| f.version > 0).map(|(k, _)| k).collect();
-    if back == 1 && (i % 2 == 0 || scalar.is_empty()) {
+    if back == 1 && (i.is_multiple_of(2) || scalar.is_empty()) {
         let name = format!("calc_{i}");
         c.functions.push(Function { name: name.clone(), version: 1 });
         let up = format!("{}COMMENT ON FUNCTION {name}(integer, numeric) IS 'calculation of migration {i}';\n", function_sql(&name, 1));
