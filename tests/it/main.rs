@@ -27,6 +27,7 @@ mod health;
 mod html;
 mod hostile;
 mod import;
+mod incremental;
 mod init;
 mod lint;
 mod loading;

@@ -22,9 +22,11 @@ use phasegate::{ApplyOptions, Backend, MigrationSet, Server, SnapshotOptions, Ta
 
 mod change;
 pub mod corpus;
+pub mod history;
 mod load;
 mod traffic;
 mod verify;
+pub mod verify_history;
 
 /// One measured figure beside its target.
 #[derive(Debug, Clone, Serialize)]
@@ -171,6 +173,9 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     }
     if wanted(o, "verify-from") {
         figures.extend(verify::from_corpus(&server, say)?);
+    }
+    if wanted(o, "verify-corpus") {
+        figures.extend(verify_history::run(&server, say)?);
     }
     if wanted(o, "html") {
         figures.push(verify::html_report(&server, &o.report_dir, say)?);

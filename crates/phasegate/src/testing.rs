@@ -269,7 +269,7 @@ impl Factory {
 pub fn verify(dir: impl AsRef<Path>) -> crate::rehearse::Rehearsal {
     let set = crate::set::load(dir.as_ref()).unwrap_or_else(|e| panic!("{e}"));
     let db = TestDatabase::empty("verify");
-    let opts = crate::rehearse::Options { phase: None, strict: false, seed_rows: None, setup: Vec::new(), apply: ApplyOptions { accept_review: true, backup: true, ..Default::default() } };
+    let opts = crate::rehearse::Options { phase: None, strict: false, seed_rows: None, setup: Vec::new(), full_compare: false, apply: ApplyOptions { accept_review: true, backup: true, ..Default::default() } };
     let rehearsal = crate::rehearse::rehearse(server(), &db.name, &set, &opts, &mut Quiet).unwrap_or_else(|e| panic!("verify of {}: {e}", crate::error::display_path(&set.dir)));
     if rehearsal.mismatch() || rehearsal.migrate_failed() {
         panic!("verify of {} found what a rollback does not restore:\n{}", crate::error::display_path(&set.dir), findings_report(&rehearsal));

@@ -28,7 +28,7 @@ pub(super) fn clinic(server: &Server, set: &MigrationSet, o: &Options, start_ms:
     let name = format!("bench_verify_{}", std::process::id());
     let t = Instant::now();
     server.create_database(&name, None)?;
-    let opts = RehearseOptions { phase: None, strict: false, seed_rows: Some(o.verify_rows), setup: Vec::new(), apply: ApplyOptions { accept_review: true, ..Default::default() } };
+    let opts = RehearseOptions { phase: None, strict: false, seed_rows: Some(o.verify_rows), setup: Vec::new(), full_compare: false, apply: ApplyOptions { accept_review: true, ..Default::default() } };
     let r = phasegate::rehearse(server, &name, set, &opts, &mut Silent);
     let total = start_ms + ms(t.elapsed());
     server.drop_database(&name)?;
@@ -89,8 +89,8 @@ pub(super) fn from_corpus(server: &Server, say: &mut dyn FnMut(&str)) -> Result<
         figure(
             "verify --from on 250 migrations vs psql -1 -f of every forward file",
             format!("phasegate {:.1} s vs psql {:.1} s = {overhead:.2}x", phasegate / 1000.0, psql_ms / 1000.0),
-            "<= 3x",
-            Some(overhead <= 3.0),
+            "none: the <= 3x target is measured by verify-corpus, on a history shaped like a real one",
+            None,
             values,
         ),
     ])
@@ -109,7 +109,7 @@ fn corpus_set() -> Result<(tempfile::TempDir, MigrationSet)> {
 fn rehearse_corpus(server: &Server, set: &MigrationSet) -> Result<(Rehearsal, f64)> {
     // As `verify --from` runs: another tool's down scripts, without backups.
     let apply = ApplyOptions { backup: false, ..Default::default() };
-    let opts = RehearseOptions { phase: None, strict: false, seed_rows: None, setup: Vec::new(), apply };
+    let opts = RehearseOptions { phase: None, strict: false, seed_rows: None, setup: Vec::new(), full_compare: false, apply };
     on_fresh(server, "vf_pg", |name, _| Ok(phasegate::rehearse(server, name, set, &opts, &mut Silent)?))
 }
 
@@ -180,7 +180,7 @@ fn open_in_browser(_page: &Path) -> std::result::Result<Opening, String> {
 
 /// Runs `f` on a fresh database of the server (its name and URL), timed;
 /// the database is dropped afterwards.
-fn on_fresh<T>(server: &Server, label: &str, f: impl FnOnce(&str, &str) -> Result<T>) -> Result<(T, f64)> {
+pub(super) fn on_fresh<T>(server: &Server, label: &str, f: impl FnOnce(&str, &str) -> Result<T>) -> Result<(T, f64)> {
     let name = format!("bench_{label}_{}", std::process::id());
     let url = server.create_database(&name, None)?;
     let t = Instant::now();
@@ -220,7 +220,7 @@ fn finding_kind(f: &phasegate::RehearsalFinding) -> &'static str {
 
 /// Runs a migration file with psql, in one transaction unless it must run
 /// outside one; `Ok(false)` when it failed.
-fn psql_file(url: &str, f: &phasegate::SqlFile, scratch: &Path) -> Result<bool> {
+pub(super) fn psql_file(url: &str, f: &phasegate::SqlFile, scratch: &Path) -> Result<bool> {
     let path = scratch.join("bench_file.sql");
     std::fs::write(&path, &f.text).with_context(|| path.display().to_string())?;
     let mut cmd = Command::new("psql");

@@ -127,6 +127,11 @@ pub struct VerifyArgs {
     /// A column-order-only difference fails (it is a warning otherwise)
     #[arg(long)]
     pub strict: bool,
+    /// Snapshot every object and table in full before and after each step, instead of only those a
+    /// step changed (and their dependents); slower on a large catalog. Without it, one full snapshot
+    /// at the end checks the incremental ones
+    #[arg(long)]
+    pub full_compare: bool,
     #[command(flatten)]
     pub locks: LockHoldArgs,
     /// Write a JUnit XML report here

@@ -180,6 +180,7 @@ fn rehearse_on(server: &Server, database: &str, set: &MigrationSet, setup: Vec<S
         strict: a.strict,
         seed_rows: a.seed_rows,
         setup,
+        full_compare: a.full_compare,
         // Another tool's down scripts are audited for what they restore;
         // phasegate's own sets rehearse their rollbacks with backups, as
         // production runs them.

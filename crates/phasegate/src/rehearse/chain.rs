@@ -3,21 +3,23 @@
 //! phase runs in a transaction, else on a clone of the chain made after the
 //! forward run (see the module documentation of `rehearse`).
 
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use postgres::Client;
 
 use super::compare::compare;
-use super::probes::{self, After, Probed};
+use super::probes::{self, After};
+use super::record::{ms, Record};
 use super::steps::{self, checks_failed, Failure, Ran};
+use super::threaded::{joined, CloneJob, Running};
 use super::{Against, Finding, Isolation, Options, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming, Summary};
 use crate::apply::{self, RunOutcome, Target};
-use crate::check::Verdict;
-use crate::error::{db_err, pg_message, Result};
+use crate::error::{db_err, pg_message, Error, Result};
 use crate::locks::trace::Tracer;
 use crate::pg::Server;
 use crate::set::{MigrationSet, Phase};
-use crate::snapshot::{observe, Observer, Scope, SnapshotOptions, State};
+use crate::snapshot::{diff_blocks, observe, Observer, Scope, SnapshotOptions, State};
 use crate::ui::{Confirming, Ui};
 
 /// Settings of every rehearsal session: JIT compilation costs more than it
@@ -26,9 +28,9 @@ use crate::ui::{Confirming, Ui};
 const SESSION: &str = "SET jit = off";
 
 /// A connection with the migration lock and its prepared statements.
-struct Conn {
-    client: Client,
-    obs: Observer,
+pub(super) struct Conn {
+    pub(super) client: Client,
+    pub(super) obs: Observer,
 }
 
 impl Conn {
@@ -52,6 +54,8 @@ struct Chain<'a> {
     clones: usize,
     /// When the rehearsal started.
     started: Instant,
+    /// `--full-compare`: every observation from nothing.
+    full: bool,
 }
 
 impl Chain<'_> {
@@ -71,8 +75,9 @@ impl Chain<'_> {
     fn refresh(&mut self, opts: &SnapshotOptions) -> Result<()> {
         if self.stale {
             let base = std::mem::take(&mut self.state);
+            let full = self.full;
             let c = self.conn()?;
-            self.state = observe(&mut c.client, &mut c.obs, &base, Scope::Committed, opts, None)?;
+            self.state = observe(&mut c.client, &mut c.obs, from(full, &base), Scope::Committed, opts, None)?;
             self.stale = false;
         }
         Ok(())
@@ -97,9 +102,6 @@ impl Chain<'_> {
     }
 }
 
-fn ms(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1000.0
-}
 
 /// Why a run did not succeed: its error, or the checks that said ROLLBACK.
 fn outcome_error(o: &RunOutcome) -> Option<Failure> {
@@ -110,7 +112,7 @@ fn outcome_error(o: &RunOutcome) -> Option<Failure> {
     }
 }
 
-fn ran_of(r: Result<RunOutcome>) -> Ran {
+pub(super) fn ran_of(r: Result<RunOutcome>) -> Ran {
     match r {
         Ok(o) => Ran {
             verdict: o.verdict(),
@@ -124,94 +126,10 @@ fn ran_of(r: Result<RunOutcome>) -> Ran {
 
 /// The options of an `apply` run on the database at `url`: its lock tracer
 /// watches from there, and the rehearsal judges lock holds itself.
-fn apply_on(opts: &Options, url: String) -> apply::Options {
+pub(super) fn apply_on(opts: &Options, url: String) -> apply::Options {
     apply::Options { monitor_url: Some(url), max_lock_hold: None, ..opts.apply.clone() }
 }
 
-/// A phase's rehearsal as it goes.
-struct Record {
-    /// When the rehearsal started: steps' `start_ms` count from here.
-    origin: Instant,
-    started: Instant,
-    steps: Vec<StepTiming>,
-    findings: Vec<Finding>,
-    verdict: Verdict,
-    isolation: Isolation,
-    clone_ms: Option<f64>,
-}
-
-impl Record {
-    fn new(origin: Instant) -> Record {
-        Record { origin, started: Instant::now(), steps: Vec::new(), findings: Vec::new(), verdict: Verdict::Proceed, isolation: Isolation::None, clone_ms: None }
-    }
-    /// Milliseconds from the rehearsal's start to `t`.
-    fn at(&self, t: Instant) -> f64 {
-        t.duration_since(self.origin).as_secs_f64() * 1000.0
-    }
-    fn step(&mut self, step: &'static str, t: Instant, ok: bool, verdict: Option<Verdict>) {
-        self.steps.push(StepTiming::plain(step, self.at(t), ms(t), ok, verdict));
-    }
-    /// A step that ran migrations (migrate, rollback, re-apply), started
-    /// at `t` and took `ms`, with its locks and checks; a lock of migrate or rollback held over
-    /// `limit` is a finding, and the phase's verdict REVIEW. (The re-apply
-    /// passes no limit: its locks are the migrate's statements again,
-    /// shown, not judged twice.)
-    fn ran(&mut self, step: &'static str, t: Instant, ms: f64, ran: &Ran, limit: Option<Duration>) {
-        let start_ms = self.at(t);
-        self.steps.push(StepTiming { step, start_ms, ms, ok: ran.error.is_none(), verdict: Some(ran.verdict), locks: ran.locks.clone(), checks: ran.checks.clone() });
-        let Some(limit) = limit else { return };
-        for h in crate::locks::over_limit(&ran.locks, limit) {
-            self.verdict = self.verdict.max(Verdict::Review);
-            self.findings.push(Finding::LockHeld {
-                step: step.to_string(),
-                relation: h.relation.clone(),
-                mode: h.mode,
-                held_ms: h.held_ms,
-                limit_ms: limit.as_secs_f64() * 1000.0,
-                statement: h.statement.clone(),
-                at: h.at(),
-            });
-        }
-    }
-    /// The probes of a state: their step, their findings, and ROLLBACK
-    /// for the phase when one failed.
-    fn probed(&mut self, probed: Option<Probed>) {
-        let Some(p) = probed else { return };
-        if !p.findings.is_empty() {
-            self.verdict = self.verdict.max(Verdict::Rollback);
-        }
-        self.steps.push(p.step);
-        self.findings.extend(p.findings);
-    }
-    /// A compare step: ok unless a finding fails verify.
-    fn compared(&mut self, t: Instant, found: Vec<Finding>, strict: bool) {
-        let ok = found.iter().all(|f| !f.is_mismatch(strict));
-        self.step("compare", t, ok, None);
-        self.findings.extend(found);
-    }
-    fn finish(self, phase: &Phase, result: Option<PhaseResult>, strict: bool) -> PhaseRehearsal {
-        let result = result.unwrap_or(if self.findings.iter().any(|f| f.is_mismatch(strict)) {
-            PhaseResult::Mismatch
-        } else if !phase.reversible {
-            PhaseResult::ForwardOnly
-        } else {
-            PhaseResult::Restored
-        });
-        PhaseRehearsal {
-            phase: phase.id,
-            name: phase.name.clone(),
-            origin: phase.steps.first().and_then(|s| s.origin.clone()),
-            reversible: phase.reversible,
-            steps: self.steps,
-            findings: self.findings,
-            verdict: self.verdict,
-            result,
-            isolation: self.isolation,
-            clone_ms: self.clone_ms,
-            ms: ms(self.started),
-        }
-    }
-}
 
 /// Rehearses the set on database `database` of `server`, which the caller
 /// created empty and drops afterwards (clones are made and dropped here).
@@ -223,7 +141,7 @@ pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Opti
     let started = Instant::now();
     let mut ui = Confirming { inner: ui };
     let snap = &SnapshotOptions::default();
-    let mut chain = Chain { server, name: database.to_string(), conn: None, state: State::default(), stale: true, clones: 0, started };
+    let mut chain = Chain { server, name: database.to_string(), conn: None, state: State::default(), stale: true, clones: 0, started, full: opts.full_compare };
     crate::ledger::ensure(&mut chain.conn()?.client)?;
     for file in &opts.setup {
         ui.progress(&format!("setup {}", crate::error::display_path(&file.path)));
@@ -276,10 +194,51 @@ pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Opti
         }
         Ok(())
     })?;
+    if !opts.full_compare {
+        final_check(&mut chain, snap)?;
+    }
     drop(chain.conn.take());
     let phases: Vec<PhaseRehearsal> = phases.into_iter().flatten().collect();
     let summary = Summary::of(&phases);
     Ok(Rehearsal { phases, summary, strict: opts.strict, ms: ms(started) })
+}
+
+/// The state to observe from: `base`, or with `--full-compare` nothing, so
+/// every object is rendered and every table hashed again.
+fn from(full: bool, base: &State) -> &State {
+    static NOTHING: OnceLock<State> = OnceLock::new();
+    if full {
+        NOTHING.get_or_init(State::default)
+    } else {
+        base
+    }
+}
+
+/// The check at the end of the run: the chain's state as the rehearsal
+/// kept it, object by object from what each step changed, against a full
+/// observation of the chain (every object rendered, every table counted).
+/// A difference means an incremental observation missed a change, and so
+/// a comparison may have: the rehearsal fails rather than pass on it.
+fn final_check(chain: &mut Chain, snap: &SnapshotOptions) -> Result<()> {
+    chain.refresh(snap)?;
+    let c = chain.conn()?;
+    let full = observe(&mut c.client, &mut c.obs, from(true, &State::default()), Scope::Committed, snap, None)?;
+    let d = diff_blocks(&chain.state.blocks(), &full.blocks());
+    let mut missed: Vec<String> = d.real.into_iter().chain(d.folded).collect();
+    let kept = chain.state.tables();
+    for (key, t) in full.tables() {
+        if kept.get(key).is_none_or(|k| k.sig.rows != t.sig.rows) {
+            missed.push(format!("rows of {key}"));
+        }
+    }
+    missed.extend(kept.keys().filter(|k| !full.tables().contains_key(*k)).map(|k| format!("table {k}")));
+    if missed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Database {
+        context: "the full snapshot at the end of the rehearsal".into(),
+        message: format!("the incremental snapshots missed a change to {}; run verify --full-compare", missed.join(", ")),
+    })
 }
 
 /// Loads the seed on the chain when it follows `phase`.
@@ -313,68 +272,6 @@ impl Outcome {
     }
 }
 
-/// A rehearsal on a clone running in a thread.
-type Running<'scope> = std::thread::ScopedJoinHandle<'scope, Result<(PhaseRehearsal, Buffered)>>;
-
-/// A rehearsal on a clone, ready to run in a thread of its own.
-struct CloneJob {
-    name: String,
-    conn: Conn,
-    before: State,
-    forward: State,
-    rec: Record,
-}
-
-impl CloneJob {
-    fn run(self: Box<Self>, set: &MigrationSet, phase: &Phase, opts: &Options, snap: &SnapshotOptions, server: &Server) -> Result<(PhaseRehearsal, Buffered)> {
-        let CloneJob { name, mut conn, before, forward, mut rec } = *self;
-        let mut ui = Buffered::default();
-        let apply = apply_on(opts, server.url_for(&name));
-        let outcome = rehearse_on_clone(&mut conn, set, phase, opts, &apply, snap, &before, &forward, &mut rec, &mut ui);
-        drop(conn);
-        let dropped = server.drop_database(&name);
-        outcome?;
-        dropped?;
-        Ok((rec.finish(phase, None, opts.strict), ui))
-    }
-}
-
-/// Waits for a rehearsal on a clone and shows what it said.
-fn joined(h: Running<'_>, ui: &mut dyn Ui) -> Result<PhaseRehearsal> {
-    let (rec, said) = h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-    for e in said.events {
-        match e {
-            Said::Line(l) => ui.progress(&l),
-            Said::Check(c) => ui.check_done(&c),
-        }
-    }
-    Ok(rec)
-}
-
-/// What a rehearsal in a thread said, kept until it is shown.
-enum Said {
-    Line(String),
-    Check(crate::check::CheckResult),
-}
-
-/// The `Ui` of a rehearsal in a thread: confirms everything (a rehearsal
-/// database is disposable) and keeps what it is told.
-#[derive(Default)]
-struct Buffered {
-    events: Vec<Said>,
-}
-
-impl Ui for Buffered {
-    fn confirm(&mut self, _prompt: &str, _expected: &str) -> bool {
-        true
-    }
-    fn progress(&mut self, line: &str) {
-        self.events.push(Said::Line(line.to_string()));
-    }
-    fn check_done(&mut self, result: &crate::check::CheckResult) {
-        self.events.push(Said::Check(result.clone()));
-    }
-}
 
 /// A phase before the one `--phase` selects: applied, not rehearsed.
 fn apply_only(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, ui: &mut dyn Ui) -> Result<Outcome> {
@@ -436,7 +333,7 @@ fn in_transaction(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &O
     let fwd_ms = ms(fwd_start);
     let t = Instant::now();
     let forward = match fwd.error {
-        None => Some(observe(&mut tx, obs, &before, Scope::Transaction, snap, None)?),
+        None => Some(observe(&mut tx, obs, from(opts.full_compare, &before), Scope::Transaction, snap, None)?),
         Some(_) => None,
     };
     let observe = (t, ms(t));
@@ -516,7 +413,7 @@ fn on_clone(
     let before = std::mem::take(&mut chain.state);
     let t = Instant::now();
     let c = chain.conn()?;
-    let forward = observe(&mut c.client, &mut c.obs, &before, Scope::Committed, snap, None)?;
+    let forward = observe(&mut c.client, &mut c.obs, from(opts.full_compare, &before), Scope::Committed, snap, None)?;
     rec.step("snapshot", t, true, None);
     chain.state = forward.clone();
     if !phase.reversible {
@@ -529,42 +426,15 @@ fn on_clone(
     Ok(Ok(CloneJob { name, conn, before, forward, rec }))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn rehearse_on_clone(
-    conn: &mut Conn,
-    set: &MigrationSet,
-    phase: &Phase,
-    opts: &Options,
-    apply: &apply::Options,
-    snap: &SnapshotOptions,
-    before: &State,
-    forward: &State,
-    rec: &mut Record,
-    ui: &mut dyn Ui,
-) -> Result<()> {
-    let sides = Sides { before, forward, scope: Scope::Committed, probes: probes::OfPhase::new(set, phase, rec.origin) };
-    back_and_again(
-        &mut conn.client,
-        &mut conn.obs,
-        &sides,
-        snap,
-        rec,
-        opts,
-        &mut Tracer::off(),
-        ui,
-        |c, ui, _| ran_of(apply::rollback(c, set, phase.id, apply, ui)),
-        |c, ui, _| ran_of(apply::migrate(c, set, Target::Phase(phase.id), apply, ui)),
-    )
-}
 
 /// The states a rehearsal compares with, and how it observes.
-struct Sides<'a> {
+pub(super) struct Sides<'a> {
     /// Before the phase (what the rollback must restore).
-    before: &'a State,
+    pub(super) before: &'a State,
     /// After the first forward run (what the re-apply must give again).
-    forward: &'a State,
-    scope: Scope,
-    probes: probes::OfPhase<'a>,
+    pub(super) forward: &'a State,
+    pub(super) scope: Scope,
+    pub(super) probes: probes::OfPhase<'a>,
 }
 
 /// The rehearsal proper, wherever it runs: roll back, compare with the
@@ -572,7 +442,7 @@ struct Sides<'a> {
 /// `tracer` is handed to `back` and `again` (runs through `apply` trace
 /// with their own).
 #[allow(clippy::too_many_arguments)]
-fn back_and_again<C: postgres::GenericClient>(
+pub(super) fn back_and_again<C: postgres::GenericClient>(
     client: &mut C,
     obs: &mut Observer,
     sides: &Sides,
@@ -594,7 +464,7 @@ fn back_and_again<C: postgres::GenericClient>(
         return Ok(());
     }
     let t = Instant::now();
-    let rolled = observe(client, obs, sides.forward, sides.scope, snap, Some(sides.before))?;
+    let rolled = observe(client, obs, from(opts.full_compare, sides.forward), sides.scope, snap, Some(sides.before))?;
     let found = compare(client, sides.scope, &rolled, sides.before, Against::BeforePhase)?;
     rec.compared(t, found, strict);
     rec.probed(sides.probes.run(client, After::Rollback, ui)?);
@@ -606,7 +476,7 @@ fn back_and_again<C: postgres::GenericClient>(
         return Ok(());
     }
     let t = Instant::now();
-    let again_state = observe(client, obs, &rolled, sides.scope, snap, Some(sides.forward))?;
+    let again_state = observe(client, obs, from(opts.full_compare, &rolled), sides.scope, snap, Some(sides.forward))?;
     let found = compare(client, sides.scope, &again_state, sides.forward, Against::FirstForward)?;
     rec.compared(t, found, strict);
     rec.probed(sides.probes.run(client, After::Reapply, ui)?);

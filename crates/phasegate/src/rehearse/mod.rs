@@ -24,8 +24,10 @@
 mod chain;
 mod compare;
 mod probes;
+mod record;
 mod roles;
 mod steps;
+mod threaded;
 
 use serde::Serialize;
 
@@ -50,6 +52,12 @@ pub struct Options {
     /// phase starts from. An error in one ends the rehearsal at its file
     /// and line.
     pub setup: Vec<crate::set::SqlFile>,
+    /// Observe every state in full (`verify --full-compare`): each
+    /// snapshot renders every object and hashes every table again, instead
+    /// of re-reading only the objects whose catalog rows a step changed
+    /// (and those depending on them). Slower on a large catalog; the
+    /// default keeps one full snapshot as a check at the end of the run.
+    pub full_compare: bool,
     pub apply: crate::apply::Options,
 }
 

@@ -98,6 +98,8 @@ pub(super) fn not_extension_member(catalog: &str, oid_expr: &str) -> String {
 /// xmin sum, relkind, key, raw, owner key, owner raw, dml. Objects made by
 /// `initdb` have oids below 16384 (`FirstNormalObjectId`), so the catalogs
 /// are read by index from there on (schemas, `public` among them, apart).
+/// A comment on a composite type counts for its relation (whose block
+/// shows it), not for a type root, which a composite type has not.
 pub(crate) fn signatures_sql() -> String {
     let not_ext_rel = not_extension_member("pg_class", "c.oid");
     let not_ext_type = not_extension_member("pg_type", "t.oid");
@@ -147,9 +149,11 @@ pub(crate) fn signatures_sql() -> String {
            UNION ALL SELECT 't', oid, x FROM types \
            UNION ALL SELECT 't', enumtypid, xmin FROM pg_enum \
            UNION ALL SELECT 't', rngtypid, xmin FROM pg_range WHERE rngtypid >= 16384 \
-           UNION ALL SELECT CASE d.classoid WHEN 'pg_proc'::regclass THEN 'p' WHEN 'pg_type'::regclass THEN 't' ELSE 'r' END, \
-                            coalesce(i.indrelid, d.objoid), d.xmin \
+           UNION ALL SELECT CASE WHEN ct.typrelid IS NOT NULL THEN 'r' WHEN d.classoid = 'pg_proc'::regclass THEN 'p' \
+                                 WHEN d.classoid = 'pg_type'::regclass THEN 't' ELSE 'r' END, \
+                            coalesce(ct.typrelid, i.indrelid, d.objoid), d.xmin \
              FROM pg_description d LEFT JOIN pg_index i ON d.classoid = 'pg_class'::regclass AND i.indexrelid = d.objoid \
+             LEFT JOIN pg_type ct ON d.classoid = 'pg_type'::regclass AND ct.oid = d.objoid AND ct.typrelid <> 0 \
              WHERE d.objoid >= 16384 AND d.classoid IN ('pg_proc'::regclass, 'pg_type'::regclass, 'pg_class'::regclass)), \
          roots(kind, oid, nsp) AS ( \
            SELECT 'n', n.oid, n.oid FROM pg_namespace n WHERE n.oid IN (SELECT oid FROM ns) AND {not_ext_ns} \
