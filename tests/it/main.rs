@@ -5,6 +5,7 @@
 
 mod backups;
 mod batched_rollback;
+mod batched_sizing;
 mod bad_input;
 mod change;
 mod change_ops;

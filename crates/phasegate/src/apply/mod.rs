@@ -21,6 +21,7 @@ mod recover;
 mod replica;
 mod retry;
 mod reverse;
+mod sizing;
 mod validate;
 
 use std::collections::BTreeMap;
