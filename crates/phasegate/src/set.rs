@@ -480,7 +480,7 @@ fn parse_directives(path: &Path, text: &str, migration: bool) -> Result<Directiv
                 "statement-timeout" => d.statement_timeout = Some(parse_duration(arg).map_err(err)?),
                 _ => {
                     return Err(err(format!(
-                        "unknown directive `{rest}` (expected no-transaction, batch [N | D [max N]], lock-timeout D, statement-timeout D)"
+                        "unknown directive `{rest}` (expected no-transaction, batch [N or D [max N]], lock-timeout D, statement-timeout D)"
                     )))
                 }
             }
