@@ -93,19 +93,24 @@ exec setpriv --reuid=postgres --regid=postgres --init-groups \
   "$PGBIN/postgres" -D "$PGDATA" -c listen_addresses='*' "$@"
 ENTRY
 
-# The cluster every start copies (see CACHED in the entry point): made
-# once here, its password replaced by the container's at start.
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$rootfs/tmp/initdb-pw"
-chroot "$rootfs" sh -c 'chown postgres /tmp/initdb-pw &&
-  setpriv --reuid=postgres --regid=postgres --init-groups /usr/lib/postgresql/15/bin/initdb -D /var/lib/postgresql/initdb-cache \
-    -U postgres --pwfile=/tmp/initdb-pw -E UTF8 --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256 >/dev/null'
-rm -f "$rootfs/tmp/initdb-pw"
-
 echo "importing $image"
-tar -C "$rootfs" -c . | docker import \
-  -c 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' \
-  -c 'CMD ["postgres"]' \
-  -c 'ENV LANG=C.UTF-8' \
-  -c 'EXPOSE 5432' \
-  - "$image" >/dev/null
+config=(-c 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' -c 'CMD ["postgres"]' -c 'ENV LANG=C.UTF-8' -c 'EXPOSE 5432')
+tar -C "$rootfs" -c . | docker import "${config[@]}" - "$image" >/dev/null
+
+# The cluster every start copies (see CACHED in the entry point), made once
+# in a container of the image and committed into it; its password is
+# replaced by the container's at each start.
+echo "baking an initdb cluster into $image"
+baker="$(docker run -d --entrypoint sh "$image" -c '
+  head -c 24 /dev/urandom | od -An -tx1 | tr -d " \n" > /tmp/initdb-pw && chown postgres /tmp/initdb-pw &&
+  setpriv --reuid=postgres --regid=postgres --init-groups /usr/lib/postgresql/15/bin/initdb -D /var/lib/postgresql/initdb-cache \
+    -U postgres --pwfile=/tmp/initdb-pw -E UTF8 --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256 >/dev/null &&
+  rm -f /tmp/initdb-pw')"
+if [ "$(docker wait "$baker")" != 0 ]; then
+  docker logs "$baker" >&2
+  docker rm -f "$baker" >/dev/null
+  exit 1
+fi
+docker commit "${config[@]}" "$baker" "$image" >/dev/null
+docker rm "$baker" >/dev/null
 echo "built $image"
