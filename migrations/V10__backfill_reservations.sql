@@ -1,10 +1,11 @@
--- phasegate: batch 5000
+-- phasegate: batch 150ms
 -- Phase 2 (data): fill "serviceId", "serviceName", "estimatedDuration" and
 -- period for every row that does not have them yet (rows written since V9
 -- are already filled by the sync trigger), with the same parser the trigger
 -- uses. Old columns are only read, never written.
 -- Safe under live traffic: phasegate runs this UPDATE in batches of
--- :batch_size rows, one short transaction each, walking the primary key
+-- :batch_size rows, one short transaction each, each batch sized so it
+-- takes about 150 ms (from the last batches' times), walking the primary key
 -- (:last_key is the largest id the previous batch returned), so concurrent
 -- writers wait for at most one batch's row locks. Each batch records its
 -- progress: a crash or Ctrl-C resumes after the last committed batch. Rows

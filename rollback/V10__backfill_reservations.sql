@@ -1,4 +1,4 @@
--- phasegate: batch 2000
+-- phasegate: batch 150ms
 -- Undo V10: reset the new columns to NULL on every row (the state before the
 -- backfill); service and "preferredTime" are not touched. The sync trigger
 -- of V9 is still in place but re-derives only when service or

@@ -115,7 +115,7 @@ fn kinds() -> Vec<Kind> {
             "migrations/V2__add_tier.sql:3: directives go at the top of the file",
         ),
         k("directive_bad_duration", |d| edit(d, "migrations/V2__add_tier.sql", "ALTER", "-- phasegate: lock-timeout soon\nALTER"), "migrations/V2__add_tier.sql:1: `soon` is not a duration"),
-        k("batch_of_zero", |d| edit(d, "migrations/V3__fill_tier.sql", "UPDATE", "-- phasegate: batch 0\nUPDATE"), "migrations/V3__fill_tier.sql:1: `batch` needs a positive row count, got `0`"),
+        k("batch_of_zero", |d| edit(d, "migrations/V3__fill_tier.sql", "UPDATE", "-- phasegate: batch 0\nUPDATE"), "migrations/V3__fill_tier.sql:1: `batch` needs a positive row count or a target duration per batch (e.g. 5000, 150ms, 200ms max 20000), got `0`"),
         k(
             "batch_without_limit",
             |d| edit(d, "migrations/V3__fill_tier.sql", "UPDATE", "-- phasegate: batch 100\nUPDATE"),

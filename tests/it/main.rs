@@ -6,6 +6,7 @@
 mod adopt;
 mod backups;
 mod batched_rollback;
+mod batched_sizing;
 mod bad_input;
 mod change;
 mod change_ops;

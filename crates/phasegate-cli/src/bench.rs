@@ -20,6 +20,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use phasegate::{ApplyOptions, Backend, MigrationSet, Server, SnapshotOptions, Target, Ui};
 
+mod backfill;
 mod change;
 pub mod corpus;
 pub mod history;
@@ -84,36 +85,6 @@ impl Ui for Silent {
     fn progress(&mut self, _line: &str) {}
 }
 
-/// The walk of a batched backfill, from its start (the remaining rows
-/// counted) to its last batch: what the single UPDATE is compared with. The
-/// step's checks before and after are left out on both sides (the target
-/// in docs/targets.md compares the backfill, not its validation).
-#[derive(Default)]
-struct WalkClock {
-    started: Option<Instant>,
-    finished: Option<Instant>,
-}
-
-impl Ui for WalkClock {
-    fn confirm(&mut self, _p: &str, _e: &str) -> bool {
-        true
-    }
-    fn progress(&mut self, _line: &str) {}
-    fn batch(&mut self, progress: phasegate::BatchProgress<'_>) {
-        match progress {
-            phasegate::BatchProgress::Started { .. } => self.started = Some(Instant::now()),
-            phasegate::BatchProgress::Finished { .. } => self.finished = Some(Instant::now()),
-            _ => {}
-        }
-    }
-}
-
-impl WalkClock {
-    fn seconds(&self) -> Option<f64> {
-        Some(self.finished?.duration_since(self.started?).as_secs_f64())
-    }
-}
-
 fn wanted(o: &Options, name: &str) -> bool {
     o.only.is_empty() || o.only.iter().any(|x| x == name)
 }
@@ -166,7 +137,7 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
         figures.push(snapshot_500(&server, say)?);
     }
     if wanted(o, "backfill") {
-        figures.extend(backfill(&server, &set, o, say)?);
+        figures.extend(backfill::clinic(&server, &set, o, say)?);
     }
     if wanted(o, "traffic") {
         figures.extend(traffic::both(&server, o.clinic_dir, o.verify_rows, say)?);
@@ -347,14 +318,6 @@ pub(crate) struct WriterStats {
     pub max_ms: f64,
 }
 
-/// The clinic writer: it confirms existing reservations (rows the backfill
-/// also updates) and books new ones.
-const CLINIC_WRITES: Writes = Writes {
-    update: "UPDATE reservations SET status = 'CONFIRMED' WHERE id = $1",
-    insert: "INSERT INTO reservations (\"patientName\", phone, \"birthDate\", gender, \"treatmentType\", service, \"preferredDate\", \"preferredTime\")
-                 VALUES ('벤치', '010-0000-0000', '1990-01-01', 'FEMALE', 'FIRST_VISIT', 'SKIN_CARE', current_date + 30, '10:00')",
-};
-
 /// What a bench writer runs each round: an UPDATE of the row `$1` (an id
 /// from 1 to the table's max) and an INSERT without parameters.
 pub(crate) struct Writes {
@@ -395,86 +358,6 @@ pub(crate) fn writer(url: String, stop: Arc<AtomicBool>, max_id: i64, w: &'stati
         let n = lat.len() as u64;
         WriterStats { statements: n, errors, p50_ms: percentile(lat.clone(), 0.5), p99_ms: percentile(lat.clone(), 0.99), max_ms: percentile(lat, 1.0) }
     })
-}
-
-/// What the clinic set's V10 does, as the one UPDATE a DBA would write
-/// without batches (a hash join of the table with services). The batched
-/// file's own text with `LIMIT ALL` would not do: its key walk hands the
-/// UPDATE an array of every id, probed one by one through the index.
-const SINGLE_UPDATE: &str = r#"UPDATE reservations r
-SET "serviceId" = s.id, "serviceName" = s.name, "estimatedDuration" = s."durationMinutes" + s."bufferMinutes",
-    period = phasegate_parse_period(r."preferredTime", r."createdAt")
-FROM services s
-WHERE r."serviceId" IS NULL AND s.code = r.service::text"#;
-
-/// The clinic set's batched backfill on `rows` reservations: batched
-/// (phasegate) and as one UPDATE, each on a clone of the same database, each
-/// with a writer.
-fn backfill(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
-    let v9 = set.steps().find(|s| s.forward.directives.batch.is_some()).ok_or_else(|| anyhow!("the set has no batched backfill"))?;
-    say(&format!("backfill: seeding {} reservations (applied up to V{})", o.backfill_rows, v9.version - 1));
-    let tpl = seeded_template(server, set, Some(o.backfill_rows), Some(v9.version - 1), "backfill")?;
-    let batch = v9.forward.directives.batch.unwrap_or(5000);
-
-    let run_one = |label: &str, batched: bool| -> Result<(f64, u64, WriterStats)> {
-        let (name, url) = clone_of(server, &tpl, label)?;
-        let mut c = phasegate::connect(&url, "phasegate bench")?;
-        let max_id: i64 = c.query_one("SELECT max(id) FROM reservations", &[]).context("max id")?.get(0);
-        let stop = Arc::new(AtomicBool::new(false));
-        let w = writer(url.clone(), stop.clone(), max_id, &CLINIC_WRITES);
-        std::thread::sleep(Duration::from_millis(300));
-        let t = Instant::now();
-        let (rows, secs) = if batched {
-            phasegate::acquire_lock(&mut c, Duration::ZERO)?;
-            let mut clock = WalkClock::default();
-            let out = phasegate::migrate(&mut c, set, Target::Version(v9.version), &ApplyOptions { accept_review: true, ..Default::default() }, &mut clock)?;
-            if let Some(e) = out.failure {
-                stop.store(true, Ordering::Relaxed);
-                let _ = w.join();
-                return Err(e.into());
-            }
-            let rows = out.steps.iter().find(|s| s.version == v9.version).and_then(|s| s.rows).unwrap_or(0);
-            (rows, clock.seconds().ok_or_else(|| anyhow!("the backfill reported no walk"))?)
-        } else {
-            (c.execute(SINGLE_UPDATE, &[]).context("single UPDATE")?, t.elapsed().as_secs_f64())
-        };
-        stop.store(true, Ordering::Relaxed);
-        let stats = w.join().unwrap_or_default();
-        drop(c);
-        server.drop_database(&name)?;
-        Ok((rows as f64 / secs, rows, stats))
-    };
-    say("backfill: batched");
-    let (b_rate, b_rows, b_w) = run_one("bf_batched", true)?;
-    say("backfill: single UPDATE");
-    let (s_rate, s_rows, s_w) = run_one("bf_single", false)?;
-    server.drop_database(&tpl)?;
-    let ratio = b_rate / s_rate.max(1e-9);
-    let values = serde_json::json!({
-        "rows": o.backfill_rows, "batch_size": batch,
-        "batched": {"rows": b_rows, "rows_per_s": b_rate, "writer": b_w},
-        "single_update": {"rows": s_rows, "rows_per_s": s_rate, "writer": s_w},
-        "ratio": ratio,
-    });
-    Ok(vec![
-        figure(
-            "batched backfill rows/s vs a single UPDATE",
-            format!("batched {b_rate:.0} rows/s, single UPDATE {s_rate:.0} rows/s = {:.0}%", ratio * 100.0),
-            ">= 90%",
-            Some(ratio >= 0.9),
-            values.clone(),
-        ),
-        figure(
-            "concurrent writer during the batched backfill",
-            format!(
-                "{} errors, p50 {:.1} ms, p99 {:.1} ms (single UPDATE: {} errors, p50 {:.1} ms, p99 {:.1} ms, max {:.0} ms)",
-                b_w.errors, b_w.p50_ms, b_w.p99_ms, s_w.errors, s_w.p50_ms, s_w.p99_ms, s_w.max_ms
-            ),
-            "0 errors, p99 < 10 ms",
-            Some(b_w.errors == 0 && b_w.p99_ms < 10.0 && b_w.statements > 0),
-            values,
-        ),
-    ])
 }
 
 /// One fleet run (the engine's scheduler, one group) migrating fresh

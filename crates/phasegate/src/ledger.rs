@@ -431,18 +431,22 @@ pub fn batch_progress(client: &mut impl GenericClient, version: i32) -> Result<O
     Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
-/// Records a batch's progress, inside the batch's transaction.
-pub fn record_batch(tx: &mut impl GenericClient, version: i32, last_key: Option<&str>, rows_done: i64) -> Result<()> {
-    let t = tables(tx)?;
-    tx.execute(
-        &format!(
-            "INSERT INTO {} (version, last_key, rows_done) VALUES ($1, $2, $3)
-             ON CONFLICT (version) DO UPDATE SET last_key = EXCLUDED.last_key, rows_done = EXCLUDED.rows_done, updated_at = pg_catalog.now()",
-            t.batches
-        ),
-        &[&version, &last_key, &rows_done],
-    )
-    .map_err(db_err("recording backfill progress"))?;
+/// The statement that records a batch's progress inside the batch's
+/// transaction, the ledger found once: a walk records every batch with it
+/// ([`record_batch_with`]).
+pub(crate) fn record_batch_sql(client: &mut impl GenericClient) -> Result<String> {
+    Ok(format!(
+        "INSERT INTO {} (version, last_key, rows_done) VALUES ($1, $2, $3)
+         ON CONFLICT (version) DO UPDATE SET last_key = EXCLUDED.last_key, rows_done = EXCLUDED.rows_done, updated_at = pg_catalog.now()",
+        tables(client)?.batches
+    ))
+}
+
+/// Records a batch's progress with [`record_batch_sql`]'s statement: one round trip (its parameters'
+/// types are given, so it is not prepared first).
+pub(crate) fn record_batch_with(tx: &mut impl GenericClient, sql: &str, version: i32, last_key: Option<&str>, rows_done: i64) -> Result<()> {
+    use postgres::types::Type;
+    tx.query_typed(sql, &[(&version, Type::INT4), (&last_key, Type::TEXT), (&rows_done, Type::INT8)]).map_err(db_err("recording backfill progress"))?;
     Ok(())
 }
 

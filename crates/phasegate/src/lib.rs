@@ -59,7 +59,7 @@ pub use error::{display_path, pg_message, Bypass, Confirmation, Error, Location,
 // A migration set and the validation language.
 pub use check::{worst as worst_verdict, Check, CheckKind, CheckResult, Condition, Severity, Verdict, When, DEFAULT_TIMEOUT as DEFAULT_CHECK_TIMEOUT};
 pub use probe::{Probe, PROBES};
-pub use set::{load as load_set, parse_duration, Directives, MigrationSet, Phase, Seed, SqlFile, Step, MANIFEST, MIGRATIONS, ROLLBACK, SEED, VALIDATIONS};
+pub use set::{load as load_set, parse_duration, BatchSize, Directives, MigrationSet, Phase, Seed, SqlFile, Step, MANIFEST, MIGRATIONS, ROLLBACK, SEED, VALIDATIONS};
 
 // Starting a set: init, with an existing database's schema as its baseline.
 pub mod init;

@@ -6,6 +6,7 @@
 //! size cap); `refuse` holds the statements a migration or rollback file
 //! may not run.
 
+mod batch;
 mod read;
 pub(crate) mod refuse;
 
@@ -22,6 +23,7 @@ use crate::check::{self, Check};
 use crate::error::{Error, Location, Result};
 use crate::sqltext;
 use read::Folder;
+pub use batch::BatchSize;
 
 pub const MANIFEST: &str = "phases.toml";
 pub const MIGRATIONS: &str = "migrations";
@@ -102,7 +104,7 @@ impl Step {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Directives {
     pub no_transaction: bool,
-    pub batch: Option<u64>,
+    pub batch: Option<BatchSize>,
     pub lock_timeout: Option<Duration>,
     pub statement_timeout: Option<Duration>,
     /// Byte ranges of the text that run as one statement each, whatever
@@ -472,14 +474,13 @@ fn parse_directives(path: &Path, text: &str, migration: bool) -> Result<Directiv
             match key {
                 "no-transaction" if arg.is_empty() => d.no_transaction = true,
                 "batch" => {
-                    let n = arg.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| err(format!("`batch` needs a positive row count, got `{arg}`")))?;
-                    d.batch = Some(n);
+                    d.batch = Some(batch::parse(arg).map_err(err)?);
                 }
                 "lock-timeout" => d.lock_timeout = Some(parse_duration(arg).map_err(err)?),
                 "statement-timeout" => d.statement_timeout = Some(parse_duration(arg).map_err(err)?),
                 _ => {
                     return Err(err(format!(
-                        "unknown directive `{rest}` (expected no-transaction, batch N, lock-timeout D, statement-timeout D)"
+                        "unknown directive `{rest}` (expected no-transaction, batch [N or D [max N]], lock-timeout D, statement-timeout D)"
                     )))
                 }
             }

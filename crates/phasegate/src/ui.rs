@@ -15,8 +15,9 @@ pub enum BatchProgress<'a> {
     /// The walk starts: `total` rows remain to do when they can be counted,
     /// `done` were done by an earlier, interrupted run.
     Started { version: i32, label: &'a str, total: Option<u64>, done: u64 },
-    /// A batch committed `rows` more rows.
-    Advanced { version: i32, rows: u64 },
+    /// A batch committed `rows` more rows: it asked for `size` (fixed by
+    /// `batch N`, or sized by time) and held its row locks for `took`.
+    Advanced { version: i32, rows: u64, size: u64, took: Duration },
     /// The next batch waits: `replica` (the one lagging most) lags `lag`,
     /// more than `limit`. Sent at every poll while the wait lasts.
     Waiting { version: i32, replica: &'a str, lag: ReplicaLag, limit: Duration },

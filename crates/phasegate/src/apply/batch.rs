@@ -1,5 +1,6 @@
-//! Batched backfills (docs/directives.md): `-- phasegate: batch N` runs the file's
-//! one UPDATE again and again, one transaction per batch, walking the key,
+//! Batched backfills (docs/directives.md): `-- phasegate: batch` runs the file's
+//! one UPDATE again and again, one transaction per batch (sized by a fixed
+//! count or by time: `sizing`), walking the key,
 //! recording progress so a killed run resumes, and reporting each batch to
 //! the caller's `Ui` (which draws the bar). Forward files and rollback files
 //! alike; a rollback's walk backs up each batch's rows in that batch. How
@@ -14,6 +15,7 @@ use super::exec::{run_checks, timeouts_sql, Attempt};
 use super::forward::record_after_outside;
 use super::keyset::{key_type, keyset_sql, substitute, KeyText, Placeholders, KEYSET_PREFIX};
 use super::replica::ReplicaGate;
+use super::sizing::Sizer;
 use super::Options;
 use crate::backup::BatchBackup;
 use crate::check::{self, Verdict, When};
@@ -21,7 +23,7 @@ use crate::error::{db_err, wrapped_statement_error, Error, Location, Result};
 use crate::ledger;
 use crate::locks::trace::Tracer;
 use crate::locks::Source;
-use crate::set::{SqlFile, Step};
+use crate::set::{BatchSize, SqlFile, Step};
 use crate::ui::{BatchProgress, Ui};
 
 /// `SELECT count(*)` over the subquery that selects a batch's rows (the one
@@ -60,20 +62,20 @@ fn remaining_count_sql(template: &str) -> Option<String> {
     Some(format!("SELECT count(*) FROM ({}) phasegate_remaining", substitute(inner, 0, "$1").trim_end()))
 }
 
-/// A batched file's key walk: which file, how many rows a batch, the key
-/// its progress is recorded under in `phasegate_batches` (see
+/// A batched file's key walk: which file, how its batches are sized, the
+/// key its progress is recorded under in `phasegate_batches` (see
 /// [`ledger::rollback_batch_key`]) and the label its progress shows.
 pub(super) struct Walk<'a> {
     pub version: i32,
     pub file: &'a SqlFile,
-    pub batch: u64,
+    pub batch: BatchSize,
     pub progress_key: i32,
     pub label: String,
 }
 
-/// `-- phasegate: batch N` in a forward file: the checks before, the walk,
+/// `-- phasegate: batch` in a forward file: the checks before, the walk,
 /// then the ledger and the checks after.
-pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
+pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: BatchSize, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
     let checks = run_checks(client, step.version, step.checks_when(When::BeforeMigrate), ui)?;
     if check::worst(&checks) == Verdict::Rollback {
         return Ok(Attempt::new(checks, None, false));
@@ -84,13 +86,19 @@ pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: u64, opts: 
 }
 
 /// Runs a batched file's one UPDATE again and again, one transaction per
-/// batch, until it changes no rows. With `:last_key` and `RETURNING <key>`
-/// the batches are keyset-paginated (each starts after the largest key the
-/// previous one returned). Each batch records its progress in
-/// `phasegate_batches` in its own transaction, so a rerun after a crash or
-/// Ctrl-C resumes after the last committed batch. With `backup`, each
-/// batch's old rows are copied in the batch's own transaction. Returns the
-/// rows done, those of earlier runs included.
+/// batch, until it changes no rows, each batch as large as the walk's
+/// [`Sizer`] says. With `:last_key` and `RETURNING <key>` the batches are
+/// keyset-paginated (each starts after the largest key the previous one
+/// returned). Each batch records its progress in `phasegate_batches` in its
+/// own transaction, so a rerun after a crash or Ctrl-C resumes after the
+/// last committed batch. With `backup`, each batch's old rows are copied in
+/// the batch's own transaction. Returns the rows done, those of earlier
+/// runs included.
+///
+/// A batch costs four round trips: `BEGIN` with its timeouts, the UPDATE
+/// (its largest key and row count computed by the server), the progress
+/// row (the ledger's table found once per walk, the statement not
+/// prepared) and `COMMIT`.
 pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui, backup: Option<&BatchBackup>) -> Result<u64> {
     let file = walk.file;
     let st = crate::sqltext::statements(&file.text).into_iter().next().ok_or_else(|| Error::Load { at: Location::line(&file.path, 1), message: "file holds no SQL statement".into() })?;
@@ -107,44 +115,61 @@ pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, trac
     // PostgreSQL's errors placed in the file (the statement is sent after
     // `prefix` characters of the engine's own).
     let located = |prefix: usize| move |e: postgres::Error| wrapped_statement_error(&file.path, &file.text, st.start, st.line, prefix, &e);
-    let (key_type, total) = before_walk(client, walk, &template, key.as_deref(), keyset, opts, &located(KEYSET_PREFIX.len()))?;
+    let mut sizer = Sizer::new(walk.batch);
+    let (key_type, total) = before_walk(client, walk, &template, sizer.size(), key.as_deref(), keyset, opts, &located(KEYSET_PREFIX.len()))?;
+    let record = ledger::record_batch_sql(client)?;
+    let begin = format!("BEGIN; {}", timeouts_sql(&file.directives, opts, true));
     ui.batch(BatchProgress::Started { version: walk.version, label, total, done });
     let started = Instant::now();
     let mut last_line = Instant::now();
     let mut this_run = 0u64;
+    let (mut batches, mut smallest, mut largest) = (0u64, u64::MAX, 0u64);
     let mut gate = ReplicaGate::new(walk.version, label, opts.max_replica_lag);
     loop {
         gate.wait(client, ui)?;
-        let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
-        tx.batch_execute(&timeouts_sql(&file.directives, opts, true)).map_err(db_err("setting timeouts"))?;
-        if let Some(b) = backup {
-            b.begin(&mut tx)?;
-        }
+        let size = sizer.size();
         // Each batch is a transaction of its own: its locks end with it.
-        tracer.begin_fresh();
-        let (n, next_key) = tracer.statement(Source::new(&file.path, &template, st.line), || -> Result<_> {
-            match &key_type {
-                Some(ty) => {
-                    let row = tx.query_typed_one(&keyset_sql(&template, walk.batch), &[(&KeyText(key.as_deref()), ty.clone())]).map_err(located(KEYSET_PREFIX.len()))?;
-                    Ok((row.get::<_, i64>(0) as u64, row.get::<_, Option<String>>(1)))
+        let batch = (|| -> Result<(u64, Duration)> {
+            client.batch_execute(&begin).map_err(db_err("starting a batch's transaction"))?;
+            if let Some(b) = backup {
+                b.begin(client)?;
+            }
+            tracer.begin_fresh();
+            let t = Instant::now();
+            let (n, next_key) = tracer.statement(Source::new(&file.path, &template, st.line), || -> Result<_> {
+                match &key_type {
+                    Some(ty) => {
+                        let row = client.query_typed_one(&keyset_sql(&template, size), &[(&KeyText(key.as_deref()), ty.clone())]).map_err(located(KEYSET_PREFIX.len()))?;
+                        Ok((row.get::<_, i64>(0) as u64, row.get::<_, Option<String>>(1)))
+                    }
+                    None => Ok((changed(client.simple_query(&substitute(&template, size, "NULL")).map_err(located(0))?), None)),
                 }
-                None => Ok((tx.execute(substitute(&template, walk.batch, "NULL").as_str(), &[]).map_err(located(0))?, None)),
+            })?;
+            if n > 0 {
+                if next_key.is_some() {
+                    key = next_key;
+                }
+                ledger::record_batch_with(client, &record, walk.progress_key, key.as_deref(), (done + n) as i64)?;
             }
+            if let Some(b) = backup {
+                b.end(client)?;
+            }
+            client.batch_execute("COMMIT").map_err(db_err("committing a batch"))?;
+            Ok((n, t.elapsed()))
+        })();
+        let (n, took) = batch.inspect_err(|_| {
+            // Whatever failed, the batch's transaction ends here (a
+            // ROLLBACK after a failed COMMIT only warns).
+            let _ = client.batch_execute("ROLLBACK");
+            tracer.end();
         })?;
-        if n > 0 {
-            if next_key.is_some() {
-                key = next_key;
-            }
-            done += n;
-            this_run += n;
-            ledger::record_batch(&mut tx, walk.progress_key, key.as_deref(), done as i64)?;
-        }
-        if let Some(b) = backup {
-            b.end(&mut tx)?;
-        }
-        tx.commit().map_err(db_err("committing a batch"))?;
         tracer.end();
-        ui.batch(BatchProgress::Advanced { version: walk.version, rows: n });
+        done += n;
+        this_run += n;
+        batches += 1;
+        (smallest, largest) = (smallest.min(size), largest.max(size));
+        sizer.took(took);
+        ui.batch(BatchProgress::Advanced { version: walk.version, rows: n, size, took });
         if n == 0 {
             break;
         }
@@ -152,13 +177,19 @@ pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, trac
             last_line = Instant::now();
             let rate = this_run as f64 / started.elapsed().as_secs_f64().max(1e-3);
             let eta = total.map(|t| format!(", ETA {:.0}s", t.saturating_sub(this_run) as f64 / rate.max(1e-3))).unwrap_or_default();
-            ui.progress(&format!("    {label}: {done} rows ({rate:.0} rows/s{eta})"));
+            ui.progress(&format!("    {label}: {done} rows ({rate:.0} rows/s{eta}, batches of {size} rows)"));
         }
     }
     ui.batch(BatchProgress::Finished { version: walk.version });
     let rate = this_run as f64 / started.elapsed().as_secs_f64().max(1e-3);
-    ui.progress(&format!("    {label} done: {done} rows in {:.1}s ({rate:.0} rows/s)", started.elapsed().as_secs_f64()));
+    let sizes = if smallest == largest { format!("{largest}") } else { format!("{smallest}-{largest}") };
+    ui.progress(&format!("    {label} done: {done} rows in {:.1}s ({rate:.0} rows/s; {batches} batches of {sizes} rows)", started.elapsed().as_secs_f64()));
     Ok(done)
+}
+
+/// The rows a simple-query UPDATE changed (its command tag).
+fn changed(messages: Vec<postgres::SimpleQueryMessage>) -> u64 {
+    messages.iter().rev().find_map(|m| if let postgres::SimpleQueryMessage::CommandComplete(n) = m { Some(*n) } else { None }).unwrap_or(0)
 }
 
 /// Before the first batch, in a short transaction under the file's
@@ -166,10 +197,12 @@ pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, trac
 /// (keyset walks; `located` places an error of the statement in the file)
 /// and the rows left to do, for the progress bar's ETA (a count that fails
 /// or times out only leaves the ETA out).
+#[allow(clippy::too_many_arguments)]
 fn before_walk(
     client: &mut Client,
     walk: &Walk,
     template: &str,
+    size: u64,
     key: Option<&str>,
     keyset: bool,
     opts: &Options,
@@ -178,7 +211,7 @@ fn before_walk(
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
     tx.batch_execute(&timeouts_sql(&walk.file.directives, opts, true)).map_err(db_err("setting timeouts"))?;
     let ty = if keyset {
-        match key_type(&mut tx, template, walk.batch).map_err(located)? {
+        match key_type(&mut tx, template, size).map_err(located)? {
             Ok(ty) => Some(ty),
             Err(type_name) => {
                 let line = crate::sqltext::statements(&walk.file.text).first().map_or(1, |s| s.line);

@@ -22,6 +22,7 @@ mod recover;
 mod replica;
 mod retry;
 mod reverse;
+mod sizing;
 mod validate;
 
 use std::collections::BTreeMap;

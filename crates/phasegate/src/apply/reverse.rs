@@ -151,7 +151,7 @@ fn rollback_batched<'a>(
     client: &mut Client,
     step: &Step,
     file: &SqlFile,
-    batch: u64,
+    batch: crate::set::BatchSize,
     targets: Vec<backup::Target>,
     (before, after): (impl Iterator<Item = &'a Check>, impl Iterator<Item = &'a Check>),
     opts: &Options,

@@ -52,7 +52,8 @@ fn one(tx: &mut postgres::Transaction, i: usize, c: &Case) -> Result<(), String>
         return Err(format!("recorded {a:?}"));
     }
 
-    ledger::record_batch(tx, version, Some(&c.key), 7).map_err(err)?;
+    let record = ledger::record_batch_sql(tx).map_err(err)?;
+    ledger::record_batch_with(tx, &record, version, Some(&c.key), 7).map_err(err)?;
     let progress = ledger::batch_progress(tx, version).map_err(err)?;
     if progress != Some((Some(c.key.clone()), 7)) {
         return Err(format!("batch progress {progress:?}"));
