@@ -81,6 +81,7 @@ impl Ui for Silent {
     }
     fn progress(&mut self, _line: &str) {}
 }
+impl phasegate::FleetUi for Silent {}
 
 /// The walk of a batched backfill, from its start (the remaining rows
 /// counted) to its last batch: what the single UPDATE is compared with. The

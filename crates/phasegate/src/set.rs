@@ -6,6 +6,8 @@
 //! size cap); `refuse` holds the statements a migration or rollback file
 //! may not run.
 
+pub(crate) mod origin;
+pub(crate) mod probe;
 mod read;
 pub(crate) mod refuse;
 
@@ -18,6 +20,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+pub use crate::check::parse_duration;
 use crate::check::{self, Check};
 use crate::error::{Error, Location, Result};
 use crate::sqltext;
@@ -36,7 +39,7 @@ pub struct MigrationSet {
     pub phases: Vec<Phase>,
     pub seed: Option<Seed>,
     /// What each application version runs, and where it must work (docs/probes.md).
-    pub probes: Vec<crate::probe::Probe>,
+    pub probes: Vec<probe::Probe>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,7 +82,7 @@ pub struct Step {
     pub checks: Vec<Check>,
     /// Where another tool's migration came from (`verify --from`); `None`
     /// for a phasegate set.
-    pub origin: Option<crate::foreign::Origin>,
+    pub origin: Option<origin::Origin>,
 }
 
 impl Step {
@@ -151,7 +154,7 @@ struct Manifest {
     phase: Vec<toml::Spanned<PhaseToml>>,
     seed: Option<toml::Spanned<SeedToml>>,
     #[serde(default)]
-    probe: Vec<toml::Spanned<crate::probe::ProbeToml>>,
+    probe: Vec<toml::Spanned<probe::ProbeToml>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -350,7 +353,7 @@ fn load_with(dir: &Path, refuse_statements: bool) -> Result<MigrationSet> {
         }
     };
 
-    let probes = crate::probe::resolve(dir, &manifest_path, &manifest.probe, &phases, line_at, |p| load_sql(&folder, p, Role::Other, false))?;
+    let probes = probe::resolve(dir, &manifest_path, &manifest.probe, &phases, line_at, |p| load_sql(&folder, p, Role::Other, false))?;
     Ok(MigrationSet { dir: dir.to_path_buf(), phases, seed, probes })
 }
 
@@ -492,22 +495,6 @@ fn parse_directives(path: &Path, text: &str, migration: bool) -> Result<Directiv
     if d.no_transaction && d.batch.is_some() {
         return Err(Error::Load { at: Location::line(path, 1), message: "`no-transaction` and `batch` cannot be combined".into() });
     }
-    Ok(d)
-}
-
-/// Parses `500ms`, `2s`, `5m`, `1h`.
-pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 2s, 5m)"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" | "" => Duration::from_secs(n),
-        "m" | "min" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("`{s}` is not a duration (e.g. 500ms, 2s, 5m)")),
-    };
     Ok(d)
 }
 

@@ -15,7 +15,7 @@ use super::{failed, json, log_dir, Ctx, Report, Run};
 use crate::cli::{ConnectArgs, MigrateArgs, RollbackArgs, StatusArgs, TimeoutArgs, ValidateArgs};
 use crate::report::{RunVerdict, Style};
 use phasegate::{
-    ApplyOptions, CheckResult, FleetCommand, FleetDbReport, FleetDbState, FleetEvent, FleetHaltReason, FleetOutcome, MigrationSet, PhaseState,
+    ApplyOptions, CheckResult, FleetCommand, FleetDbReport, FleetDbState, FleetEvent, FleetHaltReason, FleetUi, FleetOutcome, MigrationSet, PhaseState,
     RunRecord, Target, Ui, Verdict,
 };
 
@@ -235,6 +235,9 @@ impl Ui for Progress<'_, '_, '_, '_> {
         self.run.say(line);
     }
     fn check_done(&mut self, _result: &CheckResult) {}
+}
+
+impl FleetUi for Progress<'_, '_, '_, '_> {
     fn fleet(&mut self, event: FleetEvent<'_>) {
         match event {
             FleetEvent::GroupStarted { group, index, groups } => self.run.say(&format!(

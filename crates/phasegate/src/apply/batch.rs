@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use postgres::Client;
 
-use super::exec::{run_checks, timeouts_sql, Attempt};
-use super::forward::record_after_outside;
+use super::exec::{record_after_outside, run_checks, timeouts_sql, Attempt};
 use super::keyset::{key_type, keyset_sql, substitute, KeyText, Placeholders, KEYSET_PREFIX};
 use super::replica::ReplicaGate;
 use super::Options;

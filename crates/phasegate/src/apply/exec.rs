@@ -4,12 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use postgres::GenericClient;
+use postgres::{Client, GenericClient};
 
 use super::{Action, Options, StepOutcome, StepStatus};
 use crate::backup::Backup;
 use crate::check::{self, Check, CheckResult, Severity, Verdict, When};
-use crate::error::{db_err, Error, Result};
+use crate::error::{db_err, display_path, Error, Result};
+use crate::ledger;
 use crate::locks::trace::Tracer;
 use crate::locks::{LockHold, Source};
 use crate::set::{Directives, SqlFile, Step};
@@ -188,4 +189,58 @@ pub(crate) fn forward_in_tx<C: GenericClient>(
     }
     checks.extend(run_checks(tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
     Ok(checks)
+}
+
+/// Records the ledger and runs the after-migrate checks of a step whose SQL
+/// ran outside a transaction. When a check fails, the step's rollback file
+/// undoes what the SQL did, so the database is as before the step.
+pub(super) fn record_after_outside(client: &mut Client, step: &Step, mut checks: Vec<CheckResult>, rows: Option<u64>, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
+    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    ledger::record_apply(&mut tx, step, &opts.run_id)?;
+    ledger::clear_batch(&mut tx, step.version)?;
+    checks.extend(run_checks(&mut tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
+    if check::worst(&checks) < Verdict::Rollback {
+        tx.commit().map_err(db_err("committing"))?;
+        return Ok(Attempt::new(checks, rows, true));
+    }
+    tx.rollback().map_err(db_err("rolling back"))?;
+    match &step.rollback {
+        Some(rb) => {
+            ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction; undoing it with {}", step.version, display_path(&rb.path)));
+            run_rollback_sql(client, rb, &rb.text, opts, tracer)?;
+        }
+        None => ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction and has no rollback file; its changes remain", step.version)),
+    }
+    Ok(Attempt::new(checks, rows, false))
+}
+
+/// After a file that ran outside a transaction failed: a transaction the
+/// file opened itself (`BEGIN` with no `COMMIT` reached) is rolled back, as
+/// it would be when the tool's connection closed, so the session is usable
+/// and the error reported is the file's (outside a transaction the
+/// `ROLLBACK` only warns).
+pub(super) fn end_own_transaction<T>(client: &mut Client, res: &Result<T>) {
+    if res.is_err() && !client.is_closed() {
+        let _ = client.batch_execute("ROLLBACK");
+    }
+}
+
+/// Runs rollback SQL (in a transaction unless the file says otherwise).
+pub(super) fn run_rollback_sql(client: &mut Client, file: &SqlFile, text: &str, opts: &Options, tracer: &mut Tracer) -> Result<()> {
+    let f = SqlFile { path: file.path.clone(), text: text.to_string(), directives: file.directives.clone() };
+    if f.directives.no_transaction {
+        client.batch_execute(&timeouts_sql(&f.directives, opts, false)).map_err(db_err("setting timeouts"))?;
+        let r = exec_file(client, &f, tracer);
+        end_own_transaction(client, &r);
+        client.batch_execute(RESET_TIMEOUTS).map_err(db_err("resetting timeouts"))?;
+        r
+    } else {
+        let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+        tx.batch_execute(&timeouts_sql(&f.directives, opts, true)).map_err(db_err("setting timeouts"))?;
+        tracer.begin_fresh();
+        exec_file(&mut tx, &f, tracer)?;
+        let r = tx.commit().map_err(db_err("committing"));
+        tracer.end();
+        r
+    }
 }

@@ -49,7 +49,6 @@ pub(crate) use forward::concurrent_index_name;
 #[cfg(test)]
 pub(crate) use keyset::{key_type, keyset_sql, KeyText};
 pub use recover::{human_bytes, keeps as keeps_what_it_destroys, measure_phase, plan_recovery, recover, Recovery, RecoveryOutcome};
-pub use replica::Lag as ReplicaLag;
 pub use validate::{current_phase, validate, validate_applied};
 
 /// How a run treats timeouts and REVIEW verdicts.

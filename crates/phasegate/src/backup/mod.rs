@@ -36,6 +36,7 @@ mod destroys;
 mod keep;
 mod recover;
 mod restore;
+mod statement;
 mod tabledef;
 mod targets;
 
