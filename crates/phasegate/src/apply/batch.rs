@@ -13,7 +13,7 @@ use postgres::Client;
 use super::exec::{record_after_outside, run_checks, timeouts_sql, Attempt};
 use super::keyset::{key_type, keyset_sql, substitute, KeyText, Placeholders, KEYSET_PREFIX};
 use super::replica::ReplicaGate;
-use super::Options;
+use super::outcome::Options;
 use crate::backup::BatchBackup;
 use crate::check::{self, Verdict, When};
 use crate::error::{db_err, wrapped_statement_error, Error, Location, Result};

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use postgres::{Client, GenericClient};
 
-use super::{Action, Options, StepOutcome, StepStatus};
+use super::outcome::{Action, Options, StepOutcome, StepStatus};
 use crate::backup::Backup;
 use crate::check::{self, Check, CheckResult, Severity, Verdict, When};
 use crate::error::{db_err, display_path, Error, Result};

@@ -10,7 +10,7 @@ use postgres::Client;
 use super::batch::apply_batched;
 use super::exec::{end_own_transaction, exec_file, finish_step, forward_in_tx, mark_step_start, record_after_outside, run_checks, timeouts_sql, Attempt, RESET_TIMEOUTS};
 use super::retry::{with_lock_retries, Watch};
-use super::{Action, Options, StepOutcome};
+use super::outcome::{Action, Options, StepOutcome};
 use crate::check::{self, Verdict, When};
 use crate::error::{db_err, Error, Result};
 use crate::locks::trace::Tracer;

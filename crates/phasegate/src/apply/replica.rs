@@ -52,7 +52,7 @@ use crate::error::{db_err, Error, Result};
 use crate::ui::{BatchProgress, ReplicaLag as Lag, Ui};
 
 #[cfg(doc)]
-use super::Options;
+use super::outcome::Options;
 
 /// How often a waiting gate samples the primary and reads the replicas.
 pub const POLL: Duration = Duration::from_millis(250);

@@ -10,7 +10,7 @@ use postgres::Client;
 use super::batch::{run_batches, Walk};
 use super::exec::{exec_file, finish_step, mark_step_start, run_checks, run_rollback_sql, timeouts_sql, Attempt};
 use super::retry::{with_lock_retries, Watch};
-use super::{Action, Options, StepOutcome};
+use super::outcome::{Action, Options, StepOutcome};
 use crate::backup::{self, Backup};
 use crate::check::{self, Check, Verdict, When};
 use crate::error::{db_err, display_path, Error, Result};
