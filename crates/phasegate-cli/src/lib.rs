@@ -26,6 +26,7 @@ pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod errors;
+mod exit;
 pub mod report;
 
 use std::process::ExitCode;
@@ -52,6 +53,6 @@ pub fn run(args: Args, bin: &str) -> ExitCode {
     exit_code(commands::run_process(args, &Env::of_process(bin)))
 }
 
-fn exit_code(code: i32) -> ExitCode {
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+fn exit_code(code: exit::Exit) -> ExitCode {
+    code.into()
 }

@@ -5,6 +5,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
+use crate::exit::Exit;
 use crate::bench::{self, Figure};
 use crate::cli::BenchArgs;
 use phasegate::display_path;
@@ -15,7 +16,7 @@ struct BenchJson<'a> {
     figures: &'a [Figure],
 }
 
-pub fn run(a: BenchArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: BenchArgs, ctx: &mut Ctx) -> Exit {
     let mut run = Run::new(ctx, "bench", None, a.set.format, None);
     run.audit = false;
     run.html_to(a.html.html.clone(), &a.set.dir);

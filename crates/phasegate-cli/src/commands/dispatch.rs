@@ -8,9 +8,10 @@ use clap::FromArgMatches;
 
 use super::*;
 use crate::cli::{Args, Command, Format};
+use crate::exit::Exit;
 
 /// Runs `args` on the real stdin, stdout and stderr.
-pub fn run_process(args: Args, env: &Env) -> i32 {
+pub fn run_process(args: Args, env: &Env) -> Exit {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("PHASEGATE_LOG"))
         .with_writer(std::io::stderr)
@@ -28,7 +29,7 @@ pub fn run_process(args: Args, env: &Env) -> i32 {
 pub fn run_argv(argv: impl IntoIterator<Item = impl Into<OsString> + Clone>, io: &mut Io, env: &Env) -> i32 {
     let parsed = crate::cli::command(&env.bin).try_get_matches_from(argv).and_then(|m| Args::from_arg_matches(&m));
     match parsed {
-        Ok(args) => dispatch(args, &mut Ctx { io, env }),
+        Ok(args) => dispatch(args, &mut Ctx { io, env }).code(),
         Err(e) => {
             let code = e.exit_code();
             let text = e.render().to_string();
@@ -39,23 +40,23 @@ pub fn run_argv(argv: impl IntoIterator<Item = impl Into<OsString> + Clone>, io:
 }
 
 /// Runs one parsed command.
-pub fn dispatch(args: Args, ctx: &mut Ctx) -> i32 {
+pub fn dispatch(args: Args, ctx: &mut Ctx) -> Exit {
     if let Some(e) = missing_target(&args.command, &ctx.env.bin) {
         let _ = write!(ctx.io.err, "{}", e.render());
-        return e.exit_code();
+        return if e.use_stderr() { Exit::Usage } else { Exit::Ok };
     }
     let (name, format) = args.command.name_and_format();
     if matches!(format, Format::Github | Format::Markdown) && !Format::CI_COMMANDS.contains(&name) {
         let _ = writeln!(ctx.io.err, "error: --format {format:?} is for {}; `{name}` prints text or json", Format::CI_COMMANDS.join(", ").to_lowercase());
-        return 2;
+        return Exit::Usage;
     }
     if format == Format::Html && !Format::HTML_COMMANDS.contains(&name) {
         let _ = writeln!(ctx.io.err, "error: --format html is for {}; `{name}` prints text or json", Format::HTML_COMMANDS.join(", "));
-        return 2;
+        return Exit::Usage;
     }
     if html_with_fleet(&args.command) {
         let _ = writeln!(ctx.io.err, "error: the HTML report is of one database's run; with --fleet use --format text or json");
-        return 2;
+        return Exit::Usage;
     }
     // Before anything runs: a log that cannot be written is an error, not
     // a run without its record.

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::verify::{foreign_source, layout_of};
+use crate::exit::Exit;
 use super::{failed, Ctx, Report, Run};
 use crate::cli::ImportArgs;
 use phasegate::{display_path, ForeignOptions, Layout};
@@ -20,7 +21,7 @@ struct ImportJson<'a> {
     setup: Option<String>,
 }
 
-pub fn run(a: ImportArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: ImportArgs, ctx: &mut Ctx) -> Exit {
     let mut run = Run::new(ctx, "import", None, a.set.format, None);
     run.audit = false;
     let report = match write(&a, &mut run) {

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
+use crate::exit::Exit;
 use crate::cli::InitArgs;
 use phasegate::display_path;
 
@@ -15,7 +16,7 @@ struct InitJson<'a> {
     baseline_tables: Option<&'a [String]>,
 }
 
-pub fn run(a: InitArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: InitArgs, ctx: &mut Ctx) -> Exit {
     let mut run = Run::new(ctx, "init", None, a.set.format, None);
     run.audit = false;
     let bin = run.bin().to_string();

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::{Ctx, Report, Run};
+use crate::exit::Exit;
 use crate::cli::LintArgs;
 use phasegate::{LintFinding, LintSeverity as Severity};
 
@@ -22,7 +23,7 @@ struct Summary {
     files: usize,
 }
 
-pub fn run(a: LintArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: LintArgs, ctx: &mut Ctx) -> Exit {
     let mut run = Run::new(ctx, "lint", None, a.set.format, None);
     run.audit = false;
     let findings = phasegate::lint_dir(&a.set.dir);
@@ -43,6 +44,6 @@ pub fn run(a: LintArgs, ctx: &mut Ctx) -> i32 {
     let summary = Summary { findings: findings.len(), errors, warnings, files };
     let github = crate::report::github::lint(&findings);
     let markdown = crate::report::markdown::lint(&findings);
-    let report = Report { exit: Some(i32::from(failed)), text, github, markdown, ..Default::default() }.with_body(&LintJson { findings: &findings, summary });
+    let report = Report { exit: Some(if failed { Exit::Failed } else { Exit::Ok }), text, github, markdown, ..Default::default() }.with_body(&LintJson { findings: &findings, summary });
     run.finish(report)
 }

@@ -3,10 +3,11 @@
 use serde::Serialize;
 
 use super::{failed, log_dir, outcome_report, Ctx, Report, Run};
+use crate::exit::Exit;
 use crate::cli::MigrateArgs;
 use phasegate::{display_path, KeptStep, MigrationSet, Target};
 
-pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> Exit {
     if let Some(file) = a.fleet.clone() {
         return super::fleet::run(super::fleet::Op::Migrate(&a), &file, ctx);
     }

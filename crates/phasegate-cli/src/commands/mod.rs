@@ -1,4 +1,4 @@
-//! The commands, one file each. Every command is `run(args, ctx) -> i32`
+//! The commands, one file each. Every command is `run(args, ctx) -> Exit`
 //! (the exit code of docs/exit-codes.md); the shared `Run` gives each one its log
 //! file, its audit row, its confirmations and its output format.
 //!

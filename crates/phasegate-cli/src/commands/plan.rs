@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
+use crate::exit::Exit;
 use crate::cli::PlanArgs;
 use phasegate::{LintFinding, PhasePlan};
 
@@ -13,7 +14,7 @@ struct PlanJson<'a> {
     phases: &'a [PhasePlan],
 }
 
-pub fn run(a: PlanArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: PlanArgs, ctx: &mut Ctx) -> Exit {
     let mut run = Run::new(ctx, "plan", None, a.set.format, None);
     run.audit = false;
     let set = match phasegate::load_set(&a.set.dir) {

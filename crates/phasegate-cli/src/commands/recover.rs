@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use super::migrate::dir_flag;
+use crate::exit::Exit;
 use super::{exit_for, failed, json, log_dir, Ctx, Report, Run};
 use crate::cli::RecoverArgs;
 use crate::report::html;
@@ -20,7 +21,7 @@ struct RecoverJson<'a> {
     recovered: Option<&'a Recovered>,
 }
 
-pub fn run(a: RecoverArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: RecoverArgs, ctx: &mut Ctx) -> Exit {
     let mut run = Run::new(ctx, "recover", Some(a.phase), a.connect.set.format, log_dir(&a.connect));
     run.yes = a.yes;
     run.audit = !a.dry_run;

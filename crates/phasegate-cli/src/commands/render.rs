@@ -7,27 +7,24 @@ use serde::Serialize;
 
 use super::{json, Run};
 use crate::cli::Format;
+use crate::exit::Exit;
 use crate::report::RunVerdict;
 use phasegate::{Rehearsal, Verdict};
 
 /// The exit code (docs/exit-codes.md) for a verdict.
-pub fn exit_for(verdict: Verdict) -> i32 {
-    match verdict {
-        Verdict::Proceed => 0,
-        Verdict::Review => 3,
-        Verdict::Rollback => 4,
-    }
+pub fn exit_for(verdict: Verdict) -> Exit {
+    Exit::of(verdict)
 }
 
 /// verify's exit code: 5 when a rollback does not restore the prior state,
 /// 1 when a forward migration failed (4 when a check said ROLLBACK), else
 /// by verdict.
-pub fn verify_exit(r: &Rehearsal) -> i32 {
+pub fn verify_exit(r: &Rehearsal) -> Exit {
     if r.mismatch() {
-        return 5;
+        return Exit::Mismatch;
     }
     if r.migrate_failed() {
-        return if r.verdict() == Verdict::Rollback { 4 } else { 1 };
+        return if r.verdict() == Verdict::Rollback { Exit::Rollback } else { Exit::Failed };
     }
     exit_for(r.verdict())
 }
@@ -37,7 +34,7 @@ pub fn verify_exit(r: &Rehearsal) -> i32 {
 pub struct Report {
     pub verdict: Option<Verdict>,
     /// Set to override the verdict's exit code (a failure, a refusal).
-    pub exit: Option<i32>,
+    pub exit: Option<Exit>,
     pub error: Option<anyhow::Error>,
     /// The steps and checks, for the JSON document and the audit row.
     pub steps: serde_json::Value,
@@ -56,20 +53,20 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> Exit {
         if let Some(e) = self.exit {
             return e;
         }
         if self.error.is_some() {
-            return 1;
+            return Exit::Failed;
         }
-        self.verdict.map(exit_for).unwrap_or(0)
+        self.verdict.map(exit_for).unwrap_or(Exit::Ok)
     }
 
     /// The run's verdict as every output states it: ERROR when the run
     /// failed (exit 1, or a usage error it reports), else its checks'.
     pub fn run_verdict(&self) -> Option<RunVerdict> {
-        if matches!(self.exit_code(), 1 | 2) {
+        if self.exit_code().is_error() {
             return Some(RunVerdict::Error);
         }
         self.verdict.map(RunVerdict::from)
@@ -111,7 +108,7 @@ impl Run<'_, '_, '_> {
     /// Prints the report in the one format the run was asked for (and
     /// writes the HTML page when `--html FILE` asked for it); `error` is
     /// the failure as shown, `code` the exit code.
-    pub(super) fn print(&mut self, report: &mut Report, error: Option<&str>, code: i32) {
+    pub(super) fn print(&mut self, report: &mut Report, error: Option<&str>, code: Exit) {
         let error = error.map(str::to_string);
         let page = self.wants_html().then(|| {
             report.html.take().unwrap_or_else(|| match &error {
@@ -164,7 +161,7 @@ impl Run<'_, '_, '_> {
                     command: self.command,
                     run_id: &self.run_id,
                     verdict: report.run_verdict(),
-                    exit_code: code,
+                    exit_code: code.code(),
                     error: error.as_deref(),
                     steps: &report.steps,
                     checks: &report.checks,

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::{failed, log_dir, Ctx, Report, Run};
+use crate::exit::Exit;
 use crate::cli::RestoreArgs;
 use phasegate::{Confirmation, Error, Restored, StoredBackup, Ui};
 
@@ -15,7 +16,7 @@ struct RestoreJson {
     restored: Option<Vec<Restored>>,
 }
 
-pub fn run(a: RestoreArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: RestoreArgs, ctx: &mut Ctx) -> Exit {
     let mut run = Run::new(ctx, "restore", None, a.connect.set.format, log_dir(&a.connect));
     run.yes = a.yes;
     run.audit = !a.dry_run;

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::{failed, log_dir, outcome_report, Ctx, Report, Run};
+use crate::exit::Exit;
 use crate::cli::RollbackArgs;
 use crate::report::{rollback_markdown, RollbackDoc};
 use phasegate::{display_path, Backup, MigrationSet, Phase, RunOutcome};
@@ -17,7 +18,7 @@ struct RollbackJson {
     report_file: Option<String>,
 }
 
-pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> Exit {
     if let Some(file) = a.fleet.clone() {
         return super::fleet::run(super::fleet::Op::Rollback(&a), &file, ctx);
     }
@@ -151,7 +152,7 @@ fn write_markdown(a: &RollbackArgs, run: &mut Run, report: &Report, outcome: Opt
         started_at: &started_at,
         duration_s,
         verdict: report.run_verdict(),
-        exit_code: report.exit_code(),
+        exit_code: report.exit_code().code(),
         error: error.as_deref(),
         outcome,
         no_backup: a.no_backup,

@@ -10,6 +10,7 @@ use postgres::Client;
 
 use super::{migrate, Ctx, Env, Report};
 use crate::cli::{ConnectArgs, Format};
+use crate::exit::Exit;
 use crate::report::Style;
 
 /// One command run: its log file, its connection, its audit row.
@@ -185,7 +186,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
     }
 
     /// Prints the report, writes the audit row and returns the exit code.
-    pub fn finish(mut self, mut report: Report) -> i32 {
+    pub fn finish(mut self, mut report: Report) -> Exit {
         let code = report.exit_code();
         let error = report.error.as_ref().map(|e| crate::errors::render(e, &self.ctx.env.bin));
         let duration_ms = self.started.elapsed().as_millis() as i64;
@@ -206,7 +207,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
                     client_host: self.ctx.env.hostname.clone(),
                     os_user: self.ctx.env.os_user.clone(),
                     verdict: report.run_verdict().map(|v| v.to_string()),
-                    exit_code: code,
+                    exit_code: code.code(),
                     error: error.clone(),
                     steps: if report.steps.is_null() { serde_json::json!([]) } else { report.steps.clone() },
                     checks: if report.checks.is_null() { serde_json::json!([]) } else { report.checks.clone() },

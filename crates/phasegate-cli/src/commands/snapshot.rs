@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::{failed, log_dir, Ctx, Report, Run};
+use crate::exit::Exit;
 use crate::cli::SnapshotArgs;
 use phasegate::{Snapshot, SnapshotOptions};
 
@@ -11,7 +12,7 @@ struct SnapshotJson<'a> {
     snapshot: &'a Snapshot,
 }
 
-pub fn run(a: SnapshotArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: SnapshotArgs, ctx: &mut Ctx) -> Exit {
     let mut run = Run::new(ctx, "snapshot", None, a.connect.set.format, log_dir(&a.connect));
     run.audit = false;
     let client = match run.connect(&a.connect, None) {

@@ -1,10 +1,11 @@
 //! `validate`: run checks against the current database, print the decision table.
 
 use super::{failed, json, log_dir, Ctx, Report, Run};
+use crate::exit::Exit;
 use crate::cli::ValidateArgs;
 use crate::report;
 
-pub fn run(a: ValidateArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: ValidateArgs, ctx: &mut Ctx) -> Exit {
     if let Some(file) = a.fleet.clone() {
         return super::fleet::run(super::fleet::Op::Validate(&a), &file, ctx);
     }

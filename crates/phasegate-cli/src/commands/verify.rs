@@ -8,6 +8,7 @@ use anyhow::{anyhow, bail};
 use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
+use crate::exit::Exit;
 use crate::cli::{FromArg, VerifyArgs};
 use crate::report;
 use phasegate::{display_path, Detection, ForeignOptions, Layout, MigrationSet, Rehearsal, Server, SqlFile};
@@ -29,7 +30,7 @@ struct LayoutJson {
     evidence: Option<phasegate::LayoutEvidence>,
 }
 
-pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> Exit {
     let mut run = Run::new(ctx, "verify", a.phase, a.set.format, super::logs_for(&a.set.dir, a.log_dir.as_ref()));
     run.yes = true;
     run.audit = false;
