@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use clap::FromArgMatches;
 
 use super::*;
-use crate::cli::{Args, Command, Format};
+use crate::cli::{shape::printing, Args, Command, Format, Info};
 use crate::exit::Exit;
 
 /// Runs `args` on the real stdin, stdout and stderr.
@@ -41,20 +41,18 @@ pub fn run_argv(argv: impl IntoIterator<Item = impl Into<OsString> + Clone>, io:
 
 /// Runs one parsed command.
 pub fn dispatch(args: Args, ctx: &mut Ctx) -> Exit {
-    if let Some(e) = missing_target(&args.command, &ctx.env.bin) {
+    let info = args.command.info();
+    if let Some(e) = missing_target(&info, &ctx.env.bin) {
         let _ = write!(ctx.io.err, "{}", e.render());
         return if e.use_stderr() { Exit::Usage } else { Exit::Ok };
     }
-    let (name, format) = args.command.name_and_format();
-    if matches!(format, Format::Github | Format::Markdown) && !Format::CI_COMMANDS.contains(&name) {
-        let _ = writeln!(ctx.io.err, "error: --format {format:?} is for {}; `{name}` prints text or json", Format::CI_COMMANDS.join(", ").to_lowercase());
+    let (name, format) = (info.name, info.format);
+    if !info.prints(format) {
+        let listed = if format == Format::Html { "html".to_string() } else { format!("{format:?}") };
+        let _ = writeln!(ctx.io.err, "error: --format {listed} is for {}; `{name}` prints text or json", printing(format).join(", "));
         return Exit::Usage;
     }
-    if format == Format::Html && !Format::HTML_COMMANDS.contains(&name) {
-        let _ = writeln!(ctx.io.err, "error: --format html is for {}; `{name}` prints text or json", Format::HTML_COMMANDS.join(", "));
-        return Exit::Usage;
-    }
-    if html_with_fleet(&args.command) {
+    if info.fleet == Some(true) && (format == Format::Html || info.html_file) {
         let _ = writeln!(ctx.io.err, "error: the HTML report is of one database's run; with --fleet use --format text or json");
         return Exit::Usage;
     }
@@ -88,33 +86,12 @@ pub fn dispatch(args: Args, ctx: &mut Ctx) -> Exit {
     }
 }
 
-/// `--format html` or `--html` asked of a fleet run.
-fn html_with_fleet(command: &Command) -> bool {
-    let (fleet, format, html) = match command {
-        Command::Migrate(a) => (&a.fleet, a.connect.set.format, &a.html),
-        Command::Rollback(a) => (&a.fleet, a.connect.set.format, &a.html),
-        _ => return false,
-    };
-    fleet.is_some() && (format == Format::Html || html.html.is_some())
-}
-
 /// The usage error (exit 2) of a command that talks to a database but was
 /// given none: no `--database-url` (nor `DATABASE_URL`) and, where the
 /// command takes one, no `--fleet`. (Checked here rather than by clap, so
 /// that `--fleet` can stand in for the URL.)
-fn missing_target(command: &Command, bin: &str) -> Option<clap::Error> {
-    let (name, connect, fleet) = match command {
-        Command::Migrate(a) => ("migrate", &a.connect, Some(a.fleet.is_some())),
-        Command::Rollback(a) => ("rollback", &a.connect, Some(a.fleet.is_some())),
-        Command::Validate(a) => ("validate", &a.connect, Some(a.fleet.is_some())),
-        Command::Status(a) => ("status", &a.connect, Some(a.fleet.is_some())),
-        Command::Restore(a) => ("restore", &a.connect, None),
-        Command::Recover(a) => ("recover", &a.connect, None),
-        Command::Health(a) => ("health", &a.connect, None),
-        Command::Snapshot(a) => ("snapshot", &a.connect, None),
-        Command::History(a) => ("history", &a.connect, None),
-        _ => return None,
-    };
+fn missing_target(info: &Info, bin: &str) -> Option<clap::Error> {
+    let (name, connect, fleet) = (info.name, info.connect?, info.fleet);
     if connect.database_url.is_some() || fleet == Some(true) {
         return None;
     }

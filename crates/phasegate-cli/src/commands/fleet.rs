@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{failed, json, log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
-use crate::cli::{ConnectArgs, MigrateArgs, RollbackArgs, StatusArgs, TimeoutArgs, ValidateArgs};
+use crate::cli::{ConnectArgs, MigrateArgs, RollbackArgs, Shape, StatusArgs, TimeoutArgs, ValidateArgs};
 use crate::report::{RunVerdict, Style};
 use phasegate::{
     ApplyOptions, CheckResult, FleetCommand, FleetDbReport, FleetDbState, FleetEvent, FleetHaltReason, FleetUi, FleetOutcome, MigrationSet, PhaseState,
@@ -31,10 +31,10 @@ pub enum Op<'a> {
 impl Op<'_> {
     fn name(&self) -> &'static str {
         match self {
-            Op::Migrate(_) => "migrate",
-            Op::Rollback(_) => "rollback",
-            Op::Validate(_) => "validate",
-            Op::Status(_) => "status",
+            Op::Migrate(_) => MigrateArgs::NAME,
+            Op::Rollback(_) => RollbackArgs::NAME,
+            Op::Validate(_) => ValidateArgs::NAME,
+            Op::Status(_) => StatusArgs::NAME,
         }
     }
     fn connect(&self) -> &ConnectArgs {

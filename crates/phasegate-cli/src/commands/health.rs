@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::{exit_for, failed, json, log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::HealthArgs;
 use crate::report;
 use phasegate::{HealthLevel, HealthOptions, HealthRound as Round, Verdict};
@@ -20,7 +21,7 @@ struct HealthJson<'a> {
 }
 
 pub fn run(a: HealthArgs, ctx: &mut Ctx) -> Exit {
-    let mut run = Run::new(ctx, "health", None, a.connect.set.format, log_dir(&a.connect));
+    let mut run = Run::new(ctx, HealthArgs::NAME, None, a.connect.set.format, log_dir(&a.connect));
     let report = body(&a, &mut run);
     run.finish(report)
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
 use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::InitArgs;
 use phasegate::display_path;
 
@@ -17,7 +18,7 @@ struct InitJson<'a> {
 }
 
 pub fn run(a: InitArgs, ctx: &mut Ctx) -> Exit {
-    let mut run = Run::new(ctx, "init", None, a.set.format, None);
+    let mut run = Run::new(ctx, InitArgs::NAME, None, a.set.format, None);
     run.audit = false;
     let bin = run.bin().to_string();
     let report = match write(&a) {

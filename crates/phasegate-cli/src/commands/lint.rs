@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::{Ctx, Report, Run};
 use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::LintArgs;
 use phasegate::{LintFinding, LintSeverity as Severity};
 
@@ -24,7 +25,7 @@ struct Summary {
 }
 
 pub fn run(a: LintArgs, ctx: &mut Ctx) -> Exit {
-    let mut run = Run::new(ctx, "lint", None, a.set.format, None);
+    let mut run = Run::new(ctx, LintArgs::NAME, None, a.set.format, None);
     run.audit = false;
     let findings = phasegate::lint_dir(&a.set.dir);
     let (errors, warnings, files) = phasegate::lint_summary(&findings);

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::{failed, log_dir, outcome_report, Ctx, Report, Run};
 use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::MigrateArgs;
 use phasegate::{display_path, KeptStep, MigrationSet, Target};
 
@@ -11,7 +12,7 @@ pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> Exit {
     if let Some(file) = a.fleet.clone() {
         return super::fleet::run(super::fleet::Op::Migrate(&a), &file, ctx);
     }
-    let mut run = Run::new(ctx, "migrate", a.phase, a.connect.set.format, log_dir(&a.connect));
+    let mut run = Run::new(ctx, MigrateArgs::NAME, a.phase, a.connect.set.format, log_dir(&a.connect));
     run.yes = a.yes;
     run.audit = !a.dry_run;
     run.args.extend(a.audit_args());

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
 use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::NewArgs;
 use phasegate::{display_path, Error, MANIFEST, MIGRATIONS, ROLLBACK, VALIDATIONS};
 
@@ -18,7 +19,7 @@ struct NewJson<'a> {
 }
 
 pub fn run(a: NewArgs, ctx: &mut Ctx) -> Exit {
-    let mut run = Run::new(ctx, "new", Some(a.phase), a.set.format, None);
+    let mut run = Run::new(ctx, NewArgs::NAME, Some(a.phase), a.set.format, None);
     run.audit = false;
     let report = match scaffold(&a.set.dir, &a.name, a.phase) {
         Ok(files) => {

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
 use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::PlanArgs;
 use phasegate::{LintFinding, PhasePlan};
 
@@ -15,7 +16,7 @@ struct PlanJson<'a> {
 }
 
 pub fn run(a: PlanArgs, ctx: &mut Ctx) -> Exit {
-    let mut run = Run::new(ctx, "plan", None, a.set.format, None);
+    let mut run = Run::new(ctx, PlanArgs::NAME, None, a.set.format, None);
     run.audit = false;
     let set = match phasegate::load_set(&a.set.dir) {
         Ok(s) => s,

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::migrate::dir_flag;
 use crate::exit::Exit;
+use crate::cli::Shape;
 use super::{exit_for, failed, json, log_dir, Ctx, Report, Run};
 use crate::cli::RecoverArgs;
 use crate::report::html;
@@ -22,7 +23,7 @@ struct RecoverJson<'a> {
 }
 
 pub fn run(a: RecoverArgs, ctx: &mut Ctx) -> Exit {
-    let mut run = Run::new(ctx, "recover", Some(a.phase), a.connect.set.format, log_dir(&a.connect));
+    let mut run = Run::new(ctx, RecoverArgs::NAME, Some(a.phase), a.connect.set.format, log_dir(&a.connect));
     run.yes = a.yes;
     run.audit = !a.dry_run;
     run.html_to(a.html.html.clone(), &a.connect.set.dir);

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::{failed, log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::RestoreArgs;
 use phasegate::{Confirmation, Error, Restored, StoredBackup, Ui};
 
@@ -17,7 +18,7 @@ struct RestoreJson {
 }
 
 pub fn run(a: RestoreArgs, ctx: &mut Ctx) -> Exit {
-    let mut run = Run::new(ctx, "restore", None, a.connect.set.format, log_dir(&a.connect));
+    let mut run = Run::new(ctx, RestoreArgs::NAME, None, a.connect.set.format, log_dir(&a.connect));
     run.yes = a.yes;
     run.audit = !a.dry_run;
     run.args = vec!["--run".into(), a.run.clone()];

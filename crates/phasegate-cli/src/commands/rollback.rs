@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::{failed, log_dir, outcome_report, Ctx, Report, Run};
 use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::RollbackArgs;
 use crate::report::{rollback_markdown, RollbackDoc};
 use phasegate::{display_path, Backup, MigrationSet, Phase, RunOutcome};
@@ -22,7 +23,7 @@ pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> Exit {
     if let Some(file) = a.fleet.clone() {
         return super::fleet::run(super::fleet::Op::Rollback(&a), &file, ctx);
     }
-    let mut run = Run::new(ctx, "rollback", Some(a.phase), a.connect.set.format, log_dir(&a.connect));
+    let mut run = Run::new(ctx, RollbackArgs::NAME, Some(a.phase), a.connect.set.format, log_dir(&a.connect));
     run.yes = a.yes;
     run.audit = !a.dry_run;
     run.args.extend(a.audit_args());

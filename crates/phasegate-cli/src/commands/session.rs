@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use postgres::Client;
 
 use super::{migrate, Ctx, Env, Report};
-use crate::cli::{ConnectArgs, Format};
+use crate::cli::{ConnectArgs, Format, Shape};
 use crate::exit::Exit;
 use crate::report::Style;
 
@@ -228,7 +228,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
             phasegate::end_session(client);
         }
         if let Some(p) = &self.log_path {
-            if self.format == Format::Text && self.command != "snapshot" {
+            if self.format == Format::Text && self.command != crate::cli::SnapshotArgs::NAME {
                 let _ = writeln!(self.ctx.io.err, "log: {}", phasegate::display_path(p));
             }
         }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{failed, json, log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::StatusArgs;
 use phasegate::{Applied, BatchWalk, Drift, MigrationSet, SchemaDrift, Server};
 
@@ -43,7 +44,7 @@ pub fn run(a: StatusArgs, ctx: &mut Ctx) -> Exit {
     if let Some(file) = a.fleet.clone() {
         return super::fleet::run(super::fleet::Op::Status(&a), &file, ctx);
     }
-    let mut run = Run::new(ctx, "status", None, a.connect.set.format, log_dir(&a.connect));
+    let mut run = Run::new(ctx, StatusArgs::NAME, None, a.connect.set.format, log_dir(&a.connect));
     let report = body(&a, &mut run);
     run.finish(report)
 }

@@ -2,6 +2,7 @@
 
 use super::{failed, json, log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::ValidateArgs;
 use crate::report;
 
@@ -9,7 +10,7 @@ pub fn run(a: ValidateArgs, ctx: &mut Ctx) -> Exit {
     if let Some(file) = a.fleet.clone() {
         return super::fleet::run(super::fleet::Op::Validate(&a), &file, ctx);
     }
-    let mut run = Run::new(ctx, "validate", a.phase, a.connect.set.format, log_dir(&a.connect));
+    let mut run = Run::new(ctx, ValidateArgs::NAME, a.phase, a.connect.set.format, log_dir(&a.connect));
     let report = body(&a, &mut run);
     run.finish(report)
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
 use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::{FromArg, VerifyArgs};
 use crate::report;
 use phasegate::{display_path, Detection, ForeignOptions, Layout, MigrationSet, Rehearsal, Server, SqlFile};
@@ -31,7 +32,7 @@ struct LayoutJson {
 }
 
 pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> Exit {
-    let mut run = Run::new(ctx, "verify", a.phase, a.set.format, super::logs_for(&a.set.dir, a.log_dir.as_ref()));
+    let mut run = Run::new(ctx, VerifyArgs::NAME, a.phase, a.set.format, super::logs_for(&a.set.dir, a.log_dir.as_ref()));
     run.yes = true;
     run.audit = false;
     run.html_to(a.html.html.clone(), &a.set.dir);
