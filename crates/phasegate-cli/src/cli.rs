@@ -51,6 +51,8 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply pending migrations in order, each with its checks in one transaction
+    #[command(mut_arg("dry_run", |a| a.help("Print the SQL that would run and change nothing")))]
+    #[command(mut_arg("yes", |a| a.help("Enter irreversible phases without asking")))]
     #[command(after_help = "Examples:
   phasegate migrate                    apply every pending phase
   phasegate migrate --phase 1          apply up to and including phase 1
@@ -70,6 +72,7 @@ Before each migration of an irreversible phase, what it drops is kept (its size 
 `recover --phase N` brings it back.")]
     Migrate(MigrateArgs),
     /// Reverse one phase, newest migration first, with its after-rollback checks
+    #[command(mut_arg("dry_run", |a| a.help("Print the rollback SQL that would run and change nothing")))]
     #[command(after_help = "Examples:
   phasegate rollback --phase 3         asks you to type `rollback phase 3`
   phasegate rollback --phase 2 --dry-run print the rollback SQL stored at apply time
@@ -88,6 +91,7 @@ rows it touches are copied to phasegate_backup.<table>_<run> in the same transac
 ID` puts them back. Every rollback writes a Markdown report beside its log.")]
     Rollback(RollbackArgs),
     /// Bring back what an irreversible phase dropped, from what migrate kept before it ran
+    #[command(mut_arg("dry_run", |a| a.help("Print the recovery plan and change nothing")))]
     #[command(after_help = "Examples:
   phasegate recover --phase 4 --dry-run  print the recovery plan (DDL, restores) and change nothing
   phasegate recover --phase 4          asks you to type `recover phase 4`
@@ -102,6 +106,7 @@ and removes the phase from the ledger, all in one transaction under the migratio
 re-applies the phase.")]
     Recover(RecoverArgs),
     /// Put back the rows a rollback backed up
+    #[command(mut_arg("dry_run", |a| a.help("List the backups and change nothing")))]
     #[command(after_help = "Examples:
   phasegate restore --run 3f2a9c1e     the id `rollback` printed (or its first 8 characters)
   phasegate restore --run 3f2a9c1e --dry-run
@@ -301,6 +306,19 @@ pub struct SetArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// `--dry-run` and `--yes`, for the commands that change a database and
+/// ask first; each command words their help for itself (`mut_arg` on its
+/// subcommand).
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ConfirmArgs {
+    /// Print what would run and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Clone, ClapArgs)]

@@ -7,7 +7,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 
 use phasegate::When;
 
-use super::{parse_duration, BackendArg, ConnectArgs, HtmlArgs, LockHoldArgs, ReplicaArgs, ServerArgs, SetArgs, TimeoutArgs, FLEET_HELP};
+use super::{parse_duration, BackendArg, ConfirmArgs, ConnectArgs, HtmlArgs, LockHoldArgs, ReplicaArgs, ServerArgs, SetArgs, TimeoutArgs, FLEET_HELP};
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct MigrateArgs {
@@ -21,12 +21,8 @@ pub struct MigrateArgs {
     /// Apply up to and including this version
     #[arg(long)]
     pub to_version: Option<i32>,
-    /// Print the SQL that would run and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Enter irreversible phases without asking
-    #[arg(long)]
-    pub yes: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
     /// Continue past a phase whose verdict is REVIEW
     #[arg(long)]
     pub accept_review: bool,
@@ -53,12 +49,8 @@ pub struct RecoverArgs {
     /// The irreversible phase to recover
     #[arg(long)]
     pub phase: u32,
-    /// Print the recovery plan and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Do not ask for confirmation
-    #[arg(long)]
-    pub yes: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
     #[command(flatten)]
@@ -74,12 +66,8 @@ pub struct RollbackArgs {
     /// The phase to reverse
     #[arg(long)]
     pub phase: u32,
-    /// Print the rollback SQL that would run and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Do not ask for confirmation
-    #[arg(long)]
-    pub yes: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
     #[command(flatten)]
     pub locks: LockHoldArgs,
     /// Do not back up the rows the rollback changes
@@ -100,12 +88,8 @@ pub struct RestoreArgs {
     /// The rollback run whose backups to restore (its id, or at least the first 8 characters)
     #[arg(long, value_name = "ID")]
     pub run: String,
-    /// List the backups and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Do not ask for confirmation
-    #[arg(long)]
-    pub yes: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
     #[command(flatten)]
     pub timeouts: TimeoutArgs,
 }

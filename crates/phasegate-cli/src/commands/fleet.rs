@@ -78,8 +78,8 @@ pub fn run(op: Op, file: &Path, ctx: &mut Ctx) -> Exit {
     // No fleet-wide database to audit on: each database writes its own row.
     run.audit = false;
     run.yes = match &op {
-        Op::Migrate(a) => a.yes,
-        Op::Rollback(a) => a.yes,
+        Op::Migrate(a) => a.confirm.yes,
+        Op::Rollback(a) => a.confirm.yes,
         _ => false,
     };
     run.args = vec!["--fleet".into(), phasegate::display_path(file)];

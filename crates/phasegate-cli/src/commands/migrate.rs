@@ -13,8 +13,8 @@ pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> Exit {
         return super::fleet::run(super::fleet::Op::Migrate(&a), &file, ctx);
     }
     let mut run = Run::new(ctx, MigrateArgs::NAME, a.phase, a.connect.set.format, log_dir(&a.connect));
-    run.yes = a.yes;
-    run.audit = !a.dry_run;
+    run.yes = a.confirm.yes;
+    run.audit = !a.confirm.dry_run;
     run.args.extend(a.audit_args());
     run.html_to(a.html.html.clone(), &a.connect.set.dir);
     let report = body(&a, &mut run);
@@ -36,7 +36,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
             return failed(phasegate::Error::NoSuchPhase { phase: p, manifest: set.dir.join(phasegate::MANIFEST) });
         }
     }
-    if a.dry_run {
+    if a.confirm.dry_run {
         return dry_run(a, run, &set, target);
     }
     let opts = a.options(&run.run_id, a.connect.url());

@@ -24,8 +24,8 @@ struct RecoverJson<'a> {
 
 pub fn run(a: RecoverArgs, ctx: &mut Ctx) -> Exit {
     let mut run = Run::new(ctx, RecoverArgs::NAME, Some(a.phase), a.connect.set.format, log_dir(&a.connect));
-    run.yes = a.yes;
-    run.audit = !a.dry_run;
+    run.yes = a.confirm.yes;
+    run.audit = !a.confirm.dry_run;
     run.html_to(a.html.html.clone(), &a.connect.set.dir);
     let report = body(&a, &mut run);
     run.finish(report)
@@ -65,11 +65,11 @@ fn body(a: &RecoverArgs, run: &mut Run) -> Report {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
-    let lock = if a.dry_run { None } else { Some(a.timeouts.lock_wait) };
+    let lock = if a.confirm.dry_run { None } else { Some(a.timeouts.lock_wait) };
     if let Err(e) = run.connect(&a.connect, lock) {
         return failed(e);
     }
-    if a.dry_run {
+    if a.confirm.dry_run {
         let client = run.client.as_mut().expect("connected");
         let recovery = match phasegate::plan_recovery(client, &set, a.phase) {
             Ok(r) => r,

@@ -24,13 +24,13 @@ pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> Exit {
         return super::fleet::run(super::fleet::Op::Rollback(&a), &file, ctx);
     }
     let mut run = Run::new(ctx, RollbackArgs::NAME, Some(a.phase), a.connect.set.format, log_dir(&a.connect));
-    run.yes = a.yes;
-    run.audit = !a.dry_run;
+    run.yes = a.confirm.yes;
+    run.audit = !a.confirm.dry_run;
     run.args.extend(a.audit_args());
     run.html_to(a.html.html.clone(), &a.connect.set.dir);
     let mut doc = RollbackJson { backup: !a.no_backup, ..Default::default() };
     let (mut report, outcome, phase) = body(&a, &mut run, &mut doc);
-    if !a.dry_run {
+    if !a.confirm.dry_run {
         doc.report_file = write_markdown(&a, &mut run, &report, outcome.as_ref(), phase);
         report.set_body(&doc);
     }
@@ -49,7 +49,7 @@ fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson) -> (Report, Opt
     if let Err(e) = phasegate::refuse_irreversible(phase) {
         return (failed(e), None, names);
     }
-    if a.dry_run {
+    if a.confirm.dry_run {
         return (dry_run(a, run, &set, phase), None, names);
     }
     let opts = a.options(&run.run_id, a.connect.url());
