@@ -43,8 +43,7 @@ pub fn run(a: LintArgs, ctx: &mut Ctx) -> Exit {
     ));
     let failed = errors > 0 || (a.strict && findings.iter().any(|f| f.severity == Severity::Warning));
     let summary = Summary { findings: findings.len(), errors, warnings, files };
-    let github = crate::report::github::lint(&findings);
-    let markdown = crate::report::markdown::lint(&findings);
-    let report = Report { exit: Some(if failed { Exit::Failed } else { Exit::Ok }), text, github, markdown, ..Default::default() }.with_body(&LintJson { findings: &findings, summary });
+    let ci = run.ci(|| crate::report::github::lint(&findings), || crate::report::markdown::lint(&findings));
+    let report = Report { exit: Some(if failed { Exit::Failed } else { Exit::Ok }), text, ci, ..Default::default() }.with_body(&LintJson { findings: &findings, summary });
     run.finish(report)
 }

@@ -58,7 +58,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
                 let extras = crate::report::html::RunExtras { recover_command: recover, ..Default::default() };
                 crate::report::html::run(&run.page_meta(Some(a.connect.url()), a.locks.max_lock_hold), &outcome, &extras)
             });
-            let mut report = outcome_report(outcome, run.style, "phasegate migrate");
+            let mut report = outcome_report(outcome, run, "phasegate migrate");
             report.html = html;
             let mut phases: Vec<u32> = kept.iter().filter_map(|k| set.phase_of(k.version).map(|p| p.id)).collect();
             phases.dedup();

@@ -38,7 +38,6 @@ use std::io::{BufRead, Write};
 use serde::Serialize;
 
 use crate::cli::TimeoutArgs;
-use crate::report::Style;
 use phasegate::RunOutcome;
 
 pub use dispatch::{dispatch, run_argv, run_process};
@@ -118,17 +117,16 @@ struct RunJson {
 }
 
 /// The report of a migrate or rollback run; `title` heads its Markdown.
-pub fn outcome_report(outcome: RunOutcome, style: Style, title: &str) -> Report {
+pub fn outcome_report(outcome: RunOutcome, run: &Run, title: &str) -> Report {
     let mut text = Vec::new();
-    let _ = crate::report::run_summary(&mut text, &outcome, style);
+    let _ = crate::report::run_summary(&mut text, &outcome, run.style);
     Report {
         verdict: Some(outcome.verdict()),
         exit: None,
         steps: json(&outcome.steps),
         checks: json(&outcome.checks().collect::<Vec<_>>()),
         text: String::from_utf8_lossy(&text).into_owned(),
-        github: crate::report::github::run(&outcome),
-        markdown: crate::report::markdown::run(title, &outcome),
+        ci: run.ci(|| crate::report::github::run(&outcome), || crate::report::markdown::run(title, &outcome)),
         error: outcome.failure.map(anyhow::Error::from),
         ..Default::default()
     }

@@ -43,10 +43,10 @@ pub struct Report {
     pub body: serde_json::Map<String, serde_json::Value>,
     /// Human output, printed in text mode.
     pub text: String,
-    /// `--format github`: workflow commands (commands that support it).
-    pub github: String,
-    /// `--format markdown`: tables for a step summary or a comment.
-    pub markdown: String,
+    /// `--format github` (workflow commands) or `--format markdown` (tables
+    /// for a step summary or a comment), whichever was asked: rendered only
+    /// then ([`Run::ci`]).
+    pub ci: String,
     /// `--format html` / `--html FILE`: the page (commands build it only
     /// when [`Run::wants_html`]).
     pub html: Option<String>,
@@ -105,6 +105,16 @@ struct Document<'a> {
 }
 
 impl Run<'_, '_, '_> {
+    /// The CI output of a command that prints one: `github` or `markdown`
+    /// rendered when that format was asked, nothing otherwise.
+    pub fn ci(&self, github: impl FnOnce() -> String, markdown: impl FnOnce() -> String) -> String {
+        match self.format {
+            Format::Github => github(),
+            Format::Markdown => markdown(),
+            _ => String::new(),
+        }
+    }
+
     /// Prints the report in the one format the run was asked for (and
     /// writes the HTML page when `--html FILE` asked for it); `error` is
     /// the failure as shown, `code` the exit code.
@@ -140,7 +150,7 @@ impl Run<'_, '_, '_> {
                 }
             }
             Format::Github => {
-                let mut text = std::mem::take(&mut report.github);
+                let mut text = std::mem::take(&mut report.ci);
                 if let (Some(e), Some(shown)) = (&report.error, &error) {
                     text.push_str(&crate::report::github::error(e, shown));
                     text.push('\n');
@@ -149,7 +159,7 @@ impl Run<'_, '_, '_> {
                 self.log_line(&text);
             }
             Format::Markdown => {
-                let mut text = std::mem::take(&mut report.markdown);
+                let mut text = std::mem::take(&mut report.ci);
                 if let Some(e) = &error {
                     text.push_str(&format!("\n> **error:** {}\n", crate::report::markdown::cell(e)));
                 }

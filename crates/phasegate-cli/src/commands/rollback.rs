@@ -71,7 +71,7 @@ fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson) -> (Report, Opt
                 let extras = crate::report::html::RunExtras { restore_command: Some(restore_command(a, run)), no_backup: a.no_backup, ..Default::default() };
                 crate::report::html::run(&run.page_meta(Some(a.connect.url()), a.locks.max_lock_hold), &outcome, &extras)
             });
-            let mut report = outcome_report(outcome, run.style, &format!("phasegate rollback --phase {}", a.phase));
+            let mut report = outcome_report(outcome, run, &format!("phasegate rollback --phase {}", a.phase));
             report.html = html;
             if !backups.is_empty() {
                 let rows: i64 = backups.iter().map(|b| b.rows).sum();

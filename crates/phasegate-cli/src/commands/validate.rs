@@ -35,8 +35,7 @@ fn body(a: &ValidateArgs, run: &mut Run) -> Report {
                 verdict: Some(phasegate::worst_verdict(&results)),
                 checks: json(&results),
                 text: String::from_utf8_lossy(&text).into_owned(),
-                github: report::github::checks(&results),
-                markdown: format!("### phasegate validate\n\n{}", report::markdown::decision_table(&results, overall)),
+                ci: run.ci(|| report::github::checks(&results), || format!("### phasegate validate\n\n{}", report::markdown::decision_table(&results, overall))),
                 ..Default::default()
             }
         }

@@ -160,8 +160,7 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
         verdict: Some(rehearsal.verdict()),
         exit: Some(super::verify_exit(&rehearsal)),
         text: String::from_utf8_lossy(&text).into_owned(),
-        github: report::github::verify(&rehearsal, &set),
-        markdown: report::markdown::verify(&rehearsal),
+        ci: run.ci(|| report::github::verify(&rehearsal, &set), || report::markdown::verify(&rehearsal)),
         ..Default::default()
     }
     .with_body(&VerifyJson { server_start_ms: start_ms, database_create_ms: create_ms, rehearsal: &rehearsal, layout: layout_json })
