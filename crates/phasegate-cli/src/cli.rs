@@ -16,7 +16,7 @@ pub use args::*;
 pub use import::ImportArgs;
 pub use init::InitArgs;
 pub use change::{ChangeArgs, ChangeCommon, ChangeOp};
-pub use shape::{Info, Shape, SHAPES};
+pub use shape::{Info, Shape};
 pub use verify::{BackendArg, FromArg, HtmlArgs, ServerArgs, VerifyArgs};
 
 /// phasegate's arguments: the top-level parser of the `phasegate` binary,

@@ -40,7 +40,7 @@ use serde::Serialize;
 use crate::cli::TimeoutArgs;
 use phasegate::RunOutcome;
 
-pub use dispatch::{dispatch, run_argv, run_process};
+pub use dispatch::{run_argv, run_process};
 pub use logs::{log_dir, logs_for};
 pub use render::{exit_for, verify_exit, Report};
 pub use session::Run;
