@@ -32,6 +32,8 @@ mod text;
 pub(crate) mod txn;
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::check::Check;
@@ -163,6 +165,20 @@ pub(crate) fn file_name(p: &Path) -> String {
 
 pub(crate) fn bad_name(path: &Path, expected: &str) -> Error {
     Error::Load { at: Location::file(path), message: format!("not a migration name this layout knows (expected {expected})") }
+}
+
+/// The error for a second migration with the same `version` (`what`:
+/// `version`, `down version`) as `other`.
+pub(crate) fn duplicate(path: &Path, what: &str, version: impl fmt::Display, other: &Path) -> Error {
+    Error::Load { at: Location::file(path), message: format!("duplicate {what} {version}: also {}", crate::error::display_path(other)) }
+}
+
+/// One section of a file that holds several (goose and dbmate sections, a
+/// Liquibase changeset) as a file of its own: the whole text with all but
+/// `keep` blanked, so its lines stay the real file's; `blocks` are sent
+/// whole.
+pub(crate) fn section_file(path: &Path, text: &str, keep: &[Range<usize>], blocks: Vec<Range<usize>>, no_transaction: bool) -> SqlFile {
+    SqlFile { path: path.to_path_buf(), text: text::blank_outside(text, keep), directives: Directives { no_transaction, blocks, ..Default::default() } }
 }
 
 /// A SQL file that runs in a transaction unless `no_transaction`.
