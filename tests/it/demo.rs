@@ -75,7 +75,7 @@ fn a_docker_backend_that_cannot_start_names_the_three_ways_to_a_server() {
     let out = Cmd::new(&["verify", "--backend", "docker"]).dir(&crate::harness::fixture("accounts")).env("DOCKER_HOST", "tcp://127.0.0.1:1").process();
     let error = out.expect_exit(exit::ERROR).error_line().to_string();
     assert!(error.starts_with("docker backend: cannot start a PostgreSQL container"), "{error}");
-    assert!(error.ends_with(phasegate_cli::INSTALL_HINT), "{error}");
+    assert!(error.ends_with(phasegate_cli::testing::INSTALL_HINT), "{error}");
     for way in ["Docker engine", "apt-get install postgresql", "PHASEGATE_TEST_DATABASE_URL"] {
         assert!(error.contains(way), "the hint names {way}: {error}");
     }

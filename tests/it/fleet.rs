@@ -117,7 +117,7 @@ impl Servers {
             .durable(true)
             .network(&network)
             .start_many(n)
-            .unwrap_or_else(|e| panic!("no PostgreSQL containers for the fleet test: {e}\nto run it: {}", phasegate_cli::INSTALL_HINT));
+            .unwrap_or_else(|e| panic!("no PostgreSQL containers for the fleet test: {e}\nto run it: {}", phasegate_cli::testing::INSTALL_HINT));
         Servers { containers }
     }
 

@@ -190,7 +190,7 @@ fn no_backend_says_what_to_install() {
     let out = Cmd::new(&["verify", "--backend", "docker", "--image", "phasegate/no-such-image:0"]).dir(&fixture("accounts")).logs(log_dir()).run();
     let error = out.expect_exit(exit::ERROR).error_line();
     assert!(error.contains("cannot start a PostgreSQL container from image phasegate/no-such-image:0"), "{error}");
-    assert!(error.ends_with(phasegate_cli::INSTALL_HINT), "{error}");
+    assert!(error.ends_with(phasegate_cli::testing::INSTALL_HINT), "{error}");
 }
 
 #[test]

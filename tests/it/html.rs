@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use phasegate::testing::Factory;
-use phasegate_cli::report::html::browser::{Browser, Opened};
+use phasegate_cli::testing::browser::{Browser, Opened};
 
 use crate::harness::{fixture, log_dir, on, repo, server, Cmd, TestDb};
 

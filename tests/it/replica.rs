@@ -65,7 +65,7 @@ impl Pair {
             .name(&primary_name)
             .startup_timeout(Duration::from_secs(120))
             .start()
-            .unwrap_or_else(|e| panic!("no primary container for the replica test: {e}\nto run it: {}", phasegate_cli::INSTALL_HINT));
+            .unwrap_or_else(|e| panic!("no primary container for the replica test: {e}\nto run it: {}", phasegate_cli::testing::INSTALL_HINT));
         // The image allows every database but not replication from the
         // network: add that line and reload.
         primary

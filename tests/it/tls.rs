@@ -135,7 +135,7 @@ impl TlsServer {
             .with_label("phasegate.owner-pid", std::process::id().to_string())
             .with_startup_timeout(Duration::from_secs(60))
             .start()
-            .unwrap_or_else(|e| panic!("no TLS PostgreSQL container: {e}\nto run it: {}", phasegate_cli::INSTALL_HINT));
+            .unwrap_or_else(|e| panic!("no TLS PostgreSQL container: {e}\nto run it: {}", phasegate_cli::testing::INSTALL_HINT));
         let server = TlsServer { container, pki };
         // The ready line can precede the first accepted connection by a moment.
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -84,6 +84,7 @@ impl Ui for Silent {
     }
     fn progress(&mut self, _line: &str) {}
 }
+impl phasegate::FleetUi for Silent {}
 
 fn wanted(o: &Options, name: &str) -> bool {
     o.only.is_empty() || o.only.iter().any(|x| x == name)

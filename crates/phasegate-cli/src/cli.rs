@@ -5,15 +5,18 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, CommandFactory, Parser, Subcommand, ValueEnum};
 
-use phasegate::When;
 
+mod args;
 mod change;
 mod import;
 mod init;
+pub(crate) mod shape;
 mod verify;
+pub use args::*;
 pub use import::ImportArgs;
 pub use init::InitArgs;
 pub use change::{ChangeArgs, ChangeCommon, ChangeOp};
+pub use shape::{Info, Shape};
 pub use verify::{BackendArg, FromArg, HtmlArgs, ServerArgs, VerifyArgs};
 
 /// phasegate's arguments: the top-level parser of the `phasegate` binary,
@@ -48,6 +51,8 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply pending migrations in order, each with its checks in one transaction
+    #[command(mut_arg("dry_run", |a| a.help("Print the SQL that would run and change nothing")))]
+    #[command(mut_arg("yes", |a| a.help("Enter irreversible phases without asking")))]
     #[command(after_help = "Examples:
   phasegate migrate                    apply every pending phase
   phasegate migrate --phase 1          apply up to and including phase 1
@@ -67,6 +72,7 @@ Before each migration of an irreversible phase, what it drops is kept (its size 
 `recover --phase N` brings it back.")]
     Migrate(MigrateArgs),
     /// Reverse one phase, newest migration first, with its after-rollback checks
+    #[command(mut_arg("dry_run", |a| a.help("Print the rollback SQL that would run and change nothing")))]
     #[command(after_help = "Examples:
   phasegate rollback --phase 3         asks you to type `rollback phase 3`
   phasegate rollback --phase 2 --dry-run print the rollback SQL stored at apply time
@@ -85,6 +91,7 @@ rows it touches are copied to phasegate_backup.<table>_<run> in the same transac
 ID` puts them back. Every rollback writes a Markdown report beside its log.")]
     Rollback(RollbackArgs),
     /// Bring back what an irreversible phase dropped, from what migrate kept before it ran
+    #[command(mut_arg("dry_run", |a| a.help("Print the recovery plan and change nothing")))]
     #[command(after_help = "Examples:
   phasegate recover --phase 4 --dry-run  print the recovery plan (DDL, restores) and change nothing
   phasegate recover --phase 4          asks you to type `recover phase 4`
@@ -99,6 +106,7 @@ and removes the phase from the ledger, all in one transaction under the migratio
 re-applies the phase.")]
     Recover(RecoverArgs),
     /// Put back the rows a rollback backed up
+    #[command(mut_arg("dry_run", |a| a.help("List the backups and change nothing")))]
     #[command(after_help = "Examples:
   phasegate restore --run 3f2a9c1e     the id `rollback` printed (or its first 8 characters)
   phasegate restore --run 3f2a9c1e --dry-run
@@ -290,40 +298,6 @@ pub enum Format {
     Html,
 }
 
-impl Format {
-    /// The commands that print `--format github` and `--format markdown`.
-    pub const CI_COMMANDS: [&'static str; 5] = ["lint", "verify", "migrate", "rollback", "validate"];
-    /// The commands that render an HTML page (`--format html`, `--html FILE`).
-    pub const HTML_COMMANDS: [&'static str; 5] = ["verify", "migrate", "rollback", "recover", "bench"];
-}
-
-
-impl Command {
-    /// The command's name and the output format it was asked for.
-    pub fn name_and_format(&self) -> (&'static str, Format) {
-        match self {
-            Command::Migrate(a) => ("migrate", a.connect.set.format),
-            Command::Rollback(a) => ("rollback", a.connect.set.format),
-            Command::Recover(a) => ("recover", a.connect.set.format),
-            Command::Restore(a) => ("restore", a.connect.set.format),
-            Command::Health(a) => ("health", a.connect.set.format),
-            Command::Validate(a) => ("validate", a.connect.set.format),
-            Command::Status(a) => ("status", a.connect.set.format),
-            Command::Plan(a) => ("plan", a.set.format),
-            Command::Lint(a) => ("lint", a.set.format),
-            Command::New(a) => ("new", a.set.format),
-            Command::Init(a) => ("init", a.set.format),
-            Command::Import(a) => ("import", a.set.format),
-            Command::Change(a) => ("change", a.op.common().set.format),
-            Command::Snapshot(a) => ("snapshot", a.connect.set.format),
-            Command::History(a) => ("history", a.connect.set.format),
-            Command::Verify(a) => ("verify", a.set.format),
-            Command::Bench(a) => ("bench", a.set.format),
-            Command::Demo(a) => ("demo", a.set.format),
-        }
-    }
-}
-
 #[derive(Debug, Clone, ClapArgs)]
 pub struct SetArgs {
     /// The migration set: a folder with phases.toml, migrations/, rollback/, validations/
@@ -332,6 +306,19 @@ pub struct SetArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// `--dry-run` and `--yes`, for the commands that change a database and
+/// ask first; each command words their help for itself (`mut_arg` on its
+/// subcommand).
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ConfirmArgs {
+    /// Print what would run and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -357,7 +344,7 @@ impl ConnectArgs {
 }
 
 /// `--fleet FILE`: run on every database of a fleet file, group by group.
-const FLEET_HELP: &str = "A fleet file (TOML): run on each of its databases, group by group, canary first, instead of --database-url";
+pub(crate) const FLEET_HELP: &str = "A fleet file (TOML): run on each of its databases, group by group, canary first, instead of --database-url";
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct TimeoutArgs {
@@ -391,7 +378,7 @@ impl ReplicaArgs {
     }
 }
 
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     phasegate::parse_duration(s)
 }
 
@@ -402,285 +389,4 @@ pub struct LockHoldArgs {
     /// naming its file and line (every statement's locks are recorded either way)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub max_lock_hold: Option<std::time::Duration>,
-}
-
-/// A layout's name, for `migrate --adopt`.
-fn parse_layout(s: &str) -> Result<phasegate::Layout, String> {
-    phasegate::Layout::parse(s).ok_or_else(|| format!("unknown layout `{s}` (one of {})", phasegate::Layout::ALL.map(|l| l.name()).join(", ")))
-}
-
-#[derive(Debug, Clone, ClapArgs)]
-pub struct MigrateArgs {
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-    #[arg(long, value_name = "FILE", help = FLEET_HELP, conflicts_with = "dry_run")]
-    pub fleet: Option<PathBuf>,
-    /// Apply up to and including this phase
-    #[arg(long, conflicts_with = "to_version")]
-    pub phase: Option<u32>,
-    /// Apply up to and including this version
-    #[arg(long)]
-    pub to_version: Option<i32>,
-    /// Print the SQL that would run and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// On a database another tool migrated, record the migrations its ledger holds as applied
-    /// (the set is one `import` wrote from that tool's folder) and run nothing; with --dry-run, print
-    /// what would be recorded. Layouts: as `import --from`
-    #[arg(long, value_name = "LAYOUT", value_parser = parse_layout, conflicts_with_all = ["fleet", "phase", "to_version"])]
-    pub adopt: Option<phasegate::Layout>,
-    /// Enter irreversible phases without asking
-    #[arg(long)]
-    pub yes: bool,
-    /// Continue past a phase whose verdict is REVIEW
-    #[arg(long)]
-    pub accept_review: bool,
-    #[command(flatten)]
-    pub locks: LockHoldArgs,
-    /// Do not keep what an irreversible phase destroys (recorded in the audit row; recover becomes impossible)
-    #[arg(long)]
-    pub no_backup: bool,
-    /// Refuse an irreversible phase whose kept data would exceed this many rows
-    #[arg(long, value_name = "N", default_value_t = phasegate::DEFAULT_MAX_BACKUP_ROWS)]
-    pub max_backup_rows: u64,
-    #[command(flatten)]
-    pub replica: ReplicaArgs,
-    #[command(flatten)]
-    pub timeouts: TimeoutArgs,
-    #[command(flatten)]
-    pub html: HtmlArgs,
-}
-
-#[derive(Debug, Clone, ClapArgs)]
-pub struct RecoverArgs {
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-    /// The irreversible phase to recover
-    #[arg(long)]
-    pub phase: u32,
-    /// Print the recovery plan and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Do not ask for confirmation
-    #[arg(long)]
-    pub yes: bool,
-    #[command(flatten)]
-    pub timeouts: TimeoutArgs,
-    #[command(flatten)]
-    pub html: HtmlArgs,
-}
-
-#[derive(Debug, Clone, ClapArgs)]
-pub struct RollbackArgs {
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-    #[arg(long, value_name = "FILE", help = FLEET_HELP, conflicts_with = "dry_run")]
-    pub fleet: Option<PathBuf>,
-    /// The phase to reverse
-    #[arg(long)]
-    pub phase: u32,
-    /// Print the rollback SQL that would run and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Do not ask for confirmation
-    #[arg(long)]
-    pub yes: bool,
-    #[command(flatten)]
-    pub locks: LockHoldArgs,
-    /// Do not back up the rows the rollback changes
-    #[arg(long)]
-    pub no_backup: bool,
-    #[command(flatten)]
-    pub replica: ReplicaArgs,
-    #[command(flatten)]
-    pub timeouts: TimeoutArgs,
-    #[command(flatten)]
-    pub html: HtmlArgs,
-}
-
-#[derive(Debug, Clone, ClapArgs)]
-pub struct RestoreArgs {
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-    /// The rollback run whose backups to restore (its id, or at least the first 8 characters)
-    #[arg(long, value_name = "ID")]
-    pub run: String,
-    /// List the backups and change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Do not ask for confirmation
-    #[arg(long)]
-    pub yes: bool,
-    #[command(flatten)]
-    pub timeouts: TimeoutArgs,
-}
-
-#[derive(Debug, Clone, ClapArgs)]
-pub struct HealthArgs {
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-    /// Repeat rounds, one line each, until --duration or --rounds
-    #[arg(long)]
-    pub watch: bool,
-    /// Time between the starts of two rounds
-    #[arg(long, default_value = "30s", value_parser = parse_duration, requires = "watch")]
-    pub interval: std::time::Duration,
-    /// Stop watching after this long (default: until interrupted)
-    #[arg(long, value_parser = parse_duration, requires = "watch")]
-    pub duration: Option<std::time::Duration>,
-    /// Stop watching after this many rounds
-    #[arg(long, requires = "watch")]
-    pub rounds: Option<u32>,
-    /// The probe query whose latency is measured
-    #[arg(long, default_value = "SELECT 1", value_name = "SQL")]
-    pub probe: String,
-    /// Probe latency that warns
-    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
-    pub warn: std::time::Duration,
-    /// Probe latency that fails (the probe is cancelled at twice this)
-    #[arg(long, default_value = "1000ms", value_parser = parse_duration)]
-    pub fail: std::time::Duration,
-    /// A transaction open longer than this warns
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
-    pub max_transaction: std::time::Duration,
-    /// A lock wait longer than this warns
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub max_lock_wait: std::time::Duration,
-    /// Skip the current phase's checks (they scan tables)
-    #[arg(long)]
-    pub no_checks: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum WhenArg {
-    BeforeMigrate,
-    AfterMigrate,
-    BeforeRollback,
-    AfterRollback,
-}
-
-impl From<WhenArg> for When {
-    fn from(w: WhenArg) -> When {
-        match w {
-            WhenArg::BeforeMigrate => When::BeforeMigrate,
-            WhenArg::AfterMigrate => When::AfterMigrate,
-            WhenArg::BeforeRollback => When::BeforeRollback,
-            WhenArg::AfterRollback => When::AfterRollback,
-        }
-    }
-}
-
-#[derive(Debug, Clone, ClapArgs)]
-pub struct ValidateArgs {
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-    #[arg(long, value_name = "FILE", help = FLEET_HELP)]
-    pub fleet: Option<PathBuf>,
-    /// Only this phase's checks
-    #[arg(long)]
-    pub phase: Option<u32>,
-    /// Which checks: after-migrate (default) or before-rollback checks of
-    /// applied migrations, or after-rollback / before-migrate checks of
-    /// migrations not applied
-    #[arg(long, value_enum)]
-    pub when: Option<WhenArg>,
-}
-
-#[derive(Debug, Clone, ClapArgs)]
-pub struct StatusArgs {
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-    #[arg(long, value_name = "FILE", help = FLEET_HELP)]
-    pub fleet: Option<PathBuf>,
-    /// Also compare the database's schema with the set's files applied to a disposable PostgreSQL up to
-    /// the versions the ledger lists, and list every object that differs (an index created by hand, a
-    /// column dropped outside a migration) with its diff; exit 3 when anything differs
-    #[arg(long, conflicts_with = "fleet")]
-    pub schema: bool,
-    /// Where the disposable PostgreSQL of --schema comes from (as for verify)
-    #[arg(long, value_enum, default_value_t = BackendArg::Auto, requires = "schema")]
-    pub backend: BackendArg,
-    #[command(flatten)]
-    pub server: ServerArgs,
-}
-
-#[derive(Debug, Clone, ClapArgs)]
-pub struct PlanArgs {
-    #[command(flatten)]
-    pub set: SetArgs,
-}
-
-#[derive(Debug, Clone, ClapArgs)]
-pub struct LintArgs {
-    #[command(flatten)]
-    pub set: SetArgs,
-    /// Fail (exit 1) on warnings too
-    #[arg(long)]
-    pub strict: bool,
-}
-
-#[derive(Debug, Clone, ClapArgs)]
-pub struct NewArgs {
-    /// snake_case name of the migration
-    pub name: String,
-    /// The phase it belongs to (the last phase's versions are extended)
-    #[arg(long)]
-    pub phase: u32,
-    #[command(flatten)]
-    pub set: SetArgs,
-}
-
-#[derive(Debug, Clone, ClapArgs)]
-pub struct SnapshotArgs {
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-    /// Also print a row fingerprint of every table
-    #[arg(long)]
-    pub rows: bool,
-}
-
-#[derive(Debug, Clone, ClapArgs)]
-pub struct HistoryArgs {
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-    /// How many recent runs to show
-    #[arg(long, default_value_t = 50)]
-    pub limit: i64,
-}
-
-#[derive(Debug, Clone, ClapArgs)]
-pub struct BenchArgs {
-    #[command(flatten)]
-    pub set: SetArgs,
-    /// Run only these (repeatable)
-    #[arg(long, value_parser = ["fresh-db", "factory", "verify", "overhead", "snapshot", "backfill", "traffic", "verify-from", "verify-corpus", "html", "fleet", "load", "change"])]
-    pub only: Vec<String>,
-    /// Reservations for the backfill benchmark
-    #[arg(long, default_value_t = 1_000_000)]
-    pub backfill_rows: u64,
-    /// Reservations for the verify, overhead, factory and traffic benchmarks
-    #[arg(long, default_value_t = 100_000)]
-    pub verify_rows: u64,
-    /// Where the JSON results go
-    #[arg(long, default_value = "target/bench.json", value_name = "FILE")]
-    pub json: PathBuf,
-    #[command(flatten)]
-    pub server: ServerArgs,
-    #[command(flatten)]
-    pub html: HtmlArgs,
-}
-
-#[derive(Debug, Clone, ClapArgs)]
-pub struct DemoArgs {
-    #[command(flatten)]
-    pub set: SetArgs,
-    /// Rows the seed generates (phasegate.seed_rows); default: the seed's own
-    /// (100k reservations for the clinic set, 3000 tenants for examples/tenant-keys)
-    #[arg(long)]
-    pub seed_rows: Option<u64>,
-    #[command(flatten)]
-    pub server: ServerArgs,
-    /// Where the run log and the rollback reports go (default: <dir>/logs)
-    #[arg(long, value_name = "PATH")]
-    pub log_dir: Option<PathBuf>,
 }

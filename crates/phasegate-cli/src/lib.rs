@@ -23,16 +23,27 @@
 //! or make it the whole program: `fn main() -> ExitCode { phasegate_cli::main("cargo xtask") }`.
 
 pub mod bench;
-pub mod cli;
-pub mod commands;
-pub mod errors;
-pub mod report;
+mod cli;
+mod commands;
+mod errors;
+mod exit;
+mod report;
 
 use std::process::ExitCode;
 
 pub use cli::{command, Args};
-pub use commands::{run_argv, Env, Io};
-pub use errors::INSTALL_HINT;
+use commands::Env;
+
+/// What this repository's own integration tests drive the CLI with (argv
+/// in, exit code and output back, no process) and check against; not part
+/// of the API an adopter mounts.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::commands::{run_argv, Env, Io};
+    pub use crate::errors::INSTALL_HINT;
+    #[cfg(feature = "browser")]
+    pub use crate::report::html::browser;
+}
 
 /// Parses the process's arguments as program `bin` (the name help, usage
 /// and hints show, e.g. `cargo xtask`) and runs the command.
@@ -52,6 +63,6 @@ pub fn run(args: Args, bin: &str) -> ExitCode {
     exit_code(commands::run_process(args, &Env::of_process(bin)))
 }
 
-fn exit_code(code: i32) -> ExitCode {
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+fn exit_code(code: exit::Exit) -> ExitCode {
+    code.into()
 }

@@ -2,8 +2,14 @@
 //! act (the file and line, the SQL position, the lock holder), and renders as
 //! one line.
 
+pub(crate) mod change;
+mod drift;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+pub use change::ChangeError;
+pub use drift::{Drift, DriftKind};
 
 /// A place in a migration set: a file and, where known, a line and column.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -52,7 +58,7 @@ pub fn display_path(p: &Path) -> String {
 pub enum Error {
     /// `change` refused an operation (nothing was written).
     #[error(transparent)]
-    Change(Box<crate::change::ChangeError>),
+    Change(Box<ChangeError>),
 
     /// A migration set breaks a rule of docs/migration-set.md.
     #[error("{at}: {message}")]
@@ -143,7 +149,7 @@ pub enum Error {
 
     /// The ledger disagrees with the files (an applied file changed or vanished).
     #[error("{0}")]
-    Drift(crate::ledger::Drift),
+    Drift(Drift),
 
     /// `migrate --adopt` refused: the other tool's ledger and the imported
     /// set disagree (a version without a file, a changed checksum, a failed

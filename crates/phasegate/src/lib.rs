@@ -34,7 +34,6 @@ mod ledger;
 mod lint;
 mod locks;
 mod pg;
-mod probe;
 mod rehearse;
 mod risk;
 mod schema_drift;
@@ -58,7 +57,7 @@ pub use error::{display_path, pg_message, Bypass, Confirmation, Error, Location,
 
 // A migration set and the validation language.
 pub use check::{worst as worst_verdict, Check, CheckKind, CheckResult, Condition, Severity, Verdict, When, DEFAULT_TIMEOUT as DEFAULT_CHECK_TIMEOUT};
-pub use probe::{Probe, PROBES};
+pub use set::probe::{Probe, PROBES};
 pub use set::{load as load_set, parse_duration, BatchSize, Directives, MigrationSet, Phase, Seed, SqlFile, Step, MANIFEST, MIGRATIONS, ROLLBACK, SEED, VALIDATIONS};
 
 // Starting a set: init, with an existing database's schema as its baseline.
@@ -82,7 +81,7 @@ pub use backup::{
 };
 pub use ui::{BatchProgress, Confirming, Quiet, Ui};
 // How far behind a replica is (a backfill waiting for it says so).
-pub use apply::ReplicaLag;
+pub use ui::ReplicaLag;
 
 // Lock tracing: what each statement locked, and for how long.
 pub use locks::{fmt_held, longest_blocking as longest_blocking_lock, Blocks as LockBlocks, LockHold, LockMode, MAX_LOCK_HOLD_CHECK};
@@ -127,7 +126,7 @@ pub use risk::{plan_phase, Effect, KeepPreview, PhasePlan, Risk};
 // Fleets: one set across many databases, group by group, canary first.
 pub use fleet::{
     load as load_fleet, parse as parse_fleet, run as run_fleet, AuditFn as FleetAuditFn, Command as FleetCommand, DbReport as FleetDbReport,
-    DbState as FleetDbState, Discovery as FleetDiscovery, Event as FleetEvent, Fleet, Group as FleetGroup, GroupCounts as FleetGroupCounts,
+    DbState as FleetDbState, Discovery as FleetDiscovery, Event as FleetEvent, Fleet, FleetUi, Group as FleetGroup, GroupCounts as FleetGroupCounts,
     GroupOutcome as FleetGroupOutcome, Halt as FleetHalt, HaltReason as FleetHaltReason, Listed as FleetListed, Member as FleetMember,
     OnError as FleetOnError, Options as FleetOptions, Outcome as FleetOutcome, PhaseCell as FleetPhaseCell, PhaseState,
     Plan as FleetPlan, PlannedGroup as FleetPlannedGroup, Select as FleetSelect,

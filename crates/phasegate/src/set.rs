@@ -7,6 +7,9 @@
 //! may not run.
 
 mod batch;
+pub(crate) mod origin;
+pub(crate) mod probe;
+mod directives;
 mod read;
 pub(crate) mod refuse;
 
@@ -19,9 +22,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+pub use crate::check::parse_duration;
 use crate::check::{self, Check};
 use crate::error::{Error, Location, Result};
 use crate::sqltext;
+use directives::parse_directives;
 use read::Folder;
 pub use batch::BatchSize;
 
@@ -38,7 +43,7 @@ pub struct MigrationSet {
     pub phases: Vec<Phase>,
     pub seed: Option<Seed>,
     /// What each application version runs, and where it must work (docs/probes.md).
-    pub probes: Vec<crate::probe::Probe>,
+    pub probes: Vec<probe::Probe>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,7 +86,7 @@ pub struct Step {
     pub checks: Vec<Check>,
     /// Where another tool's migration came from (`verify --from`); `None`
     /// for a phasegate set.
-    pub origin: Option<crate::foreign::Origin>,
+    pub origin: Option<origin::Origin>,
 }
 
 impl Step {
@@ -153,7 +158,7 @@ struct Manifest {
     phase: Vec<toml::Spanned<PhaseToml>>,
     seed: Option<toml::Spanned<SeedToml>>,
     #[serde(default)]
-    probe: Vec<toml::Spanned<crate::probe::ProbeToml>>,
+    probe: Vec<toml::Spanned<probe::ProbeToml>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -352,7 +357,7 @@ fn load_with(dir: &Path, refuse_statements: bool) -> Result<MigrationSet> {
         }
     };
 
-    let probes = crate::probe::resolve(dir, &manifest_path, &manifest.probe, &phases, line_at, |p| load_sql(&folder, p, Role::Other, false))?;
+    let probes = probe::resolve(dir, &manifest_path, &manifest.probe, &phases, line_at, |p| load_sql(&folder, p, Role::Other, false))?;
     Ok(MigrationSet { dir: dir.to_path_buf(), phases, seed, probes })
 }
 
@@ -453,209 +458,5 @@ fn load_sql(folder: &Folder, path: &Path, role: Role, refuse_statements: bool) -
     Ok(SqlFile { path: path.to_path_buf(), text, directives })
 }
 
-const DIRECTIVE: &str = "-- phasegate:";
-
-fn parse_directives(path: &Path, text: &str, migration: bool) -> Result<Directives> {
-    let mut d = Directives::default();
-    let mut in_header = true;
-    for (i, line) in text.lines().enumerate() {
-        let ln = i + 1;
-        let t = line.trim();
-        let err = |m: String| Error::Load { at: Location::line(path, ln), message: m };
-        if let Some(rest) = t.strip_prefix(DIRECTIVE) {
-            if !in_header {
-                return Err(err("directives go at the top of the file, before any SQL".into()));
-            }
-            if !migration {
-                return Err(err("directives are only allowed in migration and rollback files".into()));
-            }
-            let rest = rest.trim();
-            let (key, arg) = rest.split_once(char::is_whitespace).map_or((rest, ""), |(k, a)| (k, a.trim()));
-            match key {
-                "no-transaction" if arg.is_empty() => d.no_transaction = true,
-                "batch" => {
-                    d.batch = Some(batch::parse(arg).map_err(err)?);
-                }
-                "lock-timeout" => d.lock_timeout = Some(parse_duration(arg).map_err(err)?),
-                "statement-timeout" => d.statement_timeout = Some(parse_duration(arg).map_err(err)?),
-                _ => {
-                    return Err(err(format!(
-                        "unknown directive `{rest}` (expected no-transaction, batch [N or D [max N]], lock-timeout D, statement-timeout D)"
-                    )))
-                }
-            }
-            continue;
-        }
-        if !(t.is_empty() || t.starts_with("--")) {
-            in_header = false;
-        }
-    }
-    if d.no_transaction && d.batch.is_some() {
-        return Err(Error::Load { at: Location::line(path, 1), message: "`no-transaction` and `batch` cannot be combined".into() });
-    }
-    Ok(d)
-}
-
-/// Parses `500ms`, `2s`, `5m`, `1h`.
-pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 2s, 5m)"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" | "" => Duration::from_secs(n),
-        "m" | "min" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("`{s}` is not a duration (e.g. 500ms, 2s, 5m)")),
-    };
-    Ok(d)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::fs;
-
-    fn write(dir: &Path, rel: &str, text: &str) {
-        let p = dir.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
-    }
-
-    const CHECK: &str = "-- check: ok\nSELECT 1 WHERE false;\n";
-
-    fn base() -> tempfile::TempDir {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path();
-        write(p, "phases.toml", "[[phase]]\nid = 1\nname = \"additive\"\nversions = [1, 2]\n\n[[phase]]\nid = 2\nname = \"cleanup\"\nversions = [3]\nreversible = false\nreason = \"drops things\"\n");
-        for (v, n) in [(1, "a"), (2, "b"), (3, "c")] {
-            write(p, &format!("migrations/V{v}__{n}.sql"), "CREATE TABLE t(x int);\n");
-            write(p, &format!("validations/V{v}__{n}.sql"), CHECK);
-            if v < 3 {
-                write(p, &format!("rollback/V{v}__{n}.sql"), "DROP TABLE t;\n");
-            }
-        }
-        d
-    }
-
-    fn err(d: &tempfile::TempDir) -> String {
-        load(d.path()).unwrap_err().to_string().replace(&format!("{}/", d.path().display()), "")
-    }
-
-    #[test]
-    fn loads_a_well_formed_set() {
-        let d = base();
-        let set = load(d.path()).unwrap();
-        assert_eq!(set.phases.len(), 2);
-        assert_eq!(set.phases[0].steps.len(), 2);
-        assert!(set.phases[1].steps[0].rollback.is_none());
-        assert!(set.phases[1].needs_confirmation());
-    }
-
-    #[test]
-    fn missing_rollback_names_the_file() {
-        let d = base();
-        fs::remove_file(d.path().join("rollback/V2__b.sql")).unwrap();
-        assert_eq!(err(&d), "rollback/V2__b.sql: missing rollback for migration 2 of reversible phase 1 (create it, or mark the phase `reversible = false` with a `reason`)");
-    }
-
-    #[test]
-    fn missing_validation_names_the_file() {
-        let d = base();
-        fs::remove_file(d.path().join("validations/V1__a.sql")).unwrap();
-        assert!(err(&d).starts_with("validations/V1__a.sql: missing validation for migration 1"));
-    }
-
-    #[test]
-    fn rollback_for_irreversible_phase_is_refused() {
-        let d = base();
-        write(d.path(), "rollback/V3__c.sql", "SELECT 1;");
-        assert!(err(&d).starts_with("rollback/V3__c.sql: phase 2 is irreversible"));
-    }
-
-    #[test]
-    fn orphan_pair_and_bad_names_are_errors() {
-        let d = base();
-        write(d.path(), "validations/V9__zzz.sql", CHECK);
-        assert!(err(&d).starts_with("validations/V9__zzz.sql: validations file has no forward migration"));
-        let d = base();
-        write(d.path(), "migrations/V4_bad.sql", "SELECT 1;");
-        assert!(err(&d).starts_with("migrations/V4_bad.sql: file name must be"));
-        let d = base();
-        write(d.path(), "migrations/V02__dup.sql", "SELECT 1;");
-        assert!(err(&d).contains("duplicate version 2"));
-    }
-
-    #[test]
-    fn manifest_rules_name_the_line() {
-        let d = base();
-        write(d.path(), "phases.toml", "[[phase]]\nid = 1\nname = \"a\"\nversions = [1, 3]\n[[phase]]\nid = 2\nname = \"b\"\nversions = [2]\n");
-        assert!(err(&d).starts_with("phases.toml:4: phase 1 lists version 3 out of order"), "{}", err(&d));
-        write(d.path(), "phases.toml", "[[phase]]\nid = 2\nname = \"a\"\nversions = [1, 2]\n[[phase]]\nid = 1\nname = \"b\"\nversions = [3]\n");
-        assert!(err(&d).starts_with("phases.toml:6: phase ids must ascend"), "{}", err(&d));
-        write(d.path(), "phases.toml", "[[phase]]\nid = 1\nname = \"a\"\nversions = [1, 2, 3]\ncolour = 1\n");
-        assert!(err(&d).starts_with("phases.toml:5: unknown field `colour`"), "{}", err(&d));
-        write(d.path(), "phases.toml", "[[phase]]\nid = 1\nname = \"a\"\nversions = [1, 2]\n[[phase]]\nid = 2\nname = \"b\"\nversions = [3]\nreversible = false\n");
-        assert!(err(&d).starts_with("phases.toml:5: phase 2 is irreversible and needs a `reason`"), "{}", err(&d));
-        write(d.path(), "phases.toml", "[[phase]]\nid = 1\nname = \"a\"\nversions = [1]\n");
-        assert!(err(&d).contains("migration 2 belongs to no phase"), "{}", err(&d));
-    }
-
-    #[test]
-    fn directives_are_checked() {
-        let d = base();
-        write(d.path(), "migrations/V2__b.sql", "-- phasegate: no-transaction\nCREATE INDEX CONCURRENTLY i ON t(x);\n");
-        let set = load(d.path()).unwrap();
-        assert!(set.step(2).unwrap().forward.directives.no_transaction);
-        write(d.path(), "migrations/V2__b.sql", "-- phasegate: fast\nSELECT 1;\n");
-        assert!(err(&d).starts_with("migrations/V2__b.sql:1: unknown directive `fast`"));
-        write(d.path(), "migrations/V2__b.sql", "-- phasegate: no-transaction\nSELECT 1;\nSELECT 2;\n");
-        assert!(err(&d).starts_with("migrations/V2__b.sql:3: a `no-transaction` file holds exactly one statement"));
-        write(d.path(), "migrations/V2__b.sql", "SELECT 1;\n-- phasegate: lock-timeout 2s\n");
-        assert!(err(&d).starts_with("migrations/V2__b.sql:2: directives go at the top"));
-        write(d.path(), "migrations/V2__b.sql", "-- only a comment\n");
-        assert!(err(&d).starts_with("migrations/V2__b.sql:1: file holds no SQL statement"));
-        fs::write(d.path().join("migrations/V2__b.sql"), b"SELECT 1;\n\xff\xfe").unwrap();
-        assert!(err(&d).starts_with("migrations/V2__b.sql:2: file is not valid UTF-8"), "{}", err(&d));
-    }
-
-    /// A set whose V1 (forward and rollback) holds `n` statements; the work
-    /// the lexer and the line index did to load it, per byte of its SQL
-    /// files, and the number of line indexes built.
-    fn load_work(n: usize) -> (f64, f64, usize) {
-        let d = base();
-        let forward = "INSERT INTO t VALUES (1, 'a;b'), (2, $$c;$$); -- x;\nDO $$ BEGIN PERFORM 1; END $$;\n".repeat(n);
-        write(d.path(), "migrations/V1__a.sql", &forward);
-        write(d.path(), "rollback/V1__a.sql", &"DELETE FROM t WHERE x = 1;\n".repeat(n));
-        let sql_bytes: usize = ["migrations", "rollback", "validations"]
-            .iter()
-            .flat_map(|sub| fs::read_dir(d.path().join(sub)).unwrap())
-            .map(|e| fs::metadata(e.unwrap().path()).unwrap().len() as usize)
-            .sum();
-        sqltext::work::take();
-        load(d.path()).unwrap();
-        let (lexed, indexed, indexes) = sqltext::work::take();
-        (lexed as f64 / sql_bytes as f64, indexed as f64 / sql_bytes as f64, indexes)
-    }
-
-    #[test]
-    fn loading_is_linear_in_the_size_of_a_file() {
-        // Work counted, not timed: every SQL byte is lexed once (a DO block's
-        // body twice: it is looked into for trigger bypasses) and indexed for
-        // lines once, however many statements a file holds (mapping each
-        // statement's offset to its line by counting the lines before it,
-        // as loading once did, grew with the square of the file's size).
-        let (small, large) = (load_work(50), load_work(5000));
-        assert_eq!(small.2, large.2, "line indexes built: one per file or check, not per statement");
-        assert!(large.0 <= small.0 * 1.01 && large.0 <= 2.0, "bytes lexed per byte of SQL: {small:?} for 50 statements, {large:?} for 5000");
-        assert!(large.1 <= small.1 * 1.01 && large.1 <= 1.01, "bytes indexed per byte of SQL: {small:?} for 50 statements, {large:?} for 5000");
-    }
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert!(parse_duration("fast").is_err());
-    }
-}
+mod tests;

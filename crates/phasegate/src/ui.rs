@@ -3,11 +3,10 @@
 //! CLI, a test, an adopter's tool) decides what a line, a check result or a
 //! backfill's progress looks like.
 
+use std::fmt;
 use std::time::Duration;
 
-use crate::apply::ReplicaLag;
 use crate::check::CheckResult;
-use crate::fleet::Event as FleetEvent;
 
 /// The progress of a batched backfill (forward or rollback), for a bar.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +26,36 @@ pub enum BatchProgress<'a> {
     Finished { version: i32 },
 }
 
+/// How far behind a replica is, as far as the samples tell (measured by
+/// `apply/replica.rs`; here because a `BatchProgress::Waiting` carries it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaLag {
+    /// The replica has not replayed what the primary had written this long
+    /// ago (or PostgreSQL's `replay_lag` said as much).
+    pub at_least: Duration,
+    /// The replica has replayed everything the primary had written this long
+    /// ago; `None` while it has replayed none of the sampled positions.
+    pub at_most: Option<Duration>,
+}
+
+impl ReplicaLag {
+    /// Whether a batch must wait for this replica: its lag is not known to
+    /// be within `limit`.
+    pub fn over(&self, limit: Duration) -> bool {
+        self.at_most.is_none_or(|m| m > limit)
+    }
+}
+
+impl fmt::Display for ReplicaLag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at_most {
+            Some(m) => write!(f, "{:.1}s", m.as_secs_f64()),
+            None if self.at_least < Duration::from_millis(100) => write!(f, "not measured yet"),
+            None => write!(f, "at least {:.1}s", self.at_least.as_secs_f64()),
+        }
+    }
+}
+
 pub trait Ui {
     /// Asks the operator to type `expected`; true when they did.
     fn confirm(&mut self, prompt: &str, expected: &str) -> bool;
@@ -40,12 +69,6 @@ pub trait Ui {
     /// A batched backfill moved; by default nothing is drawn.
     fn batch(&mut self, progress: BatchProgress<'_>) {
         let _ = progress;
-    }
-    /// A fleet run moved (a group or a database started or finished, a
-    /// database said a line); always on the thread that called the fleet
-    /// run. By default nothing is shown.
-    fn fleet(&mut self, event: FleetEvent<'_>) {
-        let _ = event;
     }
 }
 
@@ -77,8 +100,5 @@ impl Ui for Confirming<'_> {
     }
     fn batch(&mut self, progress: BatchProgress<'_>) {
         self.inner.batch(progress);
-    }
-    fn fleet(&mut self, event: FleetEvent<'_>) {
-        self.inner.fleet(event);
     }
 }

@@ -114,10 +114,10 @@ impl Cmd {
         let mut out = Vec::new();
         let mut err = Vec::new();
         let mut input = std::io::Cursor::new(self.stdin.as_bytes().to_vec());
-        let env = phasegate_cli::Env { os_user: "tester".into(), hostname: "test-host".into(), color: false, bin: "cargo xtask".into() };
-        let mut io = phasegate_cli::Io { out: &mut out, err: &mut err, input: &mut input };
+        let env = phasegate_cli::testing::Env { os_user: "tester".into(), hostname: "test-host".into(), color: false, bin: "cargo xtask".into() };
+        let mut io = phasegate_cli::testing::Io { out: &mut out, err: &mut err, input: &mut input };
         let argv = std::iter::once("xtask".to_string()).chain(self.argv());
-        let code = phasegate_cli::run_argv(argv, &mut io, &env);
+        let code = phasegate_cli::testing::run_argv(argv, &mut io, &env);
         Output { code, stdout: String::from_utf8_lossy(&out).into_owned(), stderr: String::from_utf8_lossy(&err).into_owned() }
     }
 

@@ -5,6 +5,8 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::bench::{self, Figure};
 use crate::cli::BenchArgs;
 use phasegate::display_path;
@@ -15,8 +17,8 @@ struct BenchJson<'a> {
     figures: &'a [Figure],
 }
 
-pub fn run(a: BenchArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "bench", None, a.set.format, None);
+pub fn run(a: BenchArgs, ctx: &mut Ctx) -> Exit {
+    let mut run = Run::new(ctx, BenchArgs::NAME, None, a.set.format, None);
     run.audit = false;
     run.html_to(a.html.html.clone(), &a.set.dir);
     let backend = a.server.backend();

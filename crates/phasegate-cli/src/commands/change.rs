@@ -5,6 +5,8 @@
 use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::{ChangeArgs, ChangeCommon, ChangeOp};
 use phasegate::{display_path, ChangeRequest, ChangeSource, ColumnRef, ColumnsRef, GeneratedChange, Operation, Server, TableRef, WrittenChange};
 
@@ -17,9 +19,9 @@ struct ChangeJson<'a> {
     written: Option<WrittenChange>,
 }
 
-pub fn run(a: ChangeArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: ChangeArgs, ctx: &mut Ctx) -> Exit {
     let common = a.op.common().clone();
-    let mut run = Run::new(ctx, "change", None, common.set.format, super::logs_for(&common.set.dir, common.log_dir.as_ref()));
+    let mut run = Run::new(ctx, ChangeArgs::NAME, None, common.set.format, super::logs_for(&common.set.dir, common.log_dir.as_ref()));
     run.audit = false;
     let report = body(&a.op, &common, &mut run);
     run.finish(report)

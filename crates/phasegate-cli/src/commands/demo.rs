@@ -16,6 +16,8 @@ use postgres::Client;
 use serde::Serialize;
 
 use super::{json, Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::DemoArgs;
 use crate::report::{self, html, RollbackDoc};
 use phasegate::{ApplyOptions, BatchProgress, CheckResult, MigrationSet, RecoveryOutcome, RunOutcome, Server, StepOutcome, Target, Ui, Verdict};
@@ -51,8 +53,8 @@ enum Shown {
     Recover(Box<RecoveryOutcome>, String),
 }
 
-pub fn run(a: DemoArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "demo", None, a.set.format, super::logs_for(&a.set.dir, a.log_dir.as_ref()));
+pub fn run(a: DemoArgs, ctx: &mut Ctx) -> Exit {
+    let mut run = Run::new(ctx, DemoArgs::NAME, None, a.set.format, super::logs_for(&a.set.dir, a.log_dir.as_ref()));
     run.yes = true;
     run.audit = false;
     let started = Instant::now();

@@ -12,10 +12,11 @@ use anyhow::anyhow;
 use serde::Serialize;
 
 use super::{failed, json, log_dir, Ctx, Report, Run};
-use crate::cli::{ConnectArgs, MigrateArgs, RollbackArgs, StatusArgs, TimeoutArgs, ValidateArgs};
+use crate::exit::Exit;
+use crate::cli::{ConnectArgs, MigrateArgs, RollbackArgs, Shape, StatusArgs, TimeoutArgs, ValidateArgs};
 use crate::report::{RunVerdict, Style};
 use phasegate::{
-    ApplyOptions, CheckResult, FleetCommand, FleetDbReport, FleetDbState, FleetEvent, FleetHaltReason, FleetOutcome, MigrationSet, PhaseState,
+    ApplyOptions, CheckResult, FleetCommand, FleetDbReport, FleetDbState, FleetEvent, FleetHaltReason, FleetUi, FleetOutcome, MigrationSet, PhaseState,
     RunRecord, Target, Ui, Verdict,
 };
 
@@ -30,10 +31,10 @@ pub enum Op<'a> {
 impl Op<'_> {
     fn name(&self) -> &'static str {
         match self {
-            Op::Migrate(_) => "migrate",
-            Op::Rollback(_) => "rollback",
-            Op::Validate(_) => "validate",
-            Op::Status(_) => "status",
+            Op::Migrate(_) => MigrateArgs::NAME,
+            Op::Rollback(_) => RollbackArgs::NAME,
+            Op::Validate(_) => ValidateArgs::NAME,
+            Op::Status(_) => StatusArgs::NAME,
         }
     }
     fn connect(&self) -> &ConnectArgs {
@@ -71,14 +72,14 @@ struct FleetJson<'a> {
 }
 
 /// Runs `op` on every database of the fleet in `file`.
-pub fn run(op: Op, file: &Path, ctx: &mut Ctx) -> i32 {
+pub fn run(op: Op, file: &Path, ctx: &mut Ctx) -> Exit {
     let connect = op.connect();
     let mut run = Run::new(ctx, op.name(), op.phase(), connect.set.format, log_dir(connect));
     // No fleet-wide database to audit on: each database writes its own row.
     run.audit = false;
     run.yes = match &op {
-        Op::Migrate(a) => a.yes,
-        Op::Rollback(a) => a.yes,
+        Op::Migrate(a) => a.confirm.yes,
+        Op::Rollback(a) => a.confirm.yes,
         _ => false,
     };
     run.args = vec!["--fleet".into(), phasegate::display_path(file)];
@@ -95,7 +96,7 @@ fn body(op: &Op, file: &Path, run: &mut Run) -> Report {
     let connect = op.connect();
     // DATABASE_URL exported in the shell is fine: a fleet names its own URLs.
     if connect.database_url.is_some() && connect.database_url != std::env::var("DATABASE_URL").ok() {
-        return Report { exit: Some(2), error: Some(anyhow!("--fleet and --database-url cannot be used together: the fleet file names each database's URL")), ..Default::default() };
+        return Report { exit: Some(Exit::Usage), error: Some(anyhow!("--fleet and --database-url cannot be used together: the fleet file names each database's URL")), ..Default::default() };
     }
     let set = match phasegate::load_set(&connect.set.dir) {
         Ok(s) => s,
@@ -167,11 +168,11 @@ fn command(op: &Op, set: &MigrationSet) -> phasegate::Result<FleetCommand> {
 }
 
 /// A database's exit code, as a single-database run would have it.
-fn db_exit(r: &FleetDbReport) -> i32 {
+fn db_exit(r: &FleetDbReport) -> Exit {
     match r.state {
-        FleetDbState::Failed | FleetDbState::Unreachable => 1,
-        FleetDbState::Rollback => 4,
-        _ if !r.drift.is_empty() => 1,
+        FleetDbState::Failed | FleetDbState::Unreachable => Exit::Failed,
+        FleetDbState::Rollback => Exit::Rollback,
+        _ if !r.drift.is_empty() => Exit::Failed,
         _ => super::exit_for(r.verdict.unwrap_or(Verdict::Proceed)),
     }
 }
@@ -188,9 +189,9 @@ fn db_verdict(r: &FleetDbReport) -> Option<RunVerdict> {
 /// The fleet's exit code: 4 when any gate said ROLLBACK, else 1 when any
 /// database failed, could not be reached or (status) drifted, else 3 for
 /// a REVIEW, else 0.
-fn exit(o: &FleetOutcome) -> i32 {
-    let codes: Vec<i32> = o.databases.iter().filter(|d| d.state != FleetDbState::NotStarted).map(db_exit).collect();
-    [4, 1, 3].into_iter().find(|c| codes.contains(c)).unwrap_or(0)
+fn exit(o: &FleetOutcome) -> Exit {
+    let codes: Vec<Exit> = o.databases.iter().filter(|d| d.state != FleetDbState::NotStarted).map(db_exit).collect();
+    [Exit::Rollback, Exit::Failed, Exit::Review].into_iter().find(|c| codes.contains(c)).unwrap_or(Exit::Ok)
 }
 
 /// The audit row each database writes: its own run, with the fleet run's id.
@@ -209,7 +210,7 @@ fn audit_fn(op: &Op, run: &Run, fleet_run: &str) -> impl Fn(&FleetDbReport) -> R
         client_host: client_host.clone(),
         os_user: os_user.clone(),
         verdict: db_verdict(r).map(|v| v.to_string()),
-        exit_code: db_exit(r),
+        exit_code: db_exit(r).code(),
         error: r.error.clone(),
         steps: json(&r.steps),
         checks: json(&r.checks),
@@ -235,6 +236,9 @@ impl Ui for Progress<'_, '_, '_, '_> {
         self.run.say(line);
     }
     fn check_done(&mut self, _result: &CheckResult) {}
+}
+
+impl FleetUi for Progress<'_, '_, '_, '_> {
     fn fleet(&mut self, event: FleetEvent<'_>) {
         match event {
             FleetEvent::GroupStarted { group, index, groups } => self.run.say(&format!(

@@ -8,6 +8,8 @@ use anyhow::anyhow;
 use serde::Serialize;
 
 use super::{exit_for, failed, json, log_dir, Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::HealthArgs;
 use crate::report;
 use phasegate::{HealthLevel, HealthOptions, HealthRound as Round, Verdict};
@@ -18,8 +20,8 @@ struct HealthJson<'a> {
     rounds: &'a [Round],
 }
 
-pub fn run(a: HealthArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "health", None, a.connect.set.format, log_dir(&a.connect));
+pub fn run(a: HealthArgs, ctx: &mut Ctx) -> Exit {
+    let mut run = Run::new(ctx, HealthArgs::NAME, None, a.connect.set.format, log_dir(&a.connect));
     let report = body(&a, &mut run);
     run.finish(report)
 }
@@ -100,7 +102,7 @@ fn summarise(a: &HealthArgs, run: &mut Run, rounds: Vec<Round>) -> Report {
     // A round that could not connect makes the run an error (exit 1), as the JSON says.
     let stated = if unreachable > 0 { report::RunVerdict::Error } else { verdict.into() };
     text.push_str(&format!("health: {} round(s), {crossed} crossed a threshold; verdict {}\n", rounds.len(), run.style.verdict(stated)));
-    let exit = if unreachable > 0 { 1 } else { exit_for(verdict) };
+    let exit = if unreachable > 0 { Exit::Failed } else { exit_for(verdict) };
     let checks = json(&last.checks);
     let error = (unreachable > 0).then(|| {
         let detail = rounds.iter().find(|r| !r.connected).and_then(|r| r.finding("connectivity")).and_then(|f| f.detail.clone()).unwrap_or_default();

@@ -3,6 +3,8 @@
 use serde::Serialize;
 
 use super::{failed, log_dir, Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::HistoryArgs;
 use phasegate::{HistoryRow, StoredBackup};
 
@@ -19,8 +21,8 @@ struct RunJson<'a> {
     backups: &'a [StoredBackup],
 }
 
-pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "history", None, a.connect.set.format, log_dir(&a.connect));
+pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> Exit {
+    let mut run = Run::new(ctx, HistoryArgs::NAME, None, a.connect.set.format, log_dir(&a.connect));
     run.audit = false;
     let client = match run.connect(&a.connect, None) {
         Ok(c) => c,

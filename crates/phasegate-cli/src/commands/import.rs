@@ -5,6 +5,8 @@
 use serde::Serialize;
 
 use super::verify::{foreign_source, layout_of};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use super::{failed, Ctx, Report, Run};
 use crate::cli::ImportArgs;
 use phasegate::{display_path, ForeignOptions, Layout};
@@ -20,8 +22,8 @@ struct ImportJson<'a> {
     setup: Option<String>,
 }
 
-pub fn run(a: ImportArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "import", None, a.set.format, None);
+pub fn run(a: ImportArgs, ctx: &mut Ctx) -> Exit {
+    let mut run = Run::new(ctx, ImportArgs::NAME, None, a.set.format, None);
     run.audit = false;
     let report = match write(&a, &mut run) {
         Ok((layout, got)) => {

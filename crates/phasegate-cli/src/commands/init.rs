@@ -5,6 +5,8 @@
 use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::InitArgs;
 use phasegate::display_path;
 
@@ -15,8 +17,8 @@ struct InitJson<'a> {
     baseline_tables: Option<&'a [String]>,
 }
 
-pub fn run(a: InitArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "init", None, a.set.format, None);
+pub fn run(a: InitArgs, ctx: &mut Ctx) -> Exit {
+    let mut run = Run::new(ctx, InitArgs::NAME, None, a.set.format, None);
     run.audit = false;
     let bin = run.bin().to_string();
     let report = match write(&a) {

@@ -4,6 +4,8 @@
 use serde::Serialize;
 
 use super::{Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::LintArgs;
 use phasegate::{LintFinding, LintSeverity as Severity};
 
@@ -22,8 +24,8 @@ struct Summary {
     files: usize,
 }
 
-pub fn run(a: LintArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "lint", None, a.set.format, None);
+pub fn run(a: LintArgs, ctx: &mut Ctx) -> Exit {
+    let mut run = Run::new(ctx, LintArgs::NAME, None, a.set.format, None);
     run.audit = false;
     let findings = phasegate::lint_dir(&a.set.dir);
     let (errors, warnings, files) = phasegate::lint_summary(&findings);
@@ -51,8 +53,7 @@ pub fn run(a: LintArgs, ctx: &mut Ctx) -> i32 {
     }
     let failed = errors > 0 || (a.strict && findings.iter().any(|f| f.severity == Severity::Warning));
     let summary = Summary { findings: findings.len(), errors, warnings, files };
-    let github = crate::report::github::lint(&findings);
-    let markdown = crate::report::markdown::lint(&findings);
-    let report = Report { exit: Some(i32::from(failed)), text, github, markdown, ..Default::default() }.with_body(&LintJson { findings: &findings, summary });
+    let ci = run.ci(|| crate::report::github::lint(&findings), || crate::report::markdown::lint(&findings));
+    let report = Report { exit: Some(if failed { Exit::Failed } else { Exit::Ok }), text, ci, ..Default::default() }.with_body(&LintJson { findings: &findings, summary });
     run.finish(report)
 }

@@ -3,16 +3,18 @@
 use serde::Serialize;
 
 use super::{failed, log_dir, outcome_report, Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::MigrateArgs;
 use phasegate::{display_path, KeptStep, MigrationSet, Target};
 
-pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> Exit {
     if let Some(file) = a.fleet.clone() {
         return super::fleet::run(super::fleet::Op::Migrate(&a), &file, ctx);
     }
-    let mut run = Run::new(ctx, "migrate", a.phase, a.connect.set.format, log_dir(&a.connect));
-    run.yes = a.yes;
-    run.audit = !a.dry_run;
+    let mut run = Run::new(ctx, MigrateArgs::NAME, a.phase, a.connect.set.format, log_dir(&a.connect));
+    run.yes = a.confirm.yes;
+    run.audit = !a.confirm.dry_run;
     run.args.extend(a.audit_args());
     if let Some(tool) = a.adopt {
         run.args.extend(["--adopt".into(), tool.name().into()]);
@@ -40,7 +42,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
     if let Some(tool) = a.adopt {
         return adopt(a, run, &set, tool);
     }
-    if a.dry_run {
+    if a.confirm.dry_run {
         return dry_run(a, run, &set, target);
     }
     let opts = a.options(&run.run_id, a.connect.url());
@@ -62,7 +64,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
                 let extras = crate::report::html::RunExtras { recover_command: recover, ..Default::default() };
                 crate::report::html::run(&run.page_meta(Some(a.connect.url()), a.locks.max_lock_hold), &outcome, &extras)
             });
-            let mut report = outcome_report(outcome, run.style, "phasegate migrate");
+            let mut report = outcome_report(outcome, run, "phasegate migrate");
             report.html = html;
             let mut phases: Vec<u32> = kept.iter().filter_map(|k| set.phase_of(k.version).map(|p| p.id)).collect();
             phases.dedup();
@@ -150,17 +152,17 @@ fn dry_run(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, target: Target) -
 /// `migrate --adopt TOOL`: records what the tool's ledger holds as applied
 /// (`phasegate::adopt`), runs nothing; `--dry-run` records nothing either.
 fn adopt(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, tool: phasegate::Layout) -> Report {
-    let lock = (!a.dry_run).then_some(a.timeouts.lock_wait);
+    let lock = (!a.confirm.dry_run).then_some(a.timeouts.lock_wait);
     let run_id = run.run_id.clone();
     let client = match run.connect(&a.connect, lock) {
         Ok(c) => c,
         Err(e) => return failed(e),
     };
-    let got = match phasegate::adopt(client, set, tool, a.dry_run, &run_id) {
+    let got = match phasegate::adopt(client, set, tool, a.confirm.dry_run, &run_id) {
         Ok(x) => x,
         Err(e) => return failed(e),
     };
-    let verb = if a.dry_run { "would record" } else { "recorded" };
+    let verb = if a.confirm.dry_run { "would record" } else { "recorded" };
     let mut text = String::new();
     for s in &got.adopted {
         let sum = if s.checksum_compared { ", checksum matches" } else { "" };
@@ -181,8 +183,8 @@ fn adopt(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, tool: phasegate::La
         got.pending.len(),
         if got.pending.is_empty() { String::new() } else { format!(" ({}): `{} migrate` runs them", list(&got.pending), run.bin()) }
     ));
-    if a.dry_run {
+    if a.confirm.dry_run {
         text.push_str("dry run: nothing was recorded\n");
     }
-    Report { text, exit: Some(0), ..Default::default() }.with_body(&got)
+    Report { text, exit: Some(Exit::Ok), ..Default::default() }.with_body(&got)
 }

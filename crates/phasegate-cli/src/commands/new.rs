@@ -7,6 +7,8 @@ use anyhow::{anyhow, bail, Context};
 use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::NewArgs;
 use phasegate::{display_path, Error, MANIFEST, MIGRATIONS, ROLLBACK, VALIDATIONS};
 
@@ -16,8 +18,8 @@ struct NewJson<'a> {
     files: &'a [String],
 }
 
-pub fn run(a: NewArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "new", Some(a.phase), a.set.format, None);
+pub fn run(a: NewArgs, ctx: &mut Ctx) -> Exit {
+    let mut run = Run::new(ctx, NewArgs::NAME, Some(a.phase), a.set.format, None);
     run.audit = false;
     let report = match scaffold(&a.set.dir, &a.name, a.phase) {
         Ok(files) => {

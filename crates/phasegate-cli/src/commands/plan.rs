@@ -4,6 +4,8 @@
 use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::PlanArgs;
 use phasegate::{LintFinding, PhasePlan};
 
@@ -13,8 +15,8 @@ struct PlanJson<'a> {
     phases: &'a [PhasePlan],
 }
 
-pub fn run(a: PlanArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "plan", None, a.set.format, None);
+pub fn run(a: PlanArgs, ctx: &mut Ctx) -> Exit {
+    let mut run = Run::new(ctx, PlanArgs::NAME, None, a.set.format, None);
     run.audit = false;
     let set = match phasegate::load_set(&a.set.dir) {
         Ok(s) => s,

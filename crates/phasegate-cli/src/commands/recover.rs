@@ -6,6 +6,8 @@
 use serde::Serialize;
 
 use super::migrate::dir_flag;
+use crate::exit::Exit;
+use crate::cli::Shape;
 use super::{exit_for, failed, json, log_dir, Ctx, Report, Run};
 use crate::cli::RecoverArgs;
 use crate::report::html;
@@ -20,10 +22,10 @@ struct RecoverJson<'a> {
     recovered: Option<&'a Recovered>,
 }
 
-pub fn run(a: RecoverArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "recover", Some(a.phase), a.connect.set.format, log_dir(&a.connect));
-    run.yes = a.yes;
-    run.audit = !a.dry_run;
+pub fn run(a: RecoverArgs, ctx: &mut Ctx) -> Exit {
+    let mut run = Run::new(ctx, RecoverArgs::NAME, Some(a.phase), a.connect.set.format, log_dir(&a.connect));
+    run.yes = a.confirm.yes;
+    run.audit = !a.confirm.dry_run;
     run.html_to(a.html.html.clone(), &a.connect.set.dir);
     let report = body(&a, &mut run);
     run.finish(report)
@@ -63,11 +65,11 @@ fn body(a: &RecoverArgs, run: &mut Run) -> Report {
         Ok(s) => s,
         Err(e) => return failed(e),
     };
-    let lock = if a.dry_run { None } else { Some(a.timeouts.lock_wait) };
+    let lock = if a.confirm.dry_run { None } else { Some(a.timeouts.lock_wait) };
     if let Err(e) = run.connect(&a.connect, lock) {
         return failed(e);
     }
-    if a.dry_run {
+    if a.confirm.dry_run {
         let client = run.client.as_mut().expect("connected");
         let recovery = match phasegate::plan_recovery(client, &set, a.phase) {
             Ok(r) => r,

@@ -4,6 +4,8 @@
 use serde::Serialize;
 
 use super::{failed, log_dir, Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::RestoreArgs;
 use phasegate::{Confirmation, Error, Restored, StoredBackup, Ui};
 
@@ -15,17 +17,17 @@ struct RestoreJson {
     restored: Option<Vec<Restored>>,
 }
 
-pub fn run(a: RestoreArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "restore", None, a.connect.set.format, log_dir(&a.connect));
-    run.yes = a.yes;
-    run.audit = !a.dry_run;
+pub fn run(a: RestoreArgs, ctx: &mut Ctx) -> Exit {
+    let mut run = Run::new(ctx, RestoreArgs::NAME, None, a.connect.set.format, log_dir(&a.connect));
+    run.yes = a.confirm.yes;
+    run.audit = !a.confirm.dry_run;
     run.args = vec!["--run".into(), a.run.clone()];
     let report = body(&a, &mut run);
     run.finish(report)
 }
 
 fn body(a: &RestoreArgs, run: &mut Run) -> Report {
-    let lock = if a.dry_run { None } else { Some(a.timeouts.lock_wait) };
+    let lock = if a.confirm.dry_run { None } else { Some(a.timeouts.lock_wait) };
     if let Err(e) = run.connect(&a.connect, lock) {
         return failed(e);
     }
@@ -41,7 +43,7 @@ fn body(a: &RestoreArgs, run: &mut Run) -> Report {
         let restored = b.restored_at.as_ref().map(|t| format!("  (restored before, at {t})")).unwrap_or_default();
         run.say(&format!("  V{} {} ({}): {} rows in {}{restored}", b.version, b.table, b.changes.join(", "), b.rows, b.backup_table));
     }
-    if a.dry_run {
+    if a.confirm.dry_run {
         text.push_str("dry run: nothing was changed\n");
         return Report { text, ..Default::default() }.with_body(&RestoreJson { restored_run: run_id, backups, restored: None });
     }

@@ -4,6 +4,8 @@
 use serde::Serialize;
 
 use super::{failed, log_dir, outcome_report, Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::RollbackArgs;
 use crate::report::{rollback_markdown, RollbackDoc};
 use phasegate::{display_path, Backup, MigrationSet, Phase, RunOutcome};
@@ -17,18 +19,18 @@ struct RollbackJson {
     report_file: Option<String>,
 }
 
-pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> Exit {
     if let Some(file) = a.fleet.clone() {
         return super::fleet::run(super::fleet::Op::Rollback(&a), &file, ctx);
     }
-    let mut run = Run::new(ctx, "rollback", Some(a.phase), a.connect.set.format, log_dir(&a.connect));
-    run.yes = a.yes;
-    run.audit = !a.dry_run;
+    let mut run = Run::new(ctx, RollbackArgs::NAME, Some(a.phase), a.connect.set.format, log_dir(&a.connect));
+    run.yes = a.confirm.yes;
+    run.audit = !a.confirm.dry_run;
     run.args.extend(a.audit_args());
     run.html_to(a.html.html.clone(), &a.connect.set.dir);
     let mut doc = RollbackJson { backup: !a.no_backup, ..Default::default() };
     let (mut report, outcome, phase) = body(&a, &mut run, &mut doc);
-    if !a.dry_run {
+    if !a.confirm.dry_run {
         doc.report_file = write_markdown(&a, &mut run, &report, outcome.as_ref(), phase);
         report.set_body(&doc);
     }
@@ -47,7 +49,7 @@ fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson) -> (Report, Opt
     if let Err(e) = phasegate::refuse_irreversible(phase) {
         return (failed(e), None, names);
     }
-    if a.dry_run {
+    if a.confirm.dry_run {
         return (dry_run(a, run, &set, phase), None, names);
     }
     let opts = a.options(&run.run_id, a.connect.url());
@@ -69,7 +71,7 @@ fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson) -> (Report, Opt
                 let extras = crate::report::html::RunExtras { restore_command: Some(restore_command(a, run)), no_backup: a.no_backup, ..Default::default() };
                 crate::report::html::run(&run.page_meta(Some(a.connect.url()), a.locks.max_lock_hold), &outcome, &extras)
             });
-            let mut report = outcome_report(outcome, run.style, &format!("phasegate rollback --phase {}", a.phase));
+            let mut report = outcome_report(outcome, run, &format!("phasegate rollback --phase {}", a.phase));
             report.html = html;
             if !backups.is_empty() {
                 let rows: i64 = backups.iter().map(|b| b.rows).sum();
@@ -151,7 +153,7 @@ fn write_markdown(a: &RollbackArgs, run: &mut Run, report: &Report, outcome: Opt
         started_at: &started_at,
         duration_s,
         verdict: report.run_verdict(),
-        exit_code: report.exit_code(),
+        exit_code: report.exit_code().code(),
         error: error.as_deref(),
         outcome,
         no_backup: a.no_backup,

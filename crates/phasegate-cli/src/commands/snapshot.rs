@@ -3,6 +3,8 @@
 use serde::Serialize;
 
 use super::{failed, log_dir, Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::SnapshotArgs;
 use phasegate::{Snapshot, SnapshotOptions};
 
@@ -11,8 +13,8 @@ struct SnapshotJson<'a> {
     snapshot: &'a Snapshot,
 }
 
-pub fn run(a: SnapshotArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "snapshot", None, a.connect.set.format, log_dir(&a.connect));
+pub fn run(a: SnapshotArgs, ctx: &mut Ctx) -> Exit {
+    let mut run = Run::new(ctx, SnapshotArgs::NAME, None, a.connect.set.format, log_dir(&a.connect));
     run.audit = false;
     let client = match run.connect(&a.connect, None) {
         Ok(c) => c,

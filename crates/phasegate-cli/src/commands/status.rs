@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{failed, json, log_dir, Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::StatusArgs;
 use phasegate::{Applied, BatchWalk, Drift, MigrationSet, SchemaDrift, Server};
 
@@ -42,11 +44,11 @@ struct StatusJson<'a> {
     schema: Option<&'a SchemaDrift>,
 }
 
-pub fn run(a: StatusArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: StatusArgs, ctx: &mut Ctx) -> Exit {
     if let Some(file) = a.fleet.clone() {
         return super::fleet::run(super::fleet::Op::Status(&a), &file, ctx);
     }
-    let mut run = Run::new(ctx, "status", None, a.connect.set.format, log_dir(&a.connect));
+    let mut run = Run::new(ctx, StatusArgs::NAME, None, a.connect.set.format, log_dir(&a.connect));
     let report = body(&a, &mut run);
     run.finish(report)
 }
@@ -138,9 +140,9 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
     Report {
         verdict: Some(phasegate::worst_verdict(&checks)),
         exit: Some(match (&schema, drift.is_empty() && checks_error.is_none()) {
-            (_, false) => 1,
-            (Some(s), true) if !s.objects.is_empty() => 3,
-            _ => 0,
+            (_, false) => Exit::Failed,
+            (Some(s), true) if !s.objects.is_empty() => Exit::Review,
+            _ => Exit::Ok,
         }),
         checks: json(&checks),
         text,

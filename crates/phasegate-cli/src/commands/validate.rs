@@ -1,14 +1,16 @@
 //! `validate`: run checks against the current database, print the decision table.
 
 use super::{failed, json, log_dir, Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::ValidateArgs;
 use crate::report;
 
-pub fn run(a: ValidateArgs, ctx: &mut Ctx) -> i32 {
+pub fn run(a: ValidateArgs, ctx: &mut Ctx) -> Exit {
     if let Some(file) = a.fleet.clone() {
         return super::fleet::run(super::fleet::Op::Validate(&a), &file, ctx);
     }
-    let mut run = Run::new(ctx, "validate", a.phase, a.connect.set.format, log_dir(&a.connect));
+    let mut run = Run::new(ctx, ValidateArgs::NAME, a.phase, a.connect.set.format, log_dir(&a.connect));
     let report = body(&a, &mut run);
     run.finish(report)
 }
@@ -33,8 +35,7 @@ fn body(a: &ValidateArgs, run: &mut Run) -> Report {
                 verdict: Some(phasegate::worst_verdict(&results)),
                 checks: json(&results),
                 text: String::from_utf8_lossy(&text).into_owned(),
-                github: report::github::checks(&results),
-                markdown: format!("### phasegate validate\n\n{}", report::markdown::decision_table(&results, overall)),
+                ci: run.ci(|| report::github::checks(&results), || format!("### phasegate validate\n\n{}", report::markdown::decision_table(&results, overall))),
                 ..Default::default()
             }
         }

@@ -8,6 +8,8 @@ use anyhow::{anyhow, bail};
 use serde::Serialize;
 
 use super::{failed, Ctx, Report, Run};
+use crate::exit::Exit;
+use crate::cli::Shape;
 use crate::cli::{FromArg, VerifyArgs};
 use crate::report;
 use phasegate::{display_path, Detection, ForeignOptions, Layout, MigrationSet, Rehearsal, Server, SqlFile};
@@ -29,8 +31,8 @@ struct LayoutJson {
     evidence: Option<phasegate::LayoutEvidence>,
 }
 
-pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> i32 {
-    let mut run = Run::new(ctx, "verify", a.phase, a.set.format, super::logs_for(&a.set.dir, a.log_dir.as_ref()));
+pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> Exit {
+    let mut run = Run::new(ctx, VerifyArgs::NAME, a.phase, a.set.format, super::logs_for(&a.set.dir, a.log_dir.as_ref()));
     run.yes = true;
     run.audit = false;
     run.html_to(a.html.html.clone(), &a.set.dir);
@@ -158,8 +160,7 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
         verdict: Some(rehearsal.verdict()),
         exit: Some(super::verify_exit(&rehearsal)),
         text: String::from_utf8_lossy(&text).into_owned(),
-        github: report::github::verify(&rehearsal, &set),
-        markdown: report::markdown::verify(&rehearsal),
+        ci: run.ci(|| report::github::verify(&rehearsal, &set), || report::markdown::verify(&rehearsal)),
         ..Default::default()
     }
     .with_body(&VerifyJson { server_start_ms: start_ms, database_create_ms: create_ms, rehearsal: &rehearsal, layout: layout_json })

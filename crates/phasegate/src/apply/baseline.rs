@@ -10,7 +10,7 @@ use std::time::Instant;
 use postgres::Client;
 
 use super::exec::{finish_step, run_checks, Attempt};
-use super::{Action, Options, StepOutcome, StepStatus};
+use super::outcome::{Action, Options, StepOutcome, StepStatus};
 use crate::check::{Verdict, When};
 use crate::error::{db_err, Error, Location, Result};
 use crate::ledger;

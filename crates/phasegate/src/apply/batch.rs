@@ -11,14 +11,13 @@ use std::time::{Duration, Instant};
 
 use postgres::Client;
 
-use super::exec::{run_checks, timeouts_sql, Attempt};
-use super::forward::record_after_outside;
+use super::exec::{run_checks, run_rollback_sql, timeouts_sql, Attempt};
 use super::keyset::{key_type, keyset_sql, substitute, KeyText, Placeholders, KEYSET_PREFIX};
 use super::replica::ReplicaGate;
+use super::outcome::Options;
 use super::sizing::Sizer;
-use super::Options;
 use crate::backup::BatchBackup;
-use crate::check::{self, Verdict, When};
+use crate::check::{self, CheckResult, Verdict, When};
 use crate::error::{db_err, wrapped_statement_error, Error, Location, Result};
 use crate::ledger;
 use crate::locks::trace::Tracer;
@@ -227,6 +226,42 @@ fn before_walk(
     });
     let _ = tx.rollback();
     Ok((ty, total))
+}
+
+
+/// Records the ledger and runs the after-migrate checks of a step whose SQL
+/// ran outside a transaction. When a check fails, the step's rollback file
+/// undoes what the SQL did, so the database is as before the step.
+pub(super) fn record_after_outside(client: &mut Client, step: &Step, mut checks: Vec<CheckResult>, rows: Option<u64>, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
+    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    ledger::record_apply(&mut tx, step, &opts.run_id)?;
+    ledger::clear_batch(&mut tx, step.version)?;
+    checks.extend(run_checks(&mut tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
+    if check::worst(&checks) < Verdict::Rollback {
+        tx.commit().map_err(db_err("committing"))?;
+        return Ok(Attempt::new(checks, rows, true));
+    }
+    tx.rollback().map_err(db_err("rolling back"))?;
+    match &step.rollback {
+        Some(rb) => {
+            ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction; undoing it with {}", step.version, crate::error::display_path(&rb.path)));
+            match rb.directives.batch {
+                // A batched rollback file is a key walk, as `rollback` runs it
+                // (its placeholders mean nothing to PostgreSQL).
+                Some(batch) => {
+                    let key = ledger::rollback_batch_key(step.version);
+                    let walk = Walk { version: step.version, file: rb, batch, progress_key: key, label: format!("V{} undo", step.version) };
+                    run_batches(client, &walk, opts, tracer, ui, None)?;
+                    ledger::clear_batch(client, key)?;
+                }
+                None => run_rollback_sql(client, rb, &rb.text, opts, tracer)?,
+            }
+            // Undone: a re-run walks from the start, not after the last batch.
+            ledger::clear_batch(client, step.version)?;
+        }
+        None => ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction and has no rollback file; its changes remain", step.version)),
+    }
+    Ok(Attempt::new(checks, rows, false))
 }
 
 #[cfg(test)]

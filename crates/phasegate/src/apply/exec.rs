@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use postgres::GenericClient;
+use postgres::{Client, GenericClient};
 
-use super::{Action, Options, StepOutcome, StepStatus};
+use super::outcome::{Action, Options, StepOutcome, StepStatus};
 use crate::backup::Backup;
 use crate::check::{self, Check, CheckResult, Severity, Verdict, When};
 use crate::error::{db_err, Error, Result};
@@ -189,4 +189,35 @@ pub(crate) fn forward_in_tx<C: GenericClient>(
     }
     checks.extend(run_checks(tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
     Ok(checks)
+}
+
+/// After a file that ran outside a transaction failed: a transaction the
+/// file opened itself (`BEGIN` with no `COMMIT` reached) is rolled back, as
+/// it would be when the tool's connection closed, so the session is usable
+/// and the error reported is the file's (outside a transaction the
+/// `ROLLBACK` only warns).
+pub(super) fn end_own_transaction<T>(client: &mut Client, res: &Result<T>) {
+    if res.is_err() && !client.is_closed() {
+        let _ = client.batch_execute("ROLLBACK");
+    }
+}
+
+/// Runs rollback SQL (in a transaction unless the file says otherwise).
+pub(super) fn run_rollback_sql(client: &mut Client, file: &SqlFile, text: &str, opts: &Options, tracer: &mut Tracer) -> Result<()> {
+    let f = SqlFile { path: file.path.clone(), text: text.to_string(), directives: file.directives.clone() };
+    if f.directives.no_transaction {
+        client.batch_execute(&timeouts_sql(&f.directives, opts, false)).map_err(db_err("setting timeouts"))?;
+        let r = exec_file(client, &f, tracer);
+        end_own_transaction(client, &r);
+        client.batch_execute(RESET_TIMEOUTS).map_err(db_err("resetting timeouts"))?;
+        r
+    } else {
+        let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+        tx.batch_execute(&timeouts_sql(&f.directives, opts, true)).map_err(db_err("setting timeouts"))?;
+        tracer.begin_fresh();
+        exec_file(&mut tx, &f, tracer)?;
+        let r = tx.commit().map_err(db_err("committing"));
+        tracer.end();
+        r
+    }
 }

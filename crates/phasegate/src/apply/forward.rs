@@ -7,14 +7,12 @@ use std::time::Instant;
 
 use postgres::Client;
 
-use super::batch::{apply_batched, run_batches, Walk};
-use super::exec::{exec_file, finish_step, forward_in_tx, mark_step_start, run_checks, timeouts_sql, Attempt, RESET_TIMEOUTS};
+use super::batch::{apply_batched, record_after_outside};
+use super::exec::{end_own_transaction, exec_file, finish_step, forward_in_tx, mark_step_start, run_checks, timeouts_sql, Attempt, RESET_TIMEOUTS};
 use super::retry::{with_lock_retries, Watch};
-use super::reverse::run_rollback_sql;
-use super::{Action, Options, StepOutcome};
-use crate::check::{self, CheckResult, Verdict, When};
-use crate::error::{db_err, display_path, Error, Result};
-use crate::ledger;
+use super::outcome::{Action, Options, StepOutcome};
+use crate::check::{self, Verdict, When};
+use crate::error::{db_err, Error, Result};
 use crate::locks::trace::Tracer;
 use crate::set::Step;
 use crate::ui::Ui;
@@ -52,41 +50,6 @@ fn apply_in_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &mut Tr
     Ok(Attempt::new(checks, None, true))
 }
 
-/// Records the ledger and runs the after-migrate checks of a step whose SQL
-/// ran outside a transaction. When a check fails, the step's rollback file
-/// undoes what the SQL did, so the database is as before the step.
-pub(super) fn record_after_outside(client: &mut Client, step: &Step, mut checks: Vec<CheckResult>, rows: Option<u64>, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
-    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
-    ledger::record_apply(&mut tx, step, &opts.run_id)?;
-    ledger::clear_batch(&mut tx, step.version)?;
-    checks.extend(run_checks(&mut tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
-    if check::worst(&checks) < Verdict::Rollback {
-        tx.commit().map_err(db_err("committing"))?;
-        return Ok(Attempt::new(checks, rows, true));
-    }
-    tx.rollback().map_err(db_err("rolling back"))?;
-    match &step.rollback {
-        Some(rb) => {
-            ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction; undoing it with {}", step.version, display_path(&rb.path)));
-            match rb.directives.batch {
-                // A batched rollback file is a key walk, as `rollback` runs it
-                // (its placeholders mean nothing to PostgreSQL).
-                Some(batch) => {
-                    let key = ledger::rollback_batch_key(step.version);
-                    let walk = Walk { version: step.version, file: rb, batch, progress_key: key, label: format!("V{} undo", step.version) };
-                    run_batches(client, &walk, opts, tracer, ui, None)?;
-                    ledger::clear_batch(client, key)?;
-                }
-                None => run_rollback_sql(client, rb, &rb.text, opts, tracer)?,
-            }
-            // Undone: a re-run walks from the start, not after the last batch.
-            ledger::clear_batch(client, step.version)?;
-        }
-        None => ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction and has no rollback file; its changes remain", step.version)),
-    }
-    Ok(Attempt::new(checks, rows, false))
-}
-
 fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
     let checks = run_checks(client, step.version, step.checks_when(When::BeforeMigrate), ui)?;
     if check::worst(&checks) == Verdict::Rollback {
@@ -116,17 +79,6 @@ fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &m
     }
     res?;
     record_after_outside(client, step, checks, None, opts, tracer, ui)
-}
-
-/// After a file that ran outside a transaction failed: a transaction the
-/// file opened itself (`BEGIN` with no `COMMIT` reached) is rolled back, as
-/// it would be when the tool's connection closed, so the session is usable
-/// and the error reported is the file's (outside a transaction the
-/// `ROLLBACK` only warns).
-pub(super) fn end_own_transaction<T>(client: &mut Client, res: &Result<T>) {
-    if res.is_err() && !client.is_closed() {
-        let _ = client.batch_execute("ROLLBACK");
-    }
 }
 
 /// The index a `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON`

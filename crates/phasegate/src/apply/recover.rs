@@ -14,7 +14,8 @@ use serde::Serialize;
 
 use super::exec::{run_checks, timeouts_sql};
 use super::retry::{with_lock_retries, Watch};
-use super::{check_consistency, plan_rollback, Options};
+use super::outcome::Options;
+use super::{check_consistency, plan_rollback};
 use crate::backup::{self, KeptStep, RecoveryPlan, Recovered, Size};
 use crate::check::{self, CheckResult, Verdict, When};
 use crate::error::{db_err, Confirmation, Error, Result};

@@ -44,16 +44,15 @@
 //! first check fails rather than silently not waiting.
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use postgres::Client;
 
 use crate::error::{db_err, Error, Result};
-use crate::ui::{BatchProgress, Ui};
+use crate::ui::{BatchProgress, ReplicaLag as Lag, Ui};
 
 #[cfg(doc)]
-use super::Options;
+use super::outcome::Options;
 
 /// How often a waiting gate samples the primary and reads the replicas.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -71,35 +70,6 @@ const MAX_SAMPLES: usize = 1024;
 struct Sample {
     at: Instant,
     lsn: u64,
-}
-
-/// How far behind a replica is, as far as the samples tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lag {
-    /// The replica has not replayed what the primary had written this long
-    /// ago (or PostgreSQL's `replay_lag` said as much).
-    pub at_least: Duration,
-    /// The replica has replayed everything the primary had written this long
-    /// ago; `None` while it has replayed none of the sampled positions.
-    pub at_most: Option<Duration>,
-}
-
-impl Lag {
-    /// Whether a batch must wait for this replica: its lag is not known to
-    /// be within `limit`.
-    pub fn over(&self, limit: Duration) -> bool {
-        self.at_most.is_none_or(|m| m > limit)
-    }
-}
-
-impl fmt::Display for Lag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.at_most {
-            Some(m) => write!(f, "{:.1}s", m.as_secs_f64()),
-            None if self.at_least < Duration::from_millis(100) => write!(f, "not measured yet"),
-            None => write!(f, "at least {:.1}s", self.at_least.as_secs_f64()),
-        }
-    }
 }
 
 /// A replica's lag from the primary's samples (oldest first, their

@@ -7,7 +7,7 @@ use std::time::Duration;
 use postgres::Client;
 
 use super::exec::{fmt_ms, is_lock_timeout};
-use super::Options;
+use super::outcome::Options;
 use crate::error::{Error, Result};
 use crate::ui::Ui;
 

@@ -8,9 +8,9 @@ use std::time::Instant;
 use postgres::Client;
 
 use super::batch::{run_batches, Walk};
-use super::exec::{exec_file, finish_step, mark_step_start, run_checks, timeouts_sql, Attempt, RESET_TIMEOUTS};
+use super::exec::{exec_file, finish_step, mark_step_start, run_checks, run_rollback_sql, timeouts_sql, Attempt};
 use super::retry::{with_lock_retries, Watch};
-use super::{Action, Options, StepOutcome};
+use super::outcome::{Action, Options, StepOutcome};
 use crate::backup::{self, Backup};
 use crate::check::{self, Check, Verdict, When};
 use crate::error::{db_err, display_path, Error, Result};
@@ -19,26 +19,6 @@ use crate::locks::trace::Tracer;
 use crate::locks::Source;
 use crate::set::{SqlFile, Step};
 use crate::ui::Ui;
-
-/// Runs rollback SQL (in a transaction unless the file says otherwise).
-pub(super) fn run_rollback_sql(client: &mut Client, file: &SqlFile, text: &str, opts: &Options, tracer: &mut Tracer) -> Result<()> {
-    let f = SqlFile { path: file.path.clone(), text: text.to_string(), directives: file.directives.clone() };
-    if f.directives.no_transaction {
-        client.batch_execute(&timeouts_sql(&f.directives, opts, false)).map_err(db_err("setting timeouts"))?;
-        let r = exec_file(client, &f, tracer);
-        super::forward::end_own_transaction(client, &r);
-        client.batch_execute(RESET_TIMEOUTS).map_err(db_err("resetting timeouts"))?;
-        r
-    } else {
-        let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
-        tx.batch_execute(&timeouts_sql(&f.directives, opts, true)).map_err(db_err("setting timeouts"))?;
-        tracer.begin_fresh();
-        exec_file(&mut tx, &f, tracer)?;
-        let r = tx.commit().map_err(db_err("committing"));
-        tracer.end();
-        r
-    }
-}
 
 /// The rollback SQL and after-rollback checks to use for an applied step:
 /// those stored at apply time, so a rollback still runs if files changed or

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::targets::Parser;
+use super::statement::{alter_table, if_exists, AlterAction, Parser};
 use crate::pg::quote_ident;
 use crate::sqltext::{self, Token};
 
@@ -154,12 +154,6 @@ fn statement(toks: &[Token], text: &str) -> Vec<Destroys> {
     }
 }
 
-fn if_exists(p: &mut Parser) {
-    if p.word(0) == Some("if") && p.word(1) == Some("exists") {
-        p.i += 2;
-    }
-}
-
 /// A comma-separated list of (qualified) names.
 fn names(p: &mut Parser) -> Vec<String> {
     let mut out = Vec::new();
@@ -270,16 +264,6 @@ fn arg_types(p: &mut Parser) -> Vec<String> {
     out
 }
 
-/// One action of an ALTER TABLE statement that destroys something.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum AlterAction {
-    DropColumn(String),
-    DropConstraint(String),
-    DropNotNull(String),
-    DropDefault(String),
-    TypeChange,
-}
-
 impl AlterAction {
     fn destroys(self, table: &str, text: &str) -> Option<Destroys> {
         let table = table.to_string();
@@ -291,61 +275,6 @@ impl AlterAction {
             AlterAction::TypeChange => Destroys::Unkept { statement: head(text), why: Unkept::TypeChange },
         })
     }
-}
-
-/// The table of an `ALTER TABLE` statement and its destructive actions
-/// (actions are separated by commas at parenthesis depth 0). Dropped
-/// columns of one statement are merged by the caller.
-pub(super) fn alter_table(toks: &[Token]) -> Option<(String, Vec<AlterAction>)> {
-    let mut p = Parser { t: toks, i: 2 };
-    if_exists(&mut p);
-    p.eat("only");
-    let table = p.qualified()?;
-    p.sym('*');
-    let mut actions = Vec::new();
-    let mut depth = 0i32;
-    let mut action_start = true;
-    while p.i < toks.len() {
-        if action_start {
-            action_start = false;
-            if p.eat("drop") {
-                if p.eat("constraint") {
-                    if_exists(&mut p);
-                    if let Some(c) = p.ident() {
-                        actions.push(AlterAction::DropConstraint(c));
-                    }
-                    continue;
-                }
-                p.eat("column");
-                if_exists(&mut p);
-                if let Some(c) = p.ident() {
-                    actions.push(AlterAction::DropColumn(c));
-                }
-                continue;
-            }
-            if p.eat("alter") {
-                p.eat("column");
-                if let Some(c) = p.ident() {
-                    if p.word(0) == Some("drop") && p.word(1) == Some("not") && p.word(2) == Some("null") {
-                        actions.push(AlterAction::DropNotNull(c));
-                    } else if p.word(0) == Some("drop") && p.word(1) == Some("default") {
-                        actions.push(AlterAction::DropDefault(c));
-                    } else if p.word(0) == Some("type") || (p.word(0) == Some("set") && p.word(1) == Some("data")) {
-                        actions.push(AlterAction::TypeChange);
-                    }
-                }
-                continue;
-            }
-        }
-        match &toks[p.i] {
-            Token::Punct('(') => depth += 1,
-            Token::Punct(')') => depth -= 1,
-            Token::Punct(',') if depth == 0 => action_start = true,
-            _ => {}
-        }
-        p.i += 1;
-    }
-    Some((table, actions))
 }
 
 /// The destroyed columns of one ALTER TABLE, merged per table.

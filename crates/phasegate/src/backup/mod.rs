@@ -34,8 +34,10 @@ mod batched;
 mod capture;
 mod destroys;
 mod keep;
+mod kept;
 mod recover;
 mod restore;
+mod statement;
 mod tabledef;
 mod targets;
 
@@ -54,7 +56,7 @@ pub use keep::{discard, keep, kept_of, measure, ColumnDef, Kept, KeptStep, Size}
 pub use recover::{plan as recovery_plan, Plan as RecoveryPlan, Planned, Recovered, Stage, TableRecovery};
 pub use restore::{restore_in_tx, Restored};
 #[cfg(test)]
-pub(crate) use {recover::create_enum_sql, restore::restore as restore_rows};
+pub(crate) use {restore::restore as restore_rows, tabledef::create_enum_sql};
 pub use targets::{targets, Change, Target};
 
 /// The schema holding backup tables (snapshots ignore it).

@@ -21,8 +21,9 @@
 use postgres::GenericClient;
 use serde::Serialize;
 
-use super::keep::{ColumnDef, Kept, ROW_MD5};
+use super::kept::{ColumnDef, Kept, ROW_MD5};
 use super::restore::advance_sequences;
+use super::tabledef::create_enum_sql;
 use super::idents;
 use crate::error::{db_err, Result};
 use crate::pg::quote_ident;
@@ -363,20 +364,6 @@ impl Plan {
     }
 }
 
-/// `CREATE TYPE name AS ENUM (...)` with the labels quoted by the server
-/// (`quote_literal`, right under any standard_conforming_strings), in
-/// their order. `name` is the kept `schema.type`, already quoted.
-pub(crate) fn create_enum_sql(tx: &mut impl GenericClient, name: &str, labels: &[String]) -> Result<String> {
-    let labels: String = tx
-        .query_one(
-            "SELECT coalesce(pg_catalog.string_agg(pg_catalog.quote_literal(l), ', ' ORDER BY o), '') FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS u(l, o)",
-            &[&labels],
-        )
-        .map_err(db_err(format!("quoting the labels of {name}")))?
-        .get(0);
-    Ok(format!("CREATE TYPE {name} AS ENUM ({labels})"))
-}
-
 fn first_line(sql: &str) -> String {
     let l = sql.lines().next().unwrap_or_default();
     l.chars().take(100).collect()
@@ -506,23 +493,4 @@ END",
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_are_shown_as_quote_literal_shows_them() {
-        assert_eq!(shown_literal("plain"), "'plain'");
-        assert_eq!(shown_literal("it's"), "'it''s'");
-        assert_eq!(shown_literal("q\\'); DROP TABLE victim; --"), "E'q\\\\''); DROP TABLE victim; --'");
-    }
-
-    #[test]
-    fn a_trigger_is_retargeted_at_the_copy() {
-        let def = "CREATE TRIGGER reservations_10_sync_columns BEFORE INSERT OR UPDATE ON public.reservations FOR EACH ROW EXECUTE FUNCTION phasegate_sync_reservation_columns()";
-        assert_eq!(
-            retarget_trigger(def, "pg_temp.x").unwrap(),
-            "CREATE TRIGGER reservations_10_sync_columns BEFORE INSERT OR UPDATE ON pg_temp.x FOR EACH ROW EXECUTE FUNCTION phasegate_sync_reservation_columns()"
-        );
-        assert_eq!(retarget_trigger("CREATE TRIGGER t BEFORE INSERT ON \"My\" FOR EACH ROW EXECUTE FUNCTION f()", "y").unwrap(), "CREATE TRIGGER t BEFORE INSERT ON y FOR EACH ROW EXECUTE FUNCTION f()");
-    }
-}
+mod tests;

@@ -85,3 +85,17 @@ pub(super) fn table_ddl(tx: &mut impl GenericClient, t: &Table) -> Result<(Vec<S
     after.extend(inbound);
     Ok((before, create, after))
 }
+
+/// `CREATE TYPE name AS ENUM (...)` with the labels quoted by the server
+/// (`quote_literal`, right under any standard_conforming_strings), in
+/// their order. `name` is the kept `schema.type`, already quoted.
+pub(crate) fn create_enum_sql(tx: &mut impl GenericClient, name: &str, labels: &[String]) -> Result<String> {
+    let labels: String = tx
+        .query_one(
+            "SELECT coalesce(pg_catalog.string_agg(pg_catalog.quote_literal(l), ', ' ORDER BY o), '') FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS u(l, o)",
+            &[&labels],
+        )
+        .map_err(db_err(format!("quoting the labels of {name}")))?
+        .get(0);
+    Ok(format!("CREATE TYPE {name} AS ENUM ({labels})"))
+}

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::pg::quote_ident;
+use super::statement::Parser;
 use crate::sqltext::{self, Token};
 
 /// What a statement does to a table.
@@ -47,55 +47,6 @@ pub struct Target {
     pub line: usize,
 }
 
-
-/// A cursor over a statement's tokens (shared with `destroys`).
-pub(super) struct Parser<'a> {
-    pub(super) t: &'a [Token],
-    pub(super) i: usize,
-}
-
-impl Parser<'_> {
-    pub(super) fn word(&self, k: usize) -> Option<&str> {
-        match self.t.get(self.i + k) {
-            Some(Token::Word(w)) => Some(w),
-            _ => None,
-        }
-    }
-    pub(super) fn eat(&mut self, w: &str) -> bool {
-        if self.word(0) == Some(w) {
-            self.i += 1;
-            true
-        } else {
-            false
-        }
-    }
-    pub(super) fn sym(&mut self, c: char) -> bool {
-        if self.t.get(self.i) == Some(&Token::Punct(c)) {
-            self.i += 1;
-            true
-        } else {
-            false
-        }
-    }
-    /// A name as PostgreSQL resolves it: cut to 63 bytes like the server
-    /// cuts every identifier (a 70-character column is stored as its
-    /// first 63 bytes, and that is the column a statement naming the 70
-    /// characters drops).
-    pub(super) fn ident(&mut self) -> Option<String> {
-        let s = self.t.get(self.i)?.ident()?;
-        self.i += 1;
-        Some(crate::pg::clip_ident(&s))
-    }
-    /// `name` or `schema.name`, in quoted form for `to_regclass`.
-    pub(super) fn qualified(&mut self) -> Option<String> {
-        let first = self.ident()?;
-        if self.sym('.') {
-            let second = self.ident()?;
-            return Some(format!("{}.{}", quote_ident(&first), quote_ident(&second)));
-        }
-        Some(quote_ident(&first))
-    }
-}
 
 /// The tables a SQL text changes, statement by statement.
 pub fn targets(sql: &str) -> Vec<Target> {
@@ -157,11 +108,11 @@ fn statement_targets(toks: &[Token], line: usize, out: &mut Vec<Target>) {
             }
         }
         Some("alter") if p.word(1) == Some("table") => {
-            let Some((name, actions)) = super::destroys::alter_table(toks) else { return };
+            let Some((name, actions)) = super::statement::alter_table(toks) else { return };
             let columns: Vec<String> = actions
                 .into_iter()
                 .filter_map(|a| match a {
-                    super::destroys::AlterAction::DropColumn(c) => Some(c),
+                    super::statement::AlterAction::DropColumn(c) => Some(c),
                     _ => None,
                 })
                 .collect();

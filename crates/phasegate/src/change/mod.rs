@@ -21,7 +21,10 @@
 //! them into the set.
 
 mod checks;
-mod error;
+/// The change's errors live beside the engine's (`error/change.rs`), which wraps them.
+mod error {
+    pub use crate::error::change::*;
+}
 mod learn;
 mod model;
 mod ops;

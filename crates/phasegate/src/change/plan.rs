@@ -113,7 +113,7 @@ impl Builder {
     }
 
     pub fn probe(&mut self, which: &str, text: String, from: u32, until: Option<u32>) {
-        self.probes.push(NewProbe { file: format!("{}/{}_{which}.sql", crate::probe::PROBES, self.slug), text, from, until });
+        self.probes.push(NewProbe { file: format!("{}/{}_{which}.sql", crate::set::probe::PROBES, self.slug), text, from, until });
     }
 
     pub fn note(&mut self, note: impl Into<String>) {

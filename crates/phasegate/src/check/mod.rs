@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use parse::parse_file;
+pub use parse::{parse_duration, parse_file};
 pub use run::{run, worst, CheckResult};
 
 /// How long a check's query may run unless its `-- timeout:` header says

@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use super::{Check, CheckKind, Condition, Severity, Verdict, When};
+use std::time::Duration;
+
 use crate::error::{Error, Location, Result};
 use crate::sqltext;
 
@@ -126,7 +128,7 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
                 }
                 "timeout" => {
                     dup(timeout.is_some())?;
-                    timeout = Some(crate::set::parse_duration(v).map_err(|m| err(line, format!("`timeout` {m}")))?);
+                    timeout = Some(parse_duration(v).map_err(|m| err(line, format!("`timeout` {m}")))?);
                 }
                 "empty" => {
                     dup(empty.is_some())?;
@@ -197,6 +199,22 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
         });
     }
     Ok(checks)
+}
+
+/// Parses `500ms`, `2s`, `5m`, `1h`.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 2s, 5m)"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" | "" => Duration::from_secs(n),
+        "m" | "min" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("`{s}` is not a duration (e.g. 500ms, 2s, 5m)")),
+    };
+    Ok(d)
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use crate::check::{CheckResult, Verdict, When};
 use crate::error::{Error, Location, Result};
 use crate::ledger::{Drift, RunRecord};
 use crate::tls::Transport;
+use crate::ui::Ui;
 
 pub use file::{load, parse, Discovery, Fleet, Group, Listed, OnError, Select};
 pub use schedule::run;
@@ -373,6 +374,18 @@ impl Outcome {
 
     pub fn count(&self, state: DbState) -> usize {
         self.databases.iter().filter(|d| d.state == state).count()
+    }
+}
+
+/// The `Ui` of a fleet run: a `Ui` that is also told how the run moves.
+/// (The events are fleet's own, so the trait is here and `ui` knows
+/// nothing of fleets.)
+pub trait FleetUi: Ui {
+    /// A fleet run moved (a group or a database started or finished, a
+    /// database said a line); always on the thread that called the fleet
+    /// run. By default nothing is shown.
+    fn fleet(&mut self, event: Event<'_>) {
+        let _ = event;
     }
 }
 

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::mpsc::{self, Sender};
 use std::sync::Mutex;
 
-use super::{work, DbReport, DbState, Event, GroupCounts, GroupOutcome, Halt, HaltReason, Options, Outcome, Plan, PlannedGroup};
+use super::{work, DbReport, DbState, Event, FleetUi, GroupCounts, GroupOutcome, Halt, HaltReason, Options, Outcome, Plan, PlannedGroup};
 use crate::check::Verdict;
 use crate::set::MigrationSet;
 use crate::ui::Ui;
@@ -63,7 +63,7 @@ struct Queue {
 
 /// Runs the plan: every database's report in plan order, the groups'
 /// counts, and where the fleet halted.
-pub fn run(plan: &Plan, set: &MigrationSet, opts: &Options, ui: &mut dyn Ui) -> Outcome {
+pub fn run(plan: &Plan, set: &MigrationSet, opts: &Options, ui: &mut dyn FleetUi) -> Outcome {
     let mut out = Outcome { fleet_run: opts.fleet_run.clone(), file: plan.file.clone(), groups: Vec::new(), databases: Vec::new(), halt: None };
     let mut answers: HashMap<String, bool> = HashMap::new();
     let last = plan.groups.len().saturating_sub(1);
@@ -128,7 +128,7 @@ fn run_group(
     group: &PlannedGroup,
     set: &MigrationSet,
     opts: &Options,
-    ui: &mut dyn Ui,
+    ui: &mut dyn FleetUi,
     answers: &mut HashMap<String, bool>,
     counts: &mut GroupCounts,
 ) -> (Vec<DbReport>, bool) {

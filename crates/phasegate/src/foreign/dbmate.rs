@@ -11,10 +11,10 @@
 use std::ops::Range;
 use std::path::Path;
 
-use super::text::{blank_outside, lines};
+use super::text::lines;
 use super::{file_name, has_sql, read, sql_files, Down, Layout, Migration, Origin};
 use crate::error::{Error, Location, Result};
-use crate::set::{Directives, SqlFile};
+use crate::set::SqlFile;
 
 /// One marker line: its line number, the byte range of the section after
 /// it, and whether its options say `transaction:false`.
@@ -77,7 +77,7 @@ pub(super) fn sections(path: &Path, text: &str) -> Result<(Section, Section)> {
 
 fn section_file(path: &Path, text: &str, s: &Section) -> SqlFile {
     let blocks = if s.no_transaction { vec![s.body.clone()] } else { Vec::new() };
-    SqlFile { path: path.to_path_buf(), text: blank_outside(text, std::slice::from_ref(&s.body)), directives: Directives { no_transaction: s.no_transaction, blocks, ..Default::default() } }
+    super::section_file(path, text, std::slice::from_ref(&s.body), blocks, s.no_transaction)
 }
 
 pub(super) fn load(dir: &Path) -> Result<Vec<Migration>> {
@@ -92,7 +92,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>> {
         let (ver, rest) = stem.split_at(digits);
         let num: u128 = ver.parse().map_err(|_| super::bad_name(&p, "<version>_<name>.sql"))?;
         if let Some((_, _, other)) = found.iter().find(|(_, v, _)| v == ver) {
-            return Err(Error::Load { at: Location::file(&p), message: format!("duplicate version {ver}: also {}", crate::error::display_path(&other.origin.file)) });
+            return Err(super::duplicate(&p, "version", ver, &other.origin.file));
         }
         let text = read(&p)?;
         let (up, down) = sections(&p, &text)?;

@@ -70,7 +70,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>> {
         let key = (version, n.name.clone());
         let clash = if n.up { ups.iter().find(|((v, _), _)| *v == key.0).map(|(_, (_, o))| o.clone()) } else { downs.get(&key).cloned() };
         if let Some(other) = clash {
-            return Err(Error::Load { at: Location::file(&p), message: format!("duplicate version {}: also {}", n.version, crate::error::display_path(&other)) });
+            return Err(super::duplicate(&p, "version", &n.version, &other));
         }
         if n.up {
             ups.insert(key, (n, p));

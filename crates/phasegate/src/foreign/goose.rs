@@ -12,10 +12,10 @@
 use std::ops::Range;
 use std::path::Path;
 
-use super::text::{blank_outside, lines, substitute, Syntax};
+use super::text::{lines, substitute, Syntax};
 use super::{bad_name, file_name, read, Down, Layout, Migration, Options, Origin};
 use crate::error::{Error, Location, Result};
-use crate::set::{Directives, SqlFile};
+use crate::set::SqlFile;
 
 /// A goose file's two sections as statement blocks of its text.
 #[derive(Debug, Default, PartialEq)]
@@ -195,7 +195,7 @@ pub(super) fn sections(path: &Path, text: &str) -> Result<Sections> {
 }
 
 fn section_file(path: &Path, text: &str, blocks: Vec<Range<usize>>, no_transaction: bool) -> SqlFile {
-    SqlFile { path: path.to_path_buf(), text: blank_outside(text, &blocks), directives: Directives { no_transaction, blocks, ..Default::default() } }
+    super::section_file(path, text, &blocks.clone(), blocks, no_transaction)
 }
 
 pub(super) fn load(dir: &Path, opts: &Options) -> Result<Vec<Migration>> {
@@ -213,7 +213,7 @@ pub(super) fn load(dir: &Path, opts: &Options) -> Result<Vec<Migration>> {
         let (ver, name) = stem.split_once('_').ok_or_else(|| bad_name(&p, expected))?;
         let num: u128 = ver.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad_name(&p, expected))?;
         if let Some((_, other)) = found.iter().find(|(n, _)| *n == num) {
-            return Err(Error::Load { at: Location::file(&p), message: format!("duplicate version {num}: also {}", crate::error::display_path(&other.origin.file)) });
+            return Err(super::duplicate(&p, "version", num, &other.origin.file));
         }
         let raw = read(&p)?;
         let scope = envsub_lines(&raw);

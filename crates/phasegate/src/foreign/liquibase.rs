@@ -16,10 +16,10 @@
 use std::ops::Range;
 use std::path::Path;
 
-use super::text::{blank_outside, lines};
+use super::text::lines;
 use super::{file_name, has_sql, read, sql_file, sql_files, Down, Layout, Migration, Origin};
 use crate::error::{Error, Location, Result};
-use crate::set::{Directives, SqlFile};
+use crate::set::SqlFile;
 
 /// One changeset of a changelog, as byte ranges of the file.
 #[derive(Debug, Default)]
@@ -218,7 +218,7 @@ pub(super) fn changesets(path: &Path, text: &str) -> Result<Vec<Changeset>> {
 }
 
 fn script(path: &Path, text: &str, keep: &[Range<usize>], blocks: Vec<Range<usize>>, no_transaction: bool) -> SqlFile {
-    SqlFile { path: path.to_path_buf(), text: blank_outside(text, keep), directives: Directives { no_transaction, blocks, ..Default::default() } }
+    super::section_file(path, text, keep, blocks, no_transaction)
 }
 
 pub(super) fn load(dir: &Path) -> Result<Vec<Migration>> {
@@ -262,6 +262,7 @@ fn raw(path: &Path, text: String) -> Migration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::foreign::text::blank_outside;
 
     fn parse(text: &str) -> Result<Vec<Changeset>> {
         changesets(Path::new("changelog.sql"), text)

@@ -34,11 +34,11 @@ pub(super) fn load(dir: &Path, sqlx: bool) -> Result<Vec<Migration>> {
         let num: u128 = ver.parse().map_err(|_| bad_name(&p, "an integer version"))?;
         if up {
             if let Some((_, _, _, other)) = ups.iter().find(|(n, ..)| *n == num) {
-                return Err(Error::Load { at: Location::file(&p), message: format!("duplicate version {num}: also {}", crate::error::display_path(other)) });
+                return Err(super::duplicate(&p, "version", num, other));
             }
             ups.push((num, ver.to_string(), desc.to_string(), p));
         } else if let Some(other) = downs.insert(key(num, desc), p.clone()) {
-            return Err(Error::Load { at: Location::file(&p), message: format!("duplicate down version {num}: also {}", crate::error::display_path(&other)) });
+            return Err(super::duplicate(&p, "down version", num, &other));
         }
     }
     ups.sort();

@@ -3,44 +3,21 @@
 //! phase runs in a transaction, else on a clone of the chain made after the
 //! forward run (see the module documentation of `rehearse`).
 
-use std::sync::OnceLock;
 use std::time::Instant;
 
-use postgres::Client;
-
-use super::compare::compare;
 use super::probes::{self, After};
 use super::record::{ms, Record};
-use super::steps::{self, checks_failed, Failure, Ran};
+use super::steps::{self, Failure};
+use super::sides::{apply_on, back_and_again, from, ran_of, Conn, Sides};
 use super::threaded::{joined, CloneJob, Running};
-use super::{Against, Finding, Isolation, Options, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming, Summary};
-use crate::apply::{self, RunOutcome, Target};
+use super::{Finding, Isolation, Options, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming, Summary};
+use crate::apply::{self, Target};
 use crate::error::{db_err, pg_message, Error, Result};
 use crate::locks::trace::Tracer;
 use crate::pg::Server;
 use crate::set::{MigrationSet, Phase};
-use crate::snapshot::{diff_blocks, observe, Observer, Scope, SnapshotOptions, State};
+use crate::snapshot::{diff_blocks, observe, Scope, SnapshotOptions, State};
 use crate::ui::{Confirming, Ui};
-
-/// Settings of every rehearsal session: JIT compilation costs more than it
-/// saves on one-shot statements (the clinic seed takes several times
-/// longer with it).
-const SESSION: &str = "SET jit = off";
-
-/// A connection with the migration lock and its prepared statements.
-pub(super) struct Conn {
-    pub(super) client: Client,
-    pub(super) obs: Observer,
-}
-
-impl Conn {
-    fn open(url: &str) -> Result<Conn> {
-        let mut client = crate::db::connect(url, "phasegate verify")?;
-        crate::db::acquire_lock(&mut client, std::time::Duration::ZERO)?;
-        client.batch_execute(SESSION).map_err(db_err("setting up the rehearsal session"))?;
-        Ok(Conn { client, obs: Observer::fresh() })
-    }
-}
 
 /// The database that only ever applies forward files, and its state.
 struct Chain<'a> {
@@ -102,33 +79,6 @@ impl Chain<'_> {
     }
 }
 
-
-/// Why a run did not succeed: its error, or the checks that said ROLLBACK.
-fn outcome_error(o: &RunOutcome) -> Option<Failure> {
-    match (&o.failure, &o.error) {
-        (Some(e), _) => Some(Failure::of(e)),
-        (None, Some(message)) => Some(Failure::message(message.clone())),
-        (None, None) => checks_failed(o.checks()),
-    }
-}
-
-pub(super) fn ran_of(r: Result<RunOutcome>) -> Ran {
-    match r {
-        Ok(o) => Ran {
-            verdict: o.verdict(),
-            error: outcome_error(&o),
-            locks: o.steps.iter().flat_map(|s| s.locks.iter().cloned()).collect(),
-            checks: o.checks().cloned().collect(),
-        },
-        Err(e) => Ran { error: Some(Failure::of(&e)), ..Ran::default() },
-    }
-}
-
-/// The options of an `apply` run on the database at `url`: its lock tracer
-/// watches from there, and the rehearsal judges lock holds itself.
-pub(super) fn apply_on(opts: &Options, url: String) -> apply::Options {
-    apply::Options { monitor_url: Some(url), max_lock_hold: None, ..opts.apply.clone() }
-}
 
 
 /// Rehearses the set on database `database` of `server`, which the caller
@@ -201,17 +151,6 @@ pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Opti
     let phases: Vec<PhaseRehearsal> = phases.into_iter().flatten().collect();
     let summary = Summary::of(&phases);
     Ok(Rehearsal { phases, summary, strict: opts.strict, ms: ms(started) })
-}
-
-/// The state to observe from: `base`, or with `--full-compare` nothing, so
-/// every object is rendered and every table hashed again.
-fn from(full: bool, base: &State) -> &State {
-    static NOTHING: OnceLock<State> = OnceLock::new();
-    if full {
-        NOTHING.get_or_init(State::default)
-    } else {
-        base
-    }
 }
 
 /// The check at the end of the run: the chain's state as the rehearsal
@@ -424,61 +363,4 @@ fn on_clone(
     let (name, conn) = chain.clone_now()?;
     rec.clone_ms = Some(ms(t));
     Ok(Ok(CloneJob { name, conn, before, forward, rec }))
-}
-
-
-/// The states a rehearsal compares with, and how it observes.
-pub(super) struct Sides<'a> {
-    /// Before the phase (what the rollback must restore).
-    pub(super) before: &'a State,
-    /// After the first forward run (what the re-apply must give again).
-    pub(super) forward: &'a State,
-    pub(super) scope: Scope,
-    pub(super) probes: probes::OfPhase<'a>,
-}
-
-/// The rehearsal proper, wherever it runs: roll back, compare with the
-/// state before the phase, apply again, compare with the first forward run.
-/// `tracer` is handed to `back` and `again` (runs through `apply` trace
-/// with their own).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn back_and_again<C: postgres::GenericClient>(
-    client: &mut C,
-    obs: &mut Observer,
-    sides: &Sides,
-    snap: &SnapshotOptions,
-    rec: &mut Record,
-    opts: &Options,
-    tracer: &mut Tracer,
-    ui: &mut dyn Ui,
-    back: impl FnOnce(&mut C, &mut dyn Ui, &mut Tracer) -> Ran,
-    again: impl FnOnce(&mut C, &mut dyn Ui, &mut Tracer) -> Ran,
-) -> Result<()> {
-    let strict = opts.strict;
-    let t = Instant::now();
-    let ran = back(client, ui, tracer);
-    rec.verdict = rec.verdict.max(ran.verdict);
-    rec.ran("rollback", t, ms(t), &ran, opts.apply.max_lock_hold);
-    if let Some(error) = ran.error {
-        rec.findings.push(Finding::RollbackFailed { error: error.message, at: error.at });
-        return Ok(());
-    }
-    let t = Instant::now();
-    let rolled = observe(client, obs, from(opts.full_compare, sides.forward), sides.scope, snap, Some(sides.before))?;
-    let found = compare(client, sides.scope, &rolled, sides.before, Against::BeforePhase)?;
-    rec.compared(t, found, strict);
-    rec.probed(sides.probes.run(client, After::Rollback, ui)?);
-    let t = Instant::now();
-    let ran = again(client, ui, tracer);
-    rec.ran("re-apply", t, ms(t), &ran, None);
-    if let Some(error) = ran.error {
-        rec.findings.push(Finding::ReapplyFailed { error: error.message, at: error.at });
-        return Ok(());
-    }
-    let t = Instant::now();
-    let again_state = observe(client, obs, from(opts.full_compare, &rolled), sides.scope, snap, Some(sides.forward))?;
-    let found = compare(client, sides.scope, &again_state, sides.forward, Against::FirstForward)?;
-    rec.compared(t, found, strict);
-    rec.probed(sides.probes.run(client, After::Reapply, ui)?);
-    Ok(())
 }

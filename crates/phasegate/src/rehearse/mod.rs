@@ -26,6 +26,7 @@ mod compare;
 mod probes;
 mod record;
 mod roles;
+mod sides;
 mod steps;
 mod threaded;
 

@@ -14,7 +14,7 @@ use super::{Finding, StepTiming};
 use crate::check::Verdict;
 use crate::error::{db_err, Error, Location, Result};
 use crate::locks::trace::Tracer;
-use crate::probe::Probe;
+use crate::set::probe::Probe;
 use crate::set::{MigrationSet, Phase};
 use crate::ui::Ui;
 

@@ -1,7 +1,7 @@
 //! A phase rehearsed on a clone of the chain, in a thread of its own while
 //! the chain goes on; what it says is kept until it is shown.
 
-use super::chain::{apply_on, back_and_again, ran_of, Conn, Sides};
+use super::sides::{apply_on, back_and_again, ran_of, Conn, Sides};
 use super::probes;
 use super::record::Record;
 use super::{Options, PhaseRehearsal};

@@ -18,9 +18,7 @@
 
 use postgres::{GenericClient, SimpleQueryRow, Statement};
 
-/// Namespaces covered, for a `pg_namespace` aliased `n`.
-pub(crate) const NS_OK: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'phasegate_backup') \
-     AND n.nspname !~ '^pg_(toast_)?temp_'";
+use super::scope::{not_extension_member, NS_OK};
 
 /// What kind of top-level object a root is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -83,15 +81,6 @@ pub(crate) struct Part {
     pub root: Root,
     pub header: String,
     pub line: Option<String>,
-}
-
-/// `NOT EXISTS` condition: object `oid_expr` of catalog `catalog` is not an
-/// extension member.
-pub(super) fn not_extension_member(catalog: &str, oid_expr: &str) -> String {
-    format!(
-        "NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '{catalog}'::regclass \
-         AND e.objid = {oid_expr} AND e.deptype = 'e')"
-    )
 }
 
 /// Every root with its signature. Columns: kind, oid, namespace, rows,

@@ -87,6 +87,7 @@ mod catalog;
 mod diff;
 mod fingerprint;
 mod render;
+mod scope;
 mod state;
 
 use std::collections::BTreeMap;

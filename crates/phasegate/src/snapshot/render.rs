@@ -7,7 +7,7 @@
 //! a column the name of its type) and those in the schemas given (a
 //! renamed schema renames every header in it).
 
-use super::catalog::{not_extension_member, NS_OK};
+use super::scope::{not_extension_member, NS_OK};
 
 /// The block header of the relation `c` in namespace `n`.
 const REL_HEADER: &str = "(CASE c.relkind WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' \

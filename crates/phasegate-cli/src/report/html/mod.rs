@@ -20,7 +20,7 @@ use phasegate::{CheckResult, LockBlocks, LockHold, Verdict};
 
 pub use bench::bench;
 pub use run::{demo, recover, recover_plan, run, Act, RunExtras};
-pub use traffic::{Sample as TrafficSample, Stage as TrafficStage, Traffic};
+pub use traffic::{Sample as TrafficSample, Traffic};
 pub use verify::verify;
 
 use crate::report::truncate;

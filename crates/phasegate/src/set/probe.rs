@@ -8,7 +8,7 @@ use std::path::{Component, Path};
 use serde::Deserialize;
 
 use crate::error::{Error, Location, Result};
-use crate::set::{Phase, SqlFile};
+use super::{Phase, SqlFile};
 
 /// The folder of a set that holds its probe files.
 pub const PROBES: &str = "probes";
