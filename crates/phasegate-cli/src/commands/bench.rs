@@ -4,7 +4,7 @@
 use anyhow::Context;
 use serde::Serialize;
 
-use super::{failed, Ctx, Report, Run};
+use super::{Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::bench::{self, Figure};
@@ -21,21 +21,20 @@ pub fn run(a: BenchArgs, ctx: &mut Ctx) -> Exit {
     let mut run = Run::new(ctx, BenchArgs::NAME, None, a.set.format, None);
     run.audit = false;
     run.html_to(a.html.html.clone(), &a.set.dir);
+    let report = body(&a, &mut run);
+    run.finish(report)
+}
+
+fn body(a: &BenchArgs, run: &mut Run) -> anyhow::Result<Report> {
     let backend = a.server.backend();
     let report_dir = a.json.parent().map(|p| p.to_path_buf()).unwrap_or_default();
     let opts = bench::Options { backend, clinic_dir: &a.set.dir, only: a.only.clone(), backfill_rows: a.backfill_rows, verify_rows: a.verify_rows, report_dir };
-    let figures = match bench::run(&opts, &mut |line| run.say(line)) {
-        Ok(f) => f,
-        Err(e) => return run.finish(failed(e)),
-    };
+    let figures = bench::run(&opts, &mut |line| run.say(line))?;
     let doc = BenchJson { figures: &figures };
     if let Some(parent) = a.json.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
-    let written = std::fs::write(&a.json, serde_json::to_string_pretty(&doc).expect("figures serialise")).with_context(|| display_path(&a.json));
-    if let Err(e) = written {
-        return run.finish(failed(e));
-    }
+    std::fs::write(&a.json, serde_json::to_string_pretty(&doc).expect("figures serialise")).with_context(|| display_path(&a.json))?;
     let w = figures.iter().map(|f| f.bench.len()).max().unwrap_or(10);
     let mut text = String::new();
     for f in &figures {
@@ -43,6 +42,5 @@ pub fn run(a: BenchArgs, ctx: &mut Ctx) -> Exit {
     }
     text.push_str(&format!("results written to {}\n", display_path(&a.json)));
     let html = run.wants_html().then(|| crate::report::html::bench(&run.page_meta(None, None), &figures));
-    let report = Report { text, html, ..Default::default() }.with_body(&doc);
-    run.finish(report)
+    Ok(Report { text, html, ..Default::default() }.with_body(&doc))
 }

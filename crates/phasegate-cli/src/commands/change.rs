@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{failed, Ctx, Report, Run};
+use super::{Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::{ChangeArgs, ChangeCommon, ChangeOp};
@@ -125,19 +125,10 @@ fn generate(op: &ChangeOp, operation: Option<Operation>, c: &ChangeCommon, set: 
     Ok(phasegate::generate_change(set, ChangeSource::Disposable { server: &server, seed_rows: c.seed_rows }, &request)?)
 }
 
-fn body(op: &ChangeOp, c: &ChangeCommon, run: &mut Run) -> Report {
-    let (operation, words) = match operation(op) {
-        Ok(x) => x,
-        Err(e) => return failed(e),
-    };
-    let set = match phasegate::load_set(&c.set.dir) {
-        Ok(s) => s,
-        Err(e) => return failed(e),
-    };
-    let change = match generate(op, operation, c, &set, run) {
-        Ok(ch) => ch,
-        Err(e) => return failed(e),
-    };
+fn body(op: &ChangeOp, c: &ChangeCommon, run: &mut Run) -> anyhow::Result<Report> {
+    let (operation, words) = operation(op)?;
+    let set = phasegate::load_set(&c.set.dir)?;
+    let change = generate(op, operation, c, &set, run)?;
     let command = format!("{} change {}", run.bin(), words.iter().map(|w| shell_word(w)).collect::<Vec<_>>().join(" "));
     let dir = display_path(&c.set.dir);
     let mut text = String::new();
@@ -149,10 +140,7 @@ fn body(op: &ChangeOp, c: &ChangeCommon, run: &mut Run) -> Report {
         text.push_str("dry run: nothing was written\n");
         None
     } else {
-        match phasegate::write_change(&c.set.dir, &change, &command) {
-            Ok(w) => Some(w),
-            Err(e) => return failed(e),
-        }
+        Some(phasegate::write_change(&c.set.dir, &change, &command)?)
     };
     if written.is_some() {
         text.push_str(&format!("{}: {} phases, {} migrations\n", change.title, change.phases.len(), change.phases.iter().map(|p| p.migrations.len()).sum::<usize>()));
@@ -177,7 +165,7 @@ fn body(op: &ChangeOp, c: &ChangeCommon, run: &mut Run) -> Report {
     if written.is_some() {
         text.push_str(&format!("next:\n  {bin} lint --dir {dir}\n  {bin} verify --dir {dir}\n", bin = run.bin()));
     }
-    Report { text, ..Default::default() }.with_body(&ChangeJson { change: &change, dry_run: c.dry_run, written })
+    Ok(Report { text, ..Default::default() }.with_body(&ChangeJson { change: &change, dry_run: c.dry_run, written }))
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ pub fn run(a: DemoArgs, ctx: &mut Ctx) -> Exit {
         report.text.push_str(&format!("page: {page}\n"));
     }
     report.set_body(&DemoJson { acts });
-    run.finish(report)
+    run.finish(Ok(report))
 }
 
 /// The acts as one HTML page beside the log; its path.

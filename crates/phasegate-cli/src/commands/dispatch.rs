@@ -61,7 +61,7 @@ pub fn dispatch(args: Args, ctx: &mut Ctx) -> Exit {
     if let Some(dir) = logs::of(&args.command) {
         if let Err(e) = logs::writable(&dir) {
             let run = Run::new(ctx, name, None, format, None);
-            return run.finish(failed(e));
+            return run.finish(Err(e));
         }
     }
     match args.command {

@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::anyhow;
 use serde::Serialize;
 
-use super::{failed, json, log_dir, Ctx, Report, Run};
+use super::{json, log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::{ConnectArgs, MigrateArgs, RollbackArgs, Shape, StatusArgs, TimeoutArgs, ValidateArgs};
 use crate::report::{RunVerdict, Style};
@@ -92,29 +92,17 @@ pub fn run(op: Op, file: &Path, ctx: &mut Ctx) -> Exit {
     run.finish(report)
 }
 
-fn body(op: &Op, file: &Path, run: &mut Run) -> Report {
+fn body(op: &Op, file: &Path, run: &mut Run) -> anyhow::Result<Report> {
     let connect = op.connect();
     // DATABASE_URL exported in the shell is fine: a fleet names its own URLs.
     if connect.database_url.is_some() && connect.database_url != std::env::var("DATABASE_URL").ok() {
-        return Report { exit: Some(Exit::Usage), error: Some(anyhow!("--fleet and --database-url cannot be used together: the fleet file names each database's URL")), ..Default::default() };
+        return Ok(Report { exit: Some(Exit::Usage), error: Some(anyhow!("--fleet and --database-url cannot be used together: the fleet file names each database's URL")), ..Default::default() });
     }
-    let set = match phasegate::load_set(&connect.set.dir) {
-        Ok(s) => s,
-        Err(e) => return failed(e),
-    };
-    let command = match command(op, &set) {
-        Ok(c) => c,
-        Err(e) => return failed(e),
-    };
-    let fleet = match phasegate::load_fleet(file) {
-        Ok(f) => f,
-        Err(e) => return failed(e),
-    };
+    let set = phasegate::load_set(&connect.set.dir)?;
+    let command = command(op, &set)?;
+    let fleet = phasegate::load_fleet(file)?;
     // The engine reads no environment: the URLs are looked up here.
-    let plan = match fleet.members(&|var| std::env::var(var).ok()).and_then(|m| fleet.plan(m)) {
-        Ok(p) => p,
-        Err(e) => return failed(e),
-    };
+    let plan = fleet.members(&|var| std::env::var(var).ok()).and_then(|m| fleet.plan(m))?;
     // No watcher URL: each database's own run has its own connection.
     let apply = match op {
         Op::Migrate(a) => a.options(&run.run_id, ""),
@@ -138,7 +126,7 @@ fn body(op: &Op, file: &Path, run: &mut Run) -> Report {
     table(&mut text, &set, &outcome, matches!(op, Op::Status(_)), style);
     summary(&mut text, &outcome, op.changes());
     let report = Report { verdict: Some(outcome.verdict()), exit: Some(exit(&outcome)), text, ..Default::default() };
-    report.with_body(&FleetJson { fleet: &outcome })
+    Ok(report.with_body(&FleetJson { fleet: &outcome }))
 }
 
 /// The engine command, after the checks a single-database run makes

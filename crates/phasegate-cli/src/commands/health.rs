@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::anyhow;
 use serde::Serialize;
 
-use super::{exit_for, failed, json, log_dir, Ctx, Report, Run};
+use super::{exit_for, json, log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::HealthArgs;
@@ -26,16 +26,13 @@ pub fn run(a: HealthArgs, ctx: &mut Ctx) -> Exit {
     run.finish(report)
 }
 
-fn body(a: &HealthArgs, run: &mut Run) -> Report {
+fn body(a: &HealthArgs, run: &mut Run) -> anyhow::Result<Report> {
     // The checks need the migration set; without one (no phases.toml in
     // --dir) health still probes the database.
     let set = if a.no_checks || !a.connect.set.dir.join(phasegate::MANIFEST).exists() {
         None
     } else {
-        match phasegate::load_set(&a.connect.set.dir) {
-            Ok(s) => Some(s),
-            Err(e) => return failed(e),
-        }
+        Some(phasegate::load_set(&a.connect.set.dir)?)
     };
     let opts = HealthOptions {
         probe: a.probe.clone(),
@@ -69,7 +66,7 @@ fn body(a: &HealthArgs, run: &mut Run) -> Report {
         }
         std::thread::sleep(next.saturating_duration_since(Instant::now()).max(Duration::from_millis(0)));
     }
-    summarise(a, run, rounds)
+    Ok(summarise(a, run, rounds))
 }
 
 fn summarise(a: &HealthArgs, run: &mut Run, rounds: Vec<Round>) -> Report {

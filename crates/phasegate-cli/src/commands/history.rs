@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{failed, log_dir, Ctx, Report, Run};
+use super::{log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::HistoryArgs;
@@ -24,19 +24,15 @@ struct RunJson<'a> {
 pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> Exit {
     let mut run = Run::new(ctx, HistoryArgs::NAME, None, a.connect.set.format, log_dir(&a.connect));
     run.audit = false;
-    let client = match run.connect(&a.connect, None) {
-        Ok(c) => c,
-        Err(e) => return run.finish(failed(e)),
-    };
-    let rows = match phasegate::history(client, a.limit) {
-        Ok(r) => r,
-        Err(e) => return run.finish(failed(e)),
-    };
+    let report = body(&a, &mut run);
+    run.finish(report)
+}
+
+fn body(a: &HistoryArgs, run: &mut Run) -> anyhow::Result<Report> {
+    let client = run.connect(&a.connect, None)?;
+    let rows = phasegate::history(client, a.limit)?;
     let ids: Vec<String> = rows.iter().map(|r| r.run_id.clone()).collect();
-    let backups = match phasegate::backups_of_runs(client, &ids) {
-        Ok(b) => b,
-        Err(e) => return run.finish(failed(e)),
-    };
+    let backups = phasegate::backups_of_runs(client, &ids)?;
     let mut text = String::new();
     for r in &rows {
         text.push_str(&format!(
@@ -73,8 +69,7 @@ pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> Exit {
         text.push_str("no runs recorded\n");
     }
     let runs = rows.iter().map(|r| RunJson { run: r, backups: backups.get(&r.run_id).map(Vec::as_slice).unwrap_or_default() }).collect();
-    let report = Report { text, ..Default::default() }.with_body(&HistoryJson { runs });
-    run.finish(report)
+    Ok(Report { text, ..Default::default() }.with_body(&HistoryJson { runs }))
 }
 
 /// `  fleet 3f2a9c1e as tenant-a`: the fleet run a run was part of.

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::verify::{foreign_source, layout_of};
 use crate::exit::Exit;
 use crate::cli::Shape;
-use super::{failed, Ctx, Report, Run};
+use super::{Ctx, Report, Run};
 use crate::cli::ImportArgs;
 use phasegate::{display_path, ForeignOptions, Layout};
 
@@ -43,9 +43,9 @@ pub fn run(a: ImportArgs, ctx: &mut Ctx) -> Exit {
                 text.push_str(&format!("some migrations refer to {layout}'s ledger table: {} creates it for verify (--setup)\n", display_path(p)));
             }
             let body = ImportJson { layout, files: &files, migrations: got.migrations, irreversible: got.irreversible, no_transaction: got.no_transaction, setup: got.setup.as_ref().map(|p| display_path(p)) };
-            Report { text, ..Default::default() }.with_body(&body)
+            Ok(Report { text, ..Default::default() }.with_body(&body))
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e),
     };
     run.finish(report)
 }

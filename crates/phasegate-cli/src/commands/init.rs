@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{failed, Ctx, Report, Run};
+use super::{Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::InitArgs;
@@ -35,9 +35,9 @@ pub fn run(a: InitArgs, ctx: &mut Ctx) -> Exit {
             text.push_str(&format!(
                 "next: `{bin} new NAME --phase 1{dir}` (or `{bin} change ...{dir}`), then `{bin} lint{dir}`, `{bin} verify{dir}` and `{bin} migrate{dir}`\n"
             ));
-            Report { text, ..Default::default() }.with_body(&InitJson { files: &files, baseline_tables: tables.as_deref() })
+            Ok(Report { text, ..Default::default() }.with_body(&InitJson { files: &files, baseline_tables: tables.as_deref() }))
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e.into()),
     };
     run.finish(report)
 }

@@ -55,5 +55,5 @@ pub fn run(a: LintArgs, ctx: &mut Ctx) -> Exit {
     let summary = Summary { findings: findings.len(), errors, warnings, files };
     let ci = run.ci(|| crate::report::github::lint(&findings), || crate::report::markdown::lint(&findings));
     let report = Report { exit: Some(if failed { Exit::Failed } else { Exit::Ok }), text, ci, ..Default::default() }.with_body(&LintJson { findings: &findings, summary });
-    run.finish(report)
+    run.finish(Ok(report))
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{failed, log_dir, outcome_report, Ctx, Report, Run};
+use super::{log_dir, outcome_report, Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::MigrateArgs;
@@ -24,11 +24,8 @@ pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> Exit {
     run.finish(report)
 }
 
-fn body(a: &MigrateArgs, run: &mut Run) -> Report {
-    let set = match phasegate::load_set(&a.connect.set.dir) {
-        Ok(s) => s,
-        Err(e) => return failed(e),
-    };
+fn body(a: &MigrateArgs, run: &mut Run) -> anyhow::Result<Report> {
+    let set = phasegate::load_set(&a.connect.set.dir)?;
     let target = match (a.phase, a.to_version) {
         (Some(p), _) => Target::Phase(p),
         (None, Some(v)) => Target::Version(v),
@@ -36,7 +33,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
     };
     if let Target::Phase(p) = target {
         if set.phase(p).is_none() {
-            return failed(phasegate::Error::NoSuchPhase { phase: p, manifest: set.dir.join(phasegate::MANIFEST) });
+            return Err(phasegate::Error::NoSuchPhase { phase: p, manifest: set.dir.join(phasegate::MANIFEST) }.into());
         }
     }
     if let Some(tool) = a.adopt {
@@ -46,44 +43,38 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
         return dry_run(a, run, &set, target);
     }
     let opts = a.options(&run.run_id, a.connect.url());
-    if let Err(e) = run.connect(&a.connect, Some(a.timeouts.lock_wait)) {
-        return failed(e);
-    }
+    run.connect(&a.connect, Some(a.timeouts.lock_wait))?;
     if a.no_backup && set.phases.iter().any(phasegate::keeps_what_it_destroys) {
         run.say("backups: off (--no-backup); an irreversible phase applied now cannot be recovered");
     }
     let mut client = run.client.take().expect("connected");
     let res = phasegate::migrate(&mut client, &set, target, &opts, run);
     run.client = Some(client);
-    match res {
-        Ok(outcome) => {
-            let kept = outcome.kept.clone();
-            let stopped_for_review = outcome.stopped_for_review;
-            let html = run.wants_html().then(|| {
-                let recover = kept.first().and_then(|k| set.phase_of(k.version)).map(|p| format!("{} recover --phase {}{}", run.bin(), p.id, dir_flag(&a.connect.set.dir)));
-                let extras = crate::report::html::RunExtras { recover_command: recover, ..Default::default() };
-                crate::report::html::run(&run.page_meta(Some(a.connect.url()), a.locks.max_lock_hold), &outcome, &extras)
-            });
-            let mut report = outcome_report(outcome, run, "phasegate migrate");
-            report.html = html;
-            let mut phases: Vec<u32> = kept.iter().filter_map(|k| set.phase_of(k.version).map(|p| p.id)).collect();
-            phases.dedup();
-            for p in &phases {
-                let of_phase: Vec<&KeptStep> = kept.iter().filter(|k| set.phase_of(k.version).map(|x| x.id) == Some(*p)).collect();
-                let rows: i64 = of_phase.iter().map(|k| k.size.rows).sum();
-                let bytes: i64 = of_phase.iter().map(|k| k.size.bytes).sum();
-                report.text.push_str(&format!(
-                    "kept what phase {p} drops: {rows} rows ({}) in {} backup table(s) and the definitions of what it dropped; the way back: {} recover --phase {p}{}\n",
-                    phasegate::human_bytes(bytes),
-                    of_phase.iter().map(|k| k.backups.len()).sum::<usize>(),
-                    run.bin(),
-                    dir_flag(&a.connect.set.dir)
-                ));
-            }
-            report.with_body(&MigrateJson { stopped_for_review, backup: !a.no_backup, kept })
-        }
-        Err(e) => failed(e),
+    let outcome = res?;
+    let kept = outcome.kept.clone();
+    let stopped_for_review = outcome.stopped_for_review;
+    let html = run.wants_html().then(|| {
+        let recover = kept.first().and_then(|k| set.phase_of(k.version)).map(|p| format!("{} recover --phase {}{}", run.bin(), p.id, dir_flag(&a.connect.set.dir)));
+        let extras = crate::report::html::RunExtras { recover_command: recover, ..Default::default() };
+        crate::report::html::run(&run.page_meta(Some(a.connect.url()), a.locks.max_lock_hold), &outcome, &extras)
+    });
+    let mut report = outcome_report(outcome, run, "phasegate migrate");
+    report.html = html;
+    let mut phases: Vec<u32> = kept.iter().filter_map(|k| set.phase_of(k.version).map(|p| p.id)).collect();
+    phases.dedup();
+    for p in &phases {
+        let of_phase: Vec<&KeptStep> = kept.iter().filter(|k| set.phase_of(k.version).map(|x| x.id) == Some(*p)).collect();
+        let rows: i64 = of_phase.iter().map(|k| k.size.rows).sum();
+        let bytes: i64 = of_phase.iter().map(|k| k.size.bytes).sum();
+        report.text.push_str(&format!(
+            "kept what phase {p} drops: {rows} rows ({}) in {} backup table(s) and the definitions of what it dropped; the way back: {} recover --phase {p}{}\n",
+            phasegate::human_bytes(bytes),
+            of_phase.iter().map(|k| k.backups.len()).sum::<usize>(),
+            run.bin(),
+            dir_flag(&a.connect.set.dir)
+        ));
     }
+    Ok(report.with_body(&MigrateJson { stopped_for_review, backup: !a.no_backup, kept }))
 }
 
 /// `migrate --format json`.
@@ -122,18 +113,11 @@ struct PendingJson<'a> {
 }
 
 /// Prints the SQL that would run; changes nothing (no ledger, no audit row).
-fn dry_run(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, target: Target) -> Report {
-    if let Err(e) = run.connect(&a.connect, None) {
-        return failed(e);
-    }
+fn dry_run(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, target: Target) -> anyhow::Result<Report> {
+    run.connect(&a.connect, None)?;
     let client = run.client.as_mut().expect("connected");
-    let applied = match phasegate::applied_migrations(client) {
-        Ok(a) => a,
-        Err(e) => return failed(e),
-    };
-    if let Err(e) = phasegate::check_consistency(set, &applied) {
-        return failed(e);
-    }
+    let applied = phasegate::applied_migrations(client)?;
+    phasegate::check_consistency(set, &applied)?;
     let todo = phasegate::pending(set, &applied, target);
     let mut text = String::new();
     if todo.is_empty() {
@@ -146,22 +130,16 @@ fn dry_run(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, target: Target) -
     }
     text.push_str("-- dry run: nothing was changed\n");
     let pending = todo.iter().map(|s| PendingJson { version: s.version, name: &s.name, phase: s.phase, sql: &s.forward.text }).collect();
-    Report { text, ..Default::default() }.with_body(&DryRunJson { dry_run: true, pending })
+    Ok(Report { text, ..Default::default() }.with_body(&DryRunJson { dry_run: true, pending }))
 }
 
 /// `migrate --adopt TOOL`: records what the tool's ledger holds as applied
 /// (`phasegate::adopt`), runs nothing; `--dry-run` records nothing either.
-fn adopt(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, tool: phasegate::Layout) -> Report {
+fn adopt(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, tool: phasegate::Layout) -> anyhow::Result<Report> {
     let lock = (!a.confirm.dry_run).then_some(a.timeouts.lock_wait);
     let run_id = run.run_id.clone();
-    let client = match run.connect(&a.connect, lock) {
-        Ok(c) => c,
-        Err(e) => return failed(e),
-    };
-    let got = match phasegate::adopt(client, set, tool, a.confirm.dry_run, &run_id) {
-        Ok(x) => x,
-        Err(e) => return failed(e),
-    };
+    let client = run.connect(&a.connect, lock)?;
+    let got = phasegate::adopt(client, set, tool, a.confirm.dry_run, &run_id)?;
     let verb = if a.confirm.dry_run { "would record" } else { "recorded" };
     let mut text = String::new();
     for s in &got.adopted {
@@ -186,5 +164,5 @@ fn adopt(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, tool: phasegate::La
     if a.confirm.dry_run {
         text.push_str("dry run: nothing was recorded\n");
     }
-    Report { text, exit: Some(Exit::Ok), ..Default::default() }.with_body(&got)
+    Ok(Report { text, exit: Some(Exit::Ok), ..Default::default() }.with_body(&got))
 }

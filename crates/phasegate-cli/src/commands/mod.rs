@@ -1,6 +1,8 @@
 //! The commands, one file each. Every command is `run(args, ctx) -> Exit`
-//! (the exit code of docs/exit-codes.md); the shared `Run` gives each one its log
-//! file, its audit row, its confirmations and its output format.
+//! (the exit code of docs/exit-codes.md) around a body that returns
+//! `anyhow::Result<Report>`: an error stops the body with `?` and becomes the
+//! report `Run::finish` prints. The shared `Run` gives each one its log file,
+//! its audit row, its confirmations and its output format.
 //!
 //! `dispatch` picks the command (after the checks every command shares),
 //! `session` is a run's log, connection and audit row, `terminal` what it
@@ -103,11 +105,6 @@ pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str, url: &s
         max_replica_lag: None,
         max_lock_hold: None,
     }
-}
-
-/// A report for an error before anything ran.
-pub fn failed(e: impl Into<anyhow::Error>) -> Report {
-    Report { error: Some(e.into()), ..Default::default() }
 }
 
 /// The JSON body of a migrate or rollback run.

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context};
 use serde::Serialize;
 
-use super::{failed, Ctx, Report, Run};
+use super::{Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::NewArgs;
@@ -24,9 +24,9 @@ pub fn run(a: NewArgs, ctx: &mut Ctx) -> Exit {
     let report = match scaffold(&a.set.dir, &a.name, a.phase) {
         Ok(files) => {
             let text = files.iter().map(|f| format!("created {f}\n")).collect::<String>();
-            Report { text, ..Default::default() }.with_body(&NewJson { files: &files })
+            Ok(Report { text, ..Default::default() }.with_body(&NewJson { files: &files }))
         }
-        Err(e) => failed(e),
+        Err(e) => Err(e),
     };
     run.finish(report)
 }

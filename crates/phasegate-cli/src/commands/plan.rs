@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{failed, Ctx, Report, Run};
+use super::{Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::PlanArgs;
@@ -18,10 +18,12 @@ struct PlanJson<'a> {
 pub fn run(a: PlanArgs, ctx: &mut Ctx) -> Exit {
     let mut run = Run::new(ctx, PlanArgs::NAME, None, a.set.format, None);
     run.audit = false;
-    let set = match phasegate::load_set(&a.set.dir) {
-        Ok(s) => s,
-        Err(e) => return run.finish(failed(e)),
-    };
+    let report = body(&a);
+    run.finish(report)
+}
+
+fn body(a: &PlanArgs) -> anyhow::Result<Report> {
+    let set = phasegate::load_set(&a.set.dir)?;
     let plans: Vec<PhasePlan> = set.phases.iter().map(phasegate::plan_phase).collect();
     let mut text = String::new();
     for p in &plans {
@@ -50,8 +52,7 @@ pub fn run(a: PlanArgs, ctx: &mut Ctx) -> Exit {
             }
         }
     }
-    let report = Report { text, ..Default::default() }.with_body(&PlanJson { phases: &plans });
-    run.finish(report)
+    Ok(Report { text, ..Default::default() }.with_body(&PlanJson { phases: &plans }))
 }
 
 /// `none`, or `2 errors, 1 warning`.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::migrate::dir_flag;
 use crate::exit::Exit;
 use crate::cli::Shape;
-use super::{exit_for, failed, json, log_dir, Ctx, Report, Run};
+use super::{exit_for, json, log_dir, Ctx, Report, Run};
 use crate::cli::RecoverArgs;
 use crate::report::html;
 use phasegate::{Recovered, Recovery, RecoveryOutcome, RecoveryStage, Verdict};
@@ -60,34 +60,23 @@ pub fn plan_text(r: &Recovery) -> String {
     text
 }
 
-fn body(a: &RecoverArgs, run: &mut Run) -> Report {
-    let set = match phasegate::load_set(&a.connect.set.dir) {
-        Ok(s) => s,
-        Err(e) => return failed(e),
-    };
+fn body(a: &RecoverArgs, run: &mut Run) -> anyhow::Result<Report> {
+    let set = phasegate::load_set(&a.connect.set.dir)?;
     let lock = if a.confirm.dry_run { None } else { Some(a.timeouts.lock_wait) };
-    if let Err(e) = run.connect(&a.connect, lock) {
-        return failed(e);
-    }
+    run.connect(&a.connect, lock)?;
     if a.confirm.dry_run {
         let client = run.client.as_mut().expect("connected");
-        let recovery = match phasegate::plan_recovery(client, &set, a.phase) {
-            Ok(r) => r,
-            Err(e) => return failed(e),
-        };
+        let recovery = phasegate::plan_recovery(client, &set, a.phase)?;
         let mut text = plan_text(&recovery);
         text.push_str("-- dry run: nothing was changed\n");
         let html = run.wants_html().then(|| html::recover_plan(&run.page_meta(Some(a.connect.url()), None), &recovery));
-        return Report { text, html, ..Default::default() }.with_body(&RecoverJson { dry_run: true, recovery: Some(&recovery), committed: false, recovered: None });
+        return Ok(Report { text, html, ..Default::default() }.with_body(&RecoverJson { dry_run: true, recovery: Some(&recovery), committed: false, recovered: None }));
     }
     let opts = super::apply_options(&a.timeouts, false, &run.run_id, a.connect.url());
     let mut client = run.client.take().expect("connected");
     let res = phasegate::recover(&mut client, &set, a.phase, &opts, run);
     run.client = Some(client);
-    let o = match res {
-        Ok(o) => o,
-        Err(e) => return failed(e),
-    };
+    let o = res?;
     let mut text = recovered_text(&o);
     let again = format!("{} migrate --phase {}{}", run.bin(), o.recovery.phase, dir_flag(&a.connect.set.dir));
     if o.committed {
@@ -97,12 +86,12 @@ fn body(a: &RecoverArgs, run: &mut Run) -> Report {
     }
     let verdict = if o.committed { o.verdict } else { Verdict::Rollback };
     let html = run.wants_html().then(|| html::recover(&run.page_meta(Some(a.connect.url()), None), &o, &again));
-    Report { verdict: Some(verdict), exit: Some(exit_for(verdict)), checks: json(&o.checks), text, html, ..Default::default() }.with_body(&RecoverJson {
+    Ok(Report { verdict: Some(verdict), exit: Some(exit_for(verdict)), checks: json(&o.checks), text, html, ..Default::default() }.with_body(&RecoverJson {
         dry_run: false,
         recovery: Some(&o.recovery),
         committed: o.committed,
         recovered: o.recovered.as_ref(),
-    })
+    }))
 }
 
 /// What came back, a line per table (and what did not).

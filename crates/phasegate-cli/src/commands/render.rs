@@ -53,6 +53,12 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of a command that failed before it had anything else to
+    /// say: the error, rendered as one line, and its exit code.
+    pub fn failed(e: impl Into<anyhow::Error>) -> Report {
+        Report { error: Some(e.into()), ..Default::default() }
+    }
+
     pub fn exit_code(&self) -> Exit {
         if let Some(e) = self.exit {
             return e;

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{failed, log_dir, Ctx, Report, Run};
+use super::{log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::RestoreArgs;
@@ -26,16 +26,11 @@ pub fn run(a: RestoreArgs, ctx: &mut Ctx) -> Exit {
     run.finish(report)
 }
 
-fn body(a: &RestoreArgs, run: &mut Run) -> Report {
+fn body(a: &RestoreArgs, run: &mut Run) -> anyhow::Result<Report> {
     let lock = if a.confirm.dry_run { None } else { Some(a.timeouts.lock_wait) };
-    if let Err(e) = run.connect(&a.connect, lock) {
-        return failed(e);
-    }
+    run.connect(&a.connect, lock)?;
     let client = run.client.as_mut().expect("connected");
-    let (run_id, backups) = match phasegate::backups_of_run(client, &a.run) {
-        Ok(x) => x,
-        Err(e) => return failed(e),
-    };
+    let (run_id, backups) = phasegate::backups_of_run(client, &a.run)?;
     let mut text = String::new();
     let total: i64 = backups.iter().map(|b| b.rows).sum();
     run.say(&format!("run {run_id} backed up {total} rows in {} table(s):", backups.len()));
@@ -45,18 +40,19 @@ fn body(a: &RestoreArgs, run: &mut Run) -> Report {
     }
     if a.confirm.dry_run {
         text.push_str("dry run: nothing was changed\n");
-        return Report { text, ..Default::default() }.with_body(&RestoreJson { restored_run: run_id, backups, restored: None });
+        return Ok(Report { text, ..Default::default() }.with_body(&RestoreJson { restored_run: run_id, backups, restored: None }));
     }
     let short = &run_id[..8];
     let prompt = format!("this writes {total} backed-up rows back into {} table(s). Type `restore {short}` to continue", backups.len());
     if !run.confirm(&prompt, &format!("restore {short}")) {
-        return failed(Error::NotConfirmed(Confirmation::Restore { run: run_id.clone(), short: short.to_string() }));
+        return Err(Error::NotConfirmed(Confirmation::Restore { run: run_id.clone(), short: short.to_string() }).into());
     }
     let client = run.client.as_mut().expect("connected");
     let mut doc = RestoreJson { restored_run: run_id.clone(), ..Default::default() };
     let restored = match phasegate::restore(client, &backups, &run.run_id.clone(), a.timeouts.lock_timeout.as_millis()) {
         Ok(r) => r,
-        Err(e) => return failed(e).with_body(&RestoreJson { backups, ..doc }),
+        // The report still lists the backups it could not restore.
+        Err(e) => return Ok(Report::failed(e).with_body(&RestoreJson { backups, ..doc })),
     };
     for r in &restored {
         text.push_str(&format!(
@@ -70,5 +66,5 @@ fn body(a: &RestoreArgs, run: &mut Run) -> Report {
     }
     doc.backups = backups;
     doc.restored = Some(restored);
-    Report { text, ..Default::default() }.with_body(&doc)
+    Ok(Report { text, ..Default::default() }.with_body(&doc))
 }

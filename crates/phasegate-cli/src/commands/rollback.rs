@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{failed, log_dir, outcome_report, Ctx, Report, Run};
+use super::{log_dir, outcome_report, Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::RollbackArgs;
@@ -29,80 +29,65 @@ pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> Exit {
     run.args.extend(a.audit_args());
     run.html_to(a.html.html.clone(), &a.connect.set.dir);
     let mut doc = RollbackJson { backup: !a.no_backup, ..Default::default() };
-    let (mut report, outcome, phase) = body(&a, &mut run, &mut doc);
+    let mut phase = None;
+    let (mut report, outcome) = body(&a, &mut run, &mut doc, &mut phase).unwrap_or_else(|e| (Report::failed(e), None));
+    // The rollback's own Markdown report is written whatever happened.
     if !a.confirm.dry_run {
         doc.report_file = write_markdown(&a, &mut run, &report, outcome.as_ref(), phase);
         report.set_body(&doc);
     }
-    run.finish(report)
+    run.finish(Ok(report))
 }
 
-fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson) -> (Report, Option<RunOutcome>, Option<(String, String)>) {
-    let set = match phasegate::load_set(&a.connect.set.dir) {
-        Ok(s) => s,
-        Err(e) => return (failed(e), None, None),
-    };
+/// The rollback's report and what it did; `names` gets the phase's name and
+/// summary as soon as the phase is known (the Markdown report heads with them).
+fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson, names: &mut Option<(String, String)>) -> anyhow::Result<(Report, Option<RunOutcome>)> {
+    let set = phasegate::load_set(&a.connect.set.dir)?;
     let Some(phase) = set.phase(a.phase) else {
-        return (failed(phasegate::Error::NoSuchPhase { phase: a.phase, manifest: set.dir.join(phasegate::MANIFEST) }), None, None);
+        return Err(phasegate::Error::NoSuchPhase { phase: a.phase, manifest: set.dir.join(phasegate::MANIFEST) }.into());
     };
-    let names = Some((phase.name.clone(), phase.summary.clone()));
-    if let Err(e) = phasegate::refuse_irreversible(phase) {
-        return (failed(e), None, names);
-    }
+    *names = Some((phase.name.clone(), phase.summary.clone()));
+    phasegate::refuse_irreversible(phase)?;
     if a.confirm.dry_run {
-        return (dry_run(a, run, &set, phase), None, names);
+        return Ok((dry_run(a, run, &set, phase)?, None));
     }
     let opts = a.options(&run.run_id, a.connect.url());
-    if let Err(e) = run.connect(&a.connect, Some(a.timeouts.lock_wait)) {
-        return (failed(e), None, names);
-    }
+    run.connect(&a.connect, Some(a.timeouts.lock_wait))?;
     if a.no_backup {
         run.say("backups: skipped (--no-backup); the rows this rollback changes are not saved");
     }
     let mut client = run.client.take().expect("connected");
     let res = phasegate::rollback(&mut client, &set, a.phase, &opts, run);
     run.client = Some(client);
-    match res {
-        Ok(outcome) => {
-            let summary = outcome.summary();
-            let failed_run = outcome.failure.is_some();
-            let backups: Vec<_> = outcome.backups().cloned().collect();
-            let html = run.wants_html().then(|| {
-                let extras = crate::report::html::RunExtras { restore_command: Some(restore_command(a, run)), no_backup: a.no_backup, ..Default::default() };
-                crate::report::html::run(&run.page_meta(Some(a.connect.url()), a.locks.max_lock_hold), &outcome, &extras)
-            });
-            let mut report = outcome_report(outcome, run, &format!("phasegate rollback --phase {}", a.phase));
-            report.html = html;
-            if !backups.is_empty() {
-                let rows: i64 = backups.iter().map(|b| b.rows).sum();
-                report.text.push_str(&format!(
-                    "backed up {rows} rows in {} table(s) before changing them; restore them with: {}\n",
-                    backups.len(),
-                    restore_command(a, run)
-                ));
-            } else if !a.no_backup && !failed_run {
-                report.text.push_str("backups: none needed (the rollback changed no existing rows)\n");
-            }
-            doc.backups = backups;
-            (report, Some(summary), names)
-        }
-        Err(e) => (failed(e), None, names),
+    let outcome = res?;
+    let summary = outcome.summary();
+    let failed_run = outcome.failure.is_some();
+    let backups: Vec<_> = outcome.backups().cloned().collect();
+    let html = run.wants_html().then(|| {
+        let extras = crate::report::html::RunExtras { restore_command: Some(restore_command(a, run)), no_backup: a.no_backup, ..Default::default() };
+        crate::report::html::run(&run.page_meta(Some(a.connect.url()), a.locks.max_lock_hold), &outcome, &extras)
+    });
+    let mut report = outcome_report(outcome, run, &format!("phasegate rollback --phase {}", a.phase));
+    report.html = html;
+    if !backups.is_empty() {
+        let rows: i64 = backups.iter().map(|b| b.rows).sum();
+        report.text.push_str(&format!(
+            "backed up {rows} rows in {} table(s) before changing them; restore them with: {}\n",
+            backups.len(),
+            restore_command(a, run)
+        ));
+    } else if !a.no_backup && !failed_run {
+        report.text.push_str("backups: none needed (the rollback changed no existing rows)\n");
     }
+    doc.backups = backups;
+    Ok((report, Some(summary)))
 }
 
-fn dry_run(a: &RollbackArgs, run: &mut Run, set: &MigrationSet, phase: &Phase) -> Report {
-    if let Err(e) = run.connect(&a.connect, None) {
-        return failed(e);
-    }
+fn dry_run(a: &RollbackArgs, run: &mut Run, set: &MigrationSet, phase: &Phase) -> anyhow::Result<Report> {
+    run.connect(&a.connect, None)?;
     let client = run.client.as_mut().expect("connected");
-    let applied = match phasegate::applied_migrations(client) {
-        Ok(x) => x,
-        Err(e) => return failed(e),
-    };
-    let steps = match phasegate::plan_rollback(set, phase, &applied) {
-        Ok(s) => s,
-        Err(e) => return failed(e),
-    };
+    let applied = phasegate::applied_migrations(client)?;
+    let steps = phasegate::plan_rollback(set, phase, &applied)?;
     let mut text = String::new();
     for s in steps {
         let stored = applied[&s.version].rollback_sql.clone();
@@ -115,7 +100,7 @@ fn dry_run(a: &RollbackArgs, run: &mut Run, set: &MigrationSet, phase: &Phase) -
         text.push('\n');
     }
     text.push_str("-- dry run: nothing was changed\n");
-    Report { text, ..Default::default() }
+    Ok(Report { text, ..Default::default() })
 }
 
 /// `cargo xtask restore --run <id> [--dir D]`, under the caller's program name.

@@ -185,8 +185,10 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
         Ok(self.client.as_mut().expect("connected above"))
     }
 
-    /// Prints the report, writes the audit row and returns the exit code.
-    pub fn finish(mut self, mut report: Report) -> Exit {
+    /// Prints the report (a command's error becomes a report carrying it),
+    /// writes the audit row and returns the exit code.
+    pub fn finish(mut self, report: anyhow::Result<Report>) -> Exit {
+        let mut report = report.unwrap_or_else(Report::failed);
         let code = report.exit_code();
         let error = report.error.as_ref().map(|e| crate::errors::render(e, &self.ctx.env.bin));
         let duration_ms = self.started.elapsed().as_millis() as i64;

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{failed, log_dir, Ctx, Report, Run};
+use super::{log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::SnapshotArgs;
@@ -16,15 +16,14 @@ struct SnapshotJson<'a> {
 pub fn run(a: SnapshotArgs, ctx: &mut Ctx) -> Exit {
     let mut run = Run::new(ctx, SnapshotArgs::NAME, None, a.connect.set.format, log_dir(&a.connect));
     run.audit = false;
-    let client = match run.connect(&a.connect, None) {
-        Ok(c) => c,
-        Err(e) => return run.finish(failed(e)),
-    };
+    let report = body(&a, &mut run);
+    run.finish(report)
+}
+
+fn body(a: &SnapshotArgs, run: &mut Run) -> anyhow::Result<Report> {
+    let client = run.connect(&a.connect, None)?;
     let opts = SnapshotOptions { fingerprint_rows: a.rows, ..Default::default() };
-    let snap = match phasegate::take_snapshot(client, &opts) {
-        Ok(s) => s,
-        Err(e) => return run.finish(failed(e)),
-    };
+    let snap = phasegate::take_snapshot(client, &opts)?;
     let mut text = snap.schema.clone();
     if !text.ends_with('\n') {
         text.push('\n');
@@ -32,6 +31,5 @@ pub fn run(a: SnapshotArgs, ctx: &mut Ctx) -> Exit {
     for (t, f) in &snap.tables {
         text.push_str(&format!("rows {t}: {} rows, hash {}\n", f.rows, f.hash));
     }
-    let report = Report { text, ..Default::default() }.with_body(&SnapshotJson { snapshot: &snap });
-    run.finish(report)
+    Ok(Report { text, ..Default::default() }.with_body(&SnapshotJson { snapshot: &snap }))
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{failed, json, log_dir, Ctx, Report, Run};
+use super::{json, log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::StatusArgs;
@@ -53,29 +53,14 @@ pub fn run(a: StatusArgs, ctx: &mut Ctx) -> Exit {
     run.finish(report)
 }
 
-fn body(a: &StatusArgs, run: &mut Run) -> Report {
-    let set = match phasegate::load_set(&a.connect.set.dir) {
-        Ok(s) => s,
-        Err(e) => return failed(e),
-    };
+fn body(a: &StatusArgs, run: &mut Run) -> anyhow::Result<Report> {
+    let set = phasegate::load_set(&a.connect.set.dir)?;
     // --schema's disposable server, started before the session so the
     // session is not held open while it starts.
-    let server = match a.schema.then(|| start_server(a, run)).transpose() {
-        Ok(s) => s,
-        Err(e) => return failed(e),
-    };
-    let client = match run.connect(&a.connect, None) {
-        Ok(c) => c,
-        Err(e) => return failed(e),
-    };
-    let applied = match phasegate::applied_migrations(client) {
-        Ok(x) => x,
-        Err(e) => return failed(e),
-    };
-    let walks = match phasegate::unfinished_walks(client, &set) {
-        Ok(w) => w,
-        Err(e) => return failed(e),
-    };
+    let server = a.schema.then(|| start_server(a, run)).transpose()?;
+    let client = run.connect(&a.connect, None)?;
+    let applied = phasegate::applied_migrations(client)?;
+    let walks = phasegate::unfinished_walks(client, &set)?;
     let phases = phase_states(&set, &applied, &walks);
     let drift = phasegate::drift(&set, &applied);
     // The applied migrations' checks, read-only, so status shows where each gate stands.
@@ -85,13 +70,7 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
         Ok(c) => (c, None),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
-    let schema = match &server {
-        Some(server) => match phasegate::schema_drift(client, &set, server) {
-            Ok(s) => Some(s),
-            Err(e) => return failed(e),
-        },
-        None => None,
-    };
+    let schema = server.as_ref().map(|server| phasegate::schema_drift(client, &set, server)).transpose()?;
     let mut text = String::new();
     for p in &phases {
         text.push_str(&format!(
@@ -137,7 +116,7 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
         let _ = crate::report::decision_table(&mut table, &checks, overall, run.style);
         text.push_str(&String::from_utf8_lossy(&table));
     }
-    Report {
+    Ok(Report {
         verdict: Some(phasegate::worst_verdict(&checks)),
         exit: Some(match (&schema, drift.is_empty() && checks_error.is_none()) {
             (_, false) => Exit::Failed,
@@ -148,7 +127,7 @@ fn body(a: &StatusArgs, run: &mut Run) -> Report {
         text,
         ..Default::default()
     }
-    .with_body(&StatusJson { phases: &phases, batches: &walks, drift: &drift, checks_error: checks_error.as_deref(), schema: schema.as_ref() })
+    .with_body(&StatusJson { phases: &phases, batches: &walks, drift: &drift, checks_error: checks_error.as_deref(), schema: schema.as_ref() }))
 }
 
 /// Each phase's state from the ledger and the unfinished batch walks.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail};
 use serde::Serialize;
 
-use super::{failed, Ctx, Report, Run};
+use super::{Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::{FromArg, VerifyArgs};
@@ -81,11 +81,8 @@ fn load_foreign(dir: &Path, named: Option<Layout>, a: &VerifyArgs, run: &mut Run
     Ok((set, layout, detection))
 }
 
-fn body(a: &VerifyArgs, run: &mut Run) -> Report {
-    let source = match foreign_source(&a.from, &a.from_dir) {
-        Ok(s) => s,
-        Err(e) => return failed(e),
-    };
+fn body(a: &VerifyArgs, run: &mut Run) -> anyhow::Result<Report> {
+    let source = foreign_source(&a.from, &a.from_dir)?;
     let mut layout_json = None;
     let mut rerun = format!("{} verify --dir {}", run.bin(), display_path(&a.set.dir));
     let loaded = match &source {
@@ -97,34 +94,17 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
             set
         }),
     };
-    let set = match loaded {
-        Ok(s) => s,
-        Err(e) => return failed(e),
-    };
-    let setup = match setup_files(a, layout_json.as_ref().map(|l| l.layout)) {
-        Ok(s) => s,
-        Err(e) => return failed(e),
-    };
-    let backend = match a.backend.backend(&a.server) {
-        Ok(b) => b,
-        Err(e) => return failed(e),
-    };
+    let set = loaded?;
+    let setup = setup_files(a, layout_json.as_ref().map(|l| l.layout))?;
+    let backend = a.backend.backend(&a.server)?;
     let t = Instant::now();
-    let server = match Server::start(&backend) {
-        Ok(s) => s,
-        Err(e) => return failed(e),
-    };
+    let server = Server::start(&backend)?;
     let start_ms = t.elapsed().as_secs_f64() * 1000.0;
     let name = format!("phasegate_verify_{}_{}", std::process::id(), &run.run_id[..8]);
     // Roles are cluster-wide: those the rehearsal creates are dropped after it.
-    let roles = match server.roles() {
-        Ok(r) => r,
-        Err(e) => return failed(e),
-    };
+    let roles = server.roles()?;
     let t = Instant::now();
-    if let Err(e) = server.create_database(&name, None) {
-        return failed(e);
-    }
+    server.create_database(&name, None)?;
     let create_ms = t.elapsed().as_secs_f64() * 1000.0;
     run.say(&format!("disposable PostgreSQL ({}): server ready in {start_ms:.0} ms, database created in {create_ms:.0} ms", server.kind()));
     let created = phasegate::roles_created_by(&set, &setup);
@@ -143,19 +123,14 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
         }
         Err(e) => run.say(&format!("warning: {e}")),
     }
-    let rehearsal = match result {
-        Ok(r) => r,
-        Err(e) => return failed(e),
-    };
+    let rehearsal = result?;
     if let Some(path) = &a.junit {
-        if let Err(e) = std::fs::write(path, report::junit(&rehearsal, &display_path(&set.dir))) {
-            return failed(phasegate::Error::Io { path: path.clone(), source: e });
-        }
+        std::fs::write(path, report::junit(&rehearsal, &display_path(&set.dir))).map_err(|e| phasegate::Error::Io { path: path.clone(), source: e })?;
     }
     let mut text = Vec::new();
     let _ = report::verify_table(&mut text, &rehearsal, run.style, &rerun);
     let html = run.wants_html().then(|| report::html::verify(&run.page_meta(None, a.locks.max_lock_hold), &rehearsal, &rerun));
-    Report {
+    Ok(Report {
         html,
         verdict: Some(rehearsal.verdict()),
         exit: Some(super::verify_exit(&rehearsal)),
@@ -163,7 +138,7 @@ fn body(a: &VerifyArgs, run: &mut Run) -> Report {
         ci: run.ci(|| report::github::verify(&rehearsal, &set), || report::markdown::verify(&rehearsal)),
         ..Default::default()
     }
-    .with_body(&VerifyJson { server_start_ms: start_ms, database_create_ms: create_ms, rehearsal: &rehearsal, layout: layout_json })
+    .with_body(&VerifyJson { server_start_ms: start_ms, database_create_ms: create_ms, rehearsal: &rehearsal, layout: layout_json }))
 }
 
 /// What runs before the first migration: the `--setup` files, then the
