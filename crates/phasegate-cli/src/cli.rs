@@ -228,14 +228,15 @@ run in a transaction).")]
 
 Exit 5 when a rollback does not restore the prior state (schema or rows).")]
     Verify(VerifyArgs),
-    /// Measure the performance targets (docs/targets.md) in one run; print a table and write JSON
+    /// Measure the performance targets (docs/targets.md) in one run; print a table and write JSON (this repository's `cargo xtask bench`: built with the `bench` feature only)
+    #[cfg(feature = "bench")]
     #[command(after_help = "Examples:
-  phasegate bench                         every benchmark (several minutes; needs Docker, psql, pg_dump)
-  phasegate bench --only backfill --backfill-rows 1000000
-  phasegate bench --only fresh-db --only snapshot
-  phasegate bench --only traffic          writers' max wait through every phase and rollback of both sets
-  phasegate bench --only load             load a 10 MB migration (no server needed)
-  phasegate bench --only change           a generated change's sync-trigger write cost")]
+  cargo xtask bench                       every benchmark (several minutes; needs Docker, psql, pg_dump)
+  cargo xtask bench --only backfill --backfill-rows 1000000
+  cargo xtask bench --only fresh-db --only snapshot
+  cargo xtask bench --only traffic        writers' max wait through every phase and rollback of both sets
+  cargo xtask bench --only load           load a 10 MB migration (no server needed)
+  cargo xtask bench --only change         a generated change's sync-trigger write cost")]
     Bench(BenchArgs),
     /// Start a disposable PostgreSQL, migrate the set with its seed data, print the decision table
     #[command(after_help = "Example:\n  phasegate demo                          needs Docker (PHASEGATE_PG_IMAGE names the image)")]

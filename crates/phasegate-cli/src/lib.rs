@@ -22,6 +22,11 @@
 //!
 //! or make it the whole program: `fn main() -> ExitCode { phasegate_cli::main("cargo xtask") }`.
 
+/// The measurements of docs/targets.md (`cargo xtask bench`): this
+/// repository's own benchmarks on its example sets, built only with the
+/// `bench` feature (this repository's xtask and tests turn it on), so an
+/// adopter's build carries none of it.
+#[cfg(feature = "bench")]
 pub mod bench;
 mod cli;
 mod commands;

@@ -218,6 +218,7 @@ pub struct HistoryArgs {
     pub limit: i64,
 }
 
+#[cfg(feature = "bench")]
 #[derive(Debug, Clone, ClapArgs)]
 pub struct BenchArgs {
     #[command(flatten)]

@@ -69,16 +69,16 @@ pub fn printing(format: Format) -> Vec<&'static str> {
 }
 
 macro_rules! commands {
-    ($($variant:ident($args:ty)),* $(,)?) => {
+    ($($(#[$m:meta])* $variant:ident($args:ty)),* $(,)?) => {
         /// Every command's name and formats (in the order the usage errors
         /// list them).
-        pub const SHAPES: &[(&str, &[Format])] = &[$((<$args as Shape>::NAME, <$args as Shape>::FORMATS)),*];
+        pub const SHAPES: &[(&str, &[Format])] = &[$($(#[$m])* (<$args as Shape>::NAME, <$args as Shape>::FORMATS)),*];
 
         impl Command {
             /// The parsed command's shape.
             pub fn info(&self) -> Info<'_> {
                 match self {
-                    $(Command::$variant(a) => Info::of(a)),*
+                    $($(#[$m])* Command::$variant(a) => Info::of(a)),*
                 }
             }
         }
@@ -92,6 +92,7 @@ commands!(
     Rollback(RollbackArgs),
     Validate(ValidateArgs),
     Recover(RecoverArgs),
+    #[cfg(feature = "bench")]
     Bench(BenchArgs),
     Restore(RestoreArgs),
     Health(HealthArgs),
@@ -163,6 +164,7 @@ on_database!(SnapshotArgs, "snapshot");
 on_database!(HistoryArgs, "history");
 on_files!(LintArgs, "lint", formats = CI);
 on_files!(VerifyArgs, "verify", formats = CI_AND_HTML, html = html);
+#[cfg(feature = "bench")]
 on_files!(BenchArgs, "bench", formats = HTML, html = html);
 on_files!(PlanArgs, "plan");
 on_files!(NewArgs, "new");
@@ -190,6 +192,7 @@ mod tests {
         shapes.sort();
         assert_eq!(clap_names, shapes);
         assert_eq!(printing(Format::Github), ["lint", "verify", "migrate", "rollback", "validate"]);
-        assert_eq!(printing(Format::Html), ["verify", "migrate", "rollback", "recover", "bench"]);
+        let html: &[&str] = if cfg!(feature = "bench") { &["verify", "migrate", "rollback", "recover", "bench"] } else { &["verify", "migrate", "rollback", "recover"] };
+        assert_eq!(printing(Format::Html), html);
     }
 }

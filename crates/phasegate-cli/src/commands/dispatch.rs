@@ -81,6 +81,7 @@ pub fn dispatch(args: Args, ctx: &mut Ctx) -> Exit {
         Command::Snapshot(a) => snapshot::run(a, ctx),
         Command::History(a) => history::run(a, ctx),
         Command::Demo(a) => demo::run(a, ctx),
+        #[cfg(feature = "bench")]
         Command::Bench(a) => bench::run(a, ctx),
         Command::Verify(a) => verify::run(a, ctx),
     }

@@ -39,7 +39,9 @@ pub fn of(command: &Command) -> Option<PathBuf> {
         Command::Verify(a) => logs_for(&a.set.dir, a.log_dir.as_ref()),
         Command::Demo(a) => logs_for(&a.set.dir, a.log_dir.as_ref()),
         Command::Change(a) => logs_for(&a.op.common().set.dir, a.op.common().log_dir.as_ref()),
-        Command::Plan(_) | Command::Lint(_) | Command::New(_) | Command::Init(_) | Command::Import(_) | Command::Bench(_) => None,
+        Command::Plan(_) | Command::Lint(_) | Command::New(_) | Command::Init(_) | Command::Import(_) => None,
+        #[cfg(feature = "bench")]
+        Command::Bench(_) => None,
     }
 }
 

@@ -8,6 +8,7 @@
 //! `session` is a run's log, connection and audit row, `terminal` what it
 //! shows while it works, `render` its `Report` printed in the format asked.
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod change;
 mod flags;

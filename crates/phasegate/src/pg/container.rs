@@ -19,7 +19,10 @@
 
 use std::time::{Duration, Instant};
 
-use testcontainers::core::{CmdWaitFor, ExecCommand, Mount, WaitFor};
+use testcontainers::core::{Mount, WaitFor};
+// The tests' knobs (`testing::container()`): exec in a running container.
+#[cfg(feature = "testing")]
+use testcontainers::core::{CmdWaitFor, ExecCommand};
 use testcontainers::runners::SyncRunner;
 use testcontainers::{GenericImage, ImageExt};
 
@@ -78,6 +81,7 @@ impl ContainerBuilder {
     }
 
     /// The `postgres` superuser's password.
+    #[cfg(feature = "testing")]
     pub fn password(mut self, password: &str) -> Self {
         self.password = password.to_string();
         self
@@ -86,6 +90,7 @@ impl ContainerBuilder {
     /// PostgreSQL's own durability settings and the data directory on the
     /// container's filesystem (it survives a stop and a restart), instead
     /// of a throwaway server in memory.
+    #[cfg(feature = "testing")]
     pub fn durable(mut self, durable: bool) -> Self {
         self.durable = durable;
         self
@@ -93,6 +98,7 @@ impl ContainerBuilder {
 
     /// Joins the Docker network `name` (created if missing, removed by
     /// testcontainers with its last container).
+    #[cfg(feature = "testing")]
     pub fn network(mut self, name: &str) -> Self {
         self.network = Some(name.to_string());
         self
@@ -100,18 +106,21 @@ impl ContainerBuilder {
 
     /// The container's name, by which other containers on its network
     /// reach it.
+    #[cfg(feature = "testing")]
     pub fn name(mut self, name: &str) -> Self {
         self.name = Some(name.to_string());
         self
     }
 
     /// An environment variable of the container.
+    #[cfg(feature = "testing")]
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
         self
     }
 
     /// A server setting (`-c name=value`), after the base ones.
+    #[cfg(feature = "testing")]
     pub fn setting(mut self, name: &str, value: &str) -> Self {
         self.settings.push((name.to_string(), value.to_string()));
         self
@@ -119,6 +128,7 @@ impl ContainerBuilder {
 
     /// A shell script run as root before the image's entry point starts the
     /// server (e.g. a `pg_basebackup` that makes this a standby).
+    #[cfg(feature = "testing")]
     pub fn prelude(mut self, script: &str) -> Self {
         self.prelude = Some(script.to_string());
         self
@@ -126,6 +136,7 @@ impl ContainerBuilder {
 
     /// The server's log line (on stderr) that says it is up, instead of
     /// the primary's "ready to accept connections".
+    #[cfg(feature = "testing")]
     pub fn ready_when(mut self, line: &str) -> Self {
         self.ready_line = Some(line.to_string());
         self
@@ -133,6 +144,7 @@ impl ContainerBuilder {
 
     /// How long the container may take to say it is up, and then to accept
     /// a connection (60 s unless told).
+    #[cfg(feature = "testing")]
     pub fn startup_timeout(mut self, timeout: Duration) -> Self {
         self.startup_timeout = timeout;
         self
@@ -210,6 +222,7 @@ impl ContainerBuilder {
     /// Starts `n` containers at once (each with this builder's options;
     /// without a name, which must be unique); all of them or an error
     /// naming every one that failed (those that started are removed).
+    #[cfg(feature = "testing")]
     pub fn start_many(&self, n: usize) -> Result<Vec<Container>> {
         let results: Vec<Result<Container>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..n).map(|_| s.spawn(|| self.start())).collect();
@@ -253,12 +266,14 @@ impl Container {
         Ok(format!("postgres://postgres:{}@127.0.0.1:{}/postgres?sslmode=disable", self.password, self.port()?))
     }
 
+    #[cfg(feature = "testing")]
     pub fn is_running(&self) -> bool {
         self.inner.is_running().unwrap_or(false)
     }
 
     /// Starts a stopped container again and waits, up to `within`, until it
     /// accepts connections.
+    #[cfg(feature = "testing")]
     pub fn start_again(&self, within: Duration) -> Result<()> {
         self.inner.start().map_err(|e| docker_error(format!("cannot start container {} again: {e}", self.id())))?;
         self.wait_ready(within)
@@ -280,6 +295,7 @@ impl Container {
     }
 
     /// Runs a shell command in the container; an error unless it exits 0.
+    #[cfg(feature = "testing")]
     pub fn exec_sh(&self, script: &str) -> Result<()> {
         self.inner
             .exec(ExecCommand::new(["sh", "-c", script]).with_cmd_ready_condition(CmdWaitFor::exit_code(0)))

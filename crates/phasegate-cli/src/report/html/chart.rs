@@ -15,6 +15,8 @@ const FONT: (&str, u32) = ("sans-serif", 13);
 
 /// The colours of the report: one name per meaning, shared by the charts
 /// and the legends beside them.
+// Latency, Median and Band paint the bench's traffic page only.
+#[cfg_attr(not(feature = "bench"), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Paint {
     Migrate,
@@ -160,7 +162,8 @@ fn row_label(rows: &[String], v: f64) -> String {
     rows.get(i as usize).cloned().unwrap_or_default()
 }
 
-/// One line of a series chart.
+/// One line of a series chart (the bench's traffic page draws them).
+#[cfg(feature = "bench")]
 pub struct Line {
     pub paint: Paint,
     /// Shown on hover.
@@ -170,6 +173,7 @@ pub struct Line {
 }
 
 /// A time series chart: lines over bands (stages) on a logarithmic y axis.
+#[cfg(feature = "bench")]
 pub struct Lines<'a> {
     pub label: &'a str,
     pub lines: Vec<Line>,
@@ -182,6 +186,7 @@ pub struct Lines<'a> {
 }
 
 /// The series chart `l` as inline SVG.
+#[cfg(feature = "bench")]
 pub fn lines(l: &Lines) -> Markup {
     let points = l.lines.iter().flat_map(|x| x.points.iter());
     let xmax = points.clone().map(|p| finite(p.0)).chain(l.bands.iter().map(|b| finite(b.1))).fold(0.0f64, f64::max).max(1e-3);
@@ -305,6 +310,7 @@ mod tests {
         assert!(svg.starts_with("<svg ") && svg.contains("aria-label=\"locks &lt;b&gt;\""), "{svg}");
     }
 
+    #[cfg(feature = "bench")]
     #[test]
     fn a_series_chart_numbers_its_bands_and_keeps_text_out_of_the_marks_count() {
         let l = Lines {

@@ -6,20 +6,24 @@
 //! which escapes it. Each page builder takes the engine's result types and
 //! the run's [`Meta`] and returns the page as a `String`.
 
+#[cfg(feature = "bench")]
 mod bench;
 #[cfg(feature = "browser")]
 pub mod browser;
 mod chart;
 mod diff;
 mod run;
+#[cfg(feature = "bench")]
 mod traffic;
 mod verify;
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use phasegate::{CheckResult, LockBlocks, LockHold, Verdict};
 
+#[cfg(feature = "bench")]
 pub use bench::bench;
 pub use run::{demo, recover, recover_plan, run, Act, RunExtras};
+#[cfg(feature = "bench")]
 pub use traffic::{Sample as TrafficSample, Traffic};
 pub use verify::verify;
 
