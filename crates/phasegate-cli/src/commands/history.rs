@@ -6,7 +6,7 @@ use super::{failed, log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::HistoryArgs;
-use phasegate::{HistoryRow, StoredBackup};
+use phasegate::{backup, ledger};
 
 /// `history --format json`: each run with the backups it took.
 #[derive(Serialize)]
@@ -17,8 +17,8 @@ struct HistoryJson<'a> {
 #[derive(Serialize)]
 struct RunJson<'a> {
     #[serde(flatten)]
-    run: &'a HistoryRow,
-    backups: &'a [StoredBackup],
+    run: &'a ledger::HistoryRow,
+    backups: &'a [backup::Stored],
 }
 
 pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> Exit {
@@ -28,12 +28,12 @@ pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> Exit {
         Ok(c) => c,
         Err(e) => return run.finish(failed(e)),
     };
-    let rows = match phasegate::history(client, a.limit) {
+    let rows = match phasegate::ledger::history(client, a.limit) {
         Ok(r) => r,
         Err(e) => return run.finish(failed(e)),
     };
     let ids: Vec<String> = rows.iter().map(|r| r.run_id.clone()).collect();
-    let backups = match phasegate::backups_of_runs(client, &ids) {
+    let backups = match phasegate::backup::of_runs(client, &ids) {
         Ok(b) => b,
         Err(e) => return run.finish(failed(e)),
     };
@@ -78,7 +78,7 @@ pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> Exit {
 }
 
 /// `  fleet 3f2a9c1e as tenant-a`: the fleet run a run was part of.
-fn fleet_note(r: &HistoryRow) -> String {
+fn fleet_note(r: &ledger::HistoryRow) -> String {
     match (&r.fleet_run, &r.fleet_member) {
         (Some(run), member) => format!("  fleet {} as {}", &run[..8.min(run.len())], member.as_deref().unwrap_or("?")),
         (None, _) => String::new(),

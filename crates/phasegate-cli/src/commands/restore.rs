@@ -7,14 +7,14 @@ use super::{failed, log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::RestoreArgs;
-use phasegate::{Confirmation, Error, Restored, StoredBackup, Ui};
+use phasegate::{backup, Confirmation, Error, Ui};
 
 /// `restore --format json`.
 #[derive(Serialize, Default)]
 struct RestoreJson {
     restored_run: String,
-    backups: Vec<StoredBackup>,
-    restored: Option<Vec<Restored>>,
+    backups: Vec<backup::Stored>,
+    restored: Option<Vec<backup::Restored>>,
 }
 
 pub fn run(a: RestoreArgs, ctx: &mut Ctx) -> Exit {
@@ -32,7 +32,7 @@ fn body(a: &RestoreArgs, run: &mut Run) -> Report {
         return failed(e);
     }
     let client = run.client.as_mut().expect("connected");
-    let (run_id, backups) = match phasegate::backups_of_run(client, &a.run) {
+    let (run_id, backups) = match phasegate::backup::of_run(client, &a.run) {
         Ok(x) => x,
         Err(e) => return failed(e),
     };
@@ -54,7 +54,7 @@ fn body(a: &RestoreArgs, run: &mut Run) -> Report {
     }
     let client = run.client.as_mut().expect("connected");
     let mut doc = RestoreJson { restored_run: run_id.clone(), ..Default::default() };
-    let restored = match phasegate::restore(client, &backups, &run.run_id.clone(), a.timeouts.lock_timeout.as_millis()) {
+    let restored = match phasegate::backup::restore(client, &backups, &run.run_id.clone(), a.timeouts.lock_timeout.as_millis()) {
         Ok(r) => r,
         Err(e) => return failed(e).with_body(&RestoreJson { backups, ..doc }),
     };
