@@ -4,8 +4,9 @@
 //! tests that each get a database of their own, cloned in milliseconds from
 //! a template migrated once.
 
+use phasegate::rehearse::PhaseResult;
 use phasegate::testing::{self, Factory};
-use phasegate::{rehearse, Verdict, When};
+use phasegate::{Verdict, When};
 
 const SET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/db");
 
@@ -15,15 +16,15 @@ fn every_phase_rolls_back_to_the_state_before_it() {
     // not restore the state before it; this says which phases were rolled
     // back and compared, and that the irreversible ones only went forward.
     let rehearsal = testing::verify(SET);
-    let results: Vec<(u32, rehearse::PhaseResult)> = rehearsal.phases.iter().map(|p| (p.phase, p.result)).collect();
+    let results: Vec<(u32, PhaseResult)> = rehearsal.phases.iter().map(|p| (p.phase, p.result)).collect();
     assert_eq!(
         results,
         vec![
-            (0, rehearse::PhaseResult::ForwardOnly), // the baseline
-            (1, rehearse::PhaseResult::Restored),
-            (2, rehearse::PhaseResult::Restored),
-            (3, rehearse::PhaseResult::Restored),
-            (4, rehearse::PhaseResult::ForwardOnly), // the cleanup: irreversible
+            (0, PhaseResult::ForwardOnly), // the baseline
+            (1, PhaseResult::Restored),
+            (2, PhaseResult::Restored),
+            (3, PhaseResult::Restored),
+            (4, PhaseResult::ForwardOnly), // the cleanup: irreversible
         ]
     );
     assert!(!rehearsal.mismatch() && !rehearsal.migrate_failed());
