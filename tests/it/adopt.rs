@@ -82,11 +82,11 @@ impl Case {
     }
     /// The foreign set as phasegate reads it from the copy.
     fn foreign(&self) -> phasegate::MigrationSet {
-        let mut opts = phasegate::ForeignOptions::default();
+        let mut opts = phasegate::foreign::Options::default();
         for (k, v) in self.tool.placeholders {
             opts.placeholders.insert(k.to_string(), v.to_string());
         }
-        phasegate::load_foreign_with(phasegate::Layout::parse(self.tool.layout).unwrap(), &self.from(), &opts).unwrap()
+        phasegate::foreign::load_with(phasegate::foreign::Layout::parse(self.tool.layout).unwrap(), &self.from(), &opts).unwrap()
     }
     /// Migrates the database as the tool does, its first `n` migrations:
     /// its ledger table, each forward file statement by statement, then
@@ -94,8 +94,8 @@ impl Case {
     fn migrate_as_tool(&self, n: usize) {
         let foreign = self.foreign();
         let mut c = self.db.client();
-        let layout = phasegate::Layout::parse(self.tool.layout).unwrap();
-        c.batch_execute(&phasegate::foreign_ledger(layout).unwrap().text).unwrap();
+        let layout = phasegate::foreign::Layout::parse(self.tool.layout).unwrap();
+        c.batch_execute(&phasegate::foreign::ledger(layout).unwrap().text).unwrap();
         let steps: Vec<&phasegate::Step> = foreign.steps().take(n).collect();
         for s in &steps {
             for st in phasegate::split_statements(&s.forward.text) {
@@ -178,7 +178,7 @@ fn flyway_crc(bytes: &[u8]) -> i32 {
 }
 
 /// One ledger row as the tool writes it after running migration `i`.
-fn write_row(c: &mut Client, layout: &str, i: usize, o: &phasegate::Origin, from: &Path, last: bool) {
+fn write_row(c: &mut Client, layout: &str, i: usize, o: &phasegate::foreign::Origin, from: &Path, last: bool) {
     let bytes = std::fs::read(&o.file).unwrap();
     let rel = o.file.strip_prefix(from).unwrap().to_string_lossy().into_owned();
     let exec = |c: &mut Client, sql: &str, params: &[&(dyn postgres::types::ToSql + Sync)]| {

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use phasegate::{ApplyOptions, BatchProgress, Target, Ui};
+use phasegate::{BatchProgress, Options, Target, Ui};
 
 use crate::harness::{copy_set, exit, fixture, on, run, TestDb};
 
@@ -46,7 +46,7 @@ fn walk(db: &TestDb, dir: &Path, before: &str) -> Vec<(u64, u64)> {
     let set = phasegate::load_set(dir).unwrap();
     let mut client = db.client();
     let mut sizes = Sizes::default();
-    let out = phasegate::migrate(&mut client, &set, Target::Latest, &ApplyOptions::default(), &mut sizes).unwrap();
+    let out = phasegate::migrate(&mut client, &set, Target::Latest, &Options::default(), &mut sizes).unwrap();
     assert!(out.failure.is_none(), "{:?}", out.failure);
     assert_eq!(db.count("SELECT count(*) FROM events WHERE kind IS NULL"), 0);
     sizes.0

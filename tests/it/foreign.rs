@@ -8,7 +8,7 @@
 //! every fixture must be detected by `--from DIR`, and each migration keeps
 //! its tool's label in the JSON.
 
-use phasegate::{ForeignOptions as Options, Layout};
+use phasegate::foreign;
 
 use crate::harness::json::{Finding, Origin, Rehearsal};
 use crate::harness::{cli, exit, fixture};
@@ -19,11 +19,11 @@ use crate::verify::{as_pg_dump_results, pg_dump_round_trip, rows_lost, verify};
 /// the classification as expected and equal to the pg_dump round trip's,
 /// and the migrations whose rollback lost rows.
 #[track_caller]
-fn audit(layout: Layout, rel: &str, placeholders: &[(&str, &str)], expected: &[(&str, &'static str)], rows_changed: &[&str]) -> Rehearsal {
+fn audit(layout: foreign::Layout, rel: &str, placeholders: &[(&str, &str)], expected: &[(&str, &'static str)], rows_changed: &[&str]) -> Rehearsal {
     let dir = fixture(rel);
-    assert_eq!(phasegate::detect_layout(&dir).unwrap().layout, layout, "--from auto on {rel}");
-    let opts = Options { placeholders: placeholders.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
-    let set = phasegate::load_foreign_with(layout, &dir, &opts).unwrap();
+    assert_eq!(phasegate::foreign::detect(&dir).unwrap().layout, layout, "--from auto on {rel}");
+    let opts = foreign::Options { placeholders: placeholders.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+    let set = phasegate::foreign::load_with(layout, &dir, &opts).unwrap();
     let values: Vec<String> = placeholders.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let junit = tempfile::NamedTempFile::new().unwrap();
     let mut args = vec!["--from", dir.to_str().unwrap(), "--junit", junit.path().to_str().unwrap()];
@@ -70,7 +70,7 @@ fn origin(rehearsal: &Rehearsal, index: usize) -> &Origin {
 #[test]
 fn goose_matches_a_pg_dump_round_trip() {
     let doc = audit(
-        Layout::Goose,
+        foreign::Layout::Goose,
         "foreign/goose/migrations",
         &[],
         &[
@@ -93,7 +93,7 @@ fn goose_matches_a_pg_dump_round_trip() {
 #[test]
 fn dbmate_matches_a_pg_dump_round_trip() {
     let doc = audit(
-        Layout::Dbmate,
+        foreign::Layout::Dbmate,
         "foreign/dbmate/db/migrations",
         &[],
         &[
@@ -115,7 +115,7 @@ fn dbmate_matches_a_pg_dump_round_trip() {
 #[test]
 fn flyway_matches_a_pg_dump_round_trip() {
     let doc = audit(
-        Layout::Flyway,
+        foreign::Layout::Flyway,
         "foreign/flyway/sql",
         &[("default_currency", "EUR")],
         &[
@@ -148,7 +148,7 @@ fn flyway_placeholders_need_a_value() {
 #[test]
 fn sqitch_matches_a_pg_dump_round_trip() {
     let doc = audit(
-        Layout::Sqitch,
+        foreign::Layout::Sqitch,
         "foreign/sqitch",
         &[],
         &[
@@ -173,7 +173,7 @@ fn sqitch_matches_a_pg_dump_round_trip() {
 #[test]
 fn liquibase_matches_a_pg_dump_round_trip() {
     let doc = audit(
-        Layout::Liquibase,
+        foreign::Layout::Liquibase,
         "foreign/liquibase/changelog",
         &[],
         &[
@@ -197,7 +197,7 @@ fn liquibase_matches_a_pg_dump_round_trip() {
 #[test]
 fn generic_up_down_pairs_match_a_pg_dump_round_trip() {
     let doc = audit(
-        Layout::Files,
+        foreign::Layout::Files,
         "foreign/files/migrations",
         &[],
         &[
@@ -215,8 +215,8 @@ fn generic_up_down_pairs_match_a_pg_dump_round_trip() {
 
 #[test]
 fn auto_detects_the_older_layouts_too() {
-    assert_eq!(phasegate::detect_layout(&fixture("foreign/diesel/migrations")).unwrap().layout, Layout::Diesel);
-    assert_eq!(phasegate::detect_layout(&fixture("foreign/sqlx/migrations")).unwrap().layout, Layout::Sqlx);
+    assert_eq!(phasegate::foreign::detect(&fixture("foreign/diesel/migrations")).unwrap().layout, foreign::Layout::Diesel);
+    assert_eq!(phasegate::foreign::detect(&fixture("foreign/sqlx/migrations")).unwrap().layout, foreign::Layout::Sqlx);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! last words, and the roles a rehearsal creates dropped when it ends.
 
 use crate::harness::json::PhaseResult;
-use phasegate::Layout;
+use phasegate::foreign;
 
 use crate::harness::{cli, exit, fixture, log_dir, server, TestDb};
 use crate::verify::verify;
@@ -135,21 +135,21 @@ fn a_phasegate_sets_summary_says_what_was_not_checked() {
 #[test]
 fn every_tools_ledger_is_created_as_the_tool_creates_it() {
     let tables = [
-        (Layout::Diesel, "__diesel_schema_migrations"),
-        (Layout::Sqlx, "_sqlx_migrations"),
-        (Layout::GolangMigrate, "schema_migrations"),
-        (Layout::Refinery, "refinery_schema_history"),
-        (Layout::Goose, "goose_db_version"),
-        (Layout::Dbmate, "schema_migrations"),
-        (Layout::Flyway, "flyway_schema_history"),
-        (Layout::Sqitch, "sqitch.changes"),
-        (Layout::Liquibase, "databasechangelog"),
+        (foreign::Layout::Diesel, "__diesel_schema_migrations"),
+        (foreign::Layout::Sqlx, "_sqlx_migrations"),
+        (foreign::Layout::GolangMigrate, "schema_migrations"),
+        (foreign::Layout::Refinery, "refinery_schema_history"),
+        (foreign::Layout::Goose, "goose_db_version"),
+        (foreign::Layout::Dbmate, "schema_migrations"),
+        (foreign::Layout::Flyway, "flyway_schema_history"),
+        (foreign::Layout::Sqitch, "sqitch.changes"),
+        (foreign::Layout::Liquibase, "databasechangelog"),
     ];
     for (layout, table) in tables {
         let db = TestDb::new(&format!("ledger_{}", layout.name().replace('-', "_")));
-        let ledger = phasegate::foreign_ledger(layout).unwrap_or_else(|| panic!("{layout} has a ledger"));
+        let ledger = phasegate::foreign::ledger(layout).unwrap_or_else(|| panic!("{layout} has a ledger"));
         db.client().batch_execute(&ledger.text).unwrap_or_else(|e| panic!("{layout}: {e}"));
         assert_eq!(db.count(&format!("SELECT count(*) FROM pg_class WHERE oid = to_regclass('{table}')")), 1, "{layout}: {table}");
     }
-    assert!(phasegate::foreign_ledger(Layout::Files).is_none(), "the generic layout has no tool, so no ledger");
+    assert!(phasegate::foreign::ledger(foreign::Layout::Files).is_none(), "the generic layout has no tool, so no ledger");
 }

@@ -7,28 +7,28 @@
 //! view depending on a renamed table, an ALTER TYPE, a function body, a
 //! comment, a trigger dropped with its function, a grant).
 
-use phasegate::{ApplyOptions, MigrationSet, PhaseResult, Rehearsal, RehearseOptions};
+use phasegate::{MigrationSet, Options};
 use phasegate_cli::bench::corpus::{self, Layout, Migration};
 use phasegate_cli::bench::verify_history::{found, history_set};
 
 use crate::harness::{repo, server, tenant_keys, TestDb};
 
 /// Rehearses `set` on a fresh database, incrementally or in full.
-fn rehearse(set: &MigrationSet, full_compare: bool, foreign: bool, seed_rows: Option<u64>) -> Rehearsal {
+fn rehearse(set: &MigrationSet, full_compare: bool, foreign: bool, seed_rows: Option<u64>) -> phasegate::rehearse::Rehearsal {
     let db = TestDb::new(if full_compare { "full_cmp" } else { "incr_cmp" });
-    let apply = ApplyOptions { accept_review: true, backup: !foreign, ..Default::default() };
-    let opts = RehearseOptions { phase: None, strict: false, seed_rows, setup: Vec::new(), full_compare, apply };
+    let apply = Options { accept_review: true, backup: !foreign, ..Default::default() };
+    let opts = phasegate::rehearse::Options { phase: None, strict: false, seed_rows, setup: Vec::new(), full_compare, apply };
     phasegate::rehearse(server(), &db.name, set, &opts, &mut phasegate::Quiet).expect("the rehearsal runs")
 }
 
 /// Each phase's result and findings, as JSON (diffs and object lists included).
-fn findings(r: &Rehearsal) -> Vec<(String, String, serde_json::Value)> {
+fn findings(r: &phasegate::rehearse::Rehearsal) -> Vec<(String, String, serde_json::Value)> {
     r.phases.iter().map(|p| (p.name.clone(), format!("{:?}", p.result), serde_json::to_value(&p.findings).unwrap())).collect()
 }
 
 /// Both compares on `set`; their findings, which must be identical.
 #[track_caller]
-fn same_findings(set: &MigrationSet, foreign: bool, seed_rows: Option<u64>) -> Rehearsal {
+fn same_findings(set: &MigrationSet, foreign: bool, seed_rows: Option<u64>) -> phasegate::rehearse::Rehearsal {
     let incremental = rehearse(set, false, foreign, seed_rows);
     let full = rehearse(set, true, foreign, seed_rows);
     let (a, b) = (findings(&incremental), findings(&full));
@@ -67,11 +67,11 @@ fn the_tenant_keys_set_gives_the_same_findings_both_ways() {
 /// A diesel project of a base migration and one change whose down script
 /// is given, and what verify finds on the change both ways (identical).
 #[track_caller]
-fn change(base: &str, base_down: &str, up: &str, down: &str) -> (PhaseResult, Vec<String>) {
+fn change(base: &str, base_down: &str, up: &str, down: &str) -> (phasegate::rehearse::PhaseResult, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let m = |name: &str, up: &str, down: &str| Migration { name: name.into(), up: up.into(), down: down.into(), no_transaction: false };
     corpus::write(&[m("base", base, base_down), m("change", up, down)], Layout::Diesel, dir.path()).unwrap();
-    let set = phasegate::load_foreign(phasegate::Layout::Diesel, dir.path()).unwrap();
+    let set = phasegate::foreign::load(phasegate::foreign::Layout::Diesel, dir.path()).unwrap();
     let r = same_findings(&set, true, None);
     let p = &r.phases[1];
     let objects = p
@@ -97,7 +97,7 @@ const BASE_DOWN: &str = "DROP VIEW w;\nDROP VIEW v;\nDROP TABLE t;\nDROP FUNCTIO
 #[track_caller]
 fn differs(up: &str, down: &str, objects: &[&str]) {
     let (result, found) = change(BASE, BASE_DOWN, up, down);
-    assert_eq!(result, PhaseResult::Mismatch, "{up} / {down}");
+    assert_eq!(result, phasegate::rehearse::PhaseResult::Mismatch, "{up} / {down}");
     for o in objects {
         assert!(found.iter().any(|f| f == o), "{o} is among the objects that differ: {found:?}");
     }
@@ -142,7 +142,7 @@ fn a_comment_on_a_composite_type_left_behind() {
     // The comment's row names the type; the block showing it is the
     // composite type's relation (once missed by the incremental snapshot).
     let (result, found) = change("CREATE TYPE address AS (street text, city text);\n", "DROP TYPE address;\n", "COMMENT ON TYPE address IS 'postal';\n", "SELECT 1;\n");
-    assert_eq!(result, PhaseResult::Mismatch);
+    assert_eq!(result, phasegate::rehearse::PhaseResult::Mismatch);
     assert_eq!(found, ["type public.address"]);
 }
 
@@ -163,5 +163,5 @@ fn grants_are_outside_both_compares() {
     // Privileges name roles, which differ between environments: neither
     // compare covers them (docs/verify.md), and both agree on that.
     let (result, found) = change(BASE, BASE_DOWN, "GRANT SELECT ON t TO PUBLIC;\n", "SELECT 1;\n");
-    assert_eq!((result, found), (PhaseResult::Restored, Vec::<String>::new()));
+    assert_eq!((result, found), (phasegate::rehearse::PhaseResult::Restored, Vec::<String>::new()));
 }

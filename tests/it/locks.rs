@@ -155,7 +155,7 @@ impl phasegate::Ui for Lines {
 fn a_migration_goes_on_untraced_when_no_observer_can_connect_and_says_so_once() {
     let db = TestDb::new("locks_no_observer");
     let set = phasegate::load_set(&fixture("lock_hold")).unwrap();
-    let opts = phasegate::ApplyOptions { monitor_url: Some("postgres://nobody@127.0.0.1:1/none".into()), max_lock_hold: Some(std::time::Duration::from_millis(1)), ..Default::default() };
+    let opts = phasegate::Options { monitor_url: Some("postgres://nobody@127.0.0.1:1/none".into()), max_lock_hold: Some(std::time::Duration::from_millis(1)), ..Default::default() };
     let mut ui = Lines::default();
     let out = phasegate::migrate(&mut db.client(), &set, phasegate::Target::Phase(1), &opts, &mut ui).unwrap();
     assert!(out.error.is_none(), "{:?}", out.error);

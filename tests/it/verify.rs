@@ -330,8 +330,8 @@ pub(crate) fn rows_lost(rehearsal: &Rehearsal) -> Vec<&str> {
 }
 
 #[track_caller]
-fn foreign_matches_pg_dump(layout: phasegate::Layout, from: &str, dir: &Path, rows_changed: &[&str]) -> Rehearsal {
-    let set = phasegate::load_foreign(layout, dir).unwrap();
+fn foreign_matches_pg_dump(layout: phasegate::foreign::Layout, from: &str, dir: &Path, rows_changed: &[&str]) -> Rehearsal {
+    let set = phasegate::foreign::load(layout, dir).unwrap();
     assert!(set.phases.len() >= 30, "dozens of migrations");
     let out = verify(&["--from", from, dir.to_str().unwrap()]);
     assert_eq!(out.code, exit::MISMATCH, "defective downs exit 5: {}", out.stdout);
@@ -345,13 +345,13 @@ fn foreign_matches_pg_dump(layout: phasegate::Layout, from: &str, dir: &Path, ro
 #[test]
 fn verify_from_diesel_matches_a_pg_dump_round_trip() {
     let dir = fixture("foreign/diesel/migrations");
-    foreign_matches_pg_dump(phasegate::Layout::Diesel, "diesel", &dir, &[]);
+    foreign_matches_pg_dump(phasegate::foreign::Layout::Diesel, "diesel", &dir, &[]);
 }
 
 #[test]
 fn verify_from_sqlx_matches_a_pg_dump_round_trip() {
     let dir = fixture("foreign/sqlx/migrations");
-    let rehearsal = foreign_matches_pg_dump(phasegate::Layout::Sqlx, "sqlx", &dir, &["20240124090000_lowercase_customer_emails"]);
+    let rehearsal = foreign_matches_pg_dump(phasegate::foreign::Layout::Sqlx, "sqlx", &dir, &["20240124090000_lowercase_customer_emails"]);
     // Re-seeding rows with now() defaults differs from the first run: a warning, not a failure.
     let seed = rehearsal.phases.iter().find(|p| p.name == "20240110101000_seed_demo_customers").unwrap();
     assert_eq!(seed.result, Restored, "{seed:#?}");

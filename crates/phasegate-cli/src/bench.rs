@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use phasegate::{ApplyOptions, Backend, MigrationSet, Server, SnapshotOptions, Target, Ui};
+use phasegate::{Backend, MigrationSet, Server, SnapshotOptions, Target, Ui};
 
 mod backfill;
 mod change;
@@ -84,7 +84,7 @@ impl Ui for Silent {
     }
     fn progress(&mut self, _line: &str) {}
 }
-impl phasegate::FleetUi for Silent {}
+impl phasegate::fleet::FleetUi for Silent {}
 
 fn wanted(o: &Options, name: &str) -> bool {
     o.only.is_empty() || o.only.iter().any(|x| x == name)
@@ -166,7 +166,7 @@ fn seeded_template(server: &Server, set: &MigrationSet, rows: Option<u64>, to_ve
     let name = format!("bench_tpl_{label}_{}", std::process::id());
     let url = server.create_database(&name, None)?;
     let mut c = phasegate::connect(&url, "phasegate bench")?;
-    let opts = ApplyOptions { accept_review: true, ..Default::default() };
+    let opts = phasegate::Options { accept_review: true, ..Default::default() };
     phasegate::migrate(&mut c, set, Target::Phase(0), &opts, &mut Silent)?;
     phasegate::seed(&mut c, set, rows)?;
     if let Some(v) = to_version {
@@ -232,7 +232,7 @@ fn overhead(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMu
     phasegate::acquire_lock(&mut c, Duration::ZERO)?;
     let t = Instant::now();
     // psql -f keeps nothing before phase 4: neither does phasegate here (like the checks, excluded).
-    let out = phasegate::migrate(&mut c, set, Target::Latest, &ApplyOptions { accept_review: true, backup: false, ..Default::default() }, &mut Silent)?;
+    let out = phasegate::migrate(&mut c, set, Target::Latest, &phasegate::Options { accept_review: true, backup: false, ..Default::default() }, &mut Silent)?;
     let total = ms(t.elapsed());
     if let Some(e) = out.failure {
         return Err(e.into());
@@ -368,27 +368,27 @@ fn fleet_run(server: &Server, set: &MigrationSet, label: &str, n: usize, paralle
     for i in 0..n {
         let name = format!("bench_fleet_{label}_{}_{i}", std::process::id());
         let url = server.create_database(&name, None)?;
-        members.push(phasegate::FleetMember { name, url, url_env: None });
+        members.push(phasegate::fleet::Member { name, url, url_env: None });
     }
-    let plan = phasegate::FleetPlan {
+    let plan = phasegate::fleet::Plan {
         file: "bench".into(),
-        groups: vec![phasegate::FleetPlannedGroup { name: label.into(), parallel, on_error: phasegate::FleetOnError::Halt, members: members.clone() }],
+        groups: vec![phasegate::fleet::PlannedGroup { name: label.into(), parallel, on_error: phasegate::fleet::OnError::Halt, members: members.clone() }],
     };
-    let opts = phasegate::FleetOptions {
-        command: phasegate::FleetCommand::Migrate(Target::Phase(1)),
-        apply: ApplyOptions { accept_review: true, ..Default::default() },
+    let opts = phasegate::fleet::Options {
+        command: phasegate::fleet::Command::Migrate(Target::Phase(1)),
+        apply: phasegate::Options { accept_review: true, ..Default::default() },
         lock_wait: Duration::ZERO,
         application_name: "phasegate bench fleet".into(),
-        fleet_run: phasegate::new_run_id(),
+        fleet_run: phasegate::ledger::new_run_id(),
         audit: None,
     };
     let t = Instant::now();
-    let outcome = phasegate::run_fleet(&plan, set, &opts, &mut Silent);
+    let outcome = phasegate::fleet::run(&plan, set, &opts, &mut Silent);
     let took = ms(t.elapsed());
     for m in &members {
         server.drop_database(&m.name)?;
     }
-    if let Some(d) = outcome.databases.iter().find(|d| d.state != phasegate::FleetDbState::Done) {
+    if let Some(d) = outcome.databases.iter().find(|d| d.state != phasegate::fleet::DbState::Done) {
         bail!("fleet bench: database {} ended {}: {}", d.database, d.state.as_str(), d.error.as_deref().unwrap_or(""));
     }
     Ok(took)

@@ -2,7 +2,7 @@
 //! hint only a command line can give (a flag to pass, the command to run
 //! next, under the caller's program name).
 
-use phasegate::{ChangeError, Confirmation, Error, RestoreBlock};
+use phasegate::{change, Confirmation, Error, RestoreBlock};
 
 /// The three ways to a PostgreSQL for rehearsals, said when none worked.
 pub const INSTALL_HINT: &str = "to get a server, start a Docker engine (Debian: apt-get install docker.io && dockerd &) with a PostgreSQL image (docker pull postgres:15, or without a registry `bash ci/build-pg-image.sh` and export PHASEGATE_PG_IMAGE=phasegate/postgres:15), or install PostgreSQL's server binaries for the local backend (Debian: apt-get install postgresql), or set PHASEGATE_TEST_DATABASE_URL (--server-url) to a server where phasegate may create databases";
@@ -34,14 +34,14 @@ pub fn render(e: &anyhow::Error, bin: &str) -> String {
         Error::Backend { backend: "docker", .. } | Error::NoServer { .. } => format!("; {INSTALL_HINT}"),
         Error::NoMigrationSet { .. } => "; pass --dir".to_string(),
         Error::UnknownLayout { .. } => {
-            format!("; name the layout: {bin} verify --from LAYOUT DIR ({})", phasegate::Layout::ALL.map(|l| l.name()).join(", "))
+            format!("; name the layout: {bin} verify --from LAYOUT DIR ({})", phasegate::foreign::Layout::ALL.map(|l| l.name()).join(", "))
         }
         Error::MissingPlaceholder { name, .. } => format!("; give it a value with --placeholder {name}=VALUE"),
         Error::ReplicaLagHidden { .. } => ", or run without --max-replica-lag".to_string(),
         Error::Change(c) => match c.as_ref() {
-            ChangeError::NeedsValue { .. } => " (--default EXPR or --fill EXPR)".to_string(),
-            ChangeError::NullRows { .. } => " (--fill EXPR)".to_string(),
-            ChangeError::Behind { .. } => format!(" (`{bin} status` shows what is pending)"),
+            change::ChangeError::NeedsValue { .. } => " (--default EXPR or --fill EXPR)".to_string(),
+            change::ChangeError::NullRows { .. } => " (--fill EXPR)".to_string(),
+            change::ChangeError::Behind { .. } => format!(" (`{bin} status` shows what is pending)"),
             _ => String::new(),
         },
         _ => String::new(),

@@ -32,6 +32,7 @@ mod cli;
 mod commands;
 mod errors;
 mod exit;
+mod fmt;
 mod report;
 
 use std::process::ExitCode;

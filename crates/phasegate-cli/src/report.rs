@@ -10,11 +10,7 @@ pub use verdict::RunVerdict;
 
 use std::io::Write;
 
-
-use phasegate::{
-    Action, Backup, CheckResult, LockBlocks, LockHold, PhaseRehearsal, PhaseResult, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepOutcome, StepStatus, StepTiming,
-    Verdict, When,
-};
+use phasegate::{backup, locks, rehearse, Action, CheckResult, RunOutcome, StepOutcome, StepStatus, Verdict, When};
 
 /// Formats a check value with its unit: `0 rows`, `0.4 percent`; a metric
 /// with nothing to measure (its query returned NULL) is `no rows`.
@@ -84,7 +80,7 @@ pub const LOCK_LINE_MS: f64 = 10.0;
 pub fn run_summary(out: &mut dyn Write, outcome: &RunOutcome, style: Style) -> std::io::Result<()> {
     for s in &outcome.steps {
         writeln!(out, "{}", step_line(s))?;
-        let over_limit = s.checks.iter().any(|c| c.check == phasegate::MAX_LOCK_HOLD_CHECK);
+        let over_limit = s.checks.iter().any(|c| c.check == phasegate::locks::MAX_LOCK_HOLD_CHECK);
         if let Some(h) = s.longest_blocking_lock().filter(|h| h.held_ms >= LOCK_LINE_MS || over_limit) {
             writeln!(out, "        longest blocking lock: {} (blocks {}) by `{}` at {}", h.summary(), blocks(h), h.statement, h.at())?;
         }
@@ -124,16 +120,16 @@ fn step_line(s: &StepOutcome) -> String {
 }
 
 /// `writers` or `readers and writers`.
-pub(crate) fn blocks(h: &LockHold) -> &'static str {
+pub(crate) fn blocks(h: &locks::LockHold) -> &'static str {
     match h.blocks {
-        LockBlocks::Readers => "readers and writers",
-        LockBlocks::Writers => "writers",
-        LockBlocks::None => "nobody",
+        locks::Blocks::Readers => "readers and writers",
+        locks::Blocks::Writers => "writers",
+        locks::Blocks::None => "nobody",
     }
 }
 
 /// `reservations ACCESS EXCLUSIVE 3.1 ms`, or `-` when no lock blocked anyone.
-pub fn lock_cell(h: Option<&LockHold>) -> String {
+pub fn lock_cell(h: Option<&locks::LockHold>) -> String {
     h.map(|h| h.summary()).unwrap_or_else(|| "-".into())
 }
 
@@ -147,7 +143,7 @@ pub const LOCK_STEPS: [&str; 2] = ["migrate", "rollback"];
 
 /// `phase 3 V1.2__add (flyway 1.2, db/V1.2__add.sql:1)`: a phase with its
 /// origin, for another tool's migrations.
-fn phase_title(p: &PhaseRehearsal) -> String {
+fn phase_title(p: &rehearse::PhaseRehearsal) -> String {
     match &p.origin {
         Some(o) => format!("phase {} {} ({}, {}:{})", p.phase, p.name, o.label(), phasegate::display_path(&o.file), o.line),
         None => format!("phase {} {}", p.phase, p.name),
@@ -157,7 +153,7 @@ fn phase_title(p: &PhaseRehearsal) -> String {
 /// The verify report: phases by steps with timings and verdicts (and, for
 /// another tool's migrations, each one's tool and label), then each finding
 /// with its diff and the command that shows it again.
-pub fn verify_table(out: &mut dyn Write, r: &Rehearsal, style: Style, rerun: &str) -> std::io::Result<()> {
+pub fn verify_table(out: &mut dyn Write, r: &rehearse::Rehearsal, style: Style, rerun: &str) -> std::io::Result<()> {
     let w_name = r.phases.iter().map(|p| p.name.len()).max().unwrap_or(5).clamp(5, 40);
     let w_origin = r.phases.iter().filter_map(|p| p.origin.as_ref()).map(|o| o.label().len()).max().unwrap_or(0).clamp(0, 40);
     write!(out, "{:<4} {:<w_name$}", "", "PHASE")?;
@@ -215,7 +211,7 @@ pub fn verify_table(out: &mut dyn Write, r: &Rehearsal, style: Style, rerun: &st
 /// "every rollback restores the prior state" only when every phase was
 /// rehearsed, its rollback run, compared and found to restore; otherwise
 /// how many were and what happened to the others.
-pub fn conclusion(r: &Rehearsal) -> String {
+pub fn conclusion(r: &rehearse::Rehearsal) -> String {
     let s = &r.summary;
     let n = r.phases.len();
     if r.mismatch() {
@@ -236,7 +232,7 @@ pub fn conclusion(r: &Rehearsal) -> String {
 }
 
 /// A rehearsal's counts, as text and Markdown summaries show them.
-pub fn counts(s: &phasegate::RehearsalSummary) -> String {
+pub fn counts(s: &phasegate::rehearse::Summary) -> String {
     let mut counts = format!("{} restored, {} mismatch, {} failed, {} forward only, {} not rehearsed", s.restored, s.mismatch, s.failed, s.forward_only, s.not_rehearsed);
     if s.applied > 0 {
         counts.push_str(&format!(", {} applied without rehearsal", s.applied));
@@ -246,8 +242,8 @@ pub fn counts(s: &phasegate::RehearsalSummary) -> String {
 
 /// Each rehearsal step that ran migrations, with the lock that blocked
 /// writers (or readers) longest and the statement that took it.
-fn lock_table(out: &mut dyn Write, r: &Rehearsal, w_name: usize) -> std::io::Result<()> {
-    let rows: Vec<(&PhaseRehearsal, &StepTiming, String)> = r
+fn lock_table(out: &mut dyn Write, r: &rehearse::Rehearsal, w_name: usize) -> std::io::Result<()> {
+    let rows: Vec<(&rehearse::PhaseRehearsal, &rehearse::StepTiming, String)> = r
         .phases
         .iter()
         .flat_map(|p| p.steps.iter().filter(|s| LOCK_STEPS.contains(&s.step)).map(move |s| (p, s, lock_cell(s.longest_blocking_lock()))))
@@ -276,16 +272,16 @@ pub(crate) fn truncate(s: &str, n: usize) -> String {
 
 /// JUnit XML: one test case per phase, failing when its rollback does not
 /// restore the prior state or its migration failed.
-pub fn junit(r: &Rehearsal, set_name: &str) -> String {
+pub fn junit(r: &rehearse::Rehearsal, set_name: &str) -> String {
     use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
     let mut suite = TestSuite::new(format!("phasegate verify {set_name}"));
     for p in &r.phases {
-        let failing: Vec<&Finding> = p
+        let failing: Vec<&rehearse::Finding> = p
             .findings
             .iter()
             .filter(|f| f.fails(r.strict))
             .collect();
-        let status = if p.result == PhaseResult::NotRehearsed {
+        let status = if p.result == rehearse::PhaseResult::NotRehearsed {
             let mut st = TestCaseStatus::skipped();
             st.set_message("not rehearsed: an earlier forward migration failed");
             st
@@ -415,7 +411,7 @@ pub fn rollback_markdown(d: &RollbackDoc) -> String {
         }
         s.push('\n');
     }
-    let backups: Vec<&Backup> = d.outcome.map(|o| o.backups().collect()).unwrap_or_default();
+    let backups: Vec<&backup::Backup> = d.outcome.map(|o| o.backups().collect()).unwrap_or_default();
     let backed_up: i64 = backups.iter().map(|b| b.rows).sum();
     s.push_str("\n## Rows backed up\n\n");
     if d.no_backup {

@@ -19,8 +19,8 @@ use crate::set::{MigrationSet, Step};
 mod runs;
 pub use runs::{audit, history, new_run_id, HistoryRow, RunRecord};
 
-pub const HISTORY: &str = "refinery_schema_history";
-pub const APPLIED: &str = "phasegate_applied";
+pub(crate) const HISTORY: &str = "refinery_schema_history";
+pub(crate) const APPLIED: &str = "phasegate_applied";
 
 /// Serialises ledger creation between concurrent first runs.
 const SETUP_LOCK_KEY: i64 = 0x7068_6173_6567_6175;
@@ -318,7 +318,7 @@ pub fn applied(client: &mut impl GenericClient) -> Result<BTreeMap<i32, Applied>
 
 /// Records an applied migration in refinery's history and in
 /// `phasegate_applied`, inside the caller's transaction.
-pub fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &str) -> Result<()> {
+pub(crate) fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &str) -> Result<()> {
     let now = time::OffsetDateTime::now_utc().format(&Rfc3339).expect("RFC 3339 formats any time");
     let name = step.name.clone();
     // Typed parameters: one round trip each, no separate prepare.
@@ -378,12 +378,12 @@ pub(crate) fn forget_foreign_history(tx: &mut impl GenericClient) -> Result<()> 
 /// The key a batched rollback's progress is recorded under in
 /// `phasegate_batches`: the version negated (versions are positive), so a
 /// migration's backfill and its rollback's walk never share a row.
-pub fn rollback_batch_key(version: i32) -> i32 {
+pub(crate) fn rollback_batch_key(version: i32) -> i32 {
     -version
 }
 
 /// Where a batched backfill stopped: (last key, rows done), if it started.
-pub fn batch_progress(client: &mut impl GenericClient, version: i32) -> Result<Option<(Option<String>, i64)>> {
+pub(crate) fn batch_progress(client: &mut impl GenericClient, version: i32) -> Result<Option<(Option<String>, i64)>> {
     let t = tables(client)?;
     let row = client
         .query_opt(&format!("SELECT last_key, rows_done FROM {} WHERE version = $1", t.batches), &[&version])
@@ -411,7 +411,7 @@ pub(crate) fn record_batch_with(tx: &mut impl GenericClient, sql: &str, version:
 }
 
 /// Forgets a backfill's progress once its migration is recorded (or rolled back).
-pub fn clear_batch(tx: &mut impl GenericClient, version: i32) -> Result<()> {
+pub(crate) fn clear_batch(tx: &mut impl GenericClient, version: i32) -> Result<()> {
     let t = tables(tx)?;
     clear_batch_in(tx, &t, version)
 }
@@ -422,7 +422,7 @@ fn clear_batch_in(tx: &mut impl GenericClient, t: &Tables, version: i32) -> Resu
 }
 
 /// Removes a migration from both ledgers, inside the rollback's transaction.
-pub fn record_rollback(tx: &mut impl GenericClient, version: i32) -> Result<()> {
+pub(crate) fn record_rollback(tx: &mut impl GenericClient, version: i32) -> Result<()> {
     let t = tables(tx)?;
     let n = tx
         .execute(&format!("DELETE FROM {} WHERE version = $1", t.history), &[&version])

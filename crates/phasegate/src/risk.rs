@@ -138,7 +138,7 @@ pub fn plan_phase(p: &Phase) -> PhasePlan {
     let mut locks: Vec<&'static str> = effects.iter().map(|e| e.lock).filter(|l| *l != "none").collect();
     locks.sort();
     locks.dedup();
-    let findings = crate::lint::lint_phase(p);
+    let findings = crate::lint::phase(p);
     let keeps = if crate::apply::keeps_what_it_destroys(p) {
         p.steps
             .iter()

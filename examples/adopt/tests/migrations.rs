@@ -4,8 +4,9 @@
 //! tests that each get a database of their own, cloned in milliseconds from
 //! a template migrated once.
 
+use phasegate::rehearse::PhaseResult;
 use phasegate::testing::{self, Factory};
-use phasegate::{PhaseResult, Verdict, When};
+use phasegate::{Verdict, When};
 
 const SET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/db");
 

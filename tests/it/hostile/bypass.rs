@@ -9,7 +9,7 @@
 //! a trigger disabled by another session between two batches stops the
 //! walk at the next batch, whose rows stay as they were.
 
-use phasegate::{ApplyOptions, BatchProgress, Bypass, Error, Ui};
+use phasegate::{BatchProgress, Bypass, Error, Options, Ui};
 
 use super::{manifest, Set, PASSES};
 use crate::harness::TestDb;
@@ -103,7 +103,7 @@ fn a_batched_rollback_stops_at_the_batch_whose_backup_trigger_was_disabled() {
     let loaded = phasegate::load_set(set.path()).unwrap();
     let mut client = db.client();
     let mut ui = DisableAfterFirstBatch { url: db.url.clone(), done: false };
-    let out = phasegate::rollback(&mut client, &loaded, 1, &ApplyOptions::default(), &mut ui).expect("the run reports its failure");
+    let out = phasegate::rollback(&mut client, &loaded, 1, &Options::default(), &mut ui).expect("the run reports its failure");
     match out.failure {
         Some(Error::BackupBypassed { at, table, how: Bypass::Disabled, batched: true }) => {
             assert!(at.to_string().ends_with("rollback/V2__nothing.sql:2"), "{at}");

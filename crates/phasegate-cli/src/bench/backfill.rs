@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
-use phasegate::{ApplyOptions, MigrationSet, Server, Target, Ui};
+use phasegate::{MigrationSet, Server, Target, Ui};
 
 use super::{clone_of, figure, median, ms, seeded_template, writer, Figure, Options, WriterStats, Writes};
 
@@ -105,7 +105,7 @@ fn run_one(server: &Server, set: &MigrationSet, tpl: &str, version: i32, label: 
     let run = if batched {
         (|| -> Result<(u64, f64)> {
             phasegate::acquire_lock(&mut c, Duration::ZERO)?;
-            let out = phasegate::migrate(&mut c, set, Target::Version(version), &ApplyOptions { accept_review: true, ..Default::default() }, &mut clock)?;
+            let out = phasegate::migrate(&mut c, set, Target::Version(version), &phasegate::Options { accept_review: true, ..Default::default() }, &mut clock)?;
             if let Some(e) = out.failure {
                 return Err(e.into());
             }

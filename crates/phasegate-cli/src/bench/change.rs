@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::{figure, median, writer, Figure, Silent, WriterStats, Writes};
-use phasegate::{ApplyOptions, ChangeRequest, ChangeSource, ColumnRef, Operation, Server, Target};
+use phasegate::{change, Options, Server, Target};
 
 /// Inserts per measurement, and rounds of both measurements.
 const INSERTS: usize = 3000;
@@ -38,7 +38,7 @@ const BULK_INSERT: &str = "INSERT INTO accounts (email, full_name, score, nickna
 /// (none).
 struct Case {
     command: &'static str,
-    operation: fn() -> Result<Operation>,
+    operation: fn() -> Result<change::Operation>,
     writes: Writes,
     disagree: &'static str,
 }
@@ -49,34 +49,34 @@ static CASES: [Case; 5] = [
     Case {
         command: "add-column accounts.email_domain text --fill \"split_part(email, '@', 2)\" --not-null",
         operation: || {
-            Ok(Operation::AddColumn { column: ColumnRef::parse("accounts.email_domain")?, type_sql: "text".into(), default: None, not_null: true, fill: Some("split_part(email, '@', 2)".into()) })
+            Ok(change::Operation::AddColumn { column: change::ColumnRef::parse("accounts.email_domain")?, type_sql: "text".into(), default: None, not_null: true, fill: Some("split_part(email, '@', 2)".into()) })
         },
         writes: Writes { update: "UPDATE accounts SET full_name = full_name || '.' WHERE id = $1", insert: INSERT_ONE },
         disagree: "SELECT count(*) FROM accounts WHERE email_domain IS NULL",
     },
     Case {
         command: "rename-column accounts.full_name display_name",
-        operation: || Ok(Operation::RenameColumn { column: ColumnRef::parse("accounts.full_name")?, new_name: "display_name".into() }),
+        operation: || Ok(change::Operation::RenameColumn { column: change::ColumnRef::parse("accounts.full_name")?, new_name: "display_name".into() }),
         writes: Writes { update: "UPDATE accounts SET full_name = full_name || '.' WHERE id = $1", insert: INSERT_ONE },
         disagree: "SELECT count(*) FROM accounts WHERE display_name IS DISTINCT FROM full_name",
     },
     Case {
         command: "change-type accounts.score bigint --up score::bigint --down score::integer",
         operation: || {
-            Ok(Operation::ChangeType { column: ColumnRef::parse("accounts.score")?, type_sql: "bigint".into(), up: "score::bigint".into(), down: "score::integer".into(), new_name: Some("score_big".into()) })
+            Ok(change::Operation::ChangeType { column: change::ColumnRef::parse("accounts.score")?, type_sql: "bigint".into(), up: "score::bigint".into(), down: "score::integer".into(), new_name: Some("score_big".into()) })
         },
         writes: Writes { update: "UPDATE accounts SET score = score + 1 WHERE id = $1", insert: INSERT_ONE },
         disagree: "SELECT count(*) FROM accounts WHERE score_big IS DISTINCT FROM score::bigint",
     },
     Case {
         command: "set-not-null accounts.nickname --fill \"'anon'\"",
-        operation: || Ok(Operation::SetNotNull { column: ColumnRef::parse("accounts.nickname")?, fill: Some("'anon'".into()) }),
+        operation: || Ok(change::Operation::SetNotNull { column: change::ColumnRef::parse("accounts.nickname")?, fill: Some("'anon'".into()) }),
         writes: Writes { update: "UPDATE accounts SET nickname = NULL WHERE id = $1", insert: INSERT_ONE },
         disagree: "SELECT count(*) FROM accounts WHERE nickname IS NULL",
     },
     Case {
         command: "split-to-lookup accounts.plan plans",
-        operation: || Ok(Operation::SplitToLookup { column: ColumnRef::parse("accounts.plan")?, lookup: "plans".into(), reference: Some("plan_id".into()) }),
+        operation: || Ok(change::Operation::SplitToLookup { column: change::ColumnRef::parse("accounts.plan")?, lookup: "plans".into(), reference: Some("plan_id".into()) }),
         writes: Writes { update: "UPDATE accounts SET plan = 'team' WHERE id = $1", insert: INSERT_ONE },
         disagree: "SELECT count(*) FROM accounts a LEFT JOIN plans p ON p.id = a.plan_id WHERE p.code IS DISTINCT FROM a.plan",
     },
@@ -146,7 +146,7 @@ struct Measured {
 fn measure(case: &'static Case, dir: &Path, url: &str) -> Result<Measured> {
     let set = phasegate::load_set(dir)?;
     let mut c = phasegate::connect(url, "phasegate bench")?;
-    let opts = ApplyOptions { accept_review: true, ..Default::default() };
+    let opts = Options { accept_review: true, ..Default::default() };
     let backfill = set
         .phases
         .iter()
@@ -202,9 +202,9 @@ fn one(server: &Server, case: &'static Case, say: &mut dyn FnMut(&str)) -> Resul
     let dir = tempfile::tempdir().context("creating a temporary folder")?;
     write_set(dir.path())?;
     let set = phasegate::load_set(dir.path())?;
-    let request = ChangeRequest { operation: (case.operation)()?, batch: 5000 };
-    let change = phasegate::generate_change(&set, ChangeSource::Disposable { server, seed_rows: None }, &request)?;
-    phasegate::write_change(dir.path(), &change, &format!("phasegate change {}", case.command))?;
+    let request = change::Request { operation: (case.operation)()?, batch: 5000 };
+    let change = phasegate::change::generate(&set, change::Source::Disposable { server, seed_rows: None }, &request)?;
+    phasegate::change::write(dir.path(), &change, &format!("phasegate change {}", case.command))?;
     let op = case.command.split(' ').next().unwrap_or_default();
     let name = format!("bench_change_{}_{}", op.replace('-', "_"), std::process::id());
     let url = server.create_database(&name, None)?;

@@ -14,7 +14,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use super::{figure, median, Figure};
-use phasegate::{Applied, MigrationSet};
+use phasegate::{ledger, MigrationSet};
 
 /// The data migration's size.
 const BYTES: usize = 10 * 1000 * 1000;
@@ -34,7 +34,7 @@ pub fn ten_megabytes(say: &mut dyn FnMut(&str)) -> Result<Figure> {
         load.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
         let set2 = phasegate::load_set(dir.path())?;
-        let drift = phasegate::drift(&set2, &applied);
+        let drift = phasegate::ledger::drift(&set2, &applied);
         status.push(t.elapsed().as_secs_f64());
         anyhow::ensure!(drift.is_empty(), "the generated set drifted from its own ledger: {drift:?}");
         drop(set);
@@ -51,10 +51,10 @@ pub fn ten_megabytes(say: &mut dyn FnMut(&str)) -> Result<Figure> {
 
 /// A ledger in which every migration of `set` is applied with the files as
 /// they are: what `status` compares the files with.
-fn ledger_of(set: &MigrationSet) -> BTreeMap<i32, Applied> {
+fn ledger_of(set: &MigrationSet) -> BTreeMap<i32, ledger::Applied> {
     set.steps()
         .map(|s| {
-            let applied = Applied {
+            let applied = ledger::Applied {
                 version: s.version,
                 name: s.name.clone(),
                 applied_on: String::new(),
@@ -128,6 +128,6 @@ mod tests {
         assert!(bytes >= 200_000);
         let set = phasegate::load_set(dir.path()).unwrap();
         assert_eq!(set.step(2).unwrap().forward.statements().len(), statements);
-        assert!(phasegate::drift(&set, &ledger_of(&set)).is_empty());
+        assert!(phasegate::ledger::drift(&set, &ledger_of(&set)).is_empty());
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use phasegate::{ApplyOptions, MigrationSet, Server, Target};
+use phasegate::{MigrationSet, Options, Server, Target};
 
 use super::{figure, ms, percentile, seeded_template, Figure, Silent};
 use crate::report::html::{Traffic, TrafficSample};
@@ -103,7 +103,7 @@ fn writer(url: String, w: &'static Workload, shared: Arc<Shared>, seed: i32) -> 
 /// new version writing; `names` gets the stages' names, in order, and
 /// `windows` when each ran (ms since the traffic started).
 fn drive(c: &mut postgres::Client, set: &MigrationSet, shared: &Shared, names: &mut Vec<String>, windows: &mut Vec<(f64, f64)>) -> Result<()> {
-    let opts = ApplyOptions { accept_review: true, ..Default::default() };
+    let opts = Options { accept_review: true, ..Default::default() };
     let reversible: Vec<u32> = set.phases.iter().filter(|p| p.reversible).map(|p| p.id).collect();
     let mut stage = |name: String, f: &mut dyn FnMut(&mut postgres::Client) -> Result<phasegate::RunOutcome>| -> Result<()> {
         names.push(name.clone());

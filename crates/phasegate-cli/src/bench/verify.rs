@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 
 use super::corpus::{self, Defect, Layout};
 use super::{figure, ms, Figure, Options, Silent};
-use phasegate::{ApplyOptions, MigrationSet, PhaseResult, Rehearsal, RehearseOptions, Server};
+use phasegate::{rehearse, MigrationSet, Server};
 
 /// Migrations in the generated project.
 const MIGRATIONS: usize = 250;
@@ -28,7 +28,7 @@ pub(super) fn clinic(server: &Server, set: &MigrationSet, o: &Options, start_ms:
     let name = format!("bench_verify_{}", std::process::id());
     let t = Instant::now();
     server.create_database(&name, None)?;
-    let opts = RehearseOptions { phase: None, strict: false, seed_rows: Some(o.verify_rows), setup: Vec::new(), full_compare: false, apply: ApplyOptions { accept_review: true, ..Default::default() } };
+    let opts = rehearse::Options { phase: None, strict: false, seed_rows: Some(o.verify_rows), setup: Vec::new(), full_compare: false, apply: phasegate::Options { accept_review: true, ..Default::default() } };
     let r = phasegate::rehearse(server, &name, set, &opts, &mut Silent);
     let total = start_ms + ms(t.elapsed());
     server.drop_database(&name)?;
@@ -62,7 +62,7 @@ pub(super) fn from_corpus(server: &Server, say: &mut dyn FnMut(&str)) -> Result<
     let ours = as_round_trip(&r);
     let same = ours == round;
     let differing = |v: &[&str]| v.iter().filter(|x| **x != "identical").count();
-    let rehearsed = r.phases.iter().filter(|p| p.result != PhaseResult::NotRehearsed).count();
+    let rehearsed = r.phases.iter().filter(|p| p.result != rehearse::PhaseResult::NotRehearsed).count();
     let speedup = round_trip_ms / phasegate;
     let overhead = phasegate / psql_ms;
     let values = serde_json::json!({
@@ -101,15 +101,15 @@ fn corpus_set() -> Result<(tempfile::TempDir, MigrationSet)> {
     let dir = tempfile::tempdir().context("creating a temporary folder")?;
     let migrations = corpus::project(MIGRATIONS, &PLANTED);
     corpus::write(&migrations, Layout::Diesel, dir.path()).context("writing the generated project")?;
-    let set = phasegate::load_foreign(phasegate::Layout::Diesel, dir.path())?;
+    let set = phasegate::foreign::load(phasegate::foreign::Layout::Diesel, dir.path())?;
     Ok((dir, set))
 }
 
 /// `verify --from` of the generated project on a fresh database, timed.
-fn rehearse_corpus(server: &Server, set: &MigrationSet) -> Result<(Rehearsal, f64)> {
+fn rehearse_corpus(server: &Server, set: &MigrationSet) -> Result<(rehearse::Rehearsal, f64)> {
     // As `verify --from` runs: another tool's down scripts, without backups.
-    let apply = ApplyOptions { backup: false, ..Default::default() };
-    let opts = RehearseOptions { phase: None, strict: false, seed_rows: None, setup: Vec::new(), full_compare: false, apply };
+    let apply = phasegate::Options { backup: false, ..Default::default() };
+    let opts = rehearse::Options { phase: None, strict: false, seed_rows: None, setup: Vec::new(), full_compare: false, apply };
     on_fresh(server, "vf_pg", |name, _| Ok(phasegate::rehearse(server, name, set, &opts, &mut Silent)?))
 }
 
@@ -192,7 +192,7 @@ pub(super) fn on_fresh<T>(server: &Server, label: &str, f: impl FnOnce(&str, &st
 
 /// What a schema-only round trip concludes per migration, from phasegate's
 /// findings: it sees no rows, and any column-order change is a difference.
-fn as_round_trip(r: &Rehearsal) -> Vec<&'static str> {
+fn as_round_trip(r: &rehearse::Rehearsal) -> Vec<&'static str> {
     r.phases
         .iter()
         .map(|p| {
@@ -208,12 +208,12 @@ fn as_round_trip(r: &Rehearsal) -> Vec<&'static str> {
         .collect()
 }
 
-fn finding_kind(f: &phasegate::RehearsalFinding) -> &'static str {
-    use phasegate::RehearsalFinding as F;
+fn finding_kind(f: &phasegate::rehearse::Finding) -> &'static str {
+    use phasegate::rehearse;
     match f {
-        F::SchemaDiffers { against: phasegate::Against::BeforePhase, .. } => "schema_differs",
-        F::ColumnOrderOnly { against: phasegate::Against::BeforePhase, .. } => "column_order_only",
-        F::RollbackFailed { .. } => "rollback_failed",
+        rehearse::Finding::SchemaDiffers { against: phasegate::rehearse::Against::BeforePhase, .. } => "schema_differs",
+        rehearse::Finding::ColumnOrderOnly { against: phasegate::rehearse::Against::BeforePhase, .. } => "column_order_only",
+        rehearse::Finding::RollbackFailed { .. } => "rollback_failed",
         _ => "other",
     }
 }

@@ -12,7 +12,7 @@ use super::corpus::{self, Layout};
 use super::history::{self, History};
 use super::verify::{on_fresh, psql_file};
 use super::{figure, Figure, Silent};
-use phasegate::{ApplyOptions, MigrationSet, PhaseResult, Rehearsal, RehearseOptions, Server};
+use phasegate::{MigrationSet, Options, Server};
 
 /// Migrations in the history.
 const MIGRATIONS: usize = 250;
@@ -22,7 +22,7 @@ pub fn history_set(n: usize) -> Result<(History, tempfile::TempDir, MigrationSet
     let h = history::history(n);
     let dir = tempfile::tempdir().context("creating a temporary folder")?;
     corpus::write(&h.migrations, Layout::Diesel, dir.path()).context("writing the generated history")?;
-    let set = phasegate::load_foreign(phasegate::Layout::Diesel, dir.path())?;
+    let set = phasegate::foreign::load(phasegate::foreign::Layout::Diesel, dir.path())?;
     Ok((h, dir, set))
 }
 
@@ -35,8 +35,8 @@ pub struct Found {
     pub false_alarms: Vec<usize>,
 }
 
-pub fn found(h: &History, r: &Rehearsal) -> Found {
-    let flagged = |i: usize| r.phases.get(i).is_some_and(|p| p.result == PhaseResult::Mismatch);
+pub fn found(h: &History, r: &phasegate::rehearse::Rehearsal) -> Found {
+    let flagged = |i: usize| r.phases.get(i).is_some_and(|p| p.result == phasegate::rehearse::PhaseResult::Mismatch);
     let broken: Vec<usize> = h.broken.iter().map(|(i, _)| *i).collect();
     Found {
         broken_found: broken.iter().copied().filter(|i| flagged(*i)).collect(),
@@ -47,7 +47,7 @@ pub fn found(h: &History, r: &Rehearsal) -> Found {
 
 /// Milliseconds per kind of step (snapshot, migrate, rollback, compare,
 /// re-apply, ...), summed over every phase, and the rest of the wall time.
-fn per_step(r: &Rehearsal) -> BTreeMap<&'static str, f64> {
+fn per_step(r: &phasegate::rehearse::Rehearsal) -> BTreeMap<&'static str, f64> {
     let mut out = BTreeMap::new();
     for s in r.phases.iter().flat_map(|p| &p.steps) {
         *out.entry(s.step).or_insert(0.0) += s.ms;
@@ -55,10 +55,10 @@ fn per_step(r: &Rehearsal) -> BTreeMap<&'static str, f64> {
     out
 }
 
-fn rehearse(server: &Server, set: &MigrationSet, full_compare: bool) -> Result<(Rehearsal, f64)> {
+fn rehearse(server: &Server, set: &MigrationSet, full_compare: bool) -> Result<(phasegate::rehearse::Rehearsal, f64)> {
     // As `verify --from` runs: another tool's down scripts, without backups.
-    let apply = ApplyOptions { backup: false, ..Default::default() };
-    let opts = RehearseOptions { phase: None, strict: false, seed_rows: None, setup: Vec::new(), full_compare, apply };
+    let apply = Options { backup: false, ..Default::default() };
+    let opts = phasegate::rehearse::Options { phase: None, strict: false, seed_rows: None, setup: Vec::new(), full_compare, apply };
     on_fresh(server, "vh_pg", |name, _| Ok(phasegate::rehearse(server, name, set, &opts, &mut Silent)?))
 }
 

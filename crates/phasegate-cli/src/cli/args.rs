@@ -10,8 +10,8 @@ use phasegate::When;
 use super::{parse_duration, BackendArg, ConfirmArgs, ConnectArgs, HtmlArgs, LockHoldArgs, ReplicaArgs, ServerArgs, SetArgs, TimeoutArgs, FLEET_HELP};
 
 /// A layout's name, for `migrate --adopt`.
-fn parse_layout(s: &str) -> Result<phasegate::Layout, String> {
-    phasegate::Layout::parse(s).ok_or_else(|| format!("unknown layout `{s}` (one of {})", phasegate::Layout::ALL.map(|l| l.name()).join(", ")))
+fn parse_layout(s: &str) -> Result<phasegate::foreign::Layout, String> {
+    phasegate::foreign::Layout::parse(s).ok_or_else(|| format!("unknown layout `{s}` (one of {})", phasegate::foreign::Layout::ALL.map(|l| l.name()).join(", ")))
 }
 
 #[derive(Debug, Clone, ClapArgs)]
@@ -30,7 +30,7 @@ pub struct MigrateArgs {
     /// (the set is one `import` wrote from that tool's folder) and run nothing; with --dry-run, print
     /// what would be recorded. Layouts: as `import --from`
     #[arg(long, value_name = "LAYOUT", value_parser = parse_layout, conflicts_with_all = ["fleet", "phase", "to_version"])]
-    pub adopt: Option<phasegate::Layout>,
+    pub adopt: Option<phasegate::foreign::Layout>,
     #[command(flatten)]
     pub confirm: ConfirmArgs,
     /// Continue past a phase whose verdict is REVIEW

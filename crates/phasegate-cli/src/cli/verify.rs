@@ -40,13 +40,13 @@ impl BackendArg {
 /// (the folder follows), or the folder itself (layout detected).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FromArg {
-    Layout(phasegate::Layout),
+    Layout(phasegate::foreign::Layout),
     Auto,
     Dir(PathBuf),
 }
 
 fn layout_names() -> String {
-    phasegate::Layout::ALL.iter().map(|l| l.name()).collect::<Vec<_>>().join(", ")
+    phasegate::foreign::Layout::ALL.iter().map(|l| l.name()).collect::<Vec<_>>().join(", ")
 }
 
 /// `--from`: a layout name, `auto`, or an existing folder.
@@ -54,7 +54,7 @@ pub(super) fn parse_from(s: &str) -> Result<FromArg, String> {
     if s == "auto" {
         return Ok(FromArg::Auto);
     }
-    if let Some(l) = phasegate::Layout::parse(s) {
+    if let Some(l) = phasegate::foreign::Layout::parse(s) {
         return Ok(FromArg::Layout(l));
     }
     let dir = PathBuf::from(s);

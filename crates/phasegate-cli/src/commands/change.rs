@@ -1,5 +1,5 @@
 //! `change OPERATION ARGS`: writes a zero-downtime change into the set (the
-//! engine's `generate_change` and `write_change`), prints what it wrote
+//! engine's `change::generate` and `change::write`), prints what it wrote
 //! and the next commands, or with `--dry-run` the files themselves.
 
 use serde::Serialize;
@@ -8,15 +8,15 @@ use super::{Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::{ChangeArgs, ChangeCommon, ChangeOp};
-use phasegate::{display_path, ChangeRequest, ChangeSource, ColumnRef, ColumnsRef, GeneratedChange, Operation, Server, TableRef, WrittenChange};
+use phasegate::{change, display_path, Server};
 
 /// `change --format json`.
 #[derive(Serialize)]
 struct ChangeJson<'a> {
-    change: &'a GeneratedChange,
+    change: &'a change::Change,
     dry_run: bool,
     /// What was written (absent for a dry run).
-    written: Option<WrittenChange>,
+    written: Option<change::Written>,
 }
 
 pub fn run(a: ChangeArgs, ctx: &mut Ctx) -> Exit {
@@ -38,9 +38,9 @@ fn shell_word(w: &str) -> String {
 
 /// The operation as the engine takes it, and its words for the record in
 /// phases.toml (`change rename-column accounts.full_name display_name`).
-fn operation(op: &ChangeOp) -> anyhow::Result<(Option<Operation>, Vec<String>)> {
-    let col = |s: &str| ColumnRef::parse(s).map_err(anyhow::Error::from);
-    let table = |s: &str| TableRef::parse(s).map_err(anyhow::Error::from);
+fn operation(op: &ChangeOp) -> anyhow::Result<(Option<change::Operation>, Vec<String>)> {
+    let col = |s: &str| change::ColumnRef::parse(s).map_err(anyhow::Error::from);
+    let table = |s: &str| change::TableRef::parse(s).map_err(anyhow::Error::from);
     let flag = |name: &str, v: &Option<String>| v.as_ref().map(|v| vec![format!("--{name}"), v.clone()]).unwrap_or_default();
     let words = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     Ok(match op {
@@ -51,39 +51,39 @@ fn operation(op: &ChangeOp) -> anyhow::Result<(Option<Operation>, Vec<String>)> 
                 w.push("--not-null".into());
             }
             w.extend(flag("fill", fill));
-            (Some(Operation::AddColumn { column: col(column)?, type_sql: type_sql.clone(), default: default.clone(), not_null: *not_null, fill: fill.clone() }), w)
+            (Some(change::Operation::AddColumn { column: col(column)?, type_sql: type_sql.clone(), default: default.clone(), not_null: *not_null, fill: fill.clone() }), w)
         }
-        ChangeOp::RenameColumn { column, new_name, .. } => (Some(Operation::RenameColumn { column: col(column)?, new_name: new_name.clone() }), words(&["rename-column", column, new_name])),
+        ChangeOp::RenameColumn { column, new_name, .. } => (Some(change::Operation::RenameColumn { column: col(column)?, new_name: new_name.clone() }), words(&["rename-column", column, new_name])),
         ChangeOp::ChangeType { column, type_sql, up, down, new_name, .. } => {
             let mut w = words(&["change-type", column, type_sql, "--up", up, "--down", down]);
             w.extend(flag("as", new_name));
-            (Some(Operation::ChangeType { column: col(column)?, type_sql: type_sql.clone(), up: up.clone(), down: down.clone(), new_name: new_name.clone() }), w)
+            (Some(change::Operation::ChangeType { column: col(column)?, type_sql: type_sql.clone(), up: up.clone(), down: down.clone(), new_name: new_name.clone() }), w)
         }
         ChangeOp::SetNotNull { column, fill, .. } => {
             let mut w = words(&["set-not-null", column]);
             w.extend(flag("fill", fill));
-            (Some(Operation::SetNotNull { column: col(column)?, fill: fill.clone() }), w)
+            (Some(change::Operation::SetNotNull { column: col(column)?, fill: fill.clone() }), w)
         }
-        ChangeOp::DropNotNull { column, .. } => (Some(Operation::DropNotNull { column: col(column)? }), words(&["drop-not-null", column])),
-        ChangeOp::SetDefault { column, default, .. } => (Some(Operation::SetDefault { column: col(column)?, default: default.clone() }), words(&["set-default", column, default])),
-        ChangeOp::DropDefault { column, .. } => (Some(Operation::DropDefault { column: col(column)? }), words(&["drop-default", column])),
-        ChangeOp::DropColumn { column, .. } => (Some(Operation::DropColumn { column: col(column)? }), words(&["drop-column", column])),
+        ChangeOp::DropNotNull { column, .. } => (Some(change::Operation::DropNotNull { column: col(column)? }), words(&["drop-not-null", column])),
+        ChangeOp::SetDefault { column, default, .. } => (Some(change::Operation::SetDefault { column: col(column)?, default: default.clone() }), words(&["set-default", column, default])),
+        ChangeOp::DropDefault { column, .. } => (Some(change::Operation::DropDefault { column: col(column)? }), words(&["drop-default", column])),
+        ChangeOp::DropColumn { column, .. } => (Some(change::Operation::DropColumn { column: col(column)? }), words(&["drop-column", column])),
         ChangeOp::SplitToLookup { column, lookup, reference, .. } => {
             let mut w = words(&["split-to-lookup", column, lookup]);
             w.extend(flag("reference", reference));
-            (Some(Operation::SplitToLookup { column: col(column)?, lookup: lookup.clone(), reference: reference.clone() }), w)
+            (Some(change::Operation::SplitToLookup { column: col(column)?, lookup: lookup.clone(), reference: reference.clone() }), w)
         }
-        ChangeOp::AddCheck { table: t, name, expr, .. } => (Some(Operation::AddCheck { table: table(t)?, name: name.clone(), expr: expr.clone() }), words(&["add-check", t, name, expr])),
+        ChangeOp::AddCheck { table: t, name, expr, .. } => (Some(change::Operation::AddCheck { table: table(t)?, name: name.clone(), expr: expr.clone() }), words(&["add-check", t, name, expr])),
         ChangeOp::AddUnique { columns, name, .. } => {
             let mut w = words(&["add-unique", columns]);
             w.extend(flag("name", name));
-            (Some(Operation::AddUnique { columns: ColumnsRef::parse(columns)?, name: name.clone() }), w)
+            (Some(change::Operation::AddUnique { columns: change::ColumnsRef::parse(columns)?, name: name.clone() }), w)
         }
         ChangeOp::AddForeignKey { column, references, on_delete, name, .. } => {
             let mut w = words(&["add-foreign-key", column, references]);
             w.extend(flag("on-delete", on_delete));
             w.extend(flag("name", name));
-            (Some(Operation::AddForeignKey { column: col(column)?, references: col(references)?, on_delete: on_delete.clone(), name: name.clone() }), w)
+            (Some(change::Operation::AddForeignKey { column: col(column)?, references: col(references)?, on_delete: on_delete.clone(), name: name.clone() }), w)
         }
         ChangeOp::CreateIndex { table: t, keys, unique, predicate, name, .. } => {
             let mut w = words(&["create-index", t, keys]);
@@ -92,15 +92,15 @@ fn operation(op: &ChangeOp) -> anyhow::Result<(Option<Operation>, Vec<String>)> 
             }
             w.extend(flag("where", predicate));
             w.extend(flag("name", name));
-            (Some(Operation::CreateIndex { table: table(t)?, keys: keys.clone(), unique: *unique, predicate: predicate.clone(), name: name.clone() }), w)
+            (Some(change::Operation::CreateIndex { table: table(t)?, keys: keys.clone(), unique: *unique, predicate: predicate.clone(), name: name.clone() }), w)
         }
-        ChangeOp::DropIndex { index, .. } => (Some(Operation::DropIndex { index: table(index)? }), words(&["drop-index", index])),
-        ChangeOp::CreateTable { table: t, columns, .. } => (Some(Operation::CreateTable { table: table(t)?, columns: columns.clone() }), words(&["create-table", t, columns])),
-        ChangeOp::RenameTable { table: t, new_name, .. } => (Some(Operation::RenameTable { table: table(t)?, new_name: new_name.clone() }), words(&["rename-table", t, new_name])),
-        ChangeOp::DropTable { table: t, .. } => (Some(Operation::DropTable { table: table(t)? }), words(&["drop-table", t])),
-        ChangeOp::DropConstraint { table: t, name, .. } => (Some(Operation::DropConstraint { table: table(t)?, name: name.clone() }), words(&["drop-constraint", t, name])),
+        ChangeOp::DropIndex { index, .. } => (Some(change::Operation::DropIndex { index: table(index)? }), words(&["drop-index", index])),
+        ChangeOp::CreateTable { table: t, columns, .. } => (Some(change::Operation::CreateTable { table: table(t)?, columns: columns.clone() }), words(&["create-table", t, columns])),
+        ChangeOp::RenameTable { table: t, new_name, .. } => (Some(change::Operation::RenameTable { table: table(t)?, new_name: new_name.clone() }), words(&["rename-table", t, new_name])),
+        ChangeOp::DropTable { table: t, .. } => (Some(change::Operation::DropTable { table: table(t)? }), words(&["drop-table", t])),
+        ChangeOp::DropConstraint { table: t, name, .. } => (Some(change::Operation::DropConstraint { table: table(t)?, name: name.clone() }), words(&["drop-constraint", t, name])),
         ChangeOp::RenameConstraint { table: t, name, new_name, .. } => {
-            (Some(Operation::RenameConstraint { table: table(t)?, name: name.clone(), new_name: new_name.clone() }), words(&["rename-constraint", t, name, new_name]))
+            (Some(change::Operation::RenameConstraint { table: table(t)?, name: name.clone(), new_name: new_name.clone() }), words(&["rename-constraint", t, name, new_name]))
         }
         ChangeOp::Raw { name, irreversible, .. } => {
             let mut w = words(&["raw", name]);
@@ -110,19 +110,19 @@ fn operation(op: &ChangeOp) -> anyhow::Result<(Option<Operation>, Vec<String>)> 
     })
 }
 
-fn generate(op: &ChangeOp, operation: Option<Operation>, c: &ChangeCommon, set: &phasegate::MigrationSet, run: &mut Run) -> anyhow::Result<GeneratedChange> {
+fn generate(op: &ChangeOp, operation: Option<change::Operation>, c: &ChangeCommon, set: &phasegate::MigrationSet, run: &mut Run) -> anyhow::Result<change::Change> {
     let Some(operation) = operation else {
         let ChangeOp::Raw { name, irreversible, .. } = op else { unreachable!("only raw has no operation") };
-        return Ok(phasegate::raw_change(set, name, irreversible.as_deref())?);
+        return Ok(phasegate::change::raw(set, name, irreversible.as_deref())?);
     };
-    let request = ChangeRequest { operation, batch: c.batch };
+    let request = change::Request { operation, batch: c.batch };
     if let Some(url) = &c.database_url {
         run.say(&format!("learning the schema from {}", phasegate::redact(url)));
-        return Ok(phasegate::generate_change(set, ChangeSource::Live { url }, &request)?);
+        return Ok(phasegate::change::generate(set, change::Source::Live { url }, &request)?);
     }
     let server = Server::start(&c.backend.backend(&c.server)?)?;
     run.say(&format!("learning the schema: the set applied to a disposable PostgreSQL ({})", server.kind()));
-    Ok(phasegate::generate_change(set, ChangeSource::Disposable { server: &server, seed_rows: c.seed_rows }, &request)?)
+    Ok(phasegate::change::generate(set, change::Source::Disposable { server: &server, seed_rows: c.seed_rows }, &request)?)
 }
 
 fn body(op: &ChangeOp, c: &ChangeCommon, run: &mut Run) -> anyhow::Result<Report> {
@@ -133,14 +133,14 @@ fn body(op: &ChangeOp, c: &ChangeCommon, run: &mut Run) -> anyhow::Result<Report
     let dir = display_path(&c.set.dir);
     let mut text = String::new();
     let written = if c.dry_run {
-        for (rel, body) in phasegate::change_files(&change) {
+        for (rel, body) in phasegate::change::files(&change) {
             text.push_str(&format!("==> {} <==\n{body}\n", display_path(&c.set.dir.join(rel))));
         }
-        text.push_str(&format!("==> {} (appended) <==\n{}\n", display_path(&c.set.dir.join(phasegate::MANIFEST)), phasegate::render_change(&change, &command)));
+        text.push_str(&format!("==> {} (appended) <==\n{}\n", display_path(&c.set.dir.join(phasegate::MANIFEST)), phasegate::change::render(&change, &command)));
         text.push_str("dry run: nothing was written\n");
         None
     } else {
-        Some(phasegate::write_change(&c.set.dir, &change, &command)?)
+        Some(phasegate::change::write(&c.set.dir, &change, &command)?)
     };
     if written.is_some() {
         text.push_str(&format!("{}: {} phases, {} migrations\n", change.title, change.phases.len(), change.phases.iter().map(|p| p.migrations.len()).sum::<usize>()));

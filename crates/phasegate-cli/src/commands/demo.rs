@@ -20,7 +20,7 @@ use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::DemoArgs;
 use crate::report::{self, html, RollbackDoc};
-use phasegate::{ApplyOptions, BatchProgress, CheckResult, MigrationSet, RecoveryOutcome, RunOutcome, Server, StepOutcome, Target, Ui, Verdict};
+use phasegate::{recover, BatchProgress, CheckResult, MigrationSet, Options, RunOutcome, Server, StepOutcome, Target, Ui, Verdict};
 
 /// The folder of a set holding its deliberately broken copies (same
 /// relative paths as the files they replace).
@@ -50,7 +50,7 @@ struct Act {
 enum Shown {
     Run(Box<RunOutcome>, html::RunExtras),
     /// The recovery and the command that applies the phase again.
-    Recover(Box<RecoveryOutcome>, String),
+    Recover(Box<recover::Outcome>, String),
 }
 
 pub fn run(a: DemoArgs, ctx: &mut Ctx) -> Exit {
@@ -120,7 +120,7 @@ fn acts_on(url: &str, set: &MigrationSet, a: &DemoArgs, run: &mut Run, acts: &mu
     let mut client = phasegate::connect(url, "phasegate demo")?;
     phasegate::acquire_lock(&mut client, std::time::Duration::ZERO)?;
     // Locks traced from a second session, as migrate and rollback trace them.
-    let opts = ApplyOptions { run_id: run.run_id.clone(), accept_review: true, monitor_url: Some(url.to_string()), ..Default::default() };
+    let opts = Options { run_id: run.run_id.clone(), accept_review: true, monitor_url: Some(url.to_string()), ..Default::default() };
     let seed_phase = set.seed.as_ref().map(|s| s.after_phase).unwrap_or(0);
     let last_reversible = set.phases.iter().filter(|p| p.reversible).map(|p| p.id).max().ok_or_else(|| anyhow!("the set has no reversible phase to show"))?;
     let first_reversible = set.phases.iter().find(|p| p.reversible).map(|p| p.id).expect("one exists");
@@ -149,7 +149,7 @@ fn acts_on(url: &str, set: &MigrationSet, a: &DemoArgs, run: &mut Run, acts: &mu
             }
             let after = phasegate::take_snapshot(&mut client, &Default::default())?;
             let same = after.schema == before.schema && after.tables == before.tables;
-            let applied = phasegate::applied_migrations(&mut client)?;
+            let applied = phasegate::ledger::applied(&mut client)?;
             if !same || applied.contains_key(&broken) {
                 bail!("the aborted V{broken} left something behind (a bug: please report it)");
             }
@@ -210,7 +210,7 @@ fn acts_on(url: &str, set: &MigrationSet, a: &DemoArgs, run: &mut Run, acts: &mu
         let kept: i64 = cleanup.kept.iter().map(|k| k.size.rows).sum();
         act(run, acts, "The irreversible cleanup", &cleanup, format!("entered only after its name was typed (the demo typed it); {kept} rows of what it drops were kept first"));
         // Act 7: the way back from it.
-        if let Some(phase) = set.phases.iter().rev().find(|p| phasegate::keeps_what_it_destroys(p)).map(|p| p.id) {
+        if let Some(phase) = set.phases.iter().rev().find(|p| phasegate::recover::keeps_what_it_destroys(p)).map(|p| p.id) {
             recover_act(&mut client, set, phase, &opts, run, acts)?;
         }
     }
@@ -219,10 +219,10 @@ fn acts_on(url: &str, set: &MigrationSet, a: &DemoArgs, run: &mut Run, acts: &mu
 
 /// `recover --phase N`: the plan (a dry run, nothing changed), then the
 /// recovery, and what came back.
-fn recover_act(client: &mut Client, set: &MigrationSet, phase: u32, opts: &ApplyOptions, run: &mut Run, acts: &mut Vec<Act>) -> anyhow::Result<()> {
+fn recover_act(client: &mut Client, set: &MigrationSet, phase: u32, opts: &Options, run: &mut Run, acts: &mut Vec<Act>) -> anyhow::Result<()> {
     let title = format!("The way back: recover phase {phase}");
     run.say(&format!("\n== {title} =="));
-    let plan = phasegate::plan_recovery(client, set, phase)?;
+    let plan = phasegate::recover::plan(client, set, phase)?;
     run.log_line(&super::recover::plan_text(&plan));
     run.say(&format!(
         "{} recover --phase {phase} --dry-run: {} statements in one transaction would re-create what V{} dropped and restore {} kept rows; nothing was changed",
@@ -231,7 +231,7 @@ fn recover_act(client: &mut Client, set: &MigrationSet, phase: u32, opts: &Apply
         plan.versions.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", V"),
         plan.kept_rows
     ));
-    let o = phasegate::recover(client, set, phase, opts, &mut DemoUi::new(run))?;
+    let o = phasegate::recover::run(client, set, phase, opts, &mut DemoUi::new(run))?;
     if !o.committed {
         bail!("recovering phase {phase}: a before-migrate check failed, the recovery was undone");
     }

@@ -3,7 +3,7 @@
 
 use super::apply_options;
 use crate::cli::{LockHoldArgs, MigrateArgs, RollbackArgs};
-use phasegate::ApplyOptions;
+use phasegate::Options;
 
 fn lock_hold_args(l: &LockHoldArgs) -> Vec<String> {
     l.max_lock_hold.map(|d| vec!["--max-lock-hold".into(), format!("{}ms", d.as_millis())]).unwrap_or_default()
@@ -11,7 +11,7 @@ fn lock_hold_args(l: &LockHoldArgs) -> Vec<String> {
 
 impl MigrateArgs {
     /// The engine's options for this run (`url`: the lock watcher's).
-    pub fn options(&self, run_id: &str, url: &str) -> ApplyOptions {
+    pub fn options(&self, run_id: &str, url: &str) -> Options {
         let mut o = apply_options(&self.timeouts, self.accept_review, run_id, url);
         o.backup = !self.no_backup;
         o.max_backup_rows = self.max_backup_rows;
@@ -37,7 +37,7 @@ impl MigrateArgs {
 
 impl RollbackArgs {
     /// The engine's options for this run (`url`: the lock watcher's).
-    pub fn options(&self, run_id: &str, url: &str) -> ApplyOptions {
+    pub fn options(&self, run_id: &str, url: &str) -> Options {
         let mut o = apply_options(&self.timeouts, false, run_id, url);
         o.backup = !self.no_backup;
         o.max_replica_lag = self.replica.max_replica_lag;

@@ -15,10 +15,7 @@ use super::{json, log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::{ConnectArgs, MigrateArgs, RollbackArgs, Shape, StatusArgs, TimeoutArgs, ValidateArgs};
 use crate::report::{RunVerdict, Style};
-use phasegate::{
-    ApplyOptions, CheckResult, FleetCommand, FleetDbReport, FleetDbState, FleetEvent, FleetHaltReason, FleetUi, FleetOutcome, MigrationSet, PhaseState,
-    RunRecord, Target, Ui, Verdict,
-};
+use phasegate::{ledger, CheckResult, MigrationSet, Options, Target, Ui, Verdict};
 
 /// Which command runs across the fleet.
 pub enum Op<'a> {
@@ -68,7 +65,7 @@ impl Op<'_> {
 /// `<command> --fleet FILE --format json`: the command's fields are the fleet run.
 #[derive(Serialize)]
 struct FleetJson<'a> {
-    fleet: &'a FleetOutcome,
+    fleet: &'a phasegate::fleet::Outcome,
 }
 
 /// Runs `op` on every database of the fleet in `file`.
@@ -100,18 +97,18 @@ fn body(op: &Op, file: &Path, run: &mut Run) -> anyhow::Result<Report> {
     }
     let set = phasegate::load_set(&connect.set.dir)?;
     let command = command(op, &set)?;
-    let fleet = phasegate::load_fleet(file)?;
+    let fleet = phasegate::fleet::load(file)?;
     // The engine reads no environment: the URLs are looked up here.
     let plan = fleet.members(&|var| std::env::var(var).ok()).and_then(|m| fleet.plan(m))?;
     // No watcher URL: each database's own run has its own connection.
     let apply = match op {
         Op::Migrate(a) => a.options(&run.run_id, ""),
         Op::Rollback(a) => a.options(&run.run_id, ""),
-        Op::Validate(_) | Op::Status(_) => ApplyOptions::default(),
+        Op::Validate(_) | Op::Status(_) => Options::default(),
     };
     let fleet_run = run.run_id.clone();
     let audit = audit_fn(op, run, &fleet_run);
-    let opts = phasegate::FleetOptions {
+    let opts = phasegate::fleet::Options {
         command,
         apply,
         lock_wait: op.timeouts().map(|t| t.lock_wait).unwrap_or_default(),
@@ -121,7 +118,7 @@ fn body(op: &Op, file: &Path, run: &mut Run) -> anyhow::Result<Report> {
     };
     run.say(&format!("fleet {}: {} databases in {} groups, fleet run {}", plan.file, plan.databases(), plan.groups.len(), opts.fleet_run));
     let style = run.style;
-    let outcome = phasegate::run_fleet(&plan, &set, &opts, &mut Progress { run, style });
+    let outcome = phasegate::fleet::run(&plan, &set, &opts, &mut Progress { run, style });
     let mut text = String::new();
     table(&mut text, &set, &outcome, matches!(op, Op::Status(_)), style);
     summary(&mut text, &outcome, op.changes());
@@ -131,7 +128,7 @@ fn body(op: &Op, file: &Path, run: &mut Run) -> anyhow::Result<Report> {
 
 /// The engine command, after the checks a single-database run makes
 /// before connecting (the phase exists, it can be rolled back).
-fn command(op: &Op, set: &MigrationSet) -> phasegate::Result<FleetCommand> {
+fn command(op: &Op, set: &MigrationSet) -> phasegate::Result<phasegate::fleet::Command> {
     let no_phase = |p: u32| phasegate::Error::NoSuchPhase { phase: p, manifest: set.dir.join(phasegate::MANIFEST) };
     Ok(match op {
         Op::Migrate(a) => {
@@ -143,23 +140,23 @@ fn command(op: &Op, set: &MigrationSet) -> phasegate::Result<FleetCommand> {
             if let Target::Phase(p) = target {
                 set.phase(p).ok_or_else(|| no_phase(p))?;
             }
-            FleetCommand::Migrate(target)
+            phasegate::fleet::Command::Migrate(target)
         }
         Op::Rollback(a) => {
             let phase = set.phase(a.phase).ok_or_else(|| no_phase(a.phase))?;
             phasegate::refuse_irreversible(phase)?;
-            FleetCommand::Rollback(a.phase)
+            phasegate::fleet::Command::Rollback(a.phase)
         }
-        Op::Validate(a) => FleetCommand::Validate { phase: a.phase, when: a.when.map(Into::into) },
-        Op::Status(_) => FleetCommand::Status,
+        Op::Validate(a) => phasegate::fleet::Command::Validate { phase: a.phase, when: a.when.map(Into::into) },
+        Op::Status(_) => phasegate::fleet::Command::Status,
     })
 }
 
 /// A database's exit code, as a single-database run would have it.
-fn db_exit(r: &FleetDbReport) -> Exit {
+fn db_exit(r: &phasegate::fleet::DbReport) -> Exit {
     match r.state {
-        FleetDbState::Failed | FleetDbState::Unreachable => Exit::Failed,
-        FleetDbState::Rollback => Exit::Rollback,
+        phasegate::fleet::DbState::Failed | phasegate::fleet::DbState::Unreachable => Exit::Failed,
+        phasegate::fleet::DbState::Rollback => Exit::Rollback,
         _ if !r.drift.is_empty() => Exit::Failed,
         _ => super::exit_for(r.verdict.unwrap_or(Verdict::Proceed)),
     }
@@ -167,9 +164,9 @@ fn db_exit(r: &FleetDbReport) -> Exit {
 
 /// A database's verdict as a single-database run would state it: ERROR
 /// when it failed or could not be reached.
-fn db_verdict(r: &FleetDbReport) -> Option<RunVerdict> {
+fn db_verdict(r: &phasegate::fleet::DbReport) -> Option<RunVerdict> {
     match r.state {
-        FleetDbState::Failed | FleetDbState::Unreachable => Some(RunVerdict::Error),
+        phasegate::fleet::DbState::Failed | phasegate::fleet::DbState::Unreachable => Some(RunVerdict::Error),
         _ => r.verdict.map(RunVerdict::from),
     }
 }
@@ -177,19 +174,19 @@ fn db_verdict(r: &FleetDbReport) -> Option<RunVerdict> {
 /// The fleet's exit code: 4 when any gate said ROLLBACK, else 1 when any
 /// database failed, could not be reached or (status) drifted, else 3 for
 /// a REVIEW, else 0.
-fn exit(o: &FleetOutcome) -> Exit {
-    let codes: Vec<Exit> = o.databases.iter().filter(|d| d.state != FleetDbState::NotStarted).map(db_exit).collect();
+fn exit(o: &phasegate::fleet::Outcome) -> Exit {
+    let codes: Vec<Exit> = o.databases.iter().filter(|d| d.state != phasegate::fleet::DbState::NotStarted).map(db_exit).collect();
     [Exit::Rollback, Exit::Failed, Exit::Review].into_iter().find(|c| codes.contains(c)).unwrap_or(Exit::Ok)
 }
 
 /// The audit row each database writes: its own run, with the fleet run's id.
-fn audit_fn(op: &Op, run: &Run, fleet_run: &str) -> impl Fn(&FleetDbReport) -> RunRecord + Sync {
+fn audit_fn(op: &Op, run: &Run, fleet_run: &str) -> impl Fn(&phasegate::fleet::DbReport) -> ledger::RunRecord + Sync {
     let (command, args, phase) = (op.name().to_string(), run.args.clone(), op.phase().map(|p| p as i32));
     let (os_user, client_host) = (run.env().os_user.clone(), run.env().hostname.clone());
     let log_file = run.log_path().map(phasegate::display_path);
     let fleet_run = fleet_run.to_string();
-    move |r| RunRecord {
-        run_id: r.run_id.clone().unwrap_or_else(phasegate::new_run_id),
+    move |r| ledger::RunRecord {
+        run_id: r.run_id.clone().unwrap_or_else(phasegate::ledger::new_run_id),
         command: command.clone(),
         args: args.clone(),
         phase,
@@ -226,10 +223,10 @@ impl Ui for Progress<'_, '_, '_, '_> {
     fn check_done(&mut self, _result: &CheckResult) {}
 }
 
-impl FleetUi for Progress<'_, '_, '_, '_> {
-    fn fleet(&mut self, event: FleetEvent<'_>) {
+impl phasegate::fleet::FleetUi for Progress<'_, '_, '_, '_> {
+    fn fleet(&mut self, event: phasegate::fleet::Event<'_>) {
         match event {
-            FleetEvent::GroupStarted { group, index, groups } => self.run.say(&format!(
+            phasegate::fleet::Event::GroupStarted { group, index, groups } => self.run.say(&format!(
                 "group {}/{groups} {}: {} database(s), parallel {}, on_error {}",
                 index + 1,
                 group.name,
@@ -237,9 +234,9 @@ impl FleetUi for Progress<'_, '_, '_, '_> {
                 group.parallel,
                 group.on_error.as_str()
             )),
-            FleetEvent::DatabaseStarted { database, .. } => self.run.log_line(&format!("[{database}] started")),
-            FleetEvent::Line { database, line } => self.run.log_line(&format!("[{database}] {line}")),
-            FleetEvent::DatabaseFinished { report: r, counts: c } => {
+            phasegate::fleet::Event::DatabaseStarted { database, .. } => self.run.log_line(&format!("[{database}] started")),
+            phasegate::fleet::Event::Line { database, line } => self.run.log_line(&format!("[{database}] {line}")),
+            phasegate::fleet::Event::DatabaseFinished { report: r, counts: c } => {
                 let verdict = db_verdict(r).map(|v| self.style.verdict(v)).unwrap_or_else(|| "-".into());
                 self.run.say(&format!(
                     "  {:<20} {:<12} {verdict:<8} {:>7.2} s   [{}: {} done, {} running, {} failed of {}]",
@@ -259,27 +256,27 @@ impl FleetUi for Progress<'_, '_, '_, '_> {
                     self.run.note(&format!("warning: {} connected in {t}", r.database));
                 }
             }
-            FleetEvent::GroupFinished { group: g } => {
+            phasegate::fleet::Event::GroupFinished { group: g } => {
                 self.run.say(&format!("group {}: {} done, {} failed of {}", g.name, g.counts.done, g.counts.failed, g.counts.total))
             }
-            FleetEvent::Halted { halt } => self.run.say(&format!("halted after group {}: {}", halt.group, halt_reason(halt.reason, &halt.databases))),
+            phasegate::fleet::Event::Halted { halt } => self.run.say(&format!("halted after group {}: {}", halt.group, halt_reason(halt.reason, &halt.databases))),
         }
     }
 }
 
-fn halt_reason(reason: FleetHaltReason, dbs: &[String]) -> String {
+fn halt_reason(reason: phasegate::fleet::HaltReason, dbs: &[String]) -> String {
     let dbs = dbs.join(", ");
     match reason {
-        FleetHaltReason::Rollback => format!("a check said ROLLBACK on {dbs} (its transaction was rolled back); later groups did not start"),
-        FleetHaltReason::Error => format!("{dbs} failed and the group's on_error is halt; later groups did not start"),
-        FleetHaltReason::Review => format!("a check said REVIEW on {dbs}; a human must look before the next group (or pass --accept-review)"),
-        FleetHaltReason::NotConfirmed => "the operator did not confirm; nothing else started".to_string(),
+        phasegate::fleet::HaltReason::Rollback => format!("a check said ROLLBACK on {dbs} (its transaction was rolled back); later groups did not start"),
+        phasegate::fleet::HaltReason::Error => format!("{dbs} failed and the group's on_error is halt; later groups did not start"),
+        phasegate::fleet::HaltReason::Review => format!("a check said REVIEW on {dbs}; a human must look before the next group (or pass --accept-review)"),
+        phasegate::fleet::HaltReason::NotConfirmed => "the operator did not confirm; nothing else started".to_string(),
     }
 }
 
 /// The table of databases by phase: each phase's state after the run, the
 /// database's state, verdict and time.
-fn table(out: &mut String, set: &MigrationSet, o: &FleetOutcome, drift: bool, style: Style) {
+fn table(out: &mut String, set: &MigrationSet, o: &phasegate::fleet::Outcome, drift: bool, style: Style) {
     let wd = o.databases.iter().map(|d| d.database.len()).max().unwrap_or(8).max(8);
     let wg = o.databases.iter().map(|d| d.group.len()).max().unwrap_or(5).max(5);
     let mut head = format!("{:<wd$}  {:<wg$}", "DATABASE", "GROUP");
@@ -299,7 +296,7 @@ fn table(out: &mut String, set: &MigrationSet, o: &FleetOutcome, drift: bool, st
             line.push_str(&format!("  {cell:<8}"));
         }
         if drift {
-            let n = if d.state == FleetDbState::Done { d.drift.len().to_string() } else { "?".into() };
+            let n = if d.state == phasegate::fleet::DbState::Done { d.drift.len().to_string() } else { "?".into() };
             line.push_str(&format!("  {n:<5}"));
         }
         // Pad before colouring: escape codes have no width.
@@ -307,7 +304,7 @@ fn table(out: &mut String, set: &MigrationSet, o: &FleetOutcome, drift: bool, st
             Some(v) => format!("{}{}", style.verdict(v), " ".repeat(8usize.saturating_sub(v.to_string().len()))),
             None => format!("{:<8}", "-"),
         };
-        let time = if d.state == FleetDbState::NotStarted { "-".to_string() } else { format!("{:.2} s", d.duration_ms / 1000.0) };
+        let time = if d.state == phasegate::fleet::DbState::NotStarted { "-".to_string() } else { format!("{:.2} s", d.duration_ms / 1000.0) };
         line.push_str(&format!("  {:<12}  {verdict}  {time:>8}", d.state.as_str()));
         out.push_str(line.trim_end());
         out.push('\n');
@@ -315,26 +312,26 @@ fn table(out: &mut String, set: &MigrationSet, o: &FleetOutcome, drift: bool, st
 }
 
 /// A phase's state in a table cell.
-fn short(s: PhaseState) -> &'static str {
+fn short(s: phasegate::fleet::PhaseState) -> &'static str {
     match s {
-        PhaseState::PartlyApplied => "partly",
+        phasegate::fleet::PhaseState::PartlyApplied => "partly",
         other => other.as_str(),
     }
 }
 
 /// Counts, errors, the halt, and how to resume.
-fn summary(out: &mut String, o: &FleetOutcome, changes: bool) {
+fn summary(out: &mut String, o: &phasegate::fleet::Outcome, changes: bool) {
     let mut w = Vec::new();
     for d in o.databases.iter().filter(|d| d.error.is_some()) {
         let _ = writeln!(w, "{}: {}", d.database, d.error.as_deref().unwrap_or_default());
     }
     let states = [
-        FleetDbState::Done,
-        FleetDbState::AlreadyDone,
-        FleetDbState::Rollback,
-        FleetDbState::Failed,
-        FleetDbState::Unreachable,
-        FleetDbState::NotStarted,
+        phasegate::fleet::DbState::Done,
+        phasegate::fleet::DbState::AlreadyDone,
+        phasegate::fleet::DbState::Rollback,
+        phasegate::fleet::DbState::Failed,
+        phasegate::fleet::DbState::Unreachable,
+        phasegate::fleet::DbState::NotStarted,
     ];
     let counts: Vec<String> = states.iter().map(|s| (s, o.count(*s))).filter(|(_, n)| *n > 0).map(|(s, n)| format!("{n} {}", s.as_str())).collect();
     let _ = writeln!(w, "fleet run {}: {} databases: {}", o.fleet_run, o.databases.len(), counts.join(", "));

@@ -12,12 +12,12 @@ use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::HealthArgs;
 use crate::report;
-use phasegate::{HealthLevel, HealthOptions, HealthRound as Round, Verdict};
+use phasegate::{health, Verdict};
 
 /// `health --format json`.
 #[derive(Serialize)]
 struct HealthJson<'a> {
-    rounds: &'a [Round],
+    rounds: &'a [health::Round],
 }
 
 pub fn run(a: HealthArgs, ctx: &mut Ctx) -> Exit {
@@ -34,7 +34,7 @@ fn body(a: &HealthArgs, run: &mut Run) -> anyhow::Result<Report> {
     } else {
         Some(phasegate::load_set(&a.connect.set.dir)?)
     };
-    let opts = HealthOptions {
+    let opts = health::Options {
         probe: a.probe.clone(),
         probe_warn: a.warn,
         probe_fail: a.fail,
@@ -44,12 +44,12 @@ fn body(a: &HealthArgs, run: &mut Run) -> anyhow::Result<Report> {
     };
     let app = format!("phasegate health ({} pid {})", run.operator(), std::process::id());
     let started = Instant::now();
-    let mut rounds: Vec<Round> = Vec::new();
+    let mut rounds: Vec<health::Round> = Vec::new();
     let mut n = 0;
     loop {
         n += 1;
         let round_start = Instant::now();
-        let (r, client) = phasegate::health_round(n, a.connect.url(), &app, set.as_ref(), &opts);
+        let (r, client) = phasegate::health::round(n, a.connect.url(), &app, set.as_ref(), &opts);
         if let Some(c) = client {
             run.client = Some(c);
         }
@@ -69,7 +69,7 @@ fn body(a: &HealthArgs, run: &mut Run) -> anyhow::Result<Report> {
     Ok(summarise(a, run, rounds))
 }
 
-fn summarise(a: &HealthArgs, run: &mut Run, rounds: Vec<Round>) -> Report {
+fn summarise(a: &HealthArgs, run: &mut Run, rounds: Vec<health::Round>) -> Report {
     let verdict = rounds.iter().map(|r| r.verdict).max().unwrap_or(Verdict::Proceed);
     let unreachable = rounds.iter().filter(|r| !r.connected).count();
     let crossed = rounds.iter().filter(|r| r.verdict > Verdict::Proceed).count();
@@ -91,7 +91,7 @@ fn summarise(a: &HealthArgs, run: &mut Run, rounds: Vec<Round>) -> Report {
         }
     } else {
         for r in rounds.iter().filter(|r| r.verdict > Verdict::Proceed) {
-            for f in r.findings.iter().filter(|f| f.level > HealthLevel::Ok) {
+            for f in r.findings.iter().filter(|f| f.level > health::Level::Ok) {
                 text.push_str(&format!("round {} {}: {}\n", r.round, f.name, f.detail.clone().unwrap_or_else(|| f.level.as_str().into())));
             }
         }
@@ -109,7 +109,7 @@ fn summarise(a: &HealthArgs, run: &mut Run, rounds: Vec<Round>) -> Report {
 }
 
 /// One line for a round, for watch mode.
-fn round_line(r: &Round) -> String {
+fn round_line(r: &health::Round) -> String {
     let mut parts = vec![format!("{} round {:<3}", r.at, r.round)];
     for f in &r.findings {
         let short = match f.name {
@@ -135,16 +135,16 @@ fn round_line(r: &Round) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use phasegate::{HealthFinding as Finding, HealthLevel as Level, Verdict};
+    use phasegate::{health, Verdict};
 
     #[test]
     fn a_round_line_names_every_finding_and_the_verdict() {
-        let f = |name, level, value, unit| Finding { name, level, value, unit, threshold: String::new(), detail: None };
-        let r = Round {
+        let f = |name, level, value, unit| health::Finding { name, level, value, unit, threshold: String::new(), detail: None };
+        let r = health::Round {
             round: 2,
             at: "2026-01-22T10:00:00Z".into(),
             connected: true,
-            findings: vec![f("connectivity", Level::Ok, 3.2, "ms"), f("probe", Level::Fail, 1204.0, "ms"), f("lock_waits", Level::Ok, 0.0, "waiting")],
+            findings: vec![f("connectivity", health::Level::Ok, 3.2, "ms"), f("probe", health::Level::Fail, 1204.0, "ms"), f("lock_waits", health::Level::Ok, 0.0, "waiting")],
             checks: Vec::new(),
             verdict: Verdict::Rollback,
         };

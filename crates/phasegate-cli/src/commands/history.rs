@@ -6,7 +6,7 @@ use super::{log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::HistoryArgs;
-use phasegate::{HistoryRow, StoredBackup};
+use phasegate::{backup, ledger};
 
 /// `history --format json`: each run with the backups it took.
 #[derive(Serialize)]
@@ -17,8 +17,8 @@ struct HistoryJson<'a> {
 #[derive(Serialize)]
 struct RunJson<'a> {
     #[serde(flatten)]
-    run: &'a HistoryRow,
-    backups: &'a [StoredBackup],
+    run: &'a ledger::HistoryRow,
+    backups: &'a [backup::Stored],
 }
 
 pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> Exit {
@@ -30,9 +30,9 @@ pub fn run(a: HistoryArgs, ctx: &mut Ctx) -> Exit {
 
 fn body(a: &HistoryArgs, run: &mut Run) -> anyhow::Result<Report> {
     let client = run.connect(&a.connect, None)?;
-    let rows = phasegate::history(client, a.limit)?;
+    let rows = phasegate::ledger::history(client, a.limit)?;
     let ids: Vec<String> = rows.iter().map(|r| r.run_id.clone()).collect();
-    let backups = phasegate::backups_of_runs(client, &ids)?;
+    let backups = phasegate::backup::of_runs(client, &ids)?;
     let mut text = String::new();
     for r in &rows {
         text.push_str(&format!(
@@ -73,7 +73,7 @@ fn body(a: &HistoryArgs, run: &mut Run) -> anyhow::Result<Report> {
 }
 
 /// `  fleet 3f2a9c1e as tenant-a`: the fleet run a run was part of.
-fn fleet_note(r: &HistoryRow) -> String {
+fn fleet_note(r: &ledger::HistoryRow) -> String {
     match (&r.fleet_run, &r.fleet_member) {
         (Some(run), member) => format!("  fleet {} as {}", &run[..8.min(run.len())], member.as_deref().unwrap_or("?")),
         (None, _) => String::new(),

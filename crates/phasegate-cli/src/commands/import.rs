@@ -9,12 +9,12 @@ use crate::exit::Exit;
 use crate::cli::Shape;
 use super::{Ctx, Report, Run};
 use crate::cli::ImportArgs;
-use phasegate::{display_path, ForeignOptions, Layout};
+use phasegate::{display_path, foreign};
 
 /// `import --format json`.
 #[derive(Serialize)]
 struct ImportJson<'a> {
-    layout: Layout,
+    layout: foreign::Layout,
     files: &'a [String],
     migrations: usize,
     irreversible: usize,
@@ -50,9 +50,9 @@ pub fn run(a: ImportArgs, ctx: &mut Ctx) -> Exit {
     run.finish(report)
 }
 
-fn write(a: &ImportArgs, run: &mut Run) -> anyhow::Result<(Layout, phasegate::Imported)> {
+fn write(a: &ImportArgs, run: &mut Run) -> anyhow::Result<(foreign::Layout, phasegate::Imported)> {
     let (from, named) = foreign_source(&a.from, &a.from_dir)?.expect("--from is required");
     let (layout, _) = layout_of(&from, named, run)?;
-    let opts = ForeignOptions { placeholders: a.placeholders.iter().cloned().collect() };
+    let opts = foreign::Options { placeholders: a.placeholders.iter().cloned().collect() };
     Ok((layout, phasegate::import(layout, &from, &opts, &a.set.dir)?))
 }

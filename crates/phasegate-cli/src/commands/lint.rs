@@ -7,12 +7,12 @@ use super::{Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::LintArgs;
-use phasegate::{LintFinding, LintSeverity as Severity};
+use phasegate::lint;
 
 /// `lint --format json`.
 #[derive(Serialize)]
 struct LintJson<'a> {
-    findings: &'a [LintFinding],
+    findings: &'a [lint::Finding],
     summary: Summary,
 }
 
@@ -27,8 +27,8 @@ struct Summary {
 pub fn run(a: LintArgs, ctx: &mut Ctx) -> Exit {
     let mut run = Run::new(ctx, LintArgs::NAME, None, a.set.format, None);
     run.audit = false;
-    let findings = phasegate::lint_dir(&a.set.dir);
-    let (errors, warnings, files) = phasegate::lint_summary(&findings);
+    let findings = phasegate::lint::dir(&a.set.dir);
+    let (errors, warnings, files) = phasegate::lint::summary(&findings);
     let mut text = String::new();
     for f in &findings {
         text.push_str(&format!("{f}\n"));
@@ -51,7 +51,7 @@ pub fn run(a: LintArgs, ctx: &mut Ctx) -> Exit {
             noun(files, "file", "files"),
         ));
     }
-    let failed = errors > 0 || (a.strict && findings.iter().any(|f| f.severity == Severity::Warning));
+    let failed = errors > 0 || (a.strict && findings.iter().any(|f| f.severity == lint::Severity::Warning));
     let summary = Summary { findings: findings.len(), errors, warnings, files };
     let ci = run.ci(|| crate::report::github::lint(&findings), || crate::report::markdown::lint(&findings));
     let report = Report { exit: Some(if failed { Exit::Failed } else { Exit::Ok }), text, ci, ..Default::default() }.with_body(&LintJson { findings: &findings, summary });

@@ -6,7 +6,7 @@ use super::{log_dir, outcome_report, Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::MigrateArgs;
-use phasegate::{display_path, KeptStep, MigrationSet, Target};
+use phasegate::{backup, display_path, MigrationSet, Target};
 
 pub fn run(a: MigrateArgs, ctx: &mut Ctx) -> Exit {
     if let Some(file) = a.fleet.clone() {
@@ -44,7 +44,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> anyhow::Result<Report> {
     }
     let opts = a.options(&run.run_id, a.connect.url());
     run.connect(&a.connect, Some(a.timeouts.lock_wait))?;
-    if a.no_backup && set.phases.iter().any(phasegate::keeps_what_it_destroys) {
+    if a.no_backup && set.phases.iter().any(phasegate::recover::keeps_what_it_destroys) {
         run.say("backups: off (--no-backup); an irreversible phase applied now cannot be recovered");
     }
     let mut client = run.client.take().expect("connected");
@@ -63,12 +63,12 @@ fn body(a: &MigrateArgs, run: &mut Run) -> anyhow::Result<Report> {
     let mut phases: Vec<u32> = kept.iter().filter_map(|k| set.phase_of(k.version).map(|p| p.id)).collect();
     phases.dedup();
     for p in &phases {
-        let of_phase: Vec<&KeptStep> = kept.iter().filter(|k| set.phase_of(k.version).map(|x| x.id) == Some(*p)).collect();
+        let of_phase: Vec<&backup::KeptStep> = kept.iter().filter(|k| set.phase_of(k.version).map(|x| x.id) == Some(*p)).collect();
         let rows: i64 = of_phase.iter().map(|k| k.size.rows).sum();
         let bytes: i64 = of_phase.iter().map(|k| k.size.bytes).sum();
         report.text.push_str(&format!(
             "kept what phase {p} drops: {rows} rows ({}) in {} backup table(s) and the definitions of what it dropped; the way back: {} recover --phase {p}{}\n",
-            phasegate::human_bytes(bytes),
+            crate::fmt::bytes(bytes),
             of_phase.iter().map(|k| k.backups.len()).sum::<usize>(),
             run.bin(),
             dir_flag(&a.connect.set.dir)
@@ -84,7 +84,7 @@ struct MigrateJson {
     /// Whether what irreversible phases destroy is kept first.
     backup: bool,
     /// What was kept, per migration of an irreversible phase.
-    kept: Vec<KeptStep>,
+    kept: Vec<backup::KeptStep>,
 }
 
 /// ` --dir D` unless the set is the current folder.
@@ -116,7 +116,7 @@ struct PendingJson<'a> {
 fn dry_run(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, target: Target) -> anyhow::Result<Report> {
     run.connect(&a.connect, None)?;
     let client = run.client.as_mut().expect("connected");
-    let applied = phasegate::applied_migrations(client)?;
+    let applied = phasegate::ledger::applied(client)?;
     phasegate::check_consistency(set, &applied)?;
     let todo = phasegate::pending(set, &applied, target);
     let mut text = String::new();
@@ -135,7 +135,7 @@ fn dry_run(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, target: Target) -
 
 /// `migrate --adopt TOOL`: records what the tool's ledger holds as applied
 /// (`phasegate::adopt`), runs nothing; `--dry-run` records nothing either.
-fn adopt(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, tool: phasegate::Layout) -> anyhow::Result<Report> {
+fn adopt(a: &MigrateArgs, run: &mut Run, set: &MigrationSet, tool: phasegate::foreign::Layout) -> anyhow::Result<Report> {
     let lock = (!a.confirm.dry_run).then_some(a.timeouts.lock_wait);
     let run_id = run.run_id.clone();
     let client = run.connect(&a.connect, lock)?;

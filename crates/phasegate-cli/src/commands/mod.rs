@@ -93,8 +93,8 @@ pub fn json(v: &impl Serialize) -> serde_json::Value {
 
 /// The engine options from the timeout flags; the lock monitor connects to
 /// the same database.
-pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str, url: &str) -> phasegate::ApplyOptions {
-    phasegate::ApplyOptions {
+pub fn apply_options(t: &TimeoutArgs, accept_review: bool, run_id: &str, url: &str) -> phasegate::Options {
+    phasegate::Options {
         lock_timeout: t.lock_timeout,
         statement_timeout: t.statement_timeout,
         lock_retries: t.lock_retries,

@@ -7,7 +7,7 @@ use super::{Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::PlanArgs;
-use phasegate::{LintFinding, PhasePlan};
+use phasegate::{lint, PhasePlan};
 
 /// `plan --format json`.
 #[derive(Serialize)]
@@ -56,8 +56,8 @@ fn body(a: &PlanArgs) -> anyhow::Result<Report> {
 }
 
 /// `none`, or `2 errors, 1 warning`.
-fn lint_count(findings: &[LintFinding]) -> String {
-    let (errors, warnings, _) = phasegate::lint_summary(findings);
+fn lint_count(findings: &[lint::Finding]) -> String {
+    let (errors, warnings, _) = phasegate::lint::summary(findings);
     let mut parts = Vec::new();
     if errors > 0 {
         parts.push(format!("{errors} error{}", if errors == 1 { "" } else { "s" }));

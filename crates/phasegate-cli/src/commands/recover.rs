@@ -11,15 +11,15 @@ use crate::cli::Shape;
 use super::{exit_for, json, log_dir, Ctx, Report, Run};
 use crate::cli::RecoverArgs;
 use crate::report::html;
-use phasegate::{Recovered, Recovery, RecoveryOutcome, RecoveryStage, Verdict};
+use phasegate::{backup, recover, Verdict};
 
 /// `recover --format json`.
 #[derive(Serialize)]
 struct RecoverJson<'a> {
     dry_run: bool,
-    recovery: Option<&'a Recovery>,
+    recovery: Option<&'a recover::Recovery>,
     committed: bool,
-    recovered: Option<&'a Recovered>,
+    recovered: Option<&'a backup::Recovered>,
 }
 
 pub fn run(a: RecoverArgs, ctx: &mut Ctx) -> Exit {
@@ -32,7 +32,7 @@ pub fn run(a: RecoverArgs, ctx: &mut Ctx) -> Exit {
 }
 
 /// The plan of a recovery, as `--dry-run` prints it.
-pub fn plan_text(r: &Recovery) -> String {
+pub fn plan_text(r: &recover::Recovery) -> String {
     let mut text = format!(
         "-- recovery of phase {} ({}): migrations {} (newest first), {} kept rows\n",
         r.phase,
@@ -45,10 +45,10 @@ pub fn plan_text(r: &Recovery) -> String {
         if stage != Some(s.stage) {
             stage = Some(s.stage);
             text.push_str(match s.stage {
-                RecoveryStage::Create => "\n-- 1. re-create what was dropped\n",
-                RecoveryStage::Restore => "\n-- 2. restore the kept data by key\n",
-                RecoveryStage::Replay => "\n-- 3. rows written since: through the dropped sync triggers, else kept values, else NULL (counted)\n",
-                RecoveryStage::Finish => "\n-- 4. defaults, NOT NULL, constraints, indexes, triggers\n",
+                backup::Stage::Create => "\n-- 1. re-create what was dropped\n",
+                backup::Stage::Restore => "\n-- 2. restore the kept data by key\n",
+                backup::Stage::Replay => "\n-- 3. rows written since: through the dropped sync triggers, else kept values, else NULL (counted)\n",
+                backup::Stage::Finish => "\n-- 4. defaults, NOT NULL, constraints, indexes, triggers\n",
             });
         }
         text.push_str(&format!("{};  -- V{}\n", s.sql.trim_end(), s.version));
@@ -66,7 +66,7 @@ fn body(a: &RecoverArgs, run: &mut Run) -> anyhow::Result<Report> {
     run.connect(&a.connect, lock)?;
     if a.confirm.dry_run {
         let client = run.client.as_mut().expect("connected");
-        let recovery = phasegate::plan_recovery(client, &set, a.phase)?;
+        let recovery = phasegate::recover::plan(client, &set, a.phase)?;
         let mut text = plan_text(&recovery);
         text.push_str("-- dry run: nothing was changed\n");
         let html = run.wants_html().then(|| html::recover_plan(&run.page_meta(Some(a.connect.url()), None), &recovery));
@@ -74,7 +74,7 @@ fn body(a: &RecoverArgs, run: &mut Run) -> anyhow::Result<Report> {
     }
     let opts = super::apply_options(&a.timeouts, false, &run.run_id, a.connect.url());
     let mut client = run.client.take().expect("connected");
-    let res = phasegate::recover(&mut client, &set, a.phase, &opts, run);
+    let res = phasegate::recover::run(&mut client, &set, a.phase, &opts, run);
     run.client = Some(client);
     let o = res?;
     let mut text = recovered_text(&o);
@@ -95,7 +95,7 @@ fn body(a: &RecoverArgs, run: &mut Run) -> anyhow::Result<Report> {
 }
 
 /// What came back, a line per table (and what did not).
-pub fn recovered_text(o: &RecoveryOutcome) -> String {
+pub fn recovered_text(o: &recover::Outcome) -> String {
     let mut text = String::new();
     if let Some(r) = &o.recovered {
         for t in &r.tables {

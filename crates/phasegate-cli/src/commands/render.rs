@@ -2,14 +2,13 @@
 //! back, the exit codes of docs/exit-codes.md, and the rendering of the one
 //! format asked for (text, JSON, GitHub, Markdown, HTML).
 
-
 use serde::Serialize;
 
 use super::{json, Run};
 use crate::cli::Format;
 use crate::exit::Exit;
 use crate::report::RunVerdict;
-use phasegate::{Rehearsal, Verdict};
+use phasegate::{rehearse, Verdict};
 
 /// The exit code (docs/exit-codes.md) for a verdict.
 pub fn exit_for(verdict: Verdict) -> Exit {
@@ -19,7 +18,7 @@ pub fn exit_for(verdict: Verdict) -> Exit {
 /// verify's exit code: 5 when a rollback does not restore the prior state,
 /// 1 when a forward migration failed (4 when a check said ROLLBACK), else
 /// by verdict.
-pub fn verify_exit(r: &Rehearsal) -> Exit {
+pub fn verify_exit(r: &rehearse::Rehearsal) -> Exit {
     if r.mismatch() {
         return Exit::Mismatch;
     }
@@ -105,7 +104,7 @@ struct Document<'a> {
     /// How the run's connection travels (TLS or plaintext, what was
     /// verified), when it connected.
     #[serde(skip_serializing_if = "Option::is_none")]
-    connection: Option<phasegate::Transport>,
+    connection: Option<phasegate::tls::Transport>,
     #[serde(flatten)]
     body: &'a serde_json::Map<String, serde_json::Value>,
 }

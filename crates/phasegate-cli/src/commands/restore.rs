@@ -7,14 +7,14 @@ use super::{log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::RestoreArgs;
-use phasegate::{Confirmation, Error, Restored, StoredBackup, Ui};
+use phasegate::{backup, Confirmation, Error, Ui};
 
 /// `restore --format json`.
 #[derive(Serialize, Default)]
 struct RestoreJson {
     restored_run: String,
-    backups: Vec<StoredBackup>,
-    restored: Option<Vec<Restored>>,
+    backups: Vec<backup::Stored>,
+    restored: Option<Vec<backup::Restored>>,
 }
 
 pub fn run(a: RestoreArgs, ctx: &mut Ctx) -> Exit {
@@ -30,7 +30,7 @@ fn body(a: &RestoreArgs, run: &mut Run) -> anyhow::Result<Report> {
     let lock = if a.confirm.dry_run { None } else { Some(a.timeouts.lock_wait) };
     run.connect(&a.connect, lock)?;
     let client = run.client.as_mut().expect("connected");
-    let (run_id, backups) = phasegate::backups_of_run(client, &a.run)?;
+    let (run_id, backups) = phasegate::backup::of_run(client, &a.run)?;
     let mut text = String::new();
     let total: i64 = backups.iter().map(|b| b.rows).sum();
     run.say(&format!("run {run_id} backed up {total} rows in {} table(s):", backups.len()));
@@ -49,7 +49,7 @@ fn body(a: &RestoreArgs, run: &mut Run) -> anyhow::Result<Report> {
     }
     let client = run.client.as_mut().expect("connected");
     let mut doc = RestoreJson { restored_run: run_id.clone(), ..Default::default() };
-    let restored = match phasegate::restore(client, &backups, &run.run_id.clone(), a.timeouts.lock_timeout.as_millis()) {
+    let restored = match phasegate::backup::restore(client, &backups, &run.run_id.clone(), a.timeouts.lock_timeout.as_millis()) {
         Ok(r) => r,
         // The report still lists the backups it could not restore.
         Err(e) => return Ok(Report::failed(e).with_body(&RestoreJson { backups, ..doc })),

@@ -8,13 +8,13 @@ use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::RollbackArgs;
 use crate::report::{rollback_markdown, RollbackDoc};
-use phasegate::{display_path, Backup, MigrationSet, Phase, RunOutcome};
+use phasegate::{backup, display_path, MigrationSet, Phase, RunOutcome};
 
 /// `rollback --format json`: the backups taken, whether backups were on,
 /// and the Markdown report written.
 #[derive(Serialize, Default)]
 struct RollbackJson {
-    backups: Vec<Backup>,
+    backups: Vec<backup::Backup>,
     backup: bool,
     report_file: Option<String>,
 }
@@ -86,14 +86,14 @@ fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson, names: &mut Opt
 fn dry_run(a: &RollbackArgs, run: &mut Run, set: &MigrationSet, phase: &Phase) -> anyhow::Result<Report> {
     run.connect(&a.connect, None)?;
     let client = run.client.as_mut().expect("connected");
-    let applied = phasegate::applied_migrations(client)?;
+    let applied = phasegate::ledger::applied(client)?;
     let steps = phasegate::plan_rollback(set, phase, &applied)?;
     let mut text = String::new();
     for s in steps {
         let stored = applied[&s.version].rollback_sql.clone();
         let sql = stored.or_else(|| s.rollback.as_ref().map(|r| r.text.clone())).unwrap_or_default();
         text.push_str(&format!("-- rollback phase {} · V{} {} (SQL stored at apply time)\n{}\n", s.phase, s.version, s.name, sql.trim_end()));
-        for t in phasegate::backup_targets(&sql) {
+        for t in phasegate::backup::targets(&sql) {
             let cols = if t.columns.is_empty() { String::new() } else { format!(" ({})", t.columns.join(", ")) };
             text.push_str(&format!("-- backs up first: {} {}{cols}\n", t.change.as_str(), t.table));
         }

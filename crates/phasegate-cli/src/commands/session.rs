@@ -27,7 +27,7 @@ pub struct Run<'c, 'a, 'b> {
     pub(super) log_path: Option<PathBuf>,
     pub client: Option<Client>,
     /// How `client` travels (TLS or plaintext).
-    pub(super) transport: Option<phasegate::Transport>,
+    pub(super) transport: Option<phasegate::tls::Transport>,
     pub style: Style,
     /// Whether to write an audit row (not for dry runs).
     pub audit: bool,
@@ -48,7 +48,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
             ctx,
             command,
             phase,
-            run_id: phasegate::new_run_id(),
+            run_id: phasegate::ledger::new_run_id(),
             format,
             yes: false,
             started: Instant::now(),
@@ -199,7 +199,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
         self.log_line(&format!("exit {code} after {duration_ms} ms"));
         if self.audit {
             if let Some(client) = self.client.as_mut() {
-                let record = phasegate::RunRecord {
+                let record = phasegate::ledger::RunRecord {
                     run_id: self.run_id.clone(),
                     command: self.command.to_string(),
                     args: self.args.clone(),
@@ -218,7 +218,7 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
                     fleet_member: None,
                 };
                 // The ledger may not exist yet for read-only commands.
-                let res = phasegate::ensure_ledger(client).and_then(|_| phasegate::audit(client, &record));
+                let res = phasegate::ledger::ensure(client).and_then(|_| phasegate::ledger::audit(client, &record));
                 if let Err(e) = res {
                     self.log_line(&format!("warning: audit row not written: {e}"));
                     let _ = writeln!(self.ctx.io.err, "warning: audit row not written: {e}");

@@ -1,6 +1,6 @@
 //! `status`: per phase, applied / partly applied / pending, the batch
 //! walks (backfills, batched rollbacks) that stopped part way, and drift
-//! between the ledger and the files (`phasegate::drift`).
+//! between the ledger and the files (`phasegate::ledger::drift`).
 
 use std::collections::BTreeMap;
 
@@ -10,20 +10,20 @@ use super::{json, log_dir, Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::StatusArgs;
-use phasegate::{Applied, BatchWalk, Drift, MigrationSet, SchemaDrift, Server};
+use phasegate::{ledger, walks, MigrationSet, SchemaDrift, Server};
 
 /// Where a phase stands (the engine's type; fleet runs show it too).
-pub use phasegate::PhaseState;
+pub use phasegate::fleet;
 
 #[derive(Debug, Serialize)]
 pub struct PhaseStatus {
     pub id: u32,
     pub name: String,
-    pub state: PhaseState,
+    pub state: fleet::PhaseState,
     pub reversible: bool,
     pub applied: Vec<i32>,
     pub pending: Vec<i32>,
-    /// Applied versions `migrate --adopt` recorded from another tool's
+    /// ledger::Applied versions `migrate --adopt` recorded from another tool's
     /// ledger, with the tool and label they came from (`sqlx 20240105101500`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub adopted: Vec<(i32, String)>,
@@ -34,8 +34,8 @@ pub struct PhaseStatus {
 struct StatusJson<'a> {
     phases: &'a [PhaseStatus],
     /// Batch walks that stopped part way (rows done, the key they resume after).
-    batches: &'a [BatchWalk],
-    drift: &'a [Drift],
+    batches: &'a [walks::BatchWalk],
+    drift: &'a [ledger::Drift],
     /// Why the applied migrations' checks could not run (status exits 1).
     #[serde(skip_serializing_if = "Option::is_none")]
     checks_error: Option<&'a str>,
@@ -59,10 +59,10 @@ fn body(a: &StatusArgs, run: &mut Run) -> anyhow::Result<Report> {
     // session is not held open while it starts.
     let server = a.schema.then(|| start_server(a, run)).transpose()?;
     let client = run.connect(&a.connect, None)?;
-    let applied = phasegate::applied_migrations(client)?;
-    let walks = phasegate::unfinished_walks(client, &set)?;
+    let applied = phasegate::ledger::applied(client)?;
+    let walks = phasegate::walks::unfinished(client, &set)?;
     let phases = phase_states(&set, &applied, &walks);
-    let drift = phasegate::drift(&set, &applied);
+    let drift = phasegate::ledger::drift(&set, &applied);
     // The applied migrations' checks, read-only, so status shows where each gate stands.
     // A check that cannot run (e.g. it reads a column dropped by hand) is
     // reported with the rest of the status, which is what shows why.
@@ -91,9 +91,9 @@ fn body(a: &StatusArgs, run: &mut Run) -> anyhow::Result<Report> {
         let phase = w.phase.map(|p| format!("phase {p}: ")).unwrap_or_default();
         let next = match (&holder, w.direction, w.phase) {
             (Some(h), _, _) => format!("a migrator holds the migration lock ({h}), so it may be running now"),
-            (None, phasegate::WalkDirection::Forward, _) => format!("not running: `{} migrate` resumes it", run.bin()),
-            (None, phasegate::WalkDirection::Rollback, Some(p)) => format!("not running: `{} rollback --phase {p}` resumes it", run.bin()),
-            (None, phasegate::WalkDirection::Rollback, None) => "not running: a rollback resumes it".to_string(),
+            (None, phasegate::walks::WalkDirection::Forward, _) => format!("not running: `{} migrate` resumes it", run.bin()),
+            (None, phasegate::walks::WalkDirection::Rollback, Some(p)) => format!("not running: `{} rollback --phase {p}` resumes it", run.bin()),
+            (None, phasegate::walks::WalkDirection::Rollback, None) => "not running: a rollback resumes it".to_string(),
         };
         text.push_str(&format!("{phase}{}; {next}\n", w.describe()));
     }
@@ -111,7 +111,7 @@ fn body(a: &StatusArgs, run: &mut Run) -> anyhow::Result<Report> {
     }
     if !checks.is_empty() {
         let mut table = Vec::new();
-        // Drift makes status exit 1: its verdict is ERROR, as in the JSON.
+        // ledger::Drift makes status exit 1: its verdict is ERROR, as in the JSON.
         let overall = crate::report::RunVerdict::of(&checks, !drift.is_empty() || checks_error.is_some());
         let _ = crate::report::decision_table(&mut table, &checks, overall, run.style);
         text.push_str(&String::from_utf8_lossy(&table));
@@ -131,12 +131,12 @@ fn body(a: &StatusArgs, run: &mut Run) -> anyhow::Result<Report> {
 }
 
 /// Each phase's state from the ledger and the unfinished batch walks.
-pub fn phase_states(set: &MigrationSet, applied: &BTreeMap<i32, Applied>, walks: &[BatchWalk]) -> Vec<PhaseStatus> {
+pub fn phase_states(set: &MigrationSet, applied: &BTreeMap<i32, ledger::Applied>, walks: &[walks::BatchWalk]) -> Vec<PhaseStatus> {
     set.phases
         .iter()
         .map(|p| {
             let (done, todo): (Vec<i32>, Vec<i32>) = p.steps.iter().map(|s| s.version).partition(|v| applied.contains_key(v));
-            let state = PhaseState::of(p, applied, walks);
+            let state = fleet::PhaseState::of(p, applied, walks);
             let adopted = done.iter().filter_map(|v| applied[v].adopted_from.clone().map(|f| (*v, f))).collect();
             PhaseStatus { id: p.id, name: p.name.clone(), state, reversible: p.reversible, applied: done, pending: todo, adopted }
         })

@@ -12,23 +12,23 @@ use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::{FromArg, VerifyArgs};
 use crate::report;
-use phasegate::{display_path, Detection, ForeignOptions, Layout, MigrationSet, Rehearsal, Server, SqlFile};
+use phasegate::{display_path, foreign, rehearse, MigrationSet, Server, SqlFile};
 
 /// `verify --format json`.
 #[derive(Serialize)]
 struct VerifyJson<'a> {
     server_start_ms: f64,
     database_create_ms: f64,
-    rehearsal: &'a Rehearsal,
+    rehearsal: &'a rehearse::Rehearsal,
     /// For `--from`: the layout read, and whether it was detected.
     layout: Option<LayoutJson>,
 }
 
 #[derive(Serialize)]
 struct LayoutJson {
-    layout: Layout,
+    layout: foreign::Layout,
     detected: bool,
-    evidence: Option<phasegate::LayoutEvidence>,
+    evidence: Option<phasegate::foreign::Evidence>,
 }
 
 pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> Exit {
@@ -41,7 +41,7 @@ pub fn run(a: VerifyArgs, ctx: &mut Ctx) -> Exit {
 }
 
 /// The foreign folder `--from` names and its layout (`None`: detect it).
-pub(super) fn foreign_source(from: &Option<FromArg>, from_dir: &Option<PathBuf>) -> anyhow::Result<Option<(PathBuf, Option<Layout>)>> {
+pub(super) fn foreign_source(from: &Option<FromArg>, from_dir: &Option<PathBuf>) -> anyhow::Result<Option<(PathBuf, Option<foreign::Layout>)>> {
     let needs_dir = |what: &str| anyhow!("--from {what} needs the migrations folder: --from {what} DIR");
     Ok(match (from, from_dir) {
         (None, None) => None,
@@ -59,10 +59,10 @@ pub(super) fn foreign_source(from: &Option<FromArg>, from_dir: &Option<PathBuf>)
 
 /// The layout of another tool's folder: the one `--from` named, else
 /// detected; says which.
-pub(super) fn layout_of(dir: &Path, named: Option<Layout>, run: &mut Run) -> phasegate::Result<(Layout, Option<Detection>)> {
+pub(super) fn layout_of(dir: &Path, named: Option<foreign::Layout>, run: &mut Run) -> phasegate::Result<(foreign::Layout, Option<foreign::Detection>)> {
     let detection = match named {
         Some(_) => None,
-        None => Some(phasegate::detect_layout(dir)?),
+        None => Some(phasegate::foreign::detect(dir)?),
     };
     let layout = named.or(detection.as_ref().map(|d| d.layout)).expect("named or detected");
     match &detection {
@@ -74,10 +74,10 @@ pub(super) fn layout_of(dir: &Path, named: Option<Layout>, run: &mut Run) -> pha
 
 /// Loads another tool's folder, detecting its layout when `--from` did
 /// not name one, and says which layout it read.
-fn load_foreign(dir: &Path, named: Option<Layout>, a: &VerifyArgs, run: &mut Run) -> phasegate::Result<(MigrationSet, Layout, Option<Detection>)> {
+fn load_foreign(dir: &Path, named: Option<foreign::Layout>, a: &VerifyArgs, run: &mut Run) -> phasegate::Result<(MigrationSet, foreign::Layout, Option<foreign::Detection>)> {
     let (layout, detection) = layout_of(dir, named, run)?;
-    let opts = ForeignOptions { placeholders: a.placeholders.iter().cloned().collect() };
-    let set = phasegate::load_foreign_with(layout, dir, &opts)?;
+    let opts = foreign::Options { placeholders: a.placeholders.iter().cloned().collect() };
+    let set = phasegate::foreign::load_with(layout, dir, &opts)?;
     Ok((set, layout, detection))
 }
 
@@ -107,7 +107,7 @@ fn body(a: &VerifyArgs, run: &mut Run) -> anyhow::Result<Report> {
     server.create_database(&name, None)?;
     let create_ms = t.elapsed().as_secs_f64() * 1000.0;
     run.say(&format!("disposable PostgreSQL ({}): server ready in {start_ms:.0} ms, database created in {create_ms:.0} ms", server.kind()));
-    let created = phasegate::roles_created_by(&set, &setup);
+    let created = phasegate::rehearse::roles_created_by(&set, &setup);
     let result = rehearse_on(&server, &name, &set, setup, a, run);
     if let Err(e) = server.drop_database(&name) {
         run.say(&format!("warning: {e}"));
@@ -144,14 +144,14 @@ fn body(a: &VerifyArgs, run: &mut Run) -> anyhow::Result<Report> {
 /// What runs before the first migration: the `--setup` files, then the
 /// tool's own ledger table (`--from`), as the tool creates it before its
 /// first migration.
-fn setup_files(a: &VerifyArgs, layout: Option<Layout>) -> phasegate::Result<Vec<SqlFile>> {
+fn setup_files(a: &VerifyArgs, layout: Option<foreign::Layout>) -> phasegate::Result<Vec<SqlFile>> {
     let mut files = a.setup.iter().map(|p| SqlFile::read(p)).collect::<phasegate::Result<Vec<_>>>()?;
-    files.extend(layout.and_then(phasegate::foreign_ledger));
+    files.extend(layout.and_then(phasegate::foreign::ledger));
     Ok(files)
 }
 
-fn rehearse_on(server: &Server, database: &str, set: &MigrationSet, setup: Vec<SqlFile>, a: &VerifyArgs, run: &mut Run) -> phasegate::Result<Rehearsal> {
-    let opts = phasegate::RehearseOptions {
+fn rehearse_on(server: &Server, database: &str, set: &MigrationSet, setup: Vec<SqlFile>, a: &VerifyArgs, run: &mut Run) -> phasegate::Result<rehearse::Rehearsal> {
+    let opts = phasegate::rehearse::Options {
         phase: a.phase,
         strict: a.strict,
         seed_rows: a.seed_rows,
@@ -160,7 +160,7 @@ fn rehearse_on(server: &Server, database: &str, set: &MigrationSet, setup: Vec<S
         // Another tool's down scripts are audited for what they restore;
         // phasegate's own sets rehearse their rollbacks with backups, as
         // production runs them.
-        apply: phasegate::ApplyOptions {
+        apply: phasegate::Options {
             run_id: run.run_id.clone(),
             accept_review: true,
             backup: a.from.is_none() && a.from_dir.is_none(),

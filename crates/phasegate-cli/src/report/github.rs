@@ -3,7 +3,7 @@
 //! the pull request's diff at its line. Lines that are not findings stay
 //! plain log lines.
 
-use phasegate::{CheckResult, Error, LintFinding, LintSeverity, MigrationSet, Rehearsal, RehearsalFinding as Finding, RunOutcome, StepStatus, Verdict};
+use phasegate::{rehearse, CheckResult, Error, MigrationSet, RunOutcome, StepStatus, Verdict};
 
 /// A workflow command's level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,10 +60,10 @@ fn property(s: &str) -> String {
 }
 
 /// Lint findings, one annotation each.
-pub fn lint(findings: &[LintFinding]) -> String {
+pub fn lint(findings: &[phasegate::lint::Finding]) -> String {
     let mut out = String::new();
     for f in findings {
-        let level = if f.severity == LintSeverity::Error { Level::Error } else { Level::Warning };
+        let level = if f.severity == phasegate::lint::Severity::Error { Level::Error } else { Level::Warning };
         let at = At { file: f.file.clone(), line: f.line, column: f.column };
         let message = match &f.fix {
             Some(fix) => format!("{} (fix: {fix})", f.message),
@@ -117,7 +117,7 @@ pub fn run(outcome: &RunOutcome) -> String {
 /// the error names one, else another tool's migration file, else the
 /// phase's rollback file (what a rollback left behind) or forward file (what
 /// failed going forward).
-pub fn verify(r: &Rehearsal, set: &MigrationSet) -> String {
+pub fn verify(r: &rehearse::Rehearsal, set: &MigrationSet) -> String {
     let mut out = String::new();
     for p in &r.phases {
         out.push_str(&format!("phase {} {}: {} ({})\n", p.phase, p.name, p.result.as_str(), p.verdict));
@@ -126,7 +126,7 @@ pub fn verify(r: &Rehearsal, set: &MigrationSet) -> String {
         for f in &p.findings {
             let level = if f.fails(r.strict) {
                 Level::Error
-            } else if matches!(f, Finding::NoRollback { .. }) {
+            } else if matches!(f, rehearse::Finding::NoRollback { .. }) {
                 Level::Notice
             } else {
                 Level::Warning
@@ -149,9 +149,9 @@ pub fn verify(r: &Rehearsal, set: &MigrationSet) -> String {
 }
 
 /// The file a phase's finding is about when the finding names none.
-fn phase_file(set: &MigrationSet, phase: u32, f: &Finding) -> At {
+fn phase_file(set: &MigrationSet, phase: u32, f: &rehearse::Finding) -> At {
     let Some(p) = set.phase(phase) else { return At::default() };
-    let backward = !matches!(f, Finding::MigrateFailed { .. } | Finding::ReapplyFailed { .. } | Finding::NoRollback { .. });
+    let backward = !matches!(f, rehearse::Finding::MigrateFailed { .. } | rehearse::Finding::ReapplyFailed { .. } | rehearse::Finding::NoRollback { .. });
     let file = match (backward, p.steps.last(), p.steps.first()) {
         (true, Some(last), _) => last.rollback.as_ref().unwrap_or(&last.forward),
         (false, _, Some(first)) => &first.forward,

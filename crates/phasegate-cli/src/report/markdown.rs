@@ -4,10 +4,10 @@
 //! `report::rollback_markdown`.)
 
 use super::RunVerdict;
-use phasegate::{CheckResult, LintFinding, LockHold, Rehearsal, RunOutcome, StepStatus, Verdict};
+use phasegate::{locks, rehearse, CheckResult, RunOutcome, StepStatus, Verdict};
 
 /// `reservations ACCESS EXCLUSIVE 3.1 ms` and the statement's `file:line`, or `-`.
-fn lock(h: Option<&LockHold>) -> String {
+fn lock(h: Option<&locks::LockHold>) -> String {
     match h {
         Some(h) => format!("{} (`{}`)", cell(&h.summary()), cell(&h.at().to_string())),
         None => "-".into(),
@@ -84,8 +84,8 @@ pub fn run(title: &str, outcome: &RunOutcome) -> String {
 }
 
 /// Lint findings as a table, then the counts.
-pub fn lint(findings: &[LintFinding]) -> String {
-    let (errors, warnings, files) = phasegate::lint_summary(findings);
+pub fn lint(findings: &[phasegate::lint::Finding]) -> String {
+    let (errors, warnings, files) = phasegate::lint::summary(findings);
     let mut s = String::from("### phasegate lint\n\n");
     if findings.is_empty() {
         s.push_str("No findings.\n");
@@ -109,7 +109,7 @@ pub fn lint(findings: &[LintFinding]) -> String {
 
 /// The verify report: a row per phase (its result, verdict and time), the
 /// counts, then each finding with its diff.
-pub fn verify(r: &Rehearsal) -> String {
+pub fn verify(r: &rehearse::Rehearsal) -> String {
     let mut s = String::from("### phasegate verify\n\n");
     let origins = r.phases.iter().any(|p| p.origin.is_some());
     s.push_str(if origins { "| phase | name | origin | result | verdict | time |\n|---:|---|---|---|---|---:|\n" } else { "| phase | name | result | verdict | time |\n|---:|---|---|---|---:|\n" });

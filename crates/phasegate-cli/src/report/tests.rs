@@ -1,7 +1,7 @@
 //! The text tables and documents the reports print.
 
 use super::*;
-use phasegate::{Severity, When};
+use phasegate::{locks, rehearse, Severity, When};
 
 /// A metric result: `value` None is a metric with nothing to measure.
 fn metric(check: &str, when: When, value: Option<f64>, verdict: Verdict) -> CheckResult {
@@ -23,33 +23,32 @@ fn metric(check: &str, when: When, value: Option<f64>, verdict: Verdict) -> Chec
     }
 }
 
-fn hold(relation: &str, mode: phasegate::LockMode, held_ms: f64, blocks: LockBlocks) -> LockHold {
-    LockHold { statement: "ALTER TABLE reservations".into(), file: "migrations/V5__x.sql".into(), line: 7, relation: relation.into(), mode, held_ms, blocks }
+fn hold(relation: &str, mode: phasegate::locks::LockMode, held_ms: f64, blocks: locks::Blocks) -> locks::LockHold {
+    locks::LockHold { statement: "ALTER TABLE reservations".into(), file: "migrations/V5__x.sql".into(), line: 7, relation: relation.into(), mode, held_ms, blocks }
 }
 
 #[test]
 fn verify_shows_each_steps_longest_blocking_lock_and_where_it_was_taken() {
-    use phasegate::{Isolation, LockMode, StepTiming};
-    let step = |step: &'static str, locks: Vec<LockHold>| StepTiming { step, start_ms: 0.0, ms: 5.0, ok: true, verdict: Some(Verdict::Proceed), locks, checks: Vec::new() };
-    let phase = PhaseRehearsal {
+    let step = |step: &'static str, locks: Vec<locks::LockHold>| rehearse::StepTiming { step, start_ms: 0.0, ms: 5.0, ok: true, verdict: Some(Verdict::Proceed), locks, checks: Vec::new() };
+    let phase = rehearse::PhaseRehearsal {
         phase: 1,
         name: "additive".into(),
         origin: None,
         reversible: true,
         steps: vec![
             step("snapshot", Vec::new()),
-            step("migrate", vec![hold("services", LockMode::RowExclusive, 40.0, LockBlocks::None), hold("reservations", LockMode::AccessExclusive, 3.12, LockBlocks::Readers)]),
-            step("rollback", vec![hold("services", LockMode::AccessShare, 9.0, LockBlocks::None)]),
+            step("migrate", vec![hold("services", locks::LockMode::RowExclusive, 40.0, locks::Blocks::None), hold("reservations", locks::LockMode::AccessExclusive, 3.12, locks::Blocks::Readers)]),
+            step("rollback", vec![hold("services", locks::LockMode::AccessShare, 9.0, locks::Blocks::None)]),
             step("re-apply", Vec::new()),
         ],
         findings: Vec::new(),
         verdict: Verdict::Proceed,
-        result: PhaseResult::Restored,
-        isolation: Isolation::Transaction,
+        result: rehearse::PhaseResult::Restored,
+        isolation: rehearse::Isolation::Transaction,
         clone_ms: None,
         ms: 20.0,
     };
-    let r = Rehearsal { phases: vec![phase], summary: Default::default(), strict: false, ms: 20.0 };
+    let r = rehearse::Rehearsal { phases: vec![phase], summary: Default::default(), strict: false, ms: 20.0 };
     let mut out = Vec::new();
     verify_table(&mut out, &r, Style::default(), "phasegate verify").unwrap();
     let text = String::from_utf8(out).unwrap();

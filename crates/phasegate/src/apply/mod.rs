@@ -49,7 +49,7 @@ pub(crate) use forward::concurrent_index_name;
 #[cfg(test)]
 pub(crate) use keyset::{key_type, keyset_sql, KeyText};
 pub use adopt::{adopt, AdoptedStep, Adoption};
-pub use recover::{human_bytes, keeps as keeps_what_it_destroys, measure_phase, plan_recovery, recover, Recovery, RecoveryOutcome};
+pub use recover::{keeps as keeps_what_it_destroys, measure_phase, plan_recovery, recover, Recovery, RecoveryOutcome};
 pub use outcome::{Action, Options, RunOutcome, StepOutcome, StepStatus, Target, DEFAULT_MAX_BACKUP_ROWS};
 pub use validate::{current_phase, validate, validate_applied};
 

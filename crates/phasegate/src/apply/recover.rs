@@ -70,7 +70,7 @@ pub(super) fn discard_kept(client: &mut Client, run_id: &str, version: i32) -> R
 }
 
 /// `12.3 MB`.
-pub fn human_bytes(b: i64) -> String {
+pub(crate) fn human_bytes(b: i64) -> String {
     let b = b as f64;
     if b >= 1e9 {
         format!("{:.1} GB", b / 1e9)

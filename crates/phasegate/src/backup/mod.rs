@@ -49,12 +49,13 @@ use serde::Serialize;
 use crate::error::{db_err, Error, Result};
 use crate::pg::quote_ident;
 
-pub use batched::BatchBackup;
-pub use capture::Session;
+pub(crate) use batched::BatchBackup;
+pub(crate) use capture::Session;
 pub use destroys::{destroys, Destroy, Destroys, Unkept};
-pub use keep::{discard, keep, kept_of, measure, ColumnDef, Kept, KeptStep, Size};
+pub(crate) use keep::{discard, keep, kept_of, measure};
+pub use keep::{ColumnDef, Kept, KeptStep, Size};
 pub use recover::{plan as recovery_plan, Plan as RecoveryPlan, Planned, Recovered, Stage, TableRecovery};
-pub use restore::{restore_in_tx, Restored};
+pub use restore::{restore_in_tx as restore, Restored};
 #[cfg(test)]
 pub(crate) use {restore::restore as restore_rows, tabledef::create_enum_sql};
 pub use targets::{targets, Change, Target};
@@ -62,7 +63,7 @@ pub use targets::{targets, Change, Target};
 /// The schema holding backup tables (snapshots ignore it).
 pub const SCHEMA: &str = "phasegate_backup";
 /// The ledger of backups.
-pub const LEDGER: &str = "phasegate_backups";
+pub(crate) const LEDGER: &str = "phasegate_backups";
 
 /// `CREATE FUNCTION {head} AS '<body>'` with the body quoted by the server
 /// (`format('%L')`): a name inside the body (a table called

@@ -48,7 +48,7 @@
 //!   `session_replication_role` (also in a DO block), an error in a rollback
 //!   file (phasegate's backup triggers would not see its rows) and a warning
 //!   in a forward file (the table's own triggers are skipped). Both rules are
-//!   `set::refuse`'s, which `set::load` refuses; `lint_dir` loads the set
+//!   `set::refuse`'s, which `set::load` refuses; `lint::dir` loads the set
 //!   without refusing them so that each is a finding of its own;
 //! - `concurrently-in-transaction`: `CREATE/DROP INDEX CONCURRENTLY`,
 //!   `REINDEX ... CONCURRENTLY` or `DETACH PARTITION ... CONCURRENTLY` in a
@@ -130,9 +130,9 @@ impl std::fmt::Display for Finding {
 /// Lints the set in `dir`: a set that does not load is one `set-structure`
 /// finding naming the file and line. Statements `set::load` refuses
 /// (transaction control, trigger bypasses) are findings of their own.
-pub fn lint_dir(dir: &Path) -> Vec<Finding> {
+pub fn dir(dir: &Path) -> Vec<Finding> {
     match set::load_for_lint(dir) {
-        Ok(set) => lint_set(&set),
+        Ok(loaded) => set(&loaded),
         Err(e) => vec![load_finding(dir, &e)],
     }
 }
@@ -147,12 +147,12 @@ fn load_finding(dir: &Path, e: &Error) -> Finding {
 }
 
 /// Every finding of a loaded set, phase by phase, file by file, in order.
-pub fn lint_set(set: &MigrationSet) -> Vec<Finding> {
-    set.phases.iter().flat_map(lint_phase).collect()
+pub fn set(set: &MigrationSet) -> Vec<Finding> {
+    set.phases.iter().flat_map(phase).collect()
 }
 
 /// The findings of one phase's forward and rollback files.
-pub fn lint_phase(phase: &Phase) -> Vec<Finding> {
+pub fn phase(phase: &Phase) -> Vec<Finding> {
     let mut out = Vec::new();
     for step in &phase.steps {
         let created = Created::of(&step.forward.text);
@@ -214,7 +214,7 @@ mod tests {
         if let Some(rb) = rollback {
             w("rollback/V2__change.sql", rb);
         }
-        lint_dir(d.path())
+        dir(d.path())
             .into_iter()
             .map(|f| {
                 let name = Path::new(&f.file).file_name().unwrap().to_string_lossy().to_string();
@@ -273,7 +273,7 @@ mod tests {
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(p, text).unwrap();
         }
-        lint_dir(d.path()).remove(0).fix.unwrap()
+        dir(d.path()).remove(0).fix.unwrap()
     }
 
     #[test]
@@ -347,7 +347,7 @@ mod tests {
             }
             let set = set::load(d.path()).unwrap();
             crate::sqltext::work::take();
-            let found = lint_set(&set);
+            let found = super::set(&set);
             let (lexed, indexed, indexes) = crate::sqltext::work::take();
             assert_eq!(found.iter().filter(|f| f.rule == "trigger-bypass").count(), n);
             let bytes = (forward.len() + "SELECT 1;\n".len()) as f64;
@@ -363,7 +363,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join("phases.toml"), "[[phase]]\nid = 1\nname = \"a\"\nversions = [1]\ncolour = 2\n").unwrap();
         fs::create_dir(d.path().join("migrations")).unwrap();
-        let found = lint_dir(d.path());
+        let found = dir(d.path());
         assert_eq!(found.len(), 1);
         assert_eq!((found[0].rule.as_str(), found[0].line, found[0].severity, found[0].phase), ("set-structure", 5, Severity::Error, None));
         assert!(found[0].file.ends_with("phases.toml"));

@@ -166,7 +166,7 @@ impl LockHold {
 }
 
 /// `0.4 ms` under 10 ms, else whole milliseconds.
-pub fn fmt_held(ms: f64) -> String {
+pub(crate) fn fmt_held(ms: f64) -> String {
     if ms < 10.0 {
         format!("{ms:.1} ms")
     } else {
@@ -189,7 +189,7 @@ pub fn longest_blocking(holds: &[LockHold]) -> Option<&LockHold> {
 /// The blocking locks held longer than `limit`: of each statement, the
 /// one [`longest_blocking`] picks (a `DROP INDEX` locks the table and the
 /// index; it is one statement to review), in statement order.
-pub fn over_limit(holds: &[LockHold], limit: Duration) -> Vec<&LockHold> {
+pub(crate) fn over_limit(holds: &[LockHold], limit: Duration) -> Vec<&LockHold> {
     let ms = limit.as_secs_f64() * 1000.0;
     let mut out: Vec<&LockHold> = Vec::new();
     for h in holds.iter().filter(|h| h.is_blocking() && h.held_ms > ms) {

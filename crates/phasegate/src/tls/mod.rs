@@ -28,7 +28,7 @@ use postgres::{Client, NoTls};
 use rustls::CertificateError;
 use serde::Serialize;
 
-pub use params::{is_url, split, without_tls, Params};
+pub(crate) use params::{is_url, split, without_tls, Params};
 use params::Roots;
 
 /// libpq's `sslmode`.
@@ -128,7 +128,7 @@ impl std::fmt::Display for Transport {
 }
 
 /// Connects with `config` (whose sslmode this sets) as `params` ask.
-pub fn connect(config: &mut postgres::Config, params: &Params) -> Result<(Client, Transport), Failure> {
+pub(crate) fn connect(config: &mut postgres::Config, params: &Params) -> Result<(Client, Transport), Failure> {
     let local = !config.get_hosts().is_empty() && config.get_hosts().iter().all(|h| !matches!(h, Host::Tcp(_)));
     let transport = |channel| Transport {
         sslmode: params.mode,
@@ -164,7 +164,7 @@ pub fn connect(config: &mut postgres::Config, params: &Params) -> Result<(Client
 /// Why [`connect`] failed: the TLS setup (a certificate file), or the
 /// connection itself.
 #[derive(Debug)]
-pub enum Failure {
+pub(crate) enum Failure {
     Setup(String),
     Connect(postgres::Error),
 }

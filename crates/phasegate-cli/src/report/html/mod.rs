@@ -18,7 +18,7 @@ mod traffic;
 mod verify;
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
-use phasegate::{CheckResult, LockBlocks, LockHold, Verdict};
+use phasegate::{CheckResult, Verdict};
 
 #[cfg(feature = "bench")]
 pub use bench::bench;
@@ -142,7 +142,7 @@ fn fmt_ms(ms: f64) -> String {
     if ms >= 1000.0 {
         format!("{:.2} s", ms / 1000.0)
     } else {
-        phasegate::fmt_held(ms)
+        crate::fmt::held(ms)
     }
 }
 
@@ -209,10 +209,10 @@ const LOCK_BARS: usize = 40;
 /// whom it blocks, the `--max-lock-hold` limit as a line, and every
 /// statement in a table below. `holds` pairs each hold with where it was
 /// taken (`phase 2 migrate`, `V5 rollback`).
-fn locks(holds: &[(String, &LockHold)], limit_ms: Option<f64>) -> Markup {
+fn locks(holds: &[(String, &phasegate::locks::LockHold)], limit_ms: Option<f64>) -> Markup {
     // A statement's longest blocking hold (on a tie the strongest mode), or
     // its longest hold when none blocks anyone; in statement order.
-    let mut per: Vec<(String, &LockHold)> = Vec::new();
+    let mut per: Vec<(String, &phasegate::locks::LockHold)> = Vec::new();
     for (ctx, h) in holds {
         match per.iter_mut().find(|(c, o)| c == ctx && o.file == h.file && o.line == h.line) {
             Some(slot) if (h.is_blocking(), h.held_ms, h.mode) > (slot.1.is_blocking(), slot.1.held_ms, slot.1.mode) => slot.1 = h,
@@ -223,13 +223,13 @@ fn locks(holds: &[(String, &LockHold)], limit_ms: Option<f64>) -> Markup {
     if per.is_empty() {
         return html! { p.note { "No lock was recorded (no statement touched an existing relation, or lock tracing was off)." } };
     }
-    let mut ranked: Vec<&(String, &LockHold)> = per.iter().collect();
+    let mut ranked: Vec<&(String, &phasegate::locks::LockHold)> = per.iter().collect();
     ranked.sort_by(|a, b| (b.1.is_blocking(), b.1.held_ms).partial_cmp(&(a.1.is_blocking(), a.1.held_ms)).unwrap_or(std::cmp::Ordering::Equal));
     ranked.truncate(LOCK_BARS);
-    let paint = |h: &LockHold| match h.blocks {
-        LockBlocks::Readers => Paint::Readers,
-        LockBlocks::Writers => Paint::Writers,
-        LockBlocks::None => Paint::Nobody,
+    let paint = |h: &phasegate::locks::LockHold| match h.blocks {
+        phasegate::locks::Blocks::Readers => Paint::Readers,
+        phasegate::locks::Blocks::Writers => Paint::Writers,
+        phasegate::locks::Blocks::None => Paint::Nobody,
     };
     let rows: Vec<String> = ranked.iter().map(|(ctx, h)| format!("{ctx} {}:{}", short_file(&h.file), h.line)).collect();
     let bars = ranked

@@ -4,7 +4,7 @@
 //! demo, whose acts are such runs one after the other.
 
 use maud::{html, Markup};
-use phasegate::{Action, Recovery, RecoveryOutcome, RecoveryStage, RunOutcome, StepOutcome, StepStatus, Verdict};
+use phasegate::{backup, Action, RunOutcome, StepOutcome, StepStatus, Verdict};
 
 use super::chart::{self, Bar, Bars, Paint};
 use super::{badge, checks_table, fmt_ms, locks, page, Decision, Meta};
@@ -167,7 +167,7 @@ fn backups(o: &RunOutcome, extras: &RunExtras) -> Markup {
             div.scroll { table {
                 thead { tr { th { "migration" } th.num { "rows" } th.num { "size" } th { "backup tables" } } }
                 tbody { @for k in &o.kept { tr {
-                    td { "V" (k.version) } td.num { (k.size.rows) } td.num { (phasegate::human_bytes(k.size.bytes)) }
+                    td { "V" (k.version) } td.num { (k.size.rows) } td.num { (crate::fmt::bytes(k.size.bytes)) }
                     td { (k.backups.iter().map(|b| b.backup_table.as_str()).collect::<Vec<_>>().join(", ")) }
                 } } }
             } }
@@ -178,12 +178,12 @@ fn backups(o: &RunOutcome, extras: &RunExtras) -> Markup {
 
 /// The page of a `recover` that ran; `again` is the command that applies
 /// the phase again.
-pub fn recover(meta: &Meta, o: &RecoveryOutcome, again: &str) -> String {
+pub fn recover(meta: &Meta, o: &phasegate::recover::Outcome, again: &str) -> String {
     let toc = [("recovered", "what came back"), ("checks", "checks"), ("plan", "plan")];
     page(meta, &recover_decision(o), &toc, recover_body(o, again, ""))
 }
 
-fn recover_decision(o: &RecoveryOutcome) -> Decision {
+fn recover_decision(o: &phasegate::recover::Outcome) -> Decision {
     let r = &o.recovery;
     if !o.committed {
         return Decision::verdict(Verdict::Rollback, format!("a before-migrate check of phase {} failed after the recovery: it was undone, the phase stays applied", r.phase));
@@ -191,7 +191,7 @@ fn recover_decision(o: &RecoveryOutcome) -> Decision {
     Decision::verdict(o.verdict, format!("recovered phase {} ({}) in {}: it is no longer applied", r.phase, r.name, fmt_ms(o.duration_ms)))
 }
 
-fn recover_body(o: &RecoveryOutcome, again: &str, id: &str) -> Markup {
+fn recover_body(o: &phasegate::recover::Outcome, again: &str, id: &str) -> Markup {
     html! {
         section id=(format!("{id}recovered")) {
             h2 { "What came back" }
@@ -219,17 +219,17 @@ fn recover_body(o: &RecoveryOutcome, again: &str, id: &str) -> Markup {
 }
 
 /// The page of `recover --dry-run`: the plan, nothing changed.
-pub fn recover_plan(meta: &Meta, r: &Recovery) -> String {
+pub fn recover_plan(meta: &Meta, r: &phasegate::recover::Recovery) -> String {
     let why = format!("dry run: the plan to recover phase {} ({}) from {} kept rows; nothing was changed", r.phase, r.name, r.kept_rows);
     page(meta, &Decision { label: "PLAN".into(), why }, &[("plan", "plan")], html! { section #plan { h2 { "Plan" } (plan(r)) } })
 }
 
-fn plan(r: &Recovery) -> Markup {
+fn plan(r: &phasegate::recover::Recovery) -> Markup {
     let stages = [
-        (RecoveryStage::Create, "1. re-create what was dropped"),
-        (RecoveryStage::Restore, "2. restore the kept data by key"),
-        (RecoveryStage::Replay, "3. rows written since: through the dropped sync triggers, else kept values, else NULL"),
-        (RecoveryStage::Finish, "4. defaults, NOT NULL, constraints, indexes, triggers"),
+        (backup::Stage::Create, "1. re-create what was dropped"),
+        (backup::Stage::Restore, "2. restore the kept data by key"),
+        (backup::Stage::Replay, "3. rows written since: through the dropped sync triggers, else kept values, else NULL"),
+        (backup::Stage::Finish, "4. defaults, NOT NULL, constraints, indexes, triggers"),
     ];
     html! {
         p { "Migrations " (r.versions.iter().map(|v| format!("V{v}")).collect::<Vec<_>>().join(", ")) " (newest first), " (r.kept_rows) " kept rows, " (r.plan.statements.len()) " statements in one transaction." }
@@ -244,7 +244,7 @@ fn plan(r: &Recovery) -> Markup {
 /// One act of the demo.
 pub enum Act<'a> {
     Run { title: &'a str, note: &'a str, outcome: &'a RunOutcome, extras: RunExtras },
-    Recover { title: &'a str, note: &'a str, outcome: &'a RecoveryOutcome, again: String },
+    Recover { title: &'a str, note: &'a str, outcome: &'a phasegate::recover::Outcome, again: String },
 }
 
 /// The demo's page: its acts in order, each with its own sections.

@@ -3,7 +3,7 @@
 //! the findings (schema differences side by side).
 
 use maud::{html, Markup};
-use phasegate::{CheckResult, PhaseRehearsal, PhaseResult, Rehearsal, RehearsalFinding as Finding, StepTiming, Verdict};
+use phasegate::{rehearse, CheckResult, Verdict};
 
 use super::chart::{self, Bar, Bars, Paint};
 use super::{badge, checks_table, diff, fmt_ms, locks, page, truncate, Decision, Meta};
@@ -11,8 +11,8 @@ use crate::report::{conclusion, counts, LOCK_STEPS};
 
 /// The page of rehearsal `r`; `rerun` is the command that rehearses it
 /// again (`cargo xtask verify --dir .`).
-pub fn verify(meta: &Meta, r: &Rehearsal, rerun: &str) -> String {
-    let findings: Vec<(&PhaseRehearsal, usize, &Finding)> = r.phases.iter().flat_map(|p| p.findings.iter().enumerate().map(move |(i, f)| (p, i, f))).collect();
+pub fn verify(meta: &Meta, r: &rehearse::Rehearsal, rerun: &str) -> String {
+    let findings: Vec<(&rehearse::PhaseRehearsal, usize, &rehearse::Finding)> = r.phases.iter().flat_map(|p| p.findings.iter().enumerate().map(move |(i, f)| (p, i, f))).collect();
     let mut toc = vec![("phases", "phases"), ("timeline", "timeline"), ("checks", "checks"), ("locks", "locks")];
     if !findings.is_empty() {
         toc.push(("findings", "findings"));
@@ -36,16 +36,16 @@ pub fn verify(meta: &Meta, r: &Rehearsal, rerun: &str) -> String {
     page(meta, &decision(r), &toc, body)
 }
 
-fn decision(r: &Rehearsal) -> Decision {
-    let first = |pred: &dyn Fn(&Finding) -> bool| r.phases.iter().find_map(|p| p.findings.iter().find(|f| pred(f)).map(|f| (p, f)));
+fn decision(r: &rehearse::Rehearsal) -> Decision {
+    let first = |pred: &dyn Fn(&rehearse::Finding) -> bool| r.phases.iter().find_map(|p| p.findings.iter().find(|f| pred(f)).map(|f| (p, f)));
     if let Some((p, f)) = first(&|f| f.is_mismatch(r.strict)) {
         return Decision { label: "MISMATCH".into(), why: format!("a rollback does not restore the prior state: phase {} {}: {}", p.phase, p.name, f.summary()) };
     }
-    if let Some((p, f)) = first(&|f| matches!(f, Finding::MigrateFailed { .. })) {
+    if let Some((p, f)) = first(&|f| matches!(f, rehearse::Finding::MigrateFailed { .. })) {
         let why = format!("phase {} {}: {}", p.phase, p.name, f.summary());
         return if r.verdict() == Verdict::Rollback { Decision::verdict(Verdict::Rollback, why) } else { Decision::error(why) };
     }
-    if let Some((p, f)) = first(&|f| matches!(f, Finding::ProbeFailed { .. })) {
+    if let Some((p, f)) = first(&|f| matches!(f, rehearse::Finding::ProbeFailed { .. })) {
         return Decision::verdict(Verdict::Rollback, format!("an application version breaks: phase {} {}: {}", p.phase, p.name, f.summary()));
     }
     let why = match r.verdict() {
@@ -56,7 +56,7 @@ fn decision(r: &Rehearsal) -> Decision {
     Decision::verdict(r.verdict(), why)
 }
 
-fn level(r: &Rehearsal, f: &Finding) -> &'static str {
+fn level(r: &rehearse::Rehearsal, f: &rehearse::Finding) -> &'static str {
     if f.fails(r.strict) {
         "error"
     } else {
@@ -72,13 +72,13 @@ const LONG_HISTORY: usize = 40;
 
 /// Whether a phase needs a reader's attention: a finding, a verdict other
 /// than PROCEED, or a result other than restored.
-fn notable(p: &PhaseRehearsal) -> bool {
-    !p.findings.is_empty() || p.verdict > Verdict::Proceed || !matches!(p.result, PhaseResult::Restored | PhaseResult::Applied)
+fn notable(p: &rehearse::PhaseRehearsal) -> bool {
+    !p.findings.is_empty() || p.verdict > Verdict::Proceed || !matches!(p.result, rehearse::PhaseResult::Restored | rehearse::PhaseResult::Applied)
 }
 
 /// The phases by steps; in a long history, the phases that need attention
 /// first and the others folded below them.
-fn phases(r: &Rehearsal) -> Markup {
+fn phases(r: &rehearse::Rehearsal) -> Markup {
     if r.phases.len() <= LONG_HISTORY {
         return phase_table(r.phases.iter());
     }
@@ -92,7 +92,7 @@ fn phases(r: &Rehearsal) -> Markup {
     }
 }
 
-fn phase_table<'a>(phases: impl Iterator<Item = &'a PhaseRehearsal>) -> Markup {
+fn phase_table<'a>(phases: impl Iterator<Item = &'a rehearse::PhaseRehearsal>) -> Markup {
     html! {
         div.scroll { table {
             thead { tr {
@@ -102,7 +102,7 @@ fn phase_table<'a>(phases: impl Iterator<Item = &'a PhaseRehearsal>) -> Markup {
             } }
             tbody {
                 @for p in phases {
-                    tr.bad[matches!(p.result, PhaseResult::Mismatch | PhaseResult::Failed)] {
+                    tr.bad[matches!(p.result, rehearse::PhaseResult::Mismatch | rehearse::PhaseResult::Failed)] {
                         td.num { (p.phase) }
                         @match &p.origin {
                             Some(o) => td title=(format!("{} · {}:{}", o.label(), phasegate::display_path(&o.file), o.line)) { (p.name) },
@@ -121,7 +121,7 @@ fn phase_table<'a>(phases: impl Iterator<Item = &'a PhaseRehearsal>) -> Markup {
 }
 
 /// Each of [`STEPS`] of a phase: its time and whether it failed, or `-`.
-fn step_cells(p: &PhaseRehearsal) -> Vec<String> {
+fn step_cells(p: &rehearse::PhaseRehearsal) -> Vec<String> {
     let mut compares = p.steps.iter().filter(|s| s.step == "compare");
     STEPS
         .iter()
@@ -136,7 +136,7 @@ fn step_cells(p: &PhaseRehearsal) -> Vec<String> {
         .collect()
 }
 
-fn paint(s: &StepTiming) -> Paint {
+fn paint(s: &rehearse::StepTiming) -> Paint {
     if !s.ok {
         return Paint::Failed;
     }
@@ -155,7 +155,7 @@ fn paint(s: &StepTiming) -> Paint {
 /// clone overlaps the next phases); the checks a step ran are drawn over
 /// its end, as long as they took in all. In a long history each phase is
 /// drawn from its own start, so its steps stay readable and phases compare.
-fn timeline(r: &Rehearsal) -> Markup {
+fn timeline(r: &rehearse::Rehearsal) -> Markup {
     let relative = r.phases.len() > LONG_HISTORY;
     let rows: Vec<String> = r.phases.iter().map(|p| format!("{} {}", p.phase, truncate(&p.name, 28))).collect();
     let mut bars = Vec::new();
@@ -191,7 +191,7 @@ fn timeline(r: &Rehearsal) -> Markup {
 
 /// Each phase's checks (those of its migrate, rollback and re-apply),
 /// folded when they all passed.
-fn checks(r: &Rehearsal) -> Markup {
+fn checks(r: &rehearse::Rehearsal) -> Markup {
     html! {
         @for p in &r.phases {
             @let checks: Vec<(String, &CheckResult)> = p.steps.iter().flat_map(|s| s.checks.iter().map(move |c| (s.step.to_string(), c))).collect();
@@ -207,13 +207,13 @@ fn checks(r: &Rehearsal) -> Markup {
     }
 }
 
-fn finding(r: &Rehearsal, p: &PhaseRehearsal, i: usize, f: &Finding, rerun: &str) -> Markup {
+fn finding(r: &rehearse::Rehearsal, p: &rehearse::PhaseRehearsal, i: usize, f: &rehearse::Finding, rerun: &str) -> Markup {
     html! {
         div.finding.warning[!f.fails(r.strict)] id=(format!("f{}-{i}", p.phase)) {
             h3 { "phase " (p.phase) " " (p.name) ": " (level(r, f)) }
             p { (f.summary()) }
             @if let Some(at) = f.location() { p { "at " code { (at) } } }
-            @if let Finding::RowsChanged { table, columns, rows_before, rows_after, .. } = f {
+            @if let rehearse::Finding::RowsChanged { table, columns, rows_before, rows_after, .. } = f {
                 div.scroll { table {
                     thead { tr { th { "table" } th { "columns whose values changed" } th.num { "rows before" } th.num { "rows after" } } }
                     tbody { tr { td { code { (table) } } td { (columns.join(", ")) } td.num { (rows_before) } td.num { (rows_after) } } }
