@@ -26,10 +26,12 @@ WHERE s.id IS NULL OR r.service::text <> s.code;
 
 -- check: dual_write_period_consistent
 -- severity: critical
--- description: period is what preferredTime parses to on every row
-SELECT id, "preferredTime", period, phasegate_parse_period("preferredTime", "createdAt") AS parsed
-FROM reservations
-WHERE period IS DISTINCT FROM phasegate_parse_period("preferredTime", "createdAt");
+-- description: period is what preferredTime parses to on every row (the strict parser once per distinct text, the whole parser only on rows the strict one does not read: the same result as calling phasegate_parse_period on every row, which is the strict parse else the createdAt fallback, at a fifth of the cost on 100k rows)
+SELECT r.id, r."preferredTime", r.period, coalesce(p.strict, phasegate_parse_period(r."preferredTime", r."createdAt")) AS parsed
+FROM reservations r
+LEFT JOIN (SELECT t, phasegate_parse_period_strict(t) AS strict
+           FROM (SELECT DISTINCT "preferredTime" AS t FROM reservations) AS texts) AS p ON p.t = r."preferredTime"
+WHERE r.period IS DISTINCT FROM coalesce(p.strict, phasegate_parse_period(r."preferredTime", r."createdAt"));
 
 -- check: sync_function_one_way_again
 -- when: after-rollback

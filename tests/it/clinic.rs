@@ -86,3 +86,51 @@ fn rollbacks_restore_the_state_before_each_phase() {
 
     roll_back_phase_by_phase_and_reapply(&db, &dir, &before, 1, 3);
 }
+
+/// The checks that run the strict parser once per distinct preferredTime
+/// (V10's every_time_value_gets_a_period and same_time_text_one_period,
+/// V13's dual_write_period_consistent) find exactly what the same checks
+/// calling the parser on every row find, on rows made wrong on purpose
+/// and with a fallback broken on purpose.
+#[test]
+fn the_checks_that_parse_once_per_text_find_what_a_parse_per_row_finds() {
+    let db = TestDb::from_template("parse_once", clinic_seeded_template());
+    let dir = repo();
+    let out = run(&db, &dir, &["migrate", "--phase", "3", "--format", "json"], "");
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let set = phasegate::load_set(&dir).unwrap();
+    let sql = |version: i32, name: &str| {
+        let step = set.phases.iter().flat_map(|p| &p.steps).find(|s| s.version == version).unwrap();
+        step.checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("V{version} {name}")).sql.clone()
+    };
+    let mut c = db.client();
+    // Periods the triggers would never write: every 997th row flipped.
+    c.batch_execute(
+        "ALTER TABLE reservations DISABLE TRIGGER USER;
+         UPDATE reservations SET period = CASE period WHEN 'MORNING' THEN 'AFTERNOON' ELSE 'MORNING' END WHERE id % 997 = 0;
+         ALTER TABLE reservations ENABLE TRIGGER USER;",
+    )
+    .unwrap();
+    let mut count = |q: &str| -> i64 { c.query_one(&format!("SELECT count(*) FROM ({}) q", q.trim_end().trim_end_matches(';')), &[]).unwrap().get(0) };
+    let per_row = count(r#"SELECT id FROM reservations WHERE period IS DISTINCT FROM phasegate_parse_period("preferredTime", "createdAt")"#);
+    assert!(per_row > 50, "{per_row} rows planted");
+    assert_eq!(count(&sql(13, "dual_write_period_consistent")), per_row);
+    let per_row = count(
+        r#"SELECT "preferredTime" FROM reservations WHERE phasegate_parse_period_strict("preferredTime") IS NOT NULL
+           GROUP BY "preferredTime" HAVING count(DISTINCT period) > 1"#,
+    );
+    assert!(per_row > 10, "{per_row} texts with two periods");
+    assert_eq!(count(&sql(10, "same_time_text_one_period")), per_row);
+
+    // A fallback that gives no period for reservations made at 13:00.
+    c.batch_execute(
+        r#"CREATE OR REPLACE FUNCTION phasegate_parse_period(raw text, created_at timestamptz) RETURNS text
+           LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce(phasegate_parse_period_strict(raw),
+             CASE WHEN extract(hour FROM created_at AT TIME ZONE 'Asia/Seoul') = 13 THEN NULL ELSE 'MORNING' END) $$"#,
+    )
+    .unwrap();
+    let mut count = |q: &str| -> i64 { c.query_one(&format!("SELECT count(*) FROM ({}) q", q.trim_end().trim_end_matches(';')), &[]).unwrap().get(0) };
+    let per_row = count(r#"SELECT DISTINCT "preferredTime" FROM reservations WHERE phasegate_parse_period("preferredTime", "createdAt") IS NULL"#);
+    assert!(per_row > 0, "texts without a period");
+    assert_eq!(count(&sql(10, "every_time_value_gets_a_period")), per_row);
+}

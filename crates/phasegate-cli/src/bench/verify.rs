@@ -39,13 +39,97 @@ pub(super) fn clinic(server: &Server, set: &MigrationSet, o: &Options, start_ms:
         .map(|p| serde_json::json!({"phase": p.phase, "name": p.name, "ms": p.ms, "isolation": p.isolation, "clone_ms": p.clone_ms, "steps": p.steps}))
         .collect();
     let per_phase = r.phases.iter().map(|p| format!("{} {:.1}s", p.name, p.ms / 1000.0)).collect::<Vec<_>>().join(", ");
+    let splits: Vec<Split> = r.phases.iter().map(Split::of).collect();
+    let slowest = splits.iter().zip(&r.phases).max_by(|a, b| a.1.ms.total_cmp(&b.1.ms)).map(|(s, p)| format!("; {} = {}", p.name, s.line())).unwrap_or_default();
     Ok(figure(
         "verify of the clinic set end to end (container start included)",
-        format!("{:.1} s (container {:.1}s, {per_phase}; {})", total / 1000.0, start_ms / 1000.0, if r.mismatch() { "MISMATCH" } else { "all restored" }),
+        format!(
+            "{:.1} s (container {:.1}s, {per_phase}{slowest}; {})",
+            total / 1000.0,
+            start_ms / 1000.0,
+            if r.mismatch() { "MISMATCH" } else { "all restored" }
+        ),
         "< 10 s on 2 cores",
         Some(total < 10_000.0 && !r.mismatch()),
-        serde_json::json!({"total_ms": total, "container_start_ms": start_ms, "phases": steps, "rows": o.verify_rows}),
+        serde_json::json!({
+            "total_ms": total, "container_start_ms": start_ms, "phases": steps, "rows": o.verify_rows,
+            "split": r.phases.iter().zip(&splits).map(|(p, s)| serde_json::json!({"phase": p.phase, "name": p.name, "split": s})).collect::<Vec<_>>(),
+            "slowest_checks": slowest_checks(&r, 10),
+        }),
     ))
+}
+
+/// Where a phase's rehearsal time went: the migrations' own SQL (each run's
+/// time less its checks'), the checks, the snapshots and comparisons, the
+/// probes, the seed and the clone. The runs are `migrate`, `rollback` and
+/// `re-apply`; a phase rehearsed on a clone overlaps the next phases' on the
+/// chain, so the parts are summed per phase, not over the run.
+#[derive(Debug, Default, serde::Serialize)]
+struct Split {
+    /// Per run (`migrate`, `rollback`, `re-apply`): its SQL and its checks.
+    runs: Vec<RunSplit>,
+    checks_ms: f64,
+    sql_ms: f64,
+    observe_ms: f64,
+    probes_ms: f64,
+    seed_ms: f64,
+    clone_ms: f64,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct RunSplit {
+    run: &'static str,
+    sql_ms: f64,
+    checks_ms: f64,
+    checks: usize,
+}
+
+impl Split {
+    fn of(p: &phasegate::PhaseRehearsal) -> Split {
+        let mut s = Split { clone_ms: p.clone_ms.unwrap_or(0.0), ..Split::default() };
+        for st in &p.steps {
+            let checks: f64 = st.checks.iter().map(|c| c.duration_ms).sum();
+            match st.step {
+                "migrate" | "rollback" | "re-apply" => {
+                    let sql = (st.ms - checks).max(0.0);
+                    s.runs.push(RunSplit { run: st.step, sql_ms: sql, checks_ms: checks, checks: st.checks.len() });
+                    s.sql_ms += sql;
+                    s.checks_ms += checks;
+                }
+                "snapshot" | "compare" => s.observe_ms += st.ms,
+                "seed" => s.seed_ms += st.ms,
+                step if step.starts_with("probes") => s.probes_ms += st.ms,
+                _ => {}
+            }
+        }
+        s
+    }
+
+    /// `SQL 9.8s (migrate 3.1, rollback 3.4, re-apply 3.3) + checks 1.9s + ...`
+    fn line(&self) -> String {
+        let runs = self.runs.iter().map(|r| format!("{} {:.1}", r.run, r.sql_ms / 1000.0)).collect::<Vec<_>>().join(", ");
+        format!(
+            "SQL {:.1}s ({runs}) + checks {:.1}s + snapshots and compares {:.1}s + clone {:.1}s",
+            self.sql_ms / 1000.0,
+            self.checks_ms / 1000.0,
+            self.observe_ms / 1000.0,
+            self.clone_ms / 1000.0
+        )
+    }
+}
+
+/// The `n` checks that took longest over the whole rehearsal, each with
+/// its runs' total time and how many times it ran.
+fn slowest_checks(r: &Rehearsal, n: usize) -> Vec<serde_json::Value> {
+    let mut by: std::collections::BTreeMap<(i32, &str), (f64, usize)> = std::collections::BTreeMap::new();
+    for c in r.phases.iter().flat_map(|p| &p.steps).flat_map(|s| &s.checks) {
+        let e = by.entry((c.version, c.check.as_str())).or_default();
+        e.0 += c.duration_ms;
+        e.1 += 1;
+    }
+    let mut all: Vec<_> = by.into_iter().collect();
+    all.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+    all.into_iter().take(n).map(|((v, name), (ms, runs))| serde_json::json!({"version": v, "check": name, "ms": ms, "runs": runs})).collect()
 }
 
 /// `verify --from diesel` on the generated project, the pg_dump round trip
