@@ -341,8 +341,11 @@ fn signatures_since(client: &mut impl GenericClient, obs: &mut Observer, base: &
 
 /// The candidates' oids, with the tables of the dropped indexes found in
 /// `base`'s blocks; `None` when a dropped object's table is not found
-/// there (then every signature is read).
+/// there, or an extension was touched (then every signature is read).
 fn candidates_in(base: &State, touched: touch::Touched) -> Option<Vec<u32>> {
+    if touched.extension {
+        return None;
+    }
     let mut out = touched.candidates;
     for (kind, schema, name) in &touched.dropped {
         if kind != "index" {

@@ -27,7 +27,8 @@
 //! A dropped index or statistics object leaves no row naming its table:
 //! the log keeps its schema and name, and the caller looks the name up in
 //! the blocks of the last state (see [`Touched::dropped`]); when that
-//! fails, the observation reads every signature, as without the log.
+//! fails, the observation reads every signature, as without the log. So
+//! does one after an extension was touched (see [`Touched::extension`]).
 
 use postgres::{Client, GenericClient, Statement};
 
@@ -89,7 +90,9 @@ pub(crate) const MARK_SQL: &str = "SELECT coalesce((SELECT max(id) FROM phasegat
 /// The candidates since a mark ($1 last entry read, $2 transaction id).
 /// Columns: the new mark's two values, the candidate oids (text of an
 /// `oid[]`), and the dropped indexes and statistics objects as
-/// `kind|schema|name` lines (`quote_ident` form).
+/// `kind|schema|name` lines (`quote_ident` form), and whether an extension
+/// was touched (`ALTER EXTENSION ... DROP` makes a member a root of its
+/// own, and the event names the extension only).
 pub(crate) const CANDIDATES_SQL: &str = "WITH log AS MATERIALIZED (SELECT * FROM phasegate_touch.log WHERE id > $1), \
      direct AS MATERIALIZED (SELECT ARRAY( \
        SELECT objid FROM log WHERE objid IS NOT NULL \
@@ -121,7 +124,8 @@ pub(crate) const CANDIDATES_SQL: &str = "WITH log AS MATERIALIZED (SELECT * FROM
                     AND EXISTS (SELECT 1 FROM pg_sequence s WHERE s.seqrelid = d.objid))::text, \
             (SELECT coalesce(string_agg(l.dropped_kind || '|' || quote_ident(l.dropped_schema) || '|' || quote_ident(l.dropped_name), E'\\n'), '') \
              FROM log l WHERE l.dropped_kind IS NOT NULL \
-               AND l.dropped_schema NOT IN ('pg_toast', 'phasegate_backup', 'phasegate_touch') AND l.dropped_schema !~ '^pg_(toast_)?temp_')";
+               AND l.dropped_schema NOT IN ('pg_toast', 'phasegate_backup', 'phasegate_touch') AND l.dropped_schema !~ '^pg_(toast_)?temp_'), \
+            EXISTS (SELECT 1 FROM pg_extension WHERE oid = ANY((SELECT d FROM direct)::oid[]))";
 
 /// What an observation reads from the log.
 #[derive(Debug, Clone, Default)]
@@ -130,6 +134,8 @@ pub(crate) struct Touched {
     /// Dropped indexes and statistics objects: `(kind, schema, name)`,
     /// schema and name as `quote_ident` writes them.
     pub dropped: Vec<(String, String, String)>,
+    /// An extension was created, altered or had members added or dropped.
+    pub extension: bool,
 }
 
 /// Reads the candidates since `mark`; returns the new mark too.
@@ -146,5 +152,5 @@ pub(crate) fn candidates(client: &mut impl GenericClient, stmt: &Statement, mark
             Some((it.next()?.to_string(), it.next()?.to_string(), it.next()?.to_string()))
         })
         .collect();
-    Ok((next, Touched { candidates, dropped }))
+    Ok((next, Touched { candidates, dropped, extension: row.get(4) }))
 }
