@@ -238,7 +238,7 @@ fn observe_in(
     opts: &SnapshotOptions,
     lanes_for: Option<&State>,
 ) -> Result<State> {
-    let (sigs, mark) = signatures_since(client, obs, base, opts)?;
+    let (sigs, mark) = signatures_since(client, obs, base, scope, opts)?;
 
     let mut changed = Selection::default();
     let mut changed_set: HashSet<Root> = HashSet::new();
@@ -310,7 +310,16 @@ fn observe_in(
 /// Every root's signature now, and the mark of this observation: read for
 /// every root of the catalog, or (when `base` has a mark in the log of
 /// `touch`) for the candidates only, the other roots carried from `base`.
-fn signatures_since(client: &mut impl GenericClient, obs: &mut Observer, base: &State, opts: &SnapshotOptions) -> Result<(Vec<Signature>, Option<Mark>)> {
+fn signatures_since(client: &mut impl GenericClient, obs: &mut Observer, base: &State, scope: Scope, opts: &SnapshotOptions) -> Result<(Vec<Signature>, Option<Mark>)> {
+    let (sigs, mark) = signatures_read(client, obs, base, opts)?;
+    match (mark, scope) {
+        // The snapshot's xmax may not be past this transaction's own ids.
+        (Some(m), Scope::Transaction) => Ok((sigs, Some(Mark { xid: touch::next_xid(client).map_err(db_err("reading the change log"))?, ..m }))),
+        _ => Ok((sigs, mark)),
+    }
+}
+
+fn signatures_read(client: &mut impl GenericClient, obs: &mut Observer, base: &State, opts: &SnapshotOptions) -> Result<(Vec<Signature>, Option<Mark>)> {
     if obs.log.is_none() {
         obs.log = Some(client.query_one(touch::EXISTS_SQL, &[]).map_err(db_err("looking for the change log"))?.get(0));
     }

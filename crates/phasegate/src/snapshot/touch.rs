@@ -154,3 +154,20 @@ pub(crate) fn candidates(client: &mut impl GenericClient, stmt: &Statement, mark
         .collect();
     Ok((next, Touched { candidates, dropped, extension: row.get(4) }))
 }
+
+/// In a transaction that has written: a transaction id newer than every id
+/// it has used (a subtransaction's, rolled back at once), so a catalog row
+/// written from now on has this id or a later one. The xmax of a snapshot
+/// is not enough there: it may be older than the transaction's own ids.
+pub(crate) fn next_xid(client: &mut impl GenericClient) -> Result<i64, postgres::Error> {
+    let mut xid = 0;
+    for m in client.simple_query(
+        "SAVEPOINT phasegate_mark; INSERT INTO phasegate_touch.log (objid) VALUES (NULL) RETURNING xmin::text; \
+         ROLLBACK TO SAVEPOINT phasegate_mark; RELEASE SAVEPOINT phasegate_mark",
+    )? {
+        if let postgres::SimpleQueryMessage::Row(r) = m {
+            xid = r.get(0).and_then(|x| x.parse().ok()).unwrap_or(0);
+        }
+    }
+    Ok(xid)
+}
