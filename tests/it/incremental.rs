@@ -5,7 +5,13 @@
 //! realistic generated history, on both shipped sets, and on down scripts
 //! broken in the ways an incremental compare could miss (a CASCADE drop, a
 //! view depending on a renamed table, an ALTER TYPE, a function body, a
-//! comment, a trigger dropped with its function, a grant).
+//! comment, a trigger dropped with its function, a grant), and in the ways
+//! the change log (an event trigger, see crates/phasegate/src/snapshot/touch.rs)
+//! could miss: DDL run by a DO block or by a function the migration calls,
+//! ALTER EXTENSION, comments on sub-objects, an object dropped and created
+//! again under the same name, a dropped index (whose drop names no table),
+//! a view changed through its base view, TRUNCATE (no event trigger) and
+//! DDL under `session_replication_role = replica`.
 
 use phasegate::{MigrationSet, Options};
 use phasegate_cli::bench::corpus::{self, Layout, Migration};
@@ -164,4 +170,79 @@ fn grants_are_outside_both_compares() {
     // compare covers them (docs/verify.md), and both agree on that.
     let (result, found) = change(BASE, BASE_DOWN, "GRANT SELECT ON t TO PUBLIC;\n", "SELECT 1;\n");
     assert_eq!((result, found), (phasegate::rehearse::PhaseResult::Restored, Vec::<String>::new()));
+}
+
+#[test]
+fn ddl_run_by_a_do_block_or_by_a_function_the_migration_calls() {
+    differs("DO $$ BEGIN EXECUTE 'ALTER TABLE t ADD COLUMN c int'; END $$;\n", "SELECT 1;\n", &["table public.t"]);
+    differs(
+        "CREATE FUNCTION mk() RETURNS void LANGUAGE plpgsql AS $$ BEGIN ALTER TABLE t ALTER COLUMN b SET DEFAULT 'x'; END $$;\n\
+         SELECT mk();\nDROP FUNCTION mk();\n",
+        "SELECT 1;\n",
+        &["table public.t"],
+    );
+}
+
+#[test]
+fn alter_extension_left_undone() {
+    let base = "CREATE EXTENSION citext;\nCREATE SCHEMA ext;\n";
+    let base_down = "DROP SCHEMA ext;\nDROP EXTENSION citext;\n";
+    let (result, found) = change(base, base_down, "ALTER EXTENSION citext SET SCHEMA ext;\n", "SELECT 1;\n");
+    assert_eq!((result, found), (PhaseResult::Mismatch, vec!["extension citext".to_string()]));
+    // The event names the extension; the function that is no member any
+    // more is a root of its own.
+    let (result, found) = change(base, base_down, "ALTER EXTENSION citext DROP FUNCTION citext_eq(citext, citext);\n", "SELECT 1;\n");
+    assert_eq!(result, PhaseResult::Mismatch);
+    assert!(found.iter().any(|f| f.starts_with("function public.citext_eq(")), "{found:?}");
+}
+
+#[test]
+fn comments_on_an_index_left_behind() {
+    differs("COMMENT ON INDEX t_pkey IS 'the key';\n", "SELECT 1;\n", &["table public.t"]);
+}
+
+#[test]
+fn objects_dropped_and_created_again_under_the_same_name() {
+    differs(
+        "DROP VIEW w;\nCREATE VIEW w AS SELECT id, b, a FROM t;\n",
+        "DROP VIEW w;\nCREATE VIEW w AS SELECT id, a FROM t;\n",
+        &["view public.w"],
+    );
+    let base = format!("{BASE}CREATE INDEX t_a ON t (a);\n");
+    let (result, found) = change(&base, BASE_DOWN, "DROP INDEX t_a;\nCREATE INDEX t_a ON t (b);\n", "SELECT 1;\n");
+    assert_eq!((result, found), (PhaseResult::Mismatch, vec!["table public.t".to_string()]));
+}
+
+#[test]
+fn dropped_indexes_whose_drop_names_no_table() {
+    // A DROP INDEX reports the index only; the table is found by the
+    // index's name in the last state.
+    let base = format!("{BASE}CREATE INDEX t_a ON t (a);\n");
+    let (result, found) = change(&base, BASE_DOWN, "DROP INDEX t_a;\n", "SELECT 1;\n");
+    assert_eq!((result, found), (PhaseResult::Mismatch, vec!["table public.t".to_string()]));
+    // Dropped with a function its expression calls: nothing names the table.
+    let base = format!("{BASE}CREATE FUNCTION lo(x text) RETURNS text IMMUTABLE LANGUAGE sql AS $$ SELECT lower(x) $$;\nCREATE INDEX t_lo ON t (lo(b));\n");
+    let recreate = "CREATE FUNCTION lo(x text) RETURNS text IMMUTABLE LANGUAGE sql AS $$ SELECT lower(x) $$;\n";
+    let (result, found) = change(&base, "DROP INDEX t_lo;\nDROP FUNCTION lo(text);\nDROP VIEW w;\nDROP VIEW v;\nDROP TABLE t;\nDROP FUNCTION f(mood);\nDROP FUNCTION g();\nDROP TYPE mood;\n", "DROP FUNCTION lo(text) CASCADE;\n", recreate);
+    assert_eq!((result, found), (PhaseResult::Mismatch, vec!["table public.t".to_string()]));
+}
+
+#[test]
+fn a_view_changed_through_its_base_view() {
+    let base = format!("{BASE}CREATE VIEW vv AS SELECT id, a FROM v;\n");
+    let base_down = format!("DROP VIEW vv;\n{BASE_DOWN}");
+    // vv's catalog rows do not change; its text (which names v's column) does.
+    let (result, found) = change(&base, &base_down, "ALTER VIEW v RENAME COLUMN a TO amount;\n", "ALTER VIEW v RENAME COLUMN amount TO a_old;\n");
+    assert_eq!(result, PhaseResult::Mismatch);
+    assert!(found.iter().any(|f| f == "view public.vv") && found.iter().any(|f| f == "view public.v"), "{found:?}");
+    let (result, found) = change(&base, &base_down, "CREATE OR REPLACE VIEW v AS SELECT id, a, b, a + 1 AS a1 FROM t;\n", "SELECT 1;\n");
+    assert_eq!((result, found), (PhaseResult::Mismatch, vec!["view public.v".to_string()]));
+}
+
+#[test]
+fn truncate_and_ddl_under_replica_role() {
+    // TRUNCATE fires no event trigger: its table's pg_class row changes.
+    let (result, _) = change(BASE, BASE_DOWN, "TRUNCATE t;\n", "SELECT 1;\n");
+    assert_eq!(result, PhaseResult::Mismatch);
+    differs("SET LOCAL session_replication_role = replica;\nALTER TABLE t ADD COLUMN z int;\n", "SELECT 1;\n", &["table public.t"]);
 }

@@ -93,6 +93,9 @@ pub fn rehearse(server: &Server, database: &str, set: &MigrationSet, opts: &Opti
     let snap = &SnapshotOptions::default();
     let mut chain = Chain { server, name: database.to_string(), conn: None, state: State::default(), stale: true, clones: 0, started, full: opts.full_compare };
     crate::ledger::ensure(&mut chain.conn()?.client)?;
+    // The change log lets each observation read only what a step touched
+    // (snapshot/touch.rs); without it (no superuser) it reads every root.
+    crate::snapshot::install_change_log(&mut chain.conn()?.client);
     for file in &opts.setup {
         ui.progress(&format!("setup {}", crate::error::display_path(&file.path)));
         crate::apply::exec_file(&mut chain.conn()?.client, file, &mut Tracer::off())?;

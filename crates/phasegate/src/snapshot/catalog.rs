@@ -89,7 +89,16 @@ pub(crate) struct Part {
 /// are read by index from there on (schemas, `public` among them, apart).
 /// A comment on a composite type counts for its relation (whose block
 /// shows it), not for a type root, which a composite type has not.
-pub(crate) fn signatures_sql() -> String {
+pub(crate) fn signatures_sql(only: bool) -> String {
+    // With `only`, the roots whose oid is in $1 (the candidates of an
+    // observation, see `touch`), read by index.
+    let w = |col: &str| if only { format!(" AND {col} = ANY($1)") } else { String::new() };
+    let (w_c, w_p, w_t, w_n) = (w("c.oid"), w("p.oid"), w("t.oid"), w("n.oid"));
+    let (w_ext, w_att, w_def, w_con) = (w("oid"), w("attrelid"), w("adrelid"), w("CASE WHEN conrelid <> 0 THEN conrelid ELSE contypid END"));
+    let (w_ind, w_iind, w_tg, w_pol) = (w("indrelid"), w("i.indrelid"), w("tgrelid"), w("polrelid"));
+    let (w_rw, w_stx, w_seq, w_inh, w_ft) = (w("ev_class"), w("stxrelid"), w("seqrelid"), w("inhrelid"), w("ftrelid"));
+    let (w_typrel, w_dep, w_agg, w_enum, w_rng) = (w("typrelid"), w("d.objid"), w("aggfnoid::oid"), w("enumtypid"), w("rngtypid"));
+    let (w_dn, w_desc, w_xr) = (w("d.objoid"), w("coalesce(ct.typrelid, i.indrelid, d.objoid)"), w("oid"));
     let not_ext_rel = not_extension_member("pg_class", "c.oid");
     let not_ext_type = not_extension_member("pg_type", "t.oid");
     let not_ext_ns = not_extension_member("pg_namespace", "n.oid");
@@ -101,52 +110,52 @@ pub(crate) fn signatures_sql() -> String {
                   quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS key, n.nspname || '.' || c.relname AS raw \
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
            WHERE c.oid >= 16384 AND c.relnamespace IN (SELECT oid FROM ns) AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'c') \
-             AND {not_ext_rel}), \
+             AND {not_ext_rel}{w_c}), \
          procs AS MATERIALIZED ( \
            SELECT p.oid, p.pronamespace AS nsp, p.xmin AS x FROM pg_proc p \
-           WHERE p.oid >= 16384 AND p.pronamespace IN (SELECT oid FROM ns) \
+           WHERE p.oid >= 16384 AND p.pronamespace IN (SELECT oid FROM ns){w_p} \
              AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid AND e.deptype IN ('e', 'i'))), \
          types AS MATERIALIZED ( \
            SELECT t.oid, t.typnamespace AS nsp, t.xmin AS x FROM pg_type t \
            WHERE t.oid >= 16384 AND t.typnamespace IN (SELECT oid FROM ns) AND t.typtype IN ('e', 'r', 'b', 'd') \
-             AND NOT EXISTS (SELECT 1 FROM pg_type el WHERE el.typarray = t.oid) AND {not_ext_type}), \
+             AND NOT EXISTS (SELECT 1 FROM pg_type el WHERE el.typarray = t.oid) AND {not_ext_type}{w_t}), \
          parts(kind, oid, x) AS ( \
-           SELECT 'n', n.oid, n.xmin FROM pg_namespace n WHERE n.oid IN (SELECT oid FROM ns) \
+           SELECT 'n', n.oid, n.xmin FROM pg_namespace n WHERE n.oid IN (SELECT oid FROM ns){w_n} \
            UNION ALL SELECT 'n', d.objoid, d.xmin FROM pg_description d \
-             WHERE d.classoid = 'pg_namespace'::regclass AND d.objoid IN (SELECT oid FROM ns) \
-           UNION ALL SELECT 'x', oid, xmin FROM pg_extension \
+             WHERE d.classoid = 'pg_namespace'::regclass AND d.objoid IN (SELECT oid FROM ns){w_dn} \
+           UNION ALL SELECT 'x', oid, xmin FROM pg_extension WHERE true{w_ext} \
            UNION ALL SELECT 'r', oid, x FROM rels \
-           UNION ALL SELECT 'r', attrelid, xmin FROM pg_attribute WHERE attrelid >= 16384 AND attnum > 0 \
-           UNION ALL SELECT 'r', adrelid, xmin FROM pg_attrdef WHERE adrelid >= 16384 \
+           UNION ALL SELECT 'r', attrelid, xmin FROM pg_attribute WHERE attrelid >= 16384 AND attnum > 0{w_att} \
+           UNION ALL SELECT 'r', adrelid, xmin FROM pg_attrdef WHERE adrelid >= 16384{w_def} \
            UNION ALL SELECT CASE WHEN conrelid <> 0 THEN 'r' ELSE 't' END, CASE WHEN conrelid <> 0 THEN conrelid ELSE contypid END, xmin \
-             FROM pg_constraint WHERE oid >= 16384 \
-           UNION ALL SELECT 'r', indrelid, xmin FROM pg_index WHERE indrelid >= 16384 \
-           UNION ALL SELECT 'r', i.indrelid, ic.xmin FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid >= 16384 \
-           UNION ALL SELECT 'r', tgrelid, xmin FROM pg_trigger WHERE tgrelid >= 16384 \
-           UNION ALL SELECT 'r', polrelid, xmin FROM pg_policy \
-           UNION ALL SELECT 'r', ev_class, xmin FROM pg_rewrite WHERE ev_class >= 16384 \
-           UNION ALL SELECT 'r', stxrelid, xmin FROM pg_statistic_ext \
-           UNION ALL SELECT 'r', seqrelid, xmin FROM pg_sequence WHERE seqrelid >= 16384 \
-           UNION ALL SELECT 'r', inhrelid, xmin FROM pg_inherits \
-           UNION ALL SELECT 'r', ftrelid, xmin FROM pg_foreign_table \
-           UNION ALL SELECT 'r', typrelid, xmin FROM pg_type WHERE oid >= 16384 AND typrelid <> 0 \
+             FROM pg_constraint WHERE oid >= 16384{w_con} \
+           UNION ALL SELECT 'r', indrelid, xmin FROM pg_index WHERE indrelid >= 16384{w_ind} \
+           UNION ALL SELECT 'r', i.indrelid, ic.xmin FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid >= 16384{w_iind} \
+           UNION ALL SELECT 'r', tgrelid, xmin FROM pg_trigger WHERE tgrelid >= 16384{w_tg} \
+           UNION ALL SELECT 'r', polrelid, xmin FROM pg_policy WHERE true{w_pol} \
+           UNION ALL SELECT 'r', ev_class, xmin FROM pg_rewrite WHERE ev_class >= 16384{w_rw} \
+           UNION ALL SELECT 'r', stxrelid, xmin FROM pg_statistic_ext WHERE true{w_stx} \
+           UNION ALL SELECT 'r', seqrelid, xmin FROM pg_sequence WHERE seqrelid >= 16384{w_seq} \
+           UNION ALL SELECT 'r', inhrelid, xmin FROM pg_inherits WHERE true{w_inh} \
+           UNION ALL SELECT 'r', ftrelid, xmin FROM pg_foreign_table WHERE true{w_ft} \
+           UNION ALL SELECT 'r', typrelid, xmin FROM pg_type WHERE oid >= 16384 AND typrelid <> 0{w_typrel} \
            UNION ALL SELECT 'r', d.objid, d.xmin FROM pg_depend d JOIN pg_sequence s ON s.seqrelid = d.objid \
              WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') \
-               AND d.objsubid = 0 AND s.seqrelid >= 16384 \
+               AND d.objsubid = 0 AND s.seqrelid >= 16384{w_dep} \
            UNION ALL SELECT 'p', oid, x FROM procs \
-           UNION ALL SELECT 'p', aggfnoid::oid, xmin FROM pg_aggregate WHERE aggfnoid::oid >= 16384 \
+           UNION ALL SELECT 'p', aggfnoid::oid, xmin FROM pg_aggregate WHERE aggfnoid::oid >= 16384{w_agg} \
            UNION ALL SELECT 't', oid, x FROM types \
-           UNION ALL SELECT 't', enumtypid, xmin FROM pg_enum \
-           UNION ALL SELECT 't', rngtypid, xmin FROM pg_range WHERE rngtypid >= 16384 \
+           UNION ALL SELECT 't', enumtypid, xmin FROM pg_enum WHERE true{w_enum} \
+           UNION ALL SELECT 't', rngtypid, xmin FROM pg_range WHERE rngtypid >= 16384{w_rng} \
            UNION ALL SELECT CASE WHEN ct.typrelid IS NOT NULL THEN 'r' WHEN d.classoid = 'pg_proc'::regclass THEN 'p' \
                                  WHEN d.classoid = 'pg_type'::regclass THEN 't' ELSE 'r' END, \
                             coalesce(ct.typrelid, i.indrelid, d.objoid), d.xmin \
              FROM pg_description d LEFT JOIN pg_index i ON d.classoid = 'pg_class'::regclass AND i.indexrelid = d.objoid \
              LEFT JOIN pg_type ct ON d.classoid = 'pg_type'::regclass AND ct.oid = d.objoid AND ct.typrelid <> 0 \
-             WHERE d.objoid >= 16384 AND d.classoid IN ('pg_proc'::regclass, 'pg_type'::regclass, 'pg_class'::regclass)), \
+             WHERE d.objoid >= 16384 AND d.classoid IN ('pg_proc'::regclass, 'pg_type'::regclass, 'pg_class'::regclass){w_desc}), \
          roots(kind, oid, nsp) AS ( \
-           SELECT 'n', n.oid, n.oid FROM pg_namespace n WHERE n.oid IN (SELECT oid FROM ns) AND {not_ext_ns} \
-           UNION ALL SELECT 'x', oid, extnamespace FROM pg_extension \
+           SELECT 'n', n.oid, n.oid FROM pg_namespace n WHERE n.oid IN (SELECT oid FROM ns) AND {not_ext_ns}{w_n} \
+           UNION ALL SELECT 'x', oid, extnamespace FROM pg_extension WHERE true{w_xr} \
            UNION ALL SELECT 'r', oid, nsp FROM rels \
            UNION ALL SELECT 'p', oid, nsp FROM procs \
            UNION ALL SELECT 't', oid, nsp FROM types), \
@@ -168,8 +177,17 @@ pub(crate) fn signatures_sql() -> String {
 
 /// Reads the signature rows.
 pub(crate) fn signatures(client: &mut impl GenericClient, stmt: &Statement) -> Result<Vec<Signature>, postgres::Error> {
+    read_signatures(client.query(stmt, &[])?)
+}
+
+/// Reads the signature rows of the candidates `oids` (`signatures_sql(true)`).
+pub(crate) fn signatures_of(client: &mut impl GenericClient, stmt: &Statement, oids: &[u32]) -> Result<Vec<Signature>, postgres::Error> {
+    read_signatures(client.query(stmt, &[&oids])?)
+}
+
+fn read_signatures(rows: Vec<postgres::Row>) -> Result<Vec<Signature>, postgres::Error> {
     let mut out = Vec::new();
-    for row in client.query(stmt, &[])? {
+    for row in rows {
         let Some(kind) = Kind::parse(row.get(0)) else { continue };
         out.push(Signature {
             root: Root { kind, oid: row.get(1) },

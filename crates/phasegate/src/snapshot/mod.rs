@@ -89,6 +89,7 @@ mod fingerprint;
 mod render;
 mod scope;
 mod state;
+mod touch;
 
 use std::collections::BTreeMap;
 
@@ -98,6 +99,7 @@ use sha2::{Digest, Sha256};
 pub(crate) use diff::diff_blocks;
 pub use diff::{column_order_only, schema_diff};
 pub(crate) use state::{observe, rows_over, Observer, Scope, State, TableState};
+pub(crate) use touch::install as install_change_log;
 #[cfg(test)]
 pub(crate) use {
     fingerprint::{data_sig, data_sigs_sql, fingerprint_sql, hashed, Request},

@@ -2,7 +2,7 @@
 //! (`catalog.rs`) and the DDL renderer (`render.rs`) put in their queries.
 
 /// Namespaces covered, for a `pg_namespace` aliased `n`.
-pub(crate) const NS_OK: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'phasegate_backup') \
+pub(crate) const NS_OK: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'phasegate_backup', 'phasegate_touch') \
      AND n.nspname !~ '^pg_(toast_)?temp_'";
 
 /// `NOT EXISTS` condition: object `oid_expr` of catalog `catalog` is not an

@@ -14,6 +14,7 @@ use postgres::{GenericClient, SimpleQueryMessage, SimpleQueryRow, Statement};
 
 use super::catalog::{self, Kind, Root, Selection, Signature};
 use super::fingerprint::{self, DataSig, Hashed, Request};
+use super::touch::{self, Mark};
 use super::{render_block, Snapshot, SnapshotOptions, TableFingerprint, SESSION_SETTINGS};
 use crate::error::{db_err, Error, Result};
 
@@ -21,6 +22,13 @@ use crate::error::{db_err, Error, Result};
 #[derive(Default)]
 pub(crate) struct Observer {
     signatures: Option<Statement>,
+    /// The signature statement restricted to candidates, the candidates
+    /// statement and the mark statement (`touch`).
+    some_signatures: Option<Statement>,
+    candidates: Option<Statement>,
+    mark: Option<Statement>,
+    /// Whether the database has the log of `touch` (`None`: not known yet).
+    log: Option<bool>,
     /// Whether the SQL-level prepared statements exist in this session
     /// (`None`: not known yet).
     sql_prepared: Option<bool>,
@@ -29,7 +37,7 @@ pub(crate) struct Observer {
 impl Observer {
     /// For a connection that has never observed anything.
     pub fn fresh() -> Observer {
-        Observer { signatures: None, sql_prepared: Some(false) }
+        Observer { sql_prepared: Some(false), ..Observer::default() }
     }
 }
 
@@ -109,9 +117,8 @@ pub(crate) enum Scope {
 
 #[derive(Debug, Clone)]
 struct RootState {
-    rows: i64,
-    xmin_sum: i64,
-    namespace: u32,
+    /// The root's signature row (`dml` as read then).
+    sig: Signature,
     /// Header and rendered block; `None` for a root left out (excluded).
     block: Option<(String, String)>,
 }
@@ -149,6 +156,9 @@ impl TableState {
 pub(crate) struct State {
     roots: HashMap<Root, RootState>,
     tables: HashMap<u32, TableState>,
+    /// Where this observation stands in the log of `touch`, when the
+    /// database has one.
+    mark: Option<Mark>,
 }
 
 impl State {
@@ -228,20 +238,19 @@ fn observe_in(
     opts: &SnapshotOptions,
     lanes_for: Option<&State>,
 ) -> Result<State> {
-    let stmt = prepared(client, &mut obs.signatures, catalog::signatures_sql).map_err(db_err("preparing the catalog signatures"))?;
-    let sigs: Vec<Signature> = catalog::signatures(client, stmt).map_err(db_err("reading the catalog signatures"))?.into_iter().filter(|s| !excluded(s, opts)).collect();
+    let (sigs, mark) = signatures_since(client, obs, base, scope, opts)?;
 
     let mut changed = Selection::default();
     let mut changed_set: HashSet<Root> = HashSet::new();
     let mut roots: HashMap<Root, RootState> = HashMap::with_capacity(sigs.len());
     for s in &sigs {
         let prior = base.roots.get(&s.root);
-        if !prior.is_some_and(|b| b.rows == s.rows && b.xmin_sum == s.xmin_sum && b.namespace == s.namespace) {
+        if !prior.is_some_and(|b| b.sig.rows == s.rows && b.sig.xmin_sum == s.xmin_sum && b.sig.namespace == s.namespace) {
             changed.add(s.root);
             changed_set.insert(s.root);
         }
         let block = prior.and_then(|b| b.block.clone());
-        roots.insert(s.root, RootState { rows: s.rows, xmin_sum: s.xmin_sum, namespace: s.namespace, block });
+        roots.insert(s.root, RootState { sig: Signature { dml: 0, ..s.clone() }, block });
     }
     let plan = if opts.fingerprint_rows { plan_tables(&sigs, base, scope, &changed_set) } else { TablePlan { tables: vec![], columns: vec![], scan: vec![] } };
 
@@ -295,7 +304,70 @@ fn observe_in(
         }
     }
     let tables = if opts.fingerprint_rows { tables_now(client, base, wrap, &plan, columns, &scanned, lanes_for)? } else { HashMap::new() };
-    Ok(State { roots, tables })
+    Ok(State { roots, tables, mark })
+}
+
+/// Every root's signature now, and the mark of this observation: read for
+/// every root of the catalog, or (when `base` has a mark in the log of
+/// `touch`) for the candidates only, the other roots carried from `base`.
+fn signatures_since(client: &mut impl GenericClient, obs: &mut Observer, base: &State, scope: Scope, opts: &SnapshotOptions) -> Result<(Vec<Signature>, Option<Mark>)> {
+    let (sigs, mark) = signatures_read(client, obs, base, opts)?;
+    match (mark, scope) {
+        // The snapshot's xmax may not be past this transaction's own ids.
+        (Some(m), Scope::Transaction) => Ok((sigs, Some(Mark { xid: touch::next_xid(client).map_err(db_err("reading the change log"))?, ..m }))),
+        _ => Ok((sigs, mark)),
+    }
+}
+
+fn signatures_read(client: &mut impl GenericClient, obs: &mut Observer, base: &State, opts: &SnapshotOptions) -> Result<(Vec<Signature>, Option<Mark>)> {
+    if obs.log.is_none() {
+        obs.log = Some(client.query_one(touch::EXISTS_SQL, &[]).map_err(db_err("looking for the change log"))?.get(0));
+    }
+    let mut mark = None;
+    if obs.log == Some(true) {
+        if let (Some(m), false) = (base.mark, base.roots.is_empty()) {
+            let stmt = prepared(client, &mut obs.candidates, || touch::CANDIDATES_SQL.to_string()).map_err(db_err("preparing the change log query"))?;
+            let (next, touched) = touch::candidates(client, stmt, m).map_err(db_err("reading the change log"))?;
+            if let Some(cands) = candidates_in(base, touched) {
+                let stmt = prepared(client, &mut obs.some_signatures, || catalog::signatures_sql(true)).map_err(db_err("preparing the catalog signatures"))?;
+                let read = catalog::signatures_of(client, stmt, &cands).map_err(db_err("reading the catalog signatures"))?;
+                let cands: HashSet<u32> = cands.into_iter().collect();
+                let mut sigs: Vec<Signature> = read.into_iter().filter(|s| !excluded(s, opts)).collect();
+                sigs.extend(base.roots.iter().filter(|(r, _)| !cands.contains(&r.oid)).map(|(_, b)| b.sig.clone()));
+                return Ok((sigs, Some(next)));
+            }
+            mark = Some(next);
+        } else {
+            let stmt = prepared(client, &mut obs.mark, || touch::MARK_SQL.to_string()).map_err(db_err("preparing the change log query"))?;
+            let row = client.query_one(stmt, &[]).map_err(db_err("reading the change log"))?;
+            mark = Some(Mark { seen: row.get(0), xid: row.get(1) });
+        }
+    }
+    let stmt = prepared(client, &mut obs.signatures, || catalog::signatures_sql(false)).map_err(db_err("preparing the catalog signatures"))?;
+    let sigs = catalog::signatures(client, stmt).map_err(db_err("reading the catalog signatures"))?.into_iter().filter(|s| !excluded(s, opts)).collect();
+    Ok((sigs, mark))
+}
+
+/// The candidates' oids, with the tables of the dropped indexes found in
+/// `base`'s blocks; `None` when a dropped object's table is not found
+/// there, or an extension was touched (then every signature is read).
+fn candidates_in(base: &State, touched: touch::Touched) -> Option<Vec<u32>> {
+    if touched.extension {
+        return None;
+    }
+    let mut out = touched.candidates;
+    for (kind, schema, name) in &touched.dropped {
+        if kind != "index" {
+            return None;
+        }
+        let prefix = format!("{schema}.");
+        let line = format!("\n  index {name}: ");
+        let table = base.roots.iter().find(|(r, b)| {
+            r.kind == Kind::Relation && b.block.as_ref().is_some_and(|(h, text)| h.rsplit(' ').next().is_some_and(|q| q.starts_with(&prefix)) && text.contains(&line))
+        });
+        out.push(table?.0.oid);
+    }
+    Some(out)
 }
 
 /// The tables' states: carried from `base` where their rows are known to be
