@@ -431,3 +431,45 @@ fn fleet_review_halts_after_the_group_unless_accepted() {
         assert_eq!(ledger_counts(&d.url), applied_once(&[1, 2, 3]), "{}", d.name);
     }
 }
+
+/// Each database's timings are in the JSON, and the runner's own count of
+/// its connections per server: one per running database (so at parallel 1,
+/// exactly one), two more per database while `--max-lock-hold` has its
+/// lock tracer and blocker watch observe the run.
+#[test]
+fn fleet_reports_timings_and_one_connection_per_running_database() {
+    let dbs: Vec<TestDb> = (0..4).map(|_| TestDb::new("fleet_count")).collect();
+    for d in &dbs {
+        prepare(&d.url, GOOD);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let names = [("c0", "FLEET_C0_URL"), ("c1", "FLEET_C1_URL"), ("c2", "FLEET_C2_URL"), ("c3", "FLEET_C3_URL")];
+    let groups = "[[group]]\nname = \"canary\"\ndatabases = [\"c0\"]\n\n[[group]]\nname = \"rest\"\nmatch = \"c*\"\n";
+    let file = fleet_file(tmp.path(), &names, groups);
+    let mut cmd = Cmd::new(&["migrate", "--fleet", &file, "--format", "json"]).dir(&fixture("fleet")).logs(log_dir());
+    for ((_, var), db) in names.iter().zip(&dbs) {
+        cmd = cmd.env(var, &db.url);
+    }
+    let out = cmd.clone().args(&["--phase", "1"]).process();
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let fleet = out.report().fleet().clone();
+    assert_eq!(fleet.servers.len(), 1, "every database is on the test server: {:?}", fleet.servers);
+    assert_eq!(fleet.servers[0].databases, 4);
+    assert_eq!(fleet.servers[0].peak_connections, 1, "parallel 1 everywhere: one connection at a time: {:?}", fleet.servers);
+    for d in &fleet.databases {
+        let t = d.timings;
+        assert_eq!(d.state, DbState::Done, "{d:?}");
+        for (what, ms) in [("connect", t.connect_ms), ("ledger", t.ledger_ms), ("lock", t.lock_ms), ("migrate", t.migrate_ms), ("checks", t.checks_ms), ("audit", t.audit_ms)] {
+            assert!(ms > 0.0, "{}: {what} was measured: {t:?}", d.database);
+        }
+        let spans = t.connect_ms + t.ledger_ms + t.lock_ms + t.migrate_ms + t.checks_ms + t.audit_ms + t.close_ms;
+        assert!(spans <= d.duration_ms, "{}: the spans are parts of its time: {t:?} of {} ms", d.database, d.duration_ms);
+    }
+
+    // The lock trace asked for: the tracer and the blocker watch connect too.
+    let out = cmd.args(&["--max-lock-hold", "60s"]).process();
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let fleet = out.report().fleet().clone();
+    assert_eq!(fleet.servers[0].peak_connections, 3, "a database and its two observers: {:?}", fleet.servers);
+    assert!(fleet.databases.iter().all(|d| d.state == DbState::Done && d.timings.migrate_ms > 0.0), "{:?}", fleet.databases);
+}

@@ -129,7 +129,7 @@ pub use fleet::{
     DbState as FleetDbState, Discovery as FleetDiscovery, Event as FleetEvent, Fleet, FleetUi, Group as FleetGroup, GroupCounts as FleetGroupCounts,
     GroupOutcome as FleetGroupOutcome, Halt as FleetHalt, HaltReason as FleetHaltReason, Listed as FleetListed, Member as FleetMember,
     OnError as FleetOnError, Options as FleetOptions, Outcome as FleetOutcome, PhaseCell as FleetPhaseCell, PhaseState,
-    Plan as FleetPlan, PlannedGroup as FleetPlannedGroup, Select as FleetSelect,
+    Plan as FleetPlan, PlannedGroup as FleetPlannedGroup, Select as FleetSelect, ServerLoad as FleetServerLoad, Timings as FleetTimings,
 };
 
 // A live database's health.
