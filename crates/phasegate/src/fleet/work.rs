@@ -140,30 +140,10 @@ fn body(client: &mut Client, member: &Member, set: &MigrationSet, opts: &Options
     let mut apply_opts = opts.apply.clone();
     apply_opts.run_id = run_id;
     apply_opts.monitor_url = observers(opts).then(|| member.url.clone());
-    let lock = |client: &mut Client, report: &mut DbReport| -> Result<()> {
-        let t = Instant::now();
-        let res = db::acquire_lock(client, opts.lock_wait);
-        report.timings.lock_ms = since(t);
-        res
-    };
     let t = Instant::now();
     let res = match opts.command {
-        Command::Migrate(target) => {
-            lock(client, report)?;
-            let t = Instant::now();
-            let _observed = observers(opts).then(|| gauge.hold(server, OBSERVERS));
-            let outcome = apply::migrate(client, set, target, &apply_opts, ui);
-            report.timings.migrate_ms = since(t);
-            take_outcome(report, outcome?)
-        }
-        Command::Rollback(phase) => {
-            lock(client, report)?;
-            let t = Instant::now();
-            let _observed = observers(opts).then(|| gauge.hold(server, OBSERVERS));
-            let outcome = apply::rollback(client, set, phase, &apply_opts, ui);
-            report.timings.migrate_ms = since(t);
-            take_outcome(report, outcome?)
-        }
+        Command::Migrate(target) => change(client, report, opts, gauge, server, |c| apply::migrate(c, set, target, &apply_opts, ui)),
+        Command::Rollback(phase) => change(client, report, opts, gauge, server, |c| apply::rollback(c, set, phase, &apply_opts, ui)),
         Command::Validate { phase, when } => {
             let checks = apply::validate(client, set, phase, when)?;
             report.verdict = Some(check::worst(&checks));
@@ -188,6 +168,21 @@ fn body(client: &mut Client, member: &Member, set: &MigrationSet, opts: &Options
         report.timings.migrate_ms = (report.timings.migrate_ms - checks).max(0.0);
     }
     res
+}
+
+/// A migrate or rollback (`run`) under the database's migration lock, its
+/// observers counted while they may be connected, timed into the report.
+fn change(client: &mut Client, report: &mut DbReport, opts: &Options, gauge: &Gauge, server: &str, run: impl FnOnce(&mut Client) -> Result<RunOutcome>) -> Result<()> {
+    let t = Instant::now();
+    let locked = db::acquire_lock(client, opts.lock_wait);
+    report.timings.lock_ms = since(t);
+    locked?;
+    let t = Instant::now();
+    let observed = observers(opts).then(|| gauge.hold(server, OBSERVERS));
+    let outcome = run(client);
+    drop(observed);
+    report.timings.migrate_ms = since(t);
+    take_outcome(report, outcome?)
 }
 
 /// A migrate or rollback outcome into the report: a failure is returned as
