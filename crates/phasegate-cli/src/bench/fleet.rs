@@ -186,22 +186,24 @@ fn run_once(servers: &[Server], o: &Options, parallel: usize, say: &mut dyn FnMu
     });
     let child = child?;
     let peak_sampled = peak_sampled?;
-    let text = std::fs::read_to_string(&out_path)?;
-    let doc: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("the child's JSON (exit {}): {}", child.status, text.chars().take(400).collect::<String>()))?;
-    let fleet = &doc["fleet"];
-    let databases = fleet["databases"].as_array().ok_or_else(|| anyhow!("no fleet.databases in the child's JSON"))?;
-    if let Some(d) = databases.iter().find(|d| d["state"] != "done") {
-        bail!("fleet-scale: database {} ended {}: {}", d["database"], d["state"], d["error"]);
+    // Parsed as it is read, into the few fields used: a value tree of the
+    // whole document would raise this process's peak memory, which the
+    // next child's figure inherits (`reap`).
+    let reader = std::io::BufReader::new(std::fs::File::open(&out_path)?);
+    let doc: Doc = serde_json::from_reader(reader).with_context(|| format!("the child's JSON (exit {})", child.status))?;
+    let fleet = doc.fleet;
+    if let Some(d) = fleet.databases.iter().find(|d| d.state != "done") {
+        bail!("fleet-scale: database {} ended {}: {}", d.database, d.state, d.error.as_deref().unwrap_or(""));
     }
     let mut timings = BTreeMap::new();
     let mut duration_sum_ms = 0.0;
-    for d in databases {
-        duration_sum_ms += d["duration_ms"].as_f64().unwrap_or(0.0);
-        for (k, v) in d["timings"].as_object().into_iter().flatten() {
-            *timings.entry(k.clone()).or_insert(0.0) += v.as_f64().unwrap_or(0.0);
+    for d in &fleet.databases {
+        duration_sum_ms += d.duration_ms;
+        for (k, v) in &d.timings {
+            *timings.entry(k.clone()).or_insert(0.0) += v;
         }
     }
-    let peak_counted = fleet["servers"].as_array().into_iter().flatten().filter_map(|s| s["peak_connections"].as_u64()).max().unwrap_or(0) as usize;
+    let peak_counted = fleet.servers.iter().map(|s| s.peak_connections).max().unwrap_or(0);
     drop_all(servers, &label)?;
     servers[0].drop_database(&format!("bench_{label}_catalog"))?;
     let m = Measured {
@@ -224,6 +226,32 @@ fn run_once(servers: &[Server], o: &Options, parallel: usize, say: &mut dyn FnMu
         m.max_rss_kb as f64 / 1024.0
     ));
     Ok(m)
+}
+
+/// The fields of the child's JSON document the figures use.
+#[derive(serde::Deserialize)]
+struct Doc {
+    fleet: DocFleet,
+}
+
+#[derive(serde::Deserialize)]
+struct DocFleet {
+    databases: Vec<DocDb>,
+    servers: Vec<DocServer>,
+}
+
+#[derive(serde::Deserialize)]
+struct DocDb {
+    database: String,
+    state: String,
+    error: Option<String>,
+    duration_ms: f64,
+    timings: BTreeMap<String, f64>,
+}
+
+#[derive(serde::Deserialize)]
+struct DocServer {
+    peak_connections: usize,
 }
 
 /// What the child cost.
@@ -260,7 +288,11 @@ fn spawn_and_wait(set_dir: &Path, file: &Path, catalog: &str, out: &Path) -> Res
     Ok(Child { status, wall_ms, cpu_ms: cpu(usage.ru_utime) + cpu(usage.ru_stime), max_rss_kb: usage.ru_maxrss })
 }
 
-/// Waits for `pid` and returns its exit status and resource usage.
+/// Waits for `pid` and returns its exit status and resource usage. The
+/// child was spawned sharing this process's memory until its exec, and
+/// Linux carries that memory's high-water mark into the child's
+/// `ru_maxrss`: this process keeps its own peak small (see `run_once`),
+/// so the figure is the child's.
 fn reap(pid: i32) -> Result<(i32, libc::rusage)> {
     let mut status = 0;
     // SAFETY: `rusage` is plain data that wait4 fills in; `pid` is our own child.
