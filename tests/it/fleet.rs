@@ -431,3 +431,75 @@ fn fleet_review_halts_after_the_group_unless_accepted() {
         assert_eq!(ledger_counts(&d.url), applied_once(&[1, 2, 3]), "{}", d.name);
     }
 }
+
+/// The sessions of database `db` the fleet run holds (its own connection
+/// and its lock observers), as the server sees them.
+fn fleet_sessions(c: &mut postgres::Client, db: &str) -> i64 {
+    let q = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND (application_name LIKE 'phasegate migrate --fleet%' OR application_name LIKE 'phasegate lock %')";
+    c.query_one(q, &[&db]).unwrap().get(0)
+}
+
+/// Holds the `users` table of `url` locked until the fleet's session
+/// waits for it; then counts the fleet's sessions on that database,
+/// lets go, and waits for the command.
+fn sessions_while_blocked(url: &str, db: &str, cmd: Cmd) -> (Output, i64) {
+    let mut holder = phasegate::connect(url, "holder-under-test").unwrap();
+    let mut tx = holder.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE").unwrap();
+    let child = cmd.spawn();
+    let mut watch = phasegate::connect(url, "watch-under-test").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'phasegate migrate --fleet%' AND wait_event_type = 'Lock'";
+    while watch.query_one(waiting, &[&db]).unwrap().get::<_, i64>(0) == 0 {
+        assert!(Instant::now() < deadline, "the fleet's migration never waited for the held table");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let seen = fleet_sessions(&mut watch, db);
+    tx.rollback().unwrap();
+    (child.wait(), seen)
+}
+
+/// Each database's timings are in the JSON, and the runner's own count of
+/// its connections per server, cross-checked by the server while a
+/// migration waits: one per running database (so at parallel 1, exactly
+/// one), two more per database while `--max-lock-hold` has its lock tracer
+/// and blocker watch observe the run.
+#[test]
+fn fleet_reports_timings_and_one_connection_per_running_database() {
+    let dbs: Vec<TestDb> = (0..4).map(|_| TestDb::new("fleet_count")).collect();
+    for d in &dbs {
+        prepare(&d.url, GOOD);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let names = [("c0", "FLEET_C0_URL"), ("c1", "FLEET_C1_URL"), ("c2", "FLEET_C2_URL"), ("c3", "FLEET_C3_URL")];
+    let groups = "[[group]]\nname = \"canary\"\ndatabases = [\"c0\"]\n\n[[group]]\nname = \"rest\"\nmatch = \"c*\"\n";
+    let file = fleet_file(tmp.path(), &names, groups);
+    let mut cmd = Cmd::new(&["migrate", "--fleet", &file, "--format", "json", "--lock-timeout", "60s"]).dir(&fixture("fleet")).logs(log_dir());
+    for ((_, var), db) in names.iter().zip(&dbs) {
+        cmd = cmd.env(var, &db.url);
+    }
+    let (out, seen) = sessions_while_blocked(&dbs[0].url, &dbs[0].name, cmd.clone().args(&["--phase", "1"]));
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    assert_eq!(seen, 1, "the server saw one session of the run on c0 while its migration waited");
+    let fleet = out.report().fleet().clone();
+    assert_eq!(fleet.servers.len(), 1, "every database is on the test server: {:?}", fleet.servers);
+    assert_eq!(fleet.servers[0].databases, 4);
+    assert_eq!(fleet.servers[0].peak_connections, 1, "parallel 1 everywhere: one connection at a time: {:?}", fleet.servers);
+    for d in &fleet.databases {
+        let t = d.timings;
+        assert_eq!(d.state, DbState::Done, "{d:?}");
+        for (what, ms) in [("connect", t.connect_ms), ("ledger", t.ledger_ms), ("lock", t.lock_ms), ("migrate", t.migrate_ms), ("checks", t.checks_ms), ("audit", t.audit_ms)] {
+            assert!(ms > 0.0, "{}: {what} was measured: {t:?}", d.database);
+        }
+        let spans = t.connect_ms + t.ledger_ms + t.lock_ms + t.migrate_ms + t.checks_ms + t.audit_ms + t.close_ms;
+        assert!(spans <= d.duration_ms, "{}: the spans are parts of its time: {t:?} of {} ms", d.database, d.duration_ms);
+    }
+
+    // The lock trace asked for: the tracer and the blocker watch connect too.
+    let (out, seen) = sessions_while_blocked(&dbs[0].url, &dbs[0].name, cmd.args(&["--max-lock-hold", "600s"]));
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    assert_eq!(seen, 3, "the server saw the run's session on c0 and its two observers");
+    let fleet = out.report().fleet().clone();
+    assert_eq!(fleet.servers[0].peak_connections, 3, "a database and its two observers: {:?}", fleet.servers);
+    assert!(fleet.databases.iter().all(|d| d.state == DbState::Done && d.timings.migrate_ms > 0.0), "{:?}", fleet.databases);
+}

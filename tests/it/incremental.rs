@@ -13,6 +13,7 @@
 //! a view changed through its base view, TRUNCATE (no event trigger) and
 //! DDL under `session_replication_role = replica`.
 
+use phasegate::rehearse::PhaseResult;
 use phasegate::{MigrationSet, Options};
 use phasegate_cli::bench::corpus::{self, Layout, Migration};
 use phasegate_cli::bench::verify_history::{found, history_set};

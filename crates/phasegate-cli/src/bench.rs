@@ -4,7 +4,8 @@
 //! time on 500 tables, the batched backfill against a single UPDATE under a
 //! concurrent writer, the writers' wait through every phase and rollback of
 //! both shipped sets, `verify --from` against a pg_dump round trip, a
-//! fleet of 50 databases against one, loading a 10 MB migration, and the
+//! fleet of 50 databases against one (and, asked for by name, a thousand
+//! databases over four servers through the real command line), loading a 10 MB migration, and the
 //! write cost of a generated change's sync trigger.
 //! Benchmarks print figures; they never pass or fail a test suite.
 
@@ -23,6 +24,8 @@ use phasegate::{Backend, MigrationSet, Server, SnapshotOptions, Target, Ui};
 mod backfill;
 mod change;
 pub mod corpus;
+#[cfg(unix)]
+mod fleet;
 pub mod history;
 mod load;
 mod traffic;
@@ -96,6 +99,15 @@ pub fn run(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
     if wanted(o, "load") {
         figures.push(load::ten_megabytes(say)?);
         if o.only.iter().all(|x| x == "load") {
+            return Ok(figures);
+        }
+    }
+    // Only when asked for by name: it starts four servers of its own and
+    // makes three thousand databases.
+    #[cfg(unix)]
+    if o.only.iter().any(|x| x == "fleet-scale") {
+        figures.extend(fleet::scale(o, say)?);
+        if o.only.iter().all(|x| x == "load" || x == "fleet-scale") {
             return Ok(figures);
         }
     }

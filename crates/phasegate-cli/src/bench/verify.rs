@@ -85,7 +85,7 @@ struct RunSplit {
 }
 
 impl Split {
-    fn of(p: &phasegate::PhaseRehearsal) -> Split {
+    fn of(p: &phasegate::rehearse::PhaseRehearsal) -> Split {
         let mut s = Split { clone_ms: p.clone_ms.unwrap_or(0.0), ..Split::default() };
         for st in &p.steps {
             let checks: f64 = st.checks.iter().map(|c| c.duration_ms).sum();
@@ -120,7 +120,7 @@ impl Split {
 
 /// The `n` checks that took longest over the whole rehearsal, each with
 /// its runs' total time and how many times it ran.
-fn slowest_checks(r: &Rehearsal, n: usize) -> Vec<serde_json::Value> {
+fn slowest_checks(r: &rehearse::Rehearsal, n: usize) -> Vec<serde_json::Value> {
     let mut by: std::collections::BTreeMap<(i32, &str), (f64, usize)> = std::collections::BTreeMap::new();
     for c in r.phases.iter().flat_map(|p| &p.steps).flat_map(|s| &s.checks) {
         let e = by.entry((c.version, c.check.as_str())).or_default();

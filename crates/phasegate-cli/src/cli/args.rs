@@ -224,7 +224,7 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub set: SetArgs,
     /// Run only these (repeatable)
-    #[arg(long, value_parser = ["fresh-db", "factory", "verify", "overhead", "snapshot", "backfill", "traffic", "verify-from", "verify-corpus", "html", "fleet", "load", "change"])]
+    #[arg(long, value_parser = ["fresh-db", "factory", "verify", "overhead", "snapshot", "backfill", "traffic", "verify-from", "verify-corpus", "html", "fleet", "fleet-scale", "load", "change"])]
     pub only: Vec<String>,
     /// Reservations for the backfill benchmark
     #[arg(long, default_value_t = 1_000_000)]

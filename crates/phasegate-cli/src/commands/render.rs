@@ -40,6 +40,11 @@ pub struct Report {
     pub checks: serde_json::Value,
     /// The command's own JSON fields (a `Serialize` struct per command).
     pub body: serde_json::Map<String, serde_json::Value>,
+    /// The command's own JSON fields already serialised, as one object,
+    /// written into the document as they are: for a large body (a fleet
+    /// of a thousand databases) whose value tree and pretty-printed copy
+    /// would cost many times its size in memory. Instead of `body`.
+    pub raw_body: Option<String>,
     /// Human output, printed in text mode.
     pub text: String,
     /// `--format github` (workflow commands) or `--format markdown` (tables
@@ -80,6 +85,13 @@ impl Report {
     /// Sets the command's own JSON fields from its `Serialize` struct.
     pub fn with_body(mut self, body: &impl Serialize) -> Report {
         self.set_body(body);
+        self
+    }
+
+    /// Like [`Report::with_body`], serialised straight from the struct
+    /// (no value tree) and kept compact: see `raw_body`.
+    pub fn with_raw_body(mut self, body: &impl Serialize) -> Report {
+        self.raw_body = Some(serde_json::to_string(body).expect("a command's JSON body serialises"));
         self
     }
 
@@ -183,9 +195,22 @@ impl Run<'_, '_, '_> {
                     connection: self.transport,
                     body: &report.body,
                 };
-                let text = serde_json::to_string_pretty(&doc).expect("the document serialises");
-                let _ = writeln!(self.ctx.io.out, "{text}");
-                self.log_line(&text);
+                let mut text = serde_json::to_string_pretty(&doc).expect("the document serialises");
+                // A raw body's fields follow the document's: both are objects.
+                let raw = report.raw_body.take().filter(|r| r.len() > 2 && r.starts_with('{'));
+                let tail = match &raw {
+                    Some(r) => {
+                        text.truncate(text.trim_end().trim_end_matches('}').trim_end().len());
+                        text.push(',');
+                        &r[1..]
+                    }
+                    None => "",
+                };
+                let _ = writeln!(self.ctx.io.out, "{text}{tail}");
+                if let Some(f) = &mut self.log {
+                    use std::io::Write as _;
+                    let _ = writeln!(f, "{text}{tail}");
+                }
             }
         }
     }

@@ -77,8 +77,9 @@ pub struct Discovery {
 pub enum Select {
     /// These names, each with the line it is written on.
     Names(Vec<(String, usize)>),
-    /// Every database whose name matches this glob (`*`, `?`, `[a-z]`).
-    Match(String),
+    /// Every database whose name matches this glob (`*`, `?`, `[a-z]`),
+    /// compiled once when the file is read (`as_str` gives it back).
+    Match(glob::Pattern),
 }
 
 /// A group of databases that run together, `parallel` at a time.
@@ -98,6 +99,10 @@ pub struct Fleet {
     pub databases: Vec<Listed>,
     pub discovery: Option<Discovery>,
     pub groups: Vec<Group>,
+    /// Each name a group lists, and that group's index: what
+    /// [`Fleet::group_of`] looks up, so sorting a fleet into groups costs
+    /// the same per database whatever the fleet's size.
+    listed: BTreeMap<String, usize>,
 }
 
 #[derive(Deserialize)]
@@ -230,12 +235,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Fleet> {
                 }
                 Select::Names(picked)
             }
-            (None, Some(p)) => {
-                if let Err(e) = glob::Pattern::new(p.get_ref()) {
-                    return Err(err(line_at(p.span().start), format!("match = {:?} is not a valid pattern: {}", p.get_ref(), e.msg)));
-                }
-                Select::Match(p.get_ref().clone())
-            }
+            (None, Some(p)) => match glob::Pattern::new(p.get_ref()) {
+                Ok(pattern) => Select::Match(pattern),
+                Err(e) => return Err(err(line_at(p.span().start), format!("match = {:?} is not a valid pattern: {}", p.get_ref(), e.msg))),
+            },
             _ => return Err(err(line, format!("group {name} needs exactly one of `databases = [...]` and `match = \"pattern\"`"))),
         };
         let parallel = match &g.parallel {
@@ -245,7 +248,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Fleet> {
         };
         groups.push(Group { name, select, parallel, on_error: g.on_error, line });
     }
-    let fleet = Fleet { path: path.to_path_buf(), databases, discovery, groups };
+    let group_index: BTreeMap<&str, usize> = groups.iter().enumerate().map(|(i, g)| (g.name.as_str(), i)).collect();
+    let listed = listed_in.iter().map(|(db, g)| (db.clone(), group_index[g.as_str()])).collect();
+    let fleet = Fleet { path: path.to_path_buf(), databases, discovery, groups, listed };
     // Without discovery every database is known now: each must land in a group.
     if fleet.discovery.is_none() {
         for d in &fleet.databases {
@@ -261,13 +266,10 @@ impl Fleet {
     /// The index of the group a database belongs to: the first that lists
     /// it by name or matches it.
     pub fn group_of(&self, name: &str) -> Option<usize> {
-        self.groups.iter().position(|g| match &g.select {
-            Select::Names(n) => n.iter().any(|(x, _)| x == name),
-            Select::Match(p) => {
-                let listed_elsewhere = self.groups.iter().any(|o| matches!(&o.select, Select::Names(n) if n.iter().any(|(x, _)| x == name)));
-                !listed_elsewhere && glob::Pattern::new(p).is_ok_and(|p| p.matches(name))
-            }
-        })
+        if let Some(&i) = self.listed.get(name) {
+            return Some(i);
+        }
+        self.groups.iter().position(|g| matches!(&g.select, Select::Match(p) if p.matches(name)))
     }
 
     /// The file as the operator named it.

@@ -14,8 +14,11 @@
 
 mod discover;
 mod file;
+mod gauge;
 mod schedule;
 mod work;
+
+use std::collections::HashSet;
 
 use serde::Serialize;
 
@@ -27,6 +30,7 @@ use crate::tls::Transport;
 use crate::ui::Ui;
 
 pub use file::{load, parse, Discovery, Fleet, Group, Listed, OnError, Select};
+pub use gauge::{ServerLoad, Timings};
 pub use schedule::run;
 
 /// One database of a fleet, its URL resolved.
@@ -95,15 +99,15 @@ impl Fleet {
             let catalog = lookup(&disc.catalog_env)
                 .filter(|u| !u.is_empty())
                 .ok_or_else(|| Error::CatalogUrlUnset { at: Location::line(&self.path, disc.line), variable: disc.catalog_env.clone() })?;
-            for m in discover::run(&self.path, disc, &catalog)? {
-                if out.iter().any(|o: &Member| o.name == m.name) {
-                    return Err(Error::Discovery {
-                        at: Location::line(&self.path, disc.query_line),
-                        message: format!("it returned database {}, which a [[database]] entry names too", m.name),
-                    });
-                }
-                out.push(m);
+            let listed: HashSet<&str> = self.databases.iter().map(|d| d.name.as_str()).collect();
+            let found = discover::run(&self.path, disc, &catalog)?;
+            if let Some(m) = found.iter().find(|m| listed.contains(m.name.as_str())) {
+                return Err(Error::Discovery {
+                    at: Location::line(&self.path, disc.query_line),
+                    message: format!("it returned database {}, which a [[database]] entry names too", m.name),
+                });
             }
+            out.extend(found);
         }
         Ok(out)
     }
@@ -113,19 +117,24 @@ impl Fleet {
     pub fn plan(&self, members: Vec<Member>) -> Result<Plan> {
         let mut groups: Vec<PlannedGroup> =
             self.groups.iter().map(|g| PlannedGroup { name: g.name.clone(), parallel: g.parallel, on_error: g.on_error, members: Vec::new() }).collect();
-        for m in &members {
-            let i = self.group_of(&m.name).ok_or_else(|| Error::FleetUngrouped { file: self.path.clone(), database: m.name.clone() })?;
-            groups[i].members.push(m.clone());
-        }
+        let into = members
+            .iter()
+            .map(|m| self.group_of(&m.name).ok_or_else(|| Error::FleetUngrouped { file: self.path.clone(), database: m.name.clone() }))
+            .collect::<Result<Vec<usize>>>()?;
+        let known: HashSet<&str> = members.iter().map(|m| m.name.as_str()).collect();
         for g in &self.groups {
             if let Select::Names(names) = &g.select {
-                if let Some((missing, line)) = names.iter().find(|(n, _)| !members.iter().any(|m| &m.name == n)) {
+                if let Some((missing, line)) = names.iter().find(|(n, _)| !known.contains(n.as_str())) {
                     return Err(Error::FleetFile {
                         at: Location::line(&self.path, *line),
                         message: format!("group {} lists database {missing}, which neither a [[database]] entry nor the discovery query names", g.name),
                     });
                 }
             }
+        }
+        drop(known);
+        for (m, i) in members.into_iter().zip(into) {
+            groups[i].members.push(m);
         }
         Ok(Plan { file: self.file(), groups })
     }
@@ -272,6 +281,8 @@ pub struct DbReport {
     /// The phase after which a REVIEW stopped this database.
     pub stopped_for_review: Option<u32>,
     pub duration_ms: f64,
+    /// Where `duration_ms` went (docs/fleet.md, "Timings and connections").
+    pub timings: Timings,
     /// Each phase's state after the run (empty when the ledger could not be read).
     pub phases: Vec<PhaseCell>,
     pub steps: Vec<StepOutcome>,
@@ -297,6 +308,7 @@ impl DbReport {
             run_id: None,
             stopped_for_review: None,
             duration_ms: 0.0,
+            timings: Timings::default(),
             phases: Vec::new(),
             steps: Vec::new(),
             checks: Vec::new(),
@@ -359,6 +371,9 @@ pub struct Outcome {
     pub groups: Vec<GroupOutcome>,
     pub databases: Vec<DbReport>,
     pub halt: Option<Halt>,
+    /// Each server the run connected to, with the most connections it held
+    /// there at once.
+    pub servers: Vec<ServerLoad>,
 }
 
 impl Outcome {

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::mpsc::{self, Sender};
 use std::sync::Mutex;
 
+use super::gauge::Gauge;
 use super::{work, DbReport, DbState, Event, FleetUi, GroupCounts, GroupOutcome, Halt, HaltReason, Options, Outcome, Plan, PlannedGroup};
 use crate::check::Verdict;
 use crate::set::MigrationSet;
@@ -64,7 +65,15 @@ struct Queue {
 /// Runs the plan: every database's report in plan order, the groups'
 /// counts, and where the fleet halted.
 pub fn run(plan: &Plan, set: &MigrationSet, opts: &Options, ui: &mut dyn FleetUi) -> Outcome {
-    let mut out = Outcome { fleet_run: opts.fleet_run.clone(), file: plan.file.clone(), groups: Vec::new(), databases: Vec::new(), halt: None };
+    let mut out = Outcome {
+        fleet_run: opts.fleet_run.clone(),
+        file: plan.file.clone(),
+        groups: Vec::new(),
+        databases: Vec::with_capacity(plan.databases()),
+        halt: None,
+        servers: Vec::new(),
+    };
+    let gauge = Gauge::default();
     let mut answers: HashMap<String, bool> = HashMap::new();
     let last = plan.groups.len().saturating_sub(1);
     for (gi, group) in plan.groups.iter().enumerate() {
@@ -82,7 +91,7 @@ pub fn run(plan: &Plan, set: &MigrationSet, opts: &Options, ui: &mut dyn FleetUi
         }
         g.started = true;
         ui.fleet(Event::GroupStarted { group, index: gi, groups: plan.groups.len() });
-        let (reports, refused) = run_group(group, set, opts, ui, &mut answers, &mut g.counts);
+        let (reports, refused) = run_group(group, set, opts, &gauge, ui, &mut answers, &mut g.counts);
         ui.fleet(Event::GroupFinished { group: &g });
         let halt = decide(group, &reports, refused, opts);
         out.databases.extend(reports);
@@ -92,6 +101,7 @@ pub fn run(plan: &Plan, set: &MigrationSet, opts: &Options, ui: &mut dyn FleetUi
             out.halt = Some(h);
         }
     }
+    out.servers = gauge.loads();
     out
 }
 
@@ -124,10 +134,12 @@ fn decide(group: &PlannedGroup, reports: &[DbReport], refused: bool, opts: &Opti
 
 /// One group: `parallel` workers take its databases in order until they
 /// run out or the policy stops them.
+#[allow(clippy::too_many_arguments)]
 fn run_group(
     group: &PlannedGroup,
     set: &MigrationSet,
     opts: &Options,
+    gauge: &Gauge,
     ui: &mut dyn FleetUi,
     answers: &mut HashMap<String, bool>,
     counts: &mut GroupCounts,
@@ -155,7 +167,7 @@ fn run_group(
                     };
                     let _ = tx.send(Msg::Started { index });
                     let mut relay = Relay { index, tx: tx.clone() };
-                    let report = work::one(&group.members[index], &group.name, set, opts, &mut relay);
+                    let report = work::one(&group.members[index], &group.name, set, opts, gauge, &mut relay);
                     let _ = tx.send(Msg::Done { index, report: Box::new(report) });
                 }
                 let _ = tx.send(Msg::Exit);

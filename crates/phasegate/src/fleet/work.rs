@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use postgres::Client;
 
+use super::gauge::{self, since, Gauge};
 use super::{Command, DbReport, DbState, Member, Options, PhaseCell, PhaseState};
 use crate::apply::{self, RunOutcome};
 use crate::check::{self, Verdict};
@@ -40,12 +41,20 @@ fn failure_state(e: &Error, client: Option<&mut Client>) -> DbState {
     }
 }
 
-/// Runs `opts.command` on one database.
-pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, ui: &mut dyn Ui) -> DbReport {
+/// Runs `opts.command` on one database, counting its connections in
+/// `gauge` and where its time goes in the report's `timings`.
+pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, gauge: &Gauge, ui: &mut dyn Ui) -> DbReport {
     let started = Instant::now();
     let mut report = DbReport::new(member, group, DbState::Done);
     report.started_at = Some(time::OffsetDateTime::now_utc());
-    let mut client = match db::connect_reporting(&member.url, &opts.application_name) {
+    let server = gauge::server_of(&member.url);
+    gauge.visit(&server);
+    // Counted before it opens: the count never falls below the server's.
+    let held = gauge.hold(&server, 1);
+    let t = Instant::now();
+    let connected = db::connect_reporting(&member.url, &opts.application_name);
+    report.timings.connect_ms = since(t);
+    let mut client = match connected {
         Ok((c, transport)) => {
             report.connection = Some(transport);
             c
@@ -53,11 +62,11 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, ui:
         Err(e) => {
             report.state = failure_state(&e, None);
             report.error = Some(e.to_string());
-            report.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            report.duration_ms = since(started);
             return report;
         }
     };
-    let res = body(&mut client, member, set, opts, ui, &mut report);
+    let res = body(&mut client, member, set, opts, gauge, &server, ui, &mut report);
     if let Err(e) = res {
         // A failed run has no verdict (its checks did not decide it); the
         // checks that ran before the failure stay in `checks`.
@@ -68,26 +77,48 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, ui:
             _ => e.to_string(),
         });
     }
-    report.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     if !matches!(report.state, DbState::AlreadyDone | DbState::Unreachable) {
+        let t = Instant::now();
         if let Ok(applied) = ledger::applied(&mut client) {
             report.phases = phase_cells(&mut client, set, &applied);
         }
+        report.timings.ledger_ms += since(t);
         if let Some(audit) = opts.audit {
+            let t = Instant::now();
+            report.duration_ms = since(started);
             let record = audit(&report);
             if let Err(e) = ledger::ensure(&mut client).and_then(|_| ledger::audit(&mut client, &record)) {
                 ui.progress(&format!("warning: audit row not written: {e}"));
             }
+            report.timings.audit_ms = since(t);
         }
     }
     // The migration lock is released before the run counts as finished.
+    let t = Instant::now();
     db::end_session(client);
+    drop(held);
+    report.timings.close_ms = since(t);
+    report.duration_ms = since(started);
     report
 }
 
-fn body(client: &mut Client, member: &Member, set: &MigrationSet, opts: &Options, ui: &mut dyn Ui, report: &mut DbReport) -> Result<()> {
+/// The connections a migrate or rollback opens besides the database's own:
+/// the lock tracer and the blocker watch (see `observers`).
+const OBSERVERS: usize = 2;
+
+/// Whether a database's migrate or rollback runs with its two observer
+/// connections (the lock tracer, the watcher that names blockers): only
+/// when `--max-lock-hold` asks for the lock trace, so a fleet otherwise
+/// holds one connection per running database (docs/fleet.md).
+fn observers(opts: &Options) -> bool {
+    opts.apply.max_lock_hold.is_some()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn body(client: &mut Client, member: &Member, set: &MigrationSet, opts: &Options, gauge: &Gauge, server: &str, ui: &mut dyn Ui, report: &mut DbReport) -> Result<()> {
     // Read without the lock: a database an earlier run finished is skipped
     // without taking its lock or writing an audit row.
+    let t = Instant::now();
     let applied = ledger::applied(client)?;
     let nothing_to_do = match opts.command {
         Command::Migrate(target) => apply::pending(set, &applied, target).is_empty() && apply::check_consistency(set, &applied).is_ok(),
@@ -100,24 +131,19 @@ fn body(client: &mut Client, member: &Member, set: &MigrationSet, opts: &Options
     if nothing_to_do {
         report.state = DbState::AlreadyDone;
         report.phases = phase_cells(client, set, &applied);
+        report.timings.ledger_ms = since(t);
         return Ok(());
     }
+    report.timings.ledger_ms = since(t);
     let run_id = ledger::new_run_id();
     report.run_id = Some(run_id.clone());
     let mut apply_opts = opts.apply.clone();
     apply_opts.run_id = run_id;
-    apply_opts.monitor_url = Some(member.url.clone());
-    match opts.command {
-        Command::Migrate(target) => {
-            db::acquire_lock(client, opts.lock_wait)?;
-            let outcome = apply::migrate(client, set, target, &apply_opts, ui)?;
-            take_outcome(report, outcome)
-        }
-        Command::Rollback(phase) => {
-            db::acquire_lock(client, opts.lock_wait)?;
-            let outcome = apply::rollback(client, set, phase, &apply_opts, ui)?;
-            take_outcome(report, outcome)
-        }
+    apply_opts.monitor_url = observers(opts).then(|| member.url.clone());
+    let t = Instant::now();
+    let res = match opts.command {
+        Command::Migrate(target) => change(client, report, opts, gauge, server, |c| apply::migrate(c, set, target, &apply_opts, ui)),
+        Command::Rollback(phase) => change(client, report, opts, gauge, server, |c| apply::rollback(c, set, phase, &apply_opts, ui)),
         Command::Validate { phase, when } => {
             let checks = apply::validate(client, set, phase, when)?;
             report.verdict = Some(check::worst(&checks));
@@ -131,7 +157,32 @@ fn body(client: &mut Client, member: &Member, set: &MigrationSet, opts: &Options
             report.checks = checks;
             Ok(())
         }
+    };
+    if matches!(opts.command, Command::Validate { .. } | Command::Status) {
+        // Nothing but checks.
+        report.timings.checks_ms = since(t);
+    } else {
+        // The checks ran inside the command: their own clocks say how long.
+        let checks: f64 = report.checks.iter().map(|c| c.duration_ms).sum();
+        report.timings.checks_ms = checks;
+        report.timings.migrate_ms = (report.timings.migrate_ms - checks).max(0.0);
     }
+    res
+}
+
+/// A migrate or rollback (`run`) under the database's migration lock, its
+/// observers counted while they may be connected, timed into the report.
+fn change(client: &mut Client, report: &mut DbReport, opts: &Options, gauge: &Gauge, server: &str, run: impl FnOnce(&mut Client) -> Result<RunOutcome>) -> Result<()> {
+    let t = Instant::now();
+    let locked = db::acquire_lock(client, opts.lock_wait);
+    report.timings.lock_ms = since(t);
+    locked?;
+    let t = Instant::now();
+    let observed = observers(opts).then(|| gauge.hold(server, OBSERVERS));
+    let outcome = run(client);
+    drop(observed);
+    report.timings.migrate_ms = since(t);
+    take_outcome(report, outcome?)
 }
 
 /// A migrate or rollback outcome into the report: a failure is returned as
