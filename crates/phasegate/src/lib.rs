@@ -54,11 +54,13 @@ pub mod testing;
 
 // Errors.
 pub use error::{display_path, pg_message, Bypass, Confirmation, Error, Location, RestoreBlock, Result};
+pub use error::{LoadError, SqlState};
 
 // A migration set and the validation language.
 pub use check::{worst as worst_verdict, Check, CheckKind, CheckResult, Condition, Severity, Verdict, When, DEFAULT_TIMEOUT as DEFAULT_CHECK_TIMEOUT};
 pub use set::probe::{Probe, PROBES};
 pub use set::{load as load_set, parse_duration, BatchSize, Directives, MigrationSet, Phase, Seed, SqlFile, Step, MANIFEST, MIGRATIONS, ROLLBACK, SEED, VALIDATIONS};
+pub use set::Reversibility;
 
 // Starting a set: init, with an existing database's schema as its baseline.
 pub mod init;
@@ -106,6 +108,7 @@ pub use tls::{Channel as TlsChannel, SslMode, Transport, Verified as TlsVerified
 // Rehearsals (verify), snapshots and disposable servers.
 pub use foreign::{detect as detect_layout, ledger as foreign_ledger, load as load_foreign, load_with as load_foreign_with, Detection, Evidence as LayoutEvidence, Layout, Options as ForeignOptions, Origin};
 pub use pg::{first_that_starts, quote_ident, Backend, Chosen as ChosenBackend, Server, DEFAULT_IMAGE};
+pub use pg::BackendKind;
 pub use rehearse::{
     rehearse, roles_created_by, Against, Finding as RehearsalFinding, Isolation, Options as RehearseOptions, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming,
     Summary as RehearsalSummary,

@@ -144,7 +144,6 @@ fn body(op: &Op, file: &Path, run: &mut Run) -> Report {
 /// The engine command, after the checks a single-database run makes
 /// before connecting (the phase exists, it can be rolled back).
 fn command(op: &Op, set: &MigrationSet) -> phasegate::Result<FleetCommand> {
-    let no_phase = |p: u32| phasegate::Error::NoSuchPhase { phase: p, manifest: set.dir.join(phasegate::MANIFEST) };
     Ok(match op {
         Op::Migrate(a) => {
             let target = match (a.phase, a.to_version) {
@@ -153,12 +152,12 @@ fn command(op: &Op, set: &MigrationSet) -> phasegate::Result<FleetCommand> {
                 (None, None) => Target::Latest,
             };
             if let Target::Phase(p) = target {
-                set.phase(p).ok_or_else(|| no_phase(p))?;
+                set.phase(p)?;
             }
             FleetCommand::Migrate(target)
         }
         Op::Rollback(a) => {
-            let phase = set.phase(a.phase).ok_or_else(|| no_phase(a.phase))?;
+            let phase = set.phase(a.phase)?;
             phasegate::refuse_irreversible(phase)?;
             FleetCommand::Rollback(a.phase)
         }

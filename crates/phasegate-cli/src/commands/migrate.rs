@@ -35,8 +35,8 @@ fn body(a: &MigrateArgs, run: &mut Run) -> Report {
         (None, None) => Target::Latest,
     };
     if let Target::Phase(p) = target {
-        if set.phase(p).is_none() {
-            return failed(phasegate::Error::NoSuchPhase { phase: p, manifest: set.dir.join(phasegate::MANIFEST) });
+        if let Err(e) = set.phase(p) {
+            return failed(e);
         }
     }
     if let Some(tool) = a.adopt {

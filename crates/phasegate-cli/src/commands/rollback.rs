@@ -42,8 +42,9 @@ fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson) -> (Report, Opt
         Ok(s) => s,
         Err(e) => return (failed(e), None, None),
     };
-    let Some(phase) = set.phase(a.phase) else {
-        return (failed(phasegate::Error::NoSuchPhase { phase: a.phase, manifest: set.dir.join(phasegate::MANIFEST) }), None, None);
+    let phase = match set.phase(a.phase) {
+        Ok(p) => p,
+        Err(e) => return (failed(e), None, None),
     };
     let names = Some((phase.name.clone(), phase.summary.clone()));
     if let Err(e) = phasegate::refuse_irreversible(phase) {

@@ -6,12 +6,12 @@ use std::path::Path;
 use super::{Check, CheckKind, Condition, Severity, Verdict, When};
 use std::time::Duration;
 
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 use crate::sqltext;
 
 /// Parses a validation file into its checks. `file` is used in errors.
 pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
-    let err = |line: usize, message: String| Error::Load { at: Location::line(file, line), message };
+    let err = |line: usize, message: String| Error::Load { at: Location::line(file, line), kind: LoadError::BadCheck { message } };
     let lines: Vec<&str> = text.lines().collect();
     // Byte offset of each line start.
     let mut offsets = Vec::with_capacity(lines.len() + 1);
