@@ -187,30 +187,30 @@ fn kinds() -> Vec<Kind> {
             "validations/V3__fill_tier.sql:2: file is not valid UTF-8",
         ),
         // Check headers and thresholds.
-        k("validation_without_check", |d| write(d, "validations/V3__fill_tier.sql", "SELECT id FROM customers;\n"), load!(BadCheck { .. }), "validations/V3__fill_tier.sql:1: no check found"),
-        k("sql_before_first_check", |d| edit(d, "validations/V3__fill_tier.sql", "-- check", "SELECT 1;\n-- check"), load!(BadCheck { .. }), "validations/V3__fill_tier.sql:1: SQL before the first `-- check:` header"),
-        k("check_unknown_key", |d| edit(d, "validations/V3__fill_tier.sql", "\nSELECT", "\n-- colour: red\nSELECT"), load!(BadCheck { .. }), "validations/V3__fill_tier.sql:2: unknown check key `colour`"),
-        k("check_bad_name", |d| edit(d, "validations/V3__fill_tier.sql", "tier_filled", "tier filled!"), load!(BadCheck { .. }), "validations/V3__fill_tier.sql:1: check name `tier filled!` must be"),
-        k("check_unknown_severity", |d| edit(d, "validations/V3__fill_tier.sql", "\nSELECT", "\n-- severity: fatal\nSELECT"), load!(BadCheck { .. }), "validations/V3__fill_tier.sql:2: unknown severity `fatal`"),
-        k("check_unknown_when", |d| edit(d, "validations/V3__fill_tier.sql", "\nSELECT", "\n-- when: later\nSELECT"), load!(BadCheck { .. }), "validations/V3__fill_tier.sql:2: unknown `when: later`"),
-        k("check_key_twice", |d| edit(d, "validations/V3__fill_tier.sql", "\nSELECT", "\n-- severity: warning\n-- severity: critical\nSELECT"), load!(BadCheck { .. }), "validations/V3__fill_tier.sql:3: `severity` given twice"),
-        k("check_prose_in_header", |d| edit(d, "validations/V3__fill_tier.sql", "\nSELECT", "\n-- every row needs a tier\nSELECT"), load!(BadCheck { .. }), "validations/V3__fill_tier.sql:2: comment inside a check header"),
+        k("validation_without_check", |d| write(d, "validations/V3__fill_tier.sql", "SELECT id FROM customers;\n"), load!(NoCheck), "validations/V3__fill_tier.sql:1: no check found"),
+        k("sql_before_first_check", |d| edit(d, "validations/V3__fill_tier.sql", "-- check", "SELECT 1;\n-- check"), load!(SqlBeforeCheck), "validations/V3__fill_tier.sql:1: SQL before the first `-- check:` header"),
+        k("check_unknown_key", |d| edit(d, "validations/V3__fill_tier.sql", "\nSELECT", "\n-- colour: red\nSELECT"), load!(UnknownCheckKey { .. }), "validations/V3__fill_tier.sql:2: unknown check key `colour`"),
+        k("check_bad_name", |d| edit(d, "validations/V3__fill_tier.sql", "tier_filled", "tier filled!"), load!(BadCheckName { .. }), "validations/V3__fill_tier.sql:1: check name `tier filled!` must be"),
+        k("check_unknown_severity", |d| edit(d, "validations/V3__fill_tier.sql", "\nSELECT", "\n-- severity: fatal\nSELECT"), load!(UnknownValue { expected: "critical or warning", .. }), "validations/V3__fill_tier.sql:2: unknown severity `fatal`"),
+        k("check_unknown_when", |d| edit(d, "validations/V3__fill_tier.sql", "\nSELECT", "\n-- when: later\nSELECT"), load!(UnknownValue { .. }), "validations/V3__fill_tier.sql:2: unknown `when: later`"),
+        k("check_key_twice", |d| edit(d, "validations/V3__fill_tier.sql", "\nSELECT", "\n-- severity: warning\n-- severity: critical\nSELECT"), load!(KeyTwice { .. }), "validations/V3__fill_tier.sql:3: `severity` given twice"),
+        k("check_prose_in_header", |d| edit(d, "validations/V3__fill_tier.sql", "\nSELECT", "\n-- every row needs a tier\nSELECT"), load!(ProseInHeader { .. }), "validations/V3__fill_tier.sql:2: comment inside a check header"),
         k("check_without_query", |d| write(d, "validations/V3__fill_tier.sql", "-- check: tier_filled\n-- severity: warning\n"), load!(NoStatement), "validations/V3__fill_tier.sql:1: file holds no SQL statement"),
-        k("check_two_statements", |d| edit(d, "validations/V3__fill_tier.sql", "IS NULL;\n", "IS NULL;\nSELECT 1;\n"), load!(BadCheck { .. }), "validations/V3__fill_tier.sql:3: check `tier_filled` has more than one statement"),
-        k("check_defined_twice", |d| edit(d, "validations/V2__add_tier.sql", "gold_share", "tier_column_added"), load!(BadCheck { .. }), "validations/V2__add_tier.sql:5: check `tier_column_added` is defined twice"),
-        k("metric_without_thresholds", |d| edit(d, "validations/V2__add_tier.sql", "-- proceed: <= 100\n", ""), load!(BadCheck { .. }), "validations/V2__add_tier.sql:6: metric check `gold_share` has no thresholds"),
-        k("thresholds_without_metric", |d| edit(d, "validations/V2__add_tier.sql", "-- metric: percent\n", ""), load!(BadCheck { .. }), "validations/V2__add_tier.sql:6: check `gold_share` has thresholds but no `-- metric: <unit>`"),
-        k("threshold_not_a_condition", |d| edit(d, "validations/V2__add_tier.sql", "<= 100", "about 100"), load!(BadCheck { .. }), "validations/V2__add_tier.sql:7: `proceed` threshold `about 100` is not a condition"),
-        k("threshold_not_a_number", |d| edit(d, "validations/V2__add_tier.sql", "<= 100", "<= lots"), load!(BadCheck { .. }), "validations/V2__add_tier.sql:7: `proceed` threshold `lots` is not a number"),
-        k("empty_unknown_verdict", |d| edit(d, "validations/V2__add_tier.sql", "<= 100\n", "<= 100\n-- empty: skip\n"), load!(BadCheck { .. }), "validations/V2__add_tier.sql:8: unknown `empty: skip` (expected proceed, review or rollback)"),
-        k("empty_on_an_assertion", |d| edit(d, "validations/V3__fill_tier.sql", "\nSELECT", "\n-- empty: review\nSELECT"), load!(BadCheck { .. }), "validations/V3__fill_tier.sql:2: `empty:` is for metric checks; check `tier_filled` is an assertion"),
-        k("threshold_bounds_reversed", |d| edit(d, "validations/V2__add_tier.sql", "<= 100", "between 100 and 0"), load!(BadCheck { .. }), "validations/V2__add_tier.sql:7: `proceed` threshold `between 100 and 0`: the lower bound is above the upper bound"),
+        k("check_two_statements", |d| edit(d, "validations/V3__fill_tier.sql", "IS NULL;\n", "IS NULL;\nSELECT 1;\n"), load!(TwoStatements { .. }), "validations/V3__fill_tier.sql:3: check `tier_filled` has more than one statement"),
+        k("check_defined_twice", |d| edit(d, "validations/V2__add_tier.sql", "gold_share", "tier_column_added"), load!(CheckTwice { .. }), "validations/V2__add_tier.sql:5: check `tier_column_added` is defined twice"),
+        k("metric_without_thresholds", |d| edit(d, "validations/V2__add_tier.sql", "-- proceed: <= 100\n", ""), load!(NoThresholds { .. }), "validations/V2__add_tier.sql:6: metric check `gold_share` has no thresholds"),
+        k("thresholds_without_metric", |d| edit(d, "validations/V2__add_tier.sql", "-- metric: percent\n", ""), load!(ThresholdsWithoutMetric { .. }), "validations/V2__add_tier.sql:6: check `gold_share` has thresholds but no `-- metric: <unit>`"),
+        k("threshold_not_a_condition", |d| edit(d, "validations/V2__add_tier.sql", "<= 100", "about 100"), load!(BadLimit { threshold: true, .. }), "validations/V2__add_tier.sql:7: `proceed` threshold `about 100` is not a condition"),
+        k("threshold_not_a_number", |d| edit(d, "validations/V2__add_tier.sql", "<= 100", "<= lots"), load!(BadLimit { threshold: true, .. }), "validations/V2__add_tier.sql:7: `proceed` threshold `lots` is not a number"),
+        k("empty_unknown_verdict", |d| edit(d, "validations/V2__add_tier.sql", "<= 100\n", "<= 100\n-- empty: skip\n"), load!(UnknownValue { expected: "proceed, review or rollback", .. }), "validations/V2__add_tier.sql:8: unknown `empty: skip` (expected proceed, review or rollback)"),
+        k("empty_on_an_assertion", |d| edit(d, "validations/V3__fill_tier.sql", "\nSELECT", "\n-- empty: review\nSELECT"), load!(EmptyOnAssertion { .. }), "validations/V3__fill_tier.sql:2: `empty:` is for metric checks; check `tier_filled` is an assertion"),
+        k("threshold_bounds_reversed", |d| edit(d, "validations/V2__add_tier.sql", "<= 100", "between 100 and 0"), load!(BadLimit { threshold: true, .. }), "validations/V2__add_tier.sql:7: `proceed` threshold `between 100 and 0`: the lower bound is above the upper bound"),
         // Result shapes, SQL errors (in V2, the first pending migration: its
         // transaction must leave nothing behind).
-        k("metric_returns_rows", |d| edit(d, "validations/V2__add_tier.sql", "SELECT 100.0", "SELECT id FROM customers UNION ALL SELECT 100.0"), ran!(Error::Load { kind: LoadError::MetricShape { .. }, .. }), "validations/V2__add_tier.sql:8: metric check `gold_share` returned several rows"),
-        k("metric_returns_no_row", |d| edit(d, "validations/V2__add_tier.sql", "FROM customers;", "FROM customers WHERE false GROUP BY id;"), ran!(Error::Load { kind: LoadError::MetricShape { .. }, .. }), "validations/V2__add_tier.sql:8: metric check `gold_share` returned no rows"),
-        k("metric_returns_two_columns", |d| edit(d, "validations/V2__add_tier.sql", "SELECT 100.0", "SELECT 1 AS a, 100.0"), ran!(Error::Load { kind: LoadError::MetricShape { .. }, .. }), "validations/V2__add_tier.sql:8: metric check `gold_share` returned 2 columns"),
-        k("metric_returns_text", |d| edit(d, "validations/V2__add_tier.sql", GOLD_SHARE, "SELECT 'high' AS level;"), ran!(Error::Load { kind: LoadError::MetricShape { .. }, .. }), "validations/V2__add_tier.sql:8: metric check `gold_share` returned \"high\" in column `level`, not a number"),
+        k("metric_returns_rows", |d| edit(d, "validations/V2__add_tier.sql", "SELECT 100.0", "SELECT id FROM customers UNION ALL SELECT 100.0"), METRIC_SHAPE, "validations/V2__add_tier.sql:8: metric check `gold_share` returned several rows"),
+        k("metric_returns_no_row", |d| edit(d, "validations/V2__add_tier.sql", "FROM customers;", "FROM customers WHERE false GROUP BY id;"), METRIC_SHAPE, "validations/V2__add_tier.sql:8: metric check `gold_share` returned no rows"),
+        k("metric_returns_two_columns", |d| edit(d, "validations/V2__add_tier.sql", "SELECT 100.0", "SELECT 1 AS a, 100.0"), METRIC_SHAPE, "validations/V2__add_tier.sql:8: metric check `gold_share` returned 2 columns"),
+        k("metric_returns_text", |d| edit(d, "validations/V2__add_tier.sql", GOLD_SHARE, "SELECT 'high' AS level;"), METRIC_SHAPE, "validations/V2__add_tier.sql:8: metric check `gold_share` returned \"high\" in column `level`, not a number"),
         k("sql_syntax_error", |d| edit(d, "migrations/V2__add_tier.sql", "(tier);", "(tier) WHERE;"), ran!(Error::Sql { sqlstate: Some(SqlState::SYNTAX_ERROR), .. }), "migrations/V2__add_tier.sql:2:58: syntax error at end of input"),
         k("sql_unknown_column", |d| edit(d, "migrations/V2__add_tier.sql", "(tier);", "(tiers);"), ran!(Error::Sql { sqlstate: Some(SqlState::UNDEFINED_COLUMN), .. }), "migrations/V2__add_tier.sql:2: column \"tiers\" does not exist"),
         k(
@@ -254,11 +254,11 @@ fn kinds() -> Vec<Kind> {
             "migrations/V2__add_tier.sql: is 67108865 bytes, more than a set's file may hold (64 MiB)",
         ),
         // Check shapes and limits found when the check runs.
-        k("metric_two_unnamed_columns", |d| edit(d, "validations/V2__add_tier.sql", GOLD_SHARE, "SELECT 1, 0;"), ran!(Error::Load { kind: LoadError::MetricShape { .. }, .. }), "validations/V2__add_tier.sql:8: metric check `gold_share` returned 2 columns"),
+        k("metric_two_unnamed_columns", |d| edit(d, "validations/V2__add_tier.sql", GOLD_SHARE, "SELECT 1, 0;"), METRIC_SHAPE, "validations/V2__add_tier.sql:8: metric check `gold_share` returned 2 columns"),
         k(
             "metric_numeric_too_large",
             |d| edit(d, "validations/V2__add_tier.sql", GOLD_SHARE, "SELECT 1e400::numeric;"),
-            ran!(Error::Load { kind: LoadError::MetricShape { .. }, .. }),
+            METRIC_SHAPE,
             "validations/V2__add_tier.sql:8: metric check `gold_share` returned a number too large for a double (100000000000000000000000..., 401 digits)",
         ),
         k(
@@ -307,6 +307,9 @@ fn kinds() -> Vec<Kind> {
         Kind { name: "no_such_database", mutate: |_| {}, command: MIGRATE, target: NoSuchDatabase, expect: CONNECT, error: "cannot connect to postgres://postgres:***@" },
     ]
 }
+
+/// A metric check's query returned something other than one number.
+const METRIC_SHAPE: Expect = ran!(Error::Load { kind: LoadError::MetricShape { .. }, .. });
 
 const CONNECT: Expect = Expect::Connect(|e| matches!(e, Error::Connect { .. }));
 

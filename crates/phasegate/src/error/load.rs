@@ -117,10 +117,43 @@ pub enum LoadError {
     #[error("{message} ({fix})")]
     Refused { message: String, fix: String },
 
-    // Checks.
-    /// A validation file's check headers break a rule of docs/checks.md.
-    #[error("{message}")]
-    BadCheck { message: String },
+    // Checks (docs/checks.md).
+    #[error("no check found: a validation file needs at least one `-- check: name` header followed by a query")]
+    NoCheck,
+    #[error("SQL before the first `-- check:` header")]
+    SqlBeforeCheck,
+    /// A comment line in a header that is not `-- key: value`.
+    #[error("comment inside a check header: use `-- description: ...` for prose (got `{line}`)")]
+    ProseInHeader { line: String },
+    #[error("`{key}` given twice in check header")]
+    KeyTwice { key: String },
+    #[error("unknown check key `{key}` (expected check, description, severity, metric, proceed, review, empty, when, holds, timeout)")]
+    UnknownCheckKey { key: String },
+    #[error("check name `{name}` must be a non-empty identifier (letters, digits, _ or -)")]
+    BadCheckName { name: String },
+    /// A key's value that is not one it takes (`severity`, `when`, `holds`,
+    /// `empty`), with the values it takes.
+    #[error("unknown {what} (expected {expected})")]
+    UnknownValue { what: String, expected: &'static str },
+    #[error("`metric:` needs a unit, e.g. `-- metric: percent`")]
+    MetricWithoutUnit,
+    /// A `proceed:` or `review:` threshold, or a `timeout:`, that does not parse.
+    #[error("`{key}`{} {problem}", if *threshold { " threshold" } else { "" })]
+    BadLimit { key: String, threshold: bool, problem: String },
+    #[error("check `{check}` is defined twice in this file")]
+    CheckTwice { check: String },
+    #[error("metric check `{check}` has no thresholds: add `-- proceed: <condition>` (and optionally `-- review:`)")]
+    NoThresholds { check: String },
+    #[error("check `{check}` has thresholds but no `-- metric: <unit>`; an assertion check passes when it returns no rows")]
+    ThresholdsWithoutMetric { check: String },
+    #[error("`empty:` is for metric checks; check `{check}` is an assertion, which passes when it returns no rows")]
+    EmptyOnAssertion { check: String },
+    #[error("`holds: until-next-migration` is for after-migrate checks; check `{check}` runs {when}")]
+    HoldsNotAfterMigrate { check: String, when: &'static str },
+    #[error("check `{check}` has no query")]
+    NoQuery { check: String },
+    #[error("check `{check}` has more than one statement; each check is one query (start another with `-- check:`)")]
+    TwoStatements { check: String },
     /// A metric check's query returned something other than one number.
     #[error("metric check `{check}` {problem}; a metric query returns one row with one number (NULL when there is nothing to measure)")]
     MetricShape { check: String, problem: String },
