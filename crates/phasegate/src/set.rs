@@ -82,11 +82,17 @@ pub struct Step {
     pub validation: SqlFile,
     pub checks: Vec<Check>,
     /// Where another tool's migration came from (`verify --from`); `None`
-    /// for a phasegate set.
-    pub origin: Option<origin::Origin>,
+    /// for a phasegate set. Read through `origin()`; private so that a
+    /// step outside the crate comes only from loading a set, paired with
+    /// its rollback as its phase's reversibility says.
+    pub(crate) origin: Option<origin::Origin>,
 }
 
 impl Step {
+    /// Where another tool's migration came from, for a set read from its layout.
+    pub fn origin(&self) -> Option<&origin::Origin> {
+        self.origin.as_ref()
+    }
     /// `V3__add_columns`, the name refinery records.
     pub fn file_stem(&self) -> String {
         format!("V{}__{}", self.version, self.name)
