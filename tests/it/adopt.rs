@@ -104,7 +104,7 @@ impl Case {
             }
         }
         for (i, s) in steps.iter().enumerate() {
-            let o = s.origin.as_ref().unwrap();
+            let o = s.origin().unwrap();
             write_row(&mut c, self.tool.layout, i, o, &self.from(), i + 1 == steps.len());
         }
     }

@@ -130,13 +130,13 @@ pub(crate) fn walk(name: &str, dir: &Path, expect: Expect) {
     let phase_arg = |p: u32| p.to_string();
     for phase in set.phases.iter().filter(|p| p.id > 0) {
         let id = phase_arg(phase.id);
-        if !phase.reversible {
+        if !phase.is_reversible() {
             kept_before = Some((text(&db, expect.kept), prev));
         }
         run(&db, dir, &["migrate", "--phase", &id, "--yes"], "").expect_exit(0);
         phase_checks_hold_together(&db, dir, &id);
         probed += probes_work(&db, &set, phase.id, "migrate");
-        if phase.reversible {
+        if phase.is_reversible() {
             run(&db, dir, &["rollback", "--phase", &id, "--yes"], "").expect_exit(0);
             probed += probes_work(&db, &set, prev, "rollback");
             run(&db, dir, &["migrate", "--phase", &id], "").expect_exit(0);

@@ -136,7 +136,7 @@ fn both_versions_write_through_a_renamed_table() {
 fn drop_table_is_kept_and_recovered() {
     let dir = proves(SHOP, &["drop-table", "orders"], Expect { kept: "SELECT string_agg(id || ':' || amount || ':' || channel, ',' ORDER BY id) FROM orders", after: &["SELECT count(*) FROM pg_class WHERE relname = 'orders'"] });
     let set = phasegate::load_set(dir.path()).unwrap();
-    assert!(!set.phases.last().unwrap().reversible);
+    assert!(!set.phases.last().unwrap().is_reversible());
 }
 
 #[test]

@@ -140,7 +140,7 @@ fn under_traffic(op: Op) {
             assert_eq!(db.count(q), 0, "{:?}: after {stage}, rows where the old and new representations disagree: {q}", op.changes);
         }
     };
-    let split = phases.iter().position(|p| !p.reversible).unwrap_or(phases.len());
+    let split = phases.iter().position(|p| !p.is_reversible()).unwrap_or(phases.len());
     let (reversible, rest) = phases.split_at(split);
     let title = format!("{} ({ROWS} seeded rows)", op.changes.iter().map(|c| c.join(" ")).collect::<Vec<_>>().join(" + "));
     let per_worker = with_traffic(&title, &db, &workers, |s| {

@@ -197,8 +197,8 @@ fn seeded_template(server: &Server, set: &MigrationSet, rows: Option<u64>, to_ve
 /// with the seed, as a template (built once), then a database per test
 /// cloned from it: the clone's cost is what a test waits for.
 fn factory(server: &Server, set: &MigrationSet, o: &Options, say: &mut dyn FnMut(&str)) -> Result<Figure> {
-    let phase = set.phases.iter().filter(|p| p.reversible).map(|p| p.id).max().ok_or_else(|| anyhow!("the set has no reversible phase"))?;
-    let last = set.phase(phase).and_then(|p| p.steps.last()).map(|s| s.version).expect("a phase has steps");
+    let phase = set.phases.iter().filter(|p| p.is_reversible()).map(|p| p.id).max().ok_or_else(|| anyhow!("the set has no reversible phase"))?;
+    let last = set.phase(phase).ok().and_then(|p| p.steps.last()).map(|s| s.version).expect("a phase has steps");
     say(&format!("factory: template at phase {phase} with {} seed rows", o.verify_rows));
     let t = Instant::now();
     let template = seeded_template(server, set, Some(o.verify_rows), Some(last), "factory")?;

@@ -31,7 +31,7 @@ pub fn render(e: &anyhow::Error, bin: &str) -> String {
         Error::RestoreBlocked { reason: RestoreBlock::TableGone { .. } | RestoreBlock::ColumnsGone { .. }, .. } => {
             format!(" (`{bin} migrate --phase N`)")
         }
-        Error::Backend { backend: "docker", .. } | Error::NoServer { .. } => format!("; {INSTALL_HINT}"),
+        Error::Backend { backend: phasegate::BackendKind::Docker, .. } | Error::NoServer { .. } => format!("; {INSTALL_HINT}"),
         Error::NoMigrationSet { .. } => "; pass --dir".to_string(),
         Error::UnknownLayout { .. } => {
             format!("; name the layout: {bin} verify --from LAYOUT DIR ({})", phasegate::foreign::Layout::ALL.map(|l| l.name()).join(", "))

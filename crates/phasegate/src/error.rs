@@ -2,14 +2,19 @@
 //! act (the file and line, the SQL position, the lock holder), and renders as
 //! one line.
 
+mod backend;
 pub(crate) mod change;
 mod drift;
+mod load;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use backend::BackendKind;
 pub use change::ChangeError;
 pub use drift::{Drift, DriftKind};
+pub use load::LoadError;
+pub use postgres::error::SqlState;
 
 /// A place in a migration set: a file and, where known, a line and column.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -61,8 +66,8 @@ pub enum Error {
     Change(Box<ChangeError>),
 
     /// A migration set breaks a rule of docs/migration-set.md.
-    #[error("{at}: {message}")]
-    Load { at: Location, message: String },
+    #[error("{at}: {kind}")]
+    Load { at: Location, kind: LoadError },
 
     #[error("{}: {source}", display_path(path))]
     Io { path: PathBuf, source: std::io::Error },
@@ -93,11 +98,19 @@ pub enum Error {
     /// PostgreSQL rejected SQL from a file; `at` points at the statement (and
     /// the column PostgreSQL reported, when it did).
     #[error("{at}: {message}")]
-    Sql { at: Location, message: String, sqlstate: Option<String> },
+    Sql { at: Location, message: String, sqlstate: Option<SqlState> },
 
-    /// A database error outside any file (ledger, lock, catalog queries).
+    /// A database error outside any file (ledger, lock, catalog queries),
+    /// with the error PostgreSQL or the connection returned.
+    #[error("{context}: {}", pg_message(source))]
+    Database { context: String, source: postgres::Error },
+
+    /// What a query returned (or a run found) stops the engine, though no
+    /// statement failed: no schema for the ledger, a kept document that
+    /// does not parse, a snapshot that missed a change, checks that said
+    /// ROLLBACK.
     #[error("{context}: {message}")]
-    Database { context: String, message: String },
+    Unexpected { context: String, message: String },
 
     /// Another migrator holds the migration lock.
     #[error("another phasegate run holds the migration lock: {holder}")]
@@ -208,7 +221,7 @@ pub enum Error {
 
     /// No disposable PostgreSQL could be started.
     #[error("{backend} backend: {message}")]
-    Backend { backend: &'static str, message: String },
+    Backend { backend: BackendKind, message: String },
 
     /// The automatic backend found no way to a server: neither Docker nor
     /// the local binaries started one, and no server URL was given.
@@ -337,6 +350,20 @@ impl fmt::Display for Bypass {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// A load error of `kind` at `at`.
+    pub fn load(at: Location, kind: LoadError) -> Error {
+        Error::Load { at, kind }
+    }
+
+    /// The SQLSTATE PostgreSQL returned, when the error came from the server.
+    pub fn sqlstate(&self) -> Option<&SqlState> {
+        match self {
+            Error::Sql { sqlstate, .. } => sqlstate.as_ref(),
+            Error::Database { source, .. } => source.code(),
+            _ => None,
+        }
+    }
+
     /// The file, line and column the error is about, when it is about one.
     pub fn location(&self) -> Option<&Location> {
         match self {
@@ -387,7 +414,7 @@ pub fn pg_message(err: &postgres::Error) -> String {
 /// Wraps a database error that is not tied to a file.
 pub fn db_err(context: impl Into<String>) -> impl FnOnce(postgres::Error) -> Error {
     let context = context.into();
-    move |e| Error::Database { context, message: pg_message(&e) }
+    move |source| Error::Database { context, source }
 }
 
 /// Maps a PostgreSQL error from running `sql` (which starts at line
@@ -401,7 +428,7 @@ pub fn sql_error(file: &Path, first_line: usize, sql: &str, prefix_chars: usize,
             at = Location { file: file.to_path_buf(), line: first_line + l - 1, column: c };
         }
     }
-    Error::Sql { at, message: pg_message(err), sqlstate: sqlstate(err).map(str::to_string) }
+    Error::Sql { at, message: pg_message(err), sqlstate: err.code().cloned() }
 }
 
 /// Maps an error from running one statement of a file's `text` (the
@@ -424,10 +451,10 @@ pub fn wrapped_statement_error(file: &Path, text: &str, start: usize, line: usiz
             at = Location { file: file.to_path_buf(), line: l, column: c };
         }
     }
-    Error::Sql { at, message: pg_message(err), sqlstate: sqlstate(err).map(str::to_string) }
+    Error::Sql { at, message: pg_message(err), sqlstate: err.code().cloned() }
 }
 
 /// The SQLSTATE of a database error, if it came from the server.
-pub fn sqlstate(err: &postgres::Error) -> Option<&str> {
-    err.as_db_error().map(|d| d.code().code())
+pub fn sqlstate(err: &postgres::Error) -> Option<&SqlState> {
+    err.code()
 }

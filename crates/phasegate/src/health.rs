@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::apply;
 use crate::check::{self, CheckResult, Verdict};
 use crate::db;
-use crate::error::{pg_message, sqlstate};
+use crate::error::{pg_message, sqlstate, SqlState};
 use crate::set::MigrationSet;
 
 /// Thresholds and what to run.
@@ -172,7 +172,7 @@ fn probe(client: &mut Client, opts: &Options) -> Finding {
     let _ = client.batch_execute("RESET statement_timeout");
     let value = elapsed.as_secs_f64() * 1000.0;
     let (level, detail) = match res {
-        Err(e) if sqlstate(&e) == Some("57014") => (Level::Fail, Some(format!("cancelled after {}: `{}` did not finish", ms(cancel_at), opts.probe))),
+        Err(e) if sqlstate(&e) == Some(&SqlState::QUERY_CANCELED) => (Level::Fail, Some(format!("cancelled after {}: `{}` did not finish", ms(cancel_at), opts.probe))),
         Err(e) => (Level::Fail, Some(format!("`{}` failed: {}", opts.probe, pg_message(&e)))),
         Ok(_) if elapsed >= opts.probe_fail => (Level::Fail, Some(format!("`{}` took {} (fail at {})", opts.probe, ms(elapsed), ms(opts.probe_fail)))),
         Ok(_) if elapsed >= opts.probe_warn => (Level::Warn, Some(format!("`{}` took {} (warn at {})", opts.probe, ms(elapsed), ms(opts.probe_warn)))),

@@ -326,7 +326,7 @@ mod tests {
             init(dir.path(), baseline.as_ref()).unwrap();
             let set = crate::set::load(dir.path()).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(set.phases.last().unwrap().id, 1);
-            assert_eq!(set.phases[0].baseline, baseline.is_some());
+            assert_eq!(set.phases[0].is_baseline(), baseline.is_some());
             assert!(matches!(init(dir.path(), None), Err(Error::InitRefused { .. })));
         }
     }

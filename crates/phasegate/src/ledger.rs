@@ -88,7 +88,7 @@ pub(crate) fn tables(client: &mut impl GenericClient) -> Result<Tables> {
         .map_err(db_err("finding the ledger's schema"))?;
     let (schema, exists): (String, bool) = (row.get(0), row.get(1));
     if schema.is_empty() {
-        return Err(Error::Database {
+        return Err(Error::Unexpected {
             context: "finding the ledger's schema".into(),
             message: "there is no ledger on the search_path and the search_path names no schema to create one in".into(),
         });
@@ -197,7 +197,7 @@ pub fn ensure(client: &mut Client) -> Result<()> {
     }
     client.query_one("SELECT pg_catalog.pg_advisory_lock($1)", &[&SETUP_LOCK_KEY]).map_err(db_err("locking ledger setup"))?;
     let res = (|| {
-        client.assert_migrations_table(&t.history).map_err(|e| Error::Database {
+        client.assert_migrations_table(&t.history).map_err(|e| Error::Unexpected {
             context: format!("creating {HISTORY}"),
             message: e.to_string(),
         })?;

@@ -57,11 +57,13 @@ pub mod testing;
 
 // Errors.
 pub use error::{display_path, pg_message, Bypass, Confirmation, Error, Location, RestoreBlock, Result};
+pub use error::{LoadError, SqlState};
 
 // A migration set and the validation language.
 pub use check::{worst as worst_verdict, Check, CheckKind, CheckResult, Condition, Severity, Verdict, When, DEFAULT_TIMEOUT as DEFAULT_CHECK_TIMEOUT};
 pub use set::probe::{Probe, PROBES};
 pub use set::{load as load_set, parse_duration, BatchSize, Directives, MigrationSet, Phase, Seed, SqlFile, Step, MANIFEST, MIGRATIONS, ROLLBACK, SEED, VALIDATIONS};
+pub use set::Reversibility;
 
 // Starting a set: init, with an existing database's schema as its baseline.
 pub mod init;
@@ -93,6 +95,7 @@ pub use db::{acquire_lock, connect, connect_reporting, end_session, lock_holder,
 
 // Rehearsals (verify: the types are in `rehearse`), snapshots and disposable servers.
 pub use pg::{first_that_starts, quote_ident, Backend, Chosen as ChosenBackend, Server, DEFAULT_IMAGE};
+pub use pg::BackendKind;
 pub use rehearse::rehearse;
 pub use schema_drift::{schema_drift, ObjectChange, ObjectDrift, SchemaDrift};
 pub use snapshot::{column_order_only, schema_diff, take_snapshot, Snapshot, SnapshotOptions, TableFingerprint};

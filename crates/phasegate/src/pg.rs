@@ -111,12 +111,10 @@ pub fn publish_on_loopback(host: &mut testcontainers::bollard::models::HostConfi
     host.port_bindings = Some(std::collections::HashMap::from([("5432/tcp".to_string(), Some(vec![binding]))]));
 }
 
-/// Which backend `Backend::Auto` settled on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Chosen {
-    Docker,
-    Local,
-}
+pub use crate::error::BackendKind;
+
+/// Which backend `Backend::Auto` settled on (Docker or Local).
+pub type Chosen = BackendKind;
 
 /// `Backend::Auto`'s order: Docker, then the local binaries; when neither
 /// starts, one error carrying why each did not.
@@ -133,7 +131,7 @@ pub fn first_that_starts<T>(docker: impl FnOnce() -> Result<T>, local: impl FnOn
 
 fn start_local() -> Result<Server> {
     use std::os::unix::fs::MetadataExt;
-    let refuse = |message: String| Error::Backend { backend: "local", message };
+    let refuse = |message: String| Error::Backend { backend: BackendKind::Local, message };
     let bindir = find_bindir().ok_or_else(|| refuse("no initdb found (pg_config --bindir, /usr/lib/postgresql/*/bin); install PostgreSQL server binaries, e.g. apt-get install postgresql".into()))?;
     // PostgreSQL refuses to run as root: drop to the postgres user if there is one.
     let root = std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false);
@@ -283,11 +281,11 @@ impl Server {
     }
 
     /// Which kind of server this is (for `Backend::Auto`, the one it chose).
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> BackendKind {
         match (&self.container, &self._local) {
-            (Some(_), _) => "docker",
-            (None, Some(_)) => "local",
-            (None, None) => "url",
+            (Some(_), _) => BackendKind::Docker,
+            (None, Some(_)) => BackendKind::Local,
+            (None, None) => BackendKind::Url,
         }
     }
 
@@ -352,7 +350,7 @@ mod tests {
         assert_eq!(fit_name("short", "_x", 58), "short_x");
     }
 
-    fn fails(backend: &'static str, why: &str) -> Result<&'static str> {
+    fn fails(backend: BackendKind, why: &str) -> Result<&'static str> {
         Err(Error::Backend { backend, message: why.into() })
     }
 
@@ -360,9 +358,9 @@ mod tests {
     fn auto_tries_docker_then_local_then_says_why_neither_started() {
         let (got, chosen) = first_that_starts(|| Ok("container"), || panic!("local is not tried when Docker starts")).unwrap();
         assert_eq!((got, chosen), ("container", Chosen::Docker));
-        let (got, chosen) = first_that_starts(|| fails("docker", "no engine"), || Ok("cluster")).unwrap();
+        let (got, chosen) = first_that_starts(|| fails(BackendKind::Docker, "no engine"), || Ok("cluster")).unwrap();
         assert_eq!((got, chosen), ("cluster", Chosen::Local));
-        let e = first_that_starts(|| fails("docker", "no engine at /var/run/docker.sock"), || fails("local", "no initdb found")).unwrap_err();
+        let e = first_that_starts(|| fails(BackendKind::Docker, "no engine at /var/run/docker.sock"), || fails(BackendKind::Local, "no initdb found")).unwrap_err();
         assert!(matches!(e, Error::NoServer { .. }), "{e:?}");
         assert_eq!(
             e.to_string(),

@@ -124,7 +124,8 @@ fn check_parser_errors_name_the_file_and_a_line_of_it() {
     property("check header parser", 2000, validation_text(), |text| {
         match crate::check::parse_file(file, &text) {
             Ok(_) => {}
-            Err(Error::Load { at, message }) => {
+            Err(Error::Load { at, kind }) => {
+                let message = kind.to_string();
                 prop_assert_eq!(&at.file, file);
                 prop_assert!(at.line >= 1 && at.line <= text.lines().count().max(1), "line {} of {:?}: {}", at.line, text, message);
                 prop_assert!(!message.contains('\n'));
@@ -179,7 +180,8 @@ fn set_loader_errors_name_a_file_of_the_set() {
         }
         match crate::set::load(dir.path()) {
             Ok(_) => {}
-            Err(Error::Load { at, message }) => {
+            Err(Error::Load { at, kind }) => {
+                let message = kind.to_string();
                 prop_assert!(at.file.starts_with(dir.path()), "{} is outside the set: {message}", at.file.display());
                 if at.file.ends_with(crate::set::MANIFEST) {
                     prop_assert!(at.line >= 1 && at.line <= manifest.lines().count().max(1), "manifest line {}: {message}\n{manifest}", at.line);

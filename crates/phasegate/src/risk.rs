@@ -132,8 +132,8 @@ pub fn plan_phase(p: &Phase) -> PhasePlan {
     let effects: Vec<Effect> = p.steps.iter().flat_map(|s| file_effects(&s.forward)).collect();
     let rollback_effects: Vec<Effect> = p.steps.iter().filter_map(|s| s.rollback.as_ref()).flat_map(file_effects).collect();
     let worst = effects.iter().map(|e| e.risk).max().unwrap_or(Risk::Low);
-    let risk = if !p.reversible && !p.baseline { Risk::Catastrophic } else { worst };
-    let data_loss = !p.baseline && worst >= Risk::High;
+    let risk = if !p.is_reversible() && !p.is_baseline() { Risk::Catastrophic } else { worst };
+    let data_loss = !p.is_baseline() && worst >= Risk::High;
     let rollback_discards = rollback_effects.iter().any(|e| e.risk >= Risk::Medium || e.statement.to_uppercase().contains("DROP COLUMN"));
     let mut locks: Vec<&'static str> = effects.iter().map(|e| e.lock).filter(|l| *l != "none").collect();
     locks.sort();
@@ -154,7 +154,7 @@ pub fn plan_phase(p: &Phase) -> PhasePlan {
     } else {
         Vec::new()
     };
-    PhasePlan { id: p.id, name: p.name.clone(), reversible: p.reversible, risk, data_loss, rollback_discards, locks, effects, rollback_effects, findings, keeps }
+    PhasePlan { id: p.id, name: p.name.clone(), reversible: p.is_reversible(), risk, data_loss, rollback_discards, locks, effects, rollback_effects, findings, keeps }
 }
 
 #[cfg(test)]

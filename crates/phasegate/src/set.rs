@@ -12,6 +12,7 @@ pub(crate) mod probe;
 mod directives;
 mod read;
 pub(crate) mod refuse;
+mod reversibility;
 
 pub(crate) use read::read_regular;
 
@@ -24,11 +25,12 @@ use sha2::{Digest, Sha256};
 
 pub use crate::check::parse_duration;
 use crate::check::{self, Check};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 use crate::sqltext;
 use directives::parse_directives;
 use read::Folder;
 pub use batch::BatchSize;
+pub use reversibility::Reversibility;
 
 pub const MANIFEST: &str = "phases.toml";
 pub const MIGRATIONS: &str = "migrations";
@@ -41,7 +43,10 @@ pub const SEED: &str = "seed";
 pub struct MigrationSet {
     pub dir: PathBuf,
     pub phases: Vec<Phase>,
-    pub seed: Option<Seed>,
+    /// Read through `seed()`; private so that a set outside the crate
+    /// comes only from `load` (or a foreign layout's reader), which checks
+    /// every rule of docs/migration-set.md.
+    pub(crate) seed: Option<Seed>,
     /// What each application version runs, and where it must work (docs/probes.md).
     pub probes: Vec<probe::Probe>,
 }
@@ -58,20 +63,12 @@ pub struct Phase {
     pub id: u32,
     pub name: String,
     pub summary: String,
-    pub reversible: bool,
-    /// Why an irreversible phase cannot be rolled back.
-    pub reason: Option<String>,
-    /// The schema that already exists: irreversible without being a point of
-    /// no return, so entering it asks for no confirmation.
-    pub baseline: bool,
+    /// Reversible, irreversible (and why) or the baseline; read through
+    /// `is_reversible`, `is_baseline` and `reason` (set/reversibility.rs).
+    /// Private: only loading a set makes a phase, so it agrees with its
+    /// steps' rollback files.
+    pub(crate) reversibility: Reversibility,
     pub steps: Vec<Step>,
-}
-
-impl Phase {
-    /// Entering this phase asks the operator to type its name.
-    pub fn needs_confirmation(&self) -> bool {
-        !self.reversible && !self.baseline
-    }
 }
 
 /// One migration with its pairs.
@@ -85,11 +82,17 @@ pub struct Step {
     pub validation: SqlFile,
     pub checks: Vec<Check>,
     /// Where another tool's migration came from (`verify --from`); `None`
-    /// for a phasegate set.
-    pub origin: Option<origin::Origin>,
+    /// for a phasegate set. Read through `origin()`; private so that a
+    /// step outside the crate comes only from loading a set, paired with
+    /// its rollback as its phase's reversibility says.
+    pub(crate) origin: Option<origin::Origin>,
 }
 
 impl Step {
+    /// Where another tool's migration came from, for a set read from its layout.
+    pub fn origin(&self) -> Option<&origin::Origin> {
+        self.origin.as_ref()
+    }
     /// `V3__add_columns`, the name refinery records.
     pub fn file_stem(&self) -> String {
         format!("V{}__{}", self.version, self.name)
@@ -216,13 +219,13 @@ fn load_with(dir: &Path, refuse_statements: bool) -> Result<MigrationSet> {
     let lines = sqltext::LineIndex::new(&text);
     let line_at = |offset: usize| lines.line(offset);
     let load_file = |path: &Path, role: Role| load_sql(&folder, path, role, refuse_statements);
-    let merr = |line: usize, message: String| Error::Load { at: Location::line(&manifest_path, line), message };
+    let merr = |line: usize, kind: LoadError| Error::Load { at: Location::line(&manifest_path, line), kind };
     let manifest: Manifest = toml::from_str(&text).map_err(|e| {
         let line = e.span().map(|s| line_at(s.start)).unwrap_or(1);
-        merr(line, e.message().trim().replace('\n', " "))
+        merr(line, LoadError::Toml { message: e.message().trim().replace('\n', " ") })
     })?;
     if manifest.phase.is_empty() {
-        return Err(merr(1, "no `[[phase]]` defined".into()));
+        return Err(merr(1, LoadError::NoPhases));
     }
 
     let migrations = list_sql(dir, MIGRATIONS, true)?;
@@ -237,10 +240,7 @@ fn load_with(dir: &Path, refuse_statements: bool) -> Result<MigrationSet> {
                 _ => {
                     return Err(Error::Load {
                         at: Location::file(path),
-                        message: format!(
-                            "{kind} file has no forward migration {}",
-                            crate::error::display_path(&dir.join(MIGRATIONS).join(format!("V{v}__{name}.sql")))
-                        ),
+                        kind: LoadError::NoForward { kind, forward: dir.join(MIGRATIONS).join(format!("V{v}__{name}.sql")) },
                     })
                 }
             }
@@ -258,38 +258,35 @@ fn load_with(dir: &Path, refuse_statements: bool) -> Result<MigrationSet> {
         let id_line = line_at(p.id.span().start);
         if let Some(prev) = phases.last() {
             if id <= prev.id {
-                return Err(merr(id_line, format!("phase ids must ascend: phase {id} comes after phase {}", prev.id)));
+                return Err(merr(id_line, LoadError::PhaseIdsDescend { id, previous: prev.id }));
             }
         }
         if p.name.trim().is_empty() {
-            return Err(merr(pline, format!("phase {id} has an empty name")));
+            return Err(merr(pline, LoadError::EmptyPhaseName { phase: id }));
         }
         if !p.reversible && p.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-            return Err(merr(pline, format!("phase {id} is irreversible and needs a `reason` saying why")));
+            return Err(merr(pline, LoadError::NoReason { phase: id }));
         }
         if p.baseline && p.reversible {
-            return Err(merr(pline, format!("phase {id} is a baseline and must be `reversible = false`")));
+            return Err(merr(pline, LoadError::ReversibleBaseline { phase: id }));
         }
         let versions = p.versions.get_ref();
         if versions.is_empty() {
-            return Err(merr(line_at(p.versions.span().start), format!("phase {id} lists no versions")));
+            return Err(merr(line_at(p.versions.span().start), LoadError::NoVersions { phase: id }));
         }
         let mut steps = Vec::new();
         for sv in versions {
             let v = *sv.get_ref();
             let vline = line_at(sv.span().start);
             if let Some(other) = owner.insert(v, id) {
-                return Err(merr(vline, format!("version {v} belongs to phase {other} and phase {id}; every migration belongs to exactly one phase")));
+                return Err(merr(vline, LoadError::VersionInTwoPhases { version: v, other, phase: id }));
             }
             let Some((name, fpath)) = migrations.get(&v) else {
-                return Err(merr(vline, format!("phase {id} lists version {v} but {} has no V{v}__*.sql", crate::error::display_path(&dir.join(MIGRATIONS)))));
+                return Err(merr(vline, LoadError::VersionWithoutFile { phase: id, version: v, folder: dir.join(MIGRATIONS) }));
             };
             // Versions ascend and are contiguous: the next migration file in order.
             if all_versions.get(next_index) != Some(&v) {
-                let expected = all_versions.get(next_index).map_or("none".to_string(), |e| e.to_string());
-                return Err(merr(vline, format!(
-                    "phase {id} lists version {v} out of order: the next migration is version {expected}; a phase's versions are contiguous and ascend with the phase ids"
-                )));
+                return Err(merr(vline, LoadError::VersionOutOfOrder { phase: id, version: v, expected: all_versions.get(next_index).copied() }));
             }
             next_index += 1;
             let forward = load_file(fpath, Role::Forward)?;
@@ -298,13 +295,13 @@ fn load_with(dir: &Path, refuse_statements: bool) -> Result<MigrationSet> {
                 (None, true) => {
                     return Err(Error::Load {
                         at: Location::file(dir.join(ROLLBACK).join(format!("V{v}__{name}.sql"))),
-                        message: format!("missing rollback for migration {v} of reversible phase {id} (create it, or mark the phase `reversible = false` with a `reason`)"),
+                        kind: LoadError::MissingRollback { version: v, phase: id },
                     })
                 }
                 (Some((_, rpath)), false) => {
                     return Err(Error::Load {
                         at: Location::file(rpath),
-                        message: format!("phase {id} is irreversible, so migration {v} must have no rollback file"),
+                        kind: LoadError::RollbackInIrreversible { version: v, phase: id },
                     })
                 }
                 (None, false) => None,
@@ -312,7 +309,7 @@ fn load_with(dir: &Path, refuse_statements: bool) -> Result<MigrationSet> {
             let Some((_, vpath)) = validations.get(&v) else {
                 return Err(Error::Load {
                     at: Location::file(dir.join(VALIDATIONS).join(format!("V{v}__{name}.sql"))),
-                    message: format!("missing validation for migration {v}: every migration needs at least one check"),
+                    kind: LoadError::MissingValidation { version: v },
                 });
             };
             let validation = load_file(vpath, Role::Other)?;
@@ -323,15 +320,13 @@ fn load_with(dir: &Path, refuse_statements: bool) -> Result<MigrationSet> {
             id,
             name: p.name.clone(),
             summary: p.summary.clone(),
-            reversible: p.reversible,
-            reason: p.reason.clone(),
-            baseline: p.baseline,
+            reversibility: Reversibility::new(p.reversible, p.reason.clone(), p.baseline),
             steps,
         });
     }
     if let Some(v) = all_versions.get(next_index) {
         let (_, path) = &migrations[v];
-        return Err(Error::Load { at: Location::file(path), message: format!("migration {v} belongs to no phase in {MANIFEST}") });
+        return Err(Error::Load { at: Location::file(path), kind: LoadError::NotInPhase { version: *v } });
     }
 
     let seed = match &manifest.seed {
@@ -339,7 +334,7 @@ fn load_with(dir: &Path, refuse_statements: bool) -> Result<MigrationSet> {
         Some(s) => {
             let after = *s.get_ref().after_phase.get_ref();
             if !phases.iter().any(|p| p.id == after) {
-                return Err(merr(line_at(s.get_ref().after_phase.span().start), format!("seed.after_phase = {after} names no phase")));
+                return Err(merr(line_at(s.get_ref().after_phase.span().start), LoadError::SeedUnknownPhase { after }));
             }
             let seed_dir = dir.join(SEED);
             let mut files = Vec::new();
@@ -362,11 +357,16 @@ fn load_with(dir: &Path, refuse_statements: bool) -> Result<MigrationSet> {
 }
 
 impl MigrationSet {
+    /// The rows loaded after a phase, in rehearsals only.
+    pub fn seed(&self) -> Option<&Seed> {
+        self.seed.as_ref()
+    }
     pub fn steps(&self) -> impl Iterator<Item = &Step> {
         self.phases.iter().flat_map(|p| p.steps.iter())
     }
-    pub fn phase(&self, id: u32) -> Option<&Phase> {
-        self.phases.iter().find(|p| p.id == id)
+    /// The phase `id`, or the error that names the manifest without it.
+    pub fn phase(&self, id: u32) -> Result<&Phase> {
+        self.phases.iter().find(|p| p.id == id).ok_or_else(|| Error::NoSuchPhase { phase: id, manifest: self.dir.join(MANIFEST) })
     }
     pub fn step(&self, version: i32) -> Option<&Step> {
         self.steps().find(|s| s.version == version)
@@ -377,12 +377,12 @@ impl MigrationSet {
 }
 
 /// `V{n}__{name}.sql` files of a folder, by version: (name, path).
-fn list_sql(dir: &Path, sub: &str, required: bool) -> Result<BTreeMap<i32, (String, PathBuf)>> {
+fn list_sql(dir: &Path, sub: &'static str, required: bool) -> Result<BTreeMap<i32, (String, PathBuf)>> {
     let folder = dir.join(sub);
     let mut out: BTreeMap<i32, (String, PathBuf)> = BTreeMap::new();
     if !folder.is_dir() {
         if required {
-            return Err(Error::Load { at: Location::file(&folder), message: "folder not found: a migration set needs migrations/ beside phases.toml".into() });
+            return Err(Error::Load { at: Location::file(&folder), kind: LoadError::FolderNotFound { migrations: true } });
         }
         return Ok(out);
     }
@@ -391,19 +391,19 @@ fn list_sql(dir: &Path, sub: &str, required: bool) -> Result<BTreeMap<i32, (Stri
     for path in paths {
         let fname = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
         if path.is_dir() {
-            return Err(Error::Load { at: Location::file(&path), message: format!("sub-folders are not allowed in {sub}/ (refinery would load them as forward migrations)") });
+            return Err(Error::Load { at: Location::file(&path), kind: LoadError::SubFolder { sub } });
         }
         if fname.starts_with('.') || !fname.ends_with(".sql") {
             continue;
         }
         let (version, name) = parse_file_name(&fname).ok_or_else(|| Error::Load {
             at: Location::file(&path),
-            message: "file name must be V{version}__{name}.sql, e.g. V3__add_columns.sql".into(),
+            kind: LoadError::BadFileName,
         })?;
         if let Some((_, other)) = out.get(&version) {
             return Err(Error::Load {
                 at: Location::file(&path),
-                message: format!("duplicate version {version}: also {}", crate::error::display_path(other)),
+                kind: LoadError::DuplicateVersion { what: "version", version: version.to_string(), other: other.clone() },
             });
         }
         out.insert(version, (name, path));
@@ -435,20 +435,20 @@ fn load_sql(folder: &Folder, path: &Path, role: Role, refuse_statements: bool) -
     let lexed = sqltext::Lexed::new(&text);
     let statements = &lexed.statements;
     if statements.is_empty() {
-        return Err(Error::Load { at: Location::line(path, 1), message: "file holds no SQL statement".into() });
+        return Err(Error::Load { at: Location::line(path, 1), kind: LoadError::NoStatement });
     }
     if directives.no_transaction && statements.len() > 1 {
         return Err(Error::Load {
             at: Location::line(path, statements[1].0.line),
-            message: "a `no-transaction` file holds exactly one statement (split the others into their own migrations)".into(),
+            kind: LoadError::NoTransactionStatements,
         });
     }
     if directives.batch.is_some() {
         if statements.len() != 1 {
-            return Err(Error::Load { at: Location::line(path, statements[1].0.line), message: "a `batch` file holds exactly one UPDATE".into() });
+            return Err(Error::Load { at: Location::line(path, statements[1].0.line), kind: LoadError::BatchStatements });
         }
         if !text.contains(":batch_size") {
-            return Err(Error::Load { at: Location::line(path, statements[0].0.line), message: "a `batch` UPDATE must select its rows with `LIMIT :batch_size`".into() });
+            return Err(Error::Load { at: Location::line(path, statements[0].0.line), kind: LoadError::BatchWithoutLimit });
         }
     }
     if refuse_statements && role != Role::Other {

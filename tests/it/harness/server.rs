@@ -92,6 +92,6 @@ pub fn tenant_keys_seeded_template() -> &'static str {
 /// template (`phasegate::testing::Factory`, built once per test binary).
 fn seeded_template(dir: &Path) -> &'static str {
     let set = phasegate::load_set(dir).expect("the set loads");
-    let after = set.seed.as_ref().map(|s| s.after_phase).unwrap_or(0);
+    let after = set.seed().map(|s| s.after_phase).unwrap_or(0);
     Factory::new(dir).phase(after).seeded().template()
 }

@@ -104,7 +104,7 @@ fn writer(url: String, w: &'static Workload, shared: Arc<Shared>, seed: i32) -> 
 /// `windows` when each ran (ms since the traffic started).
 fn drive(c: &mut postgres::Client, set: &MigrationSet, shared: &Shared, names: &mut Vec<String>, windows: &mut Vec<(f64, f64)>) -> Result<()> {
     let opts = Options { accept_review: true, ..Default::default() };
-    let reversible: Vec<u32> = set.phases.iter().filter(|p| p.reversible).map(|p| p.id).collect();
+    let reversible: Vec<u32> = set.phases.iter().filter(|p| p.is_reversible()).map(|p| p.id).collect();
     let mut stage = |name: String, f: &mut dyn FnMut(&mut postgres::Client) -> Result<phasegate::RunOutcome>| -> Result<()> {
         names.push(name.clone());
         let start = ms(shared.origin.elapsed());
@@ -129,7 +129,7 @@ fn drive(c: &mut postgres::Client, set: &MigrationSet, shared: &Shared, names: &
             }
         }
     }
-    if let Some(last) = set.phases.iter().filter(|p| !p.reversible && !p.baseline).map(|p| p.id).max() {
+    if let Some(last) = set.phases.iter().filter(|p| !p.is_reversible() && !p.is_baseline()).map(|p| p.id).max() {
         shared.new_app_only.store(true, Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(100));
         stage(format!("migrate phase {last} (new version only)"), &mut |c| Ok(phasegate::migrate(c, set, Target::Phase(last), &opts, &mut Silent)?))?;
@@ -140,8 +140,8 @@ fn drive(c: &mut postgres::Client, set: &MigrationSet, shared: &Shared, names: &
 /// One shipped set under traffic; `rows` seeds it (None: the seed's own size).
 fn one(server: &Server, dir: &Path, label: &str, rows: Option<u64>, w: &'static Workload, say: &mut dyn FnMut(&str)) -> Result<Figure> {
     let set = phasegate::load_set(dir)?;
-    let seed_phase = set.seed.as_ref().map(|s| s.after_phase).unwrap_or(0);
-    let last_seed_version = set.phase(seed_phase).and_then(|p| p.steps.last()).map(|s| s.version);
+    let seed_phase = set.seed().map(|s| s.after_phase).unwrap_or(0);
+    let last_seed_version = set.phase(seed_phase).ok().and_then(|p| p.steps.last()).map(|s| s.version);
     say(&format!("traffic: {label}: seeding"));
     let key = label.replace(' ', "_");
     let tpl = seeded_template(server, &set, rows, last_seed_version, &format!("traffic_{key}"))?;

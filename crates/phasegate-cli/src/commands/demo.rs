@@ -121,9 +121,9 @@ fn acts_on(url: &str, set: &MigrationSet, a: &DemoArgs, run: &mut Run, acts: &mu
     phasegate::acquire_lock(&mut client, std::time::Duration::ZERO)?;
     // Locks traced from a second session, as migrate and rollback trace them.
     let opts = Options { run_id: run.run_id.clone(), accept_review: true, monitor_url: Some(url.to_string()), ..Default::default() };
-    let seed_phase = set.seed.as_ref().map(|s| s.after_phase).unwrap_or(0);
-    let last_reversible = set.phases.iter().filter(|p| p.reversible).map(|p| p.id).max().ok_or_else(|| anyhow!("the set has no reversible phase to show"))?;
-    let first_reversible = set.phases.iter().find(|p| p.reversible).map(|p| p.id).expect("one exists");
+    let seed_phase = set.seed().map(|s| s.after_phase).unwrap_or(0);
+    let last_reversible = set.phases.iter().filter(|p| p.is_reversible()).map(|p| p.id).max().ok_or_else(|| anyhow!("the set has no reversible phase to show"))?;
+    let first_reversible = set.phases.iter().find(|p| p.is_reversible()).map(|p| p.id).expect("one exists");
 
     // Act 1: the existing schema, its data, and the first reversible phase.
     let t = Instant::now();
@@ -171,12 +171,12 @@ fn acts_on(url: &str, set: &MigrationSet, a: &DemoArgs, run: &mut Run, acts: &mu
     act(run, acts, &format!("Forward to phase {last_reversible}"), &forward, format!("{:.1} s", t.elapsed().as_secs_f64()));
 
     // Act 4: two phases back, newest first, rows backed up, a report written.
-    let back_to = set.phases.iter().filter(|p| p.reversible && p.id < last_reversible).map(|p| p.id).max().unwrap_or(last_reversible);
+    let back_to = set.phases.iter().filter(|p| p.is_reversible() && p.id < last_reversible).map(|p| p.id).max().unwrap_or(last_reversible);
     let mut backed_up = 0;
     let mut reports = Vec::new();
     let mut steps = Vec::new();
     let mut last = None;
-    for phase in (back_to..=last_reversible).rev().filter(|p| set.phase(*p).is_some_and(|p| p.reversible)) {
+    for phase in (back_to..=last_reversible).rev().filter(|p| set.phase(*p).is_ok_and(|p| p.is_reversible())) {
         let outcome = phasegate::rollback(&mut client, set, phase, &opts, &mut DemoUi::new(run))?;
         expect_proceed(&outcome)?;
         backed_up += outcome.backups().map(|b| b.rows).sum::<i64>();

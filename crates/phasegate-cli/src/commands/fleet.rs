@@ -131,7 +131,6 @@ fn body(op: &Op, file: &Path, run: &mut Run) -> anyhow::Result<Report> {
 /// The engine command, after the checks a single-database run makes
 /// before connecting (the phase exists, it can be rolled back).
 fn command(op: &Op, set: &MigrationSet) -> phasegate::Result<phasegate::fleet::Command> {
-    let no_phase = |p: u32| phasegate::Error::NoSuchPhase { phase: p, manifest: set.dir.join(phasegate::MANIFEST) };
     Ok(match op {
         Op::Migrate(a) => {
             let target = match (a.phase, a.to_version) {
@@ -140,12 +139,12 @@ fn command(op: &Op, set: &MigrationSet) -> phasegate::Result<phasegate::fleet::C
                 (None, None) => Target::Latest,
             };
             if let Target::Phase(p) = target {
-                set.phase(p).ok_or_else(|| no_phase(p))?;
+                set.phase(p)?;
             }
             phasegate::fleet::Command::Migrate(target)
         }
         Op::Rollback(a) => {
-            let phase = set.phase(a.phase).ok_or_else(|| no_phase(a.phase))?;
+            let phase = set.phase(a.phase)?;
             phasegate::refuse_irreversible(phase)?;
             phasegate::fleet::Command::Rollback(a.phase)
         }

@@ -32,9 +32,7 @@ fn body(a: &MigrateArgs, run: &mut Run) -> anyhow::Result<Report> {
         (None, None) => Target::Latest,
     };
     if let Target::Phase(p) = target {
-        if set.phase(p).is_none() {
-            return Err(phasegate::Error::NoSuchPhase { phase: p, manifest: set.dir.join(phasegate::MANIFEST) }.into());
-        }
+        set.phase(p)?;
     }
     if let Some(tool) = a.adopt {
         return adopt(a, run, &set, tool);

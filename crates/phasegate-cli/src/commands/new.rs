@@ -10,7 +10,7 @@ use super::{Ctx, Report, Run};
 use crate::exit::Exit;
 use crate::cli::Shape;
 use crate::cli::NewArgs;
-use phasegate::{display_path, Error, MANIFEST, MIGRATIONS, ROLLBACK, VALIDATIONS};
+use phasegate::{display_path, MANIFEST, MIGRATIONS, ROLLBACK, VALIDATIONS};
 
 /// `new --format json`: the files created.
 #[derive(Serialize)]
@@ -38,7 +38,7 @@ pub fn scaffold(dir: &Path, name: &str, phase_id: u32) -> anyhow::Result<Vec<Str
         bail!("migration name `{name}` must be snake_case (a-z, 0-9, _)");
     }
     let loaded = phasegate::load_set(dir)?;
-    let phase = loaded.phase(phase_id).ok_or_else(|| Error::NoSuchPhase { phase: phase_id, manifest: dir.join(MANIFEST) })?;
+    let phase = loaded.phase(phase_id)?;
     let last = loaded.phases.last().expect("a set has phases");
     if last.id != phase_id {
         bail!(
@@ -63,7 +63,7 @@ pub fn scaffold(dir: &Path, name: &str, phase_id: u32) -> anyhow::Result<Vec<Str
         Ok(())
     };
     write(format!("{}/{file}", MIGRATIONS), format!("-- {name}: what this changes and why it is safe under live traffic.\nSELECT 1;\n"))?;
-    if phase.reversible {
+    if phase.is_reversible() {
         write(format!("{}/{file}", ROLLBACK), format!("-- Reverses {file}: restore exactly the schema and rows before it.\nSELECT 1;\n"))?;
     }
     write(

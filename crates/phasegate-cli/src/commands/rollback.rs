@@ -43,9 +43,7 @@ pub fn run(a: RollbackArgs, ctx: &mut Ctx) -> Exit {
 /// summary as soon as the phase is known (the Markdown report heads with them).
 fn body(a: &RollbackArgs, run: &mut Run, doc: &mut RollbackJson, names: &mut Option<(String, String)>) -> anyhow::Result<(Report, Option<RunOutcome>)> {
     let set = phasegate::load_set(&a.connect.set.dir)?;
-    let Some(phase) = set.phase(a.phase) else {
-        return Err(phasegate::Error::NoSuchPhase { phase: a.phase, manifest: set.dir.join(phasegate::MANIFEST) }.into());
-    };
+    let phase = set.phase(a.phase)?;
     *names = Some((phase.name.clone(), phase.summary.clone()));
     phasegate::refuse_irreversible(phase)?;
     if a.confirm.dry_run {

@@ -138,7 +138,7 @@ pub fn phase_states(set: &MigrationSet, applied: &BTreeMap<i32, ledger::Applied>
             let (done, todo): (Vec<i32>, Vec<i32>) = p.steps.iter().map(|s| s.version).partition(|v| applied.contains_key(v));
             let state = fleet::PhaseState::of(p, applied, walks);
             let adopted = done.iter().filter_map(|v| applied[v].adopted_from.clone().map(|f| (*v, f))).collect();
-            PhaseStatus { id: p.id, name: p.name.clone(), state, reversible: p.reversible, applied: done, pending: todo, adopted }
+            PhaseStatus { id: p.id, name: p.name.clone(), state, reversible: p.is_reversible(), applied: done, pending: todo, adopted }
         })
         .collect()
 }

@@ -150,7 +150,7 @@ pub fn verify(r: &rehearse::Rehearsal, set: &MigrationSet) -> String {
 
 /// The file a phase's finding is about when the finding names none.
 fn phase_file(set: &MigrationSet, phase: u32, f: &rehearse::Finding) -> At {
-    let Some(p) = set.phase(phase) else { return At::default() };
+    let Ok(p) = set.phase(phase) else { return At::default() };
     let backward = !matches!(f, rehearse::Finding::MigrateFailed { .. } | rehearse::Finding::ReapplyFailed { .. } | rehearse::Finding::NoRollback { .. });
     let file = match (backward, p.steps.last(), p.steps.first()) {
         (true, Some(last), _) => last.rollback.as_ref().unwrap_or(&last.forward),

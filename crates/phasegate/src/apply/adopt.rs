@@ -59,7 +59,7 @@ pub fn adopt(client: &mut Client, set: &MigrationSet, tool: Layout, dry_run: boo
     let record = Record::read(&set.dir)?;
     let record_path = set.dir.join(RECORD);
     if record.layout() != Some(tool) {
-        return Err(Error::Load { at: crate::error::Location::file(&record_path), message: format!("the set was imported from {} ({}), not from {tool}", record.tool, record.from) });
+        return Err(Error::Load { at: crate::error::Location::file(&record_path), kind: crate::error::LoadError::Import { message: format!("the set was imported from {} ({}), not from {tool}", record.tool, record.from) } });
     }
     if foreign::ledger_table(tool).is_none() {
         return Err(Error::Adopt { problems: vec![format!("{tool}: this layout belongs to no tool, so there is no ledger to adopt")] });

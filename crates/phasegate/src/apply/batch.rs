@@ -100,7 +100,7 @@ pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: BatchSize, 
 /// prepared) and `COMMIT`.
 pub(super) fn run_batches(client: &mut Client, walk: &Walk, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui, backup: Option<&BatchBackup>) -> Result<u64> {
     let file = walk.file;
-    let st = crate::sqltext::statements(&file.text).into_iter().next().ok_or_else(|| Error::Load { at: Location::line(&file.path, 1), message: "file holds no SQL statement".into() })?;
+    let st = crate::sqltext::statements(&file.text).into_iter().next().ok_or_else(|| Error::Load { at: Location::line(&file.path, 1), kind: crate::error::LoadError::NoStatement })?;
     let template = file.text[st.start..st.end].to_string();
     let keyset = Placeholders::find(&template).keyset();
     let label = &walk.label;

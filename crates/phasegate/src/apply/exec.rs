@@ -46,7 +46,7 @@ pub(super) fn mark_step_start(client: &mut impl GenericClient) -> Result<()> {
 pub(super) const RESET_TIMEOUTS: &str = "RESET lock_timeout; RESET statement_timeout;";
 
 pub(super) fn is_lock_timeout(e: &Error) -> bool {
-    matches!(e, Error::Sql { sqlstate: Some(c), .. } if c == "55P03")
+    e.sqlstate() == Some(&crate::error::SqlState::LOCK_NOT_AVAILABLE)
 }
 
 /// Runs a file's SQL statement by statement, so an error names the line of

@@ -125,14 +125,14 @@ pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &O
                 "phase {} ({}) is irreversible: {}. Type the phase name to continue",
                 phase.id,
                 phase.name,
-                phase.reason.as_deref().unwrap_or("")
+                phase.reason().unwrap_or("")
             );
             if !ui.confirm(&prompt, &phase.name) {
                 return Ok(out.fail(Error::NotConfirmed(Confirmation::EnterIrreversible { phase: phase.id, name: phase.name.clone() })));
             }
         }
         ui.progress(&format!("phase {} {}: {}", phase.id, phase.name, phase.summary));
-        let adopt = match entering && phase.baseline {
+        let adopt = match entering && phase.is_baseline() {
             true => match baseline::holds_objects(client) {
                 Ok(b) => b,
                 Err(e) => return Ok(out.fail(e)),
@@ -190,7 +190,7 @@ pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &O
 
 /// Reverses phase `phase_id`, newest migration first.
 pub fn rollback(client: &mut Client, set: &MigrationSet, phase_id: u32, opts: &Options, ui: &mut dyn Ui) -> Result<RunOutcome> {
-    let phase = set.phase(phase_id).ok_or_else(|| Error::NoSuchPhase { phase: phase_id, manifest: set.dir.join(crate::set::MANIFEST) })?;
+    let phase = set.phase(phase_id)?;
     refuse_irreversible(phase)?;
     ledger::ensure(client)?;
     let applied = ledger::applied(client)?;
@@ -237,10 +237,10 @@ fn start_tracer(client: &mut Client, opts: &Options, ui: &mut dyn Ui) -> Tracer 
 
 /// Refuses to roll back an irreversible phase, saying what to do instead.
 pub fn refuse_irreversible(phase: &Phase) -> Result<()> {
-    if phase.reversible {
+    if phase.is_reversible() {
         return Ok(());
     }
-    Err(Error::Irreversible { phase: phase.id, name: phase.name.clone(), reason: phase.reason.clone().unwrap_or_else(|| "no reason given".into()) })
+    Err(Error::Irreversible { phase: phase.id, name: phase.name.clone(), reason: phase.reason().map(str::to_string).unwrap_or_else(|| "no reason given".into()) })
 }
 
 /// The applied steps of `phase` in the order they will be reversed, after
@@ -248,7 +248,7 @@ pub fn refuse_irreversible(phase: &Phase) -> Result<()> {
 pub fn plan_rollback<'a>(set: &'a MigrationSet, phase: &Phase, applied: &BTreeMap<i32, Applied>) -> Result<Vec<&'a Step>> {
     for later in set.phases.iter().filter(|p| p.id > phase.id) {
         if later.steps.iter().any(|s| applied.contains_key(&s.version)) {
-            if !later.reversible {
+            if !later.is_reversible() {
                 return Err(Error::PastPointOfNoReturn { phase: phase.id, later: later.id, later_name: later.name.clone() });
             }
             return Err(Error::LaterPhaseApplied { phase: phase.id, later: later.id, later_name: later.name.clone() });
@@ -257,6 +257,7 @@ pub fn plan_rollback<'a>(set: &'a MigrationSet, phase: &Phase, applied: &BTreeMa
     let mut steps: Vec<&Step> = set
         .phase(phase.id)
         .map(|p| p.steps.iter().filter(|s| applied.contains_key(&s.version)).collect())
+        .ok()
         .unwrap_or_default();
     if steps.is_empty() {
         return Err(Error::NotApplied { phase: phase.id, name: phase.name.clone() });
@@ -293,7 +294,7 @@ pub(crate) fn migrate_to(client: &mut Client, set: &MigrationSet, phase: Option<
             Some(e) => Err(e),
             None if o.verdict() == Verdict::Rollback => {
                 let failing: Vec<String> = o.checks().filter(|c| c.verdict == Verdict::Rollback).map(|c| format!("V{} {}", c.version, c.check)).collect();
-                Err(Error::Database { context: format!("migrating {}", crate::error::display_path(&set.dir)), message: format!("checks said ROLLBACK: {}", failing.join(", ")) })
+                Err(Error::Unexpected { context: format!("migrating {}", crate::error::display_path(&set.dir)), message: format!("checks said ROLLBACK: {}", failing.join(", ")) })
             }
             None => Ok(()),
         }

@@ -26,7 +26,7 @@ use crate::ui::Ui;
 /// Whether `migrate` keeps what this phase's migrations destroy: every
 /// irreversible phase except the baseline.
 pub fn keeps(phase: &Phase) -> bool {
-    !phase.reversible && !phase.baseline
+    !phase.is_reversible() && !phase.is_baseline()
 }
 
 /// How much keeping what `steps` destroy would copy, measured now.
@@ -116,7 +116,7 @@ pub struct RecoveryOutcome {
 /// refuses a reversible phase, a phase not applied, a phase a later one
 /// came after, and a migration applied without keeping anything.
 pub fn plan_recovery(client: &mut impl GenericClient, set: &MigrationSet, phase_id: u32) -> Result<Recovery> {
-    let phase = set.phase(phase_id).ok_or_else(|| Error::NoSuchPhase { phase: phase_id, manifest: set.dir.join(crate::set::MANIFEST) })?;
+    let phase = set.phase(phase_id)?;
     if !keeps(phase) {
         return Err(Error::Reversible { phase: phase.id, name: phase.name.clone() });
     }

@@ -55,7 +55,7 @@ pub fn validate_applied(client: &mut Client, set: &MigrationSet, applied: &BTree
         };
         // A check that holds until the next migration of its phase is
         // skipped once a later migration of the phase is applied.
-        let later = set.phase(step.phase).and_then(|p| p.steps.iter().filter(|s| s.version > step.version).map(|s| s.version).find(|v| applied.contains_key(v)));
+        let later = set.phase(step.phase).ok().and_then(|p| p.steps.iter().filter(|s| s.version > step.version).map(|s| s.version).find(|v| applied.contains_key(v)));
         let (run, skip): (Vec<&Check>, Vec<&Check>) = checks.iter().filter(|c| c.when == w).partition(|c| !(c.until_next_migration && w == When::AfterMigrate && later.is_some()));
         results.extend(run_checks(&mut tx, step.version, run.into_iter(), &mut Quiet)?);
         if let Some(v) = later {

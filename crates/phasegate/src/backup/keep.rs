@@ -458,7 +458,7 @@ pub fn kept_of(c: &mut impl GenericClient, run_id: &str, version: i32) -> Result
     let mut out = Vec::new();
     for r in rows {
         let text: String = r.get(2);
-        let kept: Kept = serde_json::from_str(&text).map_err(|e| crate::error::Error::Database { context: format!("reading what V{version} kept"), message: e.to_string() })?;
+        let kept: Kept = serde_json::from_str(&text).map_err(|e| crate::error::Error::Unexpected { context: format!("reading what V{version} kept"), message: e.to_string() })?;
         out.push(StoredKept { id: r.get(0), version: r.get(1), kept, recovered_at: r.get(3) });
     }
     Ok(Some(out))

@@ -95,7 +95,7 @@ pub fn write(dir: &Path, change: &Change, command: &str) -> Result<Written> {
     let before = std::fs::read_to_string(&manifest_path).map_err(io(&manifest_path))?;
     let mut doc: DocumentMut = before
         .parse()
-        .map_err(|e: toml_edit::TomlError| Error::Load { at: Location::line(&manifest_path, e.span().map_or(1, |s| crate::sqltext::LineIndex::new(&before).line(s.start))), message: e.message().to_string() })?;
+        .map_err(|e: toml_edit::TomlError| Error::Load { at: Location::line(&manifest_path, e.span().map_or(1, |s| crate::sqltext::LineIndex::new(&before).line(s.start))), kind: crate::error::LoadError::Toml { message: e.message().to_string() } })?;
     let files = files(change);
     for (rel, _) in &files {
         if dir.join(rel).exists() {

@@ -6,12 +6,12 @@ use std::path::Path;
 use super::{Check, CheckKind, Condition, Severity, Verdict, When};
 use std::time::Duration;
 
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 use crate::sqltext;
 
 /// Parses a validation file into its checks. `file` is used in errors.
 pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
-    let err = |line: usize, message: String| Error::Load { at: Location::line(file, line), message };
+    let err = |line: usize, kind: LoadError| Error::Load { at: Location::line(file, line), kind };
     let lines: Vec<&str> = text.lines().collect();
     // Byte offset of each line start.
     let mut offsets = Vec::with_capacity(lines.len() + 1);
@@ -43,13 +43,13 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
     }
     if starts.is_empty() {
         let first = lines.iter().position(|l| !l.trim().is_empty()).map_or(1, |i| i + 1);
-        return Err(err(first, "no check found: a validation file needs at least one `-- check: name` header followed by a query".into()));
+        return Err(err(first, LoadError::NoCheck));
     }
     // Anything but comments and blanks before the first header is an error.
     for (i, l) in lines.iter().enumerate().take(starts[0]) {
         let t = l.trim();
         if !t.is_empty() && !t.starts_with("--") {
-            return Err(err(i + 1, "SQL before the first `-- check:` header".into()));
+            return Err(err(i + 1, LoadError::SqlBeforeCheck));
         }
     }
 
@@ -67,7 +67,7 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
             match header_kv(l) {
                 Some((k, v)) => fields.push((i + 1, k, v)),
                 None if l.trim_start().starts_with("--") => {
-                    return Err(err(i + 1, format!("comment inside a check header: use `-- description: ...` for prose (got `{}`)", l.trim())))
+                    return Err(err(i + 1, LoadError::ProseInHeader { line: l.trim().to_string() }))
                 }
                 None => break,
             }
@@ -79,11 +79,11 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
         let mut holds: Option<bool> = None;
         for (line, k, v) in &fields {
             let line = *line;
-            let dup = |set: bool| if set { Err(err(line, format!("`{k}` given twice in check header"))) } else { Ok(()) };
+            let dup = |set: bool| if set { Err(err(line, LoadError::KeyTwice { key: k.clone() })) } else { Ok(()) };
             match k.as_str() {
                 "check" => {
                     if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                        return Err(err(line, format!("check name `{v}` must be a non-empty identifier (letters, digits, _ or -)")));
+                        return Err(err(line, LoadError::BadCheckName { name: v.clone() }));
                     }
                     name = v.clone();
                 }
@@ -96,18 +96,18 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
                     severity = Some(match v.as_str() {
                         "critical" => Severity::Critical,
                         "warning" => Severity::Warning,
-                        _ => return Err(err(line, format!("unknown severity `{v}` (expected critical or warning)"))),
+                        _ => return Err(err(line, LoadError::UnknownValue { what: format!("severity `{v}`"), expected: "critical or warning" })),
                     });
                 }
                 "metric" => {
                     dup(metric.is_some())?;
                     if v.is_empty() {
-                        return Err(err(line, "`metric:` needs a unit, e.g. `-- metric: percent`".into()));
+                        return Err(err(line, LoadError::MetricWithoutUnit));
                     }
                     metric = Some((line, v.clone()));
                 }
                 "proceed" | "review" => {
-                    let c = Condition::parse(v).map_err(|m| err(line, format!("`{k}` threshold {m}")))?;
+                    let c = Condition::parse(v).map_err(|m| err(line, LoadError::BadLimit { key: k.clone(), threshold: true, problem: m }))?;
                     let slot = if k == "proceed" { &mut proceed } else { &mut review };
                     dup(slot.is_some())?;
                     *slot = Some((line, c));
@@ -115,7 +115,7 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
                 "when" => {
                     dup(when.is_some())?;
                     when = Some(When::parse(v).ok_or_else(|| {
-                        err(line, format!("unknown `when: {v}` (expected after-migrate, after-rollback, before-migrate or before-rollback)"))
+                        err(line, LoadError::UnknownValue { what: format!("`when: {v}`"), expected: "after-migrate, after-rollback, before-migrate or before-rollback" })
                     })?);
                 }
                 "holds" => {
@@ -123,63 +123,61 @@ pub fn parse_file(file: &Path, text: &str) -> Result<Vec<Check>> {
                     holds = Some(match v.as_str() {
                         "until-next-migration" => true,
                         "while-applied" => false,
-                        _ => return Err(err(line, format!("unknown `holds: {v}` (expected until-next-migration or while-applied)"))),
+                        _ => return Err(err(line, LoadError::UnknownValue { what: format!("`holds: {v}`"), expected: "until-next-migration or while-applied" })),
                     });
                 }
                 "timeout" => {
                     dup(timeout.is_some())?;
-                    timeout = Some(parse_duration(v).map_err(|m| err(line, format!("`timeout` {m}")))?);
+                    timeout = Some(parse_duration(v).map_err(|m| err(line, LoadError::BadLimit { key: "timeout".into(), threshold: false, problem: m }))?);
                 }
                 "empty" => {
                     dup(empty.is_some())?;
-                    let v = Verdict::parse(v).ok_or_else(|| err(line, format!("unknown `empty: {v}` (expected proceed, review or rollback)")))?;
+                    let v = Verdict::parse(v).ok_or_else(|| err(line, LoadError::UnknownValue { what: format!("`empty: {v}`"), expected: "proceed, review or rollback" }))?;
                     empty = Some((line, v));
                 }
                 other => {
-                    return Err(err(line, format!(
-                        "unknown check key `{other}` (expected check, description, severity, metric, proceed, review, empty, when, holds, timeout)"
-                    )))
+                    return Err(err(line, LoadError::UnknownCheckKey { key: other.to_string() }))
                 }
             }
         }
         if checks.iter().any(|c| c.name == name) {
-            return Err(err(header_line, format!("check `{name}` is defined twice in this file")));
+            return Err(err(header_line, LoadError::CheckTwice { check: name }));
         }
         let kind = match (metric, proceed, review) {
             (Some((_, unit)), Some((_, p)), r) => {
                 CheckKind::Metric { unit, proceed: p, review: r.map(|r| r.1), empty: empty.map_or(Verdict::Proceed, |e| e.1) }
             }
             (Some((line, _)), None, _) => {
-                return Err(err(line, format!("metric check `{name}` has no thresholds: add `-- proceed: <condition>` (and optionally `-- review:`)")))
+                return Err(err(line, LoadError::NoThresholds { check: name }))
             }
             (None, p, r) => {
                 if let Some((line, _)) = p.or(r) {
-                    return Err(err(line, format!("check `{name}` has thresholds but no `-- metric: <unit>`; an assertion check passes when it returns no rows")));
+                    return Err(err(line, LoadError::ThresholdsWithoutMetric { check: name }));
                 }
                 if let Some((line, _)) = empty {
-                    return Err(err(line, format!("`empty:` is for metric checks; check `{name}` is an assertion, which passes when it returns no rows")));
+                    return Err(err(line, LoadError::EmptyOnAssertion { check: name }));
                 }
                 CheckKind::Assertion
             }
         };
         if let (Some(true), Some(w)) = (holds, when.filter(|w| *w != When::AfterMigrate)) {
             let line = fields.iter().find(|f| f.1 == "holds").map_or(header_line, |f| f.0);
-            return Err(err(line, format!("`holds: until-next-migration` is for after-migrate checks; check `{name}` runs {}", w.as_str())));
+            return Err(err(line, LoadError::HoldsNotAfterMigrate { check: name, when: w.as_str() }));
         }
         // The query: from line i to end, one statement.
         if i >= end {
-            return Err(err(header_line, format!("check `{name}` has no query")));
+            return Err(err(header_line, LoadError::NoQuery { check: name }));
         }
         let body_start = offsets[i];
         let body_end = offsets[end.min(lines.len())];
         let body = &text[body_start..body_end];
         let stmts = sqltext::statements(body);
         match stmts.len() {
-            0 => return Err(err(header_line, format!("check `{name}` has no query"))),
+            0 => return Err(err(header_line, LoadError::NoQuery { check: name })),
             1 => {}
             _ => {
                 let second = i + stmts[1].line;
-                return Err(err(second, format!("check `{name}` has more than one statement; each check is one query (start another with `-- check:`)")));
+                return Err(err(second, LoadError::TwoStatements { check: name }));
             }
         }
         let st = &stmts[0];

@@ -15,7 +15,7 @@ use postgres::{GenericClient, Transaction};
 use serde::Serialize;
 
 use super::{Check, CheckKind, Condition, Severity, Verdict, When};
-use crate::error::{db_err, display_path, Error, Location, Result};
+use crate::error::{db_err, display_path, Error, LoadError, Location, Result, SqlState};
 
 /// The measured result of one check.
 #[derive(Debug, Clone, Serialize)]
@@ -110,7 +110,7 @@ pub fn run(client: &mut impl GenericClient, version: i32, check: &Check) -> Resu
 /// the check's file, line and column; a timeout says which limit it hit.
 fn sql_err(check: &Check, prefix: &str, e: &postgres::Error) -> Error {
     match crate::error::sql_error(&check.file, check.sql_line, &check.sql, prefix.chars().count(), e) {
-        Error::Sql { at, sqlstate, .. } if sqlstate.as_deref() == Some(QUERY_CANCELED) && timed_out(e) => Error::Sql {
+        Error::Sql { at, sqlstate, .. } if sqlstate.as_ref() == Some(&SqlState::QUERY_CANCELED) && timed_out(e) => Error::Sql {
             message: format!(
                 "check `{}` timed out after {} (its statement_timeout; a `-- timeout: 5m` header in the check gives it longer)",
                 check.name,
@@ -123,8 +123,6 @@ fn sql_err(check: &Check, prefix: &str, e: &postgres::Error) -> Error {
         other => other,
     }
 }
-
-const QUERY_CANCELED: &str = "57014";
 
 fn timed_out(e: &postgres::Error) -> bool {
     e.as_db_error().is_some_and(|d| d.message().contains("statement timeout"))
@@ -160,10 +158,7 @@ fn assertion(sp: &mut Transaction<'_>, check: &Check) -> Result<Measured> {
 /// of any size is read exactly and one that does not fit a double is an
 /// error rather than a wrong number.
 fn metric(sp: &mut Transaction<'_>, check: &Check) -> Result<Option<f64>> {
-    let shape = |m: String| Error::Load {
-        at: Location::line(&check.file, check.sql_line),
-        message: format!("metric check `{}` {m}; a metric query returns one row with one number (NULL when there is nothing to measure)", check.name),
-    };
+    let shape = |problem: String| Error::Load { at: Location::line(&check.file, check.sql_line), kind: LoadError::MetricShape { check: check.name.clone(), problem } };
     let described = sp.prepare(&format!("{SHAPE_PREFIX}{}\n) q", check.sql)).map_err(|e| sql_err(check, SHAPE_PREFIX, &e))?;
     let [column] = described.columns() else {
         return Err(shape(format!("returned {} columns", described.columns().len())));

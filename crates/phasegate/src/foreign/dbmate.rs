@@ -13,7 +13,7 @@ use std::path::Path;
 
 use super::text::lines;
 use super::{file_name, has_sql, read, sql_files, Down, Layout, Migration, Origin};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 use crate::set::SqlFile;
 
 /// One marker line: its line number, the byte range of the section after
@@ -44,7 +44,7 @@ fn no_transaction(options: &str) -> bool {
 
 /// Parses a dbmate file into its up and down sections.
 pub(super) fn sections(path: &Path, text: &str) -> Result<(Section, Section)> {
-    let err = |line: usize, message: &str| Error::Load { at: Location::line(path, line), message: message.to_string() };
+    let err = |line: usize, message: &str| Error::Load { at: Location::line(path, line), kind: LoadError::Foreign { message: message.to_string() } };
     let mut up: Option<(usize, Range<usize>, bool)> = None;
     let mut down: Option<(usize, Range<usize>, bool)> = None;
     for line in lines(text) {
@@ -143,7 +143,7 @@ mod tests {
         let set = load(Layout::Dbmate, d.path()).unwrap();
         let names: Vec<&str> = set.phases.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["20240101_s", "20240102_t"]);
-        assert!(!set.phases[0].reversible, "an empty down section");
+        assert!(!set.phases[0].is_reversible(), "an empty down section");
         let down = set.phases[1].steps[0].rollback.as_ref().unwrap();
         assert_eq!(down.statements()[0].line, 4);
         assert_eq!(set.phases[1].steps[0].origin.as_ref().unwrap().id, "20240102");

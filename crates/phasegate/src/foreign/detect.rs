@@ -90,7 +90,7 @@ fn paired_name(file: &str) -> Option<bool> {
 /// Detects the layout of `dir` from its files.
 pub fn detect(dir: &Path) -> Result<Detection> {
     if !dir.is_dir() {
-        return Err(Error::Load { at: Location::file(dir), message: "folder not found".into() });
+        return Err(Error::Load { at: Location::file(dir), kind: crate::error::LoadError::FolderNotFound { migrations: false } });
     }
     let plan = dir.join(super::sqitch::PLAN);
     if plan.is_file() {

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::{bad_name, entries, file_name, read, sql_file, Down, Layout, Migration, Origin};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 
 /// Digits of a version string as a number (`2024-01-05-101500` -> 20240105101500).
 fn version_number(v: &str) -> Option<u128> {
@@ -27,14 +27,14 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>> {
         let num = version_number(ver).ok_or_else(|| bad_name(&p, "<version>_<name>/"))?;
         let up = p.join("up.sql");
         if !up.is_file() {
-            return Err(Error::Load { at: Location::file(&up), message: "missing up.sql".into() });
+            return Err(Error::Load { at: Location::file(&up), kind: LoadError::MissingPair { message: "missing up.sql".into() } });
         }
         let down = p.join("down.sql");
         let meta = p.join("metadata.toml");
         let mut no_transaction = false;
         if meta.is_file() {
             let text = read(&meta)?;
-            let v: toml::Table = toml::from_str(&text).map_err(|e| Error::Load { at: Location::file(&meta), message: e.message().to_string() })?;
+            let v: toml::Table = toml::from_str(&text).map_err(|e| Error::Load { at: Location::file(&meta), kind: LoadError::Toml { message: e.message().to_string() } })?;
             no_transaction = v.get("run_in_transaction").and_then(|x| x.as_bool()) == Some(false);
         }
         let down = if down.is_file() { Down::Script(sql_file(&down, read(&down)?, no_transaction)) } else { Down::Missing("no down script".into()) };
@@ -62,7 +62,7 @@ mod tests {
         let set = load(Layout::Diesel, d.path()).unwrap();
         let names: Vec<&str> = set.phases.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["2024-01-01-000000_a", "2024-02-01-000000_b"]);
-        assert!(!set.phases[0].reversible, "no down.sql: forward only, reported");
+        assert!(!set.phases[0].is_reversible(), "no down.sql: forward only, reported");
         assert!(set.phases[1].steps[0].forward.directives.no_transaction);
         let origin = set.phases[1].steps[0].origin.as_ref().unwrap();
         assert_eq!((origin.tool, origin.id.as_str(), origin.name.as_str()), (Layout::Diesel, "2024-02-01-000000", "b"));

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{bad_name, file_name, read, sql_file, sql_files, Down, Layout, Migration, Origin, Version};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 
 const EXPECTED: &str = "<prefix><version><separator><name>.up.sql or .down.sql, e.g. V0001.Initial_Schema.up.sql";
 
@@ -89,7 +89,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>> {
         out.push(Migration { origin, name: stem, up: sql_file(&up, read(&up)?, false), down, verify: None });
     }
     if let Some((_, path)) = downs.into_iter().next() {
-        return Err(Error::Load { at: Location::file(&path), message: "down migration has no up migration of the same version and name".into() });
+        return Err(Error::Load { at: Location::file(&path), kind: LoadError::MissingPair { message: "down migration has no up migration of the same version and name".into() } });
     }
     Ok(out)
 }
@@ -125,7 +125,7 @@ mod tests {
         let set = crate::foreign::load(Layout::Files, d.path()).unwrap();
         let names: Vec<&str> = set.phases.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["V0001.Initial_Schema", "V9.Nine", "V10.Ten"]);
-        assert!(!set.phases[1].reversible);
+        assert!(!set.phases[1].is_reversible());
         assert_eq!(set.phases[0].steps[0].origin.as_ref().unwrap().id, "V0001");
         std::fs::write(d.path().join("V0009.Other.up.sql"), "SELECT 1;").unwrap();
         let e = crate::foreign::load(Layout::Files, d.path()).unwrap_err().to_string();

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use super::text::{substitute, Syntax};
 use super::{bad_name, entries, file_name, is_sql, read, sql_file, Down, Layout, Migration, Options, Origin, Version};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 use crate::set::SqlFile;
 
 /// What a Flyway file name says.
@@ -74,7 +74,7 @@ fn conf_says_no_transaction(script: &Path) -> Result<bool> {
         match line.split_once('=').map(|(k, v)| (k.trim(), v.trim())) {
             Some(("executeInTransaction", v)) => return Ok(v.eq_ignore_ascii_case("false")),
             Some(_) => {}
-            None => return Err(Error::Load { at: Location::line(&conf, i + 1), message: format!("`{line}` is not a `key=value` setting") }),
+            None => return Err(Error::Load { at: Location::line(&conf, i + 1), kind: LoadError::Foreign { message: format!("`{line}` is not a `key=value` setting") } }),
         }
     }
     Ok(false)
@@ -103,30 +103,30 @@ pub(super) fn load(dir: &Path, opts: &Options) -> Result<Vec<Migration>> {
     for p in files {
         let f = file_name(&p);
         let name = parse_name(&f).ok_or_else(|| bad_name(&p, "V<version>__<description>.sql, U<version>__<description>.sql or R__<description>.sql"))?;
-        let dup = |other: &Path, what: &str| Error::Load { at: Location::file(&p), message: format!("{what}: also {}", crate::error::display_path(other)) };
+        let dup = |other: &Path, what: String| Error::Load { at: Location::file(&p), kind: LoadError::Clash { what, other: other.to_path_buf() } };
         match name {
             Name::Versioned { version, label, desc } => {
                 if let Some((l, _, other)) = versioned.get(&version) {
-                    return Err(dup(other, &format!("more than one migration with version {l}")));
+                    return Err(dup(other, format!("more than one migration with version {l}")));
                 }
                 versioned.insert(version, (label, desc, p));
             }
             Name::Undo { version, label, .. } => {
                 if let Some((_, other)) = undo.get(&version) {
-                    return Err(dup(other, &format!("more than one undo migration with version {label}")));
+                    return Err(dup(other, format!("more than one undo migration with version {label}")));
                 }
                 undo.insert(version, (label, p));
             }
             Name::Repeatable { desc } => {
                 if let Some(other) = repeatable.get(&desc) {
-                    return Err(dup(other, &format!("more than one repeatable migration `{desc}`")));
+                    return Err(dup(other, format!("more than one repeatable migration `{desc}`")));
                 }
                 repeatable.insert(desc, p);
             }
         }
     }
     if let Some((label, path)) = undo.iter().find(|(v, _)| !versioned.contains_key(v)).map(|(_, u)| u) {
-        return Err(Error::Load { at: Location::file(path), message: format!("undo migration {label} has no versioned migration V{label}__*.sql") });
+        return Err(Error::Load { at: Location::file(path), kind: LoadError::MissingPair { message: format!("undo migration {label} has no versioned migration V{label}__*.sql") } });
     }
     let mut out = Vec::new();
     for (version, (label, desc, path)) in versioned {
@@ -193,7 +193,7 @@ mod tests {
         let set = load_with(Layout::Flyway, d.path(), &Options::default()).unwrap();
         let ids: Vec<String> = set.steps().map(|s| s.origin.as_ref().unwrap().id.clone()).collect();
         assert_eq!(ids, ["1.2.3", "2", "10", "11", "12", "R__a_view", "R__b_view"]);
-        assert!(set.phases[1].reversible && !set.phases[0].reversible && !set.phases[5].reversible);
+        assert!(set.phases[1].is_reversible() && !set.phases[0].is_reversible() && !set.phases[5].is_reversible());
         assert!(set.phases[3].steps[0].forward.directives.no_transaction, "CONCURRENTLY runs outside a transaction");
         assert!(set.phases[4].steps[0].forward.directives.no_transaction, "executeInTransaction=false");
         assert!(!set.phases[2].steps[0].forward.directives.no_transaction);
@@ -220,6 +220,6 @@ mod tests {
         write(d.path(), "V1__a.sql", "SELECT 1;");
         let set = load_with(Layout::Refinery, d.path(), &Options::default()).unwrap();
         assert_eq!(set.phases.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["V1__a", "V2__b"]);
-        assert!(set.phases.iter().all(|p| !p.reversible));
+        assert!(set.phases.iter().all(|p| !p.is_reversible()));
     }
 }

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use super::text::{lines, substitute, Syntax};
 use super::{bad_name, file_name, read, Down, Layout, Migration, Options, Origin};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 use crate::set::SqlFile;
 
 /// A goose file's two sections as statement blocks of its text.
@@ -106,7 +106,7 @@ fn envsub_lines(text: &str) -> Vec<bool> {
 
 /// Parses a goose file into its sections (pure; errors name file and line).
 pub(super) fn sections(path: &Path, text: &str) -> Result<Sections> {
-    let err = |line: usize, message: &str| Error::Load { at: Location::line(path, line), message: message.to_string() };
+    let err = |line: usize, message: &str| Error::Load { at: Location::line(path, line), kind: LoadError::Foreign { message: message.to_string() } };
     let mut s = Sections::default();
     let mut state = State::Start;
     // Start byte and line of the statement being read.
@@ -206,7 +206,7 @@ pub(super) fn load(dir: &Path, opts: &Options) -> Result<Vec<Migration>> {
             continue;
         }
         if f.ends_with(".go") {
-            return Err(Error::Load { at: Location::file(&p), message: "a Go migration: phasegate rehearses SQL migrations only".into() });
+            return Err(Error::Load { at: Location::file(&p), kind: LoadError::Foreign { message: "a Go migration: phasegate rehearses SQL migrations only".into() } });
         }
         let Some(stem) = f.strip_suffix(".sql") else { continue };
         let expected = "<version>_<name>.sql";
@@ -290,8 +290,8 @@ mod tests {
         assert_eq!(st.iter().map(|s| s.line).collect::<Vec<_>>(), [5, 6]);
         assert_eq!(down.text.lines().count(), text.lines().count());
         assert!(!down.text.contains("CREATE"));
-        assert!(!set.phases[1].reversible);
-        assert_eq!(set.phases[1].reason.as_deref(), Some("no `-- +goose Down` section"));
+        assert!(!set.phases[1].is_reversible());
+        assert_eq!(set.phases[1].reason(), Some("no `-- +goose Down` section"));
         let origin = set.phases[0].steps[0].origin.as_ref().unwrap();
         assert_eq!((origin.id.as_str(), origin.name.as_str()), ("20240101000000", "t"));
     }

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use super::text::lines;
 use super::{file_name, has_sql, read, sql_file, sql_files, Down, Layout, Migration, Origin};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 use crate::set::SqlFile;
 
 /// One changeset of a changelog, as byte ranges of the file.
@@ -102,7 +102,7 @@ fn rollback_payload(line: &str) -> Option<usize> {
 
 /// Parses one formatted SQL changelog into its changesets.
 pub(super) fn changesets(path: &Path, text: &str) -> Result<Vec<Changeset>> {
-    let err = |line: usize, message: String| Error::Load { at: Location::line(path, line), message };
+    let err = |line: usize, message: String| Error::Load { at: Location::line(path, line), kind: LoadError::Foreign { message } };
     let mut out: Vec<Changeset> = Vec::new();
     let mut header = false;
     let mut in_multiline_rollback = false;
@@ -316,13 +316,13 @@ mod tests {
         let down = set.phases[0].steps[0].rollback.as_ref().unwrap();
         assert_eq!(down.statements().iter().map(|s| s.line).collect::<Vec<_>>(), [4, 5]);
         assert_eq!(down.text.find("DROP TABLE"), t.find("DROP TABLE"), "same column as in the changelog");
-        assert_eq!(set.phases[1].reason.as_deref(), Some("no `--rollback` (Liquibase has no inverse for raw SQL)"));
+        assert_eq!(set.phases[1].reason(), Some("no `--rollback` (Liquibase has no inverse for raw SQL)"));
         let origin = set.phases[1].steps[0].origin.as_ref().unwrap();
         assert_eq!((origin.id.as_str(), origin.line), ("a:2", 6));
         std::fs::write(d.path().join("002-grants.sql"), "-- plain SQL, no header\nCREATE TABLE u (x int);\nCREATE INDEX ON u (x);\n").unwrap();
         let set = crate::foreign::load(Layout::Liquibase, d.path()).unwrap();
         let raw = &set.phases[2];
-        assert_eq!((raw.name.as_str(), raw.reversible), ("002-grants.sql", false));
+        assert_eq!((raw.name.as_str(), raw.is_reversible()), ("002-grants.sql", false));
         assert_eq!(raw.steps[0].forward.statements().len(), 2);
         assert_eq!(raw.steps[0].origin.as_ref().unwrap().id, "includeAll:raw");
     }

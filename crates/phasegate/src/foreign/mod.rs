@@ -39,7 +39,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::check::Check;
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 use crate::set::{Directives, MigrationSet, Phase, SqlFile, Step};
 
 pub use detect::{detect, Detection, Evidence};
@@ -82,7 +82,7 @@ pub fn load(layout: Layout, dir: &Path) -> Result<MigrationSet> {
 /// Reads a foreign project's migrations folder as a set, with placeholder values.
 pub fn load_with(layout: Layout, dir: &Path, opts: &Options) -> Result<MigrationSet> {
     if !dir.is_dir() {
-        return Err(Error::Load { at: Location::file(dir), message: "folder not found".into() });
+        return Err(Error::Load { at: Location::file(dir), kind: LoadError::FolderNotFound { migrations: false } });
     }
     let migrations = match layout {
         Layout::Diesel => diesel::load(dir)?,
@@ -126,9 +126,7 @@ fn assemble(dir: &Path, migrations: Vec<Migration>) -> MigrationSet {
             id,
             name: m.name,
             summary: crate::error::display_path(&m.origin.file),
-            reversible: rollback.is_some(),
-            reason,
-            baseline: false,
+            reversibility: crate::set::Reversibility::new(rollback.is_some(), reason, false),
             steps: vec![Step { version: id as i32, name: safe, phase: id, forward: m.up, rollback, validation, checks, origin: Some(m.origin) }],
         });
     }
@@ -167,13 +165,13 @@ pub(crate) fn file_name(p: &Path) -> String {
 }
 
 pub(crate) fn bad_name(path: &Path, expected: &str) -> Error {
-    Error::Load { at: Location::file(path), message: format!("not a migration name this layout knows (expected {expected})") }
+    Error::Load { at: Location::file(path), kind: LoadError::BadForeignName { expected: expected.to_string() } }
 }
 
 /// The error for a second migration with the same `version` (`what`:
 /// `version`, `down version`) as `other`.
-pub(crate) fn duplicate(path: &Path, what: &str, version: impl fmt::Display, other: &Path) -> Error {
-    Error::Load { at: Location::file(path), message: format!("duplicate {what} {version}: also {}", crate::error::display_path(other)) }
+pub(crate) fn duplicate(path: &Path, what: &'static str, version: impl fmt::Display, other: &Path) -> Error {
+    Error::Load { at: Location::file(path), kind: LoadError::DuplicateVersion { what, version: version.to_string(), other: other.to_path_buf() } }
 }
 
 /// One section of a file that holds several (goose and dbmate sections, a

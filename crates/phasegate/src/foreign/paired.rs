@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{bad_name, file_name, read, sql_files, sql_file, Down, Layout, Migration, Origin};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 
 pub(super) fn load(dir: &Path, sqlx: bool) -> Result<Vec<Migration>> {
     let mut ups: Vec<(u128, String, String, PathBuf)> = Vec::new();
@@ -60,7 +60,7 @@ pub(super) fn load(dir: &Path, sqlx: bool) -> Result<Vec<Migration>> {
         out.push(Migration { origin, name: format!("{num}_{desc}"), up: up_file, down, verify: None });
     }
     if let Some(((num, _), path)) = downs.into_iter().next() {
-        return Err(Error::Load { at: Location::file(&path), message: format!("down migration {num} has no up migration") });
+        return Err(Error::Load { at: Location::file(&path), kind: LoadError::MissingPair { message: format!("down migration {num} has no up migration") } });
     }
     Ok(out)
 }
@@ -83,7 +83,7 @@ mod tests {
         assert_eq!(set.phases.len(), 3);
         assert!(set.phases[1].steps[0].forward.directives.no_transaction);
         assert!(!set.phases[1].steps[0].rollback.as_ref().unwrap().directives.no_transaction, "the flag is per file");
-        assert!(!set.phases[2].reversible);
+        assert!(!set.phases[2].is_reversible());
         write(d.path(), "20240109000000_orphan.down.sql", "SELECT 1;");
         assert!(load(Layout::Sqlx, d.path()).unwrap_err().to_string().contains("has no up migration"));
     }
@@ -98,7 +98,7 @@ mod tests {
         write(d.path(), "2_add_x.up.sql", "ALTER TABLE t ADD x2 int;");
         write(d.path(), "2_remove_x.down.sql", "ALTER TABLE t DROP x2;");
         let set = load(Layout::GolangMigrate, d.path()).unwrap();
-        assert!(set.phases[1].reversible, "paired by version, whatever the titles");
+        assert!(set.phases[1].is_reversible(), "paired by version, whatever the titles");
         assert!(set.phases[1].steps[0].rollback.as_ref().unwrap().path.ends_with("2_remove_x.down.sql"));
         write(d.path(), "2_other.down.sql", "SELECT 1;");
         let e = load(Layout::GolangMigrate, d.path()).unwrap_err().to_string();

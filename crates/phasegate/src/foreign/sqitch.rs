@@ -21,7 +21,7 @@ use super::text::{blank, lines};
 use super::txn::{self, control, with_semicolon};
 use super::{has_sql, read, sql_file, Down, Layout, Migration, Origin};
 use crate::check::{Check, CheckKind, Severity, When};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 use crate::set::SqlFile;
 
 pub const PLAN: &str = "sqitch.plan";
@@ -48,11 +48,11 @@ pub(super) fn parse_plan(path: &Path, text: &str) -> Result<Vec<Entry>> {
             continue;
         }
         if first.starts_with('-') {
-            return Err(Error::Load { at: Location::line(path, line.number), message: format!("`{first}`: a revert operation in the plan; phasegate reads plans of deployed changes only") });
+            return Err(Error::Load { at: Location::line(path, line.number), kind: LoadError::Foreign { message: format!("`{first}`: a revert operation in the plan; phasegate reads plans of deployed changes only") } });
         }
         let name = first.trim_start_matches('+');
         if name.is_empty() || name.contains(['[', ':', '@', '#', '\\']) {
-            return Err(Error::Load { at: Location::line(path, line.number), message: format!("`{first}` is not a change name") });
+            return Err(Error::Load { at: Location::line(path, line.number), kind: LoadError::Foreign { message: format!("`{first}` is not a change name") } });
         }
         out.push(Entry::Change { name: name.to_string(), line: line.number });
     }
@@ -73,7 +73,7 @@ fn script(path: &Path) -> Result<SqlFile> {
 /// psql meta-commands (`\set`, `\i`) are not SQL the engine can send.
 fn refuse_meta_commands(path: &Path, text: &str) -> Result<()> {
     match lines(text).find(|l| l.text.trim_start().starts_with('\\')) {
-        Some(l) => Err(Error::Load { at: Location::line(path, l.number), message: "a psql meta-command: phasegate sends SQL statements only".into() }),
+        Some(l) => Err(Error::Load { at: Location::line(path, l.number), kind: LoadError::Foreign { message: "a psql meta-command: phasegate sends SQL statements only".into() } }),
         None => Ok(()),
     }
 }
@@ -121,7 +121,7 @@ fn base_name(dir: &Path, plan: &Path, entries: &[Entry], index: usize) -> Result
     } else {
         format!("change `{name}` is reworked later but none of deploy/{name}@{{{}}}.sql exists", tags.join(","))
     };
-    Err(Error::Load { at: Location::line(plan, *line), message })
+    Err(Error::Load { at: Location::line(plan, *line), kind: LoadError::Foreign { message } })
 }
 
 pub(super) fn load(dir: &Path) -> Result<Vec<Migration>> {
@@ -134,7 +134,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>> {
         let file = |kind: &str| -> PathBuf { dir.join(kind).join(format!("{base}.sql")) };
         let deploy = file("deploy");
         if !deploy.is_file() {
-            return Err(Error::Load { at: Location::line(&plan, *line), message: format!("change `{base}` has no deploy script {}", crate::error::display_path(&deploy)) });
+            return Err(Error::Load { at: Location::line(&plan, *line), kind: LoadError::MissingPair { message: format!("change `{base}` has no deploy script {}", crate::error::display_path(&deploy)) } });
         }
         let revert = file("revert");
         let down = if revert.is_file() { Down::Script(script(&revert)?) } else { Down::Missing("no revert script".into()) };
@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(schema.checks[0].kind, CheckKind::Script);
         let first_users = &set.phases[1];
         assert!(first_users.steps[0].forward.directives.no_transaction, "no BEGIN/COMMIT: autocommit, as psql runs it");
-        assert!(!first_users.reversible && first_users.steps[0].checks.is_empty());
+        assert!(!first_users.is_reversible() && first_users.steps[0].checks.is_empty());
         write(p, "revert/users.sql", "BEGIN;\nALTER TABLE shop.users DROP COLUMN name;\nCOMMIT;\nSELECT 1;\n");
         let set = load_set(Layout::Sqitch, p).unwrap();
         let revert = set.phases[2].steps[0].rollback.as_ref().unwrap();

@@ -31,7 +31,7 @@ pub mod record;
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{display_path, Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result, display_path};
 use crate::foreign::{self, Layout, Options};
 use crate::init::{first_sql, remove, toml_escape, write_files};
 use crate::set::{MigrationSet, SqlFile, Step, MANIFEST, MIGRATIONS, ROLLBACK, SEED, VALIDATIONS};
@@ -68,13 +68,13 @@ pub fn import(layout: Layout, from: &Path, opts: &Options, dir: &Path) -> Result
     let written = write_files(dir, &files)?;
     if let Err(e) = crate::set::load(dir) {
         remove(&written);
-        return Err(Error::Load { at: Location::file(dir), message: format!("the imported set does not load, so nothing was kept: {e}") });
+        return Err(Error::Load { at: Location::file(dir), kind: LoadError::Import { message: format!("the imported set does not load, so nothing was kept: {e}") } });
     }
     let steps = || set.phases.iter().flat_map(|p| &p.steps);
     Ok(Imported {
         files: written,
         migrations: set.phases.len(),
-        irreversible: set.phases.iter().filter(|p| !p.reversible).count(),
+        irreversible: set.phases.iter().filter(|p| !p.is_reversible()).count(),
         no_transaction: steps().filter(|s| s.forward.directives.no_transaction && s.forward.statements().len() == 1).count(),
         setup: setup.map(|(rel, _)| dir.join(rel)),
     })
@@ -142,7 +142,7 @@ fn render(layout: Layout, from: &Path, set: &MigrationSet) -> Result<Vec<(PathBu
         }
         let validation = creates::validation(step.version, &body(&step.forward.text)) + &script_checks(from, step);
         out.push((Path::new(VALIDATIONS).join(&file), validation));
-        manifest.push_str(&phase_toml(phase.id, &phase.name, &summary, step, phase.reason.as_deref()));
+        manifest.push_str(&phase_toml(phase.id, &phase.name, &summary, step, phase.reason()));
     }
     out[0].1 = manifest;
     Ok(out)
@@ -191,7 +191,9 @@ fn sql_text(file: &SqlFile, header: &str) -> Result<String> {
         let line = statements.iter().zip(&plain).find(|(a, b)| a != b).map(|(a, _)| a.line).unwrap_or(1);
         return Err(Error::Load {
             at: Location::line(&file.path, line),
-            message: "a statement here holds semicolons its tool was told to keep together (StatementBegin/End, splitStatements:false) that phasegate would split; dollar-quote the body, then import again".into(),
+            kind: LoadError::Import {
+                message: "a statement here holds semicolons its tool was told to keep together (StatementBegin/End, splitStatements:false) that phasegate would split; dollar-quote the body, then import again".into(),
+            },
         });
     }
     let mut text = String::new();
@@ -202,10 +204,12 @@ fn sql_text(file: &SqlFile, header: &str) -> Result<String> {
         // when that is the same for a file that succeeds.
         sql = foreign::txn::in_one_transaction(file).ok_or_else(|| Error::Load {
             at: Location::line(&file.path, statements[1].line),
-            message: format!(
-                "runs outside a transaction as its tool runs it, with {} statements, one that cannot run in a transaction or a ROLLBACK; a phasegate no-transaction file holds one statement: split this migration, then import again",
-                statements.len()
-            ),
+            kind: LoadError::Import {
+                message: format!(
+                    "runs outside a transaction as its tool runs it, with {} statements, one that cannot run in a transaction or a ROLLBACK; a phasegate no-transaction file holds one statement: split this migration, then import again",
+                    statements.len()
+                ),
+            },
         })?;
         text.push_str("-- Its tool runs this file outside a transaction, statement by statement; every\n-- statement can run in one, so phasegate runs it in its migration's transaction.\n");
     } else if file.directives.no_transaction {
@@ -270,7 +274,7 @@ mod tests {
         assert_eq!((got.migrations, got.irreversible, got.no_transaction), (2, 1, 1));
         let set = crate::set::load(&dir).unwrap();
         assert_eq!(set.phases[0].summary, "imported from goose 00001: 00001_a.sql");
-        assert!(!set.phases[1].reversible && set.phases[1].steps[0].forward.directives.no_transaction);
+        assert!(!set.phases[1].is_reversible() && set.phases[1].steps[0].forward.directives.no_transaction);
         let forward = std::fs::read_to_string(dir.join("migrations/V1__00001_a.sql")).unwrap();
         assert!(!forward.contains("BEGIN") && !forward.contains("COMMIT"), "{forward}");
         assert!(std::fs::read_to_string(dir.join("validations/V2__00002_b.sql")).unwrap().contains("index a_x"));

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 use crate::foreign::Layout;
 
 /// The record's file name, in the set's folder.
@@ -56,13 +56,13 @@ impl Record {
         if !path.is_file() {
             return Err(Error::Load {
                 at: Location::file(&path),
-                message: "not found: `migrate --adopt` adopts the ledger of a set `phasegate import` wrote (it writes this file)".into(),
+                kind: LoadError::Import { message: "not found: `migrate --adopt` adopts the ledger of a set `phasegate import` wrote (it writes this file)".into() },
             });
         }
         let text = crate::set::read_regular(&path)?;
         toml::from_str(&text).map_err(|e| {
             let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(0);
-            Error::Load { at: Location::line(&path, line), message: e.message().to_string() }
+            Error::Load { at: Location::line(&path, line), kind: LoadError::Toml { message: e.message().to_string() } }
         })
     }
 

@@ -139,7 +139,7 @@ pub fn dir(dir: &Path) -> Vec<Finding> {
 
 fn load_finding(dir: &Path, e: &Error) -> Finding {
     let (file, line, column, message) = match e {
-        Error::Load { at, message } => (display_path(&at.file), at.line, at.column, message.clone()),
+        Error::Load { at, kind } => (display_path(&at.file), at.line, at.column, kind.to_string()),
         Error::Io { path, source } => (display_path(path), 0, 0, source.to_string()),
         other => (display_path(dir), 0, 0, other.to_string()),
     };

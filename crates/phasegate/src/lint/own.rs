@@ -35,7 +35,7 @@ pub(super) fn findings(phase: &Phase, file: &SqlFile, rollback: bool, created: &
                 format!("{NO_TX_FIX}, before the migrations that use the value"),
             );
         }
-        if !rollback && !phase.baseline && file.directives.batch.is_none() {
+        if !rollback && !phase.is_baseline() && file.directives.batch.is_none() {
             if let Some(table) = whole_table_update(&t) {
                 if !created.objects.contains(&table) {
                     push(

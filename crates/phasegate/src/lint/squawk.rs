@@ -123,10 +123,10 @@ pub(super) fn findings(phase: &Phase, file: &SqlFile, created: &Created) -> Vec<
 /// what the same migration's forward file created.
 fn phase_severity(phase: &Phase, v: &Violation, undoes_own: impl FnOnce() -> bool) -> Option<Severity> {
     if DESTRUCTIVE.contains(&v.code) {
-        let cleanup = !phase.reversible && !phase.baseline;
+        let cleanup = !phase.is_reversible() && !phase.is_baseline();
         return if cleanup || undoes_own() { None } else { Some(Severity::Error) };
     }
-    if LOCK.contains(&v.code) && phase.baseline {
+    if LOCK.contains(&v.code) && phase.is_baseline() {
         return None;
     }
     Some(if ADVICE.contains(&v.code) { Severity::Warning } else { Severity::Error })

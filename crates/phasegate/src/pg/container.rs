@@ -42,7 +42,7 @@ const READY: &str = "database system is ready to accept connections";
 const NOT_DURABLE: [(&str, &str); 3] = [("fsync", "off"), ("synchronous_commit", "off"), ("full_page_writes", "off")];
 
 fn docker_error(message: String) -> Error {
-    Error::Backend { backend: "docker", message }
+    Error::Backend { backend: super::BackendKind::Docker, message }
 }
 
 /// How to start a PostgreSQL container: [`ContainerBuilder::new`], options,

@@ -177,7 +177,7 @@ fn final_check(chain: &mut Chain, snap: &SnapshotOptions) -> Result<()> {
     if missed.is_empty() {
         return Ok(());
     }
-    Err(Error::Database {
+    Err(Error::Unexpected {
         context: "the full snapshot at the end of the rehearsal".into(),
         message: format!("the incremental snapshots missed a change to {}; run verify --full-compare", missed.join(", ")),
     })
@@ -249,8 +249,8 @@ fn rehearse_phase(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &O
             }
         }
     };
-    if result.is_none() && !phase.reversible && !phase.baseline {
-        rec.findings.push(Finding::NoRollback { reason: phase.reason.clone().unwrap_or_else(|| "irreversible".into()) });
+    if result.is_none() && !phase.is_reversible() && !phase.is_baseline() {
+        rec.findings.push(Finding::NoRollback { reason: phase.reason().map(str::to_string).unwrap_or_else(|| "irreversible".into()) });
     }
     Ok(Outcome::Done(rec, result))
 }
@@ -303,7 +303,7 @@ fn in_transaction(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &O
         return Ok(Some(PhaseResult::Failed));
     };
     rec.steps.push(StepTiming::plain("snapshot", rec.at(observe.0), observe.1, true, None));
-    if phase.reversible {
+    if phase.is_reversible() {
         rec.isolation = Isolation::Transaction;
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
         let sides = Sides { before: &before, forward: &forward, scope: Scope::Transaction, probes: probes::OfPhase::new(set, phase, chain.started) };
@@ -358,7 +358,7 @@ fn on_clone(
     let forward = observe(&mut c.client, &mut c.obs, from(opts.full_compare, &before), Scope::Committed, snap, None)?;
     rec.step("snapshot", t, true, None);
     chain.state = forward.clone();
-    if !phase.reversible {
+    if !phase.is_reversible() {
         return Ok(Err((rec, None)));
     }
     rec.isolation = Isolation::Clone;

@@ -111,7 +111,7 @@ pub(super) fn run(client: &mut impl GenericClient, probes: &[Probe], state: Opti
 /// The finding of probe `p` whose statement raised `e` in the state after phase `state`.
 fn failed(p: &Probe, state: u32, after: After, e: Error) -> Finding {
     let (at, error, sqlstate) = match e {
-        Error::Sql { at, message, sqlstate } => (at, message, sqlstate),
+        Error::Sql { at, message, sqlstate } => (at, message, sqlstate.map(|c| c.code().to_string())),
         other => (other.location().cloned().unwrap_or_else(|| Location::file(&p.file.path)), other.to_string(), None),
     };
     Finding::ProbeFailed { probe: p.name.clone(), after: after.as_str().to_string(), state, error, sqlstate, at }

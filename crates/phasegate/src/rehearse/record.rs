@@ -76,7 +76,7 @@ impl Record {
     pub(super) fn finish(self, phase: &Phase, result: Option<PhaseResult>, strict: bool) -> PhaseRehearsal {
         let result = result.unwrap_or(if self.findings.iter().any(|f| f.is_mismatch(strict)) {
             PhaseResult::Mismatch
-        } else if !phase.reversible {
+        } else if !phase.is_reversible() {
             PhaseResult::ForwardOnly
         } else {
             PhaseResult::Restored
@@ -85,7 +85,7 @@ impl Record {
             phase: phase.id,
             name: phase.name.clone(),
             origin: phase.steps.first().and_then(|s| s.origin.clone()),
-            reversible: phase.reversible,
+            reversible: phase.is_reversible(),
             steps: self.steps,
             findings: self.findings,
             verdict: self.verdict,

@@ -140,7 +140,7 @@ fn run_file(tx: &mut impl GenericClient, file: &SqlFile, opts: &Options, tracer:
     tx.batch_execute("ROLLBACK TO SAVEPOINT phasegate_step").map_err(db_err("rolling back a step"))?;
     exec_file(tx, file, tracer)?;
     // It failed once and not statement by statement: report the first error.
-    Err(Error::Sql { at: Location::file(&file.path), message: pg_message(&first), sqlstate: first.code().map(|c| c.code().to_string()) })
+    Err(Error::Sql { at: Location::file(&file.path), message: pg_message(&first), sqlstate: first.code().cloned() })
 }
 
 /// One forward step: before-migrate checks, the file, its ledger rows,

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::{parse_duration, Directives};
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 
 const DIRECTIVE: &str = "-- phasegate:";
 
@@ -14,28 +14,25 @@ pub(super) fn parse_directives(path: &Path, text: &str, migration: bool) -> Resu
     for (i, line) in text.lines().enumerate() {
         let ln = i + 1;
         let t = line.trim();
-        let err = |m: String| Error::Load { at: Location::line(path, ln), message: m };
+        let err = |kind: LoadError| Error::Load { at: Location::line(path, ln), kind };
+        let bad = |message: String| err(LoadError::BadDirective { message });
         if let Some(rest) = t.strip_prefix(DIRECTIVE) {
             if !in_header {
-                return Err(err("directives go at the top of the file, before any SQL".into()));
+                return Err(err(LoadError::DirectiveAfterSql));
             }
             if !migration {
-                return Err(err("directives are only allowed in migration and rollback files".into()));
+                return Err(err(LoadError::DirectiveNotAllowed));
             }
             let rest = rest.trim();
             let (key, arg) = rest.split_once(char::is_whitespace).map_or((rest, ""), |(k, a)| (k, a.trim()));
             match key {
                 "no-transaction" if arg.is_empty() => d.no_transaction = true,
                 "batch" => {
-                    d.batch = Some(super::batch::parse(arg).map_err(err)?);
+                    d.batch = Some(super::batch::parse(arg).map_err(bad)?);
                 }
-                "lock-timeout" => d.lock_timeout = Some(parse_duration(arg).map_err(err)?),
-                "statement-timeout" => d.statement_timeout = Some(parse_duration(arg).map_err(err)?),
-                _ => {
-                    return Err(err(format!(
-                        "unknown directive `{rest}` (expected no-transaction, batch [N or D [max N]], lock-timeout D, statement-timeout D)"
-                    )))
-                }
+                "lock-timeout" => d.lock_timeout = Some(parse_duration(arg).map_err(bad)?),
+                "statement-timeout" => d.statement_timeout = Some(parse_duration(arg).map_err(bad)?),
+                _ => return Err(err(LoadError::UnknownDirective { directive: rest.to_string() })),
             }
             continue;
         }
@@ -44,7 +41,7 @@ pub(super) fn parse_directives(path: &Path, text: &str, migration: bool) -> Resu
         }
     }
     if d.no_transaction && d.batch.is_some() {
-        return Err(Error::Load { at: Location::line(path, 1), message: "`no-transaction` and `batch` cannot be combined".into() });
+        return Err(Error::Load { at: Location::line(path, 1), kind: LoadError::NoTransactionWithBatch });
     }
     Ok(d)
 }

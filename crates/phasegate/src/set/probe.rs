@@ -7,7 +7,7 @@ use std::path::{Component, Path};
 
 use serde::Deserialize;
 
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 use super::{Phase, SqlFile};
 
 /// The folder of a set that holds its probe files.
@@ -52,7 +52,7 @@ pub(crate) fn resolve(
     line_at: impl Fn(usize) -> usize,
     load: impl Fn(&Path) -> Result<SqlFile>,
 ) -> Result<Vec<Probe>> {
-    let err = |offset: usize, message: String| Error::Load { at: Location::line(manifest, line_at(offset)), message };
+    let err = |offset: usize, message: String| Error::Load { at: Location::line(manifest, line_at(offset)), kind: LoadError::Probe { message } };
     let known = |id: &toml::Spanned<u32>| -> Result<u32> {
         let v = *id.get_ref();
         if phases.iter().any(|p| p.id == v) {
@@ -102,7 +102,9 @@ fn refuse_transaction_control(file: &SqlFile) -> Result<()> {
     match crate::sqltext::transaction_control(&crate::sqltext::Lexed::new(&file.text)).first() {
         Some(f) => Err(Error::Load {
             at: Location::line(&file.path, f.line),
-            message: format!("`{}` in a probe file: verify runs each probe inside a savepoint it rolls back, and the file's own transaction control would end it (remove it)", f.kind),
+            kind: LoadError::Probe {
+                message: format!("`{}` in a probe file: verify runs each probe inside a savepoint it rolls back, and the file's own transaction control would end it (remove it)", f.kind),
+            },
         }),
         None => Ok(()),
     }

@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::error::{display_path, Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 
 /// The largest file a set may hold: 64 MiB, room for a migration of
 /// generated data many times over (10 MB loads in well under a second),
@@ -31,7 +31,7 @@ impl Folder {
     pub fn read(&self, path: &Path) -> Result<String> {
         let real = path.canonicalize().map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         if !real.starts_with(&self.root) {
-            return Err(refuse(path, format!("resolves to {}, outside the set's folder; a set reads only files inside its folder (copy the file in)", display_path(&real))));
+            return Err(refuse(path, LoadError::OutsideFolder { real }));
         }
         read_regular(path)
     }
@@ -63,22 +63,22 @@ pub(crate) fn read_regular(path: &Path) -> Result<String> {
     String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..valid].iter().filter(|&&b| b == b'\n').count() + 1;
-        Error::Load { at: Location::line(path, line), message: "file is not valid UTF-8".into() }
+        Error::Load { at: Location::line(path, line), kind: LoadError::NotUtf8 }
     })
 }
 
-fn refuse(path: &Path, message: String) -> Error {
-    Error::Load { at: Location::file(path), message }
+fn refuse(path: &Path, kind: LoadError) -> Error {
+    Error::Load { at: Location::file(path), kind }
 }
 
 fn too_large(path: &Path, bytes: u64) -> Error {
-    refuse(path, format!("is {bytes} bytes, more than a set's file may hold ({} MiB)", MAX_FILE_BYTES / (1024 * 1024)))
+    refuse(path, LoadError::TooLarge { bytes, cap_mib: MAX_FILE_BYTES / (1024 * 1024) })
 }
 
 /// A regular file within the size cap, or the error that says what it is.
 fn check(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     if !meta.is_file() {
-        return Err(refuse(path, format!("is {}, not a regular file", kind(&meta.file_type()))));
+        return Err(refuse(path, LoadError::NotRegularFile { what: kind(&meta.file_type()) }));
     }
     if meta.len() > MAX_FILE_BYTES {
         return Err(too_large(path, meta.len()));

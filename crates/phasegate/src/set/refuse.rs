@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, LoadError, Location, Result};
 use crate::sqltext;
 
 pub(crate) const TRANSACTION_CONTROL: &str = "transaction-control";
@@ -73,7 +73,7 @@ pub(crate) fn refusals(lexed: &sqltext::Lexed<'_>, rollback: bool) -> Vec<Refusa
 /// error at its line.
 pub(super) fn check(path: &Path, lexed: &sqltext::Lexed<'_>, rollback: bool) -> Result<()> {
     match refusals(lexed, rollback).into_iter().find(|r| r.refused) {
-        Some(r) => Err(Error::Load { at: Location::line(path, r.line), message: format!("{} ({})", r.message, r.fix) }),
+        Some(r) => Err(Error::Load { at: Location::line(path, r.line), kind: LoadError::Refused { message: r.message, fix: r.fix.to_string() } }),
         None => Ok(()),
     }
 }

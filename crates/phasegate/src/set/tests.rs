@@ -37,6 +37,34 @@ fn loads_a_well_formed_set() {
     assert_eq!(set.phases[0].steps.len(), 2);
     assert!(set.phases[1].steps[0].rollback.is_none());
     assert!(set.phases[1].needs_confirmation());
+    assert_eq!(set.phases[0].reversibility(), &Reversibility::Reversible);
+    assert_eq!(set.phases[1].reversibility(), &Reversibility::Irreversible { reason: "drops things".into() });
+    assert_eq!(set.phase(2).unwrap().reason(), Some("drops things"));
+    assert!(matches!(set.phase(9), Err(Error::NoSuchPhase { phase: 9, .. })));
+}
+
+#[test]
+fn a_baseline_is_irreversible_without_asking_for_confirmation() {
+    let d = base();
+    let manifest = fs::read_to_string(d.path().join(MANIFEST)).unwrap();
+    fs::write(d.path().join(MANIFEST), manifest.replace("reason = \"drops things\"\n", "reason = \"drops things\"\nbaseline = true\n")).unwrap();
+    let set = load(d.path()).unwrap();
+    let baseline = set.phase(2).unwrap();
+    assert_eq!(baseline.reversibility(), &Reversibility::Baseline { reason: "drops things".into() });
+    assert!(baseline.is_baseline() && !baseline.is_reversible() && !baseline.needs_confirmation());
+}
+
+#[test]
+fn load_errors_are_variants_carrying_their_data() {
+    let d = base();
+    write(d.path(), "migrations/V02__again.sql", "SELECT 1;");
+    match load(d.path()).unwrap_err() {
+        Error::Load { at, kind: LoadError::DuplicateVersion { what: "version", version, other } } => {
+            assert_eq!(version, "2");
+            assert!(at.file.ends_with("V2__b.sql") && other.ends_with("V02__again.sql"), "{at} {other:?}");
+        }
+        other => panic!("not a duplicate version: {other:?}"),
+    }
 }
 
 #[test]

@@ -436,7 +436,7 @@ fn tables_now(
 
 /// A fingerprint row that could not be read (never expected).
 fn unreadable() -> Error {
-    Error::Database { context: "reading a row fingerprint".into(), message: "the server returned no readable row".into() }
+    Error::Unexpected { context: "reading a row fingerprint".into(), message: "the server returned no readable row".into() }
 }
 
 /// Fingerprints `columns` of a table as it is now (for a comparison whose
