@@ -24,7 +24,7 @@ JOIN pg_class c ON c.oid = l.relation
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE l.pid = $1 AND l.granted AND l.locktype = 'relation'
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'phasegate_backup')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'phasegate_backup', 'phasegate_touch')
   AND n.nspname !~ '^pg_(toast|temp_)'
   AND c.relname !~ '^(phasegate_(applied|runs|batches|backups|kept)|refinery_schema_history)'
 ORDER BY c.relkind NOT IN ('r', 'p', 'm', 'f'), 1, 2";
