@@ -5,6 +5,7 @@
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use postgres::types::Type;
 use postgres::Client;
 
 use crate::error::{db_err, pg_message, Error, Result};
@@ -216,7 +217,7 @@ pub fn acquire_lock(client: &mut Client, wait: Duration) -> Result<()> {
     let deadline = Instant::now() + wait;
     loop {
         let got: bool = client
-            .query_one("SELECT pg_catalog.pg_try_advisory_lock($1)", &[&LOCK_KEY])
+            .query_typed_one("SELECT pg_catalog.pg_try_advisory_lock($1)", &[(&LOCK_KEY, Type::INT8)])
             .map_err(db_err("taking the migration lock"))?
             .get(0);
         if got {
@@ -232,7 +233,7 @@ pub fn acquire_lock(client: &mut Client, wait: Duration) -> Result<()> {
 
 pub fn release_lock(client: &mut Client) -> Result<()> {
     client
-        .query_one("SELECT pg_catalog.pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .query_typed_one("SELECT pg_catalog.pg_advisory_unlock($1)", &[(&LOCK_KEY, Type::INT8)])
         .map_err(db_err("releasing the migration lock"))?;
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use postgres::types::{ToSql, Type};
 use postgres::{Client, GenericClient};
 use refinery::Migrate;
 use time::format_description::well_known::Rfc3339;
@@ -74,7 +75,7 @@ impl Tables {
 /// the ledger exists there.
 pub(crate) fn tables(client: &mut impl GenericClient) -> Result<Tables> {
     let row = client
-        .query_one(
+        .query_typed_one(
             "WITH s AS (
                SELECT pg_catalog.set_config($1, coalesce(nullif(pg_catalog.current_setting($1, true), ''),
                    (SELECT n.nspname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -83,7 +84,7 @@ pub(crate) fn tables(client: &mut impl GenericClient) -> Result<Tables> {
              SELECT name, name <> '' AND pg_catalog.to_regclass(pg_catalog.quote_ident(name) || '.' || $2) IS NOT NULL
                     AND pg_catalog.to_regclass(pg_catalog.quote_ident(name) || '.' || $3) IS NOT NULL
              FROM s",
-            &[&PIN, &HISTORY, &APPLIED],
+            &[(&PIN, Type::TEXT), (&HISTORY, Type::TEXT), (&APPLIED, Type::TEXT)],
         )
         .map_err(db_err("finding the ledger's schema"))?;
     let (schema, exists): (String, bool) = (row.get(0), row.get(1));
@@ -181,21 +182,21 @@ END $$;
 pub fn ensure(client: &mut Client) -> Result<()> {
     let t = tables(client)?;
     let all: bool = client
-        .query_one(
+        .query_typed_one(
             "SELECT pg_catalog.to_regclass($1) IS NOT NULL AND pg_catalog.to_regclass($2) IS NOT NULL
                 AND pg_catalog.to_regclass($3) IS NOT NULL AND pg_catalog.to_regclass($4) IS NOT NULL
                 AND pg_catalog.to_regclass($5) IS NOT NULL AND pg_catalog.to_regclass($6) IS NOT NULL
                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($3) AND attname = 'fleet_member')
                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($2) AND attname = 'adopted_from')
                 AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass($3) AND tgname = 'phasegate_runs_append_only')",
-            &[&t.history, &t.applied, &t.runs, &t.batches, &t.backups, &t.kept],
+            &[&t.history, &t.applied, &t.runs, &t.batches, &t.backups, &t.kept].map(|n| (n as &(dyn ToSql + Sync), Type::TEXT)),
         )
         .map_err(db_err("reading the ledger"))?
         .get(0);
     if all {
         return Ok(());
     }
-    client.query_one("SELECT pg_catalog.pg_advisory_lock($1)", &[&SETUP_LOCK_KEY]).map_err(db_err("locking ledger setup"))?;
+    client.query_typed_one("SELECT pg_catalog.pg_advisory_lock($1)", &[(&SETUP_LOCK_KEY, Type::INT8)]).map_err(db_err("locking ledger setup"))?;
     let res = (|| {
         client.assert_migrations_table(&t.history).map_err(|e| Error::Unexpected {
             context: format!("creating {HISTORY}"),
@@ -203,7 +204,7 @@ pub fn ensure(client: &mut Client) -> Result<()> {
         })?;
         client.batch_execute(&SETUP_SQL.replace("{schema}", &t.schema)).map_err(db_err("creating the phasegate ledger tables"))?;
         let trigger: bool = client
-            .query_one("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass($1) AND tgname = 'phasegate_runs_append_only')", &[&t.runs])
+            .query_typed_one("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass($1) AND tgname = 'phasegate_runs_append_only')", &[(&t.runs, Type::TEXT)])
             .map_err(db_err("reading the ledger"))?
             .get(0);
         if !trigger {
@@ -216,7 +217,7 @@ pub fn ensure(client: &mut Client) -> Result<()> {
         }
         Ok(())
     })();
-    client.query_one("SELECT pg_catalog.pg_advisory_unlock($1)", &[&SETUP_LOCK_KEY]).map_err(db_err("unlocking ledger setup"))?;
+    client.query_typed_one("SELECT pg_catalog.pg_advisory_unlock($1)", &[(&SETUP_LOCK_KEY, Type::INT8)]).map_err(db_err("unlocking ledger setup"))?;
     res
 }
 
@@ -285,7 +286,7 @@ pub fn applied(client: &mut impl GenericClient) -> Result<BTreeMap<i32, Applied>
         return Ok(BTreeMap::new());
     };
     let rows = client
-        .query(
+        .query_typed(
             &format!(
                 "SELECT h.version, h.name, h.applied_on, h.checksum, a.phase, a.rollback_sql, a.rollback_sha256,
                         a.validation_sql, a.validation_sha256, to_jsonb(a) ->> 'adopted_from'
@@ -321,28 +322,26 @@ pub fn applied(client: &mut impl GenericClient) -> Result<BTreeMap<i32, Applied>
 pub(crate) fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &str) -> Result<()> {
     let now = time::OffsetDateTime::now_utc().format(&Rfc3339).expect("RFC 3339 formats any time");
     let name = step.name.clone();
-    // Typed parameters: one round trip each, no separate prepare.
-    use postgres::types::Type;
+    // Typed parameters: no separate prepare.
     let checksum = step.refinery_checksum().to_string();
     let t = tables(tx)?;
-    tx.query_typed(
-        &format!("INSERT INTO {} (version, name, applied_on, checksum) VALUES ($1, $2, $3, $4)", t.history),
-        &[(&step.version, Type::INT4), (&name, Type::VARCHAR), (&now, Type::VARCHAR), (&checksum, Type::VARCHAR)],
-    )
-    .map_err(db_err(format!("recording migration {} in {HISTORY}", step.version)))?;
     let rollback_sql = step.rollback.as_ref().map(|r| r.text.clone());
     let rollback_sha = step.rollback.as_ref().map(|r| r.sha256());
     let phase = step.phase as i32;
     let (forward_sha, validation_sha) = (step.forward.sha256(), step.validation.sha256());
+    // Both ledgers in one statement (a data-modifying CTE): one round trip.
     tx.query_typed(
         &format!(
-            "INSERT INTO {} (version, name, phase, forward_sha256, rollback_sql, rollback_sha256, validation_sql, validation_sha256, run_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::uuid)",
-            t.applied
+            "WITH history AS (INSERT INTO {} (version, name, applied_on, checksum) VALUES ($1, $2::text, $3, $4))
+             INSERT INTO {} (version, name, phase, forward_sha256, rollback_sql, rollback_sha256, validation_sql, validation_sha256, run_id)
+             VALUES ($1, $2, $5, $6, $7, $8, $9, $10, $11::text::uuid)",
+            t.history, t.applied
         ),
         &[
             (&step.version, Type::INT4),
             (&name, Type::TEXT),
+            (&now, Type::VARCHAR),
+            (&checksum, Type::VARCHAR),
             (&phase, Type::INT4),
             (&forward_sha, Type::TEXT),
             (&rollback_sql, Type::TEXT),
@@ -352,7 +351,7 @@ pub(crate) fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &st
             (&run_id, Type::TEXT),
         ],
     )
-    .map_err(db_err(format!("recording migration {} in {APPLIED}", step.version)))?;
+    .map_err(db_err(format!("recording migration {} in {HISTORY} and {APPLIED}", step.version)))?;
     Ok(())
 }
 
@@ -386,9 +385,9 @@ pub(crate) fn rollback_batch_key(version: i32) -> i32 {
 pub(crate) fn batch_progress(client: &mut impl GenericClient, version: i32) -> Result<Option<(Option<String>, i64)>> {
     let t = tables(client)?;
     let row = client
-        .query_opt(&format!("SELECT last_key, rows_done FROM {} WHERE version = $1", t.batches), &[&version])
+        .query_typed(&format!("SELECT last_key, rows_done FROM {} WHERE version = $1", t.batches), &[(&version, Type::INT4)])
         .map_err(db_err("reading backfill progress"))?;
-    Ok(row.map(|r| (r.get(0), r.get(1))))
+    Ok(row.first().map(|r| (r.get(0), r.get(1))))
 }
 
 /// The statement that records a batch's progress inside the batch's
@@ -417,7 +416,7 @@ pub(crate) fn clear_batch(tx: &mut impl GenericClient, version: i32) -> Result<(
 }
 
 fn clear_batch_in(tx: &mut impl GenericClient, t: &Tables, version: i32) -> Result<()> {
-    tx.execute(&format!("DELETE FROM {} WHERE version = $1", t.batches), &[&version]).map_err(db_err("clearing backfill progress"))?;
+    tx.query_typed(&format!("DELETE FROM {} WHERE version = $1", t.batches), &[(&version, Type::INT4)]).map_err(db_err("clearing backfill progress"))?;
     Ok(())
 }
 

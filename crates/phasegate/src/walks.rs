@@ -56,18 +56,23 @@ impl BatchWalk {
 /// The unfinished walks of a database, oldest version first (none when
 /// the ledger does not exist yet).
 pub fn unfinished(client: &mut impl GenericClient, set: &MigrationSet) -> Result<Vec<BatchWalk>> {
+    // In the ledger's schema, which need not be on the search_path.
+    let t = crate::ledger::tables(client)?;
     let exists: bool = client
-        .query_one("SELECT to_regclass('phasegate_batches') IS NOT NULL", &[])
+        .query_typed_one("SELECT pg_catalog.to_regclass($1) IS NOT NULL", &[(&t.batches, postgres::types::Type::TEXT)])
         .map_err(db_err("reading backfill progress"))?
         .get(0);
     if !exists {
         return Ok(Vec::new());
     }
     let rows = client
-        .query(
-            "SELECT version, last_key, rows_done, to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'),
-                    extract(epoch FROM now() - updated_at)::bigint
-             FROM phasegate_batches ORDER BY abs(version), version DESC",
+        .query_typed(
+            &format!(
+                "SELECT version, last_key, rows_done, to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'),
+                        extract(epoch FROM now() - updated_at)::bigint
+                 FROM {} ORDER BY abs(version), version DESC",
+                t.batches
+            ),
             &[],
         )
         .map_err(db_err("reading backfill progress"))?;

@@ -38,10 +38,10 @@ pub(crate) fn timeouts_sql(d: &Directives, opts: &Options, local: bool) -> Strin
 /// to tell rows the step saw from rows the application wrote while it ran
 /// (docs/checks.md) without depending on how long the step took.
 pub(super) fn mark_step_start(client: &mut impl GenericClient) -> Result<()> {
-    client
-        .batch_execute("SELECT pg_catalog.set_config('phasegate.step_started_at', pg_catalog.clock_timestamp()::text, false)")
-        .map_err(db_err("marking the step's start"))
+    client.batch_execute(MARK_STEP_START).map_err(db_err("marking the step's start"))
 }
+
+pub(super) const MARK_STEP_START: &str = "SELECT pg_catalog.set_config('phasegate.step_started_at', pg_catalog.clock_timestamp()::text, false)";
 
 pub(super) const RESET_TIMEOUTS: &str = "RESET lock_timeout; RESET statement_timeout;";
 
@@ -66,7 +66,7 @@ pub(crate) fn exec_file(client: &mut impl GenericClient, file: &SqlFile, tracer:
     Ok(())
 }
 
-pub(crate) fn run_checks<'a>(client: &mut impl GenericClient, version: i32, checks: impl Iterator<Item = &'a Check>, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
+pub(crate) fn run_checks<'a>(client: &mut impl check::Scope, version: i32, checks: impl Iterator<Item = &'a Check>, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
     let mut out = Vec::new();
     for c in checks {
         let r = check::run(client, version, c)?;
@@ -169,7 +169,7 @@ fn lock_check(version: i32, when: When, hold: &LockHold, limit: Duration) -> Che
 /// and a rehearsal both do it: the before-migrate checks (stopping at a
 /// ROLLBACK), the file (run by `run`), its ledger rows (with `record`) and
 /// the after-migrate checks. Whether to commit is the caller's.
-pub(crate) fn forward_in_tx<C: GenericClient>(
+pub(crate) fn forward_in_tx<C: crate::check::Scope>(
     tx: &mut C,
     step: &Step,
     opts: &Options,

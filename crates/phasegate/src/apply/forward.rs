@@ -8,7 +8,7 @@ use std::time::Instant;
 use postgres::Client;
 
 use super::batch::{apply_batched, record_after_outside};
-use super::exec::{end_own_transaction, exec_file, finish_step, forward_in_tx, mark_step_start, run_checks, timeouts_sql, Attempt, RESET_TIMEOUTS};
+use super::exec::{end_own_transaction, exec_file, finish_step, forward_in_tx, mark_step_start, run_checks, MARK_STEP_START, timeouts_sql, Attempt, RESET_TIMEOUTS};
 use super::retry::{with_lock_retries, Watch};
 use super::outcome::{Action, Options, StepOutcome};
 use crate::check::{self, Verdict, When};
@@ -23,10 +23,11 @@ pub(super) fn apply_step(client: &mut Client, step: &Step, opts: &Options, watch
     let d = &step.forward.directives;
     let what = format!("V{}", step.version);
     let (res, retries) = with_lock_retries(opts, ui, &what, watch, |ui| {
-        mark_step_start(client)?;
         if d.no_transaction {
+            mark_step_start(client)?;
             apply_outside_tx(client, step, opts, tracer, ui)
         } else if let Some(batch) = d.batch {
+            mark_step_start(client)?;
             apply_batched(client, step, batch, opts, tracer, ui)
         } else {
             apply_in_tx(client, step, opts, tracer, ui)
@@ -37,7 +38,10 @@ pub(super) fn apply_step(client: &mut Client, step: &Step, opts: &Options, watch
 
 fn apply_in_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
-    tx.batch_execute(&timeouts_sql(&step.forward.directives, opts, true)).map_err(db_err("setting timeouts"))?;
+    // The step's start is marked in its one transaction, with its timeouts:
+    // one round trip (a rolled-back step's mark goes with it, and a retry
+    // marks its own start).
+    tx.batch_execute(&format!("{MARK_STEP_START}; {}", timeouts_sql(&step.forward.directives, opts, true))).map_err(db_err("setting timeouts"))?;
     let checks = forward_in_tx(&mut tx, step, opts, true, tracer, ui, exec_file)?;
     if check::worst(&checks) == Verdict::Rollback {
         tx.rollback().map_err(db_err("rolling back"))?;
@@ -116,9 +120,9 @@ pub(crate) fn concurrent_index_name(sql: &str) -> Option<String> {
 
 fn index_is_invalid(client: &mut Client, name: &str) -> Result<bool> {
     let row = client
-        .query_opt("SELECT NOT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)", &[&name])
+        .query_typed("SELECT NOT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)", &[(&name, postgres::types::Type::TEXT)])
         .map_err(db_err(format!("checking index {name}")))?;
-    Ok(row.map(|r| r.get(0)).unwrap_or(false))
+    Ok(row.first().is_some_and(|r| r.get(0)))
 }
 
 fn drop_index_concurrently(client: &mut Client, name: &str) -> Result<()> {

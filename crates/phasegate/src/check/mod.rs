@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use parse::{parse_duration, parse_file};
-pub use run::{run, worst, CheckResult};
+pub use run::{run, worst, CheckResult, Scope};
 
 /// How long a check's query may run unless its `-- timeout:` header says
 /// otherwise: a check runs inside the migration's transaction, holding the

@@ -62,27 +62,54 @@ struct Measured {
     at: Option<Location>,
 }
 
+/// Where a check runs, and how its scope is opened and closed around it:
+/// inside the caller's transaction a savepoint, on a session outside one a
+/// transaction of its own; either is rolled back once the result is read.
+/// The opening is sent with the check's `statement_timeout` and, for an
+/// assertion, with its query, in one simple-query message (PostgreSQL 13+
+/// applies the timeout to each statement of such a message), and the
+/// closing in one more: two round trips for an assertion, where a
+/// savepoint, a `SET`, a prepared query and a rollback took five.
+pub trait Scope: GenericClient {
+    /// Opens the scope (followed by the check's statements).
+    const OPEN: &'static str;
+    /// Rolls it back and closes it.
+    const CLOSE: &'static str;
+}
+
+impl Scope for postgres::Client {
+    const OPEN: &'static str = "BEGIN";
+    const CLOSE: &'static str = "ROLLBACK";
+}
+
+impl Scope for Transaction<'_> {
+    const OPEN: &'static str = "SAVEPOINT phasegate_check";
+    const CLOSE: &'static str = "ROLLBACK TO SAVEPOINT phasegate_check; RELEASE SAVEPOINT phasegate_check";
+}
+
 /// Runs a check and decides its verdict, in a savepoint that is rolled back
 /// and under the check's timeout. A SQL error, a timeout or a wrongly shaped
 /// result is an error naming the file and line.
-pub fn run(client: &mut impl GenericClient, version: i32, check: &Check) -> Result<CheckResult> {
+pub fn run<C: Scope>(client: &mut C, version: i32, check: &Check) -> Result<CheckResult> {
     let started = Instant::now();
     let context = |what: &str| db_err(format!("check `{}`: {what}", check.name));
-    let mut sp = client.transaction().map_err(context("starting its savepoint"))?;
-    let timeout = format!("SET LOCAL statement_timeout = {}", check.timeout.as_millis());
-    sp.batch_execute(&timeout).map_err(context("setting its statement_timeout"))?;
+    let open = format!("{}; SET LOCAL statement_timeout = {};\n", C::OPEN, check.timeout.as_millis());
     let measured = match &check.kind {
-        CheckKind::Assertion => assertion(&mut sp, check),
-        CheckKind::Metric { unit, proceed, review, empty } => metric(&mut sp, check).map(|value| Measured {
-            verdict: metric_verdict(proceed, review.as_ref(), *empty, value),
-            value,
-            unit: unit.clone(),
-            evidence: Vec::new(),
-            at: None,
+        CheckKind::Assertion => assertion(client, &open, check),
+        CheckKind::Metric { unit, proceed, review, empty } => client.batch_execute(&open).map_err(context("starting its savepoint")).and_then(|_| {
+            metric(client, check).map(|value| Measured {
+                verdict: metric_verdict(proceed, review.as_ref(), *empty, value),
+                value,
+                unit: unit.clone(),
+                evidence: Vec::new(),
+                at: None,
+            })
         }),
-        CheckKind::Script => Ok(script(&mut sp, check)),
+        CheckKind::Script => client.batch_execute(&open).map_err(context("starting its savepoint")).map(|_| script(client, check)),
     };
-    let rolled_back = sp.rollback();
+    // Closed whatever happened: an error inside leaves the scope aborted,
+    // and the rollback is what ends that.
+    let rolled_back = client.batch_execute(C::CLOSE);
     let m = measured?;
     rolled_back.map_err(context("rolling back its savepoint"))?;
     // A failing warning-severity check asks for review, never rollback.
@@ -138,12 +165,15 @@ fn human(d: Duration) -> String {
     }
 }
 
-/// An assertion: its offending rows, the first few as evidence.
-fn assertion(sp: &mut Transaction<'_>, check: &Check) -> Result<Measured> {
-    let q = format!("{ASSERT_PREFIX}{}\n) q LIMIT {EVIDENCE_ROWS}", check.sql);
-    let rows = sp.query(q.as_str(), &[]).map_err(|e| sql_err(check, ASSERT_PREFIX, &e))?;
-    let count: i64 = rows.first().map(|r| r.get(0)).unwrap_or(0);
-    let evidence = rows.iter().map(|r| serde_json::from_str(r.get::<_, &str>(1)).unwrap_or(serde_json::Value::Null)).collect();
+/// An assertion: its offending rows, the first few as evidence. Sent after
+/// `open` in one simple-query message: its values arrive as text.
+fn assertion(client: &mut impl GenericClient, open: &str, check: &Check) -> Result<Measured> {
+    let prefix = format!("{open}{ASSERT_PREFIX}");
+    let q = format!("{prefix}{}\n) q LIMIT {EVIDENCE_ROWS}", check.sql);
+    let messages = client.simple_query(&q).map_err(|e| sql_err(check, &prefix, &e))?;
+    let rows: Vec<_> = messages.iter().filter_map(|m| if let postgres::SimpleQueryMessage::Row(r) = m { Some(r) } else { None }).collect();
+    let count: i64 = rows.first().and_then(|r| r.get(0)).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let evidence = rows.iter().map(|r| r.get(1).and_then(|j| serde_json::from_str(j).ok()).unwrap_or(serde_json::Value::Null)).collect();
     let verdict = match (count, check.severity) {
         (0, _) => Verdict::Proceed,
         (_, Severity::Warning) => Verdict::Review,
@@ -157,14 +187,14 @@ fn assertion(sp: &mut Transaction<'_>, check: &Check) -> Result<Measured> {
 /// read from the query's description, its value as text, so a `numeric`
 /// of any size is read exactly and one that does not fit a double is an
 /// error rather than a wrong number.
-fn metric(sp: &mut Transaction<'_>, check: &Check) -> Result<Option<f64>> {
+fn metric(sp: &mut impl GenericClient, check: &Check) -> Result<Option<f64>> {
     let shape = |problem: String| Error::Load { at: Location::line(&check.file, check.sql_line), kind: LoadError::MetricShape { check: check.name.clone(), problem } };
     let described = sp.prepare(&format!("{SHAPE_PREFIX}{}\n) q", check.sql)).map_err(|e| sql_err(check, SHAPE_PREFIX, &e))?;
     let [column] = described.columns() else {
         return Err(shape(format!("returned {} columns", described.columns().len())));
     };
     let q = format!("{VALUE_PREFIX}{}\n) q(v) LIMIT 2", check.sql);
-    let rows = sp.query(q.as_str(), &[]).map_err(|e| sql_err(check, VALUE_PREFIX, &e))?;
+    let rows = sp.query_typed(q.as_str(), &[]).map_err(|e| sql_err(check, VALUE_PREFIX, &e))?;
     match rows.len() {
         1 => {}
         0 => return Err(shape("returned no rows".into())),
@@ -213,7 +243,7 @@ fn metric_verdict(proceed: &Condition, review: Option<&Condition>, empty: Verdic
 
 /// A `CheckKind::Script` check, statement by statement; the first error
 /// fails the check at its file, line and column.
-fn script(sp: &mut Transaction<'_>, check: &Check) -> Measured {
+fn script(sp: &mut impl GenericClient, check: &Check) -> Measured {
     let mut failure = None;
     for st in crate::sqltext::statements(&check.sql) {
         if let Err(e) = sp.batch_execute(&check.sql[st.start..st.end]) {

@@ -36,8 +36,10 @@ pub fn audit(client: &mut impl GenericClient, r: &RunRecord) -> Result<()> {
     let steps = r.steps.to_string();
     let checks = r.checks.to_string();
     let t = tables(client)?;
+    use postgres::types::Type;
+    let text = Type::TEXT;
     client
-        .execute(
+        .query_typed(
             &format!(
                 "INSERT INTO {} (run_id, command, args, phase, started_at, duration_ms, client_host, os_user, verdict, exit_code, error, steps, checks, log_file,
                                  fleet_run, fleet_member)
@@ -45,9 +47,24 @@ pub fn audit(client: &mut impl GenericClient, r: &RunRecord) -> Result<()> {
                          $15::text::uuid, $16)",
                 t.runs
             ),
+            // Typed, so the statement is not prepared first: one round trip.
             &[
-                &r.run_id, &r.command, &args, &r.phase, &started, &r.duration_ms, &r.client_host, &r.os_user, &r.verdict, &r.exit_code, &r.error, &steps, &checks,
-                &r.log_file, &r.fleet_run, &r.fleet_member,
+                (&r.run_id, text.clone()),
+                (&r.command, text.clone()),
+                (&args, text.clone()),
+                (&r.phase, Type::INT4),
+                (&started, text.clone()),
+                (&r.duration_ms, Type::INT8),
+                (&r.client_host, text.clone()),
+                (&r.os_user, text.clone()),
+                (&r.verdict, text.clone()),
+                (&r.exit_code, Type::INT4),
+                (&r.error, text.clone()),
+                (&steps, text.clone()),
+                (&checks, text.clone()),
+                (&r.log_file, text.clone()),
+                (&r.fleet_run, text.clone()),
+                (&r.fleet_member, text),
             ],
         )
         .map_err(db_err("writing the audit log"))?;

@@ -75,7 +75,7 @@ pub(super) fn checks_failed<'a>(checks: impl IntoIterator<Item = &'a CheckResult
 /// `record`, their ledger rows too (the chain needs them; a rehearsal that
 /// is rolled back does not). Each step's locks end with the step, as they
 /// would when it commits on its own.
-pub(super) fn forward(tx: &mut impl GenericClient, phase: &Phase, opts: &Options, record: bool, tracer: &mut Tracer, ui: &mut dyn Ui) -> Ran {
+pub(super) fn forward(tx: &mut impl check::Scope, phase: &Phase, opts: &Options, record: bool, tracer: &mut Tracer, ui: &mut dyn Ui) -> Ran {
     let mut ran = Ran::default();
     for step in &phase.steps {
         ui.progress(&format!("  apply V{} {}", step.version, step.name));
@@ -91,7 +91,7 @@ pub(super) fn forward(tx: &mut impl GenericClient, phase: &Phase, opts: &Options
 
 /// Reverses the phase's steps, newest first, as `apply::rollback` would
 /// (the ledger is left alone: the caller rolls this back).
-pub(super) fn backward(tx: &mut impl GenericClient, phase: &Phase, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Ran {
+pub(super) fn backward(tx: &mut impl check::Scope, phase: &Phase, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Ran {
     let mut ran = Ran::default();
     for step in phase.steps.iter().rev() {
         ui.progress(&format!("  rollback V{} {}", step.version, step.name));
@@ -145,13 +145,13 @@ fn run_file(tx: &mut impl GenericClient, file: &SqlFile, opts: &Options, tracer:
 
 /// One forward step: before-migrate checks, the file, its ledger rows,
 /// after-migrate checks.
-fn apply_step(tx: &mut impl GenericClient, step: &Step, opts: &Options, record: bool, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
+fn apply_step(tx: &mut impl check::Scope, step: &Step, opts: &Options, record: bool, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
     crate::apply::forward_in_tx(tx, step, opts, record, tracer, ui, |tx, file, tracer| run_file(tx, file, opts, tracer))
 }
 
 /// One rollback step: before-rollback checks, the backup of the rows it
 /// changes, the file, after-rollback checks.
-fn rollback_step(tx: &mut impl GenericClient, step: &Step, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
+fn rollback_step(tx: &mut impl check::Scope, step: &Step, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
     let file = step.rollback.as_ref().ok_or(Error::NoRollbackFile { version: step.version })?;
     let mut checks = run_checks(tx, step.version, step.checks_when(When::BeforeRollback), ui)?;
     if check::worst(&checks) == Verdict::Rollback {
