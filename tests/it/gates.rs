@@ -264,3 +264,74 @@ fn a_folder_without_a_set_is_one_line_and_gets_no_logs_folder() {
     assert!(out.stdout.contains("no migration set in"), "{}", out.stdout);
     assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0, "nothing was created in a folder without a set");
 }
+
+/// Checks before a no-transaction step run on a session outside any
+/// transaction, so they open a transaction of their own (`check::Scope` for
+/// a `Client`: `BEGIN`, the timeout and the query in one message, then
+/// `ROLLBACK`): an assertion's offending rows come back as evidence, and a
+/// check's own `-- timeout:` stops a slow one there, as an error at its
+/// file and line, with the database as before.
+#[test]
+fn checks_before_a_no_transaction_step_run_in_a_transaction_of_their_own() {
+    let db = TestDb::new("outside_checks");
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        (
+            "phases.toml",
+            "[[phase]]\nid = 0\nname = \"baseline\"\nsummary = \"t\"\nversions = [1]\nreversible = false\nreason = \"the existing schema\"\nbaseline = true\n\n\
+             [[phase]]\nid = 1\nname = \"index\"\nsummary = \"an index built concurrently\"\nversions = [2]\n",
+        ),
+        (
+            "migrations/V1__t.sql",
+            "CREATE TABLE t (id integer PRIMARY KEY, v text NOT NULL);\nINSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 10) g;\n\
+             CREATE FUNCTION add_row() RETURNS integer LANGUAGE sql AS $$ INSERT INTO t VALUES (100, 'written by a check') RETURNING id $$;\n",
+        ),
+        ("validations/V1__t.sql", "-- check: t_exists\nSELECT 1 WHERE to_regclass('t') IS NULL;\n"),
+        ("migrations/V2__t_v.sql", "-- phasegate: no-transaction\nCREATE INDEX CONCURRENTLY t_v_idx ON t (v);\n"),
+        ("rollback/V2__t_v.sql", "-- phasegate: no-transaction\nDROP INDEX CONCURRENTLY t_v_idx;\n"),
+        (
+            "validations/V2__t_v.sql",
+            "-- check: slow_before\n-- when: before-migrate\n-- timeout: 100ms\nSELECT 1 FROM pg_sleep(5) WHERE random() < 0;\n\n\
+             -- check: first_rows_before\n-- when: before-migrate\n-- severity: warning\nSELECT id, v FROM t WHERE id <= 3;\n\n\
+             -- check: writes_before\n-- when: before-migrate\nSELECT 1 WHERE add_row() < 0;\n\n\
+             -- check: index_valid\nSELECT 1 WHERE NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indexrelid = to_regclass('t_v_idx') AND i.indisvalid);\n\n\
+             -- check: index_gone\n-- when: after-rollback\nSELECT 1 WHERE to_regclass('t_v_idx') IS NOT NULL;\n",
+        ),
+    ];
+    for (rel, text) in files {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let out = run(&db, dir.path(), &["migrate", "--phase", "0"], "");
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let (before, ledger_before) = (db.snapshot(), db.ledger());
+
+    // Its timeout applies: the sleep is cancelled after 100 ms, not waited out.
+    let out = run(&db, dir.path(), &["migrate"], "");
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
+    assert!(out.stderr.contains("check `slow_before` timed out after 100ms"), "{}", out.stderr);
+    assert!(out.stderr.contains("validations/V2__t_v.sql:4"), "the check's query is at line 4: {}", out.stderr);
+    crate::harness::assert_same_state(&before, &db.snapshot(), "after the check timed out");
+    assert_eq!(ledger_before, db.ledger(), "the ledger must be unchanged");
+
+    let v = dir.path().join("validations/V2__t_v.sql");
+    let text = std::fs::read_to_string(&v).unwrap();
+    std::fs::write(&v, text.replace("pg_sleep(5)", "pg_sleep(0)")).unwrap();
+    let out = run(&db, dir.path(), &["migrate", "--format", "json"], "");
+    assert_eq!(out.code, exit::REVIEW, "the warning check's rows ask for review: {out:?}");
+    let doc = out.report();
+    let check = |name: &str| doc.checks.iter().find(|c| c.check == name).unwrap_or_else(|| panic!("no check {name}: {doc:#?}"));
+    let first = check("first_rows_before");
+    assert_eq!((first.verdict, first.value), (Verdict::Review, Some(3.0)), "{first:?}");
+    let ids: Vec<i64> = first.evidence.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, vec![1, 2, 3], "the offending rows, as JSON objects: {first:?}");
+    assert_eq!(check("slow_before").verdict, Verdict::Proceed);
+    assert_eq!(check("index_valid").verdict, Verdict::Proceed);
+    assert_eq!(doc.steps[0].status, StepStatus::Done, "a REVIEW before the step does not stop it");
+    // What a check writes is rolled back with its transaction.
+    assert_eq!(check("writes_before").verdict, Verdict::Proceed);
+    let mut c = phasegate::connect(&db.url, "test").unwrap();
+    let rows: i64 = c.query_one("SELECT count(*) FROM t", &[]).unwrap().get(0);
+    assert_eq!(rows, 10, "the row the check's function inserted must be gone");
+}

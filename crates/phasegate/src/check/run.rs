@@ -87,6 +87,11 @@ impl Scope for Transaction<'_> {
     const CLOSE: &'static str = "ROLLBACK TO SAVEPOINT phasegate_check; RELEASE SAVEPOINT phasegate_check";
 }
 
+/// Column `i` of a simple-query row as text (`None` for NULL or a missing column).
+fn text(r: &postgres::SimpleQueryRow, i: usize) -> Option<&str> {
+    r.try_get(i).ok().flatten()
+}
+
 /// Runs a check and decides its verdict, in a savepoint that is rolled back
 /// and under the check's timeout. A SQL error, a timeout or a wrongly shaped
 /// result is an error naming the file and line.
@@ -171,9 +176,17 @@ fn assertion(client: &mut impl GenericClient, open: &str, check: &Check) -> Resu
     let prefix = format!("{open}{ASSERT_PREFIX}");
     let q = format!("{prefix}{}\n) q LIMIT {EVIDENCE_ROWS}", check.sql);
     let messages = client.simple_query(&q).map_err(|e| sql_err(check, &prefix, &e))?;
-    let rows: Vec<_> = messages.iter().filter_map(|m| if let postgres::SimpleQueryMessage::Row(r) = m { Some(r) } else { None }).collect();
-    let count: i64 = rows.first().and_then(|r| r.get(0)).and_then(|n| n.parse().ok()).unwrap_or(0);
-    let evidence = rows.iter().map(|r| r.get(1).and_then(|j| serde_json::from_str(j).ok()).unwrap_or(serde_json::Value::Null)).collect();
+    // The rows of the message's last statement (the query), read as text.
+    let (mut rows, mut last) = (Vec::new(), Vec::new());
+    for m in &messages {
+        match m {
+            postgres::SimpleQueryMessage::Row(r) => rows.push(r),
+            postgres::SimpleQueryMessage::CommandComplete(_) => last = std::mem::take(&mut rows),
+            _ => {}
+        }
+    }
+    let count: i64 = last.first().and_then(|r| text(r, 0)).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let evidence = last.iter().map(|r| text(r, 1).and_then(|j| serde_json::from_str(j).ok()).unwrap_or(serde_json::Value::Null)).collect();
     let verdict = match (count, check.severity) {
         (0, _) => Verdict::Proceed,
         (_, Severity::Warning) => Verdict::Review,
