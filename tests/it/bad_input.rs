@@ -219,6 +219,20 @@ fn kinds() -> Vec<Kind> {
             ran!(Error::Sql { sqlstate: Some(SqlState::UNDEFINED_TABLE), .. }),
             "validations/V2__add_tier.sql:8:83: check `gold_share`: relation \"customer_tiers\" does not exist",
         ),
+        // A check's error among assertions that run in one message (check::batch):
+        // found when the message is parsed (nothing of it ran) or when its statement runs.
+        k(
+            "check_syntax_error_after_another_check",
+            |d| edit(d, "validations/V2__add_tier.sql", "-- check: gold_share", "-- check: tier_values\nSELECT id FROM customers WHERE tier NOT IN ('gold' 'silver');\n\n-- check: gold_share"),
+            ran!(Error::Sql { sqlstate: Some(SqlState::SYNTAX_ERROR), .. }),
+            "validations/V2__add_tier.sql:6:52: check `tier_values`: syntax error at or near \"'silver'\"",
+        ),
+        k(
+            "check_error_after_another_check",
+            |d| edit(d, "validations/V2__add_tier.sql", "-- check: gold_share", "-- check: tier_values\nSELECT id FROM customer_tier;\n\n-- check: gold_share"),
+            ran!(Error::Sql { sqlstate: Some(SqlState::UNDEFINED_TABLE), .. }),
+            "validations/V2__add_tier.sql:6:16: check `tier_values`: relation \"customer_tier\" does not exist",
+        ),
         // Statements a migration or rollback file may not run.
         k("commit_in_a_migration", |d| edit(d, "migrations/V2__add_tier.sql", "tier text;\n", "tier text;\nCOMMIT;\n"), load!(Refused { .. }), "migrations/V2__add_tier.sql:2: `COMMIT` in a migration file"),
         k("savepoint_in_a_rollback", |d| edit(d, "rollback/V3__fill_tier.sql", "UPDATE", "SAVEPOINT before_update;\nUPDATE"), load!(Refused { .. }), "rollback/V3__fill_tier.sql:1: `SAVEPOINT` in a rollback file"),

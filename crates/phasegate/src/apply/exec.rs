@@ -67,11 +67,10 @@ pub(crate) fn exec_file(client: &mut impl GenericClient, file: &SqlFile, tracer:
 }
 
 pub(crate) fn run_checks<'a>(client: &mut impl check::Scope, version: i32, checks: impl Iterator<Item = &'a Check>, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
-    let mut out = Vec::new();
-    for c in checks {
-        let r = check::run(client, version, c)?;
-        ui.check_done(&r);
-        out.push(r);
+    let checks: Vec<&Check> = checks.collect();
+    let out = check::run_all(client, version, &checks)?;
+    for r in &out {
+        ui.check_done(r);
     }
     Ok(out)
 }

@@ -4,6 +4,7 @@
 //! `parse` reads a validation file into checks; `run` executes one and
 //! reaches its verdict; this file holds the model.
 
+mod batch;
 mod parse;
 mod run;
 
@@ -13,8 +14,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use batch::run_all;
 pub use parse::{parse_duration, parse_file};
-pub use run::{run, worst, CheckResult, Scope};
+pub use run::{worst, CheckResult, Scope};
 
 /// How long a check's query may run unless its `-- timeout:` header says
 /// otherwise: a check runs inside the migration's transaction, holding the

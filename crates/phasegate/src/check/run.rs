@@ -45,7 +45,7 @@ pub struct CheckResult {
 }
 
 const EVIDENCE_ROWS: i64 = 5;
-const ASSERT_PREFIX: &str = "SELECT count(*) OVER (), row_to_json(q)::text FROM (\n";
+pub(super) const ASSERT_PREFIX: &str = "SELECT count(*) OVER (), row_to_json(q)::text FROM (\n";
 /// Describes a metric query's columns without running it.
 const SHAPE_PREFIX: &str = "SELECT * FROM (\n";
 /// A metric's one column as text: a `numeric` too large for JSON or for
@@ -53,7 +53,7 @@ const SHAPE_PREFIX: &str = "SELECT * FROM (\n";
 const VALUE_PREFIX: &str = "SELECT v::text FROM (\n";
 
 /// What a check measured, before the severity caps its verdict.
-struct Measured {
+pub(super) struct Measured {
     verdict: Verdict,
     value: Option<f64>,
     unit: String,
@@ -88,8 +88,13 @@ impl Scope for Transaction<'_> {
 }
 
 /// Column `i` of a simple-query row as text (`None` for NULL or a missing column).
-fn text(r: &postgres::SimpleQueryRow, i: usize) -> Option<&str> {
+pub(super) fn text(r: &postgres::SimpleQueryRow, i: usize) -> Option<&str> {
     r.try_get(i).ok().flatten()
+}
+
+/// Opens a check's scope with its timeout: the start of its message.
+pub(super) fn opening<C: Scope>(check: &Check) -> String {
+    format!("{}; SET LOCAL statement_timeout = {};\n", C::OPEN, check.timeout.as_millis())
 }
 
 /// Runs a check and decides its verdict, in a savepoint that is rolled back
@@ -98,7 +103,7 @@ fn text(r: &postgres::SimpleQueryRow, i: usize) -> Option<&str> {
 pub fn run<C: Scope>(client: &mut C, version: i32, check: &Check) -> Result<CheckResult> {
     let started = Instant::now();
     let context = |what: &str| db_err(format!("check `{}`: {what}", check.name));
-    let open = format!("{}; SET LOCAL statement_timeout = {};\n", C::OPEN, check.timeout.as_millis());
+    let open = opening::<C>(check);
     let measured = match &check.kind {
         CheckKind::Assertion => assertion(client, &open, check),
         CheckKind::Metric { unit, proceed, review, empty } => client.batch_execute(&open).map_err(context("starting its savepoint")).and_then(|_| {
@@ -117,10 +122,15 @@ pub fn run<C: Scope>(client: &mut C, version: i32, check: &Check) -> Result<Chec
     let rolled_back = client.batch_execute(C::CLOSE);
     let m = measured?;
     rolled_back.map_err(context("rolling back its savepoint"))?;
-    // A failing warning-severity check asks for review, never rollback.
+    Ok(result(version, check, m, started.elapsed().as_secs_f64() * 1000.0))
+}
+
+/// What `check` measured, as its result: a failing warning-severity check
+/// asks for review, never rollback.
+pub(super) fn result(version: i32, check: &Check, m: Measured, duration_ms: f64) -> CheckResult {
     let verdict = if check.severity == Severity::Warning { m.verdict.min(Verdict::Review) } else { m.verdict };
     let (file, line) = m.at.map_or_else(|| (display_path(&check.file), check.line), |at| (display_path(&at.file), at.line));
-    Ok(CheckResult {
+    CheckResult {
         version,
         check: check.name.clone(),
         when: check.when,
@@ -133,15 +143,15 @@ pub fn run<C: Scope>(client: &mut C, version: i32, check: &Check) -> Result<Chec
         evidence: m.evidence,
         file,
         line,
-        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms,
         skipped: None,
-    })
+    }
 }
 
 /// A PostgreSQL error from running the check's query behind `prefix`, at
 /// the check's file, line and column; a timeout says which limit it hit.
-fn sql_err(check: &Check, prefix: &str, e: &postgres::Error) -> Error {
-    match crate::error::sql_error(&check.file, check.sql_line, &check.sql, prefix.chars().count(), e) {
+pub(super) fn sql_err(check: &Check, prefix_chars: usize, e: &postgres::Error) -> Error {
+    match crate::error::sql_error(&check.file, check.sql_line, &check.sql, prefix_chars, e) {
         Error::Sql { at, sqlstate, .. } if sqlstate.as_ref() == Some(&SqlState::QUERY_CANCELED) && timed_out(e) => Error::Sql {
             message: format!(
                 "check `{}` timed out after {} (its statement_timeout; a `-- timeout: 5m` header in the check gives it longer)",
@@ -174,17 +184,34 @@ fn human(d: Duration) -> String {
 /// `open` in one simple-query message: its values arrive as text.
 fn assertion(client: &mut impl GenericClient, open: &str, check: &Check) -> Result<Measured> {
     let prefix = format!("{open}{ASSERT_PREFIX}");
-    let q = format!("{prefix}{}\n) q LIMIT {EVIDENCE_ROWS}", check.sql);
-    let messages = client.simple_query(&q).map_err(|e| sql_err(check, &prefix, &e))?;
+    let q = format!("{open}{}", assertion_sql(check));
+    let messages = client.simple_query(&q).map_err(|e| sql_err(check, prefix.chars().count(), &e))?;
     // The rows of the message's last statement (the query), read as text.
-    let (mut rows, mut last) = (Vec::new(), Vec::new());
-    for m in &messages {
+    let statements = statement_rows(&messages);
+    Ok(judge_assertion(check, statements.last().map_or(&[], Vec::as_slice)))
+}
+
+/// An assertion's query: its offending rows, counted, the first few as JSON.
+pub(super) fn assertion_sql(check: &Check) -> String {
+    format!("{ASSERT_PREFIX}{}\n) q LIMIT {EVIDENCE_ROWS}", check.sql)
+}
+
+/// The rows of each statement of a simple-query message, in order (empty
+/// for a statement that returns none).
+pub(super) fn statement_rows(messages: &[postgres::SimpleQueryMessage]) -> Vec<Vec<&postgres::SimpleQueryRow>> {
+    let (mut statements, mut rows) = (Vec::new(), Vec::new());
+    for m in messages {
         match m {
             postgres::SimpleQueryMessage::Row(r) => rows.push(r),
-            postgres::SimpleQueryMessage::CommandComplete(_) => last = std::mem::take(&mut rows),
+            postgres::SimpleQueryMessage::CommandComplete(_) => statements.push(std::mem::take(&mut rows)),
             _ => {}
         }
     }
+    statements
+}
+
+/// An assertion's verdict from the rows of its query (`assertion_sql`).
+pub(super) fn judge_assertion(check: &Check, last: &[&postgres::SimpleQueryRow]) -> Measured {
     let count: i64 = last.first().and_then(|r| text(r, 0)).and_then(|n| n.parse().ok()).unwrap_or(0);
     let evidence = last.iter().map(|r| text(r, 1).and_then(|j| serde_json::from_str(j).ok()).unwrap_or(serde_json::Value::Null)).collect();
     let verdict = match (count, check.severity) {
@@ -192,7 +219,7 @@ fn assertion(client: &mut impl GenericClient, open: &str, check: &Check) -> Resu
         (_, Severity::Warning) => Verdict::Review,
         (_, Severity::Critical) => Verdict::Rollback,
     };
-    Ok(Measured { verdict, value: Some(count as f64), unit: "rows".into(), evidence, at: None })
+    Measured { verdict, value: Some(count as f64), unit: "rows".into(), evidence, at: None }
 }
 
 /// A metric's value: its query must return one row of one numeric column;
@@ -202,12 +229,12 @@ fn assertion(client: &mut impl GenericClient, open: &str, check: &Check) -> Resu
 /// error rather than a wrong number.
 fn metric(sp: &mut impl GenericClient, check: &Check) -> Result<Option<f64>> {
     let shape = |problem: String| Error::Load { at: Location::line(&check.file, check.sql_line), kind: LoadError::MetricShape { check: check.name.clone(), problem } };
-    let described = sp.prepare(&format!("{SHAPE_PREFIX}{}\n) q", check.sql)).map_err(|e| sql_err(check, SHAPE_PREFIX, &e))?;
+    let described = sp.prepare(&format!("{SHAPE_PREFIX}{}\n) q", check.sql)).map_err(|e| sql_err(check, SHAPE_PREFIX.chars().count(), &e))?;
     let [column] = described.columns() else {
         return Err(shape(format!("returned {} columns", described.columns().len())));
     };
     let q = format!("{VALUE_PREFIX}{}\n) q(v) LIMIT 2", check.sql);
-    let rows = sp.query_typed(q.as_str(), &[]).map_err(|e| sql_err(check, VALUE_PREFIX, &e))?;
+    let rows = sp.query_typed(q.as_str(), &[]).map_err(|e| sql_err(check, VALUE_PREFIX.chars().count(), &e))?;
     match rows.len() {
         1 => {}
         0 => return Err(shape("returned no rows".into())),

@@ -1,0 +1,124 @@
+//! Running the checks of one point of a run (a step's before- or
+//! after-checks) with as few round trips as their kinds allow: assertions
+//! that follow one another share one simple-query message, each in its own
+//! scope under its own timeout, exactly as `run` runs one alone.
+//!
+//! A message of three assertions in a transaction reads, per assertion:
+//! `SAVEPOINT phasegate_check; SET LOCAL statement_timeout = N;` the clock,
+//! the query, the clock, `ROLLBACK TO SAVEPOINT ...; RELEASE SAVEPOINT ...`
+//! (on a session outside a transaction `BEGIN` ... `ROLLBACK`). The two
+//! clocks give the query's own duration on the server. A statement that
+//! fails skips the rest of the message (PostgreSQL's rule); the aborted
+//! scope is closed and the group runs again one check at a time, so the
+//! error names the check, its file, line and SQL position as `run` does.
+//! Metrics (whose column type is read from a description) and scripts
+//! (statement by statement) run alone.
+
+use postgres::SimpleQueryMessage;
+
+use super::run::{assertion_sql, judge_assertion, opening, result, run, sql_err, statement_rows, text, ASSERT_PREFIX};
+use super::{Check, CheckKind, CheckResult, Scope};
+use crate::error::{db_err, Error, Result};
+
+/// Server time in seconds since the epoch, as text.
+const CLOCK: &str = "SELECT pg_catalog.date_part('epoch', pg_catalog.clock_timestamp())::text;\n";
+
+/// Runs `checks` in order and returns their results in the same order.
+pub fn run_all<C: Scope>(client: &mut C, version: i32, checks: &[&Check]) -> Result<Vec<CheckResult>> {
+    let mut out = Vec::with_capacity(checks.len());
+    let mut rest = checks;
+    while let Some(first) = rest.first() {
+        let n = rest.iter().take_while(|c| matches!(c.kind, CheckKind::Assertion)).count().max(1);
+        let (group, after) = rest.split_at(n);
+        rest = after;
+        if n == 1 {
+            out.push(run(client, version, first)?);
+            continue;
+        }
+        match assertions(client, version, group)? {
+            Some(results) => out.extend(results),
+            None => {
+                for c in group {
+                    out.push(run(client, version, c)?);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The statements of one assertion's part of a message, and where its
+/// query and clocks are among them.
+struct Layout {
+    per_check: usize,
+    start_clock: usize,
+}
+
+impl Layout {
+    fn of<C: Scope>() -> Layout {
+        let open = C::OPEN.split(';').count();
+        let close = C::CLOSE.split(';').count();
+        // open, SET LOCAL, clock, query, clock, close
+        Layout { per_check: open + 4 + close, start_clock: open + 1 }
+    }
+}
+
+/// Several assertions in one message; `None` when a statement of it failed
+/// (its scope closed again), so the caller runs them one by one.
+fn assertions<C: Scope>(client: &mut C, version: i32, group: &[&Check]) -> Result<Option<Vec<CheckResult>>> {
+    let mut message = String::new();
+    // Where each check's own SQL starts in the message, in characters.
+    let mut starts = Vec::with_capacity(group.len());
+    for c in group {
+        message.push_str(&opening::<C>(c));
+        message.push_str(CLOCK);
+        starts.push(message.chars().count() + ASSERT_PREFIX.chars().count());
+        message.push_str(&assertion_sql(c));
+        message.push_str(";\n");
+        message.push_str(CLOCK);
+        message.push_str(C::CLOSE);
+        message.push_str(";\n");
+    }
+    let messages: Vec<SimpleQueryMessage> = match client.simple_query(&message) {
+        Ok(m) => m,
+        Err(e) => {
+            if client.batch_execute(C::CLOSE).is_ok() {
+                return Ok(None);
+            }
+            // Nothing ran: the message failed as a whole, before its
+            // first savepoint (PostgreSQL parses a message before running
+            // it, so a syntax error in any check stops all), and the
+            // caller's transaction is aborted, as one check's syntax error
+            // leaves it. The error is that check's, found by its position.
+            let at = e.as_db_error().and_then(|d| d.position()).and_then(|p| match p {
+                postgres::error::ErrorPosition::Original(p) => Some(*p as usize),
+                postgres::error::ErrorPosition::Internal { .. } => None,
+            });
+            return Err(match at.and_then(|p| starts.iter().rposition(|&s| p > s)) {
+                Some(i) => sql_err(group[i], starts[i], &e),
+                None => db_err("running checks")(e),
+            });
+        }
+    };
+    let statements = statement_rows(&messages);
+    let layout = Layout::of::<C>();
+    if statements.len() != layout.per_check * group.len() {
+        return Err(Error::Unexpected {
+            context: "running checks".into(),
+            message: format!("{} statements answered where {} were sent", statements.len(), layout.per_check * group.len()),
+        });
+    }
+    let clock = |rows: &Vec<&postgres::SimpleQueryRow>| rows.first().and_then(|r| text(r, 0)).and_then(|t| t.parse::<f64>().ok());
+    Ok(Some(
+        group
+            .iter()
+            .zip(statements.chunks(layout.per_check))
+            .map(|(c, part)| {
+                let started = clock(&part[layout.start_clock]);
+                let ended = clock(&part[layout.start_clock + 2]);
+                let ms = started.zip(ended).map_or(0.0, |(s, e)| ((e - s) * 1000.0).max(0.0));
+                result(version, c, judge_assertion(c, &part[layout.start_clock + 1]), ms)
+            })
+            .collect(),
+    ))
+}
