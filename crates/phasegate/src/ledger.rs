@@ -318,7 +318,8 @@ pub fn applied(client: &mut impl GenericClient) -> Result<BTreeMap<i32, Applied>
 }
 
 /// Records an applied migration in refinery's history and in
-/// `phasegate_applied`, inside the caller's transaction.
+/// `phasegate_applied`, inside the caller's transaction, and forgets its
+/// backfill's progress (a recorded migration has no walk to resume).
 pub(crate) fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &str) -> Result<()> {
     let now = time::OffsetDateTime::now_utc().format(&Rfc3339).expect("RFC 3339 formats any time");
     let name = step.name.clone();
@@ -329,13 +330,14 @@ pub(crate) fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &st
     let rollback_sha = step.rollback.as_ref().map(|r| r.sha256());
     let phase = step.phase as i32;
     let (forward_sha, validation_sha) = (step.forward.sha256(), step.validation.sha256());
-    // Both ledgers in one statement (a data-modifying CTE): one round trip.
+    // Both ledgers and the progress in one statement (data-modifying CTEs): one round trip.
     tx.query_typed(
         &format!(
-            "WITH history AS (INSERT INTO {} (version, name, applied_on, checksum) VALUES ($1, $2::text, $3, $4))
+            "WITH history AS (INSERT INTO {} (version, name, applied_on, checksum) VALUES ($1, $2::text, $3, $4)),
+                  progress AS (DELETE FROM {} WHERE version = $1)
              INSERT INTO {} (version, name, phase, forward_sha256, rollback_sql, rollback_sha256, validation_sql, validation_sha256, run_id)
              VALUES ($1, $2, $5, $6, $7, $8, $9, $10, $11::text::uuid)",
-            t.history, t.applied
+            t.history, t.batches, t.applied
         ),
         &[
             (&step.version, Type::INT4),

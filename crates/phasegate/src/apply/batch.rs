@@ -234,8 +234,8 @@ fn before_walk(
 /// undoes what the SQL did, so the database is as before the step.
 pub(super) fn record_after_outside(client: &mut Client, step: &Step, mut checks: Vec<CheckResult>, rows: Option<u64>, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
+    // Recording it also forgets the walk's progress.
     ledger::record_apply(&mut tx, step, &opts.run_id)?;
-    ledger::clear_batch(&mut tx, step.version)?;
     checks.extend(run_checks(&mut tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
     if check::worst(&checks) < Verdict::Rollback {
         tx.commit().map_err(db_err("committing"))?;

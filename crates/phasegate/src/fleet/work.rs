@@ -87,7 +87,10 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, gau
             let t = Instant::now();
             report.duration_ms = since(started);
             let record = audit(&report);
-            if let Err(e) = ledger::ensure(&mut client).and_then(|_| ledger::audit(&mut client, &record)) {
+            // A migrate or rollback that ran a step made the ledger as it
+            // began; any other run makes sure of it first.
+            let ensured = if report.steps.is_empty() { ledger::ensure(&mut client) } else { Ok(()) };
+            if let Err(e) = ensured.and_then(|_| ledger::audit(&mut client, &record)) {
                 ui.progress(&format!("warning: audit row not written: {e}"));
             }
             report.timings.audit_ms = since(t);
