@@ -75,19 +75,43 @@ impl Tables {
 /// the ledger exists there.
 pub(crate) fn tables(client: &mut impl GenericClient) -> Result<Tables> {
     let row = client
-        .query_typed_one(
-            "WITH s AS (
-               SELECT pg_catalog.set_config($1, coalesce(nullif(pg_catalog.current_setting($1, true), ''),
-                   (SELECT n.nspname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                    WHERE c.oid = pg_catalog.to_regclass($2)),
-                   pg_catalog.current_schema()::text, ''), false) AS name)
-             SELECT name, name <> '' AND pg_catalog.to_regclass(pg_catalog.quote_ident(name) || '.' || $2) IS NOT NULL
-                    AND pg_catalog.to_regclass(pg_catalog.quote_ident(name) || '.' || $3) IS NOT NULL
-             FROM s",
-            &[(&PIN, Type::TEXT), (&HISTORY, Type::TEXT), (&APPLIED, Type::TEXT)],
-        )
+        .query_typed_one(TABLES_SQL, &[(&PIN, Type::TEXT), (&HISTORY, Type::TEXT), (&APPLIED, Type::TEXT)])
         .map_err(db_err("finding the ledger's schema"))?;
-    let (schema, exists): (String, bool) = (row.get(0), row.get(1));
+    found(row.get(0), row.get(1))
+}
+
+/// [`tables`]' query, its parameters `$1` to `$3` the pin, refinery's
+/// table and phasegate's.
+const TABLES_SQL: &str = "WITH s AS (
+       SELECT pg_catalog.set_config($1, coalesce(nullif(pg_catalog.current_setting($1, true), ''),
+           (SELECT n.nspname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.oid = pg_catalog.to_regclass($2)),
+           pg_catalog.current_schema()::text, ''), false) AS name)
+     SELECT name, name <> '' AND pg_catalog.to_regclass(pg_catalog.quote_ident(name) || '.' || $2) IS NOT NULL
+            AND pg_catalog.to_regclass(pg_catalog.quote_ident(name) || '.' || $3) IS NOT NULL
+     FROM s";
+
+/// [`tables`]' query with its constants written in, to end a simple-query
+/// message the caller sends anyway (a step's start): no round trip of its
+/// own. [`tables_from`] reads the answer.
+pub(crate) fn tables_query() -> String {
+    let quoted = |s: &str| format!("'{s}'");
+    TABLES_SQL.replace("$1", &quoted(PIN)).replace("$2", &quoted(HISTORY)).replace("$3", &quoted(APPLIED))
+}
+
+/// [`tables`] from the answer to a message that ended with [`tables_query`].
+pub(crate) fn tables_from(messages: &[postgres::SimpleQueryMessage]) -> Result<Tables> {
+    let row = messages.iter().rev().find_map(|m| match m {
+        postgres::SimpleQueryMessage::Row(r) => Some(r),
+        _ => None,
+    });
+    let Some(row) = row else {
+        return Err(Error::Unexpected { context: "finding the ledger's schema".into(), message: "no answer to the ledger's query".into() });
+    };
+    found(row.get(0).unwrap_or_default().to_string(), row.get(1) == Some("t"))
+}
+
+fn found(schema: String, exists: bool) -> Result<Tables> {
     if schema.is_empty() {
         return Err(Error::Unexpected {
             context: "finding the ledger's schema".into(),
@@ -321,11 +345,16 @@ pub fn applied(client: &mut impl GenericClient) -> Result<BTreeMap<i32, Applied>
 /// `phasegate_applied`, inside the caller's transaction, and forgets its
 /// backfill's progress (a recorded migration has no walk to resume).
 pub(crate) fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &str) -> Result<()> {
+    let t = tables(tx)?;
+    record_apply_in(tx, &t, step, run_id)
+}
+
+/// [`record_apply`] in the ledger `t` found earlier in the same transaction.
+pub(crate) fn record_apply_in(tx: &mut impl GenericClient, t: &Tables, step: &Step, run_id: &str) -> Result<()> {
     let now = time::OffsetDateTime::now_utc().format(&Rfc3339).expect("RFC 3339 formats any time");
     let name = step.name.clone();
     // Typed parameters: no separate prepare.
     let checksum = step.refinery_checksum().to_string();
-    let t = tables(tx)?;
     let rollback_sql = step.rollback.as_ref().map(|r| r.text.clone());
     let rollback_sha = step.rollback.as_ref().map(|r| r.sha256());
     let phase = step.phase as i32;

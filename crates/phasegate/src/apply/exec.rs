@@ -166,13 +166,14 @@ fn lock_check(version: i32, when: When, hold: &LockHold, limit: Duration) -> Che
 
 /// A forward step's work inside a transaction the caller owns, as `migrate`
 /// and a rehearsal both do it: the before-migrate checks (stopping at a
-/// ROLLBACK), the file (run by `run`), its ledger rows (with `record`) and
+/// ROLLBACK), the file (run by `run`), its ledger rows (in `record`, the
+/// ledger found in this transaction, if any) and
 /// the after-migrate checks. Whether to commit is the caller's.
 pub(crate) fn forward_in_tx<C: crate::check::Scope>(
     tx: &mut C,
     step: &Step,
     opts: &Options,
-    record: bool,
+    record: Option<&crate::ledger::Tables>,
     tracer: &mut Tracer,
     ui: &mut dyn Ui,
     run: impl FnOnce(&mut C, &SqlFile, &mut Tracer) -> Result<()>,
@@ -183,8 +184,8 @@ pub(crate) fn forward_in_tx<C: crate::check::Scope>(
     }
     tracer.begin();
     run(tx, &step.forward, tracer)?;
-    if record {
-        crate::ledger::record_apply(tx, step, &opts.run_id)?;
+    if let Some(ledger) = record {
+        crate::ledger::record_apply_in(tx, ledger, step, &opts.run_id)?;
     }
     checks.extend(run_checks(tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
     Ok(checks)

@@ -13,6 +13,7 @@ use super::retry::{with_lock_retries, Watch};
 use super::outcome::{Action, Options, StepOutcome};
 use crate::check::{self, Verdict, When};
 use crate::error::{db_err, Error, Result};
+use crate::ledger;
 use crate::locks::trace::Tracer;
 use crate::set::Step;
 use crate::ui::Ui;
@@ -38,11 +39,14 @@ pub(super) fn apply_step(client: &mut Client, step: &Step, opts: &Options, watch
 
 fn apply_in_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
-    // The step's start is marked in its one transaction, with its timeouts:
-    // one round trip (a rolled-back step's mark goes with it, and a retry
-    // marks its own start).
-    tx.batch_execute(&format!("{MARK_STEP_START}; {}", timeouts_sql(&step.forward.directives, opts, true))).map_err(db_err("setting timeouts"))?;
-    let checks = forward_in_tx(&mut tx, step, opts, true, tracer, ui, exec_file)?;
+    // The step's start is marked in its one transaction, with its timeouts
+    // and the ledger's place: one round trip (a rolled-back step's mark goes
+    // with it, and a retry marks its own start).
+    let started = tx
+        .simple_query(&format!("{MARK_STEP_START}; {} {}", timeouts_sql(&step.forward.directives, opts, true), ledger::tables_query()))
+        .map_err(db_err("setting timeouts"))?;
+    let ledger = ledger::tables_from(&started)?;
+    let checks = forward_in_tx(&mut tx, step, opts, Some(&ledger), tracer, ui, exec_file)?;
     if check::worst(&checks) == Verdict::Rollback {
         tx.rollback().map_err(db_err("rolling back"))?;
         tracer.end();

@@ -146,7 +146,8 @@ fn run_file(tx: &mut impl GenericClient, file: &SqlFile, opts: &Options, tracer:
 /// One forward step: before-migrate checks, the file, its ledger rows,
 /// after-migrate checks.
 fn apply_step(tx: &mut impl check::Scope, step: &Step, opts: &Options, record: bool, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
-    crate::apply::forward_in_tx(tx, step, opts, record, tracer, ui, |tx, file, tracer| run_file(tx, file, opts, tracer))
+    let ledger = if record { Some(crate::ledger::tables(tx)?) } else { None };
+    crate::apply::forward_in_tx(tx, step, opts, ledger.as_ref(), tracer, ui, |tx, file, tracer| run_file(tx, file, opts, tracer))
 }
 
 /// One rollback step: before-rollback checks, the backup of the rows it
