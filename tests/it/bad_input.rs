@@ -275,6 +275,8 @@ fn kinds() -> Vec<Kind> {
             METRIC_SHAPE,
             "validations/V2__add_tier.sql:8: metric check `gold_share` returned a number too large for a double (100000000000000000000000..., 401 digits)",
         ),
+        k("metric_not_a_finite_number", |d| edit(d, "validations/V2__add_tier.sql", GOLD_SHARE, "SELECT 'NaN'::float8 AS share;"), METRIC_SHAPE, "validations/V2__add_tier.sql:8: metric check `gold_share` returned NaN, not a finite number"),
+        k("metric_returns_a_boolean", |d| edit(d, "validations/V2__add_tier.sql", GOLD_SHARE, "SELECT true AS share;"), METRIC_SHAPE, "validations/V2__add_tier.sql:8: metric check `gold_share` returned \"true\" in column `share`, not a number"),
         k(
             "check_times_out",
             |d| edit(d, "validations/V2__add_tier.sql", "tier_column_added\nSELECT 1 WHERE", "tier_column_added\n-- timeout: 100ms\nSELECT 1 FROM pg_sleep(30) WHERE true OR"),

@@ -1,9 +1,9 @@
 //! Running the checks of one point of a run (a step's before- or
 //! after-checks) with as few round trips as their kinds allow: assertions
-//! that follow one another share one simple-query message, each in its own
-//! scope under its own timeout, exactly as `run` runs one alone.
+//! and metrics that follow one another share one simple-query message, each
+//! in its own scope under its own timeout, exactly as `run` runs one alone.
 //!
-//! A message of three assertions in a transaction reads, per assertion:
+//! A message of three checks in a transaction reads, per check:
 //! `SAVEPOINT phasegate_check; SET LOCAL statement_timeout = N;` the clock,
 //! the query, the clock, `ROLLBACK TO SAVEPOINT ...; RELEASE SAVEPOINT ...`
 //! (on a session outside a transaction `BEGIN` ... `ROLLBACK`). The two
@@ -11,12 +11,12 @@
 //! fails skips the rest of the message (PostgreSQL's rule); the aborted
 //! scope is closed and the group runs again one check at a time, so the
 //! error names the check, its file, line and SQL position as `run` does.
-//! Metrics (whose column type is read from a description) and scripts
-//! (statement by statement) run alone.
+//! A metric's row comes as JSON, which carries what the column's type would
+//! tell (`run::METRIC_PREFIX`). Scripts (statement by statement) run alone.
 
 use postgres::SimpleQueryMessage;
 
-use super::run::{assertion_sql, judge_assertion, opening, result, run, sql_err, statement_rows, text, ASSERT_PREFIX};
+use super::run::{assertion_sql, judge_assertion, judge_metric, metric_sql, opening, result, run, sql_err, statement_rows, text, ASSERT_PREFIX, METRIC_PREFIX};
 use super::{Check, CheckKind, CheckResult, Scope};
 use crate::error::{db_err, Error, Result};
 
@@ -28,14 +28,16 @@ pub fn run_all<C: Scope>(client: &mut C, version: i32, checks: &[&Check]) -> Res
     let mut out = Vec::with_capacity(checks.len());
     let mut rest = checks;
     while let Some(first) = rest.first() {
-        let n = rest.iter().take_while(|c| matches!(c.kind, CheckKind::Assertion)).count().max(1);
-        let (group, after) = rest.split_at(n);
-        rest = after;
-        if n == 1 {
+        // A lone check too: one round trip, where `run` takes two or four.
+        let n = rest.iter().take_while(|c| !matches!(c.kind, CheckKind::Script)).count();
+        if n == 0 {
             out.push(run(client, version, first)?);
+            rest = &rest[1..];
             continue;
         }
-        match assertions(client, version, group)? {
+        let (group, after) = rest.split_at(n);
+        rest = after;
+        match together(client, version, group)? {
             Some(results) => out.extend(results),
             None => {
                 for c in group {
@@ -47,7 +49,7 @@ pub fn run_all<C: Scope>(client: &mut C, version: i32, checks: &[&Check]) -> Res
     Ok(out)
 }
 
-/// The statements of one assertion's part of a message, and where its
+/// The statements of one check's part of a message, and where its
 /// query and clocks are among them.
 struct Layout {
     per_check: usize,
@@ -63,17 +65,21 @@ impl Layout {
     }
 }
 
-/// Several assertions in one message; `None` when a statement of it failed
-/// (its scope closed again), so the caller runs them one by one.
-fn assertions<C: Scope>(client: &mut C, version: i32, group: &[&Check]) -> Result<Option<Vec<CheckResult>>> {
+/// Several assertions and metrics in one message; `None` when a statement
+/// of it failed (its scope closed again), so the caller runs them one by one.
+fn together<C: Scope>(client: &mut C, version: i32, group: &[&Check]) -> Result<Option<Vec<CheckResult>>> {
     let mut message = String::new();
     // Where each check's own SQL starts in the message, in characters.
     let mut starts = Vec::with_capacity(group.len());
     for c in group {
         message.push_str(&opening::<C>(c));
         message.push_str(CLOCK);
-        starts.push(message.chars().count() + ASSERT_PREFIX.chars().count());
-        message.push_str(&assertion_sql(c));
+        let (prefix, sql) = match c.kind {
+            CheckKind::Metric { .. } => (METRIC_PREFIX, metric_sql(c)),
+            _ => (ASSERT_PREFIX, assertion_sql(c)),
+        };
+        starts.push(message.chars().count() + prefix.chars().count());
+        message.push_str(&sql);
         message.push_str(";\n");
         message.push_str(CLOCK);
         message.push_str(C::CLOSE);
@@ -109,16 +115,17 @@ fn assertions<C: Scope>(client: &mut C, version: i32, group: &[&Check]) -> Resul
         });
     }
     let clock = |rows: &Vec<&postgres::SimpleQueryRow>| rows.first().and_then(|r| text(r, 0)).and_then(|t| t.parse::<f64>().ok());
-    Ok(Some(
-        group
-            .iter()
-            .zip(statements.chunks(layout.per_check))
-            .map(|(c, part)| {
-                let started = clock(&part[layout.start_clock]);
-                let ended = clock(&part[layout.start_clock + 2]);
-                let ms = started.zip(ended).map_or(0.0, |(s, e)| ((e - s) * 1000.0).max(0.0));
-                result(version, c, judge_assertion(c, &part[layout.start_clock + 1]), ms)
-            })
-            .collect(),
-    ))
+    let mut results = Vec::with_capacity(group.len());
+    for (c, part) in group.iter().zip(statements.chunks(layout.per_check)) {
+        let started = clock(&part[layout.start_clock]);
+        let ended = clock(&part[layout.start_clock + 2]);
+        let ms = started.zip(ended).map_or(0.0, |(s, e)| ((e - s) * 1000.0).max(0.0));
+        let rows = &part[layout.start_clock + 1];
+        let measured = match c.kind {
+            CheckKind::Metric { .. } => judge_metric(c, rows)?,
+            _ => judge_assertion(c, rows),
+        };
+        results.push(result(version, c, measured, ms));
+    }
+    Ok(Some(results))
 }

@@ -106,15 +106,7 @@ pub fn run<C: Scope>(client: &mut C, version: i32, check: &Check) -> Result<Chec
     let open = opening::<C>(check);
     let measured = match &check.kind {
         CheckKind::Assertion => assertion(client, &open, check),
-        CheckKind::Metric { unit, proceed, review, empty } => client.batch_execute(&open).map_err(context("starting its savepoint")).and_then(|_| {
-            metric(client, check).map(|value| Measured {
-                verdict: metric_verdict(proceed, review.as_ref(), *empty, value),
-                value,
-                unit: unit.clone(),
-                evidence: Vec::new(),
-                at: None,
-            })
-        }),
+        CheckKind::Metric { .. } => client.batch_execute(&open).map_err(context("starting its savepoint")).and_then(|_| metric(client, check).map(|value| metric_measured(check, value))),
         CheckKind::Script => client.batch_execute(&open).map_err(context("starting its savepoint")).map(|_| script(client, check)),
     };
     // Closed whatever happened: an error inside leaves the scope aborted,
@@ -245,6 +237,54 @@ fn metric(sp: &mut impl GenericClient, check: &Check) -> Result<Option<f64>> {
         Some(text) if is_number(column.type_()) => number(text).map(Some).map_err(shape),
         Some(text) => Err(shape(format!("returned {text:?} in column `{}`, not a number", column.name()))),
     }
+}
+
+/// A metric's verdict on its value.
+fn metric_measured(check: &Check, value: Option<f64>) -> Measured {
+    let CheckKind::Metric { unit, proceed, review, empty } = &check.kind else {
+        unreachable!("only a metric check has a value to judge");
+    };
+    Measured { verdict: metric_verdict(proceed, review.as_ref(), *empty, value), value, unit: unit.clone(), evidence: Vec::new(), at: None }
+}
+
+/// Before a metric's query when it shares a message: its row as JSON (a
+/// simple-query message answers in text, without the columns' types), so
+/// that it answers how many columns, the first one's name, its JSON type
+/// (a number for every integer, floating-point and `numeric` type and the
+/// domains over them) and its value's text (a `numeric` of any size, exact).
+/// `json` rather than `jsonb`, which would merge columns of the same name.
+pub(super) const METRIC_PREFIX: &str = "SELECT (SELECT pg_catalog.count(*) FROM pg_catalog.json_each(r.j)),
+       (SELECT e.key FROM pg_catalog.json_each(r.j) e LIMIT 1),
+       (SELECT pg_catalog.json_typeof(e.value) FROM pg_catalog.json_each(r.j) e LIMIT 1),
+       (SELECT e.value FROM pg_catalog.json_each_text(r.j) e LIMIT 1)
+FROM (SELECT pg_catalog.row_to_json(q) AS j FROM (\n";
+
+/// A metric's query when it shares a message (see [`METRIC_PREFIX`]).
+pub(super) fn metric_sql(check: &Check) -> String {
+    format!("{METRIC_PREFIX}{}\n) q LIMIT 2) r", check.sql)
+}
+
+/// A metric's verdict from the rows of [`metric_sql`]: the same shapes
+/// refused, with the same words, as [`metric`] refuses them.
+pub(super) fn judge_metric(check: &Check, rows: &[&postgres::SimpleQueryRow]) -> Result<Measured> {
+    let shape = |problem: String| Error::Load { at: Location::line(&check.file, check.sql_line), kind: LoadError::MetricShape { check: check.name.clone(), problem } };
+    let row = match rows {
+        [row] => row,
+        [] => return Err(shape("returned no rows".into())),
+        _ => return Err(shape("returned several rows".into())),
+    };
+    let columns: usize = text(row, 0).and_then(|n| n.parse().ok()).unwrap_or(0);
+    if columns != 1 {
+        return Err(shape(format!("returned {columns} columns")));
+    }
+    let value = match (text(row, 2), text(row, 3)) {
+        (Some("null"), _) | (_, None) => None,
+        (Some("number"), Some(v)) => Some(number(v).map_err(shape)?),
+        // A floating-point or numeric NaN or infinity is a JSON string.
+        (Some("string"), Some(v @ ("NaN" | "Infinity" | "-Infinity"))) => Some(number(v).map_err(shape)?),
+        (_, Some(v)) => return Err(shape(format!("returned {v:?} in column `{}`, not a number", text(row, 1).unwrap_or_default()))),
+    };
+    Ok(metric_measured(check, value))
 }
 
 /// Integer, floating-point and `numeric` types, and domains over them.
