@@ -291,7 +291,7 @@ pub(super) fn judge_metric(check: &Check, rows: &[&postgres::SimpleQueryRow]) ->
 fn is_number(t: &Type) -> bool {
     match t.kind() {
         Kind::Domain(inner) => is_number(inner),
-        _ => [Type::INT2, Type::INT4, Type::INT8, Type::FLOAT4, Type::FLOAT8, Type::NUMERIC, Type::OID].contains(t),
+        _ => [Type::INT2, Type::INT4, Type::INT8, Type::FLOAT4, Type::FLOAT8, Type::NUMERIC].contains(t),
     }
 }
 
