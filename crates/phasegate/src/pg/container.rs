@@ -308,6 +308,9 @@ impl Container {
 mod tests {
     use super::*;
 
+    // `durable` is part of the `testing` feature (on in the workspace's
+    // build): `cargo test -p phasegate` alone builds without it.
+    #[cfg(feature = "testing")]
     #[test]
     fn a_disposable_server_is_not_durable_and_a_durable_one_keeps_the_defaults() {
         let flags = |b: &ContainerBuilder| b.settings().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
