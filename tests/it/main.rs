@@ -43,4 +43,5 @@ mod status_walk;
 mod tenant_keys;
 mod tls;
 mod traffic;
+mod vacuum;
 mod verify;

@@ -162,7 +162,13 @@ fn clinic_set_passes_verify_with_a_junit_report() {
     assert_eq!(results(&out), [ForwardOnly, Restored, Restored, Restored, ForwardOnly]);
     for p in &doc.rehearsal().phases[1..4] {
         let (probes, steps): (Vec<&str>, Vec<&str>) = p.steps.iter().map(|s| s.step.as_str()).partition(|s| s.starts_with("probes after"));
-        assert_eq!(steps, ["snapshot", "migrate", "snapshot", "rollback", "compare", "re-apply", "compare"], "{p:#?}");
+        // The data phase's backfill and its rollback each rewrite every
+        // reservation: the next pass meets the table vacuumed.
+        let expected: &[&str] = match p.phase {
+            2 => &["snapshot", "migrate", "snapshot", "vacuum", "rollback", "compare", "vacuum", "re-apply", "compare"],
+            _ => &["snapshot", "migrate", "snapshot", "rollback", "compare", "re-apply", "compare"],
+        };
+        assert_eq!(steps, expected, "{p:#?}");
         // Every state the phase leaves has a probe that must work there
         // (probes/reservations_old.sql until phase 3, _new.sql from it).
         assert_eq!(probes.len(), 3, "{p:#?}");

@@ -61,7 +61,7 @@ pub(super) fn clinic(server: &Server, set: &MigrationSet, o: &Options, start_ms:
 
 /// Where a phase's rehearsal time went: the migrations' own SQL (each run's
 /// time less its checks'), the checks, the snapshots and comparisons, the
-/// probes, the seed and the clone. The runs are `migrate`, `rollback` and
+/// probes, the seed, the clone and the vacuums. The runs are `migrate`, `rollback` and
 /// `re-apply`; a phase rehearsed on a clone overlaps the next phases' on the
 /// chain, so the parts are summed per phase, not over the run.
 #[derive(Debug, Default, serde::Serialize)]
@@ -74,6 +74,7 @@ struct Split {
     probes_ms: f64,
     seed_ms: f64,
     clone_ms: f64,
+    vacuum_ms: f64,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -98,6 +99,7 @@ impl Split {
                 }
                 "snapshot" | "compare" => s.observe_ms += st.ms,
                 "seed" => s.seed_ms += st.ms,
+                "vacuum" => s.vacuum_ms += st.ms,
                 step if step.starts_with("probes") => s.probes_ms += st.ms,
                 _ => {}
             }
@@ -109,11 +111,12 @@ impl Split {
     fn line(&self) -> String {
         let runs = self.runs.iter().map(|r| format!("{} {:.1}", r.run, r.sql_ms / 1000.0)).collect::<Vec<_>>().join(", ");
         format!(
-            "SQL {:.1}s ({runs}) + checks {:.1}s + snapshots and compares {:.1}s + clone {:.1}s",
+            "SQL {:.1}s ({runs}) + checks {:.1}s + snapshots and compares {:.1}s + clone {:.1}s + vacuum {:.1}s",
             self.sql_ms / 1000.0,
             self.checks_ms / 1000.0,
             self.observe_ms / 1000.0,
-            self.clone_ms / 1000.0
+            self.clone_ms / 1000.0,
+            self.vacuum_ms / 1000.0
         )
     }
 }

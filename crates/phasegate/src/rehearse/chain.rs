@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::probes::{self, After};
 use super::record::{ms, Record};
 use super::steps::{self, Failure};
-use super::sides::{apply_on, back_and_again, from, ran_of, Conn, Sides};
+use super::sides::{apply_on, back_and_again, from, ran_of, vacuum_between_passes, Conn, Sides};
 use super::threaded::{joined, CloneJob, Running};
 use super::{Finding, Isolation, Options, PhaseRehearsal, PhaseResult, Rehearsal, StepTiming, Summary};
 use crate::apply::{self, Target};
@@ -362,6 +362,8 @@ fn on_clone(
         return Ok(Err((rec, None)));
     }
     rec.isolation = Isolation::Clone;
+    // Once on the chain, for the clone's rollback and the next phases.
+    vacuum_between_passes(&mut chain.conn()?.client, &mut rec, ui);
     let t = Instant::now();
     let (name, conn) = chain.clone_now()?;
     rec.clone_ms = Some(ms(t));

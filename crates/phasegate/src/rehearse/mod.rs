@@ -29,6 +29,7 @@ mod roles;
 mod sides;
 mod steps;
 mod threaded;
+mod vacuum;
 
 use serde::Serialize;
 

@@ -77,6 +77,22 @@ pub(super) fn from(full: bool, base: &State) -> &State {
     }
 }
 
+/// Before a pass over rows an earlier pass wrote, outside a transaction:
+/// what autovacuum would vacuum now (see `vacuum`), a step of its own when
+/// there was any. A failure is said and the rehearsal goes on: the pass
+/// then only meets more row versions.
+pub(super) fn vacuum_between_passes(client: &mut impl postgres::GenericClient, rec: &mut Record, ui: &mut dyn Ui) {
+    let t = Instant::now();
+    match super::vacuum::due(client) {
+        Ok(tables) if tables.is_empty() => {}
+        Ok(tables) => {
+            rec.step("vacuum", t, true, None);
+            ui.progress(&format!("  vacuumed {} between passes in {} ms", tables.join(", "), t.elapsed().as_millis()));
+        }
+        Err(e) => ui.progress(&format!("  not vacuumed between passes: {e}")),
+    }
+}
+
 /// The states a rehearsal compares with, and how it observes.
 pub(super) struct Sides<'a> {
     /// Before the phase (what the rollback must restore).
@@ -118,6 +134,9 @@ pub(super) fn back_and_again<C: postgres::GenericClient>(
     let found = compare(client, sides.scope, &rolled, sides.before, Against::BeforePhase)?;
     rec.compared(t, found, strict);
     rec.probed(sides.probes.run(client, After::Rollback, ui)?);
+    if sides.scope == Scope::Committed {
+        vacuum_between_passes(client, rec, ui);
+    }
     let t = Instant::now();
     let ran = again(client, ui, tracer);
     rec.ran("re-apply", t, ms(t), &ran, None);
