@@ -10,6 +10,7 @@ mod batch;
 pub(crate) mod origin;
 pub(crate) mod probe;
 mod directives;
+mod memo;
 mod read;
 pub(crate) mod refuse;
 mod reversibility;
@@ -99,9 +100,8 @@ impl Step {
     }
     /// refinery's checksum of the forward migration, as its ledger stores it.
     pub fn refinery_checksum(&self) -> u64 {
-        refinery::Migration::unapplied(&self.file_stem(), &self.forward.text)
-            .map(|m| m.checksum())
-            .unwrap_or(0)
+        let stem = self.file_stem();
+        self.forward.memo.refinery(&stem, &self.forward.text, || refinery::Migration::unapplied(&stem, &self.forward.text).map(|m| m.checksum()).unwrap_or(0))
     }
     pub fn checks_when(&self, when: check::When) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(move |c| c.when == when)
@@ -129,23 +129,29 @@ pub struct SqlFile {
     pub path: PathBuf,
     pub text: String,
     pub directives: Directives,
+    /// Its statements and checksums, worked out once per text.
+    memo: Box<memo::Memo>,
 }
 
 impl SqlFile {
+    pub fn new(path: PathBuf, text: String, directives: Directives) -> SqlFile {
+        SqlFile { path, text, directives, memo: Box::default() }
+    }
+
     /// A plain SQL file, no directives, read as a set's files are
     /// (`verify --setup FILE`).
     pub fn read(path: &std::path::Path) -> Result<SqlFile> {
-        Ok(SqlFile { path: path.to_path_buf(), text: read_regular(path)?, directives: Directives::default() })
+        Ok(SqlFile::new(path.to_path_buf(), read_regular(path)?, Directives::default()))
     }
 
     pub fn sha256(&self) -> String {
-        sha256_hex(&self.text)
+        self.memo.sha256(&self.text, || sha256_hex(&self.text))
     }
 
     /// The statements to send one at a time: each of the file's `blocks`
     /// whole, the text between them split by `sqltext::statements`.
     pub fn statements(&self) -> Vec<sqltext::Statement> {
-        sqltext::statements_with_blocks(&self.text, &self.directives.blocks)
+        self.memo.statements(&self.text, &self.directives.blocks, || sqltext::statements_with_blocks(&self.text, &self.directives.blocks))
     }
 }
 
@@ -455,7 +461,7 @@ fn load_sql(folder: &Folder, path: &Path, role: Role, refuse_statements: bool) -
         refuse::check(path, &lexed, role == Role::Rollback)?;
     }
     drop(lexed);
-    Ok(SqlFile { path: path.to_path_buf(), text, directives })
+    Ok(SqlFile::new(path.to_path_buf(), text, directives))
 }
 
 #[cfg(test)]

@@ -204,7 +204,7 @@ pub(super) fn end_own_transaction<T>(client: &mut Client, res: &Result<T>) {
 
 /// Runs rollback SQL (in a transaction unless the file says otherwise).
 pub(super) fn run_rollback_sql(client: &mut Client, file: &SqlFile, text: &str, opts: &Options, tracer: &mut Tracer) -> Result<()> {
-    let f = SqlFile { path: file.path.clone(), text: text.to_string(), directives: file.directives.clone() };
+    let f = SqlFile::new(file.path.clone(), text.to_string(), file.directives.clone());
     if f.directives.no_transaction {
         client.batch_execute(&timeouts_sql(&f.directives, opts, false)).map_err(db_err("setting timeouts"))?;
         let r = exec_file(client, &f, tracer);

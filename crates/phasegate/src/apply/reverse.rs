@@ -38,7 +38,7 @@ fn stored_rollback(step: &Step, a: &Applied, ui: &mut dyn Ui) -> Result<(SqlFile
             (file.text.clone(), step.checks.clone())
         }
     };
-    let directives = crate::set::SqlFile { path: file.path.clone(), text: text.clone(), directives: file.directives.clone() };
+    let directives = crate::set::SqlFile::new(file.path.clone(), text.clone(), file.directives.clone());
     Ok((directives, checks))
 }
 

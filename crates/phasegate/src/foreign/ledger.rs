@@ -171,7 +171,7 @@ pub fn sql(tool: Layout) -> Option<&'static str> {
 /// The tool's ledger as a file the rehearsal runs before the first
 /// migration (named `<tool> ledger` in errors).
 pub fn setup(tool: Layout) -> Option<SqlFile> {
-    sql(tool).map(|text| SqlFile { path: PathBuf::from(format!("{tool} ledger")), text: text.to_string(), directives: Directives::default() })
+    sql(tool).map(|text| SqlFile::new(PathBuf::from(format!("{tool} ledger")), text.to_string(), Directives::default()))
 }
 
 #[cfg(test)]

@@ -120,7 +120,7 @@ fn assemble(dir: &Path, migrations: Vec<Migration>) -> MigrationSet {
         };
         let (validation, checks) = match m.verify {
             Some((file, check)) => (file, vec![check]),
-            None => (SqlFile { path: m.up.path.clone(), text: String::new(), directives: Directives::default() }, Vec::new()),
+            None => (SqlFile::new(m.up.path.clone(), String::new(), Directives::default()), Vec::new()),
         };
         phases.push(Phase {
             id,
@@ -179,12 +179,12 @@ pub(crate) fn duplicate(path: &Path, what: &'static str, version: impl fmt::Disp
 /// `keep` blanked, so its lines stay the real file's; `blocks` are sent
 /// whole.
 pub(crate) fn section_file(path: &Path, text: &str, keep: &[Range<usize>], blocks: Vec<Range<usize>>, no_transaction: bool) -> SqlFile {
-    SqlFile { path: path.to_path_buf(), text: text::blank_outside(text, keep), directives: Directives { no_transaction, blocks, ..Default::default() } }
+    SqlFile::new(path.to_path_buf(), text::blank_outside(text, keep), Directives { no_transaction, blocks, ..Default::default() })
 }
 
 /// A SQL file that runs in a transaction unless `no_transaction`.
 pub(crate) fn sql_file(path: &Path, text: String, no_transaction: bool) -> SqlFile {
-    SqlFile { path: path.to_path_buf(), text, directives: Directives { no_transaction, ..Default::default() } }
+    SqlFile::new(path.to_path_buf(), text, Directives { no_transaction, ..Default::default() })
 }
 
 /// Whether a script holds any SQL statement (besides comments and blanks).

@@ -28,7 +28,7 @@ fn case() -> impl Strategy<Value = Case> {
 }
 
 fn file(text: &str) -> SqlFile {
-    SqlFile { path: PathBuf::from("hostile.sql"), text: text.to_string(), directives: Directives::default() }
+    SqlFile::new(PathBuf::from("hostile.sql"), text.to_string(), Directives::default())
 }
 
 fn one(tx: &mut postgres::Transaction, i: usize, c: &Case) -> Result<(), String> {

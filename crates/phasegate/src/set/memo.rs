@@ -1,0 +1,71 @@
+//! What a SQL file's text gives that costs a lexer pass or a hash to work
+//! out, kept with the file: a fleet applies the same files to every
+//! database, and recording a migration needs its checksums each time
+//! (lexing, SHA-256 and refinery's checksum were about a tenth of a fleet
+//! runner's CPU per database before). Each value is kept with the text it
+//! came from and used only while the file's text is still that text (the
+//! fields of `SqlFile` are public, and a reader may rewrite a file's text
+//! after reading its statements).
+
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use crate::sqltext::Statement;
+
+#[derive(Clone, Default)]
+pub(crate) struct Memo {
+    statements: OnceLock<(String, Vec<Range<usize>>, Vec<Statement>)>,
+    sha256: OnceLock<(String, String)>,
+    refinery: OnceLock<(String, String, u64)>,
+}
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Memo")
+    }
+}
+
+impl Memo {
+    pub(crate) fn statements(&self, text: &str, blocks: &[Range<usize>], work: impl FnOnce() -> Vec<Statement>) -> Vec<Statement> {
+        match self.statements.get() {
+            Some((t, b, s)) if t == text && b == blocks => s.clone(),
+            Some(_) => work(),
+            None => self.statements.get_or_init(|| (text.to_string(), blocks.to_vec(), work())).2.clone(),
+        }
+    }
+
+    pub(crate) fn sha256(&self, text: &str, work: impl FnOnce() -> String) -> String {
+        match self.sha256.get() {
+            Some((t, s)) if t == text => s.clone(),
+            Some(_) => work(),
+            None => self.sha256.get_or_init(|| (text.to_string(), work())).1.clone(),
+        }
+    }
+
+    pub(crate) fn refinery(&self, stem: &str, text: &str, work: impl FnOnce() -> u64) -> u64 {
+        match self.refinery.get() {
+            Some((n, t, c)) if n == stem && t == text => *c,
+            Some(_) => work(),
+            None => self.refinery.get_or_init(|| (stem.to_string(), text.to_string(), work())).2,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::set::{Directives, SqlFile};
+
+    #[test]
+    fn a_rewritten_text_is_worked_out_again() {
+        let mut f = SqlFile::new("m.sql".into(), "SELECT 1; SELECT 2;".into(), Directives::default());
+        assert_eq!(f.statements().len(), 2);
+        let first = f.sha256();
+        assert_eq!(f.sha256(), first, "kept");
+        f.text = "SELECT 1;".into();
+        assert_eq!(f.statements().len(), 1, "not the statements of the old text");
+        assert_ne!(f.sha256(), first, "nor its checksum");
+        assert_eq!(f.sha256(), crate::set::sha256_hex("SELECT 1;"));
+        f.directives.blocks = vec![0..9];
+        assert_eq!(f.statements().len(), 1);
+    }
+}
