@@ -30,6 +30,7 @@ mod hostile;
 mod import;
 mod incremental;
 mod init;
+mod ledger_setup;
 mod lint;
 mod loading;
 mod locks;

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use postgres::types::{ToSql, Type};
+use postgres::types::Type;
 use postgres::{Client, GenericClient};
 use refinery::Migrate;
 use time::format_description::well_known::Rfc3339;
@@ -204,46 +204,56 @@ END $$;
 /// Creates the ledger tables if they do not exist (refinery's own DDL for
 /// its history table), in the ledger's schema (see [`tables`]).
 pub fn ensure(client: &mut Client) -> Result<()> {
-    let t = tables(client)?;
-    let all: bool = client
-        .query_typed_one(
-            "SELECT pg_catalog.to_regclass($1) IS NOT NULL AND pg_catalog.to_regclass($2) IS NOT NULL
-                AND pg_catalog.to_regclass($3) IS NOT NULL AND pg_catalog.to_regclass($4) IS NOT NULL
-                AND pg_catalog.to_regclass($5) IS NOT NULL AND pg_catalog.to_regclass($6) IS NOT NULL
-                AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($3) AND attname = 'fleet_member')
-                AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($2) AND attname = 'adopted_from')
-                AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass($3) AND tgname = 'phasegate_runs_append_only')",
-            &[&t.history, &t.applied, &t.runs, &t.batches, &t.backups, &t.kept].map(|n| (n as &(dyn ToSql + Sync), Type::TEXT)),
-        )
-        .map_err(db_err("reading the ledger"))?
-        .get(0);
-    if all {
+    let row = client
+        .query_typed_one(&COMPLETE_SQL, &[(&PIN, Type::TEXT), (&HISTORY, Type::TEXT), (&APPLIED, Type::TEXT)])
+        .map_err(db_err("reading the ledger"))?;
+    let t = found(row.get(0), row.get(1))?;
+    if row.get::<_, bool>(2) {
         return Ok(());
     }
     client.query_typed_one("SELECT pg_catalog.pg_advisory_lock($1)", &[(&SETUP_LOCK_KEY, Type::INT8)]).map_err(db_err("locking ledger setup"))?;
-    let res = (|| {
-        client.assert_migrations_table(&t.history).map_err(|e| Error::Unexpected {
-            context: format!("creating {HISTORY}"),
-            message: e.to_string(),
-        })?;
-        client.batch_execute(&SETUP_SQL.replace("{schema}", &t.schema)).map_err(db_err("creating the phasegate ledger tables"))?;
-        let trigger: bool = client
-            .query_typed_one("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass($1) AND tgname = 'phasegate_runs_append_only')", &[(&t.runs, Type::TEXT)])
-            .map_err(db_err("reading the ledger"))?
-            .get(0);
-        if !trigger {
-            client
-                .batch_execute(&format!(
-                    "CREATE TRIGGER phasegate_runs_append_only BEFORE UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}.phasegate_runs_append_only()",
-                    t.runs, t.schema
-                ))
-                .map_err(db_err("creating the phasegate ledger tables"))?;
-        }
-        Ok(())
-    })();
-    client.query_typed_one("SELECT pg_catalog.pg_advisory_unlock($1)", &[(&SETUP_LOCK_KEY, Type::INT8)]).map_err(db_err("unlocking ledger setup"))?;
+    let res = client.assert_migrations_table(&t.history).map_err(|e| Error::Unexpected { context: format!("creating {HISTORY}"), message: e.to_string() });
+    // The tables, the trigger when it is missing, and the lock released,
+    // in one message; a failure skips the unlock, done again below.
+    let res = res.and_then(|_| {
+        let body = format!(
+            "BEGIN \
+               IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass('{}') AND tgname = 'phasegate_runs_append_only') THEN \
+                 CREATE TRIGGER phasegate_runs_append_only BEFORE UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}.phasegate_runs_append_only(); \
+               END IF; END",
+            t.runs.replace('\'', "''"),
+            t.runs,
+            t.schema,
+        );
+        // A dollar quote whose tag the body (a schema's name) does not hold.
+        let tag = (0..).map(|i| format!("$phasegate{i}$")).find(|tag| !body.contains(tag.as_str())).expect("a free tag");
+        let trigger = format!("DO {tag}{body}{tag}");
+        let sql = format!("{}; {trigger}; SELECT pg_catalog.pg_advisory_unlock({SETUP_LOCK_KEY})", SETUP_SQL.replace("{schema}", &t.schema));
+        client.batch_execute(&sql).map_err(db_err("creating the phasegate ledger tables"))
+    });
+    if res.is_err() {
+        client.query_typed_one("SELECT pg_catalog.pg_advisory_unlock($1)", &[(&SETUP_LOCK_KEY, Type::INT8)]).map_err(db_err("unlocking ledger setup"))?;
+    }
     res
 }
+
+/// [`tables`]' query and a third column: whether the whole ledger is there
+/// as this version makes it (every table, the columns added since the
+/// first version, the trigger that keeps `phasegate_runs` append-only), so
+/// a run on a database that has it makes sure of it in one round trip.
+static COMPLETE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let table = |name: &str| format!("pg_catalog.to_regclass(pg_catalog.quote_ident(t.name) || '.{name}')");
+    let tables = ["phasegate_runs", "phasegate_batches", "phasegate_backups", "phasegate_kept"].map(|n| format!("{} IS NOT NULL", table(n))).join(" AND ");
+    format!(
+        "SELECT t.name, t.found, t.found AND {tables} \
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = {runs} AND attname = 'fleet_member') \
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = {applied} AND attname = 'adopted_from') \
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = {runs} AND tgname = 'phasegate_runs_append_only') \
+         FROM ({TABLES_SQL}) t(name, found)",
+        runs = table("phasegate_runs"),
+        applied = table(APPLIED),
+    )
+});
 
 /// The ledger's tables, when they exist (a fresh database has none).
 pub(crate) fn existing(client: &mut impl GenericClient) -> Result<Option<Tables>> {

@@ -41,7 +41,8 @@ SELECT (SELECT count(*) FROM pg_class c
 
 /// Whether the database holds objects of its own (see [`USER_OBJECTS`]).
 pub(super) fn holds_objects(client: &mut Client) -> Result<bool> {
-    let n: i64 = client.query_one(USER_OBJECTS, &[]).map_err(db_err("looking for an existing schema"))?.get(0);
+    // Typed: one round trip (an untyped query is prepared first).
+    let n: i64 = client.query_typed_one(USER_OBJECTS, &[]).map_err(db_err("looking for an existing schema"))?.get(0);
     Ok(n > 0)
 }
 
