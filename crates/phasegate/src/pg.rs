@@ -264,7 +264,12 @@ impl Server {
             Some(t) => format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(name), quote_ident(t)),
             None => format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(name)),
         };
-        self.admin_exec(&sql, format!("creating database {name}"))?;
+        self.with_admin(|c| {
+            if let Some(t) = template {
+                wait_until_left(c, t)?;
+            }
+            c.batch_execute(&sql).map_err(db_err(format!("creating database {name}")))
+        })?;
         Ok(self.url_for(name))
     }
 
@@ -292,6 +297,29 @@ impl Server {
     /// The container's id, when this server runs in one.
     pub fn container_id(&self) -> Option<&str> {
         self.container.as_ref().map(|c| c.id())
+    }
+}
+
+/// Waits until no other session is connected to `db` (for up to a second;
+/// `CREATE DATABASE` then waits or refuses as it does). PostgreSQL copies
+/// only a database nobody is connected to, and when it finds a session
+/// still leaving one (a connection closed just before: its backend exits a
+/// moment later) it sleeps 100 ms before it looks again; a rehearsal clones
+/// its chain right after closing its connection, twice per data phase.
+fn wait_until_left(c: &mut Client, db: &str) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let others: i64 = c
+            .query_typed_one(
+                "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid()",
+                &[(&db, postgres::types::Type::TEXT)],
+            )
+            .map_err(db_err(format!("waiting for the sessions on {db} to end")))?
+            .get(0);
+        if others == 0 || std::time::Instant::now() > deadline {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 
