@@ -94,9 +94,12 @@ const TABLES_SQL: &str = "WITH s AS (
 /// [`tables`]' query with its constants written in, to end a simple-query
 /// message the caller sends anyway (a step's start): no round trip of its
 /// own. [`tables_from`] reads the answer.
-pub(crate) fn tables_query() -> String {
-    let quoted = |s: &str| format!("'{s}'");
-    TABLES_SQL.replace("$1", &quoted(PIN)).replace("$2", &quoted(HISTORY)).replace("$3", &quoted(APPLIED))
+pub(crate) fn tables_query() -> &'static str {
+    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let quoted = |s: &str| format!("'{s}'");
+        TABLES_SQL.replace("$1", &quoted(PIN)).replace("$2", &quoted(HISTORY)).replace("$3", &quoted(APPLIED))
+    });
+    &QUERY
 }
 
 /// [`tables`] from the answer to a message that ended with [`tables_query`].

@@ -69,8 +69,10 @@ impl Layout {
 /// of it failed (its scope closed again), so the caller runs them one by one.
 fn together<C: Scope>(client: &mut C, version: i32, group: &[&Check]) -> Result<Option<Vec<CheckResult>>> {
     let mut message = String::new();
-    // Where each check's own SQL starts in the message, in characters.
+    // Where each check's own SQL starts in the message, in characters
+    // (counted as the message grows: once per character, not per check).
     let mut starts = Vec::with_capacity(group.len());
+    let (mut counted_bytes, mut chars) = (0, 0);
     for c in group {
         message.push_str(&opening::<C>(c));
         message.push_str(CLOCK);
@@ -78,7 +80,9 @@ fn together<C: Scope>(client: &mut C, version: i32, group: &[&Check]) -> Result<
             CheckKind::Metric { .. } => (METRIC_PREFIX, metric_sql(c)),
             _ => (ASSERT_PREFIX, assertion_sql(c)),
         };
-        starts.push(message.chars().count() + prefix.chars().count());
+        chars += message[counted_bytes..].chars().count();
+        counted_bytes = message.len();
+        starts.push(chars + prefix.chars().count());
         message.push_str(&sql);
         message.push_str(";\n");
         message.push_str(CLOCK);
