@@ -168,7 +168,7 @@ fn crate_root_reexports(lib: &str) -> BTreeMap<String, String> {
         let item = &rest[..end];
         if let Some((module, names)) = item.split_once("::") {
             let module = module.trim().to_string();
-            for name in names.split(|c: char| c == ',' || c == '{' || c == '}') {
+            for name in names.split([',', '{', '}']) {
                 let name = name.trim();
                 let exported = name.rsplit(" as ").next().unwrap_or(name).rsplit("::").next().unwrap_or(name).trim();
                 if !exported.is_empty() && exported != "self" && exported != "*" {

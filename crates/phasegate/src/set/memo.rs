@@ -65,7 +65,10 @@ mod tests {
         assert_eq!(f.statements().len(), 1, "not the statements of the old text");
         assert_ne!(f.sha256(), first, "nor its checksum");
         assert_eq!(f.sha256(), crate::set::sha256_hex("SELECT 1;"));
-        f.directives.blocks = vec![0..9];
-        assert_eq!(f.statements().len(), 1);
+        f.text = "SELECT 1; SELECT 2;".into();
+        assert_eq!(f.statements().len(), 2);
+        // A block is sent whole: one statement once the blocks say so.
+        f.directives.blocks = std::iter::once(0..19).collect();
+        assert_eq!(f.statements().len(), 1, "not the statements of the old blocks");
     }
 }
