@@ -47,3 +47,17 @@ fn a_schema_named_like_the_dollar_quote_keeps_its_ledger_whole() {
     assert_eq!(whole(&db, schema), [1, 1, 1]);
     assert_eq!(db.count(&format!("SELECT count(*) FROM {quoted}.phasegate_applied")), 1);
 }
+
+#[test]
+fn a_ledger_that_cannot_be_completed_names_why_and_leaves_nothing() {
+    let db = TestDb::new("ledger_blocked");
+    // A view where the audit table goes: CREATE TABLE IF NOT EXISTS passes
+    // it by, and adding a column to it fails inside the setup transaction.
+    db.client().batch_execute("CREATE VIEW phasegate_runs AS SELECT 1 AS x").unwrap();
+    let out = run(&db, &fixture("accounts"), &["migrate", "--phase", "1"], "");
+    assert_ne!(out.code, exit::OK, "{out:?}");
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(said.contains("creating the phasegate ledger tables") && said.contains("phasegate_runs"), "the setup's own error: {said}");
+    assert!(!said.contains("current transaction is aborted"), "{said}");
+    assert_eq!(db.count("SELECT count(*) FROM pg_class WHERE relname = 'phasegate_applied'"), 0, "nothing of the setup is kept");
+}

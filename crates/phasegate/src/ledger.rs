@@ -216,8 +216,9 @@ pub fn ensure(client: &mut Client) -> Result<()> {
     }
     client.query_typed_one("SELECT pg_catalog.pg_advisory_lock($1)", &[(&SETUP_LOCK_KEY, Type::INT8)]).map_err(db_err("locking ledger setup"))?;
     let res = client.assert_migrations_table(&t.history).map_err(|e| Error::Unexpected { context: format!("creating {HISTORY}"), message: e.to_string() });
-    // The tables, the trigger when it is missing, and the lock released,
-    // in one message; a failure skips the unlock, done again below.
+    // The tables and the trigger when it is missing in one transaction,
+    // and the lock released, in one message; a failure skips the unlock,
+    // done again below.
     let res = res.and_then(|_| {
         let body = format!(
             "BEGIN \
@@ -231,10 +232,16 @@ pub fn ensure(client: &mut Client) -> Result<()> {
         // A dollar quote whose tag the body (a schema's name) does not hold.
         let tag = (0..).map(|i| format!("$phasegate{i}$")).find(|tag| !body.contains(tag.as_str())).expect("a free tag");
         let trigger = format!("DO {tag}{body}{tag}");
-        let sql = format!("{}; {trigger}; SELECT pg_catalog.pg_advisory_unlock({SETUP_LOCK_KEY})", SETUP_SQL.replace("{schema}", &t.schema));
+        // Unlocked after the COMMIT: an advisory unlock takes effect at
+        // once, and a session that took the lock before this transaction
+        // committed would not see its tables and create them again (a
+        // duplicate key in the catalog).
+        let sql = format!("BEGIN; {}; {trigger}; COMMIT; SELECT pg_catalog.pg_advisory_unlock({SETUP_LOCK_KEY})", SETUP_SQL.replace("{schema}", &t.schema));
         client.batch_execute(&sql).map_err(db_err("creating the phasegate ledger tables"))
     });
     if res.is_err() {
+        // A failed statement left the transaction open (aborted).
+        let _ = client.batch_execute("ROLLBACK");
         client.query_typed_one("SELECT pg_catalog.pg_advisory_unlock($1)", &[(&SETUP_LOCK_KEY, Type::INT8)]).map_err(db_err("unlocking ledger setup"))?;
     }
     res
