@@ -11,6 +11,7 @@ mod bad_input;
 mod change;
 mod change_ops;
 mod change_traffic;
+mod check_batch;
 mod ci_formats;
 mod clinic;
 mod concurrency;

@@ -9,8 +9,10 @@
 //! (on a session outside a transaction `BEGIN` ... `ROLLBACK`). The two
 //! clocks give the query's own duration on the server. A statement that
 //! fails skips the rest of the message (PostgreSQL's rule); the aborted
-//! scope is closed and the group runs again one check at a time, so the
-//! error names the check, its file, line and SQL position as `run` does.
+//! scope is closed, and the error is the failing check's, named by a mark
+//! the message kept outside the checks' savepoints (in a transaction), else
+//! found by running the group again one check at a time; either way it
+//! names the check, its file, line and SQL position as `run` does.
 //! A metric's row comes as JSON, which carries what the column's type would
 //! tell (`run::METRIC_PREFIX`). Scripts (statement by statement) run alone.
 
@@ -58,11 +60,32 @@ struct Layout {
 
 impl Layout {
     fn of<C: Scope>() -> Layout {
+        let mark = usize::from(C::KEEPS_WHAT_CAME_BEFORE);
         let open = C::OPEN.split(';').count();
         let close = C::CLOSE.split(';').count();
-        // open, SET LOCAL, clock, query, clock, close
-        Layout { per_check: open + 4 + close, start_clock: open + 1 }
+        // [mark,] open, SET LOCAL, clock, query, clock, close
+        Layout { per_check: mark + open + 4 + close, start_clock: mark + open + 1 }
     }
+}
+
+/// In a transaction, each check's part of a message starts by noting its
+/// place in a setting of the transaction's, outside the check's savepoint:
+/// when a check fails (a timeout, an error while it runs), the message's
+/// rows are lost with it, but the setting says which check it was, so the
+/// error is that check's at once, and the checks are not run again one by
+/// one (a check that timed out would wait out its timeout a second time).
+const MARK: &str = "phasegate.check_at";
+
+fn mark(i: usize) -> String {
+    format!("SELECT pg_catalog.set_config('{MARK}', '{i}', true);\n")
+}
+
+/// The check of `group` whose part of the message failed, by the mark.
+fn failed_at<C: Scope>(client: &mut C, checks: usize) -> Option<usize> {
+    let messages = client.simple_query(&format!("SELECT pg_catalog.current_setting('{MARK}', true)")).ok()?;
+    let rows = statement_rows(&messages);
+    let at = rows.first()?.first().and_then(|r| text(r, 0))?.parse::<usize>().ok()?;
+    (at < checks).then_some(at)
 }
 
 /// Several assertions and metrics in one message; `None` when a statement
@@ -73,7 +96,10 @@ fn together<C: Scope>(client: &mut C, version: i32, group: &[&Check]) -> Result<
     // (counted as the message grows: once per character, not per check).
     let mut starts = Vec::with_capacity(group.len());
     let (mut counted_bytes, mut chars) = (0, 0);
-    for c in group {
+    for (i, c) in group.iter().enumerate() {
+        if C::KEEPS_WHAT_CAME_BEFORE {
+            message.push_str(&mark(i));
+        }
         message.push_str(&opening::<C>(c));
         message.push_str(CLOCK);
         let (prefix, sql) = match c.kind {
@@ -93,7 +119,10 @@ fn together<C: Scope>(client: &mut C, version: i32, group: &[&Check]) -> Result<
         Ok(m) => m,
         Err(e) => {
             if client.batch_execute(C::CLOSE).is_ok() {
-                return Ok(None);
+                return match C::KEEPS_WHAT_CAME_BEFORE.then(|| failed_at(client, group.len())).flatten() {
+                    Some(i) => Err(sql_err(group[i], starts[i], &e)),
+                    None => Ok(None),
+                };
             }
             // Nothing ran: the message failed as a whole, before its
             // first savepoint (PostgreSQL parses a message before running

@@ -75,16 +75,22 @@ pub trait Scope: GenericClient {
     const OPEN: &'static str;
     /// Rolls it back and closes it.
     const CLOSE: &'static str;
+    /// Whether a setting made before the scope opens outlives its closing
+    /// (in a transaction, around a savepoint: yes; a session's `BEGIN` in a
+    /// message takes the message's earlier statements into its transaction).
+    const KEEPS_WHAT_CAME_BEFORE: bool;
 }
 
 impl Scope for postgres::Client {
     const OPEN: &'static str = "BEGIN";
     const CLOSE: &'static str = "ROLLBACK";
+    const KEEPS_WHAT_CAME_BEFORE: bool = false;
 }
 
 impl Scope for Transaction<'_> {
     const OPEN: &'static str = "SAVEPOINT phasegate_check";
     const CLOSE: &'static str = "ROLLBACK TO SAVEPOINT phasegate_check; RELEASE SAVEPOINT phasegate_check";
+    const KEEPS_WHAT_CAME_BEFORE: bool = true;
 }
 
 /// Column `i` of a simple-query row as text (`None` for NULL or a missing column).
