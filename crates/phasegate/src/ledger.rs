@@ -222,10 +222,10 @@ pub fn ensure(client: &mut Client) -> Result<()> {
     let res = res.and_then(|_| {
         let body = format!(
             "BEGIN \
-               IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass('{}') AND tgname = 'phasegate_runs_append_only') THEN \
+               IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass({}) AND tgname = 'phasegate_runs_append_only') THEN \
                  CREATE TRIGGER phasegate_runs_append_only BEFORE UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}.phasegate_runs_append_only(); \
                END IF; END",
-            t.runs.replace('\'', "''"),
+            crate::pg::quote_literal(&t.runs),
             t.runs,
             t.schema,
         );

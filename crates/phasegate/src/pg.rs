@@ -330,6 +330,13 @@ pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
+/// A string literal, inner quotes doubled: what PostgreSQL reads back as
+/// `s` under `standard_conforming_strings = on`, which every phasegate
+/// session sets (`db::connect`).
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 /// The longest identifier PostgreSQL keeps, in bytes (NAMEDATALEN - 1):
 /// a longer one is cut to this, silently, on a character boundary.
 pub const MAX_IDENT_BYTES: usize = 63;

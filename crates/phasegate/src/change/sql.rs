@@ -62,7 +62,7 @@ impl Schema {
 
 /// A string literal.
 pub fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    crate::pg::quote_literal(s)
 }
 
 /// A name for a generated object: `parts` joined with `_` as a [`slug`]

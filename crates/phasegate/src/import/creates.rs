@@ -30,8 +30,7 @@ impl Object {
 
     /// A boolean SQL expression: the object exists.
     fn exists(&self) -> String {
-        let lit = |s: &str| format!("'{}'", s.replace('\'', "''"));
-        let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let (lit, ident) = (crate::pg::quote_literal, crate::pg::quote_ident);
         let schema = |col: &str| match &self.schema {
             Some(s) => format!("{col} = {}", lit(s)),
             None => format!("{col} = ANY (current_schemas(false))"),

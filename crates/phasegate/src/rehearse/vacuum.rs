@@ -41,7 +41,7 @@ const DUE_SQL: &str = "SELECT format('%I.%I', s.schemaname, s.relname) \
 /// returns them. Outside a transaction only (`VACUUM` cannot run in one).
 pub(super) fn due(client: &mut impl GenericClient) -> Result<Vec<String>> {
     client.batch_execute(FLUSH_SQL).map_err(db_err("flushing the statistics before a vacuum"))?;
-    let tables: Vec<String> = client.query(DUE_SQL, &[]).map_err(db_err("reading which tables autovacuum would vacuum"))?.iter().map(|r| r.get(0)).collect();
+    let tables: Vec<String> = client.query_typed(DUE_SQL, &[]).map_err(db_err("reading which tables autovacuum would vacuum"))?.iter().map(|r| r.get(0)).collect();
     if !tables.is_empty() {
         client.batch_execute(&format!("VACUUM {}", tables.join(", "))).map_err(db_err("vacuuming between the rehearsal's passes"))?;
     }

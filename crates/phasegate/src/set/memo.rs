@@ -12,11 +12,17 @@ use std::sync::OnceLock;
 
 use crate::sqltext::Statement;
 
+/// A value with the key it was worked out for.
+type Kept<K, V> = OnceLock<(K, V)>;
+
 #[derive(Clone, Default)]
 pub(crate) struct Memo {
-    statements: OnceLock<(String, Vec<Range<usize>>, Vec<Statement>)>,
-    sha256: OnceLock<(String, String)>,
-    refinery: OnceLock<(String, String, u64)>,
+    /// By text and blocks.
+    statements: Kept<(String, Vec<Range<usize>>), Vec<Statement>>,
+    /// By text.
+    sha256: Kept<String, String>,
+    /// By file stem and text.
+    refinery: Kept<(String, String), u64>,
 }
 
 impl std::fmt::Debug for Memo {
@@ -27,27 +33,26 @@ impl std::fmt::Debug for Memo {
 
 impl Memo {
     pub(crate) fn statements(&self, text: &str, blocks: &[Range<usize>], work: impl FnOnce() -> Vec<Statement>) -> Vec<Statement> {
-        match self.statements.get() {
-            Some((t, b, s)) if t == text && b == blocks => s.clone(),
-            Some(_) => work(),
-            None => self.statements.get_or_init(|| (text.to_string(), blocks.to_vec(), work())).2.clone(),
-        }
+        kept(&self.statements, |(t, b)| t == text && b == blocks, || (text.to_string(), blocks.to_vec()), work)
     }
 
     pub(crate) fn sha256(&self, text: &str, work: impl FnOnce() -> String) -> String {
-        match self.sha256.get() {
-            Some((t, s)) if t == text => s.clone(),
-            Some(_) => work(),
-            None => self.sha256.get_or_init(|| (text.to_string(), work())).1.clone(),
-        }
+        kept(&self.sha256, |t| t == text, || text.to_string(), work)
     }
 
     pub(crate) fn refinery(&self, stem: &str, text: &str, work: impl FnOnce() -> u64) -> u64 {
-        match self.refinery.get() {
-            Some((n, t, c)) if n == stem && t == text => *c,
-            Some(_) => work(),
-            None => self.refinery.get_or_init(|| (stem.to_string(), text.to_string(), work())).2,
-        }
+        kept(&self.refinery, |(n, t)| n == stem && t == text, || (stem.to_string(), text.to_string()), work)
+    }
+}
+
+/// The value `cell` keeps, when its key is the one asked for (`is`);
+/// else worked out, and kept with its key (`key`) the first time only (a
+/// rewritten text is worked out again each time).
+fn kept<K, V: Clone>(cell: &Kept<K, V>, is: impl FnOnce(&K) -> bool, key: impl FnOnce() -> K, work: impl FnOnce() -> V) -> V {
+    match cell.get() {
+        Some((k, v)) if is(k) => v.clone(),
+        Some(_) => work(),
+        None => cell.get_or_init(|| (key(), work())).1.clone(),
     }
 }
 
