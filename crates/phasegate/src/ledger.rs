@@ -19,6 +19,7 @@ use crate::set::{MigrationSet, Step};
 
 mod runs;
 pub use runs::{audit, history, new_run_id, HistoryRow, RunRecord};
+pub(crate) use runs::audit_in;
 
 pub(crate) const HISTORY: &str = "refinery_schema_history";
 pub(crate) const APPLIED: &str = "phasegate_applied";
@@ -45,10 +46,13 @@ pub(crate) struct Tables {
     pub kept: String,
     /// `refinery_schema_history` and `phasegate_applied` exist there.
     pub exists: bool,
+    /// `phasegate_batches` exists there (a ledger older than backfills'
+    /// progress table lacks it until a migrate completes the ledger).
+    pub batches_exist: bool,
 }
 
 impl Tables {
-    fn new(schema: &str, exists: bool) -> Tables {
+    fn new(schema: &str, exists: bool, batches_exist: bool) -> Tables {
         let s = quote_ident(schema);
         let t = |name: &str| format!("{s}.{name}");
         Tables {
@@ -60,6 +64,7 @@ impl Tables {
             kept: t("phasegate_kept"),
             schema: s,
             exists,
+            batches_exist,
         }
     }
 }
@@ -77,7 +82,7 @@ pub(crate) fn tables(client: &mut impl GenericClient) -> Result<Tables> {
     let row = client
         .query_typed_one(TABLES_SQL, &[(&PIN, Type::TEXT), (&HISTORY, Type::TEXT), (&APPLIED, Type::TEXT)])
         .map_err(db_err("finding the ledger's schema"))?;
-    found(row.get(0), row.get(1))
+    found(row.get(0), row.get(1), row.get(2))
 }
 
 /// [`tables`]' query, its parameters `$1` to `$3` the pin, refinery's
@@ -88,7 +93,8 @@ const TABLES_SQL: &str = "WITH s AS (
             WHERE c.oid = pg_catalog.to_regclass($2)),
            pg_catalog.current_schema()::text, ''), false) AS name)
      SELECT name, name <> '' AND pg_catalog.to_regclass(pg_catalog.quote_ident(name) || '.' || $2) IS NOT NULL
-            AND pg_catalog.to_regclass(pg_catalog.quote_ident(name) || '.' || $3) IS NOT NULL
+            AND pg_catalog.to_regclass(pg_catalog.quote_ident(name) || '.' || $3) IS NOT NULL,
+            name <> '' AND pg_catalog.to_regclass(pg_catalog.quote_ident(name) || '.phasegate_batches') IS NOT NULL
      FROM s";
 
 /// [`tables`]' query with its constants written in, to end a simple-query
@@ -111,17 +117,17 @@ pub(crate) fn tables_from(messages: &[postgres::SimpleQueryMessage]) -> Result<T
     let Some(row) = row else {
         return Err(Error::Unexpected { context: "finding the ledger's schema".into(), message: "no answer to the ledger's query".into() });
     };
-    found(row.get(0).unwrap_or_default().to_string(), row.get(1) == Some("t"))
+    found(row.get(0).unwrap_or_default().to_string(), row.get(1) == Some("t"), row.get(2) == Some("t"))
 }
 
-fn found(schema: String, exists: bool) -> Result<Tables> {
+fn found(schema: String, exists: bool, batches_exist: bool) -> Result<Tables> {
     if schema.is_empty() {
         return Err(Error::Unexpected {
             context: "finding the ledger's schema".into(),
             message: "there is no ledger on the search_path and the search_path names no schema to create one in".into(),
         });
     }
-    Ok(Tables::new(&schema, exists))
+    Ok(Tables::new(&schema, exists, batches_exist))
 }
 
 /// The ledger's tables in `{schema}` (a quoted schema name).
@@ -205,49 +211,59 @@ END $$;
 "#;
 
 /// Creates the ledger tables if they do not exist (refinery's own DDL for
-/// its history table), in the ledger's schema (see [`tables`]).
+/// its history table), in the ledger's schema (see [`tables`]), and says
+/// where they are: one round trip when the ledger is whole, three when it
+/// is missing or older (the check, the setup lock, then one message that
+/// creates and completes it in a transaction and unlocks).
 pub fn ensure(client: &mut Client) -> Result<()> {
+    ensure_tables(client).map(|_| ())
+}
+
+/// [`ensure`], returning where the ledger is.
+pub(crate) fn ensure_tables(client: &mut Client) -> Result<Tables> {
     let row = client
         .query_typed_one(&COMPLETE_SQL, &[(&PIN, Type::TEXT), (&HISTORY, Type::TEXT), (&APPLIED, Type::TEXT)])
         .map_err(db_err("reading the ledger"))?;
-    let t = found(row.get(0), row.get(1))?;
-    if row.get::<_, bool>(2) {
-        return Ok(());
+    let t = found(row.get(0), row.get(1), row.get(2))?;
+    if row.get::<_, bool>(3) {
+        return Ok(t);
     }
     client.query_typed_one("SELECT pg_catalog.pg_advisory_lock($1)", &[(&SETUP_LOCK_KEY, Type::INT8)]).map_err(db_err("locking ledger setup"))?;
-    let res = client.assert_migrations_table(&t.history).map_err(|e| Error::Unexpected { context: format!("creating {HISTORY}"), message: e.to_string() });
-    // The tables and the trigger when it is missing in one transaction,
-    // and the lock released, in one message; a failure skips the unlock,
+    let body = format!(
+        "BEGIN \
+           IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass({}) AND tgname = 'phasegate_runs_append_only') THEN \
+             CREATE TRIGGER phasegate_runs_append_only BEFORE UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}.phasegate_runs_append_only(); \
+           END IF; END",
+        crate::pg::quote_literal(&t.runs),
+        t.runs,
+        t.schema,
+    );
+    // A dollar quote whose tag the body (a schema's name) does not hold.
+    let tag = (0..).map(|i| format!("$phasegate{i}$")).find(|tag| !body.contains(tag.as_str())).expect("a free tag");
+    let trigger = format!("DO {tag}{body}{tag}");
+    // refinery's history table from refinery's own statement, the tables
+    // and the trigger when it is missing, in one transaction, and the lock
+    // released, in one message. Unlocked after the COMMIT: an advisory
+    // unlock takes effect at once, and a session that took the lock before
+    // this transaction committed would not see its tables and create them
+    // again (a duplicate key in the catalog). A failure skips the unlock,
     // done again below.
-    let res = res.and_then(|_| {
-        let body = format!(
-            "BEGIN \
-               IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass({}) AND tgname = 'phasegate_runs_append_only') THEN \
-                 CREATE TRIGGER phasegate_runs_append_only BEFORE UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}.phasegate_runs_append_only(); \
-               END IF; END",
-            crate::pg::quote_literal(&t.runs),
-            t.runs,
-            t.schema,
-        );
-        // A dollar quote whose tag the body (a schema's name) does not hold.
-        let tag = (0..).map(|i| format!("$phasegate{i}$")).find(|tag| !body.contains(tag.as_str())).expect("a free tag");
-        let trigger = format!("DO {tag}{body}{tag}");
-        // Unlocked after the COMMIT: an advisory unlock takes effect at
-        // once, and a session that took the lock before this transaction
-        // committed would not see its tables and create them again (a
-        // duplicate key in the catalog).
-        let sql = format!("BEGIN; {}; {trigger}; COMMIT; SELECT pg_catalog.pg_advisory_unlock({SETUP_LOCK_KEY})", SETUP_SQL.replace("{schema}", &t.schema));
-        client.batch_execute(&sql).map_err(db_err("creating the phasegate ledger tables"))
-    });
+    let history = <Client as Migrate>::assert_migrations_table_query(&t.history);
+    let sql = format!(
+        "BEGIN; {}; {}; {trigger}; COMMIT; SELECT pg_catalog.pg_advisory_unlock({SETUP_LOCK_KEY})",
+        history.trim_end().trim_end_matches(';'),
+        SETUP_SQL.replace("{schema}", &t.schema)
+    );
+    let res = client.batch_execute(&sql).map_err(db_err("creating the phasegate ledger tables"));
     if res.is_err() {
         // A failed statement left the transaction open (aborted).
         let _ = client.batch_execute("ROLLBACK");
         client.query_typed_one("SELECT pg_catalog.pg_advisory_unlock($1)", &[(&SETUP_LOCK_KEY, Type::INT8)]).map_err(db_err("unlocking ledger setup"))?;
     }
-    res
+    res.map(|_| Tables { exists: true, batches_exist: true, ..t })
 }
 
-/// [`tables`]' query and a third column: whether the whole ledger is there
+/// [`tables`]' query and a fourth column: whether the whole ledger is there
 /// as this version makes it (every table, the columns added since the
 /// first version, the trigger that keeps `phasegate_runs` append-only), so
 /// a run on a database that has it makes sure of it in one round trip.
@@ -255,11 +271,11 @@ static COMPLETE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let table = |name: &str| format!("pg_catalog.to_regclass(pg_catalog.quote_ident(t.name) || '.{name}')");
     let tables = ["phasegate_runs", "phasegate_batches", "phasegate_backups", "phasegate_kept"].map(|n| format!("{} IS NOT NULL", table(n))).join(" AND ");
     format!(
-        "SELECT t.name, t.found, t.found AND {tables} \
+        "SELECT t.name, t.found, t.batches, t.found AND {tables} \
            AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = {runs} AND attname = 'fleet_member') \
            AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = {applied} AND attname = 'adopted_from') \
            AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = {runs} AND tgname = 'phasegate_runs_append_only') \
-         FROM ({TABLES_SQL}) t(name, found)",
+         FROM ({TABLES_SQL}) t(name, found, batches)",
         runs = table("phasegate_runs"),
         applied = table(APPLIED),
     )
@@ -326,9 +342,18 @@ pub fn drift(set: &MigrationSet, applied: &BTreeMap<i32, Applied>) -> Vec<Drift>
 
 /// The applied migrations by version; empty when there is no ledger yet.
 pub fn applied(client: &mut impl GenericClient) -> Result<BTreeMap<i32, Applied>> {
-    let Some(t) = existing(client)? else {
+    match existing(client)? {
+        Some(t) => applied_in(client, &t),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// [`applied`] from the ledger at `t`, found earlier in the session (by
+/// [`tables`] or [`ensure`]): one round trip.
+pub(crate) fn applied_in(client: &mut impl GenericClient, t: &Tables) -> Result<BTreeMap<i32, Applied>> {
+    if !t.exists {
         return Ok(BTreeMap::new());
-    };
+    }
     let rows = client
         .query_typed(
             &format!(

@@ -58,11 +58,13 @@ impl BatchWalk {
 pub fn unfinished(client: &mut impl GenericClient, set: &MigrationSet) -> Result<Vec<BatchWalk>> {
     // In the ledger's schema, which need not be on the search_path.
     let t = crate::ledger::tables(client)?;
-    let exists: bool = client
-        .query_typed_one("SELECT pg_catalog.to_regclass($1) IS NOT NULL", &[(&t.batches, postgres::types::Type::TEXT)])
-        .map_err(db_err("reading backfill progress"))?
-        .get(0);
-    if !exists {
+    unfinished_in(client, set, &t)
+}
+
+/// [`unfinished`] from the ledger at `t`, found earlier in the session:
+/// one round trip, none when there is no progress table.
+pub(crate) fn unfinished_in(client: &mut impl GenericClient, set: &MigrationSet, t: &crate::ledger::Tables) -> Result<Vec<BatchWalk>> {
+    if !t.batches_exist {
         return Ok(Vec::new());
     }
     let rows = client

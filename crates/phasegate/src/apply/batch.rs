@@ -81,7 +81,7 @@ pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: BatchSize, 
     }
     let walk = Walk { version: step.version, file: &step.forward, batch, progress_key: step.version, label: format!("V{} backfill", step.version) };
     let done = run_batches(client, &walk, opts, tracer, ui, None)?;
-    record_after_outside(client, step, checks, Some(done), opts, tracer, ui)
+    record_after_outside(client, step, checks, Ran { rows: Some(done), ledger: None }, opts, tracer, ui)
 }
 
 /// Runs a batched file's one UPDATE again and again, one transaction per
@@ -229,13 +229,25 @@ fn before_walk(
 }
 
 
+/// What SQL that ran outside a transaction leaves for its recording: the
+/// rows a walk changed, and the ledger when the step found it already (in
+/// the session, before its SQL ran), which saves the recording a round trip.
+pub(super) struct Ran {
+    pub rows: Option<u64>,
+    pub ledger: Option<ledger::Tables>,
+}
+
 /// Records the ledger and runs the after-migrate checks of a step whose SQL
 /// ran outside a transaction. When a check fails, the step's rollback file
 /// undoes what the SQL did, so the database is as before the step.
-pub(super) fn record_after_outside(client: &mut Client, step: &Step, mut checks: Vec<CheckResult>, rows: Option<u64>, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
+pub(super) fn record_after_outside(client: &mut Client, step: &Step, mut checks: Vec<CheckResult>, ran: Ran, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
+    let rows = ran.rows;
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
     // Recording it also forgets the walk's progress.
-    ledger::record_apply(&mut tx, step, &opts.run_id)?;
+    match &ran.ledger {
+        Some(t) => ledger::record_apply_in(&mut tx, t, step, &opts.run_id)?,
+        None => ledger::record_apply(&mut tx, step, &opts.run_id)?,
+    }
     checks.extend(run_checks(&mut tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
     if check::worst(&checks) < Verdict::Rollback {
         tx.commit().map_err(db_err("committing"))?;

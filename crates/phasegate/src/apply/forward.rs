@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use postgres::Client;
 
-use super::batch::{apply_batched, record_after_outside};
+use super::batch::{apply_batched, record_after_outside, Ran};
 use super::exec::{end_own_transaction, exec_file, finish_step, forward_in_tx, mark_step_start, run_checks, MARK_STEP_START, timeouts_sql, Attempt, RESET_TIMEOUTS};
 use super::retry::{with_lock_retries, Watch};
 use super::outcome::{Action, Options, StepOutcome};
@@ -25,7 +25,6 @@ pub(super) fn apply_step(client: &mut Client, step: &Step, opts: &Options, watch
     let what = format!("V{}", step.version);
     let (res, retries) = with_lock_retries(opts, ui, &what, watch, |ui| {
         if d.no_transaction {
-            mark_step_start(client)?;
             apply_outside_tx(client, step, opts, tracer, ui)
         } else if let Some(batch) = d.batch {
             mark_step_start(client)?;
@@ -59,18 +58,37 @@ fn apply_in_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &mut Tr
 }
 
 fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
-    let checks = run_checks(client, step.version, step.checks_when(When::BeforeMigrate), ui)?;
+    // The step's start, its session timeouts, the ledger's place and, for a
+    // concurrent index build, whether an interrupted build left that index
+    // INVALID: one message (the start is marked on its own before checks
+    // that run first, so it stays the step's start).
+    let mut before = step.checks_when(When::BeforeMigrate).peekable();
+    let marked = before.peek().is_some();
+    let checks = if marked {
+        mark_step_start(client)?;
+        run_checks(client, step.version, before, ui)?
+    } else {
+        Vec::new()
+    };
     if check::worst(&checks) == Verdict::Rollback {
         return Ok(Attempt::new(checks, None, false));
     }
     let index = concurrent_index_name(&step.forward.text);
+    let mark = if marked { String::new() } else { format!("{MARK_STEP_START};") };
+    let invalid = match &index {
+        Some(name) => format!(" SELECT NOT i.indisvalid AS phasegate_invalid FROM pg_catalog.pg_index i WHERE i.indexrelid = pg_catalog.to_regclass({});", crate::pg::quote_literal(name)),
+        None => String::new(),
+    };
+    let sql = format!("{mark} {}{invalid} {}", timeouts_sql(&step.forward.directives, opts, false), ledger::tables_query());
+    let answer = client.simple_query(&sql).map_err(db_err("setting timeouts"))?;
+    let ledger = ledger::tables_from(&answer)?;
     if let Some(name) = &index {
-        if index_is_invalid(client, name)? {
+        if index_was_invalid(&answer) {
             ui.progress(&format!("  V{}: index {name} is INVALID (left by an interrupted concurrent build); dropping it to build it again", step.version));
+            // Under the step's lock timeout, as the build after it.
             drop_index_concurrently(client, name)?;
         }
     }
-    client.batch_execute(&timeouts_sql(&step.forward.directives, opts, false)).map_err(db_err("setting timeouts"))?;
     let res = exec_file(client, &step.forward, tracer);
     end_own_transaction(client, &res);
     client.batch_execute(RESET_TIMEOUTS).map_err(db_err("resetting timeouts"))?;
@@ -86,7 +104,13 @@ fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &m
         }
     }
     res?;
-    record_after_outside(client, step, checks, None, opts, tracer, ui)
+    record_after_outside(client, step, checks, Ran { rows: None, ledger: Some(ledger) }, opts, tracer, ui)
+}
+
+/// Whether the index check in a step's first message found the index
+/// INVALID: its one row, `t` (no row when there is no such index).
+fn index_was_invalid(answer: &[postgres::SimpleQueryMessage]) -> bool {
+    answer.iter().any(|m| matches!(m, postgres::SimpleQueryMessage::Row(r) if r.columns().first().is_some_and(|c| c.name() == "phasegate_invalid") && r.get(0) == Some("t")))
 }
 
 /// The index a `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON`

@@ -83,8 +83,8 @@ pub fn pending<'a>(set: &'a MigrationSet, applied: &BTreeMap<i32, Applied>, targ
 /// ROLLBACK verdict (that step's transaction is rolled back), or at the end
 /// of a phase whose verdict is REVIEW unless `accept_review`.
 pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &Options, ui: &mut dyn Ui) -> Result<RunOutcome> {
-    ledger::ensure(client)?;
-    let applied = ledger::applied(client)?;
+    let ledger = ledger::ensure_tables(client)?;
+    let applied = ledger::applied_in(client, &ledger)?;
     check_consistency(set, &applied)?;
     let todo = pending(set, &applied, target);
     let mut out = RunOutcome::default();
@@ -192,8 +192,8 @@ pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &O
 pub fn rollback(client: &mut Client, set: &MigrationSet, phase_id: u32, opts: &Options, ui: &mut dyn Ui) -> Result<RunOutcome> {
     let phase = set.phase(phase_id)?;
     refuse_irreversible(phase)?;
-    ledger::ensure(client)?;
-    let applied = ledger::applied(client)?;
+    let ledger = ledger::ensure_tables(client)?;
+    let applied = ledger::applied_in(client, &ledger)?;
     let to_reverse = plan_rollback(set, phase, &applied)?;
     let prompt = format!(
         "this reverses phase {} ({}): migrations {}. Type `rollback phase {}` to continue",

@@ -23,9 +23,13 @@ use crate::ui::Ui;
 /// walks (a walk that cannot be read counts as none: the cells are a view).
 pub fn phase_cells(client: &mut Client, set: &MigrationSet, applied: &BTreeMap<i32, Applied>) -> Vec<PhaseCell> {
     let walks = walks::unfinished(client, set).unwrap_or_default();
+    cells(set, applied, &walks)
+}
+
+fn cells(set: &MigrationSet, applied: &BTreeMap<i32, Applied>, walks: &[walks::BatchWalk]) -> Vec<PhaseCell> {
     set.phases
         .iter()
-        .map(|p| PhaseCell { phase: p.id, state: PhaseState::of(p, applied, &walks) })
+        .map(|p| PhaseCell { phase: p.id, state: PhaseState::of(p, applied, walks) })
         .collect()
 }
 
@@ -78,9 +82,15 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, gau
         });
     }
     if !matches!(report.state, DbState::AlreadyDone | DbState::Unreachable) {
+        // One look for the ledger serves the phases' cells and the audit
+        // row: four round trips (where, applied, walks, audit), not seven.
         let t = Instant::now();
-        if let Ok(applied) = ledger::applied(&mut client) {
-            report.phases = phase_cells(&mut client, set, &applied);
+        let found = ledger::tables(&mut client).ok();
+        if let Some(l) = &found {
+            if let Ok(applied) = ledger::applied_in(&mut client, l) {
+                let walks = walks::unfinished_in(&mut client, set, l).unwrap_or_default();
+                report.phases = cells(set, &applied, &walks);
+            }
         }
         report.timings.ledger_ms += since(t);
         if let Some(audit) = opts.audit {
@@ -89,8 +99,11 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, gau
             let record = audit(&report);
             // A migrate or rollback that ran a step made the ledger as it
             // began; any other run makes sure of it first.
-            let ensured = if report.steps.is_empty() { ledger::ensure(&mut client) } else { Ok(()) };
-            if let Err(e) = ensured.and_then(|_| ledger::audit(&mut client, &record)) {
+            let ensured = match found {
+                Some(l) if !report.steps.is_empty() => Ok(l),
+                _ => ledger::ensure_tables(&mut client),
+            };
+            if let Err(e) = ensured.and_then(|l| ledger::audit_in(&mut client, &l, &record)) {
                 ui.progress(&format!("warning: audit row not written: {e}"));
             }
             report.timings.audit_ms = since(t);

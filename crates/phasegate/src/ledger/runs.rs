@@ -4,7 +4,7 @@
 use postgres::GenericClient;
 use time::format_description::well_known::Rfc3339;
 
-use super::{existing, tables};
+use super::{existing, tables, Tables};
 use crate::error::{db_err, Result};
 
 /// One row of the audit log.
@@ -31,11 +31,17 @@ pub struct RunRecord {
 
 /// Appends a run to `phasegate_runs`.
 pub fn audit(client: &mut impl GenericClient, r: &RunRecord) -> Result<()> {
+    let t = tables(client)?;
+    audit_in(client, &t, r)
+}
+
+/// [`audit`] into the ledger at `t`, found earlier in the session: one
+/// round trip.
+pub(crate) fn audit_in(client: &mut impl GenericClient, t: &Tables, r: &RunRecord) -> Result<()> {
     let started = r.started_at.format(&Rfc3339).expect("RFC 3339 formats any time");
     let args = serde_json::to_string(&r.args).expect("strings serialise");
     let steps = r.steps.to_string();
     let checks = r.checks.to_string();
-    let t = tables(client)?;
     use postgres::types::Type;
     let text = Type::TEXT;
     client
