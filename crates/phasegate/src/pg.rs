@@ -330,11 +330,17 @@ pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-/// A string literal, inner quotes doubled: what PostgreSQL reads back as
-/// `s` under `standard_conforming_strings = on`, which every phasegate
-/// session sets (`db::connect`).
+/// A string literal PostgreSQL reads back as `s` whatever
+/// `standard_conforming_strings` says (a migration file may turn it off
+/// for the rest of the session): inner quotes doubled, and a text with a
+/// backslash written as an escape string (`E'...'`, backslashes doubled),
+/// which reads the same under either setting.
 pub fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    if s.contains('\\') {
+        format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
 }
 
 /// The longest identifier PostgreSQL keeps, in bytes (NAMEDATALEN - 1):
@@ -401,5 +407,14 @@ mod tests {
             e.to_string(),
             "no PostgreSQL to rehearse on: Docker did not start one (docker backend: no engine at /var/run/docker.sock); the local binaries did not either (local backend: no initdb found); and no server URL was given"
         );
+    }
+
+    #[test]
+    fn literals_read_the_same_under_either_setting() {
+        assert_eq!(quote_literal("plain"), "'plain'");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+        // With `standard_conforming_strings` off a plain '...' would read
+        // the backslash as an escape and end the literal early.
+        assert_eq!(quote_literal("q\\'); DROP TABLE victim; --"), "E'q\\\\''); DROP TABLE victim; --'");
     }
 }

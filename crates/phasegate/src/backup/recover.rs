@@ -107,18 +107,6 @@ impl Recovered {
     }
 }
 
-/// A label as PostgreSQL's `quote_literal` shows it (`E'...'` with
-/// backslashes doubled when it has one): for the plan shown to people
-/// only. What runs is quoted by the server ([`Action::CreateEnum`]).
-fn shown_literal(s: &str) -> String {
-    let quoted = s.replace('\'', "''");
-    if s.contains('\\') {
-        format!("E'{}'", quoted.replace('\\', "\\\\"))
-    } else {
-        format!("'{quoted}'")
-    }
-}
-
 fn add_column(c: &ColumnDef) -> String {
     let collation = c.collation.as_ref().map(|x| format!(" COLLATE {x}")).unwrap_or_default();
     format!("ADD COLUMN {} {}{collation}", quote_ident(&c.name), c.type_sql)
@@ -282,7 +270,7 @@ fn row_md5(hashed: &[String]) -> String {
 fn describe(a: &Action) -> String {
     match a {
         Action::Sql(s) => s.clone(),
-        Action::CreateEnum { name, labels } => format!("CREATE TYPE {name} AS ENUM ({})", labels.iter().map(|l| shown_literal(l)).collect::<Vec<_>>().join(", ")),
+        Action::CreateEnum { name, labels } => format!("CREATE TYPE {name} AS ENUM ({})", labels.iter().map(|l| crate::pg::quote_literal(l)).collect::<Vec<_>>().join(", ")),
         Action::RestoreColumns { table, key, columns, hashed, backup_table } => format!(
             "UPDATE {table} AS t SET {} FROM {backup_table} AS b WHERE {} AND {} = b.{ROW_MD5}  -- rows unchanged since they were kept",
             columns.iter().map(|c| format!("{} = {}", quote_ident(&c.name), cast(c))).collect::<Vec<_>>().join(", "),

@@ -3,13 +3,6 @@
 use super::*;
 
 #[test]
-fn labels_are_shown_as_quote_literal_shows_them() {
-    assert_eq!(shown_literal("plain"), "'plain'");
-    assert_eq!(shown_literal("it's"), "'it''s'");
-    assert_eq!(shown_literal("q\\'); DROP TABLE victim; --"), "E'q\\\\''); DROP TABLE victim; --'");
-}
-
-#[test]
 fn a_trigger_is_retargeted_at_the_copy() {
     let def = "CREATE TRIGGER reservations_10_sync_columns BEFORE INSERT OR UPDATE ON public.reservations FOR EACH ROW EXECUTE FUNCTION phasegate_sync_reservation_columns()";
     assert_eq!(
