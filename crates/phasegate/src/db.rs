@@ -23,6 +23,13 @@ pub fn connect(url: &str, application_name: &str) -> Result<Client> {
 /// [`connect`], also saying how the connection travels: the caller shows a
 /// `prefer` that fell back to plaintext (`Transport::fell_back`).
 pub fn connect_reporting(url: &str, application_name: &str) -> Result<(Client, Transport)> {
+    connect_sending(url, application_name, "").map(|(client, transport, _)| (client, transport))
+}
+
+/// [`connect_reporting`], sending `first` (simple-query text, or none) in
+/// the message that sets the session up: its answer, with no round trip of
+/// its own. Its failure is a database error, not a connection's.
+pub(crate) fn connect_sending(url: &str, application_name: &str, first: &str) -> Result<(Client, Transport, Vec<postgres::SimpleQueryMessage>)> {
     let invalid = |m: &str| Error::Connect { target: redact(url), message: format!("invalid connection string: {}", strip_secret(m, url)) };
     let (rest, tls) = tls::split(url).map_err(|m| invalid(&m))?;
     let mut config = postgres::Config::from_str(&rest).map_err(|e| invalid(&e.to_string()))?;
@@ -32,8 +39,8 @@ pub fn connect_reporting(url: &str, application_name: &str) -> Result<(Client, T
     }
     let (mut client, transport) =
         tls::connect(&mut config, &tls).map_err(|e| Error::Connect { target: redact(url), message: strip_secret(&e.message(&tls), url) })?;
-    session_settings(&mut client, url)?;
-    Ok((client, transport))
+    let answer = session_settings(&mut client, url, first)?;
+    Ok((client, transport, answer))
 }
 
 /// What every phasegate session runs with, whatever the database's or the
@@ -46,10 +53,14 @@ pub fn connect_reporting(url: &str, application_name: &str) -> Result<(Client, T
 /// parameter, which connection poolers such as PgBouncer refuse.
 const SESSION_SETTINGS: &str = "SET standard_conforming_strings = on";
 
-fn session_settings(client: &mut Client, url: &str) -> Result<()> {
-    client
-        .batch_execute(SESSION_SETTINGS)
-        .map_err(|e| Error::Connect { target: redact(url), message: format!("setting up the session: {}", strip_secret(&pg_message(&e), url)) })
+fn session_settings(client: &mut Client, url: &str, first: &str) -> Result<Vec<postgres::SimpleQueryMessage>> {
+    if first.is_empty() {
+        client
+            .batch_execute(SESSION_SETTINGS)
+            .map_err(|e| Error::Connect { target: redact(url), message: format!("setting up the session: {}", strip_secret(&pg_message(&e), url)) })?;
+        return Ok(Vec::new());
+    }
+    client.simple_query(&format!("{SESSION_SETTINGS}; {first}")).map_err(db_err("setting up the session"))
 }
 
 /// The password of a connection string, if it has one.
@@ -246,11 +257,28 @@ pub fn release_lock(client: &mut Client) -> Result<()> {
 /// server) would be refused the lock by a run that had finished. A session
 /// that cannot run the unlock (lost, or in an aborted transaction) is closed
 /// as it is.
-pub fn end_session(mut client: Client) {
-    if !client.is_closed() {
-        let _ = client.batch_execute("ROLLBACK; SELECT pg_catalog.pg_advisory_unlock_all()");
-    }
+pub fn end_session(client: Client) {
+    let _ = end_session_writing(client, "");
+}
+
+/// [`end_session`], running `last` (a statement or none) in the same
+/// message after the unlock: a fleet database's audit row, written with no
+/// round trip of its own. The error is `last`'s, or that the session was
+/// lost before it could run; the locks are released either way (an
+/// advisory unlock is not undone by a failure after it, and a lost
+/// session's locks end with it).
+pub fn end_session_writing(mut client: Client, last: &str) -> Result<()> {
+    let res = if client.is_closed() {
+        Err(Error::Unexpected { context: "ending the session".into(), message: "the connection was lost".into() })
+    } else {
+        let sep = if last.is_empty() { "" } else { "; " };
+        client.batch_execute(&format!("ROLLBACK; SELECT pg_catalog.pg_advisory_unlock_all(){sep}{last}")).map_err(db_err("ending the session"))
+    };
     let _ = client.close();
+    if last.is_empty() {
+        return Ok(());
+    }
+    res
 }
 
 #[cfg(test)]

@@ -13,13 +13,13 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::error::{db_err, display_path, Error, Result};
 pub use crate::error::{Drift, DriftKind};
-use crate::pg::quote_ident;
+use crate::pg::{quote_ident, quote_literal};
 use crate::set::{MigrationSet, Step};
 
 mod runs;
 mod setup;
 pub use runs::{audit, history, new_run_id, HistoryRow, RunRecord};
-pub(crate) use runs::audit_in;
+pub(crate) use runs::audit_sql;
 pub use setup::ensure;
 pub(crate) use setup::ensure_tables;
 
@@ -247,39 +247,35 @@ pub(crate) fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &st
 
 /// [`record_apply`] in the ledger `t` found earlier in the same transaction.
 pub(crate) fn record_apply_in(tx: &mut impl GenericClient, t: &Tables, step: &Step, run_id: &str) -> Result<()> {
+    tx.batch_execute(&record_apply_sql(t, step, run_id)).map_err(db_err(format!("recording migration {} in {HISTORY} and {APPLIED}", step.version)))
+}
+
+/// The statement [`record_apply_in`] runs, its values written in as
+/// literals (read back the same under either `standard_conforming_strings`,
+/// see [`quote_literal`]), so it can ride in a message the caller sends
+/// anyway: a step's first (`apply`). Both ledgers and the progress in one
+/// statement (data-modifying CTEs).
+pub(crate) fn record_apply_sql(t: &Tables, step: &Step, run_id: &str) -> String {
     let now = time::OffsetDateTime::now_utc().format(&Rfc3339).expect("RFC 3339 formats any time");
-    let name = step.name.clone();
-    // Typed parameters: no separate prepare.
-    let checksum = step.refinery_checksum().to_string();
-    let rollback_sql = step.rollback.as_ref().map(|r| r.text.clone());
-    let rollback_sha = step.rollback.as_ref().map(|r| r.sha256());
-    let phase = step.phase as i32;
-    let (forward_sha, validation_sha) = (step.forward.sha256(), step.validation.sha256());
-    // Both ledgers and the progress in one statement (data-modifying CTEs): one round trip.
-    tx.query_typed(
-        &format!(
-            "WITH history AS (INSERT INTO {} (version, name, applied_on, checksum) VALUES ($1, $2::text, $3, $4)),
-                  progress AS (DELETE FROM {} WHERE version = $1)
-             INSERT INTO {} (version, name, phase, forward_sha256, rollback_sql, rollback_sha256, validation_sql, validation_sha256, run_id)
-             VALUES ($1, $2, $5, $6, $7, $8, $9, $10, $11::text::uuid)",
-            t.history, t.batches, t.applied
-        ),
-        &[
-            (&step.version, Type::INT4),
-            (&name, Type::TEXT),
-            (&now, Type::VARCHAR),
-            (&checksum, Type::VARCHAR),
-            (&phase, Type::INT4),
-            (&forward_sha, Type::TEXT),
-            (&rollback_sql, Type::TEXT),
-            (&rollback_sha, Type::TEXT),
-            (&step.validation.text, Type::TEXT),
-            (&validation_sha, Type::TEXT),
-            (&run_id, Type::TEXT),
-        ],
+    let or_null = |v: Option<String>| v.as_deref().map_or_else(|| "NULL".to_string(), quote_literal);
+    let (version, name, phase) = (step.version, quote_literal(&step.name), step.phase);
+    let rollback_sql = or_null(step.rollback.as_ref().map(|r| r.text.clone()));
+    let rollback_sha = or_null(step.rollback.as_ref().map(|r| r.sha256()));
+    format!(
+        "WITH history AS (INSERT INTO {} (version, name, applied_on, checksum) VALUES ({version}, {name}, {}, {})),
+              progress AS (DELETE FROM {} WHERE version = {version})
+         INSERT INTO {} (version, name, phase, forward_sha256, rollback_sql, rollback_sha256, validation_sql, validation_sha256, run_id)
+         VALUES ({version}, {name}, {phase}, {}, {rollback_sql}, {rollback_sha}, {}, {}, {}::uuid);",
+        t.history,
+        quote_literal(&now),
+        quote_literal(&step.refinery_checksum().to_string()),
+        t.batches,
+        t.applied,
+        quote_literal(&step.forward.sha256()),
+        quote_literal(&step.validation.text),
+        quote_literal(&step.validation.sha256()),
+        quote_literal(run_id),
     )
-    .map_err(db_err(format!("recording migration {} in {HISTORY} and {APPLIED}", step.version)))?;
-    Ok(())
 }
 
 /// Marks a migration just recorded as adopted from another tool's ledger

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use postgres::Client;
 
-use super::exec::{run_checks, run_rollback_sql, timeouts_sql, Attempt};
+use super::exec::{run_checks, run_rollback_sql, timeouts_sql, Attempt, StepTx};
 use super::keyset::{key_type, keyset_sql, substitute, KeyText, Placeholders, KEYSET_PREFIX};
 use super::replica::ReplicaGate;
 use super::outcome::Options;
@@ -74,14 +74,14 @@ pub(super) struct Walk<'a> {
 
 /// `-- phasegate: batch` in a forward file: the checks before, the walk,
 /// then the ledger and the checks after.
-pub(super) fn apply_batched(client: &mut Client, step: &Step, batch: BatchSize, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
+pub(super) fn apply_batched(client: &mut Client, step: &Step, ledger: &ledger::Tables, batch: BatchSize, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
     let checks = run_checks(client, step.version, step.checks_when(When::BeforeMigrate), ui)?;
     if check::worst(&checks) == Verdict::Rollback {
         return Ok(Attempt::new(checks, None, false));
     }
     let walk = Walk { version: step.version, file: &step.forward, batch, progress_key: step.version, label: format!("V{} backfill", step.version) };
     let done = run_batches(client, &walk, opts, tracer, ui, None)?;
-    record_after_outside(client, step, checks, Ran { rows: Some(done), ledger: None }, opts, tracer, ui)
+    record_after_outside(client, step, ledger, checks, Some(done), opts, tracer, ui)
 }
 
 /// Runs a batched file's one UPDATE again and again, one transaction per
@@ -229,31 +229,32 @@ fn before_walk(
 }
 
 
-/// What SQL that ran outside a transaction leaves for its recording: the
-/// rows a walk changed, and the ledger when the step found it already (in
-/// the session, before its SQL ran), which saves the recording a round trip.
-pub(super) struct Ran {
-    pub rows: Option<u64>,
-    pub ledger: Option<ledger::Tables>,
-}
-
 /// Records the ledger and runs the after-migrate checks of a step whose SQL
 /// ran outside a transaction. When a check fails, the step's rollback file
 /// undoes what the SQL did, so the database is as before the step.
-pub(super) fn record_after_outside(client: &mut Client, step: &Step, mut checks: Vec<CheckResult>, ran: Ran, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
-    let rows = ran.rows;
-    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
-    // Recording it also forgets the walk's progress.
-    match &ran.ledger {
-        Some(t) => ledger::record_apply_in(&mut tx, t, step, &opts.run_id)?,
-        None => ledger::record_apply(&mut tx, step, &opts.run_id)?,
-    }
+///
+/// `rows`: the rows a walk changed. The ledger rows are written (which
+/// also forgets a walk's progress) in the message that opens the
+/// transaction.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn record_after_outside(
+    client: &mut Client,
+    step: &Step,
+    ledger: &ledger::Tables,
+    mut checks: Vec<CheckResult>,
+    rows: Option<u64>,
+    opts: &Options,
+    tracer: &mut Tracer,
+    ui: &mut dyn Ui,
+) -> Result<Attempt> {
+    let what = format!("recording migration {} in the ledger", step.version);
+    let (mut tx, _) = StepTx::begin(client, &ledger::record_apply_sql(ledger, step, &opts.run_id), &what)?;
     checks.extend(run_checks(&mut tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
     if check::worst(&checks) < Verdict::Rollback {
-        tx.commit().map_err(db_err("committing"))?;
+        tx.commit()?;
         return Ok(Attempt::new(checks, rows, true));
     }
-    tx.rollback().map_err(db_err("rolling back"))?;
+    tx.rollback()?;
     match &step.rollback {
         Some(rb) => {
             ui.progress(&format!("  V{}: a critical check failed after SQL that ran outside a transaction; undoing it with {}", step.version, crate::error::display_path(&rb.path)));

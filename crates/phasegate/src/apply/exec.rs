@@ -19,6 +19,53 @@ pub(super) fn fmt_ms(d: Duration) -> String {
     format!("{}ms", d.as_millis())
 }
 
+/// A step's transaction, opened by the first statement of the step's first
+/// message (`START TRANSACTION; ...`) where `Client::transaction` spends a
+/// round trip on its `START TRANSACTION` alone. Rolled back when dropped
+/// uncommitted, as postgres' `Transaction` is; checks run in it behind a
+/// savepoint, as in any transaction.
+pub(crate) struct StepTx<'a> {
+    client: &'a mut Client,
+    open: bool,
+}
+
+impl<'a> StepTx<'a> {
+    /// Sends `START TRANSACTION; {rest}`: the transaction, and the answer
+    /// to `rest`. When `rest` fails, the transaction it aborted is rolled
+    /// back and the error is returned, under `what`.
+    pub(crate) fn begin(client: &'a mut Client, rest: &str, what: &str) -> Result<(StepTx<'a>, Vec<postgres::SimpleQueryMessage>)> {
+        let tx = StepTx { client, open: true };
+        let answer = tx.client.simple_query(&format!("START TRANSACTION; {rest}")).map_err(db_err(what))?;
+        Ok((tx, answer))
+    }
+
+    pub(crate) fn commit(mut self) -> Result<()> {
+        self.open = false;
+        self.client.batch_execute("COMMIT").map_err(db_err("committing"))
+    }
+
+    pub(crate) fn rollback(mut self) -> Result<()> {
+        self.open = false;
+        self.client.batch_execute("ROLLBACK").map_err(db_err("rolling back"))
+    }
+}
+
+impl Drop for StepTx<'_> {
+    fn drop(&mut self) {
+        if self.open && !self.client.is_closed() {
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+    }
+}
+
+impl check::Scope for StepTx<'_> {
+    type Client = Client;
+    check::in_transaction!();
+    fn client(&mut self) -> &mut Client {
+        self.client
+    }
+}
+
 /// `SET [LOCAL] lock_timeout / statement_timeout` for a file.
 pub(crate) fn timeouts_sql(d: &Directives, opts: &Options, local: bool) -> String {
     let scope = if local { "SET LOCAL" } else { "SET" };
@@ -185,7 +232,7 @@ pub(crate) fn forward_in_tx<C: crate::check::Scope>(
     tracer.begin();
     run(tx, &step.forward, tracer)?;
     if let Some(ledger) = record {
-        crate::ledger::record_apply_in(tx, ledger, step, &opts.run_id)?;
+        crate::ledger::record_apply_in(tx.client(), ledger, step, &opts.run_id)?;
     }
     checks.extend(run_checks(tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
     Ok(checks)

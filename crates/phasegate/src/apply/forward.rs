@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use postgres::Client;
 
-use super::batch::{apply_batched, record_after_outside, Ran};
-use super::exec::{end_own_transaction, exec_file, finish_step, forward_in_tx, mark_step_start, run_checks, MARK_STEP_START, timeouts_sql, Attempt, RESET_TIMEOUTS};
+use super::batch::{apply_batched, record_after_outside};
+use super::exec::{end_own_transaction, exec_file, finish_step, forward_in_tx, mark_step_start, run_checks, timeouts_sql, Attempt, StepTx, MARK_STEP_START, RESET_TIMEOUTS};
+use crate::check::Scope as _;
 use super::retry::{with_lock_retries, Watch};
 use super::outcome::{Action, Options, StepOutcome};
 use crate::check::{self, Verdict, When};
@@ -18,50 +19,49 @@ use crate::locks::trace::Tracer;
 use crate::set::Step;
 use crate::ui::Ui;
 
-pub(super) fn apply_step(client: &mut Client, step: &Step, opts: &Options, watch: &Watch, tracer: &mut Tracer, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
+pub(super) fn apply_step(client: &mut Client, step: &Step, ledger: &ledger::Tables, opts: &Options, watch: &Watch, tracer: &mut Tracer, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
     let started = Instant::now();
     ui.progress(&format!("  apply V{} {}", step.version, step.name));
     let d = &step.forward.directives;
     let what = format!("V{}", step.version);
     let (res, retries) = with_lock_retries(opts, ui, &what, watch, |ui| {
         if d.no_transaction {
-            apply_outside_tx(client, step, opts, tracer, ui)
+            apply_outside_tx(client, step, ledger, opts, tracer, ui)
         } else if let Some(batch) = d.batch {
             mark_step_start(client)?;
-            apply_batched(client, step, batch, opts, tracer, ui)
+            apply_batched(client, step, ledger, batch, opts, tracer, ui)
         } else {
-            apply_in_tx(client, step, opts, tracer, ui)
+            apply_in_tx(client, step, ledger, opts, tracer, ui)
         }
     });
     finish_step(step, Action::Apply, started, retries, res)
 }
 
-fn apply_in_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
-    let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
-    // The step's start is marked in its one transaction, with its timeouts
-    // and the ledger's place: one round trip (a rolled-back step's mark goes
-    // with it, and a retry marks its own start).
-    let started = tx
-        .simple_query(&format!("{MARK_STEP_START}; {} {}", timeouts_sql(&step.forward.directives, opts, true), ledger::tables_query()))
-        .map_err(db_err("setting timeouts"))?;
-    let ledger = ledger::tables_from(&started)?;
-    let checks = forward_in_tx(&mut tx, step, opts, Some(&ledger), tracer, ui, exec_file)?;
+fn apply_in_tx(client: &mut Client, step: &Step, ledger: &ledger::Tables, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
+    // One message opens the step's transaction, marks its start (a
+    // rolled-back step's mark goes with it, and a retry marks its own),
+    // sets its timeouts and writes its ledger rows, which the transaction
+    // keeps only if the step commits: no round trip of their own.
+    let first = format!("{MARK_STEP_START}; {} {}", timeouts_sql(&step.forward.directives, opts, true), ledger::record_apply_sql(ledger, step, &opts.run_id));
+    let what = format!("starting V{}: setting its timeouts and recording it in the ledger", step.version);
+    let (mut tx, _) = StepTx::begin(client, &first, &what)?;
+    let checks = forward_in_tx(&mut tx, step, opts, None, tracer, ui, |tx, file, tracer| exec_file(tx.client(), file, tracer))?;
     if check::worst(&checks) == Verdict::Rollback {
-        tx.rollback().map_err(db_err("rolling back"))?;
+        tx.rollback()?;
         tracer.end();
         ui.progress(&format!("  V{}: a critical check failed; its transaction was rolled back, the database is as before it", step.version));
         return Ok(Attempt::new(checks, None, false));
     }
-    tx.commit().map_err(db_err("committing"))?;
+    tx.commit()?;
     tracer.end();
     Ok(Attempt::new(checks, None, true))
 }
 
-fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
-    // The step's start, its session timeouts, the ledger's place and, for a
-    // concurrent index build, whether an interrupted build left that index
-    // INVALID: one message (the start is marked on its own before checks
-    // that run first, so it stays the step's start).
+fn apply_outside_tx(client: &mut Client, step: &Step, ledger: &ledger::Tables, opts: &Options, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Attempt> {
+    // The step's start, its session timeouts and, for a concurrent index
+    // build, whether an interrupted build left that index INVALID: one
+    // message (the start is marked on its own before checks that run
+    // first, so it stays the step's start).
     let mut before = step.checks_when(When::BeforeMigrate).peekable();
     let marked = before.peek().is_some();
     let checks = if marked {
@@ -75,13 +75,13 @@ fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &m
     }
     let index = concurrent_index_name(&step.forward.text);
     let mark = if marked { String::new() } else { format!("{MARK_STEP_START};") };
-    let invalid = match &index {
-        Some(name) => format!(" SELECT NOT i.indisvalid AS phasegate_invalid FROM pg_catalog.pg_index i WHERE i.indexrelid = pg_catalog.to_regclass({});", crate::pg::quote_literal(name)),
-        None => String::new(),
+    let invalid = index.as_deref().map(invalid_index_query).unwrap_or_default();
+    let sql = format!("{mark} {} {invalid}", timeouts_sql(&step.forward.directives, opts, false));
+    let what = match &index {
+        Some(name) => format!("setting timeouts and checking index {name}"),
+        None => "setting timeouts".to_string(),
     };
-    let sql = format!("{mark} {}{invalid} {}", timeouts_sql(&step.forward.directives, opts, false), ledger::tables_query());
-    let answer = client.simple_query(&sql).map_err(db_err("setting timeouts"))?;
-    let ledger = ledger::tables_from(&answer)?;
+    let answer = client.simple_query(&sql).map_err(db_err(what))?;
     if let Some(name) = &index {
         if index_was_invalid(&answer) {
             ui.progress(&format!("  V{}: index {name} is INVALID (left by an interrupted concurrent build); dropping it to build it again", step.version));
@@ -104,11 +104,20 @@ fn apply_outside_tx(client: &mut Client, step: &Step, opts: &Options, tracer: &m
         }
     }
     res?;
-    record_after_outside(client, step, checks, Ran { rows: None, ledger: Some(ledger) }, opts, tracer, ui)
+    record_after_outside(client, step, ledger, checks, None, opts, tracer, ui)
 }
 
-/// Whether the index check in a step's first message found the index
-/// INVALID: its one row, `t` (no row when there is no such index).
+/// The query that answers one row `t` when the index `name` (as
+/// [`concurrent_index_name`] gives it) exists and is INVALID, `f` when it is
+/// valid, and no row when there is no such index.
+fn invalid_index_query(name: &str) -> String {
+    format!(
+        "SELECT NOT i.indisvalid AS phasegate_invalid FROM pg_catalog.pg_index i WHERE i.indexrelid = pg_catalog.to_regclass({});",
+        crate::pg::quote_literal(name)
+    )
+}
+
+/// Whether an answer holding [`invalid_index_query`] found the index INVALID.
 fn index_was_invalid(answer: &[postgres::SimpleQueryMessage]) -> bool {
     answer.iter().any(|m| matches!(m, postgres::SimpleQueryMessage::Row(r) if r.columns().first().is_some_and(|c| c.name() == "phasegate_invalid") && r.get(0) == Some("t")))
 }
@@ -147,10 +156,8 @@ pub(crate) fn concurrent_index_name(sql: &str) -> Option<String> {
 }
 
 fn index_is_invalid(client: &mut Client, name: &str) -> Result<bool> {
-    let row = client
-        .query_typed("SELECT NOT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)", &[(&name, postgres::types::Type::TEXT)])
-        .map_err(db_err(format!("checking index {name}")))?;
-    Ok(row.first().is_some_and(|r| r.get(0)))
+    let answer = client.simple_query(&invalid_index_query(name)).map_err(db_err(format!("checking index {name}")))?;
+    Ok(index_was_invalid(&answer))
 }
 
 fn drop_index_concurrently(client: &mut Client, name: &str) -> Result<()> {

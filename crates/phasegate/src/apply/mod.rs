@@ -154,7 +154,7 @@ pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &O
                     Err(e) => return Ok(out.fail(e)),
                 }
             }
-            let (mut so, err) = apply_step(client, step, opts, &watch, &mut tracer, ui);
+            let (mut so, err) = apply_step(client, step, &ledger, opts, &watch, &mut tracer, ui);
             record_locks(&mut so, &mut tracer, opts, ui);
             let done = so.status == StepStatus::Done;
             // What was kept is forgotten only when the step's one

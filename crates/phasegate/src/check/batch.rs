@@ -16,7 +16,7 @@
 //! A metric's row comes as JSON, which carries what the column's type would
 //! tell (`run::METRIC_PREFIX`). Scripts (statement by statement) run alone.
 
-use postgres::SimpleQueryMessage;
+use postgres::{GenericClient, SimpleQueryMessage};
 
 use super::run::{assertion_sql, judge_assertion, judge_metric, metric_sql, opening, result, run, sql_err, statement_rows, text, ASSERT_PREFIX, METRIC_PREFIX};
 use super::{Check, CheckKind, CheckResult, Scope};
@@ -81,8 +81,8 @@ fn mark(i: usize) -> String {
 }
 
 /// The check of `group` whose part of the message failed, by the mark.
-fn failed_at<C: Scope>(client: &mut C, checks: usize) -> Option<usize> {
-    let messages = client.simple_query(&format!("SELECT pg_catalog.current_setting('{MARK}', true)")).ok()?;
+fn failed_at<C: Scope>(scope: &mut C, checks: usize) -> Option<usize> {
+    let messages = scope.client().simple_query(&format!("SELECT pg_catalog.current_setting('{MARK}', true)")).ok()?;
     let rows = statement_rows(&messages);
     let at = rows.first()?.first().and_then(|r| text(r, 0))?.parse::<usize>().ok()?;
     (at < checks).then_some(at)
@@ -115,10 +115,10 @@ fn together<C: Scope>(client: &mut C, version: i32, group: &[&Check]) -> Result<
         message.push_str(C::CLOSE);
         message.push_str(";\n");
     }
-    let messages: Vec<SimpleQueryMessage> = match client.simple_query(&message) {
+    let messages: Vec<SimpleQueryMessage> = match client.client().simple_query(&message) {
         Ok(m) => m,
         Err(e) => {
-            if client.batch_execute(C::CLOSE).is_ok() {
+            if client.client().batch_execute(C::CLOSE).is_ok() {
                 return match C::KEEPS_WHAT_CAME_BEFORE.then(|| failed_at(client, group.len())).flatten() {
                     Some(i) => Err(sql_err(group[i], starts[i], &e)),
                     None => Ok(None),

@@ -17,6 +17,7 @@ use serde::Serialize;
 pub use batch::run_all;
 pub use parse::{parse_duration, parse_file};
 pub use run::{worst, CheckResult, Scope};
+pub(crate) use run::in_transaction;
 
 /// How long a check's query may run unless its `-- timeout:` header says
 /// otherwise: a check runs inside the migration's transaction, holding the

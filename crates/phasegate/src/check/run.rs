@@ -70,7 +70,9 @@ pub(super) struct Measured {
 /// applies the timeout to each statement of such a message), and the
 /// closing in one more: two round trips for an assertion, where a
 /// savepoint, a `SET`, a prepared query and a rollback took five.
-pub trait Scope: GenericClient {
+pub trait Scope {
+    /// The connection the scope's statements are sent on.
+    type Client: GenericClient;
     /// Opens the scope (followed by the check's statements).
     const OPEN: &'static str;
     /// Rolls it back and closes it.
@@ -79,18 +81,36 @@ pub trait Scope: GenericClient {
     /// (in a transaction, around a savepoint: yes; a session's `BEGIN` in a
     /// message takes the message's earlier statements into its transaction).
     const KEEPS_WHAT_CAME_BEFORE: bool;
+    /// The connection, to send on.
+    fn client(&mut self) -> &mut Self::Client;
 }
 
+/// Inside a transaction: a savepoint around each check.
+macro_rules! in_transaction {
+    () => {
+        const OPEN: &'static str = "SAVEPOINT phasegate_check";
+        const CLOSE: &'static str = "ROLLBACK TO SAVEPOINT phasegate_check; RELEASE SAVEPOINT phasegate_check";
+        const KEEPS_WHAT_CAME_BEFORE: bool = true;
+    };
+}
+pub(crate) use in_transaction;
+
 impl Scope for postgres::Client {
+    type Client = Self;
     const OPEN: &'static str = "BEGIN";
     const CLOSE: &'static str = "ROLLBACK";
     const KEEPS_WHAT_CAME_BEFORE: bool = false;
+    fn client(&mut self) -> &mut Self {
+        self
+    }
 }
 
-impl Scope for Transaction<'_> {
-    const OPEN: &'static str = "SAVEPOINT phasegate_check";
-    const CLOSE: &'static str = "ROLLBACK TO SAVEPOINT phasegate_check; RELEASE SAVEPOINT phasegate_check";
-    const KEEPS_WHAT_CAME_BEFORE: bool = true;
+impl<'a> Scope for Transaction<'a> {
+    type Client = Self;
+    in_transaction!();
+    fn client(&mut self) -> &mut Self {
+        self
+    }
 }
 
 /// Column `i` of a simple-query row as text (`None` for NULL or a missing column).
@@ -106,7 +126,8 @@ pub(super) fn opening<C: Scope>(check: &Check) -> String {
 /// Runs a check and decides its verdict, in a savepoint that is rolled back
 /// and under the check's timeout. A SQL error, a timeout or a wrongly shaped
 /// result is an error naming the file and line.
-pub fn run<C: Scope>(client: &mut C, version: i32, check: &Check) -> Result<CheckResult> {
+pub fn run<C: Scope>(scope: &mut C, version: i32, check: &Check) -> Result<CheckResult> {
+    let client = scope.client();
     let started = Instant::now();
     let context = |what: &str| db_err(format!("check `{}`: {what}", check.name));
     let open = opening::<C>(check);

@@ -56,12 +56,13 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, gau
     // Counted before it opens: the count never falls below the server's.
     let held = gauge.hold(&server, 1);
     let t = Instant::now();
-    let connected = db::connect_reporting(&member.url, &opts.application_name);
+    // The ledger looked for as the session is set up: no round trip of its own.
+    let connected = db::connect_sending(&member.url, &opts.application_name, ledger::tables_query());
     report.timings.connect_ms = since(t);
-    let mut client = match connected {
-        Ok((c, transport)) => {
+    let (mut client, first) = match connected {
+        Ok((c, transport, answer)) => {
             report.connection = Some(transport);
-            c
+            (c, answer)
         }
         Err(e) => {
             report.state = failure_state(&e, None);
@@ -70,22 +71,32 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, gau
             return report;
         }
     };
-    let res = body(&mut client, member, set, opts, gauge, &server, ui, &mut report);
-    if let Err(e) = res {
-        // A failed run has no verdict (its checks did not decide it); the
-        // checks that ran before the failure stay in `checks`.
-        report.verdict = None;
-        report.state = failure_state(&e, Some(&mut client));
-        report.error = Some(match report.state {
-            DbState::Unreachable => format!("lost the connection to {}: {e}", member.target()),
-            _ => e.to_string(),
-        });
-    }
+    let res = ledger::tables_from(&first).and_then(|at_start| body(&mut client, at_start, &Job { member, set, opts, gauge, server: &server }, ui, &mut report));
+    let at_start = match res {
+        Ok(t) => Some(t),
+        Err(e) => {
+            // A failed run has no verdict (its checks did not decide it); the
+            // checks that ran before the failure stay in `checks`.
+            report.verdict = None;
+            report.state = failure_state(&e, Some(&mut client));
+            report.error = Some(match report.state {
+                DbState::Unreachable => format!("lost the connection to {}: {e}", member.target()),
+                _ => e.to_string(),
+            });
+            None
+        }
+    };
+    let mut audit_row = String::new();
     if !matches!(report.state, DbState::AlreadyDone | DbState::Unreachable) {
-        // One look for the ledger serves the phases' cells and the audit
-        // row: four round trips (where, applied, walks, audit), not seven.
+        // The ledger found as the run began serves the phases' cells and
+        // the audit row (a migrate or rollback that ran a step made it
+        // whole first); else one look for it: two or three round trips
+        // (where, applied, walks), not seven.
         let t = Instant::now();
-        let found = ledger::tables(&mut client).ok();
+        let found = match at_start {
+            Some(l) if !report.steps.is_empty() => Some(ledger::Tables { exists: true, batches_exist: true, ..l }),
+            _ => ledger::tables(&mut client).ok(),
+        };
         if let Some(l) = &found {
             if let Ok(applied) = ledger::applied_in(&mut client, l) {
                 let walks = walks::unfinished_in(&mut client, set, l).unwrap_or_default();
@@ -97,21 +108,25 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, gau
             let t = Instant::now();
             report.duration_ms = since(started);
             let record = audit(&report);
-            // A migrate or rollback that ran a step made the ledger as it
-            // began; any other run makes sure of it first.
+            // Any run but a migrate or rollback that ran a step makes sure
+            // of the ledger first.
             let ensured = match found {
                 Some(l) if !report.steps.is_empty() => Ok(l),
                 _ => ledger::ensure_tables(&mut client),
             };
-            if let Err(e) = ensured.and_then(|l| ledger::audit_in(&mut client, &l, &record)) {
-                ui.progress(&format!("warning: audit row not written: {e}"));
+            match ensured {
+                Ok(l) => audit_row = ledger::audit_sql(&l, &record),
+                Err(e) => ui.progress(&format!("warning: audit row not written: {e}")),
             }
             report.timings.audit_ms = since(t);
         }
     }
-    // The migration lock is released before the run counts as finished.
+    // The migration lock is released before the run counts as finished,
+    // and the audit row written after it, in the same message.
     let t = Instant::now();
-    db::end_session(client);
+    if let Err(e) = db::end_session_writing(client, &audit_row) {
+        ui.progress(&format!("warning: audit row not written: {e}"));
+    }
     drop(held);
     report.timings.close_ms = since(t);
     report.duration_ms = since(started);
@@ -130,12 +145,24 @@ fn observers(opts: &Options) -> bool {
     opts.apply.max_lock_hold.is_some()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn body(client: &mut Client, member: &Member, set: &MigrationSet, opts: &Options, gauge: &Gauge, server: &str, ui: &mut dyn Ui, report: &mut DbReport) -> Result<()> {
+/// What a worker's run on one database works with.
+struct Job<'a> {
+    member: &'a Member,
+    set: &'a MigrationSet,
+    opts: &'a Options<'a>,
+    gauge: &'a Gauge,
+    /// The database's server, as `gauge` counts it.
+    server: &'a str,
+}
+
+/// Runs the command on the database, its ledger found at `at_start` as
+/// the session began (see [`ledger::tables`]); returns `at_start`.
+fn body(client: &mut Client, at_start: ledger::Tables, job: &Job, ui: &mut dyn Ui, report: &mut DbReport) -> Result<ledger::Tables> {
+    let Job { member, set, opts, .. } = *job;
     // Read without the lock: a database an earlier run finished is skipped
     // without taking its lock or writing an audit row.
     let t = Instant::now();
-    let applied = ledger::applied(client)?;
+    let applied = ledger::applied_in(client, &at_start)?;
     let nothing_to_do = match opts.command {
         Command::Migrate(target) => apply::pending(set, &applied, target).is_empty() && apply::check_consistency(set, &applied).is_ok(),
         Command::Rollback(phase) => {
@@ -148,7 +175,7 @@ fn body(client: &mut Client, member: &Member, set: &MigrationSet, opts: &Options
         report.state = DbState::AlreadyDone;
         report.phases = phase_cells(client, set, &applied);
         report.timings.ledger_ms = since(t);
-        return Ok(());
+        return Ok(at_start);
     }
     report.timings.ledger_ms = since(t);
     let run_id = ledger::new_run_id();
@@ -158,8 +185,8 @@ fn body(client: &mut Client, member: &Member, set: &MigrationSet, opts: &Options
     apply_opts.monitor_url = observers(opts).then(|| member.url.clone());
     let t = Instant::now();
     let res = match opts.command {
-        Command::Migrate(target) => change(client, report, opts, gauge, server, |c| apply::migrate(c, set, target, &apply_opts, ui)),
-        Command::Rollback(phase) => change(client, report, opts, gauge, server, |c| apply::rollback(c, set, phase, &apply_opts, ui)),
+        Command::Migrate(target) => change(client, report, job, |c| apply::migrate(c, set, target, &apply_opts, ui)),
+        Command::Rollback(phase) => change(client, report, job, |c| apply::rollback(c, set, phase, &apply_opts, ui)),
         Command::Validate { phase, when } => {
             let checks = apply::validate(client, set, phase, when)?;
             report.verdict = Some(check::worst(&checks));
@@ -183,12 +210,13 @@ fn body(client: &mut Client, member: &Member, set: &MigrationSet, opts: &Options
         report.timings.checks_ms = checks;
         report.timings.migrate_ms = (report.timings.migrate_ms - checks).max(0.0);
     }
-    res
+    res.map(|_| at_start)
 }
 
 /// A migrate or rollback (`run`) under the database's migration lock, its
 /// observers counted while they may be connected, timed into the report.
-fn change(client: &mut Client, report: &mut DbReport, opts: &Options, gauge: &Gauge, server: &str, run: impl FnOnce(&mut Client) -> Result<RunOutcome>) -> Result<()> {
+fn change(client: &mut Client, report: &mut DbReport, job: &Job, run: impl FnOnce(&mut Client) -> Result<RunOutcome>) -> Result<()> {
+    let Job { opts, gauge, server, .. } = *job;
     let t = Instant::now();
     let locked = db::acquire_lock(client, opts.lock_wait);
     report.timings.lock_ms = since(t);

@@ -90,9 +90,9 @@ END $$;
 
 /// Creates the ledger tables if they do not exist (refinery's own DDL for
 /// its history table), in the ledger's schema (see [`tables`]), and says
-/// where they are: one round trip when the ledger is whole, three when it
-/// is missing or older (the check, the setup lock, then one message that
-/// creates and completes it in a transaction and unlocks).
+/// where they are: one round trip when the ledger is whole, two when it
+/// is missing or older (the check, then one message that takes the setup
+/// lock, creates and completes the ledger in a transaction and unlocks).
 pub fn ensure(client: &mut Client) -> Result<()> {
     ensure_tables(client).map(|_| ())
 }
@@ -106,7 +106,6 @@ pub(crate) fn ensure_tables(client: &mut Client) -> Result<Tables> {
     if row.get::<_, bool>(3) {
         return Ok(t);
     }
-    client.query_typed_one("SELECT pg_catalog.pg_advisory_lock($1)", &[(&SETUP_LOCK_KEY, Type::INT8)]).map_err(db_err("locking ledger setup"))?;
     let body = format!(
         "BEGIN \
            IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass({}) AND tgname = 'phasegate_runs_append_only') THEN \
@@ -119,16 +118,19 @@ pub(crate) fn ensure_tables(client: &mut Client) -> Result<Tables> {
     // A dollar quote whose tag the body (a schema's name) does not hold.
     let tag = (0..).map(|i| format!("$phasegate{i}$")).find(|tag| !body.contains(tag.as_str())).expect("a free tag");
     let trigger = format!("DO {tag}{body}{tag}");
-    // refinery's history table from refinery's own statement, the tables
-    // and the trigger when it is missing, in one transaction, and the lock
-    // released, in one message. Unlocked after the COMMIT: an advisory
-    // unlock takes effect at once, and a session that took the lock before
-    // this transaction committed would not see its tables and create them
-    // again (a duplicate key in the catalog). A failure skips the unlock,
-    // done again below.
+    // The setup lock taken (waiting for a session setting the ledger up
+    // now), refinery's history table from refinery's own statement, the
+    // tables and the trigger when it is missing, in one transaction, and
+    // the lock released, in one message: each statement sees what commits
+    // before it starts, so the tables a session created while this one
+    // waited are found, not made again. Unlocked after the COMMIT: an
+    // advisory unlock takes effect at once, and a session that took the
+    // lock before this transaction committed would not see its tables and
+    // create them again (a duplicate key in the catalog). A failure skips
+    // the unlock, done again below.
     let history = <Client as Migrate>::assert_migrations_table_query(&t.history);
     let sql = format!(
-        "BEGIN; {}; {}; {trigger}; COMMIT; SELECT pg_catalog.pg_advisory_unlock({SETUP_LOCK_KEY})",
+        "SELECT pg_catalog.pg_advisory_lock({SETUP_LOCK_KEY}); BEGIN; {}; {}; {trigger}; COMMIT; SELECT pg_catalog.pg_advisory_unlock({SETUP_LOCK_KEY})",
         history.trim_end().trim_end_matches(';'),
         SETUP_SQL.replace("{schema}", &t.schema)
     );

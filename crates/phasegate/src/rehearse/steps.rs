@@ -146,8 +146,8 @@ fn run_file(tx: &mut impl GenericClient, file: &SqlFile, opts: &Options, tracer:
 /// One forward step: before-migrate checks, the file, its ledger rows,
 /// after-migrate checks.
 fn apply_step(tx: &mut impl check::Scope, step: &Step, opts: &Options, record: bool, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
-    let ledger = if record { Some(crate::ledger::tables(tx)?) } else { None };
-    crate::apply::forward_in_tx(tx, step, opts, ledger.as_ref(), tracer, ui, |tx, file, tracer| run_file(tx, file, opts, tracer))
+    let ledger = if record { Some(crate::ledger::tables(tx.client())?) } else { None };
+    crate::apply::forward_in_tx(tx, step, opts, ledger.as_ref(), tracer, ui, |tx, file, tracer| run_file(tx.client(), file, opts, tracer))
 }
 
 /// One rollback step: before-rollback checks, the backup of the rows it
@@ -161,14 +161,14 @@ fn rollback_step(tx: &mut impl check::Scope, step: &Step, opts: &Options, tracer
     let targets = if opts.backup { backup::targets(&file.text) } else { Vec::new() };
     tracer.begin();
     let since = tracer.clock();
-    let session = backup::Session::prepare(tx, &opts.run_id, step.version, &file.path, &targets, false)?;
+    let session = backup::Session::prepare(tx.client(), &opts.run_id, step.version, &file.path, &targets, false)?;
     if !targets.is_empty() {
         tracer.mark(&backup_source(file, &targets), since);
     }
-    run_file(tx, file, opts, tracer)?;
+    run_file(tx.client(), file, opts, tracer)?;
     checks.extend(run_checks(tx, step.version, step.checks_when(When::AfterRollback), ui)?);
     if check::worst(&checks) < Verdict::Rollback {
-        session.finish(tx, &opts.run_id)?;
+        session.finish(tx.client(), &opts.run_id)?;
     }
     Ok(checks)
 }
