@@ -147,12 +147,14 @@ impl<'c, 'a, 'b> Run<'c, 'a, 'b> {
     /// Writes a line to stderr (notes that are not the command's output).
     pub fn note(&mut self, line: &str) {
         self.log_line(line);
-        let _ = writeln!(self.ctx.io.err, "{line}");
+        let _ = self.ctx.io.err.write_all(format!("{line}\n").as_bytes());
     }
 
+    /// Appends a line to the run's log, in one write (the file is not
+    /// buffered, so what a run logged is there if it dies).
     pub fn log_line(&mut self, line: &str) {
         if let Some(f) = &mut self.log {
-            let _ = writeln!(f, "{line}");
+            let _ = f.write_all(format!("{line}\n").as_bytes());
         }
     }
 
