@@ -9,10 +9,9 @@ use postgres::Client;
 
 use super::batch::{apply_batched, record_after_outside};
 use super::exec::{end_own_transaction, exec_file, finish_step, forward_in_tx, mark_step_start, run_checks, timeouts_sql, Attempt, StepTx, MARK_STEP_START, RESET_TIMEOUTS};
-use crate::check::Scope as _;
 use super::retry::{with_lock_retries, Watch};
 use super::outcome::{Action, Options, StepOutcome};
-use crate::check::{self, Verdict, When};
+use crate::check::{self, Scope as _, Verdict, When};
 use crate::error::{db_err, Error, Result};
 use crate::ledger;
 use crate::locks::trace::Tracer;

@@ -17,7 +17,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Timings {
     /// Opening the connection: TCP (or the socket), TLS, authentication,
-    /// the session settings.
+    /// the session settings (with the first look for the ledger).
     pub connect_ms: f64,
     /// Reading the ledger before (is there anything to do?) and after (each
     /// phase's state), and creating its tables when missing.
@@ -30,9 +30,11 @@ pub struct Timings {
     /// The checks (before and after each step; `validate` and `status` are
     /// nothing but checks).
     pub checks_ms: f64,
-    /// Writing the database's audit row.
+    /// Preparing the database's audit row (making sure of the ledger when
+    /// no step ran); it is written with the unlock, in `close_ms`.
     pub audit_ms: f64,
-    /// Releasing the lock and closing the connection.
+    /// Releasing the lock, writing the audit row (in the same message) and
+    /// closing the connection.
     pub close_ms: f64,
 }
 
