@@ -482,6 +482,21 @@ fn both_versions_write_through_a_changed_type() {
 }
 
 #[test]
+fn a_lookup_split_names_a_missing_row_whatever_its_names_hold() {
+    // A `%` in the lookup's name is not one of RAISE's placeholders, and a
+    // backslash reads the same whatever standard_conforming_strings says
+    // where the trigger is first called.
+    let dir = generated("change_shop", &["split-to-lookup", "orders.kind", "order%kinds\\x"]);
+    let db = at_phase("change_shop", dir.path(), "1");
+    let mut c = db.client();
+    c.batch_execute("SET standard_conforming_strings = off; SET escape_string_warning = off").unwrap();
+    let e = c.batch_execute("UPDATE orders SET kind_id = 999999 WHERE id = 1").expect_err("a reference to no lookup row is refused");
+    let e = e.as_db_error().unwrap_or_else(|| panic!("not a database error: {e}"));
+    assert_eq!(e.message(), "orders: \"order%kinds\\x\" row 999999 does not exist");
+    assert_eq!(e.code(), &postgres::error::SqlState::FOREIGN_KEY_VIOLATION);
+}
+
+#[test]
 fn both_versions_write_through_a_lookup_split() {
     both_versions_write(
         "change_shop",

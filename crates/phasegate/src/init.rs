@@ -125,7 +125,7 @@ fn baseline_validation(tables: &[String]) -> String {
     let list = if tables.is_empty() {
         "ARRAY[]::text[]".to_string()
     } else {
-        let items: Vec<String> = tables.iter().map(|t| format!("\n    '{}'", t.replace('\'', "''"))).collect();
+        let items: Vec<String> = tables.iter().map(|t| format!("\n    {}", crate::pg::quote_literal(t))).collect();
         format!("ARRAY[{}\n]", items.join(","))
     };
     format!(

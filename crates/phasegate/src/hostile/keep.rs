@@ -74,18 +74,13 @@ fn names(i: usize, c: &Case) -> (String, [String; 3], [String; 5]) {
     (s, objects, [0, 1, 2, 3, 4].map(|n| quote_ident(&c.columns[n])))
 }
 
-/// A string literal in the test's own SQL: `E'...'`, read the same under
-/// either setting.
-fn e_literal(s: &str) -> String {
-    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
 
 fn setup(i: usize, c: &Case) -> String {
     let (s, [_, table, dropped], [k, e, t, dk, dv]) = names(i, c);
     if c.drop_table {
         format!("CREATE SCHEMA {s}; CREATE TABLE {dropped} ({dk} bigserial PRIMARY KEY, {dv} text)")
     } else {
-        let (index, constraint, default) = (quote_ident(&c.names[3]), quote_ident(&c.names[4]), e_literal(&c.default));
+        let (index, constraint, default) = (quote_ident(&c.names[3]), quote_ident(&c.names[4]), crate::pg::quote_literal(&c.default));
         format!(
             "CREATE SCHEMA {s}; CREATE TABLE {table} ({k} int PRIMARY KEY, {e} text,
                {t} text DEFAULT {default} CONSTRAINT {constraint} CHECK (length({t}) >= 0 OR {t} = {default} || 'x'));

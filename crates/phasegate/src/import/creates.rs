@@ -162,7 +162,7 @@ pub(crate) fn validation(version: i32, forward: &str) -> String {
              SELECT 1 WHERE false;\n"
         );
     }
-    let rows: Vec<String> = objects.iter().map(|o| format!("    ('{}', {})", o.label().replace('\'', "''"), o.exists())).collect();
+    let rows: Vec<String> = objects.iter().map(|o| format!("    ({}, {})", crate::pg::quote_literal(&o.label()), o.exists())).collect();
     let what: Vec<String> = objects.iter().map(Object::label).collect();
     format!(
         "-- check: created_objects_exist\n\

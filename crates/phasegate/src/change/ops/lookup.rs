@@ -50,8 +50,10 @@ pub fn split(ctx: &mut Ctx, r: &ColumnRef, lookup: &str, reference: Option<&str>
         fwd.push_str(&format!("INSERT INTO {l} (code) SELECT unnest(enum_range(NULL::{e}))::text;\n"));
     }
     fwd.push_str(&format!("\nALTER TABLE {table} ADD COLUMN {rf} bigint;\nALTER TABLE {table}\n  ADD CONSTRAINT {fkey} FOREIGN KEY ({rf}) REFERENCES {l} (id) NOT VALID;\n"));
-    let table_msg = s.qname(&t.name).replace('\'', "''");
-    let lookup_msg = l.replace('\'', "''");
+    // The names as RAISE's arguments, not in its format: a `%` in a name
+    // is not a placeholder, a backslash reads the same whatever
+    // standard_conforming_strings says.
+    let (table_msg, lookup_msg) = (crate::pg::quote_literal(&s.qname(&t.name)), crate::pg::quote_literal(&l));
     let body = format!(
         "  -- The INSERT into {lookup} fires no trigger of {table}; a BEFORE trigger\n  \
          -- otherwise only changes NEW: no recursion, whoever writes.\n  \
@@ -59,7 +61,7 @@ pub fn split(ctx: &mut Ctx, r: &ColumnRef, lookup: &str, reference: Option<&str>
          -- the version that knows {reference} wrote it: {c} follows\n    \
          IF NEW.{rf} IS NULL THEN\n      NEW.{col} := NULL;\n    ELSE\n      \
          SELECT l.code INTO v_code FROM {l} AS l WHERE l.id = NEW.{rf};\n      IF NOT FOUND THEN\n        \
-         RAISE EXCEPTION '{table_msg}: {lookup_msg} row % does not exist', NEW.{rf}\n          USING ERRCODE = 'foreign_key_violation';\n      END IF;\n      \
+         RAISE EXCEPTION '%: % row % does not exist', {table_msg}, {lookup_msg}, NEW.{rf}\n          USING ERRCODE = 'foreign_key_violation';\n      END IF;\n      \
          NEW.{col} := v_code{from_code};\n    END IF;\n  \
          ELSIF TG_OP = 'INSERT' OR NEW.{col} IS DISTINCT FROM OLD.{col} THEN\n    \
          -- the version that knows {c} wrote it: {reference} follows\n    \
