@@ -160,24 +160,24 @@ where
         let config = Config { cases: CASES.div_ceil(self.per_tx) as u32, failure_persistence: None, max_shrink_iters: 100, ..Config::default() };
         let result = TestRunner::new(config).run(&prop::collection::vec(&self.strategy, self.per_tx), |batch| {
             let mut client = client.borrow_mut();
-            let mut tx = client.transaction().map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let on: String = tx.query_one("SHOW standard_conforming_strings", &[]).map_err(|e| TestCaseError::fail(e.to_string()))?.get(0);
+            let mut tx = client.transaction().map_err(|e| TestCaseError::fail(err(e)))?;
+            let on: String = tx.query_one("SHOW standard_conforming_strings", &[]).map_err(|e| TestCaseError::fail(err(e)))?.get(0);
             prop_assert_eq!(on.as_str(), if strings == Strings::On { "on" } else { "off" });
             // As a pg_dump-style file leaves a session: the engine's own
             // statements name what they use in full.
-            tx.batch_execute("SET LOCAL search_path = ''").map_err(|e| TestCaseError::fail(e.to_string()))?;
+            tx.batch_execute("SET LOCAL search_path = ''").map_err(|e| TestCaseError::fail(err(e)))?;
             let ddl: Vec<String> = batch.iter().enumerate().map(|(i, v)| (self.setup)(i, v)).collect();
-            tx.batch_execute(&ddl.join(";\n")).map_err(|e| TestCaseError::fail(format!("setting up: {e}")))?;
+            tx.batch_execute(&ddl.join(";\n")).map_err(|e| TestCaseError::fail(format!("setting up: {}", err(e))))?;
             for (i, value) in batch.iter().enumerate() {
                 (self.case)(&mut tx, i, value).map_err(|e| TestCaseError::fail(format!("case {i}: {e}\n{value:?}")))?;
             }
             (self.after)(&mut tx, &batch).map_err(|e| TestCaseError::fail(format!("after the batch: {e}")))?;
-            let canary: i64 = tx.query_one("SELECT count(*) FROM public.canary", &[]).map_err(|e| TestCaseError::fail(format!("the canary: {e}")))?.get(0);
+            let canary: i64 = tx.query_one("SELECT count(*) FROM public.canary", &[]).map_err(|e| TestCaseError::fail(format!("the canary: {}", err(e))))?.get(0);
             prop_assert_eq!(canary, 1);
-            tx.rollback().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            tx.rollback().map_err(|e| TestCaseError::fail(err(e)))?;
             batches.set(batches.get() + 1);
             if batches.get().is_multiple_of(VACUUM_EVERY) {
-                client.batch_execute(VACUUM).map_err(|e| TestCaseError::fail(format!("vacuuming the catalogs: {e}")))?;
+                client.batch_execute(VACUUM).map_err(|e| TestCaseError::fail(format!("vacuuming the catalogs: {}", err(e))))?;
             }
             Ok(())
         });
@@ -198,9 +198,27 @@ pub(crate) fn case_schema(name: &str, i: usize) -> String {
     crate::pg::quote_ident(&crate::pg::fit_name(name, &format!("_{i}"), MAX_IDENT_BYTES))
 }
 
-/// A database error as text, for a case's failure.
-pub(crate) fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
+/// An error as text, for a case's failure: a database error with the
+/// server's message and SQLSTATE (its `Display` says only "db error").
+pub(crate) fn err(e: impl Explain) -> String {
+    e.explain()
+}
+
+/// What [`err`] says of an error.
+pub(crate) trait Explain {
+    fn explain(&self) -> String;
+}
+
+impl Explain for postgres::Error {
+    fn explain(&self) -> String {
+        crate::error::pg_message(self)
+    }
+}
+
+impl Explain for crate::error::Error {
+    fn explain(&self) -> String {
+        self.to_string()
+    }
 }
 
 /// The server's `quote_ident` of each name (it quotes only where it must,
