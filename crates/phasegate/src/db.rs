@@ -257,28 +257,11 @@ pub fn release_lock(client: &mut Client) -> Result<()> {
 /// server) would be refused the lock by a run that had finished. A session
 /// that cannot run the unlock (lost, or in an aborted transaction) is closed
 /// as it is.
-pub fn end_session(client: Client) {
-    let _ = end_session_writing(client, "");
-}
-
-/// [`end_session`], running `last` (a statement or none) in the same
-/// message after the unlock: a fleet database's audit row, written with no
-/// round trip of its own. The error is `last`'s, or that the session was
-/// lost before it could run; the locks are released either way (an
-/// advisory unlock is not undone by a failure after it, and a lost
-/// session's locks end with it).
-pub fn end_session_writing(mut client: Client, last: &str) -> Result<()> {
-    let res = if client.is_closed() {
-        Err(Error::Unexpected { context: "ending the session".into(), message: "the connection was lost".into() })
-    } else {
-        let sep = if last.is_empty() { "" } else { "; " };
-        client.batch_execute(&format!("ROLLBACK; SELECT pg_catalog.pg_advisory_unlock_all(){sep}{last}")).map_err(db_err("ending the session"))
-    };
-    let _ = client.close();
-    if last.is_empty() {
-        return Ok(());
+pub fn end_session(mut client: Client) {
+    if !client.is_closed() {
+        let _ = client.batch_execute("ROLLBACK; SELECT pg_catalog.pg_advisory_unlock_all()");
     }
-    res
+    let _ = client.close();
 }
 
 #[cfg(test)]

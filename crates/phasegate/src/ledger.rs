@@ -19,7 +19,7 @@ use crate::set::{MigrationSet, Step};
 mod runs;
 mod setup;
 pub use runs::{audit, history, new_run_id, HistoryRow, RunRecord};
-pub(crate) use runs::audit_sql;
+pub(crate) use runs::audit_in;
 pub use setup::ensure;
 pub(crate) use setup::ensure_tables;
 

@@ -30,11 +30,9 @@ pub struct Timings {
     /// The checks (before and after each step; `validate` and `status` are
     /// nothing but checks).
     pub checks_ms: f64,
-    /// Preparing the database's audit row (making sure of the ledger when
-    /// no step ran); it is written with the unlock, in `close_ms`.
+    /// Writing the database's audit row.
     pub audit_ms: f64,
-    /// Releasing the lock, writing the audit row (in the same message) and
-    /// closing the connection.
+    /// Releasing the lock and closing the connection.
     pub close_ms: f64,
 }
 

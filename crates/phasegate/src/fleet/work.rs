@@ -86,12 +86,11 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, gau
             None
         }
     };
-    let mut audit_row = String::new();
     if !matches!(report.state, DbState::AlreadyDone | DbState::Unreachable) {
         // The ledger found as the run began serves the phases' cells and
         // the audit row (a migrate or rollback that ran a step made it
-        // whole first); else one look for it: two or three round trips
-        // (where, applied, walks), not seven.
+        // whole first); else one look for it: three or four round trips
+        // (where, applied, walks, audit), not seven.
         let t = Instant::now();
         let found = match at_start {
             Some(l) if !report.steps.is_empty() => Some(ledger::Tables { exists: true, batches_exist: true, ..l }),
@@ -109,24 +108,21 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, gau
             report.duration_ms = since(started);
             let record = audit(&report);
             // Any run but a migrate or rollback that ran a step makes sure
-            // of the ledger first.
+            // of the ledger first. The row's values (check evidence, error
+            // text) come from the database: bind parameters, not literals.
             let ensured = match found {
                 Some(l) if !report.steps.is_empty() => Ok(l),
                 _ => ledger::ensure_tables(&mut client),
             };
-            match ensured {
-                Ok(l) => audit_row = ledger::audit_sql(&l, &record),
-                Err(e) => ui.progress(&format!("warning: audit row not written: {e}")),
+            if let Err(e) = ensured.and_then(|l| ledger::audit_in(&mut client, &l, &record)) {
+                ui.progress(&format!("warning: audit row not written: {e}"));
             }
             report.timings.audit_ms = since(t);
         }
     }
-    // The migration lock is released before the run counts as finished,
-    // and the audit row written after it, in the same message.
+    // The migration lock is released before the run counts as finished.
     let t = Instant::now();
-    if let Err(e) = db::end_session_writing(client, &audit_row) {
-        ui.progress(&format!("warning: audit row not written: {e}"));
-    }
+    db::end_session(client);
     drop(held);
     report.timings.close_ms = since(t);
     report.duration_ms = since(started);

@@ -6,7 +6,6 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{existing, tables, Tables};
 use crate::error::{db_err, Result};
-use crate::pg::quote_literal;
 
 /// One row of the audit log.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -38,41 +37,44 @@ pub fn audit(client: &mut impl GenericClient, r: &RunRecord) -> Result<()> {
 
 /// [`audit`] into the ledger at `t`, found earlier in the session: one
 /// round trip.
-fn audit_in(client: &mut impl GenericClient, t: &Tables, r: &RunRecord) -> Result<()> {
-    client.batch_execute(&audit_sql(t, r)).map_err(db_err("writing the audit log"))
-}
-
-/// The statement [`audit_in`] runs, its values written in as literals
-/// (read back the same under either `standard_conforming_strings`, see
-/// [`quote_literal`]), so it can ride in a message the caller sends anyway:
-/// the end of a fleet database's session (`db::end_session_writing`).
-pub(crate) fn audit_sql(t: &Tables, r: &RunRecord) -> String {
-    let or_null = |v: Option<&str>| v.map_or_else(|| "NULL".to_string(), quote_literal);
-    let number = |v: Option<i32>| v.map_or_else(|| "NULL".to_string(), |n| n.to_string());
+pub(crate) fn audit_in(client: &mut impl GenericClient, t: &Tables, r: &RunRecord) -> Result<()> {
     let started = r.started_at.format(&Rfc3339).expect("RFC 3339 formats any time");
     let args = serde_json::to_string(&r.args).expect("strings serialise");
-    format!(
-        "INSERT INTO {} (run_id, command, args, phase, started_at, duration_ms, client_host, os_user, verdict, exit_code, error, steps, checks, log_file,
-                         fleet_run, fleet_member)
-         VALUES ({}::uuid, {}, {}::jsonb, {}, {}::timestamptz, {}, {}, {}, {}, {}, {}, {}::jsonb, {}::jsonb, {}, {}::uuid, {})",
-        t.runs,
-        quote_literal(&r.run_id),
-        quote_literal(&r.command),
-        quote_literal(&args),
-        number(r.phase),
-        quote_literal(&started),
-        r.duration_ms,
-        quote_literal(&r.client_host),
-        quote_literal(&r.os_user),
-        or_null(r.verdict.as_deref()),
-        r.exit_code,
-        or_null(r.error.as_deref()),
-        quote_literal(&r.steps.to_string()),
-        quote_literal(&r.checks.to_string()),
-        or_null(r.log_file.as_deref()),
-        or_null(r.fleet_run.as_deref()),
-        or_null(r.fleet_member.as_deref()),
-    )
+    let steps = r.steps.to_string();
+    let checks = r.checks.to_string();
+    use postgres::types::Type;
+    let text = Type::TEXT;
+    client
+        .query_typed(
+            &format!(
+                "INSERT INTO {} (run_id, command, args, phase, started_at, duration_ms, client_host, os_user, verdict, exit_code, error, steps, checks, log_file,
+                                 fleet_run, fleet_member)
+                 VALUES ($1::text::uuid, $2, $3::text::jsonb, $4, $5::text::timestamptz, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13::text::jsonb, $14,
+                         $15::text::uuid, $16)",
+                t.runs
+            ),
+            // Typed, so the statement is not prepared first: one round trip.
+            &[
+                (&r.run_id, text.clone()),
+                (&r.command, text.clone()),
+                (&args, text.clone()),
+                (&r.phase, Type::INT4),
+                (&started, text.clone()),
+                (&r.duration_ms, Type::INT8),
+                (&r.client_host, text.clone()),
+                (&r.os_user, text.clone()),
+                (&r.verdict, text.clone()),
+                (&r.exit_code, Type::INT4),
+                (&r.error, text.clone()),
+                (&steps, text.clone()),
+                (&checks, text.clone()),
+                (&r.log_file, text.clone()),
+                (&r.fleet_run, text.clone()),
+                (&r.fleet_member, text),
+            ],
+        )
+        .map_err(db_err("writing the audit log"))?;
+    Ok(())
 }
 
 /// A past run, for `history`.
