@@ -193,9 +193,12 @@ pub(crate) fn nothing_after<V>(_: &mut Transaction, _: &[V]) -> Result<(), Strin
 }
 
 /// A case's schema: its generated name with `_<i>` (cut to fit), unique
-/// in its transaction, quoted.
+/// in its transaction, quoted. A name starting `pg_`, which PostgreSQL
+/// keeps for its own schemas ("unacceptable schema name"), gets an `s` in
+/// front: the generator makes one about once in a thousand runs.
 pub(crate) fn case_schema(name: &str, i: usize) -> String {
-    crate::pg::quote_ident(&crate::pg::fit_name(name, &format!("_{i}"), MAX_IDENT_BYTES))
+    let name = if name.starts_with("pg_") { format!("s{name}") } else { name.to_string() };
+    crate::pg::quote_ident(&crate::pg::fit_name(&name, &format!("_{i}"), MAX_IDENT_BYTES))
 }
 
 /// An error as text, for a case's failure: a database error with the
@@ -237,5 +240,14 @@ mod tests {
             prop_assert!(!name.is_empty() && name.len() <= MAX_IDENT_BYTES, "{:?}", name);
             prop_assert!(!name.contains('\0'));
         }
+    }
+
+    #[test]
+    fn a_case_schema_is_never_a_name_postgresql_keeps_for_itself() {
+        assert_eq!(case_schema("pg_catalog", 3), "\"spg_catalog_3\"");
+        assert_eq!(case_schema("PG_x", 0), "\"PG_x_0\"");
+        let long = format!("pg_{}", "x".repeat(70));
+        let schema = case_schema(&long, 12);
+        assert!(schema.starts_with("\"spg_") && schema.ends_with("_12\"") && schema.len() <= MAX_IDENT_BYTES + 2, "{schema}");
     }
 }
