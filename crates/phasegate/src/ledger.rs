@@ -54,6 +54,12 @@ pub(crate) struct Tables {
 }
 
 impl Tables {
+    /// The same ledger, whole: after a setup made it, or a step recorded
+    /// in it (which a migrate makes sure of first).
+    pub(crate) fn whole(self) -> Tables {
+        Tables { exists: true, batches_exist: true, ..self }
+    }
+
     fn new(schema: &str, exists: bool, batches_exist: bool) -> Tables {
         let s = quote_ident(schema);
         let t = |name: &str| format!("{s}.{name}");
@@ -238,14 +244,9 @@ pub(crate) fn applied_in(client: &mut impl GenericClient, t: &Tables) -> Result<
 }
 
 /// Records an applied migration in refinery's history and in
-/// `phasegate_applied`, inside the caller's transaction, and forgets its
+/// `phasegate_applied` of the ledger `t`, inside the caller's transaction
+/// (where `t` was found or made), and forgets its
 /// backfill's progress (a recorded migration has no walk to resume).
-pub(crate) fn record_apply(tx: &mut impl GenericClient, step: &Step, run_id: &str) -> Result<()> {
-    let t = tables(tx)?;
-    record_apply_in(tx, &t, step, run_id)
-}
-
-/// [`record_apply`] in the ledger `t` found earlier in the same transaction.
 pub(crate) fn record_apply_in(tx: &mut impl GenericClient, t: &Tables, step: &Step, run_id: &str) -> Result<()> {
     tx.batch_execute(&record_apply_sql(t, step, run_id)).map_err(db_err(format!("recording migration {} in {HISTORY} and {APPLIED}", step.version)))
 }
@@ -280,8 +281,7 @@ pub(crate) fn record_apply_sql(t: &Tables, step: &Step, run_id: &str) -> String 
 
 /// Marks a migration just recorded as adopted from another tool's ledger
 /// (`label`: the tool and the migration's label there).
-pub(crate) fn mark_adopted(tx: &mut impl GenericClient, version: i32, label: &str) -> Result<()> {
-    let t = tables(tx)?;
+pub(crate) fn mark_adopted(tx: &mut impl GenericClient, t: &Tables, version: i32, label: &str) -> Result<()> {
     tx.execute(&format!("UPDATE {} SET adopted_from = $1 WHERE version = $2", t.applied), &[&label, &version])
         .map_err(db_err(format!("recording migration {version} as adopted")))?;
     Ok(())
@@ -290,8 +290,7 @@ pub(crate) fn mark_adopted(tx: &mut impl GenericClient, version: i32, label: &st
 /// Removes the rows of refinery's history that phasegate did not write (no
 /// `phasegate_applied` row): a refinery database's own, which `migrate
 /// --adopt refinery` replaces with phasegate's in the same transaction.
-pub(crate) fn forget_foreign_history(tx: &mut impl GenericClient) -> Result<()> {
-    let t = tables(tx)?;
+pub(crate) fn forget_foreign_history(tx: &mut impl GenericClient, t: &Tables) -> Result<()> {
     tx.execute(&format!("DELETE FROM {} h WHERE NOT EXISTS (SELECT 1 FROM {} a WHERE a.version = h.version)", t.history, t.applied), &[])
         .map_err(db_err(format!("replacing refinery's rows in {HISTORY}")))?;
     Ok(())

@@ -111,15 +111,15 @@ pub fn adopt(client: &mut Client, set: &MigrationSet, tool: Layout, dry_run: boo
     if dry_run || todo.is_empty() {
         return Ok(out);
     }
-    ledger::ensure(client)?;
+    let t = ledger::ensure_tables(client)?;
     let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
     if tool == Layout::Refinery {
         // Every refinery row matched a migration (else refused): phasegate's rows replace them.
-        ledger::forget_foreign_history(&mut tx)?;
+        ledger::forget_foreign_history(&mut tx, &t)?;
     }
     for (step, a) in todo.iter().zip(&out.adopted) {
-        ledger::record_apply(&mut tx, step, run_id)?;
-        ledger::mark_adopted(&mut tx, step.version, &a.from)?;
+        ledger::record_apply_in(&mut tx, &t, step, run_id)?;
+        ledger::mark_adopted(&mut tx, &t, step.version, &a.from)?;
     }
     tx.commit().map_err(db_err("committing the adoption"))?;
     Ok(out)

@@ -50,7 +50,7 @@ pub(super) fn holds_objects(client: &mut Client) -> Result<bool> {
 /// after-migrate checks run first, in the same transaction as the ledger
 /// rows, and a check saying ROLLBACK refuses (nothing recorded), since the
 /// baseline then does not describe this database.
-pub(super) fn record_step(client: &mut Client, step: &Step, opts: &Options, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
+pub(super) fn record_step(client: &mut Client, step: &Step, ledger: &ledger::Tables, opts: &Options, ui: &mut dyn Ui) -> (StepOutcome, Option<Error>) {
     let started = Instant::now();
     ui.progress(&format!("  record V{} {} as applied: the database already holds the baseline's schema (not run)", step.version, step.name));
     let res = (|| -> Result<Attempt> {
@@ -60,7 +60,7 @@ pub(super) fn record_step(client: &mut Client, step: &Step, opts: &Options, ui: 
             tx.rollback().map_err(db_err("rolling back"))?;
             return Err(Error::BaselineMismatch { at: Location::line(&step.validation.path, bad.line), version: step.version, check: bad.check.clone() });
         }
-        ledger::record_apply(&mut tx, step, &opts.run_id)?;
+        ledger::record_apply_in(&mut tx, ledger, step, &opts.run_id)?;
         tx.commit().map_err(db_err("committing"))?;
         Ok(Attempt::new(checks, None, true))
     })();

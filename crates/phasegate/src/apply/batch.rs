@@ -248,7 +248,7 @@ pub(super) fn record_after_outside(
     ui: &mut dyn Ui,
 ) -> Result<Attempt> {
     let what = format!("recording migration {} in the ledger", step.version);
-    let (mut tx, _) = StepTx::begin(client, &ledger::record_apply_sql(ledger, step, &opts.run_id), &what)?;
+    let mut tx = StepTx::begin(client, &ledger::record_apply_sql(ledger, step, &opts.run_id), &what)?;
     checks.extend(run_checks(&mut tx, step.version, step.checks_when(When::AfterMigrate), ui)?);
     if check::worst(&checks) < Verdict::Rollback {
         tx.commit()?;

@@ -30,13 +30,13 @@ pub(crate) struct StepTx<'a> {
 }
 
 impl<'a> StepTx<'a> {
-    /// Sends `START TRANSACTION; {rest}`: the transaction, and the answer
-    /// to `rest`. When `rest` fails, the transaction it aborted is rolled
-    /// back and the error is returned, under `what`.
-    pub(crate) fn begin(client: &'a mut Client, rest: &str, what: &str) -> Result<(StepTx<'a>, Vec<postgres::SimpleQueryMessage>)> {
+    /// Sends `START TRANSACTION; {rest}` in one message. When `rest`
+    /// fails, the transaction it aborted is rolled back and the error is
+    /// returned, under `what`.
+    pub(crate) fn begin(client: &'a mut Client, rest: &str, what: &str) -> Result<StepTx<'a>> {
         let tx = StepTx { client, open: true };
-        let answer = tx.client.simple_query(&format!("START TRANSACTION; {rest}")).map_err(db_err(what))?;
-        Ok((tx, answer))
+        tx.client.batch_execute(&format!("START TRANSACTION; {rest}")).map_err(db_err(what))?;
+        Ok(tx)
     }
 
     pub(crate) fn commit(mut self) -> Result<()> {

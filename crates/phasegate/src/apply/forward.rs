@@ -43,7 +43,7 @@ fn apply_in_tx(client: &mut Client, step: &Step, ledger: &ledger::Tables, opts: 
     // keeps only if the step commits: no round trip of their own.
     let first = format!("{MARK_STEP_START}; {} {}", timeouts_sql(&step.forward.directives, opts, true), ledger::record_apply_sql(ledger, step, &opts.run_id));
     let what = format!("starting V{}: setting its timeouts and recording it in the ledger", step.version);
-    let (mut tx, _) = StepTx::begin(client, &first, &what)?;
+    let mut tx = StepTx::begin(client, &first, &what)?;
     let checks = forward_in_tx(&mut tx, step, opts, None, tracer, ui, |tx, file, tracer| exec_file(tx.client(), file, tracer))?;
     if check::worst(&checks) == Verdict::Rollback {
         tx.rollback()?;

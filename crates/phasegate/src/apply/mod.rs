@@ -141,7 +141,7 @@ pub fn migrate(client: &mut Client, set: &MigrationSet, target: Target, opts: &O
         };
         for step in steps {
             if adopt {
-                let (so, err) = baseline::record_step(client, step, opts, ui);
+                let (so, err) = baseline::record_step(client, step, &ledger, opts, ui);
                 out.steps.push(so);
                 if let Some(e) = err {
                     return Ok(out.fail(e));

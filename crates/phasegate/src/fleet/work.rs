@@ -93,7 +93,7 @@ pub fn one(member: &Member, group: &str, set: &MigrationSet, opts: &Options, gau
         // (where, applied, walks, audit), not seven.
         let t = Instant::now();
         let found = match at_start {
-            Some(l) if !report.steps.is_empty() => Some(ledger::Tables { exists: true, batches_exist: true, ..l }),
+            Some(l) if !report.steps.is_empty() => Some(l.whole()),
             _ => ledger::tables(&mut client).ok(),
         };
         if let Some(l) = &found {

@@ -44,7 +44,8 @@ fn one(tx: &mut postgres::Transaction, i: usize, c: &Case) -> Result<(), String>
         origin: None,
     };
     let run_id = uuid::Uuid::new_v4().to_string();
-    ledger::record_apply(tx, &step, &run_id).map_err(err)?;
+    let t = ledger::tables(tx).map_err(err)?;
+    ledger::record_apply_in(tx, &t, &step, &run_id).map_err(err)?;
     let applied = ledger::applied(tx).map_err(err)?;
     let a = applied.get(&version).ok_or("the migration is not in the ledger")?;
     let expected = (c.name.as_str(), Some(c.rollback.as_str()), Some(c.validation.as_str()), step.refinery_checksum().to_string());

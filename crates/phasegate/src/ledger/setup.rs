@@ -140,7 +140,7 @@ pub(crate) fn ensure_tables(client: &mut Client) -> Result<Tables> {
         let _ = client.batch_execute("ROLLBACK");
         client.query_typed_one("SELECT pg_catalog.pg_advisory_unlock($1)", &[(&SETUP_LOCK_KEY, Type::INT8)]).map_err(db_err("unlocking ledger setup"))?;
     }
-    res.map(|_| Tables { exists: true, batches_exist: true, ..t })
+    res.map(|_| t.whole())
 }
 
 /// [`tables`]' query and a fourth column: whether the whole ledger is there
