@@ -244,9 +244,9 @@ pub(crate) fn applied_in(client: &mut impl GenericClient, t: &Tables) -> Result<
 }
 
 /// Records an applied migration in refinery's history and in
-/// `phasegate_applied` of the ledger `t`, inside the caller's transaction
-/// (where `t` was found or made), and forgets its
-/// backfill's progress (a recorded migration has no walk to resume).
+/// `phasegate_applied` of the ledger `t` (found or made on the caller's
+/// connection), inside the caller's transaction, and forgets its backfill's
+/// progress (a recorded migration has no walk to resume).
 pub(crate) fn record_apply_in(tx: &mut impl GenericClient, t: &Tables, step: &Step, run_id: &str) -> Result<()> {
     tx.batch_execute(&record_apply_sql(t, step, run_id)).map_err(db_err(format!("recording migration {} in {HISTORY} and {APPLIED}", step.version)))
 }
@@ -258,10 +258,10 @@ pub(crate) fn record_apply_in(tx: &mut impl GenericClient, t: &Tables, step: &St
 /// statement (data-modifying CTEs).
 pub(crate) fn record_apply_sql(t: &Tables, step: &Step, run_id: &str) -> String {
     let now = time::OffsetDateTime::now_utc().format(&Rfc3339).expect("RFC 3339 formats any time");
-    let or_null = |v: Option<String>| v.as_deref().map_or_else(|| "NULL".to_string(), quote_literal);
+    let or_null = |v: Option<&str>| v.map_or_else(|| "NULL".to_string(), quote_literal);
     let (version, name, phase) = (step.version, quote_literal(&step.name), step.phase);
-    let rollback_sql = or_null(step.rollback.as_ref().map(|r| r.text.clone()));
-    let rollback_sha = or_null(step.rollback.as_ref().map(|r| r.sha256()));
+    let rollback_sql = or_null(step.rollback.as_ref().map(|r| r.text.as_str()));
+    let rollback_sha = or_null(step.rollback.as_ref().map(|r| r.sha256()).as_deref());
     format!(
         "WITH history AS (INSERT INTO {} (version, name, applied_on, checksum) VALUES ({version}, {name}, {}, {})),
               progress AS (DELETE FROM {} WHERE version = {version})

@@ -77,9 +77,17 @@ pub(super) fn checks_failed<'a>(checks: impl IntoIterator<Item = &'a CheckResult
 /// would when it commits on its own.
 pub(super) fn forward(tx: &mut impl check::Scope, phase: &Phase, opts: &Options, record: bool, tracer: &mut Tracer, ui: &mut dyn Ui) -> Ran {
     let mut ran = Ran::default();
+    // The ledger found once for the phase's steps, as `apply::migrate` does.
+    let ledger = match record.then(|| crate::ledger::tables(tx.client())).transpose() {
+        Ok(l) => l,
+        Err(e) => {
+            ran.note(Err(e));
+            return ran;
+        }
+    };
     for step in &phase.steps {
         ui.progress(&format!("  apply V{} {}", step.version, step.name));
-        let res = apply_step(tx, step, opts, record, tracer, ui);
+        let res = apply_step(tx, step, opts, ledger.as_ref(), tracer, ui);
         tracer.end();
         if ran.note(res) {
             break;
@@ -145,9 +153,8 @@ fn run_file(tx: &mut impl GenericClient, file: &SqlFile, opts: &Options, tracer:
 
 /// One forward step: before-migrate checks, the file, its ledger rows,
 /// after-migrate checks.
-fn apply_step(tx: &mut impl check::Scope, step: &Step, opts: &Options, record: bool, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
-    let ledger = if record { Some(crate::ledger::tables(tx.client())?) } else { None };
-    crate::apply::forward_in_tx(tx, step, opts, ledger.as_ref(), tracer, ui, |tx, file, tracer| run_file(tx.client(), file, opts, tracer))
+fn apply_step(tx: &mut impl check::Scope, step: &Step, opts: &Options, ledger: Option<&crate::ledger::Tables>, tracer: &mut Tracer, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
+    crate::apply::forward_in_tx(tx, step, opts, ledger, tracer, ui, |tx, file, tracer| run_file(tx.client(), file, opts, tracer))
 }
 
 /// One rollback step: before-rollback checks, the backup of the rows it
