@@ -280,20 +280,33 @@ fn prefer_on_a_plaintext_server_says_it_fell_back() {
     assert!(e.contains("server does not support TLS"), "{e}");
 }
 
-/// A fleet database that fell back says so too.
+/// A fleet database that fell back says so too: on stderr once per server
+/// (a thousand databases on one server would be a thousand warnings) and a
+/// count at the end; the log names every database.
 #[test]
 fn a_fleet_database_that_fell_back_says_so() {
-    let db = TestDb::new("tls_fleet");
+    let (one, two) = (TestDb::new("tls_fleet"), TestDb::new("tls_fleet2"));
     let dir = tempfile::tempdir().unwrap();
     let fleet = dir.path().join("fleet.toml");
-    std::fs::write(&fleet, "[[database]]\nname = \"plain\"\nurl_env = \"TLS_FLEET_URL\"\n\n[[group]]\nname = \"all\"\ndatabases = [\"plain\"]\n").unwrap();
+    std::fs::write(
+        &fleet,
+        "[[database]]\nname = \"plain\"\nurl_env = \"TLS_FLEET_URL\"\n\n[[database]]\nname = \"plain2\"\nurl_env = \"TLS_FLEET_URL2\"\n\n[[group]]\nname = \"all\"\ndatabases = [\"plain\", \"plain2\"]\nparallel = 1\n",
+    )
+    .unwrap();
     let out = Cmd::new(&["status", "--fleet", fleet.to_str().unwrap()])
         .dir(&fixture("accounts"))
         .logs(dir.path())
-        .env("TLS_FLEET_URL", &without_sslmode(&db.url))
+        .env("TLS_FLEET_URL", &without_sslmode(&one.url))
+        .env("TLS_FLEET_URL2", &without_sslmode(&two.url))
         .process();
     out.expect_exit(0);
     assert!(out.stderr.contains("warning: plain connected in plaintext: the server offers no TLS"), "{}", out.stderr);
+    assert!(out.stderr.contains("; other databases of 127.0.0.1:"), "{}", out.stderr);
+    assert!(!out.stderr.contains("warning: plain2 connected"), "{}", out.stderr);
+    assert!(out.stderr.contains("warning: 2 database(s) connected in plaintext (sslmode=prefer fell back), per server: "), "{}", out.stderr);
+    assert!(out.stderr.contains(" (2)"), "{}", out.stderr);
+    let log = read_only_log(dir.path());
+    assert!(log.contains("warning: plain2 connected in plaintext"), "{log}");
 }
 
 fn without_sslmode(url: &str) -> String {

@@ -118,7 +118,9 @@ fn body(op: &Op, file: &Path, run: &mut Run) -> anyhow::Result<Report> {
     };
     run.say(&format!("fleet {}: {} databases in {} groups, fleet run {}", plan.file, plan.databases(), plan.groups.len(), opts.fleet_run));
     let style = run.style;
-    let outcome = phasegate::fleet::run(&plan, &set, &opts, &mut Progress { run, style });
+    let mut progress = Progress { run, style, plaintext: Default::default() };
+    let outcome = phasegate::fleet::run(&plan, &set, &opts, &mut progress);
+    progress.plaintext_summary();
     let mut text = String::new();
     table(&mut text, &set, &outcome, matches!(op, Op::Status(_)), style);
     summary(&mut text, &outcome, op.changes());
@@ -212,6 +214,34 @@ fn audit_fn(op: &Op, run: &Run, fleet_run: &str) -> impl Fn(&phasegate::fleet::D
 struct Progress<'r, 'c, 'a, 'b> {
     run: &'r mut Run<'c, 'a, 'b>,
     style: Style,
+    /// Per server, the databases whose `prefer` fell back to plaintext:
+    /// stderr warns at a server's first and sums up at the end (a thousand
+    /// databases on four servers would otherwise print a thousand
+    /// warnings); the log and the JSON name every one.
+    plaintext: std::collections::BTreeMap<String, usize>,
+}
+
+impl Progress<'_, '_, '_, '_> {
+    fn fell_back(&mut self, database: &str, target: &str, transport: phasegate::tls::Transport) {
+        let server = phasegate::fleet::server_of(target);
+        let line = format!("warning: {database} connected in {transport}");
+        let seen = self.plaintext.entry(server.clone()).or_default();
+        *seen += 1;
+        if *seen == 1 {
+            self.run.note(&format!("{line}; other databases of {server} that fall back are counted at the end and named in the log and the JSON"));
+        } else {
+            self.run.log_line(&line);
+        }
+    }
+
+    fn plaintext_summary(&mut self) {
+        if self.plaintext.is_empty() {
+            return;
+        }
+        let total: usize = self.plaintext.values().sum();
+        let servers: Vec<String> = self.plaintext.iter().map(|(s, n)| format!("{s} ({n})")).collect();
+        self.run.note(&format!("warning: {total} database(s) connected in plaintext (sslmode=prefer fell back), per server: {}", servers.join(", ")));
+    }
 }
 
 impl Ui for Progress<'_, '_, '_, '_> {
@@ -254,7 +284,7 @@ impl phasegate::fleet::FleetUi for Progress<'_, '_, '_, '_> {
                     self.run.say(&format!("    error: {e}"));
                 }
                 if let Some(t) = r.connection.filter(|t| t.fell_back()) {
-                    self.run.note(&format!("warning: {} connected in {t}", r.database));
+                    self.fell_back(&r.database, &r.target, t);
                 }
             }
             phasegate::fleet::Event::GroupFinished { group: g } => {

@@ -112,7 +112,7 @@ impl Drop for Held<'_> {
 
 /// The server a connection string points at: its first host and port
 /// (`?` when the string cannot be read; connecting then fails and says why).
-pub(super) fn server_of(url: &str) -> String {
+pub fn server_of(url: &str) -> String {
     use std::str::FromStr as _;
     let rest = crate::tls::without_tls(url).unwrap_or_else(|| url.to_string());
     let Ok(config) = postgres::Config::from_str(&rest) else { return "?".into() };

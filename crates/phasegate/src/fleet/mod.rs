@@ -30,7 +30,7 @@ use crate::tls::Transport;
 use crate::ui::Ui;
 
 pub use file::{load, parse, Discovery, Fleet, Group, Listed, OnError, Select};
-pub use gauge::{ServerLoad, Timings};
+pub use gauge::{server_of, ServerLoad, Timings};
 pub use schedule::run;
 
 /// One database of a fleet, its URL resolved.
