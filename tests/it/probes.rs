@@ -163,3 +163,33 @@ fn transaction_control_in_a_probe_file_is_refused_at_its_line() {
     let error = out.expect_exit(exit::ERROR).error_line();
     assert!(error.ends_with("probes/old.sql:2: `COMMIT` in a probe file: verify runs each probe inside a savepoint it rolls back, and the file's own transaction control would end it (remove it)"), "{error}");
 }
+
+/// A probe may name rows the seed loads (`change` takes its values from a
+/// seeded row). The seed loads after its phase's rollback and re-apply, so
+/// that phase's state is probed once the seed is in, by the after-migrate
+/// run; a run after the re-apply would meet the state without the seed's
+/// rows and call a working application version broken.
+#[test]
+fn the_phase_the_seed_follows_is_probed_with_the_seeds_rows() {
+    let toml = std::fs::read_to_string(fixture("probes_rename").join("phases.toml")).unwrap();
+    let toml = format!("{toml}\n[seed]\nafter_phase = 1\n\n[[probe]]\nfile = \"probes/seeded.sql\"\nfrom = 1\nuntil = 1\n");
+    // Division by zero unless the seeded account is there.
+    let probe = "SELECT 1 / count(*)::int FROM accounts WHERE email = 'seeded@example.test';\n";
+    let seed = "INSERT INTO accounts (email, full_name) VALUES ('seeded@example.test', 'Seeded Account');\n";
+    let dir = edited(&[("phases.toml", &toml), ("probes/seeded.sql", probe)]);
+    std::fs::create_dir_all(dir.path().join("seed")).unwrap();
+    std::fs::write(dir.path().join("seed/01_accounts.sql"), seed).unwrap();
+    let out = verify_as(dir.path(), "json", &[]);
+    assert_eq!(probe_findings(&out, dir.path()), Vec::<String>::new());
+    out.expect_exit(exit::OK);
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        probe_steps(&out),
+        [
+            (0, s(&["probes after migrate"])),
+            (1, s(&["probes after rollback", "probes after migrate"])),
+            (2, s(&["probes after rollback", "probes after re-apply", "probes after migrate"])),
+            (3, s(&["probes after migrate"])),
+        ]
+    );
+}

@@ -363,6 +363,11 @@ fn load_with(dir: &Path, refuse_statements: bool) -> Result<MigrationSet> {
 }
 
 impl MigrationSet {
+    /// Whether seed rows load right after phase `id` (in rehearsals).
+    pub fn seeded_after(&self, id: u32) -> bool {
+        self.seed.as_ref().is_some_and(|s| s.after_phase == id && !s.files.is_empty())
+    }
+
     /// The rows loaded after a phase, in rehearsals only.
     pub fn seed(&self) -> Option<&Seed> {
         self.seed.as_ref()

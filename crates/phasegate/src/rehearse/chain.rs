@@ -185,7 +185,7 @@ fn final_check(chain: &mut Chain, snap: &SnapshotOptions) -> Result<()> {
 
 /// Loads the seed on the chain when it follows `phase`.
 fn seed_after(chain: &mut Chain, set: &MigrationSet, phase: &Phase, opts: &Options, rec: &mut Record, ui: &mut dyn Ui) -> Result<()> {
-    if !set.seed.as_ref().is_some_and(|s| s.after_phase == phase.id && !s.files.is_empty()) {
+    if !set.seeded_after(phase.id) {
         return Ok(());
     }
     let t = Instant::now();
