@@ -323,6 +323,33 @@ fn raw_is_a_phase_of_its_own_with_placeholders() {
     assert_eq!(set.phases.last().map(|p| p.name.as_str()), Some("backfill_totals: raw"));
 }
 
+/// A table without rows (orders, where the seed holds accounts only, from
+/// id 1001): the probes' values are placeholders of each column's type,
+/// but a foreign key takes a row the referenced table has (a placeholder
+/// `1` names no account: the first account when the probe runs), and the
+/// new version's INSERT writes the added
+/// column (the fill, with no row to compute it from, gives no value; the
+/// column is NOT NULL once the fill trigger is gone). Either wrong, verify
+/// calls a working application version broken.
+#[test]
+fn an_empty_tables_probes_reference_rows_that_exist_and_write_the_new_column() {
+    let dir = copy_set(&source("change_shop"));
+    let seed = "INSERT INTO accounts (id, email, full_name, legacy_flags)\nSELECT 1000 + g, 'user' || g || '@example.com', 'User ' || g, 0 FROM generate_series(1, 3) AS g;\n";
+    std::fs::write(dir.path().join("seed/01_shop.sql"), seed).unwrap();
+    change(dir.path(), &["add-column", "orders.amount_eur", "numeric", "--fill", "amount / 100.0", "--not-null"]).expect_exit(0);
+    let set = phasegate::load_set(dir.path()).unwrap();
+    let insert = |name: &str| {
+        let p = set.probes.iter().find(|p| p.name.ends_with(name)).unwrap_or_else(|| panic!("no probe {name}"));
+        p.file.text.lines().find(|l| l.starts_with("INSERT")).unwrap_or_else(|| panic!("{name} writes no row: {}", p.file.text)).to_string()
+    };
+    let (old, new) = (insert("_old.sql"), insert("_new.sql"));
+    let account = "VALUES ((SELECT id FROM accounts ORDER BY id LIMIT 1), ";
+    assert!(old.starts_with("INSERT INTO orders (account_id, ") && old.contains(account), "{old}");
+    assert!(new.contains(&format!("amount_eur) {account}")) && new.ends_with(", 1);"), "{new}");
+    lint_finds_nothing(dir.path());
+    verify_restores(dir.path());
+}
+
 #[test]
 fn several_changes_in_flight_append_their_own_phases() {
     let dir = generated("change_shop", &["rename-column", "accounts.full_name", "display_name"]);

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use postgres::Client;
 
 use super::learn::{probe_tx, try_statements};
-use super::model::{Column, Schema, Table};
+use super::model::{Column, ConstraintKind, QName, Schema, Table};
 use super::plan::Builder;
 use super::sql::{comment, lit};
 use crate::error::{db_err, Result};
@@ -74,8 +74,13 @@ pub fn sample(client: &mut Client, schema: &Schema, t: &Table) -> Result<Option<
 /// The columns and values an application's INSERT writes: the sample's
 /// values (or typed placeholders when the table is empty), without
 /// identity, serial and generated columns, and with one column of every
-/// unique key made distinct. `None` when no distinct value can be made.
-pub fn insert_values(client: &mut Client, schema: &Schema, t: &Table, sample: Option<&Sample>) -> Result<Option<Vec<(String, String)>>> {
+/// unique key made distinct. `None` when no row can be made, noted in `b`.
+pub fn insert_values(client: &mut Client, b: &mut Builder, schema: &Schema, t: &Table, sample: Option<&Sample>) -> Result<Option<Vec<(String, String)>>> {
+    let table = schema.qname(&t.name);
+    let mut none = |why: String| {
+        b.note(format!("no probe INSERT into {table}: {why}"));
+        Ok(None)
+    };
     let mut out: Vec<(String, String)> = Vec::new();
     for c in t.columns.iter().filter(|c| !c.generated && !c.sequence_backed()) {
         let v = match sample {
@@ -83,17 +88,27 @@ pub fn insert_values(client: &mut Client, schema: &Schema, t: &Table, sample: Op
             None => match typed_literal(schema, c) {
                 Some(v) => v,
                 None if !c.not_null || c.default.is_some() => continue,
-                None => return Ok(None),
+                None => return none(format!("no placeholder value for {} ({})", schema.ident(&c.name), c.type_sql)),
             },
         };
         out.push((c.name.clone(), v));
+    }
+    if sample.is_none() {
+        if let Err(why) = reference_rows(client, schema, t, &mut out)? {
+            return none(why);
+        }
     }
     for idx in t.indexes.iter().filter(|i| i.unique) {
         if idx.columns.iter().any(|k| !out.iter().any(|(n, _)| n == k)) {
             continue; // a key column is left to the database (identity): distinct already
         }
+        // A key of an empty table holds no value yet: a foreign key's
+        // column keeps the row it names.
+        if sample.is_none() && idx.columns.iter().any(|k| in_foreign_key(t, k)) {
+            continue;
+        }
         let Some(col) = idx.columns.iter().filter_map(|k| t.find_column(k)).find(|c| numeric(&c.type_sql) || c.type_sql == "text" || c.type_sql.starts_with("character") || c.type_sql == "uuid") else {
-            return Ok(None);
+            return none(format!("no distinct value for the unique index {}", idx.name));
         };
         let q = if numeric(&col.type_sql) {
             format!("SELECT (coalesce(max({c}), 0) + 1000)::text FROM {}", schema.qname(&t.name), c = schema.ident(&col.name))
@@ -112,6 +127,47 @@ pub fn insert_values(client: &mut Client, schema: &Schema, t: &Table, sample: Op
         }
     }
     Ok(Some(out))
+}
+
+/// A value for column `i` of a foreign key to `cols` of `target` that
+/// names a row of it when the probe runs: its first key, as a subquery
+/// (`(SELECT id FROM accounts ORDER BY id LIMIT 1)`); every column of one
+/// key reads the same row.
+pub fn referenced(schema: &Schema, target: &QName, cols: &[String], i: usize) -> String {
+    let order = cols.iter().map(|c| schema.ident(c)).collect::<Vec<_>>().join(", ");
+    format!("(SELECT {} FROM {} ORDER BY {order} LIMIT 1)", schema.ident(&cols[i]), schema.qname(target))
+}
+
+/// The foreign key columns of `t` among `out`, given values that name a
+/// row of the referenced table (typed placeholders, for a table without
+/// rows, would point at nothing: `1` names no account). `Err` says why no
+/// INSERT can succeed: a required key references a table without rows.
+fn reference_rows(client: &mut Client, schema: &Schema, t: &Table, out: &mut [(String, String)]) -> Result<std::result::Result<(), String>> {
+    for fk in t.constraints.iter().filter(|c| c.kind == ConstraintKind::ForeignKey) {
+        let Some((target, cols)) = &fk.references else { continue };
+        if cols.len() != fk.columns.len() || !fk.columns.iter().any(|c| out.iter().any(|(n, _)| n == c)) {
+            continue;
+        }
+        let required = fk.columns.iter().filter_map(|k| t.find_column(k)).any(|c| c.not_null);
+        let mut tx = probe_tx(client)?;
+        let rows: bool = tx.query_one(format!("SELECT EXISTS (SELECT 1 FROM {})", schema.qname(target)).as_str(), &[]).map_err(db_err("reading a referenced table for the probes"))?.get(0);
+        let _ = tx.rollback();
+        if !rows && required {
+            let cols = fk.columns.iter().map(|c| schema.ident(c)).collect::<Vec<_>>().join(", ");
+            return Ok(Err(format!("{cols} must name a row of {}, which has none (seed rows there give the probes one)", schema.qname(target))));
+        }
+        for (i, name) in fk.columns.iter().enumerate() {
+            if let Some(slot) = out.iter_mut().find(|(n, _)| n == name) {
+                slot.1 = if rows { referenced(schema, target, cols, i) } else { "NULL".into() };
+            }
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Whether `col` of `t` is a foreign key's column.
+fn in_foreign_key(t: &Table, col: &str) -> bool {
+    t.constraints.iter().any(|c| c.kind == ConstraintKind::ForeignKey && c.columns.iter().any(|k| k == col))
 }
 
 /// `SELECT cols FROM t WHERE key` (the first row when the table has no key).

@@ -23,7 +23,7 @@ struct Rows {
 
 fn rows(ctx: &mut Ctx, t: &Table) -> Result<Rows> {
     let sample = probes::sample(ctx.client, ctx.s, t)?;
-    let insert = probes::insert_values(ctx.client, ctx.s, t, sample.as_ref())?;
+    let insert = probes::insert_values(ctx.client, &mut ctx.b, ctx.s, t, sample.as_ref())?;
     Ok(Rows { key: sample.as_ref().map(|s| s.key.clone()).unwrap_or_default(), insert, sample })
 }
 
@@ -75,7 +75,10 @@ pub fn add(ctx: &mut Ctx, r: &ColumnRef, ty: &str, default: Option<&str>, not_nu
         (Some(e), _) | (None, Some(e)) => {
             let key_where = rws.key.iter().map(|(k, v)| format!("{} = {v}", s.ident(k))).collect::<Vec<_>>().join(" AND ");
             let q = if rws.key.is_empty() { format!("SELECT ({e})::{ty}::text FROM {table} LIMIT 1") } else { format!("SELECT ({e})::{ty}::text FROM {table} WHERE {key_where}") };
-            learn::text(ctx.client, &q)?.map(|v| lit(&v))
+            // No row to compute it from: a value of the type, as the
+            // new version (which writes the column) would send.
+            let typed = || probes::typed_literal(s, &Column { num: 0, name: col.into(), type_sql: canonical.clone(), not_null, default: None, identity: None, generated: false, enum_type: None, views: vec![] });
+            learn::text(ctx.client, &q)?.map(|v| lit(&v)).or_else(typed)
         }
         (None, None) => probes::typed_literal(s, &Column { num: 0, name: col.into(), type_sql: ty.into(), not_null, default: None, identity: None, generated: false, enum_type: None, views: vec![] }),
     };

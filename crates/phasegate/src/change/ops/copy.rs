@@ -126,7 +126,7 @@ fn copy(ctx: &mut Ctx, cp: Copy, verb: &str) -> Result<()> {
     let (table, o, n) = (s.qname(&t.name), s.ident(&old.name), s.ident(&cp.new));
     let before = ctx.b.before;
     let rws_sample = probes::sample(ctx.client, s, t)?;
-    let insert = probes::insert_values(ctx.client, s, t, rws_sample.as_ref())?;
+    let insert = probes::insert_values(ctx.client, &mut ctx.b, s, t, rws_sample.as_ref())?;
     let skey = rws_sample.as_ref().map(|x| x.key.clone()).unwrap_or_default();
 
     // The new column's default: the old one's, converted.

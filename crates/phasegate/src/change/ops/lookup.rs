@@ -143,7 +143,7 @@ pub fn split(ctx: &mut Ctx, r: &ColumnRef, lookup: &str, reference: Option<&str>
     ctx.b.migration("drop_old_column", fwd, None, v.finish());
 
     let sample = probes::sample(ctx.client, s, t)?;
-    let insert = probes::insert_values(ctx.client, s, t, sample.as_ref())?;
+    let insert = probes::insert_values(ctx.client, &mut ctx.b, s, t, sample.as_ref())?;
     let skey = sample.as_ref().map(|x| x.key.clone()).unwrap_or_default();
     let value = sample.as_ref().map(|x| probes::literal(c, x.values.get(&c.name).cloned().flatten().as_deref())).unwrap_or_else(|| probes::typed_literal(s, c).unwrap_or_else(|| "NULL".into()));
     let reference_to = |v: &str| if v == "NULL" { "NULL".to_string() } else { format!("(SELECT id FROM {l} WHERE code = {v})") };

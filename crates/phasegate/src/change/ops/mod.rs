@@ -95,7 +95,7 @@ pub fn build(ctx: &mut Ctx, op: &Operation) -> Result<()> {
 pub(super) fn same_probes(ctx: &mut Ctx, t: &Table, touched: &[String], new_from: u32, old_until: Option<u32>) -> Result<()> {
     let s = ctx.s;
     let sample = probes::sample(ctx.client, s, t)?;
-    let insert = probes::insert_values(ctx.client, s, t, sample.as_ref())?;
+    let insert = probes::insert_values(ctx.client, &mut ctx.b, s, t, sample.as_ref())?;
     let key = sample.as_ref().map(|x| x.key.clone()).unwrap_or_default();
     let set: Vec<(String, String)> = match &sample {
         Some(x) => touched.iter().filter(|c| !t.primary_key.contains(c)).filter_map(|c| t.find_column(c)).filter(|c| !c.generated && c.identity.is_none()).map(|c| (c.name.clone(), probes::literal(c, x.values.get(&c.name).cloned().flatten().as_deref()))).collect(),

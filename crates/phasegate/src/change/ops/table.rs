@@ -76,7 +76,7 @@ pub fn create(ctx: &mut Ctx, r: &TableRef, columns: &str) -> Result<()> {
     for c in t.columns.iter().filter(|c| !c.generated && !c.sequence_backed()) {
         let fk = t.constraints.iter().find(|k| k.columns == [c.name.clone()] && k.references.is_some());
         let value = match fk.and_then(|k| k.references.as_ref()) {
-            Some((rt, rc)) => Some(format!("(SELECT {} FROM {} ORDER BY 1 LIMIT 1)", s.ident(&rc[0]), s.qname(rt))),
+            Some((rt, rc)) => Some(probes::referenced(s, rt, rc, 0)),
             None => probes::typed_literal(s, c),
         };
         match value {
@@ -133,7 +133,7 @@ pub fn rename(ctx: &mut Ctx, r: &TableRef, new_name: &str) -> Result<()> {
     ctx.b.migration("drop_view", fwd, Some(rb), v.finish());
 
     let sample = probes::sample(ctx.client, s, t)?;
-    let insert = probes::insert_values(ctx.client, s, t, sample.as_ref())?;
+    let insert = probes::insert_values(ctx.client, &mut ctx.b, s, t, sample.as_ref())?;
     let key = sample.as_ref().map(|x| x.key.clone()).unwrap_or_default();
     let all: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
     let stmts_of = |table: &Table| probes::statements(s, table, &key, &all, insert.as_deref(), &[]);
@@ -167,7 +167,7 @@ pub fn drop(ctx: &mut Ctx, r: &TableRef) -> Result<()> {
     relation_is(&mut v, &t.name.name, &table, "", "is gone", Moment::AfterMigrate);
     ctx.b.migration("drop_table", fwd, None, v.finish());
     let sample = probes::sample(ctx.client, s, t)?;
-    let insert = probes::insert_values(ctx.client, s, t, sample.as_ref())?;
+    let insert = probes::insert_values(ctx.client, &mut ctx.b, s, t, sample.as_ref())?;
     let key = sample.as_ref().map(|x| x.key.clone()).unwrap_or_default();
     let all: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
     let stmts = probes::statements(s, t, &key, &all, insert.as_deref(), &[]);
