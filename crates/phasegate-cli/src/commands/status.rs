@@ -72,9 +72,12 @@ fn body(a: &StatusArgs, run: &mut Run) -> anyhow::Result<Report> {
     };
     let schema = server.as_ref().map(|server| phasegate::schema_drift(client, &set, server)).transpose()?;
     let mut text = String::new();
+    // Names as long as `change` writes them ("rename customers.full_name:
+    // expand") keep the columns after them aligned.
+    let wn = phases.iter().map(|p| p.name.chars().count()).max().unwrap_or(0).max(12);
     for p in &phases {
         text.push_str(&format!(
-            "phase {:<2} {:<12} {:<15} applied {:?} pending {:?}{}{}\n",
+            "phase {:<2} {:<wn$} {:<15} applied {:?} pending {:?}{}{}\n",
             p.id,
             p.name,
             p.state.as_str(),
