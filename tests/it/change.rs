@@ -350,17 +350,22 @@ fn an_empty_tables_probes_reference_rows_that_exist_and_write_the_new_column() {
     verify_restores(dir.path());
 }
 
-/// `status` keeps its columns aligned under the long phase names a change
-/// writes ("rename accounts.full_name: backfill").
+/// `status` and `plan` keep their columns aligned under the long phase
+/// names a change writes ("rename accounts.full_name: backfill").
 #[test]
-fn status_aligns_the_phase_names_a_change_writes() {
+fn status_and_plan_align_the_phase_names_a_change_writes() {
     let dir = generated("change_shop", &["rename-column", "accounts.full_name", "display_name"]);
     let db = TestDb::new("change_status");
-    let out = run(&db, dir.path(), &["status"], "");
-    let lines: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("phase ")).collect();
-    assert_eq!(lines.len(), 5, "{}", out.stdout);
-    let column: Vec<Option<usize>> = lines.iter().map(|l| l.find(" pending ")).collect();
-    assert!(column.iter().all(|c| c.is_some() && *c == column[0]), "{}", out.stdout);
+    let aligned = |out: &Output, after_name: &str| {
+        let lines: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("phase ")).collect();
+        assert_eq!(lines.len(), 5, "{}", out.stdout);
+        let column: Vec<Option<usize>> = lines.iter().map(|l| l.find(after_name)).collect();
+        assert!(column.iter().all(|c| c.is_some() && *c == column[0]), "{}", out.stdout);
+    };
+    aligned(&run(&db, dir.path(), &["status"], ""), " pending ");
+    let plan = Cmd::new(&["plan"]).dir(dir.path()).run();
+    plan.expect_exit(0);
+    aligned(&plan, " risk ");
 }
 
 #[test]

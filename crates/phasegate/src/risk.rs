@@ -77,6 +77,18 @@ pub fn classify(stmt: &str) -> (&'static str, Risk) {
     if starts("CREATE") || starts("COMMENT") || starts("GRANT") || starts("SELECT") {
         return ("none", Risk::Low);
     }
+    // Session settings (`SET LOCAL lock_timeout`, the `SET`s pg_dump opens
+    // a baseline with) lock nothing.
+    if starts("SET ") || starts("RESET ") || starts("SHOW ") {
+        return ("none", Risk::Low);
+    }
+    // On the sequence (PostgreSQL's AlterSequence): nextval waits on it.
+    if starts("ALTER SEQUENCE") {
+        return ("SHARE ROW EXCLUSIVE", Risk::Low);
+    }
+    if starts("ANALYZE") || starts("VACUUM") {
+        return ("SHARE UPDATE EXCLUSIVE", Risk::Low);
+    }
     if starts("ALTER TABLE") {
         if has(" DROP COLUMN") || has(" DROP CONSTRAINT") {
             return ("ACCESS EXCLUSIVE", if has(" DROP COLUMN") { Risk::High } else { Risk::Low });
@@ -169,5 +181,10 @@ mod tests {
         assert_eq!(classify("UPDATE t SET x = 1"), ("ROW EXCLUSIVE", Risk::Medium));
         assert_eq!(classify("ALTER TABLE t VALIDATE CONSTRAINT c"), ("SHARE UPDATE EXCLUSIVE", Risk::Low));
         assert_eq!(classify("DROP TYPE \"ServiceType\""), ("ACCESS EXCLUSIVE", Risk::High));
+        assert_eq!(classify("SET LOCAL lock_timeout = '2s'"), ("none", Risk::Low));
+        assert_eq!(classify("set client_min_messages = warning"), ("none", Risk::Low));
+        assert_eq!(classify("ANALYZE orders"), ("SHARE UPDATE EXCLUSIVE", Risk::Low));
+        assert_eq!(classify("ALTER SEQUENCE s OWNED BY t.id"), ("SHARE ROW EXCLUSIVE", Risk::Low));
+        assert_eq!(classify("DO $$ BEGIN PERFORM 1; END $$"), ("unknown", Risk::Medium));
     }
 }

@@ -26,9 +26,11 @@ fn body(a: &PlanArgs) -> anyhow::Result<Report> {
     let set = phasegate::load_set(&a.set.dir)?;
     let plans: Vec<PhasePlan> = set.phases.iter().map(phasegate::plan_phase).collect();
     let mut text = String::new();
+    // Names as long as `change` writes them keep the columns aligned.
+    let wn = plans.iter().map(|p| p.name.chars().count()).max().unwrap_or(0).max(12);
     for p in &plans {
         text.push_str(&format!(
-            "phase {} {:<12} risk {:<12} data loss {:<3} rollback discards data {:<3} lint {:<20} locks {}\n",
+            "phase {} {:<wn$} risk {:<12} data loss {:<3} rollback discards data {:<3} lint {:<20} locks {}\n",
             p.id,
             p.name,
             format!("{:?}", p.risk).to_lowercase(),
