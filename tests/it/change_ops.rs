@@ -98,7 +98,7 @@ fn create_table_with_a_foreign_key_and_a_probe_of_the_new_version() {
     );
     let set = phasegate::load_set(dir.path()).unwrap();
     assert_eq!(set.probes.len(), 1, "the old version does not know the table");
-    assert!(set.probes[0].file.text.contains("INSERT INTO coupons (code, account_id, percent) VALUES ('probe', (SELECT id FROM accounts ORDER BY 1 LIMIT 1), 1);"), "{}", set.probes[0].file.text);
+    assert!(set.probes[0].file.text.contains("INSERT INTO coupons (code, account_id, percent) VALUES ('probe', (SELECT id FROM accounts ORDER BY id LIMIT 1), 1);"), "{}", set.probes[0].file.text);
 }
 
 #[test]

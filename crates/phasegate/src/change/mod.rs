@@ -254,6 +254,7 @@ impl<'a> Ctx<'a> {
 /// Writes the change `request` asks for against the schema `source`
 /// yields for `set`; nothing is written to the set (see [`write`]).
 pub fn generate(set: &MigrationSet, source: Source, request: &Request) -> Result<Change> {
+    let live = matches!(source, Source::Live { .. });
     let mut learned = learn::learn(set, source)?;
     let learn::Learned { client, schema, described, .. } = &mut learned;
     if schema.server_version < 120000 {
@@ -268,6 +269,11 @@ pub fn generate(set: &MigrationSet, source: Source, request: &Request) -> Result
     let last_version = set.steps().map(|s| s.version).max().unwrap_or(0);
     let mut ctx = Ctx { s: schema, client, b: Builder::new(title, slug, before, last_version), taken: schema.taken_names(), batch: request.batch.max(1), described: described.clone() };
     ops::build(&mut ctx, &request.operation)?;
+    // The probes' rows came from the live database; verify runs them on
+    // the set's seed, and without one their writes name rows it lacks.
+    if live && !ctx.b.probes_empty() && set.seed().is_none_or(|s| s.files.is_empty()) {
+        ctx.b.note("the probes' values come from rows of the live database, but the set has no seed: verify runs the probes on an empty database, where their writes fail on the rows they reference (add seed/*.sql and [seed] in phases.toml)");
+    }
     Ok(ctx.b.finish())
 }
 

@@ -112,6 +112,10 @@ impl Builder {
         self.next_phase - 1
     }
 
+    pub fn probes_empty(&self) -> bool {
+        self.probes.is_empty()
+    }
+
     pub fn probe(&mut self, which: &str, text: String, from: u32, until: Option<u32>) {
         self.probes.push(NewProbe { file: format!("{}/{}_{which}.sql", crate::set::probe::PROBES, self.slug), text, from, until });
     }

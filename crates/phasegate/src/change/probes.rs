@@ -93,10 +93,8 @@ pub fn insert_values(client: &mut Client, b: &mut Builder, schema: &Schema, t: &
         };
         out.push((c.name.clone(), v));
     }
-    if sample.is_none() {
-        if let Err(why) = reference_rows(client, schema, t, &mut out)? {
-            return none(why);
-        }
+    if let Err(why) = reference_rows(client, schema, t, &mut out)? {
+        return none(why);
     }
     for idx in t.indexes.iter().filter(|i| i.unique) {
         if idx.columns.iter().any(|k| !out.iter().any(|(n, _)| n == k)) {
@@ -139,9 +137,11 @@ pub fn referenced(schema: &Schema, target: &QName, cols: &[String], i: usize) ->
 }
 
 /// The foreign key columns of `t` among `out`, given values that name a
-/// row of the referenced table (typed placeholders, for a table without
-/// rows, would point at nothing: `1` names no account). `Err` says why no
-/// INSERT can succeed: a required key references a table without rows.
+/// row of the referenced table wherever the probe runs: a typed
+/// placeholder (a table without rows) would point at nothing (`1` names no
+/// account), and a live database's row names one the rehearsal's seed may
+/// not hold. A NULL (a nullable key) stays. `Err` says why no INSERT can
+/// succeed: a required key references a table without rows.
 fn reference_rows(client: &mut Client, schema: &Schema, t: &Table, out: &mut [(String, String)]) -> Result<std::result::Result<(), String>> {
     for fk in t.constraints.iter().filter(|c| c.kind == ConstraintKind::ForeignKey) {
         let Some((target, cols)) = &fk.references else { continue };
@@ -157,7 +157,7 @@ fn reference_rows(client: &mut Client, schema: &Schema, t: &Table, out: &mut [(S
             return Ok(Err(format!("{cols} must name a row of {}, which has none (seed rows there give the probes one)", schema.qname(target))));
         }
         for (i, name) in fk.columns.iter().enumerate() {
-            if let Some(slot) = out.iter_mut().find(|(n, _)| n == name) {
+            if let Some(slot) = out.iter_mut().find(|(n, v)| n == name && v != "NULL") {
                 slot.1 = if rows { referenced(schema, target, cols, i) } else { "NULL".into() };
             }
         }
