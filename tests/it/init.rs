@@ -190,3 +190,23 @@ fn a_baseline_that_does_not_describe_the_database_is_refused_and_nothing_is_reco
     assert_eq!(other.count("SELECT count(*) FROM refinery_schema_history"), 0);
     crate::harness::assert_same_state(&before, &other.snapshot(), "a refused baseline");
 }
+
+/// A database phasegate already migrates (its ledger, and the ledger's
+/// trigger function beside it) read as the baseline of a new set: the
+/// baseline holds the application's schema, not phasegate's function,
+/// which the new set's ledger creates itself (verify would fail on
+/// "function phasegate_runs_append_only() already exists").
+#[test]
+fn a_baseline_from_a_database_phasegate_migrates_leaves_its_ledger_out() {
+    let db = TestDb::new("init_baseline_managed");
+    db.client().batch_execute(EXISTING).unwrap();
+    Cmd::new(&["migrate", "--yes"]).url(&db.url).dir(&fixture("accounts")).logs(log_dir()).run().expect_exit(exit::OK);
+    assert_eq!(db.count("SELECT count(*) FROM pg_proc WHERE proname = 'phasegate_runs_append_only'"), 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let set = tmp.path().join("db");
+    init(&set, &["--baseline-from", &db.url]).expect_exit(exit::OK);
+    let forward = std::fs::read_to_string(set.join("migrations/V1__baseline.sql")).unwrap();
+    assert!(forward.contains("CREATE TABLE public.customers") && forward.contains("CREATE TABLE public.accounts"), "{forward}");
+    assert!(!forward.contains("phasegate_"), "{forward}");
+    verify(&set).expect_exit(exit::OK);
+}

@@ -249,7 +249,22 @@ pub fn read_baseline(client: &mut Client, url: &str) -> Result<Baseline> {
         return Err(Error::SchemaDump { target: source, message: line.replace(url, &crate::db::redact(url)) });
     }
     let dump = String::from_utf8(out.stdout).map_err(|_| Error::SchemaDump { target: source.clone(), message: "pg_dump wrote text that is not UTF-8".into() })?;
-    Ok(Baseline { sql: transactional(&dump), tables, source })
+    Ok(Baseline { sql: transactional(&without_ledger_function(&dump)), tables, source })
+}
+
+/// pg_dump's output without the ledger's trigger function
+/// (`phasegate_runs_append_only()`, in the ledger's schema beside its
+/// tables, which `--exclude-table` leaves out; pg_dump has no option to
+/// leave a function out): a baseline read from a database phasegate
+/// already migrates would create it, and the set's own ledger set-up would
+/// then find it there. Each object of the dump starts with its
+/// `-- Name: ...; Type: ...` header; the function's part runs to the next.
+pub fn without_ledger_function(dump: &str) -> String {
+    const HEADER: &str = "--\n-- Name: phasegate_runs_append_only(); Type: FUNCTION; ";
+    let Some(start) = dump.find(HEADER) else { return dump.to_string() };
+    let rest = &dump[start + HEADER.len()..];
+    let end = rest.find("\n--\n-- ").map_or(dump.len(), |i| start + HEADER.len() + i + 1);
+    format!("{}{}", &dump[..start], &dump[end..])
 }
 
 /// A `postgres://` URL without its password, and the password (decoded);
@@ -317,6 +332,17 @@ mod tests {
         assert!(out.contains("set_config('search_path', '', true);"), "{out}");
         assert!(out.contains("\nSET LOCAL x = 1;\n"), "{out}");
         assert!(!out.contains("\n\n\n"), "{out}");
+    }
+
+    #[test]
+    fn the_ledgers_function_is_left_out_of_a_baseline() {
+        let dump = "SET x = 1;\n\n--\n-- Name: phasegate_runs_append_only(); Type: FUNCTION; Schema: public; Owner: -\n--\n\nCREATE FUNCTION public.phasegate_runs_append_only() RETURNS trigger\n    LANGUAGE plpgsql\n    AS $$\nBEGIN\n  RAISE EXCEPTION 'x';\nEND $$;\n\n\n--\n-- Name: set_updated_at(); Type: FUNCTION; Schema: public; Owner: -\n--\n\nCREATE FUNCTION public.set_updated_at() RETURNS trigger AS $$ BEGIN RETURN NEW; END $$;\n";
+        let out = without_ledger_function(dump);
+        assert_eq!(out, "SET x = 1;\n\n--\n-- Name: set_updated_at(); Type: FUNCTION; Schema: public; Owner: -\n--\n\nCREATE FUNCTION public.set_updated_at() RETURNS trigger AS $$ BEGIN RETURN NEW; END $$;\n");
+        // The last object of a dump runs to its end.
+        let last = "A;\n--\n-- Name: phasegate_runs_append_only(); Type: FUNCTION; Schema: app; Owner: -\n--\n\nCREATE FUNCTION app.phasegate_runs_append_only() RETURNS trigger AS $$ BEGIN END $$;\n";
+        assert_eq!(without_ledger_function(last), "A;\n");
+        assert_eq!(without_ledger_function("CREATE TABLE t (id int);\n"), "CREATE TABLE t (id int);\n");
     }
 
     #[test]
