@@ -232,6 +232,19 @@ fn local_backend_runs_initdb_and_pg_ctl() {
     assert_eq!(results(&out), [ForwardOnly, Restored]);
 }
 
+/// A local cluster asks for the password over TCP, as the containers do:
+/// a wrong one is refused (a cluster that trusted every TCP login would let
+/// a test of a wrong password pass on one backend and fail on the other).
+#[test]
+fn the_local_backend_refuses_a_wrong_password() {
+    let server = phasegate::Server::start(&phasegate::Backend::Local).expect("the local backend (PostgreSQL's server binaries)");
+    phasegate::connect(server.admin_url(), "phasegate-test").expect("the admin URL connects");
+    let wrong = server.admin_url().replacen(":phasegate@", ":not-the-password@", 1);
+    assert_ne!(wrong, server.admin_url(), "the admin URL carries the password: {}", phasegate::redact(server.admin_url()));
+    let e = phasegate::connect(&wrong, "phasegate-test").err().expect("a wrong password is refused").to_string();
+    assert!(e.contains("password authentication failed"), "{e}");
+}
+
 // ---- foreign layouts against a pg_dump round trip ----
 
 /// `pg_dump --schema-only` of a database, without the per-run \restrict keys.

@@ -154,7 +154,15 @@ fn start_local() -> Result<Server> {
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| refuse(format!("no free port: {e}")))?.port();
     let data = dir.path().join("data");
     let data_s = data.to_string_lossy().to_string();
-    let out = as_user(&run_as, &bindir.join("initdb"), &["-D", &data_s, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
+    // TCP connections need the password, as on the containers (a wrong one
+    // is refused there too); the socket in the private folder is trusted.
+    let pwfile = dir.path().join("pwfile");
+    std::fs::write(&pwfile, PASSWORD).map_err(|e| refuse(format!("writing the password file: {e}")))?;
+    if let Some(u) = &run_as {
+        let _ = Command::new("chown").args([u.as_str(), &pwfile.to_string_lossy()]).status();
+    }
+    let pwfile_arg = format!("--pwfile={}", pwfile.display());
+    let out = as_user(&run_as, &bindir.join("initdb"), &["-D", &data_s, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", &pwfile_arg, "-E", "UTF8", "--locale=C.UTF-8"])
         .output()
         .map_err(|e| refuse(format!("initdb: {e}")))?;
     if !out.status.success() {
@@ -172,7 +180,7 @@ fn start_local() -> Result<Server> {
     }
     // A server of our own on loopback, without TLS: sslmode=disable says so
     // (prefer would ask for TLS on every connection, and say it fell back).
-    Ok(Server { admin_url: format!("postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable"), admin: Default::default(), container: None, _local: Some(cluster) })
+    Ok(Server { admin_url: format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres?sslmode=disable"), admin: Default::default(), container: None, _local: Some(cluster) })
 }
 
 impl std::fmt::Debug for Server {
@@ -181,8 +189,8 @@ impl std::fmt::Debug for Server {
     }
 }
 
-/// The superuser password of the containers this module starts (a
-/// disposable server on 127.0.0.1 only).
+/// The superuser password of the servers this module starts (containers
+/// and local clusters: disposable, on 127.0.0.1 only).
 const PASSWORD: &str = "phasegate";
 
 impl Server {
