@@ -120,9 +120,9 @@ pub enum Error {
     #[error("{what}: lock not available after {retries} retries (lock_timeout {lock_timeout}); blocked by {blockers}")]
     LockTimeout { what: String, retries: u32, lock_timeout: String, blockers: String },
 
-    /// A phase id the manifest does not have.
-    #[error("no phase {phase} in {}", display_path(manifest))]
-    NoSuchPhase { phase: u32, manifest: PathBuf },
+    /// A phase id the manifest does not have; `known` names the ones it has.
+    #[error("no phase {phase} in {} ({known})", display_path(manifest))]
+    NoSuchPhase { phase: u32, manifest: PathBuf, known: String },
 
     /// The operator did not type the confirmation.
     #[error("{0}")]

@@ -377,7 +377,17 @@ impl MigrationSet {
     }
     /// The phase `id`, or the error that names the manifest without it.
     pub fn phase(&self, id: u32) -> Result<&Phase> {
-        self.phases.iter().find(|p| p.id == id).ok_or_else(|| Error::NoSuchPhase { phase: id, manifest: self.dir.join(MANIFEST) })
+        self.phases.iter().find(|p| p.id == id).ok_or_else(|| {
+            let ids: Vec<u32> = self.phases.iter().map(|p| p.id).collect();
+            let contiguous = ids.windows(2).all(|w| w[1] == w[0] + 1);
+            let known = match ids.as_slice() {
+                [] => "it has no phases".to_string(),
+                [one] => format!("its one phase is {one}"),
+                [first, .., last] if contiguous => format!("its phases are {first} to {last}"),
+                many => format!("its phases are {}", many.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")),
+            };
+            Error::NoSuchPhase { phase: id, manifest: self.dir.join(MANIFEST), known }
+        })
     }
     pub fn step(&self, version: i32) -> Option<&Step> {
         self.steps().find(|s| s.version == version)

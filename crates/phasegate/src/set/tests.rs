@@ -41,6 +41,7 @@ fn loads_a_well_formed_set() {
     assert_eq!(set.phases[1].reversibility(), &Reversibility::Irreversible { reason: "drops things".into() });
     assert_eq!(set.phase(2).unwrap().reason(), Some("drops things"));
     assert!(matches!(set.phase(9), Err(Error::NoSuchPhase { phase: 9, .. })));
+    assert!(set.phase(9).unwrap_err().to_string().ends_with("phases.toml (its phases are 1 to 2)"), "{}", set.phase(9).unwrap_err());
 }
 
 #[test]
