@@ -192,14 +192,17 @@ fn a_baseline_that_does_not_describe_the_database_is_refused_and_nothing_is_reco
 }
 
 /// A database phasegate already migrates (its ledger, and the ledger's
-/// trigger function beside it) read as the baseline of a new set: the
-/// baseline holds the application's schema, not phasegate's function,
-/// which the new set's ledger creates itself (verify would fail on
-/// "function phasegate_runs_append_only() already exists").
+/// trigger function beside it), with a `set_updated_at()` of its own, read
+/// as the baseline of a new set: the baseline holds the application's
+/// schema, not phasegate's function, which the new set's ledger creates
+/// itself (verify would fail on "function phasegate_runs_append_only()
+/// already exists"), and the first phase's function takes another name.
 #[test]
 fn a_baseline_from_a_database_phasegate_migrates_leaves_its_ledger_out() {
     let db = TestDb::new("init_baseline_managed");
     db.client().batch_execute(EXISTING).unwrap();
+    // A function of the name init's first phase would create.
+    db.client().batch_execute("CREATE FUNCTION set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$").unwrap();
     Cmd::new(&["migrate", "--yes"]).url(&db.url).dir(&fixture("accounts")).logs(log_dir()).run().expect_exit(exit::OK);
     assert_eq!(db.count("SELECT count(*) FROM pg_proc WHERE proname = 'phasegate_runs_append_only'"), 1);
     let tmp = tempfile::tempdir().unwrap();
@@ -209,4 +212,21 @@ fn a_baseline_from_a_database_phasegate_migrates_leaves_its_ledger_out() {
     assert!(forward.contains("CREATE TABLE public.customers") && forward.contains("CREATE TABLE public.accounts"), "{forward}");
     assert!(!forward.contains("phasegate_"), "{forward}");
     verify(&set).expect_exit(exit::OK);
+    let setup = std::fs::read_to_string(set.join("migrations/V2__initial_setup.sql")).unwrap();
+    assert!(setup.contains("CREATE FUNCTION touch_updated_at()"), "{setup}");
+}
+
+/// A schema with a `set_updated_at()` of its own (a common name): the new
+/// set's first phase creates its function under another name, so `migrate`
+/// on the database the baseline was read from applies it.
+#[test]
+fn a_baseline_with_its_own_set_updated_at_migrates() {
+    let db = TestDb::new("init_baseline_set_updated_at");
+    db.client().batch_execute(EXISTING).unwrap();
+    db.client().batch_execute("CREATE FUNCTION set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    init(tmp.path(), &["--baseline-from", &db.url]).expect_exit(exit::OK);
+    lints_clean(tmp.path());
+    Cmd::new(&["migrate"]).url(&db.url).dir(tmp.path()).logs(log_dir()).run().expect_exit(exit::OK);
+    assert_eq!(db.count("SELECT count(*) FROM pg_proc WHERE proname IN ('set_updated_at', 'touch_updated_at')"), 2);
 }

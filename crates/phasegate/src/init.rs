@@ -74,11 +74,23 @@ file-name order) right after the phase `[seed] after_phase` names in
 phases.toml; `migrate` never does. Uncomment `[seed]` there when you add one.
 ";
 
+/// The name of the first phase's trigger function: `set_updated_at`,
+/// unless the baseline already has a function of that name (many schemas
+/// do), whose `CREATE FUNCTION` would then fail on the database the
+/// baseline was read from, and in every rehearsal after the baseline.
+fn setup_function(baseline: Option<&Baseline>) -> &'static str {
+    const NAMES: [&str; 3] = ["set_updated_at", "touch_updated_at", "phasegate_set_updated_at"];
+    let taken = |name: &str| baseline.is_some_and(|b| b.sql.contains(&format!(".{name}()")) || b.sql.contains(&format!(" {name}()")));
+    NAMES.into_iter().find(|n| !taken(n)).unwrap_or(NAMES[2])
+}
+
 /// The files `init` writes, relative to the set's folder, with their text.
 pub fn files(baseline: Option<&Baseline>) -> Vec<(PathBuf, String)> {
     let setup_version = if baseline.is_some() { 2 } else { 1 };
     let setup_file = format!("V{setup_version}__{SETUP}.sql");
-    let mut out = vec![(PathBuf::from(MANIFEST), manifest(baseline, setup_version))];
+    let function = setup_function(baseline);
+    let named = |text: &str| text.replace("set_updated_at", function);
+    let mut out = vec![(PathBuf::from(MANIFEST), named(&manifest(baseline, setup_version)))];
     if let Some(b) = baseline {
         let file = "V1__baseline.sql";
         let forward = format!(
@@ -90,9 +102,9 @@ pub fn files(baseline: Option<&Baseline>) -> Vec<(PathBuf, String)> {
         out.push((Path::new(MIGRATIONS).join(file), forward));
         out.push((Path::new(VALIDATIONS).join(file), baseline_validation(&b.tables)));
     }
-    out.push((Path::new(MIGRATIONS).join(&setup_file), SETUP_FORWARD.to_string()));
-    out.push((Path::new(ROLLBACK).join(&setup_file), SETUP_ROLLBACK.to_string()));
-    out.push((Path::new(VALIDATIONS).join(&setup_file), SETUP_VALIDATION.to_string()));
+    out.push((Path::new(MIGRATIONS).join(&setup_file), named(SETUP_FORWARD)));
+    out.push((Path::new(ROLLBACK).join(&setup_file), named(SETUP_ROLLBACK)));
+    out.push((Path::new(VALIDATIONS).join(&setup_file), named(SETUP_VALIDATION)));
     out.push((Path::new(SEED).join("README.md"), SEED_README.to_string()));
     out
 }
@@ -332,6 +344,19 @@ mod tests {
         assert!(out.contains("set_config('search_path', '', true);"), "{out}");
         assert!(out.contains("\nSET LOCAL x = 1;\n"), "{out}");
         assert!(!out.contains("\n\n\n"), "{out}");
+    }
+
+    #[test]
+    fn the_first_phase_names_its_function_so_it_does_not_meet_the_baselines() {
+        let file = |files: &[(PathBuf, String)], name: &str| files.iter().find(|(p, _)| p.ends_with(name)).map(|(_, t)| t.clone()).unwrap();
+        let baseline = |sql: &str| Baseline { sql: sql.into(), tables: vec![], source: "postgres://a@h/db".into() };
+        let plain = files(Some(&baseline("CREATE TABLE public.t (id int);\n")));
+        assert!(file(&plain, "migrations/V2__initial_setup.sql").contains("CREATE FUNCTION set_updated_at() RETURNS trigger"));
+        let taken = files(Some(&baseline("CREATE FUNCTION public.set_updated_at() RETURNS trigger\n    LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n")));
+        for name in ["migrations/V2__initial_setup.sql", "rollback/V2__initial_setup.sql", "validations/V2__initial_setup.sql", "phases.toml"] {
+            let text = file(&taken, name);
+            assert!(text.contains("touch_updated_at()") && !text.contains("set_updated_at"), "{name}: {text}");
+        }
     }
 
     #[test]
