@@ -404,6 +404,16 @@ fn a_live_database_must_have_applied_the_whole_set() {
     let out = change(dir.path(), &["drop-column", "accounts.nickname", "--database-url", &db.url]);
     out.expect_exit(1);
     assert!(out.error_line().starts_with("the database has not applied migration 2 of the set (6 pending)"), "{}", out.error_line());
+    // A set whose applied forward file differs from what the database ran
+    // does not describe its schema: refused too, naming the migration.
+    let edited = copy_set(&fixture("change_shop"));
+    let baseline = edited.path().join("migrations/V1__baseline.sql");
+    let text = std::fs::read_to_string(&baseline).unwrap();
+    std::fs::write(&baseline, text.replace("CREATE TABLE accounts (", "CREATE TABLE accounts (\n  tier text,")).unwrap();
+    let out = change(edited.path(), &["drop-column", "accounts.nickname", "--database-url", &db.url]);
+    out.expect_exit(1);
+    assert!(out.error_line().starts_with("the database's ledger disagrees with the set: migration 1 was applied but its file has changed since: "), "{}", out.error_line());
+    assert!(!edited.path().join("probes").exists(), "nothing was written");
 }
 
 /// Every file of a folder with its contents.

@@ -63,6 +63,15 @@ pub fn learn<'a>(set: &MigrationSet, source: Source<'a>) -> Result<Learned<'a>> 
             if let Some(first) = pending.first() {
                 return Err(ChangeError::Behind { version: *first, pending: pending.len() }.into());
             }
+            // Rollback and validation files do not make the schema; a
+            // forward file that differs, or a migration the set lacks, does.
+            let schema_drift: Vec<_> = crate::ledger::drift(set, &applied)
+                .into_iter()
+                .filter(|d| matches!(d.kind, crate::error::DriftKind::MissingFile | crate::error::DriftKind::ForwardChanged))
+                .collect();
+            if let Some(first) = schema_drift.first() {
+                return Err(ChangeError::Drifted { first: first.message.clone(), more: schema_drift.len() - 1 }.into());
+            }
             let schema = model::read(&mut client)?;
             Ok(Learned { client, schema, described: format!("the database {}", crate::db::redact(url)), disposable: None })
         }

@@ -63,6 +63,12 @@ pub enum ChangeError {
     #[error("the database has not applied migration {version} of the set ({pending} pending): the change would be written against an older schema; migrate it first, or learn the schema from the set instead")]
     Behind { version: i32, pending: usize },
 
+    /// The live database's ledger disagrees with the set's forward files
+    /// (a migration applied that the set does not have, or whose file
+    /// changed): its schema is not the one the set describes.
+    #[error("the database's ledger disagrees with the set: {first}{}: the change would be written against a schema the set does not describe; `status` shows where, or learn the schema from the set instead", if *more > 0 { format!(" (and {more} more)") } else { String::new() })]
+    Drifted { first: String, more: usize },
+
     /// A file the change would write exists already.
     #[error("{0} already exists; nothing was written")]
     FileExists(String),
