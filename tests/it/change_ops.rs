@@ -72,7 +72,9 @@ fn drop_and_rename_a_check() {
 
 #[test]
 fn create_index_concurrently_plain_and_unique_partial() {
-    proves(SHOP, &["create-index", "orders", "(channel, kind)"], Expect { kept: "SELECT ''", after: &["SELECT 1 - count(*) FROM pg_index WHERE indexrelid = to_regclass('orders_channel_kind_idx') AND indisvalid"] });
+    let plain = proves(SHOP, &["create-index", "orders", "(channel, kind)"], Expect { kept: "SELECT ''", after: &["SELECT 1 - count(*) FROM pg_index WHERE indexrelid = to_regclass('orders_channel_kind_idx') AND indisvalid"] });
+    let set = phasegate::load_set(plain.path()).unwrap();
+    assert_eq!(set.phases.last().unwrap().name, "create-index orders (channel, kind): index", "the keys' parentheses once");
     let dir = proves(
         SHOP,
         &["create-index", "accounts", "lower(nickname)", "--unique", "--where", "status = 'active'", "--name", "accounts_active_nickname_key"],

@@ -51,7 +51,11 @@ pub fn title(_schema: &Schema, op: &Operation) -> (String, String) {
         Operation::AddCheck { table: t, name, .. } => titled("add-check", format!("{} {name}", table(t)), format!("check_{}_{name}", t.table)),
         Operation::AddUnique { columns, .. } => titled("add-unique", format!("{}({})", table(&columns.table), columns.columns.join(", ")), format!("unique_{}_{}", columns.table.table, columns.columns.join("_"))),
         Operation::AddForeignKey { column, .. } => named("add-foreign-key", "fkey", column),
-        Operation::CreateIndex { table: t, keys, .. } => titled("create-index", format!("{} ({keys})", table(t)), format!("index_{}_{keys}", t.table)),
+        Operation::CreateIndex { table: t, keys, .. } => {
+            // `'(channel, kind)'` as the examples write it, or bare.
+            let keys = unwrap_parens(keys);
+            titled("create-index", format!("{} ({keys})", table(t)), format!("index_{}_{keys}", t.table))
+        }
         Operation::DropIndex { index } => titled("drop-index", table(index), format!("drop_index_{}", index.table)),
         Operation::CreateTable { table: t, .. } => titled("create-table", table(t), format!("create_{}", t.table)),
         Operation::RenameTable { table: t, .. } => titled("rename-table", table(t), format!("rename_table_{}", t.table)),
