@@ -368,6 +368,24 @@ fn status_and_plan_align_the_phase_names_a_change_writes() {
     aligned(&plan, " risk ");
 }
 
+/// A second change that drops a column the first change's new application
+/// version still reads: that version is the second change's old one (or
+/// older), so its probe ends where the old version does; declared without
+/// an end, verify would call it broken after the drop.
+#[test]
+fn a_later_change_ends_the_probes_declared_before_it() {
+    let dir = generated("change_shop", &["rename-column", "accounts.full_name", "display_name"]);
+    let out = change(dir.path(), &["drop-column", "accounts.nickname"]);
+    out.expect_exit(0);
+    assert!(out.stdout.contains("probes/rename_accounts_full_name_new.sql: until = 4 in phases.toml"), "{}", out.stdout);
+    let set = phasegate::load_set(dir.path()).unwrap();
+    let until: Vec<(String, Option<u32>)> = set.probes.iter().map(|p| (p.name.clone(), p.until)).collect();
+    assert_eq!(until[1], ("probes/rename_accounts_full_name_new.sql".to_string(), Some(4)), "{until:?}");
+    assert_eq!(until[3].1, None, "the newest version stays open: {until:?}");
+    lint_finds_nothing(dir.path());
+    verify_restores(dir.path());
+}
+
 #[test]
 fn several_changes_in_flight_append_their_own_phases() {
     let dir = generated("change_shop", &["rename-column", "accounts.full_name", "display_name"]);

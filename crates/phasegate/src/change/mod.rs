@@ -274,7 +274,19 @@ pub fn generate(set: &MigrationSet, source: Source, request: &Request) -> Result
     if live && !ctx.b.probes_empty() && set.seed().is_none_or(|s| s.files.is_empty()) {
         ctx.b.note("the probes' values come from rows of the live database, but the set has no seed: verify runs the probes on an empty database, where their writes fail on the rows they reference (add seed/*.sql and [seed] in phases.toml)");
     }
-    Ok(ctx.b.finish())
+    // The application as deployed now is this change's old version; one
+    // declared earlier without an end is no newer, so it ends there too
+    // (else verify finds it broken once this change drops what it reads).
+    let mut closes = Vec::new();
+    if let Some(end) = ctx.b.old_version_ends() {
+        for p in set.probes.iter().filter(|p| p.until.is_none()) {
+            ctx.b.note(format!("{}: until = {end} in phases.toml: an application version declared before this change is gone once its old version is (after phase {end})", p.name));
+            closes.push((p.name.clone(), end));
+        }
+    }
+    let mut change = ctx.b.finish();
+    change.closes = closes;
+    Ok(change)
 }
 
 /// A phase of its own for hand-written SQL (as `new`, but a phase of its

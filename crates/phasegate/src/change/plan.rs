@@ -18,6 +18,10 @@ pub struct Change {
     /// What the operator should know (a probe statement left out, a lossy
     /// conversion); printed with the files.
     pub notes: Vec<String>,
+    /// The set's probes declared without `until` that the change closes:
+    /// its old application version must be gone after that phase, and an
+    /// application version declared earlier is no newer (file, phase).
+    pub closes: Vec<(String, u32)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -124,7 +128,13 @@ impl Builder {
         self.notes.push(note.into());
     }
 
+    /// The last phase the change's old application version must work
+    /// after, when it must be gone after one.
+    pub fn old_version_ends(&self) -> Option<u32> {
+        self.probes.iter().filter(|p| p.file.ends_with("_old.sql")).filter_map(|p| p.until).min()
+    }
+
     pub fn finish(self) -> Change {
-        Change { title: self.title, slug: self.slug, phases: self.phases, probes: self.probes, notes: self.notes }
+        Change { title: self.title, slug: self.slug, phases: self.phases, probes: self.probes, notes: self.notes, closes: Vec::new() }
     }
 }

@@ -60,6 +60,19 @@ fn append(doc: &mut DocumentMut, change: &Change, command: &str) {
         t.decor_mut().set_prefix(prefix);
         phases.push(t);
     }
+    if let Some(existing) = doc.get_mut("probe").and_then(Item::as_array_of_tables_mut) {
+        for t in existing.iter_mut() {
+            let file = t.get("file").and_then(Item::as_str).map(str::to_string);
+            let Some(&(_, end)) = change.closes.iter().find(|(f, _)| Some(f) == file.as_ref()) else { continue };
+            if !t.contains_key("until") {
+                let mut v = value(i64::from(end));
+                if let Some(v) = v.as_value_mut() {
+                    v.decor_mut().set_suffix(format!("  # set by `{command}`: its old application version is gone after phase {end}"));
+                }
+                t["until"] = v;
+            }
+        }
+    }
     if change.probes.is_empty() {
         return;
     }
