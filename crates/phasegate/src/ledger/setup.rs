@@ -5,7 +5,7 @@ use postgres::types::Type;
 use postgres::Client;
 use refinery::Migrate;
 
-use super::{found, Tables, APPLIED, HISTORY, PIN, SETUP_LOCK_KEY, TABLES_SQL};
+use super::{found, Tables, APPEND_ONLY, APPLIED, HISTORY, PIN, SETUP_LOCK_KEY, TABLES_SQL};
 use crate::error::{db_err, Result};
 
 /// The ledger's tables in `{schema}` (a quoted schema name).
@@ -82,7 +82,7 @@ ALTER TABLE {schema}.phasegate_applied ADD COLUMN IF NOT EXISTS adopted_from tex
 -- The fleet run (and the database's name in it) a run belonged to.
 ALTER TABLE {schema}.phasegate_runs ADD COLUMN IF NOT EXISTS fleet_run uuid;
 ALTER TABLE {schema}.phasegate_runs ADD COLUMN IF NOT EXISTS fleet_member text;
-CREATE OR REPLACE FUNCTION {schema}.phasegate_runs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION {schema}.{append_only}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION 'phasegate_runs is an append-only audit log';
 END $$;
@@ -108,8 +108,8 @@ pub(crate) fn ensure_tables(client: &mut Client) -> Result<Tables> {
     }
     let body = format!(
         "BEGIN \
-           IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass({}) AND tgname = 'phasegate_runs_append_only') THEN \
-             CREATE TRIGGER phasegate_runs_append_only BEFORE UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}.phasegate_runs_append_only(); \
+           IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass({}) AND tgname = '{APPEND_ONLY}') THEN \
+             CREATE TRIGGER {APPEND_ONLY} BEFORE UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}.{APPEND_ONLY}(); \
            END IF; END",
         crate::pg::quote_literal(&t.runs),
         t.runs,
@@ -132,7 +132,7 @@ pub(crate) fn ensure_tables(client: &mut Client) -> Result<Tables> {
     let sql = format!(
         "SELECT pg_catalog.pg_advisory_lock({SETUP_LOCK_KEY}); BEGIN; {}; {}; {trigger}; COMMIT; SELECT pg_catalog.pg_advisory_unlock({SETUP_LOCK_KEY})",
         history.trim_end().trim_end_matches(';'),
-        SETUP_SQL.replace("{schema}", &t.schema)
+        SETUP_SQL.replace("{schema}", &t.schema).replace("{append_only}", APPEND_ONLY)
     );
     let res = client.batch_execute(&sql).map_err(db_err("creating the phasegate ledger tables"));
     if res.is_err() {
@@ -154,7 +154,7 @@ static COMPLETE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         "SELECT t.name, t.found, t.batches, t.found AND {tables} \
            AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = {runs} AND attname = 'fleet_member') \
            AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = {applied} AND attname = 'adopted_from') \
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = {runs} AND tgname = 'phasegate_runs_append_only') \
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = {runs} AND tgname = '{APPEND_ONLY}') \
          FROM ({TABLES_SQL}) t(name, found, batches)",
         runs = table("phasegate_runs"),
         applied = table(APPLIED),

@@ -138,7 +138,7 @@ impl Default for SnapshotOptions {
                 "public.phasegate_backups".to_string(),
                 "public.phasegate_kept".to_string(),
             ],
-            exclude_objects: vec!["function public.phasegate_runs_append_only()".to_string()],
+            exclude_objects: vec![format!("function public.{}()", crate::ledger::APPEND_ONLY)],
             fingerprint_rows: true,
             column_hashes: false,
         }
