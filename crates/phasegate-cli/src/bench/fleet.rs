@@ -191,7 +191,9 @@ fn run_once(servers: &[Server], o: &Options, parallel: usize, say: &mut dyn FnMu
     // next child's figure inherits (`reap`).
     let reader = std::io::BufReader::new(std::fs::File::open(&out_path)?);
     let doc: Doc = serde_json::from_reader(reader).with_context(|| format!("the child's JSON (exit {})", child.status))?;
-    let fleet = doc.fleet;
+    let Some(fleet) = doc.fleet else {
+        bail!("fleet-scale: the fleet run failed (exit {}): {}", child.status, doc.error.as_deref().unwrap_or("no error in its JSON"));
+    };
     if let Some(d) = fleet.databases.iter().find(|d| d.state != "done") {
         bail!("fleet-scale: database {} ended {}: {}", d.database, d.state, d.error.as_deref().unwrap_or(""));
     }
@@ -231,7 +233,9 @@ fn run_once(servers: &[Server], o: &Options, parallel: usize, say: &mut dyn FnMu
 /// The fields of the child's JSON document the figures use.
 #[derive(serde::Deserialize)]
 struct Doc {
-    fleet: DocFleet,
+    /// None when the run failed before any database (its `error` says why).
+    fleet: Option<DocFleet>,
+    error: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -313,6 +317,9 @@ fn reap(pid: i32) -> Result<(i32, libc::rusage)> {
 /// The figures: databases per second at each parallelism, where the time
 /// goes, the runner's share, connections per server, memory.
 pub(super) fn scale(o: &Options, say: &mut dyn FnMut(&str)) -> Result<Vec<Figure>> {
+    // The child loads the set from the same directory: a missing one is
+    // said now, not after four servers and a thousand databases.
+    phasegate::load_set(o.clinic_dir)?;
     say(&format!("fleet-scale: starting {SERVERS} servers"));
     let servers = start(o)?;
     let runs = PARALLEL.iter().map(|&p| run_once(&servers, o, p, say)).collect::<Result<Vec<_>>>()?;
