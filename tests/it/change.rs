@@ -434,6 +434,29 @@ fn a_live_database_must_have_applied_the_whole_set() {
     assert!(!edited.path().join("probes").exists(), "nothing was written");
 }
 
+/// A backfill walks a single-column primary key: on a table keyed by two
+/// columns, or by none, the change is refused in one line that says what
+/// the table has and what is left (a hand-written phase), and writes nothing.
+#[test]
+fn a_backfill_without_a_single_column_key_says_what_the_table_has() {
+    let dir = copy_set(&fixture("change_shop"));
+    let baseline = dir.path().join("migrations/V1__baseline.sql");
+    let text = std::fs::read_to_string(&baseline).unwrap();
+    let tables = "\nCREATE TABLE order_lines (order_id bigint, line integer, qty integer NOT NULL, PRIMARY KEY (order_id, line));\nCREATE TABLE events (payload jsonb);\n";
+    std::fs::write(&baseline, format!("{text}{tables}")).unwrap();
+    let before = listing(dir.path());
+    let cases: &[(&[&str], &str)] = &[
+        (&["add-column", "order_lines.total", "integer", "--fill", "qty * 2"], "add-column with a volatile default or a fill expression on order_lines: the batched backfill walks a single-column primary key, and its primary key is (order_id, line); write this backfill by hand in a phase of its own (`change raw`)"),
+        (&["add-column", "events.kind", "text", "--fill", "payload->>'kind'"], "add-column with a volatile default or a fill expression on events: the batched backfill walks a single-column primary key, and it has no primary key; write this backfill by hand in a phase of its own (`change raw`)"),
+    ];
+    for (args, message) in cases {
+        let out = change(dir.path(), args);
+        out.expect_exit(1);
+        assert!(out.error_line().ends_with(message), "{args:?}: {}", out.error_line());
+        assert_eq!(listing(dir.path()), before, "{args:?} wrote something");
+    }
+}
+
 /// Every file of a folder with its contents.
 pub(crate) fn listing(dir: &Path) -> Vec<(String, String)> {
     let mut out = Vec::new();

@@ -176,12 +176,18 @@ pub(super) fn movable(ctx: &Ctx, t: &Table, c: &Column, what: &str) -> Result<()
     Ok(())
 }
 
-/// The single-column primary key a batched backfill walks.
+/// The single-column primary key a batched backfill walks. Without one
+/// the error says what the table has instead and the way that is left: a
+/// hand-written phase (`change raw`), whose walk the author chooses.
 pub(super) fn walk_key<'a>(ctx: &Ctx, t: &'a Table, what: &str) -> Result<&'a Column> {
     t.single_key().ok_or_else(|| {
+        let has = match t.primary_key.as_slice() {
+            [] => "it has no primary key".to_string(),
+            cols => format!("its primary key is ({})", cols.iter().map(|c| ctx.s.ident(c)).collect::<Vec<_>>().join(", ")),
+        };
         ChangeError::Unsupported {
             what: format!("{what} on {}", ctx.s.qname(&t.name)),
-            why: "the table has no single-column primary key for the batched backfill to walk".into(),
+            why: format!("the batched backfill walks a single-column primary key, and {has}; write this backfill by hand in a phase of its own (`change raw`)"),
         }
         .into()
     })
