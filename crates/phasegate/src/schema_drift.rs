@@ -100,12 +100,18 @@ pub fn schema_drift(live: &mut Client, set: &MigrationSet, server: &Server) -> R
     Ok(SchemaDrift { compared_versions: compared.into_iter().collect(), without_file, objects: compare(&expected, &live_blocks) })
 }
 
-/// The schema's blocks by header, the ledger's tables left out.
+/// The schema's blocks by header, the ledger's tables left out, and
+/// without privileges: the two sides run as different roles, and grants
+/// to an environment's own roles (a read-only role for reporting, made by
+/// hand) are not the set's business.
 fn blocks_of(client: &mut Client) -> Result<BTreeMap<String, String>> {
     let mut opts = SnapshotOptions { fingerprint_rows: false, ..Default::default() };
     let t = crate::ledger::tables(client)?;
     opts.exclude_tables.extend([t.history, t.applied, t.runs, t.batches, t.backups, t.kept]);
-    schema_blocks(client, &opts)
+    client.batch_execute("SET phasegate.snapshot_privileges = off").map_err(crate::error::db_err("reading the schema"))?;
+    let blocks = schema_blocks(client, &opts);
+    client.batch_execute("RESET phasegate.snapshot_privileges").map_err(crate::error::db_err("reading the schema"))?;
+    blocks
 }
 
 /// Every header whose block differs between `expected` and `live`.

@@ -164,7 +164,8 @@ pub struct StatusArgs {
     pub fleet: Option<PathBuf>,
     /// Also compare the database's schema with the set's files applied to a disposable PostgreSQL up to
     /// the versions the ledger lists, and list every object that differs (an index created by hand, a
-    /// column dropped outside a migration) with its diff; exit 3 when anything differs
+    /// column dropped outside a migration) with its diff; exit 3 when anything differs. Privileges are
+    /// not compared: the database's roles are its environment's
     #[arg(long, conflicts_with = "fleet")]
     pub schema: bool,
     /// Where the disposable PostgreSQL of --schema comes from (as for verify)

@@ -66,10 +66,17 @@
 //! condition); triggers (`pg_get_triggerdef` and enabled state); rules;
 //! extended statistics; enum, composite, range and base types; domains (base
 //! type, collation, default, NOT NULL, constraints); policies; comments on
-//! schemas, relations, columns, indexes, functions and types.
+//! schemas, relations, columns, indexes, functions and types; privileges
+//! (`GRANT`) on schemas, relations, sequences, columns, functions and types,
+//! as a `privileges: grantee PRIVILEGE, ...; ...` line (`column <name>
+//! privileges: ...` for a column) when they differ from the object's default
+//! (`acldefault`), grantees sorted, the owner written `owner` and grantors
+//! left out, so a GRANT that a REVOKE undid reads as no grant at all. A
+//! session with `phasegate.snapshot_privileges = off` renders none (schema
+//! drift does so: the environment it compares with has other roles).
 //!
-//! Left out on purpose: owners and privileges (they name roles, which differ
-//! between environments), operators, casts, collations, text-search objects,
+//! Left out on purpose: owners (they name roles, which differ between
+//! environments), default privileges (`ALTER DEFAULT PRIVILEGES`), operators, casts, collations, text-search objects,
 //! event triggers, publications, foreign servers. Objects that belong to an
 //! extension, the schemas `pg_catalog`, `information_schema`, `pg_toast`,
 //! `pg_temp_*`, `pg_toast_temp_*` and `phasegate_backup`, and the tables named

@@ -350,9 +350,10 @@ fn signatures_read(client: &mut impl GenericClient, obs: &mut Observer, base: &S
 
 /// The candidates' oids, with the tables of the dropped indexes found in
 /// `base`'s blocks; `None` when a dropped object's table is not found
-/// there, or an extension was touched (then every signature is read).
+/// there, or an extension was touched or a GRANT or REVOKE ran (then
+/// every signature is read).
 fn candidates_in(base: &State, touched: touch::Touched) -> Option<Vec<u32>> {
-    if touched.extension {
+    if touched.read_all {
         return None;
     }
     let mut out = touched.candidates;

@@ -17,6 +17,11 @@
 //!   and the root of its partition tree;
 //! * a sequence owned by a candidate table.
 //!
+//! A GRANT or REVOKE fires `ddl_command_end` without naming its objects
+//! (a table's is caught by its `pg_class` row; a column's, a function's,
+//! a type's or a schema's would not be): the log records that one ran, and
+//! the observation reads every signature.
+//!
 //! What fires no event trigger and is not caught above (roles, databases
 //! and tablespaces are global and outside the snapshot; a superuser's
 //! direct write to a catalog) is caught by the full observation at the end
@@ -41,6 +46,8 @@ const INSTALL_SQL: &str = "BEGIN; \
        dropped_kind text, dropped_schema text, dropped_name text); \
      CREATE FUNCTION phasegate_touch.ddl() RETURNS event_trigger LANGUAGE plpgsql AS $f$ BEGIN \
        INSERT INTO phasegate_touch.log (objid) SELECT objid FROM pg_event_trigger_ddl_commands() WHERE objid <> 0; \
+       INSERT INTO phasegate_touch.log (dropped_kind) SELECT 'grant' FROM pg_event_trigger_ddl_commands() \
+         WHERE command_tag IN ('GRANT', 'REVOKE') LIMIT 1; \
      END $f$; \
      CREATE FUNCTION phasegate_touch.dropped() RETURNS event_trigger LANGUAGE plpgsql AS $f$ BEGIN \
        INSERT INTO phasegate_touch.log (objid, tab, dropped_kind, dropped_schema, dropped_name) \
@@ -90,9 +97,10 @@ pub(crate) const MARK_SQL: &str = "SELECT coalesce((SELECT max(id) FROM phasegat
 /// The candidates since a mark ($1 last entry read, $2 transaction id).
 /// Columns: the new mark's two values, the candidate oids (text of an
 /// `oid[]`), and the dropped indexes and statistics objects as
-/// `kind|schema|name` lines (`quote_ident` form), and whether an extension
-/// was touched (`ALTER EXTENSION ... DROP` makes a member a root of its
-/// own, and the event names the extension only).
+/// `kind|schema|name` lines (`quote_ident` form), and whether every
+/// signature must be read: an extension was touched (`ALTER EXTENSION ...
+/// DROP` makes a member a root of its own, and the event names the
+/// extension only), or a GRANT or REVOKE ran (its event names no object).
 pub(crate) const CANDIDATES_SQL: &str = "WITH log AS MATERIALIZED (SELECT * FROM phasegate_touch.log WHERE id > $1), \
      direct AS MATERIALIZED (SELECT ARRAY( \
        SELECT objid FROM log WHERE objid IS NOT NULL \
@@ -125,7 +133,8 @@ pub(crate) const CANDIDATES_SQL: &str = "WITH log AS MATERIALIZED (SELECT * FROM
             (SELECT coalesce(string_agg(l.dropped_kind || '|' || quote_ident(l.dropped_schema) || '|' || quote_ident(l.dropped_name), E'\\n'), '') \
              FROM log l WHERE l.dropped_kind IS NOT NULL \
                AND l.dropped_schema NOT IN ('pg_toast', 'phasegate_backup', 'phasegate_touch') AND l.dropped_schema !~ '^pg_(toast_)?temp_'), \
-            EXISTS (SELECT 1 FROM pg_extension WHERE oid = ANY((SELECT d FROM direct)::oid[]))";
+            EXISTS (SELECT 1 FROM pg_extension WHERE oid = ANY((SELECT d FROM direct)::oid[])) \
+              OR EXISTS (SELECT 1 FROM log WHERE dropped_kind = 'grant')";
 
 /// What an observation reads from the log.
 #[derive(Debug, Clone, Default)]
@@ -134,8 +143,9 @@ pub(crate) struct Touched {
     /// Dropped indexes and statistics objects: `(kind, schema, name)`,
     /// schema and name as `quote_ident` writes them.
     pub dropped: Vec<(String, String, String)>,
-    /// An extension was created, altered or had members added or dropped.
-    pub extension: bool,
+    /// An extension was created, altered or had members added or dropped,
+    /// or a GRANT or REVOKE ran: the candidates are not known.
+    pub read_all: bool,
 }
 
 /// Reads the candidates since `mark`; returns the new mark too.
@@ -152,7 +162,7 @@ pub(crate) fn candidates(client: &mut impl GenericClient, stmt: &Statement, mark
             Some((it.next()?.to_string(), it.next()?.to_string(), it.next()?.to_string()))
         })
         .collect();
-    Ok((next, Touched { candidates, dropped, extension: row.get(4) }))
+    Ok((next, Touched { candidates, dropped, read_all: row.get(4) }))
 }
 
 /// In a transaction that has written: a transaction id newer than every id
