@@ -145,6 +145,12 @@ fn a_baseline_from_a_seeded_database_is_recorded_without_running_and_a_later_pha
     let set = tmp.path().join("db");
     let out = init(&set, &["--baseline-from", &db.url]);
     out.expect_exit(exit::OK);
+    // What comes next on that database: migrate it, then write changes against it.
+    assert!(out.stdout.contains("records it as applied without running it, and applies phase 1; from then on `cargo xtask change ... --dir "), "{}", out.stdout);
+    let change = |set: &Path| Cmd::new(&["change", "add-column", "customers.nickname", "text", "--database-url", &db.url]).dir(set).logs(log_dir()).run();
+    let refused = change(&set);
+    refused.expect_exit(exit::ERROR);
+    assert!(refused.error_line().starts_with("the database has not applied migration 1 of the set (2 pending)"), "{}", refused.error_line());
     let forward = std::fs::read_to_string(set.join("migrations/V1__baseline.sql")).unwrap();
     for object in ["CREATE TABLE public.customers", "CREATE INDEX orders_customer_idx", "CREATE VIEW public.customer_totals", "CREATE FUNCTION public.order_count"] {
         assert!(forward.contains(object), "the baseline holds {object}:\n{forward}");
@@ -171,6 +177,10 @@ fn a_baseline_from_a_seeded_database_is_recorded_without_running_and_a_later_pha
     assert_eq!(step(&out.json(), 2)["status"], "done");
     assert_eq!(db.count("SELECT count(*) FROM pg_proc WHERE proname = 'set_updated_at'"), 1);
     assert_eq!(db.count("SELECT count(*) FROM orders"), 3);
+    // Migrated, the database is what changes are written against.
+    change(&set).expect_exit(exit::OK);
+    let manifest = std::fs::read_to_string(set.join("phases.toml")).unwrap();
+    assert!(manifest.contains("customers.nickname"), "{manifest}");
 }
 
 #[test]

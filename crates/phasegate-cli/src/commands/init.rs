@@ -27,7 +27,7 @@ pub fn run(a: InitArgs, ctx: &mut Ctx) -> Exit {
             let dir = super::migrate::dir_flag(&a.set.dir);
             if let (Some(t), Some(url)) = (&tables, &a.baseline_from) {
                 text.push_str(&format!(
-                    "phase 0 is the baseline read from {} ({} tables): `{bin} migrate{dir}` on that database records it as applied without running it\n",
+                    "phase 0 is the baseline read from {} ({} tables): `{bin} migrate{dir}` on that database records it as applied without running it, and applies phase 1; from then on `{bin} change ...{dir} --database-url URL` writes changes against that database's schema and rows\n",
                     phasegate::redact(url),
                     t.len()
                 ));
