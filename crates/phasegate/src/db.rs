@@ -14,6 +14,13 @@ use crate::tls::{self, Transport};
 /// The advisory lock key every phasegate run takes ("phasegat" in ASCII).
 pub const LOCK_KEY: i64 = 0x7068_6173_6567_6174;
 
+/// The trigger that keeps the ledger's `phasegate_runs` append-only, and
+/// its function (`{schema}.phasegate_runs_append_only()`, beside the
+/// ledger's tables): the ledger's set-up creates them, the snapshot leaves
+/// the function out, `init --baseline-from` strips it from a dump. Here,
+/// below all three (ARCHITECTURE.md, "Layers").
+pub(crate) const APPEND_ONLY: &str = "phasegate_runs_append_only";
+
 /// Connects with `application_name` set so other sessions can see who we are,
 /// over TLS as the connection string's `sslmode` asks (see `tls`).
 pub fn connect(url: &str, application_name: &str) -> Result<Client> {

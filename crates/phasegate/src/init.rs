@@ -272,7 +272,7 @@ pub fn read_baseline(client: &mut Client, url: &str) -> Result<Baseline> {
 /// then find it there. Each object of the dump starts with its
 /// `-- Name: ...; Type: ...` header; the function's part runs to the next.
 pub fn without_ledger_function(dump: &str) -> String {
-    let header = format!("--\n-- Name: {}(); Type: FUNCTION; ", crate::ledger::APPEND_ONLY);
+    let header = format!("--\n-- Name: {}(); Type: FUNCTION; ", crate::db::APPEND_ONLY);
     let Some(start) = dump.find(&header) else { return dump.to_string() };
     let rest = &dump[start + header.len()..];
     let end = rest.find("\n--\n-- ").map_or(dump.len(), |i| start + header.len() + i + 1);

@@ -25,11 +25,6 @@ pub(crate) use setup::ensure_tables;
 
 pub(crate) const HISTORY: &str = "refinery_schema_history";
 pub(crate) const APPLIED: &str = "phasegate_applied";
-/// The trigger that keeps `phasegate_runs` append-only, and its function
-/// (`{schema}.phasegate_runs_append_only()`, beside the ledger's tables):
-/// the ledger's set-up creates them, the snapshot leaves the function out,
-/// `init --baseline-from` strips it from a dump.
-pub(crate) const APPEND_ONLY: &str = "phasegate_runs_append_only";
 
 /// Serialises ledger creation between concurrent first runs.
 pub(super) const SETUP_LOCK_KEY: i64 = 0x7068_6173_6567_6175;

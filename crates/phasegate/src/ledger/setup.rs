@@ -5,7 +5,8 @@ use postgres::types::Type;
 use postgres::Client;
 use refinery::Migrate;
 
-use super::{found, Tables, APPEND_ONLY, APPLIED, HISTORY, PIN, SETUP_LOCK_KEY, TABLES_SQL};
+use super::{found, Tables, APPLIED, HISTORY, PIN, SETUP_LOCK_KEY, TABLES_SQL};
+use crate::db::APPEND_ONLY;
 use crate::error::{db_err, Result};
 
 /// The ledger's tables in `{schema}` (a quoted schema name).

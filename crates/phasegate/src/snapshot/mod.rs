@@ -145,7 +145,7 @@ impl Default for SnapshotOptions {
                 "public.phasegate_backups".to_string(),
                 "public.phasegate_kept".to_string(),
             ],
-            exclude_objects: vec![format!("function public.{}()", crate::ledger::APPEND_ONLY)],
+            exclude_objects: vec![format!("function public.{}()", crate::db::APPEND_ONLY)],
             fingerprint_rows: true,
             column_hashes: false,
         }
