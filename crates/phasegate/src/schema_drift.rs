@@ -110,8 +110,12 @@ fn blocks_of(client: &mut Client) -> Result<BTreeMap<String, String>> {
     opts.exclude_tables.extend([t.history, t.applied, t.runs, t.batches, t.backups, t.kept]);
     client.batch_execute("SET phasegate.snapshot_privileges = off").map_err(crate::error::db_err("reading the schema"))?;
     let blocks = schema_blocks(client, &opts);
-    client.batch_execute("RESET phasegate.snapshot_privileges").map_err(crate::error::db_err("reading the schema"))?;
-    blocks
+    // The snapshot's own error first: a failed RESET after it (an aborted
+    // transaction, a lost connection) would only hide it.
+    let reset = client.batch_execute("RESET phasegate.snapshot_privileges").map_err(crate::error::db_err("reading the schema"));
+    let blocks = blocks?;
+    reset?;
+    Ok(blocks)
 }
 
 /// Every header whose block differs between `expected` and `live`.
