@@ -163,12 +163,16 @@ fn clinic_set_passes_verify_with_a_junit_report() {
     for p in &doc.rehearsal().phases[1..4] {
         let (probes, steps): (Vec<&str>, Vec<&str>) = p.steps.iter().map(|s| s.step.as_str()).partition(|s| s.starts_with("probes after"));
         // The data phase's backfill and its rollback each rewrite every
-        // reservation: the next pass meets the table vacuumed.
-        let expected: &[&str] = match p.phase {
-            2 => &["snapshot", "migrate", "snapshot", "vacuum", "rollback", "compare", "vacuum", "re-apply", "compare"],
-            _ => &["snapshot", "migrate", "snapshot", "rollback", "compare", "re-apply", "compare"],
-        };
-        assert_eq!(steps, expected, "{p:#?}");
+        // reservation: the next pass may meet the table vacuumed, where
+        // autovacuum would vacuum it. Whether it would depends on how many
+        // dead rows the checks' scans already pruned, which other sessions'
+        // snapshots decide (tests/it/vacuum.rs pins the vacuum down); here
+        // only where a vacuum may stand.
+        let passes: Vec<&str> = steps.iter().copied().filter(|s| *s != "vacuum").collect();
+        assert_eq!(passes, ["snapshot", "migrate", "snapshot", "rollback", "compare", "re-apply", "compare"], "{p:#?}");
+        for (i, _) in steps.iter().enumerate().filter(|(_, s)| **s == "vacuum") {
+            assert!(p.phase == 2 && ["rollback", "re-apply"].contains(&steps[i + 1]), "a vacuum only before the data phase's rollback or re-apply: {steps:?}");
+        }
         // Every state the phase leaves has a probe that must work there
         // (probes/reservations_old.sql until phase 3, _new.sql from it).
         assert_eq!(probes.len(), 3, "{p:#?}");
