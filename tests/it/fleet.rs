@@ -503,3 +503,87 @@ fn fleet_reports_timings_and_one_connection_per_running_database() {
     assert_eq!(fleet.servers[0].peak_connections, 3, "a database and its two observers: {:?}", fleet.servers);
     assert!(fleet.databases.iter().all(|d| d.state == DbState::Done && d.timings.migrate_ms > 0.0), "{:?}", fleet.databases);
 }
+
+/// A set of one phase per migration (and a check after it that finds
+/// nothing; the first one also has one before it), in a fresh directory.
+fn set_of(dir: &Path, files: &[(&str, &str, &str)]) {
+    let mut manifest = String::new();
+    for folder in ["migrations", "rollback", "validations"] {
+        std::fs::create_dir_all(dir.join(folder)).unwrap();
+    }
+    for (i, (name, up, down)) in files.iter().enumerate() {
+        let v = i + 1;
+        std::fs::write(dir.join("migrations").join(format!("V{v}__{name}.sql")), up).unwrap();
+        std::fs::write(dir.join("rollback").join(format!("V{v}__{name}.sql")), down).unwrap();
+        let mut check = String::from("-- check: nothing\n-- severity: warning\n-- description: a check every migration needs\nSELECT 1 WHERE false;\n");
+        if v == 1 {
+            check.push_str("\n-- check: nothing_before\n-- when: before-migrate\n-- severity: warning\n-- description: a check before it\nSELECT 1 WHERE false;\n");
+        }
+        std::fs::write(dir.join("validations").join(format!("V{v}__{name}.sql")), check).unwrap();
+        manifest.push_str(&format!("[[phase]]\nid = {v}\nname = \"{name}\"\nsummary = \"{name}\"\nversions = [{v}]\n\n"));
+    }
+    std::fs::write(dir.join("phases.toml"), manifest).unwrap();
+}
+
+/// A fleet database's step sends its file in one message (no lock trace
+/// to feed statement by statement), each statement behind a savepoint with
+/// its index noted first, in the message that opens the step's transaction
+/// when no check runs before it (V2, V3); a statement that fails is still
+/// named at its line (and column), nothing runs twice, and the step leaves
+/// nothing.
+#[test]
+fn fleet_sends_a_file_at_once_and_names_the_statement_that_fails() {
+    let db = TestDb::new("fleet_at_once");
+    let tmp = tempfile::tempdir().unwrap();
+    let set = tmp.path().join("set");
+    let marks = |n: usize, first: usize| (first..first + n).map(|i| format!("INSERT INTO at_once VALUES ({i}, current_setting('phasegate.statement_at', true));\n")).collect::<String>();
+    let v1 = format!("CREATE TABLE at_once (id int PRIMARY KEY, at text);\n{}CREATE INDEX at_once_at ON at_once (at);\n", marks(2, 1));
+    // 33 statements: more than one message may carry; statement by statement.
+    let v3 = marks(33, 10);
+    set_of(
+        &set,
+        &[
+            ("at_once", v1.as_str(), "DROP INDEX at_once_at;\nDROP TABLE at_once;\n"),
+            ("fails", "CREATE TABLE fails (id int);\nINSERT INTO fails VALUES (1);\nINSERT INTO fails VALUES (1 / (SELECT count(*) FROM fails WHERE id > 1)::int);\nCREATE TABLE never (id int);\n", "DROP TABLE never;\nDROP TABLE fails;\n"),
+            ("many", v3.as_str(), "DELETE FROM at_once WHERE id >= 10;\n"),
+        ],
+    );
+    let file = fleet_file(tmp.path(), &[("d0", "FLEET_AT_ONCE_URL")], "[[group]]\nname = \"canary\"\ndatabases = [\"d0\"]\n");
+    let cmd = Cmd::new(&["migrate", "--fleet", &file, "--format", "json"]).dir(&set).logs(log_dir()).env("FLEET_AT_ONCE_URL", &db.url);
+
+    let out = cmd.clone().args(&["--phase", "1"]).process();
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    let mut c = db.client();
+    let at: Vec<(i32, Option<String>)> = c.query("SELECT id, at FROM at_once ORDER BY id", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(at, vec![(1, Some("1".into())), (2, Some("2".into()))], "V1's four statements went in one message after its check, each with its index");
+
+    // A runtime error (PostgreSQL gives no position): the third statement's line.
+    let out = cmd.clone().args(&["--phase", "2"]).process();
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
+    let error = out.report().fleet().databases[0].error.clone().unwrap_or_default();
+    assert!(error.contains("V2__fails.sql:3") && error.contains("division by zero"), "the failing statement at its line: {error}");
+    assert_eq!(db.count("SELECT count(*) FROM pg_class WHERE relname IN ('fails', 'never')"), 0, "the step left nothing");
+    assert_eq!(ledger_counts(&db.url), applied_once(&[1]), "V2 is not recorded");
+
+    // A syntax error (PostgreSQL gives a position): line and column.
+    std::fs::write(set.join("migrations/V2__fails.sql"), "CREATE TABLE fails (id int);\nINSERT INTO fails VALUES (1;\nCREATE TABLE never (id int);\n").unwrap();
+    let out = cmd.clone().args(&["--phase", "2"]).process();
+    assert_eq!(out.code, exit::ERROR, "{out:?}");
+    let error = out.report().fleet().databases[0].error.clone().unwrap_or_default();
+    assert!(error.contains("V2__fails.sql:2:28"), "the syntax error at its line and column: {error}");
+    assert_eq!(db.count("SELECT count(*) FROM pg_class WHERE relname IN ('fails', 'never')"), 0, "the step left nothing");
+
+    // Past the most one message carries: statement by statement, no index noted.
+    std::fs::write(set.join("migrations/V2__fails.sql"), "CREATE TABLE fails (id int, at text);\nINSERT INTO fails VALUES (1, current_setting('phasegate.statement_at', true));\nCREATE TABLE never (id int);\n").unwrap();
+    let out = cmd.clone().args(&["--phase", "3"]).process();
+    assert_eq!(out.code, exit::OK, "{out:?}");
+    assert_eq!(db.count("SELECT count(*) FROM fails WHERE at = '1'"), 1, "V2 went in the message that opened its transaction, with its index");
+    assert_eq!(db.count("SELECT count(*) FROM at_once WHERE id >= 10 AND coalesce(at, '') = ''"), 33, "33 statements ran one by one (V2 before them left the setting empty, not unset)");
+
+    // Phase by phase back to the start (the rollback files run the same way).
+    for phase in ["3", "2", "1"] {
+        let out = Cmd::new(&["rollback", "--fleet", &file, "--format", "json", "--phase", phase, "--yes"]).dir(&set).logs(log_dir()).env("FLEET_AT_ONCE_URL", &db.url).process();
+        assert_eq!(out.code, exit::OK, "phase {phase}: {out:?}");
+    }
+    assert_eq!(db.count("SELECT count(*) FROM pg_class WHERE relname IN ('at_once', 'fails', 'never')"), 0, "every phase rolled back");
+}

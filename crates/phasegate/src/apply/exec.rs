@@ -39,6 +39,21 @@ impl<'a> StepTx<'a> {
         Ok(tx)
     }
 
+    /// [`StepTx::begin`] with a file's statements after `rest` in the same
+    /// message: an error of the file's is its statement's (see [`AtOnce`]),
+    /// one before it is `what`'s.
+    pub(crate) fn begin_with(client: &'a mut Client, rest: &str, what: &str, file: &SqlFile, at_once: &AtOnce) -> Result<StepTx<'a>> {
+        let tx = StepTx { client, open: true };
+        let head = format!("START TRANSACTION; {rest}\n");
+        if let Err(e) = tx.client.batch_execute(&format!("{head}{}", at_once.sql)) {
+            return Err(match at_once.error(tx.client, file, head.chars().count(), &e) {
+                Some(err) => err,
+                None => db_err(what)(e),
+            });
+        }
+        Ok(tx)
+    }
+
     pub(crate) fn commit(mut self) -> Result<()> {
         self.open = false;
         self.client.batch_execute("COMMIT").map_err(db_err("committing"))
@@ -111,6 +126,127 @@ pub(crate) fn exec_file(client: &mut impl GenericClient, file: &SqlFile, tracer:
             .map_err(|e| crate::error::statement_error(&file.path, &file.text, st.start, st.line, &e))?;
     }
     Ok(())
+}
+
+/// The most statements [`exec_file_in_tx`] sends in one message: each runs
+/// behind a savepoint of its own, and a transaction with more than 64
+/// subtransactions that wrote overflows every backend's subtransaction
+/// cache (the other sessions' snapshots then read `pg_subtrans`).
+const AT_ONCE_MAX: usize = 32;
+
+/// Where a file sent at once notes which of its statements is running, in
+/// a setting of the transaction's, outside the statement's savepoint.
+const STATEMENT_AT: &str = "phasegate.statement_at";
+
+/// A file's statements as one message, to run inside a transaction (see
+/// [`exec_file_in_tx`]): before each statement its index in a setting of
+/// the transaction's, then the statement behind a savepoint.
+pub(crate) struct AtOnce {
+    pub sql: String,
+    statements: Vec<crate::sqltext::Statement>,
+    /// How many characters of `sql` come before each statement's text.
+    before: Vec<usize>,
+    /// How many characters each statement's text has.
+    lens: Vec<usize>,
+}
+
+impl AtOnce {
+    /// The message for `file`, or `None` when it goes statement by
+    /// statement: a lock tracer looks after each statement, a file of one
+    /// statement needs no more, one of more than [`AT_ONCE_MAX`] would take
+    /// too many subtransactions, and a file's own transaction control
+    /// would end the savepoints.
+    pub(crate) fn of(file: &SqlFile, tracer: &Tracer, least: usize) -> Option<AtOnce> {
+        let statements = file.statements();
+        if tracer.active() || statements.len() < least || statements.len() > AT_ONCE_MAX || has_transaction_control(file) {
+            return None;
+        }
+        let mut sql = String::new();
+        let mut before = Vec::with_capacity(statements.len());
+        let mut lens = Vec::with_capacity(statements.len());
+        let mut chars = 0;
+        for (i, st) in statements.iter().enumerate() {
+            let head = format!("SELECT pg_catalog.set_config('{STATEMENT_AT}', '{i}', true);\nSAVEPOINT phasegate_statement;\n");
+            chars += head.chars().count();
+            sql.push_str(&head);
+            before.push(chars);
+            let text = &file.text[st.start..st.end];
+            let tail = "\n;\nRELEASE SAVEPOINT phasegate_statement;\n";
+            lens.push(text.chars().count());
+            chars += text.chars().count() + tail.chars().count();
+            sql.push_str(text);
+            sql.push_str(tail);
+        }
+        Some(AtOnce { sql, statements, before, lens })
+    }
+
+    /// The error `e` of a message that carried this one after
+    /// `prefix_chars` characters of other SQL, as the failing statement's
+    /// (its line, and the column PostgreSQL gives); `None` when it came
+    /// before the file (the prefix's own). A syntax error stops the message
+    /// before anything runs: its position names the statement. Else the
+    /// failed statement's savepoint is rolled back and the setting names
+    /// it; with no such savepoint the file never began.
+    pub(crate) fn error(&self, client: &mut impl GenericClient, file: &SqlFile, prefix_chars: usize, e: &postgres::Error) -> Option<Error> {
+        let position = e.as_db_error().and_then(|d| match d.position() {
+            Some(postgres::error::ErrorPosition::Original(p)) => Some(*p as usize),
+            _ => None,
+        });
+        let at = match position {
+            Some(p) if p <= prefix_chars => return None,
+            Some(p) => self.before.iter().rposition(|b| prefix_chars + *b < p),
+            None => failed_statement(client)?,
+        };
+        let Some(i) = at.filter(|i| *i < self.statements.len()) else {
+            // The setting is gone, or the position is in the engine's own SQL: the file, not a line.
+            return Some(Error::Sql { at: crate::error::Location::file(&file.path), message: crate::error::pg_message(e), sqlstate: e.code().cloned() });
+        };
+        let st = &self.statements[i];
+        let head = prefix_chars + self.before[i];
+        if position.is_some_and(|p| p > head + self.lens[i]) {
+            // At the `;` the message put after the statement: it ended where
+            // PostgreSQL wanted more, which alone is "at end of input".
+            let end = file.text[..st.start].chars().count() + self.lens[i] + 1;
+            let (line, column) = crate::sqltext::position_to_line_col(&file.text, end);
+            let message = crate::error::pg_message(e).replacen("at or near \";\"", "at end of input", 1);
+            return Some(Error::Sql { at: crate::error::Location { file: file.path.clone(), line, column }, message, sqlstate: e.code().cloned() });
+        }
+        Some(crate::error::wrapped_statement_error(&file.path, &file.text, st.start, st.line, head, e))
+    }
+}
+
+/// Runs a file inside the caller's transaction. With no lock tracer to
+/// feed statement by statement, the file's statements (2 to
+/// [`AT_ONCE_MAX`]) go in one message ([`AtOnce`]), one round trip instead
+/// of one per statement. When one fails, the error names the statement's
+/// line (and the column PostgreSQL gives) as statement by statement does,
+/// and nothing runs twice. What the statements before it did stays in the
+/// transaction, as statement by statement: the caller rolls it back.
+pub(crate) fn exec_file_in_tx(client: &mut impl GenericClient, file: &SqlFile, tracer: &mut Tracer) -> Result<()> {
+    let Some(at_once) = AtOnce::of(file, tracer, 2) else { return exec_file(client, file, tracer) };
+    let Err(e) = client.batch_execute(&at_once.sql) else { return Ok(()) };
+    Err(at_once.error(client, file, 0, &e).unwrap_or_else(|| Error::Sql { at: crate::error::Location::file(&file.path), message: crate::error::pg_message(&e), sqlstate: e.code().cloned() }))
+}
+
+/// After a failed [`AtOnce`] message: the failed statement's savepoint
+/// rolled back, the index the setting holds (`Some(None)` when it holds
+/// none); `None` when there was no such savepoint (the error came first).
+fn failed_statement(client: &mut impl GenericClient) -> Option<Option<usize>> {
+    client.batch_execute("ROLLBACK TO SAVEPOINT phasegate_statement").ok()?;
+    let answer = client.simple_query(&format!("SELECT pg_catalog.current_setting('{STATEMENT_AT}', true)")).ok();
+    Some(answer.and_then(|a| {
+        a.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
+            _ => None,
+        })
+    }))
+}
+
+/// Whether a file holds its own transaction control (a set refuses it at
+/// load; a rollback's text or another tool's file may still hold it): such
+/// a file runs statement by statement, as it always did.
+fn has_transaction_control(file: &SqlFile) -> bool {
+    !crate::sqltext::transaction_control(&crate::sqltext::Lexed::new(&file.text)).is_empty()
 }
 
 pub(crate) fn run_checks<'a>(client: &mut impl check::Scope, version: i32, checks: impl Iterator<Item = &'a Check>, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {
@@ -262,7 +398,7 @@ pub(super) fn run_rollback_sql(client: &mut Client, file: &SqlFile, text: &str, 
         let mut tx = client.transaction().map_err(db_err("starting a transaction"))?;
         tx.batch_execute(&timeouts_sql(&f.directives, opts, true)).map_err(db_err("setting timeouts"))?;
         tracer.begin_fresh();
-        exec_file(&mut tx, &f, tracer)?;
+        exec_file_in_tx(&mut tx, &f, tracer)?;
         let r = tx.commit().map_err(db_err("committing"));
         tracer.end();
         r

@@ -8,7 +8,7 @@ use std::time::Instant;
 use postgres::Client;
 
 use super::batch::{apply_batched, record_after_outside};
-use super::exec::{end_own_transaction, exec_file, finish_step, forward_in_tx, mark_step_start, run_checks, timeouts_sql, Attempt, StepTx, MARK_STEP_START, RESET_TIMEOUTS};
+use super::exec::{end_own_transaction, exec_file, exec_file_in_tx, AtOnce, finish_step, forward_in_tx, mark_step_start, run_checks, timeouts_sql, Attempt, StepTx, MARK_STEP_START, RESET_TIMEOUTS};
 use super::retry::{with_lock_retries, Watch};
 use super::outcome::{Action, Options, StepOutcome};
 use crate::check::{self, Scope as _, Verdict, When};
@@ -43,8 +43,21 @@ fn apply_in_tx(client: &mut Client, step: &Step, ledger: &ledger::Tables, opts: 
     // keeps only if the step commits: no round trip of their own.
     let first = format!("{MARK_STEP_START}; {} {}", timeouts_sql(&step.forward.directives, opts, true), ledger::record_apply_sql(ledger, step, &opts.run_id));
     let what = format!("starting V{}: setting its timeouts and recording it in the ledger", step.version);
-    let mut tx = StepTx::begin(client, &first, &what)?;
-    let checks = forward_in_tx(&mut tx, step, opts, None, tracer, ui, |tx, file, tracer| exec_file(tx.client(), file, tracer))?;
+    // With no checks to run before it, the file goes in that message too
+    // (see `AtOnce`): a step is then three round trips, its start and
+    // file, its checks, its commit.
+    let at_once = match step.checks_when(When::BeforeMigrate).next() {
+        None => AtOnce::of(&step.forward, tracer, 1),
+        Some(_) => None,
+    };
+    let mut tx = match &at_once {
+        Some(a) => StepTx::begin_with(client, &first, &what, &step.forward, a)?,
+        None => StepTx::begin(client, &first, &what)?,
+    };
+    let checks = forward_in_tx(&mut tx, step, opts, None, tracer, ui, |tx, file, tracer| match at_once {
+        Some(_) => Ok(()),
+        None => exec_file_in_tx(tx.client(), file, tracer),
+    })?;
     if check::worst(&checks) == Verdict::Rollback {
         tx.rollback()?;
         tracer.end();

@@ -8,7 +8,7 @@ use std::time::Instant;
 use postgres::Client;
 
 use super::batch::{run_batches, Walk};
-use super::exec::{exec_file, finish_step, mark_step_start, run_checks, run_rollback_sql, timeouts_sql, Attempt};
+use super::exec::{exec_file_in_tx, finish_step, mark_step_start, run_checks, run_rollback_sql, timeouts_sql, Attempt};
 use super::retry::{with_lock_retries, Watch};
 use super::outcome::{Action, Options, StepOutcome};
 use crate::backup::{self, Backup};
@@ -97,7 +97,7 @@ pub(super) fn rollback_step(client: &mut Client, step: &Step, a: &Applied, opts:
         if !targets.is_empty() {
             tracer.mark(&backup_source(&file, &targets), since);
         }
-        exec_file(&mut tx, &file, tracer)?;
+        exec_file_in_tx(&mut tx, &file, tracer)?;
         ledger::record_rollback(&mut tx, step.version)?;
         results.extend(run_checks(&mut tx, step.version, after, ui)?);
         if check::worst(&results) == Verdict::Rollback {
