@@ -57,6 +57,9 @@ impl NewMigration {
 pub struct NewProbe {
     /// `probes/rename_accounts_full_name_old.sql`.
     pub file: String,
+    /// The application version it speaks for (its file's name says so too).
+    #[serde(skip)]
+    pub version: super::probes::Version,
     pub text: String,
     pub from: u32,
     pub until: Option<u32>,
@@ -120,8 +123,9 @@ impl Builder {
         self.probes.is_empty()
     }
 
-    pub fn probe(&mut self, which: &str, text: String, from: u32, until: Option<u32>) {
-        self.probes.push(NewProbe { file: format!("{}/{}_{which}.sql", crate::set::probe::PROBES, self.slug), text, from, until });
+    pub fn probe(&mut self, version: super::probes::Version, text: String, from: u32, until: Option<u32>) {
+        let file = format!("{}/{}_{}.sql", crate::set::probe::PROBES, self.slug, version.suffix());
+        self.probes.push(NewProbe { file, version, text, from, until });
     }
 
     pub fn note(&mut self, note: impl Into<String>) {
@@ -131,7 +135,7 @@ impl Builder {
     /// The last phase the change's old application version must work
     /// after, when it must be gone after one.
     pub fn old_version_ends(&self) -> Option<u32> {
-        self.probes.iter().filter(|p| p.file.ends_with("_old.sql")).filter_map(|p| p.until).min()
+        self.probes.iter().filter(|p| p.version == super::probes::Version::Old).filter_map(|p| p.until).min()
     }
 
     pub fn finish(self) -> Change {

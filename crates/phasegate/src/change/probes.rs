@@ -206,6 +206,16 @@ pub enum Version {
     New,
 }
 
+impl Version {
+    /// The end of its probe file's name: `<slug>_old.sql`, `<slug>_new.sql`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Version::Old => "old",
+            Version::New => "new",
+        }
+    }
+}
+
 /// Writes a probe file for `version` into the change. The old version's
 /// statements are tried first on the database as it is (they must work
 /// there today); one that fails is left out and noted.
@@ -223,10 +233,11 @@ pub fn add(b: &mut Builder, client: &mut Client, version: Version, statements: V
     } else {
         kept = statements;
     }
-    let (who, which) = match version {
-        Version::Old => ("before", "old"),
-        Version::New => ("after", "new"),
+    let who = match version {
+        Version::Old => "before",
+        Version::New => "after",
     };
+    let which = version.suffix();
     let range = match until {
         Some(u) => format!("phases {from} to {u}"),
         None => format!("phase {from} and every later phase"),
@@ -246,7 +257,7 @@ pub fn add(b: &mut Builder, client: &mut Client, version: Version, statements: V
         text.push_str(s);
         text.push_str(";\n");
     }
-    b.probe(which, text, from, until);
+    b.probe(version, text, from, until);
     Ok(())
 }
 

@@ -145,13 +145,14 @@ pub fn write(dir: &Path, change: &Change, command: &str) -> Result<Written> {
 #[cfg(test)]
 mod tests {
     use super::super::plan::Builder;
+    use super::super::probes::Version;
     use super::*;
 
     fn change() -> Change {
         let mut b = Builder::new("add t.b".into(), "add_t_b".into(), 1, 2);
         b.phase("expand", "b on t");
         b.migration("add_column", "ALTER TABLE t ADD COLUMN b int;\n".into(), Some("ALTER TABLE t DROP COLUMN b;\n".into()), "-- check: ok\nSELECT 1 WHERE false;\n".into());
-        b.probe("new", "SELECT b FROM t;\n".into(), 2, None);
+        b.probe(Version::New, "SELECT b FROM t;\n".into(), 2, None);
         b.finish()
     }
 
