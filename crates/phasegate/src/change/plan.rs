@@ -59,10 +59,27 @@ pub struct NewProbe {
     pub file: String,
     /// The application version it speaks for (its file's name says so too).
     #[serde(skip)]
-    pub version: super::probes::Version,
+    pub version: Version,
     pub text: String,
     pub from: u32,
     pub until: Option<u32>,
+}
+
+/// Which application version a probe file speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Old,
+    New,
+}
+
+impl Version {
+    /// The end of its probe file's name: `<slug>_old.sql`, `<slug>_new.sql`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Version::Old => "old",
+            Version::New => "new",
+        }
+    }
 }
 
 /// Builds a change's phases in order.
@@ -123,7 +140,7 @@ impl Builder {
         self.probes.is_empty()
     }
 
-    pub fn probe(&mut self, version: super::probes::Version, text: String, from: u32, until: Option<u32>) {
+    pub fn probe(&mut self, version: Version, text: String, from: u32, until: Option<u32>) {
         let file = format!("{}/{}_{}.sql", crate::set::probe::PROBES, self.slug, version.suffix());
         self.probes.push(NewProbe { file, version, text, from, until });
     }
@@ -135,7 +152,7 @@ impl Builder {
     /// The last phase the change's old application version must work
     /// after, when it must be gone after one.
     pub fn old_version_ends(&self) -> Option<u32> {
-        self.probes.iter().filter(|p| p.version == super::probes::Version::Old).filter_map(|p| p.until).min()
+        self.probes.iter().filter(|p| p.version == Version::Old).filter_map(|p| p.until).min()
     }
 
     pub fn finish(self) -> Change {

@@ -199,22 +199,7 @@ fn where_key(schema: &Schema, key: &[(String, String)], none: &str) -> String {
     format!(" WHERE {}", key.iter().map(|(c, v)| format!("{} = {v}", schema.ident(c))).collect::<Vec<_>>().join(" AND "))
 }
 
-/// Which application version a probe file speaks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Version {
-    Old,
-    New,
-}
-
-impl Version {
-    /// The end of its probe file's name: `<slug>_old.sql`, `<slug>_new.sql`.
-    pub fn suffix(self) -> &'static str {
-        match self {
-            Version::Old => "old",
-            Version::New => "new",
-        }
-    }
-}
+pub use super::plan::Version;
 
 /// Writes a probe file for `version` into the change. The old version's
 /// statements are tried first on the database as it is (they must work

@@ -144,8 +144,7 @@ pub fn write(dir: &Path, change: &Change, command: &str) -> Result<Written> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::plan::Builder;
-    use super::super::probes::Version;
+    use super::super::plan::{Builder, Version};
     use super::*;
 
     fn change() -> Change {
