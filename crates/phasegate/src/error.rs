@@ -431,6 +431,12 @@ pub fn sql_error(file: &Path, first_line: usize, sql: &str, prefix_chars: usize,
     Error::Sql { at, message: pg_message(err), sqlstate: err.code().cloned() }
 }
 
+/// A PostgreSQL error of a file as a whole, at no line (the statement
+/// that raised it is not known).
+pub fn file_error(file: &Path, err: &postgres::Error) -> Error {
+    Error::Sql { at: Location::file(file), message: pg_message(err), sqlstate: err.code().cloned() }
+}
+
 /// Maps an error from running one statement of a file's `text` (the
 /// statement starts at byte `start`, on line `line`) to the file, line and
 /// column.

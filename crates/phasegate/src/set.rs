@@ -153,6 +153,12 @@ impl SqlFile {
     pub fn statements(&self) -> Vec<sqltext::Statement> {
         self.memo.statements(&self.text, &self.directives.blocks, || sqltext::statements_with_blocks(&self.text, &self.directives.blocks))
     }
+
+    /// Whether the text holds its own transaction control (a set refuses
+    /// it at load; a rollback's text or another tool's file may still).
+    pub fn has_transaction_control(&self) -> bool {
+        self.memo.tx_control(&self.text, || !sqltext::transaction_control(&sqltext::Lexed::new(&self.text)).is_empty())
+    }
 }
 
 pub fn sha256_hex(text: &str) -> String {

@@ -158,7 +158,7 @@ impl AtOnce {
     /// would end the savepoints.
     pub(crate) fn of(file: &SqlFile, tracer: &Tracer, least: usize) -> Option<AtOnce> {
         let statements = file.statements();
-        if tracer.active() || statements.len() < least || statements.len() > AT_ONCE_MAX || has_transaction_control(file) {
+        if tracer.active() || statements.len() < least || statements.len() > AT_ONCE_MAX || file.has_transaction_control() {
             return None;
         }
         let mut sql = String::new();
@@ -199,7 +199,7 @@ impl AtOnce {
         };
         let Some(i) = at.filter(|i| *i < self.statements.len()) else {
             // The setting is gone, or the position is in the engine's own SQL: the file, not a line.
-            return Some(Error::Sql { at: crate::error::Location::file(&file.path), message: crate::error::pg_message(e), sqlstate: e.code().cloned() });
+            return Some(crate::error::file_error(&file.path, e));
         };
         let st = &self.statements[i];
         let head = prefix_chars + self.before[i];
@@ -225,7 +225,7 @@ impl AtOnce {
 pub(crate) fn exec_file_in_tx(client: &mut impl GenericClient, file: &SqlFile, tracer: &mut Tracer) -> Result<()> {
     let Some(at_once) = AtOnce::of(file, tracer, 2) else { return exec_file(client, file, tracer) };
     let Err(e) = client.batch_execute(&at_once.sql) else { return Ok(()) };
-    Err(at_once.error(client, file, 0, &e).unwrap_or_else(|| Error::Sql { at: crate::error::Location::file(&file.path), message: crate::error::pg_message(&e), sqlstate: e.code().cloned() }))
+    Err(at_once.error(client, file, 0, &e).unwrap_or_else(|| crate::error::file_error(&file.path, &e)))
 }
 
 /// After a failed [`AtOnce`] message: the failed statement's savepoint
@@ -240,13 +240,6 @@ fn failed_statement(client: &mut impl GenericClient) -> Option<Option<usize>> {
             _ => None,
         })
     }))
-}
-
-/// Whether a file holds its own transaction control (a set refuses it at
-/// load; a rollback's text or another tool's file may still hold it): such
-/// a file runs statement by statement, as it always did.
-fn has_transaction_control(file: &SqlFile) -> bool {
-    !crate::sqltext::transaction_control(&crate::sqltext::Lexed::new(&file.text)).is_empty()
 }
 
 pub(crate) fn run_checks<'a>(client: &mut impl check::Scope, version: i32, checks: impl Iterator<Item = &'a Check>, ui: &mut dyn Ui) -> Result<Vec<CheckResult>> {

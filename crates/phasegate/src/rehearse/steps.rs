@@ -12,7 +12,7 @@ use postgres::GenericClient;
 use crate::apply::{backup_source, exec_file, run_checks, timeouts_sql, Options};
 use crate::backup;
 use crate::check::{self, CheckResult, Verdict, When};
-use crate::error::{db_err, pg_message, sql_error, Error, Location, Result};
+use crate::error::{db_err, sql_error, Error, Location, Result};
 use crate::locks::trace::Tracer;
 use crate::locks::LockHold;
 use crate::set::{Phase, SqlFile, Step};
@@ -148,7 +148,7 @@ fn run_file(tx: &mut impl GenericClient, file: &SqlFile, opts: &Options, tracer:
     tx.batch_execute("ROLLBACK TO SAVEPOINT phasegate_step").map_err(db_err("rolling back a step"))?;
     exec_file(tx, file, tracer)?;
     // It failed once and not statement by statement: report the first error.
-    Err(Error::Sql { at: Location::file(&file.path), message: pg_message(&first), sqlstate: first.code().cloned() })
+    Err(crate::error::file_error(&file.path, &first))
 }
 
 /// One forward step: before-migrate checks, the file, its ledger rows,

@@ -23,6 +23,8 @@ pub(crate) struct Memo {
     sha256: Kept<String, String>,
     /// By file stem and text.
     refinery: Kept<(String, String), u64>,
+    /// Whether the text holds transaction control, by text.
+    tx_control: Kept<String, bool>,
 }
 
 impl std::fmt::Debug for Memo {
@@ -42,6 +44,10 @@ impl Memo {
 
     pub(crate) fn refinery(&self, stem: &str, text: &str, work: impl FnOnce() -> u64) -> u64 {
         kept(&self.refinery, |(n, t)| n == stem && t == text, || (stem.to_string(), text.to_string()), work)
+    }
+
+    pub(crate) fn tx_control(&self, text: &str, work: impl FnOnce() -> bool) -> bool {
+        kept(&self.tx_control, |t| t == text, || text.to_string(), work)
     }
 }
 
