@@ -193,11 +193,12 @@ pub(crate) fn nothing_after<V>(_: &mut Transaction, _: &[V]) -> Result<(), Strin
 }
 
 /// A case's schema: its generated name with `_<i>` (cut to fit), unique
-/// in its transaction, quoted. A name starting `pg_`, which PostgreSQL
-/// keeps for its own schemas ("unacceptable schema name"), gets an `s` in
-/// front: the generator makes one about once in a thousand runs.
+/// in its transaction, quoted. A schema name starting `pg_`, which
+/// PostgreSQL keeps for its own schemas ("unacceptable schema name"), gets
+/// an `s` in front: the generator makes one (`pg_...`, or `pg` itself,
+/// which the suffix turns into `pg_<i>`) about once in a thousand runs.
 pub(crate) fn case_schema(name: &str, i: usize) -> String {
-    let name = if name.starts_with("pg_") { format!("s{name}") } else { name.to_string() };
+    let name = if format!("{name}_").starts_with("pg_") { format!("s{name}") } else { name.to_string() };
     crate::pg::quote_ident(&crate::pg::fit_name(&name, &format!("_{i}"), MAX_IDENT_BYTES))
 }
 
@@ -245,6 +246,8 @@ mod tests {
     #[test]
     fn a_case_schema_is_never_a_name_postgresql_keeps_for_itself() {
         assert_eq!(case_schema("pg_catalog", 3), "\"spg_catalog_3\"");
+        assert_eq!(case_schema("pg", 3), "\"spg_3\"", "the suffix makes `pg` a reserved name");
+        assert_eq!(case_schema("pgx", 3), "\"pgx_3\"");
         assert_eq!(case_schema("PG_x", 0), "\"PG_x_0\"");
         let long = format!("pg_{}", "x".repeat(70));
         let schema = case_schema(&long, 12);
